@@ -1,0 +1,33 @@
+"""`disco <command>`: a thin dispatcher. Each layer registers its own subcommands and imports
+its heavy dependencies only when its command runs, so `disco --help` stays fast and the bot's
+commands never load torch."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine import cli as engine_cli
+    from engine.cli_models import add_models_commands
+
+    parser = argparse.ArgumentParser(prog="disco", description="Disco Diffusion for Discord.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    engine_cli.add_render_command(commands)
+    engine_cli.add_bench_command(commands)
+    add_models_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
