@@ -9,6 +9,7 @@ users can read it) plus a few keys of ours, and importing an export gives back a
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from engine import __version__
@@ -19,6 +20,7 @@ from engine.spec import RenderSpec
 from engine.spec_fields import DD_CLIP_FLAGS, MAX_JSON_LENGTH, closest_name
 
 ENGINE_NAME = "disco-discord"
+MAX_UNKNOWN_REPORTED = 20
 
 # DD keys whose meaning and name are the same as ours.
 _SAME_NAME = (
@@ -116,8 +118,10 @@ def _frame_zero(key: str, value: object, report: list[str]) -> object:
         return value  # already a list or a '|' string
     frames: dict[int, object] = {}
     for frame, prompts in value.items():
-        text = str(frame).strip() if isinstance(frame, (str, int)) else ""
-        if not text.lstrip("-").isdigit() or len(text) > 9:
+        if isinstance(frame, int) and not isinstance(frame, bool) and abs(frame) < 10**9:
+            frame = str(frame)
+        text = frame.strip() if isinstance(frame, str) else ""
+        if not re.fullmatch(r"-?[0-9]{1,9}", text):
             raise SpecError(f"{key}: frame {short_repr(frame)} is not a frame number; DD writes "
                             f'{key} as {{"0": ["a lighthouse:2", ...]}}', key)
         frames[int(text)] = prompts
@@ -128,7 +132,8 @@ def _frame_zero(key: str, value: object, report: list[str]) -> object:
         report.append(f"{key}: no frame 0; using frame {first}")
     others = sorted(frame for frame in frames if frame != first)
     if others:
-        shown = ", ".join(str(frame) for frame in others[:10]) + (", …" if len(others) > 10 else "")
+        shown = ", ".join(str(frame) for frame in others[:10])
+        shown += ", …" if len(others) > 10 else ""
         report.append(f"{key}: frames {shown} ignored; still images use frame {first}")
     return frames[first]
 
@@ -165,9 +170,11 @@ def _clip_models(data: dict, report: list[str]) -> list[str] | None:
     return from_flags
 
 
-def _size(data: dict, values: dict[str, Any]) -> None:
+def _size(data: dict, values: dict[str, Any], report: list[str]) -> None:
     """width/height from DD's width_height list, or from the per-model-size pairs."""
     if "width" in data or "height" in data:  # what DD itself writes
+        if "width_height" in data:
+            report.append("width_height: ignored (width and height are given)")
         return
     key = "width_height"
     if key not in data:
@@ -194,6 +201,8 @@ def import_dd_settings(source: object) -> tuple[RenderSpec, list[str]]:
     if "seed" in data or "set_seed" in data:
         key, values["seed"] = _seed(data)
         origin["seed"] = key
+        if "seed" in data and "set_seed" in data:
+            report.append("set_seed: ignored (seed, the seed the run used, is given)")
     if "diffusion_sampling_mode" in data:
         values["sampling_mode"] = data["diffusion_sampling_mode"]
         origin["sampling_mode"] = "diffusion_sampling_mode"
@@ -201,7 +210,7 @@ def import_dd_settings(source: object) -> tuple[RenderSpec, list[str]]:
         # Before DD 5.1 'sampling_mode' named the diffusion sampler (later the 3D resampler).
         values["sampling_mode"] = data["sampling_mode"]
         report.append("sampling_mode: read as the diffusion sampler (a DD 5.0 file)")
-    _size(data, values)
+    _size(data, values, report)
     models = _clip_models(data, report)
     if models is not None:
         values["clip_models"] = models
@@ -227,12 +236,14 @@ def _unused_keys(data: dict, values: dict[str, Any]) -> list[str]:
     for key in data:
         if key in _NO_EFFECT and key not in ("engine", "engine_version", "schema_version"):
             lines.append(f"{key}: ignored ({_NO_EFFECT[key]})")
-    for key in data:
-        if key not in _KNOWN_KEYS:
-            guess = closest_name(key, sorted(_KNOWN_KEYS))
-            hint = f" (did you mean '{guess}'?)" if guess else ""
-            lines.append(f"{key[:60]}: unknown key, not a Disco Diffusion 5.x setting; "
-                         f"not used{hint}")
+    unknown = [key for key in data if key not in _KNOWN_KEYS]
+    for key in unknown[:MAX_UNKNOWN_REPORTED]:
+        guess = closest_name(key, sorted(_KNOWN_KEYS))
+        hint = f" (did you mean '{guess}'?)" if guess else ""
+        lines.append(f"{key[:60]}: unknown key, not a Disco Diffusion 5.x setting; "
+                     f"not used{hint}")
+    if len(unknown) > MAX_UNKNOWN_REPORTED:
+        lines.append(f"… and {len(unknown) - MAX_UNKNOWN_REPORTED} more unknown keys, not used")
     return lines
 
 
@@ -252,6 +263,11 @@ def _dd_prompt(prompt: WeightedPrompt) -> str:
     if prompt.weight == 1.0 and ":" not in prompt.text:
         return prompt.text
     return f"{prompt.text}:{format_number(prompt.weight)}"
+
+
+def _dd_diffusion_steps(steps: int) -> int:
+    """DD's derived base schedule length: the largest multiple of steps not above 1000."""
+    return (1000 // steps) * steps if steps < 1000 else steps
 
 
 def _plain(value: object) -> object:
@@ -282,7 +298,7 @@ def export_dd_settings(spec: RenderSpec, *, seed: int | None = None) -> dict[str
                fuzzy_prompt=spec.fuzzy_prompt, rand_mag=spec.rand_mag, eta=spec.eta,
                width=spec.width, height=spec.height, diffusion_model=spec.diffusion_model,
                use_secondary_model=spec.use_secondary_model, steps=spec.steps,
-               diffusion_steps=(1000 // spec.steps) * spec.steps if spec.steps < 1000 else spec.steps,
+               diffusion_steps=_dd_diffusion_steps(spec.steps),
                diffusion_sampling_mode=spec.sampling_mode)
     out.update({flag: name in spec.clip_models for flag, name in DD_CLIP_FLAGS.items()})
     for key in ("cut_overview", "cut_innercut", "cut_ic_pow", "cut_icgray_p",

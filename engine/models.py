@@ -10,7 +10,6 @@ A `ModelPool` loads each model once and keeps it resident across renders.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import zlib
 from dataclasses import dataclass, field
@@ -20,9 +19,9 @@ import torch
 from torch import nn
 
 from .errors import ModelError
+from .registry import LPIPS_MODEL, MODEL_SETS, SECONDARY_MODEL
 from .secondary import SecondaryDiffusionImageNet2
 
-MODEL_SETS = ("dd-default", "random-full", "test-tiny")
 TINY_CLIP_ARCH = "TinyCLIP-test"
 _CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -95,9 +94,11 @@ def _prepare_unet(model: nn.Module, device: torch.device, use_fp16: bool, use_ch
     return model.to(device)
 
 
-def build_clip(name: str, *, weights: Path | None, device: torch.device, arch: str | None = None) -> ClipModel:
+def build_clip(name: str, *, weights: Path | None, device: torch.device, arch: str | None = None,
+               quick_gelu: bool | None = None) -> ClipModel:
     """An open_clip model for 'ARCH::TAG'; seeded random weights when `weights` is None.
-    `arch` overrides the architecture (the test set builds every CLIP as the tiny one)."""
+    `arch` overrides the architecture (the test set builds every CLIP as the tiny one);
+    `quick_gelu` defaults to OpenAI's activation for the 'openai' tag."""
     import open_clip
 
     name_arch, _, tag = name.partition("::")
@@ -107,7 +108,8 @@ def build_clip(name: str, *, weights: Path | None, device: torch.device, arch: s
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_seed_for(name))
         model = open_clip.create_model(arch, pretrained=str(weights) if weights else None,
-                                       force_quick_gelu=(tag == "openai"), device=device)
+                                       force_quick_gelu=(tag == "openai") if quick_gelu is None else quick_gelu,
+                                       device=device)
     model.eval().requires_grad_(False)
     size = model.visual.image_size
     cut_size = int(size[0] if isinstance(size, (tuple, list)) else size)
@@ -161,7 +163,7 @@ class ModelPool:
                 torch.manual_seed(_seed_for("secondary"))
                 model = SecondaryDiffusionImageNet2()
             if self.model_set == "dd-default":
-                model.load_state_dict(self._weights("secondary_model_imagenet_2"), strict=True)
+                model.load_state_dict(self._weights(SECONDARY_MODEL), strict=True)
             return model.eval().requires_grad_(False).to(self.device)
 
         return self._cached(("secondary",), build)
@@ -173,11 +175,14 @@ class ModelPool:
                 return build_clip(name, weights=None, device=self.device, arch=TINY_CLIP_ARCH)
             weights = None
             if self.model_set == "dd-default":
-                from .download import clip_weights_path
+                from .download import clip_weights_path, reference_sha256
+                from .registry import clip_entry
 
                 weights = clip_weights_path(name, allow_download=self.allow_download)
-                self.sha256[name] = _file_sha256(weights)
-            return build_clip(name, weights=weights, device=self.device)
+                self.sha256[name] = reference_sha256(clip_entry(name), weights)[0] or ""
+                quick_gelu = bool(clip_entry(name).config.get("quick_gelu"))
+                return build_clip(name, weights=weights, device=self.device, quick_gelu=quick_gelu)
+            return build_clip(name, weights=None, device=self.device)
 
         return self._cached(("clip", name), build)
 
@@ -191,17 +196,18 @@ class ModelPool:
                 torch.manual_seed(_seed_for("lpips"))
                 model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
             if self.model_set == "dd-default":
-                load_vgg_backbone(model, self._weights("vgg16-397923af"))
+                load_vgg_backbone(model, self._weights(LPIPS_MODEL))
             return model.eval().requires_grad_(False).to(self.device)
 
         return self._cached(("lpips",), build)
 
     def _weights(self, name: str) -> dict[str, torch.Tensor]:
-        from .download import ensure, load_weights
+        from .download import ensure, load_weights, reference_sha256
         from .registry import get_model
 
-        path = ensure(get_model(name), allow_download=self.allow_download)
-        self.sha256[name] = _file_sha256(path)
+        entry = get_model(name)
+        path = ensure(entry, allow_download=self.allow_download)  # checks the sha256 once per file
+        self.sha256[name] = reference_sha256(entry, path)[0] or ""
         return load_weights(path)
 
 
@@ -219,18 +225,3 @@ def load_vgg_backbone(lpips_model: nn.Module, state: dict[str, torch.Tensor]) ->
     missing, _ = lpips_model.net.load_state_dict(target, strict=False)
     if missing:
         raise ModelError(f"the VGG16 file does not fit LPIPS: missing {', '.join(missing[:4])}")
-
-
-_SHA_CACHE: dict[tuple[str, int, float], str] = {}
-
-
-def _file_sha256(path: Path) -> str:
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime)
-    if key not in _SHA_CACHE:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        _SHA_CACHE[key] = digest.hexdigest()
-    return _SHA_CACHE[key]

@@ -69,8 +69,8 @@ def _check_text(text: str, param: str, number: int) -> str:
 def _check_weight(weight: object, param: str, number: int) -> float:
     if isinstance(weight, bool) or not isinstance(weight, (int, float, str)):
         raise SpecError(
-            f"{param}: prompt {number} has weight {short_repr(weight)}; a weight is a number such as "
-            f"2 or -0.5",
+            f"{param}: prompt {number} has weight {short_repr(weight)}; a weight is a number "
+            f"such as 2 or -0.5",
             param,
         )
     if isinstance(weight, str):
@@ -107,11 +107,12 @@ def parse_prompt(s: str, *, param: str = "text_prompts", number: int = 1) -> Wei
     if not colon:
         return WeightedPrompt(_check_text(s, param, number), 1.0)
     if _WEIGHT.fullmatch(tail):
-        return WeightedPrompt(_check_text(text, param, number), _check_weight(tail, param, number))
+        weight = _check_weight(tail, param, number)
+        return WeightedPrompt(_check_text(text, param, number), weight)
     if _NOT_A_NUMBER.fullmatch(tail):
         raise SpecError(
-            f"{param}: prompt {number} has weight {short_repr(tail.strip())}; the weight must be a finite "
-            f"number such as 2 or -0.5",
+            f"{param}: prompt {number} has weight {short_repr(tail.strip())}; the weight must be "
+            f"a finite number such as 2 or -0.5",
             param,
         )
     if not tail.strip():
@@ -133,7 +134,8 @@ def _from_item(item: object, param: str, number: int) -> list[WeightedPrompt]:
             raise SpecError(
                 f"{param}: prompt {number} must look like "
                 + '{"text": "a lighthouse", "weight": 2}'
-                + (f"; unknown keys: {', '.join(unknown)[:80]}" if unknown else "; 'text' is missing"),
+                + (f"; unknown keys: {', '.join(unknown)[:80]}" if unknown
+                   else "; 'text' is missing"),
                 param,
             )
         text = item["text"]
@@ -197,7 +199,9 @@ def parse_prompts(value: object, *, param: str = "text_prompts") -> list[Weighte
     return prompts
 
 
-def normalized_weights(prompts: list[WeightedPrompt], *, param: str = "text_prompts") -> list[float]:
+def normalized_weights(
+    prompts: list[WeightedPrompt], *, param: str = "text_prompts"
+) -> list[float]:
     """Weights divided by |Σw|, as DD does; a sum too close to zero is an error, as in DD."""
     total = math.fsum(prompt.weight for prompt in prompts)
     if abs(total) < MIN_WEIGHT_SUM:
@@ -215,7 +219,9 @@ def _zero_sum_message(prompts: list[WeightedPrompt], total: float, param: str) -
         best = max(positives, key=lambda i: prompts[i].weight)
         fixed = list(prompts)
         fixed[best] = WeightedPrompt(prompts[best].text, prompts[best].weight + 1.0 - total)
-        suggestion = "raise a positive weight: " + _shorten(format_prompts(fixed, always_weight=True))
+        suggestion = "raise a positive weight: " + _shorten(
+            format_prompts(fixed, always_weight=True)
+        )
     else:
         fixed = [WeightedPrompt(prompts[0].text, 1.0)] + list(prompts[1:])
         suggestion = "give a prompt a positive weight: " + _shorten(

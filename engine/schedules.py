@@ -114,8 +114,8 @@ class _Parser:
             raise self.fail(self.pos, "a number (such as 12 or 0.2) or True/False")
         literal = match.group()
         self.pos = match.end()
-        if re.fullmatch(r"[+-]?\d+", literal):
-            return int(literal)
+        if re.fullmatch(r"[+-]?\d{1,18}", literal):
+            return int(literal)  # longer digit strings go through float, so never a huge int
         number = float(literal)
         if not math.isfinite(number):
             raise SpecError(
@@ -158,6 +158,7 @@ class _Parser:
         terms: list[tuple[tuple[Number, ...], int]] = []
         total = 0
         while True:
+            self.skip_space()
             term_start = self.pos
             self.expect("[", "'[' to start a list such as [12]")
             values = [self.value()]
@@ -302,14 +303,15 @@ def parse_schedule(
             )
         if boolean and number not in (0.0, 1.0):
             raise SpecError(
-                f"{param}: at {where} the value is {format_number(item)}; this schedule is on/off, so each "
-                f"entry must be True or False (1 or 0), e.g. [True]*400+[False]*600",
+                f"{param}: at {where} the value is {format_number(item)}; this schedule is "
+                f"on/off, so each entry must be True or False (1 or 0), "
+                f"e.g. [True]*400+[False]*600",
                 param,
             )
         if integer and not number.is_integer():
             raise SpecError(
-                f"{param}: at {where} the value is {format_number(item)}; this schedule counts cuts, so each "
-                f"entry must be a whole number, e.g. {EXAMPLE}",
+                f"{param}: at {where} the value is {format_number(item)}; this schedule "
+                f"counts cuts, so each entry must be a whole number, e.g. {EXAMPLE}",
                 param,
             )
         if low is not None and number < low:

@@ -18,7 +18,7 @@ from pydantic import model_validator
 
 from engine.errors import SpecError
 from engine.prompts import WeightedPrompt, format_prompts, normalized_weights
-from engine.schedules import SCHEDULE_LENGTH, parse_schedule, schedule_index
+from engine.schedules import SCHEDULE_LENGTH, format_number, parse_schedule, schedule_index
 from engine import spec_fields as fields
 from engine.spec_fields import SCHEMA_VERSION, SPEC_FIELDS, Invalid
 
@@ -181,12 +181,13 @@ class RenderSpec(BaseModel):
             except SpecError as err:
                 problems.append(Invalid.from_spec_error(err))
         schedules = self.schedules()
-        empty = [i for i in range(SCHEDULE_LENGTH) if schedules.overview[i] + schedules.innercut[i] == 0]
+        empty = [i for i in range(SCHEDULE_LENGTH)
+                 if schedules.overview[i] + schedules.innercut[i] == 0]
         if empty:
             problems.append(Invalid(
                 f"no cuts at positions {_ranges(empty)} of the 1000-step schedule while "
-                f"clip_guidance_scale is {fields.format_float(self.clip_guidance_scale)}; CLIP needs at "
-                f"least one cut at every position",
+                f"clip_guidance_scale is {format_number(self.clip_guidance_scale)}; CLIP "
+                f"needs at least one cut at every position",
                 param="cut_innercut",
                 fix="give cut_overview or cut_innercut at least 1 there, e.g. "
                 "cut_innercut=[4]*400+[12]*600 (or set clip_guidance_scale=0)",
@@ -290,7 +291,8 @@ class RenderSpec(BaseModel):
         if not isinstance(text, str):
             raise SpecError(f"expected JSON text, got {type(text).__name__}")
         if len(text) > fields.MAX_JSON_LENGTH:
-            raise SpecError(f"the settings JSON is {len(text)} characters; at most {fields.MAX_JSON_LENGTH}")
+            raise SpecError(f"the settings JSON is {len(text)} characters; at most "
+                            f"{fields.MAX_JSON_LENGTH}")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -325,7 +327,7 @@ def _unknown_line(key: str) -> str:
 
 
 def _spec_error(exc: ValidationError) -> SpecError:
-    """Turn pydantic's errors into one SpecError with a `param: what; allowed: ...; fix` line each."""
+    """Turn pydantic's errors into one SpecError: a `param: what; allowed: ...; fix` line each."""
     lines: list[str] = []
     params: list[str] = []
     for error in exc.errors():
@@ -347,7 +349,8 @@ def _spec_error(exc: ValidationError) -> SpecError:
     if len(lines) == 1:
         return SpecError(lines[0], params[0])
     body = "\n".join(f"- {line}" for line in lines)
-    return SpecError(f"{len(lines)} settings are invalid:\n{body}", params[0] if len(set(params)) == 1 else None)
+    only_param = params[0] if len(set(params)) == 1 else None
+    return SpecError(f"{len(lines)} settings are invalid:\n{body}", only_param)
 
 
 # ---- key=value overrides (CLI --set, the bot's settings: option) --------------------------
@@ -447,8 +450,8 @@ def parse_set_options(options: str | list[str] | tuple[str, ...] | None) -> dict
         if key == "width_height":
             value = _parse_value(key, raw)
             if not (isinstance(value, list) and len(value) == 2):
-                raise SpecError("width_height: expected [width, height], e.g. width_height=[1280, 768]",
-                                "width_height")
+                raise SpecError("width_height: expected [width, height], e.g. "
+                                "width_height=[1280, 768]", "width_height")
             pairs = {"width": value[0], "height": value[1]}
         elif key not in RenderSpec.model_fields:
             raise SpecError(_unknown_line(key), key)

@@ -189,7 +189,8 @@ class Invalid(ValueError):
 
 
 # ---- notes: validators report adjustments to the RenderSpec being built ---------------------
-_NOTES: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("spec_notes", default=None)
+_NOTES: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("spec_notes",
+                                                                          default=None)
 
 
 def set_notes_sink(notes: list[str]) -> contextvars.Token:
@@ -208,19 +209,15 @@ def _note(text: str) -> None:
 
 def closest_name(name: str, candidates: list[str]) -> str | None:
     """The candidate the user probably meant: one the name begins, else the closest spelling."""
-    lowered = name.strip().lower()
+    lowered = name[:100].strip().lower()  # bounded: difflib's cost grows with the length
     prefixed = [c for c in candidates if lowered and c.lower().startswith(lowered)]
     if prefixed:
         return min(prefixed, key=len)
-    matches = difflib.get_close_matches(name.lower(), [c.lower() for c in candidates], n=1,
+    matches = difflib.get_close_matches(lowered, [c.lower() for c in candidates], n=1,
                                         cutoff=0.6)
     if not matches:
         return None
     return next(c for c in candidates if c.lower() == matches[0])
-
-
-def format_float(value: float) -> str:
-    return format_number(value)
 
 
 # ---- checks: each takes the raw value and the field name, returns the clean value ------------
@@ -240,7 +237,7 @@ def check_flag(value: object, name: str) -> bool:
     raise Invalid(f"{short_repr(value)} is not true or false")
 
 
-def _number(value: object, name: str, kind: str = "a number") -> float:
+def _number(value: object, kind: str = "a number") -> float:
     """Any finite number, given as a number or as text; bools are refused."""
     if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value):
         value = float(value)
@@ -258,7 +255,7 @@ def check_int(value: object, name: str, low: int, high: int) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         whole = value
     else:
-        number = _number(value, name, "a whole number")
+        number = _number(value, "a whole number")
         if not number.is_integer():
             raise Invalid(f"{short_repr(value)} is not a whole number")
         whole = int(number)
@@ -269,7 +266,7 @@ def check_int(value: object, name: str, low: int, high: int) -> int:
 
 
 def check_float(value: object, name: str, low: float, high: float, low_open: bool) -> float:
-    number = _number(value, name)
+    number = _number(value)
     if number > high:
         raise Invalid(f"{format_number(number)} is above the maximum")
     if number < low or (low_open and number == low):
@@ -379,7 +376,7 @@ def check_transformation_percent(value: object, name: str) -> list[float]:
         raise Invalid(f"{len(items)} values given")
     result = []
     for item in items:
-        number = _number(item, name)
+        number = _number(item)
         if not 0 < number < 1:
             raise Invalid(f"{format_number(number)} is not between 0 and 1",
                           fix="e.g. transformation_percent=[0.09] (9% into the run)")

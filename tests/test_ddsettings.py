@@ -56,6 +56,11 @@ def test_unknown_keys_are_reported_not_dropped():
     assert any(line.startswith("my_custom_flag: unknown key") for line in report)
 
 
+def test_many_unknown_keys_are_summarised_quickly():
+    _, report = import_dd_settings({f"key_{i}": i for i in range(50_000)})
+    assert len(report) == 21 and report[-1] == "… and 49980 more unknown keys, not used"
+
+
 def test_accepts_bytes_dict_and_dd_alternatives():
     data = {"text_prompts": ["a storm:2", "calm"], "set_seed": "random_seed",
             "width_height": [1000, 720], "sampling_mode": "plms", "ViTB32": True, "RN50": False}
@@ -65,6 +70,15 @@ def test_accepts_bytes_dict_and_dd_alternatives():
     assert spec.sampling_mode == "plms" and spec.clip_models == ["ViT-B-32::openai"]
     assert "sampling_mode: read as the diffusion sampler (a DD 5.0 file)" in report
     assert "width 1000 is not a multiple of 64: using 960" in report
+    spec, report = import_dd_settings({"seed": 5, "set_seed": "random_seed",
+                                       "text_prompts": {0: ["a"]}})
+    assert spec.seed == 5 and "set_seed: ignored (seed, the seed the run used, is given)" in report
+
+
+def test_width_and_height_win_over_width_height():
+    spec, report = import_dd_settings({"width": 512, "height": 512, "width_height": [64, 64]})
+    assert (spec.width, spec.height) == (512, 512)
+    assert "width_height: ignored (width and height are given)" in report
 
 
 def test_per_model_size_pairs_follow_the_diffusion_model():
@@ -94,6 +108,8 @@ def test_animation_mode_is_reported():
     ({"diffusion_sampling_mode": "ddpm"}, "diffusion_sampling_mode", "'diffusion_sampling_mode'"),
     ({"seed": -3}, "seed", "seed: -3 is below the minimum"),
     ({"text_prompts": {"first": ["a"]}}, "text_prompts", "frame 'first' is not a frame number"),
+    ({"text_prompts": {"²": ["a"]}}, "text_prompts", "is not a frame number"),
+    ({"text_prompts": {10**30: ["a"]}}, "text_prompts", "is not a frame number"),
     ({"width_height": [1280]}, "width_height", "expected [width, height]"),
     ({"ViTB32": "yes please"}, "ViTB32", "not true or false"),
     ({flag: False for flag in DD_CLIP_FLAGS}, "ViTB32", "no CLIP model is switched on"),

@@ -141,12 +141,14 @@ def test_empty_and_too_long_text():
 
 def test_non_finite_values():
     assert "finite" in error_of("[1e999]*1000")
+    assert "finite" in error_of("[" + "9" * 5000 + "]*1000")
     assert "finite" in error_of([float("nan")] * 1000)
     assert "finite" in error_of(10**400)
 
 
 @pytest.mark.parametrize("value,message", [
-    ([1] * 999, "999 entries"), ([None] * 1000, "entry 1 is None"), ({"a": 1}, "got dict"),
+    ([1] * 999, "999 entries"), ([0] * 10**6, "1000000 entries"),
+    ([None] * 1000, "entry 1 is None"), ({"a": 1}, "got dict"),
     (None, "got NoneType"),
 ])
 def test_other_input_types(value, message):

@@ -237,11 +237,17 @@ def test_cut_schedule_uses_dd_indexing():
     assert spec.normalized_prompt_weights() == [0.5, 0.5]
 
 
+def test_prompt_summary_uses_the_prompt_syntax():
+    spec = RenderSpec(text_prompts="a storm:2 | calm | fog:-0.5")
+    assert spec.prompt_summary() == "a storm:2 | calm | fog:-0.5"
+
+
 # ---- canonical JSON ---------------------------------------------------------------------------
 
 def test_json_is_canonical_and_round_trips():
     spec = RenderSpec.from_dict({"text_prompts": "a:2 | b:-0.5", "width": 1000, "eta": 0.5,
-                                 "clip_guidance_scale": 7000, "cut_overview": "[12]*200+[12]*200+[4]*600"})
+                                 "clip_guidance_scale": 7000,
+                                 "cut_overview": "[12]*200+[12]*200+[4]*600"})
     text = spec.to_json()
     data = json.loads(text)
     assert list(data) == sorted(data) and data["schema_version"] == 1
