@@ -39,7 +39,7 @@ def run_bench(args) -> dict:
     data.update(parse_set_options(args.set))
     spec = RenderSpec.from_dict(data)
 
-    pool = ModelPool(args.models, device)
+    pool = ModelPool(args.models, device, precision=args.precision)
     started = time.perf_counter()
     pool.unet(spec.diffusion_model, spec.use_checkpoint)
     if spec.use_secondary_model:
@@ -78,6 +78,7 @@ def run_bench(args) -> dict:
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
         "model_set": args.models,
+        "precision": pool.precision,
         "settings": {k: data[k] for k in ("width", "height", "steps", "cutn_batches", "clip_models",
                                           "use_secondary_model", "sampling_mode")},
     }

@@ -41,6 +41,8 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
                    help="use the secondary model (default on)")
     p.add_argument("--sampling-mode", default="ddim", choices=("ddim", "plms"))
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto = DD's choice: fp16 on CUDA, fp32 on CPU")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other setting, repeatable")
@@ -57,6 +59,8 @@ def _add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, test-tiny")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto = DD's choice: fp16 on CUDA, fp32 on CPU; bf16 is faster on CPUs with AMX")
     p.add_argument("--allow-download", action="store_true",
                    help="download missing model files (otherwise a missing file is an error)")
 
@@ -94,7 +98,10 @@ def _read_settings_file(path: Path) -> tuple[dict, list[str]]:
         raise SpecError(f"--settings: {path} does not hold a JSON object")
     if _looks_like_dd(data):
         spec, report = import_dd_settings(data)
-        return spec.to_dict(), [f"{path.name}: {line}" for line in report]
+        imported = spec.to_dict()
+        if "n_batches" not in data:  # DD files carry no image count; don't turn it into DD's 50
+            imported.pop("n_batches")
+        return imported, [f"{path.name}: {line}" for line in report]
     return data, []
 
 
@@ -122,7 +129,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         from .pipeline import DiscoPipeline
         from .progress import TqdmProgress
 
-        pool = ModelPool(args.models, resolve_device(args.device), allow_download=args.allow_download)
+        pool = ModelPool(args.models, resolve_device(args.device), allow_download=args.allow_download,
+                         precision=args.precision)
         if pool.produces_noise:
             print(NOISE_WARNING.format(name=args.models), file=sys.stderr)
         progress = TqdmProgress(disable=args.no_progress)

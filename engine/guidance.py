@@ -127,12 +127,15 @@ class Guidance:
 class GuidedDenoiser:
     """The UNet's ε, shifted by the guidance gradient: ε' = ε − √(1−ᾱ)·grad."""
 
-    def __init__(self, unet: nn.Module, schedule: NoiseSchedule, guidance: Guidance | None):
-        self.unet, self.schedule, self.guidance = unet, schedule, guidance
+    def __init__(self, unet: nn.Module, schedule: NoiseSchedule, guidance: Guidance | None,
+                 autocast: torch.dtype | None = None):
+        self.unet, self.schedule, self.guidance, self.autocast = unet, schedule, guidance, autocast
 
     def unet_eps(self, x: torch.Tensor, i: int) -> torch.Tensor:
         t = torch.full((x.shape[0],), self.schedule.model_time(i), device=x.device)
-        return self.unet(x, t)[:, :3].float()
+        with torch.autocast(x.device.type, dtype=self.autocast or torch.bfloat16,
+                            enabled=self.autocast is not None):
+            return self.unet(x, t)[:, :3].float()
 
     def __call__(self, x: torch.Tensor, i: int) -> Denoised:
         guidance = self.guidance

@@ -115,7 +115,7 @@ class DiscoPipeline:
                                     spec.clamp_grad, spec.clamp_max, spec.skip_augs)
             guidance = Guidance(schedule, guides, cut_schedules, scales, gens, secondary=secondary,
                                 init=init if spec.init_image else None, lpips=lpips)
-            denoiser = GuidedDenoiser(unet, schedule, guidance)
+            denoiser = GuidedDenoiser(unet, schedule, guidance, autocast=self.pool.unet_autocast)
 
             # 7. Sample from the start, or from the checkpoint being resumed.
             state = initial_state(schedule, shape, spec.skip_steps, init, gens, self.device)

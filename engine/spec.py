@@ -80,7 +80,7 @@ class RenderSpec(BaseModel):
     image_prompts: Prompts = []
     width: Side = 1280
     height: Side = 768
-    steps: _int(1, 1000) = 250
+    steps: _int(2, 1000) = 250  # guided-diffusion's ddimN respacing needs N ≥ 2
     skip_steps: _int(0, 999) = 10
     clip_guidance_scale: _float(0, SCALE) = 5000.0
     tv_scale: _float(0, SCALE) = 0.0
@@ -146,6 +146,12 @@ class RenderSpec(BaseModel):
     def _check_together(self) -> RenderSpec:
         """Rules that involve several fields; all problems are reported at once."""
         problems: list[Invalid] = []
+        if self.skip_steps >= self.steps and "skip_steps" not in self.model_fields_set:
+            # DD's default (10 of 250) cannot apply to a short run: keep its proportion instead.
+            scaled = self.steps * 10 // 250
+            self.__dict__["skip_steps"] = scaled
+            self._notes = self._notes + (f"skip_steps 10 (DD's default) does not fit steps="
+                                         f"{self.steps}: using {scaled}",)
         if self.skip_steps >= self.steps:
             problems.append(Invalid(
                 f"{self.skip_steps} skipped steps leave nothing to do with steps={self.steps}",

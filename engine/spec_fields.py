@@ -13,6 +13,7 @@ import unicodedata
 from typing import Any
 
 from engine.errors import SpecError
+from engine.registry import CLIP_MODEL_NAMES, DIFFUSION_MODEL_NAMES, OPENAI_CLIP_MODELS, OPENCLIP_MODELS
 from engine.prompts import WeightedPrompt, parse_prompts
 from engine.schedules import as_finite_float, canonical_schedule, format_number, short_repr
 
@@ -30,12 +31,7 @@ DEFAULT_TEXT_PROMPTS = (
     WeightedPrompt("yellow color scheme", 1.0),
 )
 
-DIFFUSION_MODELS = (
-    "512x512_diffusion_uncond_finetune_008100", "256x256_diffusion_uncond",
-    "portrait_generator_v001", "pixelartdiffusion_expanded", "pixel_art_diffusion_hard_256",
-    "pixel_art_diffusion_soft_256", "pixelartdiffusion4k", "watercolordiffusion_2",
-    "watercolordiffusion", "PulpSciFiDiffusion",
-)
+DIFFUSION_MODELS = DIFFUSION_MODEL_NAMES
 CHOICES: dict[str, tuple[str, ...]] = {
     "diffusion_model": DIFFUSION_MODELS,
     "sampling_mode": ("ddim", "plms"),
@@ -43,17 +39,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 # ---- CLIP model names ----------------------------------------------------------------------
-OPENAI_CLIP_ARCHS = ("ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-L-14-336", "RN50", "RN101",
-                     "RN50x4", "RN50x16", "RN50x64")
-OPENCLIP_MODELS = (
-    "ViT-B-32::laion2b_e16", "ViT-B-32::laion400m_e31", "ViT-B-32::laion400m_e32",
-    "ViT-B-32-quickgelu::laion400m_e31", "ViT-B-32-quickgelu::laion400m_e32",
-    "ViT-B-16::laion400m_e31", "ViT-B-16::laion400m_e32",
-    "RN50::yfcc15m", "RN50::cc12m", "RN50-quickgelu::yfcc15m", "RN50-quickgelu::cc12m",
-    "RN101::yfcc15m", "RN101-quickgelu::yfcc15m",
-)
+OPENAI_CLIP_ARCHS = tuple(name.partition("::")[0] for name in OPENAI_CLIP_MODELS)
 TEST_CLIP_MODELS = ("TinyCLIP-test::none",)
-CLIP_MODELS = tuple(f"{a}::openai" for a in OPENAI_CLIP_ARCHS) + OPENCLIP_MODELS + TEST_CLIP_MODELS
+CLIP_MODELS = CLIP_MODEL_NAMES + TEST_CLIP_MODELS
 MAX_CLIP_MODELS = 8
 
 # DD 5.7's checkbox names (as written in its settings files), in the order DD loads them.

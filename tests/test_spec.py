@@ -66,7 +66,7 @@ def test_spec_is_immutable_and_replace_revalidates():
     ("width", 63, "below the minimum; allowed: 64..4096"),
     ("width", 4097, "above the maximum"),
     ("height", "tall", "not a whole number"),
-    ("steps", 0, "below the minimum; allowed: 1..1000"),
+    ("steps", 1, "below the minimum; allowed: 2..1000"),
     ("steps", 1001, "above the maximum"),
     ("steps", 2.5, "not a whole number"),
     ("steps", True, "not a whole number"),
