@@ -5,6 +5,7 @@ the steps after it. Model load time is measured separately.
 """
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import statistics
@@ -14,9 +15,23 @@ from pathlib import Path
 
 from .errors import SpecError
 
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's own chatter about absent GPUs
+
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _phase_seconds(render_two_steps) -> dict[str, float]:
+    """Wall time per labelled phase (engine code marks them with `record_function`), averaged
+    over a 2-step render, the first step included. The profiler adds a little overhead."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        render_two_steps()
+    totals = {e.key.removeprefix("disco."): e.cpu_time_total / 1e6 / 2
+              for e in prof.key_averages() if e.key.startswith("disco.")}
+    return {k: round(v, 3) for k, v in sorted(totals.items())}
 
 
 def run_bench(args) -> dict:
@@ -63,6 +78,7 @@ def run_bench(args) -> dict:
         DiscoPipeline(pool)(spec, out_dir=Path(out), callback=record)
         render_seconds = time.perf_counter() - started
 
+    phases = _phase_seconds(lambda: DiscoPipeline(pool)(spec.replace(steps=2), out_dir=Path(tempfile.mkdtemp())))
     timed = step_seconds[1:]
     return {
         "seconds_per_step": round(statistics.median(timed), 4),
@@ -77,6 +93,7 @@ def run_bench(args) -> dict:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
+        "phase_seconds_per_step": phases,
         "model_set": args.models,
         "precision": pool.precision,
         "settings": {k: data[k] for k in ("width", "height", "steps", "cutn_batches", "clip_models",

@@ -18,6 +18,7 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from .cutouts import CutPlan, Generators, make_cutouts
 from .diffusion import NoiseSchedule
@@ -81,7 +82,8 @@ class Guidance:
             x = x.detach().requires_grad_()
             if self.secondary is not None:
                 v_time = ddpm_to_v_time(x.new_full((x.shape[0],), ab, dtype=torch.float64)).float()
-                pred = self.secondary(x, v_time).pred
+                with record_function("disco.secondary"):
+                    pred = self.secondary(x, v_time).pred
             else:
                 pred = pred_from_x(x)
             fac = math.sqrt(1 - ab)
@@ -90,7 +92,8 @@ class Guidance:
             x_in_leaf = x_in.detach().requires_grad_()
             x_in_grad, losses = self._x_in_gradient(x_in_leaf, i)
             x_in_grad, losses["nan"] = zero_if_nan(x_in_grad)
-            grad = -torch.autograd.grad(x_in, x, x_in_grad)[0]
+            with record_function("disco.x_in_backward"):
+                grad = -torch.autograd.grad(x_in, x, x_in_grad)[0]
         if s.clamp_grad:
             grad = clamp_grad_rms(grad, s.clamp_max)
         return grad.detach(), losses
@@ -106,9 +109,12 @@ class Guidance:
                     break
                 for _ in range(s.cutn_batches):
                     image = x_in.add(1).div(2)  # rebuilt per batch: each backward frees its graph
-                    cuts = make_cutouts(image, clip.clip.cut_size, plan, self.gens, s.skip_augs)
-                    loss = prompt_loss(clip.clip.encode(cuts), clip.targets, clip.weights, plan.total).sum()
-                    x_in_grad += torch.autograd.grad(loss * s.clip_guidance_scale, x_in)[0] / s.cutn_batches
+                    with record_function("disco.cutouts"):
+                        cuts = make_cutouts(image, clip.clip.cut_size, plan, self.gens, s.skip_augs)
+                    with record_function("disco.clip_forward"):
+                        loss = prompt_loss(clip.clip.encode(cuts), clip.targets, clip.weights, plan.total).sum()
+                    with record_function("disco.clip_backward"):
+                        x_in_grad += torch.autograd.grad(loss * s.clip_guidance_scale, x_in)[0] / s.cutn_batches
                     clip_total = clip_total + loss.detach() / s.cutn_batches
         # DD applies range_loss to x̂₀, upstream of x_in, so its gradient w.r.t. x_in is zero
         # and range_scale does nothing there; like discoart we apply it to x_in.
@@ -133,8 +139,8 @@ class GuidedDenoiser:
 
     def unet_eps(self, x: torch.Tensor, i: int) -> torch.Tensor:
         t = torch.full((x.shape[0],), self.schedule.model_time(i), device=x.device)
-        with torch.autocast(x.device.type, dtype=self.autocast or torch.bfloat16,
-                            enabled=self.autocast is not None):
+        with record_function("disco.unet"), torch.autocast(
+                x.device.type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
             return self.unet(x, t)[:, :3].float()
 
     def __call__(self, x: torch.Tensor, i: int) -> Denoised:

@@ -1,0 +1,243 @@
+"""The schema, as an ordered list of migration steps.
+
+Step N brings a database from PRAGMA user_version N-1 to N; `db.migrate` runs each step in its
+own BEGIN IMMEDIATE transaction together with the user_version bump, so a crash leaves the file
+at a whole step. Never edit a released step: append a new one.
+
+Conventions: Discord ids are TEXT (snowflakes, compared as strings); times are UTC epoch
+seconds (REAL); JSON columns are TEXT. `jobs.seq` is the arrival order (FIFO) and `jobs.id` the
+public, sortable job id. `queue_guilds` / `queue_users` are kept by triggers: per guild and per
+(guild, user) how many jobs wait and run, plus the round-robin `turn` (0 = never served, else
+a counter that grows on every claim) and `waiting_since` (seq of the job that started the
+current wait), which make the fair claim a few index look-ups whatever the queue length.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+APPLICATION_ID = 0x44495343  # "DISC": marks the file as ours in its header (PRAGMA application_id)
+
+
+class Migration(NamedTuple):
+    description: str
+    statements: tuple[str, ...]
+
+
+_TERMINAL = "('succeeded','failed','cancelled','dead')"
+
+_V1 = (
+    f"PRAGMA application_id = {APPLICATION_ID}",
+    """CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        guild_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('still','animation','study')),
+        spec_json TEXT NOT NULL,
+        spec_version INTEGER NOT NULL,
+        seed INTEGER,
+        priority INTEGER NOT NULL DEFAULT 0,
+        model_set TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        steps INTEGER NOT NULL,
+        frames INTEGER NOT NULL DEFAULT 1,
+        cuts INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'queued'
+            CHECK (state IN ('queued','running','succeeded','failed','cancelled','dead')),
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL DEFAULT 3,
+        lease_owner TEXT,
+        lease_expires_at REAL,
+        heartbeat_at REAL,
+        lease_expiries INTEGER NOT NULL DEFAULT 0,
+        progress_step INTEGER NOT NULL DEFAULT 0,
+        progress_total INTEGER NOT NULL DEFAULT 0,
+        progress_frame INTEGER NOT NULL DEFAULT 0,
+        progress_frames INTEGER NOT NULL DEFAULT 0,
+        seconds_per_step REAL,
+        preview_path TEXT,
+        checkpoint_path TEXT,
+        artifacts_json TEXT NOT NULL DEFAULT '[]',
+        gpu_seconds REAL NOT NULL DEFAULT 0,
+        error_code TEXT,
+        error_message TEXT,
+        delivery_state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (delivery_state IN ('pending','sending','posted','abandoned')),
+        delivery_nonce TEXT,
+        delivery_updated_at REAL,
+        progress_message_id TEXT,
+        result_message_ids TEXT NOT NULL DEFAULT '[]',
+        parent_job_id TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        updated_at REAL NOT NULL
+    )""",
+    # The claim's last step: one user's next job (priority first, then FIFO).
+    "CREATE INDEX jobs_queued ON jobs (guild_id, user_id, priority DESC, seq) "
+    "WHERE state = 'queued'",
+    "CREATE INDEX jobs_running_lease ON jobs (lease_expires_at) WHERE state = 'running'",
+    "CREATE INDEX jobs_by_user ON jobs (guild_id, user_id, seq)",
+    "CREATE INDEX jobs_by_guild ON jobs (guild_id, seq)",
+    "CREATE INDEX jobs_undelivered ON jobs (finished_at) "
+    "WHERE delivery_state IN ('pending','sending') AND finished_at IS NOT NULL",
+    """CREATE TABLE queue_guilds (
+        guild_id TEXT PRIMARY KEY,
+        queued INTEGER NOT NULL DEFAULT 0,
+        running INTEGER NOT NULL DEFAULT 0,
+        turn INTEGER NOT NULL DEFAULT 0,
+        waiting_since INTEGER NOT NULL DEFAULT 0,
+        served_at REAL
+    )""",
+    "CREATE INDEX queue_guilds_turn ON queue_guilds (turn)",
+    "CREATE INDEX queue_guilds_waiting ON queue_guilds (turn, waiting_since) WHERE queued > 0",
+    """CREATE TABLE queue_users (
+        guild_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        queued INTEGER NOT NULL DEFAULT 0,
+        running INTEGER NOT NULL DEFAULT 0,
+        turn INTEGER NOT NULL DEFAULT 0,
+        waiting_since INTEGER NOT NULL DEFAULT 0,
+        served_at REAL,
+        PRIMARY KEY (guild_id, user_id)
+    )""",
+    "CREATE INDEX queue_users_turn ON queue_users (guild_id, turn)",
+    "CREATE INDEX queue_users_waiting ON queue_users (guild_id, turn, waiting_since) "
+    "WHERE queued > 0",
+    # Counters follow every state change, so they cannot drift from the jobs table
+    # (SET expressions read the old row: waiting_since restarts when the count leaves 0).
+    """CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
+        INSERT INTO queue_guilds (guild_id, queued, running, waiting_since)
+        VALUES (NEW.guild_id, NEW.state = 'queued', NEW.state = 'running', NEW.seq)
+        ON CONFLICT (guild_id) DO UPDATE SET
+            waiting_since = CASE WHEN queued = 0 AND NEW.state = 'queued'
+                                 THEN NEW.seq ELSE waiting_since END,
+            queued = queued + (NEW.state = 'queued'),
+            running = running + (NEW.state = 'running');
+        INSERT INTO queue_users (guild_id, user_id, queued, running, waiting_since)
+        VALUES (NEW.guild_id, NEW.user_id, NEW.state = 'queued', NEW.state = 'running', NEW.seq)
+        ON CONFLICT (guild_id, user_id) DO UPDATE SET
+            waiting_since = CASE WHEN queued = 0 AND NEW.state = 'queued'
+                                 THEN NEW.seq ELSE waiting_since END,
+            queued = queued + (NEW.state = 'queued'),
+            running = running + (NEW.state = 'running');
+    END""",
+    """CREATE TRIGGER jobs_count_update AFTER UPDATE OF state ON jobs
+    WHEN OLD.state != NEW.state BEGIN
+        UPDATE queue_guilds SET
+            waiting_since = CASE WHEN queued = 0 AND NEW.state = 'queued'
+                                 THEN NEW.seq ELSE waiting_since END,
+            queued = queued - (OLD.state = 'queued') + (NEW.state = 'queued'),
+            running = running - (OLD.state = 'running') + (NEW.state = 'running')
+        WHERE guild_id = NEW.guild_id;
+        UPDATE queue_users SET
+            waiting_since = CASE WHEN queued = 0 AND NEW.state = 'queued'
+                                 THEN NEW.seq ELSE waiting_since END,
+            queued = queued - (OLD.state = 'queued') + (NEW.state = 'queued'),
+            running = running - (OLD.state = 'running') + (NEW.state = 'running')
+        WHERE guild_id = NEW.guild_id AND user_id = NEW.user_id;
+    END""",
+    """CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
+        UPDATE queue_guilds SET
+            queued = queued - (OLD.state = 'queued'),
+            running = running - (OLD.state = 'running')
+        WHERE guild_id = OLD.guild_id;
+        UPDATE queue_users SET
+            queued = queued - (OLD.state = 'queued'),
+            running = running - (OLD.state = 'running')
+        WHERE guild_id = OLD.guild_id AND user_id = OLD.user_id;
+    END""",
+    """CREATE TABLE step_timings (
+        id INTEGER PRIMARY KEY,
+        model_set TEXT NOT NULL,
+        size_bucket INTEGER NOT NULL,
+        seconds_per_step REAL NOT NULL,
+        recorded_at REAL NOT NULL
+    )""",
+    "CREATE INDEX step_timings_key ON step_timings (model_set, size_bucket, id)",
+    """CREATE TABLE guild_settings (
+        guild_id TEXT PRIMARY KEY,
+        intake_paused INTEGER NOT NULL DEFAULT 0,
+        pause_reason TEXT,
+        max_steps INTEGER,
+        max_pixels INTEGER,
+        max_cuts INTEGER,
+        max_frames INTEGER,
+        max_queued_per_user INTEGER,
+        max_running_per_user INTEGER,
+        max_queued_per_guild INTEGER,
+        defaults_json TEXT NOT NULL DEFAULT '{}',
+        updated_at REAL NOT NULL
+    )""",
+    """CREATE TABLE guild_channels (
+        guild_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        PRIMARY KEY (guild_id, channel_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE banned_words (
+        guild_id TEXT NOT NULL,
+        word TEXT NOT NULL,
+        PRIMARY KEY (guild_id, word)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE quota_limits (
+        guild_id TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('user','role','member','guild')),
+        subject_id TEXT NOT NULL,
+        window TEXT NOT NULL CHECK (window IN ('day','month')),
+        seconds REAL NOT NULL CHECK (seconds >= 0),
+        PRIMARY KEY (guild_id, scope, subject_id, window)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE usage (
+        id INTEGER PRIMARY KEY,
+        guild_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('charge','refund')),
+        gpu_seconds REAL NOT NULL,
+        day TEXT NOT NULL,
+        month TEXT NOT NULL,
+        recorded_at REAL NOT NULL,
+        note TEXT
+    )""",
+    "CREATE INDEX usage_user_day ON usage (guild_id, user_id, day)",
+    "CREATE INDEX usage_user_month ON usage (guild_id, user_id, month)",
+    "CREATE INDEX usage_guild_day ON usage (guild_id, day)",
+    "CREATE INDEX usage_guild_month ON usage (guild_id, month)",
+    "CREATE INDEX usage_job ON usage (job_id)",
+    """CREATE TABLE presets (
+        guild_id TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        spec_json TEXT NOT NULL,
+        spec_version INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (guild_id, owner_id, name)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        guild_id TEXT NOT NULL,
+        actor_id TEXT,
+        action TEXT NOT NULL,
+        target TEXT,
+        detail_json TEXT NOT NULL DEFAULT '{}',
+        at REAL NOT NULL
+    )""",
+    "CREATE INDEX audit_by_guild ON audit_log (guild_id, id)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Tables a database of ours has; used to tell our own half-made file from someone else's.
+OWN_TABLES = frozenset({
+    "jobs", "queue_guilds", "queue_users", "step_timings", "guild_settings", "guild_channels",
+    "banned_words", "quota_limits", "usage", "presets", "audit_log",
+})
+TERMINAL_STATES_SQL = _TERMINAL
