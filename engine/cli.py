@@ -139,6 +139,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the output folder: missing permissions, a file in the way, disk full
+        print(f"error: cannot write the results to {args.out}: {exc.strerror or exc}; "
+              "choose another --out folder or free some space", file=sys.stderr)
+        return 2
     for result in results:
         print(f"{result.path}  seed {result.seed}  {result.seconds:.1f} s")
     return 0

@@ -8,6 +8,7 @@ sampler multiplies tensors by these Python floats, so nothing is indexed on the 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,8 +55,10 @@ def base_steps_for(steps: int) -> int:
 
 
 def make_schedule(steps: int, noise_schedule: str = "linear") -> NoiseSchedule:
-    from guided_diffusion.gaussian_diffusion import get_named_beta_schedule
-    from guided_diffusion.respace import space_timesteps
+    with warnings.catch_warnings():  # guided-diffusion uses a deprecated torch.cuda.amp decorator
+        warnings.simplefilter("ignore", FutureWarning)
+        from guided_diffusion.gaussian_diffusion import get_named_beta_schedule
+        from guided_diffusion.respace import space_timesteps
 
     base = base_steps_for(steps)
     betas = get_named_beta_schedule(noise_schedule, base)

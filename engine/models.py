@@ -10,7 +10,10 @@ A `ModelPool` loads each model once and keeps it resident across renders.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +77,9 @@ def fill_zero_weights(model: nn.Module, gen: torch.Generator) -> nn.Module:
 
 def build_unet(config: dict, *, use_fp16: bool, use_checkpoint: bool, seed: int) -> nn.Module:
     """A guided-diffusion UNet from a registry config, with seeded random (non-zero) weights."""
-    from guided_diffusion.script_util import create_model, model_and_diffusion_defaults
+    with warnings.catch_warnings():  # guided-diffusion uses a deprecated torch.cuda.amp decorator
+        warnings.simplefilter("ignore", FutureWarning)
+        from guided_diffusion.script_util import create_model, model_and_diffusion_defaults
 
     args = model_and_diffusion_defaults()
     args.update(config)
@@ -119,6 +124,17 @@ def _prepare_unet(model: nn.Module, device: torch.device, use_fp16: bool, use_ch
     return model.to(device)
 
 
+class _QuietRootLogger:
+    """open_clip warns on the root logger that random weights are random; silence that only."""
+
+    def __enter__(self):
+        self.level = logging.root.level
+        logging.root.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        logging.root.setLevel(self.level)
+
+
 def build_clip(name: str, *, weights: Path | None, device: torch.device, arch: str | None = None,
                quick_gelu: bool | None = None) -> ClipModel:
     """An open_clip model for 'ARCH::TAG'; seeded random weights when `weights` is None.
@@ -130,7 +146,8 @@ def build_clip(name: str, *, weights: Path | None, device: torch.device, arch: s
     arch = arch or name_arch
     if arch == TINY_CLIP_ARCH and arch not in open_clip.list_models():
         open_clip.add_model_config(_CONFIG_DIR / f"{TINY_CLIP_ARCH}.json")
-    with torch.random.fork_rng(devices=[]):
+    quiet = _QuietRootLogger() if weights is None else contextlib.nullcontext()
+    with torch.random.fork_rng(devices=[]), quiet:  # random weights are the point here
         torch.manual_seed(_seed_for(name))
         model = open_clip.create_model(arch, pretrained=str(weights) if weights else None,
                                        force_quick_gelu=(tag == "openai") if quick_gelu is None else quick_gelu,

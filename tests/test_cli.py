@@ -51,9 +51,14 @@ def test_render_with_dd_settings_file_and_set(tmp_path):
     (["render", "x", "--settings", "/nonexistent.json"], "--settings"),
     (["render", "x", "--models", "dd-default", "--width", "64", "--height", "64"], "disco models download"),
     (["render", "x", "--device", "cuda:0", "--models", "test-tiny"], "--device"),
+    (["render", "x", "--models", "test-tiny", "--steps", "4", "--out", "/proc/version"], "--out"),
+    (["render", "x", "--batches", "0"], "n_batches"),
+    (["render", "x", "--precision", "fp16", "--models", "test-tiny", "--device", "cpu"], "CUDA"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, expected):
-    out = disco(*args, "--out", str(tmp_path / "out"), tmp_path=tmp_path)
+    if "--out" not in args:
+        args = [*args, "--out", str(tmp_path / "out")]
+    out = disco(*args, tmp_path=tmp_path)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     assert expected in out.stderr
