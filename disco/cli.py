@@ -8,7 +8,9 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from commands.cli_jobs import add_jobs_command
     from engine import cli as engine_cli
+    from engine.cli_engine import add_engine_command
     from engine.cli_models import add_models_commands
 
     parser = argparse.ArgumentParser(prog="disco", description="Disco Diffusion for Discord.")
@@ -16,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     engine_cli.add_render_command(commands)
     engine_cli.add_bench_command(commands)
     add_models_commands(commands)
+    add_engine_command(commands)
+    add_jobs_command(commands)
     return parser
 
 

@@ -22,7 +22,7 @@ def add_render_command(commands: argparse._SubParsersAction) -> None:
     p.add_argument("prompt", nargs="?", help='prompts joined by "|", each "text:weight", e.g. '
                                              '"a lighthouse:2 | yellow:-0.5"')
     p.add_argument("--out", type=Path, default=Path("out"), help="output folder (default ./out)")
-    _add_spec_options(p)
+    add_spec_options(p)
     p.add_argument("--batches", type=int, help="images to render (n_batches; default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_render)
@@ -49,7 +49,7 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_bench)
 
 
-def _add_spec_options(p: argparse.ArgumentParser) -> None:
+def add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", type=Path, help="settings file: our JSON or a DD *_settings.txt")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any setting, e.g. --set clip_guidance_scale=8000 (repeatable)")

@@ -41,10 +41,11 @@ class RenderResult:
 
 @dataclass
 class Resume:
-    """Where to pick a render up: the image index and that image's sampler state."""
+    """Where to pick a render up: the image index, and that image's sampler state if it was
+    checkpointed part way (None starts that image afresh)."""
 
     index: int
-    state: SamplerState
+    state: SamplerState | None = None
 
 
 @dataclass
@@ -119,7 +120,7 @@ class DiscoPipeline:
 
             # 7. Sample from the start, or from the checkpoint being resumed.
             state = initial_state(schedule, shape, spec.skip_steps, init, gens, self.device)
-            if resume is not None and index == resume.index:
+            if resume is not None and index == resume.index and resume.state is not None:
                 state = resume.state
             step_cb: Callback | None = (lambda info, ctx=context: callback(ctx, info)) if callback else None
             x = sample(denoiser, schedule, state, gens, mode=spec.sampling_mode, eta=spec.eta,

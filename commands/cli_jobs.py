@@ -1,0 +1,147 @@
+"""`disco jobs`: the operator's view of the queue — submit, list, show, cancel, retry.
+
+Discord-free and torch-free: it validates settings with engine.spec and talks to storage only.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+
+from disco.config import ConfigError, data_dir, database_path, load_config
+from engine.cli import add_spec_options, build_spec
+from engine.errors import EngineError
+
+STATE_COLUMNS = ("id", "state", "attempt", "progress", "guild_id", "user_id", "created")
+
+
+def add_jobs_command(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("jobs", help="submit, list, show, cancel or retry queued jobs")
+    jobs = p.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+
+    submit = jobs.add_parser("submit", help="queue a still-image job")
+    submit.add_argument("prompt", nargs="?", help='prompts joined by "|", e.g. "a lighthouse:2 | yellow:-0.5"')
+    for name in ("--guild", "--channel", "--user"):
+        submit.add_argument(name, required=True, help=f"Discord {name[2:]} id (any number for local use)")
+    add_spec_options(submit)
+    submit.add_argument("--batches", type=int, help="images to render (n_batches; default 1)")
+    submit.add_argument("--max-attempts", type=int, default=3)
+
+    listing = jobs.add_parser("list", help="the newest jobs")
+    listing.add_argument("--state", action="append", help="only these states (repeatable)")
+    listing.add_argument("--guild")
+    listing.add_argument("--limit", type=int, default=25)
+    listing.add_argument("--json", action="store_true")
+
+    for action, text in (("show", "one job: state, progress, error, files"), ("cancel", "cancel a job"),
+                         ("retry", "queue a failed, dead or cancelled job again")):
+        sub = jobs.add_parser(action, help=text)
+        sub.add_argument("job_id")
+        if action == "show":
+            sub.add_argument("--json", action="store_true")
+    for sub in jobs.choices.values():
+        sub.add_argument("--data-dir", help="database and job files (default: DISCO_DATA_DIR or ./data)")
+        sub.add_argument("--config", help="TOML config file")
+    p.set_defaults(func=cmd_jobs)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from storage import StorageError
+
+    try:
+        return asyncio.run(_dispatch(args))
+    except (ConfigError, EngineError, StorageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    from storage import Database
+
+    config = load_config(args.config)
+    async with await Database.open(database_path(data_dir(args.data_dir, config))) as db:
+        handler = {"submit": _submit, "list": _list, "show": _show, "cancel": _cancel,
+                   "retry": _retry}[args.jobs_command]
+        return await handler(db, args, config)
+
+
+async def _submit(db, args, config) -> int:
+    from engine.spec import SCHEMA_VERSION
+    from storage import JobRequest
+
+    spec, report = build_spec(args)
+    for line in report:
+        print(f"note: {line}", file=sys.stderr)
+    if spec.seed is None:  # settle it now: every attempt and every rerun must draw the same noise
+        spec = spec.replace(seed=random.randint(0, 2**32 - 1))
+    schedules = spec.schedules()
+    # cuts per step through each CLIP model, as DD users count them (cut schedule × cutn_batches)
+    cuts = max(o + i for o, i in zip(schedules.overview, schedules.innercut)) * spec.cutn_batches
+    model_set = args.models if args.models != "dd-default" else config["engine"]["model_set"]
+    job = await db.jobs.enqueue(JobRequest(
+        guild_id=args.guild, channel_id=args.channel, user_id=args.user, kind="still",
+        spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set=model_set,
+        width=spec.width, height=spec.height, steps=spec.steps, cuts=cuts,
+        seed=spec.seed, max_attempts=args.max_attempts))
+    print(job.id)
+    return 0
+
+
+def _row(job) -> dict:
+    return {"id": job.id, "state": job.state, "attempt": f"{job.attempt}/{job.max_attempts}",
+            "progress": f"{job.progress_step}/{job.progress_total}", "guild_id": job.guild_id,
+            "user_id": job.user_id, "created": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(job.created_at))}
+
+
+async def _list(db, args, config) -> int:
+    jobs = await db.jobs.list(guild_id=args.guild, states=args.state, limit=args.limit)
+    if args.json:
+        print(json.dumps([_details(j) for j in jobs], indent=2))
+        return 0
+    rows = [_row(j) for j in jobs]
+    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in STATE_COLUMNS}
+    print("  ".join(c.ljust(widths[c]) for c in STATE_COLUMNS))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in STATE_COLUMNS))
+    return 0
+
+
+def _details(job) -> dict:
+    return {"id": job.id, "state": job.state, "cancel_requested": job.cancel_requested,
+            "attempt": job.attempt, "max_attempts": job.max_attempts,
+            "progress": {"step": job.progress_step, "total": job.progress_total,
+                         "seconds_per_step": job.seconds_per_step},
+            "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+            "artifacts": list(job.artifacts), "preview": job.preview_path,
+            "checkpoint": job.checkpoint_path, "gpu_seconds": job.gpu_seconds,
+            "guild_id": job.guild_id, "channel_id": job.channel_id, "user_id": job.user_id,
+            "seed": job.seed, "model_set": job.model_set, "created_at": job.created_at,
+            "started_at": job.started_at, "finished_at": job.finished_at}
+
+
+async def _show(db, args, config) -> int:
+    details = _details(await db.jobs.get(args.job_id))
+    if args.json:
+        print(json.dumps(details, indent=2))
+        return 0
+    for key, value in details.items():
+        if isinstance(value, list):
+            value = "\n    ".join([""] + value) if value else "none"
+        print(f"{key}: {value}")
+    return 0
+
+
+async def _cancel(db, args, config) -> int:
+    job = await db.jobs.cancel(args.job_id)
+    print(f"{job.id}: {job.state}" + (" (cancel requested; stops within a step)"
+                                       if job.state == "running" else ""))
+    return 0
+
+
+async def _retry(db, args, config) -> int:
+    job = await db.jobs.retry(args.job_id)
+    print(f"{job.id}: {job.state} (attempt {job.attempt + 1} of {job.max_attempts} next)")
+    return 0
