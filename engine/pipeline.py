@@ -20,7 +20,7 @@ import torch
 from . import __version__
 from .cutouts import Generators
 from .diffusion import make_schedule
-from .errors import SpecError
+from .errors import ModelError
 from .guidance import ClipGuide, Guidance, GuidanceScales, GuidedDenoiser
 from .models import ModelPool
 from .outputs import image_to_tensor, next_run_number, save_json, save_png, to_pil
@@ -80,7 +80,7 @@ class DiscoPipeline:
         unet, _ = self.pool.unet(spec.diffusion_model, spec.use_checkpoint)
         secondary = self.pool.secondary() if spec.use_secondary_model else None
         clips = [self.pool.clip(name) for name in spec.clip_models]
-        lpips = self.pool.lpips() if spec.init_image and spec.init_scale else None
+        lpips = self._lpips() if spec.init_image and spec.init_scale else None
         self._write_settings(spec, seed, out_dir, run)
 
         # 3. The noise schedule and the cut schedules are shared by every image.
@@ -132,6 +132,14 @@ class DiscoPipeline:
             save_png(to_pil(x), path, self._png_text(spec, image_seed))
             results.append(RenderResult(index, image_seed, path, time.perf_counter() - started))
         return results
+
+    def _lpips(self):
+        try:
+            return self.pool.lpips()
+        except ModelError as exc:
+            raise ModelError(f"init_scale needs LPIPS, whose VGG16 backbone weights are missing: {exc} "
+                             "— or set init_scale=0 to render from the init image without that loss"
+                             ) from None
 
     def _png_text(self, spec: RenderSpec, image_seed: int) -> dict[str, str]:
         alone = spec.replace(seed=image_seed, n_batches=1)

@@ -161,3 +161,20 @@ def test_bad_init_image_is_a_spec_error(tmp_path, bad, param):
     with pytest.raises(SpecError) as err:
         render(spec, tmp_path / "out")
     assert param in str(err.value)
+
+
+def test_missing_lpips_weights_say_what_init_scale_needs(tmp_path):
+    from engine.errors import ModelError
+    from engine.models import ModelPool
+
+    class NoVgg(ModelPool):
+        def lpips(self):
+            raise ModelError("lpips_vgg16 is missing; run: disco models download lpips_vgg16")
+
+    Image.new("RGB", (64, 64), "gray").save(tmp_path / "init.png")
+    spec = fast_spec(init_image=str(tmp_path / "init.png"), init_scale=1000, skip_steps=4)
+    with pytest.raises(ModelError) as err:
+        DiscoPipeline(NoVgg("test-tiny"))(spec, out_dir=tmp_path / "out")
+    assert "init_scale" in str(err.value) and "disco models download" in str(err.value)
+    result = DiscoPipeline(NoVgg("test-tiny"))(spec.replace(init_scale=0), out_dir=tmp_path / "ok")
+    assert result[0].path.exists()
