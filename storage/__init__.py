@@ -1,0 +1,47 @@
+"""Durable storage on SQLite (aiosqlite): the job queue with leases and fencing, guild settings,
+quotas and the usage ledger, presets, the audit log.
+
+    db = await Database.open("data/disco.db")
+    job = await db.jobs.enqueue(JobRequest(...))           # the bot
+    job = await db.leases.claim("engine:host:1234")        # the engine
+    cancel = await db.leases.heartbeat(job.id, job.attempt, "engine:host:1234")
+
+Imports nothing else of this project (no engine, bot, discord or torch).
+"""
+from .audit import AuditEntry, AuditLog
+from .db import Database
+from .errors import (
+    CapExceeded,
+    ChannelNotAllowed,
+    DatabaseCorrupt,
+    DatabaseError,
+    DatabaseLocked,
+    DiskFull,
+    ForeignDatabase,
+    IntakePaused,
+    InvalidState,
+    InvalidValue,
+    JobTooLarge,
+    NotFound,
+    QueueFull,
+    QuotaExceeded,
+    SchemaTooNew,
+    StaleAttempt,
+    StorageError,
+)
+from .eta import QueueEstimate
+from .guilds import DEFAULT_LIMITS, GuildLimits, GuildSettings
+from .jobs import KINDS, STATES, TERMINAL, Job, JobRequest, new_job_id
+from .leases import LEASE_SECONDS
+from .migrations import SCHEMA_VERSION
+from .presets import Preset
+from .quotas import LedgerEntry, QuotaLimit, WindowUsage
+
+__all__ = [
+    "AuditEntry", "AuditLog", "CapExceeded", "ChannelNotAllowed", "DEFAULT_LIMITS", "Database",
+    "DatabaseCorrupt", "DatabaseError", "DatabaseLocked", "DiskFull", "ForeignDatabase",
+    "GuildLimits", "GuildSettings", "IntakePaused", "InvalidState", "InvalidValue", "Job",
+    "JobRequest", "JobTooLarge", "KINDS", "LEASE_SECONDS", "LedgerEntry", "NotFound", "Preset",
+    "QueueEstimate", "QueueFull", "QuotaExceeded", "QuotaLimit", "SCHEMA_VERSION", "STATES",
+    "SchemaTooNew", "StaleAttempt", "StorageError", "TERMINAL", "WindowUsage", "new_job_id",
+]

@@ -34,7 +34,7 @@ from .errors import (
 from .guilds import Guilds
 from .jobs import Jobs
 from .leases import Leases
-from .migrations import APPLICATION_ID, MIGRATIONS, OWN_TABLES, SCHEMA_VERSION
+from .migrations import APPLICATION_ID, MIGRATIONS, OWN_TABLES
 from .presets import Presets
 from .quotas import Quotas
 
@@ -83,10 +83,7 @@ class Database:
         try:
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             await _check_ownership(conn, path)  # before anything writes to the file
-            mode = (await conn.execute_fetchall("PRAGMA journal_mode = WAL"))[0][0]
-            if mode.lower() != "wal":
-                raise DatabaseError(f"{path}: SQLite could not switch to WAL mode (got {mode!r}); "
-                                    f"put the data dir on a local disk, not a network share", str(path))
+            await _enable_wal(conn, path, busy_timeout_s)
             await conn.execute("PRAGMA synchronous = FULL")
             await db.migrate()
         except BaseException as exc:
@@ -99,14 +96,22 @@ class Database:
     async def migrate(self) -> None:
         """Apply missing steps, one transaction each (re-checked inside it: another process
         may be migrating the same file at the same moment)."""
+        async with self._lock:
+            if await _user_version(self._conn) >= len(MIGRATIONS):
+                return  # the common case needs no write lock
         for version, step in enumerate(MIGRATIONS, start=1):
-            async with self.transaction() as conn:
-                current = await _user_version(conn)
-                if current >= version:
-                    continue
-                for statement in step.statements:
-                    await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version = {int(version)}")
+            try:
+                async with self.transaction() as conn:
+                    if await _user_version(conn) >= version:
+                        continue
+                    for statement in step.statements:
+                        await conn.execute(statement)
+                    await conn.execute(f"PRAGMA user_version = {int(version)}")
+            except sqlite3.Error as exc:  # a bug in a step: say so, and that nothing half-applied
+                raise DatabaseError(f"{self.path}: upgrading the schema to version {version} "
+                                    f"({step.description}) failed: {exc}. The file was left at "
+                                    f"version {version - 1}; please report this bug",
+                                    str(self.path)) from exc
 
     async def close(self) -> None:
         await self._conn.close()
@@ -195,6 +200,24 @@ def _check_file_header(path: Path) -> None:
                               f"--data-dir elsewhere (it was left untouched)", str(path))
 
 
+async def _enable_wal(conn: aiosqlite.Connection, path: Path, busy_timeout_s: float) -> None:
+    """Switch to WAL (a no-op once the file is WAL: the mode is stored in the file). The switch
+    needs an exclusive lock and SQLite answers SQLITE_BUSY at once instead of calling the busy
+    handler when another opener holds a lock, so retry here until the busy timeout."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            mode = (await conn.execute_fetchall("PRAGMA journal_mode = WAL"))[0][0]
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.02)
+    if str(mode).lower() != "wal":
+        raise DatabaseError(f"{path}: SQLite could not switch to WAL mode (got {mode!r}); put the "
+                            f"data dir on a local disk, not a network share", str(path))
+
+
 async def _user_version(conn: aiosqlite.Connection) -> int:
     return int((await conn.execute_fetchall("PRAGMA user_version"))[0][0])
 
@@ -208,10 +231,10 @@ async def _check_ownership(conn: aiosqlite.Connection, path: Path) -> None:
         raise ForeignDatabase(f"{path} is a SQLite database of another program (tables: "
                               f"{', '.join(sorted(tables)[:5]) or 'none'}); move it away or point "
                               f"--data-dir elsewhere (it was left untouched)", str(path))
-    if version > SCHEMA_VERSION:
+    if version > len(MIGRATIONS):
         raise SchemaTooNew(f"{path} was written by a newer version of disco (schema {version}; "
-                           f"this version knows up to {SCHEMA_VERSION}); upgrade disco, or restore "
-                           f"a backup made by this version", str(path), version, SCHEMA_VERSION)
+                           f"this version knows up to {len(MIGRATIONS)}); upgrade disco, or restore "
+                           f"a backup made by this version", str(path), version, len(MIGRATIONS))
 
 
 # ---- SQLite errors → storage errors ---------------------------------------------------------------

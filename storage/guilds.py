@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
@@ -214,7 +214,3 @@ class Guilds:
             if rows:
                 await write_audit(conn, now, gid, actor_id, "banned_words.remove", cleaned, {})
             return bool(rows)
-
-
-def limits_dict(limits: GuildLimits) -> dict[str, int]:
-    return asdict(limits)

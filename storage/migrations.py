@@ -23,8 +23,6 @@ class Migration(NamedTuple):
     statements: tuple[str, ...]
 
 
-_TERMINAL = "('succeeded','failed','cancelled','dead')"
-
 _V1 = (
     f"PRAGMA application_id = {APPLICATION_ID}",
     """CREATE TABLE jobs (
@@ -240,4 +238,3 @@ OWN_TABLES = frozenset({
     "jobs", "queue_guilds", "queue_users", "step_timings", "guild_settings", "guild_channels",
     "banned_words", "quota_limits", "usage", "presets", "audit_log",
 })
-TERMINAL_STATES_SQL = _TERMINAL

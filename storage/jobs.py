@@ -1,0 +1,365 @@
+"""The job model and the bot's side of the queue: enqueue (with every guild limit and quota
+checked in the same transaction), look-ups, cancel, retry, delivery bookkeeping, and queue
+position + ETA. The engine's side (claim, heartbeat, progress, complete, fail) is `leases.py`.
+
+States: queued → running → succeeded | failed | cancelled | dead, plus `cancel_requested`.
+`attempt` is the fencing token: it grows by one on every claim.
+Delivery (bot side, after a job ends): pending → sending (a nonce is fixed, so a resend after a
+crash is deduplicated by Discord) → posted (message ids stored) | abandoned.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .errors import (
+    ChannelNotAllowed,
+    IntakePaused,
+    InvalidState,
+    InvalidValue,
+    JobTooLarge,
+    NotFound,
+    QueueFull,
+)
+from .eta import QueueEstimate, estimate_queue
+from .guilds import GuildSettings, Snowflake, load_settings, sid
+from .quotas import check_in
+
+if TYPE_CHECKING:
+    import aiosqlite
+
+    from .db import Database
+
+KINDS = ("still", "animation", "study")
+STATES = ("queued", "running", "succeeded", "failed", "cancelled", "dead")
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "dead"})
+DEFAULT_MAX_ATTEMPTS = 3
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_job_id(now: float | None = None) -> str:
+    """A 26-character, time-sortable id (48 bits of milliseconds + 80 random bits, Crockford
+    base32, the ULID layout): sortable by creation, unguessable, easy to read aloud."""
+    value = (int((time.time() if now is None else now) * 1000) << 80) | int.from_bytes(
+        os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def normalize_job_id(job_id: str) -> str:
+    """Ids are case-insensitive for people typing them; I/L read as 1 and O as 0."""
+    return job_id.strip().upper().translate(str.maketrans("ILO", "110"))
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What the commands layer submits. `steps` are the sampling steps of one image (or frame);
+    `cuts` counts CLIP cuts per step over all cut batches; ids may be ints or strings."""
+
+    guild_id: Snowflake
+    channel_id: Snowflake
+    user_id: Snowflake
+    kind: str
+    spec_json: str
+    spec_version: int
+    model_set: str
+    width: int
+    height: int
+    steps: int
+    frames: int = 1
+    cuts: int = 0
+    seed: int | None = None
+    priority: int = 0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    parent_job_id: str | None = None
+
+    def validate(self) -> None:
+        if self.kind not in KINDS:
+            raise InvalidValue(f"job kind {self.kind!r} is unknown; use one of {', '.join(KINDS)}")
+        for name in ("width", "height", "steps", "frames", "max_attempts", "spec_version"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidValue(f"{name} must be a whole number ≥ 1, not {value!r}")
+        if not isinstance(self.cuts, int) or self.cuts < 0:
+            raise InvalidValue(f"cuts must be a whole number ≥ 0, not {self.cuts!r}")
+        if not isinstance(self.spec_json, str) or len(self.spec_json) > 1_000_000:
+            raise InvalidValue("spec_json must be a JSON string of at most 1,000,000 characters")
+        if not self.model_set or len(self.model_set) > 64:
+            raise InvalidValue("model_set must be a model set name of 1 to 64 characters")
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    seq: int
+    guild_id: str
+    channel_id: str
+    user_id: str
+    kind: str
+    spec_json: str
+    spec_version: int
+    seed: int | None
+    priority: int
+    model_set: str
+    width: int
+    height: int
+    steps: int
+    frames: int
+    cuts: int
+    state: str
+    cancel_requested: bool
+    attempt: int
+    max_attempts: int
+    lease_owner: str | None
+    lease_expires_at: float | None
+    heartbeat_at: float | None
+    lease_expiries: int
+    progress_step: int
+    progress_total: int
+    progress_frame: int
+    progress_frames: int
+    seconds_per_step: float | None
+    preview_path: str | None
+    checkpoint_path: str | None
+    artifacts: tuple[str, ...]
+    gpu_seconds: float
+    error_code: str | None
+    error_message: str | None
+    delivery_state: str
+    delivery_nonce: str | None
+    delivery_updated_at: float | None
+    progress_message_id: str | None
+    result_message_ids: tuple[str, ...]
+    parent_job_id: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    updated_at: float
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    @classmethod
+    def from_row(cls, row: Any) -> Job:
+        data = {key: row[key] for key in row.keys()}
+        data["artifacts"] = tuple(json.loads(data.pop("artifacts_json")))
+        data["result_message_ids"] = tuple(json.loads(data["result_message_ids"]))
+        data["cancel_requested"] = bool(data["cancel_requested"])
+        return cls(**data)
+
+
+async def fetch_job(conn: aiosqlite.Connection, job_id: str) -> Job:
+    rows = await conn.execute_fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    if not rows:
+        raise NotFound(f"no job {job_id!r}; check the id (your recent jobs: /disco jobs)")
+    return Job.from_row(rows[0])
+
+
+def _fit_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
+    """The largest size with the same aspect, multiples of 64, within max_pixels."""
+    scale = math.sqrt(max_pixels / (width * height))
+    w, h = max(64, int(width * scale) // 64 * 64), max(64, int(height * scale) // 64 * 64)
+    return w, h
+
+
+def check_limits(settings: GuildSettings, request: JobRequest, user_waiting: int,
+                 guild_waiting: int) -> None:
+    """Raise the refusal for the first guild limit this request breaks."""
+    limits = settings.limits
+    if request.steps > limits.max_steps:
+        raise JobTooLarge("max_steps", limits.max_steps, request.steps,
+                          f"{request.steps} steps is more than this server allows",
+                          f"use steps={limits.max_steps} or fewer")
+    pixels = request.width * request.height
+    if pixels > limits.max_pixels:
+        w, h = _fit_size(request.width, request.height, limits.max_pixels)
+        raise JobTooLarge("max_pixels", limits.max_pixels, pixels,
+                          f"{request.width}×{request.height} is {pixels:,} pixels, more than this "
+                          f"server allows", f"try width_height=[{w}, {h}]")
+    if request.cuts > limits.max_cuts:
+        raise JobTooLarge("max_cuts", limits.max_cuts, request.cuts,
+                          f"{request.cuts} CLIP cuts per step is more than this server allows",
+                          "lower cutn_batches or the cut_overview/cut_innercut schedules")
+    if request.frames > limits.max_frames:
+        raise JobTooLarge("max_frames", limits.max_frames, request.frames,
+                          f"{request.frames} frames is more than this server allows",
+                          f"use max_frames={limits.max_frames} or fewer")
+    if user_waiting >= limits.max_queued_per_user:
+        raise QueueFull("max_queued_per_user", limits.max_queued_per_user, user_waiting,
+                        f"you already have {user_waiting} job(s) waiting",
+                        "wait for one to start, or cancel one with /disco cancel")
+    if guild_waiting >= limits.max_queued_per_guild:
+        raise QueueFull("max_queued_per_guild", limits.max_queued_per_guild, guild_waiting,
+                        f"this server already has {guild_waiting} jobs waiting",
+                        "try again when the queue is shorter")
+
+
+class Jobs:
+    """The bot's job API (`db.jobs`)."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    async def enqueue(self, request: JobRequest, *, role_ids: Iterable[Snowflake] = ()) -> Job:
+        """Check pause, channel, size and queue limits and the quota, then insert; all in one
+        transaction, so two racing submissions cannot both slip under a cap. The row is
+        committed when this returns: only then tell the user it is queued."""
+        request.validate()
+        gid, cid, uid = sid(request.guild_id), sid(request.channel_id), sid(request.user_id)
+        async with self._db.transaction() as conn:
+            now = self._db.now()
+            settings = await load_settings(conn, gid)
+            if settings.intake_paused:
+                reason = f" ({settings.pause_reason})" if settings.pause_reason else ""
+                raise IntakePaused(f"this server's admins paused new renders{reason}; try again "
+                                   f"later")
+            if not settings.channel_allowed(cid):
+                allowed = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
+                raise ChannelNotAllowed(f"renders are not allowed in this channel; use {allowed}")
+            counts = await conn.execute_fetchall(
+                "SELECT (SELECT queued FROM queue_users WHERE guild_id = ? AND user_id = ?), "
+                "(SELECT queued FROM queue_guilds WHERE guild_id = ?)", (gid, uid, gid))
+            check_limits(settings, request, counts[0][0] or 0, counts[0][1] or 0)
+            await check_in(conn, gid, uid, [str(r) for r in role_ids], now)
+            rows = await conn.execute_fetchall(
+                "INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, spec_json, spec_version, "
+                "seed, priority, model_set, width, height, steps, frames, cuts, max_attempts, "
+                "parent_job_id, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                (new_job_id(now), gid, cid, uid, request.kind, request.spec_json,
+                 request.spec_version, request.seed, request.priority, request.model_set,
+                 request.width, request.height, request.steps, request.frames, request.cuts,
+                 request.max_attempts, request.parent_job_id, now, now))
+            return Job.from_row(rows[0])
+
+    async def get(self, job_id: str) -> Job:
+        rows = await self._db.execute("SELECT * FROM jobs WHERE id = ?", (normalize_job_id(job_id),))
+        if not rows:
+            raise NotFound(f"no job {job_id!r}; check the id (your recent jobs: /disco jobs)")
+        return Job.from_row(rows[0])
+
+    async def list(self, *, guild_id: Snowflake | None = None, user_id: Snowflake | None = None,
+                   states: Iterable[str] | None = None, limit: int = 25) -> list[Job]:
+        """Newest first, filtered by guild, user (needs guild) and states."""
+        clauses, params = [], []
+        if guild_id is not None:
+            clauses.append("guild_id = ?")
+            params.append(sid(guild_id))
+        if user_id is not None:
+            clauses.append("user_id = ?")
+            params.append(sid(user_id))
+        wanted = list(states or ())
+        bad = [s for s in wanted if s not in STATES]
+        if bad:
+            raise InvalidValue(f"job state {bad[0]!r} is unknown; use {', '.join(STATES)}")
+        if wanted:
+            clauses.append(f"state IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        params.append(max(1, min(int(limit), 500)))
+        rows = await self._db.execute(f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ?", params)
+        return [Job.from_row(r) for r in rows]
+
+    async def cancel(self, job_id: str) -> Job:
+        """A queued job is cancelled at once and never starts; a running one gets
+        cancel_requested (the engine sees it on its next heartbeat/progress and stops within one
+        step); a finished one is returned unchanged. Check the returned job's state."""
+        job_id, now = normalize_job_id(job_id), self._db.now()
+        async with self._db.transaction() as conn:
+            job = await fetch_job(conn, job_id)
+            if job.state == "queued":
+                await conn.execute(
+                    "UPDATE jobs SET state = 'cancelled', cancel_requested = 1, finished_at = ?, "
+                    "updated_at = ?, error_code = 'cancelled', error_message = 'cancelled before "
+                    "it started' WHERE id = ?", (now, now, job_id))
+            elif job.state == "running" and not job.cancel_requested:
+                await conn.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? "
+                                   "WHERE id = ?", (now, job_id))
+            return await fetch_job(conn, job_id)
+
+    async def retry(self, job_id: str, *, extra_attempts: int = 1) -> Job:
+        """Put a failed, dead or cancelled job back in the queue (an admin's choice) with
+        `extra_attempts` more attempts; the attempt counter keeps growing, so fencing holds."""
+        if not 1 <= extra_attempts <= 10:
+            raise InvalidValue("extra_attempts must be between 1 and 10")
+        job_id, now = normalize_job_id(job_id), self._db.now()
+        async with self._db.transaction() as conn:
+            job = await fetch_job(conn, job_id)
+            if job.state not in ("failed", "dead", "cancelled"):
+                raise InvalidState(f"job {job_id} is {job.state}; only failed, dead or cancelled "
+                                   f"jobs can be retried")
+            await conn.execute(
+                "UPDATE jobs SET state = 'queued', cancel_requested = 0, max_attempts = ?, "
+                "error_code = NULL, error_message = NULL, finished_at = NULL, "
+                "delivery_state = 'pending', delivery_nonce = NULL, result_message_ids = '[]', "
+                "updated_at = ? WHERE id = ?", (job.attempt + extra_attempts, now, job_id))
+            return await fetch_job(conn, job_id)
+
+    # ---- delivery (the bot's poster) --------------------------------------------------------
+
+    async def undelivered(self, *, limit: int = 50) -> list[Job]:
+        """Finished jobs whose result (or failure notice) is not posted yet, oldest first."""
+        rows = await self._db.execute(
+            "SELECT * FROM jobs WHERE delivery_state IN ('pending', 'sending') AND finished_at "
+            "IS NOT NULL ORDER BY finished_at LIMIT ?", (max(1, min(int(limit), 500)),))
+        return [Job.from_row(r) for r in rows]
+
+    async def begin_delivery(self, job_id: str) -> Job:
+        """Mark the job 'sending' and fix its nonce (kept across resends, ≤ 25 chars as Discord
+        requires), before the bot sends; returns the job with `delivery_nonce` set."""
+        job_id, now = normalize_job_id(job_id), self._db.now()
+        async with self._db.transaction() as conn:
+            job = await fetch_job(conn, job_id)
+            if not job.terminal:
+                raise InvalidState(f"job {job_id} is {job.state}; deliver it after it finishes")
+            if job.delivery_state in ("posted", "abandoned"):
+                raise InvalidState(f"job {job_id} was already {job.delivery_state}; not sending twice")
+            await conn.execute(
+                "UPDATE jobs SET delivery_state = 'sending', delivery_nonce = COALESCE("
+                "delivery_nonce, ?), delivery_updated_at = ?, updated_at = ? WHERE id = ?",
+                (secrets.token_hex(10), now, now, job_id))
+            return await fetch_job(conn, job_id)
+
+    async def mark_delivered(self, job_id: str, message_ids: Iterable[Snowflake]) -> Job:
+        return await self._finish_delivery(job_id, "posted", [sid(m) for m in message_ids])
+
+    async def abandon_delivery(self, job_id: str) -> Job:
+        """Give up posting (e.g. the channel is gone); the job drops out of `undelivered`."""
+        return await self._finish_delivery(job_id, "abandoned", [])
+
+    async def _finish_delivery(self, job_id: str, state: str, message_ids: list[str]) -> Job:
+        job_id, now = normalize_job_id(job_id), self._db.now()
+        async with self._db.transaction() as conn:
+            job = await fetch_job(conn, job_id)
+            if not job.terminal:
+                raise InvalidState(f"job {job_id} is {job.state}; it has no result to deliver yet")
+            await conn.execute(
+                "UPDATE jobs SET delivery_state = ?, result_message_ids = ?, delivery_updated_at = ?, "
+                "updated_at = ? WHERE id = ?", (state, json.dumps(message_ids), now, now, job_id))
+            return await fetch_job(conn, job_id)
+
+    async def set_progress_message(self, job_id: str, message_id: Snowflake | None) -> None:
+        """Remember the bot-owned message that shows this job's progress (None forgets it)."""
+        rows = await self._db.execute(
+            "UPDATE jobs SET progress_message_id = ?, updated_at = ? WHERE id = ? RETURNING id",
+            (None if message_id is None else sid(message_id), self._db.now(),
+             normalize_job_id(job_id)))
+        if not rows:
+            raise NotFound(f"no job {job_id!r}; check the id (your recent jobs: /disco jobs)")
+
+    # ---- queue position and ETA ---------------------------------------------------------
+
+    async def positions(self, *, default_seconds_per_megapixel_step: float | None = None
+                        ) -> dict[str, QueueEstimate]:
+        """Position (1 = next) and ETA of every queued job; see `eta.py` for the model."""
+        async with self._db.snapshot() as conn:
+            return await estimate_queue(conn, default_seconds_per_megapixel_step)
+
+    async def position(self, job_id: str) -> QueueEstimate | None:
+        """This job's position and ETA, or None when it is not waiting."""
+        return (await self.positions()).get(normalize_job_id(job_id))

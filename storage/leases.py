@@ -1,0 +1,238 @@
+"""The engine's side of the queue: fair claiming, leases, heartbeats, fenced progress and results.
+
+- `claim` runs in one BEGIN IMMEDIATE transaction: expired leases go back to the queue (or to
+  dead after max_attempts), then the next job is picked fairly (see below), set running with
+  attempt + 1 and a lease, and returned. Its `attempt` is the fencing token.
+- Fairness: guilds with eligible queued work round-robin, least recently served first (never
+  served first, ties by how long they have waited); inside the guild, users the same way; then
+  that user's highest-priority, oldest job. A user already running `max_running_per_user` jobs
+  is skipped until one ends. `queue_guilds` / `queue_users` (kept by triggers) make this a few
+  index look-ups at any queue length.
+- Every later write takes (job_id, attempt, owner) and changes the row only if it still is that
+  running attempt; otherwise `StaleAttempt` is raised and the row is left unchanged.
+- A lease that runs out (or an engine the supervisor saw die) counts as a failed attempt.
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Sequence
+
+import aiosqlite
+
+from .errors import InvalidValue, StaleAttempt
+from .eta import size_bucket
+from .guilds import DEFAULT_LIMITS
+from .jobs import Job
+from .quotas import charge_in, refund_in
+
+if TYPE_CHECKING:
+    from .db import Database
+
+LEASE_SECONDS = 60.0  # the engine heartbeats every few seconds; a missed minute means it is gone
+
+# Release a running attempt that stopped (lease ran out, or its engine died): back to the queue,
+# or dead after max_attempts, or cancelled if a cancel was pending. Fragments are constants.
+_RELEASE = """UPDATE jobs SET
+    lease_expiries = lease_expiries + 1,
+    state = CASE WHEN cancel_requested THEN 'cancelled'
+                 WHEN attempt >= max_attempts THEN 'dead' ELSE 'queued' END,
+    error_code = CASE WHEN cancel_requested THEN 'cancelled' ELSE :code END,
+    error_message = CASE WHEN cancel_requested THEN 'cancelled while running' ELSE {message} END,
+    lease_owner = NULL, lease_expires_at = NULL,
+    finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN :now END,
+    updated_at = :now
+WHERE state = 'running' AND {condition}
+RETURNING *"""
+_EXPIRED_MESSAGE = ("'the engine stopped responding (lease expired) ' || CASE lease_expiries "
+                    "WHEN 0 THEN 'once' ELSE (lease_expiries + 1) || ' times' END")
+_RELEASE_EXPIRED = _RELEASE.format(message=_EXPIRED_MESSAGE, condition="lease_expires_at < :now")
+_RELEASE_OWNER = _RELEASE.format(message=":message", condition="lease_owner = :owner")
+
+# The fair pick: first guild (by turn) that has a user with queued work under the running cap.
+_PICK = """SELECT g.guild_id, (
+        SELECT u.user_id FROM queue_users u
+        WHERE u.guild_id = g.guild_id AND u.queued > 0
+          AND u.running < COALESCE(s.max_running_per_user, :running_cap)
+        ORDER BY u.turn, u.waiting_since LIMIT 1) AS next_user
+    FROM queue_guilds g LEFT JOIN guild_settings s ON s.guild_id = g.guild_id
+    WHERE g.queued > 0 AND next_user IS NOT NULL
+    ORDER BY g.turn, g.waiting_since LIMIT 1"""
+
+_START = """UPDATE jobs SET state = 'running', attempt = attempt + 1, cancel_requested = 0,
+    lease_owner = :owner, lease_expires_at = :now + :lease, heartbeat_at = :now,
+    started_at = :now, updated_at = :now
+WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' AND guild_id = :guild AND user_id = :user
+             ORDER BY priority DESC, seq LIMIT 1)
+RETURNING *"""
+
+_FENCE = "WHERE id = :id AND attempt = :attempt AND lease_owner = :owner AND state = 'running'"
+
+
+def _check_owner(owner: str) -> None:
+    if not owner or len(owner) > 200:
+        raise InvalidValue("a lease owner is a non-empty name of at most 200 characters, "
+                           "e.g. 'engine:<host>:<pid>'")
+
+
+class Leases:
+    """Engine-side API (`db.leases`)."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    async def claim(self, owner: str, *, lease_seconds: float = LEASE_SECONDS) -> Job | None:
+        """The next job by fairness, now running under a lease held by `owner`; None if idle."""
+        _check_owner(owner)
+        async with self._db.transaction() as conn:
+            now = self._db.now()  # read under the write lock: no stale time after a wait
+            await conn.execute(_RELEASE_EXPIRED, {"now": now, "code": "lease_expired"})
+            pick = await conn.execute_fetchall(
+                _PICK, {"running_cap": DEFAULT_LIMITS.max_running_per_user})
+            if not pick:
+                return None
+            guild_id, user_id = pick[0]
+            rows = await conn.execute_fetchall(_START, {"owner": owner, "now": now,
+                                                        "lease": lease_seconds,
+                                                        "guild": guild_id, "user": user_id})
+            await conn.execute(
+                "UPDATE queue_guilds SET turn = (SELECT MAX(turn) FROM queue_guilds) + 1, "
+                "served_at = ? WHERE guild_id = ?", (now, guild_id))
+            await conn.execute(
+                "UPDATE queue_users SET turn = (SELECT MAX(turn) FROM queue_users WHERE guild_id = ?)"
+                " + 1, served_at = ? WHERE guild_id = ? AND user_id = ?",
+                (guild_id, now, guild_id, user_id))
+            return Job.from_row(rows[0])
+
+    async def heartbeat(self, job_id: str, attempt: int, owner: str, *,
+                        lease_seconds: float = LEASE_SECONDS) -> bool:
+        """Extend the lease; returns True when a cancel was requested (stop within one step).
+
+        A heartbeat that arrives after the lease ran out still succeeds as long as nobody has
+        released or re-claimed the job: the attempt is still the current one.
+        """
+        now = self._db.now()
+        rows = await self._db.execute(
+            f"UPDATE jobs SET heartbeat_at = :now, lease_expires_at = :now + :lease, "
+            f"updated_at = :now {_FENCE} RETURNING cancel_requested",
+            {"now": now, "lease": lease_seconds, "id": job_id, "attempt": attempt, "owner": owner})
+        if not rows:
+            raise await self._stale(job_id, attempt, owner)
+        return bool(rows[0][0])
+
+    async def progress(self, job_id: str, attempt: int, owner: str, *, step: int, total: int,
+                       frame: int | None = None, frames: int | None = None,
+                       seconds_per_step: float | None = None, preview_path: str | None = None,
+                       checkpoint_path: str | None = None,
+                       lease_seconds: float = LEASE_SECONDS) -> bool:
+        """Record progress (and extend the lease, as a heartbeat); returns cancel_requested.
+
+        `step` of `total` are the steps of the current image or frame; `frame` of `frames`
+        the animation frame (0-based). None leaves a field as it was.
+        """
+        if step < 0 or total < 0 or (frame is not None and frame < 0):
+            raise InvalidValue("progress steps and frames are counts ≥ 0")
+        now = self._db.now()
+        rows = await self._db.execute(
+            f"UPDATE jobs SET progress_step = :step, progress_total = :total, "
+            f"progress_frame = COALESCE(:frame, progress_frame), "
+            f"progress_frames = COALESCE(:frames, progress_frames), "
+            f"seconds_per_step = COALESCE(:sps, seconds_per_step), "
+            f"preview_path = COALESCE(:preview, preview_path), "
+            f"checkpoint_path = COALESCE(:checkpoint, checkpoint_path), "
+            f"heartbeat_at = :now, lease_expires_at = :now + :lease, updated_at = :now "
+            f"{_FENCE} RETURNING cancel_requested",
+            {"step": step, "total": total, "frame": frame, "frames": frames,
+             "sps": seconds_per_step, "preview": preview_path, "checkpoint": checkpoint_path,
+             "now": now, "lease": lease_seconds, "id": job_id, "attempt": attempt, "owner": owner})
+        if not rows:
+            raise await self._stale(job_id, attempt, owner)
+        return bool(rows[0][0])
+
+    async def complete(self, job_id: str, attempt: int, owner: str, *, artifacts: Sequence[str],
+                       gpu_seconds: float, seconds_per_step: float | None = None) -> Job:
+        """Succeeded: store the artifact refs, charge `gpu_seconds` (the engine decides whether
+        time spent in earlier, failed attempts counts) to the user's ledger and keep a
+        seconds-per-step sample for ETAs, all in one transaction."""
+        if gpu_seconds < 0:
+            raise InvalidValue("gpu_seconds is a duration ≥ 0")
+        async with self._db.transaction() as conn:
+            now = self._db.now()
+            rows = await conn.execute_fetchall(
+                f"UPDATE jobs SET state = 'succeeded', artifacts_json = :artifacts, "
+                f"gpu_seconds = :gpu, seconds_per_step = COALESCE(:sps, seconds_per_step), "
+                f"error_code = NULL, error_message = NULL, lease_owner = NULL, "
+                f"lease_expires_at = NULL, finished_at = :now, updated_at = :now "
+                f"{_FENCE} RETURNING *",
+                {"artifacts": json.dumps(list(artifacts)), "gpu": gpu_seconds,
+                 "sps": seconds_per_step, "now": now, "id": job_id, "attempt": attempt,
+                 "owner": owner})
+            if not rows:
+                raise await self._stale(job_id, attempt, owner, conn)
+            job = Job.from_row(rows[0])
+            await charge_in(conn, job.guild_id, job.user_id, job.id, gpu_seconds, now)
+            if job.seconds_per_step and job.seconds_per_step > 0:
+                await conn.execute(
+                    "INSERT INTO step_timings (model_set, size_bucket, seconds_per_step, "
+                    "recorded_at) VALUES (?, ?, ?, ?)",
+                    (job.model_set, size_bucket(job.width, job.height), job.seconds_per_step, now))
+            return job
+
+    async def fail(self, job_id: str, attempt: int, owner: str, *, code: str, message: str,
+                   retryable: bool) -> Job:
+        """The attempt failed. Retryable: back to the queue while attempts remain, else dead
+        (keeping this error). Not retryable: failed. A pending cancel wins: cancelled.
+        Whatever was charged for the job is refunded when it ends here."""
+        async with self._db.transaction() as conn:
+            now = self._db.now()
+            rows = await conn.execute_fetchall(
+                f"UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled' "
+                f"  WHEN :retryable AND attempt < max_attempts THEN 'queued' "
+                f"  WHEN :retryable THEN 'dead' ELSE 'failed' END, "
+                f"error_code = :code, error_message = :message, "
+                f"lease_owner = NULL, lease_expires_at = NULL, "
+                f"finished_at = CASE WHEN :retryable AND attempt < max_attempts "
+                f"  AND NOT cancel_requested THEN NULL ELSE :now END, updated_at = :now "
+                f"{_FENCE} RETURNING *",
+                {"retryable": int(retryable), "code": code[:64], "message": message[:2000],
+                 "now": now, "id": job_id, "attempt": attempt, "owner": owner})
+            if not rows:
+                raise await self._stale(job_id, attempt, owner, conn)
+            job = Job.from_row(rows[0])
+            if job.terminal:
+                await refund_in(conn, job.id, now, f"job ended {job.state}: {code}")
+            return job
+
+    async def acknowledge_cancel(self, job_id: str, attempt: int, owner: str) -> Job:
+        """The engine stopped this attempt because a cancel was requested: cancelled."""
+        now = self._db.now()
+        rows = await self._db.execute(
+            f"UPDATE jobs SET state = 'cancelled', error_code = 'cancelled', "
+            f"error_message = 'cancelled while running', lease_owner = NULL, "
+            f"lease_expires_at = NULL, finished_at = :now, updated_at = :now {_FENCE} RETURNING *",
+            {"now": now, "id": job_id, "attempt": attempt, "owner": owner})
+        if not rows:
+            raise await self._stale(job_id, attempt, owner)
+        return Job.from_row(rows[0])
+
+    async def requeue_expired(self) -> list[Job]:
+        """Release every running job whose lease ran out (claim does this too); returns them."""
+        rows = await self._db.execute(_RELEASE_EXPIRED, {"now": self._db.now(),
+                                                         "code": "lease_expired"})
+        return [Job.from_row(r) for r in rows]
+
+    async def requeue_owned_by(self, owner: str, reason: str) -> list[Job]:
+        """Release every job leased by `owner` at once (the supervisor saw that engine die);
+        counts as a failed attempt, with `reason` as the error."""
+        _check_owner(owner)
+        rows = await self._db.execute(_RELEASE_OWNER, {"now": self._db.now(), "owner": owner,
+                                                       "code": "engine_exited",
+                                                       "message": reason[:2000]})
+        return [Job.from_row(r) for r in rows]
+
+    async def _stale(self, job_id: str, attempt: int, owner: str,
+                     conn: aiosqlite.Connection | None = None) -> StaleAttempt:
+        sql, params = "SELECT state, attempt FROM jobs WHERE id = ?", (job_id,)
+        rows = list(await conn.execute_fetchall(sql, params)) if conn else \
+            await self._db.execute(sql, params)
+        state, current = (rows[0][0], rows[0][1]) if rows else (None, None)
+        return StaleAttempt(job_id, attempt, owner, state, current)
