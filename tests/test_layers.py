@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TORCH_FREE = ["bot", "commands", "storage", "engine.spec", "engine.spec_fields", "engine.schedules",
               "engine.prompts", "engine.ddsettings", "engine.registry", "engine.errors", "disco.cli",
-              "disco.config", "commands.cli_jobs", "engine.cli", "engine.cli_engine"]
+              "disco.config", "commands.cli_jobs", "engine.cli", "engine.cli_engine",
+              "commands.prompt_syntax", "commands.job_options", "commands.echo", "commands.sizes"]
 HEAVY = ("torch", "torchvision", "open_clip", "guided_diffusion", "timm", "lpips", "cv2")
 
 

@@ -1,0 +1,116 @@
+"""Discord's documented message limits, checked the way the real API rejects them.
+
+A fake that accepts anything would let a bot pass its tests and then fail in production with
+400 "Invalid Form Body" (50035). These checks cover the limits a bot that posts long prompts,
+settings embeds and button rows is likely to hit (developers/resources/message.mdx and
+components/reference.mdx). Each violation is reported under the JSON path of the bad field,
+in the same nested ``errors`` shape Discord uses.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .wire import CANNOT_SEND_EMPTY_MESSAGE, DiscordError, invalid_form
+
+MAX_CONTENT = 2000
+MAX_EMBEDS = 10
+MAX_EMBED_TOTAL = 6000
+EMBED_TEXT_LIMITS = {"title": 256, "description": 4096}
+MAX_FIELDS = 25
+MAX_FILES = 10
+MAX_ROWS = 5
+MAX_BUTTONS_PER_ROW = 5
+MAX_CUSTOM_ID = 100
+MAX_LABEL = 80
+
+
+def _error(errors: dict, path: str, code: str, message: str) -> None:
+    node = errors
+    for key in path.split("."):
+        node = node.setdefault(key, {})
+    node.setdefault("_errors", []).append({"code": code, "message": message})
+
+
+def _too_long(errors: dict, path: str, value: Optional[str], limit: int) -> int:
+    """Record an error if ``value`` is longer than ``limit``; return its length for totals."""
+    if not value:
+        return 0
+    if len(value) > limit:
+        _error(errors, path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
+    return len(value)
+
+
+def _check_embeds(errors: dict, embeds: list) -> None:
+    if len(embeds) > MAX_EMBEDS:
+        _error(errors, "embeds", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length.")
+    total = 0
+    for i, embed in enumerate(embeds):
+        base = f"embeds.{i}"
+        for key, limit in EMBED_TEXT_LIMITS.items():
+            total += _too_long(errors, f"{base}.{key}", embed.get(key), limit)
+        total += _too_long(errors, f"{base}.footer.text", (embed.get("footer") or {}).get("text"), 2048)
+        total += _too_long(errors, f"{base}.author.name", (embed.get("author") or {}).get("name"), 256)
+        fields = embed.get("fields") or []
+        if len(fields) > MAX_FIELDS:
+            _error(errors, f"{base}.fields", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_FIELDS} or fewer in length.")
+        for j, fld in enumerate(fields):
+            total += _too_long(errors, f"{base}.fields.{j}.name", fld.get("name"), 256)
+            total += _too_long(errors, f"{base}.fields.{j}.value", fld.get("value"), 1024)
+    if total > MAX_EMBED_TOTAL:
+        _error(errors, "embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
+
+
+def _check_components(errors: dict, components: list, flags: int) -> None:
+    if flags & (1 << 15):
+        # Components V2 layouts have different rules; only custom_id uniqueness is checked below.
+        rows: list = []
+    else:
+        rows = components
+        if len(rows) > MAX_ROWS:
+            _error(errors, "components", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_ROWS} or fewer in length.")
+    for i, row in enumerate(rows):
+        children = row.get("components") or []
+        buttons = [c for c in children if c.get("type") == 2]
+        if len(buttons) > MAX_BUTTONS_PER_ROW:
+            _error(errors, f"components.{i}.components", "BASE_TYPE_MAX_LENGTH",
+                   f"Must be {MAX_BUTTONS_PER_ROW} or fewer in length.")
+        for j, child in enumerate(children):
+            _too_long(errors, f"components.{i}.components.{j}.label", child.get("label"), MAX_LABEL)
+    seen: set[str] = set()
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, list):
+            for k, value in enumerate(node):
+                walk(value, f"{path}.{k}")
+        elif isinstance(node, dict):
+            custom_id = node.get("custom_id")
+            if custom_id is not None:
+                _too_long(errors, f"{path}.custom_id", custom_id, MAX_CUSTOM_ID)
+                if custom_id in seen:
+                    _error(errors, f"{path}.custom_id", "COMPONENT_CUSTOM_ID_DUPLICATED",
+                           "Component custom id cannot be duplicated")
+                seen.add(custom_id)
+            for key in ("components", "component", "accessory"):
+                if key in node:
+                    walk(node[key], f"{path}.{key}")
+
+    walk(components, "components")
+
+
+def check_message(payload: Optional[dict], n_files: int, *, creating: bool) -> None:
+    """Raise DiscordError when a create/edit payload breaks one of Discord's limits.
+
+    ``creating`` adds the create-only rule that a message must not be empty.
+    """
+    payload = payload or {}
+    errors: dict = {}
+    _too_long(errors, "content", payload.get("content"), MAX_CONTENT)
+    _check_embeds(errors, payload.get("embeds") or [])
+    _check_components(errors, payload.get("components") or [], int(payload.get("flags") or 0))
+    if n_files > MAX_FILES:
+        _error(errors, "files", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_FILES} or fewer in length.")
+    if errors:
+        raise invalid_form(errors)
+    if creating and not (payload.get("content") or payload.get("embeds") or payload.get("components")
+                         or payload.get("sticker_ids") or payload.get("poll") or n_files):
+        raise DiscordError(400, CANNOT_SEND_EMPTY_MESSAGE, "Cannot send an empty message")
