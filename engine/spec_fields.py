@@ -80,7 +80,7 @@ _FIELDS: dict[str, tuple[str, str, str]] = {
                       "0..16 image paths or URLs", "https://example.com/style.png:1"),
     "width": ("image width in pixels, rounded down to a multiple of 64", "64..4096", "1280"),
     "height": ("image height in pixels, rounded down to a multiple of 64", "64..4096", "768"),
-    "steps": ("diffusion steps: more is finer and slower", "1..1000 (whole number)", "250"),
+    "steps": ("diffusion steps: more is finer and slower", "2..1000 (whole number)", "250"),
     "skip_steps": ("steps skipped at the start (about half of steps with an init image)",
                    "0..steps-1 (whole number)", "10"),
     "clip_guidance_scale": ("how strongly CLIP pulls the image toward the prompts",
