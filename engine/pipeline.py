@@ -26,8 +26,7 @@ from .models import ModelPool
 from .outputs import image_to_tensor, next_run_number, save_json, save_png, to_pil
 from .perlin import perlin_init
 from .prompting import load_image, prompt_embeddings
-from .sampling import Callback, SamplerState, initial_state, sample
-from .schedules import parse_schedule
+from .sampling import Callback, SamplerState, StepInfo, initial_state, sample
 from .spec import RenderSpec
 
 
@@ -60,7 +59,7 @@ class RenderContext:
     partial_steps: frozenset[int] = field(default_factory=frozenset)
 
 
-StepCallback = Callable[[RenderContext, "object"], None]
+StepCallback = Callable[[RenderContext, StepInfo], None]
 
 
 class DiscoPipeline:
@@ -85,10 +84,7 @@ class DiscoPipeline:
 
         # 3. The noise schedule and the cut schedules are shared by every image.
         schedule = make_schedule(spec.steps)
-        cut_schedules = (parse_schedule(spec.cut_overview, param="cut_overview", integer=True),
-                         parse_schedule(spec.cut_innercut, param="cut_innercut", integer=True),
-                         parse_schedule(spec.cut_ic_pow, param="cut_ic_pow"),
-                         parse_schedule(spec.cut_icgray_p, param="cut_icgray_p"))
+        cut_schedules = spec.schedules()
         init_image = load_image(spec.init_image, "init_image") if spec.init_image else None
         first = resume.index if resume else 0
 
