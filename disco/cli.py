@@ -8,6 +8,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot.cli import add_bot_command
     from commands.cli_jobs import add_jobs_command
     from engine import cli as engine_cli
     from engine.cli_engine import add_engine_command
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_commands(commands)
     add_engine_command(commands)
     add_jobs_command(commands)
+    add_bot_command(commands)
     return parser
 
 

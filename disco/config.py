@@ -12,6 +12,19 @@
     heartbeat_seconds = 3
     checkpoint_every = 10        # steps between checkpoints
 
+    [discord]                    # the bot process; the token comes only from DISCORD_TOKEN
+    api_base = ""                # REST base, e.g. "http://127.0.0.1:8080/api/v10" ("" = Discord)
+    gateway_url = ""             # gateway websocket URL ("" = Discord's)
+    dev_guild_id = 0             # sync /disco to this guild at start-up (0 = don't sync)
+
+    [bot]
+    poll_seconds = 1.5           # how often the poster looks at the queue
+    status_edit_seconds = 5.0    # at most one progress-message edit per job per this many s
+    preview_seconds = 30.0       # at most one preview image per job per this many s
+    spawn_engine = true          # start `disco engine` as a child process and watch it
+    engine_restart_max_seconds = 60.0  # longest back-off between engine restarts
+    engine_stop_seconds = 10.0   # grace after SIGTERM before the engine is killed
+
 Precedence: command-line flags > environment > the file > these defaults.
 """
 from __future__ import annotations
@@ -25,6 +38,9 @@ DEFAULTS: dict[str, dict] = {
     "engine": {"model_set": "dd-default", "device": "auto", "precision": "auto",
                "allow_download": False, "lease_seconds": 30.0, "heartbeat_seconds": 3.0,
                "checkpoint_every": 10},
+    "discord": {"api_base": "", "gateway_url": "", "dev_guild_id": 0},
+    "bot": {"poll_seconds": 1.5, "status_edit_seconds": 5.0, "preview_seconds": 30.0,
+            "spawn_engine": True, "engine_restart_max_seconds": 60.0, "engine_stop_seconds": 10.0},
 }
 
 
@@ -42,7 +58,7 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
         raise ConfigError(f"--config {path}: cannot read it as TOML ({exc})") from None
     for section, values in data.items():
         if section not in config or not isinstance(values, dict):
-            continue  # other processes' sections (the bot's [discord], ...) are theirs to check
+            continue  # sections of other tools are theirs to check
         for key, value in values.items():
             if key not in DEFAULTS[section]:
                 raise ConfigError(f"--config {path}: unknown key [{section}] {key}; known keys: "

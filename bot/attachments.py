@@ -1,0 +1,54 @@
+"""Image attachments of `/disco` (init_image, image_prompt): checked, downloaded, kept.
+
+Discord's metadata (type, size, width, height) is checked with `check_attachment` before a byte
+is downloaded; the downloaded bytes are then checked again by decoding the image header, since
+the metadata comes from the uploader's client. The file is stored under
+`<data>/uploads/<interaction id>/` and its path goes into the spec, where the engine reads it.
+The path is chosen here, never by the user, so no typed path or URL can reach the engine.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from pathlib import Path
+
+import discord
+from PIL import Image, UnidentifiedImageError
+
+from commands.errors import CommandError
+from commands.job_options import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_PIXELS, check_attachment
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _check_decoded(data: bytes, filename: str, option: str) -> None:
+    """The real image behind the metadata: decodable, and within the pixel cap."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > MAX_ATTACHMENT_PIXELS:
+                raise CommandError(f"{option}: {filename} is {width}×{height} pixels; at most "
+                                   f"{MAX_ATTACHMENT_PIXELS:,} — scale it down", option,
+                                   rule="attachment_pixels")
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise CommandError(f"{option}: {filename} is not a readable image; attach a PNG, JPEG or "
+                           f"WebP file", option, rule="attachment_type") from None
+
+
+async def save_image(attachment: discord.Attachment, folder: Path, option: str,
+                     upload_limit: int = MAX_ATTACHMENT_BYTES) -> str:
+    """Check, download and store one image attachment; returns its local path."""
+    limit = min(upload_limit, MAX_ATTACHMENT_BYTES)
+    check_attachment(attachment.filename, attachment.content_type, attachment.size, attachment.width,
+                     attachment.height, option=option, max_bytes=limit)
+    data = await attachment.read()
+    if len(data) > limit:  # the metadata said otherwise; believe the bytes
+        raise CommandError(f"{option}: {attachment.filename} is {len(data) / 2**20:.1f} MiB; at most "
+                           f"{limit / 2**20:g} MiB — attach a smaller image", option, rule="attachment_bytes")
+    await asyncio.to_thread(_check_decoded, data, attachment.filename, option)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{option}_{_UNSAFE.sub('_', attachment.filename)[-80:]}"
+    await asyncio.to_thread(path.write_bytes, data)
+    return str(path.resolve())

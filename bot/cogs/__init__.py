@@ -1,0 +1,3 @@
+"""The bot's cogs, one extension module each, loaded by `bot.client.DiscoBot.setup_hook`."""
+
+EXTENSIONS = ("bot.cogs.disco",)

@@ -1,0 +1,162 @@
+"""`/disco`: queue a Disco Diffusion still image.
+
+The command defers at once (the 3 s answer window), then parses and checks everything with
+the Discord-free `commands.job_options.build_job`, enqueues the job (storage checks the guild's
+caps and quotas in the same transaction as the insert) and answers with the echo: queue place,
+ETA, prompts, settings and every note. Progress and the result are the poster's job, in the
+channel, so nothing depends on the 15-minute interaction token.
+
+A refusal (a bad setting, a cap, a quota, a paused server) is shown only to the requester: the
+public "thinking…" message is deleted and an ephemeral follow-up names the rule and the fix.
+Anything unexpected is logged with the interaction id and answered with a short generic line.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.attachments import save_image
+from commands.echo import format_echo, format_refusal
+from commands.errors import CommandError
+from commands.job_options import DiscoOptions, JobLimits, build_job
+from commands.sizes import SIZE_CHOICES
+from engine.errors import SpecError
+from engine.spec import SCHEMA_VERSION
+from storage import (CapExceeded, ChannelNotAllowed, IntakePaused, InvalidValue, JobRequest, QuotaExceeded)
+
+log = logging.getLogger("disco.bot.disco")
+
+MAX_SETTINGS_FILE = 64 * 1024  # a DD settings.txt is a few KiB
+# Storage refusals whose messages already name the rule and the fix.
+STORAGE_REFUSALS = (CapExceeded, ChannelNotAllowed, IntakePaused, QuotaExceeded, InvalidValue)
+SIZES = [app_commands.Choice(name=f"{key}: {choice.label}"[:100], value=key)
+         for key, choice in SIZE_CHOICES.items()]
+
+
+class DiscoCog(commands.Cog):
+    """Holds the bot's database and engine model set; registered by `setup` in setup_hook."""
+
+    def __init__(self, bot: commands.Bot, db, model_set: str, uploads: Path) -> None:
+        self.bot = bot
+        self.db = db
+        self.model_set = model_set
+        self.uploads = uploads  # <data>/uploads/<interaction id>/ per request with images
+
+    @app_commands.command(name="disco", description="Paint an image with Disco Diffusion")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        prompt='prompts joined by "|" with optional weights, e.g. "a lighthouse:2 | yellow:-0.5"',
+        steps="diffusion steps (more is finer and slower; DD's default 250)",
+        width="width in pixels (multiple of 64)", height="height in pixels (multiple of 64)",
+        size="a named size (instead of width and height)",
+        seed="the noise seed: the same seed and settings paint the same image",
+        clip_guidance_scale="how strongly CLIP pulls toward the prompts (DD's default 5000)",
+        cutn_batches="how many times the cut schedule runs per step (better, slower)",
+        skip_steps="steps skipped at the start", sampling_mode="the sampler",
+        n="how many images", settings='any other DD settings: "key=value; key=value"',
+        settings_file="a DD *_settings.txt or our settings JSON",
+        init_image="an image to start from (set skip_steps to about half of steps)",
+        image_prompt="an image to steer toward, like a prompt")
+    @app_commands.choices(size=SIZES, sampling_mode=[app_commands.Choice(name="ddim", value="ddim"),
+                                                     app_commands.Choice(name="plms", value="plms")])
+    async def disco(self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 1500],
+                    steps: Optional[app_commands.Range[int, 2, 1000]] = None,
+                    width: Optional[app_commands.Range[int, 64, 4096]] = None,
+                    height: Optional[app_commands.Range[int, 64, 4096]] = None,
+                    size: Optional[str] = None,
+                    seed: Optional[app_commands.Range[int, 0, 2**32 - 1]] = None,
+                    clip_guidance_scale: Optional[app_commands.Range[float, 0, 10_000_000]] = None,
+                    cutn_batches: Optional[app_commands.Range[int, 1, 64]] = None,
+                    skip_steps: Optional[app_commands.Range[int, 0, 999]] = None,
+                    sampling_mode: Optional[str] = None,
+                    n: Optional[app_commands.Range[int, 1, 100]] = None,
+                    settings: Optional[app_commands.Range[str, 1, 4000]] = None,
+                    settings_file: Optional[discord.Attachment] = None,
+                    init_image: Optional[discord.Attachment] = None,
+                    image_prompt: Optional[discord.Attachment] = None) -> None:
+        await interaction.response.defer(thinking=True)
+        folder = self.uploads / str(interaction.id)
+        try:
+            limit = interaction.filesize_limit
+            options = DiscoOptions(
+                init_image=await save_image(init_image, folder, "init_image", limit) if init_image else None,
+                image_prompts=(await save_image(image_prompt, folder, "image_prompts", limit),)
+                if image_prompt else (),
+                prompt=prompt, steps=steps, width=width, height=height, size=size, seed=seed,
+                clip_guidance_scale=clip_guidance_scale, cutn_batches=cutn_batches,
+                skip_steps=skip_steps, sampling_mode=sampling_mode, n=n, settings=settings,
+                settings_file=await self._read_settings_file(settings_file))
+            text = await self._queue(interaction, options)
+        except (SpecError, *STORAGE_REFUSALS) as err:
+            await asyncio.to_thread(shutil.rmtree, folder, True)  # nothing queued: keep no uploads
+            await self._refuse(interaction, err)
+            return
+        except Exception:
+            log.exception("/disco failed (interaction %s, user %s)", interaction.id, interaction.user.id)
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+            await self._refuse(interaction, None)
+            return
+        await interaction.followup.send(text, allowed_mentions=discord.AllowedMentions.none())
+
+    async def _read_settings_file(self, attachment: Optional[discord.Attachment]) -> Optional[bytes]:
+        if attachment is None:
+            return None
+        if attachment.size > MAX_SETTINGS_FILE:
+            raise CommandError(f"settings_file: {attachment.filename} is {attachment.size:,} bytes; at most "
+                               f"{MAX_SETTINGS_FILE:,} — attach the settings.txt DD wrote, not an image "
+                               f"or an archive", "settings_file", rule="settings_file_size")
+        return await attachment.read()
+
+    async def _queue(self, interaction: discord.Interaction, options: DiscoOptions) -> str:
+        """Build, check and enqueue the job; returns the echo. Raises the refusal."""
+        guild = await self.db.guilds.get(interaction.guild_id)
+        banned = guild.find_banned_word(options.prompt + " " + (options.settings or ""))
+        if banned:
+            raise CommandError(f"the prompt contains '{banned}', a word this server's admins banned "
+                               f"(banned_words); rephrase it without that word", "prompt", rule="banned_words")
+        parsed = build_job(options, limits=JobLimits.from_guild(guild.limits), guild_defaults=guild.defaults)
+        spec = parsed.spec
+        roles = [role.id for role in getattr(interaction.user, "roles", [])]
+        job = await self.db.jobs.enqueue(JobRequest(
+            guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id,
+            kind="still", spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set=self.model_set,
+            width=spec.width, height=spec.height, steps=spec.steps, cuts=parsed.cuts, seed=spec.seed),
+            role_ids=roles)
+        log.info("queued job %s for user %s in guild %s", job.id, job.user_id, job.guild_id)
+        estimate = await self.db.jobs.position(job.id)
+        now = time.time()
+        if estimate is None:  # already claimed by the engine
+            return format_echo(parsed, job_id=job.id)
+        return format_echo(parsed, position=estimate.position, starts_at=now + estimate.starts_in,
+                           finishes_at=now + estimate.finishes_in, job_id=job.id)
+
+    async def _refuse(self, interaction: discord.Interaction, err: Exception | None) -> None:
+        """Replace the public "thinking…" message by an ephemeral answer only the requester sees."""
+        if err is None:
+            text = (f"**Not queued:** something went wrong on our side (reference `{interaction.id}`); "
+                    f"try again, and tell the server admins if it keeps happening")
+        elif isinstance(err, SpecError):
+            text = format_refusal(err)
+        else:
+            text = f"**Not queued:** {err}"  # storage's refusals name the limit and the fix
+        try:
+            # The first follow-up after a defer would fill in the public message and ignore
+            # `ephemeral`, so the thinking message goes first.
+            await interaction.delete_original_response()
+            await interaction.followup.send(text[:2000], ephemeral=True,
+                                            allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException:
+            log.exception("could not send the refusal for interaction %s", interaction.id)
+
+
+async def setup(bot: commands.Bot) -> None:
+    """Extension entry point: `bot.load_extension("bot.cogs.disco")` (needs bot.db, bot.config)."""
+    await bot.add_cog(DiscoCog(bot, bot.db, bot.config.engine.model_set, bot.config.data_dir / "uploads"))

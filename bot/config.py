@@ -1,0 +1,80 @@
+"""The bot process's settings: the `[discord]`, `[bot]` and `[engine]` sections of the shared
+config file (disco/config.py) plus the data folder, as one typed object.
+
+The token is never read from the file: only from the `DISCORD_TOKEN` environment variable, so a
+config file can be shared or committed without leaking the bot's credentials.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from disco.config import data_dir, load_config
+
+TOKEN_VARIABLE = "DISCORD_TOKEN"
+
+
+class MissingToken(Exception):
+    """DISCORD_TOKEN is not set."""
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What the supervisor passes to `disco engine` (the [engine] section)."""
+
+    model_set: str = "dd-default"
+    device: str = "auto"
+    precision: str = "auto"
+    allow_download: bool = False
+    lease_seconds: float = 30.0
+    checkpoint_every: int = 10
+
+    def arguments(self) -> list[str]:
+        args = ["--models", self.model_set, "--device", self.device, "--precision", self.precision,
+                "--lease-seconds", str(self.lease_seconds), "--checkpoint-every", str(self.checkpoint_every)]
+        return args + (["--allow-download"] if self.allow_download else [])
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    data_dir: Path
+    api_base: str = ""
+    gateway_url: str = ""
+    dev_guild_id: int = 0
+    poll_seconds: float = 1.5
+    status_edit_seconds: float = 5.0
+    preview_seconds: float = 30.0
+    spawn_engine: bool = True
+    engine_restart_max_seconds: float = 60.0
+    engine_stop_seconds: float = 10.0
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    config_path: Path | None = None
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "disco.db"
+
+    @classmethod
+    def load(cls, path: str | Path | None, data_dir_option: str | None = None) -> BotConfig:
+        """Read the file (ConfigError when it is bad); flags > environment > file > defaults."""
+        config = load_config(path)
+        discord, bot, engine = config["discord"], config["bot"], config["engine"]
+        return cls(
+            data_dir=data_dir(data_dir_option, config),
+            api_base=discord["api_base"], gateway_url=discord["gateway_url"],
+            dev_guild_id=discord["dev_guild_id"], poll_seconds=bot["poll_seconds"],
+            status_edit_seconds=bot["status_edit_seconds"], preview_seconds=bot["preview_seconds"],
+            spawn_engine=bot["spawn_engine"],
+            engine_restart_max_seconds=bot["engine_restart_max_seconds"],
+            engine_stop_seconds=bot["engine_stop_seconds"],
+            engine=EngineSettings(**{k: engine[k] for k in EngineSettings.__dataclass_fields__}),
+            config_path=Path(path) if path else None)
+
+
+def token_from_environment() -> str:
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if not token:
+        raise MissingToken(f"no bot token: set the {TOKEN_VARIABLE} environment variable to the token from "
+                           f"the Discord developer portal (the config file never holds it)")
+    return token

@@ -1,0 +1,280 @@
+"""The poster: shows each job's progress in its channel and posts every result exactly once.
+
+The engine process only writes the database; this loop reads it every `poll_seconds` and talks
+to Discord. Nothing here uses the interaction token (it dies after 15 minutes, long before a
+queue of DD renders is done): every message is an ordinary bot-owned channel message.
+
+Progress: one message per queued/running job, created on first sight and remembered with
+`set_progress_message`, so a restarted bot edits the same message instead of posting another.
+Edits are coalesced: at most one per `status_edit_seconds`, and the preview image at most once
+per `preview_seconds` (images cost far more of the rate limit than text). A failed edit is logged
+and simply retried on a later round; 429s are slept through by discord.py itself.
+
+Delivery: `begin_delivery` fixes a nonce in the database before anything is sent; the result
+message carries it with `enforce_nonce`, so when the bot dies between Discord accepting the
+message and `mark_delivered`, the resend after the restart returns the same message instead of
+a duplicate. Failed, dead and cancelled jobs get a short notice the same way.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import discord
+
+from engine.schedules import format_number
+from storage import Job, StorageError
+
+log = logging.getLogger("disco.bot.poster")
+
+MAX_FILES = 10  # Discord's per-message attachment cap
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+CONTENT_LIMIT = 2000
+ACTIVE_STATES = ("queued", "running")
+
+
+@dataclass
+class _Shown:
+    """What the progress message of one job last showed, and when (monotonic seconds)."""
+
+    text: str = ""
+    edited_at: float = float("-inf")
+    preview_at: float = float("-inf")
+    preview_mtime: float = 0.0
+
+
+def _clip(text: str, limit: int = CONTENT_LIMIT) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _safe(text: str) -> str:
+    """User text for a code span: no closing backtick, no mention."""
+    return " ".join(text.split()).replace("`", "ˋ").replace("@", "@\u200b")
+
+
+def _prompt_of(job: Job) -> str:
+    try:
+        prompts = json.loads(job.spec_json).get("text_prompts") or []
+    except ValueError:
+        return ""
+    if prompts and isinstance(prompts[0], dict):
+        return " | ".join(f"{p.get('text', '')}:{format_number(float(p.get('weight', 1)))}" for p in prompts)
+    return " | ".join(str(p) for p in prompts)
+
+
+def status_text(job: Job, position: int | None, now: float) -> str:
+    """The progress message's text for a queued or running job."""
+    head = f"**{'Rendering' if job.state == 'running' else 'Queued'}** `{job.id}`"
+    prompt = _prompt_of(job)
+    lines = [head + (f" · `{_clip(_safe(prompt), 200)}`" if prompt else "")]
+    if job.state == "running":
+        total = job.progress_total or job.steps
+        line = f"step {job.progress_step}/{total}"
+        if job.progress_frames > 1:
+            line = f"image {job.progress_frame + 1}/{job.progress_frames} · " + line
+        if job.seconds_per_step and total:
+            left = job.seconds_per_step * max(0, total - job.progress_step) * max(
+                1, job.progress_frames - job.progress_frame)
+            line += f" · done <t:{int(now + left)}:R>"
+        if job.cancel_requested:
+            line += " · cancelling…"
+        lines.append(line)
+    elif position is not None:
+        lines.append("next in line" if position <= 1 else f"#{position} in line")
+    return "\n".join(lines)
+
+
+def final_text(job: Job) -> str:
+    """What the progress message says once the job is over (the result is its own message)."""
+    word = {"succeeded": "Done", "cancelled": "Cancelled"}.get(job.state, "Failed")
+    return f"**{word}** `{job.id}`"
+
+
+class Poster:
+    """Runs `run()` as a task in the bot's loop; `round()` is one pass (tests may call it)."""
+
+    def __init__(self, client: discord.Client, db: Any, *, poll_seconds: float = 1.5,
+                 status_edit_seconds: float = 5.0, preview_seconds: float = 30.0) -> None:
+        self.client = client
+        self.db = db
+        self.poll_seconds = poll_seconds
+        self.status_edit_seconds = status_edit_seconds
+        self.preview_seconds = preview_seconds
+        self._shown: dict[str, _Shown] = {}
+        self._unpostable: set[str] = set()  # jobs whose channel refused us; not retried each round
+
+    async def run(self) -> None:
+        await self.client.wait_until_ready()
+        while not self.client.is_closed():
+            try:
+                await self.round()
+            except (StorageError, discord.HTTPException, OSError) as exc:
+                # The database may be busy or Discord down: the next round tries again.
+                log.warning("poster round failed: %s", exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("poster round failed unexpectedly")
+            await asyncio.sleep(self.poll_seconds)
+
+    async def round(self) -> None:
+        for job in await self.db.jobs.undelivered():
+            await self._guarded(job, self._deliver(job))
+        active = await self.db.jobs.list(states=ACTIVE_STATES, limit=200)
+        positions = await self.db.jobs.positions() if any(j.state == "queued" for j in active) else {}
+        now = time.time()
+        for job in reversed(active):  # oldest first: earlier jobs get their message first
+            if job.id in self._unpostable:
+                continue
+            estimate = positions.get(job.id)
+            await self._guarded(job, self._show_progress(job, estimate.position if estimate else None, now))
+
+    async def _guarded(self, job: Job, step) -> None:
+        """One job's trouble (a busy database, a Discord error) must not hold up the others."""
+        try:
+            await step
+        except (StorageError, discord.HTTPException, OSError) as exc:
+            log.warning("job %s: %s; retrying next round", job.id, exc)
+
+    # ---- progress ---------------------------------------------------------------------
+
+    def _channel(self, job: Job) -> discord.abc.Messageable:
+        channel = self.client.get_channel(int(job.channel_id))
+        return channel or self.client.get_partial_messageable(int(job.channel_id),
+                                                              guild_id=int(job.guild_id))
+
+    async def _show_progress(self, job: Job, position: int | None, now: float) -> None:
+        shown = self._shown.setdefault(job.id, _Shown())
+        text = status_text(job, position, now)
+        clock = time.monotonic()
+        preview = self._new_preview(job, shown, clock)
+        if job.progress_message_id is None:
+            try:
+                message = await self._channel(job).send(
+                    text, allowed_mentions=discord.AllowedMentions.none())
+            except (discord.NotFound, discord.Forbidden) as exc:
+                log.warning("job %s: cannot post progress in channel %s: %s", job.id, job.channel_id, exc)
+                self._unpostable.add(job.id)
+                return
+            await self.db.jobs.set_progress_message(job.id, message.id)
+            shown.text, shown.edited_at = text, clock
+            return
+        if clock - shown.edited_at < self.status_edit_seconds:
+            return
+        if text == shown.text and preview is None:
+            return
+        message = self._channel(job).get_partial_message(int(job.progress_message_id))
+        kwargs: dict[str, Any] = {"content": text}
+        if preview is not None:
+            kwargs["attachments"] = [discord.File(io.BytesIO(preview[0]), "preview.png")]
+        try:
+            await message.edit(**kwargs)
+        except discord.NotFound:
+            # Someone deleted the progress message: post a fresh one next round.
+            await self.db.jobs.set_progress_message(job.id, None)
+            return
+        except discord.HTTPException as exc:
+            log.warning("job %s: progress edit failed (%s); retrying next round", job.id, exc)
+            return
+        shown.text, shown.edited_at = text, clock
+        if preview is not None:
+            shown.preview_at, shown.preview_mtime = clock, preview[1]
+
+    def _new_preview(self, job: Job, shown: _Shown, clock: float) -> tuple[bytes, float] | None:
+        """The preview's bytes when one is due and changed since the last one shown."""
+        if not job.preview_path or clock - shown.preview_at < self.preview_seconds:
+            return None
+        path = Path(job.preview_path)
+        try:
+            mtime = path.stat().st_mtime
+            if mtime == shown.preview_mtime:
+                return None
+            return path.read_bytes(), mtime  # a small PNG (≤ 512 px), written atomically
+        except OSError:
+            return None
+
+    async def _finish_progress(self, job: Job) -> None:
+        self._shown.pop(job.id, None)
+        if job.progress_message_id is None:
+            return
+        message = self._channel(job).get_partial_message(int(job.progress_message_id))
+        try:
+            await message.edit(content=final_text(job), attachments=[])
+        except discord.HTTPException as exc:
+            log.info("job %s: final progress edit failed (%s); leaving it", job.id, exc)
+
+    # ---- delivery ---------------------------------------------------------------------
+
+    async def _deliver(self, job: Job) -> None:
+        job = await self.db.jobs.begin_delivery(job.id)
+        channel = self._channel(job)
+        try:
+            ids = await self._send_result(job, channel)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            log.warning("job %s: channel %s refused the result (%s); giving up", job.id, job.channel_id, exc)
+            await self.db.jobs.abandon_delivery(job.id)
+            return
+        except discord.HTTPException as exc:
+            log.warning("job %s: sending the result failed (%s); retrying next round", job.id, exc)
+            return
+        await self.db.jobs.mark_delivered(job.id, ids)
+        await self._finish_progress(job)
+
+    async def _send_result(self, job: Job, channel: discord.abc.Messageable) -> list[int]:
+        mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(int(job.user_id))])
+        nonce = job.delivery_nonce
+        if job.state != "succeeded":
+            message = await channel.send(self._failure_text(job), nonce=nonce, allowed_mentions=mention)
+            return [message.id]
+        files, notes = self._result_files(job)
+        text = self._result_text(job, notes)
+        ids = []
+        # ≤ 10 files a message; each later chunk gets its own fixed nonce so it dedups too.
+        for index in range(0, max(1, len(files)), MAX_FILES):
+            chunk_nonce = nonce if index == 0 else f"{nonce}-{index // MAX_FILES}"
+            message = await channel.send(text if index == 0 else None, nonce=chunk_nonce,
+                                         files=files[index:index + MAX_FILES], allowed_mentions=mention)
+            ids.append(message.id)
+        return ids
+
+    def _upload_limit(self, job: Job) -> int:
+        guild = self.client.get_guild(int(job.guild_id))
+        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+
+    def _result_files(self, job: Job) -> tuple[list[discord.File], list[str]]:
+        limit, files, notes = self._upload_limit(job), [], []
+        for path in map(Path, job.artifacts):
+            try:
+                size = path.stat().st_size
+                if size > limit:
+                    notes.append(f"{path.name} is {size / 2**20:.1f} MiB, over this server's "
+                                 f"{limit / 2**20:g} MiB upload limit: not attached")
+                    continue
+                files.append(discord.File(io.BytesIO(path.read_bytes()), path.name))
+            except OSError as exc:
+                notes.append(f"{path.name} could not be read ({exc.strerror})")
+        settings = json.dumps(json.loads(job.spec_json), indent=2, sort_keys=True).encode()
+        files.append(discord.File(io.BytesIO(settings), f"{job.id}_settings.json"))
+        return files, notes
+
+    @staticmethod
+    def _result_text(job: Job, notes: list[str]) -> str:
+        prompt = _prompt_of(job)
+        lines = [f"<@{job.user_id}> your render is done · job `{job.id}` · seed `{job.seed}`"]
+        if prompt:
+            lines.append(f"`{_clip(_safe(prompt), 300)}`")
+        lines += [f"• {note}" for note in notes]
+        return _clip("\n".join(lines))
+
+    @staticmethod
+    def _failure_text(job: Job) -> str:
+        if job.state == "cancelled":
+            return f"<@{job.user_id}> job `{job.id}` was cancelled."
+        reason = _safe(job.error_message or "no reason was recorded")
+        return _clip(f"<@{job.user_id}> job `{job.id}` failed: {reason}")

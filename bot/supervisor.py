@@ -1,0 +1,104 @@
+"""The supervisor: runs `disco engine` as a child process of the bot and keeps it running.
+
+The engine is a separate process because it imports torch and holds the GPU; the bot must stay
+responsive (3 s to answer an interaction) whatever the engine does. Each start gets a fresh
+lease owner name (`--owner`), so when a child dies the supervisor can hand its jobs straight
+back to the queue with `requeue_owned_by` instead of waiting for their leases to expire.
+
+A child that exits is restarted after a back-off that doubles up to `max_backoff` seconds and
+resets once a child has lived a minute (a crash loop must not spin the CPU or flood the log).
+`stop()` sends SIGTERM (the engine finishes its current step and checkpoints) and kills the
+child after `stop_grace` seconds.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+log = logging.getLogger("disco.bot.supervisor")
+
+HEALTHY_SECONDS = 60.0  # a child that lived this long resets the back-off
+
+
+class EngineSupervisor:
+    def __init__(self, db: Any, data_dir: Path, engine_args: Sequence[str], *,
+                 config_path: Path | None = None, max_backoff: float = 60.0,
+                 stop_grace: float = 10.0, env: dict[str, str] | None = None) -> None:
+        self.db = db
+        self.data_dir = Path(data_dir)
+        self.engine_args = list(engine_args)
+        self.config_path = config_path
+        self.max_backoff = max_backoff
+        self.stop_grace = stop_grace
+        self.env = env
+        self.process: asyncio.subprocess.Process | None = None
+        self.owner: str | None = None
+        self.starts = 0
+        self._stopping = False
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._keep_running(), name="engine-supervisor")
+
+    def command(self, owner: str) -> list[str]:
+        args = [sys.executable, "-m", "disco", "engine", "--data-dir", str(self.data_dir),
+                "--owner", owner, *self.engine_args]
+        return args + (["--config", str(self.config_path)] if self.config_path else [])
+
+    async def _keep_running(self) -> None:
+        backoff = 1.0
+        while not self._stopping:
+            self.starts += 1
+            self.owner = f"engine:{socket.gethostname()}:{os.getpid()}:{self.starts}"
+            started = time.monotonic()
+            try:
+                self.process = await asyncio.create_subprocess_exec(
+                    *self.command(self.owner), env=self.env, stdin=asyncio.subprocess.DEVNULL)
+            except OSError as exc:
+                log.error("cannot start the engine: %s", exc)
+            else:
+                log.info("engine started (pid %d, owner %s)", self.process.pid, self.owner)
+                code = await self.process.wait()
+                if self._stopping:
+                    return
+                log.warning("engine exited with code %s; requeueing its jobs", code)
+                await self._requeue(self.owner, f"the engine process exited with code {code}")
+            if time.monotonic() - started > HEALTHY_SECONDS:
+                backoff = 1.0
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+
+    async def _requeue(self, owner: str, reason: str) -> None:
+        try:
+            jobs = await self.db.leases.requeue_owned_by(owner, reason)
+        except Exception:  # the next claim re-queues expired leases anyway
+            log.exception("requeueing the jobs of %s failed", owner)
+            return
+        if jobs:
+            log.info("requeued %d job(s) of %s", len(jobs), owner)
+
+    async def stop(self) -> None:
+        """SIGTERM, then SIGKILL after the grace period; waits for the child and the task."""
+        self._stopping = True
+        process = self.process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), self.stop_grace)
+            except asyncio.TimeoutError:
+                log.warning("engine did not stop in %.0f s; killing it", self.stop_grace)
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,471 @@
+"""Disco Diffusion's animation keyframes, frame-keyed prompts and turbo schedule, without eval.
+
+Keyframes are written as DD writes them: ``0: (1), 10: (1.05)`` — a whole frame number, a
+colon and a parenthesised plain number. A bare number means ``0: (number)``, as DD retries an
+unparsable string. Values are numbers only (DD 5.x also casts them with float), so a string
+such as ``0: (9**9**9)`` is refused with the position of the bad keyframe.
+
+`interpolate` reproduces DD's ``get_inbetweens``: frame 0 and the last frame take the first
+and last key's values, then pandas ``Series.interpolate(method, limit_direction='both')``
+fills the rest. For 'quadratic' and 'cubic' pandas calls scipy's ``interp1d(kind=...)``, which
+is ``make_interp_spline(x, y, k)`` with its default knots; we implement that here with numpy:
+
+* cubic (k=3): not-a-knot knots ``[x0]*4 + x[2:-2] + [x_last]*4`` — the first two and the last
+  two intervals are each one cubic piece;
+* quadratic (k=2): ``[x0]*3 + midpoints(x)[1:-1] + [x_last]*3`` — scipy's "Greville sites
+  without the 2nd and 2nd-to-last" knots;
+
+then the B-spline coefficients solve the collocation system (one equation per key) and the
+spline is evaluated at every frame. Splines of order k reproduce polynomials of degree ≤ k
+exactly, which the tests check. Too few keys degrade as DD does: cubic with ≤ 3 keys becomes
+quadratic, quadratic with ≤ 2 keys becomes linear.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import re
+
+import numpy as np
+
+from engine.errors import SpecError
+from engine.prompts import WeightedPrompt, format_prompts, parse_prompts
+from engine.schedules import format_number, short_repr
+
+MAX_KEYFRAMES = 1000
+MAX_FRAME_NUMBER = 100_000  # any frame number above this is a typo, never a real animation
+MAX_KEYFRAME_TEXT = 50_000
+EXAMPLE = "0: (1), 10: (1.05)"
+METHODS = ("linear", "quadratic", "cubic")
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_FRAME = re.compile(r"\d+")
+_SPACE = re.compile(r"[\s,]*")
+_WS = re.compile(r"\s*")
+
+
+def _fail(param: str, what: str, example: str = EXAMPLE) -> SpecError:
+    return SpecError(f"{param}: {what} — write keyframes like {example}", param)
+
+
+def _number_value(text: str, param: str, where: str) -> float:
+    """A parenthesised value: a plain finite number, nothing else."""
+    value = text.strip()
+    if not _NUMBER.fullmatch(value):
+        shown = short_repr(value) if value else "an empty value"
+        raise _fail(param, f"{where}: {shown} is not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _fail(param, f"{where}: {short_repr(value)} is too large")
+    return number + 0.0
+
+
+def _scan(text: str, param: str) -> list[tuple[int, float, str]]:
+    """(frame, value, source snippet) for each ``frame: (value)`` in order."""
+    found: list[tuple[int, float, str]] = []
+    pos = _SPACE.match(text).end()
+    while pos < len(text):
+        number = len(found) + 1
+        start = pos
+        frame_match = _FRAME.match(text, pos)
+        close = text.find(")", pos)
+        snippet = text[start:close + 1 if close >= 0 else start + 30].strip()[:40]
+        where = f"keyframe {number} ({snippet!r})"
+        if not frame_match:
+            raise _fail(param, f"{where} at character {pos + 1}: expected a frame number")
+        if len(frame_match.group()) > 6 or int(frame_match.group()) > MAX_FRAME_NUMBER:
+            raise _fail(param, f"{where}: frame {short_repr(frame_match.group(), 12)} is "
+                        f"beyond frame {MAX_FRAME_NUMBER}")
+        frame = int(frame_match.group())
+        pos = _WS.match(text, frame_match.end()).end()
+        if text[pos:pos + 1] != ":":
+            raise _fail(param, f"{where} at character {pos + 1}: expected ':' after frame "
+                        f"{frame}")
+        pos = _WS.match(text, pos + 1).end()
+        if text[pos:pos + 1] != "(":
+            raise _fail(param, f"{where} at character {pos + 1}: expected '(' — the value goes "
+                        f"in parentheses")
+        if close < pos:
+            raise _fail(param, f"{where}: the '(' at character {pos + 1} is never closed")
+        value = _number_value(text[pos + 1:close], param, where)
+        found.append((frame, value, snippet))
+        if len(found) > MAX_KEYFRAMES:
+            raise _fail(param, f"more than {MAX_KEYFRAMES} keyframes")
+        pos = _SPACE.match(text, close + 1).end()
+    return found
+
+
+def _from_mapping(value: dict, param: str) -> list[tuple[int, float, str]]:
+    """{frame: number} as JSON gives it ({"0": 1.0}); frames may be ints or digit strings."""
+    if len(value) > MAX_KEYFRAMES:
+        raise _fail(param, f"{len(value)} keyframes given; at most {MAX_KEYFRAMES}")
+    found = []
+    for number, (frame, item) in enumerate(value.items(), start=1):
+        where = f"keyframe {number} ({short_repr(frame)}: {short_repr(item)})"
+        if isinstance(frame, str) and _FRAME.fullmatch(frame.strip()) and len(frame) < 9:
+            frame = int(frame)
+        if isinstance(frame, bool) or not isinstance(frame, int) or not (
+                0 <= frame <= MAX_FRAME_NUMBER):
+            raise _fail(param, f"{where}: the frame must be a whole number 0..{MAX_FRAME_NUMBER}")
+        if isinstance(item, str):
+            number_value = _number_value(item, param, where)
+        elif isinstance(item, (int, float)) and not isinstance(item, bool):
+            number_value = _number_value(repr(float(item)) if abs(item) < 1e300 else "x",
+                                         param, where)
+        else:
+            raise _fail(param, f"{where}: the value must be a number")
+        found.append((frame, number_value, str(frame)))
+    return found
+
+
+def parse_keyframes(text: object, *, param: str, low: float | None = None,
+                    high: float | None = None, low_open: bool = False,
+                    max_frames: int | None = None,
+                    notes: list[str] | None = None) -> dict[int, float]:
+    """``0: (1), 10: (1.05)`` → {0: 1.0, 10: 1.05}, checked against [low, high].
+
+    Keys at frames ≥ `max_frames` cannot affect the animation: they are dropped with a note
+    (an error if no key is left). A bare number is read as ``0: (number)`` with a note.
+    `notes`, when given, collects those notes.
+    """
+    found: list[tuple[int, float, str]]
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        text = repr(float(text)) if abs(text) < 1e300 else "x"
+    if isinstance(text, dict):
+        found = _from_mapping(text, param)
+    elif isinstance(text, str):
+        if len(text) > MAX_KEYFRAME_TEXT:
+            raise _fail(param, f"the text is {len(text)} characters; at most "
+                        f"{MAX_KEYFRAME_TEXT}")
+        if not text.strip():
+            raise _fail(param, "no keyframes given")
+        if _NUMBER.fullmatch(text.strip()):
+            found = [(0, _number_value(text, param, "the value"), text.strip())]
+            if notes is not None:
+                notes.append(f"{param}: {text.strip()[:30]} has no frame number; read as "
+                             f"0: ({format_number(found[0][1])})")
+        else:
+            found = _scan(text, param)
+    else:
+        raise _fail(param, f"{short_repr(text)} is not keyframe text")
+    keys: dict[int, float] = {}
+    for number, (frame, value, snippet) in enumerate(found, start=1):
+        where = f"keyframe {number} ({snippet!r})"
+        if frame in keys:
+            raise _fail(param, f"{where}: frame {frame} is given twice; keep one")
+        _check_bounds(value, param, where, low, high, low_open)
+        keys[frame] = value
+    if max_frames is not None:
+        beyond = sorted(frame for frame in keys if frame >= max_frames)
+        if beyond and len(beyond) == len(keys):
+            raise SpecError(f"{param}: every keyframe is at or after frame {max_frames}, past the "
+                            f"last frame ({max_frames - 1}) — start with a frame-0 key, e.g. "
+                            f"0: ({format_number(keys[beyond[0]])})", param)
+        if beyond and notes is not None:
+            notes.append(f"{param}: keyframes at frames {', '.join(map(str, beyond[:5]))}"
+                         f"{', …' if len(beyond) > 5 else ''} are past the last frame "
+                         f"({max_frames - 1}) and are ignored")
+        keys = {frame: value for frame, value in keys.items() if frame < max_frames}
+    return dict(sorted(keys.items()))
+
+
+def _check_bounds(value: float, param: str, where: str, low: float | None,
+                  high: float | None, low_open: bool) -> None:
+    too_low = low is not None and (value < low or (low_open and value == low))
+    too_high = high is not None and value > high
+    if too_low or too_high:
+        low_text = "-∞" if low is None else format_number(low)
+        high_text = "∞" if high is None else format_number(high)
+        bracket = "(" if low_open else "["
+        raise SpecError(f"{param}: {where}: {format_number(value)} is out of range; allowed: "
+                        f"{bracket}{low_text}, {high_text}] — use a value in that range",
+                        param)
+
+
+def format_keyframes(keys: dict[int, float]) -> str:
+    """The canonical ``0: (1), 10: (1.05)`` text, frames in order."""
+    return ", ".join(f"{frame}: ({format_number(value)})" for frame, value in sorted(keys.items()))
+
+
+# ---- interpolation --------------------------------------------------------------------------
+
+def effective_method(method: str, key_count: int) -> str:
+    """DD's degrade rule: cubic needs ≥ 4 keys (else quadratic), quadratic ≥ 3 (else linear)."""
+    method = method.lower()
+    if method not in METHODS:
+        raise SpecError(f"interp_spline: {short_repr(method)} is not known; allowed: Linear, "
+                        f"Quadratic, Cubic — e.g. interp_spline=Linear", "interp_spline")
+    if method == "cubic" and key_count <= 3:
+        method = "quadratic"
+    if method == "quadratic" and key_count <= 2:
+        method = "linear"
+    return method
+
+
+def _knots(x: np.ndarray, k: int) -> np.ndarray:
+    """scipy make_interp_spline's default knots for k = 2 and k = 3 (see module docstring)."""
+    if k == 2:
+        inner = ((x[1:] + x[:-1]) / 2.0)[1:-1]
+    else:
+        inner = x[2:-2]
+    return np.concatenate([np.repeat(x[0], k + 1), inner, np.repeat(x[-1], k + 1)])
+
+
+def _basis(t: np.ndarray, k: int, n_coef: int, x: float) -> tuple[int, list[float]]:
+    """The k+1 B-splines that are non-zero at x: (index of the first, their values).
+
+    The Cox–de Boor triangle; x equal to the last knot belongs to the last interval.
+    """
+    span = min(max(bisect.bisect_right(t, x) - 1, k), n_coef - 1)
+    values = [1.0] + [0.0] * k
+    left = [0.0] * (k + 1)
+    right = [0.0] * (k + 1)
+    for j in range(1, k + 1):
+        left[j] = x - t[span + 1 - j]
+        right[j] = t[span + j] - x
+        saved = 0.0
+        for r in range(j):
+            term = values[r] / (right[r + 1] + left[j - r])
+            values[r] = saved + right[r + 1] * term
+            saved = left[j - r] * term
+        values[j] = saved
+    return span - k, values
+
+
+def _spline(xs: list[int], ys: list[float], k: int, frames: int) -> list[float]:
+    """Interpolating B-spline of degree k through (xs, ys), evaluated at 0..frames-1."""
+    x = np.asarray(xs, dtype=float)
+    t = _knots(x, k)
+    n = len(xs)
+    matrix = np.zeros((n, n))
+    for row, point in enumerate(x):
+        first, values = _basis(t, k, n, float(point))
+        matrix[row, first:first + k + 1] = values
+    coef = np.linalg.solve(matrix, np.asarray(ys, dtype=float))
+    out = []
+    for frame in range(frames):
+        first, values = _basis(t, k, n, float(frame))
+        out.append(float(np.dot(values, coef[first:first + k + 1])))
+    return out
+
+
+def interpolate(keys: dict[int, float], frames: int, method: str = "linear", *,
+                notes: list[str] | None = None, param: str = "keyframes") -> list[float]:
+    """A value for every frame 0..frames-1, as DD's get_inbetweens computes it.
+
+    Keys at frames ≥ `frames` are ignored. Before the first key and after the last the values
+    hold constant (DD pins frame 0 and the last frame to the first and last keys).
+    """
+    if frames < 1:
+        raise SpecError(f"{param}: {frames} frames; an animation has at least 1 frame", param)
+    inside = {frame: value for frame, value in sorted(keys.items()) if 0 <= frame < frames}
+    if not inside:
+        raise SpecError(f"{param}: no keyframe inside frames 0..{frames - 1} — add one, e.g. "
+                        f"0: (1)", param)
+    wanted = method.lower()
+    method = effective_method(wanted, len(inside))
+    if method != wanted and notes is not None:
+        notes.append(f"{param}: {len(inside)} keyframes are too few for {wanted} "
+                     f"interpolation; using {method} (as DD does)")
+    points = dict(inside)
+    points.setdefault(0, inside[min(inside)])
+    points.setdefault(frames - 1, inside[max(inside)])
+    xs, ys = list(points), list(points.values())
+    order = sorted(range(len(xs)), key=xs.__getitem__)
+    xs, ys = [xs[i] for i in order], [ys[i] for i in order]
+    if len(xs) == 1:
+        return [ys[0]] * frames
+    if method == "linear":
+        return [float(v) for v in np.interp(np.arange(frames), xs, ys)]
+    return _spline(xs, ys, 2 if method == "quadratic" else 3, frames)
+
+
+# ---- turbo and frames_skip_steps ------------------------------------------------------------
+
+def turbo_schedule(max_frames: int, turbo_steps: int, turbo_preroll: int) -> list[bool]:
+    """True where a frame is diffused: every frame before the preroll ends, then every
+    turbo_steps-th frame (frame % turbo_steps == 0), as DD's 3D turbo does."""
+    if turbo_steps < 1:
+        raise SpecError("turbo_steps: must be at least 1 — e.g. turbo_steps=3", "turbo_steps")
+    return [frame < turbo_preroll or frame % turbo_steps == 0 for frame in range(max_frames)]
+
+
+def turbo_blend_weight(frame: int, turbo_steps: int) -> float:
+    """Weight of the newer warped chain on a skipped frame: ((frame % steps) + 1) / steps."""
+    return ((frame % turbo_steps) + 1) / turbo_steps
+
+
+_PERCENT = re.compile(r"\s*(\d{1,3})\s*%?\s*")
+
+
+def parse_percent(value: object, *, param: str = "frames_skip_steps") -> int:
+    """'60%' (or 60, or '60') → 60; whole percentages 0..99 as DD reads them."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        percent = value
+    elif isinstance(value, str) and _PERCENT.fullmatch(value):
+        percent = int(_PERCENT.fullmatch(value).group(1))
+    else:
+        raise SpecError(f"{param}: {short_repr(value)} is not a whole percentage; allowed: "
+                        f"0%..99% — e.g. {param}=60%", param)
+    if not 0 <= percent <= 99:
+        raise SpecError(f"{param}: {percent}% is out of range; allowed: 0%..99% (some steps "
+                        f"must remain) — e.g. {param}=60%", param)
+    return percent
+
+
+def frames_skip_steps(steps: int, value: object, *, param: str = "frames_skip_steps") -> int:
+    """Steps skipped on frames after the first: floor(steps × percent / 100), as DD computes."""
+    return steps * parse_percent(value, param=param) // 100
+
+
+
+# ---- frame-keyed prompts --------------------------------------------------------------------
+MAX_PROMPT_FRAMES = 1000
+MAX_PROMPT_TEXT = 200_000
+PROMPT_EXAMPLE = "0: a castle:1 | fog:-0.5 || 60: a city"
+_FRAME_PREFIX = re.compile(r"\s*(\d+)\s*:(.*)", re.DOTALL)
+_BARE_KEY = re.compile(r"(\d+)(\s*:)")
+
+
+def _prompt_error(param: str, what: str) -> SpecError:
+    return SpecError(f"{param}: {what} — write frame prompts like {PROMPT_EXAMPLE}", param)
+
+
+def _json_ish(text: str, param: str) -> dict:
+    """Read ``{0: ["a:1"], 60: "b"}``: JSON plus bare whole-number keys and 'single quotes'."""
+    out: list[str] = []
+    quote, last = "", ""  # last: the previous character outside strings, spaces skipped
+    pos = 0
+    while pos < len(text):
+        char = text[pos]
+        if quote:
+            if char == "\\" and pos + 1 < len(text):
+                nxt = text[pos + 1]
+                # \' means a quote inside a single-quoted string; JSON has no such escape.
+                out.append("'" if nxt == "'" else char + nxt)
+                pos += 2
+                continue
+            if char == quote:
+                out.append('"')
+                quote, last = "", '"'
+            else:
+                out.append('\\"' if char == '"' else char)
+        elif char in "\"'":
+            quote = char
+            out.append('"')
+        else:
+            bare = _BARE_KEY.match(text, pos)
+            if bare and last in ("{", ","):
+                out.append(f'"{bare.group(1)}"{bare.group(2)}')
+                pos = bare.end()
+                continue
+            out.append(char)
+            last = last if char.isspace() else char
+        pos += 1
+    try:
+        data = json.loads("".join(out))
+    except (ValueError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise _prompt_error(param, f"the {{frame: prompts}} text cannot be read ({reason})") \
+            from None
+    if not isinstance(data, dict):
+        raise _prompt_error(param, "expected a {frame: prompts} mapping")
+    return data
+
+
+def _frame_number(key: object, param: str, where: str) -> int:
+    if isinstance(key, str) and _FRAME.fullmatch(key.strip()) and len(key.strip()) <= 6:
+        key = int(key)
+    if isinstance(key, bool) or not isinstance(key, int) or not 0 <= key <= MAX_FRAME_NUMBER:
+        raise _prompt_error(param, f"{where}: {short_repr(key)} is not a frame number "
+                            f"0..{MAX_FRAME_NUMBER}")
+    return key
+
+
+def _split_text(text: str, param: str) -> dict[int, object]:
+    """``0: a | b || 60: c`` → {0: 'a | b', 60: 'c'}; the first part may omit '0:'."""
+    parts: dict[int, object] = {}
+    pieces = text.split("||")
+    if len(pieces) > MAX_PROMPT_FRAMES:
+        raise _prompt_error(param, f"{len(pieces)} frames given; at most {MAX_PROMPT_FRAMES}")
+    for number, piece in enumerate(pieces, start=1):
+        match = _FRAME_PREFIX.fullmatch(piece)
+        if match:
+            frame = _frame_number(match.group(1), param, f"part {number}")
+            body = match.group(2)
+        elif number == 1:
+            frame, body = 0, piece  # no frame number: the prompts start at frame 0
+        else:
+            raise _prompt_error(param, f"part {number} ({piece.strip()[:30]!r}) has no frame "
+                                f"number; start it with e.g. '60:'")
+        if frame in parts:
+            raise _prompt_error(param, f"part {number}: frame {frame} is given twice; keep one")
+        parts[frame] = body
+    return parts
+
+
+def parse_frame_prompts(value: object, *, max_frames: int | None = None,
+                        param: str = "text_prompts",
+                        notes: list[str] | None = None) -> dict[int, list[WeightedPrompt]]:
+    """Prompts keyed by the frame they start at: {0: [WeightedPrompt, ...], 60: [...]}.
+
+    Accepts ``0: a:1 | b || 60: c`` text, ``{0: [...], "60": "c"}`` (a dict or its text) and a
+    plain prompt list or text (= frame 0). Frames past `max_frames` are dropped with a note.
+    """
+    if isinstance(value, str) and len(value) > MAX_PROMPT_TEXT:
+        raise _prompt_error(param, f"the text is {len(value)} characters; at most "
+                            f"{MAX_PROMPT_TEXT}")
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        value = _json_ish(value, param)
+    if isinstance(value, str):
+        raw = _split_text(value, param)
+    elif isinstance(value, dict):
+        if len(value) > MAX_PROMPT_FRAMES:
+            raise _prompt_error(param, f"{len(value)} frames given; at most {MAX_PROMPT_FRAMES}")
+        raw = {}
+        for number, (key, item) in enumerate(value.items(), start=1):
+            frame = _frame_number(key, param, f"entry {number}")
+            if frame in raw:
+                raise _prompt_error(param, f"frame {frame} is given twice; keep one")
+            raw[frame] = item
+    elif value is None or isinstance(value, (list, tuple)):
+        raw = {0: value}
+    else:
+        raise _prompt_error(param, f"{short_repr(value)} is not prompts")
+    frames: dict[int, list[WeightedPrompt]] = {}
+    for frame, item in sorted(raw.items()):
+        try:
+            prompts = parse_prompts(item, param=param)
+        except SpecError as err:
+            raise SpecError(f"{param}: frame {frame}: {str(err).removeprefix(param + ': ')}",
+                            param) from None
+        if not prompts:
+            raise _prompt_error(param, f"frame {frame} has no prompts")
+        frames[frame] = prompts
+    if not frames:
+        raise _prompt_error(param, "no prompts given")
+    if max_frames is not None:
+        beyond = [frame for frame in frames if frame >= max_frames]
+        if len(beyond) == len(frames):
+            raise _prompt_error(param, f"every prompt starts at or after frame {max_frames}, "
+                                f"past the last frame; start one at frame 0")
+        if beyond and notes is not None:
+            notes.append(f"{param}: prompts at frames {', '.join(map(str, beyond[:5]))} start "
+                         f"past the last frame ({max_frames - 1}) and are ignored")
+        frames = {frame: p for frame, p in frames.items() if frame < max_frames}
+    return frames
+
+
+def prompts_at(frame_prompts: dict[int, list[WeightedPrompt]], frame: int) -> list[WeightedPrompt]:
+    """The prompts in force at `frame`: the latest key at or before it, else the first key
+    (DD's pandas ffill() then bfill())."""
+    keys = sorted(frame_prompts)
+    index = bisect.bisect_right(keys, frame) - 1
+    return list(frame_prompts[keys[max(index, 0)]])
+
+
+def format_frame_prompts(frame_prompts: dict[int, list[WeightedPrompt]]) -> str:
+    """The ``0: a:2 | b || 60: c`` text, which `parse_frame_prompts` reads back."""
+    return " || ".join(f"{frame}: {format_prompts(prompts)}"
+                       for frame, prompts in sorted(frame_prompts.items()))
