@@ -16,6 +16,7 @@ from engine import __version__
 from engine.errors import SpecError
 from engine.prompts import WeightedPrompt
 from engine.schedules import format_number, short_repr
+from engine.animation_spec import AnimationSpec
 from engine.spec import RenderSpec
 from engine.spec_fields import DD_CLIP_FLAGS, MAX_JSON_LENGTH, closest_name
 
@@ -315,3 +316,54 @@ def export_dd_settings(spec: RenderSpec, *, seed: int | None = None) -> dict[str
 def dumps_dd_settings(spec: RenderSpec, *, seed: int | None = None) -> str:
     """`export_dd_settings` as DD writes it: JSON, indent 4, UTF-8 text kept as is."""
     return json.dumps(export_dd_settings(spec, seed=seed), ensure_ascii=False, indent=4)
+
+
+# ---- animations --------------------------------------------------------------------------------
+
+# DD keys read into AnimationSpec as they are (same name, same meaning).
+_DD_ANIMATION_KEYS = tuple(name for name in AnimationSpec.model_fields
+                 if name not in ("render", "text_prompts", "sampling_mode"))
+_DD_STILL_LINES = ("ignored for still images", "animation_mode ", "text_prompts: frames ",
+                   "text_prompts: no frame 0")
+
+
+def animation_from_dd_settings(source: object) -> tuple[AnimationSpec, list[str]]:
+    """An AnimationSpec from a DD 5.x settings file (JSON text, bytes or dict) + report lines.
+
+    The still part comes from `engine.ddsettings.import_dd_settings`. As DD ignores turbo and
+    VR outside 3D and the video path outside Video Input, such values are dropped and reported
+    instead of being errors.
+    """
+    render, still_report = import_dd_settings(source)
+    data = source if isinstance(source, dict) else json.loads(
+        bytes(source).decode("utf-8") if isinstance(source, (bytes, bytearray)) else source)
+    report = [line for line in still_report if not line.startswith(_DD_STILL_LINES)]
+    for line in still_report:  # animation keys the still import set aside and we do not use
+        if line.startswith(_DD_STILL_LINES[0]):
+            unused = [key for key in line.partition(": ")[2].split(", ")
+                      if key not in _DD_ANIMATION_KEYS and key != "sampling_mode"]
+            if unused:
+                report.append("ignored (not used by this engine's animations): "
+                              + ", ".join(unused))
+    mode = data.get("animation_mode", "None")
+    if not isinstance(mode, str) or mode.strip().lower() == "none":
+        raise SpecError(f"animation_mode: {short_repr(mode)} is a still-image file; set "
+                        f"animation_mode to 2D, 3D or Video Input, or import it as a still "
+                        f"image", "animation_mode")
+    values: dict[str, Any] = {"render": render}
+    values.update({key: data[key] for key in _DD_ANIMATION_KEYS if key in data})
+    if "text_prompts" in data:
+        values["text_prompts"] = data["text_prompts"]
+    if isinstance(data.get("sampling_mode"), str) and data["sampling_mode"].strip().lower() in (
+            "bicubic", "bilinear", "nearest"):  # DD 5.1+: the 3D resampler
+        values["sampling_mode"] = data["sampling_mode"]
+    is_3d, is_video = mode.strip() == "3D", mode.strip().lower() == "video input"
+    for key in ("turbo_mode", "vr_mode"):
+        if values.get(key) is True and not is_3d:
+            values[key] = False
+            report.append(f"{key}: ignored outside 3D mode (as DD does)")
+    if not is_video and "video_init_path" in values:
+        del values["video_init_path"]
+        report.append("video_init_path: ignored outside Video Input mode")
+    spec = AnimationSpec.from_dict(values)
+    return spec, report + [note for note in spec.notes if note not in report]

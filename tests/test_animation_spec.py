@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from engine.animation_spec import (MAX_TOTAL_STEPS, AnimationSpec, animation_from_dd_settings)
+from engine.animation_spec import MAX_TOTAL_STEPS, AnimationSpec
+from engine.ddsettings import animation_from_dd_settings
 from engine.ddsettings import export_dd_settings
 from engine.errors import SpecError
 from engine.prompts import WeightedPrompt as P

@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import SpecError
-from engine.keyframes import (MAX_KEYFRAMES, effective_method, format_frame_prompts,
-                              format_keyframes, frames_skip_steps, interpolate,
-                              parse_frame_prompts, parse_keyframes, parse_percent, prompts_at,
-                              turbo_blend_weight, turbo_schedule)
+from engine.frame_prompts import format_frame_prompts, parse_frame_prompts, prompts_at
+from engine.keyframes import (MAX_KEYFRAMES, effective_method, format_keyframes, frames_skip_steps,
+                              interpolate, parse_keyframes, parse_percent, turbo_blend_weight,
+                              turbo_schedule)
 from engine.prompts import WeightedPrompt as P
 
 
