@@ -100,6 +100,17 @@ def _kaliyuga(name: str, repo: str, filename: str, sha256: str, cut_group: str) 
                       f"KaliYuga's fine-tune of the OpenAI 256 model. {_FP16_NOTE}")
 
 
+def _raft(variant: str, tag: str, sha256_prefix: str, notes: str) -> ModelFile:
+    # torchvision names only the first 8 hex digits of the SHA-256 (in the file name), so the full
+    # hash is recorded on first download and engine.flow checks the prefix.
+    filename = f"raft_{variant}_{tag}-{sha256_prefix}.pth"
+    return ModelFile(name=f"raft_{variant}_{tag}", filename=filename,
+                     urls=(f"https://download.pytorch.org/models/{filename}",), sha256=None, size=None,
+                     kind="flow", config=MappingProxyType({"architecture": f"torchvision raft_{variant}",
+                                                           "variant": variant, "sha256_prefix": sha256_prefix}),
+                     notes=notes)
+
+
 _STATIC_MODELS: tuple[ModelFile, ...] = (
     _diffusion(
         "512x512_diffusion_uncond_finetune_008100", "512x512_diffusion_uncond_finetune_008100.pt",
@@ -166,6 +177,12 @@ _STATIC_MODELS: tuple[ModelFile, ...] = (
         sha256="2f21e586477d90cb9624c7eef5df7891edca49a1c4795ee2cb631fd4daa6ca69", size=None,
         kind="depth", config=MappingProxyType({"architecture": "DPT-Large (vitl16_384)", "input_size": 384}),
         notes="MiDaS v3 DPT-Large depth model, used by DD's 3D animation mode."),
+    _raft("large", "C_T_SKHT_V2", "ff5fadd5",
+          "torchvision's default RAFT-large weights (FlyingChairs, FlyingThings, then Sintel, KITTI, "
+          "HD1K and Things), for DD's video-init flow warp."),
+    _raft("large", "C_T_V2", "1bb1363a",
+          "RAFT-large trained on FlyingChairs and FlyingThings only: the counterpart of DD's raft-things.pth."),
+    _raft("small", "C_T_V2", "01064c6d", "RAFT-small (FlyingChairs, FlyingThings): faster, less accurate flow."),
 )
 
 # Every CLIP model DD 5.7 offers, as open_clip `ARCH::TAG` names.
