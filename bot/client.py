@@ -1,9 +1,10 @@
 """`DiscoBot`: the discord.py client of the bot process.
 
 `setup_hook` (run once after login, before the gateway connects) opens the database, loads the
-cogs, starts the poster, optionally starts the engine supervisor, and syncs the command tree to
-`dev_guild_id` when one is configured (guild commands update at once; a global sync is an
-operator's deliberate step, since Discord allows 200 command creates a day per guild).
+cogs, registers the restart-proof job buttons (bot/views.py), starts the poster, optionally
+starts the engine supervisor, and syncs the command tree to `dev_guild_id` when one is
+configured (guild commands update at once; a global sync is an operator's deliberate step,
+since Discord allows 200 command creates a day per guild).
 Intents are the defaults: slash commands need no privileged intent.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bot.cogs import EXTENSIONS
 from bot.config import BotConfig
 from bot.poster import Poster
 from bot.supervisor import EngineSupervisor
+from bot.views import JobButton
 from storage import Database
 
 log = logging.getLogger("disco.bot")
@@ -45,9 +47,12 @@ class DiscoBot(commands.Bot):
         self.db = await Database.open(self.config.database_path)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        # Every job button ever posted routes here by its custom_id, with no per-message state.
+        self.add_dynamic_items(JobButton)
         self.poster = Poster(self, self.db, poll_seconds=self.config.poll_seconds,
                              status_edit_seconds=self.config.status_edit_seconds,
-                             preview_seconds=self.config.preview_seconds)
+                             preview_seconds=self.config.preview_seconds,
+                             progress_message_max_age=self.config.progress_message_max_age)
         self._poster_task = asyncio.create_task(self.poster.run(), name="poster")
         if self.config.spawn_engine:
             self.supervisor = EngineSupervisor(

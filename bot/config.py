@@ -45,6 +45,8 @@ class BotConfig:
     poll_seconds: float = 1.5
     status_edit_seconds: float = 5.0
     preview_seconds: float = 30.0
+    # A progress message older than this is replaced, before Discord's 1-hour edit cap (30046).
+    progress_message_max_age: float = 3300.0
     spawn_engine: bool = True
     engine_restart_max_seconds: float = 60.0
     engine_stop_seconds: float = 10.0
@@ -65,6 +67,7 @@ class BotConfig:
             api_base=discord["api_base"], gateway_url=discord["gateway_url"],
             dev_guild_id=discord["dev_guild_id"], poll_seconds=bot["poll_seconds"],
             status_edit_seconds=bot["status_edit_seconds"], preview_seconds=bot["preview_seconds"],
+            progress_message_max_age=bot.get("progress_message_max_age", 3300.0),
             spawn_engine=bot["spawn_engine"],
             engine_restart_max_seconds=bot["engine_restart_max_seconds"],
             engine_stop_seconds=bot["engine_stop_seconds"],

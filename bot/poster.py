@@ -14,6 +14,10 @@ Delivery: `begin_delivery` fixes a nonce in the database before anything is sent
 message carries it with `enforce_nonce`, so when the bot dies between Discord accepting the
 message and `mark_delivered`, the resend after the restart returns the same message instead of
 a duplicate. Failed, dead and cancelled jobs get a short notice the same way.
+
+Buttons (bot/views.py): ⏹ cancel on the progress message, removed by the final edit; 🔄 🎯 🌗 📋 ❌
+on the result. Discord caps edits to messages older than an hour (error 30046), so a progress
+message older than `progress_message_max_age` is replaced by a fresh one instead of edited.
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ from typing import Any
 
 import discord
 
+from bot.filefit import fit_image
+from bot.views import cancel_view, result_view
 from engine.schedules import format_number
 from storage import Job, StorageError
 
@@ -100,12 +106,14 @@ class Poster:
     """Runs `run()` as a task in the bot's loop; `round()` is one pass (tests may call it)."""
 
     def __init__(self, client: discord.Client, db: Any, *, poll_seconds: float = 1.5,
-                 status_edit_seconds: float = 5.0, preview_seconds: float = 30.0) -> None:
+                 status_edit_seconds: float = 5.0, preview_seconds: float = 30.0,
+                 progress_message_max_age: float = 3300.0) -> None:
         self.client = client
         self.db = db
         self.poll_seconds = poll_seconds
         self.status_edit_seconds = status_edit_seconds
         self.preview_seconds = preview_seconds
+        self.progress_message_max_age = progress_message_max_age
         self._shown: dict[str, _Shown] = {}
         self._unpostable: set[str] = set()  # jobs whose channel refused us; not retried each round
 
@@ -154,10 +162,14 @@ class Poster:
         text = status_text(job, position, now)
         clock = time.monotonic()
         preview = self._new_preview(job, shown, clock)
-        if job.progress_message_id is None:
+        old_id = job.progress_message_id
+        if old_id is not None and self._too_old(old_id):
+            await self._replace_progress(job, shown, text, clock, int(old_id))
+            return
+        if old_id is None:
             try:
                 message = await self._channel(job).send(
-                    text, allowed_mentions=discord.AllowedMentions.none())
+                    text, view=cancel_view([job.id]), allowed_mentions=discord.AllowedMentions.none())
             except (discord.NotFound, discord.Forbidden) as exc:
                 log.warning("job %s: cannot post progress in channel %s: %s", job.id, job.channel_id, exc)
                 self._unpostable.add(job.id)
@@ -186,6 +198,25 @@ class Poster:
         if preview is not None:
             shown.preview_at, shown.preview_mtime = clock, preview[1]
 
+    def _too_old(self, message_id: str) -> bool:
+        # A snowflake carries its creation time, so this survives restarts with no extra column.
+        created = discord.utils.snowflake_time(int(message_id)).timestamp()
+        return time.time() - created > self.progress_message_max_age
+
+    async def _replace_progress(self, job: Job, shown: _Shown, text: str, clock: float, old_id: int) -> None:
+        """Post a fresh progress message, remember it, then delete the old one (best effort)."""
+        channel = self._channel(job)
+        message = await channel.send(text, view=cancel_view([job.id]),
+                                     allowed_mentions=discord.AllowedMentions.none())
+        await self.db.jobs.set_progress_message(job.id, message.id)
+        shown.text, shown.edited_at = text, clock
+        shown.preview_at, shown.preview_mtime = float("-inf"), 0.0  # the new message has no preview yet
+        try:
+            await channel.get_partial_message(old_id).delete()
+        except discord.HTTPException as exc:
+            log.info("job %s: could not delete the old progress message %s (%s)", job.id, old_id, exc)
+        log.info("job %s: progress message %s replaced by %s (age limit)", job.id, old_id, message.id)
+
     def _new_preview(self, job: Job, shown: _Shown, clock: float) -> tuple[bytes, float] | None:
         """The preview's bytes when one is due and changed since the last one shown."""
         if not job.preview_path or clock - shown.preview_at < self.preview_seconds:
@@ -205,7 +236,7 @@ class Poster:
             return
         message = self._channel(job).get_partial_message(int(job.progress_message_id))
         try:
-            await message.edit(content=final_text(job), attachments=[])
+            await message.edit(content=final_text(job), attachments=[], view=None)
         except discord.HTTPException as exc:
             log.info("job %s: final progress edit failed (%s); leaving it", job.id, exc)
 
@@ -238,8 +269,9 @@ class Poster:
         # ≤ 10 files a message; each later chunk gets its own fixed nonce so it dedups too.
         for index in range(0, max(1, len(files)), MAX_FILES):
             chunk_nonce = nonce if index == 0 else f"{nonce}-{index // MAX_FILES}"
+            extra = {"view": result_view(job.id)} if index == 0 else {}
             message = await channel.send(text if index == 0 else None, nonce=chunk_nonce,
-                                         files=files[index:index + MAX_FILES], allowed_mentions=mention)
+                                         files=files[index:index + MAX_FILES], allowed_mentions=mention, **extra)
             ids.append(message.id)
         return ids
 
@@ -251,14 +283,16 @@ class Poster:
         limit, files, notes = self._upload_limit(job), [], []
         for path in map(Path, job.artifacts):
             try:
-                size = path.stat().st_size
-                if size > limit:
-                    notes.append(f"{path.name} is {size / 2**20:.1f} MiB, over this server's "
-                                 f"{limit / 2**20:g} MiB upload limit: not attached")
-                    continue
-                files.append(discord.File(io.BytesIO(path.read_bytes()), path.name))
+                data, name, note = fit_image(path.read_bytes(), path.name, limit)
             except OSError as exc:
                 notes.append(f"{path.name} could not be read ({exc.strerror})")
+                continue
+            except ValueError as exc:  # a limit no real server has: say so rather than fail
+                notes.append(f"{exc}: not attached")
+                continue
+            if note:
+                notes.append(note)
+            files.append(discord.File(io.BytesIO(data), name))
         settings = json.dumps(json.loads(job.spec_json), indent=2, sort_keys=True).encode()
         files.append(discord.File(io.BytesIO(settings), f"{job.id}_settings.json"))
         return files, notes

@@ -40,7 +40,8 @@ DEFAULTS: dict[str, dict] = {
                "checkpoint_every": 10},
     "discord": {"api_base": "", "gateway_url": "", "dev_guild_id": 0},
     "bot": {"poll_seconds": 1.5, "status_edit_seconds": 5.0, "preview_seconds": 30.0,
-            "spawn_engine": True, "engine_restart_max_seconds": 60.0, "engine_stop_seconds": 10.0},
+            "spawn_engine": True, "engine_restart_max_seconds": 60.0, "engine_stop_seconds": 10.0,
+            "progress_message_max_age": 3300.0},
 }
 
 

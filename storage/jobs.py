@@ -156,7 +156,7 @@ class Job:
 async def fetch_job(conn: aiosqlite.Connection, job_id: str) -> Job:
     rows = await conn.execute_fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,))
     if not rows:
-        raise NotFound(f"no job {job_id!r}; check the id (your recent jobs: /disco jobs)")
+        raise NotFound(f"no job {job_id!r}; check the id (your jobs: /queue; any job: /job show)")
     return Job.from_row(rows[0])
 
 
@@ -240,7 +240,7 @@ class Jobs:
     async def get(self, job_id: str) -> Job:
         rows = await self._db.execute("SELECT * FROM jobs WHERE id = ?", (normalize_job_id(job_id),))
         if not rows:
-            raise NotFound(f"no job {job_id!r}; check the id (your recent jobs: /disco jobs)")
+            raise NotFound(f"no job {job_id!r}; check the id (your jobs: /queue; any job: /job show)")
         return Job.from_row(rows[0])
 
     async def list(self, *, guild_id: Snowflake | None = None, user_id: Snowflake | None = None,
@@ -350,7 +350,7 @@ class Jobs:
             (None if message_id is None else sid(message_id), self._db.now(),
              normalize_job_id(job_id)))
         if not rows:
-            raise NotFound(f"no job {job_id!r}; check the id (your recent jobs: /disco jobs)")
+            raise NotFound(f"no job {job_id!r}; check the id (your jobs: /queue; any job: /job show)")
 
     # ---- queue position and ETA ---------------------------------------------------------
 

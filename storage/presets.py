@@ -93,7 +93,7 @@ class Presets:
             "SELECT * FROM presets WHERE guild_id = ? AND name = ? AND owner_id IN (?, ?) "
             "ORDER BY owner_id = ? LIMIT 1", (gid, key, owner, GUILD_WIDE, GUILD_WIDE))
         if not rows:
-            raise NotFound(f"no preset named {key!r}; see /disco preset list")
+            raise NotFound(f"no preset named {key!r}; see /preset list")
         return _preset(rows[0])
 
     async def list(self, guild_id: Snowflake, *, owner_id: Snowflake | None = None) -> list[Preset]:

@@ -243,7 +243,7 @@ class Quotas:
         async with self._db.transaction() as conn:
             rows = await conn.execute_fetchall("SELECT guild_id FROM jobs WHERE id = ?", (job_id,))
             if not rows:
-                raise NotFound(f"no job {job_id!r}; check the id (see /disco jobs)")
+                raise NotFound(f"no job {job_id!r}; check the id (your jobs: /queue)")
             seconds = await refund_in(conn, job_id, now, reason)
             if seconds:
                 await write_audit(conn, now, rows[0][0], actor_id, "quota.refund", job_id,

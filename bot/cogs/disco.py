@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -24,21 +23,18 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.attachments import save_image
-from commands.echo import format_echo, format_refusal
+from bot.queueing import REFUSALS, enqueue_options, refusal_text, send_refusal
 from commands.errors import CommandError
-from commands.job_options import DiscoOptions, JobLimits, build_job
+from commands.job_options import DiscoOptions
 from commands.sizes import SIZE_CHOICES
-from engine.errors import SpecError
-from engine.spec import SCHEMA_VERSION
-from storage import (CapExceeded, ChannelNotAllowed, IntakePaused, InvalidValue, JobRequest, QuotaExceeded)
+from engine.spec_fields import DIFFUSION_MODELS
 
 log = logging.getLogger("disco.bot.disco")
 
 MAX_SETTINGS_FILE = 64 * 1024  # a DD settings.txt is a few KiB
-# Storage refusals whose messages already name the rule and the fix.
-STORAGE_REFUSALS = (CapExceeded, ChannelNotAllowed, IntakePaused, QuotaExceeded, InvalidValue)
 SIZES = [app_commands.Choice(name=f"{key}: {choice.label}"[:100], value=key)
          for key, choice in SIZE_CHOICES.items()]
+MODELS = [app_commands.Choice(name=name, value=name) for name in DIFFUSION_MODELS]
 
 
 class DiscoCog(commands.Cog):
@@ -64,8 +60,10 @@ class DiscoCog(commands.Cog):
         n="how many images", settings='any other DD settings: "key=value; key=value"',
         settings_file="a DD *_settings.txt or our settings JSON",
         init_image="an image to start from (set skip_steps to about half of steps)",
-        image_prompt="an image to steer toward, like a prompt")
-    @app_commands.choices(size=SIZES, sampling_mode=[app_commands.Choice(name="ddim", value="ddim"),
+        init_scale="how closely to keep the init image (DD's default 1000)",
+        image_prompt="an image to steer toward, like a prompt",
+        model="the diffusion model", preset="a saved preset (/preset list) under these options")
+    @app_commands.choices(size=SIZES, model=MODELS, sampling_mode=[app_commands.Choice(name="ddim", value="ddim"),
                                                      app_commands.Choice(name="plms", value="plms")])
     async def disco(self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 1500],
                     steps: Optional[app_commands.Range[int, 2, 1000]] = None,
@@ -81,7 +79,10 @@ class DiscoCog(commands.Cog):
                     settings: Optional[app_commands.Range[str, 1, 4000]] = None,
                     settings_file: Optional[discord.Attachment] = None,
                     init_image: Optional[discord.Attachment] = None,
-                    image_prompt: Optional[discord.Attachment] = None) -> None:
+                    image_prompt: Optional[discord.Attachment] = None,
+                    init_scale: Optional[app_commands.Range[float, 0, 10_000_000]] = None,
+                    model: Optional[str] = None,
+                    preset: Optional[app_commands.Range[str, 1, 32]] = None) -> None:
         await interaction.response.defer(thinking=True)
         folder = self.uploads / str(interaction.id)
         try:
@@ -93,9 +94,10 @@ class DiscoCog(commands.Cog):
                 prompt=prompt, steps=steps, width=width, height=height, size=size, seed=seed,
                 clip_guidance_scale=clip_guidance_scale, cutn_batches=cutn_batches,
                 skip_steps=skip_steps, sampling_mode=sampling_mode, n=n, settings=settings,
+                init_scale=init_scale, model=model,
                 settings_file=await self._read_settings_file(settings_file))
-            text = await self._queue(interaction, options)
-        except (SpecError, *STORAGE_REFUSALS) as err:
+            text = await self._queue(interaction, options, preset)
+        except REFUSALS as err:
             await asyncio.to_thread(shutil.rmtree, folder, True)  # nothing queued: keep no uploads
             await self._refuse(interaction, err)
             return
@@ -115,46 +117,23 @@ class DiscoCog(commands.Cog):
                                f"or an archive", "settings_file", rule="settings_file_size")
         return await attachment.read()
 
-    async def _queue(self, interaction: discord.Interaction, options: DiscoOptions) -> str:
-        """Build, check and enqueue the job; returns the echo. Raises the refusal."""
-        guild = await self.db.guilds.get(interaction.guild_id)
-        banned = guild.find_banned_word(options.prompt + " " + (options.settings or ""))
-        if banned:
-            raise CommandError(f"the prompt contains '{banned}', a word this server's admins banned "
-                               f"(banned_words); rephrase it without that word", "prompt", rule="banned_words")
-        parsed = build_job(options, limits=JobLimits.from_guild(guild.limits), guild_defaults=guild.defaults)
-        spec = parsed.spec
-        roles = [role.id for role in getattr(interaction.user, "roles", [])]
-        job = await self.db.jobs.enqueue(JobRequest(
-            guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id,
-            kind="still", spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set=self.model_set,
-            width=spec.width, height=spec.height, steps=spec.steps, cuts=parsed.cuts, seed=spec.seed),
-            role_ids=roles)
+    @disco.autocomplete("preset")
+    async def _preset_names(self, interaction: discord.Interaction, current: str
+                            ) -> list[app_commands.Choice[str]]:
+        presets = await self.db.presets.list(interaction.guild_id, owner_id=interaction.user.id)
+        names = dict.fromkeys(p.name for p in presets if current.lower() in p.name)
+        return [app_commands.Choice(name=name, value=name) for name in list(names)[:25]]
+
+    async def _queue(self, interaction: discord.Interaction, options: DiscoOptions,
+                     preset: Optional[str] = None) -> str:
+        """Build, check and enqueue the job (bot.queueing, shared with /rerun and the buttons)."""
+        job, text = await enqueue_options(self.bot, interaction, options, preset_name=preset)
         log.info("queued job %s for user %s in guild %s", job.id, job.user_id, job.guild_id)
-        estimate = await self.db.jobs.position(job.id)
-        now = time.time()
-        if estimate is None:  # already claimed by the engine
-            return format_echo(parsed, job_id=job.id)
-        return format_echo(parsed, position=estimate.position, starts_at=now + estimate.starts_in,
-                           finishes_at=now + estimate.finishes_in, job_id=job.id)
+        return text
 
     async def _refuse(self, interaction: discord.Interaction, err: Exception | None) -> None:
         """Replace the public "thinking…" message by an ephemeral answer only the requester sees."""
-        if err is None:
-            text = (f"**Not queued:** something went wrong on our side (reference `{interaction.id}`); "
-                    f"try again, and tell the server admins if it keeps happening")
-        elif isinstance(err, SpecError):
-            text = format_refusal(err)
-        else:
-            text = f"**Not queued:** {err}"  # storage's refusals name the limit and the fix
-        try:
-            # The first follow-up after a defer would fill in the public message and ignore
-            # `ephemeral`, so the thinking message goes first.
-            await interaction.delete_original_response()
-            await interaction.followup.send(text[:2000], ephemeral=True,
-                                            allowed_mentions=discord.AllowedMentions.none())
-        except discord.HTTPException:
-            log.exception("could not send the refusal for interaction %s", interaction.id)
+        await send_refusal(interaction, refusal_text(err, interaction.id), public_deferred=True)
 
 
 async def setup(bot: commands.Bot) -> None:

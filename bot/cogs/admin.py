@@ -1,0 +1,346 @@
+"""`/disco-admin`: a server's admins set quotas, limits, allowed channels, paused intake and
+banned words, and read the audit log.
+
+It is its own root command (not `/disco admin …`): Discord applies `default_member_permissions`
+only to root commands, and a root command with subcommands cannot itself be run, so `/disco`
+could not both paint and hold an admin group. Nesting is root → group → subcommand, Discord's
+maximum.
+
+`default_permissions(manage_guild=True)` only hides the command in the client, and a server can
+override that under Integrations, so every subcommand is also checked here (`interaction_check`)
+against the permissions Discord computed for the caller. Every change goes through storage with
+`actor_id`, which writes the audit entry in the same transaction as the change. Answers are
+ephemeral: admin chatter does not belong in the render channel.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from storage import CapExceeded, InvalidValue, NotFound
+from storage.guilds import DEFAULT_LIMITS, LIMIT_NAMES, GuildSettings
+
+log = logging.getLogger("disco.bot.admin")
+
+NONE = discord.AllowedMentions.none()
+SCOPES = [app_commands.Choice(name="user: one member", value="user"),
+          app_commands.Choice(name="role: members with a role (most generous role wins)", value="role"),
+          app_commands.Choice(name="member: every member without a user or role quota", value="member"),
+          app_commands.Choice(name="guild: the whole server's total", value="guild")]
+WINDOWS = [app_commands.Choice(name="day (resets 00:00 UTC)", value="day"),
+           app_commands.Choice(name="month (resets on the 1st, 00:00 UTC)", value="month")]
+LIMIT_CHOICES = [app_commands.Choice(name=name, value=name) for name in LIMIT_NAMES]
+
+
+class NotAdmin(app_commands.CheckFailure):
+    """The caller lacks Manage Guild (the client showed the command anyway)."""
+
+
+def is_admin(interaction: discord.Interaction) -> bool:
+    """Manage Guild (or Administrator) as Discord computed it for this interaction's caller."""
+    perms = interaction.permissions
+    return interaction.guild_id is not None and (perms.manage_guild or perms.administrator)
+
+
+def seconds_text(seconds: float) -> str:
+    return f"{seconds:,.0f} GPU-s ({seconds / 60:,.1f} min)"
+
+
+def subject_text(scope: str, subject_id: Optional[str]) -> str:
+    return {"user": f"<@{subject_id}>", "role": f"<@&{subject_id}>",
+            "member": "every member (default)", "guild": "the whole server"}[scope]
+
+
+def limits_text(settings: GuildSettings) -> str:
+    lines = []
+    for name in LIMIT_NAMES:
+        value, default = getattr(settings.limits, name), getattr(DEFAULT_LIMITS, name)
+        lines.append(f"`{name}` = {value:,}" + ("" if value == default else f" (default {default:,})"))
+    return "\n".join(lines)
+
+
+def channels_text(settings: GuildSettings) -> str:
+    if not settings.allowed_channel_ids:
+        return "/disco is allowed in every channel"
+    return "/disco is allowed only in " + ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
+
+
+async def say(interaction: discord.Interaction, text: str) -> None:
+    """An ephemeral answer, whether or not the interaction was already answered."""
+    text = text if len(text) <= 2000 else text[:1990] + "\n…"
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NONE)
+    else:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NONE)
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class AdminCog(commands.GroupCog, group_name="disco-admin",
+               group_description="Server settings for Disco Diffusion (needs Manage Server)"):
+    quota = app_commands.Group(name="quota", description="GPU-time budgets per day or month")
+    limits = app_commands.Group(name="limits", description="Size and queue limits for each job")
+    channels = app_commands.Group(name="channels", description="Where /disco may be used")
+    intake = app_commands.Group(name="intake", description="Pause or resume new jobs")
+    banned = app_commands.Group(name="banned-words", description="Words refused in prompts")
+
+    def __init__(self, bot: commands.Bot, db) -> None:
+        super().__init__()
+        self.bot = bot
+        self.db = db
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        # Called by discord.py before every subcommand of this cog, nested groups included.
+        if not is_admin(interaction):
+            raise NotAdmin()
+        return True
+
+    async def cog_app_command_error(self, interaction: discord.Interaction,
+                                    error: app_commands.AppCommandError) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(error, NotAdmin):
+            text = ("**Refused:** /disco-admin needs the Manage Server permission (rule: "
+                    "manage_guild); ask a server admin to make this change")
+        elif isinstance(original, (InvalidValue, CapExceeded, NotFound)):
+            text = f"**Refused:** {original}"  # storage's messages name the rule and the fix
+        else:
+            log.error("/disco-admin failed (interaction %s)", interaction.id, exc_info=original)
+            text = (f"**Failed:** something went wrong on our side (reference `{interaction.id}`); "
+                    f"nothing was changed if this was the only answer — try again")
+        try:
+            await say(interaction, text)
+        except discord.HTTPException:
+            log.exception("could not answer interaction %s", interaction.id)
+
+    # ---- quota -----------------------------------------------------------------------------
+
+    @quota.command(name="set", description="Set a GPU-time budget (give minutes or seconds)")
+    @app_commands.describe(scope="who the budget applies to", window="per day or per month",
+                           minutes="the budget in GPU-minutes", seconds="the budget in GPU-seconds",
+                           user="the member (scope user)", role="the role (scope role)")
+    @app_commands.choices(scope=SCOPES, window=WINDOWS)
+    async def quota_set(self, interaction: discord.Interaction, scope: str, window: str,
+                        minutes: Optional[app_commands.Range[float, 0.0, 1e8]] = None,
+                        seconds: Optional[app_commands.Range[float, 0.0, 1e10]] = None,
+                        user: Optional[discord.Member] = None,
+                        role: Optional[discord.Role] = None) -> None:
+        if (minutes is None) == (seconds is None):
+            await say(interaction, "**Refused:** give exactly one of `minutes` or `seconds` (the "
+                                   "budget); e.g. `minutes:30`")
+            return
+        amount = seconds if seconds is not None else minutes * 60
+        subject = await self._subject(interaction, scope, user, role)
+        if subject is False:
+            return
+        await self.db.quotas.set_limit(interaction.guild_id, scope, window, amount,
+                                       subject_id=subject, actor_id=interaction.user.id)
+        await say(interaction, f"**Quota set:** {subject_text(scope, subject)} — {seconds_text(amount)} "
+                               f"per {window}.\n{await self._quota_lines(interaction.guild_id)}")
+
+    @quota.command(name="clear", description="Remove a GPU-time budget")
+    @app_commands.describe(scope="who the budget applied to", window="per day or per month",
+                           user="the member (scope user)", role="the role (scope role)")
+    @app_commands.choices(scope=SCOPES, window=WINDOWS)
+    async def quota_clear(self, interaction: discord.Interaction, scope: str, window: str,
+                          user: Optional[discord.Member] = None,
+                          role: Optional[discord.Role] = None) -> None:
+        subject = await self._subject(interaction, scope, user, role)
+        if subject is False:
+            return
+        await self.db.quotas.set_limit(interaction.guild_id, scope, window, None,
+                                       subject_id=subject, actor_id=interaction.user.id)
+        await say(interaction, f"**Quota cleared:** {subject_text(scope, subject)} per {window}.\n"
+                               f"{await self._quota_lines(interaction.guild_id)}")
+
+    @quota.command(name="show", description="Show the budgets, and one member's use")
+    @app_commands.describe(user="also show this member's use and remaining budget")
+    async def quota_show(self, interaction: discord.Interaction,
+                         user: Optional[discord.Member] = None) -> None:
+        text = await self._quota_lines(interaction.guild_id)
+        if user is not None:
+            status = await self.db.quotas.status(interaction.guild_id, user.id,
+                                                 [r.id for r in getattr(user, "roles", [])])
+            for use in status.values():
+                limit = "unlimited" if use.user_limit is None else seconds_text(use.user_limit)
+                text += (f"\n{user.mention} this {use.window}: used {seconds_text(use.user_used)} of "
+                         f"{limit}; resets <t:{int(use.resets_at)}:R>")
+        await say(interaction, text)
+
+    async def _subject(self, interaction: discord.Interaction, scope: str,
+                       user: Optional[discord.Member], role: Optional[discord.Role]):
+        """The subject id for the scope, or False after refusing a mismatched option."""
+        wanted = {"user": user, "role": role}.get(scope)
+        extra = [name for name, value in (("user", user), ("role", role))
+                 if value is not None and name != scope]
+        if scope in ("user", "role") and wanted is None:
+            await say(interaction, f"**Refused:** scope `{scope}` needs the `{scope}` option (whose "
+                                   f"budget it is)")
+            return False
+        if extra:
+            await say(interaction, f"**Refused:** the `{extra[0]}` option does not apply to scope "
+                                   f"`{scope}`; use scope `{extra[0]}` for it, or leave it out")
+            return False
+        return None if wanted is None else str(wanted.id)
+
+    async def _quota_lines(self, guild_id: int) -> str:
+        limits = await self.db.quotas.limits(guild_id)
+        if not limits:
+            return "No GPU-time budgets: everyone is unlimited."
+        return "Budgets:\n" + "\n".join(f"• {subject_text(q.scope, q.subject_id)}: {seconds_text(q.seconds)} "
+                                        f"per {q.window}" for q in limits)
+
+    # ---- limits ----------------------------------------------------------------------------
+
+    @limits.command(name="set", description="Change per-job and queue limits")
+    @app_commands.describe(
+        max_steps="most diffusion steps per job", max_pixels="most pixels (width × height) per image",
+        max_width="with max_height: sets max_pixels to their product",
+        max_height="with max_width: sets max_pixels to their product",
+        max_cuts="most CLIP cuts per step (all cut batches)", max_frames="most frames per animation",
+        max_queued_per_user="most waiting jobs per member", max_running_per_user="most running jobs per member",
+        max_queued_per_guild="most waiting jobs in this server", reset="put one limit back to its default")
+    @app_commands.choices(reset=LIMIT_CHOICES)
+    async def limits_set(self, interaction: discord.Interaction,
+                         max_steps: Optional[app_commands.Range[int, 2, 10000]] = None,
+                         max_pixels: Optional[app_commands.Range[int, 4096, 4096 * 4096]] = None,
+                         max_width: Optional[app_commands.Range[int, 64, 4096]] = None,
+                         max_height: Optional[app_commands.Range[int, 64, 4096]] = None,
+                         max_cuts: Optional[app_commands.Range[int, 1, 1024]] = None,
+                         max_frames: Optional[app_commands.Range[int, 1, 100000]] = None,
+                         max_queued_per_user: Optional[app_commands.Range[int, 1, 1000]] = None,
+                         max_running_per_user: Optional[app_commands.Range[int, 1, 100]] = None,
+                         max_queued_per_guild: Optional[app_commands.Range[int, 1, 100000]] = None,
+                         reset: Optional[str] = None) -> None:
+        if (max_width is None) != (max_height is None):
+            await say(interaction, "**Refused:** give `max_width` and `max_height` together (they set "
+                                   "max_pixels = width × height), or give `max_pixels` alone")
+            return
+        if max_width is not None:
+            if max_pixels is not None:
+                await say(interaction, "**Refused:** give either `max_pixels` or `max_width`+`max_height`, "
+                                       "not both")
+                return
+            max_pixels = max_width * max_height
+        changes = {name: value for name, value in (
+            ("max_steps", max_steps), ("max_pixels", max_pixels), ("max_cuts", max_cuts),
+            ("max_frames", max_frames), ("max_queued_per_user", max_queued_per_user),
+            ("max_running_per_user", max_running_per_user),
+            ("max_queued_per_guild", max_queued_per_guild)) if value is not None}
+        if reset is not None:
+            if reset in changes:
+                await say(interaction, f"**Refused:** `{reset}` is both set and reset; choose one")
+                return
+            changes[reset] = None  # storage: None = back to the default
+        if not changes:
+            await say(interaction, "**Refused:** nothing to change; give at least one limit, e.g. "
+                                   "`max_steps:250`")
+            return
+        settings = await self.db.guilds.set_limits(interaction.guild_id, actor_id=interaction.user.id,
+                                                   **changes)
+        await say(interaction, f"**Limits updated** ({', '.join(changes)}):\n{limits_text(settings)}")
+
+    @limits.command(name="show", description="Show this server's limits, channels and intake")
+    async def limits_show(self, interaction: discord.Interaction) -> None:
+        settings = await self.db.guilds.get(interaction.guild_id)
+        intake = (f"Intake **paused**: {settings.pause_reason or 'no reason given'}"
+                  if settings.intake_paused else "Intake open")
+        await say(interaction, f"{limits_text(settings)}\n{channels_text(settings)}\n{intake}")
+
+    # ---- channels --------------------------------------------------------------------------
+
+    @channels.command(name="allow", description="Allow /disco in a channel (then only in allowed ones)")
+    @app_commands.describe(channel="the channel to allow")
+    async def channels_allow(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        await self.db.guilds.allow_channel(interaction.guild_id, channel.id, actor_id=interaction.user.id)
+        settings = await self.db.guilds.get(interaction.guild_id)
+        await say(interaction, f"**Allowed** {channel.mention}. {channels_text(settings)}.")
+
+    @channels.command(name="disallow", description="Remove a channel from the allowed list")
+    @app_commands.describe(channel="the channel to remove")
+    async def channels_disallow(self, interaction: discord.Interaction,
+                                channel: discord.TextChannel) -> None:
+        settings = await self.db.guilds.get(interaction.guild_id)
+        if str(channel.id) not in settings.allowed_channel_ids:
+            await say(interaction, f"**Unchanged:** {channel.mention} is not on the allowed list. "
+                                   f"{channels_text(settings)}.")
+            return
+        await self.db.guilds.disallow_channel(interaction.guild_id, channel.id, actor_id=interaction.user.id)
+        settings = await self.db.guilds.get(interaction.guild_id)
+        await say(interaction, f"**Removed** {channel.mention}. {channels_text(settings)}.")
+
+    @channels.command(name="list", description="List the channels where /disco is allowed")
+    async def channels_list(self, interaction: discord.Interaction) -> None:
+        await say(interaction, channels_text(await self.db.guilds.get(interaction.guild_id)) + ".")
+
+    # ---- intake ----------------------------------------------------------------------------
+
+    @intake.command(name="pause", description="Refuse new jobs (queued and running ones carry on)")
+    @app_commands.describe(reason="shown to members whose /disco is refused")
+    async def intake_pause(self, interaction: discord.Interaction,
+                           reason: Optional[app_commands.Range[str, 1, 200]] = None) -> None:
+        await self.db.guilds.pause_intake(interaction.guild_id, reason or "", actor_id=interaction.user.id)
+        await say(interaction, f"**Intake paused**: {reason or 'no reason given'}. New /disco jobs are "
+                               f"refused until `/disco-admin intake resume`.")
+
+    @intake.command(name="resume", description="Accept new jobs again")
+    async def intake_resume(self, interaction: discord.Interaction) -> None:
+        await self.db.guilds.resume_intake(interaction.guild_id, actor_id=interaction.user.id)
+        await say(interaction, "**Intake open**: /disco accepts new jobs.")
+
+    # ---- banned words ----------------------------------------------------------------------
+
+    @banned.command(name="add", description="Refuse prompts containing a word or phrase")
+    @app_commands.describe(word="a word or phrase (whole-word match, any case)")
+    async def banned_add(self, interaction: discord.Interaction,
+                         word: app_commands.Range[str, 1, 100]) -> None:
+        await self.db.guilds.add_banned_word(interaction.guild_id, word, actor_id=interaction.user.id)
+        await say(interaction, f"**Banned** `{' '.join(word.lower().split())}`. "
+                               f"{await self._words(interaction.guild_id)}")
+
+    @banned.command(name="remove", description="Allow a banned word again")
+    @app_commands.describe(word="the banned word or phrase")
+    async def banned_remove(self, interaction: discord.Interaction,
+                            word: app_commands.Range[str, 1, 100]) -> None:
+        removed = await self.db.guilds.remove_banned_word(interaction.guild_id, word,
+                                                          actor_id=interaction.user.id)
+        head = "**Removed**" if removed else "**Unchanged:** not banned:"
+        await say(interaction, f"{head} `{' '.join(word.lower().split())}`. "
+                               f"{await self._words(interaction.guild_id)}")
+
+    @banned.command(name="list", description="List the banned words")
+    async def banned_list(self, interaction: discord.Interaction) -> None:
+        await say(interaction, await self._words(interaction.guild_id))
+
+    async def _words(self, guild_id: int) -> str:
+        words = (await self.db.guilds.get(guild_id)).banned_words
+        if not words:
+            return "No banned words."
+        return f"Banned words ({len(words)}): " + ", ".join(f"`{w}`" for w in words)
+
+    # ---- audit -----------------------------------------------------------------------------
+
+    @app_commands.command(name="audit", description="The latest admin changes, newest first")
+    @app_commands.describe(limit="how many entries (default 10)")
+    async def audit(self, interaction: discord.Interaction,
+                    limit: Optional[app_commands.Range[int, 1, 25]] = None) -> None:
+        entries = await self.db.audit.list(interaction.guild_id, limit=limit or 10)
+        if not entries:
+            await say(interaction, "The audit log is empty.")
+            return
+        lines = []
+        for entry in entries:
+            who = f"<@{entry.actor_id}>" if entry.actor_id else "the bot"
+            detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
+            line = (f"`#{entry.id}` <t:{int(entry.at)}:R> {who} **{entry.action}**"
+                    f"{' ' + entry.target if entry.target else ''}{' (' + detail + ')' if detail else ''}")
+            lines.append(line[:300])
+        await say(interaction, "\n".join(lines))
+
+
+async def setup(bot: commands.Bot) -> None:
+    """Extension entry point (needs bot.db, opened in setup_hook before the cogs load)."""
+    await bot.add_cog(AdminCog(bot, bot.db))

@@ -1,0 +1,252 @@
+"""`/rerun`, `/queue`, `/cancel` and `/job show`: working with jobs already in the database.
+
+Everything is read from SQLite, so these answer the same after a restart and from any channel of
+the server. Only `/rerun` answers publicly (its echo is a queued job, like `/disco`); the others
+are ephemeral. Jobs of another server are never shown or touched. Cancelling someone else's job
+needs Manage Messages, the permission Discord asks for to remove other people's posts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Optional
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.queueing import NO_MENTIONS, REFUSALS, enqueue_options, refusal_text, rerun_options, send_refusal
+from bot.views import cancel_job, cancel_view, job_link
+from commands.errors import CommandError
+from storage import Job
+
+log = logging.getLogger("disco.bot.jobs")
+
+ACTIVE = ("queued", "running")
+MESSAGE_LIMIT = 2000
+
+
+def _prompt(job: Job, limit: int = 60) -> str:
+    try:
+        prompts = json.loads(job.spec_json).get("text_prompts") or []
+    except ValueError:
+        return ""
+    text = " | ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in prompts)
+    text = " ".join(text.split()).replace("`", "ˋ")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _running_eta(job: Job, now: float) -> Optional[int]:
+    """When a running job should be done, from its measured seconds per step."""
+    total = job.progress_total or job.steps
+    if not job.seconds_per_step or not total:
+        return None
+    left = job.seconds_per_step * max(0, total - job.progress_step) * max(1, job.progress_frames - job.progress_frame)
+    return int(now + left)
+
+
+def _waiting(estimate, now: float) -> str:
+    place = "next in line" if estimate.position <= 1 else f"#{estimate.position} in line"
+    return f"{place} · starts <t:{int(now + estimate.starts_in)}:R> · done <t:{int(now + estimate.finishes_in)}:R>"
+
+
+def job_line(job: Job, estimate, now: float) -> str:
+    """One line of `/queue`: id, state, position or progress, ETAs as Discord timestamps."""
+    parts = [f"`{job.id}`"]
+    if job.state == "running":
+        parts.append(f"rendering step {job.progress_step}/{job.progress_total or job.steps}")
+        eta = _running_eta(job, now)
+        if eta:
+            parts.append(f"done <t:{eta}:R>")
+        if job.cancel_requested:
+            parts.append("cancelling…")
+    elif estimate is not None:
+        parts.append(_waiting(estimate, now))
+    else:
+        parts.append(job.state)
+    prompt = _prompt(job)
+    return " · ".join(parts) + (f" · `{prompt}`" if prompt else "")
+
+
+class JobsCog(commands.Cog):
+    """Needs `bot.db` (opened in setup_hook before the extensions load)."""
+
+    job = app_commands.Group(name="job", description="Look up one of this server's jobs", guild_only=True)
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @property
+    def db(self):
+        return self.bot.db
+
+    async def _own_job(self, interaction: discord.Interaction, job_id: Optional[str]) -> Job:
+        """The named job (of this server), else the caller's newest one here."""
+        if job_id:
+            job = await self.db.jobs.get(job_id)
+            if job.guild_id != str(interaction.guild_id):
+                raise CommandError(f"job {job.id} belongs to another server; jobs are only shown and used in "
+                                   f"the server they were made in", "job", rule="same_server")
+            return job
+        latest = await self.db.jobs.list(guild_id=interaction.guild_id, user_id=interaction.user.id, limit=1)
+        if not latest:
+            raise CommandError("you have no jobs in this server yet; start one with /disco", "job",
+                               rule="job_required")
+        return latest[0]
+
+    async def _answer(self, interaction: discord.Interaction, text: str, **kwargs) -> None:
+        await interaction.followup.send(text[:MESSAGE_LIMIT], ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
+
+    async def _fail(self, interaction: discord.Interaction, err: Optional[Exception], name: str) -> None:
+        if err is None:
+            log.exception("/%s failed (interaction %s, user %s)", name, interaction.id, interaction.user.id)
+        await send_refusal(interaction, refusal_text(err, interaction.id, head="Not done"), public_deferred=False)
+
+    async def job_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """The caller's 25 newest jobs here, filtered by what has been typed."""
+        jobs = await self.db.jobs.list(guild_id=interaction.guild_id, user_id=interaction.user.id, limit=25)
+        typed = current.strip().upper()
+        return [app_commands.Choice(name=f"{j.id} · {j.state} · {_prompt(j, 40)}"[:100], value=j.id)
+                for j in jobs if typed in j.id][:25]
+
+    # ---- /rerun ---------------------------------------------------------------------------
+
+    @app_commands.command(name="rerun", description="Queue one of your jobs again, optionally changed")
+    @app_commands.guild_only()
+    @app_commands.describe(job="the job id (default: your last job in this server)",
+                           seed="the noise seed; omit for a new random one, give the job's seed to repeat it",
+                           steps="diffusion steps", clip_guidance_scale="how strongly CLIP pulls toward the prompts",
+                           settings='other DD settings to change: "key=value; key=value"')
+    @app_commands.autocomplete(job=job_autocomplete)
+    async def rerun(self, interaction: discord.Interaction, job: Optional[app_commands.Range[str, 1, 40]] = None,
+                    seed: Optional[app_commands.Range[int, 0, 2**32 - 1]] = None,
+                    steps: Optional[app_commands.Range[int, 2, 1000]] = None,
+                    clip_guidance_scale: Optional[app_commands.Range[float, 0, 10_000_000]] = None,
+                    settings: Optional[app_commands.Range[str, 1, 4000]] = None) -> None:
+        await interaction.response.defer(thinking=True)
+        try:
+            parent = await self._own_job(interaction, job)
+            options = rerun_options(parent, seed=seed, steps=steps, clip_guidance_scale=clip_guidance_scale,
+                                    settings=settings)
+            new, text = await enqueue_options(self.bot, interaction, options, parent=parent)
+        except REFUSALS as err:
+            await send_refusal(interaction, refusal_text(err, interaction.id), public_deferred=True)
+            return
+        except Exception:
+            log.exception("/rerun failed (interaction %s, user %s)", interaction.id, interaction.user.id)
+            await send_refusal(interaction, refusal_text(None, interaction.id), public_deferred=True)
+            return
+        log.info("/rerun of job %s queued job %s for user %s", parent.id, new.id, new.user_id)
+        await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
+
+    # ---- /queue ---------------------------------------------------------------------------
+
+    @app_commands.command(name="queue", description="Your and this server's queued and running jobs")
+    @app_commands.guild_only()
+    async def queue(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            active = await self.db.jobs.list(guild_id=interaction.guild_id, states=ACTIVE, limit=500)
+            positions = await self.db.jobs.positions() if active else {}
+        except REFUSALS as err:
+            await self._fail(interaction, err, "queue")
+            return
+        except Exception:
+            await self._fail(interaction, None, "queue")
+            return
+        now = time.time()
+        mine = [j for j in reversed(active) if j.user_id == str(interaction.user.id)]  # oldest first
+        running = sum(j.state == "running" for j in active)
+        lines = [f"**Queue** · this server: {len(active) - running} waiting, {running} rendering"]
+        if mine:
+            lines.append("**Your jobs**")
+            lines += [job_line(j, positions.get(j.id), now) for j in mine]
+        else:
+            lines.append("You have no queued or running jobs here; start one with /disco.")
+        text = ""
+        for line in lines:  # whole lines only, within Discord's limit
+            if len(text) + len(line) + 1 > MESSAGE_LIMIT:
+                break
+            text += line + "\n"
+        cancellable = [j.id for j in mine if not j.cancel_requested]
+        kwargs = {"view": cancel_view(cancellable, labelled=True)} if cancellable else {}
+        await self._answer(interaction, text, **kwargs)
+
+    # ---- /cancel --------------------------------------------------------------------------
+
+    @app_commands.command(name="cancel", description="Cancel a queued or running job")
+    @app_commands.guild_only()
+    @app_commands.describe(job="the job id (default: your newest queued or running job here)")
+    @app_commands.autocomplete(job=job_autocomplete)
+    async def cancel(self, interaction: discord.Interaction,
+                     job: Optional[app_commands.Range[str, 1, 40]] = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            if job:
+                target = await self._own_job(interaction, job)
+            else:
+                active = await self.db.jobs.list(guild_id=interaction.guild_id, user_id=interaction.user.id,
+                                                 states=ACTIVE, limit=1)
+                if not active:
+                    raise CommandError("you have no queued or running job in this server; give a job id to "
+                                       "cancel a specific one (see /queue)", "job", rule="job_required")
+                target = active[0]
+            text = await cancel_job(self.bot, interaction, target)
+        except REFUSALS as err:
+            await self._fail(interaction, err, "cancel")
+            return
+        except Exception:
+            await self._fail(interaction, None, "cancel")
+            return
+        await self._answer(interaction, text)
+
+    # ---- /job show ------------------------------------------------------------------------
+
+    @job.command(name="show", description="State, progress, seed and result link of a job")
+    @app_commands.rename(job_id="id")
+    @app_commands.describe(job_id="the job id (from the echo, the progress message or /queue)")
+    @app_commands.autocomplete(job_id=job_autocomplete)
+    async def show(self, interaction: discord.Interaction, job_id: app_commands.Range[str, 1, 40]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            job = await self._own_job(interaction, job_id)
+            text = await self._describe(job)
+        except REFUSALS as err:
+            await self._fail(interaction, err, "job show")
+            return
+        except Exception:
+            await self._fail(interaction, None, "job show")
+            return
+        await self._answer(interaction, text)
+
+    async def _describe(self, job: Job) -> str:
+        now = time.time()
+        lines = [f"**Job** `{job.id}` · {job.state}" + (" · cancelling…" if job.cancel_requested
+                                                         and not job.terminal else ""),
+                 f"by <@{job.user_id}> in <#{job.channel_id}> · created <t:{int(job.created_at)}:R>"]
+        prompt = _prompt(job, 300)
+        if prompt:
+            lines.append(f"`{prompt}`")
+        lines.append(f"seed `{job.seed}` · {job.width}×{job.height} · {job.steps} steps"
+                     + (f" · re-run of `{job.parent_job_id}`" if job.parent_job_id else ""))
+        if job.state == "queued":
+            estimate = await self.db.jobs.position(job.id)
+            if estimate is not None:
+                lines.append(_waiting(estimate, now))
+        elif job.state == "running":
+            eta = _running_eta(job, now)
+            lines.append(f"step {job.progress_step}/{job.progress_total or job.steps}"
+                         + (f" · done <t:{eta}:R>" if eta else ""))
+        if job.error_message and job.state != "succeeded":
+            lines.append(f"error: {' '.join(job.error_message.split())[:500]}")
+        if job.result_message_ids and job.delivery_state == "posted":
+            lines.append(f"result: {job_link(job, job.result_message_ids[0])}")
+        elif job.terminal:
+            lines.append(f"result: {job.delivery_state}")
+        return "\n".join(lines)
+
+
+async def setup(bot: commands.Bot) -> None:
+    """Extension entry point: `bot.load_extension("bot.cogs.jobs")` (needs bot.db)."""
+    await bot.add_cog(JobsCog(bot))

@@ -1,0 +1,185 @@
+"""`/preset`: named render settings, a member's own or (for admins) the whole server's.
+
+A preset is stored as a JSON dict of the `RenderSpec` keys it sets, in canonical form, and is
+checked when saved (an unknown key is refused naming the closest known key) and again when used,
+since specs evolve. Images are never part of a preset: they come from attachments only.
+
+`/preset use` queues through the same path as `/disco` (`bot.queueing.enqueue_options`: banned
+words, limits, caps, quota, pause, channel). The preset reaches it as the `settings` text that
+`commands.echo.recipe_options` writes for exactly this kind of round trip, built against the
+server's defaults so that only what the preset changes is sent. The precedence stays that of
+`/disco`: server defaults < preset < flags in the prompt < explicit options.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Optional
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.admin import is_admin, say
+from bot.queueing import REFUSALS, enqueue_options, refusal_text, send_refusal
+from commands.echo import recipe_options
+from commands.job_options import BOT_DEFAULTS, DiscoOptions
+from commands.prompt_syntax import ATTACHMENT_ONLY
+from engine.errors import SpecError
+from engine.spec import SCHEMA_VERSION, RenderSpec, parse_set_options
+from storage import CapExceeded, InvalidValue, NotFound
+
+log = logging.getLogger("disco.bot.presets")
+
+SCOPES = [app_commands.Choice(name="me: only you", value="me"),
+          app_commands.Choice(name="server: everyone here (needs Manage Server)", value="server")]
+ADMIN_ONLY = ("**Refused:** server-wide presets need the Manage Server permission (rule: "
+              "manage_guild); save it with scope `me`, or ask a server admin")
+
+
+def preset_settings(text: str) -> dict:
+    """The checked, canonical settings a preset stores; SpecError names the problem."""
+    values = parse_set_options(text)
+    if not values:
+        raise SpecError("settings: nothing to save — give key=value pairs, e.g. \"steps=150; "
+                        "clip_guidance_scale=8000\"", "settings")
+    for key in ATTACHMENT_ONLY:
+        if key in values:
+            raise SpecError(f"{key}: a preset cannot hold images (they come from attachments "
+                            f"only); attach it with /disco's image options instead", key)
+    spec = RenderSpec.from_dict({**BOT_DEFAULTS, **values}).to_dict()
+    return {key: spec[key] for key in values if key in spec}
+
+
+def summary(spec_json: str, limit: int = 160) -> str:
+    """`key=value` pairs of a stored preset, short enough for one list line."""
+    try:
+        values = json.loads(spec_json)
+    except ValueError:
+        return "(unreadable: save it again)"
+    text = "; ".join(f"{k}={json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v}"
+                     for k, v in sorted(values.items()))
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+@app_commands.guild_only()
+class PresetCog(commands.GroupCog, group_name="preset",
+                group_description="Named Disco Diffusion settings: save, use, list, delete"):
+    def __init__(self, bot: commands.Bot, db) -> None:
+        super().__init__()
+        self.bot = bot
+        self.db = db
+
+    async def cog_app_command_error(self, interaction: discord.Interaction,
+                                    error: app_commands.AppCommandError) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(original, SpecError):
+            text = f"**Refused:** {original}"
+        elif isinstance(original, (InvalidValue, CapExceeded, NotFound)):
+            text = f"**Refused:** {original}"  # storage's messages name the rule and the fix
+        else:
+            log.error("/preset failed (interaction %s)", interaction.id, exc_info=original)
+            text = f"**Failed:** something went wrong on our side (reference `{interaction.id}`); try again"
+        try:
+            await say(interaction, text)
+        except discord.HTTPException:
+            log.exception("could not answer interaction %s", interaction.id)
+
+    async def names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """Autocomplete: the caller's presets, then the server's, matching what is typed."""
+        if interaction.guild_id is None:
+            return []
+        typed = current.strip().lower()
+        presets = await self.db.presets.list(interaction.guild_id, owner_id=interaction.user.id)
+        seen, out = set(), []
+        for preset in presets:
+            if preset.name in seen or typed not in preset.name:
+                continue
+            seen.add(preset.name)
+            label = "yours" if preset.owner_id else "server"
+            out.append(app_commands.Choice(name=f"{preset.name} ({label})", value=preset.name))
+        return out[:25]
+
+    @app_commands.command(name="save", description="Save settings under a name")
+    @app_commands.describe(name="1-32 letters, digits, - or _", settings='"key=value; key=value"',
+                           scope="yours (default) or the whole server's")
+    @app_commands.choices(scope=SCOPES)
+    async def save(self, interaction: discord.Interaction, name: app_commands.Range[str, 1, 32],
+                   settings: app_commands.Range[str, 1, 4000], scope: Optional[str] = None) -> None:
+        server = scope == "server"
+        if server and not is_admin(interaction):
+            await say(interaction, ADMIN_ONLY)
+            return
+        values = preset_settings(settings)
+        preset = await self.db.presets.save(
+            interaction.guild_id, name, json.dumps(values, sort_keys=True), SCHEMA_VERSION,
+            owner_id=None if server else interaction.user.id, actor_id=interaction.user.id)
+        whose = "the server's" if server else "your"
+        await say(interaction, f"**Saved** {whose} preset `{preset.name}`: {summary(preset.spec_json)}\n"
+                               f"Use it with `/preset use name:{preset.name} prompt:…`")
+
+    @app_commands.command(name="use", description="Paint with a preset (like /disco)")
+    @app_commands.describe(name="the preset", prompt="what to paint (the preset's prompts if left out)",
+                           seed="the noise seed", n="how many images")
+    @app_commands.autocomplete(name=names)
+    async def use(self, interaction: discord.Interaction, name: app_commands.Range[str, 1, 32],
+                  prompt: Optional[app_commands.Range[str, 1, 1500]] = None,
+                  seed: Optional[app_commands.Range[int, 0, 2**32 - 1]] = None,
+                  n: Optional[app_commands.Range[int, 1, 100]] = None) -> None:
+        await interaction.response.defer(thinking=True)
+        try:
+            preset = await self.db.presets.get(interaction.guild_id, name, owner_id=interaction.user.id)
+            guild = await self.db.guilds.get(interaction.guild_id)
+            values = json.loads(preset.spec_json)
+            if not isinstance(values, dict):
+                raise SpecError(f"preset '{preset.name}' is not readable; save it again", "preset")
+            spec = RenderSpec.from_dict({**BOT_DEFAULTS, **guild.defaults, **values})
+            recipe = recipe_options(spec, defaults=guild.defaults)
+            options = DiscoOptions(prompt=prompt or recipe.get("prompt", ""), seed=seed, n=n,
+                                   settings=recipe.get("settings"))
+            job, text = await enqueue_options(self.bot, interaction, options)
+        except REFUSALS as err:
+            await send_refusal(interaction, refusal_text(err, interaction.id), public_deferred=True)
+            return
+        except Exception:
+            log.exception("/preset use failed (interaction %s)", interaction.id)
+            await send_refusal(interaction, refusal_text(None, interaction.id), public_deferred=True)
+            return
+        log.info("queued job %s from preset %s for user %s", job.id, preset.name, job.user_id)
+        await interaction.followup.send(f"Preset `{preset.name}` · {text}"[:2000],
+                                        allowed_mentions=discord.AllowedMentions.none())
+
+    @app_commands.command(name="list", description="Your presets and the server's")
+    async def list_(self, interaction: discord.Interaction) -> None:
+        presets = await self.db.presets.list(interaction.guild_id, owner_id=interaction.user.id)
+        if not presets:
+            await say(interaction, "No presets yet: save one with `/preset save`.")
+            return
+        lines = [f"• `{p.name}` ({'yours' if p.owner_id else 'server'}): {summary(p.spec_json)}"
+                 for p in presets]
+        await say(interaction, "\n".join(lines))
+
+    @app_commands.command(name="delete", description="Delete a preset")
+    @app_commands.describe(name="the preset", scope="yours (default) or the server's")
+    @app_commands.choices(scope=SCOPES)
+    @app_commands.autocomplete(name=names)
+    async def delete(self, interaction: discord.Interaction, name: app_commands.Range[str, 1, 32],
+                     scope: Optional[str] = None) -> None:
+        server = scope == "server"
+        if server and not is_admin(interaction):
+            await say(interaction, ADMIN_ONLY)
+            return
+        deleted = await self.db.presets.delete(interaction.guild_id, name,
+                                               owner_id=None if server else interaction.user.id,
+                                               actor_id=interaction.user.id)
+        whose = "the server's" if server else "your"
+        if deleted:
+            await say(interaction, f"**Deleted** {whose} preset `{name.strip().lower()}`.")
+        else:
+            await say(interaction, f"**Unchanged:** {whose} presets have no `{name.strip().lower()}`; "
+                                   f"see `/preset list` (server presets need scope `server`)")
+
+
+async def setup(bot: commands.Bot) -> None:
+    """Extension entry point (needs bot.db, opened in setup_hook before the cogs load)."""
+    await bot.add_cog(PresetCog(bot, bot.db))

@@ -1,0 +1,126 @@
+"""Queueing a job from an interaction: the one path shared by `/disco`, `/rerun` and the buttons.
+
+Every way in goes through `enqueue_options`: the guild's banned words, `build_job` under the
+guild's limits and defaults, then `db.jobs.enqueue` (pause, channel, caps and quota checked in
+the insert's transaction). A re-run passes the earlier job's settings as a preset, so the same
+limits apply to it as to a fresh `/disco` and nothing can slip past them by clicking a button.
+
+`refusal_text` turns the refusals we expect into text that names the rule and the fix; anything
+else becomes a generic line with a reference, never a traceback.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Optional
+
+import discord
+
+from commands.echo import format_echo, format_refusal
+from commands.errors import CommandError
+from commands.job_options import DiscoOptions, JobLimits, build_job
+from engine.errors import SpecError
+from engine.spec import SCHEMA_VERSION
+from storage import (CapExceeded, ChannelNotAllowed, IntakePaused, InvalidValue, Job, JobRequest, NotFound,
+                     QuotaExceeded)
+
+log = logging.getLogger("disco.bot.queueing")
+
+# Storage refusals whose messages already name the rule and the fix.
+STORAGE_REFUSALS = (CapExceeded, ChannelNotAllowed, IntakePaused, QuotaExceeded, InvalidValue, NotFound)
+REFUSALS = (SpecError, *STORAGE_REFUSALS)  # CommandError is a SpecError
+NO_MENTIONS = discord.AllowedMentions.none()
+# Spec fields a re-run must not take from the stored spec: images come back as options (so the
+# attachments-only rule holds), the seed is the caller's choice.
+_NOT_PRESET = ("init_image", "image_prompts", "seed", "schema_version")
+
+
+def refusal_text(err: Optional[Exception], reference: int, *, head: str = "Not queued") -> str:
+    """What a refused (or broken) request tells the user; at most 2000 characters."""
+    if err is None:
+        text = (f"**{head}:** something went wrong on our side (reference `{reference}`); try again, "
+                f"and tell the server admins if it keeps happening")
+    elif isinstance(err, SpecError):
+        text = format_refusal(err)
+        if head != "Not queued":
+            text = text.replace("**Not queued:**", f"**{head}:**", 1)
+    else:
+        text = f"**{head}:** {err}"  # storage's refusals name the limit and the fix
+    return text[:2000]
+
+
+def job_preset(job: Job) -> dict[str, Any]:
+    """The stored spec as a preset for `build_job`: everything but the images and the seed."""
+    data = json.loads(job.spec_json)
+    return {key: value for key, value in data.items() if key not in _NOT_PRESET}
+
+
+def rerun_options(job: Job, **overrides: Any) -> DiscoOptions:
+    """Options that give `job`'s spec back (with its images), plus `overrides` (None = keep)."""
+    data = json.loads(job.spec_json)
+    if job.kind != "still":
+        raise CommandError(f"job {job.id} is a {job.kind} job; only still images can be re-run here — "
+                           f"start it again with its own command", "job", rule="rerun_still_only")
+    images = tuple(str(p.get("text", "")) if isinstance(p, dict) else str(p)
+                   for p in data.get("image_prompts") or ())
+    options = DiscoOptions(init_image=data.get("init_image") or None, image_prompts=images)
+    options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
+    missing = [p for p in (options.init_image, *options.image_prompts) if p and not Path(p).is_file()]
+    if missing:
+        raise CommandError(f"job {job.id}'s image {Path(missing[0]).name} is no longer kept on the server; "
+                           f"start a new /disco and attach it again", "init_image", rule="images_kept")
+    return options
+
+
+async def enqueue_options(bot: Any, interaction: discord.Interaction, options: DiscoOptions, *,
+                          parent: Optional[Job] = None, preset_name: Optional[str] = None
+                          ) -> tuple[Job, str]:
+    """Build, check and enqueue the caller's job; returns it with its echo. Raises the refusal.
+
+    `parent`: the job being re-run; its settings are the preset under the caller's options.
+    `preset_name`: a stored preset (the caller's own, else the server's) under the options.
+    """
+    db = bot.db
+    guild = await db.guilds.get(interaction.guild_id)
+    preset = job_preset(parent) if parent is not None else None
+    if preset_name and parent is None:
+        stored = await db.presets.get(interaction.guild_id, preset_name, owner_id=interaction.user.id)
+        preset = json.loads(stored.spec_json)
+    words = [options.prompt, options.settings or ""]
+    if preset:
+        words += [str(p.get("text", "")) if isinstance(p, dict) else str(p)
+                  for p in preset.get("text_prompts") or ()]
+    banned = guild.find_banned_word(" ".join(words))
+    if banned:
+        raise CommandError(f"the prompt contains '{banned}', a word this server's admins banned "
+                           f"(banned_words); rephrase it without that word", "prompt", rule="banned_words")
+    parsed = build_job(options, limits=JobLimits.from_guild(guild.limits), guild_defaults=guild.defaults,
+                       preset=preset, preset_name=f"job {parent.id}" if parent else None)
+    spec = parsed.spec
+    roles = [role.id for role in getattr(interaction.user, "roles", [])]
+    job = await db.jobs.enqueue(JobRequest(
+        guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id,
+        kind="still", spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set=bot.config.engine.model_set,
+        width=spec.width, height=spec.height, steps=spec.steps, cuts=parsed.cuts, seed=spec.seed,
+        parent_job_id=parent.id if parent else None), role_ids=roles)
+    estimate = await db.jobs.position(job.id)
+    now = time.time()
+    if estimate is None:  # already claimed by the engine
+        return job, format_echo(parsed, job_id=job.id)
+    return job, format_echo(parsed, position=estimate.position, starts_at=now + estimate.starts_in,
+                            finishes_at=now + estimate.finishes_in, job_id=job.id)
+
+
+async def send_refusal(interaction: discord.Interaction, text: str, *, public_deferred: bool) -> None:
+    """Show `text` only to the caller. After a public defer the first follow-up would fill in
+    the public "thinking…" message and ignore `ephemeral`, so that message is deleted first."""
+    try:
+        if public_deferred:
+            await interaction.delete_original_response()
+        await interaction.followup.send(text[:2000], ephemeral=True, allowed_mentions=NO_MENTIONS)
+    except discord.HTTPException:
+        log.exception("could not send the refusal for interaction %s",
+                      interaction.id)

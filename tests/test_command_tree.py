@@ -1,0 +1,117 @@
+"""The bot's whole slash-command tree, checked against Discord's limits before any sync.
+
+Discord refuses a sync whose commands break its limits (and a refused sync leaves the old
+commands in place), so these checks run on the tree the real cogs build: the client is created
+and every extension loaded as `setup_hook` does, without logging in or connecting.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from bot.client import DiscoBot
+from bot.cogs import EXTENSIONS
+from bot.config import BotConfig
+from storage import Database
+
+NAME = re.compile(r"^[-_\w]{1,32}$")
+SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
+
+
+def build_tree(tmp_path) -> list[dict]:
+    """Every top-level command as Discord would receive it (`to_dict`)."""
+    async def main():
+        bot = DiscoBot(BotConfig(data_dir=tmp_path, spawn_engine=False))
+        bot.db = await Database.open(tmp_path / "disco.db")
+        try:
+            for extension in EXTENSIONS:
+                await bot.load_extension(extension)
+            return [command.to_dict(bot.tree) for command in bot.tree.get_commands()]
+        finally:
+            await bot.db.close()
+    return asyncio.run(main())
+
+
+def text_size(node: dict) -> int:
+    """Discord's per-command character count: names, descriptions and choices, all levels."""
+    total = len(node["name"]) + len(node.get("description", ""))
+    for choice in node.get("choices") or ():
+        total += len(choice["name"]) + len(str(choice["value"]))
+    return total + sum(text_size(option) for option in node.get("options") or ())
+
+
+def problems(node: dict, path: str, depth: int) -> list[str]:
+    """Everything in `node` (a command, group, subcommand or option) Discord would refuse."""
+    found = []
+    name, description = node["name"], node.get("description", "")
+    where = f"{path} {name}".strip()
+    if not NAME.match(name) or name != name.lower():
+        found.append(f"{where}: name must be 1-32 lowercase letters, digits, - or _")
+    if not 1 <= len(description) <= 100:
+        found.append(f"{where}: description is {len(description)} chars (1-100)")
+    choices = node.get("choices") or []
+    if len(choices) > 25:
+        found.append(f"{where}: {len(choices)} choices (at most 25)")
+    for choice in choices:
+        if not 1 <= len(choice["name"]) <= 100 or len(str(choice["value"])) > 100:
+            found.append(f"{where}: choice {choice['name']!r} is too long (name 1-100, value ≤ 100)")
+    options = node.get("options") or []
+    if len(options) > 25:
+        found.append(f"{where}: {len(options)} options (at most 25)")
+    plain = [o for o in options if o["type"] not in (SUB_COMMAND, SUB_COMMAND_GROUP)]
+    required = [o.get("required", False) for o in plain]
+    if required != sorted(required, reverse=True):
+        found.append(f"{where}: required options must come before optional ones")
+    if plain and len(plain) != len(options):
+        found.append(f"{where}: mixes subcommands with plain options")
+    for option in options:
+        if option["type"] == SUB_COMMAND_GROUP and depth >= 1:
+            found.append(f"{where} {option['name']}: groups nest only one level (root → group → sub)")
+        if option["type"] == SUB_COMMAND and depth >= 2:
+            found.append(f"{where} {option['name']}: subcommands nest at most two levels")
+        found += problems(option, where, depth + 1 if option["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)
+                          else depth)
+    return found
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    return build_tree(tmp_path_factory.mktemp("tree"))
+
+
+def test_every_command_is_within_discords_limits(tree):
+    assert len(tree) <= 100
+    found = [p for command in tree for p in problems(command, "/", 0)]
+    found += [f"/{c['name']}: {text_size(c)} characters (at most 4000)" for c in tree if text_size(c) > 4000]
+    assert not found, "\n".join(found)
+
+
+def test_the_expected_commands_are_registered(tree):
+    by_name = {command["name"]: command for command in tree}
+    assert {"disco", "disco-admin", "preset", "disco-info"} <= set(by_name)
+    admin = by_name["disco-admin"]
+    # Only a root command's default_member_permissions counts: Manage Guild = 1 << 5.
+    assert int(admin["default_member_permissions"]) == 1 << 5
+    assert admin.get("contexts") == [0] or admin.get("dm_permission") is False
+    subcommands = {o["name"]: {s["name"] for s in o.get("options", []) if s["type"] == SUB_COMMAND}
+                   for o in admin["options"]}
+    assert subcommands == {"quota": {"set", "clear", "show"}, "limits": {"set", "show"},
+                           "channels": {"allow", "disallow", "list"}, "intake": {"pause", "resume"},
+                           "banned-words": {"add", "remove", "list"}, "audit": set()}
+    assert {o["name"] for o in by_name["preset"]["options"]} == {"save", "use", "list", "delete"}
+
+
+def test_the_checker_catches_what_discord_refuses():
+    bad = {"name": "Bad Name", "description": "", "type": 1, "options": [
+        {"name": "a", "description": "x" * 101, "type": 3, "required": False},
+        {"name": "b", "description": "y", "type": 3, "required": True,
+         "choices": [{"name": str(i), "value": str(i)} for i in range(26)]}]}
+    found = "\n".join(problems(bad, "/", 0))
+    for expected in ("lowercase", "description is 0", "101 chars", "26 choices", "required options"):
+        assert expected in found
+    deep = {"name": "r", "description": "d", "type": 1, "options": [
+        {"name": "g", "description": "d", "type": 2, "options": [
+            {"name": "h", "description": "d", "type": 2, "options": []}]}]}
+    assert any("nest" in p for p in problems(deep, "/", 0))
