@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TORCH_FREE = ["bot", "commands", "storage", "engine.spec", "engine.spec_fields", "engine.schedules",
               "engine.prompts", "engine.ddsettings", "engine.registry", "engine.errors", "disco.cli",
               "disco.config", "commands.cli_jobs", "engine.cli", "engine.cli_engine",
-              "commands.prompt_syntax", "commands.job_options", "commands.echo", "commands.sizes"]
+              "commands.prompt_syntax", "commands.job_options", "commands.echo", "commands.sizes",
+              "engine.study", "engine.grid", "engine.keyframes", "engine.frame_prompts",
+              "engine.animation_spec"]
 HEAVY = ("torch", "torchvision", "open_clip", "guided_diffusion", "timm", "lpips", "cv2")
 
 
