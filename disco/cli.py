@@ -12,6 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
     from commands.cli_jobs import add_jobs_command
     from engine import cli as engine_cli
     from engine.cli_study import add_study_command
+    from engine.cli_animate import add_animate_command
     from engine.cli_engine import add_engine_command
     from engine.cli_models import add_models_commands
 
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     engine_cli.add_render_command(commands)
     engine_cli.add_bench_command(commands)
+    add_animate_command(commands)
     add_study_command(commands)
     add_models_commands(commands)
     add_engine_command(commands)
