@@ -46,6 +46,10 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other setting, repeatable")
+    p.add_argument("--animation", action="store_true",
+                   help="instead: per-frame animation cost outside diffusion (warps, depth, encode)")
+    p.add_argument("--repeats", type=int, default=3, help="--animation: timed repeats per part")
+    p.add_argument("--encode-frames", type=int, default=24, help="--animation: frames in the test clip")
     p.set_defaults(func=cmd_bench)
 
 
@@ -150,9 +154,10 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
+    from .bench_animation import run_animation_bench
 
     try:
-        report = run_bench(args)
+        report = run_animation_bench(args) if args.animation else run_bench(args)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

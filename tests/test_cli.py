@@ -80,3 +80,12 @@ def test_models_list_json(tmp_path):
     listing = json.loads(out.stdout)
     text = json.dumps(listing)
     assert "512x512_diffusion_uncond_finetune_008100" in text and "test-tiny" in text
+
+
+def test_bench_animation_prints_per_frame_costs(tmp_path):
+    out = disco("bench", "--animation", "--models", "test-tiny", "--width", "64", "--height", "64",
+                "--repeats", "1", "--encode-frames", "4", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert set(report["seconds_per_frame"]) == {"warp_2d", "depth", "warp_3d", "vr_eyes", "encode_per_frame"}
+    assert all(v >= 0 for v in report["seconds_per_frame"].values()) and report["device"] == "cpu"
