@@ -48,6 +48,7 @@ class BotConfig:
     # A progress message older than this is replaced, before Discord's 1-hour edit cap (30046).
     progress_message_max_age: float = 3300.0
     spawn_engine: bool = True
+    max_study_cells: int = 36  # /study's cap on cells (x values × y values) per study
     engine_restart_max_seconds: float = 60.0
     engine_stop_seconds: float = 10.0
     engine: EngineSettings = field(default_factory=EngineSettings)
@@ -68,7 +69,7 @@ class BotConfig:
             dev_guild_id=discord["dev_guild_id"], poll_seconds=bot["poll_seconds"],
             status_edit_seconds=bot["status_edit_seconds"], preview_seconds=bot["preview_seconds"],
             progress_message_max_age=bot.get("progress_message_max_age", 3300.0),
-            spawn_engine=bot["spawn_engine"],
+            spawn_engine=bot["spawn_engine"], max_study_cells=bot.get("max_study_cells", 36),
             engine_restart_max_seconds=bot["engine_restart_max_seconds"],
             engine_stop_seconds=bot["engine_stop_seconds"],
             engine=EngineSettings(**{k: engine[k] for k in EngineSettings.__dataclass_fields__}),

@@ -15,6 +15,10 @@ message carries it with `enforce_nonce`, so when the bot dies between Discord ac
 message and `mark_delivered`, the resend after the restart returns the same message instead of
 a duplicate. Failed, dead and cancelled jobs get a short notice the same way.
 
+Studies (job kind 'study', bot/study.py): the status reads "cell k of n · step s/t" and the
+preview is the partial grid; the result is the grid (a JPEG when the PNG is over the upload
+limit), the study JSON and one "Cell k" button per cell, ≤ 25 a message.
+
 Buttons (bot/views.py): ⏹ cancel on the progress message, removed by the final edit; 🔄 🎯 🌗 📋 ❌
 on the result. Discord caps edits to messages older than an hour (error 30046), so a progress
 message older than `progress_message_max_age` is replaced by a fresh one instead of edited.
@@ -31,10 +35,15 @@ from pathlib import Path
 from typing import Any
 
 import discord
+from PIL import Image
 
+from bot import study
 from bot.filefit import fit_image
 from bot.views import cancel_view, result_view
+from engine.errors import SpecError
+from engine.grid import fit_grid
 from engine.schedules import format_number
+from engine.study import StudySpec
 from storage import Job, StorageError
 
 log = logging.getLogger("disco.bot.poster")
@@ -66,8 +75,11 @@ def _safe(text: str) -> str:
 
 def _prompt_of(job: Job) -> str:
     try:
-        prompts = json.loads(job.spec_json).get("text_prompts") or []
-    except ValueError:
+        data = json.loads(job.spec_json)
+        if job.kind == "study":  # a study's prompts are its base spec's
+            data = data.get("base") or {}
+        prompts = data.get("text_prompts") or []
+    except (ValueError, AttributeError):
         return ""
     if prompts and isinstance(prompts[0], dict):
         return " | ".join(f"{p.get('text', '')}:{format_number(float(p.get('weight', 1)))}" for p in prompts)
@@ -82,7 +94,9 @@ def status_text(job: Job, position: int | None, now: float) -> str:
     if job.state == "running":
         total = job.progress_total or job.steps
         line = f"step {job.progress_step}/{total}"
-        if job.progress_frames > 1:
+        if job.kind == "study":
+            line = f"cell {job.progress_frame + 1} of {job.progress_frames or job.frames} · " + line
+        elif job.progress_frames > 1:
             line = f"image {job.progress_frame + 1}/{job.progress_frames} · " + line
         if job.seconds_per_step and total:
             left = job.seconds_per_step * max(0, total - job.progress_step) * max(
@@ -100,6 +114,11 @@ def final_text(job: Job) -> str:
     """What the progress message says once the job is over (the result is its own message)."""
     word = {"succeeded": "Done", "cancelled": "Cancelled"}.get(job.state, "Failed")
     return f"**{word}** `{job.id}`"
+
+
+def _fitted_grid(data: bytes, limit: int) -> tuple[bytes, str]:
+    with Image.open(io.BytesIO(data)) as image:
+        return fit_grid(image.convert("RGB"), limit)
 
 
 class Poster:
@@ -184,7 +203,17 @@ class Poster:
         message = self._channel(job).get_partial_message(int(job.progress_message_id))
         kwargs: dict[str, Any] = {"content": text}
         if preview is not None:
-            kwargs["attachments"] = [discord.File(io.BytesIO(preview[0]), "preview.png")]
+            data, name = preview[0], "preview.png"
+            if job.kind == "study" and len(data) > self._upload_limit(job):
+                # A big study's partial grid can outgrow the upload limit: send a fitted copy.
+                try:
+                    data, fmt = await asyncio.to_thread(_fitted_grid, data, self._upload_limit(job))
+                    name = "preview.png" if fmt == "png" else "preview.jpg"
+                except (OSError, ValueError) as exc:  # no preview this time; the text still updates
+                    log.info("job %s: partial grid not shown (%s)", job.id, exc)
+                    data = None
+            if data is not None:
+                kwargs["attachments"] = [discord.File(io.BytesIO(data), name)]
         try:
             await message.edit(**kwargs)
         except discord.NotFound:
@@ -226,7 +255,7 @@ class Poster:
             mtime = path.stat().st_mtime
             if mtime == shown.preview_mtime:
                 return None
-            return path.read_bytes(), mtime  # a small PNG (≤ 512 px), written atomically
+            return path.read_bytes(), mtime  # a PNG written atomically (≤ 512 px, or a study's grid)
         except OSError:
             return None
 
@@ -263,6 +292,8 @@ class Poster:
         if job.state != "succeeded":
             message = await channel.send(self._failure_text(job), nonce=nonce, allowed_mentions=mention)
             return [message.id]
+        if job.kind == "study":
+            return await self._send_study(job, channel, mention)
         files, notes = self._result_files(job)
         text = self._result_text(job, notes)
         ids = []
@@ -272,6 +303,30 @@ class Poster:
             extra = {"view": result_view(job.id)} if index == 0 else {}
             message = await channel.send(text if index == 0 else None, nonce=chunk_nonce,
                                          files=files[index:index + MAX_FILES], allowed_mentions=mention, **extra)
+            ids.append(message.id)
+        return ids
+
+    async def _send_study(self, job: Job, channel: discord.abc.Messageable,
+                          mention: discord.AllowedMentions) -> list[int]:
+        """The grid and the study JSON with the first 25 cell buttons; further buttons follow in
+        more messages, each with its own fixed nonce (a resend after a crash dedups)."""
+        files, notes = study.result_files(job, self._upload_limit(job))
+        text = self._result_text(job, notes).replace("your render is done", "your study is done", 1)
+        try:
+            head, _, rest = text.partition("\n")
+            text = _clip("\n".join((head, study.study_line(StudySpec.from_json(job.spec_json)), rest)))
+        except SpecError:
+            pass  # the engine validated it before rendering; without the line the grid still says it
+        ids = []
+        views = study.cell_views(job.id, max(0, len(job.artifacts) - 1))
+        for index, view in enumerate(views or [None]):
+            first = index == 0
+            start = index * study.BUTTONS_PER_MESSAGE + 1
+            content = text if first else f"study `{job.id}` · cells {start}–{start + len(view.children) - 1}"
+            nonce = job.delivery_nonce if first else f"{job.delivery_nonce}-{index}"
+            message = await channel.send(content, nonce=nonce,
+                                         files=files if first else [], allowed_mentions=mention,
+                                         **({"view": view} if view is not None else {}))
             ids.append(message.id)
         return ids
 

@@ -21,7 +21,7 @@ import discord
 
 from commands.echo import format_echo, format_refusal
 from commands.errors import CommandError
-from commands.job_options import DiscoOptions, JobLimits, build_job
+from commands.job_options import DiscoOptions, JobLimits, ParsedJob, build_job
 from engine.errors import SpecError
 from engine.spec import SCHEMA_VERSION
 from storage import (CapExceeded, ChannelNotAllowed, IntakePaused, InvalidValue, Job, JobRequest, NotFound,
@@ -54,7 +54,11 @@ def refusal_text(err: Optional[Exception], reference: int, *, head: str = "Not q
 
 def job_preset(job: Job) -> dict[str, Any]:
     """The stored spec as a preset for `build_job`: everything but the images and the seed."""
-    data = json.loads(job.spec_json)
+    return spec_preset(json.loads(job.spec_json))
+
+
+def spec_preset(data: dict[str, Any]) -> dict[str, Any]:
+    """A spec's settings (`RenderSpec.to_dict`) as a preset: all but the images and the seed."""
     return {key: value for key, value in data.items() if key not in _NOT_PRESET}
 
 
@@ -75,17 +79,20 @@ def rerun_options(job: Job, **overrides: Any) -> DiscoOptions:
     return options
 
 
-async def enqueue_options(bot: Any, interaction: discord.Interaction, options: DiscoOptions, *,
-                          parent: Optional[Job] = None, preset_name: Optional[str] = None
-                          ) -> tuple[Job, str]:
-    """Build, check and enqueue the caller's job; returns it with its echo. Raises the refusal.
+async def build_options(bot: Any, interaction: discord.Interaction, options: DiscoOptions, *,
+                        parent: Optional[Job] = None, preset_name: Optional[str] = None,
+                        preset: Optional[dict[str, Any]] = None) -> ParsedJob:
+    """The caller's checked spec: banned words, then `build_job` under the guild's limits and
+    defaults. Shared by every way in (`enqueue_options`, `/study`). Raises the refusal.
 
-    `parent`: the job being re-run; its settings are the preset under the caller's options.
+    `parent`: the job being re-run; its settings are the preset under the caller's options
+    (unless `preset` gives the settings, e.g. one cell of a study).
     `preset_name`: a stored preset (the caller's own, else the server's) under the options.
     """
     db = bot.db
     guild = await db.guilds.get(interaction.guild_id)
-    preset = job_preset(parent) if parent is not None else None
+    if preset is None and parent is not None:
+        preset = job_preset(parent)
     if preset_name and parent is None:
         stored = await db.presets.get(interaction.guild_id, preset_name, owner_id=interaction.user.id)
         preset = json.loads(stored.spec_json)
@@ -97,8 +104,18 @@ async def enqueue_options(bot: Any, interaction: discord.Interaction, options: D
     if banned:
         raise CommandError(f"the prompt contains '{banned}', a word this server's admins banned "
                            f"(banned_words); rephrase it without that word", "prompt", rule="banned_words")
-    parsed = build_job(options, limits=JobLimits.from_guild(guild.limits), guild_defaults=guild.defaults,
-                       preset=preset, preset_name=f"job {parent.id}" if parent else None)
+    return build_job(options, limits=JobLimits.from_guild(guild.limits), guild_defaults=guild.defaults,
+                     preset=preset, preset_name=f"job {parent.id}" if parent else preset_name)
+
+
+async def enqueue_options(bot: Any, interaction: discord.Interaction, options: DiscoOptions, *,
+                          parent: Optional[Job] = None, preset_name: Optional[str] = None,
+                          preset: Optional[dict[str, Any]] = None) -> tuple[Job, str]:
+    """Build, check and enqueue the caller's still job; returns it with its echo. Raises the
+    refusal. The arguments are `build_options`'."""
+    db = bot.db
+    parsed = await build_options(bot, interaction, options, parent=parent, preset_name=preset_name,
+                                 preset=preset)
     spec = parsed.spec
     roles = [role.id for role in getattr(interaction.user, "roles", [])]
     job = await db.jobs.enqueue(JobRequest(
@@ -106,12 +123,17 @@ async def enqueue_options(bot: Any, interaction: discord.Interaction, options: D
         kind="still", spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set=bot.config.engine.model_set,
         width=spec.width, height=spec.height, steps=spec.steps, cuts=parsed.cuts, seed=spec.seed,
         parent_job_id=parent.id if parent else None), role_ids=roles)
+    return job, await echo_for(db, job, parsed)
+
+
+async def echo_for(db: Any, job: Job, parsed: ParsedJob, *, limit: int = 2000) -> str:
+    """The echo of a queued job with its queue place and ETA (none once the engine has it)."""
     estimate = await db.jobs.position(job.id)
     now = time.time()
     if estimate is None:  # already claimed by the engine
-        return job, format_echo(parsed, job_id=job.id)
-    return job, format_echo(parsed, position=estimate.position, starts_at=now + estimate.starts_in,
-                            finishes_at=now + estimate.finishes_in, job_id=job.id)
+        return format_echo(parsed, job_id=job.id, limit=limit)
+    return format_echo(parsed, position=estimate.position, starts_at=now + estimate.starts_in,
+                       finishes_at=now + estimate.finishes_in, job_id=job.id, limit=limit)
 
 
 async def send_refusal(interaction: discord.Interaction, text: str, *, public_deferred: bool) -> None:

@@ -24,6 +24,7 @@
     spawn_engine = true          # start `disco engine` as a child process and watch it
     engine_restart_max_seconds = 60.0  # longest back-off between engine restarts
     engine_stop_seconds = 10.0   # grace after SIGTERM before the engine is killed
+    max_study_cells = 36         # most cells one /study may have (engine.study caps it at 36)
 
 Precedence: command-line flags > environment > the file > these defaults.
 """
@@ -41,7 +42,7 @@ DEFAULTS: dict[str, dict] = {
     "discord": {"api_base": "", "gateway_url": "", "dev_guild_id": 0},
     "bot": {"poll_seconds": 1.5, "status_edit_seconds": 5.0, "preview_seconds": 30.0,
             "spawn_engine": True, "engine_restart_max_seconds": 60.0, "engine_stop_seconds": 10.0,
-            "progress_message_max_age": 3300.0},
+            "progress_message_max_age": 3300.0, "max_study_cells": 36},
 }
 
 

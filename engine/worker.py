@@ -6,7 +6,8 @@ The render runs in a worker thread; the event loop keeps the lease alive with he
 learns about cancels. Every write is fenced by the job's attempt number, so a worker whose lease
 was taken over can never overwrite the new attempt's work. Progress, a preview every
 `display_rate` steps and a checkpoint every `checkpoint_every` steps go under
-`data/jobs/<id>/`; a job whose earlier attempt died resumes from its checkpoint.
+`data/jobs/<id>/`; a job whose earlier attempt died resumes from its checkpoint. A job of kind
+'study' renders a parameter study instead (engine/study_job.py), cell by cell.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ from .jobfiles import Checkpoint, job_dir, load_checkpoint, save_checkpoint, sav
 from .models import ModelPool
 from .pipeline import DiscoPipeline, Resume
 from .spec import RenderSpec
+from .study import StudySpec
+from .study_job import render_study_job, study_of
 
 log = logging.getLogger("disco.engine")
 
@@ -54,6 +57,9 @@ class _Live:
     seconds: list[float] = field(default_factory=list)
     preview_path: str | None = None
     checkpoint_path: str | None = None
+    frame: int | None = None     # studies: the cell in progress (0-based) of `frames`
+    frames: int | None = None
+    charged: float = 0.0         # GPU seconds this attempt already billed (a study's cells)
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -99,7 +105,7 @@ class EngineWorker:
         """Render one claimed job and record how it ended (every write fenced by its attempt)."""
         log.info("job %s: attempt %d of %d", job.id, job.attempt, job.max_attempts)
         try:
-            spec = self._job_spec(job)
+            spec = study_of(job) if job.kind == "study" else self._job_spec(job)
         except SpecError as exc:
             await self._finish(job, "fail", code="invalid_settings", message=str(exc), retryable=False)
             return
@@ -112,7 +118,7 @@ class EngineWorker:
             artifacts = await self._render_with_retry(job, spec, live)
             sps = statistics.median(live.seconds) if live.seconds else None
             outcome = ("complete", dict(artifacts=artifacts, gpu_seconds=time.monotonic() - started,
-                                        seconds_per_step=sps))
+                                        seconds_per_step=sps, already_charged=live.charged))
         except Cancelled:
             outcome = ("cancel", {})
         except OutOfMemory as exc:
@@ -135,7 +141,9 @@ class EngineWorker:
             spec = spec.replace(seed=seed)
         return spec
 
-    async def _render_with_retry(self, job: Job, spec: RenderSpec, live: _Live) -> list[str]:
+    async def _render_with_retry(self, job: Job, spec: RenderSpec | StudySpec, live: _Live) -> list[str]:
+        if isinstance(spec, StudySpec):  # cells are small and resumable: no in-process retry
+            return await asyncio.to_thread(render_study_job, self, job, spec, live)
         try:
             return await asyncio.to_thread(self._render, job, spec, live)
         except OutOfMemory:
@@ -203,7 +211,7 @@ class EngineWorker:
         try:
             return await self.db.leases.progress(
                 job.id, job.attempt, self.owner, step=live.step, total=live.total,
-                seconds_per_step=sps, preview_path=live.preview_path,
+                frame=live.frame, frames=live.frames, seconds_per_step=sps, preview_path=live.preview_path,
                 checkpoint_path=live.checkpoint_path, lease_seconds=self.config.lease_seconds)
         except StaleAttempt:
             log.warning("job %s: attempt %d lost its lease; stopping", job.id, job.attempt)
@@ -227,7 +235,8 @@ class EngineWorker:
             if how == "complete":
                 if live is not None and live.total:  # the last steps since the last progress write
                     await self.db.leases.progress(job.id, job.attempt, self.owner, step=live.total,
-                                                  total=live.total, preview_path=live.preview_path)
+                                                  total=live.total, preview_path=live.preview_path,
+                                                  frame=live.frame, frames=live.frames)
                 await self.db.leases.complete(job.id, job.attempt, self.owner, **kwargs)
             elif how == "cancel":
                 current = await self.db.jobs.get(job.id)

@@ -23,7 +23,7 @@ from .errors import InvalidValue, StaleAttempt
 from .eta import size_bucket
 from .guilds import DEFAULT_LIMITS
 from .jobs import Job
-from .quotas import charge_in, refund_in
+from .quotas import PARTIAL_NOTE, charge_in, refund_in
 
 if TYPE_CHECKING:
     from .db import Database
@@ -149,12 +149,14 @@ class Leases:
         return bool(rows[0][0])
 
     async def complete(self, job_id: str, attempt: int, owner: str, *, artifacts: Sequence[str],
-                       gpu_seconds: float, seconds_per_step: float | None = None) -> Job:
+                       gpu_seconds: float, seconds_per_step: float | None = None,
+                       already_charged: float = 0.0) -> Job:
         """Succeeded: store the artifact refs, charge `gpu_seconds` (the engine decides whether
         time spent in earlier, failed attempts counts) to the user's ledger and keep a
-        seconds-per-step sample for ETAs, all in one transaction."""
-        if gpu_seconds < 0:
-            raise InvalidValue("gpu_seconds is a duration ≥ 0")
+        seconds-per-step sample for ETAs, all in one transaction. `already_charged`: what this
+        attempt already billed with `charge_partial`; only the balance is charged now."""
+        if gpu_seconds < 0 or already_charged < 0:
+            raise InvalidValue("gpu_seconds and already_charged are durations ≥ 0")
         async with self._db.transaction() as conn:
             now = self._db.now()
             rows = await conn.execute_fetchall(
@@ -169,7 +171,8 @@ class Leases:
             if not rows:
                 raise await self._stale(job_id, attempt, owner, conn)
             job = Job.from_row(rows[0])
-            await charge_in(conn, job.guild_id, job.user_id, job.id, gpu_seconds, now)
+            await charge_in(conn, job.guild_id, job.user_id, job.id,
+                            max(0.0, gpu_seconds - already_charged), now)
             if job.seconds_per_step and job.seconds_per_step > 0:
                 await conn.execute(
                     "INSERT INTO step_timings (model_set, size_bucket, seconds_per_step, "
@@ -177,11 +180,28 @@ class Leases:
                     (job.model_set, size_bucket(job.width, job.height), job.seconds_per_step, now))
             return job
 
+    async def charge_partial(self, job_id: str, attempt: int, owner: str, *, gpu_seconds: float,
+                             note: str) -> None:
+        """Bill work that is finished and kept although the job is not (a study's cell), fenced
+        by the attempt. `fail` does not refund it (storage/quotas.py explains why); pass the
+        sum to `complete(already_charged=...)` so a finished job is not billed twice."""
+        if gpu_seconds < 0:
+            raise InvalidValue("gpu_seconds is a duration ≥ 0")
+        async with self._db.transaction() as conn:
+            now = self._db.now()
+            rows = await conn.execute_fetchall(
+                f"SELECT guild_id, user_id FROM jobs {_FENCE}",
+                {"id": job_id, "attempt": attempt, "owner": owner})
+            if not rows:
+                raise await self._stale(job_id, attempt, owner, conn)
+            await charge_in(conn, rows[0][0], rows[0][1], job_id, gpu_seconds, now,
+                            f"{PARTIAL_NOTE} {note}")
+
     async def fail(self, job_id: str, attempt: int, owner: str, *, code: str, message: str,
                    retryable: bool) -> Job:
         """The attempt failed. Retryable: back to the queue while attempts remain, else dead
         (keeping this error). Not retryable: failed. A pending cancel wins: cancelled.
-        Whatever was charged for the job is refunded when it ends here."""
+        Whatever was charged for the job is refunded when it ends here, except partial charges."""
         async with self._db.transaction() as conn:
             now = self._db.now()
             rows = await conn.execute_fetchall(
@@ -199,7 +219,7 @@ class Leases:
                 raise await self._stale(job_id, attempt, owner, conn)
             job = Job.from_row(rows[0])
             if job.terminal:
-                await refund_in(conn, job.id, now, f"job ended {job.state}: {code}")
+                await refund_in(conn, job.id, now, f"job ended {job.state}: {code}", keep_partial=True)
             return job
 
     async def acknowledge_cancel(self, job_id: str, attempt: int, owner: str) -> Job:

@@ -4,6 +4,11 @@
   a failed, cancelled or dead job costs nothing. `refund` (an admin's, or the bot's when a result
   could never be delivered) writes a negative row that cancels a job's net charge, dated to the
   charge's day and month so it corrects the window that was charged.
+- Partial charges (`Leases.charge_partial`, a study's finished cells) are 'charge' rows whose
+  note starts with `partial:`. A failure's automatic refund leaves them alone by design: the
+  cells were rendered, kept on disk and resumed from, so their GPU time was really spent and is
+  billed even when the study later fails or is cancelled. An admin's `refund` still gives back
+  everything.
 - Windows are UTC: a day resets at 00:00 UTC, a month on the 1st at 00:00 UTC.
 - Limits have four scopes. For a member the effective limit of a window is:
   their own `user` limit if one is set (it overrides everything); otherwise the most generous
@@ -153,20 +158,30 @@ async def check_in(conn: aiosqlite.Connection, guild_id: str, user_id: str,
     return windows
 
 
+PARTIAL_NOTE = "partial:"
+
+
 async def charge_in(conn: aiosqlite.Connection, guild_id: str, user_id: str, job_id: str,
-                    seconds: float, now: float) -> None:
+                    seconds: float, now: float, note: str | None = None) -> None:
     keys = window_keys(now)
     await conn.execute(
-        "INSERT INTO usage (guild_id, user_id, job_id, kind, gpu_seconds, day, month, recorded_at) "
-        "VALUES (?, ?, ?, 'charge', ?, ?, ?, ?)",
-        (guild_id, user_id, job_id, max(0.0, float(seconds)), keys["day"], keys["month"], now))
+        "INSERT INTO usage (guild_id, user_id, job_id, kind, gpu_seconds, day, month, recorded_at, "
+        "note) VALUES (?, ?, ?, 'charge', ?, ?, ?, ?, ?)",
+        (guild_id, user_id, job_id, max(0.0, float(seconds)), keys["day"], keys["month"], now,
+         note[:200] if note else None))
 
 
-async def refund_in(conn: aiosqlite.Connection, job_id: str, now: float, note: str) -> float:
-    """Cancel the job's net charge (0 when nothing is charged); returns the seconds refunded."""
+async def refund_in(conn: aiosqlite.Connection, job_id: str, now: float, note: str, *,
+                    keep_partial: bool = False) -> float:
+    """Cancel the job's net charge (0 when nothing is charged); returns the seconds refunded.
+    `keep_partial`: leave partial charges (finished study cells) charged — see the module doc."""
+    # The LIKE pattern is a constant, never user text.
+    partial = (f" AND NOT (kind = 'charge' AND COALESCE(note, '') LIKE '{PARTIAL_NOTE}%')"
+               if keep_partial else "")
     rows = await conn.execute_fetchall(
-        "SELECT guild_id, user_id, day, month, (SELECT SUM(gpu_seconds) FROM usage WHERE job_id = ?) "
-        "FROM usage WHERE job_id = ? AND kind = 'charge' ORDER BY id DESC LIMIT 1", (job_id, job_id))
+        f"SELECT guild_id, user_id, day, month, (SELECT SUM(gpu_seconds) FROM usage "
+        f"WHERE job_id = ?{partial}) "
+        f"FROM usage WHERE job_id = ? AND kind = 'charge' ORDER BY id DESC LIMIT 1", (job_id, job_id))
     if not rows or (rows[0][4] or 0.0) <= 0.0:
         return 0.0
     guild_id, user_id, day, month, net = rows[0]

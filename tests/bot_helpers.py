@@ -36,7 +36,7 @@ def make_bot(tmp_path: Path, fake: FakeDiscord, **kwargs) -> DiscoBot:
     return DiscoBot(bot_config(tmp_path, fake, **kwargs), engine_env=env, guild_ready_timeout=0.1)
 
 
-def run(body, tmp_path: Path, timeout: float = 60.0, **fake_kwargs) -> None:
+def run(body, tmp_path: Path, timeout: float = 180.0, **fake_kwargs) -> None:
     """Start a FakeDiscord and a test-side Database on tmp_path, run ``body(fake, db)``."""
     async def main():
         async with FakeDiscord(**fake_kwargs) as fake:

@@ -43,7 +43,7 @@ def test_disco_renders_and_delivers_through_the_supervised_engine(tmp_path):
 
             progress = await fake.wait_for_message(fake.channel.id, lambda m: job_id in m.content
                                                    and not m.interaction_id and not has_png(m))
-            final = await fake.wait_for_message(fake.channel.id, has_png, timeout=50)
+            final = await fake.wait_for_message(fake.channel.id, has_png, timeout=150)
             job = await delivered(db, job_id)
             assert job.state == "succeeded"
             assert job.result_message_ids == (str(final.id),)
@@ -61,7 +61,7 @@ def test_disco_renders_and_delivers_through_the_supervised_engine(tmp_path):
             assert bot.supervisor.process.returncode is None
             engine = bot.supervisor.process
         assert engine.returncode is not None  # stopped with the bot
-    run(body, tmp_path, timeout=80)
+    run(body, tmp_path, timeout=200)
 
 
 @pytest.mark.parametrize("options, rule", [
@@ -176,11 +176,11 @@ def test_supervisor_requeues_a_killed_engines_job_and_restarts_it(tmp_path):
             await fake.wait_for(lambda: bot.supervisor.process is not None)
             assert bot.supervisor.owner == first_owner
             bot.supervisor.process.send_signal(signal.SIGKILL)
-            final = await fake.wait_for_message(fake.channel.id, has_png, timeout=40)
+            final = await fake.wait_for_message(fake.channel.id, has_png, timeout=150)
             job = await delivered(db, job_id)
             assert job.state == "succeeded" and job.attempt == 2 and bot.supervisor.starts == 2
             assert str(job.seed) in final.content
-    run(body, tmp_path, timeout=60)
+    run(body, tmp_path, timeout=200)
 
 
 def test_disco_bot_needs_the_token_from_the_environment(tmp_path):

@@ -35,7 +35,7 @@ def test_rerun_with_the_same_seed_paints_the_same_bytes(tmp_path):
             rec = await fake.slash("disco", {"prompt": "a lighthouse", "steps": 8, "width": 64, "height": 64})
             await fake.wait_for(lambda: rec.followup_ids)
             first_id = re.search(r"`([0-9A-Z]{26})`", fake.followups_for(rec.id)[0].content).group(1)
-            first = await delivered(db, first_id, timeout=45)
+            first = await delivered(db, first_id, timeout=150)
             assert first.state == "succeeded", first.error_message
 
             again = await fake.slash("rerun", {"seed": first.seed})  # default: my last job here
@@ -43,7 +43,7 @@ def test_rerun_with_the_same_seed_paints_the_same_bytes(tmp_path):
             echo = fake.followups_for(again.id)[0]
             assert echo.content.startswith("**Queued**") and not echo.ephemeral
             second_id = re.search(r"`([0-9A-Z]{26})`", echo.content).group(1)
-            second = await delivered(db, second_id, timeout=30)
+            second = await delivered(db, second_id, timeout=120)
             assert second.state == "succeeded" and second.parent_job_id == first_id
             assert second.spec_json == first.spec_json
             old, new = (fake.message(int(j.result_message_ids[0])) for j in (first, second))
@@ -54,7 +54,7 @@ def test_rerun_with_the_same_seed_paints_the_same_bytes(tmp_path):
             third = (await db.jobs.list(limit=1))[0]
             assert third.parent_job_id == first_id and third.steps == 6 and third.seed != first.seed
             assert json.loads(third.spec_json)["cutn_batches"] == 2
-    run(body, tmp_path, timeout=75)
+    run(body, tmp_path, timeout=300)
 
 
 def test_queue_cancel_and_job_show(tmp_path):

@@ -152,7 +152,7 @@ def row(data: Path, job_id: str) -> sqlite3.Row:
         conn.close()
 
 
-def wait_for(predicate, timeout: float = 90.0):
+def wait_for(predicate, timeout: float = 240.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -179,7 +179,7 @@ def test_kill_9_mid_render_resumes_to_the_same_png(tmp_path):
     interrupted_at = row(tmp_path, crashed)["progress_step"]
     assert row(tmp_path, crashed)["state"] == "running"  # the dead engine still holds the lease
     time.sleep(2.2)  # let the lease run out
-    assert engine_process(tmp_path, "--burst").wait(timeout=180) == 0
+    assert engine_process(tmp_path, "--burst").wait(timeout=480) == 0
     resumed, uninterrupted = row(tmp_path, crashed), row(tmp_path, reference)
     assert resumed["state"] == uninterrupted["state"] == "succeeded"
     assert resumed["attempt"] == 2 and 12 <= interrupted_at < 30
@@ -200,7 +200,7 @@ def test_poison_job_goes_dead_and_the_next_job_runs(tmp_path):
             engine.send_signal(signal.SIGKILL)
             engine.wait()
         time.sleep(2.2)
-    assert engine_process(tmp_path, "--burst").wait(timeout=180) == 0
+    assert engine_process(tmp_path, "--burst").wait(timeout=480) == 0
     dead, done = row(tmp_path, poison), row(tmp_path, healthy)
     assert dead["state"] == "dead" and "lease" in dead["error_message"]
     assert done["state"] == "succeeded"

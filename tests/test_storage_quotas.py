@@ -16,6 +16,7 @@ from storage import (
     NotFound,
     QueueFull,
     QuotaExceeded,
+    StaleAttempt,
 )
 from storage.quotas import resets_at
 from tests.storage_helpers import FakeClock, async_test, open_db, request
@@ -271,3 +272,23 @@ async def test_audit_log_pages_newest_first(tmp_path):
         assert await db.audit.list(2) == []
         with pytest.raises(InvalidValue):
             await db.audit.record(1, 5, "")
+
+
+@async_test
+async def test_partial_charges_survive_a_failure_and_complete_bills_only_the_balance(tmp_path):
+    async with await open_db(tmp_path) as db:
+        failing = await db.jobs.enqueue(request())
+        claimed = await db.leases.claim(OWNER)
+        await db.leases.charge_partial(failing.id, claimed.attempt, OWNER, gpu_seconds=5, note="cell 1 of 4")
+        with pytest.raises(StaleAttempt):  # fenced: a superseded attempt cannot bill
+            await db.leases.charge_partial(failing.id, claimed.attempt + 1, OWNER, gpu_seconds=5, note="x")
+        await db.leases.fail(failing.id, claimed.attempt, OWNER, code="x", message="y", retryable=False)
+        assert (await db.quotas.status(1, 10))["day"].user_used == 5  # the finished cell stays billed
+
+        done = await db.jobs.enqueue(request())
+        claimed = await db.leases.claim(OWNER)
+        await db.leases.charge_partial(done.id, claimed.attempt, OWNER, gpu_seconds=4, note="cell 1 of 2")
+        job = await db.leases.complete(done.id, claimed.attempt, OWNER, artifacts=[], gpu_seconds=10,
+                                       already_charged=4)
+        assert job.gpu_seconds == 10 and (await db.quotas.status(1, 10))["day"].user_used == 15
+        assert await db.quotas.refund(done.id, reason="admin") == 10  # an admin refund gives back all

@@ -29,8 +29,11 @@ MESSAGE_LIMIT = 2000
 
 def _prompt(job: Job, limit: int = 60) -> str:
     try:
-        prompts = json.loads(job.spec_json).get("text_prompts") or []
-    except ValueError:
+        data = json.loads(job.spec_json)
+        if job.kind == "study":  # a study keeps its prompts in its base spec
+            data = data.get("base") or {}
+        prompts = data.get("text_prompts") or []
+    except (ValueError, AttributeError):
         return ""
     text = " | ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in prompts)
     text = " ".join(text.split()).replace("`", "ˋ")

@@ -163,7 +163,7 @@ class FakeDiscord(builders.InteractionSender):
             discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old
 
     @contextlib.asynccontextmanager
-    async def run_client(self, client: Any, *, timeout: float = 10.0) -> AsyncIterator[Any]:
+    async def run_client(self, client: Any, *, timeout: float = 60.0) -> AsyncIterator[Any]:
         """Patch discord.py, start ``client`` with this fake's token, wait until it is ready.
 
         On exit the client is closed and any exception it died with is re-raised.
@@ -362,7 +362,7 @@ class FakeDiscord(builders.InteractionSender):
             self._changed.set()
             self._changed = asyncio.Event()
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0, what: str = "") -> Any:
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
         """Wait until ``predicate()`` is truthy (re-checked after each request); return its value."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -391,7 +391,7 @@ class FakeDiscord(builders.InteractionSender):
         return self.messages[message_id]
 
     async def wait_for_message(self, channel_id: int, predicate: Callable[[StoredMessage], bool] = lambda m: True,
-                               timeout: float = 5.0) -> StoredMessage:
+                               timeout: float = 30.0) -> StoredMessage:
         """The first (oldest) live message in ``channel_id`` satisfying ``predicate``."""
         def find():
             return next((m for m in self.messages_in(channel_id) if predicate(m)), None)
@@ -400,7 +400,7 @@ class FakeDiscord(builders.InteractionSender):
     def callbacks_for(self, interaction_id: int) -> list[CallbackRecord]:
         return list(self.interactions[interaction_id].callbacks)
 
-    async def wait_for_callback(self, record: InteractionRecord, timeout: float = 5.0) -> CallbackRecord:
+    async def wait_for_callback(self, record: InteractionRecord, timeout: float = 30.0) -> CallbackRecord:
         await self.wait_for(lambda: record.callbacks, timeout, f"for a callback to interaction {record.id}")
         return record.callbacks[0]
 

@@ -1,0 +1,92 @@
+"""A queued parameter study (job kind 'study') inside the engine process.
+
+`render_study_job` runs in the worker's render thread: it re-validates the study, renders it
+cell by cell with `engine.study_render.render_study` into `data/jobs/<id>/` (which resumes from
+the cells already on disk) and reports through the worker's event loop:
+
+- progress: cell k of n as frame k-1 of frames n, and the step within the cell;
+- after each cell: the preview becomes `partial_grid.png`, and the cell's GPU time is billed at
+  once with `leases.charge_partial` — a finished cell is kept and reused, so its time is charged
+  even if the study later fails or is cancelled (a failure refunds only the unbilled rest);
+- a cancel (or a lost lease) stops before the next step.
+
+Returns the artifacts: the grid first, then every cell in order.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+import torch
+
+from storage import Job, StaleAttempt
+
+from .jobfiles import job_dir
+from .study import StudySpec
+from .study_render import render_study
+
+if TYPE_CHECKING:
+    from .worker import EngineWorker, _Live
+
+
+def study_of(job: Job) -> StudySpec:
+    """The job's study, validated again (SpecError when it is not a valid study)."""
+    return StudySpec.from_json(job.spec_json)
+
+
+def render_study_job(worker: EngineWorker, job: Job, study: StudySpec, live: _Live) -> list[str]:
+    """The render thread's body for a study job (see the module docstring)."""
+    from .worker import OutOfMemory  # the worker imports this module: resolve at call time
+
+    folder = job_dir(worker.data_dir, job.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    loop = worker._loop
+    last_report = [0.0]
+    cell_started = [time.monotonic()]
+    live.frames = study.n_cells
+
+    def wait(coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(60)
+
+    def on_progress(k: int, n: int, info) -> None:
+        live.frame, live.frames = k - 1, n
+        if info is not None:
+            live.step, live.total = info.step, info.total
+            live.seconds.append(info.seconds)
+            due = time.monotonic() - last_report[0] >= worker.config.progress_every
+        else:  # cell k is saved and partial_grid.png redrawn: bill it, show it, report now
+            live.preview_path = str(folder / "partial_grid.png")
+            seconds = time.monotonic() - cell_started[0]
+            cell_started[0] = time.monotonic()
+            if not wait(_charge(worker, job, seconds, f"cell {k} of {n}")):
+                live.cancel.set()
+                return
+            live.charged += seconds
+            due = True
+        # Report from this thread and wait for the answer, so a cancel stops the very next step.
+        if due:
+            last_report[0] = time.monotonic()
+            if wait(worker._report(job, live)):
+                live.cancel.set()
+
+    try:
+        result = render_study(worker.pool, study, folder, callback=on_progress,
+                              should_cancel=live.cancel.is_set, pipeline=worker.pipeline)
+    except torch.cuda.OutOfMemoryError:
+        pass  # handled below, outside the except block, so the traceback frees its tensors
+    else:
+        return [str(result.grid)] + [str(p) for p in result.cells]
+    worker._release_memory()
+    raise OutOfMemory(f"out of GPU memory while rendering a {study.base.width}×{study.base.height} "
+                      f"study cell; use a smaller width and height or fewer cutn_batches")
+
+
+async def _charge(worker: EngineWorker, job: Job, seconds: float, note: str) -> bool:
+    """Bill one finished cell; False when this attempt lost its lease (stop rendering)."""
+    try:
+        await worker.db.leases.charge_partial(job.id, job.attempt, worker.owner,
+                                              gpu_seconds=seconds, note=note)
+        return True
+    except StaleAttempt:
+        return False

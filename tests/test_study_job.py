@@ -1,0 +1,113 @@
+"""A parameter study (job kind 'study') through the engine process on a real SQLite file and the
+test-tiny models: grid + cells as artifacts, cell-by-cell progress, cancel part-way, and the
+finished cells' GPU time billed even when the study does not finish."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from PIL import Image
+
+from engine.errors import ModelError
+from engine.spec import SCHEMA_VERSION
+from engine.study import build_study
+from engine.worker import EngineWorker, WorkerConfig
+from storage import Database, JobRequest
+
+from .engine_helpers import fast_spec, tiny_pool
+
+OWNER = "engine:test:1"
+
+
+def study_request(x: str, y: str | None = None, steps: int = 4) -> JobRequest:
+    study = build_study(fast_spec(steps=steps, seed=5), x, y)
+    return JobRequest(guild_id=1, channel_id=2, user_id=3, kind="study", spec_json=study.to_json(),
+                      spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64,
+                      steps=steps, frames=study.n_cells, seed=5)
+
+
+def worker(db: Database, tmp_path: Path) -> EngineWorker:
+    return EngineWorker(db, tiny_pool(), tmp_path, owner=OWNER,
+                        config=WorkerConfig(checkpoint_every=0, progress_every=0))
+
+
+async def with_db(tmp_path: Path, body):
+    db = await Database.open(tmp_path / "disco.db")
+    try:
+        return await body(db)
+    finally:
+        await db.close()
+
+
+def test_a_study_completes_with_grid_and_cells_and_reports_each_cell(tmp_path):
+    seen: list[tuple[int, int, str | None]] = []
+
+    async def body(db):
+        job = await db.jobs.enqueue(study_request("clip_guidance_scale=1000,8000"))
+        engine = worker(db, tmp_path)
+        real = db.leases.progress
+
+        async def spy(*args, **kwargs):
+            seen.append((kwargs.get("frame"), kwargs.get("frames"), kwargs.get("preview_path")))
+            return await real(*args, **kwargs)
+        db.leases.progress = spy
+        assert await engine.run(burst=True) == 1
+        return await db.jobs.get(job.id), await db.quotas.ledger(1, user_id=3)
+
+    job, ledger = asyncio.run(with_db(tmp_path, body))
+    assert job.state == "succeeded", job.error_message
+    folder = tmp_path / "jobs" / job.id
+    assert job.artifacts == (str(folder / "grid.png"), str(folder / "cells" / "01.png"),
+                             str(folder / "cells" / "02.png"))
+    assert all(Path(p).is_file() for p in job.artifacts)
+    assert Image.open(job.artifacts[1]).size == (64, 64)
+    assert {(frame, frames) for frame, frames, _ in seen} == {(0, 2), (1, 2)}
+    assert job.progress_frame == 1 and job.progress_frames == 2 and job.progress_step == 4
+    assert job.preview_path == str(folder / "partial_grid.png")
+    # Each cell was billed as it finished; complete billed only the balance.
+    charges = [e for e in ledger if e.kind == "charge"]
+    assert len(charges) == 3 and abs(sum(e.gpu_seconds for e in charges) - job.gpu_seconds) < 1e-6
+
+
+def test_cancel_mid_study_stops_and_keeps_the_finished_cells_billed(tmp_path):
+    async def body(db):
+        job = await db.jobs.enqueue(study_request("clip_guidance_scale=1000,8000"))
+        engine = worker(db, tmp_path)
+        task = asyncio.create_task(engine.run(burst=True))
+        while (await db.jobs.get(job.id)).progress_frame < 1:  # cell 1 is done, cell 2 started
+            await asyncio.sleep(0.02)
+        await db.jobs.cancel(job.id)
+        await task
+        return await db.jobs.get(job.id), await db.quotas.status(1, 3)
+
+    job, status = asyncio.run(with_db(tmp_path, body))
+    folder = tmp_path / "jobs" / job.id
+    assert job.state == "cancelled" and not job.artifacts
+    assert (folder / "cells" / "01.png").is_file() and not (folder / "cells" / "02.png").exists()
+    assert not (folder / "grid.png").exists()
+    assert status["day"].user_used > 0  # cell 1's GPU time stays charged
+
+
+def test_a_failure_after_a_cell_refunds_only_the_unbilled_rest(tmp_path, monkeypatch):
+    import engine.study_render as study_render
+
+    real = study_render.DiscoPipeline.__call__
+    calls = []
+
+    def second_cell_breaks(self, spec, **kwargs):
+        calls.append(spec)
+        if len(calls) == 2:
+            raise ModelError("the model file went missing")  # not retryable: the job fails
+        return real(self, spec, **kwargs)
+    monkeypatch.setattr(study_render.DiscoPipeline, "__call__", second_cell_breaks)
+
+    async def body(db):
+        job = await db.jobs.enqueue(study_request("clip_guidance_scale=1000,8000"))
+        claimed = await db.leases.claim(OWNER)
+        await worker(db, tmp_path).process(claimed)
+        return await db.jobs.get(job.id), await db.quotas.ledger(1, user_id=3)
+
+    job, ledger = asyncio.run(with_db(tmp_path, body))
+    assert job.state == "failed" and "went missing" in job.error_message
+    # fail() refunded what was not billed yet (nothing) and left cell 1's partial charge alone.
+    assert [e.kind for e in ledger] == ["charge"] and ledger[0].gpu_seconds > 0
