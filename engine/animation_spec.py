@@ -29,7 +29,7 @@ from engine.errors import SpecError
 from engine.prompts import WeightedPrompt, normalized_weights
 from engine.schedules import format_number, short_repr
 from engine.spec import RenderSpec
-from engine.spec_fields import (SCHEMA_VERSION, Invalid, check_flag, check_float,
+from engine.spec_fields import (SCHEMA_VERSION, CanonicalJSON, Invalid, check_flag, check_float,
                                 check_init_image, check_int, closest_name)
 
 MAX_FRAMES = 10_000
@@ -147,7 +147,7 @@ Choice = Annotated[str, _v(_check_choice)]
 Percent = Annotated[str, _v(_check_percent)]
 
 
-class AnimationSpec(BaseModel):
+class AnimationSpec(CanonicalJSON, BaseModel):
     """Every setting of one animation, validated. Immutable: use `replace`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -384,18 +384,6 @@ class AnimationSpec(BaseModel):
                 value = value + 0.0
             data[name] = value
         return data
-
-    def to_json(self, *, indent: int | None = None) -> str:
-        """Canonical JSON: sorted keys, stable numbers; equal specs give equal bytes."""
-        separators = (",", ":") if indent is None else (",", ": ")
-        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False,
-                          allow_nan=False, indent=indent, separators=separators)
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.to_dict() == other.to_dict()
-
-    def __hash__(self) -> int:
-        return hash(self.to_json())
 
     def prompt_summary(self) -> str:
         """``0: a:2 | b || 60: c`` for logs and Discord messages."""

@@ -20,7 +20,7 @@ from engine.errors import SpecError
 from engine.prompts import WeightedPrompt, format_prompts, normalized_weights
 from engine.schedules import SCHEDULE_LENGTH, format_number, parse_schedule, schedule_index
 from engine import spec_fields as fields
-from engine.spec_fields import SCHEMA_VERSION, SPEC_FIELDS, Invalid
+from engine.spec_fields import SCHEMA_VERSION, SPEC_FIELDS, CanonicalJSON, Invalid
 
 __all__ = [
     "SCHEMA_VERSION", "SPEC_FIELDS", "RenderSpec", "CutSchedules", "CutStep", "parse_set_options",
@@ -71,7 +71,7 @@ class CutStep(NamedTuple):
     icgray_p: float
 
 
-class RenderSpec(BaseModel):
+class RenderSpec(CanonicalJSON, BaseModel):
     """Every setting of one still-image render, validated. Immutable: use `replace`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -242,19 +242,6 @@ class RenderSpec(BaseModel):
                 value = list(value)
             data[name] = value
         return data
-
-    def to_json(self, *, indent: int | None = None) -> str:
-        """Canonical JSON: sorted keys, no NaN, stable float text; equal specs give equal bytes."""
-        separators = (",", ":") if indent is None else (",", ": ")
-        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False,
-                          allow_nan=False, indent=indent, separators=separators)
-
-    def __eq__(self, other: object) -> bool:
-        # Notes and caches are not settings: two specs are equal when their settings are.
-        return type(other) is type(self) and self.to_dict() == other.to_dict()
-
-    def __hash__(self) -> int:
-        return hash(self.to_json())
 
     def prompt_summary(self) -> str:
         """The prompts in ``a:2 | b`` form, for logs and Discord messages."""

@@ -7,6 +7,7 @@ turns those into one `SpecError` with the allowed range taken from `SPEC_ALLOWED
 from __future__ import annotations
 
 import contextvars
+import json
 import difflib
 import re
 import unicodedata
@@ -408,3 +409,20 @@ def check_batch_name(value: object, name: str) -> str:
     if safe != value:
         _note(f"batch_name {short_repr(value)} changed to {safe!r} so it is a safe folder name")
     return safe
+
+
+class CanonicalJSON:
+    """Canonical JSON and settings equality for the spec models (mixed in before BaseModel):
+    sorted keys, no NaN, stable float text, so equal specs give equal bytes; notes and caches
+    are not settings, so they do not take part in equality."""
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        separators = (",", ":") if indent is None else (",", ": ")
+        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False,
+                          allow_nan=False, indent=indent, separators=separators)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(self.to_json())
