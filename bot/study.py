@@ -47,14 +47,14 @@ IMAGE_SETTINGS = ("init_image", "image_prompts")
 
 
 async def enqueue_study(bot: Any, interaction: discord.Interaction, options: DiscoOptions,
-                        x: str, y: str | None) -> tuple[Job, str]:
+                        x: str, y: str | None, *, preset_name: str | None = None) -> tuple[Job, str]:
     """Build, check and enqueue a study; returns the job and its echo. Raises the refusal."""
     for name, text in (("x", x), ("y", y or "")):
         key = text.partition("=")[0].strip().lower().replace("-", "_")
         if key in IMAGE_SETTINGS:
             raise CommandError(f"{name} axis: {key} cannot be varied (study_axes): images come only "
                                f"as attachments to /disco; vary another setting", key, rule="study_axes")
-    parsed = await build_options(bot, interaction, options)
+    parsed = await build_options(bot, interaction, options, preset_name=preset_name)
     study = build_study(parsed.spec, x, y, max_cells=max(1, bot.config.max_study_cells))
     guild = await bot.db.guilds.get(interaction.guild_id)
     cells = [cell.spec for cell in study.cells()]

@@ -79,6 +79,31 @@ def test_study_refusal_names_the_axis_value_and_what_is_allowed(tmp_path):
     run(body, tmp_path)
 
 
+def test_study_takes_the_disco_options_preset_and_attachments(tmp_path):
+    import json
+
+    from tests.bot_helpers import write_png
+    from tests.fakediscord import FakeFile
+
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.presets.save(fake.guild.id, "calm", json.dumps({"tv_scale": 100}), 1, owner_id=fake.member.id)
+        init = FakeFile("init.png", write_png(tmp_path / "init.png").read_bytes(), "image/png", 64, 64)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            rec = await fake.slash("study", {
+                "prompt": "a lighthouse", "x": "clip_guidance_scale=1000,2000", "sampling_mode": "plms",
+                "skip_steps": 2, "model": "256x256_diffusion_uncond", "preset": "calm",
+                "init_image": init, "init_scale": 300})
+            await fake.wait_for(lambda: rec.followup_ids)
+            answer = fake.message(rec.followup_ids[-1])
+            assert not answer.ephemeral, answer.content
+        (job,) = await db.jobs.list()
+        base = json.loads(job.spec_json)["base"]
+        assert (base["sampling_mode"], base["skip_steps"], base["diffusion_model"], base["tv_scale"],
+                base["init_scale"]) == ("plms", 2, "256x256_diffusion_uncond", 100, 300)
+        assert base["init_image"] and base["init_image"].endswith(".png")
+    run(body, tmp_path)
+
+
 def test_a_partial_grid_over_the_upload_limit_is_fitted():
     import os
 

@@ -35,6 +35,7 @@ MAX_SETTINGS_FILE = 64 * 1024  # a DD settings.txt is a few KiB
 SIZES = [app_commands.Choice(name=f"{key}: {choice.label}"[:100], value=key)
          for key, choice in SIZE_CHOICES.items()]
 MODELS = [app_commands.Choice(name=name, value=name) for name in DIFFUSION_MODELS]
+SAMPLERS = [app_commands.Choice(name=mode, value=mode) for mode in ("ddim", "plms")]
 
 
 class DiscoCog(commands.Cog):
@@ -63,8 +64,7 @@ class DiscoCog(commands.Cog):
         init_scale="how closely to keep the init image (DD's default 1000)",
         image_prompt="an image to steer toward, like a prompt",
         model="the diffusion model", preset="a saved preset (/preset list) under these options")
-    @app_commands.choices(size=SIZES, model=MODELS, sampling_mode=[app_commands.Choice(name="ddim", value="ddim"),
-                                                     app_commands.Choice(name="plms", value="plms")])
+    @app_commands.choices(size=SIZES, model=MODELS, sampling_mode=SAMPLERS)
     async def disco(self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 1500],
                     steps: Optional[app_commands.Range[int, 2, 1000]] = None,
                     width: Optional[app_commands.Range[int, 64, 4096]] = None,

@@ -10,14 +10,17 @@ button per cell. A refusal is ephemeral and names the bad axis value and what is
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import shutil
 from typing import Optional
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.disco import SIZES
+from bot.attachments import save_image
+from bot.cogs.disco import MODELS, SAMPLERS, SIZES
 from bot.queueing import REFUSALS, refusal_text, send_refusal
 from bot.study import enqueue_study
 from commands.job_options import DiscoOptions
@@ -41,8 +44,13 @@ class StudyCog(commands.Cog):
         width="width in pixels (multiple of 64)", height="height in pixels (multiple of 64)",
         size="a named size (instead of width and height)",
         cutn_batches="how many times the cut schedule runs per step",
-        settings='any other DD settings for every cell: "key=value; key=value"')
-    @app_commands.choices(size=SIZES)
+        settings='any other DD settings for every cell: "key=value; key=value"',
+        clip_guidance_scale="how strongly CLIP pulls toward the prompts (DD's default 5000)",
+        skip_steps="steps skipped at the start", sampling_mode="the sampler", model="the diffusion model",
+        init_image="an image every cell starts from", init_scale="how closely to keep the init image",
+        image_prompt="an image to steer toward, like a prompt",
+        preset="a saved preset (/preset list) under these options")
+    @app_commands.choices(size=SIZES, model=MODELS, sampling_mode=SAMPLERS)
     async def study(self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 1500],
                     x: app_commands.Range[str, 3, 2000], y: Optional[app_commands.Range[str, 3, 2000]] = None,
                     seed: Optional[app_commands.Range[int, 0, 2**32 - 1]] = None,
@@ -51,17 +59,33 @@ class StudyCog(commands.Cog):
                     height: Optional[app_commands.Range[int, 64, 4096]] = None,
                     size: Optional[str] = None,
                     cutn_batches: Optional[app_commands.Range[int, 1, 64]] = None,
-                    settings: Optional[app_commands.Range[str, 1, 4000]] = None) -> None:
+                    settings: Optional[app_commands.Range[str, 1, 4000]] = None,
+                    clip_guidance_scale: Optional[app_commands.Range[float, 0, 10_000_000]] = None,
+                    skip_steps: Optional[app_commands.Range[int, 0, 999]] = None,
+                    sampling_mode: Optional[str] = None, model: Optional[str] = None,
+                    init_image: Optional[discord.Attachment] = None,
+                    init_scale: Optional[app_commands.Range[float, 0, 10_000_000]] = None,
+                    image_prompt: Optional[discord.Attachment] = None,
+                    preset: Optional[app_commands.Range[str, 1, 32]] = None) -> None:
         await interaction.response.defer(thinking=True)
-        options = DiscoOptions(prompt=prompt, seed=seed, steps=steps, width=width, height=height, size=size,
-                               cutn_batches=cutn_batches, settings=settings)
+        folder = self.bot.config.data_dir / "uploads" / str(interaction.id)
         try:
-            job, text = await enqueue_study(self.bot, interaction, options, x, y)
+            limit = interaction.filesize_limit
+            options = DiscoOptions(
+                prompt=prompt, seed=seed, steps=steps, width=width, height=height, size=size,
+                cutn_batches=cutn_batches, settings=settings, clip_guidance_scale=clip_guidance_scale,
+                skip_steps=skip_steps, sampling_mode=sampling_mode, model=model, init_scale=init_scale,
+                init_image=await save_image(init_image, folder, "init_image", limit) if init_image else None,
+                image_prompts=(await save_image(image_prompt, folder, "image_prompts", limit),)
+                if image_prompt else ())
+            job, text = await enqueue_study(self.bot, interaction, options, x, y, preset_name=preset)
         except REFUSALS as err:
+            await asyncio.to_thread(shutil.rmtree, folder, True)  # nothing queued: keep no uploads
             await send_refusal(interaction, refusal_text(err, interaction.id), public_deferred=True)
             return
         except Exception:
             log.exception("/study failed (interaction %s, user %s)", interaction.id, interaction.user.id)
+            await asyncio.to_thread(shutil.rmtree, folder, True)
             await send_refusal(interaction, refusal_text(None, interaction.id), public_deferred=True)
             return
         log.info("queued study %s (%d cells) for user %s in guild %s", job.id, job.frames, job.user_id,
