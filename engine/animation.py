@@ -15,7 +15,6 @@ Files under `out_dir`:
   the same seed and refuses a folder that holds a different animation;
 * ``frames/NNNN.png`` — the frames, written atomically and last of everything a frame writes, so
   a frame on disk is whole and everything it depends on is already there;
-* ``inits/NNNN.png`` — each frame's init image (the pipeline takes inits as file paths);
 * ``state/NNNN_new.png`` / ``_old.png`` — turbo's two warp chains, which differ from the saved
   frame; ``vr/frame_NNNN_l.png`` / ``_r.png`` — VR eye views;
 * ``animation.mp4`` (+ ``animation_vr.mp4`` side by side in VR mode) and ``preview.gif``.
@@ -324,22 +323,19 @@ class _Run:
     # ---- one diffused frame ---------------------------------------------------------------
 
     def _diffuse(self, n: int, init: torch.Tensor | None) -> torch.Tensor:
-        """Frame n through the still pipeline, its init (if any) given as a PNG file."""
-        path = None
-        if init is not None:
-            path = self.out / "inits" / f"{n:04}.png"
-            save_png(to_image(init), path, {})
-        spec = self.anim.frame_render_spec(n, init_image=str(path) if path else None,
-                                           seed=self.seed)
+        """Frame n through the still pipeline; the init (if any) stays in memory, rounded to 8 bits
+        as a saved frame would be, so a resumed run starts from exactly the same values."""
+        label = f"init of frame {n} (in memory)" if init is not None else None
+        spec = self.anim.frame_render_spec(n, init_image=label, seed=self.seed)
+        start = quantise(init).mul(2).sub(1) if init is not None else None
         step_cb = None
         if self.callback is not None:
             def step_cb(context: RenderContext, info: StepInfo) -> None:
                 self.callback(FrameEvent(n, self.total, True, info, context))
         results = self.r.pipeline(spec, out_dir=self.out / ".work", callback=step_cb,
-                                  should_cancel=self.should_cancel, run=0)
-        output = load_frame(results[0].path, self.device)
+                                  should_cancel=self.should_cancel, run=0, init=start, keep_images=True)
         results[0].path.unlink(missing_ok=True)
-        return output
+        return quantise(results[0].image.add(1).div(2))
 
     def _check_cancel(self) -> None:
         from .errors import Cancelled

@@ -36,6 +36,7 @@ class RenderResult:
     seed: int
     path: Path
     seconds: float
+    image: torch.Tensor | None = None  # the final x₀ in [-1, 1], when asked for (keep_images)
 
 
 @dataclass
@@ -69,7 +70,11 @@ class DiscoPipeline:
 
     def __call__(self, spec: RenderSpec, *, out_dir: Path, callback: StepCallback | None = None,
                  should_cancel: Callable[[], bool] | None = None, resume: Resume | None = None,
-                 run: int | None = None) -> list[RenderResult]:
+                 run: int | None = None, init: torch.Tensor | None = None,
+                 keep_images: bool = False) -> list[RenderResult]:
+        """`init`: an init image already in memory ([1, 3, H, W] in [-1, 1]), used instead of
+        reading `spec.init_image` (animations hand over the warped frame this way; the spec's
+        init_image then only names it). `keep_images`: also return each final image tensor."""
         # 1. Settle the seed and the run number, and write DD's settings file first.
         seed = spec.seed if spec.seed is not None else random.randint(0, 2**32 - 1)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -79,13 +84,14 @@ class DiscoPipeline:
         unet, _ = self.pool.unet(spec.diffusion_model, spec.use_checkpoint)
         secondary = self.pool.secondary() if spec.use_secondary_model else None
         clips = [self.pool.clip(name) for name in spec.clip_models]
-        lpips = self._lpips() if spec.init_image and spec.init_scale else None
+        has_init = init is not None or bool(spec.init_image)
+        lpips = self._lpips() if has_init and spec.init_scale else None
         self._write_settings(spec, seed, out_dir, run)
 
         # 3. The noise schedule and the cut schedules are shared by every image.
         schedule = make_schedule(spec.steps)
         cut_schedules = spec.schedules()
-        init_image = load_image(spec.init_image, "init_image") if spec.init_image else None
+        init_image = load_image(spec.init_image, "init_image") if spec.init_image and init is None else None
         first = resume.index if resume else 0
 
         results = []
@@ -98,24 +104,26 @@ class DiscoPipeline:
             # 4. Prompt embeddings per CLIP model (text cached; image prompts and fuzz use gens).
             guides = [ClipGuide(c, *prompt_embeddings(self.pool, c, spec, gens, self.device)) for c in clips]
 
-            # 5. The init: an image, Perlin noise, or none.
+            # 5. The start: an init image (in memory or from its file), Perlin noise, or none.
             shape = (1, 3, spec.height, spec.width)
-            init = None
-            if init_image is not None:
-                init = image_to_tensor(init_image, spec.width, spec.height, self.device)
+            start = None
+            if init is not None:
+                start = init.to(self.device, torch.float32)
+            elif init_image is not None:
+                start = image_to_tensor(init_image, spec.width, spec.height, self.device)
             elif spec.perlin_init:
-                init = perlin_init(spec.height, spec.width, spec.perlin_mode, gens.cpu).to(self.device)
+                start = perlin_init(spec.height, spec.width, spec.perlin_mode, gens.cpu).to(self.device)
 
             # 6. Guidance and the guided denoiser.
             scales = GuidanceScales(spec.clip_guidance_scale, spec.tv_scale, spec.range_scale,
                                     spec.sat_scale, spec.init_scale, spec.cutn_batches,
                                     spec.clamp_grad, spec.clamp_max, spec.skip_augs)
             guidance = Guidance(schedule, guides, cut_schedules, scales, gens, secondary=secondary,
-                                init=init if spec.init_image else None, lpips=lpips)
+                                init=start if has_init else None, lpips=lpips)
             denoiser = GuidedDenoiser(unet, schedule, guidance, autocast=self.pool.unet_autocast)
 
             # 7. Sample from the start, or from the checkpoint being resumed.
-            state = initial_state(schedule, shape, spec.skip_steps, init, gens, self.device)
+            state = initial_state(schedule, shape, spec.skip_steps, start, gens, self.device)
             if resume is not None and index == resume.index and resume.state is not None:
                 state = resume.state
             step_cb: Callback | None = (lambda info, ctx=context: callback(ctx, info)) if callback else None
@@ -126,7 +134,8 @@ class DiscoPipeline:
             # 8. Save the PNG with everything needed to reproduce this one image.
             path = out_dir / f"{spec.batch_name}({run})_{index}.png"
             save_png(to_pil(x), path, self._png_text(spec, image_seed))
-            results.append(RenderResult(index, image_seed, path, time.perf_counter() - started))
+            results.append(RenderResult(index, image_seed, path, time.perf_counter() - started,
+                                        x.detach() if keep_images else None))
         return results
 
     def _lpips(self):

@@ -58,9 +58,27 @@ class Recorder:
             self.finished.append(event.frame)
 
 
+class InitSpy:
+    """Wraps the renderer's pipeline to keep each diffused frame's in-memory init as 8-bit RGB
+    (frame number -> array), since inits no longer pass through files."""
+
+    def __init__(self, renderer: AnimationRenderer):
+        self.pipeline, self.inits = renderer.pipeline, {}
+        renderer.pipeline = self
+
+    def __call__(self, spec, *, init=None, **kwargs):
+        if init is not None:
+            frame = int(spec.init_image.split()[3])  # "init of frame N (in memory)"
+            self.inits[frame] = np.round(((init[0].permute(1, 2, 0).cpu().numpy() + 1) / 2) * 255)
+        return self.pipeline(spec, init=init, **kwargs)
+
+
 def render(spec: AnimationSpec, out: Path, total: int | None = None, **kwargs):
     recorder = Recorder(total or spec.max_frames)
-    result = AnimationRenderer(tiny_pool())(spec, out_dir=out, callback=recorder, **kwargs)
+    renderer = AnimationRenderer(tiny_pool())
+    spy = InitSpy(renderer)
+    result = renderer(spec, out_dir=out, callback=recorder, **kwargs)
+    result.inits = spy.inits
     return result, recorder
 
 
@@ -87,9 +105,8 @@ def test_2d_frames_mp4_and_preview(zoom_2d):
     stored = frame_settings(result.frames[1])
     assert stored["frame"] == 1 and stored["base_seed"] == 5
     assert AnimationSpec.from_dict(stored["animation"]) == spec
-    # Each later frame started from the warped previous frame, written as its init.
-    assert sorted(p.name for p in (result.mp4.parent / "inits").iterdir()) == [
-        "0001.png", "0002.png", "0003.png"]
+    # Each later frame started from the warped previous frame, handed over in memory.
+    assert sorted(result.inits) == [1, 2, 3] and not (result.mp4.parent / "inits").exists()
     # Frames differ: the motion and the per-frame seed (seed + frame) change them.
     first, last = (np.asarray(Image.open(p)) for p in (result.frames[0], result.frames[-1]))
     assert not np.array_equal(first, last)
@@ -117,7 +134,7 @@ def test_3d_without_turbo_diffuses_every_frame(tmp_path):
     assert recorder.stepped == {0, 1} and result.vr_mp4 is None
     # The init of frame 1 is frame 0 moved by the camera over the tiny model's depth.
     frame0 = np.asarray(Image.open(result.frames[0]), dtype=int)
-    init1 = np.asarray(Image.open(tmp_path / "inits" / "0001.png"), dtype=int)
+    init1 = result.inits[1].astype(int)
     assert init1.shape == frame0.shape and np.abs(init1 - frame0).mean() > 1
 
 
@@ -137,14 +154,16 @@ def test_3d_turbo_and_vr(tmp_path):
             last_x[event.frame] = event.step.x
 
     recorder = Recorder(4)
-    result = AnimationRenderer(tiny_pool())(spec, out_dir=tmp_path, callback=keep_last_x)
+    renderer = AnimationRenderer(tiny_pool())
+    spy = InitSpy(renderer)
+    result = renderer(spec, out_dir=tmp_path, callback=keep_last_x)
     assert recorder.stepped == {0, 3}  # the pipeline ran only for diffused frames
     assert recorder.finished == [0, 1, 2, 3]
-    assert sorted(p.name for p in (tmp_path / "inits").iterdir()) == ["0003.png"]
+    assert sorted(spy.inits) == [3]
     # Frame 3 is DD's turbo blend: 1/3 of the diffused image, 2/3 of the warped previous state
     # (which was that frame's init).
     diffused = np.round(np.clip((last_x[3][0].permute(1, 2, 0).numpy() + 1) / 2, 0, 1) * 255)
-    warped = np.asarray(Image.open(tmp_path / "inits" / "0003.png"), dtype=np.float64)
+    warped = spy.inits[3]
     frame3 = np.asarray(Image.open(result.frames[3]), dtype=np.float64)
     assert np.abs(frame3 - (diffused / 3 + warped * 2 / 3)).max() <= 1.01
     assert np.abs(frame3 - diffused).max() > 5
@@ -181,7 +200,7 @@ def test_video_input_every_second_frame(tmp_path):
     assert len(result.frames) == 3 and recorder.stepped == {0, 1, 2}
     assert probe_video(result.mp4).frames == 3
     # Frame 0 starts from the first video frame; later inits blend in the flow-warped output.
-    init0 = np.asarray(Image.open(tmp_path / "out" / "inits" / "0000.png"), dtype=int)
+    init0 = result.inits[0].astype(int)
     assert np.abs(init0 - np.array(colours[0])).max() <= 3
 
 
