@@ -12,6 +12,7 @@ import asyncio
 import io
 import re
 from pathlib import Path
+from typing import Optional
 
 import discord
 from PIL import Image, UnidentifiedImageError
@@ -52,3 +53,17 @@ async def save_image(attachment: discord.Attachment, folder: Path, option: str,
     path = folder / f"{option}_{_UNSAFE.sub('_', attachment.filename)[-80:]}"
     await asyncio.to_thread(path.write_bytes, data)
     return str(path.resolve())
+
+
+MAX_SETTINGS_FILE = 64 * 1024  # a DD settings.txt is a few KiB
+
+
+async def read_settings_file(attachment: Optional[discord.Attachment]) -> Optional[bytes]:
+    """The bytes of a `settings_file` attachment (a DD settings.txt or our JSON), bounded."""
+    if attachment is None:
+        return None
+    if attachment.size > MAX_SETTINGS_FILE:
+        raise CommandError(f"settings_file: {attachment.filename} is {attachment.size:,} bytes; at most "
+                           f"{MAX_SETTINGS_FILE:,} — attach the settings.txt DD wrote, not an image "
+                           f"or an archive", "settings_file", rule="settings_file_size")
+    return await attachment.read()

@@ -92,14 +92,15 @@ def test_study_takes_the_disco_options_preset_and_attachments(tmp_path):
             rec = await fake.slash("study", {
                 "prompt": "a lighthouse", "x": "clip_guidance_scale=1000,2000", "sampling_mode": "plms",
                 "skip_steps": 2, "model": "256x256_diffusion_uncond", "preset": "calm",
-                "init_image": init, "init_scale": 300})
+                "init_image": init, "init_scale": 300,
+                "settings_file": FakeFile("s.json", json.dumps({"range_scale": 77}).encode(), "application/json")})
             await fake.wait_for(lambda: rec.followup_ids)
             answer = fake.message(rec.followup_ids[-1])
             assert not answer.ephemeral, answer.content
         (job,) = await db.jobs.list()
         base = json.loads(job.spec_json)["base"]
         assert (base["sampling_mode"], base["skip_steps"], base["diffusion_model"], base["tv_scale"],
-                base["init_scale"]) == ("plms", 2, "256x256_diffusion_uncond", 100, 300)
+                base["init_scale"], base["range_scale"]) == ("plms", 2, "256x256_diffusion_uncond", 100, 300, 77)
         assert base["init_image"] and base["init_image"].endswith(".png")
     run(body, tmp_path)
 

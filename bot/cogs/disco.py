@@ -22,16 +22,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.attachments import save_image
+from bot.attachments import read_settings_file, save_image
 from bot.queueing import REFUSALS, enqueue_options, refusal_text, send_refusal
-from commands.errors import CommandError
 from commands.job_options import DiscoOptions
 from commands.sizes import SIZE_CHOICES
 from engine.spec_fields import DIFFUSION_MODELS
 
 log = logging.getLogger("disco.bot.disco")
 
-MAX_SETTINGS_FILE = 64 * 1024  # a DD settings.txt is a few KiB
 SIZES = [app_commands.Choice(name=f"{key}: {choice.label}"[:100], value=key)
          for key, choice in SIZE_CHOICES.items()]
 MODELS = [app_commands.Choice(name=name, value=name) for name in DIFFUSION_MODELS]
@@ -95,7 +93,7 @@ class DiscoCog(commands.Cog):
                 clip_guidance_scale=clip_guidance_scale, cutn_batches=cutn_batches,
                 skip_steps=skip_steps, sampling_mode=sampling_mode, n=n, settings=settings,
                 init_scale=init_scale, model=model,
-                settings_file=await self._read_settings_file(settings_file))
+                settings_file=await read_settings_file(settings_file))
             text = await self._queue(interaction, options, preset)
         except REFUSALS as err:
             await asyncio.to_thread(shutil.rmtree, folder, True)  # nothing queued: keep no uploads
@@ -107,15 +105,6 @@ class DiscoCog(commands.Cog):
             await self._refuse(interaction, None)
             return
         await interaction.followup.send(text, allowed_mentions=discord.AllowedMentions.none())
-
-    async def _read_settings_file(self, attachment: Optional[discord.Attachment]) -> Optional[bytes]:
-        if attachment is None:
-            return None
-        if attachment.size > MAX_SETTINGS_FILE:
-            raise CommandError(f"settings_file: {attachment.filename} is {attachment.size:,} bytes; at most "
-                               f"{MAX_SETTINGS_FILE:,} — attach the settings.txt DD wrote, not an image "
-                               f"or an archive", "settings_file", rule="settings_file_size")
-        return await attachment.read()
 
     @disco.autocomplete("preset")
     async def _preset_names(self, interaction: discord.Interaction, current: str

@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.attachments import save_image
+from bot.attachments import read_settings_file, save_image
 from bot.cogs.disco import MODELS, SAMPLERS, SIZES
 from bot.queueing import REFUSALS, refusal_text, send_refusal
 from bot.study import enqueue_study
@@ -49,7 +49,8 @@ class StudyCog(commands.Cog):
         skip_steps="steps skipped at the start", sampling_mode="the sampler", model="the diffusion model",
         init_image="an image every cell starts from", init_scale="how closely to keep the init image",
         image_prompt="an image to steer toward, like a prompt",
-        preset="a saved preset (/preset list) under these options")
+        preset="a saved preset (/preset list) under these options",
+        settings_file="a DD *_settings.txt or our settings JSON for every cell")
     @app_commands.choices(size=SIZES, model=MODELS, sampling_mode=SAMPLERS)
     async def study(self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 1500],
                     x: app_commands.Range[str, 3, 2000], y: Optional[app_commands.Range[str, 3, 2000]] = None,
@@ -66,7 +67,8 @@ class StudyCog(commands.Cog):
                     init_image: Optional[discord.Attachment] = None,
                     init_scale: Optional[app_commands.Range[float, 0, 10_000_000]] = None,
                     image_prompt: Optional[discord.Attachment] = None,
-                    preset: Optional[app_commands.Range[str, 1, 32]] = None) -> None:
+                    preset: Optional[app_commands.Range[str, 1, 32]] = None,
+                    settings_file: Optional[discord.Attachment] = None) -> None:
         await interaction.response.defer(thinking=True)
         folder = self.bot.config.data_dir / "uploads" / str(interaction.id)
         try:
@@ -77,7 +79,7 @@ class StudyCog(commands.Cog):
                 skip_steps=skip_steps, sampling_mode=sampling_mode, model=model, init_scale=init_scale,
                 init_image=await save_image(init_image, folder, "init_image", limit) if init_image else None,
                 image_prompts=(await save_image(image_prompt, folder, "image_prompts", limit),)
-                if image_prompt else ())
+                if image_prompt else (), settings_file=await read_settings_file(settings_file))
             job, text = await enqueue_study(self.bot, interaction, options, x, y, preset_name=preset)
         except REFUSALS as err:
             await asyncio.to_thread(shutil.rmtree, folder, True)  # nothing queued: keep no uploads
