@@ -16,7 +16,6 @@ video_init_frames_skip_steps (DD issue #134); we use it.
 """
 from __future__ import annotations
 
-import contextvars
 import json
 from typing import Annotated, Any
 
@@ -29,8 +28,9 @@ from engine.errors import SpecError
 from engine.prompts import WeightedPrompt, normalized_weights
 from engine.schedules import format_number, short_repr
 from engine.spec import RenderSpec
-from engine.spec_fields import (SCHEMA_VERSION, CanonicalJSON, Invalid, check_flag, check_float,
-                                check_init_image, check_int, closest_name)
+from engine.spec_fields import (SCHEMA_VERSION, CanonicalJSON, Invalid, add_note, check_flag, check_float,
+                                check_init_image, check_int, closest_name, reset_notes_sink,
+                                set_notes_sink)
 
 MAX_FRAMES = 10_000
 MAX_TOTAL_STEPS = 100_000
@@ -89,9 +89,8 @@ def _check_keyframes(value: object, name: str) -> str:
                                   notes=notes)
     except SpecError as err:
         raise Invalid.from_spec_error(err, name) from None
-    sink = _NOTES.get()
-    if sink is not None:
-        sink.extend(notes)
+    for note in notes:
+        add_note(note)
     return kf.format_keyframes(keys)
 
 
@@ -126,11 +125,6 @@ def _check_video_path(value: object, name: str) -> str | None:
         raise Invalid(f"{short_repr(path)} is a URL", fix="download the video and give the "
                       "path of the local file")
     return path
-
-
-# Notes from field checks, collected for the AnimationSpec being validated.
-_NOTES: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("animation_notes",
-                                                                          default=None)
 
 
 def _int(low: int, high: int):
@@ -210,11 +204,11 @@ class AnimationSpec(CanonicalJSON, BaseModel):
     @classmethod
     def _collect_notes(cls, data: Any, handler):
         notes: list[str] = []
-        token = _NOTES.set(notes)
+        token = set_notes_sink(notes)  # the same sink the shared field checks write to
         try:
             spec = handler(data)
         finally:
-            _NOTES.reset(token)
+            reset_notes_sink(token)
         spec._notes = tuple(dict.fromkeys(tuple(notes) + spec._notes))
         return spec
 

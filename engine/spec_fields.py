@@ -190,7 +190,8 @@ def reset_notes_sink(token: contextvars.Token) -> None:
     _NOTES.reset(token)
 
 
-def _note(text: str) -> None:
+def add_note(text: str) -> None:
+    """Record a harmless adjustment for the spec being validated (RenderSpec or AnimationSpec)."""
     sink = _NOTES.get()
     if sink is not None:
         sink.append(text)
@@ -267,7 +268,7 @@ def check_float(value: object, name: str, low: float, high: float, low_open: boo
 def check_side(value: object, name: str) -> int:
     side = check_int(value, name, 64, 4096)
     if side % 64:
-        _note(f"{name} {side} is not a multiple of 64: using {side // 64 * 64}")
+        add_note(f"{name} {side} is not a multiple of 64: using {side // 64 * 64}")
     return side // 64 * 64
 
 
@@ -407,7 +408,7 @@ def check_batch_name(value: object, name: str) -> str:
         raise Invalid(f"{short_repr(value)} is not text")
     safe = safe_batch_name(value[:10_000])
     if safe != value:
-        _note(f"batch_name {short_repr(value)} changed to {safe!r} so it is a safe folder name")
+        add_note(f"batch_name {short_repr(value)} changed to {safe!r} so it is a safe folder name")
     return safe
 
 
