@@ -3,10 +3,11 @@
     renderer = AnimationRenderer(ModelPool("test-tiny"))
     result = renderer(anim, out_dir=Path("out/anim"), callback=print)
 
-Frame 0 is an ordinary still render. Every later frame starts from the previous frame moved by
-the camera (research §1.11–1.15): a 2D affine warp, a 3D depth warp (optionally with turbo
-in-betweens that skip diffusion, and VR eye views), or, for video input, the next video frame
-blended with the previous output warped along the optical flow. The moved frame is the init of
+Frame 0 is an ordinary still render (or `init_frame`, the given image as it is). Every later
+frame starts from the previous frame moved by the camera (research §1.11–1.15): a 2D affine
+warp, a 3D depth warp (optionally with turbo in-betweens that skip diffusion, and VR eye views),
+or, for video input, the next video frame blended with the previous output warped along the
+optical flow. The moved frame is the init of
 the next still render with frames_scale / frames_skip_steps (`AnimationSpec.frame_render_spec`).
 
 Files under `out_dir`:
@@ -109,11 +110,11 @@ class AnimationRenderer:
     """
 
     def __init__(self, pool: ModelPool, *, depth_kind: str | None = None,
-                 flow_kind: str | None = None):
+                 flow_kind: str | None = None, pipeline: DiscoPipeline | None = None):
         real = pool.model_set == "dd-default"
         self.pool = pool
         self.device = pool.device
-        self.pipeline = DiscoPipeline(pool)
+        self.pipeline = pipeline or DiscoPipeline(pool)
         self.depth_kind = depth_kind or ("real" if real else "tiny")
         self.flow_kind = flow_kind or ("real" if real else "tiny")
         for name, kind in (("depth_kind", self.depth_kind), ("flow_kind", self.flow_kind)):
@@ -242,7 +243,7 @@ class _Run:
         for n in range(first, self.total):
             self._check_cancel()
             if n == 0:
-                output = self._diffuse(0, None)
+                output = self._given_frame() if self.anim.init_frame else self._diffuse(0, None)
                 self.prev = output
             elif self.mode == "2D":
                 s = self.series
@@ -336,6 +337,15 @@ class _Run:
                                   should_cancel=self.should_cancel, run=0, init=start, keep_images=True)
         results[0].path.unlink(missing_ok=True)
         return quantise(results[0].image.add(1).div(2))
+
+    def _given_frame(self) -> torch.Tensor:
+        """`init_frame` as frame 0: resized to the render size as an init image is, not diffused."""
+        from .outputs import image_to_tensor
+        from .prompting import load_image
+
+        render = self.anim.render
+        image = load_image(self.anim.init_frame, "init_frame")
+        return quantise(image_to_tensor(image, render.width, render.height, self.device).add(1).div(2))
 
     def _check_cancel(self) -> None:
         from .errors import Cancelled

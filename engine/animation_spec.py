@@ -12,7 +12,9 @@ for settings compatibility and has no effect. Turbo and VR exist only in 3D and 
 elsewhere; video input needs `video_init_path`. `MAX_TOTAL_STEPS` caps the denoising steps of
 a whole animation (frame 0 plus every diffused later frame) at 100 000 — e.g. 1000 frames at
 100 steps — so one request cannot occupy the GPU for days. DD ignores
-video_init_frames_skip_steps (DD issue #134); we use it.
+video_init_frames_skip_steps (DD issue #134); we use it. `init_frame` is our addition: an
+image used as frame 0 exactly as it is (DD always diffuses frame 0), so a finished still can
+start an animation; it is a local path, which the bot fills only from its own files.
 """
 from __future__ import annotations
 
@@ -176,6 +178,7 @@ class AnimationSpec(CanonicalJSON, BaseModel):
     vr_eye_angle: _float(0, 90) = 0.5
     vr_ipd: _float(0, 100) = 5.0
     video_init_path: Annotated[str | None, _v(_check_video_path)] = None
+    init_frame: Annotated[str | None, _v(check_init_image)] = None
     extract_nth_frame: _int(1, 1000) = 2
     video_init_seed_continuity: Flag = False
     video_init_flow_warp: Flag = True
@@ -227,6 +230,10 @@ class AnimationSpec(CanonicalJSON, BaseModel):
         if mode == "Video Input" and self.video_init_path is None:
             problems.append(Invalid("Video Input mode needs a video", param="video_init_path",
                                     fix="give video_init_path=path/to/video.mp4, or use "
+                                    "animation_mode=2D or 3D"))
+        if self.init_frame is not None and mode == "Video Input":
+            problems.append(Invalid("Video Input takes its first frame from the video",
+                                    param="init_frame", fix="leave init_frame out, or use "
                                     "animation_mode=2D or 3D"))
         if self.near_plane >= self.far_plane:
             problems.append(Invalid(f"near_plane {self.near_plane:g} is not below far_plane "
@@ -288,7 +295,7 @@ class AnimationSpec(CanonicalJSON, BaseModel):
         except SpecError as err:  # e.g. a video_init_* override the render cannot take
             return [Invalid(f"the frames' settings are invalid: {err}", param=err.param or
                             "render", has_fix=True)]
-        total = first.steps - first.skip_steps
+        total = 0 if self.init_frame else first.steps - first.skip_steps
         if later is not None:
             diffused = sum(self.diffused_frames()[1:])
             total += diffused * (later.steps - later.skip_steps)
@@ -323,10 +330,15 @@ class AnimationSpec(CanonicalJSON, BaseModel):
         return fp.prompts_at(self.text_prompts, frame)
 
     def diffused_frames(self) -> list[bool]:
-        """True for each frame that runs diffusion (all of them unless 3D turbo is on)."""
+        """True for each frame that runs diffusion: all of them unless 3D turbo is on, and not
+        frame 0 when `init_frame` gives it."""
         if self.turbo_mode and self.animation_mode == "3D":
-            return kf.turbo_schedule(self.max_frames, self.turbo_steps, self.turbo_preroll)
-        return [True] * self.max_frames
+            frames = kf.turbo_schedule(self.max_frames, self.turbo_steps, self.turbo_preroll)
+        else:
+            frames = [True] * self.max_frames
+        if self.init_frame is not None:
+            frames[0] = False
+        return frames
 
     def frame_render_spec(self, frame: int, *, init_image: str | None = None,
                           seed: int | None = None) -> RenderSpec:

@@ -320,9 +320,9 @@ def dumps_dd_settings(spec: RenderSpec, *, seed: int | None = None) -> str:
 
 # ---- animations --------------------------------------------------------------------------------
 
-# DD keys read into AnimationSpec as they are (same name, same meaning).
+# DD keys read into AnimationSpec as they are (same name, same meaning); init_frame is ours.
 _DD_ANIMATION_KEYS = tuple(name for name in AnimationSpec.model_fields
-                 if name not in ("render", "text_prompts", "sampling_mode"))
+                           if name not in ("render", "text_prompts", "sampling_mode", "init_frame"))
 _DD_STILL_LINES = ("ignored for still images", "animation_mode ", "text_prompts: frames ",
                    "text_prompts: no frame 0")
 

@@ -59,7 +59,7 @@ def render_study_job(worker: EngineWorker, job: Job, study: StudySpec, live: _Li
             live.preview_path = str(folder / "partial_grid.png")
             seconds = time.monotonic() - cell_started[0]
             cell_started[0] = time.monotonic()
-            if not wait(_charge(worker, job, seconds, f"cell {k} of {n}")):
+            if not wait(charge_finished(worker, job, seconds, f"cell {k} of {n}")):
                 live.cancel.set()
                 return
             live.charged += seconds
@@ -82,8 +82,8 @@ def render_study_job(worker: EngineWorker, job: Job, study: StudySpec, live: _Li
                       f"study cell; use a smaller width and height or fewer cutn_batches")
 
 
-async def _charge(worker: EngineWorker, job: Job, seconds: float, note: str) -> bool:
-    """Bill one finished cell; False when this attempt lost its lease (stop rendering)."""
+async def charge_finished(worker: EngineWorker, job: Job, seconds: float, note: str) -> bool:
+    """Bill one finished cell or frame; False when this attempt lost its lease (stop rendering)."""
     try:
         await worker.db.leases.charge_partial(job.id, job.attempt, worker.owner,
                                               gpu_seconds=seconds, note=note)

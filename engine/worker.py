@@ -7,7 +7,8 @@ learns about cancels. Every write is fenced by the job's attempt number, so a wo
 was taken over can never overwrite the new attempt's work. Progress, a preview every
 `display_rate` steps and a checkpoint every `checkpoint_every` steps go under
 `data/jobs/<id>/`; a job whose earlier attempt died resumes from its checkpoint. A job of kind
-'study' renders a parameter study instead (engine/study_job.py), cell by cell.
+'study' renders a parameter study instead (engine/study_job.py), cell by cell, and one of kind
+'animation' an animation (engine/animation_job.py), frame by frame.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ from .jobfiles import Checkpoint, job_dir, load_checkpoint, save_checkpoint, sav
 from .models import ModelPool
 from .pipeline import DiscoPipeline, Resume
 from .spec import RenderSpec
+from .animation_job import animation_of, render_animation_job
+from .animation_spec import AnimationSpec
 from .study import StudySpec
 from .study_job import render_study_job, study_of
 
@@ -57,9 +60,9 @@ class _Live:
     seconds: list[float] = field(default_factory=list)
     preview_path: str | None = None
     checkpoint_path: str | None = None
-    frame: int | None = None     # studies: the cell in progress (0-based) of `frames`
+    frame: int | None = None     # the image, study cell or animation frame (0-based) of `frames`
     frames: int | None = None
-    charged: float = 0.0         # GPU seconds this attempt already billed (a study's cells)
+    charged: float = 0.0         # GPU seconds this attempt already billed (cells, frames)
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -105,7 +108,7 @@ class EngineWorker:
         """Render one claimed job and record how it ended (every write fenced by its attempt)."""
         log.info("job %s: attempt %d of %d", job.id, job.attempt, job.max_attempts)
         try:
-            spec = study_of(job) if job.kind == "study" else self._job_spec(job)
+            spec = self._job_spec(job)
         except SpecError as exc:
             await self._finish(job, "fail", code="invalid_settings", message=str(exc), retryable=False)
             return
@@ -134,16 +137,24 @@ class EngineWorker:
             self._release_memory()
         await self._finish(job, outcome[0], live, **outcome[1])
 
-    def _job_spec(self, job: Job) -> RenderSpec:
+    def _job_spec(self, job: Job) -> RenderSpec | StudySpec | AnimationSpec:
+        if job.kind == "study":
+            return study_of(job)
+        if job.kind == "animation":
+            return animation_of(job)
         spec = RenderSpec.from_json(job.spec_json)
         if spec.seed is None:  # a resumed attempt must draw the same noise: fix the seed by job
             seed = job.seed if job.seed is not None else zlib.crc32(job.id.encode())
             spec = spec.replace(seed=seed)
         return spec
 
-    async def _render_with_retry(self, job: Job, spec: RenderSpec | StudySpec, live: _Live) -> list[str]:
-        if isinstance(spec, StudySpec):  # cells are small and resumable: no in-process retry
+    async def _render_with_retry(self, job: Job, spec: RenderSpec | StudySpec | AnimationSpec,
+                                 live: _Live) -> list[str]:
+        # Cells and frames are small and resumable units: no in-process retry for them.
+        if isinstance(spec, StudySpec):
             return await asyncio.to_thread(render_study_job, self, job, spec, live)
+        if isinstance(spec, AnimationSpec):
+            return await asyncio.to_thread(render_animation_job, self, job, spec, live)
         try:
             return await asyncio.to_thread(self._render, job, spec, live)
         except OutOfMemory:

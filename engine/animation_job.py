@@ -1,0 +1,127 @@
+"""A queued animation (job kind 'animation') inside the engine process.
+
+`render_animation_job` runs in the worker's render thread: it renders the job's `AnimationSpec`
+with `engine.animation.AnimationRenderer` into `data/jobs/<id>/` — which resumes from the frames
+already on disk, so a crash or restart loses at most the frame in progress — and reports through
+the worker's event loop:
+
+- progress: frame k of n (0-based `frame`) and the step within that frame;
+- the preview: the frame being diffused every `display_rate` steps, then each finished frame;
+- after each frame its GPU time is billed at once with `leases.charge_partial` (a finished frame
+  is kept and reused by the next attempt, so its time is charged even if the animation later
+  fails or is cancelled; a failure refunds only the unbilled rest);
+- a cancel (or a lost lease) stops before the next step.
+
+Returns the artifacts: the MP4, the GIF preview, then the VR MP4 in VR mode. The frames stay in
+the job folder under frames/.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from PIL import Image
+
+from storage import Job
+
+from .animation import AnimationRenderer, FrameEvent
+from .animation_spec import AnimationSpec
+from .jobfiles import PREVIEW_NAME, job_dir, save_preview
+from .outputs import atomic_write_bytes
+from .study_job import charge_finished
+
+if TYPE_CHECKING:
+    from .worker import EngineWorker, _Live
+
+PREVIEW_SIDE = 512
+
+
+def animation_of(job: Job) -> AnimationSpec:
+    """The job's animation, validated again, with its seed fixed: a resumed attempt must draw
+    the same noise (SpecError when it is not a valid animation)."""
+    anim = AnimationSpec.from_json(job.spec_json)
+    if anim.render.seed is None:
+        seed = job.seed if job.seed is not None else zlib.crc32(job.id.encode())
+        anim = anim.replace(render={**anim.render.to_dict(), "seed": seed})
+    return anim
+
+
+def render_animation_job(worker: EngineWorker, job: Job, anim: AnimationSpec, live: _Live) -> list[str]:
+    """The render thread's body for an animation job (see the module docstring)."""
+    from .worker import OutOfMemory  # the worker imports this module: resolve at call time
+
+    folder = job_dir(worker.data_dir, job.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    loop = worker._loop
+    last_report = [0.0]
+    frame_started = [time.monotonic()]
+    display_rate = anim.render.display_rate
+
+    def wait(coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(60)
+
+    def on_event(event: FrameEvent) -> None:
+        live.frame, live.frames = event.frame, event.frames
+        if event.step is not None:
+            info = event.step
+            live.step, live.total = info.step, info.total
+            live.seconds.append(info.seconds)
+            if display_rate and info.step % display_rate == 0:
+                live.preview_path = str(save_preview(folder, info.pred_xstart, PREVIEW_SIDE))
+            due = time.monotonic() - last_report[0] >= worker.config.progress_every
+        else:  # frame k is on disk: show it, bill it, report now
+            live.preview_path = str(_frame_preview(folder, event.path))
+            live.step = live.total  # the frame is done
+            seconds = time.monotonic() - frame_started[0]
+            frame_started[0] = time.monotonic()
+            note = f"frame {event.frame + 1} of {event.frames}"
+            if not wait(charge_finished(worker, job, seconds, note)):
+                live.cancel.set()
+                return
+            live.charged += seconds
+            due = True
+        # Report from this thread and wait for the answer, so a cancel stops the very next step.
+        if due:
+            last_report[0] = time.monotonic()
+            if wait(worker._report(job, live)):
+                live.cancel.set()
+
+    renderer = _renderer(worker)
+    try:
+        result = renderer(anim, out_dir=folder, callback=on_event, should_cancel=live.cancel.is_set)
+    except torch.cuda.OutOfMemoryError:
+        pass  # handled below, outside the except block, so the traceback frees its tensors
+    else:
+        artifacts = [str(result.mp4), str(result.preview)]
+        return artifacts + ([str(result.vr_mp4)] if result.vr_mp4 is not None else [])
+    worker._release_memory()
+    render = anim.render
+    raise OutOfMemory(f"out of GPU memory while rendering a {render.width}×{render.height} animation "
+                      f"frame; use a smaller width and height or fewer cutn_batches")
+
+
+def _renderer(worker: EngineWorker) -> AnimationRenderer:
+    """One renderer per engine process: it shares the worker's pipeline and keeps the depth and
+    flow models loaded between jobs, as the diffusion models are."""
+    renderer = getattr(worker, "_animation_renderer", None)
+    if renderer is None:
+        renderer = AnimationRenderer(worker.pool, pipeline=worker.pipeline)
+        worker._animation_renderer = renderer
+    return renderer
+
+
+def _frame_preview(folder: Path, frame_path: Path) -> Path:
+    """A finished frame as the job's preview.png, at most PREVIEW_SIDE pixels a side."""
+    with Image.open(frame_path) as image:
+        image = image.convert("RGB")
+        image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.LANCZOS)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+    path = folder / PREVIEW_NAME
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
