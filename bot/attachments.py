@@ -1,4 +1,4 @@
-"""Image attachments of `/disco` (init_image, image_prompt): checked, downloaded, kept.
+"""Attachments of `/disco` (init_image, image_prompt) and `/animate` (video): checked, downloaded, kept.
 
 Discord's metadata (type, size, width, height) is checked with `check_attachment` before a byte
 is downloaded; the downloaded bytes are then checked again by decoding the image header, since
@@ -19,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from commands.errors import CommandError
 from commands.job_options import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_PIXELS, check_attachment
+from engine.video import VideoInfo, VideoLimits, probe_video
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -67,3 +68,33 @@ async def read_settings_file(attachment: Optional[discord.Attachment]) -> Option
                            f"{MAX_SETTINGS_FILE:,} — attach the settings.txt DD wrote, not an image "
                            f"or an archive", "settings_file", rule="settings_file_size")
     return await attachment.read()
+
+
+VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo",
+               "video/avi", "image/gif")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif")
+
+
+async def save_video(attachment: discord.Attachment, folder: Path, upload_limit: int) -> tuple[str, VideoInfo]:
+    """Check, download, store and probe a `video` attachment; returns its path and probe.
+
+    Bounded before the download by Discord's metadata (type, bytes), then by the engine's probe
+    of the bytes themselves (readable video, duration, resolution — `engine.video.VideoLimits`)."""
+    name = attachment.filename
+    kind = (attachment.content_type or "").split(";")[0].strip().lower()
+    if kind not in VIDEO_TYPES and not (not kind and name.lower().endswith(VIDEO_EXTENSIONS)):
+        raise CommandError(f"video: {name[:60]} is {kind or 'not a video'}; attach an MP4, MOV, WebM, MKV, "
+                           f"AVI or GIF", "video", rule="attachment_type")
+    limit = min(upload_limit, VideoLimits().max_bytes)
+    if attachment.size > limit:
+        raise CommandError(f"video: {name[:60]} is {attachment.size / 2**20:.1f} MiB; at most "
+                           f"{limit / 2**20:g} MiB — trim or compress it", "video", rule="attachment_bytes")
+    data = await attachment.read()
+    if len(data) > limit:
+        raise CommandError(f"video: {name[:60]} is {len(data) / 2**20:.1f} MiB; at most {limit / 2**20:g} MiB",
+                           "video", rule="attachment_bytes")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"video_{_UNSAFE.sub('_', name)[-80:]}"
+    await asyncio.to_thread(path.write_bytes, data)
+    info = await asyncio.to_thread(probe_video, path, limits=VideoLimits(max_bytes=limit), allowed_dir=folder)
+    return str(path.resolve()), info

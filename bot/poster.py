@@ -19,6 +19,11 @@ Studies (job kind 'study', bot/study.py): the status reads "cell k of n · step 
 preview is the partial grid; the result is the grid (a JPEG when the PNG is over the upload
 limit), the study JSON and one "Cell k" button per cell, ≤ 25 a message.
 
+Animations (job kind 'animation', bot/animate.py): the status reads "frame k/n · step s/t" with
+the ETA from the frames left × the average steps a frame costs, and the preview is the latest
+frame; the result is the MP4 re-encoded to fit the upload limit when it must, and the
+animation JSON.
+
 Buttons (bot/views.py): ⏹ cancel on the progress message, removed by the final edit; 🔄 🎯 🌗 📋 ❌
 on the result. Discord caps edits to messages older than an hour (error 30046), so a progress
 message older than `progress_message_max_age` is replaced by a fresh one instead of edited.
@@ -37,7 +42,7 @@ from typing import Any
 import discord
 from PIL import Image
 
-from bot import study
+from bot import animate, study
 from bot.filefit import fit_image
 from bot.views import cancel_view, result_view
 from engine.errors import SpecError
@@ -79,11 +84,18 @@ def _prompt_of(job: Job) -> str:
         if job.kind == "study":  # a study's prompts are its base spec's
             data = data.get("base") or {}
         prompts = data.get("text_prompts") or []
-    except (ValueError, AttributeError):
+        if isinstance(prompts, dict):  # an animation's prompts by frame
+            return " || ".join(f"{frame}: " + " | ".join(_prompt_text(p) for p in ps)
+                               for frame, ps in prompts.items())
+    except (ValueError, AttributeError, TypeError):
         return ""
-    if prompts and isinstance(prompts[0], dict):
-        return " | ".join(f"{p.get('text', '')}:{format_number(float(p.get('weight', 1)))}" for p in prompts)
-    return " | ".join(str(p) for p in prompts)
+    return " | ".join(_prompt_text(p) for p in prompts)
+
+
+def _prompt_text(prompt: Any) -> str:
+    if isinstance(prompt, dict):
+        return f"{prompt.get('text', '')}:{format_number(float(prompt.get('weight', 1)))}"
+    return str(prompt)
 
 
 def status_text(job: Job, position: int | None, now: float) -> str:
@@ -94,13 +106,17 @@ def status_text(job: Job, position: int | None, now: float) -> str:
     if job.state == "running":
         total = job.progress_total or job.steps
         line = f"step {job.progress_step}/{total}"
+        frames = job.progress_frames or job.frames
         if job.kind == "study":
-            line = f"cell {job.progress_frame + 1} of {job.progress_frames or job.frames} · " + line
+            line = f"cell {job.progress_frame + 1} of {frames} · " + line
+        elif job.kind == "animation":
+            line = f"frame {job.progress_frame + 1}/{frames} · " + line
         elif job.progress_frames > 1:
             line = f"image {job.progress_frame + 1}/{job.progress_frames} · " + line
         if job.seconds_per_step and total:
-            left = job.seconds_per_step * max(0, total - job.progress_step) * max(
-                1, job.progress_frames - job.progress_frame)
+            later = frames - job.progress_frame - 1  # an animation's later frames cost job.steps each
+            per_later = job.steps if job.kind == "animation" else total
+            left = job.seconds_per_step * (max(0, total - job.progress_step) + max(0, later) * per_later)
             line += f" · done <t:{int(now + left)}:R>"
         if job.cancel_requested:
             line += " · cancelling…"
@@ -294,13 +310,17 @@ class Poster:
             return [message.id]
         if job.kind == "study":
             return await self._send_study(job, channel, mention)
-        files, notes = self._result_files(job)
-        text = self._result_text(job, notes)
+        if job.kind == "animation":
+            files, notes = await asyncio.to_thread(animate.result_files, job, self._upload_limit(job))
+            text = self._result_text(job, notes).replace("your render is done", "your animation is done", 1)
+        else:
+            files, notes = self._result_files(job)
+            text = self._result_text(job, notes)
         ids = []
         # ≤ 10 files a message; each later chunk gets its own fixed nonce so it dedups too.
         for index in range(0, max(1, len(files)), MAX_FILES):
             chunk_nonce = nonce if index == 0 else f"{nonce}-{index // MAX_FILES}"
-            extra = {"view": result_view(job.id)} if index == 0 else {}
+            extra = {"view": result_view(job.id, job.kind)} if index == 0 else {}
             message = await channel.send(text if index == 0 else None, nonce=chunk_nonce,
                                          files=files[index:index + MAX_FILES], allowed_mentions=mention, **extra)
             ids.append(message.id)

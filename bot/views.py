@@ -5,8 +5,9 @@ Each button is a `JobButton` (a discord.py `DynamicItem`): its custom_id is
 from SQLite when it is clicked, so nothing lives in memory and a restarted bot answers every
 button it ever posted. `DiscoBot.setup_hook` registers the class with `add_dynamic_items`.
 
-Result messages get 🔄 new seed, 🎯 same seed, 🌗 vary, 📋 recipe and ❌ delete; progress
-messages (and `/queue`) get ⏹ cancel. Every click is acknowledged at once with an ephemeral
+Still results get 🔄 new seed, 🎯 same seed, 🌗 vary, 🎞 animate this, 📋 recipe and ❌ delete;
+animation results 🔄 🎯 📋 ❌ (bot/animate.py re-queues them); progress messages (and `/queue`)
+get ⏹ cancel. Every click is acknowledged at once with an ephemeral
 defer (Discord's 3 s window) and answered privately. Re-queues go through
 `bot.queueing.enqueue_options`, the same limits and quota path as `/disco`.
 """
@@ -22,6 +23,7 @@ from typing import Any
 
 import discord
 
+from bot.animate import animate_still, recipe_file, requeue_animation
 from bot.queueing import NO_MENTIONS, REFUSALS, enqueue_options, refusal_text, rerun_options
 from commands.echo import recipe
 from commands.errors import CommandError
@@ -34,12 +36,14 @@ ACTIONS = {  # action -> (emoji, label, style)
     "new": ("🔄", "New seed", discord.ButtonStyle.secondary),
     "same": ("🎯", "Same seed", discord.ButtonStyle.secondary),
     "vary": ("🌗", "Vary", discord.ButtonStyle.secondary),
+    "animate": ("🎞", "Animate", discord.ButtonStyle.secondary),
     "recipe": ("📋", "Recipe", discord.ButtonStyle.secondary),
     "delete": ("❌", "Delete", discord.ButtonStyle.danger),
     "cancel": ("⏹", "Cancel", discord.ButtonStyle.danger),
 }
-RESULT_ACTIONS = ("new", "same", "vary", "recipe", "delete")
-REQUEUE_ACTIONS = ("new", "same", "vary")
+RESULT_ACTIONS = {"still": ("new", "same", "vary", "animate", "recipe", "delete"),
+                  "animation": ("new", "same", "recipe", "delete")}
+REQUEUE_ACTIONS = ("new", "same", "vary", "animate")
 MESSAGE_LIMIT = 2000
 
 
@@ -53,7 +57,7 @@ def job_link(job: Job, message_id: str) -> str:
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button],
-                template=r"disco:(?P<action>new|same|vary|recipe|delete|cancel):(?P<job>[0-9A-Z]{26})"):
+                template=r"disco:(?P<action>new|same|vary|animate|recipe|delete|cancel):(?P<job>[0-9A-Z]{26})"):
     """One button about one job; the action and the job id are all it carries."""
 
     def __init__(self, action: str, job_id: str, *, label: str | None = None) -> None:
@@ -92,10 +96,14 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button],
         if job.guild_id != str(interaction.guild_id):
             raise CommandError(f"job {job.id} belongs to another server; use the buttons there",
                                "job", rule="same_server")
+        if self.action == "animate":
+            return await animate_still(bot, interaction, job), None
         if self.action in REQUEUE_ACTIONS:
+            if job.kind == "animation":
+                return await requeue_animation(bot, interaction, job, self.action), None
             return await requeue(bot, interaction, job, self.action), None
         if self.action == "recipe":
-            return await recipe_answer(bot, job)
+            return recipe_file(job) if job.kind == "animation" else await recipe_answer(bot, job)
         if self.action == "delete":
             return await delete_result(bot, interaction, job), None
         return await cancel_job(bot, interaction, job), None
@@ -176,10 +184,10 @@ async def cancel_job(bot: Any, interaction: discord.Interaction, job: Job) -> st
     return f"Cancelling job `{job.id}`: the engine stops it after the current step."
 
 
-def result_view(job_id: str) -> discord.ui.View:
+def result_view(job_id: str, kind: str = "still") -> discord.ui.View:
     """The buttons under a finished render (a view of DynamicItems only is never stored in memory)."""
     view = discord.ui.View(timeout=None)
-    for action in RESULT_ACTIONS:
+    for action in RESULT_ACTIONS[kind]:
         view.add_item(JobButton(action, job_id))
     return view
 

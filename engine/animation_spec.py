@@ -29,7 +29,7 @@ from engine import keyframes as kf
 from engine.errors import SpecError
 from engine.prompts import WeightedPrompt, normalized_weights
 from engine.schedules import format_number, short_repr
-from engine.spec import RenderSpec
+from engine.spec import MAX_OPTION_LENGTH, MAX_OPTIONS, RenderSpec, split_options
 from engine.spec_fields import (SCHEMA_VERSION, CanonicalJSON, Invalid, add_note, check_flag, check_float,
                                 check_init_image, check_int, closest_name, reset_notes_sink,
                                 set_notes_sink)
@@ -290,15 +290,12 @@ class AnimationSpec(CanonicalJSON, BaseModel):
     def _work_problems(self) -> list[Invalid]:
         """The total denoising steps must stay under MAX_TOTAL_STEPS."""
         try:
+            total = self.denoising_steps()
             first = self.frame_render_spec(0)
             later = self.frame_render_spec(1) if self.max_frames > 1 else None
         except SpecError as err:  # e.g. a video_init_* override the render cannot take
             return [Invalid(f"the frames' settings are invalid: {err}", param=err.param or
                             "render", has_fix=True)]
-        total = 0 if self.init_frame else first.steps - first.skip_steps
-        if later is not None:
-            diffused = sum(self.diffused_frames()[1:])
-            total += diffused * (later.steps - later.skip_steps)
         if total <= MAX_TOTAL_STEPS:
             return []
         per_frame = max(1, (later or first).steps - (later or first).skip_steps)
@@ -339,6 +336,17 @@ class AnimationSpec(CanonicalJSON, BaseModel):
         if self.init_frame is not None:
             frames[0] = False
         return frames
+
+    def denoising_steps(self) -> int:
+        """Sampler steps the whole animation runs: frame 0 (unless `init_frame` gives it) plus
+        every later diffused frame; what its GPU time is roughly proportional to."""
+        diffused = self.diffused_frames()
+        first = self.frame_render_spec(0)
+        total = first.steps - first.skip_steps if diffused[0] else 0
+        if self.max_frames > 1:
+            later = self.frame_render_spec(1)
+            total += sum(diffused[1:]) * (later.steps - later.skip_steps)
+        return total
 
     def frame_render_spec(self, frame: int, *, init_image: str | None = None,
                           seed: int | None = None) -> RenderSpec:
@@ -437,6 +445,45 @@ class AnimationSpec(CanonicalJSON, BaseModel):
     def replace(self, **changes: Any) -> AnimationSpec:
         """A new spec with `changes` applied, validated again as a whole."""
         return type(self).from_dict({**self.to_dict(), **changes})
+
+
+def split_animation_options(options: str | list[str] | tuple[str, ...] | None
+                            ) -> tuple[dict[str, Any], list[str]]:
+    """``key=value`` options (one ';'-separated string, or a list) split into animation settings
+    and the rest. Animation values are read as typed: quoted text, a JSON number, boolean or
+    object, else the text itself (keyframes ``0: (1.02)``, percentages ``60%``). The rest stays
+    option text for `engine.spec.parse_set_options`: render settings, and malformed options,
+    which it explains."""
+    if options is None:
+        return {}, []
+    if isinstance(options, str) and len(options) > MAX_OPTIONS * MAX_OPTION_LENGTH:
+        raise SpecError(f"the settings text is {len(options)} characters long; too long")
+    items = split_options(options) if isinstance(options, str) else list(options)
+    if len(items) > MAX_OPTIONS:
+        raise SpecError(f"give at most {MAX_OPTIONS} settings as key=value")
+    fields = set(AnimationSpec.model_fields) - {"render"}
+    animation: dict[str, Any] = {}
+    rest: list[str] = []
+    for option in items:
+        key, sep, raw = str(option).partition("=")
+        key = key.strip().lower().replace("-", "_")
+        if sep and key in fields:
+            animation[key] = _typed_value(raw)
+        else:
+            rest.append(option)
+    return animation, rest
+
+
+def _typed_value(raw: str) -> Any:
+    text = raw.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return text
 
 
 def _animation_error(exc: ValidationError) -> SpecError:

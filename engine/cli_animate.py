@@ -76,37 +76,12 @@ def _whole(name: str, text: str | None) -> int | None:
         raise SpecError(f"--{name}: {text[:40]!r} is not a whole number", name) from None
 
 
-def _value(raw: str):
-    """An animation setting's value: quoted text, a JSON number/boolean/object, else the text
-    as typed (keyframes such as ``0: (1.02)`` and percentages such as ``60%``)."""
-    import json
-
-    text = raw.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return text
-
-
 def build_animation(args: argparse.Namespace):
     """The AnimationSpec the command line describes, plus notes to show the user."""
-    from .animation_spec import AnimationSpec
+    from .animation_spec import AnimationSpec, split_animation_options
     from .spec import parse_set_options
 
-    anim_fields = set(AnimationSpec.model_fields) - {"render"}
-    anim: dict = {}
-    render_options = []
-    for option in args.set:
-        key, sep, raw = option.partition("=")
-        key = key.strip().lower().replace("-", "_")
-        if sep and key in anim_fields:
-            anim[key] = _value(raw)
-        else:  # render settings, and malformed options, which parse_set_options explains
-            render_options.append(option)
+    anim, render_options = split_animation_options(args.set)
     render: dict = parse_set_options(render_options)
     # Prompts for every frame go to the render; frame-keyed prompts given with --set
     # text_prompts=... replace them, as AnimationSpec defines.

@@ -88,7 +88,8 @@ _256_MODELS = ("256x256_diffusion_uncond", "pixelartdiffusion_expanded",
                "PulpSciFiDiffusion")
 
 
-def _load(source: object) -> dict:
+def load_settings_json(source: object) -> dict:
+    """A settings file (JSON text, bytes or dict) as a dict, bounded; SpecError otherwise."""
     if isinstance(source, (bytes, bytearray)):
         try:
             source = bytes(source).decode("utf-8")
@@ -192,7 +193,7 @@ def _size(data: dict, values: dict[str, Any], report: list[str]) -> None:
 
 def import_dd_settings(source: object) -> tuple[RenderSpec, list[str]]:
     """A RenderSpec from a DD 5.x settings file (JSON text, bytes or dict), plus report lines."""
-    data = _load(source)
+    data = load_settings_json(source)
     report: list[str] = []
     values: dict[str, Any] = {key: data[key] for key in _SAME_NAME if key in data}
     origin: dict[str, str] = {}  # our setting -> the DD key it came from, where names differ
@@ -321,7 +322,7 @@ def dumps_dd_settings(spec: RenderSpec, *, seed: int | None = None) -> str:
 # ---- animations --------------------------------------------------------------------------------
 
 # DD keys read into AnimationSpec as they are (same name, same meaning); init_frame is ours.
-_DD_ANIMATION_KEYS = tuple(name for name in AnimationSpec.model_fields
+DD_ANIMATION_KEYS = tuple(name for name in AnimationSpec.model_fields
                            if name not in ("render", "text_prompts", "sampling_mode", "init_frame"))
 _DD_STILL_LINES = ("ignored for still images", "animation_mode ", "text_prompts: frames ",
                    "text_prompts: no frame 0")
@@ -341,7 +342,7 @@ def animation_from_dd_settings(source: object) -> tuple[AnimationSpec, list[str]
     for line in still_report:  # animation keys the still import set aside and we do not use
         if line.startswith(_DD_STILL_LINES[0]):
             unused = [key for key in line.partition(": ")[2].split(", ")
-                      if key not in _DD_ANIMATION_KEYS and key != "sampling_mode"]
+                      if key not in DD_ANIMATION_KEYS and key != "sampling_mode"]
             if unused:
                 report.append("ignored (not used by this engine's animations): "
                               + ", ".join(unused))
@@ -351,7 +352,7 @@ def animation_from_dd_settings(source: object) -> tuple[AnimationSpec, list[str]
                         f"animation_mode to 2D, 3D or Video Input, or import it as a still "
                         f"image", "animation_mode")
     values: dict[str, Any] = {"render": render}
-    values.update({key: data[key] for key in _DD_ANIMATION_KEYS if key in data})
+    values.update({key: data[key] for key in DD_ANIMATION_KEYS if key in data})
     if "text_prompts" in data:
         values["text_prompts"] = data["text_prompts"]
     if isinstance(data.get("sampling_mode"), str) and data["sampling_mode"].strip().lower() in (

@@ -359,7 +359,7 @@ MAX_OPTIONS = 64
 MAX_OPTION_LENGTH = 20_000
 
 
-def _split_options(text: str) -> list[str]:
+def split_options(text: str) -> list[str]:
     """Split 'a=1; b="x;y"' on ';' and newlines outside quotes and brackets."""
     parts, current, quote, depth = [], [], "", 0
     for char in text:
@@ -424,7 +424,7 @@ def parse_set_options(options: str | list[str] | tuple[str, ...] | None) -> dict
     if isinstance(options, str):
         if len(options) > MAX_OPTIONS * MAX_OPTION_LENGTH:
             raise SpecError(f"the settings text is {len(options)} characters long; too long")
-        options = _split_options(options)
+        options = split_options(options)
     if not isinstance(options, (list, tuple)) or len(options) > MAX_OPTIONS:
         raise SpecError(f"give at most {MAX_OPTIONS} settings as key=value")
     changes: dict[str, Any] = {}

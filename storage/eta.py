@@ -27,7 +27,7 @@ SAMPLES = 51
 DEFAULT_SECONDS_PER_MEGAPIXEL_STEP = 1.5  # a mid-range GPU on DD's default models
 _BUCKET_PIXELS = 256 * 256
 
-_JOB_COLUMNS = ("id, seq, guild_id, user_id, priority, model_set, width, height, steps, frames, "
+_JOB_COLUMNS = ("id, seq, guild_id, user_id, kind, priority, model_set, width, height, steps, frames, "
                 "progress_step, progress_total, progress_frame, seconds_per_step")
 
 
@@ -45,10 +45,15 @@ def size_bucket(width: int, height: int) -> int:
 
 
 def remaining_steps(job: Any) -> int:
-    """Steps left over all frames, from the job's last reported progress."""
-    per_frame = job["progress_total"] or job["steps"]
-    done = job["progress_frame"] * per_frame + job["progress_step"]
-    return max(0, per_frame * job["frames"] - done)
+    """Steps left over all frames, from the job's last reported progress. An animation's
+    `steps` is the average a frame costs (its frame 0 usually costs more, turbo frames
+    nothing), so its frames after the current one are counted at that average."""
+    if job["progress_frame"] >= job["frames"]:
+        return 0
+    current = job["progress_total"] or job["steps"]
+    per_later = job["steps"] if job["kind"] == "animation" else current
+    later = max(0, job["frames"] - job["progress_frame"] - 1)
+    return max(0, current - job["progress_step"]) + later * per_later
 
 
 def service_order(jobs: Iterable[Any], guild_order: Sequence[str],

@@ -189,7 +189,14 @@ async def test_eta_from_measured_step_times_with_fallbacks(tmp_path):
 
 
 def test_remaining_steps_counts_frames_and_progress():
-    row = dict(steps=20, frames=10, progress_total=0, progress_frame=3, progress_step=5)
+    row = dict(kind="still", steps=20, frames=10, progress_total=0, progress_frame=3, progress_step=5)
     assert remaining_steps(row) == 200 - 65
     assert remaining_steps(dict(row, progress_total=18)) == 180 - 59  # skip_steps known
     assert remaining_steps(dict(row, progress_frame=10, progress_step=0)) == 0
+
+
+def test_remaining_steps_of_an_animation_count_later_frames_at_their_average():
+    # Frame 0 runs 250 steps, later frames about 100 (steps = the average per frame).
+    row = dict(kind="animation", steps=100, frames=10, progress_total=250, progress_frame=0, progress_step=50)
+    assert remaining_steps(row) == 200 + 9 * 100
+    assert remaining_steps(dict(row, progress_total=100, progress_frame=9, progress_step=40)) == 60

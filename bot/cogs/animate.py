@@ -1,0 +1,125 @@
+"""`/animate`: queue a Disco Diffusion animation — 2D, 3D or from a video — delivered as an MP4.
+
+    /animate prompt:"0: a castle || 60: a city" mode:3D frames:120 translation_z:"0: (10)"
+
+Like `/disco` it defers at once; the still options build every frame's settings through the
+same pipeline (banned words, the guild's defaults and limits), the animation options are added
+by `bot.animate.enqueue_animation`, and the echo gives the frames, the motion, the queue place and
+the ETA (frames × seconds per frame). The poster shows "frame k of n" with the latest frame, then
+posts the MP4 fitted to the upload limit. A refusal is ephemeral and names the rule and the fix.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from typing import Optional
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.animate import enqueue_animation
+from bot.attachments import read_settings_file, save_image, save_video
+from bot.cogs.disco import SIZES
+from bot.queueing import REFUSALS, refusal_text, send_refusal
+from commands.animate_options import AnimateOptions, read_animation_file, split_prompt, still_settings
+from commands.job_options import DiscoOptions
+
+log = logging.getLogger("disco.bot.animate")
+
+MODES = [app_commands.Choice(name=name, value=value)
+         for name, value in (("2D: rotate, zoom and pan", "2D"), ("3D: a camera moving through depth", "3D"),
+                             ("video: restyle an attached video", "video"))]
+Keyframes = app_commands.Range[str, 1, 1000]
+KEYFRAMES = 'keyframes "frame: (value)", e.g. '
+
+
+class AnimateCog(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="animate", description="Animate with Disco Diffusion: 2D, 3D or a video, as an MP4")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        prompt='prompts for every frame ("a | b:-0.5"), or by frame: "0: a castle || 60: a city"',
+        mode="2D, 3D or video (default 2D; video when a video is attached)",
+        frames="how many frames (in video mode: at most this many of the video's)",
+        fps="frames per second of the MP4 (DD's default 12)",
+        zoom=KEYFRAMES + '"0: (1), 10: (1.02)" (2D; above 1 zooms in)',
+        angle=KEYFRAMES + '"0: (0), 30: (2)" (2D, degrees per frame)',
+        translation_x=KEYFRAMES + '"0: (0), 30: (3)" (pixels per frame in 2D)',
+        translation_y=KEYFRAMES + '"0: (0)" (pixels per frame in 2D)',
+        translation_z=KEYFRAMES + '"0: (10)" (3D: forward speed)',
+        rotation_3d_x=KEYFRAMES + '"0: (0)" (3D: degrees per frame)',
+        rotation_3d_y=KEYFRAMES + '"0: (0)" (3D: degrees per frame)',
+        rotation_3d_z=KEYFRAMES + '"0: (0)" (3D: degrees per frame)',
+        turbo="3D: diffuse only every few frames and blend the rest (much faster)",
+        vr="3D: also render left/right eye views and a side-by-side MP4",
+        video="video mode: the video to restyle (MP4, MOV, WebM, AVI or GIF)",
+        seed="the noise seed of frame 0 (frame n uses seed + n)", steps="diffusion steps per frame",
+        width="width in pixels (multiple of 64)", height="height in pixels (multiple of 64)",
+        size="a named size (instead of width and height)",
+        clip_guidance_scale="how strongly CLIP pulls toward the prompts (DD's default 5000)",
+        settings='any other DD settings: "frames_skip_steps=60%; turbo_steps=3; cutn_batches=2"',
+        settings_file="a DD *_settings.txt, or an animation JSON from an earlier result",
+        init_image="an image frame 0 starts from (DD's init_image; set skip_steps too)",
+        preset="a saved preset (/preset list) for every frame's settings")
+    @app_commands.choices(mode=MODES, size=SIZES)
+    async def animate(self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 1500],
+                      mode: Optional[str] = None, frames: Optional[app_commands.Range[int, 1, 10_000]] = None,
+                      fps: Optional[app_commands.Range[int, 1, 60]] = None,
+                      zoom: Optional[Keyframes] = None, angle: Optional[Keyframes] = None,
+                      translation_x: Optional[Keyframes] = None, translation_y: Optional[Keyframes] = None,
+                      translation_z: Optional[Keyframes] = None, rotation_3d_x: Optional[Keyframes] = None,
+                      rotation_3d_y: Optional[Keyframes] = None, rotation_3d_z: Optional[Keyframes] = None,
+                      turbo: Optional[bool] = None, vr: Optional[bool] = None,
+                      video: Optional[discord.Attachment] = None,
+                      seed: Optional[app_commands.Range[int, 0, 2**32 - 1]] = None,
+                      steps: Optional[app_commands.Range[int, 2, 1000]] = None,
+                      width: Optional[app_commands.Range[int, 64, 4096]] = None,
+                      height: Optional[app_commands.Range[int, 64, 4096]] = None,
+                      size: Optional[str] = None,
+                      clip_guidance_scale: Optional[app_commands.Range[float, 0, 10_000_000]] = None,
+                      settings: Optional[app_commands.Range[str, 1, 4000]] = None,
+                      settings_file: Optional[discord.Attachment] = None,
+                      init_image: Optional[discord.Attachment] = None,
+                      preset: Optional[app_commands.Range[str, 1, 32]] = None) -> None:
+        await interaction.response.defer(thinking=True)
+        folder = self.bot.config.data_dir / "uploads" / str(interaction.id)
+        try:
+            limit = interaction.filesize_limit
+            still_prompt, frame_prompts = split_prompt(prompt)
+            still_file, file_values, file_notes = read_animation_file(await read_settings_file(settings_file))
+            video_path, video_info = await save_video(video, folder, limit) if video else (None, None)
+            motion = {"zoom": zoom, "angle": angle, "translation_x": translation_x,
+                      "translation_y": translation_y, "translation_z": translation_z,
+                      "rotation_3d_x": rotation_3d_x, "rotation_3d_y": rotation_3d_y,
+                      "rotation_3d_z": rotation_3d_z}
+            still = DiscoOptions(
+                prompt=still_prompt, seed=seed, steps=steps, width=width, height=height, size=size,
+                clip_guidance_scale=clip_guidance_scale, settings=still_settings(settings),
+                settings_file=still_file,
+                init_image=await save_image(init_image, folder, "init_image", limit) if init_image else None)
+            options = AnimateOptions(
+                mode=mode, frames=frames, fps=fps, motion={k: v for k, v in motion.items() if v},
+                turbo=turbo, vr=vr, settings=settings, values=file_values, notes=tuple(file_notes),
+                frame_prompts=frame_prompts, video=video_path, video_info=video_info)
+            job, text = await enqueue_animation(self.bot, interaction, still, options, preset_name=preset)
+        except REFUSALS as err:
+            await asyncio.to_thread(shutil.rmtree, folder, True)  # nothing queued: keep no uploads
+            await send_refusal(interaction, refusal_text(err, interaction.id), public_deferred=True)
+            return
+        except Exception:
+            log.exception("/animate failed (interaction %s, user %s)", interaction.id, interaction.user.id)
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+            await send_refusal(interaction, refusal_text(None, interaction.id), public_deferred=True)
+            return
+        log.info("queued animation %s (%d frames) for user %s in guild %s", job.id, job.frames, job.user_id,
+                 job.guild_id)
+        await interaction.followup.send(text, allowed_mentions=discord.AllowedMentions.none())
+
+
+async def setup(bot: commands.Bot) -> None:
+    """Extension entry point: `bot.load_extension("bot.cogs.animate")` (needs bot.db, bot.config)."""
+    await bot.add_cog(AnimateCog(bot))

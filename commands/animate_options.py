@@ -1,0 +1,262 @@
+"""Turn an `/animate` request into one checked `ParsedAnimation`.
+
+An animation is a still render (every frame's settings) plus DD's animation settings. The still
+part goes through the `/disco` pipeline (`commands.job_options.build_job`: sources, prompt
+syntax, the server's defaults and limits); this module adds the animation part. Its sources,
+later ones winning:
+
+1. DD's animation defaults;
+2. `values`: a settings file's animation keys, or a stored animation being run again;
+3. `settings`: the animation keys of ``"key=value; key=value"`` (`still_settings` hands the
+   other keys to the still part);
+4. the explicit slash options (mode, frames, fps, the motion keyframes, turbo, vr) and the
+   attachments (video, init_frame).
+
+Paths are attachments only, as for images: `video_init_path` and `init_frame` typed into
+settings are refused, and from a file or a stored animation they are dropped with a note.
+
+The server's limits: frames are clamped to `max_frames` with a note (a video gives as many
+frames as its every-nth selection yields, also clamped); Video Input's own step and cut
+settings (video_init_steps, video_init_cutn_batches) are clamped to `max_steps` / `max_cuts`
+like the still ones. The whole animation's denoising steps are bounded by the engine
+(`engine.animation_spec.MAX_TOTAL_STEPS`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from commands.errors import CommandError
+from commands.job_options import JobLimits, ParsedJob, cuts_per_step
+from engine.animation_spec import KEYFRAME_BOUNDS, AnimationSpec, split_animation_options
+from engine.ddsettings import DD_ANIMATION_KEYS, animation_from_dd_settings, load_settings_json
+from engine.errors import SpecError
+from engine.frame_prompts import parse_frame_prompts
+from engine.prompts import format_prompts
+from engine.video import VideoInfo, check_selection
+
+MODES = {"2d": "2D", "3d": "3D", "video": "Video Input", "video input": "Video Input"}
+MOTION = tuple(KEYFRAME_BOUNDS)  # angle, zoom, translation_x/y/z, rotation_3d_x/y/z
+PATH_KEYS = ("video_init_path", "init_frame")
+_FRAME_KEYED = re.compile(r"\s*\d+\s*:")
+_MODE_MOTION = {"2D": ("zoom", "angle", "translation_x", "translation_y"),
+                "3D": ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
+                       "rotation_3d_y", "rotation_3d_z"), "Video Input": ()}
+
+
+@dataclass(frozen=True)
+class AnimateOptions:
+    """The `/animate` options beyond the still ones; None = not given. `video` and `init_frame`
+    are local paths of checked, downloaded files; `video_info` is the video's probe."""
+
+    mode: str | None = None
+    frames: int | None = None
+    fps: int | None = None
+    motion: dict[str, str] = field(default_factory=dict)  # keyframes by name, e.g. zoom
+    turbo: bool | None = None
+    vr: bool | None = None
+    settings: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    values_label: str = "the settings file"
+    notes: tuple[str, ...] = ()  # what reading `values` found (e.g. the settings file's report)
+    frame_prompts: str | None = None
+    video: str | None = None
+    video_info: VideoInfo | None = None
+    init_frame: str | None = None
+
+
+@dataclass
+class ParsedAnimation:
+    """A checked animation: the spec plus what to tell the user about it."""
+
+    spec: AnimationSpec
+    still: ParsedJob
+    notes: list[str]
+
+    @property
+    def frames(self) -> int:
+        return self.spec.max_frames
+
+    @property
+    def steps_per_frame(self) -> int:
+        """Average denoising steps a frame costs (what the queue's ETA multiplies by frames)."""
+        return max(1, math.ceil(self.spec.denoising_steps() / self.frames))
+
+    @property
+    def cuts(self) -> int:
+        first = self.spec.frame_render_spec(0)
+        later = self.spec.frame_render_spec(min(1, self.frames - 1))
+        return max(cuts_per_step(first), cuts_per_step(later))
+
+
+# ---- reading what the user typed ----------------------------------------------------------
+
+def split_prompt(prompt: str) -> tuple[str, str | None]:
+    """(the prompt for the still part, frame-keyed prompts or None). Frame-keyed text such as
+    ``0: a castle || 60: a city`` gives its first prompts to the still part."""
+    if "||" not in prompt and not _FRAME_KEYED.match(prompt):
+        return prompt, None
+    keyed = parse_frame_prompts(prompt, param="prompt")
+    return format_prompts(keyed[min(keyed)]), prompt
+
+
+def still_settings(settings: str | None) -> str | None:
+    """The still part of a ``"key=value; …"`` option: every key that is not an animation setting."""
+    if not settings:
+        return None
+    _, rest = split_animation_options(settings)
+    return "; ".join(rest) or None
+
+
+def read_animation_file(content: str | bytes | None) -> tuple[str | None, dict[str, Any], list[str]]:
+    """A settings file for `/animate`: (its still settings for `build_job`, its animation values,
+    notes). Reads our animation JSON (with "render"), a DD settings file with an animation mode,
+    or any still settings file (used for every frame)."""
+    if content is None:
+        return None, {}, []
+    data = load_settings_json(content)
+    if isinstance(data.get("render"), dict):  # our own animation JSON (a result's attachment)
+        values = {k: v for k, v in data.items() if k not in ("render", "schema_version")}
+        return json.dumps(data["render"]), values, []
+    mode = data.get("animation_mode")
+    if not isinstance(mode, str) or mode.strip().lower() in ("", "none"):
+        return content if isinstance(content, str) else bytes(content).decode("utf-8"), {}, []
+    anim, report = animation_from_dd_settings(data)
+    values = {k: v for k, v in anim.to_dict().items() if k in anim.model_fields_set and k != "render"}
+    still = {k: v for k, v in data.items() if k not in DD_ANIMATION_KEYS
+             and k not in ("animation_mode", "sampling_mode")}
+    if isinstance(data.get("text_prompts"), dict):  # frame 0's prompts for the still part
+        still["text_prompts"] = {"0": [format_prompts(anim.prompts_at(0), always_weight=True)]}
+    return json.dumps(still), values, [f"settings file: {line}" for line in report]
+
+
+# ---- building ---------------------------------------------------------------------------
+
+def build_animation(still: ParsedJob, options: AnimateOptions, *,
+                    limits: JobLimits = JobLimits()) -> ParsedAnimation:
+    """Merge and check the animation part over the checked still part; SpecError says what to fix."""
+    notes: list[str] = list(options.notes)
+    values = dict(options.values)
+    for key in PATH_KEYS:
+        if values.pop(key, None):
+            notes.append(f"{key} from {options.values_label} ignored: videos and images come from "
+                         f"attachments only")
+    typed, _ = split_animation_options(options.settings) if options.settings else ({}, [])
+    for key in PATH_KEYS:
+        if key in typed:
+            what = "video" if key == "video_init_path" else "image"
+            raise CommandError(f"{key} in the settings option: {what}s come from attachments only — "
+                               f"attach it to the command", key, rule="attachments_only")
+    values.update(typed)
+    values.update({key: text for key, text in options.motion.items() if text})
+    if options.frame_prompts is not None:
+        values["text_prompts"] = options.frame_prompts
+    if options.fps is not None:
+        values["fps"] = options.fps
+    for flag, key in ((options.turbo, "turbo_mode"), (options.vr, "vr_mode")):
+        if flag is not None:
+            values[key] = flag
+    values["animation_mode"] = _mode(options, values)
+    if options.init_frame:
+        values["init_frame"] = options.init_frame
+    frames = options.frames if options.frames is not None else values.get("max_frames")
+    if values["animation_mode"] == "Video Input":
+        values["video_init_path"] = options.video
+        values["max_frames"] = _video_frames(options, values, frames, limits, notes)
+    elif options.video:
+        raise CommandError(f"video: a video is used only in video mode, not {values['animation_mode']} — "
+                           f"choose mode video, or leave the video out", "video", rule="video_mode")
+    elif isinstance(frames, int) and frames > limits.max_frames:  # before the engine's total-steps bound
+        source = "the frames option" if options.frames is not None else options.values_label
+        notes.append(f"frames {frames} → {limits.max_frames} (from {source}): this server allows at "
+                     f"most {limits.max_frames} (max_frames); ask an admin to raise it, or ask for fewer")
+        values["max_frames"] = limits.max_frames
+    elif frames is not None:
+        values["max_frames"] = frames
+    spec = _limit_video(AnimationSpec.from_dict({**values, "render": still.spec.to_dict()}), limits, notes)
+    notes = list(dict.fromkeys(still.notes + notes + [n for n in spec.notes if n not in still.notes]))
+    return ParsedAnimation(spec=spec, still=still, notes=notes)
+
+
+def _mode(options: AnimateOptions, values: dict[str, Any]) -> str:
+    given = options.mode or values.get("animation_mode") or ("video" if options.video else "2D")
+    mode = MODES.get(str(given).strip().lower())
+    if mode is None:
+        raise CommandError(f"mode: {str(given)[:40]!r} is not an animation mode; use 2D, 3D or video",
+                           "mode", rule="animation_mode")
+    if mode == "Video Input" and not options.video:
+        raise CommandError("mode: video mode needs a video — attach one with the video option "
+                           "(MP4, MOV, WebM, AVI or GIF)", "video", rule="video_required")
+    return mode
+
+
+def _video_frames(options: AnimateOptions, values: dict[str, Any], requested: int | None,
+                  limits: JobLimits, notes: list[str]) -> int:
+    """The frames a video gives with every-nth selection, at most `requested` and the limit."""
+    info = options.video_info
+    if info is None:
+        raise CommandError("video: the video was not read; attach it again", "video", rule="video_required")
+    nth = values.get("extract_nth_frame", AnimationSpec.model_fields["extract_nth_frame"].default)
+    if not isinstance(nth, int) or isinstance(nth, bool) or not 1 <= nth <= 1000:
+        raise CommandError(f"extract_nth_frame: {str(nth)[:20]!r} is not a whole number in 1..1000; "
+                           f"e.g. extract_nth_frame=2", "extract_nth_frame", rule="extract_nth_frame")
+    requested = requested if isinstance(requested, int) and not isinstance(requested, bool) else None
+    wanted = min(math.ceil(info.frames / nth), requested or info.frames)
+    if wanted > limits.max_frames:
+        notes.append(f"frames {wanted} → {limits.max_frames}: the video gives {wanted} frames with "
+                     f"extract_nth_frame={nth}; this server allows at most {limits.max_frames} (max_frames) "
+                     f"— the rest of the video is left out; raise extract_nth_frame to cover more of it")
+    return check_selection(info, nth, min(wanted, limits.max_frames))
+
+
+def _limit_video(spec: AnimationSpec, limits: JobLimits, notes: list[str]) -> AnimationSpec:
+    """Video Input's own steps and cuts under the server's caps, as the still ones are."""
+    changes: dict[str, Any] = {}
+    if spec.animation_mode == "Video Input":
+        if spec.video_init_steps > limits.max_steps:
+            steps = max(2, limits.max_steps)
+            skip = min(steps - 1, round(spec.video_init_skip_steps * steps / spec.video_init_steps))
+            changes.update(video_init_steps=steps, video_init_skip_steps=skip)
+            notes.append(f"video_init_steps {spec.video_init_steps} → {steps}: this server allows at most "
+                         f"{steps} (max_steps) (video_init_skip_steps {spec.video_init_skip_steps} → {skip})")
+        per_batch = cuts_per_step(spec.render) // spec.render.cutn_batches
+        if per_batch * spec.video_init_cutn_batches > limits.max_cuts:
+            batches = max(1, limits.max_cuts // per_batch)
+            changes["video_init_cutn_batches"] = batches
+            notes.append(f"video_init_cutn_batches {spec.video_init_cutn_batches} → {batches}: {per_batch} "
+                         f"cuts × {spec.video_init_cutn_batches} batches is over this server's "
+                         f"{limits.max_cuts} cuts per step (max_cuts)")
+    return spec.replace(**changes) if changes else spec
+
+
+# ---- telling the user -----------------------------------------------------------------------
+
+def animation_line(spec: AnimationSpec) -> str:
+    """'**2D animation** · 48 frames at 12 fps (4.0 s) · 1,968 denoising steps · zoom `0: (1.02)`'"""
+    seconds = spec.max_frames / spec.fps
+    parts = [f"**{spec.animation_mode} animation**" if spec.animation_mode != "Video Input"
+             else "**video-input animation**",
+             f"{spec.max_frames} frames at {spec.fps} fps ({seconds:.1f} s)",
+             f"{spec.denoising_steps():,} denoising steps"]
+    defaults = AnimationSpec.model_fields
+    for name in _MODE_MOTION[spec.animation_mode]:
+        value = getattr(spec, name)
+        if value != defaults[name].default or name == "zoom" and spec.animation_mode == "2D":
+            parts.append(f"{name} `{value[:80]}`")
+    if spec.turbo_mode and spec.animation_mode == "3D":
+        parts.append(f"turbo every {spec.turbo_steps} frames after {spec.turbo_preroll}")
+    if spec.vr_mode and spec.animation_mode == "3D":
+        parts.append("VR")
+    if spec.init_frame:
+        parts.append("frame 0 is the given image")
+    if len(spec.text_prompts) > 1:
+        parts.append(f"prompts `{spec.prompt_summary()[:300]}`")
+    return " · ".join(parts).replace("@", "@\u200b")
+
+
+def with_animation_notes(parsed: ParsedAnimation) -> ParsedJob:
+    """The still part carrying all the animation's notes, for `commands.echo.format_echo`."""
+    return replace(parsed.still, notes=parsed.notes)
