@@ -32,7 +32,7 @@ from typing import Any
 from commands.errors import CommandError
 from commands.job_options import JobLimits, ParsedJob, cuts_per_step
 from engine.animation_spec import KEYFRAME_BOUNDS, AnimationSpec, split_animation_options
-from engine.ddsettings import DD_ANIMATION_KEYS, animation_from_dd_settings, load_settings_json
+from engine.ddsettings import DD_ANIMATION_KEYS, STILL_IGNORED_KEYS, dd_animation_values, load_settings_json
 from engine.errors import SpecError
 from engine.frame_prompts import parse_frame_prompts
 from engine.prompts import format_prompts
@@ -108,28 +108,32 @@ def still_settings(settings: str | None) -> str | None:
     if not settings:
         return None
     _, rest = split_animation_options(settings)
-    return "; ".join(rest) or None
+    return "; ".join(item.strip() for item in rest) or None
 
 
 def read_animation_file(content: str | bytes | None) -> tuple[str | None, dict[str, Any], list[str]]:
     """A settings file for `/animate`: (its still settings for `build_job`, its animation values,
-    notes). Reads our animation JSON (with "render"), a DD settings file with an animation mode,
-    or any still settings file (used for every frame)."""
+    notes). Reads our animation JSON (with "render"), a DD settings file (its animation keys; the
+    command's mode when the file names none), or any still settings file (used for every frame).
+    Nothing is validated here: `build_animation` checks the values after the server's limits."""
     if content is None:
         return None, {}, []
     data = load_settings_json(content)
     if isinstance(data.get("render"), dict):  # our own animation JSON (a result's attachment)
         values = {k: v for k, v in data.items() if k not in ("render", "schema_version")}
         return json.dumps(data["render"]), values, []
-    mode = data.get("animation_mode")
-    if not isinstance(mode, str) or mode.strip().lower() in ("", "none"):
-        return content if isinstance(content, str) else bytes(content).decode("utf-8"), {}, []
-    anim, report = animation_from_dd_settings(data)
-    values = {k: v for k, v in anim.to_dict().items() if k in anim.model_fields_set and k != "render"}
-    still = {k: v for k, v in data.items() if k not in DD_ANIMATION_KEYS
-             and k not in ("animation_mode", "sampling_mode")}
-    if isinstance(data.get("text_prompts"), dict):  # frame 0's prompts for the still part
-        still["text_prompts"] = {"0": [format_prompts(anim.prompts_at(0), always_weight=True)]}
+    if not any(key in data for key in (*DD_ANIMATION_KEYS, "animation_mode")):
+        return json.dumps(data), {}, []
+    values, report = dd_animation_values(data)
+    values.pop("render")
+    still = {k: v for k, v in data.items() if k not in STILL_IGNORED_KEYS and k != "text_prompts"}
+    if str(data.get("sampling_mode", "")).strip().lower() in ("ddim", "plms"):  # a DD 5.0 file
+        still["sampling_mode"] = data["sampling_mode"]
+    if isinstance(data.get("text_prompts"), dict):  # the earliest frame's prompts for the still part
+        frames = sorted(data["text_prompts"], key=lambda key: int(key) if str(key).isdigit() else 0)
+        still["text_prompts"] = {"0": data["text_prompts"][frames[0]]} if frames else {}
+    elif "text_prompts" in data:
+        still["text_prompts"] = data["text_prompts"]
     return json.dumps(still), values, [f"settings file: {line}" for line in report]
 
 

@@ -79,6 +79,7 @@ _NO_EFFECT: dict[str, str] = {
     "schema_version": "written by this engine",
 }
 _STILL_IGNORED = frozenset(_ANIMATION_DEFAULTS) | frozenset(_MORE_STILL_IGNORED)
+STILL_IGNORED_KEYS = _STILL_IGNORED  # keys a still import sets aside (animation, video, our own)
 _KNOWN_KEYS = (set(_SAME_NAME) | _STILL_IGNORED | set(_NO_EFFECT) | set(DD_CLIP_FLAGS)
                | {"text_prompts", "image_prompts", "seed", "set_seed", "diffusion_sampling_mode",
                   "width_height", "clip_models"})
@@ -335,9 +336,23 @@ def animation_from_dd_settings(source: object) -> tuple[AnimationSpec, list[str]
     VR outside 3D and the video path outside Video Input, such values are dropped and reported
     instead of being errors.
     """
+    data = load_settings_json(source)
+    mode = data.get("animation_mode", "None")
+    if not isinstance(mode, str) or mode.strip().lower() == "none":
+        raise SpecError(f"animation_mode: {short_repr(mode)} is a still-image file; set "
+                        f"animation_mode to 2D, 3D or Video Input, or import it as a still "
+                        f"image", "animation_mode")
+    values, report = dd_animation_values(data)
+    spec = AnimationSpec.from_dict(values)
+    return spec, report + [note for note in spec.notes if note not in report]
+
+
+def dd_animation_values(source: object) -> tuple[dict[str, Any], list[str]]:
+    """The AnimationSpec values a DD settings file holds (not validated yet; "render" is its
+    still part) + report lines. Without an animation_mode in the file nothing is dropped for
+    the mode: the caller chooses it."""
     render, still_report = import_dd_settings(source)
-    data = source if isinstance(source, dict) else json.loads(
-        bytes(source).decode("utf-8") if isinstance(source, (bytes, bytearray)) else source)
+    data = load_settings_json(source)
     report = [line for line in still_report if not line.startswith(_DD_STILL_LINES)]
     for line in still_report:  # animation keys the still import set aside and we do not use
         if line.startswith(_DD_STILL_LINES[0]):
@@ -346,11 +361,6 @@ def animation_from_dd_settings(source: object) -> tuple[AnimationSpec, list[str]
             if unused:
                 report.append("ignored (not used by this engine's animations): "
                               + ", ".join(unused))
-    mode = data.get("animation_mode", "None")
-    if not isinstance(mode, str) or mode.strip().lower() == "none":
-        raise SpecError(f"animation_mode: {short_repr(mode)} is a still-image file; set "
-                        f"animation_mode to 2D, 3D or Video Input, or import it as a still "
-                        f"image", "animation_mode")
     values: dict[str, Any] = {"render": render}
     values.update({key: data[key] for key in DD_ANIMATION_KEYS if key in data})
     if "text_prompts" in data:
@@ -358,6 +368,10 @@ def animation_from_dd_settings(source: object) -> tuple[AnimationSpec, list[str]
     if isinstance(data.get("sampling_mode"), str) and data["sampling_mode"].strip().lower() in (
             "bicubic", "bilinear", "nearest"):  # DD 5.1+: the 3D resampler
         values["sampling_mode"] = data["sampling_mode"]
+    mode = data.get("animation_mode")
+    if not isinstance(mode, str) or mode.strip().lower() == "none":
+        values.pop("animation_mode", None)
+        return values, report
     is_3d, is_video = mode.strip() == "3D", mode.strip().lower() == "video input"
     for key in ("turbo_mode", "vr_mode"):
         if values.get(key) is True and not is_3d:
@@ -366,5 +380,4 @@ def animation_from_dd_settings(source: object) -> tuple[AnimationSpec, list[str]
     if not is_video and "video_init_path" in values:
         del values["video_init_path"]
         report.append("video_init_path: ignored outside Video Input mode")
-    spec = AnimationSpec.from_dict(values)
-    return spec, report + [note for note in spec.notes if note not in report]
+    return values, report
