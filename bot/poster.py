@@ -44,10 +44,10 @@ from PIL import Image
 
 from bot import animate, study
 from bot.filefit import fit_image
+from bot.jobtext import progress_words, prompt_text, seconds_left
 from bot.views import cancel_view, result_view
 from engine.errors import SpecError
 from engine.grid import fit_grid
-from engine.schedules import format_number
 from engine.study import StudySpec
 from storage import Job, StorageError
 
@@ -78,45 +78,15 @@ def _safe(text: str) -> str:
     return " ".join(text.split()).replace("`", "ˋ").replace("@", "@\u200b")
 
 
-def _prompt_of(job: Job) -> str:
-    try:
-        data = json.loads(job.spec_json)
-        if job.kind == "study":  # a study's prompts are its base spec's
-            data = data.get("base") or {}
-        prompts = data.get("text_prompts") or []
-        if isinstance(prompts, dict):  # an animation's prompts by frame
-            return " || ".join(f"{frame}: " + " | ".join(_prompt_text(p) for p in ps)
-                               for frame, ps in prompts.items())
-    except (ValueError, AttributeError, TypeError):
-        return ""
-    return " | ".join(_prompt_text(p) for p in prompts)
-
-
-def _prompt_text(prompt: Any) -> str:
-    if isinstance(prompt, dict):
-        return f"{prompt.get('text', '')}:{format_number(float(prompt.get('weight', 1)))}"
-    return str(prompt)
-
-
 def status_text(job: Job, position: int | None, now: float) -> str:
     """The progress message's text for a queued or running job."""
     head = f"**{'Rendering' if job.state == 'running' else 'Queued'}** `{job.id}`"
-    prompt = _prompt_of(job)
+    prompt = prompt_text(job)
     lines = [head + (f" · `{_clip(_safe(prompt), 200)}`" if prompt else "")]
     if job.state == "running":
-        total = job.progress_total or job.steps
-        line = f"step {job.progress_step}/{total}"
-        frames = job.progress_frames or job.frames
-        if job.kind == "study":
-            line = f"cell {job.progress_frame + 1} of {frames} · " + line
-        elif job.kind == "animation":
-            line = f"frame {job.progress_frame + 1}/{frames} · " + line
-        elif job.progress_frames > 1:
-            line = f"image {job.progress_frame + 1}/{job.progress_frames} · " + line
-        if job.seconds_per_step and total:
-            later = frames - job.progress_frame - 1  # an animation's later frames cost job.steps each
-            per_later = job.steps if job.kind == "animation" else total
-            left = job.seconds_per_step * (max(0, total - job.progress_step) + max(0, later) * per_later)
+        line = progress_words(job)
+        left = seconds_left(job)
+        if left is not None:
             line += f" · done <t:{int(now + left)}:R>"
         if job.cancel_requested:
             line += " · cancelling…"
@@ -374,7 +344,7 @@ class Poster:
 
     @staticmethod
     def _result_text(job: Job, notes: list[str]) -> str:
-        prompt = _prompt_of(job)
+        prompt = prompt_text(job)
         lines = [f"<@{job.user_id}> your render is done · job `{job.id}` · seed `{job.seed}`"]
         if prompt:
             lines.append(f"`{_clip(_safe(prompt), 300)}`")

@@ -165,3 +165,20 @@ def test_an_mp4_over_the_upload_limit_is_reencoded_to_fit(tmp_path):
     (tmp_path / "fitted.mp4").write_bytes(data)
     assert probe_video(tmp_path / "fitted.mp4").frames == 24
     assert source.stat().st_size > limit  # the full-quality file stays on the server
+
+
+def test_progress_words_and_time_left_of_an_animation():
+    from types import SimpleNamespace
+
+    from bot.jobtext import progress_words, prompt_text, seconds_left
+
+    # Frame 0 runs 40 steps; later frames cost 20 on average (`steps`); 2 s a step.
+    job = SimpleNamespace(kind="animation", steps=20, frames=10, progress_total=40, progress_step=10,
+                          progress_frame=0, progress_frames=10, seconds_per_step=2.0,
+                          spec_json=json.dumps({"text_prompts": {"0": [{"text": "a castle", "weight": 2}],
+                                                                 "60": [{"text": "a city", "weight": 1}]}}))
+    assert progress_words(job) == "frame 1/10 · step 10/40"
+    assert seconds_left(job) == 2.0 * (30 + 9 * 20)
+    assert prompt_text(job) == "0: a castle:2 || 60: a city:1"
+    still = SimpleNamespace(**{**vars(job), "kind": "still", "frames": 1, "progress_frames": 1})
+    assert progress_words(still) == "step 10/40" and seconds_left(still) == 60.0

@@ -7,7 +7,6 @@ needs Manage Messages, the permission Discord asks for to remove other people's 
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Optional
@@ -16,6 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.jobtext import progress_words, prompt_text, seconds_left
 from bot.queueing import NO_MENTIONS, REFUSALS, enqueue_options, refusal_text, rerun_options, send_refusal
 from bot.views import cancel_job, cancel_view, job_link
 from commands.errors import CommandError
@@ -28,25 +28,13 @@ MESSAGE_LIMIT = 2000
 
 
 def _prompt(job: Job, limit: int = 60) -> str:
-    try:
-        data = json.loads(job.spec_json)
-        if job.kind == "study":  # a study keeps its prompts in its base spec
-            data = data.get("base") or {}
-        prompts = data.get("text_prompts") or []
-    except (ValueError, AttributeError):
-        return ""
-    text = " | ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in prompts)
-    text = " ".join(text.split()).replace("`", "ˋ")
+    text = " ".join(prompt_text(job).split()).replace("`", "ˋ")
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _running_eta(job: Job, now: float) -> Optional[int]:
-    """When a running job should be done, from its measured seconds per step."""
-    total = job.progress_total or job.steps
-    if not job.seconds_per_step or not total:
-        return None
-    left = job.seconds_per_step * max(0, total - job.progress_step) * max(1, job.progress_frames - job.progress_frame)
-    return int(now + left)
+    left = seconds_left(job)
+    return None if left is None else int(now + left)
 
 
 def _waiting(estimate, now: float) -> str:
@@ -58,7 +46,7 @@ def job_line(job: Job, estimate, now: float) -> str:
     """One line of `/queue`: id, state, position or progress, ETAs as Discord timestamps."""
     parts = [f"`{job.id}`"]
     if job.state == "running":
-        parts.append(f"rendering step {job.progress_step}/{job.progress_total or job.steps}")
+        parts.append(f"rendering {progress_words(job)}")
         eta = _running_eta(job, now)
         if eta:
             parts.append(f"done <t:{eta}:R>")
@@ -239,8 +227,7 @@ class JobsCog(commands.Cog):
                 lines.append(_waiting(estimate, now))
         elif job.state == "running":
             eta = _running_eta(job, now)
-            lines.append(f"step {job.progress_step}/{job.progress_total or job.steps}"
-                         + (f" · done <t:{eta}:R>" if eta else ""))
+            lines.append(progress_words(job) + (f" · done <t:{eta}:R>" if eta else ""))
         if job.error_message and job.state != "succeeded":
             lines.append(f"error: {' '.join(job.error_message.split())[:500]}")
         if job.result_message_ids and job.delivery_state == "posted":

@@ -1,0 +1,59 @@
+"""How a job reads in the channel, shared by the progress messages (bot/poster.py), `/queue` and
+`/job show` (bot/cogs/jobs.py): its prompts, where it is ("frame 3/48 · step 12/100"), and when
+it should be done.
+
+Every kind keeps its prompts in its own place: a still's `text_prompts`, a study's base spec's,
+an animation's prompts by frame (``0: a castle || 60: a city``).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from engine.schedules import format_number
+from storage import Job
+
+
+def prompt_text(job: Job) -> str:
+    """The job's prompts with their weights, '' when its spec cannot be read."""
+    try:
+        data = json.loads(job.spec_json)
+        if job.kind == "study":
+            data = data.get("base") or {}
+        prompts = data.get("text_prompts") or []
+        if isinstance(prompts, dict):
+            return " || ".join(f"{frame}: " + " | ".join(map(_one, ps)) for frame, ps in prompts.items())
+        return " | ".join(map(_one, prompts))
+    except (ValueError, AttributeError, TypeError):
+        return ""
+
+
+def _one(prompt: Any) -> str:
+    if isinstance(prompt, dict):
+        return f"{prompt.get('text', '')}:{format_number(float(prompt.get('weight', 1)))}"
+    return str(prompt)
+
+
+def progress_words(job: Job) -> str:
+    """'step 12/100', with the image, cell or frame in front when the job has several."""
+    total = job.progress_total or job.steps
+    words = f"step {job.progress_step}/{total}"
+    frames = job.progress_frames or job.frames
+    if job.kind == "study":
+        return f"cell {job.progress_frame + 1} of {frames} · " + words
+    if job.kind == "animation":
+        return f"frame {job.progress_frame + 1}/{frames} · " + words
+    if job.progress_frames > 1:
+        return f"image {job.progress_frame + 1}/{job.progress_frames} · " + words
+    return words
+
+
+def seconds_left(job: Job) -> float | None:
+    """A running job's remaining time from its measured seconds per step; an animation's later
+    frames cost its `steps` (the average a frame costs) each, other kinds' their current total."""
+    total = job.progress_total or job.steps
+    if not job.seconds_per_step or not total:
+        return None
+    later = max(0, (job.progress_frames or job.frames) - job.progress_frame - 1)
+    per_later = job.steps if job.kind == "animation" else total
+    return job.seconds_per_step * (max(0, total - job.progress_step) + later * per_later)
