@@ -146,11 +146,13 @@ def result_files(job: Job, upload_limit: int) -> tuple[list[discord.File], list[
     artifacts = [Path(p) for p in job.artifacts]
     mp4s = [p for p in artifacts if p.suffix == ".mp4"]
     gif = next((p for p in artifacts if p.suffix == ".gif"), None)
+    # The MP4s share one message, so they share the limit (VR mode has two).
+    budget = max(64 * 1024, (upload_limit - SETTINGS_MARGIN) // max(1, len(mp4s)))
     with tempfile.TemporaryDirectory(prefix="disco-post-") as tmp:
         for path in mp4s:
             name = f"{job.id}{'_vr' if path.stem.endswith('_vr') else ''}.mp4"
             try:
-                fitted = fit_to_size(path, Path(tmp) / name, max_bytes=max(64 * 1024, upload_limit - SETTINGS_MARGIN))
+                fitted = fit_to_size(path, Path(tmp) / name, max_bytes=budget)
             except (EngineError, OSError) as exc:
                 notes.append(f"{path.name} could not be made to fit this server's upload limit ({exc})")
                 continue

@@ -13,7 +13,12 @@ and simply retried on a later round; 429s are slept through by discord.py itself
 Delivery: `begin_delivery` fixes a nonce in the database before anything is sent; the result
 message carries it with `enforce_nonce`, so when the bot dies between Discord accepting the
 message and `mark_delivered`, the resend after the restart returns the same message instead of
-a duplicate. Failed, dead and cancelled jobs get a short notice the same way.
+a duplicate. Failed, dead and cancelled jobs get a short notice the same way. A send that fails
+is retried with a growing pause (up to `RETRY_MAX_SECONDS`); a result Discord keeps refusing
+with a client error (4xx other than 429, e.g. a file it will not take) is replaced after
+`MAX_CLIENT_ERRORS` tries by a notice saying so, so the requester always hears of the job.
+The progress message is sent with a fixed nonce too (from the job id, or from the message it
+replaces), so a bot that dies before saving its id finds the same message on the resend.
 
 Studies (job kind 'study', bot/study.py): the status reads "cell k of n · step s/t" and the
 preview is the partial grid; the result is the grid (a JPEG when the PNG is over the upload
@@ -57,6 +62,17 @@ MAX_FILES = 10  # Discord's per-message attachment cap
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 CONTENT_LIMIT = 2000
 ACTIVE_STATES = ("queued", "running")
+MAX_CLIENT_ERRORS = 3        # a 4xx that discord.py does not retry will not fix itself
+RETRY_MAX_SECONDS = 300.0
+
+
+@dataclass
+class _Retry:
+    """A delivery that failed: how often in a row, and when to try again (monotonic seconds)."""
+
+    failures: int = 0
+    client_errors: int = 0
+    next_at: float = 0.0
 
 
 @dataclass
@@ -102,6 +118,17 @@ def final_text(job: Job) -> str:
     return f"**{word}** `{job.id}`"
 
 
+def _mention(job: Job) -> discord.AllowedMentions:
+    """A result pings its requester and nobody else."""
+    return discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(int(job.user_id))])
+
+
+def progress_nonce(job: Job, replacing: int | None = None) -> str:
+    """The fixed nonce of a job's progress message (≤ 25 characters, as Discord requires):
+    from the job id, or from the message being replaced after the age limit."""
+    return f"r{replacing}" if replacing is not None else f"p{job.id[-24:]}"
+
+
 def _fitted_grid(data: bytes, limit: int) -> tuple[bytes, str]:
     with Image.open(io.BytesIO(data)) as image:
         return fit_grid(image.convert("RGB"), limit)
@@ -121,6 +148,7 @@ class Poster:
         self.progress_message_max_age = progress_message_max_age
         self._shown: dict[str, _Shown] = {}
         self._unpostable: set[str] = set()  # jobs whose channel refused us; not retried each round
+        self._retries: dict[str, _Retry] = {}  # deliveries waiting out their pause after a failure
 
     async def run(self) -> None:
         await self.client.wait_until_ready()
@@ -138,7 +166,9 @@ class Poster:
 
     async def round(self) -> None:
         for job in await self.db.jobs.undelivered():
-            await self._guarded(job, self._deliver(job))
+            retry = self._retries.get(job.id)
+            if retry is None or time.monotonic() >= retry.next_at:
+                await self._guarded(job, self._deliver(job))
         active = await self.db.jobs.list(states=ACTIVE_STATES, limit=200)
         positions = await self.db.jobs.positions() if any(j.state == "queued" for j in active) else {}
         now = time.time()
@@ -174,7 +204,8 @@ class Poster:
         if old_id is None:
             try:
                 message = await self._channel(job).send(
-                    text, view=cancel_view([job.id]), allowed_mentions=discord.AllowedMentions.none())
+                    text, view=cancel_view([job.id]), nonce=progress_nonce(job),
+                    allowed_mentions=discord.AllowedMentions.none())
             except (discord.NotFound, discord.Forbidden) as exc:
                 log.warning("job %s: cannot post progress in channel %s: %s", job.id, job.channel_id, exc)
                 self._unpostable.add(job.id)
@@ -221,7 +252,7 @@ class Poster:
     async def _replace_progress(self, job: Job, shown: _Shown, text: str, clock: float, old_id: int) -> None:
         """Post a fresh progress message, remember it, then delete the old one (best effort)."""
         channel = self._channel(job)
-        message = await channel.send(text, view=cancel_view([job.id]),
+        message = await channel.send(text, view=cancel_view([job.id]), nonce=progress_nonce(job, old_id),
                                      allowed_mentions=discord.AllowedMentions.none())
         await self.db.jobs.set_progress_message(job.id, message.id)
         shown.text, shown.edited_at = text, clock
@@ -267,13 +298,39 @@ class Poster:
             await self.db.jobs.abandon_delivery(job.id)
             return
         except discord.HTTPException as exc:
-            log.warning("job %s: sending the result failed (%s); retrying next round", job.id, exc)
-            return
+            ids = await self._after_failure(job, channel, exc)
+            if ids is None:
+                return
+        self._retries.pop(job.id, None)
         await self.db.jobs.mark_delivered(job.id, ids)
         await self._finish_progress(job)
 
+    async def _after_failure(self, job: Job, channel: discord.abc.Messageable,
+                             exc: discord.HTTPException) -> list[int] | None:
+        """Pause this delivery, or — after repeated client errors — post a notice instead of the
+        result and return its message id."""
+        retry = self._retries.setdefault(job.id, _Retry())
+        retry.failures += 1
+        retry.client_errors += 1 if 400 <= exc.status < 500 else 0
+        if retry.client_errors >= MAX_CLIENT_ERRORS:
+            log.error("job %s: Discord refused the result %d times (%s); posting a notice instead",
+                      job.id, retry.client_errors, exc)
+            text = _clip(f"<@{job.user_id}> job `{job.id}` is {job.state}, but Discord refused its result "
+                         f"here ({_safe(exc.text or str(exc.status))[:200]}); the files are kept on the "
+                         f"server — ask an admin, or look it up with /job show")
+            try:
+                message = await channel.send(text, nonce=f"{job.delivery_nonce}-n",
+                                             allowed_mentions=_mention(job))
+                return [message.id]
+            except discord.HTTPException as again:
+                exc = again
+        retry.next_at = time.monotonic() + min(RETRY_MAX_SECONDS, self.poll_seconds * 2 ** retry.failures)
+        log.warning("job %s: sending the result failed (%s); trying again in %.0f s", job.id, exc,
+                    retry.next_at - time.monotonic())
+        return None
+
     async def _send_result(self, job: Job, channel: discord.abc.Messageable) -> list[int]:
-        mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(int(job.user_id))])
+        mention = _mention(job)
         nonce = job.delivery_nonce
         if job.state != "succeeded":
             message = await channel.send(self._failure_text(job), nonce=nonce, allowed_mentions=mention)

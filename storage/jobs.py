@@ -185,7 +185,8 @@ def check_limits(settings: GuildSettings, request: JobRequest, user_waiting: int
         raise JobTooLarge("max_cuts", limits.max_cuts, request.cuts,
                           f"{request.cuts} CLIP cuts per step is more than this server allows",
                           "lower cutn_batches or the cut_overview/cut_innercut schedules")
-    if request.frames > limits.max_frames:
+    # A study's `frames` are its cells, bounded by the bot's own cap on cells, not by max_frames.
+    if request.kind != "study" and request.frames > limits.max_frames:
         raise JobTooLarge("max_frames", limits.max_frames, request.frames,
                           f"{request.frames} frames is more than this server allows",
                           f"use max_frames={limits.max_frames} or fewer")

@@ -164,6 +164,7 @@ async def test_size_limits_name_the_cap_and_the_fix(tmp_path):
             assert info.value.cap == cap and fix in str(info.value)
             assert f"(limit {cap}={info.value.limit})" in str(info.value)
         await db.jobs.enqueue(request(steps=200, width=512, height=512, cuts=32))
+        await db.jobs.enqueue(request(kind="study", frames=12))  # cells are not frames
         settings = await db.guilds.get(1)
         assert settings.limits.max_steps == 200
         assert settings.limits.max_queued_per_user == DEFAULT_LIMITS.max_queued_per_user
