@@ -333,7 +333,12 @@ class Poster:
         mention = _mention(job)
         nonce = job.delivery_nonce
         if job.state != "succeeded":
-            message = await channel.send(self._failure_text(job), nonce=nonce, allowed_mentions=mention)
+            files: list[discord.File] = []
+            text = self._failure_text(job)
+            if job.kind == "animation" and job.artifacts:  # a cancelled animation's finished frames
+                files, notes = await asyncio.to_thread(animate.result_files, job, self._upload_limit(job))
+                text = _clip("\n".join([text + " Here are the frames it finished:"] + [f"• {n}" for n in notes]))
+            message = await channel.send(text, nonce=nonce, files=files, allowed_mentions=mention)
             return [message.id]
         if job.kind == "study":
             return await self._send_study(job, channel, mention)

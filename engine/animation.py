@@ -392,20 +392,20 @@ class _Run:
             raise EngineError(f"frame {missing[0].name} is missing from {self.out / 'frames'}; "
                               "run the animation again to render it")
         fps = self.anim.fps
-        mp4 = encode_mp4(_images(paths), self.out / "animation.mp4", fps=fps)
-        preview = animated_preview(_images(paths), self.out / "preview.gif", fps=fps)
+        mp4 = encode_mp4(iter_images(paths), self.out / "animation.mp4", fps=fps)
+        preview = animated_preview(iter_images(paths), self.out / "preview.gif", fps=fps)
         result = AnimationResult(paths, mp4, preview, self.seed, 0, 0.0)
         if self.vr:
             eyes = [tuple(self.out / "vr" / f"frame_{n:04}_{side}.png" for side in "lr")
                     for n in range(self.total)]
             result.vr_frames = eyes
-            result.vr_mp4 = encode_mp4(side_by_side(_images(e[0] for e in eyes),
-                                                    _images(e[1] for e in eyes)),
+            result.vr_mp4 = encode_mp4(side_by_side(iter_images(e[0] for e in eyes),
+                                                    iter_images(e[1] for e in eyes)),
                                        self.out / "animation_vr.mp4", fps=fps)
         return result
 
 
-def _images(paths):
+def iter_images(paths):
     """Frames loaded one at a time, so a long animation is never all in memory."""
     for path in paths:
         with Image.open(path) as image:

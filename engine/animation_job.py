@@ -10,7 +10,8 @@ the worker's event loop:
 - after each frame its GPU time is billed at once with `leases.charge_partial` (a finished frame
   is kept and reused by the next attempt, so its time is charged even if the animation later
   fails or is cancelled; a failure refunds only the unbilled rest);
-- a cancel (or a lost lease) stops before the next step.
+- a cancel (or a lost lease) stops before the next step; the frames finished so far become
+  `partial.mp4`, which the cancelled job still delivers.
 
 Returns the artifacts: the MP4, the GIF preview, then the VR MP4 in VR mode. The frames stay in
 the job folder under frames/.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import time
 import zlib
 from pathlib import Path
@@ -29,15 +31,18 @@ from PIL import Image
 
 from storage import Job
 
-from .animation import AnimationRenderer, FrameEvent
+from .animation import AnimationRenderer, FrameEvent, iter_images
 from .animation_spec import AnimationSpec
+from .errors import Cancelled, EngineError
 from .jobfiles import PREVIEW_NAME, job_dir, save_preview
 from .outputs import atomic_write_bytes
 from .study_job import charge_finished
+from .video import encode_mp4
 
 if TYPE_CHECKING:
     from .worker import EngineWorker, _Live
 
+log = logging.getLogger("disco.engine")
 PREVIEW_SIDE = 512
 
 
@@ -94,6 +99,8 @@ def render_animation_job(worker: EngineWorker, job: Job, anim: AnimationSpec, li
     renderer = _renderer(worker)
     try:
         result = renderer(anim, out_dir=folder, callback=on_event, should_cancel=live.cancel.is_set)
+    except Cancelled as stop:
+        raise Cancelled(str(stop), artifacts=_partial_video(folder, anim)) from None
     except torch.cuda.OutOfMemoryError:
         pass  # handled below, outside the except block, so the traceback frees its tensors
     else:
@@ -113,6 +120,20 @@ def _renderer(worker: EngineWorker) -> AnimationRenderer:
         renderer = AnimationRenderer(worker.pool, pipeline=worker.pipeline)
         worker._animation_renderer = renderer
     return renderer
+
+
+def _partial_video(folder: Path, anim: AnimationSpec) -> tuple[str, ...]:
+    """The frames finished before a cancel as `partial.mp4` (nothing when there are none)."""
+    frames = []
+    while (path := folder / "frames" / f"{len(frames):04}.png").exists():
+        frames.append(path)
+    if not frames:
+        return ()
+    try:
+        return (str(encode_mp4(iter_images(frames), folder / "partial.mp4", fps=anim.fps)),)
+    except (EngineError, OSError) as exc:  # the cancel stands; only the partial video is lost
+        log.warning("could not encode the %d finished frames in %s: %s", len(frames), folder, exc)
+        return ()
 
 
 def _frame_preview(folder: Path, frame_path: Path) -> Path:

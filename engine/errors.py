@@ -30,4 +30,9 @@ class DownloadError(ModelError):
 
 
 class Cancelled(EngineError):
-    """The render was cancelled through its cancel check; partial state may have been checkpointed."""
+    """The render was cancelled through its cancel check; partial state may have been checkpointed.
+    `artifacts`: what the cancelled job still delivers (an animation's finished frames as an MP4)."""
+
+    def __init__(self, message: str = "cancelled", artifacts: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.artifacts = tuple(artifacts)

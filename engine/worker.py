@@ -122,8 +122,8 @@ class EngineWorker:
             sps = statistics.median(live.seconds) if live.seconds else None
             outcome = ("complete", dict(artifacts=artifacts, gpu_seconds=time.monotonic() - started,
                                         seconds_per_step=sps, already_charged=live.charged))
-        except Cancelled:
-            outcome = ("cancel", {})
+        except Cancelled as stop:
+            outcome = ("cancel", {"artifacts": stop.artifacts})
         except OutOfMemory as exc:
             outcome = ("fail", dict(code="out_of_memory", message=str(exc), retryable=False))
         except (SpecError, ModelError) as exc:  # the job (or this host's models) can't work
@@ -252,7 +252,8 @@ class EngineWorker:
             elif how == "cancel":
                 current = await self.db.jobs.get(job.id)
                 if current.cancel_requested:
-                    await self.db.leases.acknowledge_cancel(job.id, job.attempt, self.owner)
+                    await self.db.leases.acknowledge_cancel(job.id, job.attempt, self.owner,
+                                                            artifacts=kwargs.get("artifacts", ()))
                 else:  # our lease went to another attempt; that attempt owns the job now
                     log.warning("job %s: stopped attempt %d (lease taken over)", job.id, job.attempt)
             else:

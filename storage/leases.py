@@ -222,14 +222,18 @@ class Leases:
                 await refund_in(conn, job.id, now, f"job ended {job.state}: {code}", keep_partial=True)
             return job
 
-    async def acknowledge_cancel(self, job_id: str, attempt: int, owner: str) -> Job:
-        """The engine stopped this attempt because a cancel was requested: cancelled."""
+    async def acknowledge_cancel(self, job_id: str, attempt: int, owner: str,
+                                 artifacts: Sequence[str] = ()) -> Job:
+        """The engine stopped this attempt because a cancel was requested: cancelled.
+        `artifacts`: what was finished before the stop and is still delivered (e.g. the frames
+        of an animation so far as an MP4)."""
         now = self._db.now()
         rows = await self._db.execute(
             f"UPDATE jobs SET state = 'cancelled', error_code = 'cancelled', "
-            f"error_message = 'cancelled while running', lease_owner = NULL, "
+            f"error_message = 'cancelled while running', lease_owner = NULL, artifacts_json = :artifacts, "
             f"lease_expires_at = NULL, finished_at = :now, updated_at = :now {_FENCE} RETURNING *",
-            {"now": now, "id": job_id, "attempt": attempt, "owner": owner})
+            {"now": now, "id": job_id, "attempt": attempt, "owner": owner,
+             "artifacts": json.dumps([str(a) for a in artifacts])})
         if not rows:
             raise await self._stale(job_id, attempt, owner)
         return Job.from_row(rows[0])

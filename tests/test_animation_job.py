@@ -106,7 +106,7 @@ def test_init_frame_costs_no_steps_and_is_refused_for_video_input(tmp_path):
                                  "animation_mode": "Video Input", "video_init_path": "clip.mp4"})
 
 
-def test_cancel_mid_animation_stops_and_keeps_the_finished_frames_billed(tmp_path):
+def test_cancel_mid_animation_keeps_the_finished_frames_billed_and_delivered(tmp_path):
     async def body(db):
         job = await db.jobs.enqueue(animation_request(frames=4))
         engine = worker(db, tmp_path)
@@ -119,9 +119,13 @@ def test_cancel_mid_animation_stops_and_keeps_the_finished_frames_billed(tmp_pat
 
     job, status = asyncio.run(with_db(tmp_path, body))
     folder = tmp_path / "jobs" / job.id
-    assert job.state == "cancelled" and not job.artifacts
+    assert job.state == "cancelled"
     assert (folder / "frames" / "0000.png").is_file() and not (folder / "frames" / "0003.png").exists()
     assert not (folder / "animation.mp4").exists()
+    # The frames finished before the stop are still delivered, as partial.mp4.
+    finished = len(list((folder / "frames").glob("*.png")))
+    assert job.artifacts == (str(folder / "partial.mp4"),)
+    assert probe_video(job.artifacts[0]).frames == finished >= 1
     assert status["day"].user_used > 0  # frame 0's GPU time stays charged
 
 

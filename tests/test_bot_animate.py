@@ -182,3 +182,31 @@ def test_progress_words_and_time_left_of_an_animation():
     assert prompt_text(job) == "0: a castle:2 || 60: a city:1"
     still = SimpleNamespace(**{**vars(job), "kind": "still", "frames": 1, "progress_frames": 1})
     assert progress_words(still) == "step 10/40" and seconds_left(still) == 60.0
+
+
+def test_a_cancelled_animation_still_posts_the_frames_it_finished(tmp_path):
+    from engine.animation_spec import AnimationSpec
+    from engine.spec import SCHEMA_VERSION
+    from storage import JobRequest
+    from tests.bot_helpers import OWNER
+
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        anim = AnimationSpec.from_dict({"render": {"text_prompts": "a lighthouse", "width": 64, "height": 64,
+                                                   "steps": 4, "seed": 3}, "max_frames": 10})
+        job = await db.jobs.enqueue(JobRequest(
+            guild_id=fake.guild.id, channel_id=fake.channel.id, user_id=fake.member.id, kind="animation",
+            spec_json=anim.to_json(), spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64,
+            steps=2, seed=3, frames=10))
+        claimed = await db.leases.claim(OWNER)
+        partial = tmp_path / "jobs" / job.id / "partial.mp4"
+        partial.parent.mkdir(parents=True)
+        _clip(partial, frames=4)
+        await db.jobs.cancel(job.id)
+        await db.leases.acknowledge_cancel(job.id, claimed.attempt, OWNER, artifacts=[str(partial)])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            notice = await fake.wait_for_message(fake.channel.id, lambda m: "was cancelled" in m.content)
+            await delivered(db, job.id)
+        assert "frames it finished" in notice.content and f"<@{fake.member.id}>" in notice.content
+        (tmp_path / "got.mp4").write_bytes(notice.files[f"{job.id}.mp4"])
+        assert probe_video(tmp_path / "got.mp4").frames == 4
+    run(body, tmp_path)
