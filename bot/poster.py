@@ -335,9 +335,10 @@ class Poster:
         if job.state != "succeeded":
             files: list[discord.File] = []
             text = self._failure_text(job)
-            if job.kind == "animation" and job.artifacts:  # a cancelled animation's finished frames
-                files, notes = await asyncio.to_thread(animate.result_files, job, self._upload_limit(job))
-                text = _clip("\n".join([text + " Here are the frames it finished:"] + [f"• {n}" for n in notes]))
+            if job.artifacts and job.kind in ("animation", "study"):  # stopped part-way: what it finished
+                fitted = animate.result_files if job.kind == "animation" else study.result_files
+                files, notes = await asyncio.to_thread(fitted, job, self._upload_limit(job))
+                text = _clip("\n".join([text + "\nHere is what it finished:"] + [f"• {n}" for n in notes]))
             message = await channel.send(text, nonce=nonce, files=files, allowed_mentions=mention)
             return [message.id]
         if job.kind == "study":

@@ -7,9 +7,10 @@ the worker's event loop:
 
 - progress: frame k of n (0-based `frame`) and the step within that frame;
 - the preview: the frame being diffused every `display_rate` steps, then each finished frame;
-- after each frame its GPU time is billed at once with `leases.charge_partial` (a finished frame
-  is kept and reused by the next attempt, so its time is charged even if the animation later
-  fails or is cancelled; a failure refunds only the unbilled rest);
+- after each frame its GPU time is billed at once (engine/unit_billing.py: a finished frame is
+  kept and reused by the next attempt, so its time is charged even if the animation later
+  fails or is cancelled; a failure refunds only the unbilled rest); when the requester's quota
+  is spent with frames to go, the animation stops and delivers the frames it finished;
 - a cancel (or a lost lease) stops before the next step; the frames finished so far become
   `partial.mp4`, which the cancelled job still delivers.
 
@@ -36,7 +37,7 @@ from .animation_spec import AnimationSpec
 from .errors import Cancelled, EngineError
 from .jobfiles import PREVIEW_NAME, job_dir, save_preview
 from .outputs import atomic_write_bytes
-from .study_job import charge_finished
+from .unit_billing import QuotaSpent, bill_unit, quota_message
 from .video import encode_mp4
 
 if TYPE_CHECKING:
@@ -85,10 +86,8 @@ def render_animation_job(worker: EngineWorker, job: Job, anim: AnimationSpec, li
             seconds = time.monotonic() - frame_started[0]
             frame_started[0] = time.monotonic()
             note = f"frame {event.frame + 1} of {event.frames}"
-            if not wait(charge_finished(worker, job, seconds, note)):
-                live.cancel.set()
+            if not bill_unit(worker, job, live, seconds, note, more=event.frame + 1 < event.frames):
                 return
-            live.charged += seconds
             due = True
         # Report from this thread and wait for the answer, so a cancel stops the very next step.
         if due:
@@ -100,7 +99,11 @@ def render_animation_job(worker: EngineWorker, job: Job, anim: AnimationSpec, li
     try:
         result = renderer(anim, out_dir=folder, callback=on_event, should_cancel=live.cancel.is_set)
     except Cancelled as stop:
-        raise Cancelled(str(stop), artifacts=_partial_video(folder, anim)) from None
+        partial = _partial_video(folder, anim)
+        if live.quota_spent:
+            raise QuotaSpent(quota_message(f"frame {live.frame + 1}", f"{anim.max_frames} frames"),
+                             artifacts=partial) from None
+        raise Cancelled(str(stop), artifacts=partial) from None
     except torch.cuda.OutOfMemoryError:
         pass  # handled below, outside the except block, so the traceback frees its tensors
     else:

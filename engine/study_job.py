@@ -6,8 +6,9 @@ the cells already on disk) and reports through the worker's event loop:
 
 - progress: cell k of n as frame k-1 of frames n, and the step within the cell;
 - after each cell: the preview becomes `partial_grid.png`, and the cell's GPU time is billed at
-  once with `leases.charge_partial` — a finished cell is kept and reused, so its time is charged
+  once (engine/unit_billing.py) — a finished cell is kept and reused, so its time is charged
   even if the study later fails or is cancelled (a failure refunds only the unbilled rest);
+  when the requester's quota is spent with cells to go, the study stops with the partial grid;
 - a cancel (or a lost lease) stops before the next step.
 
 Returns the artifacts: the grid first, then every cell in order.
@@ -20,11 +21,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from storage import Job, StaleAttempt
+from storage import Job
 
+from .errors import Cancelled
 from .jobfiles import job_dir
 from .study import StudySpec
 from .study_render import render_study
+from .unit_billing import QuotaSpent, bill_unit, quota_message
 
 if TYPE_CHECKING:
     from .worker import EngineWorker, _Live
@@ -59,10 +62,8 @@ def render_study_job(worker: EngineWorker, job: Job, study: StudySpec, live: _Li
             live.preview_path = str(folder / "partial_grid.png")
             seconds = time.monotonic() - cell_started[0]
             cell_started[0] = time.monotonic()
-            if not wait(charge_finished(worker, job, seconds, f"cell {k} of {n}")):
-                live.cancel.set()
+            if not bill_unit(worker, job, live, seconds, f"cell {k} of {n}", more=k < n):
                 return
-            live.charged += seconds
             due = True
         # Report from this thread and wait for the answer, so a cancel stops the very next step.
         if due:
@@ -73,6 +74,12 @@ def render_study_job(worker: EngineWorker, job: Job, study: StudySpec, live: _Li
     try:
         result = render_study(worker.pool, study, folder, callback=on_progress,
                               should_cancel=live.cancel.is_set, pipeline=worker.pipeline)
+    except Cancelled:
+        if live.quota_spent:
+            grid = folder / "partial_grid.png"
+            raise QuotaSpent(quota_message(f"cell {live.frame + 1}", f"{study.n_cells} cells"),
+                             artifacts=(str(grid),) if grid.exists() else ()) from None
+        raise
     except torch.cuda.OutOfMemoryError:
         pass  # handled below, outside the except block, so the traceback frees its tensors
     else:
@@ -80,13 +87,3 @@ def render_study_job(worker: EngineWorker, job: Job, study: StudySpec, live: _Li
     worker._release_memory()
     raise OutOfMemory(f"out of GPU memory while rendering a {study.base.width}×{study.base.height} "
                       f"study cell; use a smaller width and height or fewer cutn_batches")
-
-
-async def charge_finished(worker: EngineWorker, job: Job, seconds: float, note: str) -> bool:
-    """Bill one finished cell or frame; False when this attempt lost its lease (stop rendering)."""
-    try:
-        await worker.db.leases.charge_partial(job.id, job.attempt, worker.owner,
-                                              gpu_seconds=seconds, note=note)
-        return True
-    except StaleAttempt:
-        return False

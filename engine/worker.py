@@ -38,6 +38,7 @@ from .animation_job import animation_of, render_animation_job
 from .animation_spec import AnimationSpec
 from .study import StudySpec
 from .study_job import render_study_job, study_of
+from .unit_billing import QuotaSpent
 
 log = logging.getLogger("disco.engine")
 
@@ -63,6 +64,7 @@ class _Live:
     frame: int | None = None     # the image, study cell or animation frame (0-based) of `frames`
     frames: int | None = None
     charged: float = 0.0         # GPU seconds this attempt already billed (cells, frames)
+    quota_spent: bool = False    # stopped because the requester's GPU time ran out
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -124,6 +126,9 @@ class EngineWorker:
                                         seconds_per_step=sps, already_charged=live.charged))
         except Cancelled as stop:
             outcome = ("cancel", {"artifacts": stop.artifacts})
+        except QuotaSpent as exc:
+            outcome = ("fail", dict(code="quota_exceeded", message=str(exc), retryable=False,
+                                    artifacts=exc.artifacts))
         except OutOfMemory as exc:
             outcome = ("fail", dict(code="out_of_memory", message=str(exc), retryable=False))
         except (SpecError, ModelError) as exc:  # the job (or this host's models) can't work

@@ -139,6 +139,7 @@ class Job:
     started_at: float | None
     finished_at: float | None
     updated_at: float
+    role_ids: tuple[str, ...] = ()  # the requester's roles when it was queued (role quotas)
 
     @property
     def terminal(self) -> bool:
@@ -148,6 +149,7 @@ class Job:
     def from_row(cls, row: Any) -> Job:
         data = {key: row[key] for key in row.keys()}
         data["artifacts"] = tuple(json.loads(data.pop("artifacts_json")))
+        data["role_ids"] = tuple(json.loads(data.pop("role_ids_json", "[]")))
         data["result_message_ids"] = tuple(json.loads(data["result_message_ids"]))
         data["cancel_requested"] = bool(data["cancel_requested"])
         return cls(**data)
@@ -226,16 +228,17 @@ class Jobs:
                 "SELECT (SELECT queued FROM queue_users WHERE guild_id = ? AND user_id = ?), "
                 "(SELECT queued FROM queue_guilds WHERE guild_id = ?)", (gid, uid, gid))
             check_limits(settings, request, counts[0][0] or 0, counts[0][1] or 0)
-            await check_in(conn, gid, uid, [str(r) for r in role_ids], now)
+            roles = [str(r) for r in role_ids]
+            await check_in(conn, gid, uid, roles, now)
             rows = await conn.execute_fetchall(
                 "INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, spec_json, spec_version, "
                 "seed, priority, model_set, width, height, steps, frames, cuts, max_attempts, "
-                "parent_job_id, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                "parent_job_id, role_ids_json, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 (new_job_id(now), gid, cid, uid, request.kind, request.spec_json,
                  request.spec_version, request.seed, request.priority, request.model_set,
                  request.width, request.height, request.steps, request.frames, request.cuts,
-                 request.max_attempts, request.parent_job_id, now, now))
+                 request.max_attempts, request.parent_job_id, json.dumps(roles), now, now))
             return Job.from_row(rows[0])
 
     async def get(self, job_id: str) -> Job:

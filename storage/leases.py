@@ -23,7 +23,7 @@ from .errors import InvalidValue, StaleAttempt
 from .eta import size_bucket
 from .guilds import DEFAULT_LIMITS
 from .jobs import Job
-from .quotas import PARTIAL_NOTE, charge_in, refund_in
+from .quotas import PARTIAL_NOTE, charge_in, refund_in, usage_in
 
 if TYPE_CHECKING:
     from .db import Database
@@ -181,39 +181,47 @@ class Leases:
             return job
 
     async def charge_partial(self, job_id: str, attempt: int, owner: str, *, gpu_seconds: float,
-                             note: str) -> None:
-        """Bill work that is finished and kept although the job is not (a study's cell), fenced
-        by the attempt. `fail` does not refund it (storage/quotas.py explains why); pass the
-        sum to `complete(already_charged=...)` so a finished job is not billed twice."""
+                             note: str) -> bool:
+        """Bill work that is finished and kept although the job is not (a study's cell, an
+        animation's frame), fenced by the attempt. `fail` does not refund it (storage/quotas.py
+        explains why); pass the sum to `complete(already_charged=...)` so a finished job is not
+        billed twice. Returns whether the requester still has GPU time left in every window
+        (their roles as queued), so a long job can stop once the budget is spent."""
         if gpu_seconds < 0:
             raise InvalidValue("gpu_seconds is a duration ≥ 0")
         async with self._db.transaction() as conn:
             now = self._db.now()
             rows = await conn.execute_fetchall(
-                f"SELECT guild_id, user_id FROM jobs {_FENCE}",
+                f"SELECT guild_id, user_id, role_ids_json FROM jobs {_FENCE}",
                 {"id": job_id, "attempt": attempt, "owner": owner})
             if not rows:
                 raise await self._stale(job_id, attempt, owner, conn)
-            await charge_in(conn, rows[0][0], rows[0][1], job_id, gpu_seconds, now,
-                            f"{PARTIAL_NOTE} {note}")
+            guild_id, user_id, roles = rows[0][0], rows[0][1], json.loads(rows[0][2])
+            await charge_in(conn, guild_id, user_id, job_id, gpu_seconds, now, f"{PARTIAL_NOTE} {note}")
+            windows = await usage_in(conn, guild_id, user_id, roles, now)
+        return all((use.user_limit is None or use.user_used < use.user_limit)
+                   and (use.guild_limit is None or use.guild_used < use.guild_limit) for use in windows.values())
 
     async def fail(self, job_id: str, attempt: int, owner: str, *, code: str, message: str,
-                   retryable: bool) -> Job:
+                   retryable: bool, artifacts: Sequence[str] = ()) -> Job:
         """The attempt failed. Retryable: back to the queue while attempts remain, else dead
         (keeping this error). Not retryable: failed. A pending cancel wins: cancelled.
-        Whatever was charged for the job is refunded when it ends here, except partial charges."""
+        Whatever was charged for the job is refunded when it ends here, except partial charges.
+        `artifacts`: what was finished and is still delivered (e.g. an animation stopped when
+        its requester's GPU time ran out)."""
         async with self._db.transaction() as conn:
             now = self._db.now()
             rows = await conn.execute_fetchall(
                 f"UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled' "
                 f"  WHEN :retryable AND attempt < max_attempts THEN 'queued' "
                 f"  WHEN :retryable THEN 'dead' ELSE 'failed' END, "
-                f"error_code = :code, error_message = :message, "
+                f"error_code = :code, error_message = :message, artifacts_json = :artifacts, "
                 f"lease_owner = NULL, lease_expires_at = NULL, "
                 f"finished_at = CASE WHEN :retryable AND attempt < max_attempts "
                 f"  AND NOT cancel_requested THEN NULL ELSE :now END, updated_at = :now "
                 f"{_FENCE} RETURNING *",
                 {"retryable": int(retryable), "code": code[:64], "message": message[:2000],
+                 "artifacts": json.dumps([str(a) for a in artifacts]),
                  "now": now, "id": job_id, "attempt": attempt, "owner": owner})
             if not rows:
                 raise await self._stale(job_id, attempt, owner, conn)

@@ -227,8 +227,13 @@ _V1 = (
     "CREATE INDEX audit_by_guild ON audit_log (guild_id, id)",
 )
 
+# The requester's roles at enqueue time: role quotas are checked again while a job bills its
+# finished cells or frames, and the engine cannot ask Discord for them.
+_V2 = ("ALTER TABLE jobs ADD COLUMN role_ids_json TEXT NOT NULL DEFAULT '[]'",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
+    Migration("jobs remember the requester's roles", _V2),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

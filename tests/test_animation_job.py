@@ -157,3 +157,22 @@ def test_kill_9_mid_animation_resumes_from_the_last_finished_frame(tmp_path):
         b = tmp_path / "jobs" / reference / "frames" / f"{n:04}.png"
         assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))), n
     assert probe_video(json.loads(resumed["artifacts_json"])[0]).frames == 3
+
+
+def test_an_animation_stops_with_its_frames_when_the_quota_runs_out(tmp_path):
+    """A role quota (the requester's roles as queued) smaller than one frame: the enqueue check
+    passes (nothing used yet), frame 0 is billed, and the animation stops there instead of
+    running its other frames past the budget."""
+    async def body(db):
+        await db.quotas.set_limit(1, "role", "day", 0.001, subject_id=42)
+        job = await db.jobs.enqueue(animation_request(frames=3), role_ids=[42])
+        await worker(db, tmp_path).run(burst=True)
+        return await db.jobs.get(job.id), await db.quotas.ledger(1, user_id=3)
+
+    job, ledger = asyncio.run(with_db(tmp_path, body))
+    folder = tmp_path / "jobs" / job.id
+    assert job.state == "failed" and job.error_code == "quota_exceeded", job.error_message
+    assert job.error_message.startswith("stopped after frame 1 of 3 frames") and "(quota)" in job.error_message
+    assert job.artifacts == (str(folder / "partial.mp4"),) and probe_video(job.artifacts[0]).frames == 1
+    assert not (folder / "frames" / "0001.png").exists()
+    assert [e.kind for e in ledger] == ["charge"]  # frame 0 stays billed; nothing else ran

@@ -206,7 +206,7 @@ def test_a_cancelled_animation_still_posts_the_frames_it_finished(tmp_path):
         async with fake.run_client(make_bot(tmp_path, fake)):
             notice = await fake.wait_for_message(fake.channel.id, lambda m: "was cancelled" in m.content)
             await delivered(db, job.id)
-        assert "frames it finished" in notice.content and f"<@{fake.member.id}>" in notice.content
+        assert "what it finished" in notice.content and f"<@{fake.member.id}>" in notice.content
         (tmp_path / "got.mp4").write_bytes(notice.files[f"{job.id}.mp4"])
         assert probe_video(tmp_path / "got.mp4").frames == 4
     run(body, tmp_path)

@@ -60,7 +60,7 @@ async def test_a_failing_migration_step_leaves_the_previous_version(tmp_path, mo
         await db.jobs.enqueue(request())
     broken = Migration("broken", ("CREATE TABLE extra (x)", "CREATE TABLE jobs (x)"))
     monkeypatch.setattr(storage.db, "MIGRATIONS", (*MIGRATIONS, broken))
-    with pytest.raises(DatabaseError, match="already exists. The file was left at version 1"):
+    with pytest.raises(DatabaseError, match=f"already exists. The file was left at version {len(MIGRATIONS)}"):
         await open_db(tmp_path)
     path = tmp_path / "disco.db"
     assert pragma(path, "user_version") == len(MIGRATIONS)
@@ -180,3 +180,19 @@ async def test_full_disk_rolls_back_and_loses_nothing(tmp_path):
         await db.execute("PRAGMA max_page_count = 1073741823")
         await db.jobs.enqueue(request(user=9, spec_json="x" * 200_000))
     assert check_invariants(tmp_path / "disco.db") == {"running": 1, "queued": 3}
+
+
+@async_test
+async def test_a_version_1_file_is_upgraded_and_keeps_its_jobs(tmp_path):
+    async with await open_db(tmp_path) as db:
+        old = await db.jobs.enqueue(request(), role_ids=[7])
+    conn = sqlite3.connect(tmp_path / "disco.db")  # back to what version 1 wrote
+    conn.execute("ALTER TABLE jobs DROP COLUMN role_ids_json")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    async with await open_db(tmp_path) as db:
+        assert (await db.jobs.get(old.id)).role_ids == ()  # queued before roles were kept
+        new = await db.jobs.enqueue(request(), role_ids=[7, 8])
+        assert (await db.jobs.get(new.id)).role_ids == ("7", "8")
+    assert pragma(tmp_path / "disco.db", "user_version") == len(MIGRATIONS)

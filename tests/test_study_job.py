@@ -143,3 +143,18 @@ def test_kill_9_mid_study_loses_at_most_the_cell_in_progress(tmp_path):
     assert first_cell.stat().st_mtime_ns == stamp  # the finished cell was kept, not redone
     grid = Path(json.loads(resumed["artifacts_json"])[0]).read_bytes()
     assert grid == Path(json.loads(whole["artifacts_json"])[0]).read_bytes()
+
+
+def test_a_study_stops_with_its_partial_grid_when_the_quota_runs_out(tmp_path):
+    async def body(db):
+        await db.quotas.set_limit(1, "member", "day", 0.001)
+        job = await db.jobs.enqueue(study_request("clip_guidance_scale=1000,4000,8000"))
+        await worker(db, tmp_path).run(burst=True)
+        return await db.jobs.get(job.id)
+
+    job = asyncio.run(with_db(tmp_path, body))
+    folder = tmp_path / "jobs" / job.id
+    assert job.state == "failed" and job.error_code == "quota_exceeded", job.error_message
+    assert job.error_message.startswith("stopped after cell 1 of 3 cells")
+    assert job.artifacts == (str(folder / "partial_grid.png"),)
+    assert not (folder / "cells" / "02.png").exists()
