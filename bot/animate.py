@@ -21,7 +21,6 @@ import asyncio
 import io
 import json
 import logging
-import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 
 import discord
 
+from bot.attachments import finished_image, keep_copy, removed_unless_queued, request_folder
 from bot.queueing import build_options, echo_for, spec_preset
 from commands.animate_options import PATH_KEYS, AnimateOptions, animation_line, build_animation, with_animation_notes
 from commands.errors import CommandError
@@ -77,25 +77,16 @@ async def animate_still(bot: Any, interaction: discord.Interaction, job: Job) ->
     if job.kind != "still":
         raise CommandError(f"job {job.id} is a {job.kind} job; 🎞 animates finished still images",
                            "job", rule="animate_still_only")
-    source = next((Path(p) for p in job.artifacts if p.endswith(".png")), None)
-    if job.state != "succeeded" or source is None or not source.is_file():
-        raise CommandError(f"job {job.id} has no finished image to animate ({job.state}); use /animate "
-                           f"with its prompt instead", "job", rule="animate_needs_image")
-    folder = bot.config.data_dir / "uploads" / str(interaction.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    frame = folder / "init_frame.png"  # a copy: the animation keeps it if the still is cleaned up
-    await asyncio.to_thread(shutil.copyfile, source, frame)
+    source = finished_image(job, "animate", "use /animate with its prompt instead", "animate_needs_image")
     data = json.loads(job.spec_json)
     guild = await bot.db.guilds.get(interaction.guild_id)
-    options = AnimateOptions(mode="2D", frames=min(ANIMATE_THIS_FRAMES, guild.limits.max_frames),
-                             motion=dict(ANIMATE_THIS), init_frame=str(frame))
-    try:
+    async with removed_unless_queued(request_folder(bot.config.data_dir, interaction)) as folder:
+        frame = await keep_copy(source, folder, "init_frame.png")
+        options = AnimateOptions(mode="2D", frames=min(ANIMATE_THIS_FRAMES, guild.limits.max_frames),
+                                 motion=dict(ANIMATE_THIS), init_frame=str(frame))
         new, text = await enqueue_animation(
             bot, interaction, DiscoOptions(seed=job.seed, image_prompts=_kept_images(job, data)),
             options, preset=spec_preset(data), parent=job)
-    except BaseException:
-        await asyncio.to_thread(shutil.rmtree, folder, True)  # nothing queued: keep no copy
-        raise
     log.info("🎞 on job %s queued animation %s for user %s", job.id, new.id, new.user_id)
     return text
 

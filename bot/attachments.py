@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import shutil
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Optional
+from typing import AsyncIterator, Optional
 
 import discord
 from PIL import Image, UnidentifiedImageError
@@ -20,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from commands.errors import CommandError
 from commands.job_options import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_PIXELS, check_attachment
 from engine.video import VideoInfo, VideoLimits, probe_video
+from storage import Job
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -98,3 +101,37 @@ async def save_video(attachment: discord.Attachment, folder: Path, upload_limit:
     await asyncio.to_thread(path.write_bytes, data)
     info = await asyncio.to_thread(probe_video, path, limits=VideoLimits(max_bytes=limit), allowed_dir=folder)
     return str(path.resolve()), info
+
+
+def request_folder(data_dir: Path, interaction: discord.Interaction) -> Path:
+    """Where one request's uploads (and copies of earlier results) are kept: the path is ours."""
+    return data_dir / "uploads" / str(interaction.id)
+
+
+@asynccontextmanager
+async def removed_unless_queued(folder: Path) -> AsyncIterator[Path]:
+    """Files saved for a request are removed again when it is refused or fails: nothing queued
+    needs them."""
+    try:
+        yield folder
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        raise
+
+
+def finished_image(job: Job, purpose: str, fix: str, rule: str) -> Path:
+    """The job's first result PNG, still on disk; else a refusal saying why and what to do."""
+    source = next((Path(p) for p in job.artifacts if p.endswith(".png")), None)
+    if job.state != "succeeded" or source is None or not source.is_file():
+        raise CommandError(f"job {job.id} has no finished image to {purpose} ({job.state}); {fix}",
+                           "job", rule=rule)
+    return source
+
+
+async def keep_copy(source: Path, folder: Path, name: str) -> Path:
+    """A copy in the request's folder, so the new job keeps its image even if the earlier job's
+    files are cleaned up."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / name
+    await asyncio.to_thread(shutil.copyfile, source, copy)
+    return copy

@@ -10,12 +10,14 @@ else becomes a generic line with a reference, never a traceback.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 import discord
 
@@ -134,6 +136,27 @@ async def echo_for(db: Any, job: Job, parsed: ParsedJob, *, limit: int = 2000) -
         return format_echo(parsed, job_id=job.id, limit=limit)
     return format_echo(parsed, position=estimate.position, starts_at=now + estimate.starts_in,
                        finishes_at=now + estimate.finishes_in, job_id=job.id, limit=limit)
+
+
+async def answer_request(interaction: discord.Interaction, folder: Path, command: str,
+                         queue: Callable[[], Awaitable[tuple[Job, str]]]) -> Job | None:
+    """The end of every queueing slash command (after its public defer): run `queue` — which
+    saves the attachments under `folder`, builds, checks and enqueues — and post its echo; or
+    show the refusal only to the caller and remove the request's files. Returns the job."""
+    try:
+        job, text = await queue()
+    except REFUSALS as err:
+        await asyncio.to_thread(shutil.rmtree, folder, True)  # nothing queued: keep no uploads
+        await send_refusal(interaction, refusal_text(err, interaction.id), public_deferred=True)
+        return None
+    except Exception:
+        log.exception("/%s failed (interaction %s, user %s)", command, interaction.id, interaction.user.id)
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        await send_refusal(interaction, refusal_text(None, interaction.id), public_deferred=True)
+        return None
+    log.info("/%s queued %s job %s for user %s in guild %s", command, job.kind, job.id, job.user_id, job.guild_id)
+    await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
+    return job
 
 
 async def send_refusal(interaction: discord.Interaction, text: str, *, public_deferred: bool) -> None:

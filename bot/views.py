@@ -13,17 +13,15 @@ defer (Discord's 3 s window) and answered privately. Re-queues go through
 """
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import re
-import shutil
-from pathlib import Path
 from typing import Any
 
 import discord
 
 from bot.animate import animate_still, recipe_file, requeue_animation
+from bot.attachments import finished_image, keep_copy, removed_unless_queued, request_folder
 from bot.queueing import NO_MENTIONS, REFUSALS, enqueue_options, refusal_text, rerun_options
 from commands.echo import recipe
 from commands.errors import CommandError
@@ -111,27 +109,15 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button],
 
 async def requeue(bot: Any, interaction: discord.Interaction, job: Job, action: str) -> str:
     """🔄 / 🎯 / 🌗: the job's settings again, charged to whoever clicked."""
-    folder = None
-    if action == "vary":
-        source = next((Path(p) for p in job.artifacts if p.endswith(".png")), None)
-        if job.state != "succeeded" or source is None or not source.is_file():
-            raise CommandError(f"job {job.id} has no finished image to vary ({job.state}); use 🎯 same seed "
-                               f"or 🔄 new seed instead", "job", rule="vary_needs_image")
-        # A copy, so the variation keeps its init image even if the parent's files are cleaned up.
-        folder = bot.config.data_dir / "uploads" / str(interaction.id)
-        folder.mkdir(parents=True, exist_ok=True)
-        init = folder / "init_image.png"
-        await asyncio.to_thread(shutil.copyfile, source, init)
-        # DD's advice for an init image: skip about half of the steps to keep its layout.
-        options = rerun_options(job, init_image=str(init), skip_steps=job.steps // 2)
-    else:
-        options = rerun_options(job, seed=job.seed if action == "same" else None)
-    try:
+    async with removed_unless_queued(request_folder(bot.config.data_dir, interaction)) as folder:
+        if action == "vary":
+            source = finished_image(job, "vary", "use 🎯 same seed or 🔄 new seed instead", "vary_needs_image")
+            init = await keep_copy(source, folder, "init_image.png")
+            # DD's advice for an init image: skip about half of the steps to keep its layout.
+            options = rerun_options(job, init_image=str(init), skip_steps=job.steps // 2)
+        else:
+            options = rerun_options(job, seed=job.seed if action == "same" else None)
         new, text = await enqueue_options(bot, interaction, options, parent=job)
-    except BaseException:
-        if folder is not None:
-            await asyncio.to_thread(shutil.rmtree, folder, True)  # nothing queued: keep no copy
-        raise
     log.info("button %s on job %s queued job %s for user %s", action, job.id, new.id, new.user_id)
     return text
 

@@ -7,7 +7,7 @@ the worker's event loop:
 
 - progress: frame k of n (0-based `frame`) and the step within that frame;
 - the preview: the frame being diffused every `display_rate` steps, then each finished frame;
-- after each frame its GPU time is billed at once (engine/unit_billing.py: a finished frame is
+- after each frame its GPU time is billed at once (engine/units.py: a finished frame is
   kept and reused by the next attempt, so its time is charged even if the animation later
   fails or is cancelled; a failure refunds only the unbilled rest); when the requester's quota
   is spent with frames to go, the animation stops and delivers the frames it finished;
@@ -19,10 +19,8 @@ the job folder under frames/.
 """
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
-import time
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +35,7 @@ from .animation_spec import AnimationSpec
 from .errors import Cancelled, EngineError
 from .jobfiles import PREVIEW_NAME, job_dir, save_preview
 from .outputs import atomic_write_bytes
-from .unit_billing import QuotaSpent, bill_unit, quota_message
+from .units import QuotaSpent, UnitProgress, quota_message
 from .video import encode_mp4
 
 if TYPE_CHECKING:
@@ -63,37 +61,16 @@ def render_animation_job(worker: EngineWorker, job: Job, anim: AnimationSpec, li
 
     folder = job_dir(worker.data_dir, job.id)
     folder.mkdir(parents=True, exist_ok=True)
-    loop = worker._loop
-    last_report = [0.0]
-    frame_started = [time.monotonic()]
+    progress = UnitProgress(worker, job, live, anim.max_frames, "frame")
     display_rate = anim.render.display_rate
 
-    def wait(coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(60)
-
     def on_event(event: FrameEvent) -> None:
-        live.frame, live.frames = event.frame, event.frames
         if event.step is not None:
-            info = event.step
-            live.step, live.total = info.step, info.total
-            live.seconds.append(info.seconds)
-            if display_rate and info.step % display_rate == 0:
-                live.preview_path = str(save_preview(folder, info.pred_xstart, PREVIEW_SIDE))
-            due = time.monotonic() - last_report[0] >= worker.config.progress_every
-        else:  # frame k is on disk: show it, bill it, report now
-            live.preview_path = str(_frame_preview(folder, event.path))
-            live.step = live.total  # the frame is done
-            seconds = time.monotonic() - frame_started[0]
-            frame_started[0] = time.monotonic()
-            note = f"frame {event.frame + 1} of {event.frames}"
-            if not bill_unit(worker, job, live, seconds, note, more=event.frame + 1 < event.frames):
-                return
-            due = True
-        # Report from this thread and wait for the answer, so a cancel stops the very next step.
-        if due:
-            last_report[0] = time.monotonic()
-            if wait(worker._report(job, live)):
-                live.cancel.set()
+            if display_rate and event.step.step % display_rate == 0:
+                live.preview_path = str(save_preview(folder, event.step.pred_xstart, PREVIEW_SIDE))
+            progress.step(event.frame, event.step)
+        else:  # frame k is on disk
+            progress.finished(event.frame, str(_frame_preview(folder, event.path)))
 
     renderer = _renderer(worker)
     try:

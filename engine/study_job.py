@@ -6,7 +6,7 @@ the cells already on disk) and reports through the worker's event loop:
 
 - progress: cell k of n as frame k-1 of frames n, and the step within the cell;
 - after each cell: the preview becomes `partial_grid.png`, and the cell's GPU time is billed at
-  once (engine/unit_billing.py) — a finished cell is kept and reused, so its time is charged
+  once (engine/units.py) — a finished cell is kept and reused, so its time is charged
   even if the study later fails or is cancelled (a failure refunds only the unbilled rest);
   when the requester's quota is spent with cells to go, the study stops with the partial grid;
 - a cancel (or a lost lease) stops before the next step.
@@ -15,8 +15,6 @@ Returns the artifacts: the grid first, then every cell in order.
 """
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import TYPE_CHECKING
 
 import torch
@@ -27,7 +25,7 @@ from .errors import Cancelled
 from .jobfiles import job_dir
 from .study import StudySpec
 from .study_render import render_study
-from .unit_billing import QuotaSpent, bill_unit, quota_message
+from .units import QuotaSpent, UnitProgress, quota_message
 
 if TYPE_CHECKING:
     from .worker import EngineWorker, _Live
@@ -44,32 +42,13 @@ def render_study_job(worker: EngineWorker, job: Job, study: StudySpec, live: _Li
 
     folder = job_dir(worker.data_dir, job.id)
     folder.mkdir(parents=True, exist_ok=True)
-    loop = worker._loop
-    last_report = [0.0]
-    cell_started = [time.monotonic()]
-    live.frames = study.n_cells
-
-    def wait(coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(60)
+    progress = UnitProgress(worker, job, live, study.n_cells, "cell")
 
     def on_progress(k: int, n: int, info) -> None:
-        live.frame, live.frames = k - 1, n
         if info is not None:
-            live.step, live.total = info.step, info.total
-            live.seconds.append(info.seconds)
-            due = time.monotonic() - last_report[0] >= worker.config.progress_every
-        else:  # cell k is saved and partial_grid.png redrawn: bill it, show it, report now
-            live.preview_path = str(folder / "partial_grid.png")
-            seconds = time.monotonic() - cell_started[0]
-            cell_started[0] = time.monotonic()
-            if not bill_unit(worker, job, live, seconds, f"cell {k} of {n}", more=k < n):
-                return
-            due = True
-        # Report from this thread and wait for the answer, so a cancel stops the very next step.
-        if due:
-            last_report[0] = time.monotonic()
-            if wait(worker._report(job, live)):
-                live.cancel.set()
+            progress.step(k - 1, info)
+        else:  # cell k is saved and partial_grid.png redrawn
+            progress.finished(k - 1, str(folder / "partial_grid.png"))
 
     try:
         result = render_study(worker.pool, study, folder, callback=on_progress,

@@ -38,7 +38,7 @@ from .animation_job import animation_of, render_animation_job
 from .animation_spec import AnimationSpec
 from .study import StudySpec
 from .study_job import render_study_job, study_of
-from .unit_billing import QuotaSpent
+from .units import QuotaSpent
 
 log = logging.getLogger("disco.engine")
 

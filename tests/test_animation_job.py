@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import time
 from pathlib import Path
 
 import numpy as np
@@ -132,26 +130,14 @@ def test_cancel_mid_animation_keeps_the_finished_frames_billed_and_delivered(tmp
 def test_kill_9_mid_animation_resumes_from_the_last_finished_frame(tmp_path):
     """A real engine subprocess is killed after frame 0; the next engine resumes without
     rendering it again, and every frame equals an uninterrupted animation's."""
-    from .test_engine_worker import engine_process, row, wait_for
+    from .test_engine_worker import kill_after_first_unit_and_resume
 
     async def enqueue(db):
         return [(await db.jobs.enqueue(animation_request(frames=3))).id for _ in range(2)]
 
     crashed, reference = asyncio.run(with_db(tmp_path, enqueue))
-    engine = engine_process(tmp_path)
-    try:
-        wait_for(lambda: (r := row(tmp_path, crashed)) and r["progress_frame"] >= 1)
-    finally:
-        engine.send_signal(signal.SIGKILL)
-        engine.wait()
     first = tmp_path / "jobs" / crashed / "frames" / "0000.png"
-    stamp = first.stat().st_mtime_ns
-    assert row(tmp_path, crashed)["state"] == "running"
-    time.sleep(2.2)  # the dead engine's lease runs out
-    assert engine_process(tmp_path, "--burst").wait(timeout=480) == 0
-    resumed, whole = row(tmp_path, crashed), row(tmp_path, reference)
-    assert resumed["state"] == whole["state"] == "succeeded" and resumed["attempt"] == 2
-    assert first.stat().st_mtime_ns == stamp  # the finished frame was kept, not redone
+    resumed, _ = kill_after_first_unit_and_resume(tmp_path, crashed, reference, first)
     for n in range(3):
         a = tmp_path / "jobs" / crashed / "frames" / f"{n:04}.png"
         b = tmp_path / "jobs" / reference / "frames" / f"{n:04}.png"

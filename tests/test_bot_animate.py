@@ -210,3 +210,17 @@ def test_a_cancelled_animation_still_posts_the_frames_it_finished(tmp_path):
         (tmp_path / "got.mp4").write_bytes(notice.files[f"{job.id}.mp4"])
         assert probe_video(tmp_path / "got.mp4").frames == 4
     run(body, tmp_path)
+
+
+def test_preset_names_autocomplete_on_animate_and_study(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.presets.save(fake.guild.id, "misty-forest", json.dumps({"tv_scale": 100}), 1,
+                              owner_id=fake.member.id)
+        await db.presets.save(fake.guild.id, "calm", json.dumps({"tv_scale": 1}), 1, owner_id=fake.member.id)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            for command in ("animate", "study", "disco"):
+                rec = await fake.autocomplete(command, {"prompt": "a", "preset": "mis"}, "preset")
+                await fake.wait_for(lambda: fake.callbacks_for(rec.id))
+                choices = fake.callbacks_for(rec.id)[0].data["choices"]
+                assert [c["value"] for c in choices] == ["misty-forest"], (command, choices)
+    run(body, tmp_path)

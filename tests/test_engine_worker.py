@@ -161,6 +161,26 @@ def wait_for(predicate, timeout: float = 240.0):
     raise AssertionError("timed out")
 
 
+def kill_after_first_unit_and_resume(data: Path, crashed: str, reference: str, first_unit: Path):
+    """Run a real engine until job `crashed` starts its second unit (a study's cell, an
+    animation's frame), SIGKILL it, let its lease run out, then drain the queue with a fresh
+    engine. Checks the first unit was kept rather than redone; returns the two jobs' rows."""
+    engine = engine_process(data)
+    try:
+        wait_for(lambda: (r := row(data, crashed)) and r["progress_frame"] >= 1)
+    finally:
+        engine.send_signal(signal.SIGKILL)
+        engine.wait()
+    stamp = first_unit.stat().st_mtime_ns
+    assert row(data, crashed)["state"] == "running"
+    time.sleep(2.2)  # the dead engine's lease runs out
+    assert engine_process(data, "--burst").wait(timeout=480) == 0
+    resumed, whole = row(data, crashed), row(data, reference)
+    assert resumed["state"] == whole["state"] == "succeeded" and resumed["attempt"] == 2
+    assert first_unit.stat().st_mtime_ns == stamp  # the finished unit was kept, not redone
+    return resumed, whole
+
+
 def enqueue(data: Path, *specs: RenderSpec, **changes) -> list[str]:
     async def body(db):
         return [(await db.jobs.enqueue(request(s, **changes))).id for s in specs]

@@ -117,30 +117,16 @@ def test_kill_9_mid_study_loses_at_most_the_cell_in_progress(tmp_path):
     """A real engine subprocess is killed after the first cell; the next engine resumes the
     study without rendering that cell again, and the grid equals an uninterrupted study's."""
     import json
-    import signal
 
-    from .test_engine_worker import engine_process, row, wait_for
+    from .test_engine_worker import kill_after_first_unit_and_resume
 
     async def enqueue(db):
         request = study_request("clip_guidance_scale=1000,4000,8000", steps=8)
         return [(await db.jobs.enqueue(request)).id for _ in range(2)]
 
     crashed, reference = asyncio.run(with_db(tmp_path, enqueue))
-    engine = engine_process(tmp_path)
-    try:
-        wait_for(lambda: (r := row(tmp_path, crashed)) and r["progress_frame"] >= 1)
-    finally:
-        engine.send_signal(signal.SIGKILL)
-        engine.wait()
     first_cell = tmp_path / "jobs" / crashed / "cells" / "01.png"
-    stamp = first_cell.stat().st_mtime_ns
-    assert row(tmp_path, crashed)["state"] == "running"
-    import time
-    time.sleep(2.2)  # the dead engine's lease runs out
-    assert engine_process(tmp_path, "--burst").wait(timeout=480) == 0
-    resumed, whole = row(tmp_path, crashed), row(tmp_path, reference)
-    assert resumed["state"] == whole["state"] == "succeeded" and resumed["attempt"] == 2
-    assert first_cell.stat().st_mtime_ns == stamp  # the finished cell was kept, not redone
+    resumed, whole = kill_after_first_unit_and_resume(tmp_path, crashed, reference, first_cell)
     grid = Path(json.loads(resumed["artifacts_json"])[0]).read_bytes()
     assert grid == Path(json.loads(whole["artifacts_json"])[0]).read_bytes()
 

@@ -10,9 +10,6 @@ posts the MP4 fitted to the upload limit. A refusal is ephemeral and names the r
 """
 from __future__ import annotations
 
-import asyncio
-import logging
-import shutil
 from typing import Optional
 
 import discord
@@ -21,12 +18,10 @@ from discord.ext import commands
 
 from bot.animate import enqueue_animation
 from bot.attachments import read_settings_file, save_image, save_video
-from bot.cogs.disco import SIZES
-from bot.queueing import REFUSALS, refusal_text, send_refusal
+from bot.cogs.disco import SIZES, preset_choices
+from bot.queueing import answer_request
 from commands.animate_options import AnimateOptions, read_animation_file, split_prompt, still_settings
 from commands.job_options import DiscoOptions
-
-log = logging.getLogger("disco.bot.animate")
 
 MODES = [app_commands.Choice(name=name, value=value)
          for name, value in (("2D: rotate, zoom and pan", "2D"), ("3D: a camera moving through depth", "3D"),
@@ -87,7 +82,8 @@ class AnimateCog(commands.Cog):
                       preset: Optional[app_commands.Range[str, 1, 32]] = None) -> None:
         await interaction.response.defer(thinking=True)
         folder = self.bot.config.data_dir / "uploads" / str(interaction.id)
-        try:
+
+        async def queue():
             limit = interaction.filesize_limit
             still_prompt, frame_prompts = split_prompt(prompt)
             still_file, file_values, file_notes = read_animation_file(await read_settings_file(settings_file))
@@ -105,19 +101,10 @@ class AnimateCog(commands.Cog):
                 mode=mode, frames=frames, fps=fps, motion={k: v for k, v in motion.items() if v},
                 turbo=turbo, vr=vr, settings=settings, values=file_values, notes=tuple(file_notes),
                 frame_prompts=frame_prompts, video=video_path, video_info=video_info)
-            job, text = await enqueue_animation(self.bot, interaction, still, options, preset_name=preset)
-        except REFUSALS as err:
-            await asyncio.to_thread(shutil.rmtree, folder, True)  # nothing queued: keep no uploads
-            await send_refusal(interaction, refusal_text(err, interaction.id), public_deferred=True)
-            return
-        except Exception:
-            log.exception("/animate failed (interaction %s, user %s)", interaction.id, interaction.user.id)
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-            await send_refusal(interaction, refusal_text(None, interaction.id), public_deferred=True)
-            return
-        log.info("queued animation %s (%d frames) for user %s in guild %s", job.id, job.frames, job.user_id,
-                 job.guild_id)
-        await interaction.followup.send(text, allowed_mentions=discord.AllowedMentions.none())
+            return await enqueue_animation(self.bot, interaction, still, options, preset_name=preset)
+        await answer_request(interaction, folder, "animate", queue)
+
+    animate.autocomplete("preset")(preset_choices)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -12,9 +12,7 @@ Anything unexpected is logged with the interaction id and answered with a short 
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -23,7 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.attachments import read_settings_file, save_image
-from bot.queueing import REFUSALS, enqueue_options, refusal_text, send_refusal
+from bot.queueing import answer_request, enqueue_options
 from commands.job_options import DiscoOptions
 from commands.sizes import SIZE_CHOICES
 from engine.spec_fields import DIFFUSION_MODELS
@@ -34,6 +32,14 @@ SIZES = [app_commands.Choice(name=f"{key}: {choice.label}"[:100], value=key)
          for key, choice in SIZE_CHOICES.items()]
 MODELS = [app_commands.Choice(name=name, value=name) for name in DIFFUSION_MODELS]
 SAMPLERS = [app_commands.Choice(name=mode, value=mode) for mode in ("ddim", "plms")]
+
+
+async def preset_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete for `preset`: the caller's and the server's presets whose name contains what
+    was typed (≤ 25); shared by /disco, /study and /animate."""
+    presets = await interaction.client.db.presets.list(interaction.guild_id, owner_id=interaction.user.id)
+    names = dict.fromkeys(p.name for p in presets if current.lower() in p.name)
+    return [app_commands.Choice(name=name, value=name) for name in list(names)[:25]]
 
 
 class DiscoCog(commands.Cog):
@@ -83,7 +89,8 @@ class DiscoCog(commands.Cog):
                     preset: Optional[app_commands.Range[str, 1, 32]] = None) -> None:
         await interaction.response.defer(thinking=True)
         folder = self.uploads / str(interaction.id)
-        try:
+
+        async def queue():
             limit = interaction.filesize_limit
             options = DiscoOptions(
                 init_image=await save_image(init_image, folder, "init_image", limit) if init_image else None,
@@ -94,35 +101,11 @@ class DiscoCog(commands.Cog):
                 skip_steps=skip_steps, sampling_mode=sampling_mode, n=n, settings=settings,
                 init_scale=init_scale, model=model,
                 settings_file=await read_settings_file(settings_file))
-            text = await self._queue(interaction, options, preset)
-        except REFUSALS as err:
-            await asyncio.to_thread(shutil.rmtree, folder, True)  # nothing queued: keep no uploads
-            await self._refuse(interaction, err)
-            return
-        except Exception:
-            log.exception("/disco failed (interaction %s, user %s)", interaction.id, interaction.user.id)
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-            await self._refuse(interaction, None)
-            return
-        await interaction.followup.send(text, allowed_mentions=discord.AllowedMentions.none())
+            # bot.queueing: the one enqueue path, shared with /rerun and the buttons
+            return await enqueue_options(self.bot, interaction, options, preset_name=preset)
+        await answer_request(interaction, folder, "disco", queue)
 
-    @disco.autocomplete("preset")
-    async def _preset_names(self, interaction: discord.Interaction, current: str
-                            ) -> list[app_commands.Choice[str]]:
-        presets = await self.db.presets.list(interaction.guild_id, owner_id=interaction.user.id)
-        names = dict.fromkeys(p.name for p in presets if current.lower() in p.name)
-        return [app_commands.Choice(name=name, value=name) for name in list(names)[:25]]
-
-    async def _queue(self, interaction: discord.Interaction, options: DiscoOptions,
-                     preset: Optional[str] = None) -> str:
-        """Build, check and enqueue the job (bot.queueing, shared with /rerun and the buttons)."""
-        job, text = await enqueue_options(self.bot, interaction, options, preset_name=preset)
-        log.info("queued job %s for user %s in guild %s", job.id, job.user_id, job.guild_id)
-        return text
-
-    async def _refuse(self, interaction: discord.Interaction, err: Exception | None) -> None:
-        """Replace the public "thinking…" message by an ephemeral answer only the requester sees."""
-        await send_refusal(interaction, refusal_text(err, interaction.id), public_deferred=True)
+    disco.autocomplete("preset")(preset_choices)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -10,9 +10,6 @@ button per cell. A refusal is ephemeral and names the bad axis value and what is
 """
 from __future__ import annotations
 
-import asyncio
-import logging
-import shutil
 from typing import Optional
 
 import discord
@@ -20,12 +17,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.attachments import read_settings_file, save_image
-from bot.cogs.disco import MODELS, SAMPLERS, SIZES
-from bot.queueing import REFUSALS, refusal_text, send_refusal
+from bot.cogs.disco import MODELS, SAMPLERS, SIZES, preset_choices
+from bot.queueing import answer_request
 from bot.study import enqueue_study
 from commands.job_options import DiscoOptions
-
-log = logging.getLogger("disco.bot.study")
 
 AXIS_HELP = 'setting=value,value,… e.g. "clip_guidance_scale=1500,5000,15000" (at most 8 values)'
 
@@ -71,7 +66,8 @@ class StudyCog(commands.Cog):
                     settings_file: Optional[discord.Attachment] = None) -> None:
         await interaction.response.defer(thinking=True)
         folder = self.bot.config.data_dir / "uploads" / str(interaction.id)
-        try:
+
+        async def queue():
             limit = interaction.filesize_limit
             options = DiscoOptions(
                 prompt=prompt, seed=seed, steps=steps, width=width, height=height, size=size,
@@ -80,19 +76,10 @@ class StudyCog(commands.Cog):
                 init_image=await save_image(init_image, folder, "init_image", limit) if init_image else None,
                 image_prompts=(await save_image(image_prompt, folder, "image_prompts", limit),)
                 if image_prompt else (), settings_file=await read_settings_file(settings_file))
-            job, text = await enqueue_study(self.bot, interaction, options, x, y, preset_name=preset)
-        except REFUSALS as err:
-            await asyncio.to_thread(shutil.rmtree, folder, True)  # nothing queued: keep no uploads
-            await send_refusal(interaction, refusal_text(err, interaction.id), public_deferred=True)
-            return
-        except Exception:
-            log.exception("/study failed (interaction %s, user %s)", interaction.id, interaction.user.id)
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-            await send_refusal(interaction, refusal_text(None, interaction.id), public_deferred=True)
-            return
-        log.info("queued study %s (%d cells) for user %s in guild %s", job.id, job.frames, job.user_id,
-                 job.guild_id)
-        await interaction.followup.send(text, allowed_mentions=discord.AllowedMentions.none())
+            return await enqueue_study(self.bot, interaction, options, x, y, preset_name=preset)
+        await answer_request(interaction, folder, "study", queue)
+
+    study.autocomplete("preset")(preset_choices)
 
 
 async def setup(bot: commands.Bot) -> None:
