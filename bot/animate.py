@@ -4,8 +4,8 @@ the result's MP4 fitted to the server's upload limit.
 Queueing: the still part (every frame's settings) goes through the same option pipeline as
 `/disco` (`bot.queueing.build_options`: banned words, the guild's defaults and limits), then
 `commands.animate_options.build_animation` adds the animation part under the same limits. The
-job is stored with kind 'animation', `frames` = its frame count and `steps` = the average
-denoising steps a frame costs, so the queue's ETA (steps × frames × seconds per step) fits it.
+job is stored with kind 'animation' and its size (`commands.job_size.animation_size`: frames,
+and the average denoising steps a frame costs, so the queue's ETA fits it).
 
 🎞 on a still result animates that image: it becomes frame 0 as it is (`init_frame`), followed
 by a gentle 2D zoom (`ANIMATE_THIS`) with the still's own settings and seed, charged to whoever
@@ -33,6 +33,7 @@ from bot.queueing import build_options, echo_for, spec_preset
 from commands.animate_options import PATH_KEYS, AnimateOptions, animation_line, build_animation, with_animation_notes
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits
+from commands.job_size import animation_size
 from engine.errors import EngineError
 from engine.spec import SCHEMA_VERSION
 from engine.video import fit_to_size, probe_video
@@ -59,14 +60,13 @@ async def enqueue_animation(bot: Any, interaction: discord.Interaction, still: D
     if banned:  # frame-keyed prompts beyond frame 0 never went through build_options
         raise CommandError(f"the prompts contain '{banned}', a word this server's admins banned "
                            f"(banned_words); rephrase them without that word", "prompt", rule="banned_words")
-    render = animation.spec.render
     roles = [role.id for role in getattr(interaction.user, "roles", [])]
     job = await bot.db.jobs.enqueue(JobRequest(
         guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id,
         kind="animation", spec_json=animation.spec.to_json(), spec_version=SCHEMA_VERSION,
-        model_set=bot.config.engine.model_set, width=render.width, height=render.height,
-        steps=animation.steps_per_frame, cuts=animation.cuts, seed=render.seed, frames=animation.frames,
-        parent_job_id=parent.id if parent else None), role_ids=roles)
+        model_set=bot.config.engine.model_set, seed=animation.spec.render.seed,
+        parent_job_id=parent.id if parent else None, **animation_size(animation.spec).request_fields()),
+        role_ids=roles)
     echo = await echo_for(bot.db, job, with_animation_notes(animation), limit=1500)
     head, _, rest = echo.partition("\n")
     return job, "\n".join(part for part in (head, animation_line(animation.spec)[:480], rest) if part)[:2000]

@@ -34,6 +34,7 @@ from bot.queueing import (NO_MENTIONS, REFUSALS, build_options, echo_for, enqueu
                           spec_preset)
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, cuts_per_step
+from commands.job_size import study_size
 from engine.grid import fit_grid
 from engine.spec import SCHEMA_VERSION
 from engine.study import StudySpec, build_study
@@ -57,15 +58,13 @@ async def enqueue_study(bot: Any, interaction: discord.Interaction, options: Dis
     parsed = await build_options(bot, interaction, options, preset_name=preset_name)
     study = build_study(parsed.spec, x, y, max_cells=max(1, bot.config.max_study_cells))
     guild = await bot.db.guilds.get(interaction.guild_id)
-    cells = [cell.spec for cell in study.cells()]
     check_cells(study, JobLimits.from_guild(guild.limits))
     roles = [role.id for role in getattr(interaction.user, "roles", [])]
     job = await bot.db.jobs.enqueue(JobRequest(
         guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id,
         kind="study", spec_json=study.to_json(), spec_version=SCHEMA_VERSION,
-        model_set=bot.config.engine.model_set, width=max(c.width for c in cells),
-        height=max(c.height for c in cells), steps=max(c.steps for c in cells),
-        cuts=max(cuts_per_step(c) for c in cells), seed=study.base.seed, frames=study.n_cells), role_ids=roles)
+        model_set=bot.config.engine.model_set, seed=study.base.seed,
+        **study_size(study).request_fields()), role_ids=roles)
     echo = await echo_for(bot.db, job, parsed, limit=1700)
     head, _, rest = echo.partition("\n")
     return job, "\n".join(part for part in (head, study_line(study), rest) if part)[:2000]

@@ -80,17 +80,6 @@ class ParsedAnimation:
     def frames(self) -> int:
         return self.spec.max_frames
 
-    @property
-    def steps_per_frame(self) -> int:
-        """Average denoising steps a frame costs (what the queue's ETA multiplies by frames)."""
-        return max(1, math.ceil(self.spec.denoising_steps() / self.frames))
-
-    @property
-    def cuts(self) -> int:
-        first = self.spec.frame_render_spec(0)
-        later = self.spec.frame_render_spec(min(1, self.frames - 1))
-        return max(cuts_per_step(first), cuts_per_step(later))
-
 
 # ---- reading what the user typed ----------------------------------------------------------
 

@@ -11,6 +11,7 @@ import random
 import sys
 import time
 
+from commands.job_size import job_size
 from disco.config import ConfigError, data_dir, database_path, load_config
 from engine.cli import add_spec_options, build_spec
 from engine.errors import EngineError
@@ -22,8 +23,11 @@ def add_jobs_command(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("jobs", help="submit, list, show, cancel or retry queued jobs")
     jobs = p.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
 
-    submit = jobs.add_parser("submit", help="queue a still-image job")
+    submit = jobs.add_parser("submit", help="queue a still image (or, with --spec, any saved job)")
     submit.add_argument("prompt", nargs="?", help='prompts joined by "|", e.g. "a lighthouse:2 | yellow:-0.5"')
+    submit.add_argument("--spec", metavar="FILE", help="queue the job in FILE instead: a still's settings JSON, an "
+                        "animation's (a result's _animation.json, or animation.json of disco animate) or a "
+                        "study's (a result's _study.json, or study.json of disco study)")
     for name in ("--guild", "--channel", "--user"):
         submit.add_argument(name, required=True, help=f"Discord {name[2:]} id (any number for local use)")
     add_spec_options(submit)
@@ -72,22 +76,72 @@ async def _submit(db, args, config) -> int:
     from engine.spec import SCHEMA_VERSION
     from storage import JobRequest
 
-    spec, report = build_spec(args)
-    for line in report:
-        print(f"note: {line}", file=sys.stderr)
-    if spec.seed is None:  # settle it now: every attempt and every rerun must draw the same noise
-        spec = spec.replace(seed=random.randint(0, 2**32 - 1))
-    schedules = spec.schedules()
-    # cuts per step through each CLIP model, as DD users count them (cut schedule × cutn_batches)
-    cuts = max(o + i for o, i in zip(schedules.overview, schedules.innercut)) * spec.cutn_batches
+    if args.spec:
+        if args.prompt:
+            raise EngineError("give a prompt or --spec FILE, not both: the file holds the prompts")
+        spec, kind = read_job_file(args.spec)
+    else:
+        spec, report = build_spec(args)
+        for line in report:
+            print(f"note: {line}", file=sys.stderr)
+        kind = "still"
+    spec, seed = _settle_seed(spec)
     model_set = args.models if args.models != "dd-default" else config["engine"]["model_set"]
     job = await db.jobs.enqueue(JobRequest(
-        guild_id=args.guild, channel_id=args.channel, user_id=args.user, kind="still",
-        spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set=model_set,
-        width=spec.width, height=spec.height, steps=spec.steps, cuts=cuts,
-        seed=spec.seed, max_attempts=args.max_attempts))
+        guild_id=args.guild, channel_id=args.channel, user_id=args.user, kind=kind,
+        spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set=model_set, seed=seed,
+        max_attempts=args.max_attempts, **job_size(spec).request_fields()))
     print(job.id)
     return 0
+
+
+def read_job_file(path: str):
+    """(spec, kind) of a saved job: a still's settings, an animation's or a study's."""
+    from pathlib import Path
+
+    from engine.animation_spec import AnimationSpec
+    from engine.spec import RenderSpec
+    from engine.study import StudySpec
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise EngineError(f"--spec: cannot read {path} as JSON ({exc}); give a settings file this "
+                          f"project wrote") from None
+    if isinstance(data, dict) and isinstance(data.get("animation"), dict):  # disco animate's animation.json
+        render = {**data["animation"].get("render", {}), "seed": data.get("base_seed")}
+        data = {**data["animation"], "render": render}
+    if isinstance(data, dict) and "render" in data:
+        return _video_frames(AnimationSpec.from_dict(data)), "animation"
+    if isinstance(data, dict) and "base" in data and "x" in data:
+        return StudySpec.from_json(json.dumps(data)), "study"
+    return RenderSpec.from_dict(data), "still"
+
+
+def _video_frames(anim):
+    """A video-input animation renders as many frames as its video gives, at most max_frames."""
+    if anim.animation_mode != "Video Input":
+        return anim
+    from engine.video import check_selection, probe_video
+
+    frames = check_selection(probe_video(anim.video_init_path), anim.extract_nth_frame, anim.max_frames)
+    return anim.replace(max_frames=frames)
+
+
+def _settle_seed(spec):
+    """Fix a missing seed now: every attempt and every rerun must draw the same noise."""
+    from engine.animation_spec import AnimationSpec
+    from engine.study import StudySpec
+
+    if isinstance(spec, StudySpec):
+        return spec, spec.base.seed  # a study's seed is always fixed
+    render = spec.render if isinstance(spec, AnimationSpec) else spec
+    if render.seed is not None:
+        return spec, render.seed
+    seed = random.randint(0, 2**32 - 1)
+    if isinstance(spec, AnimationSpec):
+        return spec.replace(render={**render.to_dict(), "seed": seed}), seed
+    return spec.replace(seed=seed), seed
 
 
 def _row(job) -> dict:
@@ -110,10 +164,10 @@ async def _list(db, args, config) -> int:
 
 
 def _details(job) -> dict:
-    return {"id": job.id, "state": job.state, "cancel_requested": job.cancel_requested,
+    return {"id": job.id, "kind": job.kind, "state": job.state, "cancel_requested": job.cancel_requested,
             "attempt": job.attempt, "max_attempts": job.max_attempts,
-            "progress": {"step": job.progress_step, "total": job.progress_total,
-                         "seconds_per_step": job.seconds_per_step},
+            "progress": {"step": job.progress_step, "total": job.progress_total, "frame": job.progress_frame,
+                         "frames": job.frames, "seconds_per_step": job.seconds_per_step},
             "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
             "artifacts": list(job.artifacts), "preview": job.preview_path,
             "checkpoint": job.checkpoint_path, "gpu_seconds": job.gpu_seconds,

@@ -59,3 +59,33 @@ def test_refusals_are_one_line(tmp_path):
     refused = disco("jobs", "list", "--data-dir", str(tmp_path / "y"), data=tmp_path)
     assert refused.returncode == 2 and "not a SQLite database" in refused.stderr
     assert (tmp_path / "y" / "disco.db").read_text() == "not a database"  # never reset
+
+
+def test_submit_a_saved_animation_and_study_and_render_them(tmp_path):
+    from engine.animation_spec import AnimationSpec
+    from engine.spec import RenderSpec
+    from engine.study import build_study
+
+    render = {"text_prompts": "a lighthouse", "width": 64, "height": 64, "steps": 4, "cutn_batches": 1,
+              "clip_models": ["ViT-B-32::openai"], "cut_overview": "[2]*1000", "cut_innercut": "[2]*1000"}
+    anim = AnimationSpec.from_dict({"render": render, "max_frames": 2, "frames_scale": 0})
+    (tmp_path / "anim.json").write_text(anim.to_json())
+    study = build_study(RenderSpec.from_dict({**render, "seed": 4}), "tv_scale=0,10")
+    (tmp_path / "study.json").write_text(study.to_json())
+    ids = []
+    for name in ("anim.json", "study.json"):
+        done = disco("jobs", "submit", "--spec", str(tmp_path / name), "--guild", "1", "--channel", "2",
+                     "--user", "3", "--models", "test-tiny", data=tmp_path)
+        assert done.returncode == 0, done.stderr
+        ids.append(done.stdout.strip())
+    listing = {j["id"]: j for j in json.loads(disco("jobs", "list", "--json", data=tmp_path).stdout)}
+    assert listing[ids[0]]["kind"] == "animation" and listing[ids[0]]["seed"] is not None
+    assert listing[ids[1]]["kind"] == "study" and listing[ids[1]]["seed"] == 4
+    engine = disco("engine", "--burst", "--models", "test-tiny", "--device", "cpu", data=tmp_path)
+    assert engine.returncode == 0, engine.stderr
+    animation, grid = (json.loads(disco("jobs", "show", i, "--json", data=tmp_path).stdout) for i in ids)
+    assert animation["state"] == "succeeded" and animation["artifacts"][0].endswith("animation.mp4")
+    assert grid["state"] == "succeeded" and grid["artifacts"][0].endswith("grid.png")
+    both = disco("jobs", "submit", "x", "--spec", str(tmp_path / "anim.json"), "--guild", "1", "--channel", "2",
+                 "--user", "3", data=tmp_path)
+    assert both.returncode == 2 and "not both" in both.stderr

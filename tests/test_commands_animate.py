@@ -12,6 +12,7 @@ from commands.animate_options import (AnimateOptions, animation_line, build_anim
                                       split_prompt, still_settings)
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, build_job
+from commands.job_size import animation_size
 from engine.errors import SpecError
 from engine.video import VideoInfo
 
@@ -39,7 +40,8 @@ def test_defaults_are_dd_2d_with_the_still_settings_for_every_frame():
     # Frame 0 runs 50 - DD's 10 skipped steps, each later frame 50 - 60% = 20: the average
     # drives the queue's ETA.
     assert spec.denoising_steps() == 40 + 99 * 20
-    assert parsed.steps_per_frame == -(-(40 + 99 * 20) // 100)
+    size = animation_size(spec)
+    assert (size.steps, size.frames) == (-(-(40 + 99 * 20) // 100), 100)
 
 
 def test_options_beat_settings_beat_file_values():
