@@ -29,6 +29,9 @@ the ETA from the frames left × the average steps a frame costs, and the preview
 frame; the result is the MP4 re-encoded to fit the upload limit when it must, and the
 animation JSON.
 
+Each delivery runs in its own task (at most `MAX_PARALLEL_DELIVERIES`), and everything that
+reads or re-encodes files runs in a thread, so a slow one never holds up the progress edits.
+
 Buttons (bot/views.py): ⏹ cancel on the progress message, removed by the final edit; 🔄 🎯 🌗 📋 ❌
 on the result. Discord caps edits to messages older than an hour (error 30046), so a progress
 message older than `progress_message_max_age` is replaced by a fresh one instead of edited.
@@ -63,6 +66,7 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 CONTENT_LIMIT = 2000
 ACTIVE_STATES = ("queued", "running")
 MAX_CLIENT_ERRORS = 3        # a 4xx that discord.py does not retry will not fix itself
+MAX_PARALLEL_DELIVERIES = 4  # each may re-encode an MP4 or upload megabytes
 RETRY_MAX_SECONDS = 300.0
 
 
@@ -149,26 +153,38 @@ class Poster:
         self._shown: dict[str, _Shown] = {}
         self._unpostable: set[str] = set()  # jobs whose channel refused us; not retried each round
         self._retries: dict[str, _Retry] = {}  # deliveries waiting out their pause after a failure
+        self._delivering: dict[str, asyncio.Task] = {}  # deliveries in flight, by job id
 
     async def run(self) -> None:
         await self.client.wait_until_ready()
-        while not self.client.is_closed():
-            try:
-                await self.round()
-            except (StorageError, discord.HTTPException, OSError) as exc:
-                # The database may be busy or Discord down: the next round tries again.
-                log.warning("poster round failed: %s", exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("poster round failed unexpectedly")
-            await asyncio.sleep(self.poll_seconds)
+        try:
+            while not self.client.is_closed():
+                try:
+                    await self.round()
+                except (StorageError, discord.HTTPException, OSError) as exc:
+                    # The database may be busy or Discord down: the next round tries again.
+                    log.warning("poster round failed: %s", exc)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("poster round failed unexpectedly")
+                await asyncio.sleep(self.poll_seconds)
+        finally:
+            for task in list(self._delivering.values()):
+                task.cancel()
 
     async def round(self) -> None:
+        """Start the deliveries that are due — each in its own task, so a slow one (an MP4
+        re-encoded to fit, a large upload) never holds up the progress edits — then update
+        every progress message."""
         for job in await self.db.jobs.undelivered():
             retry = self._retries.get(job.id)
-            if retry is None or time.monotonic() >= retry.next_at:
-                await self._guarded(job, self._deliver(job))
+            if (job.id in self._delivering or len(self._delivering) >= MAX_PARALLEL_DELIVERIES
+                    or retry is not None and time.monotonic() < retry.next_at):
+                continue
+            task = asyncio.create_task(self._delivery(job), name=f"deliver {job.id}")
+            self._delivering[job.id] = task
+            task.add_done_callback(lambda _, job_id=job.id: self._delivering.pop(job_id, None))
         active = await self.db.jobs.list(states=ACTIVE_STATES, limit=200)
         positions = await self.db.jobs.positions() if any(j.state == "queued" for j in active) else {}
         now = time.time()
@@ -288,6 +304,16 @@ class Poster:
 
     # ---- delivery ---------------------------------------------------------------------
 
+    async def _delivery(self, job: Job) -> None:
+        """One delivery task: trouble is logged and the job stays undelivered for a later round."""
+        try:
+            await self._guarded(job, self._deliver(job))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s: delivery failed unexpectedly; trying again later", job.id)
+            self._retries.setdefault(job.id, _Retry()).next_at = time.monotonic() + RETRY_MAX_SECONDS
+
     async def _deliver(self, job: Job) -> None:
         job = await self.db.jobs.begin_delivery(job.id)
         channel = self._channel(job)
@@ -347,7 +373,7 @@ class Poster:
             files, notes = await asyncio.to_thread(animate.result_files, job, self._upload_limit(job))
             text = self._result_text(job, notes).replace("your render is done", "your animation is done", 1)
         else:
-            files, notes = self._result_files(job)
+            files, notes = await asyncio.to_thread(self._result_files, job)  # may re-encode: off the loop
             text = self._result_text(job, notes)
         ids = []
         # ≤ 10 files a message; each later chunk gets its own fixed nonce so it dedups too.
@@ -363,7 +389,7 @@ class Poster:
                           mention: discord.AllowedMentions) -> list[int]:
         """The grid and the study JSON with the first 25 cell buttons; further buttons follow in
         more messages, each with its own fixed nonce (a resend after a crash dedups)."""
-        files, notes = study.result_files(job, self._upload_limit(job))
+        files, notes = await asyncio.to_thread(study.result_files, job, self._upload_limit(job))
         text = self._result_text(job, notes).replace("your render is done", "your study is done", 1)
         try:
             head, _, rest = text.partition("\n")

@@ -55,3 +55,38 @@ def test_a_result_discord_keeps_refusing_becomes_a_notice_after_paused_retries(t
             gaps = [b.time - a.time for a, b in zip(posts, posts[1:])]
             assert gaps[0] >= 0.15 and gaps[1] >= 0.35, gaps
     run(body, tmp_path)
+
+
+def test_a_slow_delivery_does_not_hold_up_progress_messages(tmp_path, monkeypatch):
+    import threading
+
+    import bot.poster
+
+    release = threading.Event()
+    real = bot.poster.Poster._result_files
+
+    def slow_result_files(self, job):  # e.g. a big upload being prepared
+        release.wait(20)
+        return real(self, job)
+    monkeypatch.setattr(bot.poster.Poster, "_result_files", slow_result_files)
+
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        done_id = await queue_job(db, fake)
+        done = await db.leases.claim(OWNER)
+        png = write_png(tmp_path / "jobs" / done_id / "out_0.png")
+        await db.leases.complete(done_id, done.attempt, OWNER, artifacts=[str(png)], gpu_seconds=1.0)
+        running_id = await queue_job(db, fake)
+        running = await db.leases.claim(OWNER)
+        await db.leases.progress(running_id, running.attempt, OWNER, step=1, total=8)
+        try:
+            async with fake.run_client(make_bot(tmp_path, fake)):
+                message = await fake.wait_for_message(fake.channel.id, lambda m: running_id in m.content
+                                                      and "step 1/8" in m.content)
+                await db.leases.progress(running_id, running.attempt, OWNER, step=5, total=8)
+                await fake.wait_for(lambda: "step 5/8" in fake.message(message.id).content, 10)
+                assert (await db.jobs.get(done_id)).delivery_state == "sending"  # still preparing
+                release.set()
+                await delivered(db, done_id, timeout=10)
+        finally:
+            release.set()
+    run(body, tmp_path)
