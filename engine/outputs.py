@@ -3,13 +3,13 @@ intermediate saves and small previews."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
+
+from .files import atomic_write_bytes
 
 PREVIEW_SIDE = 256
 
@@ -25,21 +25,6 @@ def preview(x: torch.Tensor, max_side: int = PREVIEW_SIDE) -> Image.Image:
     image = to_pil(x)
     image.thumbnail((max_side, max_side), Image.LANCZOS)
     return image
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then rename: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_png(image: Image.Image, path: Path, text: dict[str, str]) -> Path:

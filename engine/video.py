@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from engine.errors import EngineError, SpecError
-from engine.outputs import atomic_write_bytes
+from engine.files import atomic_write_bytes
 
 PARAM = "video_init_path"
 # Containers a user may upload. Deliberately no hls, concat, image2 or other demuxers that open
