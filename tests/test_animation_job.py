@@ -15,13 +15,10 @@ from PIL import Image
 from engine.animation_spec import AnimationSpec
 from engine.spec import SCHEMA_VERSION
 from engine.video import probe_video
-from engine.worker import EngineWorker, WorkerConfig
-from storage import Database, JobRequest
+from storage import JobRequest
 
-from .engine_helpers import tiny_pool
 from .test_animation_render import FAST, RENDER
-
-OWNER = "engine:test:1"
+from .test_study_job import with_db, worker
 
 
 def animation_request(frames: int = 3, **changes) -> JobRequest:
@@ -29,19 +26,6 @@ def animation_request(frames: int = 3, **changes) -> JobRequest:
     return JobRequest(guild_id=1, channel_id=2, user_id=3, kind="animation", spec_json=anim.to_json(),
                       spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64,
                       steps=RENDER["steps"], frames=frames, seed=RENDER["seed"])
-
-
-def worker(db: Database, tmp_path: Path) -> EngineWorker:
-    return EngineWorker(db, tiny_pool(), tmp_path, owner=OWNER,
-                        config=WorkerConfig(checkpoint_every=0, progress_every=0))
-
-
-async def with_db(tmp_path: Path, body):
-    db = await Database.open(tmp_path / "disco.db")
-    try:
-        return await body(db)
-    finally:
-        await db.close()
 
 
 def test_an_animation_completes_with_mp4_and_reports_every_frame(tmp_path):
