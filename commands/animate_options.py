@@ -63,6 +63,7 @@ class AnimateOptions:
     values_label: str = "the settings file"
     notes: tuple[str, ...] = ()  # what reading `values` found (e.g. the settings file's report)
     frame_prompts: str | None = None
+    prompt_typed: bool = False  # the command's prompt option: it replaces prompts from `values`
     video: str | None = None
     video_info: VideoInfo | None = None
     init_frame: str | None = None
@@ -147,6 +148,9 @@ def build_animation(still: ParsedJob, options: AnimateOptions, *,
     values.update({key: text for key, text in options.motion.items() if text})
     if options.frame_prompts is not None:
         values["text_prompts"] = options.frame_prompts
+    elif options.prompt_typed and values.pop("text_prompts", None) is not None:
+        notes.append(f"text_prompts from {options.values_label} replaced by the prompt option for every "
+                     f"frame; write frame-keyed prompts (0: … || 60: …) to change them over time")
     if options.fps is not None:
         values["fps"] = options.fps
     for flag, key in ((options.turbo, "turbo_mode"), (options.vr, "vr_mode")):

@@ -175,3 +175,12 @@ def test_init_frame_makes_frame_zero_free():
     parsed = animate(AnimateOptions(frames=10, init_frame="/data/uploads/2/init_frame.png"), steps=50)
     assert parsed.spec.denoising_steps() == 9 * 20
     assert "frame 0 is the given image" in animation_line(parsed.spec)
+
+
+def test_a_typed_prompt_replaces_the_file_s_frame_prompts():
+    _, values, _ = read_animation_file(FIXTURE.read_bytes())
+    parsed = animate(AnimateOptions(values=values, prompt_typed=True), prompt="a harbour at dawn")
+    assert [p.text for p in parsed.spec.prompts_at(120)] == ["a harbour at dawn"]
+    assert any(n.startswith("text_prompts from the settings file replaced") for n in parsed.notes)
+    kept = animate(AnimateOptions(values=values), prompt="ignored by buttons")  # a re-run keeps them
+    assert kept.spec.prompts_at(120)[0].text.startswith("A paper lantern festival over a frozen")

@@ -100,7 +100,7 @@ class AnimateCog(commands.Cog):
             options = AnimateOptions(
                 mode=mode, frames=frames, fps=fps, motion={k: v for k, v in motion.items() if v},
                 turbo=turbo, vr=vr, settings=settings, values=file_values, notes=tuple(file_notes),
-                frame_prompts=frame_prompts, video=video_path, video_info=video_info)
+                frame_prompts=frame_prompts, prompt_typed=True, video=video_path, video_info=video_info)
             return await enqueue_animation(self.bot, interaction, still, options, preset_name=preset)
         await answer_request(interaction, folder, "animate", queue)
 
