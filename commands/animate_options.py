@@ -159,20 +159,12 @@ def build_animation(still: ParsedJob, options: AnimateOptions, *,
     values["animation_mode"] = _mode(options, values)
     if options.init_frame:
         values["init_frame"] = options.init_frame
-    frames = options.frames if options.frames is not None else values.get("max_frames")
     if values["animation_mode"] == "Video Input":
         values["video_init_path"] = options.video
-        values["max_frames"] = _video_frames(options, values, frames, limits, notes)
     elif options.video:
         raise CommandError(f"video: a video is used only in video mode, not {values['animation_mode']} — "
                            f"choose mode video, or leave the video out", "video", rule="video_mode")
-    elif isinstance(frames, int) and frames > limits.max_frames:  # before the engine's total-steps bound
-        source = "the frames option" if options.frames is not None else options.values_label
-        notes.append(f"frames {frames} → {limits.max_frames} (from {source}): this server allows at "
-                     f"most {limits.max_frames} (max_frames); ask an admin to raise it, or ask for fewer")
-        values["max_frames"] = limits.max_frames
-    elif frames is not None:
-        values["max_frames"] = frames
+    _settle_frames(options, values, limits, notes)
     spec = _limit_video(AnimationSpec.from_dict({**values, "render": still.spec.to_dict()}), limits, notes)
     notes = list(dict.fromkeys(still.notes + notes + [n for n in spec.notes if n not in still.notes]))
     return ParsedAnimation(spec=spec, still=still, notes=notes)
@@ -188,6 +180,24 @@ def _mode(options: AnimateOptions, values: dict[str, Any]) -> str:
         raise CommandError("mode: video mode needs a video — attach one with the video option "
                            "(MP4, MOV, WebM, AVI or GIF)", "video", rule="video_required")
     return mode
+
+
+def _settle_frames(options: AnimateOptions, values: dict[str, Any], limits: JobLimits, notes: list[str]) -> None:
+    """values["max_frames"]: what the video gives in Video Input; else the frames option, the
+    file's, or the default — clamped to the server's max_frames before the engine's bound on
+    total steps sees it."""
+    requested = options.frames if options.frames is not None else values.get("max_frames")
+    if values["animation_mode"] == "Video Input":
+        values["max_frames"] = _video_frames(options, values, requested, limits, notes)
+        return
+    source = ("the frames option" if options.frames is not None
+              else options.values_label if "max_frames" in values else "the default")
+    frames = AnimationSpec.model_fields["max_frames"].default if requested is None else requested
+    if isinstance(frames, int) and not isinstance(frames, bool) and frames > limits.max_frames:
+        notes.append(f"frames {frames} → {limits.max_frames} (from {source}): this server allows at "
+                     f"most {limits.max_frames} (max_frames); ask an admin to raise it, or ask for fewer")
+        frames = limits.max_frames
+    values["max_frames"] = frames
 
 
 def _video_frames(options: AnimateOptions, values: dict[str, Any], requested: int | None,

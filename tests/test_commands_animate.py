@@ -184,3 +184,8 @@ def test_a_typed_prompt_replaces_the_file_s_frame_prompts():
     assert any(n.startswith("text_prompts from the settings file replaced") for n in parsed.notes)
     kept = animate(AnimateOptions(values=values), prompt="ignored by buttons")  # a re-run keeps them
     assert kept.spec.prompts_at(120)[0].text.startswith("A paper lantern festival over a frozen")
+
+
+def test_the_default_frame_count_is_clamped_to_a_small_server_limit():
+    parsed = animate(limits=JobLimits(max_frames=20, max_steps=500))
+    assert parsed.frames == 20 and any(n.startswith("frames 100 → 20 (from the default)") for n in parsed.notes)
