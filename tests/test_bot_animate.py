@@ -117,6 +117,7 @@ def test_animate_refusals_name_the_rule_and_the_fix(tmp_path):
                   "choose mode video"),
                  ({"video": text}, "attach an MP4"),
                  ({"video": FakeFile("bad.mp4", b"not a video at all", "video/mp4")}, "not a readable video"),
+                 ({"video": FakeFile("big.mp4", bytes(10 * 2**20 + 1), "video/mp4")}, "at most 10 MiB"),
                  ({"settings": "video_init_path=/etc/passwd"}, "attachments only"),
                  ({"zoom": "0: (1), 10: (-2)"}, "zoom"),
                  ({"settings": "turbo_mode=true"}, "turbo works only in 3D"))
