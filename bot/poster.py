@@ -350,7 +350,7 @@ class Poster:
                 return [message.id]
             except discord.HTTPException as again:
                 exc = again
-        retry.next_at = time.monotonic() + min(RETRY_MAX_SECONDS, self.poll_seconds * 2 ** retry.failures)
+        retry.next_at = time.monotonic() + min(RETRY_MAX_SECONDS, self.poll_seconds * 2 ** min(retry.failures, 16))
         log.warning("job %s: sending the result failed (%s); trying again in %.0f s", job.id, exc,
                     retry.next_at - time.monotonic())
         return None
