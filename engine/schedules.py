@@ -15,6 +15,8 @@ hostile input such as ``[0]*9**9**9`` fails at once with bounded memory. Every e
 """
 from __future__ import annotations
 
+import functools
+
 import math
 import re
 from collections.abc import Sequence
@@ -292,6 +294,21 @@ def parse_schedule(
     boolean=True: entries must be 0/1/True/False and come back as bools.
     Otherwise entries come back as floats. `low`/`high` are inclusive bounds.
     """
+    if isinstance(value, str):
+        # Every spec validation parses its schedules, and the same few texts (DD's defaults)
+        # come back all the time: remember the results (tuples, so sharing them is safe).
+        return _parse_schedule_text(value, param, integer, boolean, low, high)
+    return _parse_schedule(value, param, integer, boolean, low, high)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_schedule_text(value: str, param: str, integer: bool, boolean: bool, low: float | None,
+                         high: float | None) -> tuple:
+    return _parse_schedule(value, param, integer, boolean, low, high)
+
+
+def _parse_schedule(value: object, param: str, integer: bool, boolean: bool, low: float | None,
+                    high: float | None) -> tuple:
     raw = _raw_values(value, param)
     result: list = []
     for index, item in enumerate(raw):
