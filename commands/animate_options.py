@@ -33,7 +33,6 @@ from commands.errors import CommandError
 from commands.job_options import JobLimits, ParsedJob, cuts_per_step
 from engine.animation_spec import KEYFRAME_BOUNDS, AnimationSpec, split_animation_options
 from engine.ddsettings import DD_ANIMATION_KEYS, STILL_IGNORED_KEYS, dd_animation_values, load_settings_json
-from engine.errors import SpecError
 from engine.frame_prompts import parse_frame_prompts
 from engine.prompts import format_prompts
 from engine.video import VideoInfo, check_selection

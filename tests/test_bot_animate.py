@@ -5,13 +5,11 @@ settings; 🎞 on a still result queues that image as frame 0 of a zoom; refusal
 an MP4 over the upload limit is re-encoded to fit."""
 from __future__ import annotations
 
-import io
 import json
 import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from engine.video import encode_mp4, probe_video
 from storage import Database
