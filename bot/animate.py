@@ -29,7 +29,7 @@ from typing import Any
 import discord
 
 from bot.attachments import finished_image, keep_copy, removed_unless_queued, request_folder
-from bot.queueing import build_options, echo_for, spec_preset
+from bot.queueing import build_options, echo_for, prompt_texts, spec_preset
 from commands.animate_options import PATH_KEYS, AnimateOptions, animation_line, build_animation, with_animation_notes
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits
@@ -95,8 +95,7 @@ async def requeue_animation(bot: Any, interaction: discord.Interaction, job: Job
     """🔄 / 🎯 on an animation: its settings again (new or same seed), under today's limits."""
     data = json.loads(job.spec_json)
     render = data.get("render") or {}
-    images = tuple(str(p.get("text", "")) if isinstance(p, dict) else str(p)
-                   for p in render.get("image_prompts") or ())
+    images = prompt_texts(render.get("image_prompts"))
     still = DiscoOptions(seed=job.seed if action == "same" else None, init_image=render.get("init_image"),
                          image_prompts=images)
     paths = {"init_image": still.init_image, **{key: data.get(key) for key in PATH_KEYS}}
@@ -117,8 +116,7 @@ async def requeue_animation(bot: Any, interaction: discord.Interaction, job: Job
 
 def _kept_images(job: Job, data: dict[str, Any]) -> tuple[str, ...]:
     """The still's image prompts that are still on the server (they steer every frame)."""
-    paths = [str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in data.get("image_prompts") or ()]
-    return tuple(p for p in paths if p and Path(p).is_file())
+    return tuple(p for p in prompt_texts(data.get("image_prompts")) if p and Path(p).is_file())
 
 
 def recipe_file(job: Job) -> tuple[str, discord.File]:

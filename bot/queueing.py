@@ -54,6 +54,12 @@ def refusal_text(err: Optional[Exception], reference: int, *, head: str = "Not q
     return text[:2000]
 
 
+def prompt_texts(prompts: Any) -> tuple[str, ...]:
+    """The texts of a stored spec's prompt list (``{"text", "weight"}`` items or plain strings);
+    for image prompts these are the kept files' paths."""
+    return tuple(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in prompts or ())
+
+
 def job_preset(job: Job) -> dict[str, Any]:
     """The stored spec as a preset for `build_job`: everything but the images and the seed."""
     return spec_preset(json.loads(job.spec_json))
@@ -70,9 +76,8 @@ def rerun_options(job: Job, **overrides: Any) -> DiscoOptions:
     if job.kind != "still":
         raise CommandError(f"job {job.id} is a {job.kind} job; only still images can be re-run here — "
                            f"start it again with its own command", "job", rule="rerun_still_only")
-    images = tuple(str(p.get("text", "")) if isinstance(p, dict) else str(p)
-                   for p in data.get("image_prompts") or ())
-    options = DiscoOptions(init_image=data.get("init_image") or None, image_prompts=images)
+    options = DiscoOptions(init_image=data.get("init_image") or None,
+                           image_prompts=prompt_texts(data.get("image_prompts")))
     options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
     missing = [p for p in (options.init_image, *options.image_prompts) if p and not Path(p).is_file()]
     if missing:
@@ -100,8 +105,7 @@ async def build_options(bot: Any, interaction: discord.Interaction, options: Dis
         preset = json.loads(stored.spec_json)
     words = [options.prompt, options.settings or ""]
     if preset:
-        words += [str(p.get("text", "")) if isinstance(p, dict) else str(p)
-                  for p in preset.get("text_prompts") or ()]
+        words += prompt_texts(preset.get("text_prompts"))
     banned = guild.find_banned_word(" ".join(words))
     if banned:
         raise CommandError(f"the prompt contains '{banned}', a word this server's admins banned "

@@ -31,19 +31,14 @@ from typing import Any
 
 from commands.errors import CommandError
 from commands.job_options import JobLimits, ParsedJob, cuts_per_step
-from engine.animation_spec import KEYFRAME_BOUNDS, AnimationSpec, split_animation_options
+from engine.animation_spec import MODE_KEYS, MODE_NAMES, AnimationSpec, split_animation_options
 from engine.ddsettings import DD_ANIMATION_KEYS, STILL_IGNORED_KEYS, dd_animation_values, load_settings_json
 from engine.frame_prompts import parse_frame_prompts
 from engine.prompts import format_prompts
 from engine.video import VideoInfo, check_selection
 
-MODES = {"2d": "2D", "3d": "3D", "video": "Video Input", "video input": "Video Input"}
-MOTION = tuple(KEYFRAME_BOUNDS)  # angle, zoom, translation_x/y/z, rotation_3d_x/y/z
 PATH_KEYS = ("video_init_path", "init_frame")
 _FRAME_KEYED = re.compile(r"\s*\d+\s*:")
-_MODE_MOTION = {"2D": ("zoom", "angle", "translation_x", "translation_y"),
-                "3D": ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
-                       "rotation_3d_y", "rotation_3d_z"), "Video Input": ()}
 
 
 @dataclass(frozen=True)
@@ -171,7 +166,7 @@ def build_animation(still: ParsedJob, options: AnimateOptions, *,
 
 def _mode(options: AnimateOptions, values: dict[str, Any]) -> str:
     given = options.mode or values.get("animation_mode") or ("video" if options.video else "2D")
-    mode = MODES.get(str(given).strip().lower())
+    mode = MODE_NAMES.get(str(given).strip().lower())
     if mode is None:
         raise CommandError(f"mode: {str(given)[:40]!r} is not an animation mode; use 2D, 3D or video",
                            "mode", rule="animation_mode")
@@ -248,7 +243,7 @@ def animation_line(spec: AnimationSpec) -> str:
              f"{spec.max_frames} frames at {spec.fps} fps ({seconds:.1f} s)",
              f"{spec.denoising_steps():,} denoising steps"]
     defaults = AnimationSpec.model_fields
-    for name in _MODE_MOTION[spec.animation_mode]:
+    for name in MODE_KEYS[spec.animation_mode]:
         value = getattr(spec, name)
         if value != defaults[name].default or name == "zoom" and spec.animation_mode == "2D":
             parts.append(f"{name} `{value[:80]}`")

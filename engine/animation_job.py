@@ -1,7 +1,7 @@
 """A queued animation (job kind 'animation') inside the engine process.
 
 `render_animation_job` runs in the worker's render thread: it renders the job's `AnimationSpec`
-with `engine.animation.AnimationRenderer` into `data/jobs/<id>/` — which resumes from the frames
+with the worker's `AnimationRenderer` into `data/jobs/<id>/` — which resumes from the frames
 already on disk, so a crash or restart loses at most the frame in progress — and reports through
 the worker's event loop:
 
@@ -30,7 +30,7 @@ from PIL import Image
 
 from storage import Job
 
-from .animation import AnimationRenderer, FrameEvent, iter_images
+from .animation import FrameEvent, iter_images
 from .animation_spec import AnimationSpec
 from .errors import Cancelled, EngineError
 from .jobfiles import PREVIEW_NAME, job_dir, save_preview
@@ -72,9 +72,8 @@ def render_animation_job(worker: EngineWorker, job: Job, anim: AnimationSpec, li
         else:  # frame k is on disk
             progress.finished(event.frame, str(_frame_preview(folder, event.path)))
 
-    renderer = _renderer(worker)
     try:
-        result = renderer(anim, out_dir=folder, callback=on_event, should_cancel=live.cancel.is_set)
+        result = worker.animator(anim, out_dir=folder, callback=on_event, should_cancel=live.cancel.is_set)
     except Cancelled as stop:
         partial = _partial_video(folder, anim)
         if live.quota_spent:
@@ -90,16 +89,6 @@ def render_animation_job(worker: EngineWorker, job: Job, anim: AnimationSpec, li
     render = anim.render
     raise OutOfMemory(f"out of GPU memory while rendering a {render.width}×{render.height} animation "
                       f"frame; use a smaller width and height or fewer cutn_batches")
-
-
-def _renderer(worker: EngineWorker) -> AnimationRenderer:
-    """One renderer per engine process: it shares the worker's pipeline and keeps the depth and
-    flow models loaded between jobs, as the diffusion models are."""
-    renderer = getattr(worker, "_animation_renderer", None)
-    if renderer is None:
-        renderer = AnimationRenderer(worker.pool, pipeline=worker.pipeline)
-        worker._animation_renderer = renderer
-    return renderer
 
 
 def _partial_video(folder: Path, anim: AnimationSpec) -> tuple[str, ...]:

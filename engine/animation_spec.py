@@ -45,9 +45,11 @@ KEYFRAME_BOUNDS: dict[str, tuple[float, float, bool]] = {
     "translation_z": (-1000, 1000, False), "rotation_3d_x": (-360, 360, False),
     "rotation_3d_y": (-360, 360, False), "rotation_3d_z": (-360, 360, False),
 }
-_MODE_KEYS = {"2D": ("angle", "zoom", "translation_x", "translation_y"),
-              "3D": ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
-                     "rotation_3d_y", "rotation_3d_z"), "Video Input": ()}
+MODE_KEYS = {"2D": ("angle", "zoom", "translation_x", "translation_y"),  # the motion each mode uses
+             "3D": ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
+                    "rotation_3d_y", "rotation_3d_z"), "Video Input": ()}
+# What people type for a mode (the CLI's --mode, /animate's mode) -> animation_mode.
+MODE_NAMES = {"2d": "2D", "3d": "3D", "video": "Video Input", "video input": "Video Input"}
 CHOICES: dict[str, tuple[str, ...]] = {
     "animation_mode": ("2D", "3D", "Video Input"), "interp_spline": ("Linear", "Quadratic", "Cubic"),
     "midas_depth_model": ("dpt_large",), "padding_mode": ("border", "reflection", "zeros"),
@@ -262,7 +264,7 @@ class AnimationSpec(CanonicalJSON, BaseModel):
                                    notes=notes)
             except SpecError as err:
                 problems.append(Invalid.from_spec_error(err, name))
-            if (name not in _MODE_KEYS[self.animation_mode]
+            if (name not in MODE_KEYS[self.animation_mode]
                     and getattr(self, name) != type(self).model_fields[name].default):
                 notes.append(f"{name}: not used in {self.animation_mode} mode")
             elif not self.key_frames and len(keys) > 1:

@@ -13,7 +13,6 @@ from pathlib import Path
 from .cli import NOISE_WARNING, resolve_device
 from .errors import EngineError
 
-MODES = {"2d": "2D", "3d": "3D", "video": "Video Input", "video input": "Video Input"}
 # The keyframed motion settings that have their own flag (--zoom, --rotation-3d-x, ...).
 MOTION = ("angle", "zoom", "translation_x", "translation_y", "translation_z", "rotation_3d_x",
           "rotation_3d_y", "rotation_3d_z")
@@ -78,7 +77,7 @@ def _whole(name: str, text: str | None) -> int | None:
 
 def build_animation(args: argparse.Namespace):
     """The AnimationSpec the command line describes, plus notes to show the user."""
-    from .animation_spec import AnimationSpec, split_animation_options
+    from .animation_spec import MODE_NAMES, AnimationSpec, split_animation_options
     from .spec import parse_set_options
 
     anim, render_options = split_animation_options(args.set)
@@ -102,7 +101,7 @@ def build_animation(args: argparse.Namespace):
         anim["video_init_path"] = args.video
         anim.setdefault("animation_mode", "Video Input")
     if args.mode is not None:
-        anim["animation_mode"] = MODES.get(args.mode.strip().lower(), args.mode)
+        anim["animation_mode"] = MODE_NAMES.get(args.mode.strip().lower(), args.mode)
     if args.turbo:
         anim["turbo_mode"] = True
     if args.vr:

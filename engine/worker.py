@@ -34,6 +34,7 @@ from .jobfiles import Checkpoint, job_dir, load_checkpoint, save_checkpoint, sav
 from .models import ModelPool
 from .pipeline import DiscoPipeline, Resume
 from .spec import RenderSpec
+from .animation import AnimationRenderer
 from .animation_job import animation_of, render_animation_job
 from .animation_spec import AnimationSpec
 from .study import StudySpec
@@ -83,6 +84,8 @@ class EngineWorker:
         self.owner = owner or default_owner()
         self.config = config or WorkerConfig()
         self.pipeline = DiscoPipeline(pool)
+        # Animations share the pipeline; their depth and flow models load on first use and stay.
+        self.animator = AnimationRenderer(pool, pipeline=self.pipeline)
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:

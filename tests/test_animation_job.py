@@ -17,7 +17,7 @@ from engine.video import probe_video
 from storage import JobRequest
 
 from .test_animation_render import FAST, RENDER
-from .test_study_job import with_db, worker
+from .test_study_job import run_reporting, with_db, worker
 
 
 def animation_request(frames: int = 3, **changes) -> JobRequest:
@@ -28,21 +28,7 @@ def animation_request(frames: int = 3, **changes) -> JobRequest:
 
 
 def test_an_animation_completes_with_mp4_and_reports_every_frame(tmp_path):
-    seen: list[tuple[int | None, int | None, str | None]] = []
-
-    async def body(db):
-        job = await db.jobs.enqueue(animation_request(frames=3))
-        engine = worker(db, tmp_path)
-        real = db.leases.progress
-
-        async def spy(*args, **kwargs):
-            seen.append((kwargs.get("frame"), kwargs.get("frames"), kwargs.get("preview_path")))
-            return await real(*args, **kwargs)
-        db.leases.progress = spy
-        assert await engine.run(burst=True) == 1
-        return await db.jobs.get(job.id), await db.quotas.ledger(1, user_id=3)
-
-    job, ledger = asyncio.run(with_db(tmp_path, body))
+    job, ledger, seen = run_reporting(tmp_path, animation_request(frames=3))
     assert job.state == "succeeded", job.error_message
     folder = tmp_path / "jobs" / job.id
     assert job.artifacts == (str(folder / "animation.mp4"), str(folder / "preview.gif"))

@@ -39,22 +39,28 @@ async def with_db(tmp_path: Path, body):
         await db.close()
 
 
-def test_a_study_completes_with_grid_and_cells_and_reports_each_cell(tmp_path):
-    seen: list[tuple[int, int, str | None]] = []
+def run_reporting(tmp_path: Path, request: JobRequest) -> tuple:
+    """Queue `request`, drain it with a worker; returns the finished job, the requester's
+    ledger and (frame, frames, preview) of every progress write."""
+    seen: list[tuple[int | None, int | None, str | None]] = []
 
     async def body(db):
-        job = await db.jobs.enqueue(study_request("clip_guidance_scale=1000,8000"))
-        engine = worker(db, tmp_path)
+        job = await db.jobs.enqueue(request)
         real = db.leases.progress
 
         async def spy(*args, **kwargs):
             seen.append((kwargs.get("frame"), kwargs.get("frames"), kwargs.get("preview_path")))
             return await real(*args, **kwargs)
         db.leases.progress = spy
-        assert await engine.run(burst=True) == 1
+        assert await worker(db, tmp_path).run(burst=True) == 1
         return await db.jobs.get(job.id), await db.quotas.ledger(1, user_id=3)
 
     job, ledger = asyncio.run(with_db(tmp_path, body))
+    return job, ledger, seen
+
+
+def test_a_study_completes_with_grid_and_cells_and_reports_each_cell(tmp_path):
+    job, ledger, seen = run_reporting(tmp_path, study_request("clip_guidance_scale=1000,8000"))
     assert job.state == "succeeded", job.error_message
     folder = tmp_path / "jobs" / job.id
     assert job.artifacts == (str(folder / "grid.png"), str(folder / "cells" / "01.png"),
