@@ -41,8 +41,8 @@ WORKDIR /src
 # the multi-GB torch layer is then rebuilt only when pyproject.toml changes, not on every edit.
 # The pins (torch==2.14.1, torchvision==0.29.1) come from pyproject.toml; nothing is repeated here.
 COPY pyproject.toml README.md ./
-RUN mkdir -p disco engine/configs storage commands bot \
-    && touch disco/__init__.py engine/__init__.py storage/__init__.py commands/__init__.py bot/__init__.py \
+RUN mkdir -p disco engine/models/configs storage commands bot \
+    && touch disco/__init__.py engine/__init__.py engine/models/__init__.py storage/__init__.py commands/__init__.py bot/__init__.py \
     && pip install . \
     && pip uninstall -y disco-discord
 

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bot_latency.py [--count 50] [--guilds 10] [--busy-engine]
 
 The real `DiscoBot` (discord.py, storage on a temporary SQLite file, the poster running, no
-engine of its own) talks to the loopback Discord of the tests (`tests/fakediscord`). All
+engine of its own) talks to the loopback Discord of the tests (`tests/support/fakediscord`). All
 interactions are dispatched at once; for each one the fake records when the bot's deferral
 (callback type 5) arrived and when the echo follow-up ("**Queued** ...") arrived, both measured
 from the moment the fake sent INTERACTION_CREATE. Discord's deadline for the deferral is 3 s;
@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:  # `python benchmarks/bot_latency.py` puts only be
 
 # Cheap settings every guild gets as defaults, so the jobs (and a busy engine's renders) stay small.
 FAST_DEFAULTS = {"cutn_batches": 1, "clip_models": ["ViT-B-32::openai"], "display_rate": 5}
-# Ids far from tests/fakediscord's defaults so they read as "benchmark" in any log.
+# Ids far from tests/support/fakediscord's defaults so they read as "benchmark" in any log.
 GUILD_BASE = 210000000000000000
 CHANNEL_BASE = 410000000000000000
 USER_BASE = 510000000000000000
@@ -58,7 +58,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def make_guilds(count: int):
     """`count` guilds, each with one text channel, an owner and one ordinary member."""
-    from tests.fakediscord import FakeChannel, FakeGuild, FakeMember, FakeUser
+    from tests.support.fakediscord import FakeChannel, FakeGuild, FakeMember, FakeUser
 
     guilds = []
     for k in range(count):
@@ -86,7 +86,7 @@ def engine_env(data_dir: Path) -> dict[str, str]:
 
 async def start_busy_engine(db, data_dir: Path, guild, timeout: float) -> subprocess.Popen:
     """Queue a long warm-up render, start `disco engine` and return once it is rendering it."""
-    from engine.spec import SCHEMA_VERSION, RenderSpec
+    from engine.spec.render import SCHEMA_VERSION, RenderSpec
     from storage import JobRequest
 
     spec = RenderSpec.from_dict({**FAST_DEFAULTS, "text_prompts": "warm-up", "width": 128, "height": 128,
@@ -160,7 +160,7 @@ async def measure(data_dir: Path, *, count: int = 50, guilds: int = 10, busy_eng
     """Run one burst of `count` `/disco` commands spread evenly over `guilds` guilds."""
     from bot.client import DiscoBot
     from storage import Database
-    from tests.fakediscord import FakeDiscord
+    from tests.support.fakediscord import FakeDiscord
 
     per_guild = -(-count // guilds)  # ceiling: every command must fit under the guild caps
     async with FakeDiscord(make_guilds(guilds)) as fake:

@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from commands.errors import CommandError
 from commands.job_options import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_PIXELS, check_attachment
-from engine.video import VideoInfo, VideoLimits, probe_video
+from engine.media.video import VideoInfo, VideoLimits, probe_video
 from storage import Job
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -82,7 +82,7 @@ async def save_video(attachment: discord.Attachment, folder: Path, upload_limit:
     """Check, download, store and probe a `video` attachment; returns its path and probe.
 
     Bounded before the download by Discord's metadata (type, bytes), then by the engine's probe
-    of the bytes themselves (readable video, duration, resolution — `engine.video.VideoLimits`)."""
+    of the bytes themselves (readable video, duration, resolution — `engine.media.video.VideoLimits`)."""
     name = attachment.filename
     kind = (attachment.content_type or "").split(";")[0].strip().lower()
     if kind not in VIDEO_TYPES and not (not kind and name.lower().endswith(VIDEO_EXTENSIONS)):

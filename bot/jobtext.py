@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.schedules import format_number
+from engine.spec.schedules import format_number
 from storage import Job
 
 

@@ -55,8 +55,8 @@ from bot.filefit import fit_image
 from bot.jobtext import progress_words, prompt_text, seconds_left
 from bot.views import cancel_view, result_view
 from engine.errors import SpecError
-from engine.grid import fit_grid
-from engine.study import StudySpec
+from engine.media.grid import fit_grid
+from engine.spec.study import StudySpec
 from storage import Job, StorageError
 
 log = logging.getLogger("disco.bot.poster")

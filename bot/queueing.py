@@ -25,7 +25,7 @@ from commands.echo import format_echo, format_refusal
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, ParsedJob, build_job
 from engine.errors import SpecError
-from engine.spec import SCHEMA_VERSION
+from engine.spec.render import SCHEMA_VERSION
 from storage import (CapExceeded, ChannelNotAllowed, IntakePaused, InvalidValue, Job, JobRequest, NotFound,
                      QuotaExceeded)
 

@@ -2,7 +2,7 @@
 
 Queueing: the base settings go through the same option pipeline as `/disco`
 (`bot.queueing.build_options`: banned words, the guild's defaults and limits), then
-`engine.study.build_study` adds the axes (every value validated as a render setting) with the
+`engine.spec.study.build_study` adds the axes (every value validated as a render setting) with the
 bot's `max_study_cells` cap. The axes could push a cell past the guild's limits (e.g.
 `steps=100,5000`), so every cell is checked against them again; the job is stored with the
 largest cell's size, steps and cuts, so storage's caps see the study's worst case, and with
@@ -16,7 +16,7 @@ without filling the channel; the answer carries "Open as /disco"
 still job whose parent is the study, charged to whoever clicked and under the same limits as
 `/disco`. All state comes from SQLite, so the buttons keep working after a restart.
 
-Torch-free: only engine.study and engine.grid are imported from the engine.
+Torch-free: only engine.spec.study and engine.media.grid are imported from the engine.
 """
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ from bot.queueing import (NO_MENTIONS, REFUSALS, build_options, echo_for, enqueu
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, cuts_per_step
 from commands.job_size import study_size
-from engine.grid import fit_grid
-from engine.spec import SCHEMA_VERSION
-from engine.study import StudySpec, build_study
+from engine.media.grid import fit_grid
+from engine.spec.render import SCHEMA_VERSION
+from engine.spec.study import StudySpec, build_study
 from storage import Job, JobRequest
 
 log = logging.getLogger("disco.bot.study")

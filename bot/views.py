@@ -25,7 +25,7 @@ from bot.attachments import finished_image, keep_copy, removed_unless_queued, re
 from bot.queueing import NO_MENTIONS, REFUSALS, enqueue_options, refusal_text, rerun_options
 from commands.echo import recipe
 from commands.errors import CommandError
-from engine.spec import RenderSpec
+from engine.spec.render import RenderSpec
 from storage import Job
 
 log = logging.getLogger("disco.bot.views")

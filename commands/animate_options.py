@@ -19,7 +19,7 @@ The server's limits: frames are clamped to `max_frames` with a note (a video giv
 frames as its every-nth selection yields, also clamped); Video Input's own step and cut
 settings (video_init_steps, video_init_cutn_batches) are clamped to `max_steps` / `max_cuts`
 like the still ones. The whole animation's denoising steps are bounded by the engine
-(`engine.animation_spec.MAX_TOTAL_STEPS`).
+(`engine.spec.animation.MAX_TOTAL_STEPS`).
 """
 from __future__ import annotations
 
@@ -31,11 +31,11 @@ from typing import Any
 
 from commands.errors import CommandError
 from commands.job_options import JobLimits, ParsedJob, cuts_per_step
-from engine.animation_spec import MODE_KEYS, MODE_NAMES, AnimationSpec, split_animation_options
-from engine.ddsettings import DD_ANIMATION_KEYS, STILL_IGNORED_KEYS, dd_animation_values, load_settings_json
-from engine.frame_prompts import parse_frame_prompts
-from engine.prompts import format_prompts
-from engine.video import VideoInfo, check_selection
+from engine.spec.animation import MODE_KEYS, MODE_NAMES, AnimationSpec, split_animation_options
+from engine.spec.ddsettings import DD_ANIMATION_KEYS, STILL_IGNORED_KEYS, dd_animation_values, load_settings_json
+from engine.spec.frame_prompts import parse_frame_prompts
+from engine.spec.prompts import format_prompts
+from engine.media.video import VideoInfo, check_selection
 
 PATH_KEYS = ("video_init_path", "init_frame")
 _FRAME_KEYED = re.compile(r"\s*\d+\s*:")

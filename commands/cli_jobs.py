@@ -1,6 +1,6 @@
 """`disco jobs`: the operator's view of the queue — submit, list, show, cancel, retry.
 
-Discord-free and torch-free: it validates settings with engine.spec and talks to storage only.
+Discord-free and torch-free: it validates settings with engine.spec.render and talks to storage only.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 
 from commands.job_size import job_size
 from disco.config import ConfigError, data_dir, database_path, load_config
-from engine.cli import add_spec_options, build_spec
+from engine.spec.sources import add_spec_options, build_spec
 from engine.errors import EngineError
 
 STATE_COLUMNS = ("id", "state", "attempt", "progress", "guild_id", "user_id", "created")
@@ -73,7 +73,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
 
 async def _submit(db, args, config) -> int:
-    from engine.spec import SCHEMA_VERSION
+    from engine.spec.render import SCHEMA_VERSION
     from storage import JobRequest
 
     if args.spec:
@@ -99,9 +99,9 @@ def read_job_file(path: str):
     """(spec, kind) of a saved job: a still's settings, an animation's or a study's."""
     from pathlib import Path
 
-    from engine.animation_spec import AnimationSpec
-    from engine.spec import RenderSpec
-    from engine.study import StudySpec
+    from engine.spec.animation import AnimationSpec
+    from engine.spec.render import RenderSpec
+    from engine.spec.study import StudySpec
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -122,7 +122,7 @@ def _video_frames(anim):
     """A video-input animation renders as many frames as its video gives, at most max_frames."""
     if anim.animation_mode != "Video Input":
         return anim
-    from engine.video import check_selection, probe_video
+    from engine.media.video import check_selection, probe_video
 
     frames = check_selection(probe_video(anim.video_init_path), anim.extract_nth_frame, anim.max_frames)
     return anim.replace(max_frames=frames)
@@ -130,8 +130,8 @@ def _video_frames(anim):
 
 def _settle_seed(spec):
     """Fix a missing seed now: every attempt and every rerun must draw the same noise."""
-    from engine.animation_spec import AnimationSpec
-    from engine.study import StudySpec
+    from engine.spec.animation import AnimationSpec
+    from engine.spec.study import StudySpec
 
     if isinstance(spec, StudySpec):
         return spec, spec.base.seed  # a study's seed is always fixed

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from commands.job_options import cuts_per_step
-from engine.animation_spec import AnimationSpec
-from engine.spec import RenderSpec
-from engine.study import StudySpec
+from engine.spec.animation import AnimationSpec
+from engine.spec.render import RenderSpec
+from engine.spec.study import StudySpec
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Two prompt syntaxes, one per prompt (mixing them is refused, since `a:2::3` has no single
 sensible reading):
 
-- Disco Diffusion: ``a lighthouse:2 | storm:-0.5`` (parsed by `engine.prompts`).
+- Disco Diffusion: ``a lighthouse:2 | storm:-0.5`` (parsed by `engine.spec.prompts`).
 - Midjourney multi-prompts: ``a lighthouse::2 storm::-0.5``; text before each ``::`` is one
   prompt, the number right after it its weight; a bare ``::`` or a trailing segment means
   weight 1. As in Midjourney, the weights must add up to more than 0.
@@ -29,11 +29,11 @@ from typing import Any
 
 from commands.errors import CommandError
 from commands.sizes import parse_ratio, size_choice
-from engine.prompts import (MAX_PROMPTS, MIN_WEIGHT_SUM, WeightedPrompt, format_prompts,
+from engine.spec.prompts import (MAX_PROMPTS, MIN_WEIGHT_SUM, WeightedPrompt, format_prompts,
                             parse_prompts)
-from engine.schedules import format_number
-from engine.spec import RenderSpec, parse_set_options
-from engine.spec_fields import DIFFUSION_MODELS, closest_name
+from engine.spec.schedules import format_number
+from engine.spec.render import RenderSpec, parse_set_options
+from engine.spec.fields import DIFFUSION_MODELS, closest_name
 
 MAX_PROMPT_CHARS = 2000  # far above CLIP's ~77 tokens per prompt; bounds all the work below
 NO_SHARE = -0.5  # all --no items together, relative to the positive weights

@@ -76,7 +76,7 @@ def size_choice(name: str) -> SizeChoice:
     key = name.strip().lower().replace(" ", "-").replace("_", "-")
     if key in SIZE_CHOICES:
         return SIZE_CHOICES[key]
-    from engine.spec_fields import closest_name  # only needed on this error path
+    from engine.spec.fields import closest_name  # only needed on this error path
 
     guess = closest_name(key, list(SIZE_CHOICES))
     hint = f" (did you mean '{guess}'?)" if guess else ""

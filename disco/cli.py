@@ -10,16 +10,17 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     from bot.cli import add_bot_command
     from commands.cli_jobs import add_jobs_command
-    from engine import cli as engine_cli
-    from engine.cli_study import add_study_command
-    from engine.cli_animate import add_animate_command
-    from engine.cli_engine import add_engine_command
-    from engine.cli_models import add_models_commands
+    from engine.cli import render as engine_cli
+    from engine.cli.bench import add_bench_command
+    from engine.cli.study import add_study_command
+    from engine.cli.animate import add_animate_command
+    from engine.cli.engine import add_engine_command
+    from engine.cli.models import add_models_commands
 
     parser = argparse.ArgumentParser(prog="disco", description="Disco Diffusion for Discord.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     engine_cli.add_render_command(commands)
-    engine_cli.add_bench_command(commands)
+    add_bench_command(commands)
     add_animate_command(commands)
     add_study_command(commands)
     add_models_commands(commands)

@@ -24,7 +24,7 @@
     spawn_engine = true          # start `disco engine` as a child process and watch it
     engine_restart_max_seconds = 60.0  # longest back-off between engine restarts
     engine_stop_seconds = 10.0   # grace after SIGTERM before the engine is killed
-    max_study_cells = 36         # most cells one /study may have (engine.study caps it at 36)
+    max_study_cells = 36         # most cells one /study may have (engine.spec.study caps it at 36)
 
 Precedence: command-line flags > environment > the file > these defaults.
 """

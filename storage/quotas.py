@@ -18,7 +18,7 @@
   new work once a budget is used up, so a member can overshoot by the jobs already queued.
   Long jobs bill each finished cell or frame (`charge_partial`), which answers whether the
   member still has time left, so a study or animation stops within one cell or frame of the
-  budget instead of running on for hours (engine/units.py). Jobs remember the member's
+  budget instead of running on for hours (engine/jobs/units.py). Jobs remember the member's
   roles as queued, for the role limits.
 """
 from __future__ import annotations

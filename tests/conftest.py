@@ -1,7 +1,8 @@
-"""Test-wide settings: no network, slow tests only on request."""
+"""Test-wide settings: no network, slow tests only on request, tests/e2e/ marked `e2e`."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,14 @@ def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
 
 
+E2E_DIR = Path(__file__).parent / "e2e"
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    for item in items:  # everything under tests/e2e/ is end to end: processes, the loopback Discord
+        if E2E_DIR in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
     if config.getoption("--run-slow") or "slow" in (config.getoption("-m") or ""):
         return
     skip = pytest.mark.skip(reason="slow real-size check: run with --run-slow or -m slow")

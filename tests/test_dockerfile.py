@@ -15,8 +15,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from tests.support import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 DOCKERFILE = ROOT / "Dockerfile"
 # A Discord bot token's shape: three base64url parts separated by dots.
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,}")
@@ -129,7 +130,7 @@ def test_pip_installs_the_project_from_pyproject(text, pyproject):
     assert any(re.search(r"pip install\b[^&;|]*\s\.(\s|$)", args) for args in installs), \
         "pip must install the project (`pip install .`)"
     # Every package pyproject ships is copied into the build (a new package can't be forgotten).
-    for package in pyproject["tool"]["setuptools"]["packages"]:
+    for package in (p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]):
         assert any(args.split()[0] == package for args in copied), f"{package}/ is not copied"
     # The built venv is what the final stage runs.
     assert any(k == "COPY" and "--from=" in args for k, args in stages(parsed)[-1])

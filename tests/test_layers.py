@@ -1,6 +1,6 @@
 """The import rules of docs/architecture.md, enforced.
 
-bot → commands → {engine.spec, storage}; engine and storage import nothing of the bot;
+bot → commands → {engine.spec.render, storage}; engine and storage import nothing of the bot;
 the bot process never imports torch; the engine never imports discord.
 """
 from __future__ import annotations
@@ -11,19 +11,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.support import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-TORCH_FREE = ["bot", "commands", "storage", "engine.spec", "engine.spec_fields", "engine.schedules",
-              "engine.prompts", "engine.ddsettings", "engine.registry", "engine.errors", "disco.cli",
-              "disco.config", "commands.cli_jobs", "engine.cli", "engine.cli_engine",
+ROOT = REPO_ROOT
+TORCH_FREE = ["bot", "commands", "storage", "engine.spec.render", "engine.spec.fields", "engine.spec.schedules",
+              "engine.spec.prompts", "engine.spec.ddsettings", "engine.models.registry", "engine.errors", "disco.cli",
+              "disco.config", "commands.cli_jobs", "engine.cli.render", "engine.cli.engine",
               "commands.prompt_syntax", "commands.job_options", "commands.echo", "commands.sizes",
-              "engine.study", "engine.grid", "engine.keyframes", "engine.frame_prompts",
-              "engine.animation_spec"]
+              "engine.spec.study", "engine.media.grid", "engine.spec.keyframes", "engine.spec.frame_prompts",
+              "engine.spec.animation"]
 HEAVY = ("torch", "torchvision", "open_clip", "guided_diffusion", "timm", "lpips", "cv2")
 # Every module of the bot process's packages, not only those listed: the bot never imports torch.
 TORCH_FREE += sorted({".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
                       for package in ("bot", "commands", "storage") for path in (ROOT / package).rglob("*.py")})
-TORCH_FREE += ["engine.video"]
+TORCH_FREE += ["engine.media.video"]
 
 
 def imported_modules(package: str) -> set[tuple[str, str]]:
@@ -59,7 +60,7 @@ def test_torch_free_modules_import_with_torch_unimportable():
         "            raise ImportError(f'{name} is blocked in this test')\n"
         "sys.meta_path.insert(0, Block())\n"
         f"import importlib\nfor m in {TORCH_FREE!r}: importlib.import_module(m)\n"
-        "from engine.spec import RenderSpec\nRenderSpec.from_dict({'text_prompts': 'a lighthouse'})\n"
+        "from engine.spec.render import RenderSpec\nRenderSpec.from_dict({'text_prompts': 'a lighthouse'})\n"
         "from disco.cli import build_parser\nbuild_parser().parse_args(['render', 'x'])\n"
         "print('ok')\n"
     )

@@ -24,7 +24,7 @@ from bot.attachments import read_settings_file, save_image
 from bot.queueing import answer_request, enqueue_options
 from commands.job_options import DiscoOptions
 from commands.sizes import SIZE_CHOICES
-from engine.spec_fields import DIFFUSION_MODELS
+from engine.spec.fields import DIFFUSION_MODELS
 
 log = logging.getLogger("disco.bot.disco")
 

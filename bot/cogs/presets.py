@@ -26,7 +26,7 @@ from commands.echo import recipe_options
 from commands.job_options import BOT_DEFAULTS, DiscoOptions
 from commands.prompt_syntax import ATTACHMENT_ONLY
 from engine.errors import SpecError
-from engine.spec import SCHEMA_VERSION, RenderSpec, parse_set_options
+from engine.spec.render import SCHEMA_VERSION, RenderSpec, parse_set_options
 from storage import CapExceeded, InvalidValue, NotFound
 
 log = logging.getLogger("disco.bot.presets")

@@ -1,0 +1,1 @@
+"""The engine's `disco` subcommands: render, animate, study, models, engine, bench."""

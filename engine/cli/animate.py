@@ -1,0 +1,178 @@
+"""`disco animate`: render a Disco Diffusion animation (2D, 3D or video input) on the command line.
+
+Settings are layered like `disco render`: DD's defaults < `--set key=value` (animation settings
+such as zoom or turbo_steps, or any still-render setting) < the explicit flags. Every bad input
+is answered with one ``error: …`` line and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.cli.render import NOISE_WARNING
+from engine.errors import EngineError
+
+# The keyframed motion settings that have their own flag (--zoom, --rotation-3d-x, ...).
+MOTION = ("angle", "zoom", "translation_x", "translation_y", "translation_z", "rotation_3d_x",
+          "rotation_3d_y", "rotation_3d_z")
+
+
+def add_animate_command(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("animate", help="render an animation (2D, 3D or video input)",
+                            description="Render a Disco Diffusion animation: frames, an MP4 and "
+                            "a GIF preview.")
+    p.error = _one_line_error  # argparse's two-line usage errors become one line, exit 2
+    p.add_argument("prompt", nargs="?", help='prompts for every frame, joined by "|", each '
+                   '"text:weight" (frame-keyed prompts: --set text_prompts=...)')
+    p.add_argument("--mode", help="2D, 3D or video (default 2D; video when --video is given)")
+    p.add_argument("--frames", help="frames to render (max_frames)")
+    for dest in MOTION:
+        flag = "--" + dest.replace("_", "-")
+        example = "0: (1), 10: (1.02)" if dest == "zoom" else "0: (0), 10: (1.5)"
+        p.add_argument(flag, dest=dest, metavar="KEYFRAMES",
+                       help=f'{dest} keyframes, e.g. "{example}"')
+    p.add_argument("--turbo", action="store_true", help="3D turbo: diffuse only every few frames")
+    p.add_argument("--vr", action="store_true", help="3D VR: left/right eye frames and a "
+                   "side-by-side MP4")
+    p.add_argument("--video", metavar="PATH", help="video init: a local video file")
+    p.add_argument("--fps", help="frames per second of the MP4 (default 12)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any animation or render setting, e.g. --set turbo_steps=4 (repeatable)")
+    p.add_argument("--out", type=Path, default=Path("out/animation"),
+                   help="output folder (default ./out/animation); an unfinished animation "
+                   "there is resumed")
+    p.add_argument("--steps")
+    p.add_argument("--width")
+    p.add_argument("--height")
+    p.add_argument("--seed")
+    p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, "
+                   "test-tiny")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16")
+    p.add_argument("--allow-download", action="store_true",
+                   help="download missing model files (otherwise a missing file is an error)")
+    p.add_argument("--restart", action="store_true",
+                   help="render every frame again instead of resuming")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_animate)
+
+
+def _one_line_error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _whole(name: str, text: str | None) -> int | None:
+    """Numbers arrive as text so a bad one is reported in the engine's words, on one line."""
+    from engine.errors import SpecError
+
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise SpecError(f"--{name}: {text[:40]!r} is not a whole number", name) from None
+
+
+def build_animation(args: argparse.Namespace):
+    """The AnimationSpec the command line describes, plus notes to show the user."""
+    from engine.spec.animation import MODE_NAMES, AnimationSpec, split_animation_options
+    from engine.spec.render import parse_set_options
+
+    anim, render_options = split_animation_options(args.set)
+    render: dict = parse_set_options(render_options)
+    # Prompts for every frame go to the render; frame-keyed prompts given with --set
+    # text_prompts=... replace them, as AnimationSpec defines.
+    if args.prompt is not None:
+        render["text_prompts"] = args.prompt
+    for name in ("steps", "width", "height", "seed"):
+        value = _whole(name, getattr(args, name))
+        if value is not None:
+            render[name] = value
+    for name in MOTION:
+        if getattr(args, name) is not None:
+            anim[name] = getattr(args, name)
+    if args.frames is not None:
+        anim["max_frames"] = _whole("frames", args.frames)
+    if args.fps is not None:
+        anim["fps"] = _whole("fps", args.fps)
+    if args.video is not None:
+        anim["video_init_path"] = args.video
+        anim.setdefault("animation_mode", "Video Input")
+    if args.mode is not None:
+        anim["animation_mode"] = MODE_NAMES.get(args.mode.strip().lower(), args.mode)
+    if args.turbo:
+        anim["turbo_mode"] = True
+    if args.vr:
+        anim["vr_mode"] = True
+    spec = AnimationSpec.from_dict({**anim, "render": render})
+    return spec, list(spec.notes)
+
+
+def cmd_animate(args: argparse.Namespace) -> int:
+    progress = _FrameBars(disable=args.no_progress)
+    try:
+        spec, notes = build_animation(args)
+        for line in notes:
+            print(f"note: {line}", file=sys.stderr)
+        from engine.animation.renderer import AnimationRenderer
+        from engine.models.pool import ModelPool, resolve_device
+
+        if args.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise EngineError(f"--precision: {args.precision!r} is not known; allowed: auto, "
+                              "fp32, bf16, fp16")
+        pool = ModelPool(args.models, resolve_device(args.device),
+                         allow_download=args.allow_download, precision=args.precision)
+        if pool.produces_noise:
+            print(NOISE_WARNING.format(name=args.models), file=sys.stderr)
+        result = AnimationRenderer(pool)(spec, out_dir=args.out, callback=progress,
+                                         resume=not args.restart)
+    except EngineError as exc:
+        progress.close()
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the output folder: missing permissions, a file in the way, disk full
+        progress.close()
+        print(f"error: cannot write the animation to {args.out}: {exc.strerror or exc}; "
+              "choose another --out folder or free some space", file=sys.stderr)
+        return 2
+    progress.close()
+    if result.first_rendered:
+        print(f"resumed at frame {result.first_rendered + 1}", file=sys.stderr)
+    print(f"{result.mp4}  {len(result.frames)} frames  seed {result.base_seed}  "
+          f"{result.seconds:.1f} s")
+    print(f"preview: {result.preview}")
+    if result.vr_mp4 is not None:
+        print(f"vr: {result.vr_mp4}")
+    return 0
+
+
+class _FrameBars:
+    """A tqdm bar per diffused frame ("frame k/n"); in-between frames just advance the count."""
+
+    def __init__(self, disable: bool = False):
+        self.disable = disable
+        self.bar = None
+        self.frame = -1
+
+    def __call__(self, event) -> None:
+        from tqdm import tqdm
+
+        if event.step is not None:
+            if event.frame != self.frame:
+                self.close()
+                self.frame = event.frame
+                self.bar = tqdm(total=event.step.total, initial=event.step.step - 1, unit="step",
+                                desc=f"frame {event.frame + 1}/{event.frames}",
+                                disable=self.disable)
+            self.bar.update(1)
+        elif not event.diffused and not self.disable:
+            self.close()
+            print(f"frame {event.frame + 1}/{event.frames}: turbo in-between", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

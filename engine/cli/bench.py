@@ -1,0 +1,140 @@
+"""`disco bench`: seconds per step and peak memory for given settings, as one JSON object.
+
+The first step is a warm-up (allocator, kernels, caches); the figure reported is the median of
+the steps after it. Model load time is measured separately.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from engine.errors import EngineError, SpecError
+
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's own chatter about absent GPUs
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _phase_seconds(render_two_steps) -> dict[str, float]:
+    """Wall time per labelled phase (engine code marks them with `record_function`), averaged
+    over a 2-step render, the first step included. The profiler adds a little overhead."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        render_two_steps()
+    totals = {e.key.removeprefix("disco."): e.cpu_time_total / 1e6 / 2
+              for e in prof.key_averages() if e.key.startswith("disco.")}
+    return {k: round(v, 3) for k, v in sorted(totals.items())}
+
+
+def run_bench(args) -> dict:
+    import torch
+
+    from engine.models.pool import ModelPool, resolve_device
+    from engine.diffusion.pipeline import DiscoPipeline
+    from engine.spec.render import RenderSpec, parse_set_options
+
+    if args.steps < 2:
+        raise SpecError("--steps: the benchmark needs at least 2 steps (one is a warm-up)", "steps")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    data = {"text_prompts": "a lighthouse in a storm:2 | yellow:-0.5", "width": args.width,
+            "height": args.height, "steps": args.steps, "skip_steps": 0, "n_batches": 1,
+            "cutn_batches": args.cutn_batches, "clip_models": args.clip_models,
+            "use_secondary_model": args.secondary, "sampling_mode": args.sampling_mode, "seed": 0}
+    data.update(parse_set_options(args.set))
+    spec = RenderSpec.from_dict(data)
+
+    pool = ModelPool(args.models, device, precision=args.precision)
+    started = time.perf_counter()
+    pool.unet(spec.diffusion_model, spec.use_checkpoint)
+    if spec.use_secondary_model:
+        pool.secondary()
+    for name in spec.clip_models:
+        pool.clip(name)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    load_seconds = time.perf_counter() - started
+
+    step_seconds: list[float] = []
+
+    def record(context, info) -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # only here, in the benchmark, to time steps honestly
+        step_seconds.append(info.seconds)
+
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        DiscoPipeline(pool)(spec, out_dir=Path(out), callback=record)
+        render_seconds = time.perf_counter() - started
+
+    phases = _phase_seconds(lambda: DiscoPipeline(pool)(spec.replace(steps=2), out_dir=Path(tempfile.mkdtemp())))
+    timed = step_seconds[1:]
+    return {
+        "seconds_per_step": round(statistics.median(timed), 4),
+        "seconds_per_step_min": round(min(timed), 4),
+        "warmup_step_seconds": round(step_seconds[0], 4),
+        "model_load_seconds": round(load_seconds, 3),
+        "render_seconds": round(render_seconds, 3),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_cuda_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+        if device.type == "cuda" else None,
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "phase_seconds_per_step": phases,
+        "model_set": args.models,
+        "precision": pool.precision,
+        "settings": {k: data[k] for k in ("width", "height", "steps", "cutn_batches", "clip_models",
+                                          "use_secondary_model", "sampling_mode")},
+    }
+
+
+def add_bench_command(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("bench", help="measure seconds per step and peak memory (JSON)",
+                            description="Benchmark the engine; prints one JSON object.")
+    p.add_argument("--models", default="random-full", choices=("random-full", "test-tiny"))
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--height", type=int, default=256)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--cutn-batches", type=int, default=1)
+    p.add_argument("--clip-models", nargs="+", default=["ViT-B-32::openai"], metavar="ARCH::TAG")
+    p.add_argument("--secondary", action=argparse.BooleanOptionalAction, default=True,
+                   help="use the secondary model (default on)")
+    p.add_argument("--sampling-mode", default="ddim", choices=("ddim", "plms"))
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto = DD's choice: fp16 on CUDA, fp32 on CPU")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other setting, repeatable")
+    p.add_argument("--animation", action="store_true",
+                   help="instead: per-frame animation cost outside diffusion (warps, depth, encode)")
+    p.add_argument("--repeats", type=int, default=3, help="--animation: timed repeats per part")
+    p.add_argument("--encode-frames", type=int, default=24, help="--animation: frames in the test clip")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from engine.cli.bench_animation import run_animation_bench
+
+    try:
+        report = run_animation_bench(args) if args.animation else run_bench(args)
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0

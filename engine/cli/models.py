@@ -1,0 +1,165 @@
+"""`disco models list | download | verify`: look after the model cache from the command line.
+
+`add_models_commands(subparsers)` plugs the commands into the main `disco` parser; every handler
+takes the parsed arguments, prints its report and returns the process exit code. Errors are
+printed as one message (what went wrong and how to fix it), never as a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from engine.models.download import (download, is_marked_verified, model_path, models_dir, reference_sha256,
+                             verify)
+from engine.errors import EngineError
+from engine.models.registry import MODEL_SETS, ModelFile, all_models, get_model, model_set_members
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def add_models_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `models` and its subcommands; each sets `func` to its handler."""
+    models = subparsers.add_parser(
+        "models", help="list, download and verify model files",
+        description=f"Manage the model cache ({models_dir()}; set DISCO_MODELS_DIR to move it).")
+    commands = models.add_subparsers(dest="models_command", metavar="{list,download,verify}")
+    commands.required = True
+
+    listing = commands.add_parser("list", help="show every known model file and model set")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(func=cmd_models_list)
+
+    fetch = commands.add_parser("download", help="download model files (resumes partial downloads)")
+    fetch.add_argument("names", nargs="*", metavar="NAME", help="model names, e.g. ViT-B-32::openai")
+    fetch.add_argument("--set", dest="model_set", metavar="SET",
+                       help=f"download every file of a model set ({', '.join(MODEL_SETS)})")
+    fetch.add_argument("--timeout", type=float, default=10.0,
+                       help="seconds to wait for a server before trying the next mirror (default 10)")
+    fetch.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    fetch.set_defaults(func=cmd_models_download)
+
+    check = commands.add_parser("verify", help="check cached files against their SHA-256")
+    check.add_argument("names", nargs="*", metavar="NAME", help="models to check (default: every cached file)")
+    check.set_defaults(func=cmd_models_verify)
+    return models
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _human_size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def _describe(entry: ModelFile) -> dict[str, Any]:
+    path = model_path(entry)
+    part = path.with_name(path.name + ".part")
+    cached = path.is_file()
+    expected, source = reference_sha256(entry, path)
+    return {
+        "name": entry.name, "kind": entry.kind, "filename": entry.filename, "path": str(path),
+        "size": path.stat().st_size if cached else entry.size, "cached": cached,
+        "partial_bytes": part.stat().st_size if part.is_file() else 0,
+        "verified": cached and is_marked_verified(entry, path),
+        "sha256": expected, "sha256_source": source, "urls": list(entry.urls), "notes": entry.notes,
+    }
+
+
+def _list_entries() -> tuple[list[ModelFile], str | None]:
+    """All entries; if the CLIP table cannot be read (open_clip missing or broken), the rest and why."""
+    try:
+        return list(all_models()), None
+    except (EngineError, ImportError) as err:
+        return list(all_models(include_clip=False)), f"CLIP models are not listed: {err}"
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    entries, problem = _list_entries()
+    rows = [_describe(entry) for entry in entries]
+    if getattr(args, "json", False):
+        print(json.dumps({"models_dir": str(models_dir()), "models": rows, "sets": MODEL_SETS,
+                          "problem": problem}, indent=1))
+        return EXIT_OK
+    header = ("NAME", "KIND", "SIZE", "CACHED", "VERIFIED", "SHA256")
+    table = [header] + [(row["name"], row["kind"], _human_size(row["size"]),
+                         "yes" if row["cached"] else ("partial" if row["partial_bytes"] else "no"),
+                         "yes" if row["verified"] else ("no" if row["cached"] else "-"), row["sha256_source"])
+                        for row in rows]
+    widths = [max(len(line[col]) for line in table) for col in range(len(header))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    print(f"\nCache folder: {models_dir()}  (set DISCO_MODELS_DIR to change it)")
+    print("SHA256: 'published' = checked against a published hash; 'recorded' = hash of the first download; "
+          "'none' = nothing to check against yet.")
+    print("\nModel sets:")
+    for name, description in MODEL_SETS.items():
+        print(f"  {name}: {description}")
+    if problem:
+        print(f"\nwarning: {problem}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_models_download(args: argparse.Namespace) -> int:
+    names = list(args.names)
+    try:
+        if args.model_set:
+            members = model_set_members(args.model_set)
+            if not members:
+                print(f"Model set {args.model_set!r} uses random weights; there is nothing to download.")
+            names.extend(name for name in members if name not in names)
+    except EngineError as err:
+        return _fail(str(err))
+    if not names and not args.model_set:
+        print("error: name at least one model (see `disco models list`) or a set with --set dd-default",
+              file=sys.stderr)
+        return EXIT_USAGE
+    failed = 0
+    for name in names:
+        try:
+            path = download(get_model(name), progress=not args.no_progress, timeout=args.timeout)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted; run the same command again to resume {name}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except EngineError as err:
+            failed += 1
+            _fail(str(err))
+            continue
+        print(f"OK  {name}  {path}")
+    if failed:
+        print(f"{failed} of {len(names)} model file(s) could not be downloaded.", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_models_verify(args: argparse.Namespace) -> int:
+    try:
+        if args.names:
+            entries = [get_model(name) for name in args.names]
+        else:
+            entries = [entry for entry in _list_entries()[0] if model_path(entry).is_file()]
+    except EngineError as err:
+        return _fail(str(err))
+    if not entries:
+        print(f"No model files in {models_dir()} yet; fetch some with `disco models download NAME`.")
+        return EXIT_OK
+    all_ok = True
+    for entry in entries:
+        try:
+            result = verify(entry, progress=True)
+        except OSError as err:
+            all_ok = False
+            _fail(f"cannot read {model_path(entry)}: {err.strerror or err}")
+            continue
+        print(result.describe())
+        all_ok = all_ok and result.ok
+    return EXIT_OK if all_ok else EXIT_FAILED

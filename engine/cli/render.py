@@ -1,0 +1,56 @@
+"""`disco render`: the engine on the command line, without Discord.
+
+Settings are layered: DD's defaults < `--settings` file (our JSON or a DD settings.txt) <
+`--set key=value` < the explicit flags (prompt, steps, size, seed, batches).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.errors import EngineError
+from engine.spec.sources import add_spec_options, build_spec
+
+NOISE_WARNING = ("model set {name}: tiny random models — the output is noise, useful only to check "
+                 "the pipeline. Use --models dd-default for real images.")
+
+
+def add_render_command(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("render", help="render still images from a prompt",
+                            description="Render Disco Diffusion still images.")
+    p.add_argument("prompt", nargs="?", help='prompts joined by "|", each "text:weight", e.g. '
+                                             '"a lighthouse:2 | yellow:-0.5"')
+    p.add_argument("--out", type=Path, default=Path("out"), help="output folder (default ./out)")
+    add_spec_options(p)
+    p.add_argument("--batches", type=int, help="images to render (n_batches; default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_render)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    try:
+        spec, report = build_spec(args)
+        for line in report:
+            print(f"note: {line}", file=sys.stderr)
+        from engine.models.pool import ModelPool, resolve_device
+        from engine.diffusion.pipeline import DiscoPipeline
+        from engine.diffusion.progress import TqdmProgress
+
+        pool = ModelPool(args.models, resolve_device(args.device), allow_download=args.allow_download,
+                         precision=args.precision)
+        if pool.produces_noise:
+            print(NOISE_WARNING.format(name=args.models), file=sys.stderr)
+        progress = TqdmProgress(disable=args.no_progress)
+        results = DiscoPipeline(pool)(spec, out_dir=args.out, callback=progress)
+        progress.close()
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the output folder: missing permissions, a file in the way, disk full
+        print(f"error: cannot write the results to {args.out}: {exc.strerror or exc}; "
+              "choose another --out folder or free some space", file=sys.stderr)
+        return 2
+    for result in results:
+        print(f"{result.path}  seed {result.seed}  {result.seconds:.1f} s")
+    return 0

@@ -1,0 +1,1 @@
+"""The CLIP-guided diffusion algorithm: one still image from a RenderSpec."""

@@ -1,0 +1,43 @@
+"""Images and tensors: the one conversion each way, and small previews.
+
+The pipeline works in [-1, 1] (`to_pil`, `image_to_tensor`); animation frames in [0, 1]
+(`unit_to_pil`, `pil_to_unit`). Both go through the same rounding, so a frame saved and read
+back is the tensor an uninterrupted run carried forward.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+PREVIEW_SIDE = 256
+
+
+def unit_to_pil(x: torch.Tensor) -> Image.Image:
+    """[1, 3, H, W] in [0, 1] -> an RGB image (values outside the range are clipped)."""
+    array = x[0].detach().float().clamp(0, 1).mul(255).round().byte()
+    return Image.fromarray(array.permute(1, 2, 0).cpu().numpy(), "RGB")
+
+
+def pil_to_unit(image: Image.Image, device: torch.device) -> torch.Tensor:
+    """An RGB image -> [1, 3, H, W] float32 in [0, 1] on `device`."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1)[None].to(device)
+
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    """[1, 3, H, W] in [-1, 1] -> an RGB image (values outside the range are clipped)."""
+    return unit_to_pil(x.detach().float().add(1).div(2))
+
+
+def image_to_tensor(image: Image.Image, width: int, height: int, device: torch.device) -> torch.Tensor:
+    """An init image resized (Lanczos) to the render size, as [1, 3, H, W] in [-1, 1]."""
+    resized = image.convert("RGB").resize((width, height), Image.LANCZOS)
+    return pil_to_unit(resized, device).mul(2).sub(1)
+
+
+def preview(x: torch.Tensor, max_side: int = PREVIEW_SIDE) -> Image.Image:
+    """A small copy of the image for progress messages."""
+    image = to_pil(x)
+    image.thumbnail((max_side, max_side), Image.LANCZOS)
+    return image

@@ -1,0 +1,40 @@
+"""Step callbacks for the command line: a tqdm bar per image, DD's progress.png every
+display_rate steps, and intermediate saves."""
+from __future__ import annotations
+
+from tqdm import tqdm
+
+from engine.diffusion.images import preview, to_pil
+
+from engine.media.files import save_png
+from engine.diffusion.sampling import StepInfo
+
+
+class TqdmProgress:
+    """Callable as `callback(context, info)` by DiscoPipeline."""
+
+    def __init__(self, disable: bool = False):
+        self.disable = disable
+        self.bar: tqdm | None = None
+        self.image_index = -1
+
+    def __call__(self, context, info: StepInfo) -> None:
+        if context.index != self.image_index:
+            self.close()
+            self.image_index = context.index
+            self.bar = tqdm(total=info.total, initial=info.step - 1, unit="step", disable=self.disable,
+                            desc=f"image {context.index + 1}/{context.spec.n_batches}")
+        self.bar.update(1)
+        display_rate = context.spec.display_rate
+        if display_rate and (info.step % display_rate == 0 or info.step == info.total):
+            losses = {k: float(v) for k, v in info.losses.items() if k in ("clip", "tv", "range")}
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+            preview(info.pred_xstart, max_side=512).save(context.out_dir / "progress.png")
+        if info.step in context.partial_steps:
+            name = f"{context.spec.batch_name}({context.run})_{context.index}-{info.step:04}.png"
+            save_png(to_pil(info.pred_xstart), context.out_dir / "partials" / name, {})
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

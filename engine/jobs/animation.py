@@ -1,0 +1,117 @@
+"""A queued animation (job kind 'animation') inside the engine process.
+
+`render_animation_job` runs in the worker's render thread: it renders the job's `AnimationSpec`
+with the worker's `AnimationRenderer` into `data/jobs/<id>/` — which resumes from the frames
+already on disk, so a crash or restart loses at most the frame in progress — and reports through
+the worker's event loop:
+
+- progress: frame k of n (0-based `frame`) and the step within that frame;
+- the preview: the frame being diffused every `display_rate` steps, then each finished frame;
+- after each frame its GPU time is billed at once (engine/jobs/units.py: a finished frame is
+  kept and reused by the next attempt, so its time is charged even if the animation later
+  fails or is cancelled; a failure refunds only the unbilled rest); when the requester's quota
+  is spent with frames to go, the animation stops and delivers the frames it finished;
+- a cancel (or a lost lease) stops before the next step; the frames finished so far become
+  `partial.mp4`, which the cancelled job still delivers.
+
+Returns the artifacts: the MP4, the GIF preview, then the VR MP4 in VR mode. The frames stay in
+the job folder under frames/.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from PIL import Image
+
+from storage import Job
+
+from engine.animation.renderer import FrameEvent, iter_images
+from engine.spec.animation import AnimationSpec
+from engine.errors import Cancelled, EngineError
+from engine.jobs.files import PREVIEW_NAME, job_dir, save_preview
+from engine.media.files import atomic_write_bytes
+from engine.jobs.units import QuotaSpent, UnitProgress, quota_message
+from engine.media.video import encode_mp4
+
+if TYPE_CHECKING:
+    from engine.jobs.worker import EngineWorker, _Live
+
+log = logging.getLogger("disco.engine")
+PREVIEW_SIDE = 512
+
+
+def animation_of(job: Job) -> AnimationSpec:
+    """The job's animation, validated again, with its seed fixed: a resumed attempt must draw
+    the same noise (SpecError when it is not a valid animation)."""
+    anim = AnimationSpec.from_json(job.spec_json)
+    if anim.render.seed is None:
+        seed = job.seed if job.seed is not None else zlib.crc32(job.id.encode())
+        anim = anim.replace(render={**anim.render.to_dict(), "seed": seed})
+    return anim
+
+
+def render_animation_job(worker: EngineWorker, job: Job, anim: AnimationSpec, live: _Live) -> list[str]:
+    """The render thread's body for an animation job (see the module docstring)."""
+    from engine.jobs.worker import OutOfMemory  # the worker imports this module: resolve at call time
+
+    folder = job_dir(worker.data_dir, job.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    progress = UnitProgress(worker, job, live, anim.max_frames, "frame")
+    display_rate = anim.render.display_rate
+
+    def on_event(event: FrameEvent) -> None:
+        if event.step is not None:
+            if display_rate and event.step.step % display_rate == 0:
+                live.preview_path = str(save_preview(folder, event.step.pred_xstart, PREVIEW_SIDE))
+            progress.step(event.frame, event.step)
+        else:  # frame k is on disk
+            progress.finished(event.frame, str(_frame_preview(folder, event.path)))
+
+    try:
+        result = worker.animator(anim, out_dir=folder, callback=on_event, should_cancel=live.cancel.is_set)
+    except Cancelled as stop:
+        partial = _partial_video(folder, anim)
+        if live.quota_spent:
+            raise QuotaSpent(quota_message(f"frame {live.frame + 1}", f"{anim.max_frames} frames"),
+                             artifacts=partial) from None
+        raise Cancelled(str(stop), artifacts=partial) from None
+    except torch.cuda.OutOfMemoryError:
+        pass  # handled below, outside the except block, so the traceback frees its tensors
+    else:
+        artifacts = [str(result.mp4), str(result.preview)]
+        return artifacts + ([str(result.vr_mp4)] if result.vr_mp4 is not None else [])
+    worker._release_memory()
+    render = anim.render
+    raise OutOfMemory(f"out of GPU memory while rendering a {render.width}×{render.height} animation "
+                      f"frame; use a smaller width and height or fewer cutn_batches")
+
+
+def _partial_video(folder: Path, anim: AnimationSpec) -> tuple[str, ...]:
+    """The frames finished before a cancel as `partial.mp4` (nothing when there are none)."""
+    frames = []
+    while (path := folder / "frames" / f"{len(frames):04}.png").exists():
+        frames.append(path)
+    if not frames:
+        return ()
+    try:
+        return (str(encode_mp4(iter_images(frames), folder / "partial.mp4", fps=anim.fps)),)
+    except (EngineError, OSError) as exc:  # the cancel stands; only the partial video is lost
+        log.warning("could not encode the %d finished frames in %s: %s", len(frames), folder, exc)
+        return ()
+
+
+def _frame_preview(folder: Path, frame_path: Path) -> Path:
+    """A finished frame as the job's preview.png, at most PREVIEW_SIDE pixels a side."""
+    with Image.open(frame_path) as image:
+        image = image.convert("RGB")
+        image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.LANCZOS)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+    path = folder / PREVIEW_NAME
+    atomic_write_bytes(path, buffer.getvalue())
+    return path

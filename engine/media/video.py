@@ -1,0 +1,469 @@
+"""Video in and out: probing and frame extraction for video init, MP4 assembly, fitting an MP4 under
+Discord's upload limit, small animated previews and VR (two-eye) frame composition.
+
+Every ffmpeg call uses imageio-ffmpeg's bundled binary. A user's video is treated as hostile input:
+only a local regular file is opened (no URLs, `concat:` or other protocols, no pipes or devices),
+ffmpeg gets `-protocol_whitelist file` and a demuxer whitelist (a crafted file cannot pull in an
+HLS playlist or an image sequence), every run has a wall-clock timeout, and the probe enforces
+bounds on file size, duration, resolution and frame count before anything is decoded.
+
+Frames are numpy uint8 arrays [H, W, 3] (RGB) or PIL images wherever frames are accepted.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Iterable, Iterator, Literal
+
+import numpy as np
+from PIL import Image
+
+from engine.errors import EngineError, SpecError
+from engine.media.files import atomic_write_bytes
+
+PARAM = "video_init_path"
+# Containers a user may upload. Deliberately no hls, concat, image2 or other demuxers that open
+# further files by name; the mov demuxer registers as "mov,mp4,m4a,3gp,3g2,mj2".
+DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,gif"
+# 'medium' rather than DD's 'veryslow': at crf 17 the files differ by a few percent, while veryslow
+# takes several times the CPU, which the render worker would rather spend on diffusion.
+DEFAULT_PRESET = "medium"
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """Bounds a user's video must respect; the defaults suit a Discord bot rendering on one GPU."""
+
+    max_bytes: int = 200 * 1024 * 1024
+    max_duration_s: float = 120.0
+    max_side: int = 1920          # both width and height
+    max_frames: int = 1000        # frames rendered, i.e. after every-nth selection
+    timeout_s: float = 120.0      # wall clock per ffmpeg run
+
+
+DEFAULT_LIMITS = VideoLimits()
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    fps: float
+    frames: int        # counted from the stream's packets, not taken from the header
+    duration: float    # seconds
+    codec: str
+
+
+@dataclass(frozen=True)
+class FitResult:
+    path: Path
+    size: int                      # bytes of the final file
+    width: int
+    height: int
+    bitrate: int | None            # bits/s of the last encode, None when the input was copied as is
+    changes: tuple[str, ...]       # what was done, in words, empty when nothing had to change
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg  # imported lazily: it looks up the binary on import
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _run(args: list[str], timeout: float, what: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as err:
+        raise EngineError(f"ffmpeg took longer than {timeout:.0f} s while {what}; it was stopped.") from err
+
+
+def _human(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
+
+
+def _tail(stderr: bytes, lines: int = 3) -> str:
+    text = stderr.decode("utf-8", "replace").strip().splitlines()
+    return " | ".join(text[-lines:]) if text else "no message"
+
+
+# ---- safe input ---------------------------------------------------------------------------------
+
+def safe_input_path(path: str | os.PathLike, *, allowed_dir: str | os.PathLike | None = None,
+                    limits: VideoLimits = DEFAULT_LIMITS) -> Path:
+    """`path` resolved to a local regular file within the size bound, or SpecError.
+
+    Names with a scheme ("http://", "concat:", "pipe:" ...) are refused before touching the file
+    system; with `allowed_dir` the resolved path (symlinks followed) must stay inside that folder."""
+    text = os.fspath(path)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", text) and not re.match(r"^[A-Za-z]:[\\/]", text):
+        raise SpecError(f"{PARAM} must be a local video file, not a URL or ffmpeg protocol ({text[:60]!r}). "
+                        "Attach the video to the command instead.", PARAM)
+    resolved = Path(text).resolve()
+    if allowed_dir is not None:
+        root = Path(allowed_dir).resolve()
+        if not resolved.is_relative_to(root):
+            raise SpecError(f"{PARAM} must be a file inside {root}; {text!r} points elsewhere. "
+                            "Attach the video to the command instead.", PARAM)
+    try:
+        st = resolved.stat()
+    except OSError as err:
+        raise SpecError(f"{PARAM}: cannot read {text!r} ({err.strerror}). Check the file exists.", PARAM) from err
+    if not stat.S_ISREG(st.st_mode):
+        raise SpecError(f"{PARAM} must be a regular file; {text!r} is a folder, pipe or device.", PARAM)
+    if st.st_size > limits.max_bytes:
+        raise SpecError(f"{PARAM}: the video is {_human(st.st_size)}, over the limit of "
+                        f"{_human(limits.max_bytes)}. Trim or compress it first.", PARAM)
+    return resolved
+
+
+def _input_args(path: Path) -> list[str]:
+    # "file:" prefix: a name containing ':' is never taken for a protocol.
+    return ["-protocol_whitelist", "file", "-format_whitelist", DEMUXERS, "-i", f"file:{path}"]
+
+
+# ---- probing and extraction ---------------------------------------------------------------------
+
+def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS,
+                allowed_dir: str | os.PathLike | None = None) -> VideoInfo:
+    """Size, rate, exact frame count, duration and codec of the first video stream, checked against
+    `limits` (file size, duration, resolution). Frame count after every-nth selection is checked by
+    `check_selection`, which `iter_frames` calls."""
+    src = safe_input_path(path, allowed_dir=allowed_dir, limits=limits)
+    # Stream copy to the null muxer: counts packets without decoding, so it is fast and exact.
+    done = _run([*_input_args(src), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
+                limits.timeout_s, "reading the video")
+    log = done.stderr.decode("utf-8", "replace")
+    stream = re.search(r"Stream #0:\d+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})", log)
+    if done.returncode != 0 or stream is None:
+        raise SpecError(f"{PARAM}: not a readable video (allowed containers: MP4/MOV, MKV/WebM, AVI, GIF). "
+                        f"ffmpeg said: {_tail(done.stderr)}", PARAM)
+    codec, width, height = stream.group(1), int(stream.group(2)), int(stream.group(3))
+    rate = re.search(r"Video: .*?([\d.]+) (?:fps|tbr)", log)
+    fps = float(rate.group(1)) if rate else 0.0
+    counted = re.findall(r"frame=\s*(\d+)", log)
+    frames = int(counted[-1]) if counted else 0
+    stamp = re.search(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)", log)
+    if stamp:
+        duration = int(stamp.group(1)) * 3600 + int(stamp.group(2)) * 60 + float(stamp.group(3))
+    else:
+        duration = frames / fps if fps > 0 else 0.0
+    if frames <= 0 or fps <= 0:
+        raise SpecError(f"{PARAM}: the video has no frames ffmpeg can read. Export it again as MP4 (H.264).", PARAM)
+    info = VideoInfo(width, height, fps, frames, duration, codec)
+    if duration > limits.max_duration_s:
+        raise SpecError(f"{PARAM}: the video lasts {duration:.1f} s, over the limit of "
+                        f"{limits.max_duration_s:.0f} s. Trim it to at most {limits.max_duration_s:.0f} s.", PARAM)
+    if max(width, height) > limits.max_side:
+        raise SpecError(f"{PARAM}: the video is {width}x{height}, over the limit of {limits.max_side} pixels "
+                        f"per side. Scale it down to at most {limits.max_side}x{limits.max_side}.", PARAM)
+    return info
+
+
+def check_selection(info: VideoInfo, every_nth: int, max_frames: int | None,
+                    limits: VideoLimits = DEFAULT_LIMITS) -> int:
+    """How many frames every-nth selection yields (capped by `max_frames`); SpecError over the limit."""
+    if not isinstance(every_nth, int) or every_nth < 1:
+        raise SpecError(f"extract_nth_frame must be a whole number >= 1, got {every_nth!r}. "
+                        "Use 1 for every frame.", "extract_nth_frame")
+    selected = math.ceil(info.frames / every_nth)
+    if max_frames is not None:
+        selected = min(selected, max_frames)
+    if selected > limits.max_frames:
+        need = math.ceil(info.frames / limits.max_frames)
+        raise SpecError(f"{PARAM}: with extract_nth_frame={every_nth} the video's {info.frames} frames give "
+                        f"{selected} frames, over the limit of {limits.max_frames}. Set extract_nth_frame to "
+                        f"{need} or more, set max_frames to {limits.max_frames} or less, or trim the video.", PARAM)
+    return selected
+
+
+def iter_frames(path: str | os.PathLike, *, every_nth: int = 1, width: int, height: int,
+                max_frames: int | None = None, limits: VideoLimits = DEFAULT_LIMITS,
+                allowed_dir: str | os.PathLike | None = None) -> Iterator[np.ndarray]:
+    """Frames 0, N, 2N, ... of the video (DD's `select=not(mod(n,N))`), stretched to width x height
+    like DD's init images, as uint8 arrays [height, width, 3]. Probes and checks bounds first.
+
+    Closing the iterator early stops ffmpeg."""
+    for name, side in (("width", width), ("height", height)):
+        if not isinstance(side, int) or not 8 <= side <= limits.max_side:
+            raise SpecError(f"{name} must be a whole number from 8 to {limits.max_side}, got {side!r}.", name)
+    info = probe_video(path, limits=limits, allowed_dir=allowed_dir)
+    count = check_selection(info, every_nth, max_frames, limits)
+    src = safe_input_path(path, allowed_dir=allowed_dir, limits=limits)
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+            "-t", f"{limits.max_duration_s:g}", *_input_args(src), "-map", "0:v:0",
+            "-vf", f"select=not(mod(n\\,{every_nth})),scale={width}:{height}:flags=lanczos",
+            "-fps_mode", "passthrough", "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24",
+            "pipe:1"]
+    return _read_raw(args, width, height, count, limits.timeout_s)
+
+
+def _read_raw(args: list[str], width: int, height: int, count: int, timeout: float) -> Iterator[np.ndarray]:
+    frame_bytes = width * height * 3
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg can never block on stderr
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+        try:
+            for _ in range(count):
+                # The clock runs only while waiting for ffmpeg, not while the caller works on a frame;
+                # a watchdog, because a stuck ffmpeg would never return from read().
+                fired = threading.Event()
+                watchdog = threading.Timer(timeout, lambda: (fired.set(), proc.kill()))
+                watchdog.start()
+                buf = proc.stdout.read(frame_bytes)
+                watchdog.cancel()
+                if fired.is_set():
+                    raise EngineError(f"ffmpeg took longer than {timeout:.0f} s for one frame; it was stopped.")
+                if len(buf) < frame_bytes:
+                    break
+                yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
+            proc.stdout.close()
+            if proc.wait(timeout=timeout) != 0:
+                errors.seek(0)
+                raise SpecError(f"{PARAM}: ffmpeg could not decode the video: {_tail(errors.read())}. "
+                                "Export it again as MP4 (H.264).", PARAM)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def extract_frames(path: str | os.PathLike, out_dir: str | os.PathLike, *, every_nth: int = 1, width: int,
+                   height: int, max_frames: int | None = None, limits: VideoLimits = DEFAULT_LIMITS,
+                   allowed_dir: str | os.PathLike | None = None) -> list[Path]:
+    """`iter_frames` written as `out_dir/0001.png`, `0002.png`, ... (1-based, like DD's videoFrames)."""
+    out = Path(out_dir)
+    written = []
+    for i, frame in enumerate(iter_frames(path, every_nth=every_nth, width=width, height=height,
+                                          max_frames=max_frames, limits=limits, allowed_dir=allowed_dir), 1):
+        buffer = BytesIO()
+        Image.fromarray(frame, "RGB").save(buffer, format="PNG")
+        atomic_write_bytes(out / f"{i:04d}.png", buffer.getvalue())
+        written.append(out / f"{i:04d}.png")
+    return written
+
+
+# ---- encoding -----------------------------------------------------------------------------------
+
+def _as_array(frame: Image.Image | np.ndarray) -> np.ndarray:
+    if isinstance(frame, Image.Image):
+        return np.asarray(frame.convert("RGB"))
+    array = np.asarray(frame)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+        raise EngineError(f"A video frame must be a PIL image or a uint8 array [H, W, 3]; got "
+                          f"{array.dtype} {array.shape}.")
+    return array
+
+
+def _even(array: np.ndarray) -> np.ndarray:
+    """yuv420p needs even sides: repeat the last row/column rather than pad black or rescale."""
+    h, w = array.shape[:2]
+    if h % 2 or w % 2:
+        array = np.pad(array, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    return array
+
+
+def encode_mp4(frames: Iterable[Image.Image | np.ndarray], path: str | os.PathLike, *, fps: float = 12,
+               crf: int = 17, preset: str = DEFAULT_PRESET, bitrate: int | None = None,
+               timeout: float = 600.0) -> Path:
+    """H.264 (libx264) yuv420p MP4, written atomically (temp file in the same folder, then rename).
+
+    Constant quality (`crf`, DD's 17) unless `bitrate` (bits/s) is given. All frames must have the
+    size of the first; odd sides get one repeated edge row/column. `+faststart` puts the index first
+    so Discord can start playback before the whole file has arrived."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
+        raise EngineError(f"No frames to encode into {path.name}.")
+    first = _even(_as_array(first))
+    h, w = first.shape[:2]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".mp4")
+    os.close(fd)
+    rate = ["-crf", str(crf)] if not bitrate else ["-b:v", str(bitrate), "-maxrate", str(bitrate),
+                                                   "-bufsize", str(bitrate * 2)]
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "pipe:0",
+            "-c:v", "libx264", "-preset", preset, *rate, "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+            "-an", "-f", "mp4", f"file:{tmp}"]
+    try:
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+            try:
+                for i, frame in enumerate(itertools.chain([first], iterator)):
+                    array = _even(_as_array(frame))
+                    if array.shape != first.shape:
+                        raise EngineError(f"Frame {i} is {array.shape[1]}x{array.shape[0]}, but the video is "
+                                          f"{w}x{h}: every frame must have the first frame's size.")
+                    proc.stdin.write(np.ascontiguousarray(array).tobytes())
+                proc.stdin.close()
+                code = proc.wait(timeout=timeout)
+            except BrokenPipeError:  # ffmpeg quit early; its message says why
+                code = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired as err:
+                raise EngineError(f"ffmpeg took longer than {timeout:.0f} s encoding {path.name}.") from err
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            if code != 0:
+                errors.seek(0)
+                raise EngineError(f"ffmpeg failed to encode {path.name}: {_tail(errors.read())}")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ---- fitting under an upload limit --------------------------------------------------------------
+
+_TARGET_FILL = 0.92          # aim below the limit: single-pass rate control overshoots by a few percent
+_MIN_SIDE = 64               # smaller than this is not worth posting
+# Below about 0.04 bits per pixel per frame H.264 turns to smeared blocks; a smaller picture at a
+# sane bits-per-pixel looks better, so the resolution drops before the first encode.
+_MIN_BPP = 0.04
+
+
+def _reencode(src: Path, dst: Path, *, bitrate: int, width: int, height: int, fps: float | None,
+              timeout: float) -> int:
+    """Re-encode `src` into `dst` at `bitrate` bits/s and width x height; returns the new size in bytes."""
+    extra = ["-r", f"{fps:g}"] if fps else []
+    done = _run([*_input_args(src), "-map", "0:v:0", "-vf", f"scale={width}:{height}:flags=lanczos", *extra,
+                 "-c:v", "libx264", "-preset", DEFAULT_PRESET, "-b:v", str(bitrate), "-maxrate", str(bitrate),
+                 "-bufsize", str(bitrate * 2), "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-an",
+                 "-f", "mp4", "-y", f"file:{dst}"], timeout, "re-encoding the video")
+    if done.returncode != 0:
+        raise EngineError(f"ffmpeg failed to re-encode {src.name}: {_tail(done.stderr)}")
+    return dst.stat().st_size
+
+
+def fit_to_size(path_in: str | os.PathLike, path_out: str | os.PathLike, *, max_bytes: int,
+                fps: float | None = None, min_side: int = _MIN_SIDE, timeout: float = 600.0) -> FitResult:
+    """`path_in` as an MP4 of at most `max_bytes` (e.g. Discord's 10 MiB) at `path_out`.
+
+    A file already small enough is copied unchanged. Otherwise it is re-encoded at the bitrate that
+    fills 92% of the limit over its duration (at a smaller size first if that bitrate is under
+    0.04 bits per pixel per frame), and twice more with a bitrate corrected by the miss; then the
+    resolution steps down by 3/4 (two encodes per step) while both sides stay >= `min_side`.
+    Raises EngineError rather than ever returning a file over the limit. `fps` sets a new frame rate."""
+    src, out = Path(path_in), Path(path_out)
+    size = src.stat().st_size
+    own = VideoLimits(max_bytes=2**62, max_duration_s=1e9, max_side=2**16, timeout_s=timeout)
+    info = probe_video(src, limits=own)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if size <= max_bytes and fps is None:
+        if src.resolve() != out.resolve():
+            _atomic_copy(src, out)
+        return FitResult(out, size, info.width, info.height, None, ())
+    duration = max(info.duration, info.frames / info.fps, 1e-3)
+    # The MP4 index costs a few bytes per frame plus a fixed header; leave room for it.
+    budget = _TARGET_FILL * max_bytes - 1024 - 24 * info.frames
+    impossible = EngineError(f"The video cannot be made to fit {_human(max_bytes)} at {min_side} pixels per "
+                             "side or more; render fewer frames or a shorter clip, or post it as frames.")
+    if budget <= 0:
+        raise impossible
+    target = int(budget * 8 / duration)
+    rate = fps or info.fps
+    width, height = info.width, info.height
+    bpp = target / (width * height * rate)
+    if bpp < _MIN_BPP:
+        factor = min(1.0, max(math.sqrt(bpp / _MIN_BPP), min_side / min(width, height)))
+        width, height = _even_side(width * factor), _even_side(height * factor)
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".mp4")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tries, changes = 3, []
+    try:
+        while True:
+            bitrate = target
+            for _ in range(tries):
+                bitrate = max(bitrate, 1000)
+                got = _reencode(src, tmp, bitrate=bitrate, width=width, height=height, fps=fps,
+                                timeout=timeout)
+                if got <= max_bytes:
+                    os.replace(tmp, out)
+                    changes.append(f"re-encoded at {bitrate // 1000} kbit/s to fit {_human(max_bytes)} "
+                                   f"(was {_human(size)})")
+                    if (width, height) != (info.width, info.height):
+                        changes.append(f"scaled from {info.width}x{info.height} to {width}x{height}")
+                    if fps:
+                        changes.append(f"frame rate set to {fps:g}")
+                    return FitResult(out, got, width, height, bitrate, tuple(changes))
+                bitrate = int(bitrate * (_TARGET_FILL * max_bytes / got) * 0.95)
+            width, height = _even_side(width * 0.75), _even_side(height * 0.75)
+            tries = 2
+            if min(width, height) < min_side:
+                raise impossible
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _even_side(x: float) -> int:
+    return max(2, int(x) // 2 * 2)
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # gone already after a successful replace
+
+
+# ---- previews and VR composition ----------------------------------------------------------------
+
+def animated_preview(frames: Iterable[Image.Image | np.ndarray], path: str | os.PathLike, *,
+                     max_side: int = 256, fps: float = 12, fmt: Literal["gif", "webp"] | None = None) -> Path:
+    """A small looping GIF or WebP (from `fmt`, else the file suffix) with every frame shrunk to fit
+    max_side x max_side. Written atomically. Note: the GIF writer merges identical consecutive
+    frames into one longer frame, so a still clip has fewer GIF frames than inputs."""
+    path = Path(path)
+    fmt = fmt or ("webp" if path.suffix.lower() == ".webp" else "gif")
+    if fmt not in ("gif", "webp"):
+        raise EngineError(f"Preview format must be 'gif' or 'webp', got {fmt!r}.")
+    images = []
+    for frame in frames:
+        image = Image.fromarray(_as_array(frame), "RGB")
+        image.thumbnail((max_side, max_side), Image.LANCZOS)
+        images.append(image)
+    if not images:
+        raise EngineError(f"No frames for the preview {path.name}.")
+    buffer = BytesIO()
+    options = {"quality": 80} if fmt == "webp" else {}
+    images[0].save(buffer, format=fmt.upper(), save_all=True, append_images=images[1:],
+                   duration=max(20, round(1000 / fps)), loop=0, **options)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _compose(first: Iterable, second: Iterable, axis: int) -> Iterator[Image.Image]:
+    for i, (a, b) in enumerate(itertools.zip_longest(first, second)):
+        if a is None or b is None:
+            raise EngineError(f"VR frames: one eye has {i} frames and the other more; both need the same count.")
+        a, b = _as_array(a), _as_array(b)
+        if a.shape != b.shape:
+            raise EngineError(f"VR frame {i}: the two eye views are {a.shape[1]}x{a.shape[0]} and "
+                              f"{b.shape[1]}x{b.shape[0]}; they must have the same size.")
+        yield Image.fromarray(np.concatenate([a, b], axis=axis), "RGB")
+
+
+def side_by_side(left_frames: Iterable, right_frames: Iterable) -> Iterator[Image.Image]:
+    """Left-eye and right-eye frames joined horizontally (the VR180 side-by-side layout)."""
+    return _compose(left_frames, right_frames, axis=1)
+
+
+def top_bottom(top_frames: Iterable, bottom_frames: Iterable) -> Iterator[Image.Image]:
+    """Two eye views stacked vertically (top/bottom stereo layout)."""
+    return _compose(top_frames, bottom_frames, axis=0)

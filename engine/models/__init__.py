@@ -1,0 +1,1 @@
+"""The model files (registry, downloads) and the resident models a render needs."""

@@ -1,0 +1,288 @@
+"""Builds and keeps the models a render needs: the diffusion UNet, the secondary model, CLIP
+models and LPIPS, for one of three model sets.
+
+- `dd-default`: the published weights, from the model cache (see engine/models/download.py).
+- `random-full`: the real architectures with seeded random weights (benchmarks; nothing is read).
+- `test-tiny`: tiny seeded random models built from the same classes (tests and smoke runs;
+  their output is noise).
+
+A `ModelPool` loads each model once and keeps it resident across renders.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from engine.errors import ModelError
+from engine.models.registry import LPIPS_MODEL, MODEL_SETS, SECONDARY_MODEL
+from engine.models.secondary import SecondaryDiffusionImageNet2
+
+TINY_CLIP_ARCH = "TinyCLIP-test"
+_CONFIG_DIR = Path(__file__).parent / "configs"
+
+# guided-diffusion's UNet at toy size: 4.5 M parameters, 8× downsampling, GroupNorm-friendly widths.
+TINY_UNET_CONFIG = dict(image_size=64, num_channels=32, num_res_blocks=1, num_head_channels=16,
+                        attention_resolutions="16, 8", learn_sigma=True, class_cond=False,
+                        resblock_updown=True, use_scale_shift_norm=True)
+_UNET_ARGS = ("image_size", "num_channels", "num_res_blocks", "channel_mult", "learn_sigma",
+              "class_cond", "use_checkpoint", "attention_resolutions", "num_heads",
+              "num_head_channels", "num_heads_upsample", "use_scale_shift_norm", "dropout",
+              "resblock_updown", "use_fp16", "use_new_attention_order")
+
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass
+class ClipModel:
+    name: str
+    model: nn.Module
+    tokenizer: object
+    cut_size: int
+
+    autocast: torch.dtype | None = None
+
+    def encode(self, cuts: torch.Tensor) -> torch.Tensor:
+        """Image embeddings of cuts in [0, 1], normalised with CLIP's statistics."""
+        mean = cuts.new_tensor(CLIP_MEAN)[:, None, None]
+        std = cuts.new_tensor(CLIP_STD)[:, None, None]
+        with torch.autocast(cuts.device.type, dtype=self.autocast or torch.bfloat16,
+                            enabled=self.autocast is not None):
+            return self.model.encode_image((cuts - mean) / std).float()
+
+
+def _seed_for(name: str) -> int:
+    return zlib.crc32(name.encode())
+
+
+def fill_zero_weights(model: nn.Module, gen: torch.Generator) -> nn.Module:
+    """guided-diffusion zero-initialises its output layers, so a fresh UNet predicts exactly 0;
+    give every all-zero weight matrix a fan-in-scaled normal init so random models do work."""
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() > 1 and not param.any():
+                fan_in = param[0].numel()
+                param.normal_(0.0, 1.0 / math.sqrt(fan_in), generator=gen)
+    return model
+
+
+def build_unet(config: dict, *, use_fp16: bool, use_checkpoint: bool, seed: int) -> nn.Module:
+    """A guided-diffusion UNet from a registry config, with seeded random (non-zero) weights."""
+    with warnings.catch_warnings():  # guided-diffusion uses a deprecated torch.cuda.amp decorator
+        warnings.simplefilter("ignore", FutureWarning)
+        from guided_diffusion.script_util import create_model, model_and_diffusion_defaults
+
+    args = model_and_diffusion_defaults()
+    args.update(config)
+    args.update(use_fp16=use_fp16, use_checkpoint=use_checkpoint)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = create_model(**{k: args[k] for k in _UNET_ARGS})
+    return fill_zero_weights(model, torch.Generator().manual_seed(seed + 1))
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' is DD's choice: fp16 on CUDA (DD converts the UNet and loads CLIP in half
+    precision there), fp32 on the CPU. bf16 is opt-in and applies to the UNet: about twice as
+    fast on CPUs with AMX, at about 1–2 % relative difference in its output."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ModelError("precision fp16 needs a CUDA device; on the CPU use fp32 or bf16")
+    return precision
+
+
+def _prepare_unet(model: nn.Module, device: torch.device, use_fp16: bool, use_checkpoint: bool) -> nn.Module:
+    model.eval().requires_grad_(False)
+    if use_checkpoint:
+        # guided-diffusion's checkpoint backward differentiates w.r.t. these parameters, so DD
+        # re-enables their grad; without it a backward through a checkpointed block fails.
+        for name, param in model.named_parameters():
+            if any(key in name for key in ("qkv", "norm", "proj")):
+                param.requires_grad_()
+    if use_fp16:  # DD's GPU path: fp16 blocks, fp32 norms and output
+        model.convert_to_fp16()
+        model.dtype = torch.float16
+    return model.to(device)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto`, `cpu`, `cuda` or `cuda:N` as a device; refuses CUDA where there is none."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"--device {name}: no CUDA device is available here; use --device cpu")
+    return device
+
+
+class _QuietRootLogger:
+    """open_clip warns on the root logger that random weights are random; silence that only."""
+
+    def __enter__(self):
+        self.level = logging.root.level
+        logging.root.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        logging.root.setLevel(self.level)
+
+
+def build_clip(name: str, *, weights: Path | None, device: torch.device, arch: str | None = None,
+               quick_gelu: bool | None = None) -> ClipModel:
+    """An open_clip model for 'ARCH::TAG'; seeded random weights when `weights` is None.
+    `arch` overrides the architecture (the test set builds every CLIP as the tiny one);
+    `quick_gelu` defaults to OpenAI's activation for the 'openai' tag."""
+    import open_clip
+
+    name_arch, _, tag = name.partition("::")
+    arch = arch or name_arch
+    if arch == TINY_CLIP_ARCH and arch not in open_clip.list_models():
+        open_clip.add_model_config(_CONFIG_DIR / f"{TINY_CLIP_ARCH}.json")
+    quiet = _QuietRootLogger() if weights is None else contextlib.nullcontext()
+    with torch.random.fork_rng(devices=[]), quiet:  # random weights are the point here
+        torch.manual_seed(_seed_for(name))
+        model = open_clip.create_model(arch, pretrained=str(weights) if weights else None,
+                                       force_quick_gelu=(tag == "openai") if quick_gelu is None else quick_gelu,
+                                       device=device)
+    model.eval().requires_grad_(False)
+    size = model.visual.image_size
+    cut_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+    return ClipModel(name=name, model=model, tokenizer=open_clip.get_tokenizer(arch), cut_size=cut_size)
+
+
+@dataclass
+class ModelPool:
+    """Loads models on first use and keeps them resident (keyed by name and options)."""
+
+    model_set: str = "test-tiny"
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    allow_download: bool = False
+    precision: str = "auto"
+    _cache: dict = field(default_factory=dict, repr=False)
+    sha256: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.model_set not in MODEL_SETS:
+            raise ModelError(f"unknown model set {self.model_set!r}: choose one of {', '.join(MODEL_SETS)}")
+        self.device = torch.device(self.device)
+        self.precision = resolve_precision(self.precision, self.device)
+
+    @property
+    def unet_autocast(self) -> torch.dtype | None:
+        """The UNet runs under autocast for bf16; for fp16 its weights are converted, as DD does."""
+        return torch.bfloat16 if self.precision == "bf16" else None
+
+    @property
+    def produces_noise(self) -> bool:
+        return self.model_set != "dd-default"
+
+    def _cached(self, key, build):
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def unet(self, diffusion_model: str, use_checkpoint: bool) -> tuple[nn.Module, dict]:
+        """The diffusion UNet and its registry config (the noise schedule comes from it)."""
+        from engine.models.registry import diffusion_config
+
+        config = TINY_UNET_CONFIG if self.model_set == "test-tiny" else diffusion_config(diffusion_model)
+        use_fp16 = self.precision == "fp16"
+        key = ("unet", diffusion_model if self.model_set != "test-tiny" else "tiny", use_checkpoint)
+
+        def build() -> nn.Module:
+            model = build_unet(config, use_fp16=False, use_checkpoint=use_checkpoint,
+                               seed=_seed_for(diffusion_model))
+            if self.model_set == "dd-default":
+                model.load_state_dict(self._weights(diffusion_model), strict=True)
+            return _prepare_unet(model, self.device, use_fp16, use_checkpoint)
+
+        return self._cached(key, build), config
+
+    def secondary(self) -> nn.Module:
+        def build() -> nn.Module:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(_seed_for("secondary"))
+                model = SecondaryDiffusionImageNet2()
+            if self.model_set == "dd-default":
+                model.load_state_dict(self._weights(SECONDARY_MODEL), strict=True)
+            return model.eval().requires_grad_(False).to(self.device)
+
+        return self._cached(("secondary",), build)
+
+    def clip(self, name: str) -> ClipModel:
+        def build() -> ClipModel:
+            clip = self._build_clip(name)
+            # bf16 CLIP is slower than fp32 on CPUs (many small matmuls): only the UNet uses it.
+            clip.autocast = torch.float16 if self.precision == "fp16" else None
+            return clip
+
+        return self._cached(("clip", name), build)
+
+    def _build_clip(self, name: str) -> ClipModel:
+        if self.model_set == "test-tiny":
+            # Each requested CLIP becomes its own tiny model, seeded by its name.
+            return build_clip(name, weights=None, device=self.device, arch=TINY_CLIP_ARCH)
+        weights = None
+        if self.model_set == "dd-default":
+            from engine.models.download import clip_weights_path, reference_sha256
+            from engine.models.registry import clip_entry
+
+            weights = clip_weights_path(name, allow_download=self.allow_download)
+            self.sha256[name] = reference_sha256(clip_entry(name), weights)[0] or ""
+            quick_gelu = bool(clip_entry(name).config.get("quick_gelu"))
+            return build_clip(name, weights=weights, device=self.device, quick_gelu=quick_gelu)
+        return build_clip(name, weights=None, device=self.device)
+
+    def lpips(self) -> nn.Module:
+        """LPIPS (VGG) for the init-image loss. Its learned heads ship with the lpips package;
+        the VGG16 backbone comes from the model cache for dd-default and is random otherwise."""
+        def build() -> nn.Module:
+            import lpips
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(_seed_for("lpips"))
+                model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
+            if self.model_set == "dd-default":
+                load_vgg_backbone(model, self._weights(LPIPS_MODEL))
+            return model.eval().requires_grad_(False).to(self.device)
+
+        return self._cached(("lpips",), build)
+
+    def _weights(self, name: str) -> dict[str, torch.Tensor]:
+        from engine.models.download import ensure, load_weights, reference_sha256
+        from engine.models.registry import get_model
+
+        entry = get_model(name)
+        path = ensure(entry, allow_download=self.allow_download)  # checks the sha256 once per file
+        self.sha256[name] = reference_sha256(entry, path)[0] or ""
+        return load_weights(path)
+
+
+def load_vgg_backbone(lpips_model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Copies torchvision VGG16 `features.N.*` weights into LPIPS's sliced copy of the network."""
+    slices = {}
+    for slice_name, block in lpips_model.net.named_children():
+        for index, _ in block.named_children():
+            slices[int(index)] = f"{slice_name}.{index}"
+    target = {}
+    for key, value in state.items():
+        if key.startswith("features."):
+            _, index, leaf = key.split(".")
+            target[f"{slices[int(index)]}.{leaf}"] = value
+    missing, _ = lpips_model.net.load_state_dict(target, strict=False)
+    if missing:
+        raise ModelError(f"the VGG16 file does not fit LPIPS: missing {', '.join(missing[:4])}")

@@ -1,0 +1,383 @@
+"""Read and write Disco Diffusion 5.x ``*_settings.txt`` files.
+
+DD writes one JSON file per run (about 110 keys) but has no loader. We read the keys that
+matter for a still image, report every key we do not use, and never drop one silently:
+animation and video keys are "ignored for still images", keys with no effect say why, and
+keys DD never wrote are reported as unknown. Export writes the same layout DD does (so DD
+users can read it) plus a few keys of ours, and importing an export gives back an equal spec.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from engine import __version__
+from engine.errors import SpecError
+from engine.spec.prompts import WeightedPrompt
+from engine.spec.schedules import format_number, short_repr
+from engine.spec.animation import AnimationSpec
+from engine.spec.render import RenderSpec
+from engine.spec.fields import DD_CLIP_FLAGS, MAX_JSON_LENGTH, closest_name
+
+ENGINE_NAME = "disco-discord"
+MAX_UNKNOWN_REPORTED = 20
+
+# DD keys whose meaning and name are the same as ours.
+_SAME_NAME = (
+    "clip_guidance_scale", "tv_scale", "range_scale", "sat_scale", "cutn_batches", "init_image",
+    "init_scale", "skip_steps", "perlin_init", "perlin_mode", "skip_augs", "clamp_grad",
+    "clamp_max", "fuzzy_prompt", "rand_mag", "eta", "width", "height", "diffusion_model",
+    "use_secondary_model", "steps", "cut_overview", "cut_innercut", "cut_ic_pow", "cut_icgray_p",
+    "use_horizontal_symmetry", "use_vertical_symmetry", "transformation_percent",
+    # Not in DD's file, but DD notebook settings; we write them so a round trip is complete.
+    "batch_name", "n_batches", "display_rate", "intermediate_saves", "use_checkpoint",
+)
+
+# DD's animation, video and 3D keys with the defaults DD 5.7 ships (written on export).
+_ANIMATION_DEFAULTS: dict[str, Any] = {
+    "animation_mode": "None", "max_frames": 10000, "interp_spline": "Linear",
+    "frames_scale": 1500, "frames_skip_steps": "60%", "key_frames": True, "angle": "0:(0)",
+    "zoom": "0: (1), 10: (1.05)", "translation_x": "0: (0)", "translation_y": "0: (0)",
+    "translation_z": "0: (10.0)", "rotation_3d_x": "0: (0)", "rotation_3d_y": "0: (0)",
+    "rotation_3d_z": "0: (0)", "midas_depth_model": "dpt_large", "midas_weight": 0.3,
+    "near_plane": 200, "far_plane": 10000, "fov": 40, "padding_mode": "border",
+    "sampling_mode": "bicubic", "video_init_path": "init.mp4", "extract_nth_frame": 2,
+    "video_init_seed_continuity": False, "turbo_mode": False, "turbo_steps": "3",
+    "turbo_preroll": 10, "video_init_steps": 100, "video_init_clip_guidance_scale": 1000,
+    "video_init_tv_scale": 0.1, "video_init_range_scale": 150, "video_init_sat_scale": 300,
+    "video_init_cutn_batches": 4, "video_init_skip_steps": 50, "video_init_frames_scale": 15000,
+    "video_init_frames_skip_steps": "70%", "video_init_flow_warp": True,
+    "video_init_flow_blend": 0.999, "video_init_check_consistency": False,
+    "video_init_blend_mode": "optical flow",
+}
+# Other animation/video/resume keys seen in DD notebooks and forks' settings files.
+_MORE_STILL_IGNORED = (
+    "vr_mode", "vr_eye_angle", "vr_ipd", "persistent_frame_output_in_batch_folder",
+    "force_flow_generation", "resume_run", "run_to_resume", "resume_from_frame",
+    "retain_overwritten_frames", "skip_video_for_run_all", "blend", "init_frame", "last_frame",
+    "fps", "start_frame", "video_init_seed", "frames_skip_steps_series",
+)
+# Keys that do nothing in a still render here, with the reason shown to the user.
+_NO_EFFECT: dict[str, str] = {
+    "diffusion_steps": "derived from steps",
+    "timestep_respacing": "derived from steps",
+    "randomize_class": "no effect: DD's diffusion models are unconditional",
+    "clip_denoised": "DD always samples with clip_denoised=False",
+    "batch_size": "DD renders one image at a time",
+    "cutn": "replaced by cut_overview and cut_innercut in DD 5",
+    "intermediates_in_subfolder": "intermediate images always go to a partials folder",
+    "steps_per_checkpoint": "derived from intermediate_saves",
+    "google_drive": "a Colab setting", "save_models_to_google_drive": "a Colab setting",
+    "useCPU": "the engine picks its device", "check_model_SHA": "models are always checked",
+    "custom_path": "custom diffusion models are not supported",
+    "sharpen_preset": "DD 5.1's sharpening is not supported",
+    "keep_unsharp": "DD 5.1's sharpening is not supported",
+    "width_height_for_256x256_models": "used only when the diffusion model is 256x256",
+    "width_height_for_512x512_models": "used only when the diffusion model is 512x512",
+    "engine": "written by this engine", "engine_version": "written by this engine",
+    "schema_version": "written by this engine",
+}
+_STILL_IGNORED = frozenset(_ANIMATION_DEFAULTS) | frozenset(_MORE_STILL_IGNORED)
+STILL_IGNORED_KEYS = _STILL_IGNORED  # keys a still import sets aside (animation, video, our own)
+_KNOWN_KEYS = (set(_SAME_NAME) | _STILL_IGNORED | set(_NO_EFFECT) | set(DD_CLIP_FLAGS)
+               | {"text_prompts", "image_prompts", "seed", "set_seed", "diffusion_sampling_mode",
+                  "width_height", "clip_models"})
+_256_MODELS = ("256x256_diffusion_uncond", "pixelartdiffusion_expanded",
+               "pixel_art_diffusion_hard_256", "pixel_art_diffusion_soft_256",
+               "pixelartdiffusion4k", "watercolordiffusion_2", "watercolordiffusion",
+               "PulpSciFiDiffusion")
+
+
+def load_settings_json(source: object) -> dict:
+    """A settings file (JSON text, bytes or dict) as a dict, bounded; SpecError otherwise."""
+    if isinstance(source, (bytes, bytearray)):
+        try:
+            source = bytes(source).decode("utf-8")
+        except UnicodeDecodeError:
+            raise SpecError("the DD settings file is not UTF-8 text") from None
+    if isinstance(source, str):
+        if len(source) > MAX_JSON_LENGTH:
+            raise SpecError(f"the DD settings file is {len(source)} characters; at most "
+                            f"{MAX_JSON_LENGTH}")
+        try:
+            source = json.loads(source)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"the DD settings file is not valid JSON: line {exc.lineno}, column "
+                            f"{exc.colno}: {exc.msg}") from None
+        except (ValueError, RecursionError) as exc:
+            raise SpecError(f"the DD settings file cannot be read ({type(exc).__name__})") from None
+    if not isinstance(source, dict):
+        raise SpecError(f"a DD settings file holds a JSON object; got {type(source).__name__}")
+    bad = [key for key in source if not isinstance(key, str)]
+    if bad:
+        raise SpecError(f"DD settings keys must be text; got {short_repr(bad[0])}")
+    return source
+
+
+def _frame_zero(key: str, value: object, report: list[str]) -> object:
+    """DD keys prompts by animation frame ({"0": [...], "100": [...]}); stills use frame 0."""
+    if not isinstance(value, dict):
+        return value  # already a list or a '|' string
+    frames: dict[int, object] = {}
+    for frame, prompts in value.items():
+        if isinstance(frame, int) and not isinstance(frame, bool) and abs(frame) < 10**9:
+            frame = str(frame)
+        text = frame.strip() if isinstance(frame, str) else ""
+        if not re.fullmatch(r"-?[0-9]{1,9}", text):
+            raise SpecError(f"{key}: frame {short_repr(frame)} is not a frame number; DD writes "
+                            f'{key} as {{"0": ["a lighthouse:2", ...]}}', key)
+        frames[int(text)] = prompts
+    if not frames:
+        return []
+    first = 0 if 0 in frames else min(frames)
+    if first != 0:
+        report.append(f"{key}: no frame 0; using frame {first}")
+    others = sorted(frame for frame in frames if frame != first)
+    if others:
+        shown = ", ".join(str(frame) for frame in others[:10])
+        shown += ", …" if len(others) > 10 else ""
+        report.append(f"{key}: frames {shown} ignored; still images use frame {first}")
+    return frames[first]
+
+
+def _is_word(value: object, *words: str) -> bool:
+    return isinstance(value, str) and value.strip().lower() in words
+
+
+def _seed(data: dict) -> tuple[str, object]:
+    key = "seed" if "seed" in data else "set_seed"
+    value = data.get(key)
+    if isinstance(value, str) and value.strip().lower() in ("random_seed", "random", ""):
+        return key, None
+    return key, value
+
+
+def _clip_models(data: dict, report: list[str]) -> list[str] | None:
+    """clip_models from our own key, else from DD's checkboxes; None keeps the default."""
+    flags = {key: data[key] for key in DD_CLIP_FLAGS if key in data}
+    for key, value in flags.items():
+        if not isinstance(value, bool) and value not in (0, 1):
+            raise SpecError(f"{key}: {short_repr(value)} is not true or false; DD's CLIP "
+                            f"checkboxes are true or false", key)
+    from_flags = [DD_CLIP_FLAGS[key] for key in DD_CLIP_FLAGS if flags.get(key)]
+    if "clip_models" in data:
+        if flags and from_flags != data["clip_models"]:
+            report.append("DD's CLIP checkboxes (ViTB32, RN50, ...) ignored: clip_models is given")
+        return data["clip_models"]
+    if not flags:
+        return None
+    if not from_flags:
+        raise SpecError(f"{', '.join(flags)}: no CLIP model is switched on; set at least one "
+                        f"to true (DD's default: ViTB32, ViTB16 and RN50)", next(iter(flags)))
+    return from_flags
+
+
+def _size(data: dict, values: dict[str, Any], report: list[str]) -> None:
+    """width/height from DD's width_height list, or from the per-model-size pairs."""
+    if "width" in data or "height" in data:  # what DD itself writes
+        if "width_height" in data:
+            report.append("width_height: ignored (width and height are given)")
+        return
+    key = "width_height"
+    if key not in data:
+        big = values.get("diffusion_model") not in _256_MODELS
+        key = "width_height_for_512x512_models" if big else "width_height_for_256x256_models"
+        if key not in data:
+            return
+    pair = data[key]
+    if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+        raise SpecError(f"{key}: expected [width, height], e.g. [1280, 768]; got "
+                        f"{short_repr(pair)}", key)
+    values["width"], values["height"] = pair
+
+
+def import_dd_settings(source: object) -> tuple[RenderSpec, list[str]]:
+    """A RenderSpec from a DD 5.x settings file (JSON text, bytes or dict), plus report lines."""
+    data = load_settings_json(source)
+    report: list[str] = []
+    values: dict[str, Any] = {key: data[key] for key in _SAME_NAME if key in data}
+    origin: dict[str, str] = {}  # our setting -> the DD key it came from, where names differ
+    for key in ("text_prompts", "image_prompts"):
+        if key in data:
+            values[key] = _frame_zero(key, data[key], report)
+    if "seed" in data or "set_seed" in data:
+        key, values["seed"] = _seed(data)
+        origin["seed"] = key
+        if "seed" in data and "set_seed" in data:
+            report.append("set_seed: ignored (seed, the seed the run used, is given)")
+    if "diffusion_sampling_mode" in data:
+        values["sampling_mode"] = data["diffusion_sampling_mode"]
+        origin["sampling_mode"] = "diffusion_sampling_mode"
+    elif _is_word(data.get("sampling_mode"), "ddim", "plms"):
+        # Before DD 5.1 'sampling_mode' named the diffusion sampler (later the 3D resampler).
+        values["sampling_mode"] = data["sampling_mode"]
+        report.append("sampling_mode: read as the diffusion sampler (a DD 5.0 file)")
+    _size(data, values, report)
+    models = _clip_models(data, report)
+    if models is not None:
+        values["clip_models"] = models
+    if "animation_mode" in data and not _is_word(data["animation_mode"], "none"):
+        report.append(f"animation_mode {short_repr(data['animation_mode'])}: this engine renders "
+                      f"still images; frame 0's prompts are used")
+    report.extend(_unused_keys(data, values))
+    try:
+        spec = RenderSpec.from_dict(values)
+    except SpecError as err:
+        raise _with_dd_names(err, origin) from None
+    return spec, report + list(spec.notes)
+
+
+def _unused_keys(data: dict, values: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    ignored = sorted(key for key in data if key in _STILL_IGNORED
+                     and not (key == "sampling_mode" and "sampling_mode" in values
+                              and "diffusion_sampling_mode" not in data))
+    if ignored:
+        lines.append("ignored for still images (animation and video settings): "
+                     + ", ".join(ignored))
+    for key in data:
+        if key in _NO_EFFECT and key not in ("engine", "engine_version", "schema_version"):
+            lines.append(f"{key}: ignored ({_NO_EFFECT[key]})")
+    unknown = [key for key in data if key not in _KNOWN_KEYS]
+    for key in unknown[:MAX_UNKNOWN_REPORTED]:
+        guess = closest_name(key, sorted(_KNOWN_KEYS))
+        hint = f" (did you mean '{guess}'?)" if guess else ""
+        lines.append(f"{key[:60]}: unknown key, not a Disco Diffusion 5.x setting; "
+                     f"not used{hint}")
+    if len(unknown) > MAX_UNKNOWN_REPORTED:
+        lines.append(f"… and {len(unknown) - MAX_UNKNOWN_REPORTED} more unknown keys, not used")
+    return lines
+
+
+def _with_dd_names(err: SpecError, origin: dict[str, str]) -> SpecError:
+    """Point at the DD key the user wrote when our name for it differs."""
+    message = str(err)
+    renamed = [f"{ours} is '{dd}' in the DD file" for ours, dd in origin.items()
+               if dd != ours and f"{ours}:" in message]
+    if renamed:
+        message += " (" + "; ".join(renamed) + ")"
+    param = origin.get(err.param, err.param) if err.param else None
+    return SpecError(f"in the DD settings: {message}", param)
+
+
+def _dd_prompt(prompt: WeightedPrompt) -> str:
+    """DD's 'text:weight'; the weight is always written when the text has a colon of its own."""
+    if prompt.weight == 1.0 and ":" not in prompt.text:
+        return prompt.text
+    return f"{prompt.text}:{format_number(prompt.weight)}"
+
+
+def _dd_diffusion_steps(steps: int) -> int:
+    """DD's derived base schedule length: the largest multiple of steps not above 1000."""
+    return (1000 // steps) * steps if steps < 1000 else steps
+
+
+def _plain(value: object) -> object:
+    """Whole floats as ints (DD's files say 5000, not 5000.0); other values unchanged."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    return value
+
+
+def export_dd_settings(spec: RenderSpec, *, seed: int | None = None) -> dict[str, Any]:
+    """The settings in DD 5.7's file layout, plus clip_models and a few keys of ours.
+
+    `seed` is the seed actually used (for a spec whose seed is None = random).
+    """
+    used_seed = seed if seed is not None else spec.seed
+    out: dict[str, Any] = {
+        "text_prompts": {"0": [_dd_prompt(p) for p in spec.text_prompts]},
+        "image_prompts": {"0": [_dd_prompt(p) for p in spec.image_prompts]}
+        if spec.image_prompts else {},
+    }
+    for key in ("clip_guidance_scale", "tv_scale", "range_scale", "sat_scale", "cutn_batches",
+                "init_image", "init_scale", "skip_steps", "perlin_init", "perlin_mode",
+                "skip_augs"):
+        out[key] = _plain(getattr(spec, key))
+    out.update(randomize_class=True, clip_denoised=False, clamp_grad=spec.clamp_grad,
+               clamp_max=spec.clamp_max,
+               seed=used_seed if used_seed is not None else "random_seed",
+               fuzzy_prompt=spec.fuzzy_prompt, rand_mag=spec.rand_mag, eta=spec.eta,
+               width=spec.width, height=spec.height, diffusion_model=spec.diffusion_model,
+               use_secondary_model=spec.use_secondary_model, steps=spec.steps,
+               diffusion_steps=_dd_diffusion_steps(spec.steps),
+               diffusion_sampling_mode=spec.sampling_mode)
+    out.update({flag: name in spec.clip_models for flag, name in DD_CLIP_FLAGS.items()})
+    for key in ("cut_overview", "cut_innercut", "cut_ic_pow", "cut_icgray_p",
+                "use_horizontal_symmetry", "use_vertical_symmetry", "transformation_percent"):
+        out[key] = getattr(spec, key)
+    out.update({key: value for key, value in _ANIMATION_DEFAULTS.items() if key not in out})
+    out.update(clip_models=list(spec.clip_models), batch_name=spec.batch_name,
+               n_batches=spec.n_batches, display_rate=spec.display_rate,
+               intermediate_saves=spec.intermediate_saves, use_checkpoint=spec.use_checkpoint,
+               engine=ENGINE_NAME, engine_version=__version__)
+    return out
+
+
+def dumps_dd_settings(spec: RenderSpec, *, seed: int | None = None) -> str:
+    """`export_dd_settings` as DD writes it: JSON, indent 4, UTF-8 text kept as is."""
+    return json.dumps(export_dd_settings(spec, seed=seed), ensure_ascii=False, indent=4)
+
+
+# ---- animations --------------------------------------------------------------------------------
+
+# DD keys read into AnimationSpec as they are (same name, same meaning); init_frame is ours.
+DD_ANIMATION_KEYS = tuple(name for name in AnimationSpec.model_fields
+                           if name not in ("render", "text_prompts", "sampling_mode", "init_frame"))
+_DD_STILL_LINES = ("ignored for still images", "animation_mode ", "text_prompts: frames ",
+                   "text_prompts: no frame 0")
+
+
+def animation_from_dd_settings(source: object) -> tuple[AnimationSpec, list[str]]:
+    """An AnimationSpec from a DD 5.x settings file (JSON text, bytes or dict) + report lines.
+
+    The still part comes from `engine.spec.ddsettings.import_dd_settings`. As DD ignores turbo and
+    VR outside 3D and the video path outside Video Input, such values are dropped and reported
+    instead of being errors.
+    """
+    data = load_settings_json(source)
+    mode = data.get("animation_mode", "None")
+    if not isinstance(mode, str) or mode.strip().lower() == "none":
+        raise SpecError(f"animation_mode: {short_repr(mode)} is a still-image file; set "
+                        f"animation_mode to 2D, 3D or Video Input, or import it as a still "
+                        f"image", "animation_mode")
+    values, report = dd_animation_values(data)
+    spec = AnimationSpec.from_dict(values)
+    return spec, report + [note for note in spec.notes if note not in report]
+
+
+def dd_animation_values(source: object) -> tuple[dict[str, Any], list[str]]:
+    """The AnimationSpec values a DD settings file holds (not validated yet; "render" is its
+    still part) + report lines. Without an animation_mode in the file nothing is dropped for
+    the mode: the caller chooses it."""
+    render, still_report = import_dd_settings(source)
+    data = load_settings_json(source)
+    report = [line for line in still_report if not line.startswith(_DD_STILL_LINES)]
+    for line in still_report:  # animation keys the still import set aside and we do not use
+        if line.startswith(_DD_STILL_LINES[0]):
+            unused = [key for key in line.partition(": ")[2].split(", ")
+                      if key not in DD_ANIMATION_KEYS and key != "sampling_mode"]
+            if unused:
+                report.append("ignored (not used by this engine's animations): "
+                              + ", ".join(unused))
+    values: dict[str, Any] = {"render": render}
+    values.update({key: data[key] for key in DD_ANIMATION_KEYS if key in data})
+    if "text_prompts" in data:
+        values["text_prompts"] = data["text_prompts"]
+    if isinstance(data.get("sampling_mode"), str) and data["sampling_mode"].strip().lower() in (
+            "bicubic", "bilinear", "nearest"):  # DD 5.1+: the 3D resampler
+        values["sampling_mode"] = data["sampling_mode"]
+    mode = data.get("animation_mode")
+    if not isinstance(mode, str) or mode.strip().lower() == "none":
+        values.pop("animation_mode", None)
+        return values, report
+    is_3d, is_video = mode.strip() == "3D", mode.strip().lower() == "video input"
+    for key in ("turbo_mode", "vr_mode"):
+        if values.get(key) is True and not is_3d:
+            values[key] = False
+            report.append(f"{key}: ignored outside 3D mode (as DD does)")
+    if not is_video and "video_init_path" in values:
+        del values["video_init_path"]
+        report.append("video_init_path: ignored outside Video Input mode")
+    return values, report

@@ -1,0 +1,462 @@
+"""The validated settings of one still-image render: `RenderSpec`.
+
+Every Disco Diffusion 5.7 still-image parameter, with DD's default and explicit bounds. Every
+invalid input becomes one `SpecError` listing each problem as
+``param: what is wrong; allowed: range; fix``. Harmless adjustments (a width rounded down to
+a multiple of 64, an unsafe batch_name made safe) are applied and recorded in `spec.notes`,
+which stays out of the canonical JSON so equal specs serialise byte-identically.
+
+Torch-free on purpose: the CLI and the bot validate settings without loading the engine.
+"""
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, NamedTuple
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError
+from pydantic import model_validator
+
+from engine.errors import SpecError
+from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights
+from engine.spec.schedules import SCHEDULE_LENGTH, format_number, parse_schedule, schedule_index
+from engine.spec import fields
+from engine.spec.fields import SCHEMA_VERSION, SPEC_FIELDS, CanonicalJSON, Invalid
+
+__all__ = [
+    "SCHEMA_VERSION", "SPEC_FIELDS", "RenderSpec", "CutSchedules", "CutStep", "parse_set_options",
+    "apply_overrides",
+]
+
+
+def _v(check, *args) -> BeforeValidator:
+    """A pydantic before-validator calling `check(value, field_name, *args)`."""
+    return BeforeValidator(lambda value, info: check(value, info.field_name, *args))
+
+
+Prompts = Annotated[list[WeightedPrompt], _v(fields.check_prompts)]
+Flag = Annotated[bool, _v(fields.check_flag)]
+Side = Annotated[int, _v(fields.check_side)]
+
+
+def _int(low: int, high: int):
+    return Annotated[int, _v(fields.check_int, low, high)]
+
+
+def _float(low: float, high: float, *, low_open: bool = False):
+    return Annotated[float, _v(fields.check_float, low, high, low_open)]
+
+
+def _schedule(**bounds):
+    return Annotated[str, _v(fields.check_schedule, bounds)]
+
+
+SCALE = 1e7  # upper bound of every loss scale; DD users rarely go past 1e5
+
+
+class CutSchedules(NamedTuple):
+    """The four cut schedules expanded to 1000 entries each (index 0 = the noisiest step)."""
+
+    overview: tuple[int, ...]
+    innercut: tuple[int, ...]
+    ic_pow: tuple[float, ...]
+    icgray_p: tuple[float, ...]
+
+
+class CutStep(NamedTuple):
+    """The cut settings DD uses at one timestep."""
+
+    overview: int
+    innercut: int
+    ic_pow: float
+    icgray_p: float
+
+
+class RenderSpec(CanonicalJSON, BaseModel):
+    """Every setting of one still-image render, validated. Immutable: use `replace`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text_prompts: Prompts = list(fields.DEFAULT_TEXT_PROMPTS)
+    image_prompts: Prompts = []
+    width: Side = 1280
+    height: Side = 768
+    steps: _int(2, 1000) = 250  # guided-diffusion's ddimN respacing needs N ≥ 2
+    skip_steps: _int(0, 999) = 10
+    clip_guidance_scale: _float(0, SCALE) = 5000.0
+    tv_scale: _float(0, SCALE) = 0.0
+    range_scale: _float(0, SCALE) = 150.0
+    sat_scale: _float(0, SCALE) = 0.0
+    cutn_batches: _int(1, 64) = 4
+    skip_augs: Flag = False
+    init_image: Annotated[str | None, _v(fields.check_init_image)] = None
+    init_scale: _float(0, SCALE) = 1000.0
+    diffusion_model: Annotated[str, _v(fields.check_choice)] = (
+        "512x512_diffusion_uncond_finetune_008100"
+    )
+    use_secondary_model: Flag = True
+    sampling_mode: Annotated[Literal["ddim", "plms"], _v(fields.check_choice)] = "ddim"
+    clip_models: Annotated[list[str], _v(fields.check_clip_models)] = [
+        "ViT-B-32::openai", "ViT-B-16::openai", "RN50::openai",
+    ]
+    cut_overview: _schedule(**fields.cut_schedule_bounds("cut_overview")) = "[12]*400+[4]*600"
+    cut_innercut: _schedule(**fields.cut_schedule_bounds("cut_innercut")) = "[4]*400+[12]*600"
+    cut_ic_pow: _schedule(**fields.cut_schedule_bounds("cut_ic_pow")) = "[1]*1000"
+    cut_icgray_p: _schedule(**fields.cut_schedule_bounds("cut_icgray_p")) = "[0.2]*400+[0]*600"
+    perlin_init: Flag = False
+    perlin_mode: Annotated[Literal["mixed", "color", "gray"], _v(fields.check_choice)] = "mixed"
+    seed: Annotated[int | None, _v(fields.check_seed)] = None
+    eta: _float(0, 1) = 0.8
+    clamp_grad: Flag = True
+    clamp_max: _float(0, 10, low_open=True) = 0.05
+    fuzzy_prompt: Flag = False
+    rand_mag: _float(0, 10) = 0.05
+    use_vertical_symmetry: Flag = False
+    use_horizontal_symmetry: Flag = False
+    transformation_percent: Annotated[list[float], _v(fields.check_transformation_percent)] = [0.09]
+    intermediate_saves: Annotated[int | list[int], _v(fields.check_intermediate_saves)] = 0
+    display_rate: _int(1, 1000) = 20
+    n_batches: _int(1, 100) = 50
+    use_checkpoint: Flag = True
+    batch_name: Annotated[str, _v(fields.check_batch_name)] = "TimeToDisco"
+
+    _notes: tuple[str, ...] = PrivateAttr(default=())
+    _schedules: CutSchedules | None = PrivateAttr(default=None)
+
+    def __init__(self, **data: Any):
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _spec_error(exc) from None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _collect_notes(cls, data: Any, handler):
+        """Field validators append notes to a context-local list; attach them to the result."""
+        notes: list[str] = []
+        token = fields.set_notes_sink(notes)
+        try:
+            spec = handler(data)
+        finally:
+            fields.reset_notes_sink(token)
+        if notes:
+            spec._notes = tuple(dict.fromkeys(spec._notes + tuple(notes)))
+        return spec
+
+    @model_validator(mode="after")
+    def _check_together(self) -> RenderSpec:
+        """Rules that involve several fields; all problems are reported at once."""
+        problems: list[Invalid] = []
+        if self.skip_steps >= self.steps and "skip_steps" not in self.model_fields_set:
+            # DD's default (10 of 250) cannot apply to a short run: keep its proportion instead.
+            scaled = self.steps * 10 // 250
+            self.__dict__["skip_steps"] = scaled
+            self._notes = self._notes + (f"skip_steps 10 (DD's default) does not fit steps="
+                                         f"{self.steps}: using {scaled}",)
+        if self.skip_steps >= self.steps:
+            problems.append(Invalid(
+                f"{self.skip_steps} skipped steps leave nothing to do with steps={self.steps}",
+                param="skip_steps", fix=f"e.g. skip_steps={min(10, self.steps - 1)} "
+                f"(about half of steps when you use init_image)",
+            ))
+        saves = self.intermediate_saves
+        too_far = [s for s in saves if s > self.steps] if isinstance(saves, list) else (
+            [saves] if saves > self.steps else [])
+        if too_far:
+            problems.append(Invalid(
+                f"{too_far[0]} is beyond the last step ({self.steps})",
+                param="intermediate_saves", fix=f"e.g. intermediate_saves=[{self.steps // 2}]",
+            ))
+        if self.clip_guidance_scale > 0:
+            problems.extend(self._guidance_problems())
+        if problems:
+            raise Invalid.many(problems)
+        return self
+
+    def _guidance_problems(self) -> list[Invalid]:
+        """With CLIP guidance on, DD needs prompts whose weights do not sum to 0 and cuts."""
+        problems: list[Invalid] = []
+        prompts = self.text_prompts + self.image_prompts
+        if not prompts:
+            problems.append(Invalid(
+                "there are no text or image prompts", param="text_prompts",
+                fix="e.g. text_prompts=a lighthouse in a storm (or set clip_guidance_scale=0)",
+            ))
+        else:
+            try:
+                normalized_weights(prompts, param="text_prompts")
+            except SpecError as err:
+                problems.append(Invalid.from_spec_error(err))
+        schedules = self.schedules()
+        empty = [i for i in range(SCHEDULE_LENGTH)
+                 if schedules.overview[i] + schedules.innercut[i] == 0]
+        if empty:
+            problems.append(Invalid(
+                f"no cuts at positions {_ranges(empty)} of the 1000-step schedule while "
+                f"clip_guidance_scale is {format_number(self.clip_guidance_scale)}; CLIP "
+                f"needs at least one cut at every position",
+                param="cut_innercut",
+                fix="give cut_overview or cut_innercut at least 1 there, e.g. "
+                "cut_innercut=[4]*400+[12]*600 (or set clip_guidance_scale=0)",
+            ))
+        return problems
+
+    # ---- reading -------------------------------------------------------------------------
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Adjustments made while validating (e.g. rounding); not part of the JSON."""
+        return self._notes
+
+    def schedules(self) -> CutSchedules:
+        """The four cut schedules as 1000-entry tuples (parsed once, then cached)."""
+        if self._schedules is None:
+            parsed = {
+                name: parse_schedule(getattr(self, f"cut_{name}"), param=f"cut_{name}",
+                                     **fields.cut_schedule_bounds(f"cut_{name}"))
+                for name in CutSchedules._fields
+            }
+            self._schedules = CutSchedules(**parsed)
+        return self._schedules
+
+    def cut_schedule(self, t_int: int) -> CutStep:
+        """Cut settings at model timestep t_int = int(t) + 1 (1..1000), as DD indexes them."""
+        index = schedule_index(t_int)
+        return CutStep(*(values[index] for values in self.schedules()))
+
+    def normalized_prompt_weights(self) -> list[float]:
+        """Weights of text_prompts + image_prompts divided by |Σw|, as DD does."""
+        return normalized_weights(self.text_prompts + self.image_prompts)
+
+    # ---- canonical form -----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data: prompts as {"text", "weight"} lists, floats normalised."""
+        data: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in ("text_prompts", "image_prompts"):
+                value = [{"text": p.text, "weight": p.weight + 0.0} for p in value]
+            elif isinstance(value, float):
+                value = value + 0.0
+            elif isinstance(value, list):
+                value = list(value)
+            data[name] = value
+        return data
+
+    def prompt_summary(self) -> str:
+        """The prompts in ``a:2 | b`` form, for logs and Discord messages."""
+        return format_prompts(self.text_prompts)
+
+    # ---- building -----------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: object) -> RenderSpec:
+        """Validate a plain dict (e.g. from JSON); unknown keys are errors with suggestions."""
+        if not isinstance(data, dict):
+            raise SpecError(
+                f"settings must be a mapping of names to values, got {type(data).__name__}"
+            )
+        bad_keys = [key for key in data if not isinstance(key, str)]
+        if bad_keys:
+            raise SpecError(f"setting names must be text; got {type(bad_keys[0]).__name__}")
+        data = dict(data)
+        version = data.pop("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION or isinstance(version, bool):
+            raise SpecError(
+                f"schema_version: this engine reads version {SCHEMA_VERSION} settings; remove "
+                f"the key or set it to {SCHEMA_VERSION}",
+                "schema_version",
+            )
+        unknown = [key for key in data if key not in cls.model_fields]
+        if unknown:
+            lines = [_unknown_line(key) for key in unknown[:10]]
+            raise SpecError("\n".join(lines), unknown[0] if len(unknown) == 1 else None)
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RenderSpec:
+        """Parse and validate JSON text; any problem is a SpecError."""
+        if isinstance(text, (bytes, bytearray)):
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise SpecError(f"the settings are not UTF-8 text: {exc.reason}") from None
+        if not isinstance(text, str):
+            raise SpecError(f"expected JSON text, got {type(text).__name__}")
+        if len(text) > fields.MAX_JSON_LENGTH:
+            raise SpecError(f"the settings JSON is {len(text)} characters; at most "
+                            f"{fields.MAX_JSON_LENGTH}")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(
+                f"the settings are not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+        except (ValueError, RecursionError) as exc:  # e.g. a 5000-digit number, deep nesting
+            raise SpecError(f"the settings JSON cannot be read: {type(exc).__name__}") from None
+        return cls.from_dict(data)
+
+    def replace(self, **changes: Any) -> RenderSpec:
+        """A new spec with `changes` applied, validated again as a whole."""
+        return type(self).from_dict({**self.to_dict(), **changes})
+
+
+def _ranges(indices: list[int]) -> str:
+    """[600, 601, ..., 999] -> '601..1000' (1-based positions, runs joined by commas)."""
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and index == runs[-1][1] + 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    text = ", ".join(f"{a + 1}..{b + 1}" if a != b else f"{a + 1}" for a, b in runs[:5])
+    return text + (", …" if len(runs) > 5 else "")
+
+
+def _unknown_line(key: str) -> str:
+    guess = fields.closest_name(key, list(RenderSpec.model_fields))
+    hint = f"did you mean '{guess}'?" if guess else "see the list of settings"
+    return f"{key[:60]}: unknown setting; {hint}"
+
+
+def _spec_error(exc: ValidationError) -> SpecError:
+    """Turn pydantic's errors into one SpecError: a `param: what; allowed: ...; fix` line each."""
+    lines: list[str] = []
+    params: list[str] = []
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, Invalid):
+            problems = cause.problems or [cause]
+        else:  # a pydantic built-in check: describe it in the same shape
+            param = str(error["loc"][0]) if error.get("loc") else "settings"
+            problems = [Invalid(error.get("msg", "invalid value"), param=param)]
+        for problem in problems:
+            param = problem.param or (str(error["loc"][0]) if error.get("loc") else "settings")
+            params.append(param)
+            fix = problem.fix
+            if not fix and not problem.has_fix and param in fields.FIELD_EXAMPLES:
+                fix = f"e.g. {param}={fields.FIELD_EXAMPLES[param]}"
+            allowed = fields.SPEC_ALLOWED.get(param)
+            line = f"{param}: {problem.what}" + (f"; allowed: {allowed}" if allowed else "")
+            lines.append(line + (f"; fix: {fix}" if fix else ""))
+    if len(lines) == 1:
+        return SpecError(lines[0], params[0])
+    body = "\n".join(f"- {line}" for line in lines)
+    only_param = params[0] if len(set(params)) == 1 else None
+    return SpecError(f"{len(lines)} settings are invalid:\n{body}", only_param)
+
+
+# ---- key=value overrides (CLI --set, the bot's settings: option) --------------------------
+# DD's own names for a few settings, accepted in key=value overrides.
+_ALIASES = {"set_seed": "seed", "diffusion_sampling_mode": "sampling_mode",
+            "prompt": "text_prompts", "prompts": "text_prompts", "text_prompt": "text_prompts"}
+# Kept as the user typed them: the schedule parser reads them (JSON would misread [12]*400).
+_SCHEDULE_KEYS = {"cut_overview", "cut_innercut", "cut_ic_pow", "cut_icgray_p"}
+# Free text, where a bare word such as 2024 or true is meant as text.
+_TEXT_KEYS = {"text_prompts", "image_prompts", "batch_name", "init_image", "diffusion_model",
+              "sampling_mode", "perlin_mode", "clip_models"}
+MAX_OPTIONS = 64
+MAX_OPTION_LENGTH = 20_000
+
+
+def split_options(text: str) -> list[str]:
+    """Split 'a=1; b="x;y"' on ';' and newlines outside quotes and brackets."""
+    parts, current, quote, depth = [], [], "", 0
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth = max(0, depth - 1)
+        elif char in ";\n" and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [part for part in parts if part.strip()]
+
+
+def _unquote(text: str) -> str | None:
+    """The text inside matching quotes, or None when `text` is not quoted."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        if text[0] == '"':
+            try:
+                inner = json.loads(text)
+                return inner if isinstance(inner, str) else None
+            except ValueError:
+                return text[1:-1]
+        return text[1:-1]
+    return None
+
+
+def _parse_value(key: str, raw: str) -> Any:
+    """A JSON-ish literal: numbers, true/false, none, [lists], quoted or bare strings."""
+    text = raw.strip()
+    quoted = _unquote(text)
+    if quoted is not None:
+        return quoted
+    if key in _SCHEDULE_KEYS:
+        return text
+    if key in _TEXT_KEYS and not text.startswith(("[", "{")):
+        return text
+    if text.lower() in ("none", "null"):
+        return None
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # not JSON: a bare word such as ddim
+        return text
+
+
+def parse_set_options(options: str | list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """Parse ``key=value`` overrides into a dict of RenderSpec fields (values not yet checked).
+
+    A single string may hold several options separated by ';' or newlines (the bot's
+    ``settings:`` option); a list holds one option per item (the CLI's repeated ``--set``).
+    """
+    if options is None:
+        return {}
+    if isinstance(options, str):
+        if len(options) > MAX_OPTIONS * MAX_OPTION_LENGTH:
+            raise SpecError(f"the settings text is {len(options)} characters long; too long")
+        options = split_options(options)
+    if not isinstance(options, (list, tuple)) or len(options) > MAX_OPTIONS:
+        raise SpecError(f"give at most {MAX_OPTIONS} settings as key=value")
+    changes: dict[str, Any] = {}
+    for option in options:
+        if not isinstance(option, str) or len(option) > MAX_OPTION_LENGTH:
+            raise SpecError(f"each setting must be key=value text of at most "
+                            f"{MAX_OPTION_LENGTH} characters")
+        key, sep, raw = option.partition("=")
+        key = key.strip().lower().replace("-", "_")
+        if not sep or not key:
+            raise SpecError(
+                f"expected key=value, found {option.strip()[:60]!r} — e.g. steps=150; quote "
+                f"values that contain ';' (text_prompts=\"a; b\")"
+            )
+        key = _ALIASES.get(key, key)
+        if key == "width_height":
+            value = _parse_value(key, raw)
+            if not (isinstance(value, list) and len(value) == 2):
+                raise SpecError("width_height: expected [width, height], e.g. "
+                                "width_height=[1280, 768]", "width_height")
+            pairs = {"width": value[0], "height": value[1]}
+        elif key not in RenderSpec.model_fields:
+            raise SpecError(_unknown_line(key), key)
+        else:
+            pairs = {key: _parse_value(key, raw)}
+        for name, value in pairs.items():
+            if name in changes:
+                raise SpecError(f"{name}: given twice; keep one", name)
+            changes[name] = value
+    return changes
+
+
+def apply_overrides(spec: RenderSpec, options: str | list[str] | tuple[str, ...]) -> RenderSpec:
+    """`spec` with ``key=value`` overrides applied and validated (see `parse_set_options`)."""
+    return spec.replace(**parse_set_options(options))

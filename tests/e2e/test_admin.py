@@ -1,0 +1,174 @@
+"""`/disco-admin`, `/preset` and `/disco-info` end to end: the real bot (DiscoBot, no engine)
+against the loopback Discord of tests/support/fakediscord and the real SQLite file, as
+tests/e2e/test_supervised_engine.py runs it (helpers in tests/support/bot.py). Usage is charged through
+storage's engine API, so no render runs.
+"""
+from __future__ import annotations
+
+import json
+
+from storage import Database
+from tests.support.fakediscord import SECOND_CHANNEL_ID, FakeDiscord
+from tests.support.bot import OWNER, make_bot, queue_job, run
+
+
+async def answer(fake: FakeDiscord, rec):
+    """The last message the bot showed for interaction `rec` (response or follow-up)."""
+    def last():
+        if rec.followup_ids:
+            return fake.message(rec.followup_ids[-1])
+        original = fake.original_response(rec.id)
+        return original if original is not None and original.content else None
+    return await fake.wait_for(last, what=f"an answer to interaction {rec.id}")
+
+
+async def admin(fake: FakeDiscord, command: str, options=None, *, user=None):
+    rec = await fake.send_interaction(fake.guild.id, fake.channel.id, user or fake.admin,
+                                      f"disco-admin {command}", options)
+    message = await answer(fake, rec)
+    assert message.ephemeral, message.content
+    return message.content
+
+
+async def disco(fake: FakeDiscord, options: dict, *, channel_id=None):
+    rec = await fake.slash("disco", {"prompt": "a lighthouse", **options}, channel_id=channel_id)
+    return await answer(fake, rec)
+
+
+def test_admin_quota_refuses_a_member_once_used_and_info_shows_it(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            text = await admin(fake, "quota set", {"scope": "member", "window": "day", "minutes": 1})
+            assert "Quota set" in text and "every member" in text and "60 GPU-s" in text
+            refusal = await admin(fake, "quota set", {"scope": "user", "window": "day", "seconds": 5})
+            assert "needs the `user` option" in refusal
+            # The member renders once; the engine charges 60 GPU-seconds on completion.
+            job_id = await queue_job(db, fake)
+            job = await db.leases.claim(OWNER)
+            await db.leases.complete(job_id, job.attempt, OWNER, artifacts=[], gpu_seconds=60.0)
+            refused = await disco(fake, {})
+            assert refused.ephemeral and refused.content.startswith("**Not queued:**")
+            assert "GPU budget for today is used up" in refused.content and "resets at" in refused.content
+            info = await answer(fake, await fake.slash("disco-info"))
+            assert info.ephemeral
+            assert "Today: 0 GPU-s (0.0 min) left of 60 GPU-s" in info.content and "<t:" in info.content
+            assert "This month: used 60 GPU-s" in info.content and "`max_steps` = 500" in info.content
+            shown = await admin(fake, "quota show", {"user": fake.member})
+            assert "used 60 GPU-s (1.0 min) of 60 GPU-s" in shown
+            own = await admin(fake, "quota set", {"scope": "user", "window": "day", "minutes": 2,
+                                                  "user": fake.member})
+            assert f"<@{fake.member.id}> — 120 GPU-s" in own
+            assert (await disco(fake, {})).content.startswith("**Queued**")  # a user limit overrides
+            cleared = await admin(fake, "quota clear", {"scope": "user", "window": "day", "user": fake.member})
+            assert "Quota cleared" in cleared and f"<@{fake.member.id}>" not in cleared.split("\n", 1)[1]
+            audit = await admin(fake, "audit")
+            assert audit.count("**quota.set**") == 3 and f"user:{fake.member.id}" in audit
+        assert len(await db.jobs.list()) == 2
+    run(body, tmp_path)
+
+
+def test_a_member_is_refused_server_side_and_nothing_changes(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        before = await db.guilds.get(fake.guild.id)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            # The fake sends the command as the client would if a server overrode the default
+            # permissions in Integrations: the member's own permissions lack Manage Guild.
+            for command, options in (("limits set", {"max_steps": 10}), ("intake pause", {"reason": "x"}),
+                                     ("quota set", {"scope": "guild", "window": "day", "minutes": 1}),
+                                     ("audit", None)):
+                text = await admin(fake, command, options, user=fake.member)
+                assert "needs the Manage Server permission" in text and "manage_guild" in text
+            text = await admin(fake, "limits show", user=fake.admin)
+            assert "`max_steps` = 500" in text
+        assert await db.guilds.get(fake.guild.id) == before
+        assert await db.quotas.limits(fake.guild.id) == []
+        assert [e.action for e in await db.audit.list(fake.guild.id)] == ["defaults.set"]
+    run(body, tmp_path)
+
+
+def test_limits_channels_intake_and_banned_words_apply_and_are_audited(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            text = await admin(fake, "limits set", {"max_steps": 50, "max_width": 512, "max_height": 512})
+            assert "`max_steps` = 50 (default 500)" in text and "`max_pixels` = 262,144" in text
+            assert "max_height" in await admin(fake, "limits set", {"max_width": 512})
+            assert "nothing to change" in await admin(fake, "limits set")
+            reset = await admin(fake, "limits set", {"max_cuts": 64, "reset": "max_frames"})
+            assert "`max_cuts` = 64 (default 128)" in reset and "`max_frames` = 300\n" in reset
+            queued = await disco(fake, {"steps": 100})
+            assert queued.content.startswith("**Queued**")
+            assert "max_steps" in queued.content.replace("\\", "")  # markdown escapes
+            (job,) = await db.jobs.list()
+            assert job.steps == 50
+
+            second = fake.guild.channel(SECOND_CHANNEL_ID)
+            assert f"only in <#{SECOND_CHANNEL_ID}>" in await admin(fake, "channels allow", {"channel": second})
+            elsewhere = await disco(fake, {})
+            assert elsewhere.ephemeral and f"<#{SECOND_CHANNEL_ID}>" in elsewhere.content
+            assert "every channel" in await admin(fake, "channels disallow", {"channel": second})
+
+            assert "maintenance" in await admin(fake, "intake pause", {"reason": "GPU maintenance"})
+            paused = await disco(fake, {})
+            assert paused.ephemeral and "paused" in paused.content and "GPU maintenance" in paused.content
+            assert "Intake open" in await admin(fake, "intake resume")
+
+            assert "`gore`" in await admin(fake, "banned-words add", {"word": "Gore"})
+            assert "banned_words" in (await disco(fake, {"prompt": "gore at sea"})).content.replace("\\", "")
+            assert "No banned words" in await admin(fake, "banned-words remove", {"word": "gore"})
+
+            audit = await admin(fake, "audit", {"limit": 25})
+            for action in ("limits.set", "channels.allow", "channels.disallow", "intake.pause",
+                           "intake.resume", "banned_words.add", "banned_words.remove"):
+                assert f"**{action}**" in audit, action
+            assert f"<@{fake.admin.id}>" in audit
+        assert len(await db.jobs.list()) == 1
+    run(body, tmp_path)
+
+
+def test_presets_are_checked_saved_listed_used_and_deleted(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            async def preset(command, options=None, user=None):
+                rec = await fake.slash(f"preset {command}", options, user=user)
+                return await answer(fake, rec)
+
+            typo = await preset("save", {"name": "fast", "settings": "stepz=20"})
+            assert typo.ephemeral and "did you mean 'steps'" in typo.content
+            image = await preset("save", {"name": "x", "settings": "init_image=/etc/passwd"})
+            assert "attachments" in image.content
+            saved = await preset("save", {"name": "Fast", "settings": "steps=20; clip_guidance_scale=7000"})
+            assert "Saved" in saved.content and "steps=20" in saved.content
+            denied = await preset("save", {"name": "house", "settings": "steps=30", "scope": "server"})
+            assert "Manage Server" in denied.content
+            house = await preset("save", {"name": "house", "settings": "steps=30", "scope": "server"},
+                                 user=fake.admin)
+            assert "server's preset `house`" in house.content
+
+            rec = await fake.autocomplete("preset use", {"name": ""}, "name")
+            await fake.wait_for(lambda: fake.callbacks_for(rec.id))
+            choices = fake.callbacks_for(rec.id)[0].data["choices"]
+            assert [c["value"] for c in choices] == ["fast", "house"]
+            listing = await preset("list")
+            assert "`fast` (yours)" in listing.content and "`house` (server)" in listing.content
+
+            used = await preset("use", {"name": "fast", "prompt": "a lighthouse", "seed": 3})
+            assert used.content.startswith("Preset `fast`") and not used.ephemeral
+            (job,) = await db.jobs.list()
+            spec = json.loads(job.spec_json)
+            assert (job.steps, spec["clip_guidance_scale"], job.seed) == (20, 7000, 3)
+            missing = await preset("use", {"name": "nope", "prompt": "a lighthouse"})
+            assert missing.ephemeral and "no preset named 'nope'" in missing.content
+            # /disco takes a preset too, with its own options on top (and a model choice)
+            disco = await answer(fake, await fake.slash("disco", {
+                "prompt": "a pier", "preset": "fast", "steps": 24, "init_scale": 500,
+                "model": "256x256_diffusion_uncond"}))
+            assert not disco.ephemeral, disco.content
+            newest = json.loads((await db.jobs.list())[0].spec_json)
+            assert (newest["steps"], newest["clip_guidance_scale"], newest["init_scale"],
+                    newest["diffusion_model"]) == (24, 7000, 500, "256x256_diffusion_uncond")
+
+            assert "Manage Server" in (await preset("delete", {"name": "house", "scope": "server"})).content
+            assert "Deleted" in (await preset("delete", {"name": "fast"})).content
+        assert [p.name for p in await db.presets.list(fake.guild.id, owner_id=fake.member.id)] == ["house"]
+        assert [e.action for e in await db.audit.list(fake.guild.id)][0] == "preset.save"
+    run(body, tmp_path)

@@ -1,0 +1,249 @@
+"""The animation loop end to end on the tiny models at 64×64: 2D frames, MP4 and preview; 3D with
+turbo and VR; video input; resume equal to an uninterrupted run; `disco animate` on the command
+line."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.animation.renderer import AnimationRenderer, FrameEvent, frame_settings
+from engine.spec.animation import AnimationSpec
+from engine.errors import Cancelled, EngineError
+from engine.media.video import encode_mp4, probe_video
+from tests.support.engine import ANIMATION_FAST, ANIMATION_RENDER, tiny_pool
+from tests.support import REPO_ROOT
+
+ROOT = REPO_ROOT
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a small shared CPU, two OpenMP threads fighting other processes
+    for two cores run these tiny convolutions several times slower than one thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def anim(**changes) -> AnimationSpec:
+    return AnimationSpec.from_dict({"render": ANIMATION_RENDER, **ANIMATION_FAST, **changes})
+
+
+class Recorder:
+    """Callback keeping which frames ran diffusion steps and which frames finished."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.stepped: set[int] = set()
+        self.finished: list[int] = []
+
+    def __call__(self, event: FrameEvent) -> None:
+        assert event.frames == self.total
+        if event.step is not None:
+            self.stepped.add(event.frame)
+        else:
+            self.finished.append(event.frame)
+
+
+class InitSpy:
+    """Wraps the renderer's pipeline to keep each diffused frame's in-memory init as 8-bit RGB
+    (frame number -> array), since inits no longer pass through files."""
+
+    def __init__(self, renderer: AnimationRenderer):
+        self.pipeline, self.inits = renderer.pipeline, {}
+        renderer.pipeline = self
+
+    def __call__(self, spec, *, init=None, **kwargs):
+        if init is not None:
+            frame = int(spec.init_image.split()[3])  # "init of frame N (in memory)"
+            self.inits[frame] = np.round(((init[0].permute(1, 2, 0).cpu().numpy() + 1) / 2) * 255)
+        return self.pipeline(spec, init=init, **kwargs)
+
+
+def render(spec: AnimationSpec, out: Path, total: int | None = None, **kwargs):
+    recorder = Recorder(total or spec.max_frames)
+    renderer = AnimationRenderer(tiny_pool())
+    spy = InitSpy(renderer)
+    result = renderer(spec, out_dir=out, callback=recorder, **kwargs)
+    result.inits = spy.inits
+    return result, recorder
+
+
+@pytest.fixture(scope="module")
+def zoom_2d(tmp_path_factory):
+    """One uninterrupted 2D run, shared by the checks on its files and by the resume test."""
+    spec = anim(animation_mode="2D", zoom="0: (1.1)", angle="0: (3)", translation_x="0: (2)")
+    result, recorder = render(spec, tmp_path_factory.mktemp("zoom2d"))
+    return spec, result, recorder
+
+
+def test_2d_frames_mp4_and_preview(zoom_2d):
+    spec, result, recorder = zoom_2d
+    assert [p.name for p in result.frames] == ["0000.png", "0001.png", "0002.png", "0003.png"]
+    assert recorder.finished == [0, 1, 2, 3] and recorder.stepped == {0, 1, 2, 3}
+    for path in result.frames:
+        with Image.open(path) as image:
+            assert image.size == (64, 64)
+    info = probe_video(result.mp4)
+    assert (info.width, info.height, info.frames) == (64, 64, 4)
+    assert info.fps == pytest.approx(8)
+    with Image.open(result.preview) as gif:
+        assert gif.format == "GIF" and gif.n_frames >= 2
+    stored = frame_settings(result.frames[1])
+    assert stored["frame"] == 1 and stored["base_seed"] == 5
+    assert AnimationSpec.from_dict(stored["animation"]) == spec
+    # Each later frame started from the warped previous frame, handed over in memory.
+    assert sorted(result.inits) == [1, 2, 3] and not (result.mp4.parent / "inits").exists()
+    # Frames differ: the motion and the per-frame seed (seed + frame) change them.
+    first, last = (np.asarray(Image.open(p)) for p in (result.frames[0], result.frames[-1]))
+    assert not np.array_equal(first, last)
+
+
+def test_resume_equals_uninterrupted(zoom_2d, tmp_path):
+    spec, whole, _ = zoom_2d
+    out = tmp_path / "resumed"
+    with pytest.raises(Cancelled):
+        AnimationRenderer(tiny_pool())(spec, out_dir=out,
+                                       should_cancel=lambda: (out / "frames/0001.png").exists())
+    assert sorted(p.name for p in (out / "frames").iterdir()) == ["0000.png", "0001.png"]
+    result, recorder = render(spec, out)
+    assert result.first_rendered == 2 and recorder.stepped == {2, 3}
+    for a, b in zip(whole.frames, result.frames):
+        assert a.read_bytes() == b.read_bytes(), b.name
+    # A different animation is not mixed into these frames.
+    with pytest.raises(EngineError, match="different animation"):
+        AnimationRenderer(tiny_pool())(spec.replace(fps=9), out_dir=out)
+
+
+def test_3d_without_turbo_diffuses_every_frame(tmp_path):
+    spec = anim(animation_mode="3D", max_frames=2, translation_x="0: (30)", rotation_3d_z="0: (5)")
+    result, recorder = render(spec, tmp_path)
+    assert recorder.stepped == {0, 1} and result.vr_mp4 is None
+    # The init of frame 1 is frame 0 moved by the camera over the tiny model's depth.
+    frame0 = np.asarray(Image.open(result.frames[0]), dtype=int)
+    init1 = result.inits[1].astype(int)
+    assert init1.shape == frame0.shape and np.abs(init1 - frame0).mean() > 1
+
+
+TURBO_VR = dict(animation_mode="3D", translation_z="0: (20)", rotation_3d_y="0: (2)",
+                turbo_mode=True, turbo_steps=3, turbo_preroll=0, vr_mode=True)
+
+
+def test_3d_turbo_and_vr(tmp_path):
+    # turbo_steps 3 with no preroll: frames 0 and 3 are diffused, 1 and 2 are warped in-betweens.
+    spec = anim(**TURBO_VR)
+    assert spec.diffused_frames() == [True, False, False, True]
+    last_x = {}
+
+    def keep_last_x(event: FrameEvent) -> None:
+        recorder(event)
+        if event.step is not None:
+            last_x[event.frame] = event.step.x
+
+    recorder = Recorder(4)
+    renderer = AnimationRenderer(tiny_pool())
+    spy = InitSpy(renderer)
+    result = renderer(spec, out_dir=tmp_path, callback=keep_last_x)
+    assert recorder.stepped == {0, 3}  # the pipeline ran only for diffused frames
+    assert recorder.finished == [0, 1, 2, 3]
+    assert sorted(spy.inits) == [3]
+    # Frame 3 is DD's turbo blend: 1/3 of the diffused image, 2/3 of the warped previous state
+    # (which was that frame's init).
+    diffused = np.round(np.clip((last_x[3][0].permute(1, 2, 0).numpy() + 1) / 2, 0, 1) * 255)
+    warped = spy.inits[3]
+    frame3 = np.asarray(Image.open(result.frames[3]), dtype=np.float64)
+    assert np.abs(frame3 - (diffused / 3 + warped * 2 / 3)).max() <= 1.01
+    assert np.abs(frame3 - diffused).max() > 5
+    assert len(result.vr_frames) == 4
+    for left, right in result.vr_frames:
+        assert left.name.endswith("_l.png") and right.name.endswith("_r.png")
+        with Image.open(left) as image:
+            assert image.size == (64, 64)
+    info = probe_video(result.vr_mp4)
+    assert (info.width, info.height, info.frames) == (128, 64, 4)
+    assert probe_video(result.mp4).frames == 4
+
+    # Resuming after an in-between frame rebuilds both turbo chains from the state files.
+    out = tmp_path / "resumed"
+    with pytest.raises(Cancelled):
+        AnimationRenderer(tiny_pool())(spec, out_dir=out,
+                                       should_cancel=lambda: (out / "frames/0001.png").exists())
+    resumed, _ = render(spec, out)
+    assert resumed.first_rendered == 2
+    for a, b in zip(result.frames + [e for pair in result.vr_frames for e in pair],
+                    resumed.frames + [e for pair in resumed.vr_frames for e in pair]):
+        assert a.read_bytes() == b.read_bytes(), b.name
+
+
+def test_video_input_every_second_frame(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    colours = [(40 * i, 255 - 40 * i, 128) for i in range(6)]
+    encode_mp4([np.full((64, 64, 3), c, np.uint8) for c in colours], clip, fps=6)
+    spec = anim(animation_mode="Video Input", video_init_path=str(clip), extract_nth_frame=2,
+                max_frames=10, video_init_steps=4, video_init_skip_steps=2,
+                video_init_cutn_batches=1, video_init_frames_scale=0,
+                video_init_frames_skip_steps="50%", video_init_seed_continuity=True)
+    result, recorder = render(spec, tmp_path / "out", total=3)
+    assert len(result.frames) == 3 and recorder.stepped == {0, 1, 2}
+    assert probe_video(result.mp4).frames == 3
+    # Frame 0 starts from the first video frame; later inits blend in the flow-warped output.
+    init0 = result.inits[0].astype(int)
+    assert np.abs(init0 - np.array(colours[0])).max() <= 3
+
+
+def disco(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DISCO_MODELS_DIR": str(tmp_path / "models"),
+           "OMP_NUM_THREADS": "1"}  # see one_thread
+    return subprocess.run([sys.executable, "-m", "disco", "animate", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.e2e
+def test_cli_animate_smoke(tmp_path):
+    out = tmp_path / "anim"
+    done = disco("a lighthouse", "--mode", "2D", "--frames", "2", "--zoom", "0: (1.05)",
+                 "--steps", "4", "--width", "64", "--height", "64", "--seed", "3", "--fps", "5",
+                 "--models", "test-tiny", "--device", "cpu", "--no-progress",
+                 "--set", "cutn_batches=1", "--set", "clip_models=ViT-B-32::openai",
+                 "--set", "cut_overview=[2]*1000", "--set", "cut_innercut=[2]*1000",
+                 "--set", "frames_scale=0", "--set", "frames_skip_steps=50%",
+                 "--out", str(out), tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert str(out / "animation.mp4") in done.stdout
+    assert probe_video(out / "animation.mp4").frames == 2
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--zoom", "0: (1.02), 5: (abc)"], "zoom: keyframe 2"),
+    (["--mode", "4D"], "animation_mode"),
+    (["--mode", "2D", "--vr"], "vr_mode"),
+    (["--frames", "many"], "--frames"),
+    (["--set", "zoom_speed=2"], "zoom_speed"),
+    (["--width"], "--width"),
+    (["--video", "/nonexistent/clip.mp4"], "video_init_path"),
+])
+def test_cli_bad_input_is_one_line(tmp_path, capsys, args, expected):
+    from disco.cli import main
+
+    # In process: these fail before any model loads (dd-default loads lazily, and prints no
+    # tiny-model warning), and a subprocess costs seconds.
+    try:
+        code = main(["animate", "x", "--models", "dd-default", "--device", "cpu",
+                     "--out", str(tmp_path / "o"), *args])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()

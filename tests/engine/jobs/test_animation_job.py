@@ -1,0 +1,134 @@
+"""An animation (job kind 'animation') through the engine process on a real SQLite file and the
+test-tiny models: MP4 + preview as artifacts, per-frame progress with the latest frame as the
+preview, per-frame billing, cancel part-way, `init_frame` as frame 0, and a kill -9 of a real
+engine mid-animation resuming to the same MP4 frames."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.spec.animation import AnimationSpec
+from engine.spec.render import SCHEMA_VERSION
+from engine.media.video import probe_video
+from storage import JobRequest
+
+from tests.support.engine import ANIMATION_FAST, ANIMATION_RENDER
+from tests.support.jobs import run_reporting, with_db, worker
+
+
+def animation_request(frames: int = 3, **changes) -> JobRequest:
+    anim = AnimationSpec.from_dict({"render": ANIMATION_RENDER, **ANIMATION_FAST, "max_frames": frames, **changes})
+    return JobRequest(guild_id=1, channel_id=2, user_id=3, kind="animation", spec_json=anim.to_json(),
+                      spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64,
+                      steps=ANIMATION_RENDER["steps"], frames=frames, seed=ANIMATION_RENDER["seed"])
+
+
+def test_an_animation_completes_with_mp4_and_reports_every_frame(tmp_path):
+    job, ledger, seen = run_reporting(tmp_path, animation_request(frames=3))
+    assert job.state == "succeeded", job.error_message
+    folder = tmp_path / "jobs" / job.id
+    assert job.artifacts == (str(folder / "animation.mp4"), str(folder / "preview.gif"))
+    info = probe_video(job.artifacts[0])
+    assert (info.frames, info.width, info.height, round(info.fps)) == (3, 64, 64, ANIMATION_FAST["fps"])
+    assert sorted(p.name for p in (folder / "frames").iterdir()) == ["0000.png", "0001.png", "0002.png"]
+    assert {(frame, frames) for frame, frames, _ in seen} == {(0, 3), (1, 3), (2, 3)}
+    assert job.progress_frame == 2 and job.progress_frames == 3
+    # The preview is the latest finished frame, shrunk copy of it (64 px stays 64 px).
+    assert job.preview_path == str(folder / "preview.png")
+    last = np.asarray(Image.open(folder / "frames" / "0002.png").convert("RGB"))
+    assert np.array_equal(np.asarray(Image.open(job.preview_path).convert("RGB")), last)
+    # Each frame was billed as it finished; complete billed only the balance.
+    charges = [e for e in ledger if e.kind == "charge"]
+    assert len(charges) == 4 and abs(sum(e.gpu_seconds for e in charges) - job.gpu_seconds) < 1e-6
+
+
+def test_init_frame_is_frame_zero_unchanged_and_only_later_frames_diffuse(tmp_path):
+    source = tmp_path / "still.png"
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(source)
+
+    async def body(db):
+        job = await db.jobs.enqueue(animation_request(frames=2, init_frame=str(source)))
+        await worker(db, tmp_path).run(burst=True)
+        return await db.jobs.get(job.id)
+
+    job = asyncio.run(with_db(tmp_path, body))
+    assert job.state == "succeeded", job.error_message
+    frames = tmp_path / "jobs" / job.id / "frames"
+    first = np.asarray(Image.open(frames / "0000.png").convert("RGB"))
+    assert np.array_equal(first, np.asarray(Image.open(source).convert("RGB")))
+    assert not np.array_equal(np.asarray(Image.open(frames / "0001.png").convert("RGB")), first)
+
+
+def test_init_frame_costs_no_steps_and_is_refused_for_video_input(tmp_path):
+    with_frame = AnimationSpec.from_dict({"render": ANIMATION_RENDER, **ANIMATION_FAST, "init_frame": "x.png"})
+    assert with_frame.diffused_frames()[0] is False
+    from engine.errors import SpecError
+    with pytest.raises(SpecError, match="init_frame.*Video Input takes its first frame"):
+        AnimationSpec.from_dict({"render": ANIMATION_RENDER, **ANIMATION_FAST, "init_frame": "x.png",
+                                 "animation_mode": "Video Input", "video_init_path": "clip.mp4"})
+
+
+def test_cancel_mid_animation_keeps_the_finished_frames_billed_and_delivered(tmp_path):
+    async def body(db):
+        job = await db.jobs.enqueue(animation_request(frames=4))
+        engine = worker(db, tmp_path)
+        task = asyncio.create_task(engine.run(burst=True))
+        while (await db.jobs.get(job.id)).progress_frame < 1:  # frame 0 is done, frame 1 started
+            await asyncio.sleep(0.02)
+        await db.jobs.cancel(job.id)
+        await task
+        return await db.jobs.get(job.id), await db.quotas.status(1, 3)
+
+    job, status = asyncio.run(with_db(tmp_path, body))
+    folder = tmp_path / "jobs" / job.id
+    assert job.state == "cancelled"
+    assert (folder / "frames" / "0000.png").is_file() and not (folder / "frames" / "0003.png").exists()
+    assert not (folder / "animation.mp4").exists()
+    # The frames finished before the stop are still delivered, as partial.mp4.
+    finished = len(list((folder / "frames").glob("*.png")))
+    assert job.artifacts == (str(folder / "partial.mp4"),)
+    assert probe_video(job.artifacts[0]).frames == finished >= 1
+    assert status["day"].user_used > 0  # frame 0's GPU time stays charged
+
+
+@pytest.mark.e2e
+def test_kill_9_mid_animation_resumes_from_the_last_finished_frame(tmp_path):
+    """A real engine subprocess is killed after frame 0; the next engine resumes without
+    rendering it again, and every frame equals an uninterrupted animation's."""
+    from tests.engine.jobs.test_worker import kill_after_first_unit_and_resume
+
+    async def enqueue(db):
+        return [(await db.jobs.enqueue(animation_request(frames=3))).id for _ in range(2)]
+
+    crashed, reference = asyncio.run(with_db(tmp_path, enqueue))
+    first = tmp_path / "jobs" / crashed / "frames" / "0000.png"
+    resumed, _ = kill_after_first_unit_and_resume(tmp_path, crashed, reference, first)
+    for n in range(3):
+        a = tmp_path / "jobs" / crashed / "frames" / f"{n:04}.png"
+        b = tmp_path / "jobs" / reference / "frames" / f"{n:04}.png"
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))), n
+    assert probe_video(json.loads(resumed["artifacts_json"])[0]).frames == 3
+
+
+def test_an_animation_stops_with_its_frames_when_the_quota_runs_out(tmp_path):
+    """A role quota (the requester's roles as queued) smaller than one frame: the enqueue check
+    passes (nothing used yet), frame 0 is billed, and the animation stops there instead of
+    running its other frames past the budget."""
+    async def body(db):
+        await db.quotas.set_limit(1, "role", "day", 0.001, subject_id=42)
+        job = await db.jobs.enqueue(animation_request(frames=3), role_ids=[42])
+        await worker(db, tmp_path).run(burst=True)
+        return await db.jobs.get(job.id), await db.quotas.ledger(1, user_id=3)
+
+    job, ledger = asyncio.run(with_db(tmp_path, body))
+    folder = tmp_path / "jobs" / job.id
+    assert job.state == "failed" and job.error_code == "quota_exceeded", job.error_message
+    assert job.error_message.startswith("stopped after frame 1 of 3 frames") and "(quota)" in job.error_message
+    assert job.artifacts == (str(folder / "partial.mp4"),) and probe_video(job.artifacts[0]).frames == 1
+    assert not (folder / "frames" / "0001.png").exists()
+    assert [e.kind for e in ledger] == ["charge"]  # frame 0 stays billed; nothing else ran

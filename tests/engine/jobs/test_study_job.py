@@ -1,0 +1,122 @@
+"""A parameter study (job kind 'study') through the engine process on a real SQLite file and the
+test-tiny models: grid + cells as artifacts, cell-by-cell progress, cancel part-way, and the
+finished cells' GPU time billed even when the study does not finish."""
+from __future__ import annotations
+
+import pytest
+
+import asyncio
+from pathlib import Path
+
+from PIL import Image
+
+from engine.errors import ModelError
+from engine.spec.render import SCHEMA_VERSION
+from engine.spec.study import build_study
+from engine.jobs.worker import EngineWorker, WorkerConfig
+from storage import Database, JobRequest
+
+from tests.support.engine import fast_spec, tiny_pool
+from tests.support.jobs import OWNER, run_reporting, with_db, worker
+
+
+def study_request(x: str, y: str | None = None, steps: int = 4) -> JobRequest:
+    study = build_study(fast_spec(steps=steps, seed=5), x, y)
+    return JobRequest(guild_id=1, channel_id=2, user_id=3, kind="study", spec_json=study.to_json(),
+                      spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64,
+                      steps=steps, frames=study.n_cells, seed=5)
+
+
+
+def test_a_study_completes_with_grid_and_cells_and_reports_each_cell(tmp_path):
+    job, ledger, seen = run_reporting(tmp_path, study_request("clip_guidance_scale=1000,8000"))
+    assert job.state == "succeeded", job.error_message
+    folder = tmp_path / "jobs" / job.id
+    assert job.artifacts == (str(folder / "grid.png"), str(folder / "cells" / "01.png"),
+                             str(folder / "cells" / "02.png"))
+    assert all(Path(p).is_file() for p in job.artifacts)
+    assert Image.open(job.artifacts[1]).size == (64, 64)
+    assert {(frame, frames) for frame, frames, _ in seen} == {(0, 2), (1, 2)}
+    assert job.progress_frame == 1 and job.progress_frames == 2 and job.progress_step == 4
+    assert job.preview_path == str(folder / "partial_grid.png")
+    # Each cell was billed as it finished; complete billed only the balance.
+    charges = [e for e in ledger if e.kind == "charge"]
+    assert len(charges) == 3 and abs(sum(e.gpu_seconds for e in charges) - job.gpu_seconds) < 1e-6
+
+
+def test_cancel_mid_study_stops_and_keeps_the_finished_cells_billed(tmp_path):
+    async def body(db):
+        job = await db.jobs.enqueue(study_request("clip_guidance_scale=1000,8000"))
+        engine = worker(db, tmp_path)
+        task = asyncio.create_task(engine.run(burst=True))
+        while (await db.jobs.get(job.id)).progress_frame < 1:  # cell 1 is done, cell 2 started
+            await asyncio.sleep(0.02)
+        await db.jobs.cancel(job.id)
+        await task
+        return await db.jobs.get(job.id), await db.quotas.status(1, 3)
+
+    job, status = asyncio.run(with_db(tmp_path, body))
+    folder = tmp_path / "jobs" / job.id
+    assert job.state == "cancelled" and not job.artifacts
+    assert (folder / "cells" / "01.png").is_file() and not (folder / "cells" / "02.png").exists()
+    assert not (folder / "grid.png").exists()
+    assert status["day"].user_used > 0  # cell 1's GPU time stays charged
+
+
+def test_a_failure_after_a_cell_refunds_only_the_unbilled_rest(tmp_path, monkeypatch):
+    import engine.study.render as study_render
+
+    real = study_render.DiscoPipeline.__call__
+    calls = []
+
+    def second_cell_breaks(self, spec, **kwargs):
+        calls.append(spec)
+        if len(calls) == 2:
+            raise ModelError("the model file went missing")  # not retryable: the job fails
+        return real(self, spec, **kwargs)
+    monkeypatch.setattr(study_render.DiscoPipeline, "__call__", second_cell_breaks)
+
+    async def body(db):
+        job = await db.jobs.enqueue(study_request("clip_guidance_scale=1000,8000"))
+        claimed = await db.leases.claim(OWNER)
+        await worker(db, tmp_path).process(claimed)
+        return await db.jobs.get(job.id), await db.quotas.ledger(1, user_id=3)
+
+    job, ledger = asyncio.run(with_db(tmp_path, body))
+    assert job.state == "failed" and "went missing" in job.error_message
+    # fail() refunded what was not billed yet (nothing) and left cell 1's partial charge alone.
+    assert [e.kind for e in ledger] == ["charge"] and ledger[0].gpu_seconds > 0
+
+
+@pytest.mark.e2e
+def test_kill_9_mid_study_loses_at_most_the_cell_in_progress(tmp_path):
+    """A real engine subprocess is killed after the first cell; the next engine resumes the
+    study without rendering that cell again, and the grid equals an uninterrupted study's."""
+    import json
+
+    from tests.engine.jobs.test_worker import kill_after_first_unit_and_resume
+
+    async def enqueue(db):
+        request = study_request("clip_guidance_scale=1000,4000,8000", steps=8)
+        return [(await db.jobs.enqueue(request)).id for _ in range(2)]
+
+    crashed, reference = asyncio.run(with_db(tmp_path, enqueue))
+    first_cell = tmp_path / "jobs" / crashed / "cells" / "01.png"
+    resumed, whole = kill_after_first_unit_and_resume(tmp_path, crashed, reference, first_cell)
+    grid = Path(json.loads(resumed["artifacts_json"])[0]).read_bytes()
+    assert grid == Path(json.loads(whole["artifacts_json"])[0]).read_bytes()
+
+
+def test_a_study_stops_with_its_partial_grid_when_the_quota_runs_out(tmp_path):
+    async def body(db):
+        await db.quotas.set_limit(1, "member", "day", 0.001)
+        job = await db.jobs.enqueue(study_request("clip_guidance_scale=1000,4000,8000"))
+        await worker(db, tmp_path).run(burst=True)
+        return await db.jobs.get(job.id)
+
+    job = asyncio.run(with_db(tmp_path, body))
+    folder = tmp_path / "jobs" / job.id
+    assert job.state == "failed" and job.error_code == "quota_exceeded", job.error_message
+    assert job.error_message.startswith("stopped after cell 1 of 3 cells")
+    assert job.artifacts == (str(folder / "partial_grid.png"),)
+    assert not (folder / "cells" / "02.png").exists()

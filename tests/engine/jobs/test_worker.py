@@ -1,0 +1,229 @@
+"""The engine process against a real SQLite file: claim → render → complete, cancel, OOM
+retry, bad settings, and crashes (kill -9 of a real engine subprocess, a poison job)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.media.files import read_png_text
+from engine.spec.render import SCHEMA_VERSION, RenderSpec
+from engine.jobs.worker import EngineWorker, WorkerConfig
+from storage import Database, JobRequest
+
+from tests.support.engine import fast_spec, tiny_pool
+from tests.support import REPO_ROOT
+
+ROOT = REPO_ROOT
+
+
+def request(spec: RenderSpec | str, **changes) -> JobRequest:
+    spec_json = spec if isinstance(spec, str) else spec.to_json()
+    fields = dict(guild_id=1, channel_id=2, user_id=3, kind="still", spec_json=spec_json,
+                  spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64, steps=12)
+    return JobRequest(**{**fields, **changes})
+
+
+async def with_db(tmp_path, body):
+    db = await Database.open(tmp_path / "disco.db")
+    try:
+        return await body(db)
+    finally:
+        await db.close()
+
+
+def worker(db, tmp_path, **config) -> EngineWorker:
+    return EngineWorker(db, tiny_pool(), tmp_path, owner="engine:test:1",
+                        config=WorkerConfig(**{"checkpoint_every": 4, "progress_every": 0, **config}))
+
+
+def test_burst_renders_every_queued_job(tmp_path):
+    async def body(db):
+        first = await db.jobs.enqueue(request(fast_spec(seed=1)))
+        second = await db.jobs.enqueue(request(fast_spec(seed=2, n_batches=2)))
+        assert await worker(db, tmp_path).run(burst=True) == 2
+        return [await db.jobs.get(j.id) for j in (first, second)]
+
+    first, second = asyncio.run(with_db(tmp_path, body))
+    assert first.state == second.state == "succeeded"
+    assert len(first.artifacts) == 1 and len(second.artifacts) == 2
+    assert all(Path(p).exists() for p in first.artifacts + second.artifacts)
+    assert first.progress_step == first.progress_total == 12 and first.gpu_seconds > 0
+    assert Path(first.checkpoint_path).exists() and first.seconds_per_step > 0
+    assert Path(first.artifacts[0]).parent == tmp_path / "jobs" / first.id
+
+
+def test_job_without_seed_gets_a_stable_one(tmp_path):
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(seed=None)))
+        await worker(db, tmp_path).run(burst=True)
+        return await db.jobs.get(job.id)
+
+    job = asyncio.run(with_db(tmp_path, body))
+    settings = RenderSpec.from_json(read_png_text(Path(job.artifacts[0]))["disco_settings"])
+    assert settings.seed is not None
+
+
+def test_invalid_settings_fail_without_retry(tmp_path):
+    async def body(db):
+        job = await db.jobs.enqueue(request('{"steps": 5000}'))
+        await worker(db, tmp_path).run(burst=True)
+        return await db.jobs.get(job.id)
+
+    job = asyncio.run(with_db(tmp_path, body))
+    assert job.state == "failed" and job.error_code == "invalid_settings" and "steps" in job.error_message
+
+
+def test_cancel_queued_never_starts_and_running_stops_within_a_step(tmp_path):
+    async def body(db):
+        queued = await db.jobs.enqueue(request(fast_spec(steps=60, seed=3)))
+        await db.jobs.cancel(queued.id)
+        running = await db.jobs.enqueue(request(fast_spec(steps=60, seed=4), steps=60))
+        engine = worker(db, tmp_path)
+        task = asyncio.create_task(engine.run(burst=True))
+        while (await db.jobs.get(running.id)).progress_step < 3:
+            await asyncio.sleep(0.02)
+        await db.jobs.cancel(running.id)
+        at_cancel = (await db.jobs.get(running.id)).progress_step
+        await task
+        return await db.jobs.get(queued.id), await db.jobs.get(running.id), at_cancel
+
+    queued, running, at_cancel = asyncio.run(with_db(tmp_path, body))
+    assert queued.state == "cancelled" and queued.attempt == 0
+    assert running.state == "cancelled" and not running.artifacts
+    assert running.progress_step <= at_cancel + 2  # the step in flight, then it stops
+
+
+class OutOfMemoryFor:
+    """Stands in for the pipeline: raises CUDA's out-of-memory error for the first `times` calls."""
+
+    def __init__(self, pipeline, times: int):
+        self.pipeline, self.times, self.specs = pipeline, times, []
+
+    def __call__(self, spec, **kwargs):
+        self.specs.append(spec)
+        if len(self.specs) <= self.times:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+        return self.pipeline(spec, **kwargs)
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_out_of_memory_retries_once_cheaper_then_fails_clearly(tmp_path, times):
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(use_secondary_model=False)))
+        engine = worker(db, tmp_path)
+        engine.pipeline = OutOfMemoryFor(engine.pipeline, times)
+        await engine.run(burst=True)
+        return await db.jobs.get(job.id), engine.pipeline.specs
+
+    job, specs = asyncio.run(with_db(tmp_path, body))
+    assert len(specs) == 2 and specs[1].cutn_batches == 2 * specs[0].cutn_batches
+    if times == 1:
+        assert job.state == "succeeded"
+    else:
+        assert job.state == "failed" and job.error_code == "out_of_memory"
+        assert "smaller size" in job.error_message
+
+
+# ---- real engine subprocesses ---------------------------------------------------------------
+
+def engine_process(data: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "disco", "engine", "--models", "test-tiny",
+                             "--device", "cpu", "--data-dir", str(data), "--lease-seconds", "2",
+                             "--checkpoint-every", "5", *extra],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def row(data: Path, job_id: str) -> sqlite3.Row:
+    conn = sqlite3.connect(data / "disco.db", timeout=10)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    finally:
+        conn.close()
+
+
+def wait_for(predicate, timeout: float = 240.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def kill_after_first_unit_and_resume(data: Path, crashed: str, reference: str, first_unit: Path):
+    """Run a real engine until job `crashed` starts its second unit (a study's cell, an
+    animation's frame), SIGKILL it, let its lease run out, then drain the queue with a fresh
+    engine. Checks the first unit was kept rather than redone; returns the two jobs' rows."""
+    engine = engine_process(data)
+    try:
+        wait_for(lambda: (r := row(data, crashed)) and r["progress_frame"] >= 1)
+    finally:
+        engine.send_signal(signal.SIGKILL)
+        engine.wait()
+    stamp = first_unit.stat().st_mtime_ns
+    assert row(data, crashed)["state"] == "running"
+    time.sleep(2.2)  # the dead engine's lease runs out
+    assert engine_process(data, "--burst").wait(timeout=480) == 0
+    resumed, whole = row(data, crashed), row(data, reference)
+    assert resumed["state"] == whole["state"] == "succeeded" and resumed["attempt"] == 2
+    assert first_unit.stat().st_mtime_ns == stamp  # the finished unit was kept, not redone
+    return resumed, whole
+
+
+def enqueue(data: Path, *specs: RenderSpec, **changes) -> list[str]:
+    async def body(db):
+        return [(await db.jobs.enqueue(request(s, **changes))).id for s in specs]
+    return asyncio.run(with_db(data, body))
+
+
+@pytest.mark.e2e
+def test_kill_9_mid_render_resumes_to_the_same_png(tmp_path):
+    spec = fast_spec(steps=30, seed=21)
+    crashed, reference = enqueue(tmp_path, spec, spec, steps=30)
+    engine = engine_process(tmp_path)
+    try:
+        wait_for(lambda: (r := row(tmp_path, crashed)) and r["checkpoint_path"] and r["progress_step"] >= 12)
+    finally:
+        engine.send_signal(signal.SIGKILL)
+        engine.wait()
+    interrupted_at = row(tmp_path, crashed)["progress_step"]
+    assert row(tmp_path, crashed)["state"] == "running"  # the dead engine still holds the lease
+    time.sleep(2.2)  # let the lease run out
+    assert engine_process(tmp_path, "--burst").wait(timeout=480) == 0
+    resumed, uninterrupted = row(tmp_path, crashed), row(tmp_path, reference)
+    assert resumed["state"] == uninterrupted["state"] == "succeeded"
+    assert resumed["attempt"] == 2 and 12 <= interrupted_at < 30
+    resumed_png = Path(json.loads(resumed["artifacts_json"])[0]).read_bytes()
+    reference_png = Path(json.loads(uninterrupted["artifacts_json"])[0]).read_bytes()
+    assert resumed_png == reference_png
+
+
+@pytest.mark.e2e
+def test_poison_job_goes_dead_and_the_next_job_runs(tmp_path):
+    poison, healthy = enqueue(tmp_path, fast_spec(steps=40, seed=5), fast_spec(steps=6, seed=6),
+                              max_attempts=2)
+    for attempt in (1, 2):  # the poison job takes the engine down every time it runs
+        engine = engine_process(tmp_path)
+        try:
+            wait_for(lambda: row(tmp_path, poison)["attempt"] == attempt
+                     and row(tmp_path, poison)["state"] == "running")
+        finally:
+            engine.send_signal(signal.SIGKILL)
+            engine.wait()
+        time.sleep(2.2)
+    assert engine_process(tmp_path, "--burst").wait(timeout=480) == 0
+    dead, done = row(tmp_path, poison), row(tmp_path, healthy)
+    assert dead["state"] == "dead" and "lease" in dead["error_message"]
+    assert done["state"] == "succeeded"

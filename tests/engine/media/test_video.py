@@ -1,0 +1,217 @@
+"""engine.media.video on tiny generated clips: probe, every-nth extraction, bounds, MP4 encoding, fitting
+under an upload limit, animated previews and VR composition."""
+from __future__ import annotations
+
+import os
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.errors import EngineError, SpecError
+from engine.media.video import (VideoLimits, animated_preview, encode_mp4, extract_frames, fit_to_size, iter_frames,
+                          probe_video, side_by_side, top_bottom)
+
+SIDE = 64
+
+
+def square_frame(i: int, width: int = SIDE, height: int = SIDE) -> np.ndarray:
+    """Black frame with a white 8x10 square whose left edge sits at x = 2*i."""
+    frame = np.zeros((height, width, 3), np.uint8)
+    frame[10:20, 2 * i:2 * i + 8] = 255
+    return frame
+
+
+def square_x(frame: np.ndarray) -> int:
+    return int(np.argmax(frame[15, :, 0] > 128))
+
+
+def read_back(path) -> tuple[dict, list[np.ndarray]]:
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    w, h = meta["size"]
+    frames = [np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in reader]
+    return meta, frames
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("video") / "clip.mp4"
+    encode_mp4((square_frame(i) for i in range(24)), path, fps=12)
+    return path
+
+
+def test_encode_mp4_reads_back_with_frames_fps_and_size(clip):
+    meta, frames = read_back(clip)
+    assert meta["fps"] == 12 and meta["size"] == (SIDE, SIDE) and meta["codec"].startswith("h264")
+    assert len(frames) == 24
+    assert [square_x(f) for f in frames[:4]] == [0, 2, 4, 6]
+    assert not [p for p in clip.parent.iterdir() if p.name.startswith(".")]  # no temp file left behind
+
+
+def test_encode_mp4_pads_odd_sides_and_takes_pil_images(tmp_path):
+    path = encode_mp4([Image.fromarray(square_frame(i, 33, 21)) for i in range(3)], tmp_path / "odd.mp4", fps=5)
+    meta, frames = read_back(path)
+    assert meta["size"] == (34, 22) and len(frames) == 3 and meta["fps"] == 5
+
+
+def test_encode_mp4_refuses_mixed_sizes_and_no_frames(tmp_path):
+    with pytest.raises(EngineError, match="first frame's size"):
+        encode_mp4([square_frame(0), square_frame(0, 32, 32)], tmp_path / "mixed.mp4")
+    with pytest.raises(EngineError, match="No frames"):
+        encode_mp4([], tmp_path / "none.mp4")
+    assert not list(tmp_path.iterdir())
+
+
+def test_probe_video(clip):
+    info = probe_video(clip)
+    assert (info.width, info.height, info.fps, info.frames, info.codec) == (SIDE, SIDE, 12.0, 24, "h264")
+    assert info.duration == pytest.approx(2.0, abs=0.1)
+
+
+def test_every_second_frame_in_order_and_resized(clip, tmp_path):
+    frames = list(iter_frames(clip, every_nth=2, width=SIDE, height=SIDE))
+    assert len(frames) == 12
+    assert [square_x(f) for f in frames] == [4 * k for k in range(12)]  # input frames 0, 2, 4, ...
+    small = list(iter_frames(clip, every_nth=3, width=32, height=16, max_frames=5))
+    assert len(small) == 5 and small[0].shape == (16, 32, 3)
+    written = extract_frames(clip, tmp_path / "frames", every_nth=6, width=SIDE, height=SIDE)
+    assert [p.name for p in written] == ["0001.png", "0002.png", "0003.png", "0004.png"]
+    assert square_x(np.asarray(Image.open(written[1]))) == 12
+
+
+def test_closing_the_iterator_early_stops_ffmpeg(clip):
+    frames = iter_frames(clip, width=SIDE, height=SIDE)
+    assert next(frames).shape == (SIDE, SIDE, 3)
+    frames.close()
+
+
+def test_bounds_name_the_parameter_the_limit_and_the_fix(tmp_path, clip):
+    slow = encode_mp4((square_frame(i) for i in range(10)), tmp_path / "slow.mp4", fps=1)
+    with pytest.raises(SpecError, match=r"lasts 10\.0 s, over the limit of 5 s\. Trim") as err:
+        probe_video(slow, limits=VideoLimits(max_duration_s=5))
+    assert err.value.param == "video_init_path"
+    with pytest.raises(SpecError, match=r"64x64, over the limit of 48 pixels.*Scale it down"):
+        probe_video(clip, limits=VideoLimits(max_side=48))
+    with pytest.raises(SpecError, match=r"KiB, over the limit of 1 KiB\. Trim or compress"):
+        probe_video(clip, limits=VideoLimits(max_bytes=1000))
+    with pytest.raises(SpecError, match=r"24 frames give 12 frames, over the limit of 10\. Set extract_nth_frame to 3"):
+        list(iter_frames(clip, every_nth=2, width=SIDE, height=SIDE, limits=VideoLimits(max_frames=10)))
+    assert len(list(iter_frames(clip, every_nth=2, width=8, height=8, max_frames=10,
+                                limits=VideoLimits(max_frames=10)))) == 10  # capped by max_frames: allowed
+    with pytest.raises(SpecError, match="extract_nth_frame must be a whole number"):
+        list(iter_frames(clip, every_nth=0, width=SIDE, height=SIDE))
+
+
+@pytest.mark.parametrize("name", ["https://example.com/a.mp4", "concat:a.mp4|b.mp4", "pipe:0", "file:/etc/passwd"])
+def test_urls_and_protocols_are_refused(name):
+    with pytest.raises(SpecError, match="not a URL or ffmpeg protocol") as err:
+        probe_video(name)
+    assert err.value.param == "video_init_path"
+
+
+def test_only_regular_files_inside_the_allowed_folder(tmp_path, clip):
+    with pytest.raises(SpecError, match="regular file"):
+        probe_video(tmp_path)
+    with pytest.raises(SpecError, match="regular file"):
+        probe_video("/dev/zero")
+    with pytest.raises(SpecError, match="Check the file exists"):
+        probe_video(tmp_path / "missing.mp4")
+    inside = tmp_path / "uploads"
+    inside.mkdir()
+    os.symlink(clip, inside / "link.mp4")
+    with pytest.raises(SpecError, match="must be a file inside"):
+        probe_video(inside / "link.mp4", allowed_dir=inside)
+    assert probe_video(clip, allowed_dir=clip.parent).frames == 24
+
+
+def test_not_a_video_and_forbidden_containers(tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(SpecError, match="not a readable video"):
+        probe_video(junk)
+    playlist = tmp_path / "list.m3u8"  # an HLS playlist would open other files: its demuxer is not allowed
+    playlist.write_text("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nclip.mp4\n#EXT-X-ENDLIST\n")
+    with pytest.raises(SpecError, match="not a readable video"):
+        probe_video(playlist)
+
+
+def test_fit_to_size_brings_noise_under_the_limit(tmp_path):
+    rng = np.random.default_rng(0)
+    big = encode_mp4((rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8) for _ in range(24)),
+                     tmp_path / "noise.mp4", fps=12)
+    limit = 25_000
+    assert big.stat().st_size > 2 * limit
+    result = fit_to_size(big, tmp_path / "fit.mp4", max_bytes=limit)
+    assert result.size == result.path.stat().st_size <= limit and result.changes
+    meta, frames = read_back(result.path)
+    assert len(frames) == 24 and meta["fps"] == 12
+    same = fit_to_size(result.path, tmp_path / "copy.mp4", max_bytes=limit)  # already fits: copied as is
+    assert same.changes == () and same.path.read_bytes() == result.path.read_bytes()
+
+
+def test_fit_to_size_scales_down_then_gives_up(tmp_path):
+    rng = np.random.default_rng(1)
+    big = encode_mp4((rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for _ in range(24)),
+                     tmp_path / "noise.mp4", fps=12)
+    # ~2.8 kbit/s over 2 s is far under 0.04 bit per pixel at 128x128: the picture shrinks first
+    result = fit_to_size(big, tmp_path / "small.mp4", max_bytes=2_500, min_side=16)
+    assert result.path.stat().st_size <= 2_500 and 16 <= result.width < 128 and result.width == result.height
+    assert len(read_back(result.path)[1]) == 24
+    assert any("scaled from 128x128" in change for change in result.changes)
+    with pytest.raises(EngineError, match="cannot be made to fit"):
+        fit_to_size(big, tmp_path / "never.mp4", max_bytes=1_500, min_side=16)  # no room for the MP4 index
+    assert not (tmp_path / "never.mp4").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_fit_to_size_retry_loop_against_an_encoder_that_always_overshoots(tmp_path, monkeypatch):
+    rng = np.random.default_rng(2)
+    big = encode_mp4((rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8) for _ in range(24)),
+                     tmp_path / "in" / "noise.mp4", fps=12)
+    calls = []
+
+    def overshoot(src, dst, *, bitrate, width, height, fps, timeout):
+        calls.append((bitrate, width, height))
+        dst.write_bytes(b"x" * 40_001)
+        return 40_001
+
+    monkeypatch.setattr("engine.media.video._reencode", overshoot)
+    with pytest.raises(EngineError, match="cannot be made to fit 39 KiB at 16 pixels per side"):
+        fit_to_size(big, tmp_path / "out" / "out.mp4", max_bytes=40_000, min_side=16)
+    assert [c[1:] for c in calls] == [(64, 64)] * 3 + [(48, 48)] * 2 + [(36, 36)] * 2 + [(26, 26)] * 2 + [(18, 18)] * 2
+    assert calls[0][0] > calls[1][0] > calls[2][0]  # each miss lowers the bitrate
+    assert not list((tmp_path / "out").iterdir())  # neither the output nor a temp file
+
+
+def test_animated_preview_gif_and_webp(tmp_path):
+    frames = [square_frame(i, 128, 96) for i in range(6)]
+    gif = animated_preview(frames, tmp_path / "p.gif", max_side=64, fps=12)
+    with Image.open(gif) as image:
+        assert image.format == "GIF" and image.n_frames == 6 and image.size == (64, 48)
+        assert image.info["duration"] == 80 and image.info["loop"] == 0
+    webp = animated_preview(frames, tmp_path / "p.webp", max_side=64)
+    with Image.open(webp) as image:
+        assert image.format == "WEBP" and image.n_frames == 6 and image.size == (64, 48)
+
+
+def test_vr_composition():
+    left = [np.full((4, 6, 3), 10, np.uint8), np.full((4, 6, 3), 20, np.uint8)]
+    right = [Image.new("RGB", (6, 4), (200, 0, 0))] * 2
+    pairs = list(side_by_side(left, right))
+    assert len(pairs) == 2 and pairs[0].size == (12, 4)
+    assert np.asarray(pairs[1])[0, 0].tolist() == [20, 20, 20] and np.asarray(pairs[1])[0, 6].tolist() == [200, 0, 0]
+    stacked = list(top_bottom(left, right))
+    assert stacked[0].size == (6, 8) and np.asarray(stacked[0])[4, 0].tolist() == [200, 0, 0]
+    with pytest.raises(EngineError, match="same count"):
+        list(side_by_side(left, right[:1]))
+    with pytest.raises(EngineError, match="same size"):
+        list(side_by_side(left, [Image.new("RGB", (6, 5))] * 2))
+
+
+def test_a_stuck_ffmpeg_is_stopped_by_the_watchdog():
+    from engine.media.video import _read_raw
+    frames = _read_raw(["sleep", "30"], 8, 8, 3, timeout=0.3)  # stands in for an ffmpeg that never writes
+    with pytest.raises(EngineError, match="longer than 0 s for one frame"):
+        next(frames)

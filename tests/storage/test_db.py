@@ -1,0 +1,198 @@
+"""Opening the database: pragmas, migrations (one transaction per step, newer files refused), and
+bad input: a non-SQLite file, a damaged one, another program's database, a locked database, a
+full disk. Each gives a clear error, loses nothing and never resets the file."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+import storage.db
+from storage import (
+    SCHEMA_VERSION,
+    DatabaseCorrupt,
+    DatabaseError,
+    DatabaseLocked,
+    DiskFull,
+    ForeignDatabase,
+    SchemaTooNew,
+)
+from storage.migrations import APPLICATION_ID, MIGRATIONS, Migration
+from tests.support.storage import async_test, check_invariants, open_db, request
+
+
+def pragma(path, name):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"PRAGMA {name}").fetchone()[0]
+    finally:
+        conn.close()
+
+
+@async_test
+async def test_new_database_gets_wal_full_sync_busy_timeout_and_the_schema(tmp_path):
+    async with await open_db(tmp_path / "nested" / "dir", busy_timeout_s=2.5) as db:
+        conn = db.connection
+        assert (await conn.execute_fetchall("PRAGMA journal_mode"))[0][0] == "wal"
+        assert (await conn.execute_fetchall("PRAGMA synchronous"))[0][0] == 2  # FULL
+        assert (await conn.execute_fetchall("PRAGMA busy_timeout"))[0][0] == 2500
+        assert await db.integrity_check() == "ok"
+    path = tmp_path / "nested" / "dir" / "disco.db"
+    assert pragma(path, "user_version") == SCHEMA_VERSION == len(MIGRATIONS)
+    assert pragma(path, "application_id") == APPLICATION_ID
+
+
+@async_test
+async def test_reopening_keeps_data_and_two_openers_migrate_once(tmp_path):
+    first, second = await asyncio.gather(open_db(tmp_path), open_db(tmp_path))
+    job = await first.jobs.enqueue(request())
+    await first.close()
+    assert (await second.jobs.get(job.id)).state == "queued"
+    await second.close()
+    async with await open_db(tmp_path) as db:
+        assert [j.id for j in await db.jobs.list()] == [job.id]
+
+
+@async_test
+async def test_a_failing_migration_step_leaves_the_previous_version(tmp_path, monkeypatch):
+    async with await open_db(tmp_path) as db:
+        await db.jobs.enqueue(request())
+    broken = Migration("broken", ("CREATE TABLE extra (x)", "CREATE TABLE jobs (x)"))
+    monkeypatch.setattr(storage.db, "MIGRATIONS", (*MIGRATIONS, broken))
+    with pytest.raises(DatabaseError, match=f"already exists. The file was left at version {len(MIGRATIONS)}"):
+        await open_db(tmp_path)
+    path = tmp_path / "disco.db"
+    assert pragma(path, "user_version") == len(MIGRATIONS)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'extra'").fetchall() == []
+    assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
+    conn.close()
+
+
+@async_test
+async def test_newer_schema_is_refused_and_untouched(tmp_path):
+    async with await open_db(tmp_path):
+        pass
+    path = tmp_path / "disco.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(SchemaTooNew) as info:
+        await open_db(tmp_path)
+    assert (info.value.found, info.value.known) == (SCHEMA_VERSION + 1, SCHEMA_VERSION)
+    assert "newer version of disco" in str(info.value) and "upgrade disco" in str(info.value)
+    assert path.read_bytes() == before
+
+
+@async_test
+async def test_a_file_that_is_not_sqlite_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "disco.db"
+    path.write_bytes(b"PNG? no. just some bytes\n" * 400)
+    before = path.read_bytes()
+    with pytest.raises(DatabaseCorrupt, match="is not a SQLite database; move it away"):
+        await open_db(tmp_path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disco.db"]
+
+
+@async_test
+async def test_a_damaged_database_gives_a_clear_error_not_a_reset(tmp_path):
+    async with await open_db(tmp_path) as db:
+        for user in range(3):
+            await db.jobs.enqueue(request(user=user, spec_json="x" * 5000))
+    path = tmp_path / "disco.db"
+    data = bytearray(path.read_bytes())
+    page = pragma(path, "page_size")
+    data[page: len(data)] = b"\xa5" * (len(data) - page)  # every page after the first
+    path.write_bytes(bytes(data))
+    before = path.read_bytes()
+    with pytest.raises(DatabaseCorrupt, match="is damaged .* restore a backup"):
+        db = await open_db(tmp_path)
+        try:
+            await db.jobs.list()
+        finally:
+            await db.close()
+    assert path.read_bytes() == before
+
+
+@async_test
+async def test_another_programs_database_is_refused(tmp_path):
+    path = tmp_path / "disco.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(ForeignDatabase, match="another program .*notes.*move it away"):
+        await open_db(tmp_path)
+    assert path.read_bytes() == before
+
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("PRAGMA application_id = 1234")
+    conn.close()
+    with pytest.raises(ForeignDatabase):
+        await open_db(tmp_path, name="other.db")
+
+
+@async_test
+async def test_a_directory_is_not_a_database(tmp_path):
+    (tmp_path / "disco.db").mkdir()
+    with pytest.raises(DatabaseError, match="is a directory"):
+        await open_db(tmp_path)
+
+
+@async_test
+async def test_locked_database_gives_a_clear_error_and_recovers(tmp_path):
+    async with await open_db(tmp_path, busy_timeout_s=0.2) as db:
+        job = await db.jobs.enqueue(request())
+        await db.leases.claim("engine:1")
+        other = sqlite3.connect(tmp_path / "disco.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            with pytest.raises(DatabaseLocked, match="locked by another connection for more "
+                                                     "than 0.2 s"):
+                await db.jobs.enqueue(request(user=11))
+            with pytest.raises(DatabaseLocked):
+                await db.leases.heartbeat(job.id, 1, "engine:1")
+            assert (await db.jobs.get(job.id)).state == "running"  # reads still work (WAL)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert await db.leases.heartbeat(job.id, 1, "engine:1") is False
+        await db.jobs.enqueue(request(user=11))
+    assert check_invariants(tmp_path / "disco.db") == {"running": 1, "queued": 1}
+
+
+@async_test
+async def test_full_disk_rolls_back_and_loses_nothing(tmp_path):
+    async with await open_db(tmp_path) as db:
+        kept = [await db.jobs.enqueue(request(user=u)) for u in range(3)]
+        pages = (await db.execute("PRAGMA page_count"))[0][0]
+        await db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is now "full"
+        with pytest.raises(DiskFull, match="disk holding .* is full; the change was rolled back"):
+            await db.jobs.enqueue(request(user=9, spec_json="x" * 200_000))
+        assert {j.id for j in await db.jobs.list()} == {j.id for j in kept}
+        assert (await db.leases.claim("engine:1")).id == kept[0].id  # still usable
+        await db.execute("PRAGMA max_page_count = 1073741823")
+        await db.jobs.enqueue(request(user=9, spec_json="x" * 200_000))
+    assert check_invariants(tmp_path / "disco.db") == {"running": 1, "queued": 3}
+
+
+@async_test
+async def test_a_version_1_file_is_upgraded_and_keeps_its_jobs(tmp_path):
+    async with await open_db(tmp_path) as db:
+        old = await db.jobs.enqueue(request(), role_ids=[7])
+    conn = sqlite3.connect(tmp_path / "disco.db")  # back to what version 1 wrote
+    conn.execute("ALTER TABLE jobs DROP COLUMN role_ids_json")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    async with await open_db(tmp_path) as db:
+        assert (await db.jobs.get(old.id)).role_ids == ()  # queued before roles were kept
+        new = await db.jobs.enqueue(request(), role_ids=[7, 8])
+        assert (await db.jobs.get(new.id)).role_ids == ("7", "8")
+    assert pragma(tmp_path / "disco.db", "user_version") == len(MIGRATIONS)

@@ -1,0 +1,45 @@
+"""Engine-process test helpers: a worker on the tiny models, a database for one test, and a
+run that records every progress write."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from engine.jobs.worker import EngineWorker, WorkerConfig
+from storage import Database, JobRequest
+from tests.support.engine import tiny_pool
+
+OWNER = "engine:test:1"
+
+
+def worker(db: Database, tmp_path: Path) -> EngineWorker:
+    return EngineWorker(db, tiny_pool(), tmp_path, owner=OWNER,
+                        config=WorkerConfig(checkpoint_every=0, progress_every=0))
+
+
+async def with_db(tmp_path: Path, body):
+    db = await Database.open(tmp_path / "disco.db")
+    try:
+        return await body(db)
+    finally:
+        await db.close()
+
+
+def run_reporting(tmp_path: Path, request: JobRequest) -> tuple:
+    """Queue `request`, drain it with a worker; returns the finished job, the requester's
+    ledger and (frame, frames, preview) of every progress write."""
+    seen: list[tuple[int | None, int | None, str | None]] = []
+
+    async def body(db):
+        job = await db.jobs.enqueue(request)
+        real = db.leases.progress
+
+        async def spy(*args, **kwargs):
+            seen.append((kwargs.get("frame"), kwargs.get("frames"), kwargs.get("preview_path")))
+            return await real(*args, **kwargs)
+        db.leases.progress = spy
+        assert await worker(db, tmp_path).run(burst=True) == 1
+        return await db.jobs.get(job.id), await db.quotas.ledger(1, user_id=3)
+
+    job, ledger = asyncio.run(with_db(tmp_path, body))
+    return job, ledger, seen
