@@ -87,12 +87,12 @@ def engine_env(data_dir: Path) -> dict[str, str]:
 async def start_busy_engine(db, data_dir: Path, guild, timeout: float) -> subprocess.Popen:
     """Queue a long warm-up render, start `disco engine` and return once it is rendering it."""
     from engine.spec.render import SCHEMA_VERSION, RenderSpec
-    from storage import JobRequest
+    from storage import JobKind, JobRequest
 
     spec = RenderSpec.from_dict({**FAST_DEFAULTS, "text_prompts": "warm-up", "width": 128, "height": 128,
                                  "steps": 500, "skip_steps": 0, "seed": 1, "n_batches": 1})
     job = await db.jobs.enqueue(JobRequest(
-        guild_id=guild.id, channel_id=guild.channels[0].id, user_id=guild.owner_id, kind="still",
+        guild_id=guild.id, channel_id=guild.channels[0].id, user_id=guild.owner_id, kind=JobKind.STILL,
         spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set="test-tiny", width=128,
         height=128, steps=500, seed=1))
     # The engine's log goes to a file: a pipe nobody reads would block it once full.

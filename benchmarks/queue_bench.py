@@ -21,14 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage import Database, JobRequest, new_job_id  # noqa: E402
+from storage import Database, JobKind, JobRequest, new_job_id  # noqa: E402
 
 OWNER = "engine:bench"
 
 
 def request(n: int, guilds: int, users: int) -> JobRequest:
     return JobRequest(guild_id=f"g{n % guilds}", channel_id=1, user_id=f"u{n % (guilds * users)}",
-                      kind="still", spec_json='{"text_prompts": ["a lighthouse"], "steps": 250}',
+                      kind=JobKind.STILL, spec_json='{"text_prompts": ["a lighthouse"], "steps": 250}',
                       spec_version=1, model_set="dd-default", width=1280, height=768, steps=250)
 
 

@@ -25,12 +25,12 @@ import torch  # noqa: E402
 import torchvision.transforms as T  # noqa: E402
 from guided_diffusion.script_util import create_gaussian_diffusion  # noqa: E402
 
-from engine.diffusion.cutouts import CutPlan, Generators, grey, resize  # noqa: E402
-from engine.diffusion.schedule import base_steps_for  # noqa: E402
-from engine.diffusion.losses import prompt_loss, range_loss, sat_loss, tv_loss  # noqa: E402
-from engine.models.pool import ModelPool  # noqa: E402
-from engine.diffusion.pipeline import DiscoPipeline  # noqa: E402
+from engine.diffusion.cutouts import CutPlan, grey, resize  # noqa: E402
 from engine.diffusion.embeddings import text_embedding  # noqa: E402
+from engine.diffusion.losses import prompt_loss, range_loss, sat_loss, tv_loss  # noqa: E402
+from engine.diffusion.pipeline import DiscoPipeline  # noqa: E402
+from engine.diffusion.schedule import base_steps_for  # noqa: E402
+from engine.models.pool import ModelPool  # noqa: E402
 from engine.models.secondary import ddpm_to_v_time  # noqa: E402
 from engine.spec.render import RenderSpec  # noqa: E402
 

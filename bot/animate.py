@@ -30,14 +30,20 @@ import discord
 
 from bot.attachments import finished_image, keep_copy, removed_unless_queued, request_folder
 from bot.queueing import build_options, echo_for, prompt_texts, spec_preset
-from commands.animate_options import PATH_KEYS, AnimateOptions, animation_line, build_animation, with_animation_notes
+from commands.animate_options import (
+    PATH_KEYS,
+    AnimateOptions,
+    animation_line,
+    build_animation,
+    with_animation_notes,
+)
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits
 from commands.job_size import animation_size
 from engine.errors import EngineError
-from engine.spec.render import SCHEMA_VERSION
 from engine.media.video import fit_to_size, probe_video
-from storage import Job, JobRequest
+from engine.spec.render import SCHEMA_VERSION
+from storage import Job, JobKind, JobRequest
 
 log = logging.getLogger("disco.bot.animate")
 
@@ -63,7 +69,7 @@ async def enqueue_animation(bot: Any, interaction: discord.Interaction, still: D
     roles = [role.id for role in getattr(interaction.user, "roles", [])]
     job = await bot.db.jobs.enqueue(JobRequest(
         guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id,
-        kind="animation", spec_json=animation.spec.to_json(), spec_version=SCHEMA_VERSION,
+        kind=JobKind.ANIMATION, spec_json=animation.spec.to_json(), spec_version=SCHEMA_VERSION,
         model_set=bot.config.engine.model_set, seed=animation.spec.render.seed,
         parent_job_id=parent.id if parent else None, **animation_size(animation.spec).request_fields()),
         role_ids=roles)
@@ -74,7 +80,7 @@ async def enqueue_animation(bot: Any, interaction: discord.Interaction, still: D
 
 async def animate_still(bot: Any, interaction: discord.Interaction, job: Job) -> str:
     """🎞: the still's first image as frame 0 of a gentle 2D zoom with the still's settings."""
-    if job.kind != "still":
+    if job.kind != JobKind.STILL:
         raise CommandError(f"job {job.id} is a {job.kind} job; 🎞 animates finished still images",
                            "job", rule="animate_still_only")
     source = finished_image(job, "animate", "use /animate with its prompt instead", "animate_needs_image")

@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from commands.errors import CommandError
 from commands.job_options import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_PIXELS, check_attachment
 from engine.media.video import VideoInfo, VideoLimits, probe_video
-from storage import Job
+from storage import Job, JobState
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -122,7 +122,7 @@ async def removed_unless_queued(folder: Path) -> AsyncIterator[Path]:
 def finished_image(job: Job, purpose: str, fix: str, rule: str) -> Path:
     """The job's first result PNG, still on disk; else a refusal saying why and what to do."""
     source = next((Path(p) for p in job.artifacts if p.endswith(".png")), None)
-    if job.state != "succeeded" or source is None or not source.is_file():
+    if job.state != JobState.SUCCEEDED or source is None or not source.is_file():
         raise CommandError(f"job {job.id} has no finished image to {purpose} ({job.state}); {fix}",
                            "job", rule=rule)
     return source

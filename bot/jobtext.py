@@ -11,14 +11,14 @@ import json
 from typing import Any
 
 from engine.spec.schedules import format_number
-from storage import Job
+from storage import Job, JobKind
 
 
 def prompt_text(job: Job) -> str:
     """The job's prompts with their weights, '' when its spec cannot be read."""
     try:
         data = json.loads(job.spec_json)
-        if job.kind == "study":
+        if job.kind == JobKind.STUDY:
             data = data.get("base") or {}
         prompts = data.get("text_prompts") or []
         if isinstance(prompts, dict):
@@ -39,9 +39,9 @@ def progress_words(job: Job) -> str:
     total = job.progress_total or job.steps
     words = f"step {job.progress_step}/{total}"
     frames = job.progress_frames or job.frames
-    if job.kind == "study":
+    if job.kind == JobKind.STUDY:
         return f"cell {job.progress_frame + 1} of {frames} · " + words
-    if job.kind == "animation":
+    if job.kind == JobKind.ANIMATION:
         return f"frame {job.progress_frame + 1}/{frames} · " + words
     if job.progress_frames > 1:
         return f"image {job.progress_frame + 1}/{job.progress_frames} · " + words
@@ -55,5 +55,5 @@ def seconds_left(job: Job) -> float | None:
     if not job.seconds_per_step or not total:
         return None
     later = max(0, (job.progress_frames or job.frames) - job.progress_frame - 1)
-    per_later = job.steps if job.kind == "animation" else total
+    per_later = job.steps if job.kind == JobKind.ANIMATION else total
     return job.seconds_per_step * (max(0, total - job.progress_step) + later * per_later)

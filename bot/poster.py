@@ -57,14 +57,13 @@ from bot.views import cancel_view, result_view
 from engine.errors import SpecError
 from engine.media.grid import fit_grid
 from engine.spec.study import StudySpec
-from storage import Job, StorageError
+from storage import ACTIVE, Job, JobKind, JobState, StorageError
 
 log = logging.getLogger("disco.bot.poster")
 
 MAX_FILES = 10  # Discord's per-message attachment cap
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 CONTENT_LIMIT = 2000
-ACTIVE_STATES = ("queued", "running")
 MAX_CLIENT_ERRORS = 3        # a 4xx that discord.py does not retry will not fix itself
 MAX_PARALLEL_DELIVERIES = 4  # each may re-encode an MP4 or upload megabytes
 RETRY_MAX_SECONDS = 300.0
@@ -103,7 +102,7 @@ def status_text(job: Job, position: int | None, now: float) -> str:
     head = f"**{'Rendering' if job.state == 'running' else 'Queued'}** `{job.id}`"
     prompt = prompt_text(job)
     lines = [head + (f" · `{_clip(_safe(prompt), 200)}`" if prompt else "")]
-    if job.state == "running":
+    if job.state == JobState.RUNNING:
         line = progress_words(job)
         left = seconds_left(job)
         if left is not None:
@@ -118,7 +117,7 @@ def status_text(job: Job, position: int | None, now: float) -> str:
 
 def final_text(job: Job) -> str:
     """What the progress message says once the job is over (the result is its own message)."""
-    word = {"succeeded": "Done", "cancelled": "Cancelled"}.get(job.state, "Failed")
+    word = {JobState.SUCCEEDED: "Done", JobState.CANCELLED: "Cancelled"}.get(job.state, "Failed")
     return f"**{word}** `{job.id}`"
 
 
@@ -185,8 +184,8 @@ class Poster:
             task = asyncio.create_task(self._delivery(job), name=f"deliver {job.id}")
             self._delivering[job.id] = task
             task.add_done_callback(lambda _, job_id=job.id: self._delivering.pop(job_id, None))
-        active = await self.db.jobs.list(states=ACTIVE_STATES, limit=200)
-        positions = await self.db.jobs.positions() if any(j.state == "queued" for j in active) else {}
+        active = await self.db.jobs.list(states=ACTIVE, limit=200)
+        positions = await self.db.jobs.positions() if any(j.state == JobState.QUEUED for j in active) else {}
         now = time.time()
         for job in reversed(active):  # oldest first: earlier jobs get their message first
             if job.id in self._unpostable:
@@ -237,7 +236,7 @@ class Poster:
         kwargs: dict[str, Any] = {"content": text}
         if preview is not None:
             data, name = preview[0], "preview.png"
-            if job.kind == "study" and len(data) > self._upload_limit(job):
+            if job.kind == JobKind.STUDY and len(data) > self._upload_limit(job):
                 # A big study's partial grid can outgrow the upload limit: send a fitted copy.
                 try:
                     data, fmt = await asyncio.to_thread(_fitted_grid, data, self._upload_limit(job))
@@ -358,18 +357,18 @@ class Poster:
     async def _send_result(self, job: Job, channel: discord.abc.Messageable) -> list[int]:
         mention = _mention(job)
         nonce = job.delivery_nonce
-        if job.state != "succeeded":
+        if job.state != JobState.SUCCEEDED:
             files: list[discord.File] = []
             text = self._failure_text(job)
-            if job.artifacts and job.kind in ("animation", "study"):  # stopped part-way: what it finished
-                fitted = animate.result_files if job.kind == "animation" else study.result_files
+            if job.artifacts and job.kind in (JobKind.ANIMATION, JobKind.STUDY):  # stopped part-way: what it finished
+                fitted = animate.result_files if job.kind == JobKind.ANIMATION else study.result_files
                 files, notes = await asyncio.to_thread(fitted, job, self._upload_limit(job))
                 text = _clip("\n".join([text + "\nHere is what it finished:"] + [f"• {n}" for n in notes]))
             message = await channel.send(text, nonce=nonce, files=files, allowed_mentions=mention)
             return [message.id]
-        if job.kind == "study":
+        if job.kind == JobKind.STUDY:
             return await self._send_study(job, channel, mention)
-        if job.kind == "animation":
+        if job.kind == JobKind.ANIMATION:
             files, notes = await asyncio.to_thread(animate.result_files, job, self._upload_limit(job))
             text = self._result_text(job, notes).replace("your render is done", "your animation is done", 1)
         else:
@@ -442,7 +441,7 @@ class Poster:
 
     @staticmethod
     def _failure_text(job: Job) -> str:
-        if job.state == "cancelled":
+        if job.state == JobState.CANCELLED:
             return f"<@{job.user_id}> job `{job.id}` was cancelled."
         reason = _safe(job.error_message or "no reason was recorded")
         return _clip(f"<@{job.user_id}> job `{job.id}` failed: {reason}")

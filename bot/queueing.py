@@ -26,8 +26,17 @@ from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, ParsedJob, build_job
 from engine.errors import SpecError
 from engine.spec.render import SCHEMA_VERSION
-from storage import (CapExceeded, ChannelNotAllowed, IntakePaused, InvalidValue, Job, JobRequest, NotFound,
-                     QuotaExceeded)
+from storage import (
+    CapExceeded,
+    ChannelNotAllowed,
+    IntakePaused,
+    InvalidValue,
+    Job,
+    JobKind,
+    JobRequest,
+    NotFound,
+    QuotaExceeded,
+)
 
 log = logging.getLogger("disco.bot.queueing")
 
@@ -73,7 +82,7 @@ def spec_preset(data: dict[str, Any]) -> dict[str, Any]:
 def rerun_options(job: Job, **overrides: Any) -> DiscoOptions:
     """Options that give `job`'s spec back (with its images), plus `overrides` (None = keep)."""
     data = json.loads(job.spec_json)
-    if job.kind != "still":
+    if job.kind != JobKind.STILL:
         raise CommandError(f"job {job.id} is a {job.kind} job; only still images can be re-run here — "
                            f"start it again with its own command", "job", rule="rerun_still_only")
     options = DiscoOptions(init_image=data.get("init_image") or None,
@@ -126,7 +135,7 @@ async def enqueue_options(bot: Any, interaction: discord.Interaction, options: D
     roles = [role.id for role in getattr(interaction.user, "roles", [])]
     job = await db.jobs.enqueue(JobRequest(
         guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id,
-        kind="still", spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set=bot.config.engine.model_set,
+        kind=JobKind.STILL, spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set=bot.config.engine.model_set,
         width=spec.width, height=spec.height, steps=spec.steps, cuts=parsed.cuts, seed=spec.seed,
         parent_job_id=parent.id if parent else None), role_ids=roles)
     return job, await echo_for(db, job, parsed)

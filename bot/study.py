@@ -30,15 +30,22 @@ from typing import Any
 import discord
 from PIL import Image
 
-from bot.queueing import (NO_MENTIONS, REFUSALS, build_options, echo_for, enqueue_options, refusal_text,
-                          spec_preset)
+from bot.queueing import (
+    NO_MENTIONS,
+    REFUSALS,
+    build_options,
+    echo_for,
+    enqueue_options,
+    refusal_text,
+    spec_preset,
+)
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, cuts_per_step
 from commands.job_size import study_size
 from engine.media.grid import fit_grid
 from engine.spec.render import SCHEMA_VERSION
 from engine.spec.study import StudySpec, build_study
-from storage import Job, JobRequest
+from storage import Job, JobKind, JobRequest, JobState
 
 log = logging.getLogger("disco.bot.study")
 
@@ -62,7 +69,7 @@ async def enqueue_study(bot: Any, interaction: discord.Interaction, options: Dis
     roles = [role.id for role in getattr(interaction.user, "roles", [])]
     job = await bot.db.jobs.enqueue(JobRequest(
         guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id,
-        kind="study", spec_json=study.to_json(), spec_version=SCHEMA_VERSION,
+        kind=JobKind.STUDY, spec_json=study.to_json(), spec_version=SCHEMA_VERSION,
         model_set=bot.config.engine.model_set, seed=study.base.seed,
         **study_size(study).request_fields()), role_ids=roles)
     echo = await echo_for(bot.db, job, parsed, limit=1700)
@@ -177,7 +184,7 @@ class CellButton(discord.ui.DynamicItem[discord.ui.Button],
         if job.guild_id != str(interaction.guild_id):
             raise CommandError(f"job {job.id} belongs to another server; use the buttons there",
                                "job", rule="same_server")
-        if job.kind != "study":
+        if job.kind != JobKind.STUDY:
             raise CommandError(f"job {job.id} is a {job.kind} job, not a study", "job", rule="study_only")
         study = StudySpec.from_json(job.spec_json)
         if not 1 <= self.k <= study.n_cells:
@@ -191,7 +198,7 @@ class CellButton(discord.ui.DynamicItem[discord.ui.Button],
             log.info("cell %d of study %s queued as job %s for user %s", self.k, job.id, new.id, new.user_id)
             return text, {}
         path = Path(job.artifacts[self.k]) if len(job.artifacts) > self.k else None
-        if job.state != "succeeded" or path is None or not path.is_file():
+        if job.state != JobState.SUCCEEDED or path is None or not path.is_file():
             raise CommandError(f"cell {self.k} of study {job.id} is not on the server ({job.state}); "
                                f"queue it again with Open as /disco", "cell", rule="cell_kept")
         if path.stat().st_size > interaction.filesize_limit:

@@ -26,7 +26,7 @@ from bot.queueing import NO_MENTIONS, REFUSALS, enqueue_options, refusal_text, r
 from commands.echo import recipe
 from commands.errors import CommandError
 from engine.spec.render import RenderSpec
-from storage import Job
+from storage import Job, JobKind, JobState
 
 log = logging.getLogger("disco.bot.views")
 
@@ -39,8 +39,8 @@ ACTIONS = {  # action -> (emoji, label, style)
     "delete": ("❌", "Delete", discord.ButtonStyle.danger),
     "cancel": ("⏹", "Cancel", discord.ButtonStyle.danger),
 }
-RESULT_ACTIONS = {"still": ("new", "same", "vary", "animate", "recipe", "delete"),
-                  "animation": ("new", "same", "recipe", "delete")}
+RESULT_ACTIONS = {JobKind.STILL: ("new", "same", "vary", "animate", "recipe", "delete"),
+                  JobKind.ANIMATION: ("new", "same", "recipe", "delete")}
 REQUEUE_ACTIONS = ("new", "same", "vary", "animate")
 MESSAGE_LIMIT = 2000
 
@@ -97,11 +97,11 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button],
         if self.action == "animate":
             return await animate_still(bot, interaction, job), None
         if self.action in REQUEUE_ACTIONS:
-            if job.kind == "animation":
+            if job.kind == JobKind.ANIMATION:
                 return await requeue_animation(bot, interaction, job, self.action), None
             return await requeue(bot, interaction, job, self.action), None
         if self.action == "recipe":
-            return recipe_file(job) if job.kind == "animation" else await recipe_answer(bot, job)
+            return recipe_file(job) if job.kind == JobKind.ANIMATION else await recipe_answer(bot, job)
         if self.action == "delete":
             return await delete_result(bot, interaction, job), None
         return await cancel_job(bot, interaction, job), None
@@ -165,12 +165,12 @@ async def cancel_job(bot: Any, interaction: discord.Interaction, job: Job) -> st
         return f"Job `{job.id}` is already {job.state}; nothing to cancel."
     job = await bot.db.jobs.cancel(job.id)
     log.info("user %s cancelled job %s (%s)", interaction.user.id, job.id, job.state)
-    if job.state == "cancelled":
+    if job.state == JobState.CANCELLED:
         return f"Cancelled job `{job.id}` before it started."
     return f"Cancelling job `{job.id}`: the engine stops it after the current step."
 
 
-def result_view(job_id: str, kind: str = "still") -> discord.ui.View:
+def result_view(job_id: str, kind: JobKind = JobKind.STILL) -> discord.ui.View:
     """The buttons under a finished render (a view of DynamicItems only is never stored in memory)."""
     view = discord.ui.View(timeout=None)
     for action in RESULT_ACTIONS[kind]:

@@ -31,11 +31,16 @@ from typing import Any
 
 from commands.errors import CommandError
 from commands.job_options import JobLimits, ParsedJob, cuts_per_step
+from engine.media.video import VideoInfo, check_selection
 from engine.spec.animation import MODE_KEYS, MODE_NAMES, AnimationSpec, split_animation_options
-from engine.spec.ddsettings import DD_ANIMATION_KEYS, STILL_IGNORED_KEYS, dd_animation_values, load_settings_json
+from engine.spec.ddsettings import (
+    DD_ANIMATION_KEYS,
+    STILL_IGNORED_KEYS,
+    dd_animation_values,
+    load_settings_json,
+)
 from engine.spec.frame_prompts import parse_frame_prompts
 from engine.spec.prompts import format_prompts
-from engine.media.video import VideoInfo, check_selection
 
 PATH_KEYS = ("video_init_path", "init_frame")
 _FRAME_KEYED = re.compile(r"\s*\d+\s*:")

@@ -13,8 +13,9 @@ import time
 
 from commands.job_size import job_size
 from disco.config import ConfigError, data_dir, database_path, load_config
-from engine.spec.sources import add_spec_options, build_spec
 from engine.errors import EngineError
+from engine.spec.sources import add_spec_options, build_spec
+from storage import JobKind, JobState
 
 STATE_COLUMNS = ("id", "state", "attempt", "progress", "guild_id", "user_id", "created")
 
@@ -84,7 +85,7 @@ async def _submit(db, args, config) -> int:
         spec, report = build_spec(args)
         for line in report:
             print(f"note: {line}", file=sys.stderr)
-        kind = "still"
+        kind = JobKind.STILL
     spec, seed = _settle_seed(spec)
     model_set = args.models if args.models != "dd-default" else config["engine"]["model_set"]
     job = await db.jobs.enqueue(JobRequest(
@@ -112,10 +113,10 @@ def read_job_file(path: str):
         render = {**data["animation"].get("render", {}), "seed": data.get("base_seed")}
         data = {**data["animation"], "render": render}
     if isinstance(data, dict) and "render" in data:
-        return _video_frames(AnimationSpec.from_dict(data)), "animation"
+        return _video_frames(AnimationSpec.from_dict(data)), JobKind.ANIMATION
     if isinstance(data, dict) and "base" in data and "x" in data:
-        return StudySpec.from_json(json.dumps(data)), "study"
-    return RenderSpec.from_dict(data), "still"
+        return StudySpec.from_json(json.dumps(data)), JobKind.STUDY
+    return RenderSpec.from_dict(data), JobKind.STILL
 
 
 def _video_frames(anim):
@@ -191,7 +192,7 @@ async def _show(db, args, config) -> int:
 async def _cancel(db, args, config) -> int:
     job = await db.jobs.cancel(args.job_id)
     print(f"{job.id}: {job.state}" + (" (cancel requested; stops within a step)"
-                                       if job.state == "running" else ""))
+                                       if job.state == JobState.RUNNING else ""))
     return 0
 
 

@@ -26,8 +26,8 @@ from commands.job_options import DiscoOptions, ParsedJob, bot_baseline
 from commands.prompt_syntax import parse_prompt_text
 from engine.errors import SpecError
 from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights
-from engine.spec.schedules import format_number
 from engine.spec.render import RenderSpec
+from engine.spec.schedules import format_number
 
 DISCORD_LIMIT = 2000
 LINE_LIMIT = 300

@@ -33,14 +33,19 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from commands.errors import CommandError
-from commands.prompt_syntax import (ATTACHMENT_ONLY, ParsedPrompt, add_negatives, parse_prompt_text,
-                                    resolve_model_name)
+from commands.prompt_syntax import (
+    ATTACHMENT_ONLY,
+    ParsedPrompt,
+    add_negatives,
+    parse_prompt_text,
+    resolve_model_name,
+)
 from commands.sizes import aspect_size, fit_pixels, side_for_ratio, size_choice
-from engine.spec.ddsettings import import_dd_settings
 from engine.errors import SpecError
+from engine.spec.ddsettings import import_dd_settings
 from engine.spec.prompts import WeightedPrompt, parse_prompts
-from engine.spec.schedules import short_repr
 from engine.spec.render import RenderSpec, parse_set_options
+from engine.spec.schedules import short_repr
 
 BOT_DEFAULTS: dict[str, Any] = {"n_batches": 1}
 MAX_SEED = 2**32 - 1

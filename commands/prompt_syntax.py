@@ -29,11 +29,10 @@ from typing import Any
 
 from commands.errors import CommandError
 from commands.sizes import parse_ratio, size_choice
-from engine.spec.prompts import (MAX_PROMPTS, MIN_WEIGHT_SUM, WeightedPrompt, format_prompts,
-                            parse_prompts)
-from engine.spec.schedules import format_number
-from engine.spec.render import RenderSpec, parse_set_options
 from engine.spec.fields import DIFFUSION_MODELS, closest_name
+from engine.spec.prompts import MAX_PROMPTS, MIN_WEIGHT_SUM, WeightedPrompt, format_prompts, parse_prompts
+from engine.spec.render import RenderSpec, parse_set_options
+from engine.spec.schedules import format_number
 
 MAX_PROMPT_CHARS = 2000  # far above CLIP's ~77 tokens per prompt; bounds all the work below
 NO_SHARE = -0.5  # all --no items together, relative to the positive weights

@@ -11,11 +11,11 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli import add_bot_command
     from commands.cli_jobs import add_jobs_command
     from engine.cli import render as engine_cli
-    from engine.cli.bench import add_bench_command
-    from engine.cli.study import add_study_command
     from engine.cli.animate import add_animate_command
+    from engine.cli.bench import add_bench_command
     from engine.cli.engine import add_engine_command
     from engine.cli.models import add_models_commands
+    from engine.cli.study import add_study_command
 
     parser = argparse.ArgumentParser(prog="disco", description="Disco Diffusion for Discord.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -31,17 +31,18 @@ from .errors import (
 )
 from .eta import QueueEstimate
 from .guilds import DEFAULT_LIMITS, GuildLimits, GuildSettings
-from .jobs import KINDS, STATES, TERMINAL, Job, JobRequest, new_job_id
+from .job_types import ACTIVE, TERMINAL, JobKind, JobState
+from .jobs import Job, JobRequest, new_job_id
 from .leases import LEASE_SECONDS
 from .migrations import SCHEMA_VERSION
 from .presets import Preset
 from .quotas import LedgerEntry, QuotaLimit, WindowUsage
 
 __all__ = [
-    "AuditEntry", "AuditLog", "CapExceeded", "ChannelNotAllowed", "DEFAULT_LIMITS", "Database",
+    "ACTIVE", "AuditEntry", "AuditLog", "CapExceeded", "ChannelNotAllowed", "DEFAULT_LIMITS", "Database",
     "DatabaseCorrupt", "DatabaseError", "DatabaseLocked", "DiskFull", "ForeignDatabase",
     "GuildLimits", "GuildSettings", "IntakePaused", "InvalidState", "InvalidValue", "Job",
-    "JobRequest", "JobTooLarge", "KINDS", "LEASE_SECONDS", "LedgerEntry", "NotFound", "Preset",
-    "QueueEstimate", "QueueFull", "QuotaExceeded", "QuotaLimit", "SCHEMA_VERSION", "STATES",
+    "JobKind", "JobRequest", "JobState", "JobTooLarge", "LEASE_SECONDS", "LedgerEntry", "NotFound", "Preset",
+    "QueueEstimate", "QueueFull", "QuotaExceeded", "QuotaLimit", "SCHEMA_VERSION",
     "SchemaTooNew", "StaleAttempt", "StorageError", "TERMINAL", "WindowUsage", "new_job_id",
 ]

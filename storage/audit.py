@@ -14,7 +14,7 @@ import aiosqlite
 from .errors import InvalidValue
 
 if TYPE_CHECKING:
-    from .db import Database
+    from .connection import Connection
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def _entry(row: Any) -> AuditEntry:
 class AuditLog:
     """Audit API (`db.audit`)."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Connection):
         self._db = db
 
     async def record(self, guild_id: int | str, actor_id: int | str | None, action: str,

@@ -23,6 +23,8 @@ from typing import Any, Iterable, Sequence
 
 import aiosqlite
 
+from .job_types import JobKind
+
 SAMPLES = 51
 DEFAULT_SECONDS_PER_MEGAPIXEL_STEP = 1.5  # a mid-range GPU on DD's default models
 _BUCKET_PIXELS = 256 * 256
@@ -51,7 +53,7 @@ def remaining_steps(job: Any) -> int:
     if job["progress_frame"] >= job["frames"]:
         return 0
     current = job["progress_total"] or job["steps"]
-    per_later = job["steps"] if job["kind"] == "animation" else current
+    per_later = job["steps"] if job["kind"] == JobKind.ANIMATION else current
     later = max(0, job["frames"] - job["progress_frame"] - 1)
     return max(0, current - job["progress_step"]) + later * per_later
 

@@ -17,7 +17,7 @@ from .audit import write_audit
 from .errors import InvalidValue
 
 if TYPE_CHECKING:
-    from .db import Database
+    from .connection import Connection
 
 Snowflake = int | str
 
@@ -99,7 +99,7 @@ async def _ensure_row(conn: aiosqlite.Connection, guild_id: str, now: float) -> 
 class Guilds:
     """Guild settings API (`db.guilds`). Ids may be ints or strings; they are stored as strings."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Connection):
         self._db = db
 
     async def get(self, guild_id: Snowflake) -> GuildSettings:

@@ -28,16 +28,15 @@ from .errors import (
 )
 from .eta import QueueEstimate, estimate_queue
 from .guilds import GuildSettings, Snowflake, load_settings, sid
+from .job_types import RETRYABLE, TERMINAL, JobKind, JobState
 from .quotas import check_in
 
 if TYPE_CHECKING:
     import aiosqlite
 
-    from .db import Database
+    from .connection import Connection
 
-KINDS = ("still", "animation", "study")
-STATES = ("queued", "running", "succeeded", "failed", "cancelled", "dead")
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "dead"})
+
 DEFAULT_MAX_ATTEMPTS = 3
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -63,7 +62,7 @@ class JobRequest:
     guild_id: Snowflake
     channel_id: Snowflake
     user_id: Snowflake
-    kind: str
+    kind: JobKind
     spec_json: str
     spec_version: int
     model_set: str
@@ -78,8 +77,8 @@ class JobRequest:
     parent_job_id: str | None = None
 
     def validate(self) -> None:
-        if self.kind not in KINDS:
-            raise InvalidValue(f"job kind {self.kind!r} is unknown; use one of {', '.join(KINDS)}")
+        if self.kind not in set(JobKind):
+            raise InvalidValue(f"job kind {self.kind!r} is unknown; use one of {', '.join(JobKind)}")
         for name in ("width", "height", "steps", "frames", "max_attempts", "spec_version"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -99,7 +98,7 @@ class Job:
     guild_id: str
     channel_id: str
     user_id: str
-    kind: str
+    kind: JobKind
     spec_json: str
     spec_version: int
     seed: int | None
@@ -110,7 +109,7 @@ class Job:
     steps: int
     frames: int
     cuts: int
-    state: str
+    state: JobState
     cancel_requested: bool
     attempt: int
     max_attempts: int
@@ -152,6 +151,7 @@ class Job:
         data["role_ids"] = tuple(json.loads(data.pop("role_ids_json", "[]")))
         data["result_message_ids"] = tuple(json.loads(data["result_message_ids"]))
         data["cancel_requested"] = bool(data["cancel_requested"])
+        data["kind"], data["state"] = JobKind(data["kind"]), JobState(data["state"])
         return cls(**data)
 
 
@@ -188,7 +188,7 @@ def check_limits(settings: GuildSettings, request: JobRequest, user_waiting: int
                           f"{request.cuts} CLIP cuts per step is more than this server allows",
                           "lower cutn_batches or the cut_overview/cut_innercut schedules")
     # A study's `frames` are its cells, bounded by the bot's own cap on cells, not by max_frames.
-    if request.kind != "study" and request.frames > limits.max_frames:
+    if request.kind != JobKind.STUDY and request.frames > limits.max_frames:
         raise JobTooLarge("max_frames", limits.max_frames, request.frames,
                           f"{request.frames} frames is more than this server allows",
                           f"use max_frames={limits.max_frames} or fewer")
@@ -205,7 +205,7 @@ def check_limits(settings: GuildSettings, request: JobRequest, user_waiting: int
 class Jobs:
     """The bot's job API (`db.jobs`)."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Connection):
         self._db = db
 
     async def enqueue(self, request: JobRequest, *, role_ids: Iterable[Snowflake] = ()) -> Job:
@@ -258,9 +258,9 @@ class Jobs:
             clauses.append("user_id = ?")
             params.append(sid(user_id))
         wanted = list(states or ())
-        bad = [s for s in wanted if s not in STATES]
+        bad = [s for s in wanted if s not in set(JobState)]
         if bad:
-            raise InvalidValue(f"job state {bad[0]!r} is unknown; use {', '.join(STATES)}")
+            raise InvalidValue(f"job state {bad[0]!r} is unknown; use {', '.join(JobState)}")
         if wanted:
             clauses.append(f"state IN ({', '.join('?' for _ in wanted)})")
             params.extend(wanted)
@@ -276,12 +276,12 @@ class Jobs:
         job_id, now = normalize_job_id(job_id), self._db.now()
         async with self._db.transaction() as conn:
             job = await fetch_job(conn, job_id)
-            if job.state == "queued":
+            if job.state == JobState.QUEUED:
                 await conn.execute(
                     "UPDATE jobs SET state = 'cancelled', cancel_requested = 1, finished_at = ?, "
                     "updated_at = ?, error_code = 'cancelled', error_message = 'cancelled before "
                     "it started' WHERE id = ?", (now, now, job_id))
-            elif job.state == "running" and not job.cancel_requested:
+            elif job.state == JobState.RUNNING and not job.cancel_requested:
                 await conn.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? "
                                    "WHERE id = ?", (now, job_id))
             return await fetch_job(conn, job_id)
@@ -294,7 +294,7 @@ class Jobs:
         job_id, now = normalize_job_id(job_id), self._db.now()
         async with self._db.transaction() as conn:
             job = await fetch_job(conn, job_id)
-            if job.state not in ("failed", "dead", "cancelled"):
+            if job.state not in RETRYABLE:
                 raise InvalidState(f"job {job_id} is {job.state}; only failed, dead or cancelled "
                                    f"jobs can be retried")
             await conn.execute(

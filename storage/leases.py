@@ -26,7 +26,7 @@ from .jobs import Job
 from .quotas import PARTIAL_NOTE, charge_in, refund_in, usage_in
 
 if TYPE_CHECKING:
-    from .db import Database
+    from .connection import Connection
 
 LEASE_SECONDS = 60.0  # the engine heartbeats every few seconds; a missed minute means it is gone
 
@@ -77,7 +77,7 @@ def _check_owner(owner: str) -> None:
 class Leases:
     """Engine-side API (`db.leases`)."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Connection):
         self._db = db
 
     async def claim(self, owner: str, *, lease_seconds: float = LEASE_SECONDS) -> Job | None:

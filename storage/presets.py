@@ -15,7 +15,7 @@ from .errors import CapExceeded, InvalidValue, NotFound
 from .guilds import Snowflake, sid
 
 if TYPE_CHECKING:
-    from .db import Database
+    from .connection import Connection
 
 MAX_PRESETS_PER_OWNER = 25
 MAX_SPEC_CHARS = 100_000
@@ -50,7 +50,7 @@ def _preset(row: Any) -> Preset:
 class Presets:
     """Preset API (`db.presets`). owner_id=None means the guild-wide preset."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Connection):
         self._db = db
 
     async def save(self, guild_id: Snowflake, name: str, spec_json: str, spec_version: int, *,

@@ -33,7 +33,7 @@ from .audit import write_audit
 from .errors import InvalidValue, NotFound, QuotaExceeded
 
 if TYPE_CHECKING:
-    from .db import Database
+    from .connection import Connection
 
 WINDOWS = ("day", "month")
 SCOPES = ("user", "role", "member", "guild")
@@ -199,7 +199,7 @@ async def refund_in(conn: aiosqlite.Connection, job_id: str, now: float, note: s
 class Quotas:
     """Quota API (`db.quotas`)."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Connection):
         self._db = db
 
     async def set_limit(self, guild_id: int | str, scope: str, window: str, seconds: float | None,

@@ -12,9 +12,9 @@ import json
 import re
 import shlex
 import tomllib
-from pathlib import Path
 
 import pytest
+
 from tests.support import REPO_ROOT
 
 ROOT = REPO_ROOT

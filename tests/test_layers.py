@@ -8,9 +8,9 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+
 from tests.support import REPO_ROOT
 
 ROOT = REPO_ROOT

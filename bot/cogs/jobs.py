@@ -19,11 +19,10 @@ from bot.jobtext import progress_words, prompt_text, seconds_left
 from bot.queueing import NO_MENTIONS, REFUSALS, enqueue_options, refusal_text, rerun_options, send_refusal
 from bot.views import cancel_job, cancel_view, job_link
 from commands.errors import CommandError
-from storage import Job
+from storage import ACTIVE, Job, JobState
 
 log = logging.getLogger("disco.bot.jobs")
 
-ACTIVE = ("queued", "running")
 MESSAGE_LIMIT = 2000
 
 
@@ -45,7 +44,7 @@ def _waiting(estimate, now: float) -> str:
 def job_line(job: Job, estimate, now: float) -> str:
     """One line of `/queue`: id, state, position or progress, ETAs as Discord timestamps."""
     parts = [f"`{job.id}`"]
-    if job.state == "running":
+    if job.state == JobState.RUNNING:
         parts.append(f"rendering {progress_words(job)}")
         eta = _running_eta(job, now)
         if eta:
@@ -148,7 +147,7 @@ class JobsCog(commands.Cog):
             return
         now = time.time()
         mine = [j for j in reversed(active) if j.user_id == str(interaction.user.id)]  # oldest first
-        running = sum(j.state == "running" for j in active)
+        running = sum(j.state == JobState.RUNNING for j in active)
         lines = [f"**Queue** · this server: {len(active) - running} waiting, {running} rendering"]
         if mine:
             lines.append("**Your jobs**")
@@ -221,14 +220,14 @@ class JobsCog(commands.Cog):
             lines.append(f"`{prompt}`")
         lines.append(f"seed `{job.seed}` · {job.width}×{job.height} · {job.steps} steps"
                      + (f" · re-run of `{job.parent_job_id}`" if job.parent_job_id else ""))
-        if job.state == "queued":
+        if job.state == JobState.QUEUED:
             estimate = await self.db.jobs.position(job.id)
             if estimate is not None:
                 lines.append(_waiting(estimate, now))
-        elif job.state == "running":
+        elif job.state == JobState.RUNNING:
             eta = _running_eta(job, now)
             lines.append(progress_words(job) + (f" · done <t:{eta}:R>" if eta else ""))
-        if job.error_message and job.state != "succeeded":
+        if job.error_message and job.state != JobState.SUCCEEDED:
             lines.append(f"error: {' '.join(job.error_message.split())[:500]}")
         if job.result_message_ids and job.delivery_state == "posted":
             lines.append(f"result: {job_link(job, job.result_message_ids[0])}")

@@ -167,6 +167,7 @@ def blend_init(raw_frame: FrameLike, warped_prev: FrameLike, blend: float = DEFA
 def save_flow(flow: torch.Tensor, path: str | Path) -> Path:
     """A flow as DD stores it: float32 [H, W, 2] .npy (readable back by `warp_with_flow`)."""
     from io import BytesIO
+
     from engine.media.files import atomic_write_bytes
     buffer = BytesIO()
     np.save(buffer, flow.detach().permute(1, 2, 0).cpu().numpy().astype(np.float32))

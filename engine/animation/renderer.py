@@ -36,16 +36,16 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from engine.spec.animation import AnimationSpec
 from engine.animation.camera import vr_eye_views, warp_3d
-from engine.errors import EngineError
-from engine.spec.keyframes import turbo_blend_weight
-from engine.models.pool import ModelPool
+from engine.animation.warp2d import warp_2d
 from engine.diffusion.images import pil_to_unit, unit_to_pil
-from engine.media.files import read_png_text, save_json, save_png
 from engine.diffusion.pipeline import DiscoPipeline, RenderContext
 from engine.diffusion.sampling import StepInfo
-from engine.animation.warp2d import warp_2d
+from engine.errors import EngineError
+from engine.media.files import read_png_text, save_json, save_png
+from engine.models.pool import ModelPool
+from engine.spec.animation import AnimationSpec
+from engine.spec.keyframes import turbo_blend_weight
 
 SETTINGS_FILE = "animation.json"
 
@@ -328,8 +328,8 @@ class _Run:
 
     def _given_frame(self) -> torch.Tensor:
         """`init_frame` as frame 0: resized to the render size as an init image is, not diffused."""
-        from engine.diffusion.images import image_to_tensor
         from engine.diffusion.embeddings import load_image
+        from engine.diffusion.images import image_to_tensor
 
         render = self.anim.render
         image = load_image(self.anim.init_frame, "init_frame")

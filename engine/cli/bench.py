@@ -40,8 +40,8 @@ def _phase_seconds(render_two_steps) -> dict[str, float]:
 def run_bench(args) -> dict:
     import torch
 
-    from engine.models.pool import ModelPool, resolve_device
     from engine.diffusion.pipeline import DiscoPipeline
+    from engine.models.pool import ModelPool, resolve_device
     from engine.spec.render import RenderSpec, parse_set_options
 
     if args.steps < 2:

@@ -32,9 +32,9 @@ def run_animation_bench(args) -> dict:
 
     from engine.animation.camera import vr_eye_views, warp_3d
     from engine.animation.depth import build_depth_model, estimate_depth
-    from engine.models.pool import resolve_device
-    from engine.media.video import encode_mp4
     from engine.animation.warp2d import warp_2d
+    from engine.media.video import encode_mp4
+    from engine.models.pool import resolve_device
 
     device = resolve_device(args.device)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)

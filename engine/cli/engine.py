@@ -8,7 +8,6 @@ import signal
 import sys
 
 from disco.config import ConfigError, data_dir, database_path, load_config
-
 from engine.errors import EngineError
 
 
@@ -46,10 +45,9 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, config: dict) -> int:
-    from storage import Database, StorageError
-
-    from engine.models.pool import ModelPool, resolve_device
     from engine.jobs.worker import EngineWorker, WorkerConfig
+    from engine.models.pool import ModelPool, resolve_device
+    from storage import Database, StorageError
 
     settings = config["engine"]
     folder = data_dir(args.data_dir, config)

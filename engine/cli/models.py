@@ -11,9 +11,15 @@ import json
 import sys
 from typing import Any
 
-from engine.models.download import (download, is_marked_verified, model_path, models_dir, reference_sha256,
-                             verify)
 from engine.errors import EngineError
+from engine.models.download import (
+    download,
+    is_marked_verified,
+    model_path,
+    models_dir,
+    reference_sha256,
+    verify,
+)
 from engine.models.registry import MODEL_SETS, ModelFile, all_models, get_model, model_set_members
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

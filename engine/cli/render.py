@@ -33,9 +33,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         spec, report = build_spec(args)
         for line in report:
             print(f"note: {line}", file=sys.stderr)
-        from engine.models.pool import ModelPool, resolve_device
         from engine.diffusion.pipeline import DiscoPipeline
         from engine.diffusion.progress import TqdmProgress
+        from engine.models.pool import ModelPool, resolve_device
 
         pool = ModelPool(args.models, resolve_device(args.device), allow_download=args.allow_download,
                          precision=args.precision)

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from engine.cli.render import NOISE_WARNING
-from engine.spec.sources import add_spec_options, build_spec
 from engine.errors import EngineError
+from engine.spec.sources import add_spec_options, build_spec
 
 
 def add_study_command(commands: argparse._SubParsersAction) -> None:

@@ -2,17 +2,16 @@
 16 legacy cutouts each) and fuzzy copies, with DD's weight normalisation."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from PIL import Image, UnidentifiedImageError
 
 from engine.diffusion.cutouts import image_prompt_cutouts
+from engine.diffusion.images import image_to_tensor
 from engine.diffusion.rng import Generators
 from engine.errors import SpecError
 from engine.models.pool import ClipModel, ModelPool
-from engine.diffusion.images import image_to_tensor
 
 IMAGE_PROMPT_CUTS = 16
 FUZZY_COPIES = 25

@@ -21,12 +21,13 @@ from torch import nn
 from torch.profiler import record_function
 
 from engine.diffusion.cutouts import CutPlan, make_cutouts
+from engine.diffusion.losses import clamp_grad_rms, prompt_loss, range_loss, sat_loss, tv_loss, zero_if_nan
 from engine.diffusion.rng import Generators
+from engine.diffusion.sampling import Denoised
 from engine.diffusion.schedule import NoiseSchedule
 from engine.models.pool import ClipModel
-from engine.diffusion.losses import clamp_grad_rms, prompt_loss, range_loss, sat_loss, tv_loss, zero_if_nan
-from engine.diffusion.sampling import Denoised
 from engine.models.secondary import ddpm_to_v_time
+
 
 @dataclass
 class ClipGuide:

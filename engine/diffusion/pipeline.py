@@ -18,16 +18,16 @@ from typing import Callable
 import torch
 
 from engine import __version__
+from engine.diffusion.embeddings import load_image, prompt_embeddings
+from engine.diffusion.guidance import ClipGuide, Guidance, GuidanceScales, GuidedDenoiser
+from engine.diffusion.images import image_to_tensor, to_pil
+from engine.diffusion.perlin import perlin_init
 from engine.diffusion.rng import Generators
+from engine.diffusion.sampling import Callback, SamplerState, StepInfo, initial_state, sample
 from engine.diffusion.schedule import make_schedule
 from engine.errors import ModelError
-from engine.diffusion.guidance import ClipGuide, Guidance, GuidanceScales, GuidedDenoiser
-from engine.models.pool import ModelPool
-from engine.diffusion.images import image_to_tensor, to_pil
 from engine.media.files import next_run_number, save_json, save_png
-from engine.diffusion.perlin import perlin_init
-from engine.diffusion.embeddings import load_image, prompt_embeddings
-from engine.diffusion.sampling import Callback, SamplerState, StepInfo, initial_state, sample
+from engine.models.pool import ModelPool
 from engine.spec.render import RenderSpec
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from tqdm import tqdm
 
 from engine.diffusion.images import preview, to_pil
-
-from engine.media.files import save_png
 from engine.diffusion.sampling import StepInfo
+from engine.media.files import save_png
 
 
 class TqdmProgress:

@@ -28,15 +28,14 @@ from typing import TYPE_CHECKING
 import torch
 from PIL import Image
 
-from storage import Job
-
 from engine.animation.renderer import FrameEvent, iter_images
-from engine.spec.animation import AnimationSpec
 from engine.errors import Cancelled, EngineError
 from engine.jobs.files import PREVIEW_NAME, job_dir, save_preview
-from engine.media.files import atomic_write_bytes
 from engine.jobs.units import QuotaSpent, UnitProgress, quota_message
+from engine.media.files import atomic_write_bytes
 from engine.media.video import encode_mp4
+from engine.spec.animation import AnimationSpec
+from storage import Job
 
 if TYPE_CHECKING:
     from engine.jobs.worker import EngineWorker, _Live

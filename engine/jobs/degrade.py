@@ -7,8 +7,8 @@ secondary model. The result of `cheaper_spec` says what it changed, for the user
 """
 from __future__ import annotations
 
-from engine.spec.schedules import format_schedule
 from engine.spec.render import RenderSpec
+from engine.spec.schedules import format_schedule
 
 MAX_CUTN_BATCHES = 64
 

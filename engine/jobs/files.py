@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from engine.errors import EngineError
 from engine.diffusion.images import preview
-from engine.media.files import atomic_write_bytes
 from engine.diffusion.sampling import SamplerState
+from engine.errors import EngineError
+from engine.media.files import atomic_write_bytes
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PREVIEW_NAME = "preview.png"

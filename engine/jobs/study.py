@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from storage import Job
-
 from engine.errors import Cancelled
 from engine.jobs.files import job_dir
+from engine.jobs.units import QuotaSpent, UnitProgress, quota_message
 from engine.spec.study import StudySpec
 from engine.study.render import render_study
-from engine.jobs.units import QuotaSpent, UnitProgress, quota_message
+from storage import Job
 
 if TYPE_CHECKING:
     from engine.jobs.worker import EngineWorker, _Live

@@ -14,9 +14,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from storage import Job, StaleAttempt
-
 from engine.errors import EngineError
+from storage import Job, StaleAttempt
 
 if TYPE_CHECKING:
     from engine.diffusion.sampling import StepInfo

@@ -26,20 +26,19 @@ from pathlib import Path
 
 import torch
 
-from storage import Database, Job, StaleAttempt
-
-from engine.jobs.degrade import cheaper_spec, out_of_memory_advice
-from engine.errors import Cancelled, EngineError, ModelError, SpecError
-from engine.jobs.files import Checkpoint, job_dir, load_checkpoint, save_checkpoint, save_preview, spec_digest
-from engine.models.pool import ModelPool
-from engine.diffusion.pipeline import DiscoPipeline, Resume
-from engine.spec.render import RenderSpec
 from engine.animation.renderer import AnimationRenderer
+from engine.diffusion.pipeline import DiscoPipeline, Resume
+from engine.errors import Cancelled, EngineError, ModelError, SpecError
 from engine.jobs.animation import animation_of, render_animation_job
-from engine.spec.animation import AnimationSpec
-from engine.spec.study import StudySpec
+from engine.jobs.degrade import cheaper_spec, out_of_memory_advice
+from engine.jobs.files import Checkpoint, job_dir, load_checkpoint, save_checkpoint, save_preview, spec_digest
 from engine.jobs.study import render_study_job, study_of
 from engine.jobs.units import QuotaSpent
+from engine.models.pool import ModelPool
+from engine.spec.animation import AnimationSpec
+from engine.spec.render import RenderSpec
+from engine.spec.study import StudySpec
+from storage import Database, Job, JobKind, StaleAttempt
 
 log = logging.getLogger("disco.engine")
 
@@ -146,9 +145,9 @@ class EngineWorker:
         await self._finish(job, outcome[0], live, **outcome[1])
 
     def _job_spec(self, job: Job) -> RenderSpec | StudySpec | AnimationSpec:
-        if job.kind == "study":
+        if job.kind == JobKind.STUDY:
             return study_of(job)
-        if job.kind == "animation":
+        if job.kind == JobKind.ANIMATION:
             return animation_of(job)
         spec = RenderSpec.from_json(job.spec_json)
         if spec.seed is None:  # a resumed attempt must draw the same noise: fix the seed by job

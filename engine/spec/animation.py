@@ -21,18 +21,26 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError
-from pydantic import model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, model_validator
 
-from engine.spec import frame_prompts as fp
-from engine.spec import keyframes as kf
 from engine.errors import SpecError
+from engine.spec import frame_prompts as fp, keyframes as kf
+from engine.spec.fields import (
+    SCHEMA_VERSION,
+    CanonicalJSON,
+    Invalid,
+    add_note,
+    check_flag,
+    check_float,
+    check_init_image,
+    check_int,
+    closest_name,
+    reset_notes_sink,
+    set_notes_sink,
+)
 from engine.spec.prompts import WeightedPrompt, normalized_weights
-from engine.spec.schedules import format_number, short_repr
 from engine.spec.render import MAX_OPTION_LENGTH, MAX_OPTIONS, RenderSpec, split_options
-from engine.spec.fields import (SCHEMA_VERSION, CanonicalJSON, Invalid, add_note, check_flag, check_float,
-                                check_init_image, check_int, closest_name, reset_notes_sink,
-                                set_notes_sink)
+from engine.spec.schedules import format_number, short_repr
 
 MAX_FRAMES = 10_000
 MAX_TOTAL_STEPS = 100_000

@@ -14,11 +14,11 @@ from typing import Any
 
 from engine import __version__
 from engine.errors import SpecError
-from engine.spec.prompts import WeightedPrompt
-from engine.spec.schedules import format_number, short_repr
 from engine.spec.animation import AnimationSpec
-from engine.spec.render import RenderSpec
 from engine.spec.fields import DD_CLIP_FLAGS, MAX_JSON_LENGTH, closest_name
+from engine.spec.prompts import WeightedPrompt
+from engine.spec.render import RenderSpec
+from engine.spec.schedules import format_number, short_repr
 
 ENGINE_NAME = "disco-discord"
 MAX_UNKNOWN_REPORTED = 20

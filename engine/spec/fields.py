@@ -7,14 +7,18 @@ turns those into one `SpecError` with the allowed range taken from `SPEC_ALLOWED
 from __future__ import annotations
 
 import contextvars
-import json
 import difflib
+import json
 import re
 import unicodedata
 from typing import Any
 
 from engine.errors import SpecError
-from engine.models.registry import CLIP_MODEL_NAMES, DIFFUSION_MODEL_NAMES, OPENAI_CLIP_MODELS, OPENCLIP_MODELS
+from engine.models.registry import (
+    CLIP_MODEL_NAMES,
+    DIFFUSION_MODEL_NAMES,
+    OPENAI_CLIP_MODELS,
+)
 from engine.spec.prompts import WeightedPrompt, parse_prompts
 from engine.spec.schedules import as_finite_float, canonical_schedule, format_number, short_repr
 

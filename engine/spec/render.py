@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError
-from pydantic import model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from engine.errors import SpecError
-from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights
-from engine.spec.schedules import SCHEDULE_LENGTH, format_number, parse_schedule, schedule_index
 from engine.spec import fields
 from engine.spec.fields import SCHEMA_VERSION, SPEC_FIELDS, CanonicalJSON, Invalid
+from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights
+from engine.spec.schedules import SCHEDULE_LENGTH, format_number, parse_schedule, schedule_index
 
 __all__ = [
     "SCHEMA_VERSION", "SPEC_FIELDS", "RenderSpec", "CutSchedules", "CutStep", "parse_set_options",

@@ -16,7 +16,6 @@ hostile input such as ``[0]*9**9**9`` fails at once with bounded memory. Every e
 from __future__ import annotations
 
 import functools
-
 import math
 import re
 from collections.abc import Sequence

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from engine.errors import SpecError
-from engine.spec.schedules import format_number
-from engine.spec.render import RenderSpec, parse_set_options
 from engine.spec.fields import SPEC_ALLOWED
+from engine.spec.render import RenderSpec, parse_set_options
+from engine.spec.schedules import format_number
 
 STUDY_VERSION = 1
 MAX_AXES = 2

@@ -19,12 +19,12 @@ from typing import Callable
 
 from PIL import Image
 
-from engine.errors import Cancelled, SpecError
-from engine.media.grid import compose_grid, png_bytes
-from engine.models.pool import ModelPool
-from engine.media.files import atomic_write_bytes, save_png
 from engine.diffusion.pipeline import DiscoPipeline
 from engine.diffusion.sampling import StepInfo
+from engine.errors import Cancelled, SpecError
+from engine.media.files import atomic_write_bytes, save_png
+from engine.media.grid import compose_grid, png_bytes
+from engine.models.pool import ModelPool
 from engine.spec.study import StudySpec
 
 # callback(k, n, info): cell k (1-based) of n; info is the StepInfo of each step, and None

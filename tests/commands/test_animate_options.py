@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 
-from commands.animate_options import (AnimateOptions, animation_line, build_animation, read_animation_file,
-                                      split_prompt, still_settings)
+from commands.animate_options import (
+    AnimateOptions,
+    animation_line,
+    build_animation,
+    read_animation_file,
+    split_prompt,
+    still_settings,
+)
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, build_job
 from commands.job_size import animation_size

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from commands.echo import (DISCORD_LIMIT, format_echo, format_refusal, parse_recipe, recipe,
-                           recipe_options)
+from commands.echo import DISCORD_LIMIT, format_echo, format_refusal, parse_recipe, recipe, recipe_options
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, build_job
 from engine.errors import SpecError

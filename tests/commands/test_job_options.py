@@ -5,12 +5,10 @@ import json
 import random
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from commands.errors import CommandError
-from commands.job_options import (DiscoOptions, JobLimits, build_job, check_attachment,
-                                  check_attachment_count)
+from commands.job_options import DiscoOptions, JobLimits, build_job, check_attachment, check_attachment_count
 from engine.errors import SpecError
 from engine.spec.prompts import WeightedPrompt as P
 

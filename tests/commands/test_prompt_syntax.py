@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from commands.errors import CommandError
 from commands.prompt_syntax import MAX_PROMPT_CHARS, parse_prompt_text
-from commands.sizes import (SIZE_CHOICES, aspect_size, fit_pixels, parse_ratio, side_for_ratio,
-                            size_choice)
+from commands.sizes import SIZE_CHOICES, aspect_size, fit_pixels, parse_ratio, side_for_ratio, size_choice
 from engine.errors import SpecError
 from engine.spec.prompts import MAX_PROMPTS, WeightedPrompt as P
 

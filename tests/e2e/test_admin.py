@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 
 from storage import Database
-from tests.support.fakediscord import SECOND_CHANNEL_ID, FakeDiscord
 from tests.support.bot import OWNER, make_bot, queue_job, run
+from tests.support.fakediscord import SECOND_CHANNEL_ID, FakeDiscord
 
 
 async def answer(fake: FakeDiscord, rec):

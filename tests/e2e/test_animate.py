@@ -13,9 +13,8 @@ import numpy as np
 
 from engine.media.video import encode_mp4, probe_video
 from storage import Database
-from tests.support.bot import delivered, make_bot, queue_job, run
+from tests.support.bot import click, delivered, finish, make_bot, queue_job, run
 from tests.support.fakediscord import FakeDiscord, FakeFile
-from tests.support.bot import click, finish
 
 # Tiny frames: 4 steps, 2+2 cuts, no LPIPS (frames_scale=0) — about a second a frame on CPU.
 FAST = "frames_scale=0; frames_skip_steps=50%; cut_overview=[2]*1000; cut_innercut=[2]*1000"

@@ -13,7 +13,17 @@ from pathlib import Path
 
 from bot.client import DiscoBot
 from storage import Database
-from tests.support.bot import OWNER, bot_config, click, delivered, finish, has_png, make_bot, queue_job, run, write_png
+from tests.support.bot import (
+    OWNER,
+    bot_config,
+    click,
+    delivered,
+    finish,
+    has_png,
+    make_bot,
+    queue_job,
+    run,
+)
 from tests.support.fakediscord import FakeDiscord, FakeMember, FakeUser
 
 STRANGER_ID = 990_000_000_000_000_001

@@ -19,8 +19,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from storage import Database
-from tests.support.storage import FakeClock, check_invariants, request
 from tests.support import REPO_ROOT
+from tests.support.storage import FakeClock, check_invariants, request
 
 ROOT = REPO_ROOT
 BIG_LIMITS = dict(max_queued_per_user=100_000, max_queued_per_guild=100_000)

@@ -11,9 +11,8 @@ import re
 from PIL import Image
 
 from storage import Database
-from tests.support.bot import delivered, make_bot, run
+from tests.support.bot import click, delivered, make_bot, run
 from tests.support.fakediscord import FakeDiscord
-from tests.support.bot import click
 
 
 def test_study_end_to_end_with_cell_buttons(tmp_path):

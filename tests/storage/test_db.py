@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-import storage.db
+import storage.connection
 from storage import (
     SCHEMA_VERSION,
     DatabaseCorrupt,
@@ -59,7 +59,7 @@ async def test_a_failing_migration_step_leaves_the_previous_version(tmp_path, mo
     async with await open_db(tmp_path) as db:
         await db.jobs.enqueue(request())
     broken = Migration("broken", ("CREATE TABLE extra (x)", "CREATE TABLE jobs (x)"))
-    monkeypatch.setattr(storage.db, "MIGRATIONS", (*MIGRATIONS, broken))
+    monkeypatch.setattr(storage.connection, "MIGRATIONS", (*MIGRATIONS, broken))
     with pytest.raises(DatabaseError, match=f"already exists. The file was left at version {len(MIGRATIONS)}"):
         await open_db(tmp_path)
     path = tmp_path / "disco.db"

@@ -9,8 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from storage.eta import DEFAULT_SECONDS_PER_MEGAPIXEL_STEP, remaining_steps, size_bucket
 from tests.support.storage import FakeClock, async_test, check_invariants, open_db, request

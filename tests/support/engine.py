@@ -6,10 +6,10 @@ from functools import lru_cache
 import torch
 
 from engine.diffusion.cutouts import CutPlan, make_cutouts
-from engine.diffusion.rng import Generators
-from engine.diffusion.losses import spherical_dist_loss
-from engine.models.pool import ModelPool
 from engine.diffusion.embeddings import text_embedding
+from engine.diffusion.losses import spherical_dist_loss
+from engine.diffusion.rng import Generators
+from engine.models.pool import ModelPool
 from engine.spec.render import RenderSpec
 
 FAST = dict(text_prompts="a lighthouse in a storm", width=64, height=64, steps=12, skip_steps=0,

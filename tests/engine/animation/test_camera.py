@@ -5,8 +5,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.animation.camera import (PNG_OFFSET, euler_to_matrix, flow_grid_3d, fov_projection, project_points,
-                           vr_eye_views, warp_3d)
+from engine.animation.camera import (
+    PNG_OFFSET,
+    euler_to_matrix,
+    flow_grid_3d,
+    fov_projection,
+    project_points,
+    vr_eye_views,
+    warp_3d,
+)
 
 
 def _pattern(h=64, w=64):

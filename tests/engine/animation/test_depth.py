@@ -2,8 +2,15 @@
 import pytest
 import torch
 
-from engine.animation.depth import (DPT_LARGE, DPT_TINY, DPTDepth, build_depth_model, estimate_depth, load_dpt_state,
-                          midas_input_size)
+from engine.animation.depth import (
+    DPT_LARGE,
+    DPT_TINY,
+    DPTDepth,
+    build_depth_model,
+    estimate_depth,
+    load_dpt_state,
+    midas_input_size,
+)
 from engine.errors import ModelError
 
 

@@ -7,9 +7,16 @@ import pytest
 import torch
 from PIL import Image
 
+from engine.animation.flow import (
+    blend_init,
+    build_raft,
+    flow_between,
+    load_raft,
+    random_raft,
+    save_flow,
+    warp_with_flow,
+)
 from engine.errors import ModelError, SpecError
-from engine.animation.flow import (blend_init, build_raft, flow_between, load_raft, random_raft, save_flow,
-                         warp_with_flow)
 from engine.models.registry import get_model
 
 

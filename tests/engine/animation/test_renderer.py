@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 
 from engine.animation.renderer import AnimationRenderer, FrameEvent, frame_settings
-from engine.spec.animation import AnimationSpec
 from engine.errors import Cancelled, EngineError
 from engine.media.video import encode_mp4, probe_video
-from tests.support.engine import ANIMATION_FAST, ANIMATION_RENDER, tiny_pool
+from engine.spec.animation import AnimationSpec
 from tests.support import REPO_ROOT
+from tests.support.engine import ANIMATION_FAST, ANIMATION_RENDER, tiny_pool
 
 ROOT = REPO_ROOT
 

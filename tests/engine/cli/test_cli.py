@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.support import REPO_ROOT, FIXTURES
+
+from tests.support import FIXTURES, REPO_ROOT
 
 ROOT = REPO_ROOT
 pytestmark = pytest.mark.e2e  # each test runs `disco` as a child process

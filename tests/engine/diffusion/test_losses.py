@@ -4,8 +4,15 @@ import math
 import pytest
 import torch
 
-from engine.diffusion.losses import (clamp_grad_rms, prompt_loss, range_loss, sat_loss, spherical_dist_loss,
-                           tv_loss, zero_if_nan)
+from engine.diffusion.losses import (
+    clamp_grad_rms,
+    prompt_loss,
+    range_loss,
+    sat_loss,
+    spherical_dist_loss,
+    tv_loss,
+    zero_if_nan,
+)
 
 
 def test_spherical_distance_is_half_the_squared_angle():

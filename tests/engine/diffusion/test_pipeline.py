@@ -8,11 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
+from engine.diffusion.pipeline import DiscoPipeline, Resume
 from engine.errors import Cancelled, SpecError
 from engine.media.files import read_png_text
-from engine.diffusion.pipeline import DiscoPipeline, Resume
 from engine.spec.render import RenderSpec
-
 from tests.support.engine import clip_loss, fast_spec, tiny_pool
 
 

@@ -3,11 +3,11 @@ import pytest
 import torch
 from guided_diffusion.script_util import create_gaussian_diffusion
 
-from engine.diffusion.rng import Generators
-from engine.diffusion.schedule import base_steps_for, make_schedule
 from engine.diffusion.guidance import GuidedDenoiser
-from engine.models.pool import TINY_UNET_CONFIG, build_unet
+from engine.diffusion.rng import Generators
 from engine.diffusion.sampling import Denoised, ddim_step, plms_step
+from engine.diffusion.schedule import base_steps_for, make_schedule
+from engine.models.pool import TINY_UNET_CONFIG, build_unet
 
 STEPS = 25
 

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.media.video import probe_video
 from engine.spec.animation import AnimationSpec
 from engine.spec.render import SCHEMA_VERSION
-from engine.media.video import probe_video
 from storage import JobRequest
-
 from tests.support.engine import ANIMATION_FAST, ANIMATION_RENDER
 from tests.support.jobs import run_reporting, with_db, worker
 

@@ -3,20 +3,17 @@ test-tiny models: grid + cells as artifacts, cell-by-cell progress, cancel part-
 finished cells' GPU time billed even when the study does not finish."""
 from __future__ import annotations
 
-import pytest
-
 import asyncio
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from engine.errors import ModelError
 from engine.spec.render import SCHEMA_VERSION
 from engine.spec.study import build_study
-from engine.jobs.worker import EngineWorker, WorkerConfig
-from storage import Database, JobRequest
-
-from tests.support.engine import fast_spec, tiny_pool
+from storage import JobRequest
+from tests.support.engine import fast_spec
 from tests.support.jobs import OWNER, run_reporting, with_db, worker
 
 

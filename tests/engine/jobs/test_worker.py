@@ -15,13 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.jobs.worker import EngineWorker, WorkerConfig
 from engine.media.files import read_png_text
 from engine.spec.render import SCHEMA_VERSION, RenderSpec
-from engine.jobs.worker import EngineWorker, WorkerConfig
 from storage import Database, JobRequest
-
-from tests.support.engine import fast_spec, tiny_pool
 from tests.support import REPO_ROOT
+from tests.support.engine import fast_spec, tiny_pool
 
 ROOT = REPO_ROOT
 

@@ -10,8 +10,17 @@ import pytest
 from PIL import Image
 
 from engine.errors import EngineError, SpecError
-from engine.media.video import (VideoLimits, animated_preview, encode_mp4, extract_frames, fit_to_size, iter_frames,
-                          probe_video, side_by_side, top_bottom)
+from engine.media.video import (
+    VideoLimits,
+    animated_preview,
+    encode_mp4,
+    extract_frames,
+    fit_to_size,
+    iter_frames,
+    probe_video,
+    side_by_side,
+    top_bottom,
+)
 
 SIDE = 64
 

@@ -18,11 +18,18 @@ from pathlib import Path
 import pytest
 
 import engine.models.download as download_mod
-from engine.models import registry
 from engine.cli.models import add_models_commands
-from engine.models.download import (clip_weights_path, download, ensure, load_weights, model_path, models_dir,
-                             verify)
 from engine.errors import DownloadError, ModelError
+from engine.models import registry
+from engine.models.download import (
+    clip_weights_path,
+    download,
+    ensure,
+    load_weights,
+    model_path,
+    models_dir,
+    verify,
+)
 from engine.models.registry import ModelFile
 from tests.support import REPO_ROOT
 

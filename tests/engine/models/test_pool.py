@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
-from engine.models.download import load_weights
 from engine.errors import ModelError
+from engine.models.download import load_weights
 from engine.models.pool import ModelPool, build_clip, resolve_precision
 from engine.models.secondary import SecondaryDiffusionImageNet2, ddpm_to_v_time
 from tests.support import REPO_ROOT
@@ -85,7 +84,6 @@ def test_precision_choices():
 
 def test_bf16_render_stays_close_to_fp32(tmp_path):
     from engine.diffusion.pipeline import DiscoPipeline
-
     from tests.support.engine import fast_spec
 
     spec = fast_spec(steps=6, clip_guidance_scale=0, range_scale=0)

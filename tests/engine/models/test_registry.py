@@ -10,11 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from engine.models import registry
 from engine.errors import ModelError
-from engine.models.registry import (CLIP_MODEL_NAMES, CUT_SCHEDULE_GROUPS, DIFFUSION_MODEL_NAMES, MODEL_SETS, ModelFile,
-                             all_models, clip_entry, cut_schedules, diffusion_config, get_model,
-                             model_set_members, register_model)
+from engine.models import registry
+from engine.models.registry import (
+    CLIP_MODEL_NAMES,
+    CUT_SCHEDULE_GROUPS,
+    DIFFUSION_MODEL_NAMES,
+    MODEL_SETS,
+    ModelFile,
+    all_models,
+    clip_entry,
+    cut_schedules,
+    diffusion_config,
+    get_model,
+    model_set_members,
+    register_model,
+)
 from tests.support import REPO_ROOT
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -5,10 +5,9 @@ import json
 
 import pytest
 
-from engine.spec.animation import MAX_TOTAL_STEPS, AnimationSpec
-from engine.spec.ddsettings import animation_from_dd_settings
-from engine.spec.ddsettings import export_dd_settings
 from engine.errors import SpecError
+from engine.spec.animation import MAX_TOTAL_STEPS, AnimationSpec
+from engine.spec.ddsettings import animation_from_dd_settings, export_dd_settings
 from engine.spec.prompts import WeightedPrompt as P
 from engine.spec.render import RenderSpec
 

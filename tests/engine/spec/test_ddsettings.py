@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from engine.spec.ddsettings import dumps_dd_settings, export_dd_settings, import_dd_settings
 from engine.errors import SpecError
+from engine.spec.ddsettings import dumps_dd_settings, export_dd_settings, import_dd_settings
+from engine.spec.fields import DD_CLIP_FLAGS
 from engine.spec.prompts import WeightedPrompt
 from engine.spec.render import RenderSpec
-from engine.spec.fields import DD_CLIP_FLAGS
 from tests.support import FIXTURES
 
 FIXTURE = FIXTURES / "dd57_lantern_settings.txt"

@@ -4,14 +4,21 @@ from __future__ import annotations
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from engine.errors import SpecError
 from engine.spec.frame_prompts import format_frame_prompts, parse_frame_prompts, prompts_at
-from engine.spec.keyframes import (MAX_KEYFRAMES, effective_method, format_keyframes, frames_skip_steps,
-                              interpolate, parse_keyframes, parse_percent, turbo_blend_weight,
-                              turbo_schedule)
+from engine.spec.keyframes import (
+    MAX_KEYFRAMES,
+    effective_method,
+    format_keyframes,
+    frames_skip_steps,
+    interpolate,
+    parse_keyframes,
+    parse_percent,
+    turbo_blend_weight,
+    turbo_schedule,
+)
 from engine.spec.prompts import WeightedPrompt as P
 
 

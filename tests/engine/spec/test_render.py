@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from engine.errors import SpecError
+from engine.spec.fields import CLIP_MODELS, safe_batch_name
 from engine.spec.prompts import WeightedPrompt
 from engine.spec.render import (
     SCHEMA_VERSION,
@@ -17,7 +17,6 @@ from engine.spec.render import (
     apply_overrides,
     parse_set_options,
 )
-from engine.spec.fields import CLIP_MODELS, safe_batch_name
 
 
 def error_of(**settings_) -> SpecError:

@@ -7,17 +7,16 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from engine.diffusion.pipeline import DiscoPipeline
 from engine.errors import Cancelled, SpecError
 from engine.media.files import read_png_text
-from engine.diffusion.pipeline import DiscoPipeline
 from engine.spec.study import StudySpec, build_study
 from engine.study.render import cell_path, render_study
-from tests.support.engine import fast_spec, tiny_pool
 from tests.support import REPO_ROOT
+from tests.support.engine import fast_spec, tiny_pool
 
 ROOT = REPO_ROOT
 # The cheapest render that still runs every stage: 3 steps, one cut per step.

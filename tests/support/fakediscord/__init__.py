@@ -27,11 +27,31 @@ Modules: server (FakeDiscord), models (guild/channel/user dataclasses), builders
 user does), interactions / rest (routes), messages (message store semantics), gateway, store
 (recorded data), validate (message limits), wire (HTTP details).
 """
-from .models import (BOT_USER_ID, DEFAULT_GUILD_ID, GENERAL_CHANNEL_ID, SECOND_CHANNEL_ID, FakeChannel, FakeFile,
-                     FakeGuild, FakeMember, FakeRole, FakeUser, Perm, default_guild)
+from .models import (
+                     BOT_USER_ID,
+                     DEFAULT_GUILD_ID,
+                     GENERAL_CHANNEL_ID,
+                     SECOND_CHANNEL_ID,
+                     FakeChannel,
+                     FakeFile,
+                     FakeGuild,
+                     FakeMember,
+                     FakeRole,
+                     FakeUser,
+                     Perm,
+                     default_guild,
+)
 from .server import API_PREFIX, FakeDiscord
-from .store import (FLAG_EPHEMERAL, FLAG_LOADING, CallbackRecord, GatewayFrame, InteractionRecord, RecordedRequest,
-                    StoredAttachment, StoredMessage)
+from .store import (
+                     FLAG_EPHEMERAL,
+                     FLAG_LOADING,
+                     CallbackRecord,
+                     GatewayFrame,
+                     InteractionRecord,
+                     RecordedRequest,
+                     StoredAttachment,
+                     StoredMessage,
+)
 
 __all__ = [
     "API_PREFIX", "BOT_USER_ID", "DEFAULT_GUILD_ID", "GENERAL_CHANNEL_ID", "SECOND_CHANNEL_ID",

@@ -17,9 +17,21 @@ from typing import TYPE_CHECKING, Optional
 from aiohttp import web
 
 from .store import FLAG_EPHEMERAL, FLAG_LOADING, CallbackRecord, InteractionRecord, StoredMessage
-from .wire import (ALREADY_ACKNOWLEDGED, INVALID_WEBHOOK_TOKEN, UNKNOWN_INTERACTION, UNKNOWN_MESSAGE,
-                   UNKNOWN_WEBHOOK, FILES, PAYLOAD, RECORD, DiscordError, empty_response, invalid_form,
-                   json_response, not_found)
+from .wire import (
+    ALREADY_ACKNOWLEDGED,
+    FILES,
+    INVALID_WEBHOOK_TOKEN,
+    PAYLOAD,
+    RECORD,
+    UNKNOWN_INTERACTION,
+    UNKNOWN_MESSAGE,
+    UNKNOWN_WEBHOOK,
+    DiscordError,
+    empty_response,
+    invalid_form,
+    json_response,
+    not_found,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import FakeDiscord

@@ -12,8 +12,21 @@ from aiohttp import web
 
 from .models import FakeChannel, FakeGuild, FakeUser
 from .store import StoredMessage
-from .wire import (UNKNOWN_APPLICATION_COMMAND, UNKNOWN_CHANNEL, UNKNOWN_GUILD, UNKNOWN_MEMBER, UNKNOWN_MESSAGE,
-                   UNKNOWN_USER, FILES, PAYLOAD, RECORD, DiscordError, empty_response, json_response, not_found)
+from .wire import (
+    FILES,
+    PAYLOAD,
+    RECORD,
+    UNKNOWN_APPLICATION_COMMAND,
+    UNKNOWN_CHANNEL,
+    UNKNOWN_GUILD,
+    UNKNOWN_MEMBER,
+    UNKNOWN_MESSAGE,
+    UNKNOWN_USER,
+    DiscordError,
+    empty_response,
+    json_response,
+    not_found,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import FakeDiscord

@@ -32,10 +32,25 @@ from aiohttp import web
 
 from . import builders, interactions, messages, rest
 from .gateway import Gateway
-from .models import (BOT_PERMISSIONS, BOT_USER_ID, FakeChannel, FakeGuild, FakeMember, FakeRole, FakeUser, Snowflakes,
-                     default_guild)
-from .store import (CallbackRecord, ForcedResponse, InteractionRecord, RecordedRequest, StoredAttachment,
-                    StoredMessage)
+from .models import (
+    BOT_PERMISSIONS,
+    BOT_USER_ID,
+    FakeChannel,
+    FakeGuild,
+    FakeMember,
+    FakeRole,
+    FakeUser,
+    Snowflakes,
+    default_guild,
+)
+from .store import (
+    CallbackRecord,
+    ForcedResponse,
+    InteractionRecord,
+    RecordedRequest,
+    StoredAttachment,
+    StoredMessage,
+)
 from .wire import FILES, PAYLOAD, RECORD, DiscordError, path_matches, rate_limit_response, read_body
 
 API_PREFIX = "/api/v10"
