@@ -25,14 +25,14 @@ import torch  # noqa: E402
 import torchvision.transforms as T  # noqa: E402
 from guided_diffusion.script_util import create_gaussian_diffusion  # noqa: E402
 
-from engine.diffusion.cutouts import CutPlan, grey, resize  # noqa: E402
+from engine.diffusion.cutouts import grey, resize  # noqa: E402
 from engine.diffusion.embeddings import text_embedding  # noqa: E402
 from engine.diffusion.losses import prompt_loss, range_loss, sat_loss, tv_loss  # noqa: E402
 from engine.diffusion.pipeline import DiscoPipeline  # noqa: E402
 from engine.diffusion.schedule import base_steps_for  # noqa: E402
 from engine.models.pool import ModelPool  # noqa: E402
 from engine.models.secondary import ddpm_to_v_time  # noqa: E402
-from engine.spec.render import RenderSpec  # noqa: E402
+from engine.spec.render import CutStep, RenderSpec  # noqa: E402
 
 DD_AUGS = T.Compose([
     T.RandomHorizontalFlip(p=0.5),
@@ -45,7 +45,7 @@ DD_AUGS = T.Compose([
 ])
 
 
-def dd_cutouts(image, cut_size, plan: CutPlan):
+def dd_cutouts(image, cut_size, plan: CutStep):
     """DD's MakeCutoutsDango with one augmentation draw for the whole batch (its behaviour)."""
     side_y, side_x = image.shape[-2:]
     max_size, min_size = min(side_x, side_y), min(side_x, side_y, cut_size)
@@ -87,7 +87,7 @@ def reference_seconds(pool: ModelPool, spec: RenderSpec) -> list[float]:
             x_in = pred * fac + x * (1 - fac)
             x_in_grad = torch.zeros_like(x_in)
             k = 1000 - (int(t[0]) + 1)
-            plan = CutPlan(overview[k], inner[k], ic_pow[k], grey_p[k])
+            plan = CutStep(overview[k], inner[k], ic_pow[k], grey_p[k])
             for _ in range(spec.cutn_batches):
                 cuts = dd_cutouts(x_in.add(1).div(2), clip.cut_size, plan)
                 loss = prompt_loss(clip.encode(cuts), target, weights, plan.total).sum()

@@ -11,29 +11,16 @@ drew one set for the whole batch), and the number of grey inner cuts is ⌈p·n�
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 
 from engine.diffusion.rng import Generators
+from engine.spec.render import CutStep
 
 GREY_WEIGHTS = (0.2989, 0.587, 0.114)
 
-
-@dataclass(frozen=True)
-class CutPlan:
-    """How many cuts to take at one point of the schedule (DD's four cut schedules)."""
-
-    overview: int
-    innercut: int
-    ic_pow: float
-    icgray_p: float
-
-    @property
-    def total(self) -> int:
-        return self.overview + self.innercut
 
 
 
@@ -52,7 +39,7 @@ def _uniform(gen: torch.Generator, n: int, low: float, high: float) -> torch.Ten
     return torch.rand(n, generator=gen) * (high - low) + low
 
 
-def make_cutouts(image: torch.Tensor, cut_size: int, plan: CutPlan, gens: Generators,
+def make_cutouts(image: torch.Tensor, cut_size: int, plan: CutStep, gens: Generators,
                  skip_augs: bool = False) -> torch.Tensor:
     """Overview and inner cuts of `image` ([1, 3, H, W] in [0, 1]) -> [plan.total, 3, S, S]."""
     side_y, side_x = image.shape[-2:]

@@ -20,13 +20,14 @@ import torch
 from torch import nn
 from torch.profiler import record_function
 
-from engine.diffusion.cutouts import CutPlan, make_cutouts
+from engine.diffusion.cutouts import make_cutouts
 from engine.diffusion.losses import clamp_grad_rms, prompt_loss, range_loss, sat_loss, tv_loss, zero_if_nan
 from engine.diffusion.rng import Generators
 from engine.diffusion.sampling import Denoised
 from engine.diffusion.schedule import NoiseSchedule
 from engine.models.pool import ClipModel
 from engine.models.secondary import ddpm_to_v_time
+from engine.spec.render import CutStep
 
 
 @dataclass
@@ -54,11 +55,11 @@ class GuidanceScales:
 class Guidance:
     """The gradient DD's cond_fn returns, for respaced index i."""
 
-    def __init__(self, schedule: NoiseSchedule, clips: list[ClipGuide], cut_schedules: tuple,
+    def __init__(self, schedule: NoiseSchedule, clips: list[ClipGuide], cuts_at: Callable[[int], CutStep],
                  scales: GuidanceScales, gens: Generators, secondary: nn.Module | None = None,
                  init: torch.Tensor | None = None, lpips: nn.Module | None = None):
         self.schedule, self.clips, self.scales, self.gens = schedule, clips, scales, gens
-        self.cut_overview, self.cut_innercut, self.cut_ic_pow, self.cut_icgray_p = cut_schedules
+        self.cuts_at = cuts_at  # the spec's cut settings by DD's t_int (RenderSpec.cut_schedule)
         self.secondary, self.init, self.lpips = secondary, init, lpips
 
     @property
@@ -68,10 +69,8 @@ class Guidance:
         return bool((s.clip_guidance_scale and self.clips) or s.tv_scale or s.range_scale
                     or s.sat_scale or uses_init)
 
-    def cut_plan(self, i: int) -> CutPlan:
-        k = self.schedule.schedule_index(i)
-        return CutPlan(int(self.cut_overview[k]), int(self.cut_innercut[k]),
-                       float(self.cut_ic_pow[k]), float(self.cut_icgray_p[k]))
+    def cut_plan(self, i: int) -> CutStep:
+        return self.cuts_at(self.schedule.t_int(i))
 
     def gradient(self, x: torch.Tensor, i: int,
                  pred_from_x: Callable[[torch.Tensor], torch.Tensor] | None = None

@@ -89,9 +89,8 @@ class DiscoPipeline:
         lpips = self._lpips() if has_init and spec.init_scale else None
         self._write_settings(spec, seed, out_dir, run)
 
-        # 3. The noise schedule and the cut schedules are shared by every image.
+        # 3. The noise schedule is shared by every image (the spec parsed its cut schedules once).
         schedule = make_schedule(spec.steps)
-        cut_schedules = spec.schedules()
         init_image = load_image(spec.init_image, "init_image") if spec.init_image and init is None else None
         first = resume.index if resume else 0
 
@@ -119,7 +118,7 @@ class DiscoPipeline:
             scales = GuidanceScales(spec.clip_guidance_scale, spec.tv_scale, spec.range_scale,
                                     spec.sat_scale, spec.init_scale, spec.cutn_batches,
                                     spec.clamp_grad, spec.clamp_max, spec.skip_augs)
-            guidance = Guidance(schedule, guides, cut_schedules, scales, gens, secondary=secondary,
+            guidance = Guidance(schedule, guides, spec.cut_schedule, scales, gens, secondary=secondary,
                                 init=start if has_init else None, lpips=lpips)
             denoiser = GuidedDenoiser(unet, schedule, guidance, autocast=self.pool.unet_autocast)
 

@@ -29,9 +29,9 @@ class NoiseSchedule:
         """The time the UNet and the cut schedules see for index i, on DD's 0–1000 scale."""
         return self.timestep_map[i] * (1000.0 / self.base_steps)
 
-    def schedule_index(self, i: int) -> int:
-        """Position on DD's 1000-entry cut-schedule axis for index i: 1000 − (int(t) + 1)."""
-        return 1000 - (int(self.model_time(i)) + 1)
+    def t_int(self, i: int) -> int:
+        """DD's int(t) + 1 for index i (1..1000): the timestep its cut schedules are read at."""
+        return int(self.model_time(i)) + 1
 
     def ab(self, i: int) -> float:
         return float(self.alphas_cumprod[i])

@@ -62,12 +62,16 @@ class CutSchedules(NamedTuple):
 
 
 class CutStep(NamedTuple):
-    """The cut settings DD uses at one timestep."""
+    """The cut settings DD uses at one timestep: what the guidance cuts at that step."""
 
     overview: int
     innercut: int
     ic_pow: float
     icgray_p: float
+
+    @property
+    def total(self) -> int:
+        return self.overview + self.innercut
 
 
 class RenderSpec(CanonicalJSON, BaseModel):
@@ -220,7 +224,8 @@ class RenderSpec(CanonicalJSON, BaseModel):
     def cut_schedule(self, t_int: int) -> CutStep:
         """Cut settings at model timestep t_int = int(t) + 1 (1..1000), as DD indexes them."""
         index = schedule_index(t_int)
-        return CutStep(*(values[index] for values in self.schedules()))
+        overview, innercut, ic_pow, icgray_p = (values[index] for values in self.schedules())
+        return CutStep(int(overview), int(innercut), float(ic_pow), float(icgray_p))
 
     def normalized_prompt_weights(self) -> list[float]:
         """Weights of text_prompts + image_prompts divided by |Σw|, as DD does."""

@@ -5,12 +5,12 @@ from functools import lru_cache
 
 import torch
 
-from engine.diffusion.cutouts import CutPlan, make_cutouts
+from engine.diffusion.cutouts import make_cutouts
 from engine.diffusion.embeddings import text_embedding
 from engine.diffusion.losses import spherical_dist_loss
 from engine.diffusion.rng import Generators
 from engine.models.pool import ModelPool
-from engine.spec.render import RenderSpec
+from engine.spec.render import CutStep, RenderSpec
 
 FAST = dict(text_prompts="a lighthouse in a storm", width=64, height=64, steps=12, skip_steps=0,
             n_batches=1, cutn_batches=1, clip_models=["ViT-B-32::openai"], seed=11)
@@ -31,7 +31,7 @@ def clip_loss(image: torch.Tensor, text: str, clip_name: str = "ViT-B-32::openai
     pool = tiny_pool()
     clip = pool.clip(clip_name)
     with torch.no_grad():
-        cut = make_cutouts(image.add(1).div(2), clip.cut_size, CutPlan(1, 0, 1.0, 0.0),
+        cut = make_cutouts(image.add(1).div(2), clip.cut_size, CutStep(1, 0, 1.0, 0.0),
                            Generators.seeded(0, "cpu"), skip_augs=True)
         return float(spherical_dist_loss(clip.encode(cut), text_embedding(pool, clip, text)).mean())
 
