@@ -46,6 +46,7 @@ from engine.spec.ddsettings import import_dd_settings
 from engine.spec.prompts import WeightedPrompt, parse_prompts
 from engine.spec.render import RenderSpec, parse_set_options
 from engine.spec.schedules import short_repr
+from storage import DEFAULT_LIMITS, GuildLimits
 
 BOT_DEFAULTS: dict[str, Any] = {"n_batches": 1}
 MAX_SEED = 2**32 - 1
@@ -60,18 +61,19 @@ ECHOED_APART = ("text_prompts", "image_prompts", "init_image", "seed")
 
 @dataclass(frozen=True)
 class JobLimits:
-    """A server's caps for one job (as storage.guilds.GuildLimits). `max_cuts`: CLIP cuts per
-    step, see `cuts_per_step`; `max_frames` is for animations (unused by `/disco`)."""
+    """A server's caps for one job: storage's `GuildLimits` for size (defaults included, so the
+    two never drift) plus `max_images` per /disco. `max_cuts`: CLIP cuts per step, see
+    `cuts_per_step`; `max_frames` is for animations (unused by `/disco`)."""
 
-    max_steps: int = 500
-    max_pixels: int = 1280 * 768
-    max_cuts: int = 128
-    max_frames: int = 300
+    max_steps: int = DEFAULT_LIMITS.max_steps
+    max_pixels: int = DEFAULT_LIMITS.max_pixels
+    max_cuts: int = DEFAULT_LIMITS.max_cuts
+    max_frames: int = DEFAULT_LIMITS.max_frames
     max_images: int = 4
 
     @classmethod
-    def from_guild(cls, limits: object, **overrides: int) -> JobLimits:
-        """From any object with some of these attribute names (e.g. GuildLimits)."""
+    def from_guild(cls, limits: GuildLimits, **overrides: int) -> JobLimits:
+        """A guild's limits, with `overrides` (e.g. max_images) on top."""
         values = {f.name: getattr(limits, f.name) for f in fields(cls) if hasattr(limits, f.name)}
         return cls(**{**values, **overrides})
 
