@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from engine.errors import SpecError
+from engine.spec.fields import closest_name
 
 STEP = 64  # DD rounds sides down to multiples of 64
 MIN_SIDE, MAX_SIDE = 64, 4096  # RenderSpec's bounds for width and height
@@ -76,7 +77,6 @@ def size_choice(name: str) -> SizeChoice:
     key = name.strip().lower().replace(" ", "-").replace("_", "-")
     if key in SIZE_CHOICES:
         return SIZE_CHOICES[key]
-    from engine.spec.fields import closest_name  # only needed on this error path
 
     guess = closest_name(key, list(SIZE_CHOICES))
     hint = f" (did you mean '{guess}'?)" if guess else ""

@@ -30,6 +30,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.errors import ModelError
+from engine.models.download import ensure, load_weights
+from engine.models.registry import DEPTH_MODEL, get_model
 
 DD_DEPTH_OFFSET = 50.0   # DD: depth = (50 − midas) / 19
 DD_DEPTH_SCALE = 19.0
@@ -292,8 +294,6 @@ def build_depth_model(kind: Literal["random", "tiny", "real"], device: torch.dev
         model = DPTDepth(DPT_LARGE)
         _seeded_init(model, seed)
     elif kind == "real":
-        from engine.models.download import ensure, load_weights
-        from engine.models.registry import DEPTH_MODEL, get_model
 
         path = ensure(get_model(DEPTH_MODEL), allow_download=allow_download)
         state = load_weights(path)

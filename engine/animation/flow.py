@@ -21,6 +21,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from engine.errors import ModelError, SpecError
+from engine.media.files import atomic_write_bytes
+from engine.models.download import ensure, load_weights, reference_sha256, sha256_file
+from engine.models.registry import get_model
 
 Variant = Literal["large", "small"]
 FrameLike = Union[Image.Image, np.ndarray, torch.Tensor]
@@ -52,8 +55,6 @@ def load_raft(name: str = DEFAULT_FLOW_MODEL, *, allow_download: bool = False,
 
     torchvision publishes only the first 8 hex digits of each file's SHA-256 (in its file name);
     the registry therefore trusts the first download, and this function also checks that prefix."""
-    from engine.models.download import ensure, load_weights, reference_sha256, sha256_file
-    from engine.models.registry import get_model
     entry = get_model(name)
     if entry.kind != "flow":
         raise ModelError(f"{name!r} is a {entry.kind} model, not an optical-flow model.")
@@ -167,8 +168,6 @@ def blend_init(raw_frame: FrameLike, warped_prev: FrameLike, blend: float = DEFA
 def save_flow(flow: torch.Tensor, path: str | Path) -> Path:
     """A flow as DD stores it: float32 [H, W, 2] .npy (readable back by `warp_with_flow`)."""
     from io import BytesIO
-
-    from engine.media.files import atomic_write_bytes
     buffer = BytesIO()
     np.save(buffer, flow.detach().permute(1, 2, 0).cpu().numpy().astype(np.float32))
     atomic_write_bytes(Path(path), buffer.getvalue())

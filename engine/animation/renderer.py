@@ -37,12 +37,23 @@ import torch
 from PIL import Image
 
 from engine.animation.camera import vr_eye_views, warp_3d
+from engine.animation.depth import build_depth_model, estimate_depth
+from engine.animation.flow import blend_init, flow_between, load_raft, random_raft, warp_with_flow
 from engine.animation.warp2d import warp_2d
-from engine.diffusion.images import pil_to_unit, unit_to_pil
+from engine.diffusion.embeddings import load_image
+from engine.diffusion.images import image_to_tensor, pil_to_unit, unit_to_pil
 from engine.diffusion.pipeline import DiscoPipeline, RenderContext
 from engine.diffusion.sampling import StepInfo
-from engine.errors import EngineError
+from engine.errors import Cancelled, EngineError
 from engine.media.files import read_png_text, save_json, save_png
+from engine.media.video import (
+    animated_preview,
+    check_selection,
+    encode_mp4,
+    iter_frames,
+    probe_video,
+    side_by_side,
+)
 from engine.models.pool import ModelPool
 from engine.spec.animation import AnimationSpec
 from engine.spec.keyframes import turbo_blend_weight
@@ -114,7 +125,6 @@ class AnimationRenderer:
     # ---- models ----------------------------------------------------------------------------
 
     def depth(self, frame: torch.Tensor) -> torch.Tensor:
-        from engine.animation.depth import build_depth_model, estimate_depth
 
         if self._depth_model is None:
             self._depth_model = build_depth_model(self.depth_kind, self.device,
@@ -122,7 +132,6 @@ class AnimationRenderer:
         return estimate_depth(self._depth_model, frame)
 
     def raft(self) -> torch.nn.Module:
-        from engine.animation.flow import load_raft, random_raft
 
         if self._raft is None:
             if self.flow_kind == "real":
@@ -203,7 +212,6 @@ class _Run:
     def _frame_count(self) -> int:
         if self.mode != "Video Input":
             return self.anim.max_frames
-        from engine.media.video import check_selection, probe_video
 
         info = probe_video(self.anim.video_init_path)
         return check_selection(info, self.anim.extract_nth_frame, self.anim.max_frames)
@@ -282,8 +290,6 @@ class _Run:
     # ---- video input ----------------------------------------------------------------------
 
     def _video_frames(self, first: int) -> None:
-        from engine.animation.flow import blend_init, flow_between, warp_with_flow
-        from engine.media.video import iter_frames
 
         a, render = self.anim, self.anim.render
         frames = iter_frames(a.video_init_path, every_nth=a.extract_nth_frame, width=render.width,
@@ -328,15 +334,12 @@ class _Run:
 
     def _given_frame(self) -> torch.Tensor:
         """`init_frame` as frame 0: resized to the render size as an init image is, not diffused."""
-        from engine.diffusion.embeddings import load_image
-        from engine.diffusion.images import image_to_tensor
 
         render = self.anim.render
         image = load_image(self.anim.init_frame, "init_frame")
         return quantise(image_to_tensor(image, render.width, render.height, self.device).add(1).div(2))
 
     def _check_cancel(self) -> None:
-        from engine.errors import Cancelled
 
         if self.should_cancel is not None and self.should_cancel():
             raise Cancelled("the animation was cancelled")
@@ -372,7 +375,6 @@ class _Run:
     # ---- assembly -------------------------------------------------------------------------
 
     def assemble(self) -> AnimationResult:
-        from engine.media.video import animated_preview, encode_mp4, side_by_side
 
         paths = [self.frame_path(n) for n in range(self.total)]
         missing = [p for p in paths if not p.exists()]

@@ -28,6 +28,7 @@ from engine.diffusion.schedule import make_schedule
 from engine.errors import ModelError
 from engine.media.files import next_run_number, save_json, save_png
 from engine.models.pool import ModelPool
+from engine.spec.ddsettings import export_dd_settings
 from engine.spec.render import RenderSpec
 
 
@@ -154,7 +155,6 @@ class DiscoPipeline:
                 "Description": _prompt_text(spec)}
 
     def _write_settings(self, spec: RenderSpec, seed: int, out_dir: Path, run: int) -> None:
-        from engine.spec.ddsettings import export_dd_settings
 
         settings = export_dd_settings(spec, seed=seed)
         settings.update(engine=f"disco-discord {__version__}", model_set=self.pool.model_set,

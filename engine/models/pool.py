@@ -22,7 +22,15 @@ import torch
 from torch import nn
 
 from engine.errors import ModelError
-from engine.models.registry import LPIPS_MODEL, MODEL_SETS, SECONDARY_MODEL
+from engine.models.download import clip_weights_path, ensure, load_weights, reference_sha256
+from engine.models.registry import (
+    LPIPS_MODEL,
+    MODEL_SETS,
+    SECONDARY_MODEL,
+    clip_entry,
+    diffusion_config,
+    get_model,
+)
 from engine.models.secondary import SecondaryDiffusionImageNet2
 
 TINY_CLIP_ARCH = "TinyCLIP-test"
@@ -197,7 +205,6 @@ class ModelPool:
 
     def unet(self, diffusion_model: str, use_checkpoint: bool) -> tuple[nn.Module, dict]:
         """The diffusion UNet and its registry config (the noise schedule comes from it)."""
-        from engine.models.registry import diffusion_config
 
         config = TINY_UNET_CONFIG if self.model_set == "test-tiny" else diffusion_config(diffusion_model)
         use_fp16 = self.precision == "fp16"
@@ -238,8 +245,6 @@ class ModelPool:
             return build_clip(name, weights=None, device=self.device, arch=TINY_CLIP_ARCH)
         weights = None
         if self.model_set == "dd-default":
-            from engine.models.download import clip_weights_path, reference_sha256
-            from engine.models.registry import clip_entry
 
             weights = clip_weights_path(name, allow_download=self.allow_download)
             self.sha256[name] = reference_sha256(clip_entry(name), weights)[0] or ""
@@ -263,8 +268,6 @@ class ModelPool:
         return self._cached(("lpips",), build)
 
     def _weights(self, name: str) -> dict[str, torch.Tensor]:
-        from engine.models.download import ensure, load_weights, reference_sha256
-        from engine.models.registry import get_model
 
         entry = get_model(name)
         path = ensure(entry, allow_download=self.allow_download)  # checks the sha256 once per file
