@@ -12,7 +12,6 @@ the next frame's geometry; `blend_init(next_raw, warped, blend)` then makes the 
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal, Union
 
 import numpy as np
@@ -163,13 +162,3 @@ def blend_init(raw_frame: FrameLike, warped_prev: FrameLike, blend: float = DEFA
                          f"{tuple(warped.shape[-2:])} must have the same size.")
     return _like(raw * (1 - blend) + warped.to(raw.device) * blend, raw_frame)
 
-
-def save_flow(flow: torch.Tensor, path: str | Path) -> Path:
-    """A flow as DD stores it: float32 [H, W, 2] .npy (readable back by `warp_with_flow`)."""
-    from io import BytesIO
-
-    from engine.media.files import atomic_write_bytes
-    buffer = BytesIO()
-    np.save(buffer, flow.detach().permute(1, 2, 0).cpu().numpy().astype(np.float32))
-    atomic_write_bytes(Path(path), buffer.getvalue())
-    return Path(path)
