@@ -21,8 +21,7 @@ import json
 import re
 from typing import Any
 
-from commands.errors import CommandError
-from commands.job_options import DiscoOptions, ParsedJob, bot_baseline
+from commands.job_options import ParsedJob, bot_baseline
 from commands.prompt_syntax import parse_prompt_text
 from engine.errors import SpecError
 from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights
@@ -213,16 +212,3 @@ def recipe(spec: RenderSpec, *, defaults: dict[str, Any] | None = None) -> str:
     options = recipe_options(spec, defaults=defaults)
     return " ".join(["/disco"] + [f"{name}:{value}" for name, value in options.items()])
 
-
-_RECIPE = re.compile(r"\s*/disco(?:\s+prompt:(?P<prompt>.*?))?(?:\s+settings:(?P<settings>.*))?\s*",
-                     re.DOTALL)
-
-
-def parse_recipe(text: str) -> DiscoOptions:
-    """The options of a `recipe` string (the prompt never contains 'settings:')."""
-    match = _RECIPE.fullmatch(text)
-    if not match:
-        raise CommandError("recipe: expected '/disco prompt:… settings:…'", "recipe",
-                           rule="recipe_syntax")
-    return DiscoOptions(prompt=(match.group("prompt") or "").strip(),
-                        settings=match.group("settings"))

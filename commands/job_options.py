@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from commands.errors import CommandError
@@ -113,7 +113,6 @@ class ParsedJob:
     non_defaults: dict[str, Any]
     seed_was_random: bool = False
     syntax: str = "none"
-    sources: dict[str, str] = field(default_factory=dict)  # setting -> who set it
 
     @property
     def cuts(self) -> int:
@@ -199,8 +198,7 @@ def build_job(options: DiscoOptions, *, limits: JobLimits = JobLimits(),
     notes = list(dict.fromkeys(merge.notes + notes + list(sized.notes) + spec_notes))
     return ParsedJob(spec=final, notes=notes, prompts=list(final.text_prompts),
                      image_prompts=list(final.image_prompts), non_defaults=non_defaults(final),
-                     seed_was_random=seed_was_random, syntax=parsed.syntax,
-                     sources=dict(merge.origin))
+                     seed_was_random=seed_was_random, syntax=parsed.syntax)
 
 
 def non_defaults(spec: RenderSpec, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -374,7 +372,6 @@ def _apply_limits(spec: RenderSpec, limits: JobLimits, notes: list[str]) -> dict
 IMAGE_TYPES = {"image/png": (".png",), "image/jpeg": (".jpg", ".jpeg"), "image/webp": (".webp",)}
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # Discord's default upload limit
 MAX_ATTACHMENT_PIXELS = 4096 * 4096  # decoded RGBA is 64 MiB: enough, and no decompression bomb
-MAX_IMAGE_ATTACHMENTS = 4  # init image + image prompts; each image prompt costs CLIP passes
 
 
 def check_attachment(filename: str, content_type: str | None, size: int, width: int | None,
@@ -398,11 +395,3 @@ def check_attachment(filename: str, content_type: str | None, size: int, width: 
         raise CommandError(f"{option}: {shown} is {width}×{height} = {width * height:,} pixels; "
                            f"at most {max_pixels:,} — scale it down (DD resizes it to the "
                            f"render size anyway)", option, rule="attachment_pixels")
-
-
-def check_attachment_count(count: int, *, max_count: int = MAX_IMAGE_ATTACHMENTS) -> None:
-    """Refuse more image attachments than a job may carry."""
-    if count > max_count:
-        raise CommandError(f"{count} images attached; at most {max_count} per job (init image and "
-                           f"image prompts together) — drop some", "image_prompts",
-                           rule="attachment_count")

@@ -111,11 +111,6 @@ class Connection:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    @property
-    def connection(self) -> aiosqlite.Connection:
-        """The raw connection, for maintenance and tests; use `transaction()` for writes."""
-        return self._conn
-
     # ---- statements and transactions ---------------------------------------------------------
 
     @asynccontextmanager

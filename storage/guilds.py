@@ -144,17 +144,6 @@ class Guilds:
             await write_audit(conn, now, gid, actor_id, "intake.pause" if paused else "intake.resume",
                               None, {"reason": reason} if reason else {})
 
-    async def set_allowed_channels(self, guild_id: Snowflake, channel_ids: list[Snowflake], *,
-                                   actor_id: Snowflake | None = None) -> frozenset[str]:
-        """Replace the allowed-channel list; an empty list allows every channel."""
-        gid, ids, now = sid(guild_id), sorted({sid(c) for c in channel_ids}), self._db.now()
-        async with self._db.transaction() as conn:
-            await conn.execute("DELETE FROM guild_channels WHERE guild_id = ?", (gid,))
-            await conn.executemany("INSERT INTO guild_channels (guild_id, channel_id) VALUES (?, ?)",
-                                   [(gid, c) for c in ids])
-            await write_audit(conn, now, gid, actor_id, "channels.set", None, {"channels": ids})
-        return frozenset(ids)
-
     async def allow_channel(self, guild_id: Snowflake, channel_id: Snowflake, *,
                             actor_id: Snowflake | None = None) -> None:
         gid, cid, now = sid(guild_id), sid(channel_id), self._db.now()

@@ -247,7 +247,8 @@ class Leases:
         return Job.from_row(rows[0])
 
     async def requeue_expired(self) -> list[Job]:
-        """Release every running job whose lease ran out (claim does this too); returns them."""
+        """Release every running job whose lease ran out; returns them. `claim` does this too,
+        so only a sweep between claims needs it (several engines, tests of lease expiry)."""
         rows = await self._db.execute(_RELEASE_EXPIRED, {"now": self._db.now(),
                                                          "code": "lease_expired"})
         return [Job.from_row(r) for r in rows]

@@ -78,15 +78,6 @@ class WindowUsage:
     def user_remaining(self) -> float | None:
         return None if self.user_limit is None else max(0.0, self.user_limit - self.user_used)
 
-    @property
-    def guild_remaining(self) -> float | None:
-        return None if self.guild_limit is None else max(0.0, self.guild_limit - self.guild_used)
-
-    @property
-    def remaining(self) -> float | None:
-        known = [r for r in (self.user_remaining, self.guild_remaining) if r is not None]
-        return min(known) if known else None
-
 
 @dataclass(frozen=True)
 class LedgerEntry:

@@ -12,7 +12,6 @@ the next frame's geometry; `blend_init(next_raw, warped, blend)` then makes the 
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal, Union
 
 import numpy as np
@@ -21,7 +20,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 from engine.errors import ModelError, SpecError
-from engine.media.files import atomic_write_bytes
 from engine.models.download import ensure, load_weights, reference_sha256, sha256_file
 from engine.models.registry import get_model
 
@@ -163,12 +161,3 @@ def blend_init(raw_frame: FrameLike, warped_prev: FrameLike, blend: float = DEFA
         raise ValueError(f"The raw frame {tuple(raw.shape[-2:])} and the warped frame "
                          f"{tuple(warped.shape[-2:])} must have the same size.")
     return _like(raw * (1 - blend) + warped.to(raw.device) * blend, raw_frame)
-
-
-def save_flow(flow: torch.Tensor, path: str | Path) -> Path:
-    """A flow as DD stores it: float32 [H, W, 2] .npy (readable back by `warp_with_flow`)."""
-    from io import BytesIO
-    buffer = BytesIO()
-    np.save(buffer, flow.detach().permute(1, 2, 0).cpu().numpy().astype(np.float32))
-    atomic_write_bytes(Path(path), buffer.getvalue())
-    return Path(path)

@@ -45,7 +45,7 @@ from engine.diffusion.images import image_to_tensor, pil_to_unit, unit_to_pil
 from engine.diffusion.pipeline import DiscoPipeline, RenderContext
 from engine.diffusion.sampling import StepInfo
 from engine.errors import Cancelled, EngineError
-from engine.media.files import read_png_text, save_json, save_png
+from engine.media.files import save_json, save_png
 from engine.media.video import (
     animated_preview,
     check_selection,
@@ -401,9 +401,3 @@ def iter_images(paths):
         with Image.open(path) as image:
             yield image.convert("RGB")
 
-
-def frame_settings(path: Path) -> dict:
-    """The animation settings and frame number stored in a saved frame's PNG text."""
-    text = read_png_text(path)
-    return {"animation": json.loads(text["disco_animation"]), "frame": int(text["disco_frame"]),
-            "base_seed": int(text["disco_base_seed"])}

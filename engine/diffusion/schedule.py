@@ -44,10 +44,6 @@ class NoiseSchedule:
         ab = self.ab(i)
         return x * math.sqrt(1 / ab) - eps * math.sqrt(1 / ab - 1)
 
-    def eps_from_xstart(self, x, pred, i: int):
-        ab = self.ab(i)
-        return (x * math.sqrt(1 / ab) - pred) / math.sqrt(1 / ab - 1)
-
 
 def base_steps_for(steps: int) -> int:
     """DD's base schedule length: the largest multiple of `steps` not above 1000."""

@@ -236,21 +236,6 @@ def _read_raw(args: list[str], width: int, height: int, count: int, timeout: flo
                 proc.wait()
 
 
-def extract_frames(path: str | os.PathLike, out_dir: str | os.PathLike, *, every_nth: int = 1, width: int,
-                   height: int, max_frames: int | None = None, limits: VideoLimits = DEFAULT_LIMITS,
-                   allowed_dir: str | os.PathLike | None = None) -> list[Path]:
-    """`iter_frames` written as `out_dir/0001.png`, `0002.png`, ... (1-based, like DD's videoFrames)."""
-    out = Path(out_dir)
-    written = []
-    for i, frame in enumerate(iter_frames(path, every_nth=every_nth, width=width, height=height,
-                                          max_frames=max_frames, limits=limits, allowed_dir=allowed_dir), 1):
-        buffer = BytesIO()
-        Image.fromarray(frame, "RGB").save(buffer, format="PNG")
-        atomic_write_bytes(out / f"{i:04d}.png", buffer.getvalue())
-        written.append(out / f"{i:04d}.png")
-    return written
-
-
 # ---- encoding -----------------------------------------------------------------------------------
 
 def _as_array(frame: Image.Image | np.ndarray) -> np.ndarray:
@@ -448,22 +433,13 @@ def animated_preview(frames: Iterable[Image.Image | np.ndarray], path: str | os.
     return path
 
 
-def _compose(first: Iterable, second: Iterable, axis: int) -> Iterator[Image.Image]:
-    for i, (a, b) in enumerate(itertools.zip_longest(first, second)):
-        if a is None or b is None:
-            raise EngineError(f"VR frames: one eye has {i} frames and the other more; both need the same count.")
-        a, b = _as_array(a), _as_array(b)
-        if a.shape != b.shape:
-            raise EngineError(f"VR frame {i}: the two eye views are {a.shape[1]}x{a.shape[0]} and "
-                              f"{b.shape[1]}x{b.shape[0]}; they must have the same size.")
-        yield Image.fromarray(np.concatenate([a, b], axis=axis), "RGB")
-
-
 def side_by_side(left_frames: Iterable, right_frames: Iterable) -> Iterator[Image.Image]:
     """Left-eye and right-eye frames joined horizontally (the VR180 side-by-side layout)."""
-    return _compose(left_frames, right_frames, axis=1)
-
-
-def top_bottom(top_frames: Iterable, bottom_frames: Iterable) -> Iterator[Image.Image]:
-    """Two eye views stacked vertically (top/bottom stereo layout)."""
-    return _compose(top_frames, bottom_frames, axis=0)
+    for i, (left, right) in enumerate(itertools.zip_longest(left_frames, right_frames)):
+        if left is None or right is None:
+            raise EngineError(f"VR frames: one eye has {i} frames and the other more; both need the same count.")
+        left, right = _as_array(left), _as_array(right)
+        if left.shape != right.shape:
+            raise EngineError(f"VR frame {i}: the two eye views are {left.shape[1]}x{left.shape[0]} and "
+                              f"{right.shape[1]}x{right.shape[0]}; they must have the same size.")
+        yield Image.fromarray(np.concatenate([left, right], axis=1), "RGB")

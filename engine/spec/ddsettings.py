@@ -315,11 +315,6 @@ def export_dd_settings(spec: RenderSpec, *, seed: int | None = None) -> dict[str
     return out
 
 
-def dumps_dd_settings(spec: RenderSpec, *, seed: int | None = None) -> str:
-    """`export_dd_settings` as DD writes it: JSON, indent 4, UTF-8 text kept as is."""
-    return json.dumps(export_dd_settings(spec, seed=seed), ensure_ascii=False, indent=4)
-
-
 # ---- animations --------------------------------------------------------------------------------
 
 # DD keys read into AnimationSpec as they are (same name, same meaning); init_frame is ours.
@@ -327,24 +322,6 @@ DD_ANIMATION_KEYS = tuple(name for name in AnimationSpec.model_fields
                            if name not in ("render", "text_prompts", "sampling_mode", "init_frame"))
 _DD_STILL_LINES = ("ignored for still images", "animation_mode ", "text_prompts: frames ",
                    "text_prompts: no frame 0")
-
-
-def animation_from_dd_settings(source: object) -> tuple[AnimationSpec, list[str]]:
-    """An AnimationSpec from a DD 5.x settings file (JSON text, bytes or dict) + report lines.
-
-    The still part comes from `engine.spec.ddsettings.import_dd_settings`. As DD ignores turbo and
-    VR outside 3D and the video path outside Video Input, such values are dropped and reported
-    instead of being errors.
-    """
-    data = load_settings_json(source)
-    mode = data.get("animation_mode", "None")
-    if not isinstance(mode, str) or mode.strip().lower() == "none":
-        raise SpecError(f"animation_mode: {short_repr(mode)} is a still-image file; set "
-                        f"animation_mode to 2D, 3D or Video Input, or import it as a still "
-                        f"image", "animation_mode")
-    values, report = dd_animation_values(data)
-    spec = AnimationSpec.from_dict(values)
-    return spec, report + [note for note in spec.notes if note not in report]
 
 
 def dd_animation_values(source: object) -> tuple[dict[str, Any], list[str]]:

@@ -227,10 +227,6 @@ class RenderSpec(CanonicalJSON, BaseModel):
         overview, innercut, ic_pow, icgray_p = (values[index] for values in self.schedules())
         return CutStep(int(overview), int(innercut), float(ic_pow), float(icgray_p))
 
-    def normalized_prompt_weights(self) -> list[float]:
-        """Weights of text_prompts + image_prompts divided by |Σw|, as DD does."""
-        return normalized_weights(self.text_prompts + self.image_prompts)
-
     # ---- canonical form -----------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:

@@ -396,8 +396,3 @@ def schedule_index(t_int: int) -> int:
     if not 1 <= t_int <= SCHEDULE_LENGTH:
         raise ValueError(f"t_int must be in 1..{SCHEDULE_LENGTH}, got {t_int}")
     return SCHEDULE_LENGTH - t_int
-
-
-def schedule_at(values: Sequence[Number], t_int: int) -> Number:
-    """The schedule entry DD uses at model timestep t_int (index = 1000 - t_int)."""
-    return values[schedule_index(t_int)]

@@ -34,7 +34,6 @@ from engine.spec.render import RenderSpec, parse_set_options
 from engine.spec.schedules import format_number
 
 STUDY_VERSION = 1
-MAX_AXES = 2
 MAX_VALUES = 8
 MAX_CELLS = 36
 MAX_AXIS_TEXT = 20_000

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import random
+import re
 
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from commands.echo import DISCORD_LIMIT, format_echo, format_refusal, parse_recipe, recipe, recipe_options
+from commands.echo import DISCORD_LIMIT, format_echo, format_refusal, recipe, recipe_options
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, build_job
 from engine.errors import SpecError
@@ -13,6 +14,16 @@ from engine.models.registry import DIFFUSION_MODEL_NAMES
 from engine.spec.render import RenderSpec
 
 BIG = JobLimits(max_steps=1000, max_pixels=4096 * 4096, max_cuts=10**6, max_images=100)
+RECIPE = re.compile(r"\s*/disco(?:\s+prompt:(?P<prompt>.*?))?(?:\s+settings:(?P<settings>.*))?\s*",
+                    re.DOTALL)
+
+
+def parse_recipe(text: str) -> DiscoOptions:
+    """The options Discord hands the bot when a `recipe` is pasted back (the prompt never
+    contains 'settings:')."""
+    match = RECIPE.fullmatch(text)
+    assert match, f"not a /disco recipe: {text!r}"
+    return DiscoOptions(prompt=(match.group("prompt") or "").strip(), settings=match.group("settings"))
 
 
 def queued(prompt="a lighthouse::2 storm --no fog --steps 900", **kwargs):

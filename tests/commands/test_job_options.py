@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from commands.errors import CommandError
-from commands.job_options import DiscoOptions, JobLimits, build_job, check_attachment, check_attachment_count
+from commands.job_options import DiscoOptions, JobLimits, build_job, check_attachment
 from engine.errors import SpecError
 from engine.spec.prompts import WeightedPrompt as P
 
@@ -192,9 +192,6 @@ def test_attachment_checks():
         with pytest.raises(CommandError, match=needle) as caught:
             check_attachment(*args, option="image_prompt")
         assert caught.value.param == "image_prompt" and caught.value.rule
-    check_attachment_count(4)
-    with pytest.raises(CommandError, match="at most 4 per job"):
-        check_attachment_count(5)
 
 
 # ---- robustness -----------------------------------------------------------------------------

@@ -33,10 +33,9 @@ def pragma(path, name):
 @async_test
 async def test_new_database_gets_wal_full_sync_busy_timeout_and_the_schema(tmp_path):
     async with await open_db(tmp_path / "nested" / "dir", busy_timeout_s=2.5) as db:
-        conn = db.connection
-        assert (await conn.execute_fetchall("PRAGMA journal_mode"))[0][0] == "wal"
-        assert (await conn.execute_fetchall("PRAGMA synchronous"))[0][0] == 2  # FULL
-        assert (await conn.execute_fetchall("PRAGMA busy_timeout"))[0][0] == 2500
+        assert (await db.execute("PRAGMA journal_mode"))[0][0] == "wal"
+        assert (await db.execute("PRAGMA synchronous"))[0][0] == 2  # FULL
+        assert (await db.execute("PRAGMA busy_timeout"))[0][0] == 2500
         assert await db.integrity_check() == "ok"
     path = tmp_path / "nested" / "dir" / "disco.db"
     assert pragma(path, "user_version") == SCHEMA_VERSION == len(MIGRATIONS)

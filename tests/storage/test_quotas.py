@@ -200,17 +200,19 @@ async def test_paused_intake_and_allowed_channels(tmp_path):
         with pytest.raises(IntakePaused, match="maintenance until 6pm"):
             await db.jobs.enqueue(request())
         await db.guilds.resume_intake(1, actor_id=5)
-        await db.guilds.set_allowed_channels(1, [200, 201], actor_id=5)
+        await db.guilds.allow_channel(1, 201, actor_id=5)
+        await db.guilds.allow_channel(1, 200, actor_id=5)
         with pytest.raises(ChannelNotAllowed, match="<#200>, <#201>"):
             await db.jobs.enqueue(request(channel_id=100))
         await db.jobs.enqueue(request(channel_id=201))
         await db.guilds.disallow_channel(1, 201)
         await db.guilds.allow_channel(1, 100)
         assert (await db.guilds.get(1)).allowed_channel_ids == {"200", "100"}
-        await db.guilds.set_allowed_channels(1, [])
+        for channel in (200, 100):  # an empty list allows every channel
+            await db.guilds.disallow_channel(1, channel)
         assert (await db.guilds.get(1)).channel_allowed(12345)
         actions = [e.action for e in await db.audit.list(1)]
-        assert actions[-3:] == ["channels.set", "intake.resume", "intake.pause"]
+        assert actions[-4:] == ["channels.allow", "channels.allow", "intake.resume", "intake.pause"]
 
 
 @async_test

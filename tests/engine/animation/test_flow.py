@@ -13,7 +13,6 @@ from engine.animation.flow import (
     flow_between,
     load_raft,
     random_raft,
-    save_flow,
     warp_with_flow,
 )
 from engine.errors import ModelError, SpecError
@@ -25,6 +24,13 @@ def ramp_image(h: int = 12, w: int = 16) -> torch.Tensor:
     xs = torch.arange(w).float().view(1, 1, w).expand(3, h, w)
     ys = torch.arange(h).float().view(1, h, 1).expand(3, h, w)
     return (xs + ys * w) / (h * w)
+
+
+def save_flow(flow: torch.Tensor, path) -> np.ndarray:
+    """A flow as DD stores it (float32 [H, W, 2] .npy), read back from the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, flow.permute(1, 2, 0).numpy().astype(np.float32))
+    return np.load(path)
 
 
 def test_constant_flow_is_a_shift():
@@ -55,8 +61,7 @@ def test_warp_keeps_pil_and_array_types_and_reads_dd_npy_layout(tmp_path):
     flow[0] = 1
     out = warp_with_flow(array, flow)
     assert isinstance(out, np.ndarray) and out.dtype == np.uint8 and np.array_equal(out[:, :7], array[:, 1:])
-    path = save_flow(flow, tmp_path / "flo" / "0001.npy")
-    stored = np.load(path)
+    stored = save_flow(flow, tmp_path / "flo" / "0001.npy")
     assert stored.shape == (8, 8, 2) and stored.dtype == np.float32
     pil = warp_with_flow(Image.fromarray(array), stored)  # [H, W, 2] as DD saves it
     assert isinstance(pil, Image.Image) and np.array_equal(np.asarray(pil), out)

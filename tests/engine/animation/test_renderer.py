@@ -3,6 +3,7 @@ turbo and VR; video input; resume equal to an uninterrupted run; `disco animate`
 line."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.animation.renderer import AnimationRenderer, FrameEvent, frame_settings
+from engine.animation.renderer import AnimationRenderer, FrameEvent
 from engine.errors import Cancelled, EngineError
+from engine.media.files import read_png_text
 from engine.media.video import encode_mp4, probe_video
 from engine.spec.animation import AnimationSpec
 from tests.support import REPO_ROOT
@@ -97,9 +99,9 @@ def test_2d_frames_mp4_and_preview(zoom_2d):
     assert info.fps == pytest.approx(8)
     with Image.open(result.preview) as gif:
         assert gif.format == "GIF" and gif.n_frames >= 2
-    stored = frame_settings(result.frames[1])
-    assert stored["frame"] == 1 and stored["base_seed"] == 5
-    assert AnimationSpec.from_dict(stored["animation"]) == spec
+    stored = read_png_text(result.frames[1])
+    assert int(stored["disco_frame"]) == 1 and int(stored["disco_base_seed"]) == 5
+    assert AnimationSpec.from_dict(json.loads(stored["disco_animation"])) == spec
     # Each later frame started from the warped previous frame, handed over in memory.
     assert sorted(result.inits) == [1, 2, 3] and not (result.mp4.parent / "inits").exists()
     # Frames differ: the motion and the per-frame seed (seed + frame) change them.

@@ -7,7 +7,7 @@ import pytest
 
 from engine.errors import SpecError
 from engine.spec.animation import MAX_TOTAL_STEPS, AnimationSpec
-from engine.spec.ddsettings import animation_from_dd_settings, export_dd_settings
+from engine.spec.ddsettings import dd_animation_values, export_dd_settings
 from engine.spec.prompts import WeightedPrompt as P
 from engine.spec.render import RenderSpec
 
@@ -22,6 +22,13 @@ def error(**changes) -> SpecError:
     with pytest.raises(SpecError) as info:
         make(**changes)
     return info.value
+
+
+def from_dd(source) -> tuple[AnimationSpec, list[str]]:
+    """A DD file's animation as /animate reads it (commands.animate_options): its values, then
+    the spec's validation."""
+    values, report = dd_animation_values(source)
+    return AnimationSpec.from_dict(values), report
 
 
 def test_defaults_match_dd():
@@ -180,7 +187,7 @@ def test_dd_import():
     data.update(animation_mode="3D", max_frames=30, turbo_mode=True, sampling_mode="bilinear",
                 translation_z="0: (5), 20: (-5)", text_prompts={"0": ["a:2"], "12": ["b"]},
                 resume_run=False)
-    spec, report = animation_from_dd_settings(json.dumps(data))
+    spec, report = from_dd(json.dumps(data))
     assert (spec.animation_mode, spec.turbo_mode, spec.sampling_mode) == ("3D", True, "bilinear")
     assert spec.render.steps == 50 and spec.render.sampling_mode == "ddim"
     assert spec.text_prompts == {0: [P("a", 2.0)], 12: [P("b")]}
@@ -193,10 +200,10 @@ def test_dd_import():
 def test_dd_import_drops_what_dd_disregards():
     data = {"animation_mode": "2D", "max_frames": 10, "turbo_mode": True, "vr_mode": True,
             "steps": 50, "zoom": "0: (1.02)"}
-    spec, report = animation_from_dd_settings(data)
+    spec, report = from_dd(data)
     assert not spec.turbo_mode and not spec.vr_mode
     assert "turbo_mode: ignored outside 3D mode (as DD does)" in report
-    with pytest.raises(SpecError, match="still-image file"):
-        animation_from_dd_settings({"animation_mode": "None"})
+    values, _ = dd_animation_values({"animation_mode": "None", "max_frames": 10})
+    assert "animation_mode" not in values  # a still file: the command's mode applies
     with pytest.raises(SpecError, match="max_frames"):  # DD's default 10000 frames is too much
-        animation_from_dd_settings({"animation_mode": "2D", "max_frames": 10000})
+        from_dd({"animation_mode": "2D", "max_frames": 10000})

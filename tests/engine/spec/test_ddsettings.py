@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from engine.errors import SpecError
-from engine.spec.ddsettings import dumps_dd_settings, export_dd_settings, import_dd_settings
+from engine.media.files import save_json
+from engine.spec.ddsettings import export_dd_settings, import_dd_settings
 from engine.spec.fields import DD_CLIP_FLAGS
 from engine.spec.prompts import WeightedPrompt
 from engine.spec.render import RenderSpec
@@ -18,6 +20,17 @@ FIXTURE = FIXTURES / "dd57_lantern_settings.txt"
 
 def fixture_data() -> dict:
     return json.loads(FIXTURE.read_text(encoding="utf-8"))
+
+
+def settings_text(spec: RenderSpec, folder: Path) -> str:
+    """The settings file as a render writes it: `export_dd_settings` through `save_json`."""
+    return save_json(folder / "run(0)_settings.txt", export_dd_settings(spec)).read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def settings_folder(tmp_path_factory) -> Path:
+    """One folder for the property test's examples (hypothesis reruns a test, not its fixtures)."""
+    return tmp_path_factory.mktemp("settings")
 
 
 def test_realistic_dd_file_imports():
@@ -129,7 +142,7 @@ def test_unreadable_files(source, words):
         import_dd_settings(source)
 
 
-def test_export_has_dd_layout_and_our_extras():
+def test_export_has_dd_layout_and_our_extras(tmp_path):
     spec = RenderSpec.from_dict({"text_prompts": "a storm:2 | calm | a cat: portrait",
                                  "image_prompts": "https://x/y.png:0.5", "seed": 12,
                                  "clip_models": ["ViT-B-16::openai", "ViT-B-32::laion400m_e32"]})
@@ -145,13 +158,13 @@ def test_export_has_dd_layout_and_our_extras():
     assert fixture_keys <= set(out)  # every key DD writes is there
     assert export_dd_settings(RenderSpec(), seed=99)["seed"] == 99
     assert export_dd_settings(RenderSpec())["seed"] == "random_seed"
-    text = dumps_dd_settings(spec)
+    text = settings_text(spec, tmp_path)
     assert text.startswith('{\n    "text_prompts": {') and json.loads(text) == out
 
 
-def test_fixture_export_import_round_trip():
+def test_fixture_export_import_round_trip(tmp_path):
     spec, _ = import_dd_settings(FIXTURE.read_text(encoding="utf-8"))
-    again, _ = import_dd_settings(dumps_dd_settings(spec))
+    again, _ = import_dd_settings(settings_text(spec, tmp_path))
     assert again == spec and again.to_json() == spec.to_json()
 
 
@@ -168,13 +181,14 @@ prompt_text = st.text(st.characters(blacklist_categories=("Cc", "Cs"), blacklist
     mode=st.sampled_from(["ddim", "plms"]), eta=st.floats(0, 1), saves=st.integers(0, 2),
 )
 @settings(max_examples=60, deadline=300)
-def test_export_then_import_gives_an_equal_spec(prompts, steps, seed, models, mode, eta, saves):
+def test_export_then_import_gives_an_equal_spec(settings_folder, prompts, steps, seed, models, mode, eta,
+                                                saves):
     spec = RenderSpec.from_dict({
         "text_prompts": [{"text": t, "weight": w} for t, w in prompts], "steps": steps,
         "skip_steps": steps // 2, "seed": seed, "clip_models": models, "sampling_mode": mode,
         "eta": eta, "intermediate_saves": saves, "batch_name": "round trip",
     })
-    again, _ = import_dd_settings(dumps_dd_settings(spec))
+    again, _ = import_dd_settings(settings_text(spec, settings_folder))
     assert again == spec
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from engine.errors import SpecError
 from engine.spec.fields import CLIP_MODELS, safe_batch_name
-from engine.spec.prompts import WeightedPrompt
+from engine.spec.prompts import WeightedPrompt, normalized_weights
 from engine.spec.render import (
     SCHEMA_VERSION,
     SPEC_FIELDS,
@@ -233,7 +233,7 @@ def test_cut_schedule_uses_dd_indexing():
     schedules = spec.schedules()
     assert all(len(values) == 1000 for values in schedules)
     assert spec.schedules() is schedules  # parsed once
-    assert spec.normalized_prompt_weights() == [0.5, 0.5]
+    assert normalized_weights(spec.text_prompts + spec.image_prompts) == [0.5, 0.5]
 
 
 def test_prompt_summary_uses_the_prompt_syntax():

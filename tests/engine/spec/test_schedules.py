@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from engine.errors import SpecError
+from engine.spec.render import RenderSpec
 from engine.spec.schedules import (
     SCHEDULE_LENGTH,
     canonical_schedule,
     format_schedule,
     parse_schedule,
-    schedule_at,
     schedule_index,
 )
 
@@ -193,11 +193,11 @@ def test_format_then_parse_is_identity(runs, seed):
 
 # ---- lookups -------------------------------------------------------------------------------
 
-def test_schedule_at_follows_dd_indexing():
-    values = parse("[12]*400+[4]*600", integer=True)
+def test_schedule_lookups_follow_dd_indexing():
+    spec = RenderSpec(cut_overview="[12]*400+[4]*600")  # read at run time by cut_schedule
     assert schedule_index(1000) == 0 and schedule_index(1) == 999
-    assert schedule_at(values, 1000) == 12 and schedule_at(values, 601) == 12
-    assert schedule_at(values, 600) == 4 and schedule_at(values, 1) == 4
+    assert spec.cut_schedule(1000).overview == 12 and spec.cut_schedule(601).overview == 12
+    assert spec.cut_schedule(600).overview == 4 and spec.cut_schedule(1).overview == 4
     with pytest.raises(ValueError):
         schedule_index(0)
 
