@@ -14,14 +14,15 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 
-def add_bot_command(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("bot", help="run the Discord bot (token from DISCORD_TOKEN)",
+def add_bot_command(commands: argparse._SubParsersAction, config_options: argparse.ArgumentParser) -> None:
+    """`config_options`: the entry's `--config` / `--data-dir` parent parser."""
+    p = commands.add_parser("bot", parents=[config_options],
+                            help="run the Discord bot (token from DISCORD_TOKEN)",
                             description="Run the Discord bot; it starts and watches the engine "
                                         "unless [bot] spawn_engine = false.")
-    p.add_argument("--config", help="TOML config file (see config.example.toml)")
-    p.add_argument("--data-dir", help="database and job files (default: DISCO_DATA_DIR or ./data)")
     p.set_defaults(func=cmd_bot)
 
 
@@ -37,18 +38,17 @@ def apply_endpoints(api_base: str, gateway_url: str) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
-def cmd_bot(args: argparse.Namespace) -> int:
-    from disco.config import ConfigError
-
+def cmd_bot(args: argparse.Namespace, sections: dict[str, dict], data_dir: Path) -> int:
+    """`sections`: the config file as `disco` loaded it; `data_dir`: the folder it resolved."""
     from .config import BotConfig, MissingToken, token_from_environment
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         token = token_from_environment()
-        config = BotConfig.load(args.config, args.data_dir)
-    except (MissingToken, ConfigError) as exc:
+    except MissingToken as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    config = BotConfig.from_sections(sections, data_dir, config_path=args.config)
     apply_endpoints(config.api_base, config.gateway_url)
     try:
         asyncio.run(_run(config, token))

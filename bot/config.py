@@ -1,5 +1,7 @@
 """The bot process's settings: the `[discord]`, `[bot]` and `[engine]` sections of the shared
-config file (disco/config.py) plus the data folder, as one typed object.
+config file plus the data folder, as one typed object. `disco` (the entry) reads the file and
+resolves the data folder; this module only types what it is handed, so the bot never imports
+the entry back.
 
 The token is never read from the file: only from the `DISCORD_TOKEN` environment variable, so a
 config file can be shared or committed without leaking the bot's credentials.
@@ -9,8 +11,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
-from disco.config import data_dir, load_config
+import storage
 
 TOKEN_VARIABLE = "DISCORD_TOKEN"
 
@@ -56,15 +59,16 @@ class BotConfig:
 
     @property
     def database_path(self) -> Path:
-        return self.data_dir / "disco.db"
+        return storage.database_path(self.data_dir)
 
     @classmethod
-    def load(cls, path: str | Path | None, data_dir_option: str | None = None) -> BotConfig:
-        """Read the file (ConfigError when it is bad); flags > environment > file > defaults."""
-        config = load_config(path)
+    def from_sections(cls, config: Mapping[str, Mapping], data_dir: Path,
+                      config_path: str | Path | None = None) -> BotConfig:
+        """The loaded, checked config file's sections (defaults filled in) and the resolved data
+        folder; `config_path` is handed on to the engine child so it reads the same file."""
         discord, bot, engine = config["discord"], config["bot"], config["engine"]
         return cls(
-            data_dir=data_dir(data_dir_option, config),
+            data_dir=Path(data_dir),
             api_base=discord["api_base"], gateway_url=discord["gateway_url"],
             dev_guild_id=discord["dev_guild_id"], poll_seconds=bot["poll_seconds"],
             status_edit_seconds=bot["status_edit_seconds"], preview_seconds=bot["preview_seconds"],
@@ -73,7 +77,7 @@ class BotConfig:
             engine_restart_max_seconds=bot["engine_restart_max_seconds"],
             engine_stop_seconds=bot["engine_stop_seconds"],
             engine=EngineSettings(**{k: engine[k] for k in EngineSettings.__dataclass_fields__}),
-            config_path=Path(path) if path else None)
+            config_path=Path(config_path) if config_path else None)
 
 
 def token_from_environment() -> str:

@@ -1,6 +1,7 @@
 """`disco jobs`: the operator's view of the queue — submit, list, show, cancel, retry.
 
 Discord-free and torch-free: it validates settings with engine.spec.render and talks to storage only.
+`disco` loads the config file and resolves the data folder; this command is handed both.
 """
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import json
 import random
 import sys
 import time
+from pathlib import Path
 
 from commands.job_size import job_size
-from disco.config import ConfigError, data_dir, database_path, load_config
 from engine.errors import EngineError
 from engine.spec.sources import add_spec_options, build_spec
 from storage import JobKind, JobState
@@ -20,11 +21,14 @@ from storage import JobKind, JobState
 STATE_COLUMNS = ("id", "state", "attempt", "progress", "guild_id", "user_id", "created")
 
 
-def add_jobs_command(commands: argparse._SubParsersAction) -> None:
+def add_jobs_command(commands: argparse._SubParsersAction, config_options: argparse.ArgumentParser) -> None:
+    """`config_options`: the entry's `--config` / `--data-dir` parent parser, on every action
+    (`disco jobs list --data-dir D`)."""
     p = commands.add_parser("jobs", help="submit, list, show, cancel or retry queued jobs")
     jobs = p.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
 
-    submit = jobs.add_parser("submit", help="queue a still image (or, with --spec, any saved job)")
+    submit = jobs.add_parser("submit", parents=[config_options],
+                             help="queue a still image (or, with --spec, any saved job)")
     submit.add_argument("prompt", nargs="?", help='prompts joined by "|", e.g. "a lighthouse:2 | yellow:-0.5"')
     submit.add_argument("--spec", metavar="FILE", help="queue the job in FILE instead: a still's settings JSON, an "
                         "animation's (a result's _animation.json, or animation.json of disco animate) or a "
@@ -35,7 +39,7 @@ def add_jobs_command(commands: argparse._SubParsersAction) -> None:
     submit.add_argument("--batches", type=int, help="images to render (n_batches; default 1)")
     submit.add_argument("--max-attempts", type=int, default=3)
 
-    listing = jobs.add_parser("list", help="the newest jobs")
+    listing = jobs.add_parser("list", parents=[config_options], help="the newest jobs")
     listing.add_argument("--state", action="append", help="only these states (repeatable)")
     listing.add_argument("--guild")
     listing.add_argument("--limit", type=int, default=25)
@@ -43,31 +47,28 @@ def add_jobs_command(commands: argparse._SubParsersAction) -> None:
 
     for action, text in (("show", "one job: state, progress, error, files"), ("cancel", "cancel a job"),
                          ("retry", "queue a failed, dead or cancelled job again")):
-        sub = jobs.add_parser(action, help=text)
+        sub = jobs.add_parser(action, parents=[config_options], help=text)
         sub.add_argument("job_id")
         if action == "show":
             sub.add_argument("--json", action="store_true")
-    for sub in jobs.choices.values():
-        sub.add_argument("--data-dir", help="database and job files (default: DISCO_DATA_DIR or ./data)")
-        sub.add_argument("--config", help="TOML config file")
     p.set_defaults(func=cmd_jobs)
 
 
-def cmd_jobs(args: argparse.Namespace) -> int:
-    from storage import StorageError
+def cmd_jobs(args: argparse.Namespace, config: dict[str, dict], data_dir: Path) -> int:
+    """`config`: the config file's sections as `disco` loaded them; `data_dir`: the folder it resolved."""
+    from storage import StorageError, database_path
 
     try:
-        return asyncio.run(_dispatch(args))
-    except (ConfigError, EngineError, StorageError) as exc:
+        return asyncio.run(_dispatch(args, config, database_path(data_dir)))
+    except (EngineError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
-async def _dispatch(args: argparse.Namespace) -> int:
+async def _dispatch(args: argparse.Namespace, config: dict[str, dict], database: Path) -> int:
     from storage import Database
 
-    config = load_config(args.config)
-    async with await Database.open(database_path(data_dir(args.data_dir, config))) as db:
+    async with await Database.open(database) as db:
         handler = {"submit": _submit, "list": _list, "show": _show, "cancel": _cancel,
                    "retry": _retry}[args.jobs_command]
         return await handler(db, args, config)
@@ -98,8 +99,6 @@ async def _submit(db, args, config) -> int:
 
 def read_job_file(path: str):
     """(spec, kind) of a saved job: a still's settings, an animation's or a study's."""
-    from pathlib import Path
-
     from engine.spec.animation import AnimationSpec
     from engine.spec.render import RenderSpec
     from engine.spec.study import StudySpec

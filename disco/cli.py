@@ -1,10 +1,30 @@
 """`disco <command>`: a thin dispatcher. Each layer registers its own subcommands and imports
 its heavy dependencies only when its command runs, so `disco --help` stays fast and the bot's
-commands never load torch."""
+commands never load torch.
+
+The config file belongs to this entry, not to the layers. A command that reads it (bot, engine,
+jobs) builds its parser with `parents=[options]` from `config_options()`: that adds `--config`
+and `--data-dir` (one spelling, one help text) and marks the command. `main()` then loads the
+file once, resolves the data folder once and calls the command as `func(args, config, data_dir)`;
+every other command is called as `func(args)`. No layer imports `disco`: the dependency points
+one way, from the entry down.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
+
+from disco.config import ConfigError, load_config, resolve_data_dir
+
+
+def config_options() -> argparse.ArgumentParser:
+    """The parent parser of every command that reads the config file."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--config", help="TOML config file (see config.example.toml)")
+    options.add_argument("--data-dir", help="database and job files (default: DISCO_DATA_DIR, "
+                                            "[storage] data_dir of --config, or ./data)")
+    options.set_defaults(reads_config=True)
+    return options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,25 +39,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="disco", description="Disco Diffusion for Discord.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    options = config_options()
     engine_cli.add_render_command(commands)
     add_bench_command(commands)
     add_animate_command(commands)
     add_study_command(commands)
     add_models_commands(commands)
-    add_engine_command(commands)
-    add_jobs_command(commands)
-    add_bot_command(commands)
+    add_engine_command(commands, options)
+    add_jobs_command(commands, options)
+    add_bot_command(commands, options)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        return run(args)
+    except ConfigError as exc:  # the only place a bad config file is reported
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def run(args: argparse.Namespace) -> int:
+    """Call the command; one that reads the config gets its sections and the data folder."""
+    if not getattr(args, "reads_config", False):
+        return int(args.func(args) or 0)
+    config = load_config(args.config)
+    return int(args.func(args, config, resolve_data_dir(args.data_dir, config)) or 0)
 
 
 if __name__ == "__main__":

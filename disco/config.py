@@ -27,6 +27,9 @@
     max_study_cells = 36         # most cells one /study may have (engine.spec.study caps it at 36)
 
 Precedence: command-line flags > environment > the file > these defaults.
+
+Only the entry reads this file: `disco.cli.main` loads it once and hands the sections and the
+data folder to the command that asked for them, so no layer imports this package back.
 """
 from __future__ import annotations
 
@@ -74,10 +77,6 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
     return config
 
 
-def data_dir(cli_value: str | None, config: dict[str, dict]) -> Path:
+def resolve_data_dir(cli_value: str | None, config: dict[str, dict]) -> Path:
     """--data-dir, else DISCO_DATA_DIR, else the config file, else ./data."""
     return Path(cli_value or os.environ.get("DISCO_DATA_DIR") or config["storage"]["data_dir"])
-
-
-def database_path(data: Path) -> Path:
-    return data / "disco.db"

@@ -1,7 +1,7 @@
 """Durable storage on SQLite (aiosqlite): the job queue with leases and fencing, guild settings,
 quotas and the usage ledger, presets, the audit log.
 
-    db = await Database.open("data/disco.db")
+    db = await Database.open(database_path("data"))        # data/disco.db
     job = await db.jobs.enqueue(JobRequest(...))           # the bot
     job = await db.leases.claim("engine:host:1234")        # the engine
     cancel = await db.leases.heartbeat(job.id, job.attempt, "engine:host:1234")
@@ -9,7 +9,7 @@ quotas and the usage ledger, presets, the audit log.
 Imports nothing else of this project (no engine, bot, discord or torch).
 """
 from .audit import AuditEntry, AuditLog
-from .db import Database
+from .db import DATABASE_FILE, Database, database_path
 from .errors import (
     CapExceeded,
     ChannelNotAllowed,
@@ -39,10 +39,10 @@ from .presets import Preset
 from .quotas import LedgerEntry, QuotaLimit, WindowUsage
 
 __all__ = [
-    "ACTIVE", "AuditEntry", "AuditLog", "CapExceeded", "ChannelNotAllowed", "DEFAULT_LIMITS", "Database",
-    "DatabaseCorrupt", "DatabaseError", "DatabaseLocked", "DiskFull", "ForeignDatabase",
+    "ACTIVE", "AuditEntry", "AuditLog", "CapExceeded", "ChannelNotAllowed", "DATABASE_FILE", "DEFAULT_LIMITS",
+    "Database", "DatabaseCorrupt", "DatabaseError", "DatabaseLocked", "DiskFull", "ForeignDatabase",
     "GuildLimits", "GuildSettings", "IntakePaused", "InvalidState", "InvalidValue", "Job",
     "JobKind", "JobRequest", "JobState", "JobTooLarge", "LEASE_SECONDS", "LedgerEntry", "NotFound", "Preset",
     "QueueEstimate", "QueueFull", "QuotaExceeded", "QuotaLimit", "SCHEMA_VERSION",
-    "SchemaTooNew", "StaleAttempt", "StorageError", "TERMINAL", "WindowUsage", "new_job_id",
+    "SchemaTooNew", "StaleAttempt", "StorageError", "TERMINAL", "WindowUsage", "database_path", "new_job_id",
 ]

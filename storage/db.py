@@ -2,6 +2,8 @@
 side of the queue), `leases` (the engine's), `guilds`, `quotas`, `presets` and `audit`."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from .audit import AuditLog
 from .connection import Clock, Connection
 from .guilds import Guilds
@@ -9,6 +11,13 @@ from .jobs import Jobs
 from .leases import Leases
 from .presets import Presets
 from .quotas import Quotas
+
+DATABASE_FILE = "disco.db"
+
+
+def database_path(data_dir: str | Path) -> Path:
+    """The queue's file in a data folder: the bot, the engine and `disco jobs` all open this one."""
+    return Path(data_dir) / DATABASE_FILE
 
 
 class Database(Connection):

@@ -1,4 +1,9 @@
-"""`disco engine`: the engine process — claim jobs from the database and render them."""
+"""`disco engine`: the engine process — claim jobs from the database and render them.
+
+`disco` loads the config file and resolves the data folder once; this command is handed both and
+lays its own flags over the `[engine]` section (flags > file > defaults), so the engine never
+reads the file itself.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,17 +11,23 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
-from disco.config import ConfigError, data_dir, database_path, load_config
 from engine.errors import EngineError
 
+# The [engine] keys a flag may override, by the flag's argparse dest.
+FLAG_KEYS = {"models": "model_set", "device": "device", "precision": "precision",
+             "allow_download": "allow_download", "lease_seconds": "lease_seconds",
+             "checkpoint_every": "checkpoint_every"}
 
-def add_engine_command(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("engine", help="run the engine process (claims and renders queued jobs)",
+
+def add_engine_command(commands: argparse._SubParsersAction, config_options: argparse.ArgumentParser) -> None:
+    """`config_options`: the entry's `--config` / `--data-dir` parent parser. The bot's supervisor
+    spawns `disco engine --data-dir D --owner O --models ... [--config F]`: keep these spellings."""
+    p = commands.add_parser("engine", parents=[config_options],
+                            help="run the engine process (claims and renders queued jobs)",
                             description="Render queued jobs, keeping the models resident.")
     p.add_argument("--burst", action="store_true", help="drain the queue, then exit")
-    p.add_argument("--data-dir", help="database and job files (default: DISCO_DATA_DIR or ./data)")
-    p.add_argument("--config", help="TOML config file")
     p.add_argument("--models", help="model set (default from the config: dd-default)")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
@@ -27,41 +38,40 @@ def add_engine_command(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_engine)
 
 
-def cmd_engine(args: argparse.Namespace) -> int:
+def cmd_engine(args: argparse.Namespace, config: dict[str, dict], data_dir: Path) -> int:
+    """`config`: the config file's sections as `disco` loaded them; `data_dir`: the folder it resolved."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        config = load_config(args.config)
-        settings = config["engine"]
-        for key in ("models", "device", "precision", "allow_download", "lease_seconds", "checkpoint_every"):
-            value = getattr(args, key)
-            if value is not None:
-                settings["model_set" if key == "models" else key] = value
-        return asyncio.run(_run(args, config))
-    except (ConfigError, EngineError) as exc:
+        return asyncio.run(_run(args, engine_settings(config["engine"], args), data_dir))
+    except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
 
 
-async def _run(args: argparse.Namespace, config: dict) -> int:
+def engine_settings(section: dict, args: argparse.Namespace) -> dict:
+    """The `[engine]` section with the flags that were given laid over it (a copy)."""
+    flags = {key: getattr(args, dest) for dest, key in FLAG_KEYS.items() if getattr(args, dest) is not None}
+    return {**section, **flags}
+
+
+async def _run(args: argparse.Namespace, settings: dict, data_dir: Path) -> int:
     from engine.jobs.worker import EngineWorker, WorkerConfig
     from engine.models.pool import ModelPool, resolve_device
-    from storage import Database, StorageError
+    from storage import Database, StorageError, database_path
 
-    settings = config["engine"]
-    folder = data_dir(args.data_dir, config)
     pool = ModelPool(settings["model_set"], resolve_device(settings["device"]),
                      allow_download=settings["allow_download"], precision=settings["precision"])
     worker_config = WorkerConfig(lease_seconds=settings["lease_seconds"],
                                  heartbeat_seconds=settings["heartbeat_seconds"],
                                  checkpoint_every=settings["checkpoint_every"])
     try:
-        db = await Database.open(database_path(folder))
+        db = await Database.open(database_path(data_dir))
     except StorageError as exc:
         raise EngineError(str(exc)) from None
     try:
-        worker = EngineWorker(db, pool, folder, owner=args.owner, config=worker_config)
+        worker = EngineWorker(db, pool, data_dir, owner=args.owner, config=worker_config)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)

@@ -1,0 +1,26 @@
+"""BotConfig types what the entry hands it: the loaded sections and the resolved data folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import storage
+from bot.config import BotConfig, EngineSettings
+from disco.config import DEFAULTS, load_config
+
+
+def test_from_sections_reads_the_discord_bot_and_engine_sections(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[discord]\napi_base = "http://127.0.0.1:9/api/v10"\ndev_guild_id = 7\n'
+                    '[bot]\npoll_seconds = 2\nspawn_engine = false\n'
+                    '[engine]\nmodel_set = "test-tiny"\nallow_download = true\n')
+    config = BotConfig.from_sections(load_config(path), tmp_path / "data", config_path=str(path))
+    assert config.api_base == "http://127.0.0.1:9/api/v10" and config.dev_guild_id == 7
+    assert config.poll_seconds == 2.0 and config.spawn_engine is False
+    assert config.engine == EngineSettings(model_set="test-tiny", allow_download=True)
+    assert config.config_path == path  # handed on to the engine child: `disco engine --config`
+    assert config.database_path == storage.database_path(tmp_path / "data") == tmp_path / "data" / "disco.db"
+
+
+def test_from_sections_of_the_defaults_matches_the_dataclass_defaults():
+    assert BotConfig.from_sections(load_config(None), Path("data")) == BotConfig(data_dir=Path("data"))
+    assert set(EngineSettings.__dataclass_fields__) <= set(DEFAULTS["engine"])

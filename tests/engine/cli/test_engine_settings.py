@@ -1,0 +1,21 @@
+"""`disco engine` lays its flags over the [engine] section it is handed, without changing it."""
+from __future__ import annotations
+
+from disco.cli import build_parser
+from disco.config import load_config
+from engine.cli.engine import engine_settings
+
+
+def test_flags_win_over_the_section_and_the_section_is_left_alone():
+    section = load_config(None)["engine"]
+    before = dict(section)
+    args = build_parser().parse_args(["engine", "--models", "test-tiny", "--lease-seconds", "2",
+                                      "--allow-download"])
+    settings = engine_settings(section, args)
+    assert settings == {**before, "model_set": "test-tiny", "lease_seconds": 2.0, "allow_download": True}
+    assert section == before
+
+
+def test_without_flags_the_section_is_used():
+    section = load_config(None)["engine"]
+    assert engine_settings(section, build_parser().parse_args(["engine"])) == section

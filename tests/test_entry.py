@@ -1,0 +1,112 @@
+"""The entry owns the config file: `disco.cli.main` loads it once, resolves the data folder once
+and hands both down; no layer (bot, commands, engine, storage) imports `disco` back."""
+from __future__ import annotations
+
+import argparse
+import ast
+from pathlib import Path
+
+import pytest
+
+from disco.cli import build_parser, main, run
+from tests.support import REPO_ROOT
+
+LAYERS = ("bot", "commands", "engine", "storage")
+DYNAMIC_IMPORTS = ("import_module", "__import__")
+
+
+def imports_of_disco(source: str) -> list[str]:
+    """Every import of the `disco` package in `source`: at module level, inside functions, or by
+    importlib with a literal name."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.split(".")[0] == "disco"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found += [node.module] if node.module.split(".")[0] == "disco" else []
+        elif isinstance(node, ast.Call) and _called_name(node.func) in DYNAMIC_IMPORTS and node.args:
+            name = node.args[0]
+            if isinstance(name, ast.Constant) and str(name.value).split(".")[0] == "disco":
+                found.append(name.value)
+    return found
+
+
+def _called_name(func: ast.expr) -> str | None:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+
+
+def test_the_check_sees_imports_inside_functions():
+    source = ("import discord\nfrom discord import app_commands\n"
+              "def f():\n    from disco.config import load_config\n"
+              "def g():\n    import disco\n    importlib.import_module('disco.cli')\n")
+    assert imports_of_disco(source) == ["disco.config", "disco", "disco.cli"]
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_no_layer_imports_the_entry(package):
+    bad = [f"{path.relative_to(REPO_ROOT)}: {name}"
+           for path in sorted((REPO_ROOT / package).rglob("*.py"))
+           for name in imports_of_disco(path.read_text(encoding="utf-8"))]
+    assert not bad, f"{package}/ must not import disco (the entry passes the config down): {bad}"
+
+
+@pytest.mark.parametrize("argv", [
+    ["engine", "--config", "x.toml"],
+    ["engine", "--data-dir", "d", "--owner", "o", "--models", "test-tiny", "--config", "x.toml"],
+    ["bot", "--config", "x.toml", "--data-dir", "d"],
+    ["jobs", "list", "--data-dir", "d", "--config", "x.toml"],
+    ["jobs", "show", "J", "--data-dir", "d"],
+    ["jobs", "submit", "x", "--guild", "1", "--channel", "2", "--user", "3", "--data-dir", "d"],
+])
+def test_config_commands_keep_their_spellings(argv):
+    args = build_parser().parse_args(argv)
+    assert args.reads_config is True
+    assert args.config == ("x.toml" if "--config" in argv else None)
+    assert args.data_dir == ("d" if "--data-dir" in argv else None)
+
+
+def test_other_commands_do_not_read_the_config():
+    args = build_parser().parse_args(["render", "x"])
+    assert not getattr(args, "reads_config", False)
+    assert run(argparse.Namespace(func=lambda a: 7)) == 7  # called as func(args), as before
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text('[storage]\ndata_dir = "from-file"\n[engine]\nmodel_set = "test-tiny"\n')
+    return path
+
+
+def handed(**options) -> tuple[dict, Path]:
+    """What run() hands a config-reading command."""
+    got = []
+    args = argparse.Namespace(func=lambda args, config, data_dir: got.append((config, data_dir)),
+                              reads_config=True, **{"config": None, "data_dir": None, **options})
+    assert run(args) == 0
+    return got[0]
+
+
+def test_run_hands_down_the_loaded_sections_and_the_data_dir(config_file, monkeypatch):
+    monkeypatch.delenv("DISCO_DATA_DIR", raising=False)
+    config, data_dir = handed(config=str(config_file))
+    assert config["engine"]["model_set"] == "test-tiny" and config["engine"]["lease_seconds"] == 30.0
+    assert data_dir == Path("from-file")
+    assert handed()[1] == Path("data")
+
+
+def test_data_dir_precedence_flag_then_environment_then_file(config_file, monkeypatch):
+    monkeypatch.setenv("DISCO_DATA_DIR", "from-env")
+    assert handed(config=str(config_file))[1] == Path("from-env")
+    assert handed(config=str(config_file), data_dir="from-flag")[1] == Path("from-flag")
+
+
+@pytest.mark.parametrize("argv", [["engine", "--burst"], ["bot"], ["jobs", "list"]])
+def test_a_bad_config_is_one_error_line_before_the_command_runs(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[engine]\nlease_seconds = 'soon'\n")
+    assert main([*argv, "--config", str(bad), "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --config {bad}: [engine] lease_seconds must be a float\n"
+    assert not (tmp_path / "data").exists()  # nothing opened, nothing created
