@@ -1,53 +1,14 @@
 """The entry owns the config file: `disco.cli.main` loads it once, resolves the data folder once
-and hands both down; no layer (bot, commands, engine, storage) imports `disco` back."""
+and hands both down. That no layer imports `disco` back is the layers contract in pyproject.toml
+(tests/test_layers.py)."""
 from __future__ import annotations
 
 import argparse
-import ast
 from pathlib import Path
 
 import pytest
 
 from disco.cli import build_parser, main, run
-from tests.support import REPO_ROOT
-
-LAYERS = ("bot", "commands", "engine", "storage")
-DYNAMIC_IMPORTS = ("import_module", "__import__")
-
-
-def imports_of_disco(source: str) -> list[str]:
-    """Every import of the `disco` package in `source`: at module level, inside functions, or by
-    importlib with a literal name."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names if alias.name.split(".")[0] == "disco"]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found += [node.module] if node.module.split(".")[0] == "disco" else []
-        elif isinstance(node, ast.Call) and _called_name(node.func) in DYNAMIC_IMPORTS and node.args:
-            name = node.args[0]
-            if isinstance(name, ast.Constant) and str(name.value).split(".")[0] == "disco":
-                found.append(name.value)
-    return found
-
-
-def _called_name(func: ast.expr) -> str | None:
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
-
-
-def test_the_check_sees_imports_inside_functions():
-    source = ("import discord\nfrom discord import app_commands\n"
-              "def f():\n    from disco.config import load_config\n"
-              "def g():\n    import disco\n    importlib.import_module('disco.cli')\n")
-    assert imports_of_disco(source) == ["disco.config", "disco", "disco.cli"]
-
-
-@pytest.mark.parametrize("package", LAYERS)
-def test_no_layer_imports_the_entry(package):
-    bad = [f"{path.relative_to(REPO_ROOT)}: {name}"
-           for path in sorted((REPO_ROOT / package).rglob("*.py"))
-           for name in imports_of_disco(path.read_text(encoding="utf-8"))]
-    assert not bad, f"{package}/ must not import disco (the entry passes the config down): {bad}"
 
 
 @pytest.mark.parametrize("argv", [
