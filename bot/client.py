@@ -1,5 +1,6 @@
 """`DiscoBot`: the discord.py client of the bot process.
 
+Its command tree is a `bot.tree.DiscoTree`, whose `on_error` answers every failed slash command.
 `setup_hook` (run once after login, before the gateway connects) opens the database, loads the
 cogs, registers the restart-proof job buttons (bot/views.py), starts the poster, optionally
 starts the engine supervisor, and syncs the command tree to `dev_guild_id` when one is
@@ -22,6 +23,7 @@ from bot.config import BotConfig
 from bot.poster import Poster
 from bot.study import CellButton
 from bot.supervisor import EngineSupervisor
+from bot.tree import DiscoTree
 from bot.views import JobButton
 from storage import Database
 
@@ -34,8 +36,9 @@ class DiscoBot(commands.Bot):
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         # A progress edit that would wait over 30 s for a rate limit is better dropped and retried.
         options.setdefault("max_ratelimit_timeout", 30.0)
+        # DiscoTree.on_error answers every failed slash command (bot/tree.py).
         super().__init__(command_prefix=commands.when_mentioned, intents=discord.Intents.default(),
-                         help_command=None, **options)
+                         help_command=None, tree_cls=DiscoTree, **options)
         self.config = config
         self.engine_env = engine_env
         self.db: Optional[Database] = None

@@ -370,10 +370,10 @@ class Poster:
             return await self._send_study(job, channel, mention)
         if job.kind == JobKind.ANIMATION:
             files, notes = await asyncio.to_thread(animate.result_files, job, self._upload_limit(job))
-            text = self._result_text(job, notes).replace("your render is done", "your animation is done", 1)
+            text = self._result_text(job, notes, "animation")
         else:
             files, notes = await asyncio.to_thread(self._result_files, job)  # may re-encode: off the loop
-            text = self._result_text(job, notes)
+            text = self._result_text(job, notes, "render")
         ids = []
         # ≤ 10 files a message; each later chunk gets its own fixed nonce so it dedups too.
         for index in range(0, max(1, len(files)), MAX_FILES):
@@ -389,7 +389,7 @@ class Poster:
         """The grid and the study JSON with the first 25 cell buttons; further buttons follow in
         more messages, each with its own fixed nonce (a resend after a crash dedups)."""
         files, notes = await asyncio.to_thread(study.result_files, job, self._upload_limit(job))
-        text = self._result_text(job, notes).replace("your render is done", "your study is done", 1)
+        text = self._result_text(job, notes, "study")
         try:
             head, _, rest = text.partition("\n")
             text = _clip("\n".join((head, study.study_line(StudySpec.from_json(job.spec_json)), rest)))
@@ -431,9 +431,10 @@ class Poster:
         return files, notes
 
     @staticmethod
-    def _result_text(job: Job, notes: list[str]) -> str:
+    def _result_text(job: Job, notes: list[str], rendered: str) -> str:
+        """The result message's text; `rendered` names what is done: render, animation or study."""
         prompt = prompt_text(job)
-        lines = [f"<@{job.user_id}> your render is done · job `{job.id}` · seed `{job.seed}`"]
+        lines = [f"<@{job.user_id}> your {rendered} is done · job `{job.id}` · seed `{job.seed}`"]
         if prompt:
             lines.append(f"`{_clip(_safe(prompt), 300)}`")
         lines += [f"• {note}" for note in notes]

@@ -5,15 +5,13 @@ guild's limits and defaults, then `db.jobs.enqueue` (pause, channel, caps and qu
 the insert's transaction). A re-run passes the earlier job's settings as a preset, so the same
 limits apply to it as to a fresh `/disco` and nothing can slip past them by clicking a button.
 
-`refusal_text` turns the refusals we expect into text that names the rule and the fix; anything
-else becomes a generic line with a reference, never a traceback.
+Refusals are raised, never answered here: the command tree's error path (bot/tree.py,
+bot/answers.py) shows them only to the caller.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,46 +19,19 @@ from typing import Any, Awaitable, Callable, Optional
 
 import discord
 
-from commands.echo import format_echo, format_refusal
+from bot.answers import NO_MENTIONS
+from bot.attachments import removed_unless_queued
+from commands.echo import format_echo
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, ParsedJob, build_job
-from engine.errors import SpecError
 from engine.spec.render import SCHEMA_VERSION
-from storage import (
-    CapExceeded,
-    ChannelNotAllowed,
-    IntakePaused,
-    InvalidValue,
-    Job,
-    JobKind,
-    JobRequest,
-    NotFound,
-    QuotaExceeded,
-)
+from storage import Job, JobKind, JobRequest
 
 log = logging.getLogger("disco.bot.queueing")
 
-# Storage refusals whose messages already name the rule and the fix.
-STORAGE_REFUSALS = (CapExceeded, ChannelNotAllowed, IntakePaused, QuotaExceeded, InvalidValue, NotFound)
-REFUSALS = (SpecError, *STORAGE_REFUSALS)  # CommandError is a SpecError
-NO_MENTIONS = discord.AllowedMentions.none()
 # Spec fields a re-run must not take from the stored spec: images come back as options (so the
 # attachments-only rule holds), the seed is the caller's choice.
 _NOT_PRESET = ("init_image", "image_prompts", "seed", "schema_version")
-
-
-def refusal_text(err: Optional[Exception], reference: int, *, head: str = "Not queued") -> str:
-    """What a refused (or broken) request tells the user; at most 2000 characters."""
-    if err is None:
-        text = (f"**{head}:** something went wrong on our side (reference `{reference}`); try again, "
-                f"and tell the server admins if it keeps happening")
-    elif isinstance(err, SpecError):
-        text = format_refusal(err)
-        if head != "Not queued":
-            text = text.replace("**Not queued:**", f"**{head}:**", 1)
-    else:
-        text = f"**{head}:** {err}"  # storage's refusals name the limit and the fix
-    return text[:2000]
 
 
 def prompt_texts(prompts: Any) -> tuple[str, ...]:
@@ -152,33 +123,13 @@ async def echo_for(db: Any, job: Job, parsed: ParsedJob, *, limit: int = 2000) -
 
 
 async def answer_request(interaction: discord.Interaction, folder: Path, command: str,
-                         queue: Callable[[], Awaitable[tuple[Job, str]]]) -> Job | None:
-    """The end of every queueing slash command (after its public defer): run `queue` — which
-    saves the attachments under `folder`, builds, checks and enqueues — and post its echo; or
-    show the refusal only to the caller and remove the request's files. Returns the job."""
-    try:
+                         queue: Callable[[], Awaitable[tuple[Job, str]]]) -> Job:
+    """The end of every queueing slash command (after its public `think`): run `queue` — which
+    saves the attachments under `folder`, builds, checks and enqueues — and post its echo.
+    When `queue` raises, nothing was queued: the request's files are removed and the error goes
+    on to the tree's error path, which answers only the caller."""
+    async with removed_unless_queued(folder):
         job, text = await queue()
-    except REFUSALS as err:
-        await asyncio.to_thread(shutil.rmtree, folder, True)  # nothing queued: keep no uploads
-        await send_refusal(interaction, refusal_text(err, interaction.id), public_deferred=True)
-        return None
-    except Exception:
-        log.exception("/%s failed (interaction %s, user %s)", command, interaction.id, interaction.user.id)
-        await asyncio.to_thread(shutil.rmtree, folder, True)
-        await send_refusal(interaction, refusal_text(None, interaction.id), public_deferred=True)
-        return None
     log.info("/%s queued %s job %s for user %s in guild %s", command, job.kind, job.id, job.user_id, job.guild_id)
     await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
     return job
-
-
-async def send_refusal(interaction: discord.Interaction, text: str, *, public_deferred: bool) -> None:
-    """Show `text` only to the caller. After a public defer the first follow-up would fill in
-    the public "thinking…" message and ignore `ephemeral`, so that message is deleted first."""
-    try:
-        if public_deferred:
-            await interaction.delete_original_response()
-        await interaction.followup.send(text[:2000], ephemeral=True, allowed_mentions=NO_MENTIONS)
-    except discord.HTTPException:
-        log.exception("could not send the refusal for interaction %s",
-                      interaction.id)

@@ -14,7 +14,8 @@ A click answers **ephemerally** with the cell's full-size PNG: any member may lo
 without filling the channel; the answer carries "Open as /disco"
 (`disco:cellopen:<job>:<k>`), which queues that cell's exact settings (its seed included) as a
 still job whose parent is the study, charged to whoever clicked and under the same limits as
-`/disco`. All state comes from SQLite, so the buttons keep working after a restart.
+`/disco`. All state comes from SQLite, so the buttons keep working after a restart. What a
+click raises is answered by `bot.answers.answer_error`, as for a slash command.
 
 Torch-free: only engine.spec.study and engine.media.grid are imported from the engine.
 """
@@ -30,15 +31,8 @@ from typing import Any
 import discord
 from PIL import Image
 
-from bot.queueing import (
-    NO_MENTIONS,
-    REFUSALS,
-    build_options,
-    echo_for,
-    enqueue_options,
-    refusal_text,
-    spec_preset,
-)
+from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, answers_errors, think
+from bot.queueing import build_options, echo_for, enqueue_options, spec_preset
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, cuts_per_step
 from commands.job_size import study_size
@@ -139,7 +133,7 @@ def cell_views(job_id: str, n_cells: int) -> list[discord.ui.View]:
     """One view of ≤ 25 "Cell k" buttons per message, in cell order."""
     views = []
     for start in range(1, n_cells + 1, BUTTONS_PER_MESSAGE):
-        view = discord.ui.View(timeout=None)
+        view = AnsweringView(timeout=None)
         for k in range(start, min(n_cells, start + BUTTONS_PER_MESSAGE - 1) + 1):
             view.add_item(CellButton("cell", job_id, k))
         views.append(view)
@@ -161,22 +155,16 @@ class CellButton(discord.ui.DynamicItem[discord.ui.Button],
                              match: re.Match[str], /) -> CellButton:
         return cls(match["action"], match["job"], int(match["k"]))
 
+    @property
+    def wording(self) -> Wording:
+        """How a refusal or failure of this click begins (bot.answers)."""
+        return REQUEUE if self.action == "cellopen" else NOT_DONE
+
+    @answers_errors
     async def callback(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        extra: dict[str, Any] = {}
-        try:
-            text, extra = await self._act(interaction)
-        except REFUSALS as err:
-            head = "Not queued" if self.action == "cellopen" else "Not done"
-            text = refusal_text(err, interaction.id, head=head)
-        except Exception:
-            log.exception("button %s on study %s failed (interaction %s)", self.action, self.job_id,
-                          interaction.id)
-            text = refusal_text(None, interaction.id, head="Not done")
-        try:
-            await interaction.followup.send(text[:2000], ephemeral=True, allowed_mentions=NO_MENTIONS, **extra)
-        except discord.HTTPException:
-            log.exception("could not answer button %s (interaction %s)", self.action, interaction.id)
+        await think(interaction, private=True)
+        text, extra = await self._act(interaction)
+        await interaction.followup.send(text[:2000], ephemeral=True, allowed_mentions=NO_MENTIONS, **extra)
 
     async def _act(self, interaction: discord.Interaction) -> tuple[str, dict[str, Any]]:
         bot = interaction.client
@@ -204,7 +192,7 @@ class CellButton(discord.ui.DynamicItem[discord.ui.Button],
         if path.stat().st_size > interaction.filesize_limit:
             raise CommandError(f"cell {self.k}'s PNG is over this server's upload limit; open it as /disco "
                                f"to render it again", "cell", rule="upload_limit")
-        view = discord.ui.View(timeout=None)
+        view = AnsweringView(timeout=None)
         view.add_item(CellButton("cellopen", job.id, self.k))
         file = discord.File(path, f"{job.id}_cell{self.k:02}.png")
         return (f"**Cell {self.k}** of study `{job.id}`: `{label}`"[:2000].replace("@", "@\u200b"),

@@ -8,7 +8,8 @@ button it ever posted. `DiscoBot.setup_hook` registers the class with `add_dynam
 Still results get 🔄 new seed, 🎯 same seed, 🌗 vary, 🎞 animate this, 📋 recipe and ❌ delete;
 animation results 🔄 🎯 📋 ❌ (bot/animate.py re-queues them); progress messages (and `/queue`)
 get ⏹ cancel. Every click is acknowledged at once with an ephemeral
-defer (Discord's 3 s window) and answered privately. Re-queues go through
+defer (Discord's 3 s window) and answered privately; what a click raises is answered by
+`bot.answers.answer_error`, as for a slash command. Re-queues go through
 `bot.queueing.enqueue_options`, the same limits and quota path as `/disco`.
 """
 from __future__ import annotations
@@ -21,8 +22,10 @@ from typing import Any
 import discord
 
 from bot.animate import animate_still, recipe_file, requeue_animation
+from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, answers_errors, think
 from bot.attachments import finished_image, keep_copy, removed_unless_queued, request_folder
-from bot.queueing import NO_MENTIONS, REFUSALS, enqueue_options, refusal_text, rerun_options
+from bot.checks import is_moderator
+from bot.queueing import enqueue_options, rerun_options
 from commands.echo import recipe
 from commands.errors import CommandError
 from engine.spec.render import RenderSpec
@@ -43,11 +46,6 @@ RESULT_ACTIONS = {JobKind.STILL: ("new", "same", "vary", "animate", "recipe", "d
                   JobKind.ANIMATION: ("new", "same", "recipe", "delete")}
 REQUEUE_ACTIONS = ("new", "same", "vary", "animate")
 MESSAGE_LIMIT = 2000
-
-
-def is_moderator(interaction: discord.Interaction) -> bool:
-    """Manage Messages in this channel: the permission Discord itself asks for to delete posts."""
-    return bool(interaction.permissions.manage_messages)
 
 
 def job_link(job: Job, message_id: str) -> str:
@@ -71,22 +69,17 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button],
         # Nothing slow here: the 3 s acknowledgement window is spent in callback's defer.
         return cls(match["action"], match["job"], label=item.label)
 
+    @property
+    def wording(self) -> Wording:
+        """How a refusal or failure of this click begins (bot.answers)."""
+        return REQUEUE if self.action in REQUEUE_ACTIONS else NOT_DONE
+
+    @answers_errors
     async def callback(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        try:
-            text, file = await self._act(interaction)
-        except REFUSALS as err:
-            head = "Not queued" if self.action in REQUEUE_ACTIONS else "Not done"
-            text, file = refusal_text(err, interaction.id, head=head), None
-        except Exception:
-            log.exception("button %s on job %s failed (interaction %s)", self.action, self.job_id, interaction.id)
-            text, file = refusal_text(None, interaction.id, head="Not done"), None
-        try:
-            kwargs: dict[str, Any] = {"file": file} if file is not None else {}
-            await interaction.followup.send(text[:MESSAGE_LIMIT], ephemeral=True, allowed_mentions=NO_MENTIONS,
-                                            **kwargs)
-        except discord.HTTPException:
-            log.exception("could not answer button %s (interaction %s)", self.action, interaction.id)
+        await think(interaction, private=True)
+        text, file = await self._act(interaction)
+        kwargs: dict[str, Any] = {"file": file} if file is not None else {}
+        await interaction.followup.send(text[:MESSAGE_LIMIT], ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
 
     async def _act(self, interaction: discord.Interaction) -> tuple[str, discord.File | None]:
         bot = interaction.client
@@ -172,7 +165,7 @@ async def cancel_job(bot: Any, interaction: discord.Interaction, job: Job) -> st
 
 def result_view(job_id: str, kind: JobKind = JobKind.STILL) -> discord.ui.View:
     """The buttons under a finished render (a view of DynamicItems only is never stored in memory)."""
-    view = discord.ui.View(timeout=None)
+    view = AnsweringView(timeout=None)
     for action in RESULT_ACTIONS[kind]:
         view.add_item(JobButton(action, job_id))
     return view
@@ -180,7 +173,7 @@ def result_view(job_id: str, kind: JobKind = JobKind.STILL) -> discord.ui.View:
 
 def cancel_view(job_ids: list[str] | tuple[str, ...], *, labelled: bool = False) -> discord.ui.View:
     """⏹ for each job (≤ 25, Discord's cap of 5 rows of 5); `labelled` puts the short id on it."""
-    view = discord.ui.View(timeout=None)
+    view = AnsweringView(timeout=None)
     for job_id in list(job_ids)[:25]:
         view.add_item(JobButton("cancel", job_id, label=f"Cancel …{job_id[-6:]}" if labelled else None))
     return view

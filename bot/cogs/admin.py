@@ -7,26 +7,27 @@ could not both paint and hold an admin group. Nesting is root → group → subc
 maximum.
 
 `default_permissions(manage_guild=True)` only hides the command in the client, and a server can
-override that under Integrations, so every subcommand is also checked here (`interaction_check`)
-against the permissions Discord computed for the caller. Every change goes through storage with
-`actor_id`, which writes the audit entry in the same transaction as the change. Answers are
-ephemeral: admin chatter does not belong in the render channel.
+override that under Integrations, so every subcommand is also checked here (`interaction_check`,
+with bot.checks) against the permissions Discord computed for the caller. That refusal, like any
+error of these commands, is answered by the command tree's error path (bot/tree.py). Every
+change goes through storage with `actor_id`, which writes the audit entry in the same
+transaction as the change. Answers are ephemeral: admin chatter does not belong in the render
+channel.
 """
 from __future__ import annotations
 
-import logging
 from typing import Optional
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from storage import CapExceeded, InvalidValue, NotFound
-from storage.guilds import DEFAULT_LIMITS, LIMIT_NAMES, GuildSettings
+from bot.answers import ADMIN, say
+from bot.checks import require_admin
+from bot.params import Side
+from bot.settings_text import channels_text, limits_text, seconds_text
+from storage.guilds import LIMIT_NAMES
 
-log = logging.getLogger("disco.bot.admin")
-
-NONE = discord.AllowedMentions.none()
 SCOPES = [app_commands.Choice(name="user: one member", value="user"),
           app_commands.Choice(name="role: members with a role (most generous role wins)", value="role"),
           app_commands.Choice(name="member: every member without a user or role quota", value="member"),
@@ -34,20 +35,9 @@ SCOPES = [app_commands.Choice(name="user: one member", value="user"),
 WINDOWS = [app_commands.Choice(name="day (resets 00:00 UTC)", value="day"),
            app_commands.Choice(name="month (resets on the 1st, 00:00 UTC)", value="month")]
 LIMIT_CHOICES = [app_commands.Choice(name=name, value=name) for name in LIMIT_NAMES]
-
-
-class NotAdmin(app_commands.CheckFailure):
-    """The caller lacks Manage Guild (the client showed the command anyway)."""
-
-
-def is_admin(interaction: discord.Interaction) -> bool:
-    """Manage Guild (or Administrator) as Discord computed it for this interaction's caller."""
-    perms = interaction.permissions
-    return interaction.guild_id is not None and (perms.manage_guild or perms.administrator)
-
-
-def seconds_text(seconds: float) -> str:
-    return f"{seconds:,.0f} GPU-s ({seconds / 60:,.1f} min)"
+Pixels = app_commands.Range[int, Side.min_value ** 2, Side.max_value ** 2]  # the smallest and largest image
+NOT_ADMIN = ("/disco-admin needs the Manage Server permission (rule: manage_guild); ask a server admin "
+             "to make this change")
 
 
 def subject_text(scope: str, subject_id: Optional[str]) -> str:
@@ -55,33 +45,11 @@ def subject_text(scope: str, subject_id: Optional[str]) -> str:
             "member": "every member (default)", "guild": "the whole server"}[scope]
 
 
-def limits_text(settings: GuildSettings) -> str:
-    lines = []
-    for name in LIMIT_NAMES:
-        value, default = getattr(settings.limits, name), getattr(DEFAULT_LIMITS, name)
-        lines.append(f"`{name}` = {value:,}" + ("" if value == default else f" (default {default:,})"))
-    return "\n".join(lines)
-
-
-def channels_text(settings: GuildSettings) -> str:
-    if not settings.allowed_channel_ids:
-        return "/disco is allowed in every channel"
-    return "/disco is allowed only in " + ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
-
-
-async def say(interaction: discord.Interaction, text: str) -> None:
-    """An ephemeral answer, whether or not the interaction was already answered."""
-    text = text if len(text) <= 2000 else text[:1990] + "\n…"
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NONE)
-    else:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NONE)
-
-
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class AdminCog(commands.GroupCog, group_name="disco-admin",
-               group_description="Server settings for Disco Diffusion (needs Manage Server)"):
+               group_description="Server settings for Disco Diffusion (needs Manage Server)",
+               group_extras=ADMIN.extras()):
     quota = app_commands.Group(name="quota", description="GPU-time budgets per day or month")
     limits = app_commands.Group(name="limits", description="Size and queue limits for each job")
     channels = app_commands.Group(name="channels", description="Where /disco may be used")
@@ -95,26 +63,8 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         # Called by discord.py before every subcommand of this cog, nested groups included.
-        if not is_admin(interaction):
-            raise NotAdmin()
+        require_admin(interaction, NOT_ADMIN)
         return True
-
-    async def cog_app_command_error(self, interaction: discord.Interaction,
-                                    error: app_commands.AppCommandError) -> None:
-        original = getattr(error, "original", error)
-        if isinstance(error, NotAdmin):
-            text = ("**Refused:** /disco-admin needs the Manage Server permission (rule: "
-                    "manage_guild); ask a server admin to make this change")
-        elif isinstance(original, (InvalidValue, CapExceeded, NotFound)):
-            text = f"**Refused:** {original}"  # storage's messages name the rule and the fix
-        else:
-            log.error("/disco-admin failed (interaction %s)", interaction.id, exc_info=original)
-            text = (f"**Failed:** something went wrong on our side (reference `{interaction.id}`); "
-                    f"nothing was changed if this was the only answer — try again")
-        try:
-            await say(interaction, text)
-        except discord.HTTPException:
-            log.exception("could not answer interaction %s", interaction.id)
 
     # ---- quota -----------------------------------------------------------------------------
 
@@ -206,9 +156,9 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @app_commands.choices(reset=LIMIT_CHOICES)
     async def limits_set(self, interaction: discord.Interaction,
                          max_steps: Optional[app_commands.Range[int, 2, 10000]] = None,
-                         max_pixels: Optional[app_commands.Range[int, 4096, 4096 * 4096]] = None,
-                         max_width: Optional[app_commands.Range[int, 64, 4096]] = None,
-                         max_height: Optional[app_commands.Range[int, 64, 4096]] = None,
+                         max_pixels: Optional[Pixels] = None,
+                         max_width: Optional[Side] = None,
+                         max_height: Optional[Side] = None,
                          max_cuts: Optional[app_commands.Range[int, 1, 1024]] = None,
                          max_frames: Optional[app_commands.Range[int, 1, 100000]] = None,
                          max_queued_per_user: Optional[app_commands.Range[int, 1, 1000]] = None,

@@ -6,7 +6,8 @@ Like `/disco` it defers at once; the still options build every frame's settings 
 same pipeline (banned words, the guild's defaults and limits), the animation options are added
 by `bot.animate.enqueue_animation`, and the echo gives the frames, the motion, the queue place and
 the ETA (frames × seconds per frame). The poster shows "frame k of n" with the latest frame, then
-posts the MP4 fitted to the upload limit. A refusal is ephemeral and names the rule and the fix.
+posts the MP4 fitted to the upload limit. A refusal is raised; the command tree's error path shows
+it only to the requester, naming the rule and the fix.
 """
 from __future__ import annotations
 
@@ -17,8 +18,23 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.animate import enqueue_animation
+from bot.answers import NOT_QUEUED, think
 from bot.attachments import read_settings_file, save_image, save_video
-from bot.cogs.disco import SIZES, preset_choices
+from bot.params import (
+    SIZES,
+    Fps,
+    Frames,
+    GuidanceScale,
+    Keyframes,
+    PresetName,
+    Prompt,
+    Seed,
+    Settings,
+    Side,
+    Steps,
+    describe,
+    preset_choices,
+)
 from bot.queueing import answer_request
 from commands.animate_options import AnimateOptions, read_animation_file, split_prompt, still_settings
 from commands.job_options import DiscoOptions
@@ -26,7 +42,6 @@ from commands.job_options import DiscoOptions
 MODES = [app_commands.Choice(name=name, value=value)
          for name, value in (("2D: rotate, zoom and pan", "2D"), ("3D: a camera moving through depth", "3D"),
                              ("video: restyle an attached video", "video"))]
-Keyframes = app_commands.Range[str, 1, 1000]
 KEYFRAMES = 'keyframes "frame: (value)", e.g. '
 
 
@@ -34,9 +49,11 @@ class AnimateCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="animate", description="Animate with Disco Diffusion: 2D, 3D or a video, as an MP4")
+    @app_commands.command(name="animate", description="Animate with Disco Diffusion: 2D, 3D or a video, as an MP4",
+                          extras=NOT_QUEUED.extras())
     @app_commands.guild_only()
-    @app_commands.describe(
+    @app_commands.describe(**describe(
+        "width", "height", "size", "clip_guidance_scale",
         prompt='prompts for every frame ("a | b:-0.5"), or by frame: "0: a castle || 60: a city"',
         mode="2D, 3D or video (default 2D; video when a video is attached)",
         frames="how many frames (in video mode: at most this many of the video's)",
@@ -53,34 +70,27 @@ class AnimateCog(commands.Cog):
         vr="3D: also render left/right eye views and a side-by-side MP4",
         video="video mode: the video to restyle (MP4, MOV, WebM, AVI or GIF)",
         seed="the noise seed of frame 0 (frame n uses seed + n)", steps="diffusion steps per frame",
-        width="width in pixels (multiple of 64)", height="height in pixels (multiple of 64)",
-        size="a named size (instead of width and height)",
-        clip_guidance_scale="how strongly CLIP pulls toward the prompts (DD's default 5000)",
         settings='any other DD settings: "frames_skip_steps=60%; turbo_steps=3; cutn_batches=2"',
         settings_file="a DD *_settings.txt, or an animation JSON from an earlier result",
         init_image="an image frame 0 starts from (DD's init_image; set skip_steps too)",
-        preset="a saved preset (/preset list) for every frame's settings")
+        preset="a saved preset (/preset list) for every frame's settings"))
     @app_commands.choices(mode=MODES, size=SIZES)
-    async def animate(self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 1500],
-                      mode: Optional[str] = None, frames: Optional[app_commands.Range[int, 1, 10_000]] = None,
-                      fps: Optional[app_commands.Range[int, 1, 60]] = None,
+    async def animate(self, interaction: discord.Interaction, prompt: Prompt,
+                      mode: Optional[str] = None, frames: Optional[Frames] = None, fps: Optional[Fps] = None,
                       zoom: Optional[Keyframes] = None, angle: Optional[Keyframes] = None,
                       translation_x: Optional[Keyframes] = None, translation_y: Optional[Keyframes] = None,
                       translation_z: Optional[Keyframes] = None, rotation_3d_x: Optional[Keyframes] = None,
                       rotation_3d_y: Optional[Keyframes] = None, rotation_3d_z: Optional[Keyframes] = None,
                       turbo: Optional[bool] = None, vr: Optional[bool] = None,
-                      video: Optional[discord.Attachment] = None,
-                      seed: Optional[app_commands.Range[int, 0, 2**32 - 1]] = None,
-                      steps: Optional[app_commands.Range[int, 2, 1000]] = None,
-                      width: Optional[app_commands.Range[int, 64, 4096]] = None,
-                      height: Optional[app_commands.Range[int, 64, 4096]] = None,
-                      size: Optional[str] = None,
-                      clip_guidance_scale: Optional[app_commands.Range[float, 0, 10_000_000]] = None,
-                      settings: Optional[app_commands.Range[str, 1, 4000]] = None,
+                      video: Optional[discord.Attachment] = None, seed: Optional[Seed] = None,
+                      steps: Optional[Steps] = None, width: Optional[Side] = None,
+                      height: Optional[Side] = None, size: Optional[str] = None,
+                      clip_guidance_scale: Optional[GuidanceScale] = None,
+                      settings: Optional[Settings] = None,
                       settings_file: Optional[discord.Attachment] = None,
                       init_image: Optional[discord.Attachment] = None,
-                      preset: Optional[app_commands.Range[str, 1, 32]] = None) -> None:
-        await interaction.response.defer(thinking=True)
+                      preset: Optional[PresetName] = None) -> None:
+        await think(interaction)
         folder = self.bot.config.data_dir / "uploads" / str(interaction.id)
 
         async def queue():

@@ -6,15 +6,12 @@ client shows in its own time zone and keeps counting down.
 """
 from __future__ import annotations
 
-import logging
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.admin import channels_text, limits_text, say, seconds_text
-
-log = logging.getLogger("disco.bot.info")
+from bot.answers import SETTINGS, say
+from bot.settings_text import channels_text, limits_text, seconds_text
 
 
 def window_line(use) -> str:
@@ -35,18 +32,13 @@ class InfoCog(commands.Cog):
         self.bot = bot
         self.db = db
 
-    @app_commands.command(name="disco-info", description="Your remaining GPU time and this server's limits")
+    @app_commands.command(name="disco-info", description="Your remaining GPU time and this server's limits",
+                          extras=SETTINGS.extras())
     @app_commands.guild_only()
     async def info(self, interaction: discord.Interaction) -> None:
-        try:
-            roles = [role.id for role in getattr(interaction.user, "roles", [])]
-            status = await self.db.quotas.status(interaction.guild_id, interaction.user.id, roles)
-            settings = await self.db.guilds.get(interaction.guild_id)
-        except Exception:
-            log.exception("/disco-info failed (interaction %s)", interaction.id)
-            await say(interaction, f"**Failed:** something went wrong on our side (reference "
-                                   f"`{interaction.id}`); try again")
-            return
+        roles = [role.id for role in getattr(interaction.user, "roles", [])]
+        status = await self.db.quotas.status(interaction.guild_id, interaction.user.id, roles)
+        settings = await self.db.guilds.get(interaction.guild_id)
         lines = ["**Your GPU time**"] + [window_line(use) for use in status.values()]
         lines += ["**This server's limits**", limits_text(settings), channels_text(settings)]
         if settings.intake_paused:

@@ -3,7 +3,9 @@
 Everything is read from SQLite, so these answer the same after a restart and from any channel of
 the server. Only `/rerun` answers publicly (its echo is a queued job, like `/disco`); the others
 are ephemeral. Jobs of another server are never shown or touched. Cancelling someone else's job
-needs Manage Messages, the permission Discord asks for to remove other people's posts.
+needs Manage Messages, the permission Discord asks for to remove other people's posts. Refusals
+are raised; the command tree's error path (bot/tree.py) answers them, "Not queued" for /rerun
+and "Not done" for the rest.
 """
 from __future__ import annotations
 
@@ -15,15 +17,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.answers import MESSAGE_LIMIT, NO_MENTIONS, NOT_DONE, NOT_QUEUED, think
 from bot.jobtext import progress_words, prompt_text, seconds_left
-from bot.queueing import NO_MENTIONS, REFUSALS, enqueue_options, refusal_text, rerun_options, send_refusal
+from bot.params import GuidanceScale, JobId, Seed, Settings, Steps
+from bot.queueing import enqueue_options, rerun_options
 from bot.views import cancel_job, cancel_view, job_link
 from commands.errors import CommandError
 from storage import ACTIVE, Job, JobState
 
 log = logging.getLogger("disco.bot.jobs")
-
-MESSAGE_LIMIT = 2000
 
 
 def _prompt(job: Job, limit: int = 60) -> str:
@@ -62,7 +64,8 @@ def job_line(job: Job, estimate, now: float) -> str:
 class JobsCog(commands.Cog):
     """Needs `bot.db` (opened in setup_hook before the extensions load)."""
 
-    job = app_commands.Group(name="job", description="Look up one of this server's jobs", guild_only=True)
+    job = app_commands.Group(name="job", description="Look up one of this server's jobs", guild_only=True,
+                             extras=NOT_DONE.extras())
 
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
@@ -88,11 +91,6 @@ class JobsCog(commands.Cog):
     async def _answer(self, interaction: discord.Interaction, text: str, **kwargs) -> None:
         await interaction.followup.send(text[:MESSAGE_LIMIT], ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
 
-    async def _fail(self, interaction: discord.Interaction, err: Optional[Exception], name: str) -> None:
-        if err is None:
-            log.exception("/%s failed (interaction %s, user %s)", name, interaction.id, interaction.user.id)
-        await send_refusal(interaction, refusal_text(err, interaction.id, head="Not done"), public_deferred=False)
-
     async def job_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """The caller's 25 newest jobs here, filtered by what has been typed."""
         jobs = await self.db.jobs.list(guild_id=interaction.guild_id, user_id=interaction.user.id, limit=25)
@@ -102,49 +100,35 @@ class JobsCog(commands.Cog):
 
     # ---- /rerun ---------------------------------------------------------------------------
 
-    @app_commands.command(name="rerun", description="Queue one of your jobs again, optionally changed")
+    @app_commands.command(name="rerun", description="Queue one of your jobs again, optionally changed",
+                          extras=NOT_QUEUED.extras())
     @app_commands.guild_only()
     @app_commands.describe(job="the job id (default: your last job in this server)",
                            seed="the noise seed; omit for a new random one, give the job's seed to repeat it",
                            steps="diffusion steps", clip_guidance_scale="how strongly CLIP pulls toward the prompts",
                            settings='other DD settings to change: "key=value; key=value"')
     @app_commands.autocomplete(job=job_autocomplete)
-    async def rerun(self, interaction: discord.Interaction, job: Optional[app_commands.Range[str, 1, 40]] = None,
-                    seed: Optional[app_commands.Range[int, 0, 2**32 - 1]] = None,
-                    steps: Optional[app_commands.Range[int, 2, 1000]] = None,
-                    clip_guidance_scale: Optional[app_commands.Range[float, 0, 10_000_000]] = None,
-                    settings: Optional[app_commands.Range[str, 1, 4000]] = None) -> None:
-        await interaction.response.defer(thinking=True)
-        try:
-            parent = await self._own_job(interaction, job)
-            options = rerun_options(parent, seed=seed, steps=steps, clip_guidance_scale=clip_guidance_scale,
-                                    settings=settings)
-            new, text = await enqueue_options(self.bot, interaction, options, parent=parent)
-        except REFUSALS as err:
-            await send_refusal(interaction, refusal_text(err, interaction.id), public_deferred=True)
-            return
-        except Exception:
-            log.exception("/rerun failed (interaction %s, user %s)", interaction.id, interaction.user.id)
-            await send_refusal(interaction, refusal_text(None, interaction.id), public_deferred=True)
-            return
+    async def rerun(self, interaction: discord.Interaction, job: Optional[JobId] = None,
+                    seed: Optional[Seed] = None, steps: Optional[Steps] = None,
+                    clip_guidance_scale: Optional[GuidanceScale] = None,
+                    settings: Optional[Settings] = None) -> None:
+        await think(interaction)
+        parent = await self._own_job(interaction, job)
+        options = rerun_options(parent, seed=seed, steps=steps, clip_guidance_scale=clip_guidance_scale,
+                                settings=settings)
+        new, text = await enqueue_options(self.bot, interaction, options, parent=parent)
         log.info("/rerun of job %s queued job %s for user %s", parent.id, new.id, new.user_id)
         await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
 
     # ---- /queue ---------------------------------------------------------------------------
 
-    @app_commands.command(name="queue", description="Your and this server's queued and running jobs")
+    @app_commands.command(name="queue", description="Your and this server's queued and running jobs",
+                          extras=NOT_DONE.extras())
     @app_commands.guild_only()
     async def queue(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        try:
-            active = await self.db.jobs.list(guild_id=interaction.guild_id, states=ACTIVE, limit=500)
-            positions = await self.db.jobs.positions() if active else {}
-        except REFUSALS as err:
-            await self._fail(interaction, err, "queue")
-            return
-        except Exception:
-            await self._fail(interaction, None, "queue")
-            return
+        await think(interaction, private=True)
+        active = await self.db.jobs.list(guild_id=interaction.guild_id, states=ACTIVE, limit=500)
+        positions = await self.db.jobs.positions() if active else {}
         now = time.time()
         mine = [j for j in reversed(active) if j.user_id == str(interaction.user.id)]  # oldest first
         running = sum(j.state == JobState.RUNNING for j in active)
@@ -165,31 +149,22 @@ class JobsCog(commands.Cog):
 
     # ---- /cancel --------------------------------------------------------------------------
 
-    @app_commands.command(name="cancel", description="Cancel a queued or running job")
+    @app_commands.command(name="cancel", description="Cancel a queued or running job", extras=NOT_DONE.extras())
     @app_commands.guild_only()
     @app_commands.describe(job="the job id (default: your newest queued or running job here)")
     @app_commands.autocomplete(job=job_autocomplete)
-    async def cancel(self, interaction: discord.Interaction,
-                     job: Optional[app_commands.Range[str, 1, 40]] = None) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        try:
-            if job:
-                target = await self._own_job(interaction, job)
-            else:
-                active = await self.db.jobs.list(guild_id=interaction.guild_id, user_id=interaction.user.id,
-                                                 states=ACTIVE, limit=1)
-                if not active:
-                    raise CommandError("you have no queued or running job in this server; give a job id to "
-                                       "cancel a specific one (see /queue)", "job", rule="job_required")
-                target = active[0]
-            text = await cancel_job(self.bot, interaction, target)
-        except REFUSALS as err:
-            await self._fail(interaction, err, "cancel")
-            return
-        except Exception:
-            await self._fail(interaction, None, "cancel")
-            return
-        await self._answer(interaction, text)
+    async def cancel(self, interaction: discord.Interaction, job: Optional[JobId] = None) -> None:
+        await think(interaction, private=True)
+        target = await self._own_job(interaction, job) if job else await self._newest_active(interaction)
+        await self._answer(interaction, await cancel_job(self.bot, interaction, target))
+
+    async def _newest_active(self, interaction: discord.Interaction) -> Job:
+        active = await self.db.jobs.list(guild_id=interaction.guild_id, user_id=interaction.user.id,
+                                         states=ACTIVE, limit=1)
+        if not active:
+            raise CommandError("you have no queued or running job in this server; give a job id to "
+                               "cancel a specific one (see /queue)", "job", rule="job_required")
+        return active[0]
 
     # ---- /job show ------------------------------------------------------------------------
 
@@ -197,18 +172,10 @@ class JobsCog(commands.Cog):
     @app_commands.rename(job_id="id")
     @app_commands.describe(job_id="the job id (from the echo, the progress message or /queue)")
     @app_commands.autocomplete(job_id=job_autocomplete)
-    async def show(self, interaction: discord.Interaction, job_id: app_commands.Range[str, 1, 40]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        try:
-            job = await self._own_job(interaction, job_id)
-            text = await self._describe(job)
-        except REFUSALS as err:
-            await self._fail(interaction, err, "job show")
-            return
-        except Exception:
-            await self._fail(interaction, None, "job show")
-            return
-        await self._answer(interaction, text)
+    async def show(self, interaction: discord.Interaction, job_id: JobId) -> None:
+        await think(interaction, private=True)
+        job = await self._own_job(interaction, job_id)
+        await self._answer(interaction, await self._describe(job))
 
     async def _describe(self, job: Job) -> str:
         now = time.time()

@@ -8,7 +8,9 @@ since specs evolve. Images are never part of a preset: they come from attachment
 words, limits, caps, quota, pause, channel). The preset reaches it as the `settings` text that
 `commands.echo.recipe_options` writes for exactly this kind of round trip, built against the
 server's defaults so that only what the preset changes is sent. The precedence stays that of
-`/disco`: server defaults < preset < flags in the prompt < explicit options.
+`/disco`: server defaults < preset < flags in the prompt < explicit options. Refusals are raised
+and answered by the command tree's error path (bot/tree.py): "Refused" here, "Not queued" for
+`/preset use`.
 """
 from __future__ import annotations
 
@@ -20,21 +22,22 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.admin import is_admin, say
-from bot.queueing import REFUSALS, enqueue_options, refusal_text, send_refusal
+from bot.answers import NO_MENTIONS, NOT_QUEUED, SETTINGS, say, think
+from bot.checks import require_admin
+from bot.params import Images, PresetName, Prompt, Seed, Settings
+from bot.queueing import enqueue_options
 from commands.echo import recipe_options
 from commands.job_options import BOT_DEFAULTS, DiscoOptions
 from commands.prompt_syntax import ATTACHMENT_ONLY
 from engine.errors import SpecError
 from engine.spec.render import SCHEMA_VERSION, RenderSpec, parse_set_options
-from storage import CapExceeded, InvalidValue, NotFound
 
 log = logging.getLogger("disco.bot.presets")
 
 SCOPES = [app_commands.Choice(name="me: only you", value="me"),
           app_commands.Choice(name="server: everyone here (needs Manage Server)", value="server")]
-ADMIN_ONLY = ("**Refused:** server-wide presets need the Manage Server permission (rule: "
-              "manage_guild); save it with scope `me`, or ask a server admin")
+ADMIN_ONLY = ("server-wide presets need the Manage Server permission (rule: manage_guild); save it "
+              "with scope `me`, or ask a server admin")
 
 
 def preset_settings(text: str) -> dict:
@@ -64,26 +67,12 @@ def summary(spec_json: str, limit: int = 160) -> str:
 
 @app_commands.guild_only()
 class PresetCog(commands.GroupCog, group_name="preset",
-                group_description="Named Disco Diffusion settings: save, use, list, delete"):
+                group_description="Named Disco Diffusion settings: save, use, list, delete",
+                group_extras=SETTINGS.extras()):
     def __init__(self, bot: commands.Bot, db) -> None:
         super().__init__()
         self.bot = bot
         self.db = db
-
-    async def cog_app_command_error(self, interaction: discord.Interaction,
-                                    error: app_commands.AppCommandError) -> None:
-        original = getattr(error, "original", error)
-        if isinstance(original, SpecError):
-            text = f"**Refused:** {original}"
-        elif isinstance(original, (InvalidValue, CapExceeded, NotFound)):
-            text = f"**Refused:** {original}"  # storage's messages name the rule and the fix
-        else:
-            log.error("/preset failed (interaction %s)", interaction.id, exc_info=original)
-            text = f"**Failed:** something went wrong on our side (reference `{interaction.id}`); try again"
-        try:
-            await say(interaction, text)
-        except discord.HTTPException:
-            log.exception("could not answer interaction %s", interaction.id)
 
     async def names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Autocomplete: the caller's presets, then the server's, matching what is typed."""
@@ -104,12 +93,11 @@ class PresetCog(commands.GroupCog, group_name="preset",
     @app_commands.describe(name="1-32 letters, digits, - or _", settings='"key=value; key=value"',
                            scope="yours (default) or the whole server's")
     @app_commands.choices(scope=SCOPES)
-    async def save(self, interaction: discord.Interaction, name: app_commands.Range[str, 1, 32],
-                   settings: app_commands.Range[str, 1, 4000], scope: Optional[str] = None) -> None:
+    async def save(self, interaction: discord.Interaction, name: PresetName, settings: Settings,
+                   scope: Optional[str] = None) -> None:
         server = scope == "server"
-        if server and not is_admin(interaction):
-            await say(interaction, ADMIN_ONLY)
-            return
+        if server:
+            require_admin(interaction, ADMIN_ONLY)
         values = preset_settings(settings)
         preset = await self.db.presets.save(
             interaction.guild_id, name, json.dumps(values, sort_keys=True), SCHEMA_VERSION,
@@ -118,36 +106,25 @@ class PresetCog(commands.GroupCog, group_name="preset",
         await say(interaction, f"**Saved** {whose} preset `{preset.name}`: {summary(preset.spec_json)}\n"
                                f"Use it with `/preset use name:{preset.name} prompt:…`")
 
-    @app_commands.command(name="use", description="Paint with a preset (like /disco)")
+    @app_commands.command(name="use", description="Paint with a preset (like /disco)", extras=NOT_QUEUED.extras())
     @app_commands.describe(name="the preset", prompt="what to paint (the preset's prompts if left out)",
                            seed="the noise seed", n="how many images")
     @app_commands.autocomplete(name=names)
-    async def use(self, interaction: discord.Interaction, name: app_commands.Range[str, 1, 32],
-                  prompt: Optional[app_commands.Range[str, 1, 1500]] = None,
-                  seed: Optional[app_commands.Range[int, 0, 2**32 - 1]] = None,
-                  n: Optional[app_commands.Range[int, 1, 100]] = None) -> None:
-        await interaction.response.defer(thinking=True)
-        try:
-            preset = await self.db.presets.get(interaction.guild_id, name, owner_id=interaction.user.id)
-            guild = await self.db.guilds.get(interaction.guild_id)
-            values = json.loads(preset.spec_json)
-            if not isinstance(values, dict):
-                raise SpecError(f"preset '{preset.name}' is not readable; save it again", "preset")
-            spec = RenderSpec.from_dict({**BOT_DEFAULTS, **guild.defaults, **values})
-            recipe = recipe_options(spec, defaults=guild.defaults)
-            options = DiscoOptions(prompt=prompt or recipe.get("prompt", ""), seed=seed, n=n,
-                                   settings=recipe.get("settings"))
-            job, text = await enqueue_options(self.bot, interaction, options)
-        except REFUSALS as err:
-            await send_refusal(interaction, refusal_text(err, interaction.id), public_deferred=True)
-            return
-        except Exception:
-            log.exception("/preset use failed (interaction %s)", interaction.id)
-            await send_refusal(interaction, refusal_text(None, interaction.id), public_deferred=True)
-            return
+    async def use(self, interaction: discord.Interaction, name: PresetName, prompt: Optional[Prompt] = None,
+                  seed: Optional[Seed] = None, n: Optional[Images] = None) -> None:
+        await think(interaction)
+        preset = await self.db.presets.get(interaction.guild_id, name, owner_id=interaction.user.id)
+        guild = await self.db.guilds.get(interaction.guild_id)
+        values = json.loads(preset.spec_json)
+        if not isinstance(values, dict):
+            raise SpecError(f"preset '{preset.name}' is not readable; save it again", "preset")
+        spec = RenderSpec.from_dict({**BOT_DEFAULTS, **guild.defaults, **values})
+        recipe = recipe_options(spec, defaults=guild.defaults)
+        options = DiscoOptions(prompt=prompt or recipe.get("prompt", ""), seed=seed, n=n,
+                               settings=recipe.get("settings"))
+        job, text = await enqueue_options(self.bot, interaction, options)
         log.info("queued job %s from preset %s for user %s", job.id, preset.name, job.user_id)
-        await interaction.followup.send(f"Preset `{preset.name}` · {text}"[:2000],
-                                        allowed_mentions=discord.AllowedMentions.none())
+        await interaction.followup.send(f"Preset `{preset.name}` · {text}"[:2000], allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="list", description="Your presets and the server's")
     async def list_(self, interaction: discord.Interaction) -> None:
@@ -163,12 +140,11 @@ class PresetCog(commands.GroupCog, group_name="preset",
     @app_commands.describe(name="the preset", scope="yours (default) or the server's")
     @app_commands.choices(scope=SCOPES)
     @app_commands.autocomplete(name=names)
-    async def delete(self, interaction: discord.Interaction, name: app_commands.Range[str, 1, 32],
+    async def delete(self, interaction: discord.Interaction, name: PresetName,
                      scope: Optional[str] = None) -> None:
         server = scope == "server"
-        if server and not is_admin(interaction):
-            await say(interaction, ADMIN_ONLY)
-            return
+        if server:
+            require_admin(interaction, ADMIN_ONLY)
         deleted = await self.db.presets.delete(interaction.guild_id, name,
                                                owner_id=None if server else interaction.user.id,
                                                actor_id=interaction.user.id)

@@ -6,7 +6,8 @@ Like `/disco` it defers at once, then builds the base settings through the same 
 pipeline (banned words, the guild's defaults and limits), adds the axes (`bot/study.py`) and
 enqueues one job of kind 'study'. The echo gives the number of cells, the axes, the queue place
 and the ETA; the poster shows "cell k of n" with the partial grid, then posts the grid with one
-button per cell. A refusal is ephemeral and names the bad axis value and what is allowed.
+button per cell. A refusal is raised; the command tree's error path shows it only to the
+requester, naming the bad axis value and what is allowed.
 """
 from __future__ import annotations
 
@@ -16,8 +17,26 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.answers import NOT_QUEUED, think
 from bot.attachments import read_settings_file, save_image
-from bot.cogs.disco import MODELS, SAMPLERS, SIZES, preset_choices
+from bot.params import (
+    MODELS,
+    SAMPLERS,
+    SIZES,
+    CutnBatches,
+    GuidanceScale,
+    InitScale,
+    PresetName,
+    Prompt,
+    Seed,
+    Settings,
+    Side,
+    SkipSteps,
+    Steps,
+    StudyAxis,
+    describe,
+    preset_choices,
+)
 from bot.queueing import answer_request
 from bot.study import enqueue_study
 from commands.job_options import DiscoOptions
@@ -30,41 +49,32 @@ class StudyCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="study",
-                          description="Compare settings: a grid of images that differ in one or two settings")
+                          description="Compare settings: a grid of images that differ in one or two settings",
+                          extras=NOT_QUEUED.extras())
     @app_commands.guild_only()
-    @app_commands.describe(
-        prompt='prompts joined by "|" with optional weights, e.g. "a lighthouse:2 | yellow:-0.5"',
+    @app_commands.describe(**describe(
+        "prompt", "width", "height", "size", "cutn_batches", "clip_guidance_scale", "skip_steps",
+        "sampling_mode", "model", "init_scale", "image_prompt", "preset",
         x="the setting across the grid: " + AXIS_HELP, y="optional: the setting down the grid, same form",
         seed="the seed every cell shares (random if not given)", steps="diffusion steps of every cell",
-        width="width in pixels (multiple of 64)", height="height in pixels (multiple of 64)",
-        size="a named size (instead of width and height)",
-        cutn_batches="how many times the cut schedule runs per step",
         settings='any other DD settings for every cell: "key=value; key=value"',
-        clip_guidance_scale="how strongly CLIP pulls toward the prompts (DD's default 5000)",
-        skip_steps="steps skipped at the start", sampling_mode="the sampler", model="the diffusion model",
-        init_image="an image every cell starts from", init_scale="how closely to keep the init image",
-        image_prompt="an image to steer toward, like a prompt",
-        preset="a saved preset (/preset list) under these options",
-        settings_file="a DD *_settings.txt or our settings JSON for every cell")
+        init_image="an image every cell starts from",
+        settings_file="a DD *_settings.txt or our settings JSON for every cell"))
     @app_commands.choices(size=SIZES, model=MODELS, sampling_mode=SAMPLERS)
-    async def study(self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 1500],
-                    x: app_commands.Range[str, 3, 2000], y: Optional[app_commands.Range[str, 3, 2000]] = None,
-                    seed: Optional[app_commands.Range[int, 0, 2**32 - 1]] = None,
-                    steps: Optional[app_commands.Range[int, 2, 1000]] = None,
-                    width: Optional[app_commands.Range[int, 64, 4096]] = None,
-                    height: Optional[app_commands.Range[int, 64, 4096]] = None,
-                    size: Optional[str] = None,
-                    cutn_batches: Optional[app_commands.Range[int, 1, 64]] = None,
-                    settings: Optional[app_commands.Range[str, 1, 4000]] = None,
-                    clip_guidance_scale: Optional[app_commands.Range[float, 0, 10_000_000]] = None,
-                    skip_steps: Optional[app_commands.Range[int, 0, 999]] = None,
+    async def study(self, interaction: discord.Interaction, prompt: Prompt,
+                    x: StudyAxis, y: Optional[StudyAxis] = None, seed: Optional[Seed] = None,
+                    steps: Optional[Steps] = None, width: Optional[Side] = None,
+                    height: Optional[Side] = None, size: Optional[str] = None,
+                    cutn_batches: Optional[CutnBatches] = None, settings: Optional[Settings] = None,
+                    clip_guidance_scale: Optional[GuidanceScale] = None,
+                    skip_steps: Optional[SkipSteps] = None,
                     sampling_mode: Optional[str] = None, model: Optional[str] = None,
                     init_image: Optional[discord.Attachment] = None,
-                    init_scale: Optional[app_commands.Range[float, 0, 10_000_000]] = None,
+                    init_scale: Optional[InitScale] = None,
                     image_prompt: Optional[discord.Attachment] = None,
-                    preset: Optional[app_commands.Range[str, 1, 32]] = None,
+                    preset: Optional[PresetName] = None,
                     settings_file: Optional[discord.Attachment] = None) -> None:
-        await interaction.response.defer(thinking=True)
+        await think(interaction)
         folder = self.bot.config.data_dir / "uploads" / str(interaction.id)
 
         async def queue():

@@ -1,0 +1,99 @@
+"""The options that /disco, /study, /animate and /rerun share: bounds, choices, descriptions and
+the preset autocomplete.
+
+Numeric bounds are read from the engine's tables of allowed values (`SPEC_ALLOWED` of
+engine.spec.fields, `ALLOWED` of engine.spec.animation) — the same "2..1000" a refusal shows —
+so the client refuses exactly what the spec would, and a bound changed in the engine changes
+here. A table entry without a "low..high" start fails at import, not at a user's request.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from commands.sizes import SIZE_CHOICES
+from engine.spec import animation
+from engine.spec.fields import CHOICES, DIFFUSION_MODELS, SPEC_ALLOWED
+
+_BOUNDS = re.compile(r"(-?\d+(?:\.\d+)?)\.\.(-?\d+(?:\.\d+)?)")
+
+
+def allowed_bounds(allowed: str) -> tuple[int | float, int | float]:
+    """(low, high) of an allowed-values text such as "2..1000 (whole number)"."""
+    match = _BOUNDS.match(allowed)
+    if match is None:
+        raise ValueError(f"no low..high bounds at the start of {allowed!r}")
+    low, high = (float(n) if "." in n else int(n) for n in match.groups())
+    return low, high
+
+
+def spec_range(kind: type, allowed: str) -> Any:
+    """`app_commands.Range[kind, low, high]` for an allowed-values text."""
+    low, high = allowed_bounds(allowed)
+    return app_commands.Range[kind, low, high]
+
+
+# ---- numbers: the spec's bounds ------------------------------------------------------------
+Steps = spec_range(int, SPEC_ALLOWED["steps"])
+Side = spec_range(int, SPEC_ALLOWED["width"])  # width and height share their bounds
+Seed = spec_range(int, SPEC_ALLOWED["seed"])
+GuidanceScale = spec_range(float, SPEC_ALLOWED["clip_guidance_scale"])
+InitScale = spec_range(float, SPEC_ALLOWED["init_scale"])
+CutnBatches = spec_range(int, SPEC_ALLOWED["cutn_batches"])
+Images = spec_range(int, SPEC_ALLOWED["n_batches"])  # /disco's n
+# The spec allows skip_steps 0..steps-1; a Discord option needs a fixed bound: the most steps less one.
+SkipSteps = app_commands.Range[int, 0, Steps.max_value - 1]
+Frames = spec_range(int, animation.ALLOWED["max_frames"])
+Fps = spec_range(int, animation.ALLOWED["fps"])
+
+# ---- text: Discord-side caps ---------------------------------------------------------------
+# Deliberately tighter than what the parsers accept (commands' MAX_PROMPT_CHARS, the spec's
+# MAX_OPTION_LENGTH and MAX_AXIS_TEXT): the client stops an over-long paste before it is sent,
+# and the parsers still check whatever arrives.
+Prompt = app_commands.Range[str, 1, 1500]
+Settings = app_commands.Range[str, 1, 4000]
+Keyframes = app_commands.Range[str, 1, 1000]
+StudyAxis = app_commands.Range[str, 3, 2000]  # "k=v" is the shortest axis
+PresetName = app_commands.Range[str, 1, 32]   # storage.presets: names of 1-32 characters
+JobId = app_commands.Range[str, 1, 40]        # a job id is 26 characters; the cap leaves slack
+
+# ---- choices -------------------------------------------------------------------------------
+SIZES = [app_commands.Choice(name=f"{key}: {choice.label}"[:100], value=key)
+         for key, choice in SIZE_CHOICES.items()]
+MODELS = [app_commands.Choice(name=name, value=name) for name in DIFFUSION_MODELS]
+SAMPLERS = [app_commands.Choice(name=mode, value=mode) for mode in CHOICES["sampling_mode"]]
+
+# ---- descriptions --------------------------------------------------------------------------
+DESCRIPTIONS = {
+    "prompt": 'prompts joined by "|" with optional weights, e.g. "a lighthouse:2 | yellow:-0.5"',
+    "steps": "diffusion steps (more is finer and slower; DD's default 250)",
+    "width": "width in pixels (multiple of 64)", "height": "height in pixels (multiple of 64)",
+    "size": "a named size (instead of width and height)",
+    "seed": "the noise seed: the same seed and settings paint the same image",
+    "clip_guidance_scale": "how strongly CLIP pulls toward the prompts (DD's default 5000)",
+    "cutn_batches": "how many times the cut schedule runs per step (better, slower)",
+    "skip_steps": "steps skipped at the start", "sampling_mode": "the sampler",
+    "settings": 'any other DD settings: "key=value; key=value"',
+    "settings_file": "a DD *_settings.txt or our settings JSON",
+    "init_image": "an image to start from (set skip_steps to about half of steps)",
+    "init_scale": "how closely to keep the init image (DD's default 1000)",
+    "image_prompt": "an image to steer toward, like a prompt", "model": "the diffusion model",
+    "preset": "a saved preset (/preset list) under these options",
+}
+
+
+def describe(*shared: str, **own: str) -> dict[str, str]:
+    """For `app_commands.describe(**…)`: the shared texts of the options named in `shared`, then
+    this command's `own`."""
+    return {**{name: DESCRIPTIONS[name] for name in shared}, **own}
+
+
+async def preset_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete for `preset`: the caller's and the server's presets whose name contains what
+    was typed (≤ 25)."""
+    presets = await interaction.client.db.presets.list(interaction.guild_id, owner_id=interaction.user.id)
+    names = dict.fromkeys(p.name for p in presets if current.lower() in p.name)
+    return [app_commands.Choice(name=name, value=name) for name in list(names)[:25]]
