@@ -47,6 +47,8 @@ ANSWER_TIMEOUT = 60.0  # seconds the render thread waits for the event loop's an
 
 @dataclass
 class WorkerConfig:
+    """The engine process's timings (`disco engine` fills them from the config file)."""
+
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 3.0
     checkpoint_every: int = 10       # steps between checkpoints
