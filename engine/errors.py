@@ -36,3 +36,16 @@ class Cancelled(EngineError):
     def __init__(self, message: str = "cancelled", artifacts: tuple[str, ...] = ()):
         super().__init__(message)
         self.artifacts = tuple(artifacts)
+
+
+class OutOfMemory(EngineError):
+    """The GPU ran out of memory; raised after the memory was released, with what to change."""
+
+
+class QuotaSpent(EngineError):
+    """The requester's GPU-time quota ran out part-way through a job of units (a study's cells,
+    an animation's frames); `artifacts`: what was finished, still delivered with the failure."""
+
+    def __init__(self, message: str, artifacts: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.artifacts = tuple(artifacts)

@@ -1,4 +1,5 @@
-"""Images and tensors: the one conversion each way, and small previews.
+"""Images and tensors: the one conversion each way, and small previews (`preview`, and
+`write_preview`, the one writer of a preview PNG: the jobs' preview.png, the CLI's progress.png).
 
 The pipeline works in [-1, 1] (`to_pil`, `image_to_tensor`); animation frames in [0, 1]
 (`unit_to_pil`, `pil_to_unit`). Both go through the same rounding, so a frame saved and read
@@ -6,9 +7,14 @@ back is the tensor an uninterrupted run carried forward.
 """
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
+
+from engine.media.files import atomic_write_bytes
 
 PREVIEW_SIDE = 256
 
@@ -36,8 +42,18 @@ def image_to_tensor(image: Image.Image, width: int, height: int, device: torch.d
     return pil_to_unit(resized, device).mul(2).sub(1)
 
 
-def preview(x: torch.Tensor, max_side: int = PREVIEW_SIDE) -> Image.Image:
-    """A small copy of the image for progress messages."""
-    image = to_pil(x)
+def preview(x: torch.Tensor | Image.Image, max_side: int = PREVIEW_SIDE) -> Image.Image:
+    """A small RGB copy of the image (a [1, 3, H, W] tensor in [-1, 1], or a picture) for
+    progress messages; the caller's image is left as it was."""
+    image = to_pil(x) if isinstance(x, torch.Tensor) else x.convert("RGB")
     image.thumbnail((max_side, max_side), Image.LANCZOS)
     return image
+
+
+def write_preview(x: torch.Tensor | Image.Image, path: Path, max_side: int = PREVIEW_SIDE) -> Path:
+    """`preview(x, max_side)` as a PNG at `path`, written atomically: whoever shows it (the bot,
+    an image viewer) never reads half a file."""
+    buffer = io.BytesIO()
+    preview(x, max_side).save(buffer, format="PNG")
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)

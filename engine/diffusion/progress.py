@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from engine.diffusion.images import preview, to_pil
+from engine.diffusion.images import to_pil, write_preview
 from engine.diffusion.sampling import StepInfo
 from engine.media.files import save_png
 
@@ -28,7 +28,7 @@ class TqdmProgress:
         if display_rate and (info.step % display_rate == 0 or info.step == info.total):
             losses = {k: float(v) for k, v in info.losses.items() if k in ("clip", "tv", "range")}
             self.bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
-            preview(info.pred_xstart, max_side=512).save(context.out_dir / "progress.png")
+            write_preview(info.pred_xstart, context.out_dir / "progress.png", max_side=512)
         if info.step in context.partial_steps:
             name = f"{context.spec.batch_name}({context.run})_{context.index}-{info.step:04}.png"
             save_png(to_pil(info.pred_xstart), context.out_dir / "partials" / name, {})

@@ -1,9 +1,9 @@
 """A queued animation (job kind 'animation') inside the engine process.
 
 `render_animation_job` runs in the worker's render thread: it renders the job's `AnimationSpec`
-with the worker's `AnimationRenderer` into `data/jobs/<id>/` — which resumes from the frames
-already on disk, so a crash or restart loses at most the frame in progress — and reports through
-the worker's event loop:
+with the worker's `AnimationRenderer` (`JobContext.animator`) into `data/jobs/<id>/` — which
+resumes from the frames already on disk, so a crash or restart loses at most the frame in
+progress — and reports through the job's context:
 
 - progress: frame k of n (0-based `frame`) and the step within that frame;
 - the preview: the frame being diffused every `display_rate` steps, then each finished frame;
@@ -12,33 +12,27 @@ the worker's event loop:
   fails or is cancelled; a failure refunds only the unbilled rest); when the requester's quota
   is spent with frames to go, the animation stops and delivers the frames it finished;
 - a cancel (or a lost lease) stops before the next step; the frames finished so far become
-  `partial.mp4`, which the cancelled job still delivers.
+  `partial.mp4`, which the cancelled job still delivers;
+- out of GPU memory, it fails at once: frames are small, resumable units (no in-process retry).
 
 Returns the artifacts: the MP4, the GIF preview, then the VR MP4 in VR mode. The frames stay in
 the job folder under frames/.
 """
 from __future__ import annotations
 
-import io
 import logging
-import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import torch
 from PIL import Image
 
 from engine.animation.renderer import FrameEvent, iter_images
-from engine.errors import Cancelled, EngineError
-from engine.jobs.files import PREVIEW_NAME, job_dir, save_preview
-from engine.jobs.units import QuotaSpent, UnitProgress, quota_message
-from engine.media.files import atomic_write_bytes
+from engine.errors import Cancelled, EngineError, QuotaSpent
+from engine.jobs.context import Handler, JobContext, fixed_seed
+from engine.jobs.files import save_preview
+from engine.jobs.units import UnitProgress, quota_message
 from engine.media.video import encode_mp4
 from engine.spec.animation import AnimationSpec
 from storage import Job
-
-if TYPE_CHECKING:
-    from engine.jobs.worker import EngineWorker, _Live
 
 log = logging.getLogger("disco.engine")
 PREVIEW_SIDE = 512
@@ -49,18 +43,14 @@ def animation_of(job: Job) -> AnimationSpec:
     the same noise (SpecError when it is not a valid animation)."""
     anim = AnimationSpec.from_json(job.spec_json)
     if anim.render.seed is None:
-        seed = job.seed if job.seed is not None else zlib.crc32(job.id.encode())
-        anim = anim.replace(render={**anim.render.to_dict(), "seed": seed})
+        anim = anim.replace(render={**anim.render.to_dict(), "seed": fixed_seed(job)})
     return anim
 
 
-def render_animation_job(worker: EngineWorker, job: Job, anim: AnimationSpec, live: _Live) -> list[str]:
+def render_animation_job(ctx: JobContext, anim: AnimationSpec) -> list[str]:
     """The render thread's body for an animation job (see the module docstring)."""
-    from engine.jobs.worker import OutOfMemory  # the worker imports this module: resolve at call time
-
-    folder = job_dir(worker.data_dir, job.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    progress = UnitProgress(worker, job, live, anim.max_frames, "frame")
+    folder, live = ctx.folder, ctx.live
+    progress = UnitProgress(ctx, anim.max_frames, "frame")
     display_rate = anim.render.display_rate
 
     def on_event(event: FrameEvent) -> None:
@@ -68,26 +58,26 @@ def render_animation_job(worker: EngineWorker, job: Job, anim: AnimationSpec, li
             if display_rate and event.step.step % display_rate == 0:
                 live.preview_path = str(save_preview(folder, event.step.pred_xstart, PREVIEW_SIDE))
             progress.step(event.frame, event.step)
-        else:  # frame k is on disk
-            progress.finished(event.frame, str(_frame_preview(folder, event.path)))
+        else:  # frame k is on disk: it becomes the preview
+            with Image.open(event.path) as frame:
+                preview = save_preview(folder, frame, PREVIEW_SIDE)
+            progress.finished(event.frame, str(preview))
 
+    def run():
+        return ctx.animator(anim, out_dir=folder, callback=on_event, should_cancel=ctx.cancel.is_set)
+
+    render = anim.render
     try:
-        result = worker.animator(anim, out_dir=folder, callback=on_event, should_cancel=live.cancel.is_set)
+        result = ctx.guarded(run, f"out of GPU memory while rendering a {render.width}×{render.height} "
+                                  f"animation frame; use a smaller width and height or fewer cutn_batches")
     except Cancelled as stop:
         partial = _partial_video(folder, anim)
         if live.quota_spent:
             raise QuotaSpent(quota_message(f"frame {live.frame + 1}", f"{anim.max_frames} frames"),
                              artifacts=partial) from None
         raise Cancelled(str(stop), artifacts=partial) from None
-    except torch.cuda.OutOfMemoryError:
-        pass  # handled below, outside the except block, so the traceback frees its tensors
-    else:
-        artifacts = [str(result.mp4), str(result.preview)]
-        return artifacts + ([str(result.vr_mp4)] if result.vr_mp4 is not None else [])
-    worker._release_memory()
-    render = anim.render
-    raise OutOfMemory(f"out of GPU memory while rendering a {render.width}×{render.height} animation "
-                      f"frame; use a smaller width and height or fewer cutn_batches")
+    artifacts = [str(result.mp4), str(result.preview)]
+    return artifacts + ([str(result.vr_mp4)] if result.vr_mp4 is not None else [])
 
 
 def _partial_video(folder: Path, anim: AnimationSpec) -> tuple[str, ...]:
@@ -104,13 +94,4 @@ def _partial_video(folder: Path, anim: AnimationSpec) -> tuple[str, ...]:
         return ()
 
 
-def _frame_preview(folder: Path, frame_path: Path) -> Path:
-    """A finished frame as the job's preview.png, at most PREVIEW_SIDE pixels a side."""
-    with Image.open(frame_path) as image:
-        image = image.convert("RGB")
-        image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.LANCZOS)
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-    path = folder / PREVIEW_NAME
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+HANDLER: Handler[AnimationSpec] = Handler(spec_of=animation_of, render=render_animation_job)

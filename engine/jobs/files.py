@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image
 
-from engine.diffusion.images import preview
+from engine.diffusion.images import write_preview
 from engine.diffusion.sampling import SamplerState
 from engine.errors import EngineError
 from engine.media.files import atomic_write_bytes
@@ -68,9 +69,6 @@ def load_checkpoint(folder: Path, spec_json: str, device: torch.device | str) ->
         return None
 
 
-def save_preview(folder: Path, pred_xstart: torch.Tensor, max_side: int = 512) -> Path:
-    buffer = io.BytesIO()
-    preview(pred_xstart, max_side=max_side).save(buffer, format="PNG")
-    path = folder / PREVIEW_NAME
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+def save_preview(folder: Path, image: torch.Tensor | Image.Image, max_side: int = 512) -> Path:
+    """The job's preview.png: the image being diffused (a tensor) or a finished one (a picture)."""
+    return write_preview(image, folder / PREVIEW_NAME, max_side)

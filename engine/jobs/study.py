@@ -2,32 +2,26 @@
 
 `render_study_job` runs in the worker's render thread: it re-validates the study, renders it
 cell by cell with `engine.study.render.render_study` into `data/jobs/<id>/` (which resumes from
-the cells already on disk) and reports through the worker's event loop:
+the cells already on disk) and reports through the job's context:
 
 - progress: cell k of n as frame k-1 of frames n, and the step within the cell;
 - after each cell: the preview becomes `partial_grid.png`, and the cell's GPU time is billed at
   once (engine/jobs/units.py) — a finished cell is kept and reused, so its time is charged
   even if the study later fails or is cancelled (a failure refunds only the unbilled rest);
   when the requester's quota is spent with cells to go, the study stops with the partial grid;
-- a cancel (or a lost lease) stops before the next step.
+- a cancel (or a lost lease) stops before the next step;
+- out of GPU memory, it fails at once: cells are small, resumable units (no in-process retry).
 
 Returns the artifacts: the grid first, then every cell in order.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import torch
-
-from engine.errors import Cancelled
-from engine.jobs.files import job_dir
-from engine.jobs.units import QuotaSpent, UnitProgress, quota_message
+from engine.errors import Cancelled, QuotaSpent
+from engine.jobs.context import Handler, JobContext
+from engine.jobs.units import UnitProgress, quota_message
 from engine.spec.study import StudySpec
 from engine.study.render import render_study
 from storage import Job
-
-if TYPE_CHECKING:
-    from engine.jobs.worker import EngineWorker, _Live
 
 
 def study_of(job: Job) -> StudySpec:
@@ -35,13 +29,10 @@ def study_of(job: Job) -> StudySpec:
     return StudySpec.from_json(job.spec_json)
 
 
-def render_study_job(worker: EngineWorker, job: Job, study: StudySpec, live: _Live) -> list[str]:
+def render_study_job(ctx: JobContext, study: StudySpec) -> list[str]:
     """The render thread's body for a study job (see the module docstring)."""
-    from engine.jobs.worker import OutOfMemory  # the worker imports this module: resolve at call time
-
-    folder = job_dir(worker.data_dir, job.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    progress = UnitProgress(worker, job, live, study.n_cells, "cell")
+    folder, live = ctx.folder, ctx.live
+    progress = UnitProgress(ctx, study.n_cells, "cell")
 
     def on_progress(k: int, n: int, info) -> None:
         if info is not None:
@@ -49,19 +40,21 @@ def render_study_job(worker: EngineWorker, job: Job, study: StudySpec, live: _Li
         else:  # cell k is saved and partial_grid.png redrawn
             progress.finished(k - 1, str(folder / "partial_grid.png"))
 
+    def run():
+        return render_study(ctx.pool, study, folder, callback=on_progress,
+                            should_cancel=ctx.cancel.is_set, pipeline=ctx.pipeline)
+
     try:
-        result = render_study(worker.pool, study, folder, callback=on_progress,
-                              should_cancel=live.cancel.is_set, pipeline=worker.pipeline)
+        result = ctx.guarded(run, f"out of GPU memory while rendering a {study.base.width}×"
+                                  f"{study.base.height} study cell; use a smaller width and height "
+                                  f"or fewer cutn_batches")
     except Cancelled:
         if live.quota_spent:
             grid = folder / "partial_grid.png"
             raise QuotaSpent(quota_message(f"cell {live.frame + 1}", f"{study.n_cells} cells"),
                              artifacts=(str(grid),) if grid.exists() else ()) from None
         raise
-    except torch.cuda.OutOfMemoryError:
-        pass  # handled below, outside the except block, so the traceback frees its tensors
-    else:
-        return [str(result.grid)] + [str(p) for p in result.cells]
-    worker._release_memory()
-    raise OutOfMemory(f"out of GPU memory while rendering a {study.base.width}×{study.base.height} "
-                      f"study cell; use a smaller width and height or fewer cutn_batches")
+    return [str(result.grid)] + [str(p) for p in result.cells]
+
+
+HANDLER: Handler[StudySpec] = Handler(spec_of=study_of, render=render_study_job)

@@ -13,7 +13,7 @@ import json
 import re
 
 from engine.errors import SpecError
-from engine.spec.keyframes import _FRAME, MAX_FRAME_NUMBER
+from engine.spec.keyframes import FRAME_NUMBER, MAX_FRAME_NUMBER
 from engine.spec.prompts import WeightedPrompt, format_prompts, parse_prompts
 from engine.spec.schedules import short_repr
 
@@ -71,7 +71,7 @@ def _json_ish(text: str, param: str) -> dict:
 
 
 def _frame_number(key: object, param: str, where: str) -> int:
-    if isinstance(key, str) and _FRAME.fullmatch(key.strip()) and len(key.strip()) <= 6:
+    if isinstance(key, str) and FRAME_NUMBER.fullmatch(key.strip()) and len(key.strip()) <= 6:
         key = int(key)
     if isinstance(key, bool) or not isinstance(key, int) or not 0 <= key <= MAX_FRAME_NUMBER:
         raise _prompt_error(param, f"{where}: {short_repr(key)} is not a frame number "

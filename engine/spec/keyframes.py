@@ -39,7 +39,7 @@ EXAMPLE = "0: (1), 10: (1.05)"
 METHODS = ("linear", "quadratic", "cubic")
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_FRAME = re.compile(r"\d+")
+FRAME_NUMBER = re.compile(r"\d+")  # a frame number key (frame_prompts reads keys the same way)
 _SPACE = re.compile(r"[\s,]*")
 _WS = re.compile(r"\s*")
 
@@ -67,7 +67,7 @@ def _scan(text: str, param: str) -> list[tuple[int, float, str]]:
     while pos < len(text):
         number = len(found) + 1
         start = pos
-        frame_match = _FRAME.match(text, pos)
+        frame_match = FRAME_NUMBER.match(text, pos)
         close = text.find(")", pos)
         snippet = text[start:close + 1 if close >= 0 else start + 30].strip()[:40]
         where = f"keyframe {number} ({snippet!r})"
@@ -102,7 +102,7 @@ def _from_mapping(value: dict, param: str) -> list[tuple[int, float, str]]:
     found = []
     for number, (frame, item) in enumerate(value.items(), start=1):
         where = f"keyframe {number} ({short_repr(frame)}: {short_repr(item)})"
-        if isinstance(frame, str) and _FRAME.fullmatch(frame.strip()) and len(frame) < 9:
+        if isinstance(frame, str) and FRAME_NUMBER.fullmatch(frame.strip()) and len(frame) < 9:
             frame = int(frame)
         if isinstance(frame, bool) or not isinstance(frame, int) or not (
                 0 <= frame <= MAX_FRAME_NUMBER):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from engine.jobs.worker import EngineWorker, WorkerConfig
+from engine.jobs.context import WorkerConfig
+from engine.jobs.worker import EngineWorker
 from storage import Database, JobRequest
 from tests.support.engine import tiny_pool
 

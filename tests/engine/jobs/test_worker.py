@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.jobs.worker import EngineWorker, WorkerConfig
+from engine.jobs.context import WorkerConfig
+from engine.jobs.worker import EngineWorker
 from engine.media.files import read_png_text
 from engine.spec.render import SCHEMA_VERSION, RenderSpec
 from storage import Database, JobRequest

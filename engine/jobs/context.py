@@ -1,0 +1,220 @@
+"""What a job's handler gets from the engine process, and the shape every handler fills.
+
+- `JobContext`: one attempt of one job as its handler sees it — the job, its folder, the model
+  pool, the shared `DiscoPipeline` and `AnimationRenderer`, the live progress (`LiveProgress`),
+  the cancel event, and the fenced writes that report it: `report()` (progress) and `charge()`
+  (billing a finished cell or frame). Handlers run in the worker's render thread; those writes
+  go to the event loop and wait for its answer, so a cancel, a lost lease or a spent quota
+  stops the very next step through `cancel`.
+- `Handler`: how one job kind is run — re-validate the spec, then render it.
+- `fixed_seed`: the seed of a spec that has none, the same for every attempt of a job.
+- `guarded_render` and `release_memory`: the one place that turns CUDA running out of memory
+  into `OutOfMemory`, after the memory is freed.
+- `WorkerConfig`: the worker's timings, which the context follows too.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import statistics
+import threading
+import time
+import zlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import torch
+
+from engine.errors import OutOfMemory
+from engine.jobs.files import job_dir
+from storage import Database, Job, StaleAttempt
+
+if TYPE_CHECKING:
+    from engine.animation.renderer import AnimationRenderer
+    from engine.diffusion.pipeline import DiscoPipeline
+    from engine.diffusion.sampling import StepInfo
+    from engine.models.pool import ModelPool
+
+log = logging.getLogger("disco.engine")
+S = TypeVar("S")
+T = TypeVar("T")
+ANSWER_TIMEOUT = 60.0  # seconds the render thread waits for the event loop's answer to a write
+
+
+@dataclass
+class WorkerConfig:
+    """The engine process's timings (`disco engine` fills them from the config file)."""
+
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 3.0
+    checkpoint_every: int = 10       # steps between checkpoints
+    progress_every: float = 0.5      # at most one progress write per this many seconds
+    poll_seconds: float = 1.0        # idle wait between claims
+
+
+@dataclass
+class LiveProgress:
+    """What the render thread last saw; every progress write sends it to the job's row."""
+
+    step: int = 0
+    total: int = 0
+    seconds: list[float] = field(default_factory=list)
+    preview_path: str | None = None
+    checkpoint_path: str | None = None
+    frame: int | None = None     # the study cell or animation frame (0-based) of `frames`
+    frames: int | None = None
+    charged: float = 0.0         # GPU seconds this attempt already billed (cells, frames)
+    quota_spent: bool = False    # stopped because the requester's GPU time ran out
+
+    def stepped(self, info: StepInfo) -> None:
+        """A denoising step is done: where it is, and how long it took."""
+        self.step, self.total = info.step, info.total
+        self.seconds.append(info.seconds)
+
+    def seconds_per_step(self, last: int | None = None) -> float | None:
+        """The median step time (of the `last` steps only, for a live ETA); None before any."""
+        samples = self.seconds[-last:] if last else self.seconds
+        return statistics.median(samples) if samples else None
+
+
+def fixed_seed(job: Job) -> int:
+    """The seed for a spec queued without one: the job's own, else one derived from its id, so
+    an attempt that resumes another draws the same noise."""
+    return job.seed if job.seed is not None else zlib.crc32(job.id.encode())
+
+
+def release_memory(device: torch.device) -> None:
+    """Never keep GPU memory from a finished or failed render."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def guarded_render(render: Callable[[], T], device: torch.device, message: str) -> T:
+    """`render()`; when CUDA runs out of memory, the memory is released and OutOfMemory(message)
+    raised. The release happens after the except block, once the traceback — and the tensors
+    its frames hold — is gone."""
+    try:
+        return render()
+    except torch.cuda.OutOfMemoryError:
+        pass
+    release_memory(device)
+    raise OutOfMemory(message)
+
+
+class JobContext:
+    """One attempt of one job: built on the event loop by the worker, used by the handler in
+    the render thread. Every write is fenced by the attempt (a superseded one stops)."""
+
+    def __init__(self, job: Job, *, db: Database, owner: str, data_dir: Path, pool: ModelPool,
+                 pipeline: DiscoPipeline, animator: AnimationRenderer, config: WorkerConfig):
+        self.job, self.pool, self.pipeline, self.animator = job, pool, pipeline, animator
+        self.db, self.owner, self.data_dir, self.config = db, owner, Path(data_dir), config
+        self.live = LiveProgress()
+        self.cancel = threading.Event()
+        self.loop = asyncio.get_running_loop()
+        self.last_report = 0.0
+
+    @cached_property
+    def folder(self) -> Path:
+        """`<data>/jobs/<id>/`, made on first use (from the render thread, where a bad id fails
+        the attempt like any render error)."""
+        folder = job_dir(self.data_dir, self.job.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def guarded(self, render: Callable[[], T], message: str) -> T:
+        """`guarded_render` on this job's device: out of memory becomes OutOfMemory(message)."""
+        return guarded_render(render, self.pool.device, message)
+
+    # ---- from the render thread ------------------------------------------------------------
+
+    def report(self) -> bool:
+        """One fenced progress write, waiting for the answer; sets and returns `cancel` when
+        the job must stop (a cancel was requested, or the lease went to another attempt)."""
+        self.last_report = time.monotonic()
+        if self._wait(self.write_progress()):
+            self.cancel.set()
+        return self.cancel.is_set()
+
+    def report_if_due(self) -> None:
+        """`report()`, at most once per `config.progress_every` seconds."""
+        if time.monotonic() - self.last_report >= self.config.progress_every:
+            self.report()
+
+    def charge(self, seconds: float, note: str, *, more: bool) -> bool:
+        """Bill finished work that is kept (a cell, a frame) at once. False when rendering must
+        stop: the lease went to another attempt, or the requester's GPU time is spent and
+        `more` units remain (then `live.quota_spent` is set); `cancel` is set either way."""
+        try:
+            time_left = self._wait(self.db.leases.charge_partial(
+                self.job.id, self.job.attempt, self.owner, gpu_seconds=seconds, note=note))
+        except StaleAttempt:
+            self.cancel.set()
+            return False
+        self.live.charged += seconds
+        if not time_left and more:
+            self.live.quota_spent = True
+            self.cancel.set()
+            return False
+        return True
+
+    def _wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(ANSWER_TIMEOUT)
+
+    # ---- on the event loop -------------------------------------------------------------------
+
+    async def write_progress(self) -> bool:
+        """One fenced progress write (it extends the lease too); returns whether to stop."""
+        job, live = self.job, self.live
+        try:
+            return await self.db.leases.progress(
+                job.id, job.attempt, self.owner, step=live.step, total=live.total, frame=live.frame,
+                frames=live.frames, seconds_per_step=live.seconds_per_step(last=20),
+                preview_path=live.preview_path, checkpoint_path=live.checkpoint_path,
+                lease_seconds=self.config.lease_seconds)
+        except StaleAttempt:
+            self._lost_lease()
+            return True
+
+    async def write_last_progress(self) -> None:
+        """Before `complete`: the last steps since the last progress write (all of them done).
+        Raises StaleAttempt when the attempt was superseded."""
+        live = self.live
+        if live.total:
+            await self.db.leases.progress(self.job.id, self.job.attempt, self.owner, step=live.total,
+                                          total=live.total, preview_path=live.preview_path,
+                                          frame=live.frame, frames=live.frames)
+
+    async def keep_alive(self) -> None:
+        """Heartbeats until cancelled: keeps the lease alive between progress writes (model
+        loading, long steps, saving) and learns about cancels."""
+        job = self.job
+        while True:
+            await asyncio.sleep(self.config.heartbeat_seconds)
+            try:
+                cancel = await self.db.leases.heartbeat(job.id, job.attempt, self.owner,
+                                                        lease_seconds=self.config.lease_seconds)
+            except StaleAttempt:
+                self._lost_lease()
+                cancel = True
+            if cancel:
+                self.cancel.set()
+
+    def _lost_lease(self) -> None:
+        log.warning("job %s: attempt %d lost its lease; stopping", self.job.id, self.job.attempt)
+
+
+@dataclass(frozen=True)
+class Handler(Generic[S]):
+    """How the engine runs one job kind. `spec_of` re-validates the queued spec (SpecError when
+    it is invalid) and fixes what every attempt must share (the seed); `render` runs in the
+    render thread and returns the artifacts, raising an engine error (engine/errors.py) when
+    the job stops short."""
+
+    spec_of: Callable[[Job], S]
+    render: Callable[[JobContext, S], list[str]]

@@ -1,0 +1,97 @@
+"""A still (job kind 'still'): one or more images of a `RenderSpec`, inside the engine process.
+
+`render_still` runs in the worker's render thread. It renders with the shared `DiscoPipeline`
+into `data/jobs/<id>/`, writing `preview.png` every `display_rate` steps and `checkpoint.pt`
+every `checkpoint_every` steps, and reports progress after each step (throttled). A job whose
+earlier attempt died resumes: the whole images already saved are kept and the image in
+progress continues from its checkpoint, so the final PNG equals an uninterrupted run's.
+
+Out of GPU memory, the still is retried once in the same thread with a cheaper spec
+(engine/jobs/degrade.py), then fails saying what to change. Returns the images, in order.
+"""
+from __future__ import annotations
+
+import logging
+
+from engine.diffusion.pipeline import Resume
+from engine.errors import OutOfMemory
+from engine.jobs.context import Handler, JobContext, fixed_seed
+from engine.jobs.degrade import cheaper_spec, out_of_memory_advice
+from engine.jobs.files import Checkpoint, load_checkpoint, save_checkpoint, save_preview, spec_digest
+from engine.spec.render import RenderSpec
+from storage import Job
+
+log = logging.getLogger("disco.engine")
+
+
+def still_of(job: Job) -> RenderSpec:
+    """The job's spec, validated again, with its seed fixed: a resumed attempt must draw the
+    same noise (SpecError when it is not a valid spec)."""
+    spec = RenderSpec.from_json(job.spec_json)
+    return spec if spec.seed is not None else spec.replace(seed=fixed_seed(job))
+
+
+def render_still(ctx: JobContext, spec: RenderSpec) -> list[str]:
+    """The render thread's body for a still, with its one cheaper retry (see the module docstring)."""
+    try:
+        return _render(ctx, spec)
+    except OutOfMemory:
+        cheaper = cheaper_spec(spec)
+        if cheaper is None:
+            raise OutOfMemory(out_of_memory_advice(spec)) from None
+        spec, how = cheaper
+        log.warning("job %s: out of GPU memory; %s", ctx.job.id, how)
+    # Retried after the except block: the first try's traceback no longer holds its tensors.
+    try:
+        return _render(ctx, spec)
+    except OutOfMemory:
+        raise OutOfMemory(f"{out_of_memory_advice(spec)} (already {how})") from None
+
+
+def _images(ctx: JobContext, spec: RenderSpec) -> list[str]:
+    """The spec's finished images in the job folder (PNGs are written atomically: each is whole)."""
+    return sorted(str(p) for p in ctx.folder.glob(f"{spec.batch_name}(0)_*.png"))
+
+
+def _resume_point(ctx: JobContext, spec: RenderSpec, finished: int) -> Resume | None:
+    """Where an earlier attempt stopped: its checkpoint for this very spec, else the start of
+    the first image not saved yet; None for a fresh job."""
+    checkpoint = load_checkpoint(ctx.folder, spec.to_json(), ctx.pool.device)
+    resume = None
+    if checkpoint and checkpoint.image_index >= finished:
+        resume = Resume(checkpoint.image_index, checkpoint.state)
+    elif finished:
+        resume = Resume(min(finished, spec.n_batches - 1))
+    if resume:
+        log.info("job %s: resuming at image %d (%s)", ctx.job.id, resume.index,
+                 "from its checkpoint" if resume.state else "from its start")
+    return resume
+
+
+def _render(ctx: JobContext, spec: RenderSpec) -> list[str]:
+    """One try: the pipeline with callbacks that preview, checkpoint and report."""
+    folder, live, every = ctx.folder, ctx.live, ctx.config.checkpoint_every
+    digest = spec_digest(spec.to_json())
+    images = _images(ctx, spec)
+    if len(images) >= spec.n_batches:  # the last attempt died between the last image and `complete`
+        return images
+    resume = _resume_point(ctx, spec, len(images))
+
+    def on_step(context, info) -> None:
+        live.stepped(info)
+        if spec.display_rate and info.step % spec.display_rate == 0:
+            live.preview_path = str(save_preview(folder, info.pred_xstart))
+        if every and info.step % every == 0 and info.step < info.total:
+            state = info.snapshot()
+            live.checkpoint_path = str(save_checkpoint(folder, Checkpoint(context.index, state, digest)))
+        ctx.report_if_due()  # waits for the answer, so a cancel stops the very next step
+
+    def run() -> list[str]:
+        ctx.pipeline(spec, out_dir=folder, callback=on_step, run=0, resume=resume,
+                     should_cancel=ctx.cancel.is_set)
+        return _images(ctx, spec)
+
+    return ctx.guarded(run, "out of GPU memory")
+
+
+HANDLER: Handler[RenderSpec] = Handler(spec_of=still_of, render=render_still)

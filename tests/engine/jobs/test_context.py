@@ -1,0 +1,65 @@
+"""The pieces every job handler shares: one handler per job kind, the seed rule, the guarded
+render that owns out-of-memory, and the mapping from a render's exception to the outcome."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+import engine.jobs.context as context
+from engine.errors import Cancelled, DownloadError, EngineError, ModelError, OutOfMemory, QuotaSpent, SpecError
+from engine.jobs.context import fixed_seed, guarded_render
+from engine.jobs.outcome import Failed, Stopped, outcome_of
+from engine.jobs.worker import HANDLERS
+from storage import JobKind
+
+
+class FakeJob:
+    """The two fields of a `storage.Job` that the seed and the outcome rules read."""
+
+    def __init__(self, id: str = "job-1", seed: int | None = None):
+        self.id, self.seed = id, seed
+
+
+def test_every_job_kind_has_a_handler():
+    assert set(HANDLERS) == set(JobKind)
+
+
+def test_the_seed_is_the_jobs_own_else_fixed_by_its_id():
+    assert fixed_seed(FakeJob(seed=7)) == 7 and fixed_seed(FakeJob(seed=0)) == 0
+    assert fixed_seed(FakeJob("abc")) == fixed_seed(FakeJob("abc")) != fixed_seed(FakeJob("abd"))
+
+
+def test_guarded_render_turns_cuda_oom_into_out_of_memory_after_releasing(monkeypatch):
+    released = []
+    monkeypatch.setattr(context, "release_memory", lambda device: released.append(device))
+
+    def runs_out():
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+
+    with pytest.raises(OutOfMemory, match="use less") as caught:
+        guarded_render(runs_out, torch.device("cpu"), "use less")
+    assert released == [torch.device("cpu")]
+    assert caught.value.__context__ is None  # raised outside the except block: no traceback kept
+    assert guarded_render(lambda: 3, torch.device("cpu"), "unused") == 3
+    with pytest.raises(Cancelled):  # every other error passes through untouched
+        guarded_render(lambda: (_ for _ in ()).throw(Cancelled()), torch.device("cpu"), "unused")
+    assert len(released) == 1
+
+
+@pytest.mark.parametrize("error,expected", [
+    (Cancelled("stop", artifacts=("a.mp4",)), Stopped(("a.mp4",))),
+    (QuotaSpent("spent", artifacts=("g.png",)), Failed("quota_exceeded", "spent", False, ("g.png",))),
+    (OutOfMemory("smaller"), Failed("out_of_memory", "smaller", False)),
+    (SpecError("bad"), Failed("specerror", "bad", False)),
+    (ModelError("gone"), Failed("modelerror", "gone", False)),
+    (DownloadError("net"), Failed("downloaderror", "net", False)),
+    (EngineError("odd"), Failed("engine_error", "the engine hit an unexpected error (EngineError)", True)),
+    (KeyError("x"), Failed("engine_error", "the engine hit an unexpected error (KeyError)", True)),
+])
+def test_outcome_of_a_render_error(error, expected, caplog):
+    with caplog.at_level(logging.ERROR, logger="disco.engine"):
+        assert outcome_of(error, FakeJob()) == expected  # type: ignore[arg-type]
+    unexpected = isinstance(expected, Failed) and expected.retryable
+    assert bool(caplog.records) == unexpected  # only the unexpected is logged whole
