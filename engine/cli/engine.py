@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 
@@ -57,26 +56,14 @@ def engine_settings(section: dict, args: argparse.Namespace) -> dict:
 
 
 async def _run(args: argparse.Namespace, settings: dict, data_dir: Path) -> int:
-    from engine.jobs.worker import EngineWorker, WorkerConfig
+    from engine.jobs.worker import WorkerConfig, serve
     from engine.models.pool import ModelPool, resolve_device
-    from storage import Database, StorageError, database_path
 
     pool = ModelPool(settings["model_set"], resolve_device(settings["device"]),
                      allow_download=settings["allow_download"], precision=settings["precision"])
     worker_config = WorkerConfig(lease_seconds=settings["lease_seconds"],
                                  heartbeat_seconds=settings["heartbeat_seconds"],
                                  checkpoint_every=settings["checkpoint_every"])
-    try:
-        db = await Database.open(database_path(data_dir))
-    except StorageError as exc:
-        raise EngineError(str(exc)) from None
-    try:
-        worker = EngineWorker(db, pool, data_dir, owner=args.owner, config=worker_config)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, worker.stop)
-        done = await worker.run(burst=args.burst)
-        logging.getLogger("disco.engine").info("processed %d job(s)", done)
-    finally:
-        await db.close()
+    done = await serve(data_dir, pool, owner=args.owner, config=worker_config, burst=args.burst)
+    logging.getLogger("disco.engine").info("processed %d job(s)", done)
     return 0

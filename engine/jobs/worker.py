@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -20,14 +21,14 @@ from typing import Any
 
 from engine.animation.renderer import AnimationRenderer
 from engine.diffusion.pipeline import DiscoPipeline
-from engine.errors import SpecError
+from engine.errors import EngineError, SpecError
 from engine.jobs import animation, still, study
 from engine.jobs.context import Handler, JobContext, WorkerConfig, release_memory
 from engine.jobs.outcome import Completed, Failed, Outcome, Stopped, outcome_of
 from engine.models.pool import ModelPool
-from storage import Database, Job, JobKind, StaleAttempt
+from storage import Database, Job, JobKind, StaleAttempt, StorageError, database_path
 
-__all__ = ["HANDLERS", "EngineWorker", "WorkerConfig", "default_owner"]
+__all__ = ["HANDLERS", "EngineWorker", "WorkerConfig", "default_owner", "serve"]
 
 log = logging.getLogger("disco.engine")
 
@@ -40,6 +41,24 @@ HANDLERS: dict[JobKind, Handler[Any]] = {
 
 def default_owner() -> str:
     return f"engine:{socket.gethostname()}:{os.getpid()}"
+
+
+async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
+                config: WorkerConfig | None = None, burst: bool = False) -> int:
+    """The engine process (`disco engine`): open the queue in `data_dir` and render jobs until
+    SIGTERM or SIGINT — with `burst`, until the queue is empty. Returns the jobs processed."""
+    try:
+        db = await Database.open(database_path(data_dir))
+    except StorageError as exc:  # a locked, damaged or foreign file: the CLI prints one line
+        raise EngineError(str(exc)) from None
+    try:
+        worker = EngineWorker(db, pool, data_dir, owner=owner, config=config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        return await worker.run(burst=burst)
+    finally:
+        await db.close()
 
 
 class EngineWorker:

@@ -8,7 +8,15 @@ import pytest
 import torch
 
 import engine.jobs.context as context
-from engine.errors import Cancelled, DownloadError, EngineError, ModelError, OutOfMemory, QuotaSpent, SpecError
+from engine.errors import (
+    Cancelled,
+    DownloadError,
+    EngineError,
+    ModelError,
+    OutOfMemory,
+    QuotaSpent,
+    SpecError,
+)
 from engine.jobs.context import fixed_seed, guarded_render
 from engine.jobs.outcome import Failed, Stopped, outcome_of
 from engine.jobs.worker import HANDLERS
