@@ -1,6 +1,6 @@
 """`disco jobs`: the operator's view of the queue — submit, list, show, cancel, retry.
 
-Discord-free and torch-free: it validates settings with engine.spec.render and talks to storage only.
+Discord-free and torch-free: it validates settings with engine.spec and talks to storage only.
 `disco` loads the config file and resolves the data folder; this command is handed both.
 """
 from __future__ import annotations

@@ -26,10 +26,10 @@ from pathlib import Path
 from PIL import Image
 
 from engine.animation.renderer import FrameEvent, iter_images
-from engine.errors import Cancelled, EngineError, QuotaSpent
+from engine.errors import Cancelled, EngineError
 from engine.jobs.context import Handler, JobContext, fixed_seed
 from engine.jobs.files import save_preview
-from engine.jobs.units import UnitProgress, quota_message
+from engine.jobs.units import UnitProgress
 from engine.media.video import encode_mp4
 from engine.spec.animation import AnimationSpec
 from storage import Job
@@ -73,8 +73,7 @@ def render_animation_job(ctx: JobContext, anim: AnimationSpec) -> list[str]:
     except Cancelled as stop:
         partial = _partial_video(folder, anim)
         if live.quota_spent:
-            raise QuotaSpent(quota_message(f"frame {live.frame + 1}", f"{anim.max_frames} frames"),
-                             artifacts=partial) from None
+            raise progress.quota_spent(partial) from None
         raise Cancelled(str(stop), artifacts=partial) from None
     artifacts = [str(result.mp4), str(result.preview)]
     return artifacts + ([str(result.vr_mp4)] if result.vr_mp4 is not None else [])

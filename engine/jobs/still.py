@@ -53,15 +53,15 @@ def _images(ctx: JobContext, spec: RenderSpec) -> list[str]:
     return sorted(str(p) for p in ctx.folder.glob(f"{spec.batch_name}(0)_*.png"))
 
 
-def _resume_point(ctx: JobContext, spec: RenderSpec, finished: int) -> Resume | None:
+def _resume_point(ctx: JobContext, spec_json: str, n_batches: int, finished: int) -> Resume | None:
     """Where an earlier attempt stopped: its checkpoint for this very spec, else the start of
     the first image not saved yet; None for a fresh job."""
-    checkpoint = load_checkpoint(ctx.folder, spec.to_json(), ctx.pool.device)
+    checkpoint = load_checkpoint(ctx.folder, spec_json, ctx.pool.device)
     resume = None
     if checkpoint and checkpoint.image_index >= finished:
         resume = Resume(checkpoint.image_index, checkpoint.state)
     elif finished:
-        resume = Resume(min(finished, spec.n_batches - 1))
+        resume = Resume(min(finished, n_batches - 1))
     if resume:
         log.info("job %s: resuming at image %d (%s)", ctx.job.id, resume.index,
                  "from its checkpoint" if resume.state else "from its start")
@@ -71,11 +71,12 @@ def _resume_point(ctx: JobContext, spec: RenderSpec, finished: int) -> Resume | 
 def _render(ctx: JobContext, spec: RenderSpec) -> list[str]:
     """One try: the pipeline with callbacks that preview, checkpoint and report."""
     folder, live, every = ctx.folder, ctx.live, ctx.config.checkpoint_every
-    digest = spec_digest(spec.to_json())
+    spec_json = spec.to_json()
+    digest = spec_digest(spec_json)
     images = _images(ctx, spec)
     if len(images) >= spec.n_batches:  # the last attempt died between the last image and `complete`
         return images
-    resume = _resume_point(ctx, spec, len(images))
+    resume = _resume_point(ctx, spec_json, spec.n_batches, len(images))
 
     def on_step(context, info) -> None:
         live.stepped(info)

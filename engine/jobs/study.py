@@ -16,9 +16,9 @@ Returns the artifacts: the grid first, then every cell in order.
 """
 from __future__ import annotations
 
-from engine.errors import Cancelled, QuotaSpent
+from engine.errors import Cancelled
 from engine.jobs.context import Handler, JobContext
-from engine.jobs.units import UnitProgress, quota_message
+from engine.jobs.units import UnitProgress
 from engine.spec.study import StudySpec
 from engine.study.render import render_study
 from storage import Job
@@ -51,8 +51,7 @@ def render_study_job(ctx: JobContext, study: StudySpec) -> list[str]:
     except Cancelled:
         if live.quota_spent:
             grid = folder / "partial_grid.png"
-            raise QuotaSpent(quota_message(f"cell {live.frame + 1}", f"{study.n_cells} cells"),
-                             artifacts=(str(grid),) if grid.exists() else ()) from None
+            raise progress.quota_spent((str(grid),) if grid.exists() else ()) from None
         raise
     return [str(result.grid)] + [str(p) for p in result.cells]
 

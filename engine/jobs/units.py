@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from engine.errors import QuotaSpent
+
 if TYPE_CHECKING:
     from engine.diffusion.sampling import StepInfo
     from engine.jobs.context import JobContext
@@ -43,9 +45,11 @@ class UnitProgress:
         if self.ctx.charge(seconds, f"{self.unit_name} {index + 1} of {self.units}", more=index + 1 < self.units):
             self.ctx.report()
 
-
-def quota_message(done: str, total: str) -> str:
-    """'stopped after frame 3 of 48: …' — the rule and the fix, for the failure notice."""
-    return (f"stopped after {done} of {total}: the requester's GPU-time quota is used up "
-            f"(quota); what it finished is attached — ask an admin for more time (/disco-info "
-            f"shows when it resets)")
+    def quota_spent(self, artifacts: tuple[str, ...]) -> QuotaSpent:
+        """The failure of a job stopped because its requester's GPU time ran out ('stopped after
+        frame 3 of 48: …'): the rule and the fix, with what it finished attached."""
+        done, name = self.ctx.live.frame + 1, self.unit_name
+        return QuotaSpent(f"stopped after {name} {done} of {self.units} {name}s: the requester's "
+                          f"GPU-time quota is used up (quota); what it finished is attached — ask "
+                          f"an admin for more time (/disco-info shows when it resets)",
+                          artifacts=artifacts)

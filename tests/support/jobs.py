@@ -44,3 +44,19 @@ def run_reporting(tmp_path: Path, request: JobRequest) -> tuple:
 
     job, ledger = asyncio.run(with_db(tmp_path, body))
     return job, ledger, seen
+
+
+def cancel_after_first_unit(tmp_path: Path, request: JobRequest) -> tuple:
+    """Queue a unit job (study or animation), cancel it once its first unit is done and the
+    second has started, drain the queue; returns the finished job and the requester's quota
+    status."""
+    async def body(db):
+        job = await db.jobs.enqueue(request)
+        task = asyncio.create_task(worker(db, tmp_path).run(burst=True))
+        while (await db.jobs.get(job.id)).progress_frame < 1:
+            await asyncio.sleep(0.02)
+        await db.jobs.cancel(job.id)
+        await task
+        return await db.jobs.get(job.id), await db.quotas.status(1, 3)
+
+    return asyncio.run(with_db(tmp_path, body))

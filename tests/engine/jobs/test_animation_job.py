@@ -16,7 +16,7 @@ from engine.spec.animation import AnimationSpec
 from engine.spec.render import SCHEMA_VERSION
 from storage import JobRequest
 from tests.support.engine import ANIMATION_FAST, ANIMATION_RENDER
-from tests.support.jobs import run_reporting, with_db, worker
+from tests.support.jobs import cancel_after_first_unit, run_reporting, with_db, worker
 
 
 def animation_request(frames: int = 3, **changes) -> JobRequest:
@@ -73,17 +73,7 @@ def test_init_frame_costs_no_steps_and_is_refused_for_video_input(tmp_path):
 
 
 def test_cancel_mid_animation_keeps_the_finished_frames_billed_and_delivered(tmp_path):
-    async def body(db):
-        job = await db.jobs.enqueue(animation_request(frames=4))
-        engine = worker(db, tmp_path)
-        task = asyncio.create_task(engine.run(burst=True))
-        while (await db.jobs.get(job.id)).progress_frame < 1:  # frame 0 is done, frame 1 started
-            await asyncio.sleep(0.02)
-        await db.jobs.cancel(job.id)
-        await task
-        return await db.jobs.get(job.id), await db.quotas.status(1, 3)
-
-    job, status = asyncio.run(with_db(tmp_path, body))
+    job, status = cancel_after_first_unit(tmp_path, animation_request(frames=4))
     folder = tmp_path / "jobs" / job.id
     assert job.state == "cancelled"
     assert (folder / "frames" / "0000.png").is_file() and not (folder / "frames" / "0003.png").exists()

@@ -14,7 +14,7 @@ from engine.spec.render import SCHEMA_VERSION
 from engine.spec.study import build_study
 from storage import JobRequest
 from tests.support.engine import fast_spec
-from tests.support.jobs import OWNER, run_reporting, with_db, worker
+from tests.support.jobs import OWNER, cancel_after_first_unit, run_reporting, with_db, worker
 
 
 def study_request(x: str, y: str | None = None, steps: int = 4) -> JobRequest:
@@ -42,17 +42,7 @@ def test_a_study_completes_with_grid_and_cells_and_reports_each_cell(tmp_path):
 
 
 def test_cancel_mid_study_stops_and_keeps_the_finished_cells_billed(tmp_path):
-    async def body(db):
-        job = await db.jobs.enqueue(study_request("clip_guidance_scale=1000,8000"))
-        engine = worker(db, tmp_path)
-        task = asyncio.create_task(engine.run(burst=True))
-        while (await db.jobs.get(job.id)).progress_frame < 1:  # cell 1 is done, cell 2 started
-            await asyncio.sleep(0.02)
-        await db.jobs.cancel(job.id)
-        await task
-        return await db.jobs.get(job.id), await db.quotas.status(1, 3)
-
-    job, status = asyncio.run(with_db(tmp_path, body))
+    job, status = cancel_after_first_unit(tmp_path, study_request("clip_guidance_scale=1000,8000"))
     folder = tmp_path / "jobs" / job.id
     assert job.state == "cancelled" and not job.artifacts
     assert (folder / "cells" / "01.png").is_file() and not (folder / "cells" / "02.png").exists()
