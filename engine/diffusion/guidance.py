@@ -7,8 +7,9 @@ NaN, backpropagate once to x, and cap its RMS. The result shifts ε (DD's condit
 
 Speed without changing the math: when x̂₀ comes from the UNet, the UNet runs once per step with
 grad enabled and its ε also drives the sampler (DD ran it twice: once without grad for the
-sampler, once with grad for the guidance, on the same inputs). Nothing here reads a tensor back
-to the host.
+sampler, once with grad for the guidance, on the same inputs). All cutn_batches of a CLIP model
+go through it in one pass when memory allows (the gradient is the same sum), and CLIP models of
+one input size share the cuts. Nothing here reads a tensor back to the host.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 from torch.profiler import record_function
 
-from engine.diffusion.cutouts import make_cutouts
+from engine.diffusion.cutouts import draw_cuts, render_cuts
 from engine.diffusion.losses import clamp_grad_rms, prompt_loss, range_loss, sat_loss, tv_loss, zero_if_nan
 from engine.diffusion.rng import Generators
 from engine.diffusion.sampling import Denoised
@@ -57,8 +58,11 @@ class Guidance:
 
     def __init__(self, schedule: NoiseSchedule, clips: list[ClipGuide], cuts_at: Callable[[int], CutStep],
                  scales: GuidanceScales, gens: Generators, secondary: nn.Module | None = None,
-                 init: torch.Tensor | None = None, lpips: nn.Module | None = None):
+                 init: torch.Tensor | None = None, lpips: nn.Module | None = None,
+                 cut_batches_per_pass: int | None = None):
         self.schedule, self.clips, self.scales, self.gens = schedule, clips, scales, gens
+        # None: all of DD's cutn_batches through CLIP in one pass; 1: DD's loop (less memory).
+        self.cut_batches_per_pass = cut_batches_per_pass
         self.cuts_at = cuts_at  # the spec's cut settings by DD's t_int (RenderSpec.cut_schedule)
         self.secondary, self.init, self.lpips = secondary, init, lpips
 
@@ -103,20 +107,34 @@ class Guidance:
         s = self.scales
         x_in_grad = torch.zeros_like(x_in)
         clip_total = x_in.new_zeros(())
-        if s.clip_guidance_scale and self.clips:
-            plan = self.cut_plan(i)
-            for clip in self.clips:
-                if plan.total == 0:
-                    break
-                for _ in range(s.cutn_batches):
-                    image = x_in.add(1).div(2)  # rebuilt per batch: each backward frees its graph
+        plan = self.cut_plan(i)
+        if s.clip_guidance_scale and self.clips and plan.total:
+            side_y, side_x = x_in.shape[-2:]
+            for cut_size, guides in _by_cut_size(self.clips).items():
+                # DD's cutn_batches, drawn up front: rendering them in one pass or one at a time
+                # gives the same cuts, and every CLIP model of this input size sees them.
+                draws = [draw_cuts(side_y, side_x, cut_size, plan, self.gens, s.skip_augs)
+                         for _ in range(s.cutn_batches)]
+                per_pass = self.cut_batches_per_pass or s.cutn_batches
+                for start in range(0, s.cutn_batches, per_pass):
+                    chunk = draws[start:start + per_pass]
+                    image = x_in.add(1).div(2)  # rebuilt per pass: each backward frees its graph
                     with record_function("disco.cutouts"):
-                        cuts = make_cutouts(image, clip.clip.cut_size, plan, self.gens, s.skip_augs)
-                    with record_function("disco.clip_forward"):
-                        loss = prompt_loss(clip.clip.encode(cuts), clip.targets, clip.weights, plan.total).sum()
-                    with record_function("disco.clip_backward"):
-                        x_in_grad += torch.autograd.grad(loss * s.clip_guidance_scale, x_in)[0] / s.cutn_batches
-                    clip_total = clip_total + loss.detach() / s.cutn_batches
+                        cuts = render_cuts(image, cut_size, chunk)
+                    # Each CLIP backward stops at the cuts; one backward then carries their sum on.
+                    cuts_leaf = cuts.detach().requires_grad_()
+                    cut_grad = torch.zeros_like(cuts)
+                    for guide in guides:
+                        with record_function("disco.clip_forward"):
+                            # Σ over the pass's batches of DD's per-batch loss (a mean over its cuts).
+                            loss = prompt_loss(guide.clip.encode(cuts_leaf), guide.targets, guide.weights,
+                                               cuts.shape[0]).sum() * len(chunk)
+                        with record_function("disco.clip_backward"):
+                            cut_grad += torch.autograd.grad(loss * (s.clip_guidance_scale / s.cutn_batches),
+                                                            cuts_leaf)[0]
+                        clip_total = clip_total + loss.detach() / s.cutn_batches
+                    with record_function("disco.cutouts_backward"):
+                        x_in_grad += torch.autograd.grad(cuts, x_in, cut_grad)[0]
         # DD applies range_loss to x̂₀, upstream of x_in, so its gradient w.r.t. x_in is zero
         # and range_scale does nothing there; like discoart we apply it to x_in.
         losses = {"clip": clip_total, "tv": tv_loss(x_in).sum(), "range": range_loss(x_in).sum(),
@@ -129,6 +147,13 @@ class Guidance:
         if terms:
             x_in_grad += torch.autograd.grad(sum(terms), x_in)[0]
         return x_in_grad, {k: v.detach() for k, v in losses.items()}
+
+
+def _by_cut_size(clips: list[ClipGuide]) -> dict[int, list[ClipGuide]]:
+    groups: dict[int, list[ClipGuide]] = {}
+    for guide in clips:
+        groups.setdefault(guide.clip.cut_size, []).append(guide)
+    return groups
 
 
 class GuidedDenoiser:

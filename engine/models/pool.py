@@ -61,8 +61,9 @@ class ClipModel:
 
     def encode(self, cuts: torch.Tensor) -> torch.Tensor:
         """Image embeddings of cuts in [0, 1], normalised with CLIP's statistics."""
-        mean = cuts.new_tensor(CLIP_MEAN)[:, None, None]
-        std = cuts.new_tensor(CLIP_STD)[:, None, None]
+        # Copied without blocking: a blocking host-to-device copy would wait for the GPU.
+        mean = torch.tensor(CLIP_MEAN, dtype=cuts.dtype)[:, None, None].to(cuts.device, non_blocking=True)
+        std = torch.tensor(CLIP_STD, dtype=cuts.dtype)[:, None, None].to(cuts.device, non_blocking=True)
         with torch.autocast(cuts.device.type, dtype=self.autocast or torch.bfloat16,
                             enabled=self.autocast is not None):
             return self.model.encode_image((cuts - mean) / std).float()
@@ -83,11 +84,28 @@ def fill_zero_weights(model: nn.Module, gen: torch.Generator) -> nn.Module:
     return model
 
 
+def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: int = 10000) -> torch.Tensor:
+    """guided-diffusion's sinusoidal timestep embedding, with its frequencies made on the
+    timesteps' device: the original builds them on the CPU and copies them over, a blocking copy
+    (a host-device sync) in every UNet call."""
+    half = dim // 2
+    steps = torch.arange(half, dtype=torch.float32, device=timesteps.device)
+    freqs = torch.exp(-math.log(max_period) * steps / half)
+    args = timesteps[:, None].float() * freqs[None]
+    embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        embedding = torch.cat([embedding, torch.zeros_like(embedding[:, :1])], dim=-1)
+    return embedding
+
+
 def build_unet(config: dict, *, use_fp16: bool, use_checkpoint: bool, seed: int) -> nn.Module:
     """A guided-diffusion UNet from a registry config, with seeded random (non-zero) weights."""
     with warnings.catch_warnings():  # guided-diffusion uses a deprecated torch.cuda.amp decorator
         warnings.simplefilter("ignore", FutureWarning)
+        from guided_diffusion import unet as guided_unet
         from guided_diffusion.script_util import create_model, model_and_diffusion_defaults
+
+    guided_unet.timestep_embedding = timestep_embedding  # the UNet module's own reference
 
     args = model_and_diffusion_defaults()
     args.update(config)

@@ -1,6 +1,7 @@
 """Shared pieces of the engine tests: one resident test-tiny pool and small, fast specs."""
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 import torch
@@ -16,9 +17,14 @@ FAST = dict(text_prompts="a lighthouse in a storm", width=64, height=64, steps=1
             n_batches=1, cutn_batches=1, clip_models=["ViT-B-32::openai"], seed=11)
 
 
+def engine_test_device() -> torch.device:
+    """The engine tests' device: the CPU, or `DISCO_TEST_DEVICE` (e.g. cuda, for the GPU check)."""
+    return torch.device(os.environ.get("DISCO_TEST_DEVICE", "cpu"))
+
+
 @lru_cache(maxsize=1)
 def tiny_pool() -> ModelPool:
-    return ModelPool("test-tiny", torch.device("cpu"))
+    return ModelPool("test-tiny", engine_test_device(), precision="fp32")
 
 
 def fast_spec(**changes) -> RenderSpec:
