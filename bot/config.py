@@ -32,6 +32,7 @@ class EngineSettings:
     allow_download: bool = False
     lease_seconds: float = 30.0
     checkpoint_every: int = 10
+    gpu_memory_gb: float = 0.0  # read by the bot (refusals at enqueue), not passed to the engine
 
     def arguments(self) -> list[str]:
         args = ["--models", self.model_set, "--device", self.device, "--precision", self.precision,

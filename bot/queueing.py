@@ -90,7 +90,8 @@ async def build_options(bot: Any, interaction: discord.Interaction, options: Dis
     if banned:
         raise CommandError(f"the prompt contains '{banned}', a word this server's admins banned "
                            f"(banned_words); rephrase it without that word", "prompt", rule="banned_words")
-    return build_job(options, limits=JobLimits.from_guild(guild.limits), guild_defaults=guild.defaults,
+    limits = JobLimits.from_guild(guild.limits, gpu_memory_gb=bot.config.engine.gpu_memory_gb)
+    return build_job(options, limits=limits, guild_defaults=guild.defaults,
                      preset=preset, preset_name=f"job {parent.id}" if parent else preset_name)
 
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from commands.errors import CommandError
+from commands.gpu_memory import check_gpu_memory
 from commands.prompt_syntax import (
     ATTACHMENT_ONLY,
     ParsedPrompt,
@@ -70,9 +71,10 @@ class JobLimits:
     max_cuts: int = DEFAULT_LIMITS.max_cuts
     max_frames: int = DEFAULT_LIMITS.max_frames
     max_images: int = 4
+    gpu_memory_gb: float = 0.0  # the engine GPU's memory ([engine] gpu_memory_gb); 0 = unknown
 
     @classmethod
-    def from_guild(cls, limits: GuildLimits, **overrides: int) -> JobLimits:
+    def from_guild(cls, limits: GuildLimits, **overrides: int | float) -> JobLimits:
         """A guild's limits, with `overrides` (e.g. max_images) on top."""
         values = {f.name: getattr(limits, f.name) for f in fields(cls) if hasattr(limits, f.name)}
         return cls(**{**values, **overrides})
@@ -187,6 +189,7 @@ def build_job(options: DiscoOptions, *, limits: JobLimits = JobLimits(),
     sized = merge.build()
     changes = _apply_limits(sized, limits, notes)
     final = merge.build(changes)
+    check_gpu_memory(final, limits.gpu_memory_gb)
     spec_notes = list(final.notes)  # before the seed is drawn: replace() starts fresh notes
     seed_was_random = final.seed is None
     if seed_was_random:

@@ -11,6 +11,8 @@
     lease_seconds = 30
     heartbeat_seconds = 3
     checkpoint_every = 10        # steps between checkpoints
+    gpu_memory_gb = 0.0          # the engine GPU's memory: jobs that cannot fit are refused at
+                                 # enqueue (engine/spec/memory.py); 0 = unknown, no check
 
     [discord]                    # the bot process; the token comes only from DISCORD_TOKEN
     api_base = ""                # REST base, e.g. "http://127.0.0.1:8080/api/v10" ("" = Discord)
@@ -41,7 +43,7 @@ DEFAULTS: dict[str, dict] = {
     "storage": {"data_dir": "data"},
     "engine": {"model_set": "dd-default", "device": "auto", "precision": "auto",
                "allow_download": False, "lease_seconds": 30.0, "heartbeat_seconds": 3.0,
-               "checkpoint_every": 10},
+               "checkpoint_every": 10, "gpu_memory_gb": 0.0},
     "discord": {"api_base": "", "gateway_url": "", "dev_guild_id": 0},
     "bot": {"poll_seconds": 1.5, "status_edit_seconds": 5.0, "preview_seconds": 30.0,
             "spawn_engine": True, "engine_restart_max_seconds": 60.0, "engine_stop_seconds": 10.0,

@@ -42,6 +42,7 @@ def run_bench(args) -> dict:
 
     from engine.diffusion.pipeline import DiscoPipeline
     from engine.models.pool import ModelPool, resolve_device
+    from engine.spec.memory import predict_peak
     from engine.spec.render import RenderSpec, parse_set_options
 
     if args.steps < 2:
@@ -75,15 +76,21 @@ def run_bench(args) -> dict:
             torch.cuda.synchronize(device)  # only here, in the benchmark, to time steps honestly
         step_seconds.append(info.seconds)
 
+    pipeline = DiscoPipeline(pool)
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        DiscoPipeline(pool)(spec, out_dir=Path(out), callback=record)
+        pipeline(spec, out_dir=Path(out), callback=record)
         render_seconds = time.perf_counter() - started
 
-    phases = _phase_seconds(lambda: DiscoPipeline(pool)(spec.replace(steps=2), out_dir=Path(tempfile.mkdtemp())))
+    # The profiler times the CPU side; on a GPU that is launch time, not the work: CPU only.
+    phases = _phase_seconds(lambda: pipeline(spec.replace(steps=2), out_dir=Path(tempfile.mkdtemp()))) \
+        if device.type == "cpu" else None
+    per_pass = pipeline.cut_batches_per_pass(spec)
+    predicted = predict_peak(spec, precision=pool.precision, cut_batches_per_pass=per_pass)
     timed = step_seconds[1:]
     return {
         "seconds_per_step": round(statistics.median(timed), 4),
+        "projected_250_steps_seconds": round(250 * statistics.median(timed), 1),
         "seconds_per_step_min": round(min(timed), 4),
         "warmup_step_seconds": round(step_seconds[0], 4),
         "model_load_seconds": round(load_seconds, 3),
@@ -91,6 +98,11 @@ def run_bench(args) -> dict:
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "peak_cuda_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
         if device.type == "cuda" else None,
+        "peak_cuda_reserved_mb": round(torch.cuda.max_memory_reserved(device) / 2**20, 1)
+        if device.type == "cuda" else None,
+        "predicted_peak_mb": round(predicted.total_gb * 1e9 / 2**20, 1),
+        "cut_batches_per_pass": per_pass or spec.cutn_batches,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
         "device": str(device),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
@@ -138,3 +150,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(report, indent=2))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m engine.cli.bench ...`: the same command without the `disco` entry (the GPU
+    check runs it where the bot's packages are not installed)."""
+    parser = argparse.ArgumentParser(prog="python -m engine.cli.bench")
+    add_bench_command(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

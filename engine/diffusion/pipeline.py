@@ -29,6 +29,7 @@ from engine.errors import ModelError
 from engine.media.files import next_run_number, save_json, save_png
 from engine.models.pool import ModelPool
 from engine.spec.ddsettings import export_dd_settings
+from engine.spec.memory import batches_per_pass
 from engine.spec.render import RenderSpec
 
 
@@ -73,10 +74,12 @@ class DiscoPipeline:
     def __call__(self, spec: RenderSpec, *, out_dir: Path, callback: StepCallback | None = None,
                  should_cancel: Callable[[], bool] | None = None, resume: Resume | None = None,
                  run: int | None = None, init: torch.Tensor | None = None,
-                 keep_images: bool = False) -> list[RenderResult]:
+                 keep_images: bool = False, batch_cuts: bool = True) -> list[RenderResult]:
         """`init`: an init image already in memory ([1, 3, H, W] in [-1, 1]), used instead of
         reading `spec.init_image` (animations hand over the warped frame this way; the spec's
-        init_image then only names it). `keep_images`: also return each final image tensor."""
+        init_image then only names it). `keep_images`: also return each final image tensor.
+        `batch_cuts`: let several cut batches share a CLIP pass when memory allows (False: DD's
+        loop, one batch per pass; the same image either way)."""
         # 1. Settle the seed and the run number, and write DD's settings file first.
         seed = spec.seed if spec.seed is not None else random.randint(0, 2**32 - 1)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +123,8 @@ class DiscoPipeline:
                                     spec.sat_scale, spec.init_scale, spec.cutn_batches,
                                     spec.clamp_grad, spec.clamp_max, spec.skip_augs)
             guidance = Guidance(schedule, guides, spec.cut_schedule, scales, gens, secondary=secondary,
-                                init=start if has_init else None, lpips=lpips)
+                                init=start if has_init else None, lpips=lpips,
+                                cut_batches_per_pass=self.cut_batches_per_pass(spec) if batch_cuts else 1)
             denoiser = GuidedDenoiser(unet, schedule, guidance, autocast=self.pool.unet_autocast)
 
             # 7. Sample from the start, or from the checkpoint being resumed.
@@ -138,6 +142,14 @@ class DiscoPipeline:
             results.append(RenderResult(index, image_seed, path, time.perf_counter() - started,
                                         x.detach() if keep_images else None))
         return results
+
+    def cut_batches_per_pass(self, spec: RenderSpec) -> int | None:
+        """All cut batches in one CLIP pass (None) on the CPU; on a GPU as many as the memory
+        model says fit in 90 % of the device's memory."""
+        if self.device.type != "cuda":
+            return None
+        memory_gb = torch.cuda.get_device_properties(self.device).total_memory / 1e9
+        return batches_per_pass(spec, 0.9 * memory_gb, self.pool.precision)
 
     def _lpips(self):
         try:

@@ -32,18 +32,24 @@ def still_of(job: Job) -> RenderSpec:
 
 
 def render_still(ctx: JobContext, spec: RenderSpec) -> list[str]:
-    """The render thread's body for a still, with its one cheaper retry (see the module docstring)."""
+    """The render thread's body for a still, with its one cheaper retry (see the module docstring):
+    DD's loop of one cut batch per CLIP pass when the batches shared passes (the same image),
+    else a cheaper spec."""
+    batch_cuts = True
     try:
         return _render(ctx, spec)
     except OutOfMemory:
-        cheaper = cheaper_spec(spec)
-        if cheaper is None:
-            raise OutOfMemory(out_of_memory_advice(spec)) from None
-        spec, how = cheaper
+        if spec.cutn_batches > 1:
+            batch_cuts, how = False, "one cut batch per CLIP pass"
+        else:
+            cheaper = cheaper_spec(spec)
+            if cheaper is None:
+                raise OutOfMemory(out_of_memory_advice(spec)) from None
+            spec, how = cheaper
         log.warning("job %s: out of GPU memory; %s", ctx.job.id, how)
     # Retried after the except block: the first try's traceback no longer holds its tensors.
     try:
-        return _render(ctx, spec)
+        return _render(ctx, spec, batch_cuts)
     except OutOfMemory:
         raise OutOfMemory(f"{out_of_memory_advice(spec)} (already {how})") from None
 
@@ -68,7 +74,7 @@ def _resume_point(ctx: JobContext, spec_json: str, n_batches: int, finished: int
     return resume
 
 
-def _render(ctx: JobContext, spec: RenderSpec) -> list[str]:
+def _render(ctx: JobContext, spec: RenderSpec, batch_cuts: bool = True) -> list[str]:
     """One try: the pipeline with callbacks that preview, checkpoint and report."""
     folder, live, every = ctx.folder, ctx.live, ctx.config.checkpoint_every
     spec_json = spec.to_json()
@@ -89,7 +95,7 @@ def _render(ctx: JobContext, spec: RenderSpec) -> list[str]:
 
     def run() -> list[str]:
         ctx.pipeline(spec, out_dir=folder, callback=on_step, run=0, resume=resume,
-                     should_cancel=ctx.cancel.is_set)
+                     should_cancel=ctx.cancel.is_set, batch_cuts=batch_cuts)
         return _images(ctx, spec)
 
     return ctx.guarded(run, "out of GPU memory")

@@ -43,7 +43,8 @@ class MemoryEstimate:
     weights_gb: float
     kept_gb: float
     transient_gb: float
-    total_gb: float
+    allocated_gb: float      # weights + kept + transient: what the allocator's peak should show
+    total_gb: float          # with slack for fragmentation and the CUDA context: what must fit
     largest_clip: str        # the CLIP model whose pass is the transient peak
 
 
@@ -68,8 +69,9 @@ def predict_peak(spec: RenderSpec, *, precision: str = "fp16", cut_batches_per_p
     unet = data["unet"].get(spec.diffusion_model) or data["unet"]["default"]
     weights = unet["params"] * (2 if precision == "fp16" else 4)
     if spec.use_secondary_model:
-        weights += data["secondary"]["params"] * 4
-        kept = data["secondary"]["saved_bytes_per_pixel_fp32"] * act * pixels
+        secondary = data["secondary"]
+        weights += secondary["params"] * 4
+        kept = secondary["saved_bytes_per_pixel_fp32"] * (1.0 if secondary["runs_fp32"] else act) * pixels
     else:
         key = "checkpoint" if spec.use_checkpoint else "no_checkpoint"
         kept = unet["saved_bytes_per_pixel_fp32"][key] * act * pixels
@@ -87,8 +89,9 @@ def predict_peak(spec: RenderSpec, *, precision: str = "fp16", cut_batches_per_p
                 + cut_pixels * 4 * data["cut_tensor_copies"]) * cuts
         if need > transient:
             transient, largest = need, name
-    total = (weights + kept + transient) * data["slack"] + data["fixed_overhead_gb"] * GB
-    return MemoryEstimate(weights / GB, kept / GB, transient / GB, total / GB, largest)
+    allocated = weights + kept + transient
+    total = allocated * data["slack"] + data["fixed_overhead_gb"] * GB
+    return MemoryEstimate(weights / GB, kept / GB, transient / GB, allocated / GB, total / GB, largest)
 
 
 def batches_per_pass(spec: RenderSpec, memory_gb: float, precision: str = "fp16") -> int:

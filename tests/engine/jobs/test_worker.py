@@ -107,10 +107,11 @@ class OutOfMemoryFor:
     """Stands in for the pipeline: raises CUDA's out-of-memory error for the first `times` calls."""
 
     def __init__(self, pipeline, times: int):
-        self.pipeline, self.times, self.specs = pipeline, times, []
+        self.pipeline, self.times, self.specs, self.batch_cuts = pipeline, times, [], []
 
     def __call__(self, spec, **kwargs):
         self.specs.append(spec)
+        self.batch_cuts.append(kwargs.get("batch_cuts", True))
         if len(self.specs) <= self.times:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
         return self.pipeline(spec, **kwargs)
@@ -132,6 +133,19 @@ def test_out_of_memory_retries_once_cheaper_then_fails_clearly(tmp_path, times):
     else:
         assert job.state == "failed" and job.error_code == "out_of_memory"
         assert "smaller size" in job.error_message
+
+
+def test_out_of_memory_with_cut_batches_retries_in_dd_loop_same_spec(tmp_path):
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(cutn_batches=2, steps=4)))
+        engine = worker(db, tmp_path)
+        engine.pipeline = OutOfMemoryFor(engine.pipeline, 1)
+        await engine.run(burst=True)
+        return await db.jobs.get(job.id), engine.pipeline
+
+    job, pipeline = asyncio.run(with_db(tmp_path, body))
+    assert job.state == "succeeded"
+    assert pipeline.specs[0] == pipeline.specs[1] and pipeline.batch_cuts == [True, False]
 
 
 # ---- real engine subprocesses ---------------------------------------------------------------

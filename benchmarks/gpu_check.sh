@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The one prepared GPU check (issue 15): run once, unattended, on one GPU machine, in < 8 min.
+#
+#   here, once:   benchmarks/gpu_wheels.sh          (the missing Python packages into .whl/)
+#   device call:  carry [".whl"], timeout_s 600, command "bash benchmarks/gpu_check.sh"
+#
+# It prints the device, runs the engine tests on CUDA (DISCO_TEST_DEVICE=cuda, the `gpu`-marked
+# tests included: a whole step under torch.cuda.set_sync_debug_mode("error")), benchmarks
+# `random-full` models at DD's default image (1280×768, ViT-B-32 + ViT-B-16 + RN50, 4 cut
+# batches, secondary model) and at 512×512, eager and compiled, and ends with ONE JSON object:
+# seconds per step, the projected 250-step time, peak memory against the memory model's
+# prediction, load time, and the test results. Every part has its own time limit, so the JSON
+# always comes (a part that ran out of time says so). Logs and per-part JSON go to $OUT.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu_check}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 KINETO_LOG_LEVEL=5
+started=$(date +%s)
+
+echo "== device"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
+
+echo "== packages (.whl -> /tmp/site)"
+if ls .whl/*.whl >/dev/null 2>&1; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        || echo "wheel install failed"
+    export PYTHONPATH=/tmp/site:$PWD
+else
+    echo "no .whl/ here: run benchmarks/gpu_wheels.sh first and carry .whl"
+    export PYTHONPATH=$PWD
+fi
+"$PY" -c "import open_clip, guided_diffusion, pydantic, lpips; print('imports ok')" || true
+
+echo "== engine tests on CUDA"
+DISCO_TEST_DEVICE=cuda timeout 150 "$PY" -m pytest -q -x -p no:cacheprovider -o addopts="" \
+    --junitxml="$OUT/tests.xml" tests/engine/diffusion/test_guidance.py tests/engine/diffusion/test_cut_resize.py \
+    tests/engine/diffusion/test_cutouts.py tests/engine/diffusion/test_losses.py \
+    tests/engine/diffusion/test_sampling.py tests/engine/diffusion/test_pipeline.py 2>&1 | tee "$OUT/tests.log" | tail -25
+echo "tests rc=${PIPESTATUS[0]}"
+
+bench() {  # name, limit in seconds, bench arguments...
+    local name=$1 limit=$2; shift 2
+    echo "== bench $name"
+    timeout "$limit" "$PY" -m engine.cli.bench --models random-full --device cuda --steps 5 "$@" \
+        >"$OUT/bench_$name.json" 2>"$OUT/bench_$name.err"
+    local rc=$?
+    [ $rc -eq 0 ] || { echo "bench $name rc=$rc"; tail -5 "$OUT/bench_$name.err"; }
+}
+DD_CLIPS=(--clip-models ViT-B-32::openai ViT-B-16::openai RN50::openai --cutn-batches 4)
+bench dd_default 110 --width 1280 --height 768 "${DD_CLIPS[@]}"
+bench s512 70 --width 512 --height 512 "${DD_CLIPS[@]}"
+bench dd_default_no_secondary 90 --width 1280 --height 768 --no-secondary "${DD_CLIPS[@]}"
+bench dd_default_compiled 110 --width 1280 --height 768 --compile "${DD_CLIPS[@]}"
+bench s512_compiled 80 --width 512 --height 512 --compile "${DD_CLIPS[@]}"
+
+echo "== summary"
+"$PY" - "$OUT" "$started" <<'PYEOF'
+import json, sys, time, xml.etree.ElementTree as ET
+from pathlib import Path
+out, started = Path(sys.argv[1]), int(sys.argv[2])
+import torch
+summary = {"device": torch.cuda.get_device_name(0),
+           "memory_gb": round(torch.cuda.get_device_properties(0).total_memory / 1e9, 1),
+           "torch": torch.__version__}
+try:
+    suite = ET.parse(out / "tests.xml").getroot()
+    suite = suite if suite.tag == "testsuite" else suite[0]
+    summary["tests"] = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+except (OSError, ET.ParseError, IndexError):
+    summary["tests"] = "no result (timed out or did not start)"
+keys = ("seconds_per_step", "projected_250_steps_seconds", "warmup_step_seconds", "model_load_seconds",
+        "peak_cuda_mb", "peak_cuda_reserved_mb", "predicted_peak_mb", "cut_batches_per_pass", "precision")
+for path in sorted(out.glob("bench_*.json")):
+    name = path.stem.removeprefix("bench_")
+    try:
+        report = json.loads(path.read_text())
+        summary[name] = {k: report.get(k) for k in keys}
+    except ValueError:
+        summary[name] = "no result: " + (out / f"bench_{name}.err").read_text()[-300:].strip()
+summary["check_seconds"] = int(time.time()) - started
+print(json.dumps(summary, indent=1))
+PYEOF
