@@ -57,7 +57,8 @@ def run_bench(args) -> dict:
     data.update(parse_set_options(args.set))
     spec = RenderSpec.from_dict(data)
 
-    pool = ModelPool(args.models, device, precision=args.precision)
+    pool = ModelPool(args.models, device, precision=args.precision, compile=args.compile,
+                     channels_last=args.channels_last)
     started = time.perf_counter()
     pool.unet(spec.diffusion_model, spec.use_checkpoint)
     if spec.use_secondary_model:
@@ -110,6 +111,8 @@ def run_bench(args) -> dict:
         "phase_seconds_per_step": phases,
         "model_set": args.models,
         "precision": pool.precision,
+        "compile": args.compile,
+        "channels_last": args.channels_last,
         "settings": {k: data[k] for k in ("width", "height", "steps", "cutn_batches", "clip_models",
                                           "use_secondary_model", "sampling_mode")},
     }
@@ -130,6 +133,8 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                    help="auto = DD's choice: fp16 on CUDA, fp32 on CPU")
+    p.add_argument("--compile", action="store_true", help="torch.compile the UNet, secondary and CLIP towers")
+    p.add_argument("--channels-last", action="store_true", help="channels-last weights for the conv models")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other setting, repeatable")

@@ -17,6 +17,7 @@ import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -58,6 +59,7 @@ class ClipModel:
     cut_size: int
 
     autocast: torch.dtype | None = None
+    encode_image: Callable[[torch.Tensor], torch.Tensor] | None = None  # compiled, when asked for
 
     def encode(self, cuts: torch.Tensor) -> torch.Tensor:
         """Image embeddings of cuts in [0, 1], normalised with CLIP's statistics."""
@@ -66,7 +68,7 @@ class ClipModel:
         std = torch.tensor(CLIP_STD, dtype=cuts.dtype)[:, None, None].to(cuts.device, non_blocking=True)
         with torch.autocast(cuts.device.type, dtype=self.autocast or torch.bfloat16,
                             enabled=self.autocast is not None):
-            return self.model.encode_image((cuts - mean) / std).float()
+            return (self.encode_image or self.model.encode_image)((cuts - mean) / std).float()
 
 
 def _seed_for(name: str) -> int:
@@ -198,6 +200,9 @@ class ModelPool:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     allow_download: bool = False
     precision: str = "auto"
+    # Opt-in speed paths, equal to eager within tests/engine/models/test_fast_paths.py's tolerances:
+    compile: bool = False         # torch.compile the UNet, the secondary model and CLIP image towers
+    channels_last: bool = False   # NHWC weights for the convolutional models (faster convs on GPUs)
     _cache: dict = field(default_factory=dict, repr=False)
     sha256: dict[str, str] = field(default_factory=dict)
 
@@ -233,7 +238,7 @@ class ModelPool:
                                seed=_seed_for(diffusion_model))
             if self.model_set == "dd-default":
                 model.load_state_dict(self._weights(diffusion_model), strict=True)
-            return _prepare_unet(model, self.device, use_fp16, use_checkpoint)
+            return self._fast(_prepare_unet(model, self.device, use_fp16, use_checkpoint))
 
         return self._cached(key, build), config
 
@@ -244,7 +249,7 @@ class ModelPool:
                 model = SecondaryDiffusionImageNet2()
             if self.model_set == "dd-default":
                 model.load_state_dict(self._weights(SECONDARY_MODEL), strict=True)
-            return model.eval().requires_grad_(False).to(self.device)
+            return self._fast(model.eval().requires_grad_(False).to(self.device))
 
         return self._cached(("secondary",), build)
 
@@ -253,6 +258,10 @@ class ModelPool:
             clip = self._build_clip(name)
             # bf16 CLIP is slower than fp32 on CPUs (many small matmuls): only the UNet uses it.
             clip.autocast = torch.float16 if self.precision == "fp16" else None
+            if self.channels_last:
+                clip.model.visual.to(memory_format=torch.channels_last)
+            if self.compile:
+                clip.encode_image = torch.compile(clip.model.encode_image)
             return clip
 
         return self._cached(("clip", name), build)
@@ -269,6 +278,12 @@ class ModelPool:
             quick_gelu = bool(clip_entry(name).config.get("quick_gelu"))
             return build_clip(name, weights=weights, device=self.device, quick_gelu=quick_gelu)
         return build_clip(name, weights=None, device=self.device)
+
+    def _fast(self, model: nn.Module) -> nn.Module:
+        """The opt-in channels-last layout and compilation of a convolutional model."""
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return torch.compile(model) if self.compile else model
 
     def lpips(self) -> nn.Module:
         """LPIPS (VGG) for the init-image loss. Its learned heads ship with the lpips package;
