@@ -74,7 +74,7 @@ try:
 except (OSError, ET.ParseError, IndexError):
     summary["tests"] = "no result (timed out or did not start)"
 keys = ("seconds_per_step", "projected_250_steps_seconds", "warmup_step_seconds", "model_load_seconds",
-        "peak_cuda_mb", "peak_cuda_reserved_mb", "predicted_peak_mb", "cut_batches_per_pass", "precision")
+        "peak_cuda_mb", "peak_cuda_reserved_mb", "predicted_allocated_mb", "predicted_peak_mb", "cut_batches_per_pass", "precision")
 for path in sorted(out.glob("bench_*.json")):
     name = path.stem.removeprefix("bench_")
     try:

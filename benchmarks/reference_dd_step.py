@@ -61,8 +61,20 @@ def dd_cutouts(image, cut_size, plan: CutStep):
     return DD_AUGS(torch.cat(cuts))
 
 
+class UnderAutocast(torch.nn.Module):
+    """The UNet as our pipeline runs it for --precision bf16 (autocast, fp32 out)."""
+
+    def __init__(self, model: torch.nn.Module, dtype: torch.dtype | None):
+        super().__init__()
+        self.model, self.dtype = model, dtype
+
+    def forward(self, x, t, **kwargs):
+        with torch.autocast(x.device.type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None):
+            return self.model(x, t, **kwargs).float()
+
+
 def reference_seconds(pool: ModelPool, spec: RenderSpec) -> list[float]:
-    unet, _ = pool.unet(spec.diffusion_model, spec.use_checkpoint)
+    unet = UnderAutocast(pool.unet(spec.diffusion_model, spec.use_checkpoint)[0], pool.unet_autocast)
     secondary = pool.secondary() if spec.use_secondary_model else None
     clip = pool.clip(spec.clip_models[0])
     target = text_embedding(pool, clip, spec.text_prompts[0].text)
@@ -125,15 +137,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--secondary", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--models", default="random-full", choices=("random-full", "test-tiny"))
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     args = parser.parse_args()
     spec = RenderSpec.from_dict(dict(text_prompts="a lighthouse in a storm", width=args.width,
                                      height=args.height, steps=args.steps, skip_steps=0, n_batches=1,
                                      cutn_batches=1, clip_models=["ViT-B-32::openai"], seed=0,
                                      use_secondary_model=args.secondary, use_checkpoint=False))
-    pool = ModelPool(args.models)
+    pool = ModelPool(args.models, precision=args.precision)
     report = {"settings": {"width": args.width, "height": args.height, "steps": args.steps,
                            "secondary": args.secondary, "clip": "ViT-B-32", "cutn_batches": 1,
-                           "model_set": args.models, "threads": torch.get_num_threads()}}
+                           "model_set": args.models, "precision": args.precision,
+                           "threads": torch.get_num_threads()}}
     # Alternate the two so drifting machine load affects both alike; drop each warm-up step.
     for side, run in (("reference_dd", reference_seconds), ("ours", ours_seconds),
                       ("reference_dd_again", reference_seconds), ("ours_again", ours_seconds)):

@@ -37,7 +37,7 @@ def clip_loss(image: torch.Tensor, text: str, clip_name: str = "ViT-B-32::openai
     pool = tiny_pool()
     clip = pool.clip(clip_name)
     with torch.no_grad():
-        cut = make_cutouts(image.add(1).div(2), clip.cut_size, CutStep(1, 0, 1.0, 0.0),
+        cut = make_cutouts(image.to(pool.device).add(1).div(2), clip.cut_size, CutStep(1, 0, 1.0, 0.0),
                            Generators.seeded(0, "cpu"), skip_augs=True)
         return float(spherical_dist_loss(clip.encode(cut), text_embedding(pool, clip, text)).mean())
 

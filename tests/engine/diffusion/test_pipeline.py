@@ -58,7 +58,7 @@ def test_resume_from_checkpoint_equals_uninterrupted(tmp_path, mode):
     path = tmp_path / "ckpt.pt"
     torch.save(saved["payload"], path)
     from engine.diffusion.sampling import SamplerState
-    state = SamplerState.from_payload(torch.load(path, weights_only=True), "cpu")
+    state = SamplerState.from_payload(torch.load(path, weights_only=True), tiny_pool().device)
     resumed = render(spec, tmp_path / "resumed", resume=Resume(index=1, state=state), run=0)
     assert [r.index for r in resumed] == [1]
     assert resumed[0].path.read_bytes() == full[1].path.read_bytes()
