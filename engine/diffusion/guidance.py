@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.profiler import record_function
 
-from engine.diffusion.cutouts import draw_cuts, render_cuts
+from engine.diffusion.cutouts import CutDraws, draw_cuts, render_cuts
 from engine.diffusion.losses import clamp_grad_rms, prompt_loss, range_loss, sat_loss, tv_loss, zero_if_nan
 from engine.diffusion.rng import Generators
 from engine.diffusion.sampling import Denoised
@@ -109,32 +109,16 @@ class Guidance:
         clip_total = x_in.new_zeros(())
         plan = self.cut_plan(i)
         if s.clip_guidance_scale and self.clips and plan.total:
-            side_y, side_x = x_in.shape[-2:]
             for cut_size, guides in _by_cut_size(self.clips).items():
                 # DD's cutn_batches, drawn up front: rendering them in one pass or one at a time
                 # gives the same cuts, and every CLIP model of this input size sees them.
-                draws = [draw_cuts(side_y, side_x, cut_size, plan, self.gens, s.skip_augs)
+                draws = [draw_cuts(*x_in.shape[-2:], cut_size, plan, self.gens, s.skip_augs)
                          for _ in range(s.cutn_batches)]
                 per_pass = self.cut_batches_per_pass or s.cutn_batches
                 for start in range(0, s.cutn_batches, per_pass):
-                    chunk = draws[start:start + per_pass]
-                    image = x_in.add(1).div(2)  # rebuilt per pass: each backward frees its graph
-                    with record_function("disco.cutouts"):
-                        cuts = render_cuts(image, cut_size, chunk)
-                    # Each CLIP backward stops at the cuts; one backward then carries their sum on.
-                    cuts_leaf = cuts.detach().requires_grad_()
-                    cut_grad = torch.zeros_like(cuts)
-                    for guide in guides:
-                        with record_function("disco.clip_forward"):
-                            # Σ over the pass's batches of DD's per-batch loss (a mean over its cuts).
-                            loss = prompt_loss(guide.clip.encode(cuts_leaf), guide.targets, guide.weights,
-                                               cuts.shape[0]).sum() * len(chunk)
-                        with record_function("disco.clip_backward"):
-                            cut_grad += torch.autograd.grad(loss * (s.clip_guidance_scale / s.cutn_batches),
-                                                            cuts_leaf)[0]
-                        clip_total = clip_total + loss.detach() / s.cutn_batches
-                    with record_function("disco.cutouts_backward"):
-                        x_in_grad += torch.autograd.grad(cuts, x_in, cut_grad)[0]
+                    grad, loss = self._clip_pass(x_in, cut_size, guides, draws[start:start + per_pass])
+                    x_in_grad += grad
+                    clip_total = clip_total + loss
         # DD applies range_loss to x̂₀, upstream of x_in, so its gradient w.r.t. x_in is zero
         # and range_scale does nothing there; like discoart we apply it to x_in.
         losses = {"clip": clip_total, "tv": tv_loss(x_in).sum(), "range": range_loss(x_in).sum(),
@@ -147,6 +131,29 @@ class Guidance:
         if terms:
             x_in_grad += torch.autograd.grad(sum(terms), x_in)[0]
         return x_in_grad, {k: v.detach() for k, v in losses.items()}
+
+    def _clip_pass(self, x_in: torch.Tensor, cut_size: int, guides: list[ClipGuide],
+                   batches: list[CutDraws]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gradient w.r.t. x_in (and the loss) of some of DD's cut batches through every
+        CLIP model of one input size: Σ over models and batches of loss × scale / cutn_batches."""
+        s = self.scales
+        image = x_in.add(1).div(2)  # rebuilt per pass: each backward frees its graph
+        with record_function("disco.cutouts"):
+            cuts = render_cuts(image, cut_size, batches)
+        # Each CLIP backward stops at the cuts; one backward then carries their sum on.
+        cuts_leaf = cuts.detach().requires_grad_()
+        cut_grad = torch.zeros_like(cuts)
+        total = x_in.new_zeros(())
+        for guide in guides:
+            with record_function("disco.clip_forward"):
+                # Σ over the batches of DD's per-batch loss (a mean over its cuts).
+                loss = prompt_loss(guide.clip.encode(cuts_leaf), guide.targets, guide.weights,
+                                   cuts.shape[0]).sum() * len(batches)
+            with record_function("disco.clip_backward"):
+                cut_grad += torch.autograd.grad(loss * (s.clip_guidance_scale / s.cutn_batches), cuts_leaf)[0]
+            total = total + loss.detach() / s.cutn_batches
+        with record_function("disco.cutouts_backward"):
+            return torch.autograd.grad(cuts, x_in, cut_grad)[0], total
 
 
 def _by_cut_size(clips: list[ClipGuide]) -> dict[int, list[ClipGuide]]:
