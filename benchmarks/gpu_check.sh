@@ -35,7 +35,7 @@ fi
 "$PY" -c "import open_clip, guided_diffusion, pydantic, lpips; print('imports ok')" || true
 
 echo "== engine tests on CUDA"
-DISCO_TEST_DEVICE=cuda timeout 100 "$PY" -m pytest -q -x -p no:cacheprovider -o addopts="" \
+DISCO_TEST_DEVICE=cuda timeout 100 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" \
     --junitxml="$OUT/tests.xml" tests/engine/diffusion/test_guidance.py tests/engine/diffusion/test_cut_resize.py \
     tests/engine/diffusion/test_cutouts.py tests/engine/diffusion/test_losses.py \
     tests/engine/diffusion/test_sampling.py tests/engine/diffusion/test_pipeline.py 2>&1 | tee "$OUT/tests.log" | tail -25
