@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from commands.job_size import job_size
+from commands.moderation import check_spec
 from engine.errors import EngineError
 from engine.spec.sources import add_spec_options, build_spec
 from storage import JobKind, JobState
@@ -88,6 +89,7 @@ async def _submit(db, args, config) -> int:
             print(f"note: {line}", file=sys.stderr)
         kind = JobKind.STILL
     spec, seed = _settle_seed(spec)
+    check_spec(spec, (await db.guilds.get(args.guild)).banned_words)
     model_set = args.models if args.models != "dd-default" else config["engine"]["model_set"]
     job = await db.jobs.enqueue(JobRequest(
         guild_id=args.guild, channel_id=args.channel, user_id=args.user, kind=kind,

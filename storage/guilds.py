@@ -7,7 +7,6 @@ Every admin change is written to the audit log in the same transaction.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -64,13 +63,6 @@ class GuildSettings:
 
     def channel_allowed(self, channel_id: Snowflake) -> bool:
         return not self.allowed_channel_ids or str(channel_id) in self.allowed_channel_ids
-
-    def find_banned_word(self, text: str) -> str | None:
-        """The first banned word that appears in `text` as a whole word (case-insensitive)."""
-        for word in self.banned_words:
-            if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE):
-                return word
-        return None
 
 
 async def load_settings(conn: aiosqlite.Connection, guild_id: str) -> GuildSettings:
