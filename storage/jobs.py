@@ -10,6 +10,7 @@ crash is deduplicated by Discord) → posted (message ids stored) | abandoned.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import secrets
@@ -30,6 +31,8 @@ from .eta import QueueEstimate, estimate_queue
 from .guilds import GuildSettings, Snowflake, load_settings, sid
 from .job_types import RETRYABLE, TERMINAL, JobKind, JobState
 from .quotas import check_in
+
+log = logging.getLogger("disco.storage.jobs")
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -139,6 +142,7 @@ class Job:
     finished_at: float | None
     updated_at: float
     role_ids: tuple[str, ...] = ()  # the requester's roles when it was queued (role quotas)
+    damaged: tuple[str, ...] = ()   # columns that could not be read (their value here is empty)
 
     @property
     def terminal(self) -> bool:
@@ -147,12 +151,29 @@ class Job:
     @classmethod
     def from_row(cls, row: Any) -> Job:
         data = {key: row[key] for key in row.keys()}
-        data["artifacts"] = tuple(json.loads(data.pop("artifacts_json")))
-        data["role_ids"] = tuple(json.loads(data.pop("role_ids_json", "[]")))
-        data["result_message_ids"] = tuple(json.loads(data["result_message_ids"]))
+        damaged: list[str] = []
+        data["artifacts"] = _string_list(data.pop("artifacts_json"), "artifacts_json", damaged)
+        data["role_ids"] = _string_list(data.pop("role_ids_json", "[]"), "role_ids_json", damaged)
+        data["result_message_ids"] = _string_list(data["result_message_ids"], "result_message_ids",
+                                                  damaged)
+        if damaged:  # one damaged row must not make every listing fail
+            log.warning("job %s: column %s is not a JSON list of strings; read as empty",
+                        data.get("id"), ", ".join(damaged))
+        data["damaged"] = tuple(damaged)
         data["cancel_requested"] = bool(data["cancel_requested"])
         data["kind"], data["state"] = JobKind(data["kind"]), JobState(data["state"])
         return cls(**data)
+
+
+def _string_list(text: Any, column: str, damaged: list[str]) -> tuple[str, ...]:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        value = None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        damaged.append(column)
+        return ()
+    return tuple(value)
 
 
 async def fetch_job(conn: aiosqlite.Connection, job_id: str) -> Job:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import EngineError
+from engine.spec.sources import bounded_int
 
 # The [engine] keys a flag may override, by the flag's argparse dest.
 FLAG_KEYS = {"models": "model_set", "device": "device", "precision": "precision",
@@ -32,7 +33,7 @@ def add_engine_command(commands: argparse._SubParsersAction, config_options: arg
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
     p.add_argument("--allow-download", action="store_true", default=None)
     p.add_argument("--lease-seconds", type=float)
-    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    p.add_argument("--checkpoint-every", type=bounded_int(1, 100_000), help="steps between checkpoints")
     p.add_argument("--owner", help="lease owner name (default engine:HOST:PID)")
     p.set_defaults(func=cmd_engine)
 

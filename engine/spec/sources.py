@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from engine.errors import SpecError
+from engine.media.files import read_user_file
 from engine.spec.ddsettings import import_dd_settings
 from engine.spec.render import RenderSpec, parse_set_options
 
@@ -16,10 +17,10 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", type=Path, help="settings file: our JSON or a DD *_settings.txt")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any setting, e.g. --set clip_guidance_scale=8000 (repeatable)")
-    p.add_argument("--steps", type=int)
-    p.add_argument("--width", type=int)
-    p.add_argument("--height", type=int)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--steps", type=bounded_int(1, 10_000))
+    p.add_argument("--width", type=bounded_int(1, 100_000))
+    p.add_argument("--height", type=bounded_int(1, 100_000))
+    p.add_argument("--seed", type=bounded_int(0, 2**32 - 1))
     p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, test-tiny")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
@@ -46,10 +47,10 @@ def build_spec(args: argparse.Namespace):
 
 
 def _read_settings_file(path: Path) -> tuple[dict, list[str]]:
+    raw = read_user_file(path, what="--settings")
     try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting, huge numbers
         raise SpecError(f"--settings: cannot read {path} as JSON ({exc}); give a file written by "
                         "disco or a DD *_settings.txt") from None
     if not isinstance(data, dict):
@@ -65,3 +66,16 @@ def _read_settings_file(path: Path) -> tuple[dict, list[str]]:
 
 def _looks_like_dd(data: dict) -> bool:
     return "width_height" in data or "set_seed" in data or isinstance(data.get("text_prompts"), dict)
+
+
+def bounded_int(low: int, high: int):
+    """An argparse type: an integer from `low` to `high`, else argparse's one-line usage error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text) if len(text) <= 20 else None
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"give a whole number from {low} to {high}, not {text[:40]!r}")
+        return value
+    return parse
