@@ -29,7 +29,7 @@ from typing import Any
 
 from commands.errors import CommandError
 from commands.sizes import parse_ratio, size_choice
-from engine.spec.fields import DIFFUSION_MODELS, closest_name
+from engine.spec.fields import DIFFUSION_MODELS, closest_name, is_no_value
 from engine.spec.prompts import MAX_PROMPTS, MAX_WEIGHT, MIN_WEIGHT_SUM, WeightedPrompt, format_prompts, parse_prompts
 from engine.spec.render import RenderSpec, parse_set_options
 from engine.spec.schedules import format_number
@@ -302,7 +302,7 @@ def _apply_flag(written: str, values: list[tuple[str, bool]], parsed: ParsedProm
 
 
 def _store(parsed: ParsedPrompt, key: str, value: Any, flag: str) -> None:
-    if key in ATTACHMENT_ONLY and value not in (None, [], ""):
+    if key in ATTACHMENT_ONLY and value != [] and not is_no_value(value):
         raise CommandError(
             f"{flag}: images come from attachments only — use the "
             f"{'init_image' if key == 'init_image' else 'image_prompt'} option (a typed path or "

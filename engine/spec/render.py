@@ -80,7 +80,7 @@ class RenderSpec(CanonicalJSON, BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     text_prompts: Prompts = list(fields.DEFAULT_TEXT_PROMPTS)
-    image_prompts: Prompts = []
+    image_prompts: Annotated[list[WeightedPrompt], _v(fields.check_image_prompts)] = []
     width: Side = 1280
     height: Side = 768
     steps: _int(2, 1000) = 250  # guided-diffusion's ddimN respacing needs N ≥ 2
