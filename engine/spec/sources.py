@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from engine.errors import SpecError
 from engine.spec.ddsettings import import_dd_settings
+from engine.spec.jsontext import read_json
 from engine.spec.render import RenderSpec, parse_set_options
 
 
@@ -48,10 +48,10 @@ def build_spec(args: argparse.Namespace):
 def _read_settings_file(path: Path) -> tuple[dict, list[str]]:
     try:
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"--settings: cannot read {path} as JSON ({exc}); give a file written by "
                         "disco or a DD *_settings.txt") from None
+    data = read_json(text, f"--settings: {path}")
     if not isinstance(data, dict):
         raise SpecError(f"--settings: {path} does not hold a JSON object")
     if _looks_like_dd(data):
