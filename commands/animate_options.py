@@ -39,6 +39,7 @@ from engine.spec.ddsettings import (
     dd_animation_values,
     load_settings_json,
 )
+from engine.spec.fields import Invalid, check_int
 from engine.spec.frame_prompts import parse_frame_prompts
 from engine.spec.prompts import format_prompts
 
@@ -185,18 +186,29 @@ def _settle_frames(options: AnimateOptions, values: dict[str, Any], limits: JobL
     """values["max_frames"]: what the video gives in Video Input; else the frames option, the
     file's, or the default — clamped to the server's max_frames before the engine's bound on
     total steps sees it."""
-    requested = options.frames if options.frames is not None else values.get("max_frames")
+    requested = _whole(options.frames if options.frames is not None else values.get("max_frames"))
     if values["animation_mode"] == "Video Input":
         values["max_frames"] = _video_frames(options, values, requested, limits, notes)
         return
     source = ("the frames option" if options.frames is not None
               else options.values_label if "max_frames" in values else "the default")
     frames = AnimationSpec.model_fields["max_frames"].default if requested is None else requested
-    if isinstance(frames, int) and not isinstance(frames, bool) and frames > limits.max_frames:
+    if isinstance(frames, int) and frames > limits.max_frames:
         notes.append(f"frames {frames} → {limits.max_frames} (from {source}): this server allows at "
                      f"most {limits.max_frames} (max_frames); ask an admin to raise it, or ask for fewer")
         frames = limits.max_frames
     values["max_frames"] = frames
+
+
+def _whole(value: Any) -> Any:
+    """A frame count as the engine will read it ("5000", 5e3 -> 5000), so the server's clamp
+    sees it; anything else is left for the engine to refuse with its own message."""
+    if value is None:
+        return None
+    try:
+        return check_int(value, "max_frames", 0, 2**63)
+    except Invalid:
+        return value
 
 
 def _video_frames(options: AnimateOptions, values: dict[str, Any], requested: int | None,

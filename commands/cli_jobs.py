@@ -17,6 +17,7 @@ from commands.job_size import job_size
 from commands.moderation import check_spec
 from engine.errors import EngineError
 from engine.media.files import read_user_file
+from engine.spec.jsontext import read_json
 from engine.spec.sources import add_spec_options, bounded_int, build_spec
 from storage import JobKind, JobState
 
@@ -109,10 +110,11 @@ def read_job_file(path: str):
 
     raw = read_user_file(path, what="--spec")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise EngineError(f"--spec: cannot read {path} as JSON ({exc}); give a settings file this "
                           f"project wrote") from None
+    data = read_json(text, f"--spec: {path}")
     if isinstance(data, dict) and isinstance(data.get("animation"), dict):  # disco animate's animation.json
         render = {**data["animation"].get("render", {}), "seed": data.get("base_seed")}
         data = {**data["animation"], "render": render}

@@ -43,6 +43,7 @@ from commands.prompt_syntax import (
 from commands.sizes import aspect_size, fit_pixels, side_for_ratio, size_choice
 from engine.errors import SpecError
 from engine.spec.ddsettings import import_dd_settings
+from engine.spec.fields import is_no_value
 from engine.spec.prompts import WeightedPrompt, parse_prompts
 from engine.spec.render import RenderSpec, parse_set_options
 from engine.spec.schedules import short_repr
@@ -251,7 +252,7 @@ def _add_settings_file(merge: _Merge, content: str | bytes | None) -> list[str]:
 
 def _refuse_image_paths(values: dict[str, Any], label: str) -> None:
     for key in ATTACHMENT_ONLY:
-        if values.get(key) not in (None, [], "", "none"):
+        if values.get(key) != [] and not is_no_value(values.get(key)):
             option = "init_image" if key == "init_image" else "image_prompt"
             raise CommandError(f"{key} in {label}: images come from attachments only — attach it "
                                f"with the {option} option", key, rule="attachments_only")

@@ -8,7 +8,6 @@ users can read it) plus a few keys of ours, and importing an export gives back a
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -16,6 +15,7 @@ from engine import __version__
 from engine.errors import SpecError
 from engine.spec.animation import AnimationSpec
 from engine.spec.fields import DD_CLIP_FLAGS, MAX_JSON_LENGTH, closest_name
+from engine.spec.jsontext import read_json
 from engine.spec.prompts import WeightedPrompt
 from engine.spec.render import RenderSpec
 from engine.spec.schedules import format_number, short_repr
@@ -100,13 +100,7 @@ def load_settings_json(source: object) -> dict:
         if len(source) > MAX_JSON_LENGTH:
             raise SpecError(f"the DD settings file is {len(source)} characters; at most "
                             f"{MAX_JSON_LENGTH}")
-        try:
-            source = json.loads(source)
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"the DD settings file is not valid JSON: line {exc.lineno}, column "
-                            f"{exc.colno}: {exc.msg}") from None
-        except (ValueError, RecursionError) as exc:
-            raise SpecError(f"the DD settings file cannot be read ({type(exc).__name__})") from None
+        source = read_json(source, "the DD settings file")
     if not isinstance(source, dict):
         raise SpecError(f"a DD settings file holds a JSON object; got {type(source).__name__}")
     bad = [key for key in source if not isinstance(key, str)]

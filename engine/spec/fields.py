@@ -317,8 +317,18 @@ def _check_text_chars(text: str) -> None:
                           f"{index + 1}", fix="remove it")
 
 
+def is_no_value(value: object) -> bool:
+    """None, or text that says none (a settings file's `image_prompts=none`), for the image
+    settings: read as "no image", never as a file named `none`."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null"))
+
+
+def check_image_prompts(value: object, name: str) -> list[WeightedPrompt]:
+    return [] if is_no_value(value) else check_prompts(value, name)
+
+
 def check_init_image(value: object, name: str) -> str | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+    if is_no_value(value):
         return None
     if not isinstance(value, str):
         raise Invalid(f"{short_repr(value)} is not a path or URL")

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, Valida
 from engine.errors import SpecError
 from engine.spec import fields
 from engine.spec.fields import SCHEMA_VERSION, SPEC_FIELDS, CanonicalJSON, Invalid
+from engine.spec.jsontext import read_json
 from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights
 from engine.spec.schedules import SCHEDULE_LENGTH, format_number, parse_schedule, schedule_index
 
@@ -80,7 +81,7 @@ class RenderSpec(CanonicalJSON, BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     text_prompts: Prompts = list(fields.DEFAULT_TEXT_PROMPTS)
-    image_prompts: Prompts = []
+    image_prompts: Annotated[list[WeightedPrompt], _v(fields.check_image_prompts)] = []
     width: Side = 1280
     height: Side = 768
     steps: _int(2, 1000) = 250  # guided-diffusion's ddimN respacing needs N ≥ 2
@@ -286,15 +287,7 @@ class RenderSpec(CanonicalJSON, BaseModel):
         if len(text) > fields.MAX_JSON_LENGTH:
             raise SpecError(f"the settings JSON is {len(text)} characters; at most "
                             f"{fields.MAX_JSON_LENGTH}")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError(
-                f"the settings are not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            ) from None
-        except (ValueError, RecursionError) as exc:  # e.g. a 5000-digit number, deep nesting
-            raise SpecError(f"the settings JSON cannot be read: {type(exc).__name__}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(text, "the settings JSON"))
 
     def replace(self, **changes: Any) -> RenderSpec:
         """A new spec with `changes` applied, validated again as a whole."""

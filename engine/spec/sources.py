@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from engine.errors import SpecError
 from engine.media.files import read_user_file
 from engine.spec.ddsettings import import_dd_settings
+from engine.spec.jsontext import read_json
 from engine.spec.render import RenderSpec, parse_set_options
 
 
@@ -49,10 +49,11 @@ def build_spec(args: argparse.Namespace):
 def _read_settings_file(path: Path) -> tuple[dict, list[str]]:
     raw = read_user_file(path, what="--settings")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting, huge numbers
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise SpecError(f"--settings: cannot read {path} as JSON ({exc}); give a file written by "
                         "disco or a DD *_settings.txt") from None
+    data = read_json(text, f"--settings: {path}")
     if not isinstance(data, dict):
         raise SpecError(f"--settings: {path} does not hold a JSON object")
     if _looks_like_dd(data):

@@ -195,3 +195,18 @@ def test_a_typed_prompt_replaces_the_file_s_frame_prompts():
 def test_the_default_frame_count_is_clamped_to_a_small_server_limit():
     parsed = animate(limits=JobLimits(max_frames=20, max_steps=500))
     assert parsed.frames == 20 and any(n.startswith("frames 100 → 20 (from the default)") for n in parsed.notes)
+
+
+@pytest.mark.parametrize("options", [AnimateOptions(values={"max_frames": "5000"}),
+                                     AnimateOptions(values={"max_frames": 5e3}),
+                                     AnimateOptions(values={"max_frames": " 5000 "}),
+                                     AnimateOptions(settings="max_frames=5e3")])
+def test_frames_given_as_text_or_a_float_are_clamped_too(options):
+    parsed = animate(options, limits=JobLimits(max_frames=300, max_steps=500))
+    assert parsed.frames == 300
+    assert any(note.startswith("frames 5000 → 300") for note in parsed.notes), parsed.notes
+
+
+def test_video_frames_given_as_text_are_honoured():
+    options = AnimateOptions(video="/v.mp4", video_info=video(frames=61), values={"max_frames": "10"})
+    assert animate(options).frames == 10
