@@ -37,6 +37,9 @@ import os
 import tomllib
 from pathlib import Path
 
+from engine.errors import SpecError
+from engine.media.files import read_user_file
+
 DEFAULTS: dict[str, dict] = {
     "storage": {"data_dir": "data"},
     "engine": {"model_set": "dd-default", "device": "auto", "precision": "auto",
@@ -49,6 +52,9 @@ DEFAULTS: dict[str, dict] = {
 }
 
 
+MAX_CONFIG_BYTES = 1024 * 1024  # config.example.toml is a few KiB
+
+
 class ConfigError(Exception):
     """The config file is unreadable or holds an unknown or mistyped key."""
 
@@ -58,8 +64,10 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
     if path is None:
         return config
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(read_user_file(path, what="--config", limit=MAX_CONFIG_BYTES).decode("utf-8"))
+    except SpecError as exc:
+        raise ConfigError(str(exc)) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(f"--config {path}: cannot read it as TOML ({exc})") from None
     for section, values in data.items():
         if section not in config or not isinstance(values, dict):

@@ -118,3 +118,11 @@ def _with_func(parser, func):
         return args
     parser.parse_args = parse_args
     return parser
+
+
+def test_the_config_file_read_is_bounded(tmp_path, capsys):
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 50_000 + "]" * 50_000)
+    for config in ("/dev/zero", str(deep), str(tmp_path / "missing.toml")):
+        code, err = disco(capsys, "jobs", "list", "--config", config, "--data-dir", str(tmp_path))
+        assert code == 2 and err.startswith("error: --config") and err.count("\n") == 1, err
