@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# A throw-away PostgreSQL cluster for the tests (and the queue benchmark), in a temporary folder.
+#   scripts/postgres.sh start          prints two lines: the cluster folder, then its URL
+#   scripts/postgres.sh stop DIR       stops it and deletes DIR
+#   scripts/postgres.sh restart DIR    pg_ctl restart (the restart test uses it)
+# Debian's `postgresql` package is installed when initdb is missing (apt-get; CI machines).
+# initdb and pg_ctl refuse to run as root, so as root the cluster runs as the `postgres` user.
+# It listens on a unix socket only (no TCP port to collide with), trust auth, fsync off: the
+# data is thrown away, so only an OS crash could hurt it.
+set -euo pipefail
+
+bindir() {
+    if ! command -v pg_config >/dev/null && ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
+        echo "postgres.sh: installing Debian's postgresql package" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null \
+            || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; }
+    fi
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    [ -n "$dir" ] || dir=$(pg_config --bindir)
+    echo "$dir"
+}
+
+as_owner() {  # run a PostgreSQL tool as the cluster's owner
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+case "${1:-}" in
+start)
+    bin=$(bindir)
+    dir=$(mktemp -d /tmp/disco-pg.XXXXXX)  # short: a socket path over 107 bytes is fatal
+    [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+    as_owner "$bin/initdb" -D "$dir/data" --auth=trust --username=postgres --no-sync \
+        --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; exit 1; }
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+        -o "-k $dir -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+    echo "$dir"
+    echo "postgresql://postgres@/postgres?host=$dir"
+    ;;
+stop)
+    dir=${2:?usage: postgres.sh stop DIR}
+    as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$dir"
+    ;;
+restart)
+    dir=${2:?usage: postgres.sh restart DIR}
+    as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m fast -w -t 30 restart >/dev/null
+    ;;
+*)
+    echo "usage: scripts/postgres.sh start | stop DIR | restart DIR" >&2
+    exit 2
+    ;;
+esac
