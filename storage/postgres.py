@@ -12,7 +12,8 @@ same `transaction()`, `snapshot()`, `execute()` and `clock()` as the SQLite one
   clock (`now=`), which then replaces it.
 - Placeholders: the repositories write SQLite's `?` and `:name`; `pyformat` rewrites them.
 - The server going away is `DatabaseUnavailable` (retry later); the pool reconnects by itself
-  and checks each connection before handing it out, so the first call after a restart works.
+  and checks a connection that sat idle before handing it out, so the first call after a
+  restart works (a call that is in flight when the server goes away fails; callers retry).
   `open(wait_s=…)` waits for a server that is down at start, saying so once per try.
 - `wait_for_change` returns when a job is queued or changes state (LISTEN on the channel that
   the jobs trigger NOTIFYs, pg_schema.py), or after the timeout: NOTIFY is a hint, polling
@@ -42,6 +43,7 @@ log = logging.getLogger("disco.storage")
 
 WRITER_LOCK = 0x44495343  # "DISC": the advisory lock key every write transaction takes
 MAX_BACKOFF_S = 30.0
+IDLE_CHECK_S = 2.0  # a pooled connection idle longer than this is pinged before use
 
 
 # ---- rows and placeholders ------------------------------------------------------------------------
@@ -109,7 +111,8 @@ def translate(exc: BaseException, where: str, busy_timeout_s: float) -> Exceptio
             or "authentication failed" in text:
         return DatabaseError(f"{where} refused the login ({text}); check the user and password "
                              f"(DISCO_DATABASE_URL, PGPASSWORD or ~/.pgpass)", where)
-    if isinstance(exc, psycopg.errors.InvalidCatalogName) or "does not exist" in text:
+    if isinstance(exc, psycopg.errors.InvalidCatalogName) or (
+            isinstance(exc, psycopg.OperationalError) and "does not exist" in text):
         return DatabaseError(f"{where}: {text}; create it (createdb) or fix the URL", where)
     if isinstance(exc, PoolTimeout) or isinstance(exc, psycopg.OperationalError):
         return DatabaseUnavailable(f"PostgreSQL at {where} is not reachable ({text}); retrying "
@@ -171,17 +174,14 @@ class PostgresConnection:
         """Connect (waiting up to `wait_s` for a server that is down), then migrate."""
         where = describe(url)
         await _first_connection(url, where, busy_timeout_s, wait_s)
-        settings = {"lock_timeout": f"{int(busy_timeout_s * 1000)}ms",
-                    "idle_in_transaction_session_timeout": "60s"}
-
-        async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
-            for name, value in settings.items():
-                await conn.execute(f"SET {name} = '{value}'")  # constants, not user input
-
+        # Session guards, added to the URL's own `options` (sent at connect: no extra trip).
+        options = " ".join(filter(None, [
+            conninfo_to_dict(url).get("options", ""), f"-c lock_timeout={int(busy_timeout_s * 1000)}",
+            "-c idle_in_transaction_session_timeout=60000"]))
         pool = AsyncConnectionPool(
-            url, min_size=1, max_size=pool_size, open=False, configure=configure,
-            check=AsyncConnectionPool.check_connection, timeout=max(busy_timeout_s, 10.0),
-            kwargs={"autocommit": True, "row_factory": _row_factory}, name="disco")
+            url, min_size=1, max_size=pool_size, open=False, check=_check_if_idle,
+            timeout=max(busy_timeout_s, 10.0), name="disco",
+            kwargs={"autocommit": True, "row_factory": _row_factory, "options": options})
         try:
             await pool.open(wait=True, timeout=max(busy_timeout_s, 10.0))
         except PoolTimeout as exc:
@@ -198,6 +198,11 @@ class PostgresConnection:
     async def migrate(self) -> None:
         """Apply missing steps, one transaction each, under the writer lock (another process
         may be migrating the same database at the same moment)."""
+        try:
+            if (await self.execute("SELECT version FROM disco_schema"))[0][0] == len(PG_MIGRATIONS):
+                return  # the common case: one look, no lock
+        except (psycopg.Error, IndexError):
+            pass  # not ours yet, or older: the careful path below says which
         for version, step in enumerate(PG_MIGRATIONS, start=1):
             try:
                 async with self.transaction() as conn:
@@ -224,6 +229,7 @@ class PostgresConnection:
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         try:
             async with self._pool.connection() as conn:
+                conn.disco_used = time.monotonic()  # type: ignore[attr-defined]
                 yield conn
         except (psycopg.Error, PoolTimeout) as exc:
             raise translate(exc, self.path, self.busy_timeout_s) from exc
@@ -288,6 +294,13 @@ class PostgresConnection:
                 self._changed.set()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+
+async def _check_if_idle(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's check: ping a connection that sat idle (the server may have restarted since),
+    and let busy ones through without the extra round trip."""
+    if time.monotonic() - getattr(conn, "disco_used", 0.0) > IDLE_CHECK_S:
+        await AsyncConnectionPool.check_connection(conn)
 
 
 async def _first_connection(url: str, where: str, busy_timeout_s: float, wait_s: float) -> None:

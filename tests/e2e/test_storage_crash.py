@@ -103,17 +103,20 @@ def wait_gone(pid: int) -> None:
 def test_kill9_at_random_points_never_loses_a_job(store: Store, tmp_path):
     path, acks = store.url, tmp_path / "acks.log"
     asyncio.run(prepare(path, [f"g{n}" for n in range(4)]))
+    # PostgreSQL: each worker opens a connection pool (~10x SQLite's open) and each call is a
+    # round trip, so half the kills, each after a longer life, keep it near SQLite's time.
+    total, life = (200, 0.03) if store.kind == "sqlite" else (100, 0.15)
     rng = random.Random(20240607)
     spawner, kills = Spawner(path, acks), 0
     try:
-        while kills < 200:  # two writers at a time, killed at independent random moments
+        while kills < total:  # two writers at a time, killed at independent random moments
             pair = [spawner.spawn(rng.randrange(10**9)) for _ in range(2)]
             for pid in pair:
                 if rng.random() < 0.1:  # sometimes while it is still opening the database
                     time.sleep(rng.uniform(0.0, 0.01))
                 else:
                     spawner.wait_ready(pid)
-                    time.sleep(rng.uniform(0.0, 0.03))
+                    time.sleep(rng.uniform(0.0, life))
                 os.kill(pid, signal.SIGKILL)
             for pid in pair:
                 wait_gone(pid)
@@ -123,7 +126,7 @@ def test_kill9_at_random_points_never_loses_a_job(store: Store, tmp_path):
 
     counts = check_invariants(store)
     acked = [line.split()[1] for line in acks.read_text().splitlines()]
-    assert len(acked) > 100 and len(acked) == len(set(acked))
+    assert len(acked) > total // 2 and len(acked) == len(set(acked))
     final = asyncio.run(drain(path))
     missing = set(acked) - final.keys()
     assert not missing, f"acknowledged jobs lost after kill -9: {sorted(missing)[:5]}"
