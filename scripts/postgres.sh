@@ -3,6 +3,7 @@
 #   scripts/postgres.sh start          prints two lines: the cluster folder, then its URL
 #   scripts/postgres.sh stop DIR       stops it and deletes DIR
 #   scripts/postgres.sh restart DIR    pg_ctl restart (the restart test uses it)
+#   scripts/postgres.sh down|up DIR    stop or start the server, keeping its data (outage tests)
 # Debian's `postgresql` package is installed when initdb is missing (apt-get; CI machines).
 # initdb and pg_ctl refuse to run as root, so as root the cluster runs as the `postgres` user.
 # It listens on a unix socket only (no TCP port to collide with), trust auth, fsync off: the
@@ -25,6 +26,12 @@ as_owner() {  # run a PostgreSQL tool as the cluster's owner
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+server_start() {  # DIR
+    as_owner "$(bindir)/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 30 \
+        -o "-k $1 -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        start >/dev/null || { cat "$1/server.log" >&2; exit 1; }
+}
+
 case "${1:-}" in
 start)
     bin=$(bindir)
@@ -33,9 +40,7 @@ start)
     as_owner "$bin/initdb" -D "$dir/data" --auth=trust --username=postgres --no-sync \
         --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-        -o "-k $dir -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-        start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+    server_start "$dir"
     echo "$dir"
     echo "postgresql://postgres@/postgres?host=$dir"
     ;;
@@ -48,8 +53,14 @@ restart)
     dir=${2:?usage: postgres.sh restart DIR}
     as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m fast -w -t 30 restart >/dev/null
     ;;
+down)
+    as_owner "$(bindir)/pg_ctl" -D "${2:?usage: postgres.sh down DIR}/data" -m fast -w -t 30 stop >/dev/null
+    ;;
+up)
+    server_start "${2:?usage: postgres.sh up DIR}"
+    ;;
 *)
-    echo "usage: scripts/postgres.sh start | stop DIR | restart DIR" >&2
+    echo "usage: scripts/postgres.sh start | stop DIR | restart DIR | down DIR | up DIR" >&2
     exit 2
     ;;
 esac

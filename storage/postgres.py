@@ -114,6 +114,8 @@ def translate(exc: BaseException, where: str, busy_timeout_s: float) -> Exceptio
     if isinstance(exc, psycopg.errors.InvalidCatalogName) or (
             isinstance(exc, psycopg.OperationalError) and "does not exist" in text):
         return DatabaseError(f"{where}: {text}; create it (createdb) or fix the URL", where)
+    if "resolve host" in text or "translate host name" in text:
+        return DatabaseError(f"{where}: {text}; check the host name in the URL", where)
     if isinstance(exc, PoolTimeout) or isinstance(exc, psycopg.OperationalError):
         return DatabaseUnavailable(f"PostgreSQL at {where} is not reachable ({text}); retrying "
                                    f"later is safe: nothing was changed", where)
