@@ -131,8 +131,9 @@ def _transient(exc: Exception) -> bool:
 class Session:
     """One pooled connection inside a transaction: the aiosqlite calls the repositories use."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any]):
+    def __init__(self, conn: psycopg.AsyncConnection[Any], now: float | None = None):
         self._conn = conn
+        self.now = now  # the server's clock when the writer lock was granted
 
     async def execute_fetchall(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()
                                ) -> list[Row]:
@@ -240,8 +241,10 @@ class PostgresConnection:
     async def transaction(self) -> AsyncIterator[Session]:
         """BEGIN; the writer lock; … COMMIT. Rolled back on any exception."""
         async with self._connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
-            yield Session(conn)
+            # The clock is read in the same round trip, after the lock wait: never stale.
+            cursor = await conn.execute("SELECT pg_advisory_xact_lock(%s), "
+                                        "EXTRACT(EPOCH FROM clock_timestamp())::float8", (WRITER_LOCK,))
+            yield Session(conn, float((await cursor.fetchone())[1]))
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Session]:
@@ -259,6 +262,8 @@ class PostgresConnection:
         """Now, in epoch seconds, from the database server's clock (or the injected test clock)."""
         if self.now is not None:
             return self.now()
+        if conn is not None and conn.now is not None:
+            return conn.now
         sql = "SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8"
         rows = await (conn.execute_fetchall(sql) if conn else self.execute(sql))
         return float(rows[0][0])
