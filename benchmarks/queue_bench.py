@@ -6,9 +6,10 @@ enqueue, claim, heartbeat and complete with 10,000 jobs waiting and 1, 4 and 16 
 
 Prints one JSON object: per backend, per claimer count, the timings. For each case a fresh
 database gets the backlog in one transaction through the real table (its triggers keep the
-fairness counters); then each claimer (its own `Database`, as its own engine would have) loops
-`--rounds` times: enqueue one job (so the depth stays at --jobs), claim, heartbeat, complete,
-each timed alone. Times include waiting for the other claimers (claims are serialised on
+fairness counters); then each claimer (a process of its own with its own `Database`, as an
+engine would be; all start together once every one has opened the database) loops `--rounds`
+times: enqueue one job (so the depth stays at --jobs), claim, heartbeat, complete, each timed
+alone. Times include waiting for the other claimers (claims are serialised on
 both backends: that is the fairness rule). PostgreSQL needs --postgres-url (default
 DISCO_TEST_POSTGRES_URL, e.g. from `scripts/postgres.sh start`): a server where the benchmark
 may create and drop databases. SQLite runs WAL, synchronous=FULL, in --dir (default a temp dir).
@@ -63,10 +64,14 @@ def summary(samples: list[float]) -> dict[str, float]:
             "p95": round(ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000, 3)}
 
 
-async def claimer(target: str, n: int, rounds: int, start: int, guilds: int, users: int,
-                  timings: dict[str, list[float]]) -> None:
+async def claimer(target: str, n: int, rounds: int, start: int, guilds: int, users: int) -> None:
+    """One claimer process (`--claimer`): open, say ready, wait for "go" on stdin, run, print
+    its timings as JSON."""
+    timings: dict[str, list[float]] = {name: [] for name in OPS}
     owner = f"engine:bench:{n}"
     async with await Database.open(target, busy_timeout_s=60) as db:
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
         for r in range(rounds):
             t0 = time.perf_counter()
             await db.jobs.enqueue(request(start + n * rounds + r, guilds, users))
@@ -79,6 +84,30 @@ async def claimer(target: str, n: int, rounds: int, start: int, guilds: int, use
             t4 = time.perf_counter()
             for name, seconds in zip(OPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
                 timings[name].append(seconds)
+    print(json.dumps(timings), flush=True)
+
+
+async def run_claimers(target: str, claimers: int, rounds: int, start: int, guilds: int,
+                       users: int) -> tuple[dict[str, list[float]], float]:
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--claimer", target, str(n), str(rounds), str(start),
+        str(guilds), str(users), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        for n in range(claimers)]
+    for proc in procs:
+        line = await proc.stdout.readline()
+        if line.strip() != b"ready":
+            raise SystemExit(f"a claimer did not start: {line!r}")
+    started = time.perf_counter()
+    for proc in procs:
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+    outputs = await asyncio.gather(*(proc.communicate() for proc in procs))
+    wall = time.perf_counter() - started
+    timings: dict[str, list[float]] = {name: [] for name in OPS}
+    for out, _ in outputs:
+        for name, values in json.loads(out).items():
+            timings[name].extend(values)
+    return timings, wall
 
 
 async def case(target: str, jobs: int, claimers: int, rounds: int, guilds: int, users: int) -> dict:
@@ -86,11 +115,7 @@ async def case(target: str, jobs: int, claimers: int, rounds: int, guilds: int, 
         started = time.perf_counter()
         await fill(db, jobs, guilds, users)
         fill_s = time.perf_counter() - started
-    timings: dict[str, list[float]] = {name: [] for name in OPS}
-    started = time.perf_counter()
-    await asyncio.gather(*(claimer(target, n, rounds, jobs, guilds, users, timings)
-                           for n in range(claimers)))
-    wall = time.perf_counter() - started
+    timings, wall = await run_claimers(target, claimers, rounds, jobs, guilds, users)
     async with await Database.open(target) as db:
         queued = (await db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'"))[0][0]
     return {"claimers": claimers, "queued": queued, "rounds": claimers * rounds,
@@ -134,6 +159,10 @@ async def run(args: argparse.Namespace, folder: Path) -> dict:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--claimer"]:
+        target, n, rounds, start, guilds, users = sys.argv[2:8]
+        asyncio.run(claimer(target, int(n), int(rounds), int(start), int(guilds), int(users)))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--jobs", type=int, default=10_000, help="queue depth (default 10000)")
