@@ -180,3 +180,12 @@ async def test_a_restart_mid_run_loses_nothing_and_the_queue_carries_on(pg):
         await retrying(lambda: db.jobs.enqueue(request()))
         await asyncio.wait_for(waiting, 30)
     assert check_invariants(pg) == {"succeeded": 10, "queued": 1}
+
+
+@async_test
+async def test_integrity_check_reports_drifted_counters(pg):
+    async with await pg.open() as db:
+        await db.jobs.enqueue(request())
+        assert await db.integrity_check() == "ok"
+        await db.execute("UPDATE queue_guilds SET queued = 5")
+        assert await db.integrity_check() == "guild 1: 5 queued counted, 1 in jobs"
