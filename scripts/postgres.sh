@@ -40,7 +40,11 @@ start)
     as_owner "$bin/initdb" -D "$dir/data" --auth=trust --username=postgres --no-sync \
         --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
+    # One role that must give a password, for the wrong-password test (every other login: trust).
+    sed -i '1i local all disco_pw scram-sha-256' "$dir/data/pg_hba.conf"
     server_start "$dir"
+    as_owner "$(dirname "$bin")/bin/psql" -q -h "$dir" -U postgres -d postgres \
+        -c "CREATE ROLE disco_pw LOGIN PASSWORD 'disco-test'" >/dev/null
     echo "$dir"
     echo "postgresql://postgres@/postgres?host=$dir"
     ;;

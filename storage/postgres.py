@@ -214,6 +214,10 @@ class PostgresConnection:
                     for statement in step.statements:
                         await conn.execute(statement)
                     await conn.execute("UPDATE disco_schema SET version = ?", (version,))
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise DatabaseError(f"{self.path}: this user may not create disco's tables "
+                                    f"({' '.join(str(exc).split())}); connect as the database's "
+                                    f"owner, or grant CREATE on its schema", self.path) from None
             except psycopg.Error as exc:
                 raise DatabaseError(f"{self.path}: upgrading the schema to version {version} "
                                     f"({step.description}) failed: {exc}. The database was left "

@@ -189,3 +189,17 @@ async def test_integrity_check_reports_drifted_counters(pg):
         assert await db.integrity_check() == "ok"
         await db.execute("UPDATE queue_guilds SET queued = 5")
         assert await db.integrity_check() == "guild 1: 5 queued counted, 1 in jobs"
+
+
+@async_test
+async def test_a_wrong_password_is_one_line_naming_where_passwords_go(pg, monkeypatch):
+    if not pg.query("SELECT 1 FROM pg_roles WHERE rolname = 'disco_pw'"):
+        pytest.skip("needs the role disco_pw that scripts/postgres.sh creates")
+    url = pg.url.replace("postgresql://postgres@", "postgresql://disco_pw@")
+    monkeypatch.setenv("PGPASSWORD", "not-the-password")
+    with pytest.raises(DatabaseError, match="refused the login .*PGPASSWORD or ~/.pgpass") as info:
+        await Database.open(url)
+    assert "\n" not in str(info.value) and "not-the-password" not in str(info.value)
+    monkeypatch.setenv("PGPASSWORD", "disco-test")
+    with pytest.raises(DatabaseError, match="may not create disco's tables .*owner"):  # not the owner
+        await Database.open(url)
