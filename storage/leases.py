@@ -1,8 +1,10 @@
 """The engine's side of the queue: fair claiming, leases, heartbeats, fenced progress and results.
 
-- `claim` runs in one BEGIN IMMEDIATE transaction: expired leases go back to the queue (or to
-  dead after max_attempts), then the next job is picked fairly (see below), set running with
-  attempt + 1 and a lease, and returned. Its `attempt` is the fencing token.
+- `claim` runs in one write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: the writer
+  advisory lock, and the job row is taken FOR UPDATE SKIP LOCKED), on the database's clock:
+  expired leases go back to the queue (or to dead after max_attempts), then the next job is
+  picked fairly (see below), set running with attempt + 1 and a lease, and returned. Its
+  `attempt` is the fencing token.
 - Fairness: guilds with eligible queued work round-robin, least recently served first (never
   served first, ties by how long they have waited); inside the guild, users the same way; then
   that user's highest-priority, oldest job. A user already running `max_running_per_user` jobs
@@ -91,9 +93,8 @@ class Leases:
             if not pick:
                 return None
             guild_id, user_id = pick[0]
-            rows = await conn.execute_fetchall(_START.format(lock=self._db.skip_locked), {"owner": owner, "now": now,
-                                                        "lease": lease_seconds,
-                                                        "guild": guild_id, "user": user_id})
+            rows = await conn.execute_fetchall(_START.format(lock=self._db.skip_locked), {
+                "owner": owner, "now": now, "lease": lease_seconds, "guild": guild_id, "user": user_id})
             await conn.execute(
                 "UPDATE queue_guilds SET turn = (SELECT MAX(turn) FROM queue_guilds) + 1, "
                 "served_at = ? WHERE guild_id = ?", (now, guild_id))
