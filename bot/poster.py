@@ -167,7 +167,7 @@ class Poster:
                     raise
                 except Exception:
                     log.exception("poster round failed unexpectedly")
-                await asyncio.sleep(self.poll_seconds)
+                await self.db.wait_for_change(self.poll_seconds)  # PostgreSQL: wakes on NOTIFY
         finally:
             for task in list(self._delivering.values()):
                 task.cancel()

@@ -60,16 +60,16 @@ def add_jobs_command(commands: argparse._SubParsersAction, config_options: argpa
 
 def cmd_jobs(args: argparse.Namespace, config: dict[str, dict], data_dir: Path) -> int:
     """`config`: the config file's sections as `disco` loaded them; `data_dir`: the folder it resolved."""
-    from storage import StorageError, database_path
+    from storage import StorageError, database_url
 
     try:
-        return asyncio.run(_dispatch(args, config, database_path(data_dir)))
+        return asyncio.run(_dispatch(args, config, database_url(data_dir, config["storage"].get("url"))))
     except (EngineError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
-async def _dispatch(args: argparse.Namespace, config: dict[str, dict], database: Path) -> int:
+async def _dispatch(args: argparse.Namespace, config: dict[str, dict], database: str) -> int:
     from storage import Database
 
     async with await Database.open(database) as db:

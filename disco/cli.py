@@ -34,6 +34,7 @@ def config_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     from bot.cli import add_bot_command
+    from commands.cli_db import add_db_command
     from commands.cli_jobs import add_jobs_command
     from engine.cli import render as engine_cli
     from engine.cli.animate import add_animate_command
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_commands(commands)
     add_engine_command(commands, options)
     add_jobs_command(commands, options)
+    add_db_command(commands)
     add_bot_command(commands, options)
     return parser
 

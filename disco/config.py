@@ -2,6 +2,8 @@
 
     [storage]
     data_dir = "data"            # also DISCO_DATA_DIR or --data-dir
+    url = ""                     # "" = sqlite:///<data_dir>/disco.db; or postgresql://USER@HOST/DB
+                                 # (DISCO_DATABASE_URL overrides it; passwords: PGPASSWORD, ~/.pgpass)
 
     [engine]
     model_set = "dd-default"     # dd-default | random-full | test-tiny
@@ -41,7 +43,7 @@ from engine.errors import SpecError
 from engine.media.files import read_user_file
 
 DEFAULTS: dict[str, dict] = {
-    "storage": {"data_dir": "data"},
+    "storage": {"data_dir": "data", "url": ""},
     "engine": {"model_set": "dd-default", "device": "auto", "precision": "auto",
                "allow_download": False, "lease_seconds": 30.0, "heartbeat_seconds": 3.0,
                "checkpoint_every": 10},

@@ -41,8 +41,12 @@ Clock = Callable[[], float]
 
 class Connection:
     """One aiosqlite connection with its lock, clock and busy timeout. Repositories run their
-    statements through `transaction()`, `snapshot()` and `execute()`; open with
-    `await Database.open(path)` (storage.db), which adds them."""
+    statements through `transaction()`, `snapshot()`, `execute()` and `clock()`; open with
+    `await Database.open(path)` (storage.db), which adds them. storage/postgres.py is the same
+    interface on PostgreSQL."""
+
+    kind = "sqlite"
+    skip_locked = ""  # BEGIN IMMEDIATE already makes every claim the only writer
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, now: Clock, busy_timeout_s: float):
         self._conn = conn
@@ -154,6 +158,14 @@ class Connection:
                 return list(await self._conn.execute_fetchall(sql, params))
             except sqlite3.Error as exc:
                 raise translate(exc, self.path, self.busy_timeout_s) from exc
+
+    async def clock(self, conn: aiosqlite.Connection | None = None) -> float:
+        """Now, in epoch seconds: this machine's clock (the file is on it), or the test clock."""
+        return self.now()
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """SQLite has no notifications: callers poll, this waits `timeout` seconds."""
+        await asyncio.sleep(timeout)
 
     async def integrity_check(self) -> str:
         """PRAGMA integrity_check's verdict: 'ok' or the first problems SQLite found."""
