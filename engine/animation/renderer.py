@@ -56,6 +56,7 @@ from engine.media.video import (
 )
 from engine.models.pool import ModelPool
 from engine.spec.animation import AnimationSpec
+from engine.spec.ddanimation import export_dd_animation
 from engine.spec.keyframes import turbo_blend_weight
 
 SETTINGS_FILE = "animation.json"
@@ -181,6 +182,9 @@ class AnimationRenderer:
             seed = random.randint(0, 2**32 - 1)
         out_dir.mkdir(parents=True, exist_ok=True)
         save_json(settings, {"animation": wanted, "base_seed": seed})
+        # The same settings in DD's layout, for DD users and `disco animate --settings`.
+        save_json(out_dir / f"{anim.render.batch_name}(0)_settings.txt",
+                  export_dd_animation(anim, seed=seed))
         return seed
 
 

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from engine.errors import SpecError
+from engine.spec.ddfile import read_settings
 from engine.spec.ddsettings import import_dd_settings
 from engine.spec.render import RenderSpec, parse_set_options
 
@@ -45,23 +45,32 @@ def build_spec(args: argparse.Namespace):
     return spec, report + list(spec.notes)
 
 
-def _read_settings_file(path: Path) -> tuple[dict, list[str]]:
+def read_settings_path(path: Path) -> dict:
+    """The file --settings names, as a dict (JSON, JSON5 or YAML); SpecError when unreadable."""
     try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecError(f"--settings: cannot read {path} as JSON ({exc}); give a file written by "
-                        "disco or a DD *_settings.txt") from None
-    if not isinstance(data, dict):
-        raise SpecError(f"--settings: {path} does not hold a JSON object")
-    if _looks_like_dd(data):
+        text = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"--settings: cannot read {path}: {exc.strerror or exc}; check the "
+                        "path") from None
+    return read_settings(text, f"--settings {path.name}")
+
+
+def _read_settings_file(path: Path) -> tuple[dict, list[str]]:
+    data = read_settings_path(path)
+    if is_dd_file(data):
         spec, report = import_dd_settings(data)
         imported = spec.to_dict()
         if "n_batches" not in data:  # DD files carry no image count; don't turn it into DD's 50
             imported.pop("n_batches")
+        if "skip_steps" not in spec.model_fields_set:  # DD's default keeps scaling with steps
+            imported.pop("skip_steps")
         return imported, [f"{path.name}: {line}" for line in report]
     return data, []
 
 
-def _looks_like_dd(data: dict) -> bool:
-    return "width_height" in data or "set_seed" in data or isinstance(data.get("text_prompts"), dict)
+def is_dd_file(data: dict) -> bool:
+    """Our own settings JSON holds only RenderSpec names with prompts as a list; anything else
+    (DD's files, partial DD files, discoart configs, our DD-format exports) goes through the
+    DD importer, which reports the keys it does not use instead of refusing them."""
+    ours = set(RenderSpec.model_fields) | {"schema_version"}
+    return any(key not in ours for key in data) or isinstance(data.get("text_prompts"), dict)

@@ -160,7 +160,9 @@ def test_a_dd_settings_file_gives_its_animation_and_still_parts():
                              AnimateOptions(values=values, notes=tuple(notes)), limits=LIMITS)
     assert parsed.frames == 300 and parsed.spec.render.steps == data["steps"]
     assert [p.text for p in parsed.spec.prompts_at(120)][0].startswith("A paper lantern festival over a frozen")
-    assert any("video_init_path from the settings file ignored" in note for note in parsed.notes)
+    unused = next(note for note in parsed.notes if "not used in 2D mode" in note)
+    assert "video_init_path" in unused and "translation_z" in unused
+    assert any("animation_mode: not in the file" in note for note in parsed.notes)
     assert not any("ignored for still images" in note for note in parsed.notes)
 
 

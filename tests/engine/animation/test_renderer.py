@@ -17,6 +17,7 @@ from engine.errors import Cancelled, EngineError
 from engine.media.files import read_png_text
 from engine.media.video import encode_mp4, probe_video
 from engine.spec.animation import AnimationSpec
+from engine.spec.ddanimation import import_dd_animation
 from tests.support import REPO_ROOT
 from tests.support.engine import ANIMATION_FAST, ANIMATION_RENDER, tiny_pool
 
@@ -102,6 +103,10 @@ def test_2d_frames_mp4_and_preview(zoom_2d):
     stored = read_png_text(result.frames[1])
     assert int(stored["disco_frame"]) == 1 and int(stored["disco_base_seed"]) == 5
     assert AnimationSpec.from_dict(json.loads(stored["disco_animation"])) == spec
+    # The settings also in DD's layout, which import back to the same animation.
+    dd_file = result.mp4.parent / f"{spec.render.batch_name}(0)_settings.txt"
+    again, _ = import_dd_animation(dd_file.read_text(encoding="utf-8"))
+    assert again == spec.replace(render={**spec.render.to_dict(), "seed": 5})
     # Each later frame started from the warped previous frame, handed over in memory.
     assert sorted(result.inits) == [1, 2, 3] and not (result.mp4.parent / "inits").exists()
     # Frames differ: the motion and the per-frame seed (seed + frame) change them.
