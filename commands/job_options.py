@@ -44,7 +44,7 @@ from commands.sizes import aspect_size, fit_pixels, side_for_ratio, size_choice
 from engine.errors import SpecError
 from engine.spec.ddsettings import import_dd_settings
 from engine.spec.prompts import WeightedPrompt, parse_prompts
-from engine.spec.render import RenderSpec, parse_set_options
+from engine.spec.render import RenderSpec, follow_steps, parse_set_options
 from engine.spec.schedules import short_repr
 from storage import DEFAULT_LIMITS, GuildLimits
 
@@ -140,6 +140,9 @@ class _Merge:
         self.notes: list[str] = []
 
     def add(self, values: dict[str, Any], label: str | dict[str, str], *, user: bool) -> None:
+        if "skip_steps" in self.values and "skip_steps" not in follow_steps(self.values, values):
+            del self.values["skip_steps"]  # DD's default follows the new steps (one rule)
+            self.by_user.discard("skip_steps")
         for key, value in values.items():
             name = label if isinstance(label, str) else label[key]
             if user and key in self.by_user and self.values[key] != value:

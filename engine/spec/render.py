@@ -23,8 +23,28 @@ from engine.spec.schedules import SCHEDULE_LENGTH, format_number, parse_schedule
 
 __all__ = [
     "SCHEMA_VERSION", "SPEC_FIELDS", "RenderSpec", "CutSchedules", "CutStep", "parse_set_options",
-    "apply_overrides",
+    "apply_overrides", "default_skip_steps", "follow_steps",
 ]
+DD_SKIP_STEPS = 10  # DD's default, written for its default of 250 steps
+
+
+def default_skip_steps(steps: int) -> int:
+    """DD's skip_steps (10) where it fits `steps`, else the same share of steps (10 of 250)."""
+    return DD_SKIP_STEPS if steps > DD_SKIP_STEPS else steps * DD_SKIP_STEPS // 250
+
+
+def follow_steps(values: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`values` updated by `changes`, with the one rule for steps and skip_steps wherever steps
+    come from (flag, option, settings, file, study axis, preset): when `changes` sets steps but
+    not skip_steps, a skip_steps that is DD's default for the old steps is dropped, so DD's
+    default for the new steps applies (`RenderSpec` scales it when 10 does not fit)."""
+    merged = {**values, **changes}
+    if "steps" in changes and "skip_steps" not in changes and "skip_steps" in values:
+        old_steps = values.get("steps", 250)
+        if (isinstance(old_steps, int) and not isinstance(old_steps, bool)
+                and values["skip_steps"] == default_skip_steps(old_steps)):
+            del merged["skip_steps"]
+    return merged
 
 
 def _v(check, *args) -> BeforeValidator:
@@ -151,7 +171,7 @@ class RenderSpec(CanonicalJSON, BaseModel):
         problems: list[Invalid] = []
         if self.skip_steps >= self.steps and "skip_steps" not in self.model_fields_set:
             # DD's default (10 of 250) cannot apply to a short run: keep its proportion instead.
-            scaled = self.steps * 10 // 250
+            scaled = default_skip_steps(self.steps)
             self.__dict__["skip_steps"] = scaled
             self._notes = self._notes + (f"skip_steps 10 (DD's default) does not fit steps="
                                          f"{self.steps}: using {scaled}",)
@@ -297,8 +317,9 @@ class RenderSpec(CanonicalJSON, BaseModel):
         return cls.from_dict(data)
 
     def replace(self, **changes: Any) -> RenderSpec:
-        """A new spec with `changes` applied, validated again as a whole."""
-        return type(self).from_dict({**self.to_dict(), **changes})
+        """A new spec with `changes` applied, validated again as a whole; a skip_steps left at
+        DD's default follows a new steps (`follow_steps`)."""
+        return type(self).from_dict(follow_steps(self.to_dict(), changes))
 
 
 def _ranges(indices: list[int]) -> str:

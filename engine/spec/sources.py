@@ -9,7 +9,7 @@ from pathlib import Path
 from engine.errors import SpecError
 from engine.spec.ddfile import read_settings
 from engine.spec.ddsettings import import_dd_settings
-from engine.spec.render import RenderSpec, parse_set_options
+from engine.spec.render import RenderSpec, follow_steps, parse_set_options
 
 
 def add_spec_options(p: argparse.ArgumentParser) -> None:
@@ -34,11 +34,11 @@ def build_spec(args: argparse.Namespace):
     data: dict = {}
     if getattr(args, "settings", None):
         data, report = _read_settings_file(args.settings)
-    data.update(parse_set_options(args.set))
+    data = follow_steps(data, parse_set_options(args.set))
     explicit = {"text_prompts": getattr(args, "prompt", None), "steps": args.steps,
                 "width": args.width, "height": args.height, "seed": getattr(args, "seed", None),
                 "n_batches": getattr(args, "batches", None)}
-    data.update({k: v for k, v in explicit.items() if v is not None})
+    data = follow_steps(data, {k: v for k, v in explicit.items() if v is not None})
     if "n_batches" not in data:
         data["n_batches"] = 1  # DD's default of 50 images is a notebook habit, not a CLI one
     spec = RenderSpec.from_dict(data)
@@ -62,8 +62,6 @@ def _read_settings_file(path: Path) -> tuple[dict, list[str]]:
         imported = spec.to_dict()
         if "n_batches" not in data:  # DD files carry no image count; don't turn it into DD's 50
             imported.pop("n_batches")
-        if "skip_steps" not in spec.model_fields_set:  # DD's default keeps scaling with steps
-            imported.pop("skip_steps")
         return imported, [f"{path.name}: {line}" for line in report]
     return data, []
 

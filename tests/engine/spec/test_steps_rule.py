@@ -1,0 +1,63 @@
+"""One rule for steps and skip_steps wherever steps come from: a skip_steps left at DD's
+default follows the steps (10 where it fits, else 10/250 of the steps); one the user chose is
+kept, and a choice that does not fit is refused with the fix."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from commands.job_options import DiscoOptions, JobLimits, build_job
+from engine.errors import SpecError
+from engine.spec.render import RenderSpec, default_skip_steps, follow_steps
+from engine.spec.sources import build_spec
+from engine.spec.study import StudySpec, build_study
+
+
+@pytest.mark.parametrize("steps, skip", [(2, 0), (10, 0), (11, 10), (50, 10), (1000, 10)])
+def test_default_skip_steps(steps, skip):
+    assert default_skip_steps(steps) == skip
+    assert RenderSpec(steps=steps).skip_steps == skip
+
+
+def test_follow_steps_drops_only_a_default_skip():
+    assert follow_steps({"steps": 250, "skip_steps": 10}, {"steps": 5}) == {"steps": 5}
+    assert follow_steps({"steps": 250, "skip_steps": 40}, {"steps": 5}) == {"steps": 5, "skip_steps": 40}
+    assert follow_steps({"steps": 5, "skip_steps": 0}, {"steps": 250}) == {"steps": 250}
+    assert follow_steps({"skip_steps": 10}, {"steps": 3, "skip_steps": 1}) == {"steps": 3, "skip_steps": 1}
+
+
+def test_replace_and_json_round_trip_follow_steps():
+    stored = RenderSpec.from_json(RenderSpec(steps=250).to_json())  # skip_steps now explicit
+    assert stored.replace(steps=3).skip_steps == 0
+    assert stored.replace(steps=3).replace(steps=100).skip_steps == 10
+    with pytest.raises(SpecError, match="skip_steps: 40 skipped steps leave nothing to do"):
+        RenderSpec(skip_steps=40).replace(steps=30)
+
+
+def test_study_axis_of_steps_works_like_the_steps_flag():
+    study = build_study(RenderSpec(seed=1), "steps=3,5", "clip_guidance_scale=1000,2000")
+    assert [cell.spec.skip_steps for cell in study.cells()][:2] == [0, 0]
+    again = StudySpec.from_json(study.to_json())  # as the engine reads it from the queue
+    assert [(cell.spec.steps, cell.spec.skip_steps) for cell in again.cells()][:2] == [(3, 0), (5, 0)]
+
+
+def test_cli_flag_over_our_settings_file(tmp_path):
+    path = tmp_path / "ours.json"
+    path.write_text(RenderSpec(steps=250, text_prompts="a").to_json(), encoding="utf-8")
+    args = argparse.Namespace(settings=path, set=[], steps=3, width=None, height=None, seed=None,
+                              prompt=None, batches=None)
+    assert build_spec(args)[0].skip_steps == 0
+    args.set = ["skip_steps=1"]
+    assert build_spec(args)[0].skip_steps == 1
+
+
+def test_bot_steps_over_a_preset_and_a_file():
+    preset = RenderSpec(steps=250).to_json()
+    job = build_job(DiscoOptions(prompt="a castle", steps=5), preset=preset, preset_name="p",
+                    limits=JobLimits())
+    assert (job.spec.steps, job.spec.skip_steps) == (5, 0)
+    file = json.dumps({"text_prompts": {"0": ["a"]}, "steps": 250, "skip_steps": 10})
+    job = build_job(DiscoOptions(steps=4, settings_file=file), limits=JobLimits())
+    assert (job.spec.steps, job.spec.skip_steps) == (4, 0)
