@@ -130,6 +130,16 @@ def bot_baseline(defaults: dict[str, Any] | None = None) -> RenderSpec:
     return RenderSpec.from_dict({**BOT_DEFAULTS, **_plain_settings(defaults, "defaults")})
 
 
+def baseline_for(spec: RenderSpec, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What `spec` is compared with to say what the user chose: the baseline, plus what
+    choosing spec's diffusion model alone brings (its DD cut schedules and size)."""
+    base = bot_baseline(defaults)
+    if spec.diffusion_model == base.diffusion_model:
+        return base.to_dict()
+    return {**base.replace(diffusion_model=spec.diffusion_model).to_dict(),
+            "diffusion_model": base.diffusion_model}
+
+
 class _Merge:
     """Settings merged source by source, remembering who set each and noting user overrides."""
 
@@ -206,7 +216,7 @@ def build_job(options: DiscoOptions, *, limits: JobLimits = JobLimits(),
 
 def non_defaults(spec: RenderSpec, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """Settings that differ from `bot_baseline(defaults)`, prompts/images/seed left out."""
-    base = bot_baseline(defaults).to_dict()
+    base = baseline_for(spec, defaults)
     return {key: value for key, value in spec.to_dict().items()
             if key not in ECHOED_APART and key != "schema_version" and base.get(key) != value}
 

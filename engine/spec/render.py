@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, model_validator
 
-from engine.errors import SpecError
+from engine.errors import ModelError, SpecError
+from engine.models.registry import CUT_SCHEDULE_GROUPS, get_model
 from engine.spec import fields
 from engine.spec.fields import SCHEMA_VERSION, SPEC_FIELDS, CanonicalJSON, Invalid
 from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights
@@ -37,14 +38,34 @@ def follow_steps(values: dict[str, Any], changes: dict[str, Any]) -> dict[str, A
     """`values` updated by `changes`, with the one rule for steps and skip_steps wherever steps
     come from (flag, option, settings, file, study axis, preset): when `changes` sets steps but
     not skip_steps, a skip_steps that is DD's default for the old steps is dropped, so DD's
-    default for the new steps applies (`RenderSpec` scales it when 10 does not fit)."""
+    default for the new steps applies (`RenderSpec` scales it when 10 does not fit). The same
+    for a new diffusion_model: cut schedules and size that were the old model's DD defaults
+    give way to the new model's."""
     merged = {**values, **changes}
+    if "diffusion_model" in changes and "diffusion_model" in values:
+        for key, value in _model_defaults(values["diffusion_model"]).items():
+            if key not in changes and values.get(key) == value:
+                merged.pop(key, None)
     if "steps" in changes and "skip_steps" not in changes and "skip_steps" in values:
         old_steps = values.get("steps", 250)
         if (isinstance(old_steps, int) and not isinstance(old_steps, bool)
                 and values["skip_steps"] == default_skip_steps(old_steps)):
             del merged["skip_steps"]
     return merged
+
+
+def _model_defaults(model: object) -> dict[str, Any]:
+    """The settings DD derives from a diffusion model (its cut schedules and size)."""
+    try:
+        entry = get_model(str(model))
+    except ModelError:  # an unknown name: validation reports it
+        return {}
+    defaults: dict[str, Any] = {
+        name: fields.check_schedule(text, name, fields.cut_schedule_bounds(name))
+        for name, text in CUT_SCHEDULE_GROUPS[entry.cut_group or "default"].items()}
+    if entry.default_size is not None:
+        defaults.update(width=entry.default_size[0], height=entry.default_size[1])
+    return defaults
 
 
 def _v(check, *args) -> BeforeValidator:
@@ -169,6 +190,7 @@ class RenderSpec(CanonicalJSON, BaseModel):
     def _check_together(self) -> RenderSpec:
         """Rules that involve several fields; all problems are reported at once."""
         problems: list[Invalid] = []
+        self._apply_model_defaults()
         if self.skip_steps >= self.steps and "skip_steps" not in self.model_fields_set:
             # DD's default (10 of 250) cannot apply to a short run: keep its proportion instead.
             scaled = default_skip_steps(self.steps)
@@ -194,6 +216,31 @@ class RenderSpec(CanonicalJSON, BaseModel):
         if problems:
             raise Invalid.many(problems)
         return self
+
+    def _apply_model_defaults(self) -> None:
+        """DD's per-model behaviour where the user did not choose: the model's cut-schedule
+        group (pixel-art, pulp and watercolor models) and its size (512x448 for 256 models)."""
+        entry = get_model(self.diffusion_model)
+        changed: list[str] = []
+        group = CUT_SCHEDULE_GROUPS[entry.cut_group or "default"]
+        for name, text in group.items():
+            schedule = fields.check_schedule(text, name, fields.cut_schedule_bounds(name))
+            if name not in self.model_fields_set and getattr(self, name) != schedule:
+                self.__dict__[name] = schedule
+                changed.append(name)
+        if changed:
+            self._notes += (f"{', '.join(changed)}: {self.diffusion_model}'s DD schedules "
+                            f"({entry.cut_group}), as DD uses with this model",)
+        size = dict(zip(("width", "height"), entry.default_size or ()))
+        sides = [side for side, value in size.items()
+                 if side not in self.model_fields_set and getattr(self, side) != value]
+        for side in sides:
+            self.__dict__[side] = size[side]
+        if sides:
+            what = (f"size {size['width']}x{size['height']}" if len(sides) == 2
+                    else f"{sides[0]} {size[sides[0]]}")
+            self._notes += (f"{what}: DD's size for {self.diffusion_model} (set width and "
+                            f"height to choose another)",)
 
     def _guidance_problems(self) -> list[Invalid]:
         """With CLIP guidance on, DD needs prompts whose weights do not sum to 0 and cuts."""

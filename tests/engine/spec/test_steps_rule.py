@@ -61,3 +61,30 @@ def test_bot_steps_over_a_preset_and_a_file():
     file = json.dumps({"text_prompts": {"0": ["a"]}, "steps": 250, "skip_steps": 10})
     job = build_job(DiscoOptions(steps=4, settings_file=file), limits=JobLimits())
     assert (job.spec.steps, job.spec.skip_steps) == (4, 0)
+
+
+# ---- DD's per-model behaviour (cut schedules and size) ------------------------------------------
+
+def test_a_model_s_dd_schedules_and_size_apply_where_not_chosen():
+    from engine.models.registry import CUT_SCHEDULE_GROUPS
+
+    pixel = RenderSpec(diffusion_model="pixel_art_diffusion_hard_256")
+    assert (pixel.width, pixel.height) == (512, 448)
+    assert pixel.schedules() == RenderSpec(**CUT_SCHEDULE_GROUPS["pad_or_pulp"]).schedules()
+    assert any("pixel_art_diffusion_hard_256's DD schedules (pad_or_pulp)" in n for n in pixel.notes)
+    assert any(n.startswith("size 512x448: DD's size") for n in pixel.notes)
+    assert RenderSpec.from_json(pixel.to_json()) == pixel
+    chosen = RenderSpec(diffusion_model="watercolordiffusion", width=640, cut_overview="[10]*1000")
+    assert (chosen.width, chosen.height, chosen.cut_overview) == (640, 448, "[10]*1000")
+    assert any(n.startswith("height 448: DD's size for watercolordiffusion") for n in chosen.notes)
+    assert chosen.cut_innercut == RenderSpec(**CUT_SCHEDULE_GROUPS["watercolor"]).cut_innercut
+    back = pixel.replace(diffusion_model="512x512_diffusion_uncond_finetune_008100")
+    assert back == RenderSpec() and back.notes == ()
+
+
+def test_study_axis_of_models_gets_each_model_s_defaults():
+    study = build_study(RenderSpec(seed=1, steps=20), "diffusion_model=512x512_diffusion_uncond_"
+                        "finetune_008100,pixel_art_diffusion_soft_256")
+    first, second = (cell.spec for cell in study.cells())
+    assert (first.width, second.width) == (1280, 512)
+    assert second.cut_innercut == "[1]*200+[4]*200+[8]*200+[10]*400"  # DD's pad_or_pulp
