@@ -32,6 +32,7 @@ _CAMERA_3D = ("translation_z", "rotation_3d_x", "rotation_3d_y", "rotation_3d_z"
               "vr_mode", "vr_eye_angle", "vr_ipd")
 _MOTION_SHARED = ("translation_x", "translation_y", "key_frames", "interp_spline",
                   "frames_scale", "frames_skip_steps")
+_EVERY_MODE = ("video_init_blend_mode",)  # DD's 'linear' video blend applies in every mode
 VIDEO_OVERRIDES = {  # DD 5.7's per-mode overrides -> the main setting they replace
     "video_init_steps": "steps", "video_init_clip_guidance_scale": "clip_guidance_scale",
     "video_init_tv_scale": "tv_scale", "video_init_range_scale": "range_scale",
@@ -40,21 +41,18 @@ VIDEO_OVERRIDES = {  # DD 5.7's per-mode overrides -> the main setting they repl
     "video_init_frames_skip_steps": "frames_skip_steps",
 }
 _VIDEO = ("video_init_path", "extract_nth_frame", "video_init_seed_continuity",
-          "video_init_flow_warp", "video_init_flow_blend", "video_init_blend_mode",
-          "video_init_check_consistency", "force_flow_generation", *VIDEO_OVERRIDES)
+          "video_init_flow_warp", "video_init_flow_blend", "video_init_check_consistency", "force_flow_generation", *VIDEO_OVERRIDES)
 USED_BY_MODE = {
-    "2D": frozenset(_MOTION_2D + _MOTION_SHARED),
-    "3D": frozenset(_CAMERA_3D + _MOTION_SHARED),
-    "Video Input": frozenset(_VIDEO),
+    "2D": frozenset(_MOTION_2D + _MOTION_SHARED + _EVERY_MODE),
+    "3D": frozenset(_CAMERA_3D + _MOTION_SHARED + _EVERY_MODE),
+    "Video Input": frozenset(_VIDEO + _EVERY_MODE),
 }
 _MODE_KEYS = frozenset(_MOTION_2D + _CAMERA_3D + _MOTION_SHARED + _VIDEO)
 _DD_DEFAULT_MOTION = {"translation_z": {0: 10.0}, "rotation_3d_x": {0: 0.0},
                       "rotation_3d_y": {0: 0.0}, "rotation_3d_z": {0: 0.0}}
 _STILL_LINES = ("ignored for still images", "animation_mode ", "text_prompts: frames ",
                 "text_prompts: no frame 0")
-NO_EFFECT = {"midas_weight": "no effect: AdaBins' weights are no longer published, so depth is "
-                             "MiDaS alone",
-             "video_init_check_consistency": "no effect: DD 5.7 never implemented it either",
+NO_EFFECT = {"video_init_check_consistency": "no effect: DD 5.7 never implemented it either",
              "force_flow_generation": "no effect: optical flow is computed when it is needed"}
 
 

@@ -62,8 +62,7 @@ _MORE_STILL_IGNORED = (
 _NO_EFFECT: dict[str, str] = {
     "diffusion_steps": "derived from steps",
     "timestep_respacing": "derived from steps",
-    "randomize_class": "no effect: DD's diffusion models are unconditional",
-    "clip_denoised": "DD always samples with clip_denoised=False",
+    "randomize_class": "as in DD, no effect: DD's diffusion models are unconditional",
     "batch_size": "DD renders one image at a time",
     "cutn": "replaced by cut_overview and cut_innercut in DD 5",
     "intermediates_in_subfolder": "intermediate images always go to a partials folder",
@@ -82,7 +81,7 @@ _NO_EFFECT: dict[str, str] = {
 }
 _STILL_IGNORED = frozenset(_ANIMATION_DEFAULTS) | frozenset(_MORE_STILL_IGNORED)
 STILL_IGNORED_KEYS = _STILL_IGNORED  # keys a still import sets aside (animation, video, our own)
-_KNOWN_KEYS = (set(_SAME_NAME) | _STILL_IGNORED | set(_NO_EFFECT) | set(DD_CLIP_FLAGS)
+_KNOWN_KEYS = ({"clip_denoised"} | set(_SAME_NAME) | _STILL_IGNORED | set(_NO_EFFECT) | set(DD_CLIP_FLAGS)
                | {"text_prompts", "image_prompts", "seed", "set_seed", "diffusion_sampling_mode",
                   "width_height", "clip_models"})
 
@@ -229,6 +228,10 @@ def _unused_keys(data: dict, values: dict[str, Any]) -> list[str]:
     if ignored:
         lines.append("ignored for still images (animation and video settings): "
                      + ", ".join(ignored))
+    if "clip_denoised" in data:
+        lines.append("clip_denoised: true is not supported; this engine samples with DD's "
+                     "default, false (x̂₀ not clamped)" if data["clip_denoised"] is True else
+                     "clip_denoised: false, DD's default, as this engine samples")
     for key in data:
         if key in _NO_EFFECT and key not in ("engine", "engine_version", "schema_version"):
             lines.append(f"{key}: ignored ({_NO_EFFECT[key]})")
