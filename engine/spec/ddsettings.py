@@ -13,7 +13,7 @@ from typing import Any
 
 from engine import __version__
 from engine.errors import ModelError, SpecError
-from engine.models.registry import get_model
+from engine.models.registry import DIFFUSION_MODEL_NAMES, get_model
 from engine.spec.ddfile import DISCOART_NO_EFFECT, load_dd_file, require_dd_key
 from engine.spec.fields import DD_CLIP_FLAGS, closest_name
 from engine.spec.prompts import WeightedPrompt
@@ -79,6 +79,9 @@ _NO_EFFECT: dict[str, str] = {
     "models_sha256": "written by this engine",
     **DISCOART_NO_EFFECT,
 }
+# Other names DD forks and discoart gave the registered models.
+_MODEL_SPELLINGS = {"PADexpanded": "pixelartdiffusion_expanded",
+                    "Isometric_Diffusion_Revrart512px": "IsometricDiffusionRevrart512px"}
 _STILL_IGNORED = frozenset(_ANIMATION_DEFAULTS) | frozenset(_MORE_STILL_IGNORED)
 STILL_IGNORED_KEYS = _STILL_IGNORED  # keys a still import sets aside (animation, video, our own)
 _KNOWN_KEYS = ({"clip_denoised"} | set(_SAME_NAME) | _STILL_IGNORED | set(_NO_EFFECT) | set(DD_CLIP_FLAGS)
@@ -168,6 +171,25 @@ def _size(data: dict, values: dict[str, Any], report: list[str]) -> str | None:
     return key
 
 
+def _model_name(name: str, data: dict, report: list[str]) -> str:
+    """DD's and discoart's spellings of a diffusion model (discoart matches file-name prefixes,
+    e.g. portrait_generator_v001_ema_0.9999_1MM); 'custom' is refused with the fix."""
+    text = name.strip()
+    if text.lower() == "custom":
+        where = f" ({short_repr(data['custom_path'])})" if "custom_path" in data else ""
+        raise SpecError(f"diffusion_model: 'custom' is a model file on the author's machine"
+                        f"{where}; this engine loads only the models it registers — fix: set "
+                        f"diffusion_model to one of {', '.join(DIFFUSION_MODEL_NAMES)}",
+                        "diffusion_model")
+    known = _MODEL_SPELLINGS.get(text) or next(
+        (model for model in sorted(DIFFUSION_MODEL_NAMES, key=len, reverse=True)
+         if text != model and text.startswith(model)), None)
+    if known is None:
+        return text
+    report.append(f"diffusion_model {short_repr(text)} read as {known}")
+    return known
+
+
 def is_256_class(model: object) -> bool:
     """Whether DD sizes this diffusion model with width_height_for_256x256_models."""
     try:
@@ -189,6 +211,8 @@ def import_dd_data(data: dict, report: list[str]) -> tuple[RenderSpec, list[str]
     require_dd_key(data, _KNOWN_KEYS)
     report = list(report)
     values: dict[str, Any] = {key: data[key] for key in _SAME_NAME if key in data}
+    if isinstance(data.get("diffusion_model"), str):
+        values["diffusion_model"] = _model_name(data["diffusion_model"], data, report)
     origin: dict[str, str] = {}  # our setting -> the DD key it came from, where names differ
     for key in ("text_prompts", "image_prompts"):
         if key in data:

@@ -237,3 +237,28 @@ def test_keys_without_effect_are_named():
     spec = AnimationSpec.from_dict({"animation_mode": "3D", "midas_weight": 0.5, "max_frames": 3})
     assert any(note.startswith("midas_weight: no effect") for note in spec.notes)
     assert not any("midas" in note for note in AnimationSpec(animation_mode="3D", max_frames=3).notes)
+
+
+# ---- item 2: community models ------------------------------------------------------------------
+
+@pytest.mark.parametrize("written, model, size", [
+    ("FeiArt_Handpainted_CG_Diffusion", "FeiArt_Handpainted_CG_Diffusion", (1280, 768)),
+    ("Ukiyo-e_Diffusion_All_V1.by_thegenerativegeneration",
+     "Ukiyo-e_Diffusion_All_V1.by_thegenerativegeneration", (512, 448)),
+    ("256x256_openai_comics_faces_v2.by_alex_spirin_114k",
+     "256x256_openai_comics_faces_v2.by_alex_spirin_114k", (512, 448)),
+    ("portrait_generator_v1.5_ema_0.9999_165000", "portrait_generator_v1.5", (1280, 768)),
+    ("portrait_generator_v001_ema_0.9999_1MM", "portrait_generator_v001", (1280, 768)),
+    ("PADexpanded", "pixelartdiffusion_expanded", (512, 448)),
+    ("IsometricDiffusionRevrart512px", "IsometricDiffusionRevrart512px", (1280, 768)),
+])
+def test_community_models_in_files(written, model, size):
+    spec, report = import_dd_settings({"diffusion_model": written, "steps": 50})
+    assert spec.diffusion_model == model and (spec.width, spec.height) == size
+    assert (written == model) or f"read as {model}" in " ".join(report)
+
+
+def test_custom_model_is_refused_with_the_fix():
+    err = refusal({"diffusion_model": "custom", "custom_path": "/content/drive/ema.pt"})
+    assert err.param == "diffusion_model" and "'/content/drive/ema.pt'" in str(err)
+    assert "fix: set diffusion_model to one of 512x512_diffusion_uncond_finetune_008100" in str(err)
