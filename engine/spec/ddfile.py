@@ -183,7 +183,7 @@ def _discoart(data: dict, report: list[str]) -> None:
     """discoart's names and shapes in DD's terms."""
     group = data.pop("cut_schedules_group", None)
     if group is not None:
-        if group not in CUT_SCHEDULE_GROUPS:
+        if not isinstance(group, str) or group not in CUT_SCHEDULE_GROUPS:
             raise SpecError(f"cut_schedules_group: {short_repr(group)} is not known; allowed: "
                             f"{', '.join(CUT_SCHEDULE_GROUPS)} — fix: one of those, or give "
                             f"cut_overview and cut_innercut yourself", "cut_schedules_group")

@@ -197,3 +197,13 @@ def test_a_typed_prompt_replaces_the_file_s_frame_prompts():
 def test_the_default_frame_count_is_clamped_to_a_small_server_limit():
     parsed = animate(limits=JobLimits(max_frames=20, max_steps=500))
     assert parsed.frames == 20 and any(n.startswith("frames 100 → 20 (from the default)") for n in parsed.notes)
+
+
+def test_a_pre_57_video_file_read_for_the_video_mode_keeps_its_main_settings():
+    content = (FIXTURE.parent / "dd" / "dd54_video_settings.txt").read_bytes()
+    _, values, notes = read_animation_file(content, "video")
+    assert values["animation_mode"] == "Video Input"
+    assert (values["video_init_steps"], values["video_init_clip_guidance_scale"]) == (200, 30000)
+    assert any("a file from before DD 5.7" in note for note in notes)
+    _, values, notes = read_animation_file(content)  # no mode: inferred, with a note
+    assert values["animation_mode"] == "2D" and "video_init_steps" not in values

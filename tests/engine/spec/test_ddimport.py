@@ -7,6 +7,7 @@ import argparse
 import json
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from engine.errors import SpecError
 from engine.models.registry import CUT_SCHEDULE_GROUPS
@@ -262,3 +263,33 @@ def test_custom_model_is_refused_with_the_fix():
     err = refusal({"diffusion_model": "custom", "custom_path": "/content/drive/ema.pt"})
     assert err.param == "diffusion_model" and "'/content/drive/ema.pt'" in str(err)
     assert "fix: set diffusion_model to one of 512x512_diffusion_uncond_finetune_008100" in str(err)
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
+                    st.text(max_size=30), st.sampled_from(["0: (1)", "[12]*1000", "3D", "Video Input",
+                                                           "custom", "ddim", "random_seed"]),
+                    st.lists(st.integers(0, 2000), max_size=3),
+                    st.dictionaries(st.sampled_from(["0", "x", "prompts"]), st.text(max_size=5), max_size=2))
+_KEYS = st.sampled_from(sorted({*json.loads(text("dd57_3d_turbo_settings.txt")), "animation_mode",
+                                "width_height", "set_seed", "cut_schedules_group", "clip_models",
+                                "width_height_for_256x256_models", "name_docarray"}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_KEYS, _VALUES, max_size=12), st.sampled_from([None, "2d", "3d", "video"]))
+def test_no_input_gives_a_traceback(data, mode):
+    for read in (lambda: import_dd_settings(data), lambda: import_dd_animation(data, mode)):
+        try:
+            read()
+        except SpecError as err:
+            assert str(err)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=200), st.binary(max_size=200),
+                 st.text(alphabet="{}[]:,\"'#/*-&!|>\n abc0129.", max_size=120)))
+def test_no_text_gives_a_traceback(source):
+    try:
+        import_dd_settings(source)
+    except SpecError as err:
+        assert str(err)
