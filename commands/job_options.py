@@ -150,9 +150,11 @@ class _Merge:
         self.notes: list[str] = []
 
     def add(self, values: dict[str, Any], label: str | dict[str, str], *, user: bool) -> None:
-        if "skip_steps" in self.values and "skip_steps" not in follow_steps(self.values, values):
-            del self.values["skip_steps"]  # DD's default follows the new steps (one rule)
-            self.by_user.discard("skip_steps")
+        kept = follow_steps(self.values, values)  # DD's defaults follow new steps / a new model
+        for key in [key for key in self.values if key not in kept]:
+            del self.values[key]
+            self.origin.pop(key, None)
+            self.by_user.discard(key)
         for key, value in values.items():
             name = label if isinstance(label, str) else label[key]
             if user and key in self.by_user and self.values[key] != value:

@@ -88,3 +88,12 @@ def test_study_axis_of_models_gets_each_model_s_defaults():
     first, second = (cell.spec for cell in study.cells())
     assert (first.width, second.width) == (1280, 512)
     assert second.cut_innercut == "[1]*200+[4]*200+[8]*200+[10]*400"  # DD's pad_or_pulp
+
+
+def test_bot_model_choice_over_a_full_preset_gets_the_model_s_defaults():
+    preset = RenderSpec(steps=50).to_json()  # a preset stores every setting
+    job = build_job(DiscoOptions(prompt="a castle", model="pixel_art_diffusion_soft_256"),
+                    preset=preset, preset_name="p", limits=JobLimits())
+    assert (job.spec.width, job.spec.height) == (512, 448)
+    assert job.spec.cut_innercut == "[1]*200+[4]*200+[8]*200+[10]*400"
+    assert any("DD schedules (pad_or_pulp)" in note for note in job.notes)
