@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, model_validator
 
-from engine.errors import ModelError, SpecError
-from engine.models.registry import CUT_SCHEDULE_GROUPS, get_model
+from engine.errors import SpecError
+from engine.models.registry import get_model
 from engine.spec import fields
+from engine.spec.defaults import default_skip_steps, follow_steps, model_defaults
 from engine.spec.fields import SCHEMA_VERSION, SPEC_FIELDS, CanonicalJSON, Invalid
 from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights
 from engine.spec.schedules import SCHEDULE_LENGTH, format_number, parse_schedule, schedule_index
@@ -26,46 +27,6 @@ __all__ = [
     "SCHEMA_VERSION", "SPEC_FIELDS", "RenderSpec", "CutSchedules", "CutStep", "parse_set_options",
     "apply_overrides", "default_skip_steps", "follow_steps",
 ]
-DD_SKIP_STEPS = 10  # DD's default, written for its default of 250 steps
-
-
-def default_skip_steps(steps: int) -> int:
-    """DD's skip_steps (10) where it fits `steps`, else the same share of steps (10 of 250)."""
-    return DD_SKIP_STEPS if steps > DD_SKIP_STEPS else steps * DD_SKIP_STEPS // 250
-
-
-def follow_steps(values: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """`values` updated by `changes`, with the one rule for steps and skip_steps wherever steps
-    come from (flag, option, settings, file, study axis, preset): when `changes` sets steps but
-    not skip_steps, a skip_steps that is DD's default for the old steps is dropped, so DD's
-    default for the new steps applies (`RenderSpec` scales it when 10 does not fit). The same
-    for a new diffusion_model: cut schedules and size that were the old model's DD defaults
-    give way to the new model's."""
-    merged = {**values, **changes}
-    if "diffusion_model" in changes and "diffusion_model" in values:
-        for key, value in _model_defaults(values["diffusion_model"]).items():
-            if key not in changes and values.get(key) == value:
-                merged.pop(key, None)
-    if "steps" in changes and "skip_steps" not in changes and "skip_steps" in values:
-        old_steps = values.get("steps", 250)
-        if (isinstance(old_steps, int) and not isinstance(old_steps, bool)
-                and values["skip_steps"] == default_skip_steps(old_steps)):
-            del merged["skip_steps"]
-    return merged
-
-
-def _model_defaults(model: object) -> dict[str, Any]:
-    """The settings DD derives from a diffusion model (its cut schedules and size)."""
-    try:
-        entry = get_model(str(model))
-    except ModelError:  # an unknown name: validation reports it
-        return {}
-    defaults: dict[str, Any] = {
-        name: fields.check_schedule(text, name, fields.cut_schedule_bounds(name))
-        for name, text in CUT_SCHEDULE_GROUPS[entry.cut_group or "default"].items()}
-    if entry.default_size is not None:
-        defaults.update(width=entry.default_size[0], height=entry.default_size[1])
-    return defaults
 
 
 def _v(check, *args) -> BeforeValidator:
@@ -220,25 +181,20 @@ class RenderSpec(CanonicalJSON, BaseModel):
     def _apply_model_defaults(self) -> None:
         """DD's per-model behaviour where the user did not choose: the model's cut-schedule
         group (pixel-art, pulp and watercolor models) and its size (512x448 for 256 models)."""
-        entry = get_model(self.diffusion_model)
-        changed: list[str] = []
-        group = CUT_SCHEDULE_GROUPS[entry.cut_group or "default"]
-        for name, text in group.items():
-            schedule = fields.check_schedule(text, name, fields.cut_schedule_bounds(name))
-            if name not in self.model_fields_set and getattr(self, name) != schedule:
-                self.__dict__[name] = schedule
-                changed.append(name)
-        if changed:
-            self._notes += (f"{', '.join(changed)}: {self.diffusion_model}'s DD schedules "
-                            f"({entry.cut_group}), as DD uses with this model",)
-        size = dict(zip(("width", "height"), entry.default_size or ()))
-        sides = [side for side, value in size.items()
-                 if side not in self.model_fields_set and getattr(self, side) != value]
-        for side in sides:
-            self.__dict__[side] = size[side]
+        defaults = model_defaults(self.diffusion_model)
+        changed = [name for name, value in defaults.items()
+                   if name not in self.model_fields_set and getattr(self, name) != value]
+        for name in changed:
+            self.__dict__[name] = defaults[name]
+        cuts = [name for name in changed if name.startswith("cut_")]
+        if cuts:
+            group = get_model(self.diffusion_model).cut_group
+            self._notes += (f"{', '.join(cuts)}: {self.diffusion_model}'s DD schedules "
+                            f"({group}), as DD uses with this model",)
+        sides = [name for name in changed if name in ("width", "height")]
         if sides:
-            what = (f"size {size['width']}x{size['height']}" if len(sides) == 2
-                    else f"{sides[0]} {size[sides[0]]}")
+            what = (f"size {defaults['width']}x{defaults['height']}" if len(sides) == 2
+                    else f"{sides[0]} {defaults[sides[0]]}")
             self._notes += (f"{what}: DD's size for {self.diffusion_model} (set width and "
                             f"height to choose another)",)
 
