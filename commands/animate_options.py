@@ -33,12 +33,9 @@ from commands.errors import CommandError
 from commands.job_options import JobLimits, ParsedJob, cuts_per_step
 from engine.media.video import VideoInfo, check_selection
 from engine.spec.animation import MODE_KEYS, MODE_NAMES, AnimationSpec, split_animation_options
-from engine.spec.ddsettings import (
-    DD_ANIMATION_KEYS,
-    STILL_IGNORED_KEYS,
-    dd_animation_values,
-    load_settings_json,
-)
+from engine.spec.ddanimation import DD_ANIMATION_KEYS, dd_animation_values
+from engine.spec.ddfile import load_dd_file, read_settings
+from engine.spec.ddsettings import STILL_IGNORED_KEYS
 from engine.spec.fields import Invalid, check_int
 from engine.spec.frame_prompts import parse_frame_prompts
 from engine.spec.prompts import format_prompts
@@ -101,21 +98,24 @@ def still_settings(settings: str | None) -> str | None:
     return "; ".join(item.strip() for item in rest) or None
 
 
-def read_animation_file(content: str | bytes | None) -> tuple[str | None, dict[str, Any], list[str]]:
+def read_animation_file(content: str | bytes | None, mode: str | None = None
+                        ) -> tuple[str | None, dict[str, Any], list[str]]:
     """A settings file for `/animate`: (its still settings for `build_job`, its animation values,
-    notes). Reads our animation JSON (with "render"), a DD settings file (its animation keys; the
-    command's mode when the file names none), or any still settings file (used for every frame).
-    Nothing is validated here: `build_animation` checks the values after the server's limits."""
+    notes). Reads our animation JSON (with "render"), a DD settings file (its animation keys for
+    `mode`, the command's mode: see `engine.spec.ddanimation`), or any still settings file (used
+    for every frame). Nothing is validated here: `build_animation` checks the values after the
+    server's limits."""
     if content is None:
         return None, {}, []
-    data = load_settings_json(content)
+    data = read_settings(content)
     if isinstance(data.get("render"), dict):  # our own animation JSON (a result's attachment)
         values = {k: v for k, v in data.items() if k not in ("render", "schema_version")}
         return json.dumps(data["render"]), values, []
     if not any(key in data for key in (*DD_ANIMATION_KEYS, "animation_mode")):
         return json.dumps(data), {}, []
-    values, report = dd_animation_values(data)
+    values, report = dd_animation_values(data, mode)
     values.pop("render")
+    data, _ = load_dd_file(data)  # nulls dropped, true/false in numbers read as 1/0
     still = {k: v for k, v in data.items() if k not in STILL_IGNORED_KEYS and k != "text_prompts"}
     if str(data.get("sampling_mode", "")).strip().lower() in ("ddim", "plms"):  # a DD 5.0 file
         still["sampling_mode"] = data["sampling_mode"]

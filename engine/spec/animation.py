@@ -255,6 +255,9 @@ class AnimationSpec(CanonicalJSON, BaseModel):
                                     f"to do with video_init_steps={self.video_init_steps}",
                                     param="video_init_skip_steps",
                                     fix=f"e.g. video_init_skip_steps={self.video_init_steps // 2}"))
+        if "midas_weight" in self.model_fields_set and mode == "3D":
+            notes.append("midas_weight: no effect: AdaBins' weights are no longer published, so "
+                         "depth is MiDaS alone")
         problems.extend(self._frame_problems(notes))
         if not problems:
             problems.extend(self._work_problems())

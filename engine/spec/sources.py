@@ -8,9 +8,9 @@ from pathlib import Path
 
 from engine.errors import SpecError
 from engine.media.files import read_user_file
+from engine.spec.ddfile import read_settings
 from engine.spec.ddsettings import import_dd_settings
-from engine.spec.jsontext import read_json
-from engine.spec.render import RenderSpec, parse_set_options
+from engine.spec.render import RenderSpec, follow_steps, parse_set_options
 
 
 def add_spec_options(p: argparse.ArgumentParser) -> None:
@@ -35,28 +35,25 @@ def build_spec(args: argparse.Namespace):
     data: dict = {}
     if getattr(args, "settings", None):
         data, report = _read_settings_file(args.settings)
-    data.update(parse_set_options(args.set))
+    data = follow_steps(data, parse_set_options(args.set))
     explicit = {"text_prompts": getattr(args, "prompt", None), "steps": args.steps,
                 "width": args.width, "height": args.height, "seed": getattr(args, "seed", None),
                 "n_batches": getattr(args, "batches", None)}
-    data.update({k: v for k, v in explicit.items() if v is not None})
+    data = follow_steps(data, {k: v for k, v in explicit.items() if v is not None})
     if "n_batches" not in data:
         data["n_batches"] = 1  # DD's default of 50 images is a notebook habit, not a CLI one
     spec = RenderSpec.from_dict(data)
     return spec, report + list(spec.notes)
 
 
+def read_settings_path(path: Path) -> dict:
+    """The file --settings names, as a dict (JSON, JSON5 or YAML); SpecError when unreadable."""
+    return read_settings(read_user_file(path, what="--settings"), f"--settings {path.name}")
+
+
 def _read_settings_file(path: Path) -> tuple[dict, list[str]]:
-    raw = read_user_file(path, what="--settings")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"--settings: cannot read {path} as JSON ({exc}); give a file written by "
-                        "disco or a DD *_settings.txt") from None
-    data = read_json(text, f"--settings: {path}")
-    if not isinstance(data, dict):
-        raise SpecError(f"--settings: {path} does not hold a JSON object")
-    if _looks_like_dd(data):
+    data = read_settings_path(path)
+    if is_dd_file(data):
         spec, report = import_dd_settings(data)
         imported = spec.to_dict()
         if "n_batches" not in data:  # DD files carry no image count; don't turn it into DD's 50
@@ -65,8 +62,12 @@ def _read_settings_file(path: Path) -> tuple[dict, list[str]]:
     return data, []
 
 
-def _looks_like_dd(data: dict) -> bool:
-    return "width_height" in data or "set_seed" in data or isinstance(data.get("text_prompts"), dict)
+def is_dd_file(data: dict) -> bool:
+    """Our own settings JSON holds only RenderSpec names with prompts as a list; anything else
+    (DD's files, partial DD files, discoart configs, our DD-format exports) goes through the
+    DD importer, which reports the keys it does not use instead of refusing them."""
+    ours = set(RenderSpec.model_fields) | {"schema_version"}
+    return any(key not in ours for key in data) or isinstance(data.get("text_prompts"), dict)
 
 
 def bounded_int(low: int, high: int):

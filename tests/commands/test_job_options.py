@@ -104,7 +104,7 @@ def test_image_paths_only_from_attachments():
 
 
 def test_model_prefix_and_sampler_options():
-    parsed = job(model="portrait", sampling_mode="plms", n=2)
+    parsed = job(model="portrait_generator_v0", sampling_mode="plms", n=2)
     assert parsed.spec.diffusion_model == "portrait_generator_v001"
     assert parsed.non_defaults == {"diffusion_model": "portrait_generator_v001",
                                    "sampling_mode": "plms", "n_batches": 2}

@@ -59,7 +59,7 @@ def test_no_cannot_make_the_total_non_positive():
 def test_flags_map_to_settings():
     parsed = parse_prompt_text(
         "a lighthouse --seed 42 --steps 250 --ar 16:9 --w 1024 --cgs 1e4 --cutn 2 --skip 5 --n 3 "
-        "--model portrait --sampler plms --eta=0.5 --skip_augs --set \"range_scale=100; "
+        "--model portrait_generator_v0 --sampler plms --eta=0.5 --skip_augs --set \"range_scale=100; "
         "cut_overview=[12]*400+[4]*600\"")
     assert parsed.flags == {
         "seed": 42, "steps": 250, "aspect_ratio": (16.0, 9.0), "width": 1024,

@@ -62,6 +62,22 @@ def test_burst_renders_every_queued_job(tmp_path):
     assert Path(first.artifacts[0]).parent == tmp_path / "jobs" / first.id
 
 
+def test_intermediate_saves_through_the_queue_give_an_evolution_video(tmp_path):
+    from engine.media.video import probe_video
+
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(seed=4, intermediate_saves=3)))
+        await worker(db, tmp_path).run(burst=True)
+        return await db.jobs.get(job.id)
+
+    job = asyncio.run(with_db(tmp_path, body))
+    image, video = (Path(p) for p in job.artifacts)
+    assert image.suffix == ".png" and video.name.endswith("_0_evolution.mp4")
+    partials = sorted((image.parent / "partials").glob("*.png"))
+    assert len(partials) == 3
+    assert probe_video(video).frames == 3 + 4  # the partials, then the result for a second
+
+
 def test_job_without_seed_gets_a_stable_one(tmp_path):
     async def body(db):
         job = await db.jobs.enqueue(request(fast_spec(seed=None)))
