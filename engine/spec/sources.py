@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.errors import SpecError
 from engine.media.files import read_user_file
 from engine.spec.ddfile import read_settings
 from engine.spec.ddsettings import import_dd_settings
