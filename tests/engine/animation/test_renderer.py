@@ -114,6 +114,22 @@ def test_2d_frames_mp4_and_preview(zoom_2d):
     assert not np.array_equal(first, last)
 
 
+def test_resume_from_the_first_frame_equals_uninterrupted(tmp_path):
+    """The engine's kill -9 case: only frame 0 on disk. The frame read back from its PNG must be
+    the tensor an uninterrupted run hands on, layout included (a channels-last tensor made every
+    later frame a few 8-bit levels off)."""
+    spec = anim(max_frames=3)
+    whole, _ = render(spec, tmp_path / "whole")
+    out = tmp_path / "resumed"
+    (out / "frames").mkdir(parents=True)
+    for name in ("animation.json", "frames/0000.png"):
+        (out / name).write_bytes((tmp_path / "whole" / name).read_bytes())
+    resumed, _ = render(spec, out)
+    assert resumed.first_rendered == 1
+    for a, b in zip(whole.frames, resumed.frames):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))), b.name
+
+
 def test_resume_equals_uninterrupted(zoom_2d, tmp_path):
     spec, whole, _ = zoom_2d
     out = tmp_path / "resumed"

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from engine.diffusion.embeddings import load_image
-from engine.diffusion.images import preview, to_pil, write_preview
+from engine.diffusion.images import pil_to_unit, preview, to_pil, unit_to_pil, write_preview
 from engine.errors import SpecError
 from tests.support.media import EPS, animated, picture, with_orientation
 
@@ -52,3 +52,11 @@ def test_load_image_refuses_what_the_upload_refuses(tmp_path):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(SpecError, match=f"init_image: '.*{name}' .*PNG, JPEG or WebP"):
             load_image(str(tmp_path / name), "init_image")
+
+
+def test_a_picture_reads_back_as_the_same_contiguous_tensor():
+    """What an animation hands on in memory and what a resumed run reads from the PNG are equal
+    in values and in layout (convolutions sum channels-last tensors in another order)."""
+    x = torch.rand(1, 3, 16, 24).mul(255).round().div(255)
+    back = pil_to_unit(unit_to_pil(x), torch.device("cpu"))
+    assert torch.equal(back, x) and back.is_contiguous() and back.stride() == x.stride()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-from PIL import Image
 
 from engine.media.stills import UnusableImage, read_still
 from tests.support.media import (EPS, animated, encoded, gif_header_only, picture, png_header_only,
