@@ -2,7 +2,7 @@
 the result's MP4 fitted to the server's upload limit.
 
 Queueing: the still part (every frame's settings) goes through the same option pipeline as
-`/disco` (`bot.queueing.build_options`: banned words, the guild's defaults and limits), then
+`/disco` (`bot.queueing.build_options`: the guild's defaults and limits), then
 `commands.animate_options.build_animation` adds the animation part under the same limits. The
 job is stored with kind 'animation' and its size (`commands.job_size.animation_size`: frames,
 and the average denoising steps a frame costs, so the queue's ETA fits it).
@@ -29,7 +29,7 @@ from typing import Any
 import discord
 
 from bot.attachments import finished_image, keep_copy, removed_unless_queued, request_folder
-from bot.queueing import build_options, echo_for, prompt_texts, spec_preset
+from bot.queueing import build_options, echo_for, enqueue_spec, prompt_texts, spec_preset
 from commands.animate_options import (
     PATH_KEYS,
     AnimateOptions,
@@ -39,11 +39,9 @@ from commands.animate_options import (
 )
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits
-from commands.job_size import animation_size
 from engine.errors import EngineError
 from engine.media.video import fit_to_size, probe_video
-from engine.spec.render import SCHEMA_VERSION
-from storage import Job, JobKind, JobRequest
+from storage import Job, JobKind
 
 log = logging.getLogger("disco.bot.animate")
 
@@ -62,17 +60,7 @@ async def enqueue_animation(bot: Any, interaction: discord.Interaction, still: D
                                  preset_name=None if parent else preset_name)
     guild = await bot.db.guilds.get(interaction.guild_id)
     animation = build_animation(parsed, options, limits=JobLimits.from_guild(guild.limits))
-    banned = guild.find_banned_word(animation.spec.prompt_summary())
-    if banned:  # frame-keyed prompts beyond frame 0 never went through build_options
-        raise CommandError(f"the prompts contain '{banned}', a word this server's admins banned "
-                           f"(banned_words); rephrase them without that word", "prompt", rule="banned_words")
-    roles = [role.id for role in getattr(interaction.user, "roles", [])]
-    job = await bot.db.jobs.enqueue(JobRequest(
-        guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id,
-        kind=JobKind.ANIMATION, spec_json=animation.spec.to_json(), spec_version=SCHEMA_VERSION,
-        model_set=bot.config.engine.model_set, seed=animation.spec.render.seed,
-        parent_job_id=parent.id if parent else None, **animation_size(animation.spec).request_fields()),
-        role_ids=roles)
+    job = await enqueue_spec(bot, interaction, animation.spec, parent=parent)
     echo = await echo_for(bot.db, job, with_animation_notes(animation), limit=1500)
     head, _, rest = echo.partition("\n")
     return job, "\n".join(part for part in (head, animation_line(animation.spec)[:480], rest) if part)[:2000]

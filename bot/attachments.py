@@ -1,15 +1,15 @@
 """Attachments of `/disco` (init_image, image_prompt) and `/animate` (video): checked, downloaded, kept.
 
 Discord's metadata (type, size, width, height) is checked with `check_attachment` before a byte
-is downloaded; the downloaded bytes are then checked again by decoding the image header, since
-the metadata comes from the uploader's client. The file is stored under
+is downloaded; the downloaded bytes are then checked again, since the metadata comes from the
+uploader's client: an image is decoded whole, as the engine will read it (`engine.media.stills`),
+a video probed, a settings file measured. The file is stored under
 `<data>/uploads/<interaction id>/` and its path goes into the spec, where the engine reads it.
 The path is chosen here, never by the user, so no typed path or URL can reach the engine.
 """
 from __future__ import annotations
 
 import asyncio
-import io
 import re
 import shutil
 from contextlib import asynccontextmanager
@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import AsyncIterator, Optional
 
 import discord
-from PIL import Image, UnidentifiedImageError
 
 from commands.errors import CommandError
 from commands.job_options import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_PIXELS, check_attachment
+from engine.media.stills import UnusableImage, read_still
 from engine.media.video import VideoInfo, VideoLimits, probe_video
 from storage import Job, JobState
 
@@ -28,18 +28,13 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def _check_decoded(data: bytes, filename: str, option: str) -> None:
-    """The real image behind the metadata: decodable, and within the pixel cap."""
+    """The real image behind the metadata, read as the engine will read it (every pixel): a
+    still PNG, JPEG or WebP within the pixel cap."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            if width * height > MAX_ATTACHMENT_PIXELS:
-                raise CommandError(f"{option}: {filename} is {width}×{height} pixels; at most "
-                                   f"{MAX_ATTACHMENT_PIXELS:,} — scale it down", option,
-                                   rule="attachment_pixels")
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise CommandError(f"{option}: {filename} is not a readable image; attach a PNG, JPEG or "
-                           f"WebP file", option, rule="attachment_type") from None
+        read_still(data, MAX_ATTACHMENT_PIXELS)
+    except UnusableImage as err:
+        rule = "attachment_pixels" if err.reason == "pixels" else "attachment_type"
+        raise CommandError(f"{option}: {filename[:80]} {err}", option, rule=rule) from None
 
 
 async def save_image(attachment: discord.Attachment, folder: Path, option: str,
@@ -66,11 +61,17 @@ async def read_settings_file(attachment: Optional[discord.Attachment]) -> Option
     """The bytes of a `settings_file` attachment (a DD settings.txt or our JSON), bounded."""
     if attachment is None:
         return None
-    if attachment.size > MAX_SETTINGS_FILE:
-        raise CommandError(f"settings_file: {attachment.filename} is {attachment.size:,} bytes; at most "
+    _check_settings_size(attachment.filename, attachment.size)
+    data = await attachment.read()
+    _check_settings_size(attachment.filename, len(data))  # the metadata may have lied
+    return data
+
+
+def _check_settings_size(name: str, size: int) -> None:
+    if size > MAX_SETTINGS_FILE:
+        raise CommandError(f"settings_file: {name[:60]} is {size:,} bytes; at most "
                            f"{MAX_SETTINGS_FILE:,} — attach the settings.txt DD wrote, not an image "
                            f"or an archive", "settings_file", rule="settings_file_size")
-    return await attachment.read()
 
 
 VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo",

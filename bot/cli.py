@@ -50,8 +50,13 @@ def cmd_bot(args: argparse.Namespace, sections: dict[str, dict], data_dir: Path)
         return 2
     config = BotConfig.from_sections(sections, data_dir, config_path=args.config)
     apply_endpoints(config.api_base, config.gateway_url)
+    from storage import StorageError
+
     try:
         asyncio.run(_run(config, token))
+    except StorageError as exc:  # a wrong database URL or password, a foreign database: one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return 0

@@ -48,7 +48,8 @@ class DiscoBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = await Database.open(self.config.database_path)
+        # A PostgreSQL server that is down at start is waited for, one log line per try.
+        self.db = await Database.open(self.config.database, wait_s=float("inf"))
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         # Every job button ever posted routes here by its custom_id, with no per-message state.

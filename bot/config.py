@@ -57,10 +57,16 @@ class BotConfig:
     engine_stop_seconds: float = 10.0
     engine: EngineSettings = field(default_factory=EngineSettings)
     config_path: Path | None = None
+    database_url: str = ""  # "" = the SQLite file in data_dir
 
     @property
     def database_path(self) -> Path:
         return storage.database_path(self.data_dir)
+
+    @property
+    def database(self) -> str:
+        """What the bot opens: DISCO_DATABASE_URL, [storage] url, else the data dir's file."""
+        return storage.database_url(self.data_dir, self.database_url)
 
     @classmethod
     def from_sections(cls, config: Mapping[str, Mapping], data_dir: Path,
@@ -78,7 +84,8 @@ class BotConfig:
             engine_restart_max_seconds=bot["engine_restart_max_seconds"],
             engine_stop_seconds=bot["engine_stop_seconds"],
             engine=EngineSettings(**{k: engine[k] for k in EngineSettings.__dataclass_fields__}),
-            config_path=Path(config_path) if config_path else None)
+            config_path=Path(config_path) if config_path else None,
+            database_url=config.get("storage", {}).get("url", ""))
 
 
 def token_from_environment() -> str:

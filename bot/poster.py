@@ -167,7 +167,7 @@ class Poster:
                     raise
                 except Exception:
                     log.exception("poster round failed unexpectedly")
-                await asyncio.sleep(self.poll_seconds)
+                await self.db.wait_for_change(self.poll_seconds)  # PostgreSQL: wakes on NOTIFY
         finally:
             for task in list(self._delivering.values()):
                 task.cancel()
@@ -416,6 +416,13 @@ class Poster:
         limit, files, notes = self._upload_limit(job), [], []
         for path in map(Path, job.artifacts):
             try:
+                if path.suffix == ".mp4":  # an image's evolution (intermediate_saves), as it is
+                    if path.stat().st_size > limit - len(job.spec_json) - 4096:
+                        notes.append(f"{path.name} is over this server's upload limit; it stays "
+                                     f"on the server")
+                        continue
+                    files.append(discord.File(io.BytesIO(path.read_bytes()), path.name))
+                    continue
                 data, name, note = fit_image(path.read_bytes(), path.name, limit)
             except OSError as exc:
                 notes.append(f"{path.name} could not be read ({exc.strerror})")

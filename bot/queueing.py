@@ -1,8 +1,9 @@
 """Queueing a job from an interaction: the one path shared by `/disco`, `/rerun` and the buttons.
 
-Every way in goes through `enqueue_options`: the guild's banned words, `build_job` under the
-guild's limits and defaults, then `db.jobs.enqueue` (pause, channel, caps and quota checked in
-the insert's transaction). A re-run passes the earlier job's settings as a preset, so the same
+Every still goes through `enqueue_options`: `build_job` under the guild's limits and defaults,
+then `enqueue_spec`, the one way any job (still, animation, study) enters the queue: the banned
+words on the final spec's prompts, then `db.jobs.enqueue` (pause, channel, caps and quota
+checked in the insert's transaction). A re-run passes the earlier job's settings as a preset, so the same
 limits apply to it as to a fresh `/disco` and nothing can slip past them by clicking a button.
 
 Refusals are raised, never answered here: the command tree's error path (bot/tree.py,
@@ -24,7 +25,11 @@ from bot.attachments import removed_unless_queued
 from commands.echo import format_echo
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, ParsedJob, build_job
-from engine.spec.render import SCHEMA_VERSION
+from commands.job_size import job_size
+from commands.moderation import check_spec
+from engine.spec.animation import AnimationSpec
+from engine.spec.render import SCHEMA_VERSION, RenderSpec
+from engine.spec.study import StudySpec
 from storage import Job, JobKind, JobRequest
 
 log = logging.getLogger("disco.bot.queueing")
@@ -69,8 +74,8 @@ def rerun_options(job: Job, **overrides: Any) -> DiscoOptions:
 async def build_options(bot: Any, interaction: discord.Interaction, options: DiscoOptions, *,
                         parent: Optional[Job] = None, preset_name: Optional[str] = None,
                         preset: Optional[dict[str, Any]] = None) -> ParsedJob:
-    """The caller's checked spec: banned words, then `build_job` under the guild's limits and
-    defaults. Shared by every way in (`enqueue_options`, `/study`). Raises the refusal.
+    """The caller's checked spec: `build_job` under the guild's limits and defaults. Shared by
+    every way in (`enqueue_options`, `/animate`, `/study`). Raises the refusal.
 
     `parent`: the job being re-run; its settings are the preset under the caller's options
     (unless `preset` gives the settings, e.g. one cell of a study).
@@ -83,13 +88,6 @@ async def build_options(bot: Any, interaction: discord.Interaction, options: Dis
     if preset_name and parent is None:
         stored = await db.presets.get(interaction.guild_id, preset_name, owner_id=interaction.user.id)
         preset = json.loads(stored.spec_json)
-    words = [options.prompt, options.settings or ""]
-    if preset:
-        words += prompt_texts(preset.get("text_prompts"))
-    banned = guild.find_banned_word(" ".join(words))
-    if banned:
-        raise CommandError(f"the prompt contains '{banned}', a word this server's admins banned "
-                           f"(banned_words); rephrase it without that word", "prompt", rule="banned_words")
     limits = JobLimits.from_guild(guild.limits, gpu_memory_gb=bot.config.engine.gpu_memory_gb)
     return build_job(options, limits=limits, guild_defaults=guild.defaults,
                      preset=preset, preset_name=f"job {parent.id}" if parent else preset_name)
@@ -103,14 +101,29 @@ async def enqueue_options(bot: Any, interaction: discord.Interaction, options: D
     db = bot.db
     parsed = await build_options(bot, interaction, options, parent=parent, preset_name=preset_name,
                                  preset=preset)
-    spec = parsed.spec
-    roles = [role.id for role in getattr(interaction.user, "roles", [])]
-    job = await db.jobs.enqueue(JobRequest(
-        guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id,
-        kind=JobKind.STILL, spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set=bot.config.engine.model_set,
-        width=spec.width, height=spec.height, steps=spec.steps, cuts=parsed.cuts, seed=spec.seed,
-        parent_job_id=parent.id if parent else None), role_ids=roles)
+    job = await enqueue_spec(bot, interaction, parsed.spec, parent=parent)
     return job, await echo_for(db, job, parsed)
+
+
+async def enqueue_spec(bot: Any, interaction: discord.Interaction,
+                       spec: RenderSpec | AnimationSpec | StudySpec, *, parent: Optional[Job] = None) -> Job:
+    """The one way a job enters the queue from Discord: the final spec's prompts are checked
+    against the guild's banned words (`commands.moderation`), then it is enqueued with its size
+    (the storage layer checks pause, channel, caps and quota in the insert's transaction)."""
+    guild = await bot.db.guilds.get(interaction.guild_id)
+    check_spec(spec, guild.banned_words)
+    if isinstance(spec, AnimationSpec):
+        kind, seed = JobKind.ANIMATION, spec.render.seed
+    elif isinstance(spec, StudySpec):
+        kind, seed = JobKind.STUDY, spec.base.seed
+    else:
+        kind, seed = JobKind.STILL, spec.seed
+    roles = [role.id for role in getattr(interaction.user, "roles", [])]
+    return await bot.db.jobs.enqueue(JobRequest(
+        guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id,
+        kind=kind, spec_json=spec.to_json(), spec_version=SCHEMA_VERSION,
+        model_set=bot.config.engine.model_set, seed=seed, parent_job_id=parent.id if parent else None,
+        **job_size(spec).request_fields()), role_ids=roles)
 
 
 async def echo_for(db: Any, job: Job, parsed: ParsedJob, *, limit: int = 2000) -> str:

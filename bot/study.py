@@ -1,7 +1,7 @@
 """Parameter studies on Discord: queueing a `/study`, its result message, and the cell buttons.
 
 Queueing: the base settings go through the same option pipeline as `/disco`
-(`bot.queueing.build_options`: banned words, the guild's defaults and limits), then
+(`bot.queueing.build_options`: the guild's defaults and limits), then
 `engine.spec.study.build_study` adds the axes (every value validated as a render setting) with the
 bot's `max_study_cells` cap. The axes could push a cell past the guild's limits (e.g.
 `steps=100,5000`), so every cell is checked against them again; the job is stored with the
@@ -32,14 +32,12 @@ import discord
 from PIL import Image
 
 from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, answers_errors, think
-from bot.queueing import build_options, echo_for, enqueue_options, spec_preset
+from bot.queueing import build_options, echo_for, enqueue_options, enqueue_spec, spec_preset
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, cuts_per_step
-from commands.job_size import study_size
 from engine.media.grid import fit_grid
-from engine.spec.render import SCHEMA_VERSION
 from engine.spec.study import StudySpec, build_study
-from storage import Job, JobKind, JobRequest, JobState
+from storage import Job, JobKind, JobState
 
 log = logging.getLogger("disco.bot.study")
 
@@ -60,12 +58,7 @@ async def enqueue_study(bot: Any, interaction: discord.Interaction, options: Dis
     study = build_study(parsed.spec, x, y, max_cells=max(1, bot.config.max_study_cells))
     guild = await bot.db.guilds.get(interaction.guild_id)
     check_cells(study, JobLimits.from_guild(guild.limits))
-    roles = [role.id for role in getattr(interaction.user, "roles", [])]
-    job = await bot.db.jobs.enqueue(JobRequest(
-        guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id,
-        kind=JobKind.STUDY, spec_json=study.to_json(), spec_version=SCHEMA_VERSION,
-        model_set=bot.config.engine.model_set, seed=study.base.seed,
-        **study_size(study).request_fields()), role_ids=roles)
+    job = await enqueue_spec(bot, interaction, study)
     echo = await echo_for(bot.db, job, parsed, limit=1700)
     head, _, rest = echo.partition("\n")
     return job, "\n".join(part for part in (head, study_line(study), rest) if part)[:2000]

@@ -33,12 +33,10 @@ from commands.errors import CommandError
 from commands.job_options import JobLimits, ParsedJob, cuts_per_step
 from engine.media.video import VideoInfo, check_selection
 from engine.spec.animation import MODE_KEYS, MODE_NAMES, AnimationSpec, split_animation_options
-from engine.spec.ddsettings import (
-    DD_ANIMATION_KEYS,
-    STILL_IGNORED_KEYS,
-    dd_animation_values,
-    load_settings_json,
-)
+from engine.spec.ddanimation import DD_ANIMATION_KEYS, dd_animation_values
+from engine.spec.ddfile import load_dd_file, read_settings
+from engine.spec.ddsettings import STILL_IGNORED_KEYS
+from engine.spec.fields import Invalid, check_int
 from engine.spec.frame_prompts import parse_frame_prompts
 from engine.spec.prompts import format_prompts
 
@@ -100,21 +98,24 @@ def still_settings(settings: str | None) -> str | None:
     return "; ".join(item.strip() for item in rest) or None
 
 
-def read_animation_file(content: str | bytes | None) -> tuple[str | None, dict[str, Any], list[str]]:
+def read_animation_file(content: str | bytes | None, mode: str | None = None
+                        ) -> tuple[str | None, dict[str, Any], list[str]]:
     """A settings file for `/animate`: (its still settings for `build_job`, its animation values,
-    notes). Reads our animation JSON (with "render"), a DD settings file (its animation keys; the
-    command's mode when the file names none), or any still settings file (used for every frame).
-    Nothing is validated here: `build_animation` checks the values after the server's limits."""
+    notes). Reads our animation JSON (with "render"), a DD settings file (its animation keys for
+    `mode`, the command's mode: see `engine.spec.ddanimation`), or any still settings file (used
+    for every frame). Nothing is validated here: `build_animation` checks the values after the
+    server's limits."""
     if content is None:
         return None, {}, []
-    data = load_settings_json(content)
+    data = read_settings(content)
     if isinstance(data.get("render"), dict):  # our own animation JSON (a result's attachment)
         values = {k: v for k, v in data.items() if k not in ("render", "schema_version")}
         return json.dumps(data["render"]), values, []
     if not any(key in data for key in (*DD_ANIMATION_KEYS, "animation_mode")):
         return json.dumps(data), {}, []
-    values, report = dd_animation_values(data)
+    values, report = dd_animation_values(data, mode)
     values.pop("render")
+    data, _ = load_dd_file(data)  # nulls dropped, true/false in numbers read as 1/0
     still = {k: v for k, v in data.items() if k not in STILL_IGNORED_KEYS and k != "text_prompts"}
     if str(data.get("sampling_mode", "")).strip().lower() in ("ddim", "plms"):  # a DD 5.0 file
         still["sampling_mode"] = data["sampling_mode"]
@@ -185,18 +186,29 @@ def _settle_frames(options: AnimateOptions, values: dict[str, Any], limits: JobL
     """values["max_frames"]: what the video gives in Video Input; else the frames option, the
     file's, or the default — clamped to the server's max_frames before the engine's bound on
     total steps sees it."""
-    requested = options.frames if options.frames is not None else values.get("max_frames")
+    requested = _whole(options.frames if options.frames is not None else values.get("max_frames"))
     if values["animation_mode"] == "Video Input":
         values["max_frames"] = _video_frames(options, values, requested, limits, notes)
         return
     source = ("the frames option" if options.frames is not None
               else options.values_label if "max_frames" in values else "the default")
     frames = AnimationSpec.model_fields["max_frames"].default if requested is None else requested
-    if isinstance(frames, int) and not isinstance(frames, bool) and frames > limits.max_frames:
+    if isinstance(frames, int) and frames > limits.max_frames:
         notes.append(f"frames {frames} → {limits.max_frames} (from {source}): this server allows at "
                      f"most {limits.max_frames} (max_frames); ask an admin to raise it, or ask for fewer")
         frames = limits.max_frames
     values["max_frames"] = frames
+
+
+def _whole(value: Any) -> Any:
+    """A frame count as the engine will read it ("5000", 5e3 -> 5000), so the server's clamp
+    sees it; anything else is left for the engine to refuse with its own message."""
+    if value is None:
+        return None
+    try:
+        return check_int(value, "max_frames", 0, 2**63)
+    except Invalid:
+        return value
 
 
 def _video_frames(options: AnimateOptions, values: dict[str, Any], requested: int | None,

@@ -14,8 +14,11 @@ import time
 from pathlib import Path
 
 from commands.job_size import job_size
+from commands.moderation import check_spec
 from engine.errors import EngineError
-from engine.spec.sources import add_spec_options, build_spec
+from engine.media.files import read_user_file
+from engine.spec.jsontext import read_json
+from engine.spec.sources import add_spec_options, bounded_int, build_spec
 from storage import JobKind, JobState
 
 STATE_COLUMNS = ("id", "state", "attempt", "progress", "guild_id", "user_id", "created")
@@ -37,12 +40,13 @@ def add_jobs_command(commands: argparse._SubParsersAction, config_options: argpa
         submit.add_argument(name, required=True, help=f"Discord {name[2:]} id (any number for local use)")
     add_spec_options(submit)
     submit.add_argument("--batches", type=int, help="images to render (n_batches; default 1)")
-    submit.add_argument("--max-attempts", type=int, default=3)
+    submit.add_argument("--max-attempts", type=bounded_int(1, 100), default=3,
+                        help="tries before the job is dead (1-100; default 3)")
 
     listing = jobs.add_parser("list", parents=[config_options], help="the newest jobs")
     listing.add_argument("--state", action="append", help="only these states (repeatable)")
     listing.add_argument("--guild")
-    listing.add_argument("--limit", type=int, default=25)
+    listing.add_argument("--limit", type=bounded_int(1, 10_000), default=25, help="at most this many (1-10000)")
     listing.add_argument("--json", action="store_true")
 
     for action, text in (("show", "one job: state, progress, error, files"), ("cancel", "cancel a job"),
@@ -56,16 +60,16 @@ def add_jobs_command(commands: argparse._SubParsersAction, config_options: argpa
 
 def cmd_jobs(args: argparse.Namespace, config: dict[str, dict], data_dir: Path) -> int:
     """`config`: the config file's sections as `disco` loaded them; `data_dir`: the folder it resolved."""
-    from storage import StorageError, database_path
+    from storage import StorageError, database_url
 
     try:
-        return asyncio.run(_dispatch(args, config, database_path(data_dir)))
+        return asyncio.run(_dispatch(args, config, database_url(data_dir, config["storage"].get("url"))))
     except (EngineError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
-async def _dispatch(args: argparse.Namespace, config: dict[str, dict], database: Path) -> int:
+async def _dispatch(args: argparse.Namespace, config: dict[str, dict], database: str) -> int:
     from storage import Database
 
     async with await Database.open(database) as db:
@@ -88,6 +92,7 @@ async def _submit(db, args, config) -> int:
             print(f"note: {line}", file=sys.stderr)
         kind = JobKind.STILL
     spec, seed = _settle_seed(spec)
+    check_spec(spec, (await db.guilds.get(args.guild)).banned_words)
     model_set = args.models if args.models != "dd-default" else config["engine"]["model_set"]
     job = await db.jobs.enqueue(JobRequest(
         guild_id=args.guild, channel_id=args.channel, user_id=args.user, kind=kind,
@@ -103,11 +108,13 @@ def read_job_file(path: str):
     from engine.spec.render import RenderSpec
     from engine.spec.study import StudySpec
 
+    raw = read_user_file(path, what="--spec")
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise EngineError(f"--spec: cannot read {path} as JSON ({exc}); give a settings file this "
                           f"project wrote") from None
+    data = read_json(text, f"--spec: {path}")
     if isinstance(data, dict) and isinstance(data.get("animation"), dict):  # disco animate's animation.json
         render = {**data["animation"].get("render", {}), "seed": data.get("base_seed")}
         data = {**data["animation"], "render": render}
@@ -145,7 +152,7 @@ def _settle_seed(spec):
 
 
 def _row(job) -> dict:
-    return {"id": job.id, "state": job.state, "attempt": f"{job.attempt}/{job.max_attempts}",
+    return {"id": job.id, "state": job.state + (" (damaged row)" if job.damaged else ""), "attempt": f"{job.attempt}/{job.max_attempts}",
             "progress": f"{job.progress_step}/{job.progress_total}", "guild_id": job.guild_id,
             "user_id": job.user_id, "created": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(job.created_at))}
 
@@ -173,7 +180,8 @@ def _details(job) -> dict:
             "checkpoint": job.checkpoint_path, "gpu_seconds": job.gpu_seconds,
             "guild_id": job.guild_id, "channel_id": job.channel_id, "user_id": job.user_id,
             "seed": job.seed, "model_set": job.model_set, "created_at": job.created_at,
-            "started_at": job.started_at, "finished_at": job.finished_at}
+            "started_at": job.started_at, "finished_at": job.finished_at,
+            "damaged": list(job.damaged)}
 
 
 async def _show(db, args, config) -> int:

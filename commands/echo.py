@@ -21,7 +21,7 @@ import json
 import re
 from typing import Any
 
-from commands.job_options import ParsedJob, bot_baseline
+from commands.job_options import ParsedJob, baseline_for
 from commands.prompt_syntax import parse_prompt_text
 from engine.errors import SpecError
 from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights
@@ -190,7 +190,7 @@ def _prompt_reads_back(text: str, prompts: list[WeightedPrompt]) -> bool:
 
 def recipe_options(spec: RenderSpec, *, defaults: dict[str, Any] | None = None) -> dict[str, str]:
     """The `/disco` options (prompt, settings) that give `spec` back; images not included."""
-    base = bot_baseline(defaults).to_dict()
+    base = baseline_for(spec, defaults)
     data = spec.to_dict()
     prompt = format_prompts(spec.text_prompts)
     settings: list[str] = []

@@ -44,8 +44,9 @@ from commands.prompt_syntax import (
 from commands.sizes import aspect_size, fit_pixels, side_for_ratio, size_choice
 from engine.errors import SpecError
 from engine.spec.ddsettings import import_dd_settings
+from engine.spec.fields import is_no_value
 from engine.spec.prompts import WeightedPrompt, parse_prompts
-from engine.spec.render import RenderSpec, parse_set_options
+from engine.spec.render import RenderSpec, follow_steps, parse_set_options
 from engine.spec.schedules import short_repr
 from storage import DEFAULT_LIMITS, GuildLimits
 
@@ -132,6 +133,16 @@ def bot_baseline(defaults: dict[str, Any] | None = None) -> RenderSpec:
     return RenderSpec.from_dict({**BOT_DEFAULTS, **_plain_settings(defaults, "defaults")})
 
 
+def baseline_for(spec: RenderSpec, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What `spec` is compared with to say what the user chose: the baseline, plus what
+    choosing spec's diffusion model alone brings (its DD cut schedules and size)."""
+    base = bot_baseline(defaults)
+    if spec.diffusion_model == base.diffusion_model:
+        return base.to_dict()
+    return {**base.replace(diffusion_model=spec.diffusion_model).to_dict(),
+            "diffusion_model": base.diffusion_model}
+
+
 class _Merge:
     """Settings merged source by source, remembering who set each and noting user overrides."""
 
@@ -142,6 +153,11 @@ class _Merge:
         self.notes: list[str] = []
 
     def add(self, values: dict[str, Any], label: str | dict[str, str], *, user: bool) -> None:
+        kept = follow_steps(self.values, values)  # DD's defaults follow new steps / a new model
+        for key in [key for key in self.values if key not in kept]:
+            del self.values[key]
+            self.origin.pop(key, None)
+            self.by_user.discard(key)
         for key, value in values.items():
             name = label if isinstance(label, str) else label[key]
             if user and key in self.by_user and self.values[key] != value:
@@ -206,7 +222,7 @@ def build_job(options: DiscoOptions, *, limits: JobLimits = JobLimits(),
 
 def non_defaults(spec: RenderSpec, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """Settings that differ from `bot_baseline(defaults)`, prompts/images/seed left out."""
-    base = bot_baseline(defaults).to_dict()
+    base = baseline_for(spec, defaults)
     return {key: value for key, value in spec.to_dict().items()
             if key not in ECHOED_APART and key != "schema_version" and base.get(key) != value}
 
@@ -254,7 +270,7 @@ def _add_settings_file(merge: _Merge, content: str | bytes | None) -> list[str]:
 
 def _refuse_image_paths(values: dict[str, Any], label: str) -> None:
     for key in ATTACHMENT_ONLY:
-        if values.get(key) not in (None, [], "", "none"):
+        if values.get(key) != [] and not is_no_value(values.get(key)):
             option = "init_image" if key == "init_image" else "image_prompt"
             raise CommandError(f"{key} in {label}: images come from attachments only — attach it "
                                f"with the {option} option", key, rule="attachments_only")

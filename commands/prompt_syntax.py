@@ -29,8 +29,8 @@ from typing import Any
 
 from commands.errors import CommandError
 from commands.sizes import parse_ratio, size_choice
-from engine.spec.fields import DIFFUSION_MODELS, closest_name
-from engine.spec.prompts import MAX_PROMPTS, MIN_WEIGHT_SUM, WeightedPrompt, format_prompts, parse_prompts
+from engine.spec.fields import DIFFUSION_MODELS, closest_name, is_no_value
+from engine.spec.prompts import MAX_PROMPTS, MAX_WEIGHT, MIN_WEIGHT_SUM, WeightedPrompt, format_prompts, parse_prompts
 from engine.spec.render import RenderSpec, parse_set_options
 from engine.spec.schedules import format_number
 
@@ -70,7 +70,9 @@ _BOOL_FIELDS = {name for name, info in RenderSpec.model_fields.items()
 KNOWN_FLAGS = sorted(set(FLAG_ALIASES) | set(RenderSpec.model_fields) - {"text_prompts"})
 
 _FLAG_START = re.compile(r"(?:^|(?<=\s))(?:--|[\u2014\u2013])(?=[A-Za-z][A-Za-z0-9_-]*(?:[=\s]|$))")
-_FLAG = re.compile(r"(?:--|[\u2014\u2013])([A-Za-z][A-Za-z0-9_-]{0,63})(?:=(.*))?", re.DOTALL)
+# Any name _FLAG_START accepts is a flag, however long: an unknown one is refused by name
+# rather than read as a value of the flag before it.
+_FLAG = re.compile(r"(?:--|[\u2014\u2013])([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?", re.DOTALL)
 _QUOTES = "\"\u201c\u201d"
 _MJ_WEIGHT = re.compile(r"::(?:([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?![\w.]))?")
 _DD_WEIGHT_END = re.compile(r":\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*$")
@@ -119,7 +121,7 @@ def parse_prompt_text(text: str) -> ParsedPrompt:
     _parse_flags(flag_part, parsed)
     if parsed.prompts and (parsed.no_items or parsed.syntax == "midjourney"):
         combined = add_negatives(parsed.prompts, parsed.no_items, parsed.syntax)
-        parsed.negatives = combined[len(parsed.prompts):]
+        parsed.prompts, parsed.negatives = combined[:len(parsed.prompts)], combined[len(parsed.prompts):]
     if len(parsed.prompts) + len(parsed.no_items) > MAX_PROMPTS:
         raise CommandError(
             f"prompt: {len(parsed.prompts) + len(parsed.no_items)} prompts (--no items included); "
@@ -177,10 +179,17 @@ def _mj_text(segment: str) -> str:
 
 def add_negatives(prompts: list[WeightedPrompt], no_items: list[str],
                   syntax: str = "dd") -> list[WeightedPrompt]:
-    """`prompts` followed by the --no items, which share `NO_SHARE` × the positive weights."""
+    """`prompts` followed by the --no items, which share `NO_SHARE` × the positive weights.
+
+    Where an item's share would be over `MAX_WEIGHT` (a:100 | b:100 --no c), every weight is
+    scaled down alike: only the ratios matter to DD, and no weight the user never typed is
+    refused."""
     positive = math.fsum(p.weight for p in prompts if p.weight > 0)
     share = NO_SHARE * positive / len(no_items) if no_items else 0.0
-    negatives = [WeightedPrompt(text, round(share, 6) + 0.0) for text in no_items]
+    scale = min(1.0, MAX_WEIGHT / abs(share)) if share else 1.0
+    if scale < 1.0:
+        prompts = [WeightedPrompt(p.text, round(p.weight * scale, 6) + 0.0) for p in prompts]
+    negatives = [WeightedPrompt(text, round(share * scale, 6) + 0.0) for text in no_items]
     check_positive_total(prompts, negatives, syntax)
     return prompts + negatives
 
@@ -293,7 +302,7 @@ def _apply_flag(written: str, values: list[tuple[str, bool]], parsed: ParsedProm
 
 
 def _store(parsed: ParsedPrompt, key: str, value: Any, flag: str) -> None:
-    if key in ATTACHMENT_ONLY and value not in (None, [], ""):
+    if key in ATTACHMENT_ONLY and value != [] and not is_no_value(value):
         raise CommandError(
             f"{flag}: images come from attachments only — use the "
             f"{'init_image' if key == 'init_image' else 'image_prompt'} option (a typed path or "

@@ -12,9 +12,14 @@ one way, from the entry down.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import traceback
 
 from disco.config import ConfigError, load_config, resolve_data_dir
+from engine.errors import EngineError
+from storage.errors import StorageError
 
 
 def config_options() -> argparse.ArgumentParser:
@@ -29,6 +34,7 @@ def config_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     from bot.cli import add_bot_command
+    from commands.cli_db import add_db_command
     from commands.cli_jobs import add_jobs_command
     from engine.cli import render as engine_cli
     from engine.cli.animate import add_animate_command
@@ -47,20 +53,37 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_commands(commands)
     add_engine_command(commands, options)
     add_jobs_command(commands, options)
+    add_db_command(commands)
     add_bot_command(commands, options)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. No traceback reaches the terminal: a known failure (a bad config, setting,
+    file or database) is one line that says what to do; anything else is one line naming the
+    file that holds the full traceback."""
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except ConfigError as exc:  # the only place a bad config file is reported
+    except (ConfigError, EngineError, StorageError) as exc:  # each layer's root: the user's to fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: keep the traceback for the report, not on the terminal
+        print(f"error: unexpected {type(exc).__name__}: {str(exc)[:300]} (a bug; the full traceback "
+              f"is in {write_traceback(exc)}, please include it when reporting)", file=sys.stderr)
+        return 1
+
+
+def write_traceback(exc: BaseException) -> str:
+    """Write `exc`'s traceback to a new file in the temp folder; its path."""
+    fd, path = tempfile.mkstemp(prefix="disco-error-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f"disco {' '.join(sys.argv[1:])[:2000]}\n")
+        traceback.print_exception(exc, file=f)
+    return path
 
 
 def run(args: argparse.Namespace) -> int:

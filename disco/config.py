@@ -2,6 +2,8 @@
 
     [storage]
     data_dir = "data"            # also DISCO_DATA_DIR or --data-dir
+    url = ""                     # "" = sqlite:///<data_dir>/disco.db; or postgresql://USER@HOST/DB
+                                 # (DISCO_DATABASE_URL overrides it; passwords: PGPASSWORD, ~/.pgpass)
 
     [engine]
     model_set = "dd-default"     # dd-default | random-full | test-tiny
@@ -39,8 +41,11 @@ import os
 import tomllib
 from pathlib import Path
 
+from engine.errors import SpecError
+from engine.media.files import read_user_file
+
 DEFAULTS: dict[str, dict] = {
-    "storage": {"data_dir": "data"},
+    "storage": {"data_dir": "data", "url": ""},
     "engine": {"model_set": "dd-default", "device": "auto", "precision": "auto",
                "allow_download": False, "lease_seconds": 30.0, "heartbeat_seconds": 3.0,
                "checkpoint_every": 10, "gpu_memory_gb": 0.0},
@@ -49,6 +54,9 @@ DEFAULTS: dict[str, dict] = {
             "spawn_engine": True, "engine_restart_max_seconds": 60.0, "engine_stop_seconds": 10.0,
             "progress_message_max_age": 3300.0, "max_study_cells": 36},
 }
+
+
+MAX_CONFIG_BYTES = 1024 * 1024  # config.example.toml is a few KiB
 
 
 class ConfigError(Exception):
@@ -60,8 +68,10 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
     if path is None:
         return config
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(read_user_file(path, what="--config", limit=MAX_CONFIG_BYTES).decode("utf-8"))
+    except SpecError as exc:
+        raise ConfigError(str(exc)) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(f"--config {path}: cannot read it as TOML ({exc})") from None
     for section, values in data.items():
         if section not in config or not isinstance(values, dict):

@@ -2,6 +2,9 @@
 # Set up the environment (scripts/setup.sh) and run the test suite; extra arguments go to pytest.
 #   scripts/test.sh           everything (what CI runs)
 #   scripts/test.sh --fast    the inner loop: no end-to-end or slow tests (-m "not e2e and not slow")
+# The storage tests also run on PostgreSQL: unless DISCO_TEST_POSTGRES_URL names a server
+# already, a throw-away cluster is started (scripts/postgres.sh) and stopped at the end, also
+# on failure. If it cannot start, this fails: under this script those tests never skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -14,4 +17,14 @@ for arg in "$@"; do
         args+=("$arg")
     fi
 done
-exec .venv/bin/python -m pytest -q ${args[@]+"${args[@]}"}
+if [ -z "${DISCO_TEST_POSTGRES_URL:-}" ]; then
+    cluster=$(scripts/postgres.sh start) || { echo "test.sh: the PostgreSQL test cluster did not start" >&2; exit 1; }
+    pg_dir=$(echo "$cluster" | head -1)
+    trap 'scripts/postgres.sh stop "$pg_dir"' EXIT
+    export DISCO_TEST_POSTGRES_URL=$(echo "$cluster" | tail -1)
+    export DISCO_TEST_POSTGRES_DIR=$pg_dir  # the restart test runs `postgres.sh restart` on it
+fi
+export DISCO_TEST_REQUIRE_POSTGRES=1
+status=0
+.venv/bin/python -m pytest -q ${args[@]+"${args[@]}"} || status=$?
+exit $status

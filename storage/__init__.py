@@ -1,7 +1,8 @@
-"""Durable storage on SQLite (aiosqlite): the job queue with leases and fencing, guild settings,
-quotas and the usage ledger, presets, the audit log.
+"""Durable storage on SQLite (aiosqlite, the default) or PostgreSQL (psycopg 3): the job queue
+with leases and fencing, guild settings, quotas and the usage ledger, presets, the audit log.
 
-    db = await Database.open(database_path("data"))        # data/disco.db
+    db = await Database.open(database_url("data"))         # sqlite:///data/disco.db, or
+                                                           # DISCO_DATABASE_URL=postgresql://…
     job = await db.jobs.enqueue(JobRequest(...))           # the bot
     job = await db.leases.claim("engine:host:1234")        # the engine
     cancel = await db.leases.heartbeat(job.id, job.attempt, "engine:host:1234")
@@ -9,13 +10,14 @@ quotas and the usage ledger, presets, the audit log.
 Imports nothing else of this project (no engine, bot, discord or torch).
 """
 from .audit import AuditEntry, AuditLog
-from .db import DATABASE_FILE, Database, database_path
+from .db import DATABASE_FILE, URL_VARIABLE, Database, database_path, database_url
 from .errors import (
     CapExceeded,
     ChannelNotAllowed,
     DatabaseCorrupt,
     DatabaseError,
     DatabaseLocked,
+    DatabaseUnavailable,
     DiskFull,
     ForeignDatabase,
     IntakePaused,
@@ -40,9 +42,10 @@ from .quotas import LedgerEntry, QuotaLimit, WindowUsage
 
 __all__ = [
     "ACTIVE", "AuditEntry", "AuditLog", "CapExceeded", "ChannelNotAllowed", "DATABASE_FILE", "DEFAULT_LIMITS",
-    "Database", "DatabaseCorrupt", "DatabaseError", "DatabaseLocked", "DiskFull", "ForeignDatabase",
+    "Database", "DatabaseCorrupt", "DatabaseError", "DatabaseLocked", "DatabaseUnavailable", "DiskFull", "ForeignDatabase",
     "GuildLimits", "GuildSettings", "IntakePaused", "InvalidState", "InvalidValue", "Job",
     "JobKind", "JobRequest", "JobState", "JobTooLarge", "LEASE_SECONDS", "LedgerEntry", "NotFound", "Preset",
     "QueueEstimate", "QueueFull", "QuotaExceeded", "QuotaLimit", "SCHEMA_VERSION",
-    "SchemaTooNew", "StaleAttempt", "StorageError", "TERMINAL", "WindowUsage", "database_path", "new_job_id",
+    "SchemaTooNew", "StaleAttempt", "StorageError", "TERMINAL", "URL_VARIABLE", "WindowUsage", "database_path",
+    "database_url", "new_job_id",
 ]

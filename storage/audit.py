@@ -9,12 +9,10 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import aiosqlite
-
 from .errors import InvalidValue
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from .backend import Store
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class AuditEntry:
     at: float
 
 
-async def write_audit(conn: aiosqlite.Connection, now: float, guild_id: str,
+async def write_audit(conn: Any, now: float, guild_id: str,
                       actor_id: int | str | None, action: str, target: str | None,
                       detail: dict[str, Any]) -> int:
     """Append one entry on `conn` (the caller's open transaction); returns its id."""
@@ -49,7 +47,7 @@ def _entry(row: Any) -> AuditEntry:
 class AuditLog:
     """Audit API (`db.audit`)."""
 
-    def __init__(self, db: Connection):
+    def __init__(self, db: Store):
         self._db = db
 
     async def record(self, guild_id: int | str, actor_id: int | str | None, action: str,
@@ -57,7 +55,7 @@ class AuditLog:
         """Append an entry for an action taken outside storage (e.g. a moderator's cancel)."""
         if not action or len(action) > 64:
             raise InvalidValue("an audit action is a short name such as 'job.cancel' (1-64 chars)")
-        now = self._db.now()
+        now = await self._db.clock()
         async with self._db.transaction() as conn:
             entry_id = await write_audit(conn, now, str(guild_id), actor_id, action, target,
                                          detail or {})

@@ -14,6 +14,7 @@ migrate it, and hand out transactions. `storage.db.Database` adds the repositori
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -40,8 +41,12 @@ Clock = Callable[[], float]
 
 class Connection:
     """One aiosqlite connection with its lock, clock and busy timeout. Repositories run their
-    statements through `transaction()`, `snapshot()` and `execute()`; open with
-    `await Database.open(path)` (storage.db), which adds them."""
+    statements through `transaction()`, `snapshot()`, `execute()` and `clock()`; open with
+    `await Database.open(path)` (storage.db), which adds them. storage/postgres.py is the same
+    interface on PostgreSQL."""
+
+    kind = "sqlite"
+    skip_locked = ""  # BEGIN IMMEDIATE already makes every claim the only writer
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, now: Clock, busy_timeout_s: float):
         self._conn = conn
@@ -61,8 +66,8 @@ class Connection:
                                 f"{'.'.join(map(str, MIN_SQLITE))} or newer (UPDATE … RETURNING); "
                                 f"use a newer Python build")
         path = Path(path)
+        _check_path(path)
         _check_file_header(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = await aiosqlite.connect(str(path), isolation_level=None)
         except sqlite3.Error as exc:
@@ -75,6 +80,7 @@ class Connection:
             await _enable_wal(conn, path, busy_timeout_s)
             await conn.execute("PRAGMA synchronous = FULL")
             await db.migrate()
+            await _check_tables(conn, path)
         except BaseException as exc:
             await conn.close()
             if isinstance(exc, sqlite3.Error):
@@ -153,6 +159,14 @@ class Connection:
             except sqlite3.Error as exc:
                 raise translate(exc, self.path, self.busy_timeout_s) from exc
 
+    async def clock(self, conn: aiosqlite.Connection | None = None) -> float:
+        """Now, in epoch seconds: this machine's clock (the file is on it), or the test clock."""
+        return self.now()
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """SQLite has no notifications: callers poll, this waits `timeout` seconds."""
+        await asyncio.sleep(timeout)
+
     async def integrity_check(self) -> str:
         """PRAGMA integrity_check's verdict: 'ok' or the first problems SQLite found."""
         rows = await self.execute("PRAGMA integrity_check")
@@ -166,6 +180,26 @@ class Connection:
 
 
 # ---- checks before SQLite touches the file ------------------------------------------------------
+
+def _check_path(path: Path) -> None:
+    """Refuse, in one line, a data folder that is a file or cannot be made, and a database path
+    that is a dangling link, a FIFO or another non-file (SQLite would hang or write elsewhere)."""
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise DatabaseError(f"the data folder {folder} is a file, not a folder; point --data-dir "
+                            f"(or DISCO_DATA_DIR) at a folder", str(path))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the data folder {folder} ({exc.strerror}); point "
+                            f"--data-dir at a writable folder", str(path)) from None
+    if path.is_symlink() and not path.exists():
+        raise DatabaseError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist; "
+                            f"remove the link or restore its target", str(path))
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise DatabaseError(f"{path} is not a regular file (a FIFO, socket or device); move it away "
+                            f"so a database can be created there", str(path))
+
 
 def _check_file_header(path: Path) -> None:
     if path.is_dir():
@@ -204,6 +238,18 @@ async def _enable_wal(conn: aiosqlite.Connection, path: Path, busy_timeout_s: fl
 
 async def _user_version(conn: aiosqlite.Connection) -> int:
     return int((await conn.execute_fetchall("PRAGMA user_version"))[0][0])
+
+
+async def _check_tables(conn: aiosqlite.Connection, path: Path) -> None:
+    """A migrated file must hold every table of ours: one dropped by hand is damage to report
+    at open, not an error in the middle of the first query."""
+    tables = {row[0] for row in await conn.execute_fetchall(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    missing = sorted(OWN_TABLES - tables)
+    if missing:
+        raise DatabaseCorrupt(f"{path} is damaged: table {', '.join(missing)} is missing; stop the bot, "
+                              f"keep a copy of the file and restore a backup (or move the file away "
+                              f"to start with an empty queue)", str(path))
 
 
 async def _check_ownership(conn: aiosqlite.Connection, path: Path) -> None:

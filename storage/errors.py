@@ -16,7 +16,7 @@ class StorageError(Exception):
 # ---- the database file -----------------------------------------------------------------------
 
 class DatabaseError(StorageError):
-    """The database file cannot be used: damaged, foreign, too new, locked, or the disk is full."""
+    """The database cannot be used: damaged, foreign, too new, locked, unreachable, or the disk is full."""
 
     def __init__(self, message: str, path: str | None = None):
         super().__init__(message)
@@ -42,6 +42,11 @@ class SchemaTooNew(DatabaseError):
 
 class DatabaseLocked(DatabaseError):
     """Another connection held the write lock for longer than the busy timeout."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database server cannot be reached, or the connection dropped (PostgreSQL): nothing
+    was changed by the failed call, and retrying later is safe."""
 
 
 class DiskFull(DatabaseError):

@@ -21,8 +21,6 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-import aiosqlite
-
 from .job_types import JobKind
 
 SAMPLES = 51
@@ -86,7 +84,7 @@ def _round_robin(queues: list[deque[Any]]) -> list[Any]:
     return order
 
 
-async def _medians(conn: aiosqlite.Connection, keys: set[tuple[str, int]]) -> dict[tuple[str, int], float]:
+async def _medians(conn: Any, keys: set[tuple[str, int]]) -> dict[tuple[str, int], float]:
     """Median seconds per step of the last SAMPLES finished jobs, per (model set, bucket)."""
     found: dict[tuple[str, int], float] = {}
     for model_set, bucket in keys:
@@ -98,7 +96,7 @@ async def _medians(conn: aiosqlite.Connection, keys: set[tuple[str, int]]) -> di
     return found
 
 
-async def _fallback(conn: aiosqlite.Connection, model_set: str, bucket: int,
+async def _fallback(conn: Any, model_set: str, bucket: int,
                     default_per_megapixel: float) -> float:
     rows = await conn.execute_fetchall(
         "SELECT size_bucket FROM step_timings WHERE model_set = ? GROUP BY size_bucket "
@@ -110,7 +108,7 @@ async def _fallback(conn: aiosqlite.Connection, model_set: str, bucket: int,
     return default_per_megapixel * bucket * _BUCKET_PIXELS / 1e6
 
 
-async def estimate_queue(conn: aiosqlite.Connection,
+async def estimate_queue(conn: Any,
                          default_per_megapixel: float | None = None) -> dict[str, QueueEstimate]:
     """Position and ETA of every queued job, read on `conn` (one snapshot)."""
     default = default_per_megapixel or DEFAULT_SECONDS_PER_MEGAPIXEL_STEP

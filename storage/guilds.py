@@ -7,17 +7,14 @@ Every admin change is written to the audit log in the same transaction.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
-
-import aiosqlite
 
 from .audit import write_audit
 from .errors import InvalidValue
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from .backend import Store
 
 Snowflake = int | str
 
@@ -65,15 +62,8 @@ class GuildSettings:
     def channel_allowed(self, channel_id: Snowflake) -> bool:
         return not self.allowed_channel_ids or str(channel_id) in self.allowed_channel_ids
 
-    def find_banned_word(self, text: str) -> str | None:
-        """The first banned word that appears in `text` as a whole word (case-insensitive)."""
-        for word in self.banned_words:
-            if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE):
-                return word
-        return None
 
-
-async def load_settings(conn: aiosqlite.Connection, guild_id: str) -> GuildSettings:
+async def load_settings(conn: Any, guild_id: str) -> GuildSettings:
     """The guild's settings, read on `conn` (so callers can use them inside their transaction)."""
     rows = await conn.execute_fetchall("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
     channels = frozenset(r[0] for r in await conn.execute_fetchall(
@@ -91,7 +81,7 @@ async def load_settings(conn: aiosqlite.Connection, guild_id: str) -> GuildSetti
         banned_words=words)
 
 
-async def _ensure_row(conn: aiosqlite.Connection, guild_id: str, now: float) -> None:
+async def _ensure_row(conn: Any, guild_id: str, now: float) -> None:
     await conn.execute("INSERT INTO guild_settings (guild_id, updated_at) VALUES (?, ?) "
                        "ON CONFLICT (guild_id) DO NOTHING", (guild_id, now))
 
@@ -99,7 +89,7 @@ async def _ensure_row(conn: aiosqlite.Connection, guild_id: str, now: float) -> 
 class Guilds:
     """Guild settings API (`db.guilds`). Ids may be ints or strings; they are stored as strings."""
 
-    def __init__(self, db: Connection):
+    def __init__(self, db: Store):
         self._db = db
 
     async def get(self, guild_id: Snowflake) -> GuildSettings:
@@ -117,7 +107,7 @@ class Guilds:
                                       or value < 1):
                 raise InvalidValue(f"{name} must be a whole number of at least 1 (or None for the "
                                    f"default {getattr(DEFAULT_LIMITS, name)}), not {value!r}")
-        gid, now = sid(guild_id), self._db.now()
+        gid, now = sid(guild_id), await self._db.clock()
         async with self._db.transaction() as conn:
             await _ensure_row(conn, gid, now)
             for name, value in limits.items():  # names come from LIMIT_NAMES, never from users
@@ -136,25 +126,25 @@ class Guilds:
 
     async def _set_pause(self, guild_id: Snowflake, paused: bool, reason: str | None,
                          actor_id: Snowflake | None) -> None:
-        gid, now = sid(guild_id), self._db.now()
+        gid, now = sid(guild_id), await self._db.clock()
         async with self._db.transaction() as conn:
             await _ensure_row(conn, gid, now)
             await conn.execute("UPDATE guild_settings SET intake_paused = ?, pause_reason = ?, "
-                               "updated_at = ? WHERE guild_id = ?", (int(paused), reason, now, gid))
+                               "updated_at = ? WHERE guild_id = ?", (bool(paused), reason, now, gid))
             await write_audit(conn, now, gid, actor_id, "intake.pause" if paused else "intake.resume",
                               None, {"reason": reason} if reason else {})
 
     async def allow_channel(self, guild_id: Snowflake, channel_id: Snowflake, *,
                             actor_id: Snowflake | None = None) -> None:
-        gid, cid, now = sid(guild_id), sid(channel_id), self._db.now()
+        gid, cid, now = sid(guild_id), sid(channel_id), await self._db.clock()
         async with self._db.transaction() as conn:
-            await conn.execute("INSERT OR IGNORE INTO guild_channels (guild_id, channel_id) "
-                               "VALUES (?, ?)", (gid, cid))
+            await conn.execute("INSERT INTO guild_channels (guild_id, channel_id) VALUES (?, ?) "
+                               "ON CONFLICT DO NOTHING", (gid, cid))
             await write_audit(conn, now, gid, actor_id, "channels.allow", cid, {})
 
     async def disallow_channel(self, guild_id: Snowflake, channel_id: Snowflake, *,
                                actor_id: Snowflake | None = None) -> None:
-        gid, cid, now = sid(guild_id), sid(channel_id), self._db.now()
+        gid, cid, now = sid(guild_id), sid(channel_id), await self._db.clock()
         async with self._db.transaction() as conn:
             await conn.execute("DELETE FROM guild_channels WHERE guild_id = ? AND channel_id = ?",
                                (gid, cid))
@@ -169,7 +159,7 @@ class Guilds:
         if len(text) > 20_000:
             raise InvalidValue("guild defaults are limited to 20,000 characters of JSON; "
                                "keep only the settings that differ from DD's defaults")
-        gid, now = sid(guild_id), self._db.now()
+        gid, now = sid(guild_id), await self._db.clock()
         async with self._db.transaction() as conn:
             await _ensure_row(conn, gid, now)
             await conn.execute("UPDATE guild_settings SET defaults_json = ?, updated_at = ? "
@@ -181,21 +171,21 @@ class Guilds:
         cleaned = " ".join(word.lower().split())
         if not 1 <= len(cleaned) <= 100:
             raise InvalidValue("a banned word or phrase must be 1 to 100 characters long")
-        gid, now = sid(guild_id), self._db.now()
+        gid, now = sid(guild_id), await self._db.clock()
         async with self._db.transaction() as conn:
             count = (await conn.execute_fetchall(
                 "SELECT COUNT(*) FROM banned_words WHERE guild_id = ?", (gid,)))[0][0]
             if count >= MAX_BANNED_WORDS:
                 raise InvalidValue(f"this server already has {MAX_BANNED_WORDS} banned words, the "
                                    f"most allowed; remove some before adding more")
-            await conn.execute("INSERT OR IGNORE INTO banned_words (guild_id, word) VALUES (?, ?)",
-                               (gid, cleaned))
+            await conn.execute("INSERT INTO banned_words (guild_id, word) VALUES (?, ?) "
+                               "ON CONFLICT DO NOTHING", (gid, cleaned))
             await write_audit(conn, now, gid, actor_id, "banned_words.add", cleaned, {})
 
     async def remove_banned_word(self, guild_id: Snowflake, word: str, *,
                                  actor_id: Snowflake | None = None) -> bool:
         cleaned = " ".join(word.lower().split())
-        gid, now = sid(guild_id), self._db.now()
+        gid, now = sid(guild_id), await self._db.clock()
         async with self._db.transaction() as conn:
             rows = await conn.execute_fetchall(
                 "DELETE FROM banned_words WHERE guild_id = ? AND word = ? RETURNING word",

@@ -10,6 +10,7 @@ crash is deduplicated by Discord) → posted (message ids stored) | abandoned.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import secrets
@@ -31,10 +32,10 @@ from .guilds import GuildSettings, Snowflake, load_settings, sid
 from .job_types import RETRYABLE, TERMINAL, JobKind, JobState
 from .quotas import check_in
 
-if TYPE_CHECKING:
-    import aiosqlite
+log = logging.getLogger("disco.storage.jobs")
 
-    from .connection import Connection
+if TYPE_CHECKING:
+    from .backend import Store
 
 
 DEFAULT_MAX_ATTEMPTS = 3
@@ -139,6 +140,7 @@ class Job:
     finished_at: float | None
     updated_at: float
     role_ids: tuple[str, ...] = ()  # the requester's roles when it was queued (role quotas)
+    damaged: tuple[str, ...] = ()   # columns that could not be read (their value here is empty)
 
     @property
     def terminal(self) -> bool:
@@ -147,15 +149,32 @@ class Job:
     @classmethod
     def from_row(cls, row: Any) -> Job:
         data = {key: row[key] for key in row.keys()}
-        data["artifacts"] = tuple(json.loads(data.pop("artifacts_json")))
-        data["role_ids"] = tuple(json.loads(data.pop("role_ids_json", "[]")))
-        data["result_message_ids"] = tuple(json.loads(data["result_message_ids"]))
+        damaged: list[str] = []
+        data["artifacts"] = _string_list(data.pop("artifacts_json"), "artifacts_json", damaged)
+        data["role_ids"] = _string_list(data.pop("role_ids_json", "[]"), "role_ids_json", damaged)
+        data["result_message_ids"] = _string_list(data["result_message_ids"], "result_message_ids",
+                                                  damaged)
+        if damaged:  # one damaged row must not make every listing fail
+            log.warning("job %s: column %s is not a JSON list of strings; read as empty",
+                        data.get("id"), ", ".join(damaged))
+        data["damaged"] = tuple(damaged)
         data["cancel_requested"] = bool(data["cancel_requested"])
         data["kind"], data["state"] = JobKind(data["kind"]), JobState(data["state"])
         return cls(**data)
 
 
-async def fetch_job(conn: aiosqlite.Connection, job_id: str) -> Job:
+def _string_list(text: Any, column: str, damaged: list[str]) -> tuple[str, ...]:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        value = None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        damaged.append(column)
+        return ()
+    return tuple(value)
+
+
+async def fetch_job(conn: Any, job_id: str) -> Job:
     rows = await conn.execute_fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,))
     if not rows:
         raise NotFound(f"no job {job_id!r}; check the id (your jobs: /queue; any job: /job show)")
@@ -205,7 +224,7 @@ def check_limits(settings: GuildSettings, request: JobRequest, user_waiting: int
 class Jobs:
     """The bot's job API (`db.jobs`)."""
 
-    def __init__(self, db: Connection):
+    def __init__(self, db: Store):
         self._db = db
 
     async def enqueue(self, request: JobRequest, *, role_ids: Iterable[Snowflake] = ()) -> Job:
@@ -215,7 +234,7 @@ class Jobs:
         request.validate()
         gid, cid, uid = sid(request.guild_id), sid(request.channel_id), sid(request.user_id)
         async with self._db.transaction() as conn:
-            now = self._db.now()
+            now = await self._db.clock(conn)
             settings = await load_settings(conn, gid)
             if settings.intake_paused:
                 reason = f" ({settings.pause_reason})" if settings.pause_reason else ""
@@ -273,16 +292,17 @@ class Jobs:
         """A queued job is cancelled at once and never starts; a running one gets
         cancel_requested (the engine sees it on its next heartbeat/progress and stops within one
         step); a finished one is returned unchanged. Check the returned job's state."""
-        job_id, now = normalize_job_id(job_id), self._db.now()
+        job_id = normalize_job_id(job_id)
         async with self._db.transaction() as conn:
+            now = await self._db.clock(conn)
             job = await fetch_job(conn, job_id)
             if job.state == JobState.QUEUED:
                 await conn.execute(
-                    "UPDATE jobs SET state = 'cancelled', cancel_requested = 1, finished_at = ?, "
+                    "UPDATE jobs SET state = 'cancelled', cancel_requested = TRUE, finished_at = ?, "
                     "updated_at = ?, error_code = 'cancelled', error_message = 'cancelled before "
                     "it started' WHERE id = ?", (now, now, job_id))
             elif job.state == JobState.RUNNING and not job.cancel_requested:
-                await conn.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? "
+                await conn.execute("UPDATE jobs SET cancel_requested = TRUE, updated_at = ? "
                                    "WHERE id = ?", (now, job_id))
             return await fetch_job(conn, job_id)
 
@@ -291,14 +311,15 @@ class Jobs:
         `extra_attempts` more attempts; the attempt counter keeps growing, so fencing holds."""
         if not 1 <= extra_attempts <= 10:
             raise InvalidValue("extra_attempts must be between 1 and 10")
-        job_id, now = normalize_job_id(job_id), self._db.now()
+        job_id = normalize_job_id(job_id)
         async with self._db.transaction() as conn:
+            now = await self._db.clock(conn)
             job = await fetch_job(conn, job_id)
             if job.state not in RETRYABLE:
                 raise InvalidState(f"job {job_id} is {job.state}; only failed, dead or cancelled "
                                    f"jobs can be retried")
             await conn.execute(
-                "UPDATE jobs SET state = 'queued', cancel_requested = 0, max_attempts = ?, "
+                "UPDATE jobs SET state = 'queued', cancel_requested = FALSE, max_attempts = ?, "
                 "error_code = NULL, error_message = NULL, finished_at = NULL, "
                 "delivery_state = 'pending', delivery_nonce = NULL, result_message_ids = '[]', "
                 "updated_at = ? WHERE id = ?", (job.attempt + extra_attempts, now, job_id))
@@ -316,8 +337,9 @@ class Jobs:
     async def begin_delivery(self, job_id: str) -> Job:
         """Mark the job 'sending' and fix its nonce (kept across resends, ≤ 25 chars as Discord
         requires), before the bot sends; returns the job with `delivery_nonce` set."""
-        job_id, now = normalize_job_id(job_id), self._db.now()
+        job_id = normalize_job_id(job_id)
         async with self._db.transaction() as conn:
+            now = await self._db.clock(conn)
             job = await fetch_job(conn, job_id)
             if not job.terminal:
                 raise InvalidState(f"job {job_id} is {job.state}; deliver it after it finishes")
@@ -337,8 +359,9 @@ class Jobs:
         return await self._finish_delivery(job_id, "abandoned", [])
 
     async def _finish_delivery(self, job_id: str, state: str, message_ids: list[str]) -> Job:
-        job_id, now = normalize_job_id(job_id), self._db.now()
+        job_id = normalize_job_id(job_id)
         async with self._db.transaction() as conn:
+            now = await self._db.clock(conn)
             job = await fetch_job(conn, job_id)
             if not job.terminal:
                 raise InvalidState(f"job {job_id} is {job.state}; it has no result to deliver yet")
@@ -351,7 +374,7 @@ class Jobs:
         """Remember the bot-owned message that shows this job's progress (None forgets it)."""
         rows = await self._db.execute(
             "UPDATE jobs SET progress_message_id = ?, updated_at = ? WHERE id = ? RETURNING id",
-            (None if message_id is None else sid(message_id), self._db.now(),
+            (None if message_id is None else sid(message_id), await self._db.clock(),
              normalize_job_id(job_id)))
         if not rows:
             raise NotFound(f"no job {job_id!r}; check the id (your jobs: /queue; any job: /job show)")

@@ -1,8 +1,10 @@
 """The engine's side of the queue: fair claiming, leases, heartbeats, fenced progress and results.
 
-- `claim` runs in one BEGIN IMMEDIATE transaction: expired leases go back to the queue (or to
-  dead after max_attempts), then the next job is picked fairly (see below), set running with
-  attempt + 1 and a lease, and returned. Its `attempt` is the fencing token.
+- `claim` runs in one write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: the writer
+  advisory lock, and the job row is taken FOR UPDATE SKIP LOCKED), on the database's clock:
+  expired leases go back to the queue (or to dead after max_attempts), then the next job is
+  picked fairly (see below), set running with attempt + 1 and a lease, and returned. Its
+  `attempt` is the fencing token.
 - Fairness: guilds with eligible queued work round-robin, least recently served first (never
   served first, ties by how long they have waited); inside the guild, users the same way; then
   that user's highest-priority, oldest job. A user already running `max_running_per_user` jobs
@@ -15,9 +17,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Sequence
-
-import aiosqlite
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import InvalidValue, StaleAttempt
 from .eta import size_bucket
@@ -26,7 +26,7 @@ from .jobs import Job
 from .quotas import PARTIAL_NOTE, charge_in, refund_in, usage_in
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from .backend import Store
 
 LEASE_SECONDS = 60.0  # the engine heartbeats every few seconds; a missed minute means it is gone
 
@@ -49,20 +49,22 @@ _RELEASE_EXPIRED = _RELEASE.format(message=_EXPIRED_MESSAGE, condition="lease_ex
 _RELEASE_OWNER = _RELEASE.format(message=":message", condition="lease_owner = :owner")
 
 # The fair pick: first guild (by turn) that has a user with queued work under the running cap.
-_PICK = """SELECT g.guild_id, (
+_PICK = """SELECT guild_id, next_user FROM (
+    SELECT g.guild_id, g.turn, g.waiting_since, (
         SELECT u.user_id FROM queue_users u
         WHERE u.guild_id = g.guild_id AND u.queued > 0
           AND u.running < COALESCE(s.max_running_per_user, :running_cap)
         ORDER BY u.turn, u.waiting_since LIMIT 1) AS next_user
     FROM queue_guilds g LEFT JOIN guild_settings s ON s.guild_id = g.guild_id
-    WHERE g.queued > 0 AND next_user IS NOT NULL
-    ORDER BY g.turn, g.waiting_since LIMIT 1"""
+    WHERE g.queued > 0) AS candidates
+WHERE next_user IS NOT NULL
+ORDER BY turn, waiting_since LIMIT 1"""
 
-_START = """UPDATE jobs SET state = 'running', attempt = attempt + 1, cancel_requested = 0,
+_START = """UPDATE jobs SET state = 'running', attempt = attempt + 1, cancel_requested = FALSE,
     lease_owner = :owner, lease_expires_at = :now + :lease, heartbeat_at = :now,
     started_at = :now, updated_at = :now
 WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' AND guild_id = :guild AND user_id = :user
-             ORDER BY priority DESC, seq LIMIT 1)
+             ORDER BY priority DESC, seq LIMIT 1{lock})
 RETURNING *"""
 
 _FENCE = "WHERE id = :id AND attempt = :attempt AND lease_owner = :owner AND state = 'running'"
@@ -77,23 +79,22 @@ def _check_owner(owner: str) -> None:
 class Leases:
     """Engine-side API (`db.leases`)."""
 
-    def __init__(self, db: Connection):
+    def __init__(self, db: Store):
         self._db = db
 
     async def claim(self, owner: str, *, lease_seconds: float = LEASE_SECONDS) -> Job | None:
         """The next job by fairness, now running under a lease held by `owner`; None if idle."""
         _check_owner(owner)
         async with self._db.transaction() as conn:
-            now = self._db.now()  # read under the write lock: no stale time after a wait
+            now = await self._db.clock(conn)  # under the write lock: no stale time after a wait
             await conn.execute(_RELEASE_EXPIRED, {"now": now, "code": "lease_expired"})
             pick = await conn.execute_fetchall(
                 _PICK, {"running_cap": DEFAULT_LIMITS.max_running_per_user})
             if not pick:
                 return None
             guild_id, user_id = pick[0]
-            rows = await conn.execute_fetchall(_START, {"owner": owner, "now": now,
-                                                        "lease": lease_seconds,
-                                                        "guild": guild_id, "user": user_id})
+            rows = await conn.execute_fetchall(_START.format(lock=self._db.skip_locked), {
+                "owner": owner, "now": now, "lease": lease_seconds, "guild": guild_id, "user": user_id})
             await conn.execute(
                 "UPDATE queue_guilds SET turn = (SELECT MAX(turn) FROM queue_guilds) + 1, "
                 "served_at = ? WHERE guild_id = ?", (now, guild_id))
@@ -110,7 +111,7 @@ class Leases:
         A heartbeat that arrives after the lease ran out still succeeds as long as nobody has
         released or re-claimed the job: the attempt is still the current one.
         """
-        now = self._db.now()
+        now = await self._db.clock()
         rows = await self._db.execute(
             f"UPDATE jobs SET heartbeat_at = :now, lease_expires_at = :now + :lease, "
             f"updated_at = :now {_FENCE} RETURNING cancel_requested",
@@ -131,7 +132,7 @@ class Leases:
         """
         if step < 0 or total < 0 or (frame is not None and frame < 0):
             raise InvalidValue("progress steps and frames are counts ≥ 0")
-        now = self._db.now()
+        now = await self._db.clock()
         rows = await self._db.execute(
             f"UPDATE jobs SET progress_step = :step, progress_total = :total, "
             f"progress_frame = COALESCE(:frame, progress_frame), "
@@ -158,7 +159,7 @@ class Leases:
         if gpu_seconds < 0 or already_charged < 0:
             raise InvalidValue("gpu_seconds and already_charged are durations ≥ 0")
         async with self._db.transaction() as conn:
-            now = self._db.now()
+            now = await self._db.clock(conn)
             rows = await conn.execute_fetchall(
                 f"UPDATE jobs SET state = 'succeeded', artifacts_json = :artifacts, "
                 f"gpu_seconds = :gpu, seconds_per_step = COALESCE(:sps, seconds_per_step), "
@@ -190,7 +191,7 @@ class Leases:
         if gpu_seconds < 0:
             raise InvalidValue("gpu_seconds is a duration ≥ 0")
         async with self._db.transaction() as conn:
-            now = self._db.now()
+            now = await self._db.clock(conn)
             rows = await conn.execute_fetchall(
                 f"SELECT guild_id, user_id, role_ids_json FROM jobs {_FENCE}",
                 {"id": job_id, "attempt": attempt, "owner": owner})
@@ -210,7 +211,7 @@ class Leases:
         `artifacts`: what was finished and is still delivered (e.g. an animation stopped when
         its requester's GPU time ran out)."""
         async with self._db.transaction() as conn:
-            now = self._db.now()
+            now = await self._db.clock(conn)
             rows = await conn.execute_fetchall(
                 f"UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled' "
                 f"  WHEN :retryable AND attempt < max_attempts THEN 'queued' "
@@ -220,7 +221,7 @@ class Leases:
                 f"finished_at = CASE WHEN :retryable AND attempt < max_attempts "
                 f"  AND NOT cancel_requested THEN NULL ELSE :now END, updated_at = :now "
                 f"{_FENCE} RETURNING *",
-                {"retryable": int(retryable), "code": code[:64], "message": message[:2000],
+                {"retryable": bool(retryable), "code": code[:64], "message": message[:2000],
                  "artifacts": json.dumps([str(a) for a in artifacts]),
                  "now": now, "id": job_id, "attempt": attempt, "owner": owner})
             if not rows:
@@ -235,7 +236,7 @@ class Leases:
         """The engine stopped this attempt because a cancel was requested: cancelled.
         `artifacts`: what was finished before the stop and is still delivered (e.g. the frames
         of an animation so far as an MP4)."""
-        now = self._db.now()
+        now = await self._db.clock()
         rows = await self._db.execute(
             f"UPDATE jobs SET state = 'cancelled', error_code = 'cancelled', "
             f"error_message = 'cancelled while running', lease_owner = NULL, artifacts_json = :artifacts, "
@@ -249,21 +250,23 @@ class Leases:
     async def requeue_expired(self) -> list[Job]:
         """Release every running job whose lease ran out; returns them. `claim` does this too,
         so only a sweep between claims needs it (several engines, tests of lease expiry)."""
-        rows = await self._db.execute(_RELEASE_EXPIRED, {"now": self._db.now(),
-                                                         "code": "lease_expired"})
+        async with self._db.transaction() as conn:
+            rows = await conn.execute_fetchall(_RELEASE_EXPIRED, {"now": await self._db.clock(conn),
+                                                                  "code": "lease_expired"})
         return [Job.from_row(r) for r in rows]
 
     async def requeue_owned_by(self, owner: str, reason: str) -> list[Job]:
         """Release every job leased by `owner` at once (the supervisor saw that engine die);
         counts as a failed attempt, with `reason` as the error."""
         _check_owner(owner)
-        rows = await self._db.execute(_RELEASE_OWNER, {"now": self._db.now(), "owner": owner,
-                                                       "code": "engine_exited",
-                                                       "message": reason[:2000]})
+        async with self._db.transaction() as conn:
+            rows = await conn.execute_fetchall(_RELEASE_OWNER, {
+                "now": await self._db.clock(conn), "owner": owner, "code": "engine_exited",
+                "message": reason[:2000]})
         return [Job.from_row(r) for r in rows]
 
     async def _stale(self, job_id: str, attempt: int, owner: str,
-                     conn: aiosqlite.Connection | None = None) -> StaleAttempt:
+                     conn: Any = None) -> StaleAttempt:
         sql, params = "SELECT state, attempt FROM jobs WHERE id = ?", (job_id,)
         rows = list(await conn.execute_fetchall(sql, params)) if conn else \
             await self._db.execute(sql, params)

@@ -15,7 +15,7 @@ from .errors import CapExceeded, InvalidValue, NotFound
 from .guilds import Snowflake, sid
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from .backend import Store
 
 MAX_PRESETS_PER_OWNER = 25
 MAX_SPEC_CHARS = 100_000
@@ -50,7 +50,7 @@ def _preset(row: Any) -> Preset:
 class Presets:
     """Preset API (`db.presets`). owner_id=None means the guild-wide preset."""
 
-    def __init__(self, db: Connection):
+    def __init__(self, db: Store):
         self._db = db
 
     async def save(self, guild_id: Snowflake, name: str, spec_json: str, spec_version: int, *,
@@ -59,7 +59,7 @@ class Presets:
         """Create or replace a preset."""
         if not isinstance(spec_json, str) or len(spec_json) > MAX_SPEC_CHARS:
             raise InvalidValue(f"a preset's spec is JSON text of at most {MAX_SPEC_CHARS:,} characters")
-        gid, key, now = sid(guild_id), preset_name(name), self._db.now()
+        gid, key, now = sid(guild_id), preset_name(name), await self._db.clock()
         owner = GUILD_WIDE if owner_id is None else sid(owner_id)
         async with self._db.transaction() as conn:
             exists = await conn.execute_fetchall(
@@ -108,7 +108,7 @@ class Presets:
     async def delete(self, guild_id: Snowflake, name: str, *, owner_id: Snowflake | None = None,
                      actor_id: Snowflake | None = None) -> bool:
         """Delete exactly the named preset of that owner (never falls back to guild-wide)."""
-        gid, key, now = sid(guild_id), preset_name(name), self._db.now()
+        gid, key, now = sid(guild_id), preset_name(name), await self._db.clock()
         owner = GUILD_WIDE if owner_id is None else sid(owner_id)
         async with self._db.transaction() as conn:
             rows = await conn.execute_fetchall(

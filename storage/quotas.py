@@ -25,15 +25,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Iterable
-
-import aiosqlite
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .audit import write_audit
 from .errors import InvalidValue, NotFound, QuotaExceeded
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from .backend import Store
 
 WINDOWS = ("day", "month")
 SCOPES = ("user", "role", "member", "guild")
@@ -93,7 +91,7 @@ class LedgerEntry:
     note: str | None
 
 
-def _effective_user_limit(rows: list[aiosqlite.Row], window: str, user_id: str,
+def _effective_user_limit(rows: list[Any], window: str, user_id: str,
                           role_ids: set[str]) -> float | None:
     own = [r["seconds"] for r in rows if r["window"] == window and r["scope"] == "user"
            and r["subject_id"] == user_id]
@@ -107,15 +105,15 @@ def _effective_user_limit(rows: list[aiosqlite.Row], window: str, user_id: str,
     return member[0] if member else None
 
 
-async def _sum(conn: aiosqlite.Connection, sql: str, params: tuple[str, ...]) -> float:
+async def _sum(conn: Any, sql: str, params: tuple[str, ...]) -> float:
     return float((await conn.execute_fetchall(sql, params))[0][0] or 0.0)
 
 
-async def usage_in(conn: aiosqlite.Connection, guild_id: str, user_id: str,
+async def usage_in(conn: Any, guild_id: str, user_id: str,
                    role_ids: Iterable[str], now: float) -> dict[str, WindowUsage]:
     """Each window's usage and limits for this member, read on `conn`."""
     rows = list(await conn.execute_fetchall(
-        "SELECT scope, subject_id, window, seconds FROM quota_limits WHERE guild_id = ? "
+        'SELECT scope, subject_id, "window", seconds FROM quota_limits WHERE guild_id = ? '
         "AND (scope != 'user' OR subject_id = ?)", (guild_id, user_id)))
     roles = {str(r) for r in role_ids}
     keys = window_keys(now)
@@ -135,7 +133,7 @@ async def usage_in(conn: aiosqlite.Connection, guild_id: str, user_id: str,
     return result
 
 
-async def check_in(conn: aiosqlite.Connection, guild_id: str, user_id: str,
+async def check_in(conn: Any, guild_id: str, user_id: str,
                    role_ids: Iterable[str], now: float) -> dict[str, WindowUsage]:
     """Like `usage_in`, but raise `QuotaExceeded` when a budget is used up (reporting the one
     that resets last: waiting for an earlier reset would not help)."""
@@ -156,7 +154,7 @@ async def check_in(conn: aiosqlite.Connection, guild_id: str, user_id: str,
 PARTIAL_NOTE = "partial:"
 
 
-async def charge_in(conn: aiosqlite.Connection, guild_id: str, user_id: str, job_id: str,
+async def charge_in(conn: Any, guild_id: str, user_id: str, job_id: str,
                     seconds: float, now: float, note: str | None = None) -> None:
     keys = window_keys(now)
     await conn.execute(
@@ -166,7 +164,7 @@ async def charge_in(conn: aiosqlite.Connection, guild_id: str, user_id: str, job
          note[:200] if note else None))
 
 
-async def refund_in(conn: aiosqlite.Connection, job_id: str, now: float, note: str, *,
+async def refund_in(conn: Any, job_id: str, now: float, note: str, *,
                     keep_partial: bool = False) -> float:
     """Cancel the job's net charge (0 when nothing is charged); returns the seconds refunded.
     `keep_partial`: leave partial charges (finished study cells) charged — see the module doc."""
@@ -190,7 +188,7 @@ async def refund_in(conn: aiosqlite.Connection, job_id: str, now: float, note: s
 class Quotas:
     """Quota API (`db.quotas`)."""
 
-    def __init__(self, db: Connection):
+    def __init__(self, db: Store):
         self._db = db
 
     async def set_limit(self, guild_id: int | str, scope: str, window: str, seconds: float | None,
@@ -211,15 +209,15 @@ class Quotas:
         if seconds is not None and not (isinstance(seconds, (int, float)) and 0 <= seconds < 1e12):
             raise InvalidValue(f"a quota is a number of GPU-seconds ≥ 0 (or None to remove it), "
                                f"not {seconds!r}")
-        gid, subject, now = str(guild_id), "" if subject_id is None else str(subject_id), self._db.now()
+        gid, subject, now = str(guild_id), "" if subject_id is None else str(subject_id), await self._db.clock()
         async with self._db.transaction() as conn:
             if seconds is None:
                 await conn.execute("DELETE FROM quota_limits WHERE guild_id = ? AND scope = ? AND "
-                                   "subject_id = ? AND window = ?", (gid, scope, subject, window))
+                                   'subject_id = ? AND "window" = ?', (gid, scope, subject, window))
             else:
                 await conn.execute(
-                    "INSERT INTO quota_limits (guild_id, scope, subject_id, window, seconds) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, scope, subject_id, window) "
+                    'INSERT INTO quota_limits (guild_id, scope, subject_id, "window", seconds) '
+                    'VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, scope, subject_id, "window") '
                     "DO UPDATE SET seconds = excluded.seconds",
                     (gid, scope, subject, window, float(seconds)))
             await write_audit(conn, now, gid, actor_id, "quota.set", f"{scope}:{subject}",
@@ -227,7 +225,7 @@ class Quotas:
 
     async def limits(self, guild_id: int | str) -> list[QuotaLimit]:
         rows = await self._db.execute(
-            "SELECT * FROM quota_limits WHERE guild_id = ? ORDER BY scope, subject_id, window",
+            'SELECT * FROM quota_limits WHERE guild_id = ? ORDER BY scope, subject_id, "window"',
             (str(guild_id),))
         return [QuotaLimit(r["guild_id"], r["scope"], r["subject_id"] or None, r["window"],
                            r["seconds"]) for r in rows]
@@ -237,19 +235,19 @@ class Quotas:
         """Used and remaining GPU-seconds per window for this member (never raises on a limit)."""
         async with self._db.snapshot() as conn:
             return await usage_in(conn, str(guild_id), str(user_id), [str(r) for r in role_ids],
-                                  self._db.now())
+                                  await self._db.clock(conn))
 
     async def check(self, guild_id: int | str, user_id: int | str,
                     role_ids: Iterable[int | str] = ()) -> dict[str, WindowUsage]:
         """`status`, raising `QuotaExceeded` (window, limit, reset time) when a budget is spent."""
         async with self._db.snapshot() as conn:
             return await check_in(conn, str(guild_id), str(user_id), [str(r) for r in role_ids],
-                                  self._db.now())
+                                  await self._db.clock(conn))
 
     async def refund(self, job_id: str, *, reason: str,
                      actor_id: int | str | None = None) -> float:
         """Give back a job's net charge; returns the seconds refunded (0 if none was charged)."""
-        now = self._db.now()
+        now = await self._db.clock()
         async with self._db.transaction() as conn:
             rows = await conn.execute_fetchall("SELECT guild_id FROM jobs WHERE id = ?", (job_id,))
             if not rows:

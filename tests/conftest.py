@@ -34,6 +34,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """An empty database of each backend in turn (the storage conformance suite): SQLite in
+    tmp_path, PostgreSQL on DISCO_TEST_POSTGRES_URL (skipped with a hint when it is not set)."""
+    from tests.support.storage import Store, skip_without_postgres
+
+    if request.param == "postgresql":
+        skip_without_postgres()
+    made = Store(request.param, tmp_path)
+    yield made
+    made.drop()
+
+
 @pytest.fixture(autouse=True)
 def _sandboxed_models_dir(tmp_path_factory, monkeypatch):
     if "DISCO_MODELS_DIR" not in os.environ or os.environ.get("DISCO_TEST_KEEP_MODELS_DIR") != "1":

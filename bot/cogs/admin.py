@@ -26,6 +26,7 @@ from bot.answers import ADMIN, say
 from bot.checks import require_admin
 from bot.params import Side
 from bot.settings_text import channels_text, limits_text, seconds_text
+from commands.moderation import check_banned_word
 from storage.guilds import LIMIT_NAMES
 
 SCOPES = [app_commands.Choice(name="user: one member", value="user"),
@@ -244,10 +245,11 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     # ---- banned words ----------------------------------------------------------------------
 
     @banned.command(name="add", description="Refuse prompts containing a word or phrase")
-    @app_commands.describe(word="a word or phrase (whole-word match, any case)")
+    @app_commands.describe(word="a word or phrase (whole words, any case, any spelling trick)")
     async def banned_add(self, interaction: discord.Interaction,
                          word: app_commands.Range[str, 1, 100]) -> None:
-        await self.db.guilds.add_banned_word(interaction.guild_id, word, actor_id=interaction.user.id)
+        await self.db.guilds.add_banned_word(interaction.guild_id, check_banned_word(word),
+                                             actor_id=interaction.user.id)
         await say(interaction, f"**Banned** `{' '.join(word.lower().split())}`. "
                                f"{await self._words(interaction.guild_id)}")
 

@@ -96,7 +96,8 @@ class AnimateCog(commands.Cog):
         async def queue():
             limit = interaction.filesize_limit
             still_prompt, frame_prompts = split_prompt(prompt)
-            still_file, file_values, file_notes = read_animation_file(await read_settings_file(settings_file))
+            still_file, file_values, file_notes = read_animation_file(
+                await read_settings_file(settings_file), mode or ("video" if video else None))
             video_path, video_info = await save_video(video, folder, limit) if video else (None, None)
             motion = {"zoom": zoom, "angle": angle, "translation_x": translation_x,
                       "translation_y": translation_y, "translation_z": translation_z,

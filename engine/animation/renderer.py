@@ -56,9 +56,11 @@ from engine.media.video import (
 )
 from engine.models.pool import ModelPool
 from engine.spec.animation import AnimationSpec
+from engine.spec.ddanimation import export_dd_animation
 from engine.spec.keyframes import turbo_blend_weight
 
 SETTINGS_FILE = "animation.json"
+VIDEO_BLEND = 0.5  # DD 5.7's video cell `blend`: the share of the newer frame
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,9 @@ class AnimationRenderer:
             seed = random.randint(0, 2**32 - 1)
         out_dir.mkdir(parents=True, exist_ok=True)
         save_json(settings, {"animation": wanted, "base_seed": seed})
+        # The same settings in DD's layout, for DD users and `disco animate --settings`.
+        save_json(out_dir / f"{anim.render.batch_name}(0)_settings.txt",
+                  export_dd_animation(anim, seed=seed))
         return seed
 
 
@@ -382,8 +387,9 @@ class _Run:
             raise EngineError(f"frame {missing[0].name} is missing from {self.out / 'frames'}; "
                               "run the animation again to render it")
         fps = self.anim.fps
-        mp4 = encode_mp4(iter_images(paths), self.out / "animation.mp4", fps=fps)
-        preview = animated_preview(iter_images(paths), self.out / "preview.gif", fps=fps)
+        shown = self._blended(paths)
+        mp4 = encode_mp4(iter_images(shown), self.out / "animation.mp4", fps=fps)
+        preview = animated_preview(iter_images(shown), self.out / "preview.gif", fps=fps)
         result = AnimationResult(paths, mp4, preview, self.seed, 0, 0.0)
         if self.vr:
             eyes = [tuple(self.out / "vr" / f"frame_{n:04}_{side}.png" for side in "lr")
@@ -393,6 +399,46 @@ class _Run:
                                                     iter_images(e[1] for e in eyes)),
                                        self.out / "animation_vr.mp4", fps=fps)
         return result
+
+
+    def _blended(self, paths: list[Path]) -> list[Path]:
+        """The frames the video shows, after DD 5.7's video_init_blend_mode: 'linear' mixes
+        each frame half and half with the one before (in every mode, as DD does); 'optical
+        flow' (Video Input only) mixes it with the one before warped along the video's flow;
+        'None' shows the frames as rendered. Written to blend/; the frames stay as they are."""
+        mode = self.anim.video_init_blend_mode
+        if mode == "None" or (mode == "optical flow" and self.mode != "Video Input"):
+            return paths
+        folder = self.out / "blend"
+        folder.mkdir(exist_ok=True)
+        shown = [paths[0]] + [folder / p.name for p in paths[1:]]
+        raws = self._video_raws() if mode == "optical flow" else None
+        prev, raw_prev = None, None
+        for n, path in enumerate(paths):
+            frame = load_frame(path, self.device)
+            raw = next(raws, None) if raws is not None else None
+            if prev is not None:
+                if raw is None or raw_prev is None:
+                    mixed = prev * (1 - VIDEO_BLEND) + frame * VIDEO_BLEND
+                else:
+                    flow = flow_between(self.r.raft(), raw, raw_prev).to(self.device)
+                    mixed = blend_init(frame, warp_with_flow(prev, flow), VIDEO_BLEND)
+                save_png(unit_to_pil(quantise(mixed)), shown[n], {})
+            prev, raw_prev = frame, raw
+        if raws is not None:
+            raws.close()
+        return shown
+
+    def _video_raws(self):
+        """The input video's frames as the animation used them, one at a time."""
+        a, render = self.anim, self.anim.render
+        frames = iter_frames(a.video_init_path, every_nth=a.extract_nth_frame, width=render.width,
+                             height=render.height, max_frames=self.total)
+        try:
+            for array in frames:
+                yield pil_to_unit(Image.fromarray(array, "RGB"), self.device)
+        finally:
+            frames.close()
 
 
 def iter_images(paths):

@@ -1,7 +1,8 @@
 """`disco animate`: render a Disco Diffusion animation (2D, 3D or video input) on the command line.
 
-Settings are layered like `disco render`: DD's defaults < `--set key=value` (animation settings
-such as zoom or turbo_steps, or any still-render setting) < the explicit flags. Every bad input
+Settings are layered like `disco render`: DD's defaults < `--settings` file (our animation JSON
+or a DD *_settings.txt, read for the --mode given) < `--set key=value` (animation settings such
+as zoom or turbo_steps, or any still-render setting) < the explicit flags. Every bad input
 is answered with one ``error: …`` line and exit status 2.
 """
 from __future__ import annotations
@@ -37,6 +38,8 @@ def add_animate_command(commands: argparse._SubParsersAction) -> None:
                    "side-by-side MP4")
     p.add_argument("--video", metavar="PATH", help="video init: a local video file")
     p.add_argument("--fps", help="frames per second of the MP4 (default 12)")
+    p.add_argument("--settings", type=Path, help="settings file: our animation JSON or a DD "
+                   "*_settings.txt (JSON, JSON5 or YAML)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any animation or render setting, e.g. --set turbo_steps=4 (repeatable)")
     p.add_argument("--out", type=Path, default=Path("out/animation"),
@@ -80,8 +83,10 @@ def build_animation(args: argparse.Namespace):
     from engine.spec.animation import MODE_NAMES, AnimationSpec, split_animation_options
     from engine.spec.render import parse_set_options
 
-    anim, render_options = split_animation_options(args.set)
-    render: dict = parse_set_options(render_options)
+    anim, render, report = _settings_file(args)
+    typed, render_options = split_animation_options(args.set)
+    anim.update(typed)
+    render.update(parse_set_options(render_options))
     # Prompts for every frame go to the render; frame-keyed prompts given with --set
     # text_prompts=... replace them, as AnimationSpec defines.
     if args.prompt is not None:
@@ -107,7 +112,24 @@ def build_animation(args: argparse.Namespace):
     if args.vr:
         anim["vr_mode"] = True
     spec = AnimationSpec.from_dict({**anim, "render": render})
-    return spec, list(spec.notes)
+    return spec, report + [note for note in spec.notes if note not in report]
+
+
+def _settings_file(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
+    """(animation values, render values, report lines) from --settings; empty without one."""
+    from engine.spec.ddanimation import dd_animation_values
+    from engine.spec.sources import read_settings_path
+
+    if getattr(args, "settings", None) is None:
+        return {}, {}, []
+    data = read_settings_path(args.settings)
+    if isinstance(data.get("render"), dict):  # our own animation JSON
+        return ({k: v for k, v in data.items() if k not in ("render", "schema_version")},
+                dict(data["render"]), [])
+    values, report = dd_animation_values(data, args.mode)
+    spec = values.pop("render")
+    render = {k: v for k, v in spec.to_dict().items() if k in spec.model_fields_set}
+    return values, render, [f"{args.settings.name}: {line}" for line in report]
 
 
 def cmd_animate(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from engine.errors import EngineError, SpecError
+from engine.spec.sources import bounded_int
 
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's own chatter about absent GPUs
 
@@ -125,10 +126,10 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("bench", help="measure seconds per step and peak memory (JSON)",
                             description="Benchmark the engine; prints one JSON object.")
     p.add_argument("--models", default="random-full", choices=("random-full", "test-tiny"))
-    p.add_argument("--width", type=int, default=256)
-    p.add_argument("--height", type=int, default=256)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--cutn-batches", type=int, default=1)
+    p.add_argument("--width", type=bounded_int(8, 8192), default=256)
+    p.add_argument("--height", type=bounded_int(8, 8192), default=256)
+    p.add_argument("--steps", type=bounded_int(1, 10_000), default=10)
+    p.add_argument("--cutn-batches", type=bounded_int(1, 64), default=1)
     p.add_argument("--clip-models", nargs="+", default=["ViT-B-32::openai"], metavar="ARCH::TAG")
     p.add_argument("--secondary", action=argparse.BooleanOptionalAction, default=True,
                    help="use the secondary model (default on)")
@@ -138,13 +139,13 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
                    help="auto = DD's choice: fp16 on CUDA, fp32 on CPU")
     p.add_argument("--compile", action="store_true", help="torch.compile the UNet, secondary and CLIP towers")
     p.add_argument("--channels-last", action="store_true", help="channels-last weights for the conv models")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=bounded_int(1, 1024), help="torch CPU threads (default: torch's choice)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other setting, repeatable")
     p.add_argument("--animation", action="store_true",
                    help="instead: per-frame animation cost outside diffusion (warps, depth, encode)")
-    p.add_argument("--repeats", type=int, default=3, help="--animation: timed repeats per part")
-    p.add_argument("--encode-frames", type=int, default=24, help="--animation: frames in the test clip")
+    p.add_argument("--repeats", type=bounded_int(1, 1000), default=3, help="--animation: timed repeats per part")
+    p.add_argument("--encode-frames", type=bounded_int(1, 10_000), default=24, help="--animation: frames in the test clip")
     p.set_defaults(func=cmd_bench)
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import EngineError
+from engine.spec.sources import bounded_int
 
 # The [engine] keys a flag may override, by the flag's argparse dest.
 FLAG_KEYS = {"models": "model_set", "device": "device", "precision": "precision",
@@ -32,7 +33,7 @@ def add_engine_command(commands: argparse._SubParsersAction, config_options: arg
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
     p.add_argument("--allow-download", action="store_true", default=None)
     p.add_argument("--lease-seconds", type=float)
-    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    p.add_argument("--checkpoint-every", type=bounded_int(1, 100_000), help="steps between checkpoints")
     p.add_argument("--owner", help="lease owner name (default engine:HOST:PID)")
     p.set_defaults(func=cmd_engine)
 
@@ -41,7 +42,8 @@ def cmd_engine(args: argparse.Namespace, config: dict[str, dict], data_dir: Path
     """`config`: the config file's sections as `disco` loaded them; `data_dir`: the folder it resolved."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        return asyncio.run(_run(args, engine_settings(config["engine"], args), data_dir))
+        return asyncio.run(_run(args, engine_settings(config["engine"], args), data_dir,
+                                config["storage"].get("url", "")))
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -55,7 +57,7 @@ def engine_settings(section: dict, args: argparse.Namespace) -> dict:
     return {**section, **flags}
 
 
-async def _run(args: argparse.Namespace, settings: dict, data_dir: Path) -> int:
+async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, database_url: str = "") -> int:
     from engine.jobs.worker import WorkerConfig, serve
     from engine.models.pool import ModelPool, resolve_device
 
@@ -64,6 +66,7 @@ async def _run(args: argparse.Namespace, settings: dict, data_dir: Path) -> int:
     worker_config = WorkerConfig(lease_seconds=settings["lease_seconds"],
                                  heartbeat_seconds=settings["heartbeat_seconds"],
                                  checkpoint_every=settings["checkpoint_every"])
-    done = await serve(data_dir, pool, owner=args.owner, config=worker_config, burst=args.burst)
+    done = await serve(data_dir, pool, owner=args.owner, config=worker_config, burst=args.burst,
+                       database_url=database_url)
     logging.getLogger("disco.engine").info("processed %d job(s)", done)
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.cli.render import NOISE_WARNING
 from engine.errors import EngineError
-from engine.spec.sources import add_spec_options, build_spec
+from engine.spec.sources import add_spec_options, bounded_int, build_spec
 
 
 def add_study_command(commands: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def add_study_command(commands: argparse._SubParsersAction) -> None:
                    help="the columns, e.g. clip_guidance_scale=1500,5000,15000; values split on "
                         "commas outside [brackets] and \"quotes\"; join CLIP models with +")
     p.add_argument("--y", metavar="PARAM=V1,V2,...", help="the rows (optional), e.g. steps=50,100")
-    p.add_argument("--max-cells", type=int, default=None, help="cell limit (default 36)")
+    p.add_argument("--max-cells", type=bounded_int(1, 1000), default=None, help="cell limit (default 36)")
     p.add_argument("--out", type=Path, default=Path("out/study"),
                    help="output folder (default ./out/study); the same folder resumes")
     add_spec_options(p)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from engine.diffusion.cutouts import image_prompt_cutouts
 from engine.diffusion.images import image_to_tensor
 from engine.diffusion.rng import Generators
 from engine.errors import SpecError
+from engine.media.stills import UnusableImage, read_still
 from engine.models.pool import ClipModel, ModelPool
 
 IMAGE_PROMPT_CUTS = 16
@@ -31,15 +32,9 @@ def load_image(path: str, param: str) -> Image.Image:
         raise SpecError(f"{param}: {path!r} is {size / 2**20:.1f} MB; the limit is "
                         f"{MAX_IMAGE_BYTES // 2**20} MB — use a smaller file", param)
     try:
-        with Image.open(file) as image:
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise SpecError(f"{param}: {image.width}×{image.height} is too many pixels; the limit is "
-                                f"{MAX_IMAGE_PIXELS:,} — scale it down first", param)
-            image.load()
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise SpecError(f"{param}: {path!r} is not a readable image ({exc.__class__.__name__}); "
-                        "use a PNG, JPEG or WebP file", param) from None
+        return read_still(file, MAX_IMAGE_PIXELS)  # what the bot checked at upload, upright
+    except UnusableImage as err:
+        raise SpecError(f"{param}: {path!r} {err}", param) from None
 
 
 @torch.no_grad()

@@ -28,7 +28,10 @@ def unit_to_pil(x: torch.Tensor) -> Image.Image:
 def pil_to_unit(image: Image.Image, device: torch.device) -> torch.Tensor:
     """An RGB image -> [1, 3, H, W] float32 in [0, 1] on `device`."""
     array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1)[None].to(device)
+    # contiguous: the permuted HWC array would be a channels-last tensor, and convolutions on
+    # that layout sum in another order, so a frame read back from its PNG would render a few
+    # 8-bit levels apart from the same values handed over in memory (a resumed animation).
+    return torch.from_numpy(array).permute(2, 0, 1)[None].contiguous().to(device)
 
 
 def to_pil(x: torch.Tensor) -> Image.Image:

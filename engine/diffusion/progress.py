@@ -2,6 +2,8 @@
 display_rate steps, and intermediate saves."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from tqdm import tqdm
 
 from engine.diffusion.images import to_pil, write_preview
@@ -29,11 +31,18 @@ class TqdmProgress:
             losses = {k: float(v) for k, v in info.losses.items() if k in ("clip", "tv", "range")}
             self.bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
             write_preview(info.pred_xstart, context.out_dir / "progress.png", max_side=512)
-        if info.step in context.partial_steps:
-            name = f"{context.spec.batch_name}({context.run})_{context.index}-{info.step:04}.png"
-            save_png(to_pil(info.pred_xstart), context.out_dir / "partials" / name, {})
+        save_partial(context, info)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def save_partial(context, info: StepInfo) -> Path | None:
+    """DD's intermediate_saves: this step's x̂₀ as partials/{batch}({run})_{image}-{step}.png
+    when the step is one of the spec's saves; the path, or None."""
+    if info.step not in context.partial_steps:
+        return None
+    name = f"{context.spec.batch_name}({context.run})_{context.index}-{info.step:04}.png"
+    return save_png(to_pil(info.pred_xstart), context.out_dir / "partials" / name, {})

@@ -31,7 +31,10 @@ import torch
 
 from engine.errors import OutOfMemory
 from engine.jobs.files import job_dir
-from storage import Database, Job, StaleAttempt
+from storage import Database, DatabaseLocked, DatabaseUnavailable, Job, StaleAttempt
+
+# A database that is restarting or busy: the write is skipped and the next one tries again.
+TRANSIENT = (DatabaseUnavailable, DatabaseLocked)
 
 if TYPE_CHECKING:
     from engine.animation.renderer import AnimationRenderer
@@ -180,6 +183,9 @@ class JobContext:
         except StaleAttempt:
             self._lost_lease()
             return True
+        except TRANSIENT as exc:
+            log.warning("job %s: progress not saved (%s); rendering on", job.id, exc)
+            return False
 
     async def write_last_progress(self) -> None:
         """Before `complete`: the last steps since the last progress write (all of them done).
@@ -202,6 +208,9 @@ class JobContext:
             except StaleAttempt:
                 self._lost_lease()
                 cancel = True
+            except TRANSIENT as exc:
+                log.warning("job %s: heartbeat failed (%s); retrying", job.id, exc)
+                cancel = False
             if cancel:
                 self.cancel.set()
 

@@ -7,21 +7,29 @@ earlier attempt died resumes: the whole images already saved are kept and the im
 progress continues from its checkpoint, so the final PNG equals an uninterrupted run's.
 
 Out of GPU memory, the still is retried once in the same thread with a cheaper spec
-(engine/jobs/degrade.py), then fails saying what to change. Returns the images, in order.
+(engine/jobs/degrade.py), then fails saying what to change. Returns the images, in order,
+then (with intermediate_saves) each image's evolution: its partials and the final image as
+`{batch}(0)_{i}_evolution.mp4`, which Discord shows beside the result.
 """
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
+from PIL import Image
 
 from engine.diffusion.pipeline import Resume
-from engine.errors import OutOfMemory
+from engine.diffusion.progress import save_partial
+from engine.errors import EngineError, OutOfMemory
 from engine.jobs.context import Handler, JobContext, fixed_seed
 from engine.jobs.degrade import cheaper_spec, out_of_memory_advice
 from engine.jobs.files import Checkpoint, load_checkpoint, save_checkpoint, save_preview, spec_digest
+from engine.media.video import encode_mp4
 from engine.spec.render import RenderSpec
 from storage import Job
 
 log = logging.getLogger("disco.engine")
+EVOLUTION_FPS = 4
 
 
 def still_of(job: Job) -> RenderSpec:
@@ -32,12 +40,18 @@ def still_of(job: Job) -> RenderSpec:
 
 
 def render_still(ctx: JobContext, spec: RenderSpec) -> list[str]:
-    """The render thread's body for a still, with its one cheaper retry (see the module docstring):
+    """The render thread's body for a still: the images, then their evolution videos."""
+    images, spec = _render_or_cheaper(ctx, spec)
+    return images + _evolutions(ctx.folder, spec, images)
+
+
+def _render_or_cheaper(ctx: JobContext, spec: RenderSpec) -> tuple[list[str], RenderSpec]:
+    """The images, with the one cheaper retry (see the module docstring), and the spec used:
     DD's loop of one cut batch per CLIP pass when the batches shared passes (the same image),
     else a cheaper spec."""
     batch_cuts = True
     try:
-        return _render(ctx, spec)
+        return _render(ctx, spec, batch_cuts), spec
     except OutOfMemory:
         if spec.cutn_batches > 1:
             batch_cuts, how = False, "one cut batch per CLIP pass"
@@ -49,9 +63,32 @@ def render_still(ctx: JobContext, spec: RenderSpec) -> list[str]:
         log.warning("job %s: out of GPU memory; %s", ctx.job.id, how)
     # Retried after the except block: the first try's traceback no longer holds its tensors.
     try:
-        return _render(ctx, spec, batch_cuts)
+        return _render(ctx, spec, batch_cuts), spec
     except OutOfMemory:
         raise OutOfMemory(f"{out_of_memory_advice(spec)} (already {how})") from None
+
+
+def _evolutions(folder: Path, spec: RenderSpec, images: list[str]) -> list[str]:
+    """Each image's intermediate saves then the image itself as an MP4 (none without saves).
+    A video that cannot be encoded is logged and left out: the images are the result."""
+    videos = []
+    for index, image in enumerate(images if spec.intermediate_saves else []):
+        partials = sorted((folder / "partials").glob(f"{spec.batch_name}(0)_{index}-*.png"))
+        if not partials:
+            continue
+        frames = partials + [Path(image)] * EVOLUTION_FPS  # the result held for a second
+        path = folder / f"{spec.batch_name}(0)_{index}_evolution.mp4"
+        try:
+            videos.append(str(encode_mp4(_opened(frames), path, fps=EVOLUTION_FPS)))
+        except (EngineError, OSError) as exc:
+            log.warning("could not encode the evolution of %s: %s", image, exc)
+    return videos
+
+
+def _opened(paths: list[Path]):
+    for path in paths:
+        with Image.open(path) as image:
+            yield image.convert("RGB")
 
 
 def _images(ctx: JobContext, spec: RenderSpec) -> list[str]:
@@ -86,6 +123,7 @@ def _render(ctx: JobContext, spec: RenderSpec, batch_cuts: bool = True) -> list[
 
     def on_step(context, info) -> None:
         live.stepped(info)
+        save_partial(context, info)
         if spec.display_rate and info.step % spec.display_rate == 0:
             live.preview_path = str(save_preview(folder, info.pred_xstart))
         if every and info.step % every == 0 and info.step < info.total:

@@ -26,7 +26,15 @@ from engine.jobs import animation, still, study
 from engine.jobs.context import Handler, JobContext, WorkerConfig, release_memory
 from engine.jobs.outcome import Completed, Failed, Outcome, Stopped, outcome_of
 from engine.models.pool import ModelPool
-from storage import Database, Job, JobKind, StaleAttempt, StorageError, database_path
+from storage import (
+    Database,
+    DatabaseUnavailable,
+    Job,
+    JobKind,
+    StaleAttempt,
+    StorageError,
+    database_url as resolve_database_url,
+)
 
 __all__ = ["HANDLERS", "EngineWorker", "WorkerConfig", "default_owner", "serve"]
 
@@ -44,11 +52,14 @@ def default_owner() -> str:
 
 
 async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
-                config: WorkerConfig | None = None, burst: bool = False) -> int:
-    """The engine process (`disco engine`): open the queue in `data_dir` and render jobs until
-    SIGTERM or SIGINT — with `burst`, until the queue is empty. Returns the jobs processed."""
+                config: WorkerConfig | None = None, burst: bool = False, database_url: str = "") -> int:
+    """The engine process (`disco engine`): open the queue (DISCO_DATABASE_URL, else
+    `database_url`, else the SQLite file in `data_dir`) and render jobs until SIGTERM or
+    SIGINT — with `burst`, until the queue is empty. Returns the jobs processed. A PostgreSQL
+    server that is down at start is waited for."""
     try:
-        db = await Database.open(database_path(data_dir))
+        db = await Database.open(resolve_database_url(data_dir, database_url),
+                                 wait_s=0.0 if burst else float("inf"))
     except StorageError as exc:  # a locked, damaged or foreign file: the CLI prints one line
         raise EngineError(str(exc)) from None
     try:
@@ -82,20 +93,35 @@ class EngineWorker:
 
     async def run(self, *, burst: bool = False) -> int:
         """Process jobs until stopped; with `burst`, until the queue is empty. Returns the count."""
-        done = 0
+        done, backoff = 0, self.config.poll_seconds
         while not self._stopping.is_set():
-            job = await self.db.leases.claim(self.owner, lease_seconds=self.config.lease_seconds)
+            try:
+                job = await self.db.leases.claim(self.owner, lease_seconds=self.config.lease_seconds)
+            except DatabaseUnavailable as exc:  # the server restarts or is gone for a while
+                log.warning("%s; next try in %.0f s", exc, backoff)
+                await self._idle(backoff, wake_on_change=False)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = self.config.poll_seconds
             if job is None:
                 if burst:
                     break
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), self.config.poll_seconds)
-                except asyncio.TimeoutError:
-                    pass
+                await self._idle(self.config.poll_seconds)
                 continue
             await self.process(job)
             done += 1
         return done
+
+    async def _idle(self, seconds: float, *, wake_on_change: bool = True) -> None:
+        """Wait `seconds`, or less: until stopped, or (PostgreSQL) until a job is queued."""
+        waits = [asyncio.ensure_future(self._stopping.wait())]
+        if wake_on_change:
+            waits.append(asyncio.ensure_future(self.db.wait_for_change(seconds)))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
     async def process(self, job: Job) -> None:
         """Render one claimed job and record how it ended (every write fenced by its attempt)."""
@@ -123,6 +149,20 @@ class EngineWorker:
         await self._record(ctx, outcome)
 
     async def _record(self, ctx: JobContext, outcome: Outcome) -> None:
+        """Store how the attempt ended, retrying while the database is unreachable (the result
+        stays on disk; if the lease runs out meanwhile, the write is fenced off and the job
+        runs again: nothing is lost or recorded twice)."""
+        backoff = 1.0
+        while True:
+            try:
+                return await self._record_once(ctx, outcome)
+            except DatabaseUnavailable as exc:
+                log.warning("job %s: result not recorded yet (%s); retrying in %.0f s",
+                            ctx.job.id, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def _record_once(self, ctx: JobContext, outcome: Outcome) -> None:
         """Store how the attempt ended; a superseded attempt's result is dropped."""
         job, leases = ctx.job, self.db.leases
         try:

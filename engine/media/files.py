@@ -6,10 +6,42 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
+import sys
 import tempfile
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin
+
+from engine.errors import SpecError
+
+# A settings or spec file: DD's own are a few KB; RenderSpec JSON is capped at 1,000,000 characters.
+MAX_SETTINGS_FILE_BYTES = 4 * 1024 * 1024
+
+
+def read_user_file(path: str | Path, *, what: str, limit: int = MAX_SETTINGS_FILE_BYTES) -> bytes:
+    """The bytes of a file a user named (`-` is standard input), refused past `limit` bytes
+    (`/dev/zero` too). A pipe or socket is refused: opening a FIFO with no writer would wait forever."""
+    if str(path) == "-":
+        return _bounded(sys.stdin.buffer, path, what, limit)
+    try:
+        mode = os.stat(path).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
+            raise SpecError(f"{what}: {path} is not a regular file; give the path of a file (or - for "
+                            f"standard input)")
+        with open(path, "rb") as f:
+            return _bounded(f, path, what, limit)
+    except OSError as exc:
+        raise SpecError(f"{what}: cannot read {path} ({exc.strerror or exc}); check the path and its "
+                        f"permissions") from None
+
+
+def _bounded(f, path: str | Path, what: str, limit: int) -> bytes:
+    data = f.read(limit + 1)
+    if len(data) > limit:
+        raise SpecError(f"{what}: {path} is over {limit:,} bytes, the most read from one file; "
+                        f"give the settings file itself")
+    return data
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -5,7 +5,8 @@ Every ffmpeg call uses imageio-ffmpeg's bundled binary. A user's video is treate
 only a local regular file is opened (no URLs, `concat:` or other protocols, no pipes or devices),
 ffmpeg gets `-protocol_whitelist file` and a demuxer whitelist (a crafted file cannot pull in an
 HLS playlist or an image sequence), every run has a wall-clock timeout, and the probe enforces
-bounds on file size, duration, resolution and frame count before anything is decoded.
+bounds on file size, then on the header's duration and resolution, then on the frame count, before
+anything is decoded.
 
 Frames are numpy uint8 arrays [H, W, 3] (RGB) or PIL images wherever frames are accepted.
 """
@@ -133,40 +134,62 @@ def _input_args(path: Path) -> list[str]:
 
 # ---- probing and extraction ---------------------------------------------------------------------
 
+_STREAM = re.compile(r"Stream #0:\d+.*?: Video: (\w+).*?, (\d{1,5})x(\d{1,5})\b")
+_RATE = re.compile(r"Video: .*?, ([\d.]+)(k?) (?:fps|tbr)")  # ffmpeg prints 1000 fps as "1k fps"
+_DURATION = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
+_RETRY = "Export it again as MP4 (H.264)"
+
+
 def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS,
                 allowed_dir: str | os.PathLike | None = None) -> VideoInfo:
     """Size, rate, exact frame count, duration and codec of the first video stream, checked against
     `limits` (file size, duration, resolution). Frame count after every-nth selection is checked by
     `check_selection`, which `iter_frames` calls."""
     src = safe_input_path(path, allowed_dir=allowed_dir, limits=limits)
-    # Stream copy to the null muxer: counts packets without decoding, so it is fast and exact.
-    done = _run([*_input_args(src), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
-                limits.timeout_s, "reading the video")
-    log = done.stderr.decode("utf-8", "replace")
-    stream = re.search(r"Stream #0:\d+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})", log)
-    if done.returncode != 0 or stream is None:
+    # 1. The header alone (ffmpeg with no output reads nothing more): refused on its declared
+    # duration and size before a packet is read.
+    header = _probe_run(_input_args(src), limits, "reading the video's header")
+    log = header.stderr.decode("utf-8", "replace")
+    stream = _STREAM.search(log)
+    if stream is None:
+        raise SpecError(f"{PARAM}: not a readable video (allowed containers: MP4/MOV, MKV/WebM, AVI, GIF). "
+                        f"ffmpeg said: {_tail(header.stderr)}", PARAM)
+    codec, width, height = stream.group(1), int(stream.group(2)), int(stream.group(3))
+    rate = _RATE.search(log)
+    fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) if rate else 0.0
+    stamp = _DURATION.search(log)
+    declared = int(stamp.group(1)) * 3600 + int(stamp.group(2)) * 60 + float(stamp.group(3)) if stamp else None
+    _check_bounds(declared or 0.0, width, height, limits)
+    # 2. Stream copy to the null muxer: counts packets without decoding, so it is fast and exact;
+    # never past the duration limit, whatever the header said.
+    done = _probe_run([*_input_args(src), "-map", "0:v:0", "-c", "copy", "-t", f"{limits.max_duration_s + 1:.3f}",
+                       "-f", "null", "-"], limits, "reading the video")
+    if done.returncode != 0:
         raise SpecError(f"{PARAM}: not a readable video (allowed containers: MP4/MOV, MKV/WebM, AVI, GIF). "
                         f"ffmpeg said: {_tail(done.stderr)}", PARAM)
-    codec, width, height = stream.group(1), int(stream.group(2)), int(stream.group(3))
-    rate = re.search(r"Video: .*?([\d.]+) (?:fps|tbr)", log)
-    fps = float(rate.group(1)) if rate else 0.0
-    counted = re.findall(r"frame=\s*(\d+)", log)
+    counted = re.findall(r"frame=\s*(\d+)", done.stderr.decode("utf-8", "replace"))
     frames = int(counted[-1]) if counted else 0
-    stamp = re.search(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)", log)
-    if stamp:
-        duration = int(stamp.group(1)) * 3600 + int(stamp.group(2)) * 60 + float(stamp.group(3))
-    else:
-        duration = frames / fps if fps > 0 else 0.0
     if frames <= 0 or fps <= 0:
-        raise SpecError(f"{PARAM}: the video has no frames ffmpeg can read. Export it again as MP4 (H.264).", PARAM)
-    info = VideoInfo(width, height, fps, frames, duration, codec)
+        raise SpecError(f"{PARAM}: the video has no frames ffmpeg can read. {_RETRY}.", PARAM)
+    duration = declared if declared is not None else frames / fps
+    _check_bounds(duration, width, height, limits)
+    return VideoInfo(width, height, fps, frames, duration, codec)
+
+
+def _probe_run(args: list[str], limits: VideoLimits, what: str) -> subprocess.CompletedProcess:
+    try:
+        return _run(args, limits.timeout_s, what)
+    except EngineError as err:  # the timeout: for the user, a file to export again
+        raise SpecError(f"{PARAM}: {err} {_RETRY}, shorter or smaller.", PARAM) from None
+
+
+def _check_bounds(duration: float, width: int, height: int, limits: VideoLimits) -> None:
     if duration > limits.max_duration_s:
         raise SpecError(f"{PARAM}: the video lasts {duration:.1f} s, over the limit of "
                         f"{limits.max_duration_s:.0f} s. Trim it to at most {limits.max_duration_s:.0f} s.", PARAM)
     if max(width, height) > limits.max_side:
         raise SpecError(f"{PARAM}: the video is {width}x{height}, over the limit of {limits.max_side} pixels "
                         f"per side. Scale it down to at most {limits.max_side}x{limits.max_side}.", PARAM)
-    return info
 
 
 def check_selection(info: VideoInfo, every_nth: int, max_frames: int | None,

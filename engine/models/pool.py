@@ -237,7 +237,10 @@ class ModelPool:
             model = build_unet(config, use_fp16=False, use_checkpoint=use_checkpoint,
                                seed=_seed_for(diffusion_model))
             if self.model_set == "dd-default":
-                model.load_state_dict(self._weights(diffusion_model), strict=True)
+                unused = get_model(diffusion_model).unused_keys  # e.g. FeiArt's class embedding
+                weights = {k: v for k, v in self._weights(diffusion_model).items()
+                           if not (unused and k.startswith(unused))}
+                model.load_state_dict(weights, strict=True)
             return self._fast(_prepare_unet(model, self.device, use_fp16, use_checkpoint))
 
         return self._cached(key, build), config

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Literal, Mapping
@@ -37,6 +37,7 @@ class ModelFile:
     notes: str = ""
     cut_group: str | None = None     # DD's cut-schedule group (diffusion models only)
     default_size: tuple[int, int] | None = None  # DD's default (width, height) for this model
+    unused_keys: tuple[str, ...] = ()  # state-dict key prefixes the file has and the model lacks
 
 
 # DD 5.7 replaces the user's four cut schedules by a group's when one of these models is chosen.
@@ -92,6 +93,16 @@ def _diffusion(name: str, filename: str, urls: tuple[str, ...], sha256: str, con
     return ModelFile(name=name, filename=filename, urls=urls, sha256=sha256, size=size,
                      kind="diffusion", config=MappingProxyType(dict(config)), notes=notes,
                      cut_group=cut_group, default_size=default_size)
+
+
+def _community(name: str, url: str, sha256: str, config: dict, notes: str,
+               unused_keys: tuple[str, ...] = ()) -> ModelFile:
+    """A fine-tune DD users ran through discoart and DD forks; URL, SHA-256 and config as
+    jina-ai/discoart's models.yml publishes them. DD's default cut schedules apply."""
+    size = _SIZE_256_CLASS if config["image_size"] == 256 else _SIZE_512_CLASS
+    entry = _diffusion(name, url.rsplit("/", 1)[1], (url,), sha256, config, "default", size,
+                       notes)
+    return replace(entry, unused_keys=unused_keys)
 
 
 def _kaliyuga(name: str, repo: str, filename: str, sha256: str, cut_group: str) -> ModelFile:
@@ -153,6 +164,42 @@ _STATIC_MODELS: tuple[ModelFile, ...] = (
               "a3e6522f0c8f278f90788298d66383b11ac763dd5e0d62f8252c962c23950bd6", "watercolor"),
     _kaliyuga("PulpSciFiDiffusion", "PulpSciFiDiffusion", "PulpSciFiDiffusion.pt",
               "b79e62613b9f50b8a3173e5f61f0320c7dbb16efad42a92ec94d014f6e17337f", "pad_or_pulp"),
+    _community(
+        "256x256_openai_comics_faces_v2.by_alex_spirin_114k",
+        "https://github.com/Sxela/DiscoDiffusion-Warp/releases/download/v0.1.1/"
+        "256x256_openai_comics_faces_v2.by_alex_spirin_114k.pt",
+        "f587fd6d2edb093701931e5083a13ab6b76b3f457b60efd1aa873d60ee3d6388", _KALIYUGA,
+        "Alex Spirin's comics-faces fine-tune (256). discoart publishes no config for it and "
+        "loads it with its default one, the KaliYuga layout used here."),
+    _community(
+        "portrait_generator_v1.5",
+        "https://huggingface.co/felipe3dartist/portrait_generator_v1.5/resolve/main/"
+        "ema_0.9999_165000.pt",
+        "3bc39e28fd9690dafbbee83cc08d089a3640eca8ed4d14280c4a9d342c56fd7f", _PORTRAIT,
+        "Felipe3DArtist's portrait model, version 1.5 (512)."),
+    _community(
+        "FeiArt_Handpainted_CG_Diffusion",
+        "https://huggingface.co/Feiart/FeiArt-Handpainted-CG-Diffusion/resolve/main/"
+        "FeiArt-Handpainted-CG-Diffusion.pt",
+        "85f95f0618f288476ffcec9f48160542ba626f655b3df963543388dcd059f86a",
+        {**_OPENAI_UNCOND, "image_size": 512},
+        "FeiArt's hand-painted CG fine-tune (512). Trained class-conditional and used "
+        "unconditionally, so the file's class embedding is not loaded.",
+        unused_keys=("label_emb.",)),
+    _community(
+        "Ukiyo-e_Diffusion_All_V1.by_thegenerativegeneration",
+        "https://huggingface.co/thegenerativegeneration/ukiyoe-diffusion-256/resolve/main/"
+        "models/ukiyoe-all/v1/ema_0.9999_056000.pt",
+        "5f9af55461783619f25dcbf8953f028c0768108801860afe8c947428dee7a991",
+        {**_PORTRAIT, "image_size": 256},
+        "thegenerativegeneration's Ukiyo-e fine-tune (256)."),
+    _community(
+        "IsometricDiffusionRevrart512px",
+        "https://huggingface.co/Revrart/IsometricDiffusionRevrart512px/resolve/main/"
+        "IsometricDiffusionRevrart512px.pt",
+        "649bb7d10ea5170b71bc24adfb17f0305955fde38d2bb1bc5428c6d5baf9811c",
+        {**_OPENAI_UNCOND, "image_size": 512},
+        "Revrart's isometric fine-tune (512)."),
     ModelFile(
         name="secondary_model_imagenet_2", filename="secondary_model_imagenet_2.pth",
         urls=("https://huggingface.co/spaces/huggi/secondary_model_imagenet_2.pth/resolve/main/"

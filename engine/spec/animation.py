@@ -38,6 +38,7 @@ from engine.spec.fields import (
     reset_notes_sink,
     set_notes_sink,
 )
+from engine.spec.jsontext import read_json
 from engine.spec.prompts import WeightedPrompt, normalized_weights
 from engine.spec.render import MAX_OPTION_LENGTH, MAX_OPTIONS, RenderSpec, split_options
 from engine.spec.schedules import format_number, short_repr
@@ -254,6 +255,9 @@ class AnimationSpec(CanonicalJSON, BaseModel):
                                     f"to do with video_init_steps={self.video_init_steps}",
                                     param="video_init_skip_steps",
                                     fix=f"e.g. video_init_skip_steps={self.video_init_steps // 2}"))
+        if "midas_weight" in self.model_fields_set and mode == "3D":
+            notes.append("midas_weight: no effect: AdaBins' weights are no longer published, so "
+                         "depth is MiDaS alone")
         problems.extend(self._frame_problems(notes))
         if not problems:
             problems.extend(self._work_problems())
@@ -444,13 +448,9 @@ class AnimationSpec(CanonicalJSON, BaseModel):
                 text = bytes(text).decode("utf-8")
             if not isinstance(text, str) or len(text) > 2_000_000:
                 raise SpecError("expected JSON text of at most 2000000 characters")
-            data = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            if isinstance(exc, SpecError):
-                raise
-            raise SpecError(f"the animation settings are not valid JSON ({type(exc).__name__})"
-                            ) from None
-        return cls.from_dict(data)
+        except UnicodeDecodeError:
+            raise SpecError("the animation settings are not UTF-8 text") from None
+        return cls.from_dict(read_json(text, "the animation settings"))
 
     def replace(self, **changes: Any) -> AnimationSpec:
         """A new spec with `changes` applied, validated again as a whole."""

@@ -8,14 +8,14 @@ users can read it) plus a few keys of ours, and importing an export gives back a
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from engine import __version__
-from engine.errors import SpecError
-from engine.spec.animation import AnimationSpec
-from engine.spec.fields import DD_CLIP_FLAGS, MAX_JSON_LENGTH, closest_name
+from engine.errors import ModelError, SpecError
+from engine.models.registry import DIFFUSION_MODEL_NAMES, get_model
+from engine.spec.ddfile import DISCOART_NO_EFFECT, load_dd_file, require_dd_key
+from engine.spec.fields import DD_CLIP_FLAGS, closest_name
 from engine.spec.prompts import WeightedPrompt
 from engine.spec.render import RenderSpec
 from engine.spec.schedules import format_number, short_repr
@@ -62,57 +62,32 @@ _MORE_STILL_IGNORED = (
 _NO_EFFECT: dict[str, str] = {
     "diffusion_steps": "derived from steps",
     "timestep_respacing": "derived from steps",
-    "randomize_class": "no effect: DD's diffusion models are unconditional",
-    "clip_denoised": "DD always samples with clip_denoised=False",
+    "randomize_class": "as in DD, no effect: DD's diffusion models are unconditional",
     "batch_size": "DD renders one image at a time",
     "cutn": "replaced by cut_overview and cut_innercut in DD 5",
     "intermediates_in_subfolder": "intermediate images always go to a partials folder",
     "steps_per_checkpoint": "derived from intermediate_saves",
     "google_drive": "a Colab setting", "save_models_to_google_drive": "a Colab setting",
     "useCPU": "the engine picks its device", "check_model_SHA": "models are always checked",
-    "custom_path": "custom diffusion models are not supported",
+    "custom_path": "custom diffusion models are configured on the engine (disco models add)",
     "sharpen_preset": "DD 5.1's sharpening is not supported",
     "keep_unsharp": "DD 5.1's sharpening is not supported",
     "width_height_for_256x256_models": "used only when the diffusion model is 256x256",
     "width_height_for_512x512_models": "used only when the diffusion model is 512x512",
     "engine": "written by this engine", "engine_version": "written by this engine",
-    "schema_version": "written by this engine",
+    "schema_version": "written by this engine", "model_set": "written by this engine",
+    "models_sha256": "written by this engine",
+    **DISCOART_NO_EFFECT,
 }
+# Other names DD forks and discoart gave the registered models.
+_MODEL_SPELLINGS = {"PADexpanded": "pixelartdiffusion_expanded",
+                    "Isometric_Diffusion_Revrart512px": "IsometricDiffusionRevrart512px"}
 _STILL_IGNORED = frozenset(_ANIMATION_DEFAULTS) | frozenset(_MORE_STILL_IGNORED)
 STILL_IGNORED_KEYS = _STILL_IGNORED  # keys a still import sets aside (animation, video, our own)
-_KNOWN_KEYS = (set(_SAME_NAME) | _STILL_IGNORED | set(_NO_EFFECT) | set(DD_CLIP_FLAGS)
+_KNOWN_KEYS = ({"clip_denoised"} | set(_SAME_NAME) | _STILL_IGNORED | set(_NO_EFFECT) | set(DD_CLIP_FLAGS)
                | {"text_prompts", "image_prompts", "seed", "set_seed", "diffusion_sampling_mode",
                   "width_height", "clip_models"})
-_256_MODELS = ("256x256_diffusion_uncond", "pixelartdiffusion_expanded",
-               "pixel_art_diffusion_hard_256", "pixel_art_diffusion_soft_256",
-               "pixelartdiffusion4k", "watercolordiffusion_2", "watercolordiffusion",
-               "PulpSciFiDiffusion")
 
-
-def load_settings_json(source: object) -> dict:
-    """A settings file (JSON text, bytes or dict) as a dict, bounded; SpecError otherwise."""
-    if isinstance(source, (bytes, bytearray)):
-        try:
-            source = bytes(source).decode("utf-8")
-        except UnicodeDecodeError:
-            raise SpecError("the DD settings file is not UTF-8 text") from None
-    if isinstance(source, str):
-        if len(source) > MAX_JSON_LENGTH:
-            raise SpecError(f"the DD settings file is {len(source)} characters; at most "
-                            f"{MAX_JSON_LENGTH}")
-        try:
-            source = json.loads(source)
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"the DD settings file is not valid JSON: line {exc.lineno}, column "
-                            f"{exc.colno}: {exc.msg}") from None
-        except (ValueError, RecursionError) as exc:
-            raise SpecError(f"the DD settings file cannot be read ({type(exc).__name__})") from None
-    if not isinstance(source, dict):
-        raise SpecError(f"a DD settings file holds a JSON object; got {type(source).__name__}")
-    bad = [key for key in source if not isinstance(key, str)]
-    if bad:
-        raise SpecError(f"DD settings keys must be text; got {short_repr(bad[0])}")
-    return source
 
 
 def _frame_zero(key: str, value: object, report: list[str]) -> object:
@@ -173,30 +148,71 @@ def _clip_models(data: dict, report: list[str]) -> list[str] | None:
     return from_flags
 
 
-def _size(data: dict, values: dict[str, Any], report: list[str]) -> None:
-    """width/height from DD's width_height list, or from the per-model-size pairs."""
+def _size(data: dict, values: dict[str, Any], report: list[str]) -> str | None:
+    """width/height from DD's width_height list, or from the per-model-size pair DD would use
+    for this model; the key used, if any."""
     if "width" in data or "height" in data:  # what DD itself writes
         if "width_height" in data:
             report.append("width_height: ignored (width and height are given)")
-        return
+        return None
     key = "width_height"
     if key not in data:
-        big = values.get("diffusion_model") not in _256_MODELS
-        key = "width_height_for_512x512_models" if big else "width_height_for_256x256_models"
+        small = is_256_class(values.get("diffusion_model"))
+        key = "width_height_for_256x256_models" if small else "width_height_for_512x512_models"
         if key not in data:
-            return
+            return None
     pair = data[key]
     if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
         raise SpecError(f"{key}: expected [width, height], e.g. [1280, 768]; got "
                         f"{short_repr(pair)}", key)
     values["width"], values["height"] = pair
+    if key != "width_height":
+        report.append(f"{key}: gave the size {pair[0]}x{pair[1]} (DD's size for this model)")
+    return key
+
+
+def _model_name(name: str, data: dict, report: list[str]) -> str:
+    """DD's and discoart's spellings of a diffusion model (discoart matches file-name prefixes,
+    e.g. portrait_generator_v001_ema_0.9999_1MM); 'custom' is refused with the fix."""
+    text = name.strip()
+    if text.lower() == "custom":
+        where = f" ({short_repr(data['custom_path'])})" if "custom_path" in data else ""
+        raise SpecError(f"diffusion_model: 'custom' is a model file on the author's machine"
+                        f"{where}; this engine loads only the models it registers — fix: set "
+                        f"diffusion_model to one of {', '.join(DIFFUSION_MODEL_NAMES)}",
+                        "diffusion_model")
+    known = _MODEL_SPELLINGS.get(text) or next(
+        (model for model in sorted(DIFFUSION_MODEL_NAMES, key=len, reverse=True)
+         if text != model and text.startswith(model)), None)
+    if known is None:
+        return text
+    report.append(f"diffusion_model {short_repr(text)} read as {known}")
+    return known
+
+
+def is_256_class(model: object) -> bool:
+    """Whether DD sizes this diffusion model with width_height_for_256x256_models."""
+    try:
+        entry = get_model(str(model)) if model else None
+    except ModelError:
+        return False
+    return entry is not None and entry.config.get("image_size") == 256
 
 
 def import_dd_settings(source: object) -> tuple[RenderSpec, list[str]]:
-    """A RenderSpec from a DD 5.x settings file (JSON text, bytes or dict), plus report lines."""
-    data = load_settings_json(source)
-    report: list[str] = []
+    """A RenderSpec from a DD 5.x settings file (JSON, JSON5 or YAML text, bytes or a dict),
+    plus report lines naming every value that changed on the way."""
+    data, report = load_dd_file(source)
+    return import_dd_data(data, report)
+
+
+def import_dd_data(data: dict, report: list[str]) -> tuple[RenderSpec, list[str]]:
+    """`import_dd_settings` for a dict `load_dd_file` has read (report: what it said)."""
+    require_dd_key(data, _KNOWN_KEYS)
+    report = list(report)
     values: dict[str, Any] = {key: data[key] for key in _SAME_NAME if key in data}
+    if isinstance(data.get("diffusion_model"), str):
+        values["diffusion_model"] = _model_name(data["diffusion_model"], data, report)
     origin: dict[str, str] = {}  # our setting -> the DD key it came from, where names differ
     for key in ("text_prompts", "image_prompts"):
         if key in data:
@@ -213,14 +229,14 @@ def import_dd_settings(source: object) -> tuple[RenderSpec, list[str]]:
         # Before DD 5.1 'sampling_mode' named the diffusion sampler (later the 3D resampler).
         values["sampling_mode"] = data["sampling_mode"]
         report.append("sampling_mode: read as the diffusion sampler (a DD 5.0 file)")
-    _size(data, values, report)
+    size_key = _size(data, values, report)
     models = _clip_models(data, report)
     if models is not None:
         values["clip_models"] = models
     if "animation_mode" in data and not _is_word(data["animation_mode"], "none"):
         report.append(f"animation_mode {short_repr(data['animation_mode'])}: this engine renders "
                       f"still images; frame 0's prompts are used")
-    report.extend(_unused_keys(data, values))
+    report.extend(_unused_keys({k: v for k, v in data.items() if k != size_key}, values))
     try:
         spec = RenderSpec.from_dict(values)
     except SpecError as err:
@@ -236,6 +252,10 @@ def _unused_keys(data: dict, values: dict[str, Any]) -> list[str]:
     if ignored:
         lines.append("ignored for still images (animation and video settings): "
                      + ", ".join(ignored))
+    if "clip_denoised" in data:
+        lines.append("clip_denoised: true is not supported; this engine samples with DD's "
+                     "default, false (x̂₀ not clamped)" if data["clip_denoised"] is True else
+                     "clip_denoised: false, DD's default, as this engine samples")
     for key in data:
         if key in _NO_EFFECT and key not in ("engine", "engine_version", "schema_version"):
             lines.append(f"{key}: ignored ({_NO_EFFECT[key]})")
@@ -261,7 +281,7 @@ def _with_dd_names(err: SpecError, origin: dict[str, str]) -> SpecError:
     return SpecError(f"in the DD settings: {message}", param)
 
 
-def _dd_prompt(prompt: WeightedPrompt) -> str:
+def dd_prompt(prompt: WeightedPrompt) -> str:
     """DD's 'text:weight'; the weight is always written when the text has a colon of its own."""
     if prompt.weight == 1.0 and ":" not in prompt.text:
         return prompt.text
@@ -273,7 +293,7 @@ def _dd_diffusion_steps(steps: int) -> int:
     return (1000 // steps) * steps if steps < 1000 else steps
 
 
-def _plain(value: object) -> object:
+def plain(value: object) -> object:
     """Whole floats as ints (DD's files say 5000, not 5000.0); other values unchanged."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return int(value)
@@ -287,14 +307,14 @@ def export_dd_settings(spec: RenderSpec, *, seed: int | None = None) -> dict[str
     """
     used_seed = seed if seed is not None else spec.seed
     out: dict[str, Any] = {
-        "text_prompts": {"0": [_dd_prompt(p) for p in spec.text_prompts]},
-        "image_prompts": {"0": [_dd_prompt(p) for p in spec.image_prompts]}
+        "text_prompts": {"0": [dd_prompt(p) for p in spec.text_prompts]},
+        "image_prompts": {"0": [dd_prompt(p) for p in spec.image_prompts]}
         if spec.image_prompts else {},
     }
     for key in ("clip_guidance_scale", "tv_scale", "range_scale", "sat_scale", "cutn_batches",
                 "init_image", "init_scale", "skip_steps", "perlin_init", "perlin_mode",
                 "skip_augs"):
-        out[key] = _plain(getattr(spec, key))
+        out[key] = plain(getattr(spec, key))
     out.update(randomize_class=True, clip_denoised=False, clamp_grad=spec.clamp_grad,
                clamp_max=spec.clamp_max,
                seed=used_seed if used_seed is not None else "random_seed",
@@ -313,48 +333,3 @@ def export_dd_settings(spec: RenderSpec, *, seed: int | None = None) -> dict[str
                intermediate_saves=spec.intermediate_saves, use_checkpoint=spec.use_checkpoint,
                engine=ENGINE_NAME, engine_version=__version__)
     return out
-
-
-# ---- animations --------------------------------------------------------------------------------
-
-# DD keys read into AnimationSpec as they are (same name, same meaning); init_frame is ours.
-DD_ANIMATION_KEYS = tuple(name for name in AnimationSpec.model_fields
-                           if name not in ("render", "text_prompts", "sampling_mode", "init_frame"))
-_DD_STILL_LINES = ("ignored for still images", "animation_mode ", "text_prompts: frames ",
-                   "text_prompts: no frame 0")
-
-
-def dd_animation_values(source: object) -> tuple[dict[str, Any], list[str]]:
-    """The AnimationSpec values a DD settings file holds (not validated yet; "render" is its
-    still part) + report lines. Without an animation_mode in the file nothing is dropped for
-    the mode: the caller chooses it."""
-    render, still_report = import_dd_settings(source)
-    data = load_settings_json(source)
-    report = [line for line in still_report if not line.startswith(_DD_STILL_LINES)]
-    for line in still_report:  # animation keys the still import set aside and we do not use
-        if line.startswith(_DD_STILL_LINES[0]):
-            unused = [key for key in line.partition(": ")[2].split(", ")
-                      if key not in DD_ANIMATION_KEYS and key != "sampling_mode"]
-            if unused:
-                report.append("ignored (not used by this engine's animations): "
-                              + ", ".join(unused))
-    values: dict[str, Any] = {"render": render}
-    values.update({key: data[key] for key in DD_ANIMATION_KEYS if key in data})
-    if "text_prompts" in data:
-        values["text_prompts"] = data["text_prompts"]
-    if isinstance(data.get("sampling_mode"), str) and data["sampling_mode"].strip().lower() in (
-            "bicubic", "bilinear", "nearest"):  # DD 5.1+: the 3D resampler
-        values["sampling_mode"] = data["sampling_mode"]
-    mode = data.get("animation_mode")
-    if not isinstance(mode, str) or mode.strip().lower() == "none":
-        values.pop("animation_mode", None)
-        return values, report
-    is_3d, is_video = mode.strip() == "3D", mode.strip().lower() == "video input"
-    for key in ("turbo_mode", "vr_mode"):
-        if values.get(key) is True and not is_3d:
-            values[key] = False
-            report.append(f"{key}: ignored outside 3D mode (as DD does)")
-    if not is_video and "video_init_path" in values:
-        del values["video_init_path"]
-        report.append("video_init_path: ignored outside Video Input mode")
-    return values, report

@@ -79,8 +79,8 @@ _TAG_ALIASES = {"yffcc15m": "yfcc15m", "laion400m_32": "laion400m_e32"}
 # ---- documentation: description, allowed values, an example --------------------------------
 _FIELDS: dict[str, tuple[str, str, str]] = {
     "text_prompts": ("what to paint: 'text:weight' prompts separated by |",
-                     f"1..16 prompts of up to 1000 characters, weights -100..100 not summing "
-                     f"to 0", "a lighthouse in a storm:2 | fog:-0.5"),
+                     "1..16 prompts of up to 1000 characters, weights -100..100 not summing "
+                     "to 0", "a lighthouse in a storm:2 | fog:-0.5"),
     "image_prompts": ("images that guide the result, as 'path_or_url:weight'",
                       "0..16 image paths or URLs", "https://example.com/style.png:1"),
     "width": ("image width in pixels, rounded down to a multiple of 64", "64..4096", "1280"),
@@ -317,8 +317,18 @@ def _check_text_chars(text: str) -> None:
                           f"{index + 1}", fix="remove it")
 
 
+def is_no_value(value: object) -> bool:
+    """None, or text that says none (a settings file's `image_prompts=none`), for the image
+    settings: read as "no image", never as a file named `none`."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null"))
+
+
+def check_image_prompts(value: object, name: str) -> list[WeightedPrompt]:
+    return [] if is_no_value(value) else check_prompts(value, name)
+
+
 def check_init_image(value: object, name: str) -> str | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+    if is_no_value(value):
         return None
     if not isinstance(value, str):
         raise Invalid(f"{short_repr(value)} is not a path or URL")

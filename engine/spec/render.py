@@ -16,14 +16,17 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from engine.errors import SpecError
+from engine.models.registry import get_model
 from engine.spec import fields
+from engine.spec.defaults import default_skip_steps, follow_steps, model_defaults
 from engine.spec.fields import SCHEMA_VERSION, SPEC_FIELDS, CanonicalJSON, Invalid
+from engine.spec.jsontext import read_json
 from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights
 from engine.spec.schedules import SCHEDULE_LENGTH, format_number, parse_schedule, schedule_index
 
 __all__ = [
     "SCHEMA_VERSION", "SPEC_FIELDS", "RenderSpec", "CutSchedules", "CutStep", "parse_set_options",
-    "apply_overrides",
+    "apply_overrides", "default_skip_steps", "follow_steps",
 ]
 
 
@@ -80,7 +83,7 @@ class RenderSpec(CanonicalJSON, BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     text_prompts: Prompts = list(fields.DEFAULT_TEXT_PROMPTS)
-    image_prompts: Prompts = []
+    image_prompts: Annotated[list[WeightedPrompt], _v(fields.check_image_prompts)] = []
     width: Side = 1280
     height: Side = 768
     steps: _int(2, 1000) = 250  # guided-diffusion's ddimN respacing needs N ≥ 2
@@ -149,9 +152,10 @@ class RenderSpec(CanonicalJSON, BaseModel):
     def _check_together(self) -> RenderSpec:
         """Rules that involve several fields; all problems are reported at once."""
         problems: list[Invalid] = []
+        self._apply_model_defaults()
         if self.skip_steps >= self.steps and "skip_steps" not in self.model_fields_set:
             # DD's default (10 of 250) cannot apply to a short run: keep its proportion instead.
-            scaled = self.steps * 10 // 250
+            scaled = default_skip_steps(self.steps)
             self.__dict__["skip_steps"] = scaled
             self._notes = self._notes + (f"skip_steps 10 (DD's default) does not fit steps="
                                          f"{self.steps}: using {scaled}",)
@@ -174,6 +178,26 @@ class RenderSpec(CanonicalJSON, BaseModel):
         if problems:
             raise Invalid.many(problems)
         return self
+
+    def _apply_model_defaults(self) -> None:
+        """DD's per-model behaviour where the user did not choose: the model's cut-schedule
+        group (pixel-art, pulp and watercolor models) and its size (512x448 for 256 models)."""
+        defaults = model_defaults(self.diffusion_model)
+        changed = [name for name, value in defaults.items()
+                   if name not in self.model_fields_set and getattr(self, name) != value]
+        for name in changed:
+            self.__dict__[name] = defaults[name]
+        cuts = [name for name in changed if name.startswith("cut_")]
+        if cuts:
+            group = get_model(self.diffusion_model).cut_group
+            self._notes += (f"{', '.join(cuts)}: {self.diffusion_model}'s DD schedules "
+                            f"({group}), as DD uses with this model",)
+        sides = [name for name in changed if name in ("width", "height")]
+        if sides:
+            what = (f"size {defaults['width']}x{defaults['height']}" if len(sides) == 2
+                    else f"{sides[0]} {defaults[sides[0]]}")
+            self._notes += (f"{what}: DD's size for {self.diffusion_model} (set width and "
+                            f"height to choose another)",)
 
     def _guidance_problems(self) -> list[Invalid]:
         """With CLIP guidance on, DD needs prompts whose weights do not sum to 0 and cuts."""
@@ -286,19 +310,12 @@ class RenderSpec(CanonicalJSON, BaseModel):
         if len(text) > fields.MAX_JSON_LENGTH:
             raise SpecError(f"the settings JSON is {len(text)} characters; at most "
                             f"{fields.MAX_JSON_LENGTH}")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError(
-                f"the settings are not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            ) from None
-        except (ValueError, RecursionError) as exc:  # e.g. a 5000-digit number, deep nesting
-            raise SpecError(f"the settings JSON cannot be read: {type(exc).__name__}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(text, "the settings JSON"))
 
     def replace(self, **changes: Any) -> RenderSpec:
-        """A new spec with `changes` applied, validated again as a whole."""
-        return type(self).from_dict({**self.to_dict(), **changes})
+        """A new spec with `changes` applied, validated again as a whole; a skip_steps left at
+        DD's default follows a new steps (`follow_steps`)."""
+        return type(self).from_dict(follow_steps(self.to_dict(), changes))
 
 
 def _ranges(indices: list[int]) -> str:

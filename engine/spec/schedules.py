@@ -144,15 +144,17 @@ class _Parser:
             )
         digits = match.group()
         self.pos = match.end()
-        # Compare as text first so a 10,000-digit count never becomes a huge int.
-        if len(digits.lstrip("0")) > 4 or int(digits) > SCHEDULE_LENGTH:
+        # Leading zeros dropped and the length compared first, so neither 10,000 digits nor
+        # 10,000 zeros ever reach int() (Python refuses over 4300 digits).
+        value = digits.lstrip("0") or "0"
+        if len(value) > 4 or int(value) > SCHEDULE_LENGTH:
             raise SpecError(
                 f"{self.param}: at position {start + 1}: the count {digits[:20]}"
                 f"{'…' if len(digits) > 20 else ''} is too large — a schedule has "
                 f"{SCHEDULE_LENGTH} entries in all, e.g. {EXAMPLE}",
                 self.param,
             )
-        return int(digits)
+        return int(value)
 
     def parse(self) -> list[tuple[tuple[Number, ...], int]]:
         """Return the terms as (values, count) pairs, with the total length checked."""

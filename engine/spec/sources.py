@@ -4,22 +4,22 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from engine.errors import SpecError
+from engine.media.files import read_user_file
+from engine.spec.ddfile import read_settings
 from engine.spec.ddsettings import import_dd_settings
-from engine.spec.render import RenderSpec, parse_set_options
+from engine.spec.render import RenderSpec, follow_steps, parse_set_options
 
 
 def add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", type=Path, help="settings file: our JSON or a DD *_settings.txt")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any setting, e.g. --set clip_guidance_scale=8000 (repeatable)")
-    p.add_argument("--steps", type=int)
-    p.add_argument("--width", type=int)
-    p.add_argument("--height", type=int)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--steps", type=bounded_int(1, 10_000))
+    p.add_argument("--width", type=bounded_int(1, 100_000))
+    p.add_argument("--height", type=bounded_int(1, 100_000))
+    p.add_argument("--seed", type=bounded_int(0, 2**32 - 1))
     p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, test-tiny")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
@@ -34,27 +34,25 @@ def build_spec(args: argparse.Namespace):
     data: dict = {}
     if getattr(args, "settings", None):
         data, report = _read_settings_file(args.settings)
-    data.update(parse_set_options(args.set))
+    data = follow_steps(data, parse_set_options(args.set))
     explicit = {"text_prompts": getattr(args, "prompt", None), "steps": args.steps,
                 "width": args.width, "height": args.height, "seed": getattr(args, "seed", None),
                 "n_batches": getattr(args, "batches", None)}
-    data.update({k: v for k, v in explicit.items() if v is not None})
+    data = follow_steps(data, {k: v for k, v in explicit.items() if v is not None})
     if "n_batches" not in data:
         data["n_batches"] = 1  # DD's default of 50 images is a notebook habit, not a CLI one
     spec = RenderSpec.from_dict(data)
     return spec, report + list(spec.notes)
 
 
+def read_settings_path(path: Path) -> dict:
+    """The file --settings names, as a dict (JSON, JSON5 or YAML); SpecError when unreadable."""
+    return read_settings(read_user_file(path, what="--settings"), f"--settings {path.name}")
+
+
 def _read_settings_file(path: Path) -> tuple[dict, list[str]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecError(f"--settings: cannot read {path} as JSON ({exc}); give a file written by "
-                        "disco or a DD *_settings.txt") from None
-    if not isinstance(data, dict):
-        raise SpecError(f"--settings: {path} does not hold a JSON object")
-    if _looks_like_dd(data):
+    data = read_settings_path(path)
+    if is_dd_file(data):
         spec, report = import_dd_settings(data)
         imported = spec.to_dict()
         if "n_batches" not in data:  # DD files carry no image count; don't turn it into DD's 50
@@ -63,5 +61,22 @@ def _read_settings_file(path: Path) -> tuple[dict, list[str]]:
     return data, []
 
 
-def _looks_like_dd(data: dict) -> bool:
-    return "width_height" in data or "set_seed" in data or isinstance(data.get("text_prompts"), dict)
+def is_dd_file(data: dict) -> bool:
+    """Our own settings JSON holds only RenderSpec names with prompts as a list; anything else
+    (DD's files, partial DD files, discoart configs, our DD-format exports) goes through the
+    DD importer, which reports the keys it does not use instead of refusing them."""
+    ours = set(RenderSpec.model_fields) | {"schema_version"}
+    return any(key not in ours for key in data) or isinstance(data.get("text_prompts"), dict)
+
+
+def bounded_int(low: int, high: int):
+    """An argparse type: an integer from `low` to `high`, else argparse's one-line usage error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text) if len(text) <= 20 else None
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"give a whole number from {low} to {high}, not {text[:40]!r}")
+        return value
+    return parse

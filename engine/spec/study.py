@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 from engine.errors import SpecError
 from engine.spec.fields import SPEC_ALLOWED
+from engine.spec.jsontext import read_json
 from engine.spec.render import RenderSpec, parse_set_options
 from engine.spec.schedules import format_number
 
@@ -245,10 +246,7 @@ class StudySpec:
     @classmethod
     def from_json(cls, text: str | bytes) -> StudySpec:
         """Read and validate a study again: the engine trusts nothing it did not check."""
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            raise SpecError(f"the study is not valid JSON: {exc}") from None
+        data = read_json(text, "the study")
         if not isinstance(data, dict) or data.get("study_version") != STUDY_VERSION:
             raise SpecError(f"expected a study_version {STUDY_VERSION} study object")
         base = RenderSpec.from_dict(data.get("base"))

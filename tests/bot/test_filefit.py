@@ -49,3 +49,21 @@ def test_poster_posts_an_oversized_result_as_a_fitting_jpeg(tmp_path):
     files, notes = Poster(client, db=None)._result_files(job)
     assert [f.filename for f in files] == ["TimeToDisco(0)_0.jpg", "J1_settings.json"]
     assert "upload limit" in notes[0]
+
+
+def test_poster_posts_an_evolution_video_beside_the_image_when_it_fits(tmp_path):
+    from types import SimpleNamespace
+
+    from bot.poster import Poster
+
+    image = tmp_path / "TimeToDisco(0)_0.png"
+    image.write_bytes(noisy_png(64))
+    video = tmp_path / "TimeToDisco(0)_0_evolution.mp4"
+    video.write_bytes(b"\0" * 20_000)  # the poster sends it as it is: the bytes are not read as video
+    job = SimpleNamespace(artifacts=(str(image), str(video)), guild_id="1", id="J1",
+                          spec_json='{"intermediate_saves": 3}')
+    for limit, posted in ((1_000_000, True), (15_000, False)):
+        client = SimpleNamespace(get_guild=lambda _id, limit=limit: SimpleNamespace(filesize_limit=limit))
+        files, notes = Poster(client, db=None)._result_files(job)
+        assert (video.name in [f.filename for f in files]) is posted
+        assert posted or notes[-1] == f"{video.name} is over this server's upload limit; it stays on the server"

@@ -160,7 +160,9 @@ def test_a_dd_settings_file_gives_its_animation_and_still_parts():
                              AnimateOptions(values=values, notes=tuple(notes)), limits=LIMITS)
     assert parsed.frames == 300 and parsed.spec.render.steps == data["steps"]
     assert [p.text for p in parsed.spec.prompts_at(120)][0].startswith("A paper lantern festival over a frozen")
-    assert any("video_init_path from the settings file ignored" in note for note in parsed.notes)
+    unused = next(note for note in parsed.notes if "not used in 2D mode" in note)
+    assert "video_init_path" in unused and "translation_z" in unused
+    assert any("animation_mode: not in the file" in note for note in parsed.notes)
     assert not any("ignored for still images" in note for note in parsed.notes)
 
 
@@ -195,3 +197,28 @@ def test_a_typed_prompt_replaces_the_file_s_frame_prompts():
 def test_the_default_frame_count_is_clamped_to_a_small_server_limit():
     parsed = animate(limits=JobLimits(max_frames=20, max_steps=500))
     assert parsed.frames == 20 and any(n.startswith("frames 100 → 20 (from the default)") for n in parsed.notes)
+
+
+@pytest.mark.parametrize("options", [AnimateOptions(values={"max_frames": "5000"}),
+                                     AnimateOptions(values={"max_frames": 5e3}),
+                                     AnimateOptions(values={"max_frames": " 5000 "}),
+                                     AnimateOptions(settings="max_frames=5e3")])
+def test_frames_given_as_text_or_a_float_are_clamped_too(options):
+    parsed = animate(options, limits=JobLimits(max_frames=300, max_steps=500))
+    assert parsed.frames == 300
+    assert any(note.startswith("frames 5000 → 300") for note in parsed.notes), parsed.notes
+
+
+def test_video_frames_given_as_text_are_honoured():
+    options = AnimateOptions(video="/v.mp4", video_info=video(frames=61), values={"max_frames": "10"})
+    assert animate(options).frames == 10
+
+
+def test_a_pre_57_video_file_read_for_the_video_mode_keeps_its_main_settings():
+    content = (FIXTURE.parent / "dd" / "dd54_video_settings.txt").read_bytes()
+    _, values, notes = read_animation_file(content, "video")
+    assert values["animation_mode"] == "Video Input"
+    assert (values["video_init_steps"], values["video_init_clip_guidance_scale"]) == (200, 30000)
+    assert any("a file from before DD 5.7" in note for note in notes)
+    _, values, notes = read_animation_file(content)  # no mode: inferred, with a note
+    assert values["animation_mode"] == "2D" and "video_init_steps" not in values

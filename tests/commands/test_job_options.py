@@ -104,7 +104,7 @@ def test_image_paths_only_from_attachments():
 
 
 def test_model_prefix_and_sampler_options():
-    parsed = job(model="portrait", sampling_mode="plms", n=2)
+    parsed = job(model="portrait_generator_v0", sampling_mode="plms", n=2)
     assert parsed.spec.diffusion_model == "portrait_generator_v001"
     assert parsed.non_defaults == {"diffusion_model": "portrait_generator_v001",
                                    "sampling_mode": "plms", "n_batches": 2}
@@ -215,3 +215,10 @@ def test_any_request_builds_or_raises_spec_error(prompt, typed, size, steps):
         spec = parsed.spec
         assert spec.steps <= 500 and spec.width * spec.height <= 1280 * 768
         assert spec.seed is not None and spec.n_batches <= 4
+
+
+@pytest.mark.parametrize("where", ["settings", "flag"])
+def test_image_prompts_none_typed_anywhere_means_none(where):
+    built = (job(settings="image_prompts=none") if where == "settings"
+             else job(prompt="a lighthouse --image_prompts none"))
+    assert built.spec.image_prompts == [] and built.image_prompts == []

@@ -59,7 +59,7 @@ def test_no_cannot_make_the_total_non_positive():
 def test_flags_map_to_settings():
     parsed = parse_prompt_text(
         "a lighthouse --seed 42 --steps 250 --ar 16:9 --w 1024 --cgs 1e4 --cutn 2 --skip 5 --n 3 "
-        "--model portrait --sampler plms --eta=0.5 --skip_augs --set \"range_scale=100; "
+        "--model portrait_generator_v0 --sampler plms --eta=0.5 --skip_augs --set \"range_scale=100; "
         "cut_overview=[12]*400+[4]*600\"")
     assert parsed.flags == {
         "seed": 42, "steps": 250, "aspect_ratio": (16.0, 9.0), "width": 1024,
@@ -162,3 +162,21 @@ def test_aspect_size_is_within_budget_in_multiples_of_64(ratio, budget):
     assert size.width % 64 == 0 and size.height % 64 == 0
     assert 64 <= size.width <= 4096 and 64 <= size.height <= 4096
     assert size.pixels <= budget
+
+
+@pytest.mark.parametrize("text", ["a --" + "x" * 65, "a --no red sky --" + "y" * 70,
+                                  "a --steps 50 --" + "z" * 300])
+def test_an_overlong_flag_name_is_refused_as_unknown(text):
+    with pytest.raises(CommandError) as caught:
+        parse_prompt_text(text)
+    assert caught.value.rule == "unknown_flag" and "unknown flag" in str(caught.value)
+
+
+def test_no_share_keeps_every_weight_in_range_and_the_ratios():
+    from engine.spec.prompts import MAX_WEIGHT, parse_prompts
+    parsed = parse_prompt_text("a:100 | b:100 | c:100 --no d")
+    weights = [p.weight for p in parsed.all_prompts]
+    assert all(abs(w) <= MAX_WEIGHT for w in weights)
+    assert weights[3] / sum(weights[:3]) == pytest.approx(-0.5)
+    assert weights[0] == weights[1] == weights[2]
+    assert parse_prompts([{"text": p.text, "weight": p.weight} for p in parsed.all_prompts])

@@ -9,7 +9,7 @@ import json
 
 from storage import Database
 from tests.support.bot import OWNER, make_bot, queue_job, run
-from tests.support.fakediscord import SECOND_CHANNEL_ID, FakeDiscord
+from tests.support.fakediscord import SECOND_CHANNEL_ID, FakeDiscord, FakeFile
 
 
 async def answer(fake: FakeDiscord, rec):
@@ -114,6 +114,18 @@ def test_limits_channels_intake_and_banned_words_apply_and_are_audited(tmp_path)
 
             assert "`gore`" in await admin(fake, "banned-words add", {"word": "Gore"})
             assert "banned_words" in (await disco(fake, {"prompt": "gore at sea"})).content.replace("\\", "")
+            # Checked on what renders, not on what was typed: a JSON escape in the settings
+            # option, a settings file, a study axis, an animation's later keyframe.
+            hidden = [
+                ("disco", {"prompt": "--steps 20", "settings": 'text_prompts="a g\\u006fre cat"'}),
+                ("disco", {"prompt": "--steps 20", "settings_file": FakeFile(
+                    "s.json", json.dumps({"text_prompts": {"0": ["a ＧＯＲＥ cat"]}}).encode(), "application/json")}),
+                ("study", {"prompt": "a dog", "x": 'text_prompts="a g\u200bore cat","a dog"'}),
+                ("animate", {"prompt": "0: a dog || 5: go\u0301re", "frames": 10}),
+            ]
+            for command, options in hidden:
+                refused = await answer(fake, await fake.slash(command, options))
+                assert refused.ephemeral and "banned_words" in refused.content.replace("\\", ""), (command, refused.content)
             assert "No banned words" in await admin(fake, "banned-words remove", {"word": "gore"})
 
             audit = await admin(fake, "audit", {"limit": 25})

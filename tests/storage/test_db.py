@@ -1,6 +1,7 @@
 """Opening the database: pragmas, migrations (one transaction per step, newer files refused), and
 bad input: a non-SQLite file, a damaged one, another program's database, a locked database, a
-full disk. Each gives a clear error, loses nothing and never resets the file."""
+full disk. Each gives a clear error, loses nothing and never resets the file. (PostgreSQL's
+counterparts are in test_postgres.py; reopening runs on both backends.)"""
 from __future__ import annotations
 
 import asyncio
@@ -43,13 +44,13 @@ async def test_new_database_gets_wal_full_sync_busy_timeout_and_the_schema(tmp_p
 
 
 @async_test
-async def test_reopening_keeps_data_and_two_openers_migrate_once(tmp_path):
-    first, second = await asyncio.gather(open_db(tmp_path), open_db(tmp_path))
+async def test_reopening_keeps_data_and_two_openers_migrate_once(store):
+    first, second = await asyncio.gather(open_db(store), open_db(store))
     job = await first.jobs.enqueue(request())
     await first.close()
     assert (await second.jobs.get(job.id)).state == "queued"
     await second.close()
-    async with await open_db(tmp_path) as db:
+    async with await open_db(store) as db:
         assert [j.id for j in await db.jobs.list()] == [job.id]
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import tempfile
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -26,8 +24,8 @@ async def claim_and_finish(db, owner: str = OWNER):
 
 
 @async_test
-async def test_late_guild_runs_after_at_most_one_job_of_the_busy_guild(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_late_guild_runs_after_at_most_one_job_of_the_busy_guild(store):
+    async with await open_db(store) as db:
         await db.guilds.set_limits("A", **BIG_LIMITS)
         for _ in range(50):
             await db.jobs.enqueue(request(guild="A", user=1))
@@ -39,8 +37,8 @@ async def test_late_guild_runs_after_at_most_one_job_of_the_busy_guild(tmp_path)
 
 
 @async_test
-async def test_new_guild_jumps_ahead_of_a_guild_that_was_just_served(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_new_guild_jumps_ahead_of_a_guild_that_was_just_served(store):
+    async with await open_db(store) as db:
         await db.guilds.set_limits("A", **BIG_LIMITS)
         for _ in range(50):
             await db.jobs.enqueue(request(guild="A", user=1))
@@ -52,8 +50,8 @@ async def test_new_guild_jumps_ahead_of_a_guild_that_was_just_served(tmp_path):
 
 
 @async_test
-async def test_users_inside_a_guild_take_turns_and_priority_comes_first(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_users_inside_a_guild_take_turns_and_priority_comes_first(store):
+    async with await open_db(store) as db:
         await db.guilds.set_limits(1, max_queued_per_user=10)
         names = {}
         for user, count in (("a", 5), ("b", 2), ("c", 1)):
@@ -67,8 +65,8 @@ async def test_users_inside_a_guild_take_turns_and_priority_comes_first(tmp_path
 
 
 @async_test
-async def test_running_cap_holds_back_a_users_second_job(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_running_cap_holds_back_a_users_second_job(store):
+    async with await open_db(store) as db:
         first = await db.jobs.enqueue(request(user=1))
         await db.jobs.enqueue(request(user=1))
         other = await db.jobs.enqueue(request(user=2))
@@ -77,14 +75,14 @@ async def test_running_cap_holds_back_a_users_second_job(tmp_path):
         assert await db.leases.claim("engine:3") is None  # user 1 already runs one job
         await db.guilds.set_limits(1, max_running_per_user=2)
         assert (await db.leases.claim("engine:3")).user_id == "1"
-    check_invariants(tmp_path / "disco.db")
+    check_invariants(store)
 
 
 @async_test
-async def test_no_starvation_over_a_thousand_job_simulation(tmp_path):
+async def test_no_starvation_over_a_thousand_job_simulation(store):
     rng = random.Random(1234)
     guilds, users = [f"g{i}" for i in range(6)], [f"u{i}" for i in range(4)]
-    async with await open_db(tmp_path, FakeClock()) as db:
+    async with await open_db(store, FakeClock()) as db:
         for guild in guilds:
             await db.guilds.set_limits(guild, **BIG_LIMITS)
         enqueued_at: dict[str, int] = {}
@@ -128,16 +126,17 @@ async def test_no_starvation_over_a_thousand_job_simulation(tmp_path):
             assert wait <= len(guilds) * len(users) * (ahead_at_enqueue[job.id] + 1)
             claims += 1
         assert sum(waiting.values()) == 0 and await db.leases.claim(OWNER) is None
-    assert check_invariants(tmp_path / "disco.db") == {"succeeded": 1000}
+    assert check_invariants(store) == {"succeeded": 1000}
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(plan=st.lists(st.tuples(st.sampled_from("ABC"), st.sampled_from("xyz"),
                                st.sampled_from([0, 0, 0, 1])), min_size=1, max_size=30),
        served_first=st.integers(0, 8))
-def test_predicted_positions_match_the_real_claim_order(plan, served_first):
-    async def body(directory: Path):
-        async with await open_db(directory) as db:
+def test_predicted_positions_match_the_real_claim_order(store, plan, served_first):
+    async def body(fresh):
+        async with await open_db(fresh) as db:
             for guild in "ABC":
                 await db.guilds.set_limits(guild, **BIG_LIMITS)
             half = len(plan) // 2
@@ -154,13 +153,12 @@ def test_predicted_positions_match_the_real_claim_order(plan, served_first):
             assert [job_id for _, job_id in predicted] == actual
             assert [p for p, _ in predicted] == list(range(1, len(actual) + 1))
 
-    with tempfile.TemporaryDirectory() as directory:
-        asyncio.run(body(Path(directory)))
+    asyncio.run(body(store.new()))  # each example on an empty database
 
 
 @async_test
-async def test_eta_from_measured_step_times_with_fallbacks(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_eta_from_measured_step_times_with_fallbacks(store):
+    async with await open_db(store) as db:
         await db.guilds.set_limits(1, max_queued_per_user=10)
         for sps in (0.4, 0.5, 0.6):  # three finished 512×512 test-tiny jobs → median 0.5 s/step
             await db.jobs.enqueue(request())

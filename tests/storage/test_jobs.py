@@ -1,10 +1,9 @@
-"""Every job state transition on a real SQLite file: enqueue, claim, heartbeat, progress,
+"""Every job state transition on a real database (SQLite and PostgreSQL, the `store` fixture): enqueue, claim, heartbeat, progress,
 complete, fail, retry, lease expiry, cancel (queued and running), stale-attempt fencing, and the
 bot's delivery bookkeeping."""
 from __future__ import annotations
 
 import re
-import sqlite3
 
 import pytest
 
@@ -20,18 +19,10 @@ from tests.support.storage import FakeClock, async_test, check_invariants, open_
 OWNER = "engine:test:1"
 
 
-def row_of(path, job_id) -> tuple:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    finally:
-        conn.close()
-
-
 @async_test
-async def test_enqueue_claim_heartbeat_progress_complete(tmp_path):
+async def test_enqueue_claim_heartbeat_progress_complete(store):
     clock = FakeClock()
-    async with await open_db(tmp_path, clock) as db:
+    async with await open_db(store, clock) as db:
         job = await db.jobs.enqueue(request(seed=7, priority=0))
         assert (job.state, job.attempt, job.max_attempts, job.seed) == ("queued", 0, 3, 7)
         assert (job.guild_id, job.user_id, job.channel_id) == ("1", "10", "100")
@@ -61,12 +52,12 @@ async def test_enqueue_claim_heartbeat_progress_complete(tmp_path):
         assert (done.state, done.artifacts, done.gpu_seconds) == ("succeeded", ("jobs/x/0.png",), 21.5)
         assert done.finished_at == clock.t and done.lease_owner is None
         assert (await db.quotas.status(1, 10))["day"].user_used == 21.5
-    assert check_invariants(tmp_path / "disco.db") == {"succeeded": 1}
+    assert check_invariants(store) == {"succeeded": 1}
 
 
 @async_test
-async def test_retryable_failure_requeues_then_dies_with_last_error(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_retryable_failure_requeues_then_dies_with_last_error(store):
+    async with await open_db(store) as db:
         job = await db.jobs.enqueue(request(max_attempts=2))
         first = await db.leases.claim(OWNER)
         again = await db.leases.fail(job.id, first.attempt, OWNER, code="cuda_oom",
@@ -81,12 +72,12 @@ async def test_retryable_failure_requeues_then_dies_with_last_error(tmp_path):
             "dead", "cuda_oom", "out of GPU memory again")
         assert dead.finished_at is not None
         assert await db.leases.claim(OWNER) is None
-    check_invariants(tmp_path / "disco.db")
+    check_invariants(store)
 
 
 @async_test
-async def test_permanent_failure_is_failed_and_costs_nothing(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_permanent_failure_is_failed_and_costs_nothing(store):
+    async with await open_db(store) as db:
         job = await db.jobs.enqueue(request())
         claimed = await db.leases.claim(OWNER)
         failed = await db.leases.fail(job.id, claimed.attempt, OWNER, code="bad_init_image",
@@ -97,8 +88,8 @@ async def test_permanent_failure_is_failed_and_costs_nothing(tmp_path):
 
 
 @async_test
-async def test_admin_retry_of_a_dead_job_keeps_fencing(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_admin_retry_of_a_dead_job_keeps_fencing(store):
+    async with await open_db(store) as db:
         job = await db.jobs.enqueue(request(max_attempts=1))
         await db.leases.claim(OWNER)
         await db.leases.fail(job.id, 1, OWNER, code="crash", message="boom", retryable=True)
@@ -111,13 +102,13 @@ async def test_admin_retry_of_a_dead_job_keeps_fencing(tmp_path):
         assert (await db.jobs.get(job.id)).attempt == 2
         with pytest.raises(StaleAttempt):  # the first attempt's token stays dead
             await db.leases.heartbeat(job.id, 1, OWNER)
-    check_invariants(tmp_path / "disco.db")
+    check_invariants(store)
 
 
 @async_test
-async def test_expired_lease_requeues_and_counts_as_an_attempt(tmp_path):
+async def test_expired_lease_requeues_and_counts_as_an_attempt(store):
     clock = FakeClock()
-    async with await open_db(tmp_path, clock) as db:
+    async with await open_db(store, clock) as db:
         job = await db.jobs.enqueue(request())
         for attempt in (1, 2, 3):
             claimed = await db.leases.claim(f"engine:{attempt}", lease_seconds=10)
@@ -131,9 +122,9 @@ async def test_expired_lease_requeues_and_counts_as_an_attempt(tmp_path):
 
 
 @async_test
-async def test_first_expiry_message_and_heartbeat_keeps_the_lease_alive(tmp_path):
+async def test_first_expiry_message_and_heartbeat_keeps_the_lease_alive(store):
     clock = FakeClock()
-    async with await open_db(tmp_path, clock) as db:
+    async with await open_db(store, clock) as db:
         job = await db.jobs.enqueue(request())
         await db.leases.claim(OWNER, lease_seconds=10)
         for _ in range(5):  # 40 s of work, heartbeats every 8 s: never expires
@@ -147,17 +138,16 @@ async def test_first_expiry_message_and_heartbeat_keeps_the_lease_alive(tmp_path
 
 
 @async_test
-async def test_stale_attempt_writes_are_rejected_and_leave_the_row_unchanged(tmp_path):
+async def test_stale_attempt_writes_are_rejected_and_leave_the_row_unchanged(store):
     clock = FakeClock()
-    path = tmp_path / "disco.db"
-    async with await open_db(tmp_path, clock) as db:
+    async with await open_db(store, clock) as db:
         job = await db.jobs.enqueue(request())
         await db.leases.claim("engine:old", lease_seconds=10)
         clock.advance(11)  # the old engine stalls; its lease runs out
         new = await db.leases.claim("engine:new", lease_seconds=10)
         assert (new.id, new.attempt) == (job.id, 2)
         await db.leases.progress(job.id, 2, "engine:new", step=3, total=50)
-        before = row_of(path, job.id)
+        before = store.row(job.id)
         zombie_writes = [
             db.leases.heartbeat(job.id, 1, "engine:old"),
             db.leases.progress(job.id, 1, "engine:old", step=40, total=50),
@@ -171,7 +161,7 @@ async def test_stale_attempt_writes_are_rejected_and_leave_the_row_unchanged(tmp
                 await write
             assert info.value.current_state == "running" and info.value.current_attempt == 2
             assert "stop working on this attempt" in str(info.value)
-        assert row_of(path, job.id) == before
+        assert store.row(job.id) == before
         assert await db.quotas.ledger(1) == []  # the zombie's complete charged nothing
         with pytest.raises(StaleAttempt) as info:
             await db.leases.heartbeat("NOSUCHJOB", 1, OWNER)
@@ -179,8 +169,8 @@ async def test_stale_attempt_writes_are_rejected_and_leave_the_row_unchanged(tmp
 
 
 @async_test
-async def test_cancel_queued_job_never_starts(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_cancel_queued_job_never_starts(store):
+    async with await open_db(store) as db:
         job = await db.jobs.enqueue(request())
         cancelled = await db.jobs.cancel(job.id)
         assert (cancelled.state, cancelled.cancel_requested) == ("cancelled", True)
@@ -191,8 +181,8 @@ async def test_cancel_queued_job_never_starts(tmp_path):
 
 
 @async_test
-async def test_cancel_running_job_is_seen_by_heartbeat_and_progress(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_cancel_running_job_is_seen_by_heartbeat_and_progress(store):
+    async with await open_db(store) as db:
         job = await db.jobs.enqueue(request())
         await db.leases.claim(OWNER)
         requested = await db.jobs.cancel(job.id.lower())  # ids are case-insensitive
@@ -205,9 +195,9 @@ async def test_cancel_running_job_is_seen_by_heartbeat_and_progress(tmp_path):
 
 
 @async_test
-async def test_pending_cancel_wins_over_retry_and_expiry(tmp_path):
+async def test_pending_cancel_wins_over_retry_and_expiry(store):
     clock = FakeClock()
-    async with await open_db(tmp_path, clock) as db:
+    async with await open_db(store, clock) as db:
         a = await db.jobs.enqueue(request(user=1))
         b = await db.jobs.enqueue(request(user=2))
         ca = await db.leases.claim(OWNER)
@@ -220,12 +210,12 @@ async def test_pending_cancel_wins_over_retry_and_expiry(tmp_path):
         clock.advance(6)
         (expired,) = await db.leases.requeue_expired()
         assert (expired.id, expired.state) == (cb.id, "cancelled")
-    check_invariants(tmp_path / "disco.db")
+    check_invariants(store)
 
 
 @async_test
-async def test_requeue_owned_by_a_dead_engine(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_requeue_owned_by_a_dead_engine(store):
+    async with await open_db(store) as db:
         job = await db.jobs.enqueue(request())
         await db.jobs.enqueue(request(user=11))
         await db.leases.claim("engine:dead")
@@ -234,12 +224,12 @@ async def test_requeue_owned_by_a_dead_engine(tmp_path):
         assert (released.id, released.state, released.error_code) == (job.id, "queued", "engine_exited")
         assert released.error_message == "the engine exited (signal 9)"
         assert (await db.leases.claim("engine:new")).attempt == 2
-    check_invariants(tmp_path / "disco.db")
+    check_invariants(store)
 
 
 @async_test
-async def test_delivery_nonce_is_fixed_once_and_posting_is_recorded(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_delivery_nonce_is_fixed_once_and_posting_is_recorded(store):
+    async with await open_db(store) as db:
         job = await db.jobs.enqueue(request())
         with pytest.raises(InvalidState, match="after it finishes"):
             await db.jobs.begin_delivery(job.id)
@@ -261,8 +251,8 @@ async def test_delivery_nonce_is_fixed_once_and_posting_is_recorded(tmp_path):
 
 
 @async_test
-async def test_failed_jobs_need_a_notice_and_can_be_abandoned(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_failed_jobs_need_a_notice_and_can_be_abandoned(store):
+    async with await open_db(store) as db:
         job = await db.jobs.enqueue(request())
         await db.jobs.cancel(job.id)
         assert [j.id for j in await db.jobs.undelivered()] == [job.id]
@@ -271,8 +261,8 @@ async def test_failed_jobs_need_a_notice_and_can_be_abandoned(tmp_path):
 
 
 @async_test
-async def test_get_and_list(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_get_and_list(store):
+    async with await open_db(store) as db:
         jobs = [await db.jobs.enqueue(request(guild=g, user=u)) for g, u in
                 [(1, 10), (1, 11), (2, 10), (1, 10)]]
         await db.leases.claim(OWNER)
@@ -286,8 +276,8 @@ async def test_get_and_list(tmp_path):
 
 
 @async_test
-async def test_bad_requests_and_owner_names_are_refused(tmp_path):
-    async with await open_db(tmp_path) as db:
+async def test_bad_requests_and_owner_names_are_refused(store):
+    async with await open_db(store) as db:
         for bad in (dict(kind="video"), dict(width=0), dict(steps=True), dict(cuts=-1),
                     dict(model_set=""), dict(guild=""), dict(spec_json=None)):
             guild = bad.pop("guild", 1)

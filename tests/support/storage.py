@@ -1,15 +1,28 @@
 """Shared helpers for the storage tests: a fake clock, a job request builder, sync wrappers for
-async tests (no pytest-asyncio needed), and the database invariants every test can assert."""
+async tests (no pytest-asyncio needed), the database invariants every test can assert, and
+`Store`: one test's database on one backend (the `store` fixture of tests/conftest.py runs a
+test on SQLite and on PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sqlite3
+import uuid
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
 
 from storage import Database, JobRequest
+
+POSTGRES_URL_VARIABLE = "DISCO_TEST_POSTGRES_URL"  # a server where tests may create databases
+REQUIRE_POSTGRES_VARIABLE = "DISCO_TEST_REQUIRE_POSTGRES"  # scripts/test.sh: never skip them
+NO_POSTGRES = (f"no PostgreSQL for the tests: set {POSTGRES_URL_VARIABLE} to a server where they may "
+               f"create databases, or run scripts/test.sh (it starts a throw-away cluster with "
+               f"scripts/postgres.sh)")
 
 START = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 
@@ -35,9 +48,82 @@ def async_test(fn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any
     return wrapper
 
 
-async def open_db(tmp_path: Path, clock: Callable[[], float] | None = None,
+class Store:
+    """One test's empty database: a SQLite file in a temporary folder, or a fresh PostgreSQL
+    database on the test server (dropped at the end). `url` is what `Database.open` takes."""
+
+    def __init__(self, kind: str, folder: Path):
+        self.kind, self.folder = kind, folder
+        self._made: list[str] = []
+        self.url = self._new_url()
+
+    def _new_url(self) -> str:
+        if self.kind == "sqlite":
+            folder = self.folder / uuid.uuid4().hex[:8]
+            folder.mkdir()
+            return str(folder / "disco.db")
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with admin_connection() as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        self._made.append(name)
+        parts = urlsplit(postgres_url())
+        return urlunsplit(parts._replace(path=f"/{name}"))
+
+    def new(self) -> Store:
+        """Another empty database of the same kind (dropped with this one)."""
+        other = Store.__new__(Store)
+        other.kind, other.folder, other._made = self.kind, self.folder, self._made
+        other.url = other._new_url()
+        return other
+
+    async def open(self, clock: Callable[[], float] | None = None, **kwargs: Any) -> Database:
+        return await Database.open(self.url, now=clock or FakeClock(), **kwargs)
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Rows of one statement, read outside the code under test (sqlite3 / psycopg)."""
+        if self.kind == "sqlite":
+            conn = sqlite3.connect(self.url)
+            try:
+                return conn.execute(sql, params).fetchall()
+            finally:
+                conn.close()
+        import psycopg
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return conn.execute(sql.replace("?", "%s"), params).fetchall()
+
+    def row(self, job_id: str) -> tuple:
+        return self.query("SELECT * FROM jobs WHERE id = ?", (job_id,))[0]
+
+    def drop(self) -> None:
+        if self._made:
+            with admin_connection() as conn:
+                for name in self._made:
+                    conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            self._made.clear()
+
+
+def postgres_url() -> str | None:
+    return os.environ.get(POSTGRES_URL_VARIABLE, "").strip() or None
+
+
+def admin_connection() -> Any:
+    import psycopg
+    return psycopg.connect(postgres_url(), autocommit=True, connect_timeout=10)
+
+
+def skip_without_postgres() -> None:
+    """Skip (or, under scripts/test.sh, fail) when no test PostgreSQL server is reachable."""
+    if postgres_url() is None:
+        if os.environ.get(REQUIRE_POSTGRES_VARIABLE) == "1":
+            pytest.fail(f"{POSTGRES_URL_VARIABLE} is not set although scripts/test.sh requires it")
+        pytest.skip(NO_POSTGRES)
+
+
+async def open_db(where: Store | Path, clock: Callable[[], float] | None = None,
                   name: str = "disco.db", **kwargs: Any) -> Database:
-    return await Database.open(tmp_path / name, now=clock or FakeClock(), **kwargs)
+    if isinstance(where, Store):
+        return await where.open(clock, **kwargs)
+    return await Database.open(where / name, now=clock or FakeClock(), **kwargs)
 
 
 def request(guild: int | str = 1, user: int | str = 10, **overrides: Any) -> JobRequest:
@@ -48,28 +134,33 @@ def request(guild: int | str = 1, user: int | str = 10, **overrides: Any) -> Job
     return JobRequest(**fields)
 
 
-def check_invariants(path: Path) -> dict[str, int]:
-    """Assert the file is sound and every row is consistent; returns job counts per state."""
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        for table, match in (("queue_guilds", "j.guild_id = q.guild_id"),
-                             ("queue_users", "j.guild_id = q.guild_id AND j.user_id = q.user_id")):
-            drift = conn.execute(
-                f"SELECT * FROM (SELECT q.*, "
-                f"(SELECT COUNT(*) FROM jobs j WHERE j.state = 'queued' AND {match}) AS real_q, "
-                f"(SELECT COUNT(*) FROM jobs j WHERE j.state = 'running' AND {match}) AS real_r "
-                f"FROM {table} q) WHERE queued != real_q OR running != real_r").fetchall()
-            assert not drift, f"{table} counters drifted from jobs: {drift}"
-        bad = conn.execute(
-            "SELECT id, state FROM jobs WHERE "
-            "(state = 'running' AND (lease_owner IS NULL OR lease_expires_at IS NULL OR attempt < 1)) "
-            "OR (state = 'queued' AND (lease_owner IS NOT NULL OR finished_at IS NOT NULL)) "
-            "OR (state IN ('succeeded','failed','cancelled','dead') AND "
-            "    (finished_at IS NULL OR lease_owner IS NOT NULL)) "
-            "OR (state = 'dead' AND attempt < max_attempts) "
-            "OR attempt > max_attempts").fetchall()
-        assert not bad, f"rows in an impossible state: {bad}"
-        return dict(conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
-    finally:
-        conn.close()
+def sqlite_store(path: Path) -> Store:
+    """A `Store` for an existing SQLite file (tests that name the file themselves)."""
+    store = Store.__new__(Store)
+    store.kind, store.folder, store._made, store.url = "sqlite", path.parent, [], str(path)
+    return store
+
+
+def check_invariants(where: Store | Path) -> dict[str, int]:
+    """Assert the database is sound and every row is consistent; returns job counts per state."""
+    store = where if isinstance(where, Store) else sqlite_store(where)
+    if store.kind == "sqlite":
+        assert store.query("PRAGMA integrity_check")[0][0] == "ok"
+    for table, match in (("queue_guilds", "j.guild_id = q.guild_id"),
+                         ("queue_users", "j.guild_id = q.guild_id AND j.user_id = q.user_id")):
+        drift = store.query(
+            f"SELECT * FROM (SELECT q.*, "
+            f"(SELECT COUNT(*) FROM jobs j WHERE j.state = 'queued' AND {match}) AS real_q, "
+            f"(SELECT COUNT(*) FROM jobs j WHERE j.state = 'running' AND {match}) AS real_r "
+            f"FROM {table} q) AS c WHERE queued != real_q OR running != real_r")
+        assert not drift, f"{table} counters drifted from jobs: {drift}"
+    bad = store.query(
+        "SELECT id, state FROM jobs WHERE "
+        "(state = 'running' AND (lease_owner IS NULL OR lease_expires_at IS NULL OR attempt < 1)) "
+        "OR (state = 'queued' AND (lease_owner IS NOT NULL OR finished_at IS NOT NULL)) "
+        "OR (state IN ('succeeded','failed','cancelled','dead') AND "
+        "    (finished_at IS NULL OR lease_owner IS NOT NULL)) "
+        "OR (state = 'dead' AND attempt < max_attempts) "
+        "OR attempt > max_attempts")
+    assert not bad, f"rows in an impossible state: {bad}"
+    return dict(store.query("SELECT state, COUNT(*) FROM jobs GROUP BY state"))

@@ -17,6 +17,7 @@ from engine.errors import Cancelled, EngineError
 from engine.media.files import read_png_text
 from engine.media.video import encode_mp4, probe_video
 from engine.spec.animation import AnimationSpec
+from engine.spec.ddanimation import import_dd_animation
 from tests.support import REPO_ROOT
 from tests.support.engine import ANIMATION_FAST, ANIMATION_RENDER, tiny_pool
 
@@ -102,11 +103,31 @@ def test_2d_frames_mp4_and_preview(zoom_2d):
     stored = read_png_text(result.frames[1])
     assert int(stored["disco_frame"]) == 1 and int(stored["disco_base_seed"]) == 5
     assert AnimationSpec.from_dict(json.loads(stored["disco_animation"])) == spec
+    # The settings also in DD's layout, which import back to the same animation.
+    dd_file = result.mp4.parent / f"{spec.render.batch_name}(0)_settings.txt"
+    again, _ = import_dd_animation(dd_file.read_text(encoding="utf-8"))
+    assert again == spec.replace(render={**spec.render.to_dict(), "seed": 5})
     # Each later frame started from the warped previous frame, handed over in memory.
     assert sorted(result.inits) == [1, 2, 3] and not (result.mp4.parent / "inits").exists()
     # Frames differ: the motion and the per-frame seed (seed + frame) change them.
     first, last = (np.asarray(Image.open(p)) for p in (result.frames[0], result.frames[-1]))
     assert not np.array_equal(first, last)
+
+
+def test_resume_from_the_first_frame_equals_uninterrupted(tmp_path):
+    """The engine's kill -9 case: only frame 0 on disk. The frame read back from its PNG must be
+    the tensor an uninterrupted run hands on, layout included (a channels-last tensor made every
+    later frame a few 8-bit levels off)."""
+    spec = anim(max_frames=3)
+    whole, _ = render(spec, tmp_path / "whole")
+    out = tmp_path / "resumed"
+    (out / "frames").mkdir(parents=True)
+    for name in ("animation.json", "frames/0000.png"):
+        (out / name).write_bytes((tmp_path / "whole" / name).read_bytes())
+    resumed, _ = render(spec, out)
+    assert resumed.first_rendered == 1
+    for a, b in zip(whole.frames, resumed.frames):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))), b.name
 
 
 def test_resume_equals_uninterrupted(zoom_2d, tmp_path):
@@ -185,6 +206,17 @@ def test_3d_turbo_and_vr(tmp_path):
         assert a.read_bytes() == b.read_bytes(), b.name
 
 
+def test_linear_video_blend_mixes_each_frame_with_the_one_before(tmp_path):
+    spec = anim(animation_mode="2D", max_frames=2, video_init_blend_mode="linear")
+    result, _ = render(spec, tmp_path / "out")
+    first, second = (np.asarray(Image.open(p), dtype=float) for p in result.frames)
+    shown = np.asarray(Image.open(tmp_path / "out" / "blend" / "0001.png"), dtype=float)
+    assert np.abs(shown - (first + second) / 2).max() <= 1
+    plain = anim(animation_mode="2D", max_frames=2, video_init_blend_mode="None")
+    render(plain, tmp_path / "plain")
+    assert not (tmp_path / "plain" / "blend").exists()
+
+
 def test_video_input_every_second_frame(tmp_path):
     clip = tmp_path / "clip.mp4"
     colours = [(40 * i, 255 - 40 * i, 128) for i in range(6)]
@@ -196,6 +228,8 @@ def test_video_input_every_second_frame(tmp_path):
     result, recorder = render(spec, tmp_path / "out", total=3)
     assert len(result.frames) == 3 and recorder.stepped == {0, 1, 2}
     assert probe_video(result.mp4).frames == 3
+    # DD's default video_init_blend_mode 'optical flow': the video shows blend/ frames 1..2.
+    assert sorted(p.name for p in (tmp_path / "out" / "blend").iterdir()) == ["0001.png", "0002.png"]
     # Frame 0 starts from the first video frame; later inits blend in the flow-warped output.
     init0 = result.inits[0].astype(int)
     assert np.abs(init0 - np.array(colours[0])).max() <= 3

@@ -51,6 +51,8 @@ def test_render_with_dd_settings_file_and_set(tmp_path):
     (["render", "a:1 | b:-1", "--models", "test-tiny"], "sum"),
     (["render", "x", "--models", "no-such-set"], "model set"),
     (["render", "x", "--settings", "/nonexistent.json"], "--settings"),
+    (["render", "x", "--settings", str(FIXTURES / "dd" / "refused_keyframed_scale.json")],
+     "clip_guidance_scale: '0: (5000), 50: (3000)' is keyframed"),
     (["render", "x", "--models", "dd-default", "--width", "64", "--height", "64"], "disco models download"),
     (["render", "x", "--device", "cuda:0", "--models", "test-tiny"], "--device"),
     (["render", "x", "--models", "test-tiny", "--steps", "4", "--out", "/proc/version"], "--out"),

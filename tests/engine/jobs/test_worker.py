@@ -62,6 +62,22 @@ def test_burst_renders_every_queued_job(tmp_path):
     assert Path(first.artifacts[0]).parent == tmp_path / "jobs" / first.id
 
 
+def test_intermediate_saves_through_the_queue_give_an_evolution_video(tmp_path):
+    from engine.media.video import probe_video
+
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(seed=4, intermediate_saves=3)))
+        await worker(db, tmp_path).run(burst=True)
+        return await db.jobs.get(job.id)
+
+    job = asyncio.run(with_db(tmp_path, body))
+    image, video = (Path(p) for p in job.artifacts)
+    assert image.suffix == ".png" and video.name.endswith("_0_evolution.mp4")
+    partials = sorted((image.parent / "partials").glob("*.png"))
+    assert len(partials) == 3
+    assert probe_video(video).frames == 3 + 4  # the partials, then the result for a second
+
+
 def test_job_without_seed_gets_a_stable_one(tmp_path):
     async def body(db):
         job = await db.jobs.enqueue(request(fast_spec(seed=None)))
@@ -241,3 +257,42 @@ def test_poison_job_goes_dead_and_the_next_job_runs(tmp_path):
     dead, done = row(tmp_path, poison), row(tmp_path, healthy)
     assert dead["state"] == "dead" and "lease" in dead["error_message"]
     assert done["state"] == "succeeded"
+
+
+def test_a_database_outage_is_retried_and_the_job_still_completes_once(tmp_path, caplog):
+    """Claims, progress writes and the result meet `DatabaseUnavailable` (a PostgreSQL server
+    restarting): the engine logs one line each time, backs off, carries on, and records the
+    result exactly once."""
+    from storage import DatabaseUnavailable
+
+    def flaky(method, failures: int):
+        left = [failures]
+
+        async def call(*args, **kwargs):
+            if left[0] > 0:
+                left[0] -= 1
+                raise DatabaseUnavailable("PostgreSQL at db is not reachable (restarting)")
+            return await method(*args, **kwargs)
+        return call
+
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(seed=1)))
+        leases = db.leases
+        leases.claim = flaky(leases.claim, 1)
+        leases.progress = flaky(leases.progress, 2)
+        completes = []
+        real_complete = leases.complete
+
+        async def counted(*args, **kwargs):
+            completes.append(args[0])
+            return await real_complete(*args, **kwargs)
+        leases.complete = flaky(counted, 2)
+        processed = await worker(db, tmp_path, poll_seconds=0.05).run(burst=True)
+        return processed, completes, await db.jobs.get(job.id)
+
+    with caplog.at_level("WARNING", logger="disco.engine"):
+        processed, completes, job = asyncio.run(with_db(tmp_path, body))
+    assert processed == 1 and job.state == "succeeded" and job.attempt == 1
+    assert len(completes) == 1  # the two failed tries never reached the database
+    outage_lines = [r.getMessage() for r in caplog.records if "not reachable" in r.getMessage()]
+    assert len(outage_lines) == 5 and all("\n" not in line for line in outage_lines)

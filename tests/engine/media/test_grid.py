@@ -95,3 +95,58 @@ def test_max_side_and_fit_grid():
     assert kind == "jpeg" and len(data) <= 40_000
     small = grid.compose_grid(big, X, Y, header_lines=HEADER, max_bytes=150_000)
     assert len(grid.png_bytes(small)) <= 150_000
+
+
+def counting_widths(monkeypatch) -> list[str]:
+    measured: list[str] = []
+    real = grid.text_width
+    monkeypatch.setattr(grid, "text_width", lambda text: measured.append(text) or real(text))
+    return measured
+
+
+def test_fit_text_cuts_to_the_longest_prefix_that_fits_in_a_few_measurements(monkeypatch):
+    text = "lighthouse " * 100
+    measured = counting_widths(monkeypatch)
+    cut = grid.fit_text(text, 200)
+    kept = cut[:-1]
+    assert cut.endswith("…") and text.startswith(kept)
+    assert grid.text_width(cut) <= 200 < grid.text_width(text[:len(kept) + 1] + "…")
+    assert len(measured) <= 2 + len(text).bit_length()  # bisection, not one measurement a character
+    assert grid.fit_text("short", 200) == "short" and grid.fit_text(text, 2) == ""
+
+
+def test_a_study_s_longest_texts_cost_a_bounded_number_of_measurements(monkeypatch):
+    """16 prompts of 1,000 characters in the header and 1,000-character labels on both axes (a
+    64 KiB settings file can ask for this): the layout measures text a bounded number of times."""
+    prompt = " | ".join("x" * 997 + f":{i + 1}" for i in range(16))
+    labels = tuple("y" * 1000 + str(i) for i in range(6))
+    x, y = Axis("text_prompts", labels, labels), Axis("steps", tuple(range(6)), labels)
+    measured = counting_widths(monkeypatch)
+    image = grid.compose_grid([solid((0, 0, 0))] * 36, x, y, header_lines=[prompt, "seed 7"])
+    layout = grid.grid_layout(6, 6, (64, 48), grid.MAX_HEADER_LINES, y.labels)
+    assert image.size == (layout.width, layout.height)  # the header is cut at MAX_HEADER_LINES
+    assert len(measured) < 600 and sum(map(len, measured)) < 600_000
+
+
+def test_a_study_s_text_is_measured_once_not_after_every_cell(monkeypatch):
+    labels = tuple("z" * 300 + str(i) for i in range(3))
+    x = Axis("text_prompts", labels, labels)
+    header = ["a lighthouse once " * 50, "seed 7"]
+    real_font = grid.font()
+    measured: list[str] = []
+
+    class CountingFont:
+        def getlength(self, text):
+            measured.append(text)
+            return real_font.getlength(text)
+
+        def __getattr__(self, name):
+            return getattr(real_font, name)
+    monkeypatch.setattr(grid, "font", lambda: CountingFont())
+    cells: list = [None] * 6
+    for k in range(6):  # the partial grid after each cell, as render_study draws it
+        cells[k] = solid(COLOURS[k])
+        grid.compose_grid(cells, x, Y, header_lines=header)
+        if k == 0:
+            first = len(measured)
+    assert first > 0 and len(measured) == first

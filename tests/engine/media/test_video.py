@@ -219,3 +219,41 @@ def test_a_stuck_ffmpeg_is_stopped_by_the_watchdog():
     frames = _read_raw(["sleep", "30"], 8, 8, 3, timeout=0.3)  # stands in for an ffmpeg that never writes
     with pytest.raises(EngineError, match="longer than 0 s for one frame"):
         next(frames)
+
+
+@pytest.mark.parametrize("side", [1, 8])
+def test_tiny_videos_are_readable(tmp_path, side):
+    frames = [Image.new("RGB", (side, side), (40 * i, 0, 0)) for i in range(5)]
+    frames[0].save(tmp_path / "tiny.gif", save_all=True, append_images=frames[1:], duration=100)
+    info = probe_video(tmp_path / "tiny.gif")
+    assert (info.width, info.height, info.frames, info.fps) == (side, side, 5, 10.0)
+
+
+@pytest.mark.parametrize("fps", [1000, 2000])
+def test_a_thousand_frames_per_second_and_more_is_read_as_such(tmp_path, fps):
+    fast = encode_mp4((square_frame(i) for i in range(24)), tmp_path / "fast.mp4", fps=fps)  # ffmpeg prints "1k fps"
+    info = probe_video(fast)
+    assert (info.fps, info.frames) == (fps, 24)
+
+
+def test_the_header_s_duration_is_checked_before_any_packet_is_read(tmp_path, monkeypatch):
+    import engine.media.video as video
+    slow = encode_mp4((square_frame(i) for i in range(10)), tmp_path / "slow.mp4", fps=1)
+    runs, real_run = [], video._run
+    monkeypatch.setattr(video, "_run", lambda args, *rest: runs.append(args) or real_run(args, *rest))
+    with pytest.raises(SpecError, match=r"lasts 10\.0 s, over the limit of 5 s"):
+        probe_video(slow, limits=VideoLimits(max_duration_s=5))
+    assert runs and not any("null" in args for args in runs)  # no packet-counting pass ran
+
+
+def test_a_probe_that_runs_out_of_time_is_a_refusal_with_the_fix(clip, monkeypatch):
+    import subprocess
+
+    import engine.media.video as video
+
+    def too_slow(args, **kwargs):
+        raise subprocess.TimeoutExpired(args, kwargs["timeout"])
+    monkeypatch.setattr(video.subprocess, "run", too_slow)
+    with pytest.raises(SpecError, match=r"longer than 120 s.*Export it again as MP4") as err:
+        probe_video(clip)
+    assert err.value.param == "video_init_path"

@@ -47,7 +47,11 @@ def test_dd_models_are_all_registered_with_full_checksums() -> None:
     assert DIFFUSION_MODEL_NAMES == (
         "512x512_diffusion_uncond_finetune_008100", "256x256_diffusion_uncond", "portrait_generator_v001",
         "pixelartdiffusion_expanded", "pixel_art_diffusion_hard_256", "pixel_art_diffusion_soft_256",
-        "pixelartdiffusion4k", "watercolordiffusion_2", "watercolordiffusion", "PulpSciFiDiffusion")
+        "pixelartdiffusion4k", "watercolordiffusion_2", "watercolordiffusion", "PulpSciFiDiffusion",
+        # community fine-tunes, as discoart's models.yml publishes them
+        "256x256_openai_comics_faces_v2.by_alex_spirin_114k", "portrait_generator_v1.5",
+        "FeiArt_Handpainted_CG_Diffusion", "Ukiyo-e_Diffusion_All_V1.by_thegenerativegeneration",
+        "IsometricDiffusionRevrart512px")
     static = all_models(include_clip=False)
     assert {m.kind for m in static} == {"diffusion", "secondary", "lpips", "depth", "flow"}
     for model in static:
@@ -174,3 +178,14 @@ def test_register_model_validates() -> None:
     with pytest.raises(ModelError, match="64 lowercase hex"):
         register_model(dataclasses.replace(custom, name="other", sha256="ABC"), replace=True)
     hash(get_model("512x512_diffusion_uncond_finetune_008100"))  # entries stay hashable
+
+
+def test_community_fine_tunes_carry_published_hashes_and_configs():
+    from engine.models.registry import diffusion_config, get_model
+
+    feiart = get_model("FeiArt_Handpainted_CG_Diffusion")
+    assert feiart.sha256 == "85f95f0618f288476ffcec9f48160542ba626f655b3df963543388dcd059f86a"
+    assert feiart.unused_keys == ("label_emb.",) and diffusion_config(feiart.name)["num_channels"] == 256
+    ukiyo = get_model("Ukiyo-e_Diffusion_All_V1.by_thegenerativegeneration")
+    assert ukiyo.default_size == (512, 448) and diffusion_config(ukiyo.name)["num_heads"] == 4
+    assert get_model("portrait_generator_v1.5").filename == "ema_0.9999_165000.pt"

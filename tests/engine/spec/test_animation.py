@@ -7,7 +7,8 @@ import pytest
 
 from engine.errors import SpecError
 from engine.spec.animation import MAX_TOTAL_STEPS, AnimationSpec
-from engine.spec.ddsettings import dd_animation_values, export_dd_settings
+from engine.spec.ddanimation import dd_animation_values
+from engine.spec.ddsettings import export_dd_settings
 from engine.spec.prompts import WeightedPrompt as P
 from engine.spec.render import RenderSpec
 
@@ -192,7 +193,8 @@ def test_dd_import():
     assert spec.render.steps == 50 and spec.render.sampling_mode == "ddim"
     assert spec.text_prompts == {0: [P("a", 2.0)], 12: [P("b")]}
     assert spec.video_init_path is None
-    assert "video_init_path: ignored outside Video Input mode" in report
+    assert any(line.startswith("not used in 3D mode") and "video_init_path" in line
+               for line in report)
     assert any("resume_run" in line for line in report)
     assert not any(line.startswith("ignored for still images") for line in report)
 
@@ -202,8 +204,8 @@ def test_dd_import_drops_what_dd_disregards():
             "steps": 50, "zoom": "0: (1.02)"}
     spec, report = from_dd(data)
     assert not spec.turbo_mode and not spec.vr_mode
-    assert "turbo_mode: ignored outside 3D mode (as DD does)" in report
-    values, _ = dd_animation_values({"animation_mode": "None", "max_frames": 10})
-    assert "animation_mode" not in values  # a still file: the command's mode applies
+    assert "not used in 2D mode, so ignored and not checked: turbo_mode, vr_mode" in report
+    values, _ = dd_animation_values({"animation_mode": "None", "max_frames": 10}, "3d")
+    assert values["animation_mode"] == "3D"  # DD's "None": the command's mode applies
     with pytest.raises(SpecError, match="max_frames"):  # DD's default 10000 frames is too much
         from_dd({"animation_mode": "2D", "max_frames": 10000})

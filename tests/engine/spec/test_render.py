@@ -366,3 +366,9 @@ def test_any_text_as_json_or_overrides_is_safe(text):
             build(text)
         except SpecError:
             pass
+
+
+@pytest.mark.parametrize("empty", ["none", "None", " null ", ""])
+def test_image_prompts_none_means_no_image_prompts(empty):
+    assert RenderSpec.from_dict({"image_prompts": empty}).image_prompts == []
+    assert RenderSpec.from_dict(parse_set_options([f"image_prompts={empty}"])).image_prompts == []

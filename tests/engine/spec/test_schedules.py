@@ -233,3 +233,9 @@ def test_any_json_like_value_parses_or_raises_spec_error(value):
         parse_schedule(value, param="cut_ic_pow", low=0, high=100)
     except SpecError:
         pass
+
+
+def test_a_count_with_thousands_of_leading_zeros_reads_as_its_value():
+    assert parse("[12]*" + "0" * 5000 + "400+[4]*0600") == parse("[12]*400+[4]*600")
+    message = error_of("[0]*" + "0" * 5000 + "1001")
+    assert "too large" in message and "4300" not in message

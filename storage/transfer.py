@@ -1,0 +1,82 @@
+"""Moving an install between databases (`disco db migrate --from URL --to URL`): every table of
+the schema is copied row by row, ids included, into an empty database of either backend, in one
+transaction, and the row counts are compared afterwards.
+
+The fairness counters (`queue_guilds`, `queue_users`) are rebuilt by the jobs triggers as the
+jobs arrive; their round-robin history (turn, waiting_since, served_at) is copied over them, so
+the queue order is the same after the move. Job files (images, previews, checkpoints under
+<data>/jobs/) are not in the database and are not copied: move the data dir with them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .db import Database
+from .errors import InvalidState
+
+# Parents before children is not needed (no foreign keys); jobs before the counters they feed.
+TABLES = ("guild_settings", "guild_channels", "banned_words", "quota_limits", "presets",
+          "audit_log", "usage", "step_timings", "jobs")
+COUNTERS = (("queue_guilds", ("guild_id",)), ("queue_users", ("guild_id", "user_id")))
+HISTORY = ("turn", "waiting_since", "served_at")
+BOOLEANS = {"cancel_requested", "intake_paused"}  # INTEGER on SQLite, BOOLEAN on PostgreSQL
+IDENTITIES = {"jobs": "seq", "audit_log": "id", "usage": "id", "step_timings": "id"}
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Copied:
+    table: str
+    source: int
+    target: int
+
+
+async def _count(db: Database, table: str) -> int:
+    return int((await db.execute(f"SELECT COUNT(*) FROM {table}"))[0][0])  # names are constants
+
+
+def _values(row: Any, columns: list[str], to_postgres: bool) -> tuple:
+    return tuple(bool(row[c]) if to_postgres and c in BOOLEANS and row[c] is not None else row[c]
+                 for c in columns)
+
+
+async def copy_database(source: Database, target: Database) -> list[Copied]:
+    """Copy every row of `source` into the empty `target`; returns the counts per table (the
+    caller checks them: `verify`). Refuses a target that already holds data."""
+    held = {table: await _count(target, table) for table in (*TABLES, *(c for c, _ in COUNTERS))}
+    if any(held.values()):
+        busy = ", ".join(f"{t}: {n}" for t, n in held.items() if n)
+        raise InvalidState(f"the target database is not empty ({busy}); copy into a new, empty "
+                           f"database so nothing is mixed or overwritten")
+    to_postgres = target.kind == "postgresql"
+    async with source.snapshot() as read, target.transaction() as write:
+        for table in TABLES:
+            order = IDENTITIES.get(table, "1")
+            rows = await read.execute_fetchall(f"SELECT * FROM {table} ORDER BY {order}")
+            if not rows:
+                continue
+            columns = list(rows[0].keys())
+            names = ", ".join(f'"{c}"' for c in columns)
+            marks = ", ".join("?" for _ in columns)
+            for start in range(0, len(rows), BATCH):
+                await write.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})",
+                                        [_values(r, columns, to_postgres) for r in rows[start:start + BATCH]])
+            if to_postgres and table in IDENTITIES:  # the next id continues after the copied ones
+                column = IDENTITIES[table]
+                await write.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                                    f"(SELECT MAX({column}) FROM {table}))")
+        for table, keys in COUNTERS:
+            rows = await read.execute_fetchall(f"SELECT {', '.join((*keys, *HISTORY))} FROM {table}")
+            where = " AND ".join(f"{k} = ?" for k in keys)
+            await write.executemany(
+                f"UPDATE {table} SET {', '.join(f'{h} = ?' for h in HISTORY)} WHERE {where}",
+                [tuple(r[h] for h in HISTORY) + tuple(r[k] for k in keys) for r in rows])
+    return [Copied(table, await _count(source, table), await _count(target, table))
+            for table in (*TABLES, *(c for c, _ in COUNTERS))]
+
+
+def verify(copied: list[Copied]) -> list[str]:
+    """The tables whose counts differ (empty when the copy is complete)."""
+    return [f"{c.table}: {c.source} rows in the source, {c.target} in the target"
+            for c in copied if c.source != c.target]

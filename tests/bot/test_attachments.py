@@ -1,0 +1,70 @@
+"""Attachments are checked on their bytes after the download: what Discord's metadata says is
+the uploader's client's word only."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+
+from bot.attachments import MAX_SETTINGS_FILE, read_settings_file, save_image
+from commands.errors import CommandError
+from commands.job_options import MAX_ATTACHMENT_PIXELS
+from tests.support.media import EPS, animated, encoded, picture, png_header_only, with_orientation
+
+
+@dataclass
+class Upload:
+    """What the bot reads of a discord.Attachment; the metadata may lie, as a client's can."""
+
+    filename: str
+    data: bytes
+    content_type: str | None = "image/png"
+    width: int | None = 64
+    height: int | None = 64
+    size: int | None = None
+
+    def __post_init__(self):
+        self.size = len(self.data) if self.size is None else self.size
+
+    async def read(self) -> bytes:
+        return self.data
+
+
+def refusal(upload: Upload, tmp_path) -> CommandError:
+    with pytest.raises(CommandError) as caught:
+        asyncio.run(save_image(upload, tmp_path / "uploads", "init_image"))
+    assert not (tmp_path / "uploads").exists() or not any((tmp_path / "uploads").iterdir())
+    return caught.value
+
+
+@pytest.mark.parametrize("data", [png_header_only(100_000, 100_000), png_header_only(5000, 5000)],
+                         ids=["bomb", "5000x5000"])
+def test_too_many_pixels_behind_small_metadata_is_the_pixel_cap(data, tmp_path):
+    error = refusal(Upload("huge.png", data), tmp_path)
+    assert error.rule == "attachment_pixels"
+    assert f"at most {MAX_ATTACHMENT_PIXELS:,}" in str(error) and "scale it down" in str(error)
+
+
+@pytest.mark.parametrize("name,data,needle", [
+    ("drawing.png", EPS, "not a still PNG, JPEG or WebP"),
+    ("loop.webp", animated("WEBP"), "animated WEBP"),
+    ("half.jpg", encoded(picture(400, 300), "JPEG")[:1500], "cut short"),
+], ids=["eps", "animated-webp", "truncated-jpeg"])
+def test_what_the_engine_cannot_use_is_refused_at_upload(name, data, needle, tmp_path):
+    error = refusal(Upload(name, data, content_type=None), tmp_path)
+    assert error.rule == "attachment_type" and needle in str(error)
+    assert str(error).startswith(f"init_image: {name} ") and "PNG, JPEG or WebP" in str(error)
+
+
+def test_a_phone_photo_is_kept_as_uploaded(tmp_path):
+    data = with_orientation(picture(), 6)
+    path = asyncio.run(save_image(Upload("photo.jpg", data, "image/jpeg", 40, 20), tmp_path, "init_image"))
+    assert open(path, "rb").read() == data  # the engine applies the rotate tag when it loads it
+
+
+def test_a_settings_file_is_measured_again_after_the_download():
+    upload = Upload("settings.txt", b"{" + b" " * MAX_SETTINGS_FILE + b"}", "text/plain", size=100)
+    with pytest.raises(CommandError) as caught:
+        asyncio.run(read_settings_file(upload))
+    assert caught.value.rule == "settings_file_size" and f"at most {MAX_SETTINGS_FILE:,}" in str(caught.value)
