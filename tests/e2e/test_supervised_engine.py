@@ -67,7 +67,8 @@ def test_disco_renders_and_delivers_through_the_supervised_engine(tmp_path):
 @pytest.mark.parametrize("options, rule", [
     ({"settings": "no_such_key=3"}, "no_such_key"),
     ({"settings": "cut_overview=[12]*1000; cut_innercut=[4]*1000"}, "max_cuts"),
-    ({"prompt": "gore in the storm"}, "banned_words"),
+    # Checked on the final spec, so within the server's cut limit.
+    ({"prompt": "gore in the storm", "settings": "cut_overview=[4]*1000; cut_innercut=[4]*1000"}, "banned_words"),
 ])
 def test_refusal_is_ephemeral_names_the_rule_and_queues_nothing(tmp_path, options, rule):
     async def body(fake: FakeDiscord, db: Database) -> None:
