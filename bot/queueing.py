@@ -24,6 +24,7 @@ from bot.answers import NO_MENTIONS
 from bot.attachments import removed_unless_queued
 from commands.echo import format_echo
 from commands.errors import CommandError
+from commands.gpu_memory import check_gpu_memory
 from commands.job_options import DiscoOptions, JobLimits, ParsedJob, build_job
 from commands.job_size import job_size
 from commands.moderation import check_spec
@@ -108,10 +109,12 @@ async def enqueue_options(bot: Any, interaction: discord.Interaction, options: D
 async def enqueue_spec(bot: Any, interaction: discord.Interaction,
                        spec: RenderSpec | AnimationSpec | StudySpec, *, parent: Optional[Job] = None) -> Job:
     """The one way a job enters the queue from Discord: the final spec's prompts are checked
-    against the guild's banned words (`commands.moderation`), then it is enqueued with its size
+    against the guild's banned words (`commands.moderation`) and its renders against the GPU's
+    memory (`commands.gpu_memory`), then it is enqueued with its size
     (the storage layer checks pause, channel, caps and quota in the insert's transaction)."""
     guild = await bot.db.guilds.get(interaction.guild_id)
     check_spec(spec, guild.banned_words)
+    check_gpu_memory(spec, bot.config.engine.gpu_memory_gb)  # every study cell, every frame
     if isinstance(spec, AnimationSpec):
         kind, seed = JobKind.ANIMATION, spec.render.seed
     elif isinstance(spec, StudySpec):

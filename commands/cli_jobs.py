@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from commands.gpu_memory import check_gpu_memory
 from commands.job_size import job_size
 from commands.moderation import check_spec
 from engine.errors import EngineError
@@ -93,6 +94,7 @@ async def _submit(db, args, config) -> int:
         kind = JobKind.STILL
     spec, seed = _settle_seed(spec)
     check_spec(spec, (await db.guilds.get(args.guild)).banned_words)
+    check_gpu_memory(spec, float(config["engine"].get("gpu_memory_gb", 0.0)))
     model_set = args.models if args.models != "dd-default" else config["engine"]["model_set"]
     job = await db.jobs.enqueue(JobRequest(
         guild_id=args.guild, channel_id=args.channel, user_id=args.user, kind=kind,

@@ -29,3 +29,21 @@ def test_a_job_that_fits_is_queued():
     parsed = build_job(DiscoOptions(prompt="a lighthouse", width=512, height=512),
                        limits=JobLimits(gpu_memory_gb=80.0))
     assert parsed.spec.width == 512
+
+
+def test_every_study_cell_and_the_command_line_are_checked(tmp_path, capsys):
+    """A study whose axes make one cell too big is refused on the way into the queue, from
+    Discord (`bot.queueing.enqueue_spec`) and from `disco jobs submit` alike."""
+    from disco.cli import main
+    from engine.spec.study import build_study
+
+    study = build_study(RenderSpec(width=256, height=256, seed=1), "width=256,1280", "height=256,768")
+    check_gpu_memory(study.cells()[0].spec, 8.5)
+    with pytest.raises(CommandError) as err:
+        check_gpu_memory(study, 8.5)
+    assert err.value.rule == "gpu_memory"
+    (tmp_path / "study.json").write_text(study.to_json())
+    (tmp_path / "config.toml").write_text("[engine]\ngpu_memory_gb = 8.5\n")
+    code = main(["jobs", "submit", "--spec", str(tmp_path / "study.json"), "--guild", "1", "--channel", "2",
+                 "--user", "3", "--config", str(tmp_path / "config.toml"), "--data-dir", str(tmp_path / "d")])
+    assert code == 2 and "gpu_memory" in capsys.readouterr().err
