@@ -16,17 +16,18 @@ NOTIFY_CHANNEL = "disco_jobs"
 
 _COUNT_FUNCTION = f"""CREATE FUNCTION disco_count_jobs() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
+    -- A row leaving a state (a change of state, or deleted) is taken off the counters first.
+    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.state <> NEW.state) THEN
+        UPDATE queue_guilds SET
+            queued = queued - (OLD.state = 'queued')::int,
+            running = running - (OLD.state = 'running')::int
+        WHERE guild_id = OLD.guild_id;
+        UPDATE queue_users SET
+            queued = queued - (OLD.state = 'queued')::int,
+            running = running - (OLD.state = 'running')::int
+        WHERE guild_id = OLD.guild_id AND user_id = OLD.user_id;
+    END IF;
     IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND OLD.state <> NEW.state) THEN
-        IF TG_OP = 'UPDATE' THEN
-            UPDATE queue_guilds SET
-                queued = queued - (OLD.state = 'queued')::int,
-                running = running - (OLD.state = 'running')::int
-            WHERE guild_id = OLD.guild_id;
-            UPDATE queue_users SET
-                queued = queued - (OLD.state = 'queued')::int,
-                running = running - (OLD.state = 'running')::int
-            WHERE guild_id = OLD.guild_id AND user_id = OLD.user_id;
-        END IF;
         INSERT INTO queue_guilds AS q (guild_id, queued, running, waiting_since)
         VALUES (NEW.guild_id, (NEW.state = 'queued')::int, (NEW.state = 'running')::int, NEW.seq)
         ON CONFLICT (guild_id) DO UPDATE SET
@@ -43,15 +44,6 @@ BEGIN
             queued = q.queued + (NEW.state = 'queued')::int,
             running = q.running + (NEW.state = 'running')::int;
         PERFORM pg_notify('{NOTIFY_CHANNEL}', NEW.state);
-    ELSIF TG_OP = 'DELETE' THEN
-        UPDATE queue_guilds SET
-            queued = queued - (OLD.state = 'queued')::int,
-            running = running - (OLD.state = 'running')::int
-        WHERE guild_id = OLD.guild_id;
-        UPDATE queue_users SET
-            queued = queued - (OLD.state = 'queued')::int,
-            running = running - (OLD.state = 'running')::int
-        WHERE guild_id = OLD.guild_id AND user_id = OLD.user_id;
     END IF;
     RETURN NULL;
 END
