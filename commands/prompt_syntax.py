@@ -29,7 +29,7 @@ from typing import Any
 
 from commands.errors import CommandError
 from commands.sizes import parse_ratio, size_choice
-from engine.spec.fields import DIFFUSION_MODELS, closest_name, is_no_value
+from engine.spec.fields import choices_of, closest_name, is_no_value
 from engine.spec.prompts import MAX_PROMPTS, MAX_WEIGHT, MIN_WEIGHT_SUM, WeightedPrompt, format_prompts, parse_prompts
 from engine.spec.render import RenderSpec, parse_set_options
 from engine.spec.schedules import format_number
@@ -341,8 +341,9 @@ def _unknown_flag(written: str, name: str) -> CommandError:
 def resolve_model_name(value: str) -> str:
     """A diffusion model from a unique prefix ('portrait' -> portrait_generator_v001)."""
     text = str(value).strip().lower()
-    exact = [m for m in DIFFUSION_MODELS if m.lower() == text]
-    starts = [m for m in DIFFUSION_MODELS if text and m.lower().startswith(text)]
+    models = choices_of("diffusion_model")
+    exact = [m for m in models if m.lower() == text]
+    starts = [m for m in models if text and m.lower().startswith(text)]
     found = exact or starts
     return found[0] if len(found) == 1 else str(value)  # RenderSpec explains anything else
 

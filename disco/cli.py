@@ -17,7 +17,7 @@ import sys
 import tempfile
 import traceback
 
-from disco.config import ConfigError, load_config, resolve_data_dir
+from disco.config import ConfigError, load_config, register_config_models, resolve_data_dir
 from engine.errors import EngineError
 from storage.errors import StorageError
 
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_command(commands)
     add_animate_command(commands)
     add_study_command(commands)
-    add_models_commands(commands)
+    add_models_commands(commands, options)
     add_engine_command(commands, options)
     add_jobs_command(commands, options)
     add_db_command(commands)
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "reads_config", False):
         return int(args.func(args) or 0)
     config = load_config(args.config)
+    register_config_models(config)
     return int(args.func(args, config, resolve_data_dir(args.data_dir, config)) or 0)
 
 

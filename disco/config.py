@@ -30,6 +30,11 @@
     engine_stop_seconds = 10.0   # grace after SIGTERM before the engine is killed
     max_study_cells = 36         # most cells one /study may have (engine.spec.study caps it at 36)
 
+    [models.custom.NAME]         # your own diffusion model (DD's `custom`): url or path, sha256,
+    url = "https://…/file.pt"    # and the guided-diffusion values that differ from DD's 512
+    sha256 = "…"                 # model (engine/models/custom.py); `disco models add` writes one
+    image_size = 256
+
 Precedence: command-line flags > environment > the file > these defaults.
 
 Only the entry reads this file: `disco.cli.main` loads it once and hands the sections and the
@@ -41,8 +46,9 @@ import os
 import tomllib
 from pathlib import Path
 
-from engine.errors import SpecError
+from engine.errors import ModelError, SpecError
 from engine.media.files import read_user_file
+from engine.models.custom import parse_custom_models, register_custom_models
 
 DEFAULTS: dict[str, dict] = {
     "storage": {"data_dir": "data", "url": ""},
@@ -65,6 +71,7 @@ class ConfigError(Exception):
 
 def load_config(path: str | Path | None) -> dict[str, dict]:
     config = {section: dict(values) for section, values in DEFAULTS.items()}
+    config["models"] = {"custom": ()}
     if path is None:
         return config
     try:
@@ -73,8 +80,9 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
         raise ConfigError(str(exc)) from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(f"--config {path}: cannot read it as TOML ({exc})") from None
+    config["models"] = {"custom": _custom_models(path, data.get("models", {}))}
     for section, values in data.items():
-        if section not in config or not isinstance(values, dict):
+        if section not in DEFAULTS or not isinstance(values, dict):
             continue  # sections of other tools are theirs to check
         for key, value in values.items():
             if key not in DEFAULTS[section]:
@@ -87,6 +95,22 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
                 raise ConfigError(f"--config {path}: [{section}] {key} must be a {expected.__name__}")
             config[section][key] = value
     return config
+
+
+def _custom_models(path: str | Path, models: object) -> tuple:
+    """The checked `[models.custom.NAME]` tables as registry entries (engine.models.custom)."""
+    if not isinstance(models, dict) or any(key != "custom" for key in models):
+        raise ConfigError(f"--config {path}: [models] holds only [models.custom.NAME] tables")
+    try:
+        return parse_custom_models(models.get("custom", {}))
+    except ModelError as exc:
+        raise ConfigError(f"--config {path}: {exc}") from None
+
+
+def register_config_models(config: dict[str, dict]) -> None:
+    """Register the config's custom models in this process (the bot's names and choices, the
+    engine's loader): every command that reads the config calls it once."""
+    register_custom_models(config.get("models", {}).get("custom", ()))
 
 
 def resolve_data_dir(cli_value: str | None, config: dict[str, dict]) -> Path:

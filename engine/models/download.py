@@ -61,7 +61,10 @@ def models_dir(*, create: bool = False) -> Path:
 
 
 def model_path(entry: ModelFile, dest_dir: str | Path | None = None) -> Path:
-    """Where `entry`'s file lives in the cache (whether or not it is there)."""
+    """Where `entry`'s file lives in the cache (whether or not it is there); a custom model
+    configured with a local path is used where it is."""
+    if entry.local_path is not None and dest_dir is None:
+        return Path(entry.local_path)
     return Path(dest_dir if dest_dir is not None else models_dir()) / entry.filename
 
 
@@ -185,6 +188,9 @@ def _check_cached(entry: ModelFile, path: Path, *, progress: bool) -> None:
 
 
 def _missing_message(entry: ModelFile, path: Path) -> str:
+    if entry.local_path is not None:
+        return (f"Model file for {entry.name!r} is missing: {path} is not a file. Fix `path` in "
+                f"[models.custom.{entry.name}] of the config file, or give a `url` instead.")
     where = f" (from {entry.urls[0]})" if entry.urls else ""
     return (f"Model file for {entry.name!r} is missing: expected {path}. Fetch it with "
             f"`disco models download {entry.name}`, or save the file there by hand{where}, or set "
@@ -225,7 +231,9 @@ def download(entry: ModelFile, *, dest_dir: str | Path | None = None, progress: 
 
     A file already in place is checked and kept, a damaged one replaced. An interrupted transfer
     leaves `<file>.part`, resumed next time with an HTTP Range request. `timeout` bounds connecting
-    and every read, so a dead host fails in seconds."""
+    and every read, so a dead host fails in seconds. A custom model's local file is only checked."""
+    if entry.local_path is not None and dest_dir is None:
+        return ensure(entry, allow_download=False, progress=progress)
     folder = Path(dest_dir) if dest_dir is not None else models_dir(create=True)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / entry.filename

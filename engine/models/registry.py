@@ -38,6 +38,7 @@ class ModelFile:
     cut_group: str | None = None     # DD's cut-schedule group (diffusion models only)
     default_size: tuple[int, int] | None = None  # DD's default (width, height) for this model
     unused_keys: tuple[str, ...] = ()  # state-dict key prefixes the file has and the model lacks
+    local_path: str | None = None    # a custom model's file outside the cache (used where it is)
 
 
 # DD 5.7 replaces the user's four cut schedules by a group's when one of these models is chosen.
@@ -282,6 +283,17 @@ def register_model(entry: ModelFile, *, replace: bool = False) -> None:
     _REGISTRY[entry.name] = entry
 
 
+def diffusion_model_names() -> tuple[str, ...]:
+    """Every diffusion model a spec may name: the built-in ones, then the custom ones the
+    config file registered in this process (engine/models/custom.py)."""
+    return tuple(name for name, entry in _REGISTRY.items() if entry.kind == "diffusion")
+
+
+def custom_model_names() -> tuple[str, ...]:
+    """The diffusion models registered from the config file's [models.custom.NAME] tables."""
+    return tuple(name for name in diffusion_model_names() if name not in DIFFUSION_MODEL_NAMES)
+
+
 def get_model(name: str) -> ModelFile:
     """The registry entry for `name`; CLIP models are named `ARCH::TAG` (e.g. `ViT-B-32::openai`)."""
     if name in _REGISTRY:
@@ -297,7 +309,7 @@ def diffusion_config(name: str) -> dict[str, Any]:
     entry = get_model(name)
     if entry.kind != "diffusion":
         raise ModelError(f"{name!r} is a {entry.kind} model, not a diffusion model. "
-                         f"Diffusion models: {', '.join(DIFFUSION_MODEL_NAMES)}.")
+                         f"Diffusion models: {', '.join(diffusion_model_names())}.")
     return dict(entry.config)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from engine import __version__
 from engine.errors import ModelError, SpecError
-from engine.models.registry import DIFFUSION_MODEL_NAMES, get_model
+from engine.models.registry import DIFFUSION_MODEL_NAMES, custom_model_names, get_model
 from engine.spec.ddfile import DISCOART_NO_EFFECT, load_dd_file, require_dd_key
 from engine.spec.fields import DD_CLIP_FLAGS, closest_name
 from engine.spec.prompts import WeightedPrompt
@@ -69,7 +69,8 @@ _NO_EFFECT: dict[str, str] = {
     "steps_per_checkpoint": "derived from intermediate_saves",
     "google_drive": "a Colab setting", "save_models_to_google_drive": "a Colab setting",
     "useCPU": "the engine picks its device", "check_model_SHA": "models are always checked",
-    "custom_path": "custom diffusion models are configured on the engine (disco models add)",
+    "custom_path": "it names the author's file; diffusion_model: custom uses a model of the "
+                   "config file's [models.custom] (disco models add)",
     "sharpen_preset": "DD 5.1's sharpening is not supported",
     "keep_unsharp": "DD 5.1's sharpening is not supported",
     "width_height_for_256x256_models": "used only when the diffusion model is 256x256",
@@ -176,11 +177,7 @@ def _model_name(name: str, data: dict, report: list[str]) -> str:
     e.g. portrait_generator_v001_ema_0.9999_1MM); 'custom' is refused with the fix."""
     text = name.strip()
     if text.lower() == "custom":
-        where = f" ({short_repr(data['custom_path'])})" if "custom_path" in data else ""
-        raise SpecError(f"diffusion_model: 'custom' is a model file on the author's machine"
-                        f"{where}; this engine loads only the models it registers — fix: set "
-                        f"diffusion_model to one of {', '.join(DIFFUSION_MODEL_NAMES)}",
-                        "diffusion_model")
+        return _custom_model(data.get("custom_path"), report)
     known = _MODEL_SPELLINGS.get(text) or next(
         (model for model in sorted(DIFFUSION_MODEL_NAMES, key=len, reverse=True)
          if text != model and text.startswith(model)), None)
@@ -188,6 +185,33 @@ def _model_name(name: str, data: dict, report: list[str]) -> str:
         return text
     report.append(f"diffusion_model {short_repr(text)} read as {known}")
     return known
+
+
+def _custom_model(custom_path: object, report: list[str]) -> str:
+    """DD's 'custom': the configured custom model `custom_path` names (its name or file name),
+    else the only one configured; otherwise refused with the choices or how to add one."""
+    names = custom_model_names()
+    where = f" (custom_path {short_repr(custom_path)})" if custom_path else ""
+    if isinstance(custom_path, str) and custom_path.strip():
+        stem = re.split(r"[\\/]", custom_path.strip())[-1]
+        for name in names:
+            entry = get_model(name)
+            if stem in (name, entry.filename, f"{name}.pt", f"{name}.pth"):
+                report.append(f"diffusion_model 'custom'{where} read as the configured {name}")
+                return name
+    if len(names) == 1:
+        report.append(f"diffusion_model 'custom'{where} read as {names[0]}, the one custom model "
+                      f"configured")
+        return names[0]
+    if names:
+        raise SpecError(f"diffusion_model: 'custom'{where} could be any of the configured custom "
+                        f"models {', '.join(names)} — fix: set diffusion_model to one of them",
+                        "diffusion_model")
+    raise SpecError(f"diffusion_model: 'custom' is a model file on the author's machine{where}; "
+                    f"no custom model is configured here — fix: add it with `disco models add "
+                    f"NAME --url URL --sha256 HEX` (a [models.custom.NAME] table in the config "
+                    f"file), or set diffusion_model to one of {', '.join(DIFFUSION_MODEL_NAMES)}",
+                    "diffusion_model")
 
 
 def is_256_class(model: object) -> bool:

@@ -18,6 +18,7 @@ from engine.models.registry import (
     CLIP_MODEL_NAMES,
     DIFFUSION_MODEL_NAMES,
     OPENAI_CLIP_MODELS,
+    diffusion_model_names,
 )
 from engine.spec.prompts import WeightedPrompt, parse_prompts
 from engine.spec.schedules import as_finite_float, canonical_schedule, format_number, short_repr
@@ -276,8 +277,14 @@ def check_side(value: object, name: str) -> int:
     return side // 64 * 64
 
 
+def choices_of(name: str) -> tuple[str, ...]:
+    """The allowed values of a choice setting; diffusion models include the custom ones this
+    process registered from the config file (engine/models/custom.py)."""
+    return diffusion_model_names() if name == "diffusion_model" else CHOICES[name]
+
+
 def check_choice(value: object, name: str) -> str:
-    choices = CHOICES[name]
+    choices = choices_of(name)
     if isinstance(value, str):
         text = value.strip()
         for choice in choices:
