@@ -262,7 +262,8 @@ def test_community_models_in_files(written, model, size):
 def test_custom_model_is_refused_with_the_fix():
     err = refusal({"diffusion_model": "custom", "custom_path": "/content/drive/ema.pt"})
     assert err.param == "diffusion_model" and "'/content/drive/ema.pt'" in str(err)
-    assert "fix: set diffusion_model to one of 512x512_diffusion_uncond_finetune_008100" in str(err)
+    assert "fix: add it with `disco models add NAME --url URL --sha256 HEX`" in str(err)
+    assert "or set diffusion_model to one of 512x512_diffusion_uncond_finetune_008100" in str(err)
 
 
 _VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
