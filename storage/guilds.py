@@ -1,6 +1,8 @@
-"""Per-guild settings: size and queue limits, allowed channels, render defaults, paused intake,
-banned words. A guild with no row gets `DEFAULT_LIMITS`; a limit stored as NULL means "the
-default", so raising a default in code reaches every guild that never changed it.
+"""Per-guild settings: size and queue limits, allowed channels, render defaults (the server's and
+per channel), allowed diffusion and CLIP models, paused intake, banned words. A guild with no
+row gets `DEFAULT_LIMITS`; a limit stored as NULL means "the default", so raising a default in
+code reaches every guild that never changed it. Model names and defaults are opaque here: the
+commands layer checks them.
 
 Every admin change is written to the audit log in the same transaction.
 """
@@ -32,7 +34,7 @@ class GuildLimits:
     """Caps checked at enqueue (size and waiting jobs) and at claim (running jobs per user).
 
     `max_cuts` counts CLIP cuts per step over all cut batches (the commands layer computes it);
-    `max_frames` applies to animations.
+    `max_frames` applies to animations; `max_images` is the most images (n_batches) per job.
     """
 
     max_steps: int = 500
@@ -42,11 +44,16 @@ class GuildLimits:
     max_queued_per_user: int = 3
     max_running_per_user: int = 1
     max_queued_per_guild: int = 50
+    max_images: int = 4
 
 
 DEFAULT_LIMITS = GuildLimits()
 LIMIT_NAMES = tuple(f.name for f in fields(GuildLimits))
 MAX_BANNED_WORDS = 500
+MAX_CHANNEL_DEFAULTS = 100   # channels with defaults of their own, per guild
+MAX_DEFAULTS_JSON = 20_000
+MAX_ALLOWED_MODELS = 64
+MODEL_LISTS = {"diffusion": "allowed_models_json", "clip": "allowed_clip_models_json"}
 
 
 @dataclass(frozen=True)
@@ -58,9 +65,17 @@ class GuildSettings:
     allowed_channel_ids: frozenset[str] = frozenset()  # empty: every channel is allowed
     defaults: dict[str, Any] = field(default_factory=dict)  # opaque render defaults
     banned_words: tuple[str, ...] = ()
+    channel_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # channel → defaults
+    allowed_models: tuple[str, ...] | None = None       # None: every diffusion model
+    allowed_clip_models: tuple[str, ...] | None = None  # None: every CLIP model
 
     def channel_allowed(self, channel_id: Snowflake) -> bool:
         return not self.allowed_channel_ids or str(channel_id) in self.allowed_channel_ids
+
+    def defaults_for(self, channel_id: Snowflake | None) -> dict[str, Any]:
+        """The render defaults in a channel: the server's, with the channel's own over them."""
+        own = self.channel_defaults.get(str(channel_id), {}) if channel_id is not None else {}
+        return {**self.defaults, **own}
 
 
 async def load_settings(conn: Any, guild_id: str) -> GuildSettings:
@@ -70,15 +85,40 @@ async def load_settings(conn: Any, guild_id: str) -> GuildSettings:
         "SELECT channel_id FROM guild_channels WHERE guild_id = ?", (guild_id,)))
     words = tuple(r[0] for r in await conn.execute_fetchall(
         "SELECT word FROM banned_words WHERE guild_id = ? ORDER BY word", (guild_id,)))
+    per_channel = {r[0]: _json_dict(r[1]) for r in await conn.execute_fetchall(
+        "SELECT channel_id, defaults_json FROM channel_defaults WHERE guild_id = ?", (guild_id,))}
     if not rows:
-        return GuildSettings(guild_id, allowed_channel_ids=channels, banned_words=words)
+        return GuildSettings(guild_id, allowed_channel_ids=channels, banned_words=words,
+                             channel_defaults=per_channel)
     row = rows[0]
     stored = {name: row[name] for name in LIMIT_NAMES if row[name] is not None}
     return GuildSettings(
         guild_id=guild_id, limits=replace(DEFAULT_LIMITS, **stored),
         intake_paused=bool(row["intake_paused"]), pause_reason=row["pause_reason"],
-        allowed_channel_ids=channels, defaults=json.loads(row["defaults_json"]),
-        banned_words=words)
+        allowed_channel_ids=channels, defaults=_json_dict(row["defaults_json"]),
+        banned_words=words, channel_defaults=per_channel,
+        allowed_models=_json_names(row["allowed_models_json"]),
+        allowed_clip_models=_json_names(row["allowed_clip_models_json"]))
+
+
+def _json_dict(text: str | None) -> dict[str, Any]:
+    """A stored defaults object; a damaged one reads as empty rather than failing every job."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _json_names(text: str | None) -> tuple[str, ...] | None:
+    """A stored list of allowed model names; NULL (or a damaged value) means every model."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return tuple(str(v) for v in value) if isinstance(value, list) else None
 
 
 async def _ensure_row(conn: Any, guild_id: str, now: float) -> None:
@@ -151,20 +191,60 @@ class Guilds:
             await write_audit(conn, now, gid, actor_id, "channels.disallow", cid, {})
 
     async def set_defaults(self, guild_id: Snowflake, defaults: dict[str, Any], *,
-                           actor_id: Snowflake | None = None) -> None:
-        """Store the guild's render defaults (opaque to storage; the commands layer validates)."""
+                           channel_id: Snowflake | None = None,
+                           actor_id: Snowflake | None = None) -> GuildSettings:
+        """Store the render defaults of the guild, or of one channel (over the guild's); `{}`
+        removes a channel's own. Opaque to storage: the commands layer validates them."""
         if not isinstance(defaults, dict):
-            raise InvalidValue("guild defaults must be a JSON object of setting → value")
+            raise InvalidValue("defaults must be a JSON object of setting → value")
         text = json.dumps(defaults, sort_keys=True)
-        if len(text) > 20_000:
-            raise InvalidValue("guild defaults are limited to 20,000 characters of JSON; "
-                               "keep only the settings that differ from DD's defaults")
+        if len(text) > MAX_DEFAULTS_JSON:
+            raise InvalidValue(f"defaults are limited to {MAX_DEFAULTS_JSON:,} characters of JSON; "
+                               f"keep only the settings that differ from DD's defaults")
+        gid, now = sid(guild_id), await self._db.clock()
+        cid = sid(channel_id) if channel_id is not None else None
+        async with self._db.transaction() as conn:
+            await _ensure_row(conn, gid, now)
+            if cid is None:
+                await conn.execute("UPDATE guild_settings SET defaults_json = ?, updated_at = ? "
+                                   "WHERE guild_id = ?", (text, now, gid))
+            elif not defaults:
+                await conn.execute("DELETE FROM channel_defaults WHERE guild_id = ? AND channel_id = ?",
+                                   (gid, cid))
+            else:
+                count = (await conn.execute_fetchall(
+                    "SELECT COUNT(*) FROM channel_defaults WHERE guild_id = ? AND channel_id <> ?",
+                    (gid, cid)))[0][0]
+                if count >= MAX_CHANNEL_DEFAULTS:
+                    raise InvalidValue(f"{MAX_CHANNEL_DEFAULTS} channels already have defaults of their "
+                                       f"own, the most allowed; reset some channels' defaults first")
+                await conn.execute(
+                    "INSERT INTO channel_defaults (guild_id, channel_id, defaults_json, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, channel_id) DO UPDATE SET "
+                    "defaults_json = excluded.defaults_json, updated_at = excluded.updated_at",
+                    (gid, cid, text, now))
+            action = "defaults.set" if defaults else "defaults.reset"
+            await write_audit(conn, now, gid, actor_id, action, cid, defaults)
+            return await load_settings(conn, gid)
+
+    async def set_allowed_models(self, guild_id: Snowflake, kind: str, names: list[str] | None, *,
+                                 actor_id: Snowflake | None = None) -> GuildSettings:
+        """The diffusion (`kind` "diffusion") or CLIP ("clip") models this guild allows; None
+        allows every model again. Names are checked by the commands layer."""
+        if kind not in MODEL_LISTS:
+            raise InvalidValue(f"unknown model kind {kind!r}; choose diffusion or clip")
+        if names is not None and (not names or len(names) > MAX_ALLOWED_MODELS
+                                  or not all(isinstance(n, str) and 0 < len(n) <= 100 for n in names)):
+            raise InvalidValue(f"allow 1 to {MAX_ALLOWED_MODELS} model names (or reset to allow every model)")
+        text = json.dumps(sorted(set(names))) if names is not None else None
         gid, now = sid(guild_id), await self._db.clock()
         async with self._db.transaction() as conn:
             await _ensure_row(conn, gid, now)
-            await conn.execute("UPDATE guild_settings SET defaults_json = ?, updated_at = ? "
-                               "WHERE guild_id = ?", (text, now, gid))
-            await write_audit(conn, now, gid, actor_id, "defaults.set", None, defaults)
+            await conn.execute(f"UPDATE guild_settings SET {MODEL_LISTS[kind]} = ?, updated_at = ? "
+                               f"WHERE guild_id = ?", (text, now, gid))  # column from MODEL_LISTS
+            await write_audit(conn, now, gid, actor_id, f"models.{kind}.allow", None,
+                              {"models": sorted(set(names)) if names is not None else "every"})
+            return await load_settings(conn, gid)
 
     async def add_banned_word(self, guild_id: Snowflake, word: str, *,
                               actor_id: Snowflake | None = None) -> None:

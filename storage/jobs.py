@@ -30,7 +30,8 @@ from .errors import (
 from .eta import QueueEstimate, estimate_queue
 from .guilds import GuildSettings, Snowflake, load_settings, sid
 from .job_types import RETRYABLE, TERMINAL, JobKind, JobState
-from .quotas import check_in
+from .audit import write_audit
+from .quotas import check_in, refund_in
 
 log = logging.getLogger("disco.storage.jobs")
 
@@ -355,7 +356,9 @@ class Jobs:
         return await self._finish_delivery(job_id, "posted", [sid(m) for m in message_ids])
 
     async def abandon_delivery(self, job_id: str) -> Job:
-        """Give up posting (e.g. the channel is gone); the job drops out of `undelivered`."""
+        """Give up posting (e.g. the channel is gone); the job drops out of `undelivered` and its
+        GPU time is refunded in the same transaction (audited as the bot's refund): a result
+        nobody can see is not billed."""
         return await self._finish_delivery(job_id, "abandoned", [])
 
     async def _finish_delivery(self, job_id: str, state: str, message_ids: list[str]) -> Job:
@@ -368,6 +371,12 @@ class Jobs:
             await conn.execute(
                 "UPDATE jobs SET delivery_state = ?, result_message_ids = ?, delivery_updated_at = ?, "
                 "updated_at = ? WHERE id = ?", (state, json.dumps(message_ids), now, now, job_id))
+            if state == "abandoned" and job.delivery_state != "abandoned":
+                reason = "the result could not be delivered"
+                seconds = await refund_in(conn, job_id, now, reason)
+                if seconds:
+                    await write_audit(conn, now, job.guild_id, None, "quota.refund", job_id,
+                                      {"seconds": seconds, "reason": reason})
             return await fetch_job(conn, job_id)
 
     async def set_progress_message(self, job_id: str, message_id: Snowflake | None) -> None:

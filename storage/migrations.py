@@ -231,9 +231,26 @@ _V1 = (
 # finished cells or frames, and the engine cannot ask Discord for them.
 _V2 = ("ALTER TABLE jobs ADD COLUMN role_ids_json TEXT NOT NULL DEFAULT '[]'",)
 
+# Server rules admins set: the most images per job (a limit: NULL = the default), the diffusion
+# and CLIP models a server allows (JSON lists; NULL = every model) and render defaults per
+# channel over the server's (`defaults_json`).
+_V_SERVER_RULES = (
+    "ALTER TABLE guild_settings ADD COLUMN max_images INTEGER",
+    "ALTER TABLE guild_settings ADD COLUMN allowed_models_json TEXT",
+    "ALTER TABLE guild_settings ADD COLUMN allowed_clip_models_json TEXT",
+    """CREATE TABLE channel_defaults (
+        guild_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        defaults_json TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (guild_id, channel_id)
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
+    Migration("server rules: most images per job, allowed models, channel defaults", _V_SERVER_RULES),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -241,5 +258,5 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # Tables a database of ours has; used to tell our own half-made file from someone else's.
 OWN_TABLES = frozenset({
     "jobs", "queue_guilds", "queue_users", "step_timings", "guild_settings", "guild_channels",
-    "banned_words", "quota_limits", "usage", "presets", "audit_log",
+    "banned_words", "quota_limits", "usage", "presets", "audit_log", "channel_defaults",
 })

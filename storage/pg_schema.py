@@ -216,7 +216,21 @@ _V1 = (
 
 _V2 = ("ALTER TABLE jobs ADD COLUMN role_ids_json TEXT NOT NULL DEFAULT '[]'",)
 
+_V_SERVER_RULES = (
+    "ALTER TABLE guild_settings ADD COLUMN max_images INTEGER",
+    "ALTER TABLE guild_settings ADD COLUMN allowed_models_json TEXT",
+    "ALTER TABLE guild_settings ADD COLUMN allowed_clip_models_json TEXT",
+    """CREATE TABLE channel_defaults (
+        guild_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        defaults_json TEXT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (guild_id, channel_id)
+    )""",
+)
+
 PG_MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
+    Migration("server rules: most images per job, allowed models, channel defaults", _V_SERVER_RULES),
 )

@@ -184,10 +184,14 @@ async def test_full_disk_rolls_back_and_loses_nothing(tmp_path):
 
 @async_test
 async def test_a_version_1_file_is_upgraded_and_keeps_its_jobs(tmp_path):
-    async with await open_db(tmp_path) as db:
+    async with await open_db(tmp_path, name="current.db") as db:
         old = await db.jobs.enqueue(request(), role_ids=[7])
-    conn = sqlite3.connect(tmp_path / "disco.db")  # back to what version 1 wrote
-    conn.execute("ALTER TABLE jobs DROP COLUMN role_ids_json")
+    conn = sqlite3.connect(tmp_path / "disco.db")  # what version 1 wrote: its step, its columns
+    for statement in MIGRATIONS[0].statements:
+        conn.execute(statement)
+    columns = ", ".join(row[1] for row in conn.execute("PRAGMA table_info(jobs)"))
+    conn.execute("ATTACH DATABASE ? AS current", (str(tmp_path / "current.db"),))
+    conn.execute(f"INSERT INTO jobs ({columns}) SELECT {columns} FROM current.jobs")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
