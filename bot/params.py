@@ -1,5 +1,5 @@
-"""The options that /disco, /study, /animate and /rerun share: bounds, choices, descriptions and
-the preset autocomplete.
+"""The options that /disco, /study, /animate and /rerun share: bounds, choices, descriptions, the
+preset autocomplete and the model autocomplete (the server's allowed models, custom ones included).
 
 Numeric bounds are read from the engine's tables of allowed values (`SPEC_ALLOWED` of
 engine.spec.fields, `ALLOWED` of engine.spec.animation) — the same "2..1000" a refusal shows —
@@ -16,7 +16,7 @@ from discord import app_commands
 
 from commands.sizes import SIZE_CHOICES
 from engine.spec import animation
-from engine.spec.fields import CHOICES, DIFFUSION_MODELS, SPEC_ALLOWED
+from engine.spec.fields import CHOICES, SPEC_ALLOWED, choices_of
 
 _BOUNDS = re.compile(r"(-?\d+(?:\.\d+)?)\.\.(-?\d+(?:\.\d+)?)")
 
@@ -63,7 +63,6 @@ JobId = app_commands.Range[str, 1, 40]        # a job id is 26 characters; the c
 # ---- choices -------------------------------------------------------------------------------
 SIZES = [app_commands.Choice(name=f"{key}: {choice.label}"[:100], value=key)
          for key, choice in SIZE_CHOICES.items()]
-MODELS = [app_commands.Choice(name=name, value=name) for name in DIFFUSION_MODELS]
 SAMPLERS = [app_commands.Choice(name=mode, value=mode) for mode in CHOICES["sampling_mode"]]
 
 # ---- descriptions --------------------------------------------------------------------------
@@ -97,3 +96,13 @@ async def preset_choices(interaction: discord.Interaction, current: str) -> list
     presets = await interaction.client.db.presets.list(interaction.guild_id, owner_id=interaction.user.id)
     names = dict.fromkeys(p.name for p in presets if current.lower() in p.name)
     return [app_commands.Choice(name=name, value=name) for name in list(names)[:25]]
+
+
+async def model_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete for `model`: the diffusion models this server allows (every registered one,
+    the config file's custom models included, unless an admin narrowed them), matching what was
+    typed (≤ 25). The queue's door checks the choice again."""
+    allowed = (await interaction.client.db.guilds.get(interaction.guild_id)).allowed_models
+    names = [name for name in choices_of("diffusion_model")
+             if (allowed is None or name in allowed) and current.lower() in name.lower()]
+    return [app_commands.Choice(name=name[:100], value=name) for name in names[:25]]

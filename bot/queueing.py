@@ -2,7 +2,7 @@
 
 Every still goes through `enqueue_options`: `build_job` under the guild's limits and defaults,
 then `enqueue_spec`, the one way any job (still, animation, study) enters the queue: the banned
-words on the final spec's prompts, then `db.jobs.enqueue` (pause, channel, caps and quota
+words on the final spec's prompts, the server's allowed diffusion and CLIP models, then `db.jobs.enqueue` (pause, channel, caps and quota
 checked in the insert's transaction). A re-run passes the earlier job's settings as a preset, so the same
 limits apply to it as to a fresh `/disco` and nothing can slip past them by clicking a button.
 
@@ -28,6 +28,7 @@ from commands.gpu_memory import check_gpu_memory
 from commands.job_options import DiscoOptions, JobLimits, ParsedJob, build_job
 from commands.job_size import job_size
 from commands.moderation import check_spec
+from commands.server_rules import check_allowed_models
 from engine.spec.animation import AnimationSpec
 from engine.spec.render import SCHEMA_VERSION, RenderSpec
 from engine.spec.study import StudySpec
@@ -91,6 +92,7 @@ async def build_options(bot: Any, interaction: discord.Interaction, options: Dis
         preset = json.loads(stored.spec_json)
     limits = JobLimits.from_guild(guild.limits, gpu_memory_gb=bot.config.engine.gpu_memory_gb)
     return build_job(options, limits=limits, guild_defaults=guild.defaults,
+                     channel_defaults=guild.channel_defaults.get(str(interaction.channel_id)),
                      preset=preset, preset_name=f"job {parent.id}" if parent else preset_name)
 
 
@@ -109,11 +111,13 @@ async def enqueue_options(bot: Any, interaction: discord.Interaction, options: D
 async def enqueue_spec(bot: Any, interaction: discord.Interaction,
                        spec: RenderSpec | AnimationSpec | StudySpec, *, parent: Optional[Job] = None) -> Job:
     """The one way a job enters the queue from Discord: the final spec's prompts are checked
-    against the guild's banned words (`commands.moderation`) and its renders against the GPU's
-    memory (`commands.gpu_memory`), then it is enqueued with its size
+    against the guild's banned words (`commands.moderation`), its models against the ones the
+    guild allows (`commands.server_rules`) and its renders against the GPU's memory
+    (`commands.gpu_memory`), then it is enqueued with its size
     (the storage layer checks pause, channel, caps and quota in the insert's transaction)."""
     guild = await bot.db.guilds.get(interaction.guild_id)
     check_spec(spec, guild.banned_words)
+    check_allowed_models(spec, guild.allowed_models, guild.allowed_clip_models)
     check_gpu_memory(spec, bot.config.engine.gpu_memory_gb)  # every study cell, every frame
     if isinstance(spec, AnimationSpec):
         kind, seed = JobKind.ANIMATION, spec.render.seed

@@ -16,6 +16,7 @@ from pathlib import Path
 from commands.gpu_memory import check_gpu_memory
 from commands.job_size import job_size
 from commands.moderation import check_spec
+from commands.server_rules import check_allowed_models
 from engine.errors import EngineError
 from engine.media.files import read_user_file
 from engine.spec.jsontext import read_json
@@ -93,7 +94,9 @@ async def _submit(db, args, config) -> int:
             print(f"note: {line}", file=sys.stderr)
         kind = JobKind.STILL
     spec, seed = _settle_seed(spec)
-    check_spec(spec, (await db.guilds.get(args.guild)).banned_words)
+    guild = await db.guilds.get(args.guild)
+    check_spec(spec, guild.banned_words)
+    check_allowed_models(spec, guild.allowed_models, guild.allowed_clip_models)
     check_gpu_memory(spec, float(config["engine"].get("gpu_memory_gb", 0.0)))
     model_set = args.models if args.models != "dd-default" else config["engine"]["model_set"]
     job = await db.jobs.enqueue(JobRequest(

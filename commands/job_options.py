@@ -3,7 +3,7 @@
 Settings come from several places. Later sources win, in this order:
 
 1. DD's defaults, with `BOT_DEFAULTS` on top (one image per job, not DD's 50);
-2. the server's defaults (`guild_defaults`);
+2. the server's defaults (`guild_defaults`), then the channel's own (`channel_defaults`);
 3. the preset (a dict of settings, or its stored spec JSON);
 4. `settings_file`: a DD ``settings.txt`` (only the keys the file contains);
 5. `settings`: ``"key=value; key=value"``;
@@ -51,6 +51,7 @@ from engine.spec.schedules import short_repr
 from storage import DEFAULT_LIMITS, GuildLimits
 
 BOT_DEFAULTS: dict[str, Any] = {"n_batches": 1}
+SERVER_DEFAULTS, CHANNEL_DEFAULTS = "the server defaults", "this channel's defaults"
 MAX_SEED = 2**32 - 1
 # Slash option -> RenderSpec field.
 OPTION_FIELDS = {"steps": "steps", "width": "width", "height": "height", "seed": "seed",
@@ -64,7 +65,7 @@ ECHOED_APART = ("text_prompts", "image_prompts", "init_image", "seed")
 @dataclass(frozen=True)
 class JobLimits:
     """A server's caps for one job: storage's `GuildLimits` for size (defaults included, so the
-    two never drift) plus `max_images` per /disco. `max_cuts`: CLIP cuts per step, see
+    two never drift; `max_images` included) plus the GPU memory. `max_cuts`: CLIP cuts per step, see
     `cuts_per_step`; `max_frames` is for animations (unused by `/disco`)."""
 
     max_steps: int = DEFAULT_LIMITS.max_steps
@@ -177,13 +178,15 @@ class _Merge:
 
 def build_job(options: DiscoOptions, *, limits: JobLimits = JobLimits(),
               guild_defaults: dict[str, Any] | None = None,
+              channel_defaults: dict[str, Any] | None = None,
               preset: dict[str, Any] | str | None = None, preset_name: str | None = None,
               rng: random.Random | None = None) -> ParsedJob:
     """Merge, check and limit one `/disco` request; SpecError/CommandError says what to fix."""
     parsed = parse_prompt_text(options.prompt or "")
     merge = _Merge()
     merge.add(BOT_DEFAULTS, "the bot's defaults", user=False)
-    _add_quietly(merge, guild_defaults, "the server defaults")
+    _add_quietly(merge, guild_defaults, SERVER_DEFAULTS)
+    _add_quietly(merge, channel_defaults, CHANNEL_DEFAULTS)
     _add_quietly(merge, preset, f"preset '{preset_name or '?'}'")
     file_report = _add_settings_file(merge, options.settings_file)
     try:
@@ -214,10 +217,23 @@ def build_job(options: DiscoOptions, *, limits: JobLimits = JobLimits(),
             and final.skip_steps < final.steps // 4):
         notes.append(f"init image with skip_steps {final.skip_steps}: DD users usually skip about "
                      f"half the steps (e.g. skip_steps={final.steps // 2}) to keep its layout")
+    notes += _defaults_used(merge)
     notes = list(dict.fromkeys(merge.notes + notes + list(sized.notes) + spec_notes))
     return ParsedJob(spec=final, notes=notes, prompts=list(final.text_prompts),
                      image_prompts=list(final.image_prompts), non_defaults=non_defaults(final),
                      seed_was_random=seed_was_random, syntax=parsed.syntax)
+
+
+def _defaults_used(merge: _Merge) -> list[str]:
+    """One note per level of defaults that set something the user left alone."""
+    notes = []
+    for label in (SERVER_DEFAULTS, CHANNEL_DEFAULTS):
+        keys = sorted(key for key, origin in merge.origin.items() if origin == label)
+        if keys:
+            notes.append(f"from {label}: " + ", ".join(
+                f"{key}={short_repr(merge.values[key])}" for key in keys)
+                + " (your options override them)")
+    return notes
 
 
 def non_defaults(spec: RenderSpec, defaults: dict[str, Any] | None = None) -> dict[str, Any]:

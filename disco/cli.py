@@ -17,7 +17,12 @@ import sys
 import tempfile
 import traceback
 
-from disco.config import ConfigError, load_config, register_config_models, resolve_data_dir
+from disco.config import (
+    ConfigError,
+    load_config,
+    register_config_models,
+    resolve_data_dir,
+)
 from engine.errors import EngineError
 from storage.errors import StorageError
 

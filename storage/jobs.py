@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
+from .audit import write_audit
 from .errors import (
     ChannelNotAllowed,
     IntakePaused,
@@ -30,7 +31,6 @@ from .errors import (
 from .eta import QueueEstimate, estimate_queue
 from .guilds import GuildSettings, Snowflake, load_settings, sid
 from .job_types import RETRYABLE, TERMINAL, JobKind, JobState
-from .audit import write_audit
 from .quotas import check_in, refund_in
 
 log = logging.getLogger("disco.storage.jobs")

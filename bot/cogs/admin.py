@@ -1,5 +1,6 @@
-"""`/disco-admin`: a server's admins set quotas, limits, allowed channels, paused intake and
-banned words, and read the audit log.
+"""`/disco-admin`: a server's admins set quotas, limits, allowed channels, paused intake, banned
+words, render defaults (the server's and per channel), the diffusion and CLIP models allowed,
+refund a job's GPU time, and read the audit log.
 
 It is its own root command (not `/disco admin …`): Discord applies `default_member_permissions`
 only to root commands, and a root command with subcommands cannot itself be run, so `/disco`
@@ -24,9 +25,18 @@ from discord.ext import commands
 
 from bot.answers import ADMIN, say
 from bot.checks import require_admin
-from bot.params import Side
+from bot.params import Images, JobId, Settings, Side
 from bot.settings_text import channels_text, limits_text, seconds_text
+from commands.job_options import bot_baseline
 from commands.moderation import check_banned_word
+from commands.server_rules import (
+    check_allowed_models,
+    defaults_text,
+    parse_defaults,
+    parse_model_list,
+    rules_lines,
+)
+from engine.spec.fields import SPEC_ALLOWED
 from storage.guilds import LIMIT_NAMES
 
 SCOPES = [app_commands.Choice(name="user: one member", value="user"),
@@ -37,6 +47,9 @@ WINDOWS = [app_commands.Choice(name="day (resets 00:00 UTC)", value="day"),
            app_commands.Choice(name="month (resets on the 1st, 00:00 UTC)", value="month")]
 LIMIT_CHOICES = [app_commands.Choice(name=name, value=name) for name in LIMIT_NAMES]
 Pixels = app_commands.Range[int, Side.min_value ** 2, Side.max_value ** 2]  # the smallest and largest image
+MODEL_KINDS = [app_commands.Choice(name="diffusion models (/disco model:)", value="diffusion"),
+               app_commands.Choice(name="CLIP models (clip_models)", value="clip")]
+SETTING_NAMES = sorted(SPEC_ALLOWED)
 NOT_ADMIN = ("/disco-admin needs the Manage Server permission (rule: manage_guild); ask a server admin "
              "to make this change")
 
@@ -56,6 +69,8 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     channels = app_commands.Group(name="channels", description="Where /disco may be used")
     intake = app_commands.Group(name="intake", description="Pause or resume new jobs")
     banned = app_commands.Group(name="banned-words", description="Words refused in prompts")
+    defaults = app_commands.Group(name="defaults", description="Settings every job starts from here")
+    models = app_commands.Group(name="models", description="Which diffusion and CLIP models are allowed")
 
     def __init__(self, bot: commands.Bot, db) -> None:
         super().__init__()
@@ -153,7 +168,8 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         max_height="with max_width: sets max_pixels to their product",
         max_cuts="most CLIP cuts per step (all cut batches)", max_frames="most frames per animation",
         max_queued_per_user="most waiting jobs per member", max_running_per_user="most running jobs per member",
-        max_queued_per_guild="most waiting jobs in this server", reset="put one limit back to its default")
+        max_queued_per_guild="most waiting jobs in this server", max_images="most images per job (n)",
+        reset="put one limit back to its default")
     @app_commands.choices(reset=LIMIT_CHOICES)
     async def limits_set(self, interaction: discord.Interaction,
                          max_steps: Optional[app_commands.Range[int, 2, 10000]] = None,
@@ -165,6 +181,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                          max_queued_per_user: Optional[app_commands.Range[int, 1, 1000]] = None,
                          max_running_per_user: Optional[app_commands.Range[int, 1, 100]] = None,
                          max_queued_per_guild: Optional[app_commands.Range[int, 1, 100000]] = None,
+                         max_images: Optional[Images] = None,
                          reset: Optional[str] = None) -> None:
         if (max_width is None) != (max_height is None):
             await say(interaction, "**Refused:** give `max_width` and `max_height` together (they set "
@@ -180,7 +197,8 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
             ("max_steps", max_steps), ("max_pixels", max_pixels), ("max_cuts", max_cuts),
             ("max_frames", max_frames), ("max_queued_per_user", max_queued_per_user),
             ("max_running_per_user", max_running_per_user),
-            ("max_queued_per_guild", max_queued_per_guild)) if value is not None}
+            ("max_queued_per_guild", max_queued_per_guild), ("max_images", max_images))
+            if value is not None}
         if reset is not None:
             if reset in changes:
                 await say(interaction, f"**Refused:** `{reset}` is both set and reset; choose one")
@@ -272,6 +290,113 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         if not words:
             return "No banned words."
         return f"Banned words ({len(words)}): " + ", ".join(f"`{w}`" for w in words)
+
+    # ---- defaults --------------------------------------------------------------------------
+
+    @defaults.command(name="set", description="Add settings every job starts from (users' options win)")
+    @app_commands.describe(settings='DD settings as "key=value; key=value", e.g. "steps=150; eta=0.5"',
+                           channel="only in this channel (over the server's defaults)")
+    async def defaults_set(self, interaction: discord.Interaction, settings: Settings,
+                           channel: Optional[discord.TextChannel] = None) -> None:
+        guild = await self.db.guilds.get(interaction.guild_id)
+        current = self._scope_defaults(guild, channel)
+        merged = {**current, **parse_defaults(settings)}
+        # The server's and this channel's defaults must make a valid job together.
+        combined = {**guild.defaults, **merged} if channel is not None else merged
+        check_allowed_models(bot_baseline(combined), guild.allowed_models, guild.allowed_clip_models)
+        guild = await self.db.guilds.set_defaults(interaction.guild_id, merged, actor_id=interaction.user.id,
+                                                  channel_id=channel.id if channel else None)
+        await say(interaction, f"**Defaults set** for {self._scope_name(channel)}: "
+                               f"`{defaults_text(merged)}`\n{self._rules(guild, channel)}")
+
+    @defaults.command(name="reset", description="Remove one default setting, or all of them")
+    @app_commands.describe(setting="the setting to remove (default: all)",
+                           channel="this channel's own defaults (default: the server's)")
+    async def defaults_reset(self, interaction: discord.Interaction,
+                             setting: Optional[app_commands.Range[str, 1, 40]] = None,
+                             channel: Optional[discord.TextChannel] = None) -> None:
+        guild = await self.db.guilds.get(interaction.guild_id)
+        current = self._scope_defaults(guild, channel)
+        key = setting.strip().lower() if setting else None
+        if key is not None and key not in current:
+            shown = ", ".join(sorted(current)) or "none"
+            await say(interaction, f"**Unchanged:** `{key}` is not a default of {self._scope_name(channel)} "
+                                   f"(its defaults: {shown})")
+            return
+        kept = {k: v for k, v in current.items() if key is not None and k != key}
+        guild = await self.db.guilds.set_defaults(interaction.guild_id, kept, actor_id=interaction.user.id,
+                                                  channel_id=channel.id if channel else None)
+        what = f"`{key}`" if key else "all defaults"
+        await say(interaction, f"**Reset** {what} of {self._scope_name(channel)}.\n"
+                               f"{self._rules(guild, channel)}")
+
+    @defaults_reset.autocomplete("setting")
+    async def _setting_names(self, interaction: discord.Interaction,
+                             current: str) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=n, value=n) for n in SETTING_NAMES if current.lower() in n][:25]
+
+    @defaults.command(name="show", description="Show the server's defaults and a channel's own")
+    @app_commands.describe(channel="the channel whose defaults to show (default: this one)")
+    async def defaults_show(self, interaction: discord.Interaction,
+                            channel: Optional[discord.TextChannel] = None) -> None:
+        guild = await self.db.guilds.get(interaction.guild_id)
+        await say(interaction, self._rules(guild, channel))
+
+    def _scope_defaults(self, guild, channel: Optional[discord.TextChannel]) -> dict:
+        if channel is None:
+            return dict(guild.defaults)
+        return dict(guild.channel_defaults.get(str(channel.id), {}))
+
+    @staticmethod
+    def _scope_name(channel: Optional[discord.TextChannel]) -> str:
+        return channel.mention if channel is not None else "the server"
+
+    def _rules(self, guild, channel: Optional[discord.TextChannel] = None,
+               channel_id: Optional[int] = None) -> str:
+        cid = str(channel.id if channel is not None else channel_id)
+        return "\n".join(rules_lines(guild.defaults, guild.channel_defaults.get(cid, {}),
+                                     guild.allowed_models, guild.allowed_clip_models))
+
+    # ---- models ----------------------------------------------------------------------------
+
+    @models.command(name="allow", description="Allow only these models (or every model again)")
+    @app_commands.describe(kind="diffusion or CLIP models",
+                           names='model names separated by commas, or "every" to allow them all')
+    @app_commands.choices(kind=MODEL_KINDS)
+    async def models_allow(self, interaction: discord.Interaction, kind: str,
+                           names: app_commands.Range[str, 1, 2000]) -> None:
+        allowed = parse_model_list(names, kind)
+        guild = await self.db.guilds.set_allowed_models(interaction.guild_id, kind, allowed,
+                                                        actor_id=interaction.user.id)
+        what = "every model" if allowed is None else ", ".join(allowed)
+        await say(interaction, f"**Allowed {kind} models:** {what}. Jobs using another one are refused "
+                               f"when queued.\n{self._rules(guild, channel_id=interaction.channel_id)}")
+
+    @models.command(name="show", description="Show which diffusion and CLIP models are allowed")
+    async def models_show(self, interaction: discord.Interaction) -> None:
+        guild = await self.db.guilds.get(interaction.guild_id)
+        await say(interaction, self._rules(guild, channel_id=interaction.channel_id))
+
+    # ---- refund ----------------------------------------------------------------------------
+
+    @app_commands.command(name="refund", description="Give back the GPU time a job was charged")
+    @app_commands.describe(job="the job id (from its messages or /job show)",
+                           reason="why (kept in the audit log)")
+    async def refund(self, interaction: discord.Interaction, job: JobId,
+                     reason: Optional[app_commands.Range[str, 1, 200]] = None) -> None:
+        found = await self.db.jobs.get(job.strip())
+        if found.guild_id != str(interaction.guild_id):
+            await say(interaction, f"**Refused:** job `{found.id}` is not from this server (rule: "
+                                   f"same_server); refund it from the server it ran in")
+            return
+        seconds = await self.db.quotas.refund(found.id, reason=reason or "refunded by an admin",
+                                              actor_id=interaction.user.id)
+        if not seconds:
+            await say(interaction, f"**Unchanged:** job `{found.id}` has no GPU time charged (never "
+                                   f"charged, or already refunded)")
+            return
+        await say(interaction, f"**Refunded** {seconds_text(seconds)} of job `{found.id}` to "
+                               f"<@{found.user_id}>.")
 
     # ---- audit -----------------------------------------------------------------------------
 

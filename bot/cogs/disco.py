@@ -23,7 +23,6 @@ from discord.ext import commands
 from bot.answers import NOT_QUEUED, think
 from bot.attachments import read_settings_file, save_image
 from bot.params import (
-    MODELS,
     SAMPLERS,
     SIZES,
     CutnBatches,
@@ -38,6 +37,7 @@ from bot.params import (
     SkipSteps,
     Steps,
     describe,
+    model_choices,
     preset_choices,
 )
 from bot.queueing import answer_request, enqueue_options
@@ -60,7 +60,8 @@ class DiscoCog(commands.Cog):
         "prompt", "steps", "width", "height", "size", "seed", "clip_guidance_scale", "cutn_batches",
         "skip_steps", "sampling_mode", "settings", "settings_file", "init_image", "init_scale",
         "image_prompt", "model", "preset", n="how many images"))
-    @app_commands.choices(size=SIZES, model=MODELS, sampling_mode=SAMPLERS)
+    @app_commands.choices(size=SIZES, sampling_mode=SAMPLERS)
+    @app_commands.autocomplete(model=model_choices)
     async def disco(self, interaction: discord.Interaction, prompt: Prompt,
                     steps: Optional[Steps] = None, width: Optional[Side] = None,
                     height: Optional[Side] = None, size: Optional[str] = None,

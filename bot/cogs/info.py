@@ -1,4 +1,5 @@
-"""`/disco-info`: the caller's remaining GPU-time budget and this server's limits, ephemeral.
+"""`/disco-info`: the caller's remaining GPU-time budget and this server's limits, defaults (the
+server's and this channel's) and allowed models, ephemeral.
 
 A root command of its own (not a `/disco` subcommand: `/disco` paints, and a root command with
 subcommands cannot itself be run). Reset times are Discord timestamps (`<t:…:R>`), which every
@@ -12,6 +13,7 @@ from discord.ext import commands
 
 from bot.answers import SETTINGS, say
 from bot.settings_text import channels_text, limits_text, seconds_text
+from commands.server_rules import rules_lines
 
 
 def window_line(use) -> str:
@@ -41,6 +43,9 @@ class InfoCog(commands.Cog):
         settings = await self.db.guilds.get(interaction.guild_id)
         lines = ["**Your GPU time**"] + [window_line(use) for use in status.values()]
         lines += ["**This server's limits**", limits_text(settings), channels_text(settings)]
+        lines += rules_lines(settings.defaults,
+                             settings.channel_defaults.get(str(interaction.channel_id), {}),
+                             settings.allowed_models, settings.allowed_clip_models)
         if settings.intake_paused:
             lines.append(f"New jobs are **paused**: {settings.pause_reason or 'no reason given'}")
         await say(interaction, "\n".join(lines))

@@ -20,7 +20,6 @@ from discord.ext import commands
 from bot.answers import NOT_QUEUED, think
 from bot.attachments import read_settings_file, save_image
 from bot.params import (
-    MODELS,
     SAMPLERS,
     SIZES,
     CutnBatches,
@@ -35,6 +34,7 @@ from bot.params import (
     Steps,
     StudyAxis,
     describe,
+    model_choices,
     preset_choices,
 )
 from bot.queueing import answer_request
@@ -60,7 +60,8 @@ class StudyCog(commands.Cog):
         settings='any other DD settings for every cell: "key=value; key=value"',
         init_image="an image every cell starts from",
         settings_file="a DD *_settings.txt or our settings JSON for every cell"))
-    @app_commands.choices(size=SIZES, model=MODELS, sampling_mode=SAMPLERS)
+    @app_commands.choices(size=SIZES, sampling_mode=SAMPLERS)
+    @app_commands.autocomplete(model=model_choices)
     async def study(self, interaction: discord.Interaction, prompt: Prompt,
                     x: StudyAxis, y: Optional[StudyAxis] = None, seed: Optional[Seed] = None,
                     steps: Optional[Steps] = None, width: Optional[Side] = None,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import EngineError
+from engine.models.custom import ARCHITECTURE_KEYS, config_table, parse_custom_models
 from engine.models.download import (
     download,
     is_marked_verified,
@@ -27,7 +28,6 @@ from engine.models.download import (
     reference_sha256,
     verify,
 )
-from engine.models.custom import ARCHITECTURE_KEYS, config_table, parse_custom_models
 from engine.models.registry import (
     MODEL_SETS,
     ModelFile,

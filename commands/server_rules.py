@@ -1,0 +1,133 @@
+"""A server's rules that admins set, checked and shown: render defaults (the server's, and a
+channel's over them), the diffusion and CLIP models it allows.
+
+Defaults are typed like `/disco`'s `settings` option ("steps=150; eta=0.5"), checked by building
+the spec they give (so a bad value is refused when it is set, not on every later job), and never
+hold image paths (images come from attachments only). Allowed models are checked on the final
+spec of every job at the one door into the queue (`check_allowed_models`, called by
+`bot.queueing.enqueue_spec` and `disco jobs submit`), so a preset, a re-run, a settings file or a
+study axis cannot slip a forbidden model in.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+from commands.errors import CommandError
+from commands.gpu_memory import render_specs
+from commands.job_options import bot_baseline
+from commands.prompt_syntax import ATTACHMENT_ONLY, resolve_model_name
+from engine.errors import SpecError
+from engine.spec.animation import AnimationSpec
+from engine.spec.fields import (
+    CLIP_MODELS,
+    Invalid,
+    check_choice,
+    check_clip_models,
+    choices_of,
+)
+from engine.spec.render import RenderSpec, parse_set_options
+from engine.spec.schedules import short_repr
+from engine.spec.study import StudySpec
+
+MAX_ALLOWED_MODELS = 64  # storage.guilds.MAX_ALLOWED_MODELS
+EVERY = "every"          # what an admin types to allow every model again
+
+
+def parse_defaults(text: str) -> dict[str, Any]:
+    """Server or channel defaults from "key=value; key=value", checked by building their spec."""
+    try:
+        values = parse_set_options(text)
+    except SpecError as err:
+        raise CommandError(f"defaults: {err}", err.param, rule="defaults") from None
+    if not values:
+        raise CommandError("defaults: no setting given; e.g. settings:\"steps=150; eta=0.5\"",
+                           rule="defaults")
+    images = [key for key in ATTACHMENT_ONLY if key in values]
+    if images:
+        raise CommandError(f"defaults: {images[0]} cannot be a default (images come from "
+                           f"attachments only); leave it out", images[0], rule="defaults")
+    if "diffusion_model" in values and isinstance(values["diffusion_model"], str):
+        values["diffusion_model"] = resolve_model_name(values["diffusion_model"])
+    try:
+        spec = bot_baseline(values)
+    except SpecError as err:
+        raise CommandError(f"defaults: {err}", err.param, rule="defaults") from None
+    return {key: spec.to_dict()[key] for key in values}
+
+
+def parse_model_list(text: str, kind: str) -> list[str] | None:
+    """The models an admin allows, comma- or space-separated; `every` (None) allows them all."""
+    names = [part for part in re.split(r"[,\s]+", text.strip()) if part]
+    if [n.lower() for n in names] == [EVERY]:
+        return None
+    if not 1 <= len(names) <= MAX_ALLOWED_MODELS:
+        raise CommandError(f"give 1 to {MAX_ALLOWED_MODELS} model names, or `{EVERY}`",
+                           "models", rule="allowed_models")
+    try:
+        if kind == "clip":
+            return _checked_clip_names(names)
+        return list(dict.fromkeys(check_choice(resolve_model_name(n), "diffusion_model")
+                                  for n in names))
+    except Invalid as err:
+        choices = CLIP_MODELS if kind == "clip" else choices_of("diffusion_model")
+        raise CommandError(f"{err.what} — fix: use names from {', '.join(choices)}", "models",
+                           rule="allowed_models") from None
+
+
+def _checked_clip_names(names: list[str]) -> list[str]:
+    checked: list[str] = []
+    for start in range(0, len(names), 8):  # check_clip_models takes at most 8 at once
+        checked.extend(check_clip_models(names[start:start + 8], "clip_models"))
+    return list(dict.fromkeys(checked))
+
+
+def check_allowed_models(spec: RenderSpec | AnimationSpec | StudySpec,
+                         allowed_models: Iterable[str] | None,
+                         allowed_clip_models: Iterable[str] | None) -> None:
+    """CommandError when any render of the job (every study cell, an animation's frames) uses a
+    diffusion or CLIP model the server does not allow (None: every model is allowed)."""
+    models = None if allowed_models is None else tuple(allowed_models)
+    clips = None if allowed_clip_models is None else tuple(allowed_clip_models)
+    for render in render_specs(spec):
+        if models is not None and render.diffusion_model not in models:
+            raise CommandError(
+                f"the diffusion model {render.diffusion_model} is not allowed on this server "
+                f"(rule: allowed_models) — fix: choose one of {', '.join(models)}",
+                "diffusion_model", rule="allowed_models")
+        forbidden = [c for c in render.clip_models if clips is not None and c not in clips]
+        if forbidden:
+            kept = [c for c in render.clip_models if c not in forbidden]
+            example = ",".join(kept or list(clips)[:1]) or "an allowed model"
+            raise CommandError(
+                f"the CLIP model {forbidden[0]} is not allowed on this server (rule: "
+                f"allowed_clip_models) — fix: use only {', '.join(clips)}, e.g. "
+                f"settings:\"clip_models={example}\"", "clip_models", rule="allowed_clip_models")
+
+
+def defaults_text(defaults: dict[str, Any]) -> str:
+    """Defaults as the `settings` text that sets them again."""
+    return "; ".join(f"{key}={_value_text(value)}" for key, value in sorted(defaults.items()))
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        parts = [p.get("text", "") + (f":{p['weight']:g}" if p.get("weight", 1) != 1 else "")
+                 if isinstance(p, dict) else str(p) for p in value]
+        return ",".join(parts)
+    return short_repr(value) if isinstance(value, str) and len(value) > 60 else str(value)
+
+
+def rules_lines(defaults: dict[str, Any], channel_defaults: dict[str, Any],
+                allowed_models: tuple[str, ...] | None,
+                allowed_clip_models: tuple[str, ...] | None) -> list[str]:
+    """The rules as lines for /disco-info and /disco-admin defaults show."""
+    return [
+        "Server defaults: " + (f"`{defaults_text(defaults)}`" if defaults else "none (DD's)"),
+        "This channel's defaults: " + (f"`{defaults_text(channel_defaults)}`"
+                                       if channel_defaults else "none (the server's apply)"),
+        "Diffusion models allowed: " + (", ".join(allowed_models) if allowed_models is not None
+                                        else "every model"),
+        "CLIP models allowed: " + (", ".join(allowed_clip_models) if allowed_clip_models is not None
+                                   else "every model"),
+    ]
