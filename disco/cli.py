@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_jobs_command(commands, options)
     add_db_command(commands)
     add_bot_command(commands, options)
+    for name in ("render", "animate", "study"):  # the engine alone: only the custom models
+        commands.choices[name].add_argument(
+            "--config", help="TOML config file whose [models.custom.NAME] models to use")
+        commands.choices[name].set_defaults(registers_models=True)
     return parser
 
 
@@ -92,7 +96,10 @@ def write_traceback(exc: BaseException) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Call the command; one that reads the config gets its sections and the data folder."""
+    """Call the command; one that reads the config gets its sections and the data folder (and
+    the engine's own commands, with --config, its custom models)."""
+    if getattr(args, "registers_models", False) and args.config:
+        register_config_models(load_config(args.config))
     if not getattr(args, "reads_config", False):
         return int(args.func(args) or 0)
     config = load_config(args.config)

@@ -211,3 +211,16 @@ def test_engine_loads_a_custom_model_from_a_local_path(tmp_path: Path) -> None:
     (tmp_path / "mine.pt").unlink()
     with pytest.raises(ModelError, match=r"Fix `path` in \[models.custom.local\]"):
         ModelPool("dd-default").unet("local", use_checkpoint=False)
+
+
+def test_render_animate_and_study_register_the_config_files_custom_models(tmp_path: Path) -> None:
+    from disco.cli import build_parser, run
+    path = custom_config(tmp_path, mine=f'url = "https://e.org/m.pt"\nsha256 = "{SHA}"')
+    for command in ("render", "animate", "study"):
+        argv = [command, "a lighthouse", "--config", str(path)]
+        if command == "study":
+            argv += ["--x", "steps=3,4"]
+        args = build_parser().parse_args(argv)
+        seen = []
+        args.func = lambda parsed: seen.append(registry.custom_model_names()) or 0
+        assert run(args) == 0 and seen == [("mine",)]
