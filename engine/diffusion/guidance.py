@@ -164,11 +164,25 @@ def _by_cut_size(clips: list[ClipGuide]) -> dict[int, list[ClipGuide]]:
 
 
 class GuidedDenoiser:
-    """The UNet's ε, shifted by the guidance gradient: ε' = ε − √(1−ᾱ)·grad."""
+    """The UNet's ε, shifted by the guidance gradient: ε' = ε − √(1−ᾱ)·grad.
+
+    `clip_denoised` (DD's option, passed to guided-diffusion's sampler): the sampler's ε is the
+    one of x̂₀ clamped to [-1, 1] before the shift; guidance still sees the unclamped x̂₀, as in
+    DD, whose cond_fn asks for clip_denoised=False."""
 
     def __init__(self, unet: nn.Module, schedule: NoiseSchedule, guidance: Guidance | None,
-                 autocast: torch.dtype | None = None):
+                 autocast: torch.dtype | None = None, clip_denoised: bool = False):
         self.unet, self.schedule, self.guidance, self.autocast = unet, schedule, guidance, autocast
+        self.clip_denoised = clip_denoised
+
+    def sampler_eps(self, x: torch.Tensor, eps: torch.Tensor, i: int) -> torch.Tensor:
+        """ε as guided-diffusion's p_mean_variance hands it to the sampler: from the clamped
+        x̂₀ when clip_denoised, else unchanged."""
+        if not self.clip_denoised:
+            return eps
+        ab = self.schedule.ab(i)
+        pred = self.schedule.pred_xstart(x, eps, i).clamp(-1, 1)
+        return (x / math.sqrt(ab) - pred) / math.sqrt(1 / ab - 1)
 
     def unet_eps(self, x: torch.Tensor, i: int) -> torch.Tensor:
         t = torch.full((x.shape[0],), self.schedule.model_time(i), device=x.device)
@@ -180,7 +194,7 @@ class GuidedDenoiser:
         guidance = self.guidance
         if guidance is None or not guidance.active:
             with torch.no_grad():
-                return Denoised(eps=self.unet_eps(x, i))
+                return Denoised(eps=self.sampler_eps(x, self.unet_eps(x, i), i))
         if guidance.secondary is not None:
             with torch.no_grad():
                 eps = self.unet_eps(x, i)
@@ -194,4 +208,5 @@ class GuidedDenoiser:
 
             grad, losses = guidance.gradient(x, i, pred_from_x)
             eps = eps_holder[0].detach()
+        eps = self.sampler_eps(x, eps, i)
         return Denoised(eps=eps - math.sqrt(1 - self.schedule.ab(i)) * grad, losses=losses)

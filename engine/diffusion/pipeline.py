@@ -125,7 +125,8 @@ class DiscoPipeline:
             guidance = Guidance(schedule, guides, spec.cut_schedule, scales, gens, secondary=secondary,
                                 init=start if has_init else None, lpips=lpips,
                                 cut_batches_per_pass=self.cut_batches_per_pass(spec) if batch_cuts else 1)
-            denoiser = GuidedDenoiser(unet, schedule, guidance, autocast=self.pool.unet_autocast)
+            denoiser = GuidedDenoiser(unet, schedule, guidance, autocast=self.pool.unet_autocast,
+                                      clip_denoised=spec.clip_denoised)
 
             # 7. Sample from the start, or from the checkpoint being resumed.
             state = initial_state(schedule, shape, spec.skip_steps, start, gens, self.device)

@@ -28,7 +28,7 @@ _SAME_NAME = (
     "clip_guidance_scale", "tv_scale", "range_scale", "sat_scale", "cutn_batches", "init_image",
     "init_scale", "skip_steps", "perlin_init", "perlin_mode", "skip_augs", "clamp_grad",
     "clamp_max", "fuzzy_prompt", "rand_mag", "eta", "width", "height", "diffusion_model",
-    "use_secondary_model", "steps", "cut_overview", "cut_innercut", "cut_ic_pow", "cut_icgray_p",
+    "use_secondary_model", "steps", "clip_denoised", "cut_overview", "cut_innercut", "cut_ic_pow", "cut_icgray_p",
     "use_horizontal_symmetry", "use_vertical_symmetry", "transformation_percent",
     # Not in DD's file, but DD notebook settings; we write them so a round trip is complete.
     "batch_name", "n_batches", "display_rate", "intermediate_saves", "use_checkpoint",
@@ -85,7 +85,7 @@ _MODEL_SPELLINGS = {"PADexpanded": "pixelartdiffusion_expanded",
                     "Isometric_Diffusion_Revrart512px": "IsometricDiffusionRevrart512px"}
 _STILL_IGNORED = frozenset(_ANIMATION_DEFAULTS) | frozenset(_MORE_STILL_IGNORED)
 STILL_IGNORED_KEYS = _STILL_IGNORED  # keys a still import sets aside (animation, video, our own)
-_KNOWN_KEYS = ({"clip_denoised"} | set(_SAME_NAME) | _STILL_IGNORED | set(_NO_EFFECT) | set(DD_CLIP_FLAGS)
+_KNOWN_KEYS = (set(_SAME_NAME) | _STILL_IGNORED | set(_NO_EFFECT) | set(DD_CLIP_FLAGS)
                | {"text_prompts", "image_prompts", "seed", "set_seed", "diffusion_sampling_mode",
                   "width_height", "clip_models"})
 
@@ -276,10 +276,6 @@ def _unused_keys(data: dict, values: dict[str, Any]) -> list[str]:
     if ignored:
         lines.append("ignored for still images (animation and video settings): "
                      + ", ".join(ignored))
-    if "clip_denoised" in data:
-        lines.append("clip_denoised: true is not supported; this engine samples with DD's "
-                     "default, false (x̂₀ not clamped)" if data["clip_denoised"] is True else
-                     "clip_denoised: false, DD's default, as this engine samples")
     for key in data:
         if key in _NO_EFFECT and key not in ("engine", "engine_version", "schema_version"):
             lines.append(f"{key}: ignored ({_NO_EFFECT[key]})")
@@ -339,7 +335,7 @@ def export_dd_settings(spec: RenderSpec, *, seed: int | None = None) -> dict[str
                 "init_image", "init_scale", "skip_steps", "perlin_init", "perlin_mode",
                 "skip_augs"):
         out[key] = plain(getattr(spec, key))
-    out.update(randomize_class=True, clip_denoised=False, clamp_grad=spec.clamp_grad,
+    out.update(randomize_class=True, clip_denoised=spec.clip_denoised, clamp_grad=spec.clamp_grad,
                clamp_max=spec.clamp_max,
                seed=used_seed if used_seed is not None else "random_seed",
                fuzzy_prompt=spec.fuzzy_prompt, rand_mag=spec.rand_mag, eta=spec.eta,

@@ -122,6 +122,8 @@ _FIELDS: dict[str, tuple[str, str, str]] = {
     "clamp_grad": ("cap the guidance gradient", "true or false", "true"),
     "clamp_max": ("the gradient cap: higher = more contrast and vibrancy",
                   "above 0, at most 10", "0.05"),
+    "clip_denoised": ("clamp the sampler's x̂₀ to [-1, 1] before each update (DD's option)",
+                      "true or false", "false"),
     "fuzzy_prompt": ("add noisy copies of the prompts", "true or false", "false"),
     "rand_mag": ("noise size for fuzzy_prompt", "0..10", "0.05"),
     "use_vertical_symmetry": ("mirror one half of the image onto the other (vertical)",

@@ -112,6 +112,7 @@ class RenderSpec(CanonicalJSON, BaseModel):
     perlin_mode: Annotated[Literal["mixed", "color", "gray"], _v(fields.check_choice)] = "mixed"
     seed: Annotated[int | None, _v(fields.check_seed)] = None
     eta: _float(0, 1) = 0.8
+    clip_denoised: Flag = False
     clamp_grad: Flag = True
     clamp_max: _float(0, 10, low_open=True) = 0.05
     fuzzy_prompt: Flag = False

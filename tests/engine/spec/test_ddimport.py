@@ -230,11 +230,11 @@ def test_disco_animate_reads_settings_files(tmp_path):
 # ---- item 5: no silent no-ops -------------------------------------------------------------------
 
 def test_keys_without_effect_are_named():
-    _, report = import_dd_settings({"steps": 50, "randomize_class": True, "clip_denoised": True})
+    spec, report = import_dd_settings({"steps": 50, "randomize_class": True, "clip_denoised": True})
     assert "randomize_class: ignored (as in DD, no effect: DD's diffusion models are unconditional)" in report
-    assert any(line.startswith("clip_denoised: true is not supported") for line in report)
-    _, report = import_dd_settings({"steps": 50, "clip_denoised": False})
-    assert "clip_denoised: false, DD's default, as this engine samples" in report
+    assert spec.clip_denoised is True and export_dd_settings(spec)["clip_denoised"] is True
+    spec, report = import_dd_settings({"steps": 50, "clip_denoised": False})
+    assert spec.clip_denoised is False and not any("clip_denoised" in line for line in report)
     spec = AnimationSpec.from_dict({"animation_mode": "3D", "midas_weight": 0.5, "max_frames": 3})
     assert any(note.startswith("midas_weight: no effect") for note in spec.notes)
     assert not any("midas" in note for note in AnimationSpec(animation_mode="3D", max_frames=3).notes)
