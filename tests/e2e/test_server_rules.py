@@ -9,6 +9,7 @@ import json
 from storage import Database
 from tests.support.bot import OWNER, make_bot, queue_job, run
 from tests.support.fakediscord import SECOND_CHANNEL_ID, FakeDiscord
+from tests.support.storage import request
 
 
 async def answer(fake: FakeDiscord, rec):
@@ -120,6 +121,8 @@ def test_max_images_and_a_refund(tmp_path):
             assert f"Refunded** 60 GPU-s (1.0 min) of job `{job.id}`" in text
             assert "no GPU time charged" in await admin(fake, "refund", {"job": job.id})
             assert "no job 'NOPE'" in await admin(fake, "refund", {"job": "NOPE"})
+            elsewhere = await db.jobs.enqueue(request(guild=fake.guild.id + 1))
+            assert "rule: same_server" in await admin(fake, "refund", {"job": elsewhere.id})
             assert (await db.quotas.status(fake.guild.id, fake.member.id))["day"].user_used == 0
             audit = await admin(fake, "audit")
             assert "**quota.refund**" in audit and "reason=bad output" in audit
