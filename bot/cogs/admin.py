@@ -36,6 +36,7 @@ from commands.server_rules import (
     parse_model_list,
     rules_lines,
 )
+from engine.errors import SpecError
 from engine.spec.fields import SPEC_ALLOWED
 from storage.guilds import LIMIT_NAMES
 
@@ -370,7 +371,20 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                                                         actor_id=interaction.user.id)
         what = "every model" if allowed is None else ", ".join(allowed)
         await say(interaction, f"**Allowed {kind} models:** {what}. Jobs using another one are refused "
-                               f"when queued.\n{self._rules(guild, channel_id=interaction.channel_id)}")
+                               f"when queued.{self._defaults_warning(guild)}\n"
+                               f"{self._rules(guild, channel_id=interaction.channel_id)}")
+
+    @staticmethod
+    def _defaults_warning(guild) -> str:
+        """Say so when a job that sets nothing would now be refused (DD's default CLIP models
+        include ViT-B-16, for one)."""
+        try:
+            check_allowed_models(bot_baseline(guild.defaults), guild.allowed_models,
+                                 guild.allowed_clip_models)
+        except SpecError as err:
+            return (f"\n**Warning:** a job that sets nothing would be refused: {err}. Set the "
+                    f"server's defaults with `/disco-admin defaults set`.")
+        return ""
 
     @models.command(name="show", description="Show which diffusion and CLIP models are allowed")
     async def models_show(self, interaction: discord.Interaction) -> None:

@@ -77,6 +77,10 @@ def test_a_forbidden_clip_model_is_refused_however_it_arrives(tmp_path):
         async with fake.run_client(make_bot(tmp_path, fake)):
             text = await admin(fake, "models allow", {"kind": "clip", "names": "ViT-B/32, RN50"})
             assert "Allowed clip models:** ViT-B-32::openai, RN50::openai" in text
+            assert "Warning" not in text  # the test server's defaults use ViT-B-32 only
+            warned = await admin(fake, "models allow", {"kind": "clip", "names": "RN50"})
+            assert "**Warning:** a job that sets nothing would be refused" in warned
+            await admin(fake, "models allow", {"kind": "clip", "names": "ViT-B/32, RN50"})
             assert "unknown CLIP model" in await admin(fake, "models allow", {"kind": "clip", "names": "RN51"})
             refused = await disco(fake, {"settings": "clip_models=ViT-B-32::openai,RN50x64::openai"})
             content = refused.content.replace("\\", "")
