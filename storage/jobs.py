@@ -267,8 +267,9 @@ class Jobs:
         return Job.from_row(rows[0])
 
     async def list(self, *, guild_id: Snowflake | None = None, user_id: Snowflake | None = None,
-                   states: Iterable[str] | None = None, limit: int = 25) -> list[Job]:
-        """Newest first, filtered by guild, user (needs guild) and states."""
+                   states: Iterable[str] | None = None, limit: int = 25, offset: int = 0) -> list[Job]:
+        """Newest first, filtered by guild, user (needs guild) and states; `offset` newer jobs
+        are skipped (a page of `/history`)."""
         clauses, params = [], []
         if guild_id is not None:
             clauses.append("guild_id = ?")
@@ -284,8 +285,8 @@ class Jobs:
             clauses.append(f"state IN ({', '.join('?' for _ in wanted)})")
             params.extend(wanted)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        params.append(max(1, min(int(limit), 500)))
-        rows = await self._db.execute(f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ?", params)
+        params += [max(1, min(int(limit), 500)), max(0, int(offset))]
+        rows = await self._db.execute(f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ? OFFSET ?", params)
         return [Job.from_row(r) for r in rows]
 
     async def cancel(self, job_id: str) -> Job:

@@ -231,9 +231,19 @@ _V1 = (
 # finished cells or frames, and the engine cannot ask Discord for them.
 _V2 = ("ALTER TABLE jobs ADD COLUMN role_ids_json TEXT NOT NULL DEFAULT '[]'",)
 
+# Per-user preferences (storage/users.py): how a member hears that a job finished.
+_V_USER_SETTINGS = (
+    """CREATE TABLE user_settings (
+        user_id TEXT PRIMARY KEY,
+        notify TEXT NOT NULL DEFAULT 'channel' CHECK (notify IN ('channel','dm','off')),
+        updated_at REAL NOT NULL
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
+    Migration("per-user notification preference", _V_USER_SETTINGS),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -241,5 +251,5 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # Tables a database of ours has; used to tell our own half-made file from someone else's.
 OWN_TABLES = frozenset({
     "jobs", "queue_guilds", "queue_users", "step_timings", "guild_settings", "guild_channels",
-    "banned_words", "quota_limits", "usage", "presets", "audit_log",
+    "banned_words", "quota_limits", "usage", "presets", "audit_log", "user_settings",
 })

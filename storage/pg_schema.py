@@ -216,7 +216,16 @@ _V1 = (
 
 _V2 = ("ALTER TABLE jobs ADD COLUMN role_ids_json TEXT NOT NULL DEFAULT '[]'",)
 
+_V_USER_SETTINGS = (
+    """CREATE TABLE user_settings (
+        user_id TEXT PRIMARY KEY,
+        notify TEXT NOT NULL DEFAULT 'channel' CHECK (notify IN ('channel','dm','off')),
+        updated_at DOUBLE PRECISION NOT NULL
+    )""",
+)
+
 PG_MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
+    Migration("per-user notification preference", _V_USER_SETTINGS),
 )
