@@ -66,12 +66,13 @@ async def enqueue_animation(bot: Any, interaction: discord.Interaction, still: D
     return job, "\n".join(part for part in (head, animation_line(animation.spec)[:480], rest) if part)[:2000]
 
 
-async def animate_still(bot: Any, interaction: discord.Interaction, job: Job) -> str:
-    """🎞: the still's first image as frame 0 of a gentle 2D zoom with the still's settings."""
+async def animate_still(bot: Any, interaction: discord.Interaction, job: Job, image: int = 0) -> str:
+    """🎞: the still's image `image` (the first by default) as frame 0 of a gentle 2D zoom with
+    the still's settings."""
     if job.kind != JobKind.STILL:
         raise CommandError(f"job {job.id} is a {job.kind} job; 🎞 animates finished still images",
                            "job", rule="animate_still_only")
-    source = finished_image(job, "animate", "use /animate with its prompt instead", "animate_needs_image")
+    source = finished_image(job, "animate", "use /animate with its prompt instead", "animate_needs_image", image)
     data = json.loads(job.spec_json)
     guild = await bot.db.guilds.get(interaction.guild_id)
     async with removed_unless_queued(request_folder(bot.config.data_dir, interaction)) as folder:

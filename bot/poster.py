@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -50,8 +49,8 @@ from typing import Any
 import discord
 from PIL import Image
 
-from bot import animate, study
-from bot.filefit import fit_image
+from bot import animate, stills, study
+from bot.attachments import result_images
 from bot.jobtext import progress_words, prompt_text, seconds_left
 from bot.views import cancel_view, result_view
 from engine.errors import SpecError
@@ -372,13 +371,13 @@ class Poster:
             files, notes = await asyncio.to_thread(animate.result_files, job, self._upload_limit(job))
             text = self._result_text(job, notes, "animation")
         else:
-            files, notes = await asyncio.to_thread(self._result_files, job)  # may re-encode: off the loop
+            files, notes = await asyncio.to_thread(stills.result_files, job, self._upload_limit(job))  # off the loop
             text = self._result_text(job, notes, "render")
         ids = []
         # ≤ 10 files a message; each later chunk gets its own fixed nonce so it dedups too.
         for index in range(0, max(1, len(files)), MAX_FILES):
             chunk_nonce = nonce if index == 0 else f"{nonce}-{index // MAX_FILES}"
-            extra = {"view": result_view(job.id, job.kind)} if index == 0 else {}
+            extra = {"view": result_view(job.id, job.kind, len(result_images(job)))} if index == 0 else {}
             message = await channel.send(text if index == 0 else None, nonce=chunk_nonce,
                                          files=files[index:index + MAX_FILES], allowed_mentions=mention, **extra)
             ids.append(message.id)
@@ -411,31 +410,6 @@ class Poster:
     def _upload_limit(self, job: Job) -> int:
         guild = self.client.get_guild(int(job.guild_id))
         return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
-
-    def _result_files(self, job: Job) -> tuple[list[discord.File], list[str]]:
-        limit, files, notes = self._upload_limit(job), [], []
-        for path in map(Path, job.artifacts):
-            try:
-                if path.suffix == ".mp4":  # an image's evolution (intermediate_saves), as it is
-                    if path.stat().st_size > limit - len(job.spec_json) - 4096:
-                        notes.append(f"{path.name} is over this server's upload limit; it stays "
-                                     f"on the server")
-                        continue
-                    files.append(discord.File(io.BytesIO(path.read_bytes()), path.name))
-                    continue
-                data, name, note = fit_image(path.read_bytes(), path.name, limit)
-            except OSError as exc:
-                notes.append(f"{path.name} could not be read ({exc.strerror})")
-                continue
-            except ValueError as exc:  # a limit no real server has: say so rather than fail
-                notes.append(f"{exc}: not attached")
-                continue
-            if note:
-                notes.append(note)
-            files.append(discord.File(io.BytesIO(data), name))
-        settings = json.dumps(json.loads(job.spec_json), indent=2, sort_keys=True).encode()
-        files.append(discord.File(io.BytesIO(settings), f"{job.id}_settings.json"))
-        return files, notes
 
     @staticmethod
     def _result_text(job: Job, notes: list[str], rendered: str) -> str:
