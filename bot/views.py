@@ -12,8 +12,9 @@ Still results get one row of job actions (🔄 new seed, 🎯 same seed, ✏️ 
 the rest are picked in a select menu (`ImageSelect`, `disco:image:<job>`, restart-proof like the
 buttons), which answers privately with that image and its row. Buttons posted before images had
 rows (`disco:vary:<job>`) act on the first image. Animation results get 🔄 🎯 📋 ❌
-(bot/animate.py re-queues them); progress messages (and `/queue`) get ⏹ cancel. Every click is acknowledged at once with an ephemeral
-defer (Discord's 3 s window) and answered privately; what a click raises is answered by
+(bot/animate.py re-queues them); progress messages (and `/queue`) get ⏹ cancel. Every click is
+acknowledged at once with an ephemeral defer (Discord's 3 s window; ✏️ answers with its form
+instead) and answered privately; what a click raises is answered by
 `bot.answers.answer_error`, as for a slash command. Re-queues go through
 `bot.queueing.enqueue_options`, the same limits and quota path as `/disco`.
 """

@@ -19,7 +19,7 @@ from discord.ext import commands
 
 from bot.answers import MESSAGE_LIMIT, NO_MENTIONS, NOT_DONE, NOT_QUEUED, think
 from bot.jobtext import progress_words, prompt_text, seconds_left
-from bot.params import GuidanceScale, JobId, Seed, Settings, Steps
+from bot.params import GuidanceScale, JobId, Prompt, Seed, Settings, Steps
 from bot.queueing import enqueue_options, rerun_options
 from bot.views import cancel_job, cancel_view, job_link
 from commands.errors import CommandError
@@ -104,17 +104,18 @@ class JobsCog(commands.Cog):
                           extras=NOT_QUEUED.extras())
     @app_commands.guild_only()
     @app_commands.describe(job="the job id (default: your last job in this server)",
+                           prompt="new prompts instead of the job's (same syntax as /disco's prompt)",
                            seed="the noise seed; omit for a new random one, give the job's seed to repeat it",
                            steps="diffusion steps", clip_guidance_scale="how strongly CLIP pulls toward the prompts",
                            settings='other DD settings to change: "key=value; key=value"')
     @app_commands.autocomplete(job=job_autocomplete)
     async def rerun(self, interaction: discord.Interaction, job: Optional[JobId] = None,
-                    seed: Optional[Seed] = None, steps: Optional[Steps] = None,
+                    prompt: Optional[Prompt] = None, seed: Optional[Seed] = None, steps: Optional[Steps] = None,
                     clip_guidance_scale: Optional[GuidanceScale] = None,
                     settings: Optional[Settings] = None) -> None:
         await think(interaction)
         parent = await self._own_job(interaction, job)
-        options = rerun_options(parent, seed=seed, steps=steps, clip_guidance_scale=clip_guidance_scale,
+        options = rerun_options(parent, prompt=prompt, seed=seed, steps=steps, clip_guidance_scale=clip_guidance_scale,
                                 settings=settings)
         new, text = await enqueue_options(self.bot, interaction, options, parent=parent)
         log.info("/rerun of job %s queued job %s for user %s", parent.id, new.id, new.user_id)
