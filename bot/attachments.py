@@ -150,7 +150,7 @@ def finished_image(job: Job, purpose: str, fix: str, rule: str, index: int = 0) 
     if job.state != JobState.SUCCEEDED or source is None or not source.is_file():
         which = f"image {index + 1}" if index else "finished image"
         raise CommandError(f"job {job.id} has no {which} to {purpose} ({job.state}, {len(images)} image(s) "
-                           f"kept); {fix}", "job", rule=rule)
+                           f"kept; rule: {rule}); {fix}", "job", rule=rule)
     return source
 
 

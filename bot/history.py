@@ -145,7 +145,8 @@ async def show_here(bot: Any, interaction: discord.Interaction, job_id: str) -> 
     """Repost a finished job's result in the interaction's channel; returns the private answer."""
     job = await bot.db.jobs.get(job_id)
     if job.guild_id != str(interaction.guild_id):
-        raise CommandError(f"job {job.id} belongs to another server; show it there", "job", rule="same_server")
+        raise CommandError(f"job {job.id} belongs to another server (rule: same_server); show it there", "job",
+                           rule="same_server")
     if str(interaction.user.id) != job.user_id and not is_moderator(interaction):
         raise CommandError(f"only the person who asked for job {job.id} or members with Manage Messages may "
                            f"show it again (rule: show_own_jobs); ask them", "job", rule="show_own_jobs")
@@ -161,7 +162,8 @@ async def show_here(bot: Any, interaction: discord.Interaction, job_id: str) -> 
                                            intro=intro)
     except discord.Forbidden:
         raise CommandError("I may not post messages or files in this channel (rule: show_here_permission); "
-                           "use /history in a channel where I can post", "job", rule="show_here_permission") from None
+                           "use /history in a channel where I can post", "job",
+                           rule="show_here_permission") from None
     log.info("user %s showed job %s again in channel %s", interaction.user.id, job.id, interaction.channel_id)
     return f"Posted job `{job.id}` here: {job_link_in(interaction, ids[0])}"
 

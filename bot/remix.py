@@ -68,11 +68,11 @@ async def open_remix(bot: Any, interaction: discord.Interaction, job_id: str) ->
     """Answer a ✏️ click with the job's form (refusals are raised before anything is sent)."""
     job = await bot.db.jobs.get(job_id)
     if job.guild_id != str(interaction.guild_id):
-        raise CommandError(f"job {job.id} belongs to another server; use the buttons there",
+        raise CommandError(f"job {job.id} belongs to another server (rule: same_server); use the buttons there",
                            "job", rule="same_server")
     if job.kind != JobKind.STILL:
-        raise CommandError(f"job {job.id} is a {job.kind} job; ✏️ remixes still images — use /rerun "
-                           f"or the job's own command", "job", rule="remix_still_only")
+        raise CommandError(f"job {job.id} is a {job.kind} job; ✏️ remixes still images (rule: remix_still_only) "
+                           f"— use the job's own command again", "job", rule="remix_still_only")
     guild = await bot.db.guilds.get(job.guild_id)
     shown = remix_defaults(RenderSpec.from_json(job.spec_json), guild.defaults)
     await interaction.response.send_modal(RemixModal(job, shown, interaction.id))

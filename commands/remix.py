@@ -63,11 +63,11 @@ def remix_options(values: dict[str, str], shown: dict[str, str]) -> dict[str, An
     for field in REMIX_FIELDS:
         text = values.get(field.key, "")
         if len(text) > field.max_length:
-            raise CommandError(f"{field.key}: {len(text)} characters; at most {field.max_length}",
-                               field.key, rule="remix_field_length")
+            raise CommandError(f"{field.key}: {len(text)} characters; at most {field.max_length} "
+                               f"(rule: remix_field_length) — shorten it", field.key, rule="remix_field_length")
         if field.required and not text.strip():
-            raise CommandError(f"{field.key} is empty; fill it in (or close the form to keep the job as it is)",
-                               field.key, rule="remix_field_required")
+            raise CommandError(f"{field.key} is empty (rule: remix_field_required); fill it in, or close the "
+                               f"form to keep the job as it is", field.key, rule="remix_field_required")
     options: dict[str, Any] = {
         "steps": _whole(values["steps"], "steps"),
         "clip_guidance_scale": _number(values["clip_guidance_scale"], "clip_guidance_scale"),
@@ -84,8 +84,8 @@ def _whole(text: str, key: str) -> int:
     try:
         return int(text.strip().replace("_", "").replace(",", ""))
     except ValueError:
-        raise CommandError(f"{key}: {text.strip()[:20]!r} is not a whole number; give {SPEC_ALLOWED[key]}",
-                           key, rule="remix_field_number") from None
+        raise CommandError(f"{key}: {text.strip()[:20]!r} is not a whole number (rule: remix_field_number); "
+                           f"give {SPEC_ALLOWED[key]}", key, rule="remix_field_number") from None
 
 
 def _number(text: str, key: str) -> float:
@@ -94,8 +94,8 @@ def _number(text: str, key: str) -> float:
     except ValueError:
         value = float("nan")
     if value != value or value in (float("inf"), float("-inf")):
-        raise CommandError(f"{key}: {text.strip()[:20]!r} is not a number; give {SPEC_ALLOWED[key]}",
-                           key, rule="remix_field_number")
+        raise CommandError(f"{key}: {text.strip()[:20]!r} is not a number (rule: remix_field_number); "
+                           f"give {SPEC_ALLOWED[key]}", key, rule="remix_field_number")
     return value
 
 
@@ -107,5 +107,6 @@ def _size(text: str) -> dict[str, Any]:
     name = text.strip().lower()
     if name in SIZE_CHOICES:
         return {"size": name}
-    raise CommandError(f"size: {text.strip()[:24]!r} is neither WIDTHxHEIGHT (e.g. 1280x768) nor a named "
-                       f"size ({', '.join(SIZE_CHOICES)})", "size", rule="remix_field_size")
+    raise CommandError(f"size: {text.strip()[:24]!r} is neither WIDTHxHEIGHT nor a named size (rule: "
+                       f"remix_field_size); give e.g. 1280x768 or one of {', '.join(SIZE_CHOICES)}",
+                       "size", rule="remix_field_size")
