@@ -53,7 +53,7 @@ from bot import animate, stills, study
 from bot.notify import notify_by_dm
 from bot.attachments import result_images
 from bot.jobtext import progress_words, prompt_text, seconds_left
-from bot.views import cancel_view, result_view
+from bot.views import IMAGES_WITH_ACTIONS, cancel_view, result_view
 from engine.errors import SpecError
 from engine.media.grid import fit_grid
 from engine.spec.study import StudySpec
@@ -397,13 +397,17 @@ class Poster:
             text = _with_intro(intro, self._result_text(job, notes, "animation"))
         else:
             files, notes = await asyncio.to_thread(stills.result_files, job, limit)  # may re-encode: off the loop
+            images = len(result_images(job))
+            if images > IMAGES_WITH_ACTIONS and buttons:
+                notes.append(f"images {IMAGES_WITH_ACTIONS + 1}–{images} have no buttons (Discord's limits); "
+                             f"/rerun with seed and n, or ✏️ remix, works on the whole job")
             text = _with_intro(intro, self._result_text(job, notes, "render"))
         ids = []
         chunks = range(0, max(1, len(files)), MAX_FILES)
+        view = result_view(job.id, job.kind, len(result_images(job)))
         # ≤ 10 files a message; each later chunk gets its own fixed nonce so it dedups too.
         for index in chunks[:max_messages]:
             chunk_nonce = nonce if index == 0 else f"{nonce}-{index // MAX_FILES}"
-            view = result_view(job.id, job.kind, len(result_images(job)))
             extra = {"view": view} if index == 0 and buttons else {}
             message = await channel.send(text if index == 0 else None, nonce=chunk_nonce,
                                          files=files[index:index + MAX_FILES], allowed_mentions=mention, **extra)

@@ -57,6 +57,7 @@ REQUEUE_ACTIONS = ("new", "same", "vary", "animate")
 MESSAGE_LIMIT = 2000
 ROWS, ROW_WIDTH = 5, 5      # Discord: 5 action rows of 5 buttons; a select fills a row
 MAX_SELECT_OPTIONS = 25
+IMAGES_WITH_ACTIONS = ROWS - 2 + MAX_SELECT_OPTIONS  # 3 image rows, then the select's 25
 
 
 def job_link(job: Job, message_id: str) -> str:
