@@ -13,8 +13,19 @@ import pytest
 
 from engine.spec.render import SCHEMA_VERSION, RenderSpec
 from storage import Database, JobRequest
-from tests.e2e.test_image_actions import answered, form_values, job_id_in
-from tests.support.bot import FAST_DEFAULTS, click, delivered, finish, has_png, make_bot, queue_job, run
+from tests.support.bot import (
+    FAST_DEFAULTS,
+    answered,
+    click,
+    delivered,
+    finish,
+    form_values,
+    has_png,
+    job_id_in,
+    make_bot,
+    queue_job,
+    run,
+)
 from tests.support.fakediscord import FakeDiscord, FakeMember, FakeUser
 
 STRANGER_ID = 990_000_000_000_000_002
@@ -186,7 +197,7 @@ def test_the_remix_form_is_refused_like_a_typed_option(tmp_path, field, text, ru
     run(body, tmp_path)
 
 
-def test_rerun_takes_a_new_prompt_and_refuses_banned_words(tmp_path):
+def test_rerun_takes_a_new_prompt_within_its_bound_and_banned_words(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
         await db.guilds.add_banned_word(fake.guild.id, "gory")
         job_id = await queue_job(db, fake)
@@ -196,10 +207,11 @@ def test_rerun_takes_a_new_prompt_and_refuses_banned_words(tmp_path):
             new = await db.jobs.get(job_id_in(echo.content))
             prompts = json.loads(new.spec_json)["text_prompts"]
             assert prompts == [{"text": "a castle", "weight": 2.0}] and new.parent_job_id == job_id
-            rec = await fake.slash("rerun", {"job": job_id, "prompt": "a gory castle"})
-            refused = await fake.wait_for_message(fake.channel.id, lambda m: m.interaction_id == rec.id and m.ephemeral
-                                                  and not m.loading, timeout=15)
-            assert fake.message(rec.original_message_id).deleted  # the public "thinking…" is gone
-            assert "banned_words" in refused.content.replace("\\_", "_")
+            for prompt, rule in (("a gory castle", "banned_words"), ("castle " * 300, "at most 2000")):
+                rec = await fake.slash("rerun", {"job": job_id, "prompt": prompt})
+                refused = await fake.wait_for_message(fake.channel.id, lambda m: m.interaction_id == rec.id
+                                                      and m.ephemeral and not m.loading, timeout=15)
+                assert fake.message(rec.original_message_id).deleted  # the public "thinking…" is gone
+                assert rule in refused.content.replace("\\_", "_"), refused.content
             assert len(await db.jobs.list()) == 2
     run(body, tmp_path)

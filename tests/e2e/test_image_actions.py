@@ -10,31 +10,25 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from pathlib import Path
 
 from PIL import Image
 
 from storage import Database
-from tests.support.bot import OWNER, click, delivered, has_png, make_bot, queue_job, run, write_png
+from tests.support.bot import (
+    OWNER,
+    answered,
+    click,
+    delivered,
+    form_values,
+    has_png,
+    job_id_in,
+    make_bot,
+    queue_job,
+    run,
+    write_png,
+)
 from tests.support.fakediscord import FakeDiscord
-
-
-def job_id_in(text: str) -> str:
-    return re.search(r"`([0-9A-Z]{26})`", text).group(1)
-
-
-async def answered(fake: FakeDiscord, rec):
-    """The caller's answer to a deferred command or submit (the follow-up fills the placeholder)."""
-    await fake.wait_for(lambda: fake.original_response(rec.id) is not None
-                        and not fake.original_response(rec.id).loading, 30, "for the answer")
-    return fake.original_response(rec.id)
-
-
-def form_values(modal: dict) -> dict[str, str]:
-    """What a modal shows pre-filled: input custom_id -> its default text."""
-    inputs = [node["component"] for node in modal["components"] if node["type"] == 18]
-    return {text_input["custom_id"]: text_input.get("value", "") for text_input in inputs}
 
 
 def pngs(job) -> list[Path]:
