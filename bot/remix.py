@@ -22,7 +22,7 @@ from typing import Any
 import discord
 
 from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
-from bot.queueing import enqueue_options, rerun_options
+from bot.queueing import Lineage, enqueue_options, rerun_options
 from commands.errors import CommandError
 from commands.remix import REMIX_FIELDS, remix_defaults, remix_options
 from engine.spec.render import RenderSpec
@@ -56,7 +56,7 @@ class RemixModal(discord.ui.Modal):
         bot = interaction.client
         parent = await bot.db.jobs.get(self.job.id)
         options = rerun_options(parent, **remix_options(values, self.shown))
-        new, text = await enqueue_options(bot, interaction, options, parent=parent)
+        new, text = await enqueue_options(bot, interaction, options, parent=parent, lineage=Lineage("remix"))
         log.info("✏️ remix of job %s queued job %s for user %s", parent.id, new.id, new.user_id)
         await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
 

@@ -33,7 +33,7 @@ from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, 
 from bot.attachments import finished_image, keep_copy, read_result_image, removed_unless_queued, request_folder
 from bot.checks import is_moderator
 from bot.remix import open_remix
-from bot.queueing import enqueue_options, rerun_options
+from bot.queueing import Lineage, enqueue_options, rerun_options
 from commands.echo import recipe
 from commands.errors import CommandError
 from engine.spec.render import RenderSpec
@@ -131,7 +131,8 @@ async def requeue(bot: Any, interaction: discord.Interaction, job: Job, action: 
             options = rerun_options(job, init_image=str(init), skip_steps=job.steps // 2)
         else:
             options = rerun_options(job, seed=job.seed if action == "same" else None)
-        new, text = await enqueue_options(bot, interaction, options, parent=job)
+        lineage = Lineage(action, image if action == "vary" else None)
+        new, text = await enqueue_options(bot, interaction, options, parent=job, lineage=lineage)
     log.info("button %s on job %s (image %d) queued job %s for user %s", action, job.id, image, new.id,
              new.user_id)
     return text

@@ -240,10 +240,18 @@ _V_USER_SETTINGS = (
     )""",
 )
 
+# How a child job came from its parent (`parent_job_id`): the action (remix, vary, …) and, for
+# an action on one image of the parent's result, that image's index; shown by `/job show`.
+_V_LINEAGE = (
+    "ALTER TABLE jobs ADD COLUMN parent_action TEXT",
+    "ALTER TABLE jobs ADD COLUMN parent_image INTEGER",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
     Migration("per-user notification preference", _V_USER_SETTINGS),
+    Migration("jobs say how they came from their parent", _V_LINEAGE),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

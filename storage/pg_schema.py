@@ -224,8 +224,14 @@ _V_USER_SETTINGS = (
     )""",
 )
 
+_V_LINEAGE = (
+    "ALTER TABLE jobs ADD COLUMN parent_action TEXT",
+    "ALTER TABLE jobs ADD COLUMN parent_image INTEGER",
+)
+
 PG_MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
     Migration("per-user notification preference", _V_USER_SETTINGS),
+    Migration("jobs say how they came from their parent", _V_LINEAGE),
 )

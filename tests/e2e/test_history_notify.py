@@ -207,6 +207,8 @@ def test_rerun_takes_a_new_prompt_within_its_bound_and_banned_words(tmp_path):
             new = await db.jobs.get(job_id_in(echo.content))
             prompts = json.loads(new.spec_json)["text_prompts"]
             assert prompts == [{"text": "a castle", "weight": 2.0}] and new.parent_job_id == job_id
+            shown = await answered(fake, await fake.slash("job show", {"id": new.id}))
+            assert f"re-run of `{job_id}`" in shown.content and new.parent_action == "rerun"
             for prompt, rule in (("a gory castle", "banned_words"), ("castle " * 300, "at most 2000")):
                 rec = await fake.slash("rerun", {"job": job_id, "prompt": prompt})
                 refused = await fake.wait_for_message(fake.channel.id, lambda m: m.interaction_id == rec.id

@@ -88,7 +88,8 @@ def test_vary_image_2_of_3_remix_history_and_dm_with_the_real_engine(tmp_path):
                 done = await delivered(db, child.id, timeout=400)
                 assert done.state == "succeeded" and len(pngs(done)) == 3
             shown_job = await answered(fake, await fake.slash("job show", {"id": remix.id}))
-            assert f"re-run of `{job_id}`" in shown_job.content
+            assert f"remix of `{job_id}`" in shown_job.content
+            assert (await db.jobs.get(vary.id)).parent_image == 1  # image 2
 
             # /history: newest first, thumbnails; "Show 3" reposts the first job here.
             page = await answered(fake, await fake.slash("history"))
@@ -125,6 +126,9 @@ def test_images_past_the_rows_are_picked_in_a_select_that_survives_a_restart(tmp
             _, echo = await click(fake, picked.id, f"disco:vary:{job_id}:4")
             vary = await db.jobs.get(job_id_in(echo.content))
             assert Path(json.loads(vary.spec_json)["init_image"]).read_bytes() == images[4].read_bytes()
+            assert (vary.parent_job_id, vary.parent_action, vary.parent_image) == (job_id, "vary", 4)
+            shown = await answered(fake, await fake.slash("job show", {"id": vary.id}))
+            assert f"variation of image 5 of `{job_id}`" in shown.content
 
             images[5].unlink()  # gone from the server: the pick says so instead of failing
             _, gone = await click(fake, result.id, f"disco:image:{job_id}", component_type=3, values=["5"])

@@ -189,6 +189,8 @@ async def test_a_version_1_file_is_upgraded_and_keeps_its_jobs(tmp_path):
     conn = sqlite3.connect(tmp_path / "disco.db")  # back to what version 1 wrote
     conn.execute("ALTER TABLE jobs DROP COLUMN role_ids_json")
     conn.execute("DROP TABLE user_settings")  # and what later steps made
+    conn.execute("ALTER TABLE jobs DROP COLUMN parent_action")
+    conn.execute("ALTER TABLE jobs DROP COLUMN parent_image")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
