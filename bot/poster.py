@@ -29,6 +29,11 @@ the ETA from the frames left × the average steps a frame costs, and the preview
 frame; the result is the MP4 re-encoded to fit the upload limit when it must, and the
 animation JSON.
 
+The requester's `/disco-settings notify` (storage/users.py) is read at each delivery: `off`
+posts without the ping, `dm` also sends a DM (bot/notify.py), and when the channel refuses the
+result (404: deleted, 403: no permission) the whole result goes to that DM instead of being given
+up. `send_result` is also how "show here" (bot/history.py) posts a result again.
+
 Each delivery runs in its own task (at most `MAX_PARALLEL_DELIVERIES`), and everything that
 reads or re-encodes files runs in a thread, so a slow one never holds up the progress edits.
 
