@@ -63,3 +63,13 @@ def test_the_select_alone_answers_with_one_image_row():
     image_row(view, JOB, 7, 2)
     assert [c["custom_id"] for c in rows(view)[2]] == [f"disco:vary:{JOB}:7", f"disco:animate:{JOB}:7"]
     assert re.fullmatch(ImageSelect.__discord_ui_compiled_template__, f"disco:image:{JOB}")
+
+
+@pytest.mark.parametrize("custom_id, routed", [("disco:history:5", True), ("disco:history:99995", True),
+                                               ("disco:history:123456", False), ("disco:history:-5", False),
+                                               (f"disco:show:{JOB}", True), (f"disco:show:{JOB}x", False)])
+def test_history_buttons_carry_bounded_state(custom_id, routed):
+    from bot.history import HistoryPage, ShowButton
+
+    templates = (HistoryPage.__discord_ui_compiled_template__, ShowButton.__discord_ui_compiled_template__)
+    assert any(re.fullmatch(t, custom_id) for t in templates) is routed
