@@ -29,7 +29,7 @@ from typing import Any
 import discord
 
 from bot.attachments import finished_image, keep_copy, removed_unless_queued, request_folder
-from bot.queueing import build_options, echo_for, enqueue_spec, prompt_texts, spec_preset
+from bot.queueing import Lineage, build_options, echo_for, enqueue_spec, prompt_texts, spec_preset
 from commands.animate_options import (
     PATH_KEYS,
     AnimateOptions,
@@ -52,7 +52,8 @@ SETTINGS_MARGIN = 256 * 1024         # room left under the upload limit for the 
 
 async def enqueue_animation(bot: Any, interaction: discord.Interaction, still: DiscoOptions,
                             options: AnimateOptions, *, preset_name: str | None = None,
-                            preset: dict[str, Any] | None = None, parent: Job | None = None) -> tuple[Job, str]:
+                            preset: dict[str, Any] | None = None, parent: Job | None = None,
+                            lineage: Lineage | None = None) -> tuple[Job, str]:
     """Build, check and enqueue an animation; returns the job and its echo. Raises the refusal.
     `parent`: the job this one comes from (🎞, 🔄, 🎯); `preset` then holds its still settings."""
     still = replace(still, n=1)  # frames are single images
@@ -60,18 +61,19 @@ async def enqueue_animation(bot: Any, interaction: discord.Interaction, still: D
                                  preset_name=None if parent else preset_name)
     guild = await bot.db.guilds.get(interaction.guild_id)
     animation = build_animation(parsed, options, limits=JobLimits.from_guild(guild.limits))
-    job = await enqueue_spec(bot, interaction, animation.spec, parent=parent)
+    job = await enqueue_spec(bot, interaction, animation.spec, parent=parent, lineage=lineage)
     echo = await echo_for(bot.db, job, with_animation_notes(animation), limit=1500)
     head, _, rest = echo.partition("\n")
     return job, "\n".join(part for part in (head, animation_line(animation.spec)[:480], rest) if part)[:2000]
 
 
-async def animate_still(bot: Any, interaction: discord.Interaction, job: Job) -> str:
-    """🎞: the still's first image as frame 0 of a gentle 2D zoom with the still's settings."""
+async def animate_still(bot: Any, interaction: discord.Interaction, job: Job, image: int = 0) -> str:
+    """🎞: the still's image `image` (the first by default) as frame 0 of a gentle 2D zoom with
+    the still's settings."""
     if job.kind != JobKind.STILL:
         raise CommandError(f"job {job.id} is a {job.kind} job; 🎞 animates finished still images",
                            "job", rule="animate_still_only")
-    source = finished_image(job, "animate", "use /animate with its prompt instead", "animate_needs_image")
+    source = finished_image(job, "animate", "use /animate with its prompt instead", "animate_needs_image", image)
     data = json.loads(job.spec_json)
     guild = await bot.db.guilds.get(interaction.guild_id)
     async with removed_unless_queued(request_folder(bot.config.data_dir, interaction)) as folder:
@@ -80,7 +82,7 @@ async def animate_still(bot: Any, interaction: discord.Interaction, job: Job) ->
                                  motion=dict(ANIMATE_THIS), init_frame=str(frame))
         new, text = await enqueue_animation(
             bot, interaction, DiscoOptions(seed=job.seed, image_prompts=_kept_images(job, data)),
-            options, preset=spec_preset(data), parent=job)
+            options, preset=spec_preset(data), parent=job, lineage=Lineage("animate", image))
     log.info("🎞 on job %s queued animation %s for user %s", job.id, new.id, new.user_id)
     return text
 
@@ -103,7 +105,7 @@ async def requeue_animation(bot: Any, interaction: discord.Interaction, job: Job
     options = AnimateOptions(values=values, values_label=f"job {job.id}", video=video, video_info=info,
                              init_frame=data.get("init_frame"))
     new, text = await enqueue_animation(bot, interaction, still, options, preset=spec_preset(render),
-                                        parent=job)
+                                        parent=job, lineage=Lineage(action))
     log.info("button %s on animation %s queued job %s for user %s", action, job.id, new.id, new.user_id)
     return text
 

@@ -120,12 +120,37 @@ async def removed_unless_queued(folder: Path) -> AsyncIterator[Path]:
         raise
 
 
-def finished_image(job: Job, purpose: str, fix: str, rule: str) -> Path:
-    """The job's first result PNG, still on disk; else a refusal saying why and what to do."""
-    source = next((Path(p) for p in job.artifacts if p.endswith(".png")), None)
+def result_images(job: Job) -> list[Path]:
+    """A still's result images (its PNGs), in the order the engine rendered them; image k of the
+    result message is `result_images(job)[k]`. Evolution videos and other files are left out."""
+    return [Path(p) for p in job.artifacts if p.endswith(".png")]
+
+
+def read_result_image(job: Job, index: int) -> bytes | None:
+    """The bytes of result image `index`; None when it is no longer kept (or never existed)."""
+    images = result_images(job)
+    if not 0 <= index < len(images):
+        return None
+    try:
+        return images[index].read_bytes()
+    except OSError:
+        return None
+
+
+def results_kept(job: Job) -> bool:
+    """Whether every result file of the job is still kept on the server."""
+    return bool(job.artifacts) and all(Path(p).is_file() for p in job.artifacts)
+
+
+def finished_image(job: Job, purpose: str, fix: str, rule: str, index: int = 0) -> Path:
+    """Result image `index` (the first by default), still on disk; else a refusal saying why and
+    what to do."""
+    images = result_images(job)
+    source = images[index] if 0 <= index < len(images) else None
     if job.state != JobState.SUCCEEDED or source is None or not source.is_file():
-        raise CommandError(f"job {job.id} has no finished image to {purpose} ({job.state}); {fix}",
-                           "job", rule=rule)
+        which = f"image {index + 1}" if index else "finished image"
+        raise CommandError(f"job {job.id} has no {which} to {purpose} ({job.state}, {len(images)} image(s) "
+                           f"kept; rule: {rule}); {fix}", "job", rule=rule)
     return source
 
 

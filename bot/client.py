@@ -24,7 +24,8 @@ from bot.poster import Poster
 from bot.study import CellButton
 from bot.supervisor import EngineSupervisor
 from bot.tree import DiscoTree
-from bot.views import JobButton
+from bot.history import HistoryPage, ShowButton
+from bot.views import ImageSelect, JobButton
 from storage import Database
 
 log = logging.getLogger("disco.bot")
@@ -53,7 +54,7 @@ class DiscoBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         # Every job button ever posted routes here by its custom_id, with no per-message state.
-        self.add_dynamic_items(JobButton, CellButton)
+        self.add_dynamic_items(JobButton, ImageSelect, CellButton, HistoryPage, ShowButton)
         self.poster = Poster(self, self.db, poll_seconds=self.config.poll_seconds,
                              status_edit_seconds=self.config.status_edit_seconds,
                              preview_seconds=self.config.preview_seconds,

@@ -29,6 +29,11 @@ the ETA from the frames left × the average steps a frame costs, and the preview
 frame; the result is the MP4 re-encoded to fit the upload limit when it must, and the
 animation JSON.
 
+The requester's `/disco-settings notify` (storage/users.py) is read at each delivery: `off`
+posts without the ping, `dm` also sends a DM (bot/notify.py), and when the channel refuses the
+result (404: deleted, 403: no permission) the whole result goes to that DM instead of being given
+up. `send_result` is also how "show here" (bot/history.py) posts a result again.
+
 Each delivery runs in its own task (at most `MAX_PARALLEL_DELIVERIES`), and everything that
 reads or re-encodes files runs in a thread, so a slow one never holds up the progress edits.
 
@@ -40,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -50,10 +54,11 @@ from typing import Any
 import discord
 from PIL import Image
 
-from bot import animate, study
-from bot.filefit import fit_image
+from bot import animate, stills, study
+from bot.notify import notify_by_dm
+from bot.attachments import result_images
 from bot.jobtext import progress_words, prompt_text, seconds_left
-from bot.views import cancel_view, result_view
+from bot.views import IMAGES_WITH_ACTIONS, cancel_view, result_view
 from engine.errors import SpecError
 from engine.media.grid import fit_grid
 from engine.spec.study import StudySpec
@@ -119,6 +124,10 @@ def final_text(job: Job) -> str:
     """What the progress message says once the job is over (the result is its own message)."""
     word = {JobState.SUCCEEDED: "Done", JobState.CANCELLED: "Cancelled"}.get(job.state, "Failed")
     return f"**{word}** `{job.id}`"
+
+
+def _with_intro(intro: str | None, text: str) -> str:
+    return _clip(f"{intro}\n{text}") if intro else text
 
 
 def _mention(job: Job) -> discord.AllowedMentions:
@@ -315,17 +324,28 @@ class Poster:
 
     async def _deliver(self, job: Job) -> None:
         job = await self.db.jobs.begin_delivery(job.id)
+        notify = await self.db.users.notify(job.user_id)
         channel = self._channel(job)
         try:
-            ids = await self._send_result(job, channel)
+            ids = await self.send_result(job, channel, ping=notify != "off")
         except (discord.NotFound, discord.Forbidden) as exc:
-            log.warning("job %s: channel %s refused the result (%s); giving up", job.id, job.channel_id, exc)
-            await self.db.jobs.abandon_delivery(job.id)
-            return
+            if notify != "dm":
+                log.warning("job %s: channel %s refused the result (%s); giving up", job.id, job.channel_id, exc)
+                await self.db.jobs.abandon_delivery(job.id)
+                return
+            # The channel is gone or closed to the bot: the requester asked for DMs, so it goes there.
+            log.warning("job %s: channel %s refused the result (%s); sending it by DM", job.id, job.channel_id, exc)
+            ids = await notify_by_dm(self, job, None)
+            if not ids:
+                await self.db.jobs.abandon_delivery(job.id)
+                return
         except discord.HTTPException as exc:
             ids = await self._after_failure(job, channel, exc)
             if ids is None:
                 return
+        else:
+            if notify == "dm":
+                await notify_by_dm(self, job, ids[0])
         self._retries.pop(job.id, None)
         await self.db.jobs.mark_delivered(job.id, ids)
         await self._finish_progress(job)
@@ -354,55 +374,69 @@ class Poster:
                     retry.next_at - time.monotonic())
         return None
 
-    async def _send_result(self, job: Job, channel: discord.abc.Messageable) -> list[int]:
-        mention = _mention(job)
-        nonce = job.delivery_nonce
+    async def send_result(self, job: Job, channel: discord.abc.Messageable, *, nonce: str | None = None,
+                          ping: bool = True, buttons: bool = True, intro: str | None = None,
+                          max_messages: int | None = None, upload_limit: int | None = None) -> list[int]:
+        """Post the job's result (or its failure notice) in `channel`; returns the message ids.
+        `nonce`: the first message's (default: the delivery's, fixed in the database); `ping`:
+        whether the requester is pinged; `buttons`: the result's buttons (none in a DM, where
+        there is no server to check them against); `intro`: a line before the text;
+        `max_messages`: at most that many messages of files (a DM gets the first); `upload_limit`:
+        the channel's, when it is not the job's server's (a DM's is Discord's default)."""
+        limit = upload_limit or self._upload_limit(job)
+        mention = _mention(job) if ping else discord.AllowedMentions.none()
+        nonce = nonce or job.delivery_nonce
         if job.state != JobState.SUCCEEDED:
             files: list[discord.File] = []
-            text = self._failure_text(job)
+            text = _with_intro(intro, self._failure_text(job))
             if job.artifacts and job.kind in (JobKind.ANIMATION, JobKind.STUDY):  # stopped part-way: what it finished
                 fitted = animate.result_files if job.kind == JobKind.ANIMATION else study.result_files
-                files, notes = await asyncio.to_thread(fitted, job, self._upload_limit(job))
+                files, notes = await asyncio.to_thread(fitted, job, limit)
                 text = _clip("\n".join([text + "\nHere is what it finished:"] + [f"• {n}" for n in notes]))
             message = await channel.send(text, nonce=nonce, files=files, allowed_mentions=mention)
             return [message.id]
         if job.kind == JobKind.STUDY:
-            return await self._send_study(job, channel, mention)
+            return await self._send_study(job, channel, mention, nonce, buttons, intro, limit)
         if job.kind == JobKind.ANIMATION:
-            files, notes = await asyncio.to_thread(animate.result_files, job, self._upload_limit(job))
-            text = self._result_text(job, notes, "animation")
+            files, notes = await asyncio.to_thread(animate.result_files, job, limit)
+            text = _with_intro(intro, self._result_text(job, notes, "animation"))
         else:
-            files, notes = await asyncio.to_thread(self._result_files, job)  # may re-encode: off the loop
-            text = self._result_text(job, notes, "render")
+            files, notes = await asyncio.to_thread(stills.result_files, job, limit)  # may re-encode: off the loop
+            images = len(result_images(job))
+            if images > IMAGES_WITH_ACTIONS and buttons:
+                notes.append(f"images {IMAGES_WITH_ACTIONS + 1}–{images} have no buttons (Discord's limits); "
+                             f"/rerun with seed and n, or ✏️ remix, works on the whole job")
+            text = _with_intro(intro, self._result_text(job, notes, "render"))
         ids = []
+        chunks = range(0, max(1, len(files)), MAX_FILES)
+        view = result_view(job.id, job.kind, len(result_images(job)))
         # ≤ 10 files a message; each later chunk gets its own fixed nonce so it dedups too.
-        for index in range(0, max(1, len(files)), MAX_FILES):
+        for index in chunks[:max_messages]:
             chunk_nonce = nonce if index == 0 else f"{nonce}-{index // MAX_FILES}"
-            extra = {"view": result_view(job.id, job.kind)} if index == 0 else {}
+            extra = {"view": view} if index == 0 and buttons else {}
             message = await channel.send(text if index == 0 else None, nonce=chunk_nonce,
                                          files=files[index:index + MAX_FILES], allowed_mentions=mention, **extra)
             ids.append(message.id)
         return ids
 
-    async def _send_study(self, job: Job, channel: discord.abc.Messageable,
-                          mention: discord.AllowedMentions) -> list[int]:
+    async def _send_study(self, job: Job, channel: discord.abc.Messageable, mention: discord.AllowedMentions,
+                          nonce: str, buttons: bool, intro: str | None, limit: int) -> list[int]:
         """The grid and the study JSON with the first 25 cell buttons; further buttons follow in
         more messages, each with its own fixed nonce (a resend after a crash dedups)."""
-        files, notes = await asyncio.to_thread(study.result_files, job, self._upload_limit(job))
-        text = self._result_text(job, notes, "study")
+        files, notes = await asyncio.to_thread(study.result_files, job, limit)
+        text = _with_intro(intro, self._result_text(job, notes, "study"))
         try:
             head, _, rest = text.partition("\n")
             text = _clip("\n".join((head, study.study_line(StudySpec.from_json(job.spec_json)), rest)))
         except SpecError:
             pass  # the engine validated it before rendering; without the line the grid still says it
         ids = []
-        views = study.cell_views(job.id, max(0, len(job.artifacts) - 1))
+        views = study.cell_views(job.id, max(0, len(job.artifacts) - 1)) if buttons else []
         for index, view in enumerate(views or [None]):
             first = index == 0
             start = index * study.BUTTONS_PER_MESSAGE + 1
             content = text if first else f"study `{job.id}` · cells {start}–{start + len(view.children) - 1}"
-            nonce = job.delivery_nonce if first else f"{job.delivery_nonce}-{index}"
-            message = await channel.send(content, nonce=nonce,
+            message = await channel.send(content, nonce=nonce if first else f"{nonce}-{index}",
                                          files=files if first else [], allowed_mentions=mention,
                                          **({"view": view} if view is not None else {}))
             ids.append(message.id)
@@ -411,31 +445,6 @@ class Poster:
     def _upload_limit(self, job: Job) -> int:
         guild = self.client.get_guild(int(job.guild_id))
         return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
-
-    def _result_files(self, job: Job) -> tuple[list[discord.File], list[str]]:
-        limit, files, notes = self._upload_limit(job), [], []
-        for path in map(Path, job.artifacts):
-            try:
-                if path.suffix == ".mp4":  # an image's evolution (intermediate_saves), as it is
-                    if path.stat().st_size > limit - len(job.spec_json) - 4096:
-                        notes.append(f"{path.name} is over this server's upload limit; it stays "
-                                     f"on the server")
-                        continue
-                    files.append(discord.File(io.BytesIO(path.read_bytes()), path.name))
-                    continue
-                data, name, note = fit_image(path.read_bytes(), path.name, limit)
-            except OSError as exc:
-                notes.append(f"{path.name} could not be read ({exc.strerror})")
-                continue
-            except ValueError as exc:  # a limit no real server has: say so rather than fail
-                notes.append(f"{exc}: not attached")
-                continue
-            if note:
-                notes.append(note)
-            files.append(discord.File(io.BytesIO(data), name))
-        settings = json.dumps(json.loads(job.spec_json), indent=2, sort_keys=True).encode()
-        files.append(discord.File(io.BytesIO(settings), f"{job.id}_settings.json"))
-        return files, notes
 
     @staticmethod
     def _result_text(job: Job, notes: list[str], rendered: str) -> str:

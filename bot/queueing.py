@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, NamedTuple, Optional
 
 import discord
 
@@ -39,6 +39,14 @@ log = logging.getLogger("disco.bot.queueing")
 # Spec fields a re-run must not take from the stored spec: images come back as options (so the
 # attachments-only rule holds), the seed is the caller's choice.
 _NOT_PRESET = ("init_image", "image_prompts", "seed", "schema_version")
+
+
+class Lineage(NamedTuple):
+    """How a child job comes from its parent: the action ("remix", "vary", …) and, for an action
+    on one image of the parent's result, its index (0 = the first). `/job show` says it."""
+
+    action: str
+    image: Optional[int] = None
 
 
 def prompt_texts(prompts: Any) -> tuple[str, ...]:
@@ -98,23 +106,26 @@ async def build_options(bot: Any, interaction: discord.Interaction, options: Dis
 
 async def enqueue_options(bot: Any, interaction: discord.Interaction, options: DiscoOptions, *,
                           parent: Optional[Job] = None, preset_name: Optional[str] = None,
-                          preset: Optional[dict[str, Any]] = None) -> tuple[Job, str]:
+                          preset: Optional[dict[str, Any]] = None,
+                          lineage: Optional[Lineage] = None) -> tuple[Job, str]:
     """Build, check and enqueue the caller's still job; returns it with its echo. Raises the
-    refusal. The arguments are `build_options`'."""
+    refusal. The arguments are `build_options`', and `enqueue_spec`'s `lineage`."""
     db = bot.db
     parsed = await build_options(bot, interaction, options, parent=parent, preset_name=preset_name,
                                  preset=preset)
-    job = await enqueue_spec(bot, interaction, parsed.spec, parent=parent)
+    job = await enqueue_spec(bot, interaction, parsed.spec, parent=parent, lineage=lineage)
     return job, await echo_for(db, job, parsed)
 
 
 async def enqueue_spec(bot: Any, interaction: discord.Interaction,
-                       spec: RenderSpec | AnimationSpec | StudySpec, *, parent: Optional[Job] = None) -> Job:
+                       spec: RenderSpec | AnimationSpec | StudySpec, *, parent: Optional[Job] = None,
+                       lineage: Optional[Lineage] = None) -> Job:
     """The one way a job enters the queue from Discord: the final spec's prompts are checked
     against the guild's banned words (`commands.moderation`), its models against the ones the
     guild allows (`commands.server_rules`) and its renders against the GPU's memory
     (`commands.gpu_memory`), then it is enqueued with its size
-    (the storage layer checks pause, channel, caps and quota in the insert's transaction)."""
+    (the storage layer checks pause, channel, caps and quota in the insert's transaction).
+    `lineage`: how it comes from `parent`, recorded with it."""
     guild = await bot.db.guilds.get(interaction.guild_id)
     check_spec(spec, guild.banned_words)
     check_allowed_models(spec, guild.allowed_models, guild.allowed_clip_models)
@@ -130,6 +141,8 @@ async def enqueue_spec(bot: Any, interaction: discord.Interaction,
         guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id,
         kind=kind, spec_json=spec.to_json(), spec_version=SCHEMA_VERSION,
         model_set=bot.config.engine.model_set, seed=seed, parent_job_id=parent.id if parent else None,
+        parent_action=lineage.action if parent and lineage else None,
+        parent_image=lineage.image if parent and lineage else None,
         **job_size(spec).request_fields()), role_ids=roles)
 
 

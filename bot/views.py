@@ -1,31 +1,39 @@
 """Buttons on job messages that keep working after a restart.
 
 Each button is a `JobButton` (a discord.py `DynamicItem`): its custom_id is
-`disco:<action>:<job id>` (at most 38 characters, well under Discord's 100), and all state comes
-from SQLite when it is clicked, so nothing lives in memory and a restarted bot answers every
-button it ever posted. `DiscoBot.setup_hook` registers the class with `add_dynamic_items`.
+`disco:<action>:<job id>`, or `disco:<action>:<job id>:<image>` for an action on one image of the
+result (image 0 is the first; at most 42 characters, well under Discord's 100), and all state
+comes from SQLite when it is clicked, so nothing lives in memory and a restarted bot answers every
+button it ever posted. `DiscoBot.setup_hook` registers the classes with `add_dynamic_items`.
 
-Still results get 🔄 new seed, 🎯 same seed, 🌗 vary, 🎞 animate this, 📋 recipe and ❌ delete;
-animation results 🔄 🎯 📋 ❌ (bot/animate.py re-queues them); progress messages (and `/queue`)
-get ⏹ cancel. Every click is acknowledged at once with an ephemeral
-defer (Discord's 3 s window) and answered privately; what a click raises is answered by
+Still results get one row of job actions (🔄 new seed, 🎯 same seed, ✏️ remix (bot/remix.py),
+📋 recipe, ❌ delete) and one row per image with that image's actions (`IMAGE_ACTIONS`: 🌗 vary,
+🎞 animate this). Discord allows 5 rows of 5, so with more than 4 images the first 3 get rows and
+the rest are picked in a select menu (`ImageSelect`, `disco:image:<job>`, restart-proof like the
+buttons), which answers privately with that image and its row. Buttons posted before images had
+rows (`disco:vary:<job>`) act on the first image. Animation results get 🔄 🎯 📋 ❌
+(bot/animate.py re-queues them); progress messages (and `/queue`) get ⏹ cancel. Every click is
+acknowledged at once with an ephemeral defer (Discord's 3 s window; ✏️ answers with its form
+instead) and answered privately; what a click raises is answered by
 `bot.answers.answer_error`, as for a slash command. Re-queues go through
 `bot.queueing.enqueue_options`, the same limits and quota path as `/disco`.
 """
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
-from typing import Any
+from typing import Any, Callable
 
 import discord
 
 from bot.animate import animate_still, recipe_file, requeue_animation
 from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, answers_errors, think
-from bot.attachments import finished_image, keep_copy, removed_unless_queued, request_folder
+from bot.attachments import finished_image, keep_copy, read_result_image, removed_unless_queued, request_folder
 from bot.checks import is_moderator
-from bot.queueing import enqueue_options, rerun_options
+from bot.remix import open_remix
+from bot.queueing import Lineage, enqueue_options, rerun_options
 from commands.echo import recipe
 from commands.errors import CommandError
 from engine.spec.render import RenderSpec
@@ -38,14 +46,18 @@ ACTIONS = {  # action -> (emoji, label, style)
     "same": ("🎯", "Same seed", discord.ButtonStyle.secondary),
     "vary": ("🌗", "Vary", discord.ButtonStyle.secondary),
     "animate": ("🎞", "Animate", discord.ButtonStyle.secondary),
+    "remix": ("✏️", "Remix", discord.ButtonStyle.secondary),
     "recipe": ("📋", "Recipe", discord.ButtonStyle.secondary),
     "delete": ("❌", "Delete", discord.ButtonStyle.danger),
     "cancel": ("⏹", "Cancel", discord.ButtonStyle.danger),
 }
-RESULT_ACTIONS = {JobKind.STILL: ("new", "same", "vary", "animate", "recipe", "delete"),
+RESULT_ACTIONS = {JobKind.STILL: ("new", "same", "remix", "recipe", "delete"),
                   JobKind.ANIMATION: ("new", "same", "recipe", "delete")}
 REQUEUE_ACTIONS = ("new", "same", "vary", "animate")
 MESSAGE_LIMIT = 2000
+ROWS, ROW_WIDTH = 5, 5      # Discord: 5 action rows of 5 buttons; a select fills a row
+MAX_SELECT_OPTIONS = 25
+IMAGES_WITH_ACTIONS = ROWS - 2 + MAX_SELECT_OPTIONS  # 3 image rows, then the select's 25
 
 
 def job_link(job: Job, message_id: str) -> str:
@@ -53,21 +65,26 @@ def job_link(job: Job, message_id: str) -> str:
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button],
-                template=r"disco:(?P<action>new|same|vary|animate|recipe|delete|cancel):(?P<job>[0-9A-Z]{26})"):
-    """One button about one job; the action and the job id are all it carries."""
+                template=r"disco:(?P<action>new|same|vary|animate|remix|recipe|delete|cancel)"
+                         r":(?P<job>[0-9A-Z]{26})(?::(?P<image>[0-9]{1,3}))?"):
+    """One button about one job (and, for image actions, one image of its result); the action,
+    the job id and the image index are all it carries."""
 
-    def __init__(self, action: str, job_id: str, *, label: str | None = None) -> None:
+    def __init__(self, action: str, job_id: str, *, label: str | None = None, image: int | None = None) -> None:
         emoji, default_label, style = ACTIONS[action]
+        custom_id = f"disco:{action}:{job_id}" + (f":{image}" if image is not None else "")
         super().__init__(discord.ui.Button(label=label or default_label, emoji=emoji, style=style,
-                                           custom_id=f"disco:{action}:{job_id}"))
+                                           custom_id=custom_id))
         self.action = action
         self.job_id = job_id
+        self.image = image or 0
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
                              match: re.Match[str], /) -> JobButton:
         # Nothing slow here: the 3 s acknowledgement window is spent in callback's defer.
-        return cls(match["action"], match["job"], label=item.label)
+        image = int(match["image"]) if match["image"] is not None else None
+        return cls(match["action"], match["job"], label=item.label, image=image)
 
     @property
     def wording(self) -> Wording:
@@ -76,6 +93,9 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button],
 
     @answers_errors
     async def callback(self, interaction: discord.Interaction) -> None:
+        if self.action == "remix":  # a form must be the first answer: no defer before it
+            await open_remix(interaction.client, interaction, self.job_id)
+            return
         await think(interaction, private=True)
         text, file = await self._act(interaction)
         kwargs: dict[str, Any] = {"file": file} if file is not None else {}
@@ -88,11 +108,11 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button],
             raise CommandError(f"job {job.id} belongs to another server; use the buttons there",
                                "job", rule="same_server")
         if self.action == "animate":
-            return await animate_still(bot, interaction, job), None
+            return await animate_still(bot, interaction, job, self.image), None
         if self.action in REQUEUE_ACTIONS:
             if job.kind == JobKind.ANIMATION:
                 return await requeue_animation(bot, interaction, job, self.action), None
-            return await requeue(bot, interaction, job, self.action), None
+            return await requeue(bot, interaction, job, self.action, self.image), None
         if self.action == "recipe":
             return recipe_file(job) if job.kind == JobKind.ANIMATION else await recipe_answer(bot, job)
         if self.action == "delete":
@@ -100,18 +120,21 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button],
         return await cancel_job(bot, interaction, job), None
 
 
-async def requeue(bot: Any, interaction: discord.Interaction, job: Job, action: str) -> str:
-    """🔄 / 🎯 / 🌗: the job's settings again, charged to whoever clicked."""
+async def requeue(bot: Any, interaction: discord.Interaction, job: Job, action: str, image: int = 0) -> str:
+    """🔄 / 🎯 / 🌗: the job's settings again, charged to whoever clicked; 🌗 starts from `image`."""
     async with removed_unless_queued(request_folder(bot.config.data_dir, interaction)) as folder:
         if action == "vary":
-            source = finished_image(job, "vary", "use 🎯 same seed or 🔄 new seed instead", "vary_needs_image")
+            source = finished_image(job, "vary", "use 🎯 same seed or 🔄 new seed instead", "vary_needs_image",
+                                    image)
             init = await keep_copy(source, folder, "init_image.png")
             # DD's advice for an init image: skip about half of the steps to keep its layout.
             options = rerun_options(job, init_image=str(init), skip_steps=job.steps // 2)
         else:
             options = rerun_options(job, seed=job.seed if action == "same" else None)
-        new, text = await enqueue_options(bot, interaction, options, parent=job)
-    log.info("button %s on job %s queued job %s for user %s", action, job.id, new.id, new.user_id)
+        lineage = Lineage(action, image if action == "vary" else None)
+        new, text = await enqueue_options(bot, interaction, options, parent=job, lineage=lineage)
+    log.info("button %s on job %s (image %d) queued job %s for user %s", action, job.id, image, new.id,
+             new.user_id)
     return text
 
 
@@ -163,12 +186,80 @@ async def cancel_job(bot: Any, interaction: discord.Interaction, job: Job) -> st
     return f"Cancelling job `{job.id}`: the engine stops it after the current step."
 
 
-def result_view(job_id: str, kind: JobKind = JobKind.STILL) -> discord.ui.View:
-    """The buttons under a finished render (a view of DynamicItems only is never stored in memory)."""
+ImageAction = Callable[[str, int], discord.ui.Item]  # (job id, image index) -> the item for that image
+
+# One row per image: the actions on that image. Another image action is one more entry here.
+IMAGE_ACTIONS: list[ImageAction] = [
+    lambda job_id, image: JobButton("vary", job_id, image=image, label=f"Vary {image + 1}"),
+    lambda job_id, image: JobButton("animate", job_id, image=image, label=f"Animate {image + 1}"),
+]
+
+
+def image_row(view: discord.ui.View, job_id: str, image: int, row: int | None,
+              actions: list[ImageAction] | None = None) -> None:
+    """Add image `image`'s actions to `view`, on `row` (≤ 5 of them: one row's width)."""
+    items = [make(job_id, image) for make in (IMAGE_ACTIONS if actions is None else actions)][:ROW_WIDTH]
+    for item in items:
+        item.row = row
+        view.add_item(item)
+
+
+def result_view(job_id: str, kind: JobKind = JobKind.STILL, images: int = 1,
+                actions: list[ImageAction] | None = None) -> discord.ui.View:
+    """The buttons under a finished render (a view of DynamicItems only is never stored in memory):
+    the job's actions on the first row; for a still, one row per image, or — past 4 images — rows
+    for the first 3 and a select menu for the rest (Discord's 5 rows)."""
     view = AnsweringView(timeout=None)
     for action in RESULT_ACTIONS[kind]:
-        view.add_item(JobButton(action, job_id))
+        view.add_item(_on_row(JobButton(action, job_id), 0))
+    if kind != JobKind.STILL or images < 1:
+        return view
+    rowed = images if images <= ROWS - 1 else ROWS - 2
+    for image in range(rowed):
+        image_row(view, job_id, image, 1 + image, actions)
+    if images > rowed:
+        view.add_item(_on_row(ImageSelect(job_id, range(rowed, images)), ROWS - 1))
     return view
+
+
+def _on_row(item: discord.ui.Item, row: int) -> discord.ui.Item:
+    item.row = row
+    return item
+
+
+class ImageSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"disco:image:(?P<job>[0-9A-Z]{26})"):
+    """"More images": picking one answers privately with that image and its row of actions."""
+
+    def __init__(self, job_id: str, images: range | None = None,
+                 options: list[discord.SelectOption] | None = None) -> None:
+        if options is None:
+            shown = list(images or ())[:MAX_SELECT_OPTIONS]
+            options = [discord.SelectOption(label=f"Image {i + 1}", value=str(i)) for i in shown]
+        super().__init__(discord.ui.Select(custom_id=f"disco:image:{job_id}", options=options,
+                                           placeholder="More images: pick one for its actions"))
+        self.job_id = job_id
+        self.wording = NOT_DONE
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Select,
+                             match: re.Match[str], /) -> ImageSelect:
+        return cls(match["job"], options=list(item.options))
+
+    @answers_errors
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await think(interaction, private=True)
+        image = int(self.item.values[0])
+        job = await interaction.client.db.jobs.get(self.job_id)
+        data = await asyncio.to_thread(read_result_image, job, image)
+        view = AnsweringView(timeout=None)
+        image_row(view, job.id, image, 0)
+        if data is None:
+            text = f"Image {image + 1} of job `{job.id}` is no longer kept on the server; its actions need it."
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            return
+        file = discord.File(io.BytesIO(data), f"{job.id}_{image + 1}.png")
+        await interaction.followup.send(f"Image {image + 1} of job `{job.id}`:", file=file, view=view,
+                                        ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
 def cancel_view(job_ids: list[str] | tuple[str, ...], *, labelled: bool = False) -> discord.ui.View:

@@ -39,9 +39,11 @@ from .leases import LEASE_SECONDS
 from .migrations import SCHEMA_VERSION
 from .presets import Preset
 from .quotas import LedgerEntry, QuotaLimit, WindowUsage
+from .users import DEFAULT_NOTIFY, NOTIFY_CHOICES
 
 __all__ = [
     "ACTIVE", "AuditEntry", "AuditLog", "CapExceeded", "ChannelNotAllowed", "DATABASE_FILE", "DEFAULT_LIMITS",
+    "DEFAULT_NOTIFY", "NOTIFY_CHOICES",
     "Database", "DatabaseCorrupt", "DatabaseError", "DatabaseLocked", "DatabaseUnavailable", "DiskFull", "ForeignDatabase",
     "GuildLimits", "GuildSettings", "IntakePaused", "InvalidState", "InvalidValue", "Job",
     "JobKind", "JobRequest", "JobState", "JobTooLarge", "LEASE_SECONDS", "LedgerEntry", "NotFound", "Preset",

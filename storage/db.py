@@ -23,6 +23,7 @@ from .jobs import Jobs
 from .leases import Leases
 from .presets import Presets
 from .quotas import Quotas
+from .users import Users
 
 DATABASE_FILE = "disco.db"
 URL_VARIABLE = "DISCO_DATABASE_URL"
@@ -67,6 +68,7 @@ class Database:
         self.quotas = Quotas(self)
         self.presets = Presets(self)
         self.audit = AuditLog(self)
+        self.users = Users(self)
 
     @classmethod
     async def open(cls, target: str | Path, *, now: Clock | None = None, busy_timeout_s: float = 5.0,

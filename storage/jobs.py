@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from .job_types import RETRYABLE, TERMINAL, JobKind, JobState
 from .quotas import check_in, refund_in
 
 log = logging.getLogger("disco.storage.jobs")
+_ACTION = re.compile(r"[a-z]{1,24}")
 
 if TYPE_CHECKING:
     from .backend import Store
@@ -77,6 +79,8 @@ class JobRequest:
     priority: int = 0
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     parent_job_id: str | None = None
+    parent_action: str | None = None  # how it came from the parent: "remix", "vary", …
+    parent_image: int | None = None   # which image of the parent's result (0 = the first)
 
     def validate(self) -> None:
         if self.kind not in set(JobKind):
@@ -91,6 +95,14 @@ class JobRequest:
             raise InvalidValue("spec_json must be a JSON string of at most 1,000,000 characters")
         if not self.model_set or len(self.model_set) > 64:
             raise InvalidValue("model_set must be a model set name of 1 to 64 characters")
+        if (self.parent_action is not None or self.parent_image is not None) and not self.parent_job_id:
+            raise InvalidValue("parent_action and parent_image describe a parent job; give parent_job_id")
+        if self.parent_action is not None and not _ACTION.fullmatch(self.parent_action):
+            raise InvalidValue(f"parent_action must be 1-24 lowercase letters, not {self.parent_action!r}")
+        if self.parent_image is not None and (isinstance(self.parent_image, bool)
+                                              or not isinstance(self.parent_image, int)
+                                              or not 0 <= self.parent_image < 10_000):
+            raise InvalidValue(f"parent_image must be an image index 0-9999, not {self.parent_image!r}")
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,8 @@ class Job:
     finished_at: float | None
     updated_at: float
     role_ids: tuple[str, ...] = ()  # the requester's roles when it was queued (role quotas)
+    parent_action: str | None = None  # see JobRequest
+    parent_image: int | None = None
     damaged: tuple[str, ...] = ()   # columns that could not be read (their value here is empty)
 
     @property
@@ -253,12 +267,13 @@ class Jobs:
             rows = await conn.execute_fetchall(
                 "INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, spec_json, spec_version, "
                 "seed, priority, model_set, width, height, steps, frames, cuts, max_attempts, "
-                "parent_job_id, role_ids_json, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                "parent_job_id, parent_action, parent_image, role_ids_json, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 (new_job_id(now), gid, cid, uid, request.kind, request.spec_json,
                  request.spec_version, request.seed, request.priority, request.model_set,
                  request.width, request.height, request.steps, request.frames, request.cuts,
-                 request.max_attempts, request.parent_job_id, json.dumps(roles), now, now))
+                 request.max_attempts, request.parent_job_id, request.parent_action, request.parent_image,
+                 json.dumps(roles), now, now))
             return Job.from_row(rows[0])
 
     async def get(self, job_id: str) -> Job:
@@ -268,8 +283,9 @@ class Jobs:
         return Job.from_row(rows[0])
 
     async def list(self, *, guild_id: Snowflake | None = None, user_id: Snowflake | None = None,
-                   states: Iterable[str] | None = None, limit: int = 25) -> list[Job]:
-        """Newest first, filtered by guild, user (needs guild) and states."""
+                   states: Iterable[str] | None = None, limit: int = 25, offset: int = 0) -> list[Job]:
+        """Newest first, filtered by guild, user (needs guild) and states; `offset` newer jobs
+        are skipped (a page of `/history`)."""
         clauses, params = [], []
         if guild_id is not None:
             clauses.append("guild_id = ?")
@@ -285,8 +301,8 @@ class Jobs:
             clauses.append(f"state IN ({', '.join('?' for _ in wanted)})")
             params.extend(wanted)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        params.append(max(1, min(int(limit), 500)))
-        rows = await self._db.execute(f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ?", params)
+        params += [max(1, min(int(limit), 500)), max(0, int(offset))]
+        rows = await self._db.execute(f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ? OFFSET ?", params)
         return [Job.from_row(r) for r in rows]
 
     async def cancel(self, job_id: str) -> Job:

@@ -247,10 +247,28 @@ _V_SERVER_RULES = (
     )""",
 )
 
+# Per-user preferences (storage/users.py): how a member hears that a job finished.
+_V_USER_SETTINGS = (
+    """CREATE TABLE user_settings (
+        user_id TEXT PRIMARY KEY,
+        notify TEXT NOT NULL DEFAULT 'channel' CHECK (notify IN ('channel','dm','off')),
+        updated_at REAL NOT NULL
+    )""",
+)
+
+# How a child job came from its parent (`parent_job_id`): the action (remix, vary, …) and, for
+# an action on one image of the parent's result, that image's index; shown by `/job show`.
+_V_LINEAGE = (
+    "ALTER TABLE jobs ADD COLUMN parent_action TEXT",
+    "ALTER TABLE jobs ADD COLUMN parent_image INTEGER",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
     Migration("server rules: most images per job, allowed models, channel defaults", _V_SERVER_RULES),
+    Migration("per-user notification preference", _V_USER_SETTINGS),
+    Migration("jobs say how they came from their parent", _V_LINEAGE),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -259,4 +277,5 @@ SCHEMA_VERSION = len(MIGRATIONS)
 OWN_TABLES = frozenset({
     "jobs", "queue_guilds", "queue_users", "step_timings", "guild_settings", "guild_channels",
     "banned_words", "quota_limits", "usage", "presets", "audit_log", "channel_defaults",
+    "user_settings",
 })

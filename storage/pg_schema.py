@@ -229,8 +229,23 @@ _V_SERVER_RULES = (
     )""",
 )
 
+_V_USER_SETTINGS = (
+    """CREATE TABLE user_settings (
+        user_id TEXT PRIMARY KEY,
+        notify TEXT NOT NULL DEFAULT 'channel' CHECK (notify IN ('channel','dm','off')),
+        updated_at DOUBLE PRECISION NOT NULL
+    )""",
+)
+
+_V_LINEAGE = (
+    "ALTER TABLE jobs ADD COLUMN parent_action TEXT",
+    "ALTER TABLE jobs ADD COLUMN parent_image INTEGER",
+)
+
 PG_MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
     Migration("server rules: most images per job, allowed models, channel defaults", _V_SERVER_RULES),
+    Migration("per-user notification preference", _V_USER_SETTINGS),
+    Migration("jobs say how they came from their parent", _V_LINEAGE),
 )

@@ -17,7 +17,7 @@ from .errors import InvalidState
 
 # Parents before children is not needed (no foreign keys); jobs before the counters they feed.
 TABLES = ("guild_settings", "guild_channels", "channel_defaults", "banned_words", "quota_limits", "presets",
-          "audit_log", "usage", "step_timings", "jobs")
+          "audit_log", "usage", "step_timings", "user_settings", "jobs")
 COUNTERS = (("queue_guilds", ("guild_id",)), ("queue_users", ("guild_id", "user_id")))
 HISTORY = ("turn", "waiting_since", "served_at")
 BOOLEANS = {"cancel_requested", "intake_paused"}  # INTEGER on SQLite, BOOLEAN on PostgreSQL

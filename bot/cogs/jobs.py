@@ -19,8 +19,8 @@ from discord.ext import commands
 
 from bot.answers import MESSAGE_LIMIT, NO_MENTIONS, NOT_DONE, NOT_QUEUED, think
 from bot.jobtext import progress_words, prompt_text, seconds_left
-from bot.params import GuidanceScale, JobId, Seed, Settings, Steps
-from bot.queueing import enqueue_options, rerun_options
+from bot.params import GuidanceScale, JobId, Prompt, Seed, Settings, Steps
+from bot.queueing import Lineage, enqueue_options, rerun_options
 from bot.views import cancel_job, cancel_view, job_link
 from commands.errors import CommandError
 from storage import ACTIVE, Job, JobState
@@ -41,6 +41,17 @@ def _running_eta(job: Job, now: float) -> Optional[int]:
 def _waiting(estimate, now: float) -> str:
     place = "next in line" if estimate.position <= 1 else f"#{estimate.position} in line"
     return f"{place} · starts <t:{int(now + estimate.starts_in)}:R> · done <t:{int(now + estimate.finishes_in)}:R>"
+
+
+LINEAGE_WORDS = {"new": "new seed of", "same": "same seed of", "vary": "variation of", "animate": "animation of",
+                 "remix": "remix of", "rerun": "re-run of"}
+
+
+def lineage_words(job: Job) -> str:
+    """'variation of image 2 of `<parent>`': how the job came from its parent."""
+    words = LINEAGE_WORDS.get(job.parent_action or "", "re-run of")
+    image = f"image {job.parent_image + 1} of " if job.parent_image is not None else ""
+    return f"{words} {image}`{job.parent_job_id}`"
 
 
 def job_line(job: Job, estimate, now: float) -> str:
@@ -104,19 +115,20 @@ class JobsCog(commands.Cog):
                           extras=NOT_QUEUED.extras())
     @app_commands.guild_only()
     @app_commands.describe(job="the job id (default: your last job in this server)",
+                           prompt="new prompts instead of the job's (same syntax as /disco's prompt)",
                            seed="the noise seed; omit for a new random one, give the job's seed to repeat it",
                            steps="diffusion steps", clip_guidance_scale="how strongly CLIP pulls toward the prompts",
                            settings='other DD settings to change: "key=value; key=value"')
     @app_commands.autocomplete(job=job_autocomplete)
     async def rerun(self, interaction: discord.Interaction, job: Optional[JobId] = None,
-                    seed: Optional[Seed] = None, steps: Optional[Steps] = None,
+                    prompt: Optional[Prompt] = None, seed: Optional[Seed] = None, steps: Optional[Steps] = None,
                     clip_guidance_scale: Optional[GuidanceScale] = None,
                     settings: Optional[Settings] = None) -> None:
         await think(interaction)
         parent = await self._own_job(interaction, job)
-        options = rerun_options(parent, seed=seed, steps=steps, clip_guidance_scale=clip_guidance_scale,
+        options = rerun_options(parent, prompt=prompt, seed=seed, steps=steps, clip_guidance_scale=clip_guidance_scale,
                                 settings=settings)
-        new, text = await enqueue_options(self.bot, interaction, options, parent=parent)
+        new, text = await enqueue_options(self.bot, interaction, options, parent=parent, lineage=Lineage("rerun"))
         log.info("/rerun of job %s queued job %s for user %s", parent.id, new.id, new.user_id)
         await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
 
@@ -186,7 +198,7 @@ class JobsCog(commands.Cog):
         if prompt:
             lines.append(f"`{prompt}`")
         lines.append(f"seed `{job.seed}` · {job.width}×{job.height} · {job.steps} steps"
-                     + (f" · re-run of `{job.parent_job_id}`" if job.parent_job_id else ""))
+                     + (f" · {lineage_words(job)}" if job.parent_job_id else ""))
         if job.state == JobState.QUEUED:
             estimate = await self.db.jobs.position(job.id)
             if estimate is not None:

@@ -71,8 +71,8 @@ def test_animate_this_queues_the_still_as_frame_zero_of_a_zoom(tmp_path):
         job_id = await queue_job(db, fake)
         png = await finish(db, tmp_path, job_id)
         async with fake.run_client(make_bot(tmp_path, fake)):
-            result = await fake.wait_for_message(fake.channel.id, lambda m: f"disco:animate:{job_id}" in m.custom_ids)
-            _, answer = await click(fake, result.id, f"disco:animate:{job_id}")
+            result = await fake.wait_for_message(fake.channel.id, lambda m: f"disco:animate:{job_id}:0" in m.custom_ids)
+            _, answer = await click(fake, result.id, f"disco:animate:{job_id}:0")
             assert answer.content.startswith("**Queued**"), answer.content
             assert "frame 0 is the given image" in answer.content and "zoom `0: (1.02)`" in answer.content
         (anim,) = [j for j in await db.jobs.list() if j.parent_job_id == job_id]

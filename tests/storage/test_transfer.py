@@ -29,6 +29,7 @@ async def populate(path) -> list[str]:
         await db.quotas.set_limit(1, "role", "month", 9000, subject_id=77)
         await db.presets.save(1, "misty", '{"steps": 80}', 1, owner_id=10)
         await db.presets.save(1, "house", '{"steps": 120}', 1)
+        await db.users.set_notify(10, "dm")
         for user in (10, 11, 12, 10, 11):
             await db.jobs.enqueue(request(user=user), role_ids=[77])
             clock.advance(1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from pathlib import Path
 
 from PIL import Image
@@ -105,3 +106,20 @@ async def click(fake: FakeDiscord, message_id: int, custom_id: str, **kwargs):
     await fake.wait_for(lambda: fake.original_response(rec.id) is not None
                         and not fake.original_response(rec.id).loading, 15, "for the click's answer")
     return rec, answer(fake, rec)
+
+
+def job_id_in(text: str) -> str:
+    return re.search(r"`([0-9A-Z]{26})`", text).group(1)
+
+
+async def answered(fake: FakeDiscord, rec):
+    """The caller's answer to a deferred command or submit (the follow-up fills the placeholder)."""
+    await fake.wait_for(lambda: fake.original_response(rec.id) is not None
+                        and not fake.original_response(rec.id).loading, 30, "for the answer")
+    return fake.original_response(rec.id)
+
+
+def form_values(modal: dict) -> dict[str, str]:
+    """What a modal shows pre-filled: input custom_id -> its default text."""
+    inputs = [node["component"] for node in modal["components"] if node["type"] == 18]
+    return {text_input["custom_id"]: text_input.get("value", "") for text_input in inputs}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Optional
 from aiohttp import web
 
 from .store import FLAG_EPHEMERAL, FLAG_LOADING, CallbackRecord, InteractionRecord, StoredMessage
+from .validate import check_modal
 from .wire import (
     ALREADY_ACKNOWLEDGED,
     FILES,
@@ -112,9 +113,7 @@ class InteractionRoutes:
         if ctype == AUTOCOMPLETE_RESULT and rec.type == AUTOCOMPLETE:
             return None
         if ctype == MODAL and rec.type in (APPLICATION_COMMAND, MESSAGE_COMPONENT):
-            if not data.get("custom_id") or not data.get("title"):
-                raise invalid_form({"data": {"_errors": [{"code": "BASE_TYPE_REQUIRED",
-                                                          "message": "custom_id and title are required"}]}})
+            check_modal(data)
             rec.modal = data
             return None
         raise invalid_form({"type": {"_errors": [{"code": "INTERACTION_RESPONSE_TYPE_INVALID",

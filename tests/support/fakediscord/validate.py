@@ -22,6 +22,15 @@ MAX_ROWS = 5
 MAX_BUTTONS_PER_ROW = 5
 MAX_CUSTOM_ID = 100
 MAX_LABEL = 80
+SELECTS = (3, 5, 6, 7, 8)  # string, user, role, mentionable and channel selects: each fills a row
+MAX_SELECT_OPTIONS = 25
+# Modals (components/reference.mdx, receiving-and-responding.mdx "Modal"): a title, 1-5 top-level
+# components (Labels, type 18, wrapping a text input; or legacy rows of one text input).
+MAX_MODAL_TITLE = 45
+MAX_MODAL_COMPONENTS = 5
+MAX_MODAL_LABEL = 45
+MAX_TEXT_INPUT = 4000
+MAX_PLACEHOLDER = 100
 
 
 def _error(errors: dict, path: str, code: str, message: str) -> None:
@@ -74,8 +83,16 @@ def _check_components(errors: dict, components: list, flags: int) -> None:
         if len(buttons) > MAX_BUTTONS_PER_ROW:
             _error(errors, f"components.{i}.components", "BASE_TYPE_MAX_LENGTH",
                    f"Must be {MAX_BUTTONS_PER_ROW} or fewer in length.")
+        if any(c.get("type") in SELECTS for c in children) and len(children) > 1:
+            _error(errors, f"components.{i}.components", "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                   "The specified component exceeds the maximum width")
         for j, child in enumerate(children):
             _too_long(errors, f"components.{i}.components.{j}.label", child.get("label"), MAX_LABEL)
+            options = child.get("options") or []
+            if len(options) > MAX_SELECT_OPTIONS:
+                _error(errors, f"components.{i}.components.{j}.options", "BASE_TYPE_MAX_LENGTH",
+                       f"Must be {MAX_SELECT_OPTIONS} or fewer in length.")
+            _too_long(errors, f"components.{i}.components.{j}.placeholder", child.get("placeholder"), 150)
     seen: set[str] = set()
 
     def walk(node: Any, path: str) -> None:
@@ -114,3 +131,44 @@ def check_message(payload: Optional[dict], n_files: int, *, creating: bool) -> N
     if creating and not (payload.get("content") or payload.get("embeds") or payload.get("components")
                          or payload.get("sticker_ids") or payload.get("poll") or n_files):
         raise DiscordError(400, CANNOT_SEND_EMPTY_MESSAGE, "Cannot send an empty message")
+
+
+def _check_text_input(errors: dict, path: str, node: dict) -> None:
+    _too_long(errors, f"{path}.custom_id", node.get("custom_id"), MAX_CUSTOM_ID)
+    _too_long(errors, f"{path}.placeholder", node.get("placeholder"), MAX_PLACEHOLDER)
+    _too_long(errors, f"{path}.value", node.get("value"), MAX_TEXT_INPUT)
+    _too_long(errors, f"{path}.label", node.get("label"), MAX_MODAL_LABEL)
+    for key, low in (("min_length", 0), ("max_length", 1)):
+        value = node.get(key)
+        if value is not None and not low <= int(value) <= MAX_TEXT_INPUT:
+            _error(errors, f"{path}.{key}", "NUMBER_TYPE_MAX",
+                   f"int value should be between {low} and {MAX_TEXT_INPUT}.")
+    value, top = node.get("value"), node.get("max_length")
+    if value and top is not None and len(value) > int(top):
+        _error(errors, f"{path}.value", "BASE_TYPE_BAD_LENGTH", f"Must be between 0 and {top} in length.")
+
+
+def check_modal(data: dict) -> None:
+    """Raise DiscordError (50035) when a modal (callback type 9) breaks Discord's limits."""
+    errors: dict = {}
+    if not data.get("custom_id") or not data.get("title"):
+        _error(errors, "data", "BASE_TYPE_REQUIRED", "custom_id and title are required")
+    _too_long(errors, "data.title", data.get("title"), MAX_MODAL_TITLE)
+    _too_long(errors, "data.custom_id", data.get("custom_id"), MAX_CUSTOM_ID)
+    components = data.get("components") or []
+    if not 1 <= len(components) <= MAX_MODAL_COMPONENTS:
+        _error(errors, "data.components", "BASE_TYPE_BAD_LENGTH",
+               f"Must be between 1 and {MAX_MODAL_COMPONENTS} in length.")
+    for i, node in enumerate(components):
+        path = f"data.components.{i}"
+        if node.get("type") == 18:
+            _too_long(errors, f"{path}.label", node.get("label"), MAX_MODAL_LABEL)
+            _too_long(errors, f"{path}.description", node.get("description"), 100)
+            _check_text_input(errors, f"{path}.component", node.get("component") or {})
+        elif node.get("type") == 1:
+            for j, child in enumerate(node.get("components") or []):
+                _check_text_input(errors, f"{path}.components.{j}", child)
+        else:
+            _error(errors, f"{path}.type", "UNION_TYPE_CHOICES", "Value of field \"type\" must be one of (1, 18).")
+    if errors:
+        raise invalid_form(errors)
