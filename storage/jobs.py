@@ -258,7 +258,9 @@ class Jobs:
                  request.spec_version, request.seed, request.priority, request.model_set,
                  request.width, request.height, request.steps, request.frames, request.cuts,
                  request.max_attempts, request.parent_job_id, json.dumps(roles), now, now))
-            return Job.from_row(rows[0])
+            job = Job.from_row(rows[0])
+            await self._db.blobs.attach_inputs(conn, job.id, request.spec_json, now)
+            return job
 
     async def get(self, job_id: str) -> Job:
         rows = await self._db.execute("SELECT * FROM jobs WHERE id = ?", (normalize_job_id(job_id),))

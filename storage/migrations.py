@@ -231,9 +231,31 @@ _V1 = (
 # finished cells or frames, and the engine cannot ask Discord for them.
 _V2 = ("ALTER TABLE jobs ADD COLUMN role_ids_json TEXT NOT NULL DEFAULT '[]'",)
 
+# Job files as content-addressed blobs (storage/blobs.py): on SQLite the bytes are files next to
+# the database (`blobs/ab/<sha256>`); `job_files` names each job's files and counts references.
+_V_BLOBS = (
+    """CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        touched_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE job_files (
+        job_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL
+            CHECK (role IN ('input','preview','checkpoint','output','frame','cell','state')),
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (job_id, name)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX job_files_blob ON job_files (sha256)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
+    Migration("job files as content-addressed blobs", _V_BLOBS),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -241,5 +263,5 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # Tables a database of ours has; used to tell our own half-made file from someone else's.
 OWN_TABLES = frozenset({
     "jobs", "queue_guilds", "queue_users", "step_timings", "guild_settings", "guild_channels",
-    "banned_words", "quota_limits", "usage", "presets", "audit_log",
+    "banned_words", "quota_limits", "usage", "presets", "audit_log", "blobs", "job_files",
 })
