@@ -1,7 +1,7 @@
 """`disco db migrate --from URL --to URL`: move an install to another database (e.g. from the
 SQLite file to PostgreSQL when a second GPU host joins). Copies jobs, quotas and the usage
-ledger, presets, guild settings and the audit log into an empty database and verifies the row
-counts (storage/transfer.py). Job files stay in the data dir (there is no blob store yet).
+ledger, presets, guild settings, the audit log and the job files (blobs) into an empty database
+and verifies the counts (storage/transfer.py).
 
 Passwords never go on the command line (`ps` shows it): use PGPASSWORD or ~/.pgpass.
 """
@@ -18,7 +18,7 @@ def add_db_command(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("db", help="database tools: copy an install to another database")
     actions = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     migrate = actions.add_parser(
-        "migrate", help="copy jobs, quotas, presets, settings and the audit log into an empty database",
+        "migrate", help="copy jobs, quotas, presets, settings, the audit log and job files into an empty database",
         description="Copy everything into an empty database of either backend and check the counts.")
     migrate.add_argument("--from", dest="source", required=True, metavar="URL",
                          help="e.g. sqlite:///data/disco.db")
@@ -65,6 +65,5 @@ async def _migrate(source_url: str, target_url: str) -> int:
         print(f"error: counts differ: {problem}", file=sys.stderr)
     if problems:
         return 1
-    print("verified: every table has the same number of rows. Job files (images, previews, "
-          "checkpoints) are not in the database: keep or copy the data dir's jobs/ folder.")
+    print("verified: every table has the same number of rows, and every job file (blob) was copied.")
     return 0
