@@ -23,7 +23,7 @@ import discord
 
 from bot.animate import animate_still, recipe_file, requeue_animation
 from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, answers_errors, think
-from bot.attachments import finished_image, keep_copy, removed_unless_queued, request_folder
+from bot.attachments import finished_image, kept_copy
 from bot.checks import is_moderator
 from bot.queueing import enqueue_options, rerun_options
 from commands.echo import recipe
@@ -102,15 +102,15 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button],
 
 async def requeue(bot: Any, interaction: discord.Interaction, job: Job, action: str) -> str:
     """🔄 / 🎯 / 🌗: the job's settings again, charged to whoever clicked."""
-    async with removed_unless_queued(request_folder(bot.config.data_dir, interaction)) as folder:
-        if action == "vary":
-            source = finished_image(job, "vary", "use 🎯 same seed or 🔄 new seed instead", "vary_needs_image")
-            init = await keep_copy(source, folder, "init_image.png")
-            # DD's advice for an init image: skip about half of the steps to keep its layout.
-            options = rerun_options(job, init_image=str(init), skip_steps=job.steps // 2)
-        else:
-            options = rerun_options(job, seed=job.seed if action == "same" else None)
-        new, text = await enqueue_options(bot, interaction, options, parent=job)
+    if action == "vary":
+        source = await finished_image(bot.db, job, "vary", "use 🎯 same seed or 🔄 new seed instead",
+                                      "vary_needs_image")
+        init = await kept_copy(bot.db, source, "init_image.png")
+        # DD's advice for an init image: skip about half of the steps to keep its layout.
+        options = await rerun_options(bot.db, job, init_image=init, skip_steps=job.steps // 2)
+    else:
+        options = await rerun_options(bot.db, job, seed=job.seed if action == "same" else None)
+    new, text = await enqueue_options(bot, interaction, options, parent=job)
     log.info("button %s on job %s queued job %s for user %s", action, job.id, new.id, new.user_id)
     return text
 

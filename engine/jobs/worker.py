@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from engine.jobs.context import Handler, JobContext, WorkerConfig, release_memor
 from engine.jobs.outcome import Completed, Failed, Outcome, Stopped, outcome_of
 from engine.models.pool import ModelPool
 from storage import (
+    BlobTooLarge,
     Database,
     DatabaseUnavailable,
     Job,
@@ -128,29 +130,37 @@ class EngineWorker:
         log.info("job %s: attempt %d of %d", job.id, job.attempt, job.max_attempts)
         ctx = JobContext(job, db=self.db, owner=self.owner, data_dir=self.data_dir, pool=self.pool,
                          pipeline=self.pipeline, animator=self.animator, config=self.config)
-        handler = HANDLERS[job.kind]
-        try:
-            spec = handler.spec_of(job)
-        except SpecError as exc:
-            await self._record(ctx, Failed("invalid_settings", str(exc), retryable=False))
-            return
         heartbeats = asyncio.create_task(ctx.keep_alive())
-        started = time.monotonic()
         try:
-            artifacts = await asyncio.to_thread(handler.render, ctx, spec)
-            outcome: Outcome = Completed(tuple(artifacts), gpu_seconds=time.monotonic() - started,
-                                         seconds_per_step=ctx.live.seconds_per_step(),
-                                         already_charged=ctx.live.charged)
-        except Exception as exc:
-            outcome = outcome_of(exc, job)
+            outcome = await self._attempt(ctx, HANDLERS[job.kind])
         finally:
             heartbeats.cancel()
             release_memory(self.pool.device)
-        await self._record(ctx, outcome)
+        try:
+            await self._record(ctx, outcome)
+        finally:
+            ctx.discard()
+
+    async def _attempt(self, ctx: JobContext, handler: Handler[Any]) -> Outcome:
+        """The job's files into this process's scratch folder, its spec checked, the render."""
+        try:
+            await ctx.materialise()
+            spec = handler.spec_of(ctx.job)
+        except SpecError as exc:
+            return Failed("invalid_settings", str(exc), retryable=False)
+        except Exception as exc:
+            return outcome_of(exc, ctx.job)
+        started = time.monotonic()
+        try:
+            artifacts = await asyncio.to_thread(handler.render, ctx, spec)
+        except Exception as exc:
+            return outcome_of(exc, ctx.job)
+        return Completed(tuple(artifacts), gpu_seconds=time.monotonic() - started,
+                         seconds_per_step=ctx.live.seconds_per_step(), already_charged=ctx.live.charged)
 
     async def _record(self, ctx: JobContext, outcome: Outcome) -> None:
         """Store how the attempt ended, retrying while the database is unreachable (the result
-        stays on disk; if the lease runs out meanwhile, the write is fenced off and the job
+        stays in the scratch folder; if the lease runs out meanwhile, the write is fenced off and the job
         runs again: nothing is lost or recorded twice)."""
         backoff = 1.0
         while True:
@@ -163,9 +173,14 @@ class EngineWorker:
                 backoff = min(backoff * 2, 30.0)
 
     async def _record_once(self, ctx: JobContext, outcome: Outcome) -> None:
-        """Store how the attempt ended; a superseded attempt's result is dropped."""
+        """Store how the attempt ended (its results as blobs first); a superseded attempt's
+        result is dropped."""
         job, leases = ctx.job, self.db.leases
         try:
+            try:
+                outcome = replace(outcome, artifacts=await ctx.publish(outcome.artifacts))
+            except BlobTooLarge as exc:
+                outcome = Failed("blob_bytes", str(exc), retryable=False)
             match outcome:
                 case Completed():
                     await ctx.write_last_progress()
