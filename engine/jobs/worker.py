@@ -54,16 +54,21 @@ def default_owner() -> str:
 
 
 async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
-                config: WorkerConfig | None = None, burst: bool = False, database_url: str = "") -> int:
+                config: WorkerConfig | None = None, burst: bool = False, database_url: str = "",
+                blob_bytes: int | None = None) -> int:
     """The engine process (`disco engine`): open the queue (DISCO_DATABASE_URL, else
     `database_url`, else the SQLite file in `data_dir`) and render jobs until SIGTERM or
     SIGINT — with `burst`, until the queue is empty. Returns the jobs processed. A PostgreSQL
-    server that is down at start is waited for."""
+    server that is down at start is waited for. `blob_bytes`: `[storage] blob_bytes`, the
+    largest job file kept. `data_dir` holds only this process's scratch folders when the
+    database is PostgreSQL: nothing there is shared with another process."""
     try:
         db = await Database.open(resolve_database_url(data_dir, database_url),
                                  wait_s=0.0 if burst else float("inf"))
     except StorageError as exc:  # a locked, damaged or foreign file: the CLI prints one line
         raise EngineError(str(exc)) from None
+    if blob_bytes is not None:
+        db.blobs.max_bytes = blob_bytes
     try:
         worker = EngineWorker(db, pool, data_dir, owner=owner, config=config)
         loop = asyncio.get_running_loop()

@@ -44,9 +44,8 @@ def test_poster_posts_an_oversized_result_as_a_fitting_jpeg(tmp_path):
     big = tmp_path / "TimeToDisco(0)_0.png"
     big.write_bytes(noisy_png(512))
     limit = big.stat().st_size // 3
-    client = SimpleNamespace(get_guild=lambda _id: SimpleNamespace(filesize_limit=limit))
     job = SimpleNamespace(artifacts=(str(big),), guild_id="1", id="J1", spec_json='{"steps": 10}')
-    files, notes = Poster(client, db=None)._result_files(job)
+    files, notes = Poster._result_files(job, limit)
     assert [f.filename for f in files] == ["TimeToDisco(0)_0.jpg", "J1_settings.json"]
     assert "upload limit" in notes[0]
 
@@ -63,7 +62,6 @@ def test_poster_posts_an_evolution_video_beside_the_image_when_it_fits(tmp_path)
     job = SimpleNamespace(artifacts=(str(image), str(video)), guild_id="1", id="J1",
                           spec_json='{"intermediate_saves": 3}')
     for limit, posted in ((1_000_000, True), (15_000, False)):
-        client = SimpleNamespace(get_guild=lambda _id, limit=limit: SimpleNamespace(filesize_limit=limit))
-        files, notes = Poster(client, db=None)._result_files(job)
+        files, notes = Poster._result_files(job, limit)
         assert (video.name in [f.filename for f in files]) is posted
         assert posted or notes[-1] == f"{video.name} is over this server's upload limit; it stays on the server"
