@@ -1,5 +1,6 @@
 """`disco db migrate --from URL --to URL`: move an install to another database (e.g. from the
-SQLite file to PostgreSQL when a second GPU host joins). Copies jobs, quotas and the usage
+SQLite file to PostgreSQL when a second GPU host joins). `disco db sweep`: delete now the job
+files the bot's hourly sweep would delete (delivered longer ago than `[storage] retention_days`). Copies jobs, quotas and the usage
 ledger, presets, guild settings, the audit log and the job files (blobs) into an empty database
 and verifies the counts (storage/transfer.py).
 
@@ -14,7 +15,8 @@ import sys
 from urllib.parse import urlsplit
 
 
-def add_db_command(commands: argparse._SubParsersAction) -> None:
+def add_db_command(commands: argparse._SubParsersAction, options: argparse.ArgumentParser) -> None:
+    """`options`: the parent parser of the commands that read the config file (`sweep` does)."""
     p = commands.add_parser("db", help="database tools: copy an install to another database")
     actions = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     migrate = actions.add_parser(
@@ -25,6 +27,27 @@ def add_db_command(commands: argparse._SubParsersAction) -> None:
     migrate.add_argument("--to", dest="target", metavar="URL",
                          help="e.g. postgresql://disco@db/disco (default: DISCO_DATABASE_URL)")
     p.set_defaults(func=cmd_db)
+    sweep = actions.add_parser(
+        "sweep", parents=[options], help="delete the files of jobs delivered longer ago than [storage] retention_days",
+        description="The bot's retention sweep, now: files of delivered jobs past the retention, "
+                    "then every blob no job names (uploads never queued, after a day).")
+    sweep.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args: argparse.Namespace, config: dict[str, dict], data_dir) -> int:
+    """`disco db sweep` on the install's database (DISCO_DATABASE_URL, [storage] url, or the
+    data dir's SQLite file)."""
+    from storage import Database, database_url
+
+    async def sweep() -> int:
+        url = database_url(data_dir, config["storage"].get("url", ""))
+        async with await Database.open(url) as db:
+            swept = await db.blobs.sweep(config["storage"]["retention_days"] * 86400.0)
+            held, size = await db.blobs.count()
+        print(f"deleted {swept.job_files} job file name(s) past retention and {swept.blobs} blob(s) "
+              f"({swept.bytes / 2**20:.1f} MiB); {held} blob(s) ({size / 2**20:.1f} MiB) kept")
+        return 0
+    return asyncio.run(sweep())
 
 
 def cmd_db(args: argparse.Namespace) -> int:

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_commands(commands)
     add_engine_command(commands, options)
     add_jobs_command(commands, options)
-    add_db_command(commands)
+    add_db_command(commands, options)
     add_bot_command(commands, options)
     return parser
 

@@ -116,3 +116,26 @@ def test_the_command_copies_verifies_and_refuses_bad_input(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["db", "migrate", "--from", str(original), "--to", target.url]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_disco_db_sweep_deletes_what_no_job_needs(tmp_path, capsys, monkeypatch):
+    import asyncio
+    import time
+    data = tmp_path / "data"
+    data.mkdir()
+    asyncio.run(populate(data / "disco.db"))
+    clock_far = 1_800_000_000.0 + 400 * 86400  # the upload is old enough, the delivered job too
+
+    async def orphan():
+        async with await open_db(data, FakeClock(1_800_000_000.0)) as db:
+            await db.blobs.put(b"never queued", "u.png")
+    asyncio.run(orphan())
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0 + 3600)
+    assert main(["db", "sweep", "--data-dir", str(data)]) == 0  # nothing is old enough yet
+    assert "deleted 0 job file name(s)" in capsys.readouterr().out
+    monkeypatch.setattr(time, "time", lambda: clock_far)  # the database's clock on SQLite
+    assert main(["db", "sweep", "--data-dir", str(data)]) == 0
+    out = capsys.readouterr().out
+    # The delivered job's output and input names go, then the orphan upload and the output
+    # blob; the upload the queued jobs name stays.
+    assert "deleted 2 job file name(s) past retention and 2 blob(s)" in out and "1 blob(s)" in out
