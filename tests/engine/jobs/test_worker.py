@@ -165,10 +165,14 @@ def test_out_of_memory_with_cut_batches_retries_in_dd_loop_same_spec(tmp_path):
 
 # ---- real engine subprocesses ---------------------------------------------------------------
 
-def engine_process(data: Path, *extra: str) -> subprocess.Popen:
+def engine_process(data: Path, *extra: str, scratch: Path | None = None) -> subprocess.Popen:
+    """A real engine on the queue in `data`; with `scratch`, its own data folder is that one
+    (its scratch files go there), and only the database is shared."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if scratch is not None:
+        env["DISCO_DATABASE_URL"] = f"sqlite:///{data / 'disco.db'}"
     return subprocess.Popen([sys.executable, "-m", "disco", "engine", "--models", "test-tiny",
-                             "--device", "cpu", "--data-dir", str(data), "--lease-seconds", "2",
+                             "--device", "cpu", "--data-dir", str(scratch or data), "--lease-seconds", "2",
                              "--checkpoint-every", "5", *extra],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -206,7 +210,9 @@ def kill_after_first_unit_and_resume(data: Path, crashed: str, reference: str, f
     stamp = job_file(data, crashed, first_unit)
     assert stamp is not None and row(data, crashed)["state"] == "running"
     time.sleep(2.2)  # the dead engine's lease runs out
-    assert engine_process(data, "--burst").wait(timeout=480) == 0
+    # Another engine in another data folder: it resumes from the blobs alone.
+    assert engine_process(data, "--burst", scratch=data / "other").wait(timeout=480) == 0
+    assert not any(p.is_file() for p in (data / "other").rglob("*"))  # its scratch folder went with the job
     resumed, whole = row(data, crashed), row(data, reference)
     assert resumed["state"] == whole["state"] == "succeeded" and resumed["attempt"] == 2
     assert job_file(data, crashed, first_unit) == stamp  # the finished unit was kept, not redone
@@ -232,7 +238,9 @@ def test_kill_9_mid_render_resumes_to_the_same_png(tmp_path):
     interrupted_at = row(tmp_path, crashed)["progress_step"]
     assert row(tmp_path, crashed)["state"] == "running"  # the dead engine still holds the lease
     time.sleep(2.2)  # let the lease run out
-    assert engine_process(tmp_path, "--burst").wait(timeout=480) == 0
+    # Another engine with another data folder (a fresh scratch folder): the checkpoint blob is
+    # all it has of the first attempt.
+    assert engine_process(tmp_path, "--burst", scratch=tmp_path / "other").wait(timeout=480) == 0
     resumed, uninterrupted = row(tmp_path, crashed), row(tmp_path, reference)
     assert resumed["state"] == uninterrupted["state"] == "succeeded"
     assert resumed["attempt"] == 2 and 12 <= interrupted_at < 30
