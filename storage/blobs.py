@@ -193,11 +193,37 @@ class Blobs:
 
     async def _name(self, conn: Any, job_id: str, name: str, role: str, sha: str, size: int,
                     now: float) -> None:
+        """Name `sha` the job's file `name`. The blob it replaces (an older preview or
+        checkpoint) is deleted at once when no job names it any more: a long render would
+        otherwise pile up hundreds of them until the sweep."""
+        before = await conn.execute_fetchall(
+            "SELECT sha256 FROM job_files WHERE job_id = ? AND name = ?", (job_id, name))
         await conn.execute(
             "INSERT INTO job_files (job_id, name, role, sha256, size, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, name) DO UPDATE SET "
             "role = excluded.role, sha256 = excluded.sha256, size = excluded.size, "
             "created_at = excluded.created_at", (job_id, name, role, sha, size, now))
+        if before and before[0][0] != sha:
+            await self._drop_unnamed(conn, [before[0][0]])
+
+    async def _drop_unnamed(self, conn: Any, shas: list[str]) -> list[Any]:
+        """Delete those of `shas` that no job names; returns their (sha256, size) rows."""
+        gone = []
+        for start in range(0, len(shas), 500):
+            part = shas[start:start + 500]
+            marks = ", ".join("?" for _ in part)
+            gone += await conn.execute_fetchall(
+                f"DELETE FROM blobs WHERE sha256 IN ({marks}) AND NOT EXISTS (SELECT 1 FROM job_files f "
+                f"WHERE f.sha256 = blobs.sha256) RETURNING sha256, size", part)
+        deleted = [row[0] for row in gone]
+        if self.root is None:
+            for start in range(0, len(deleted), 500):
+                part = deleted[start:start + 500]
+                await conn.execute(f"DELETE FROM blob_chunks WHERE sha256 IN "
+                                   f"({', '.join('?' for _ in part)})", part)
+        else:
+            await asyncio.to_thread(self._unlink, deleted)
+        return gone
 
     async def _check_fence(self, conn: Any, job_id: str, attempt: int, owner: str) -> None:
         from .errors import StaleAttempt
@@ -298,18 +324,11 @@ class Blobs:
                 "DELETE FROM job_files WHERE job_id IN (SELECT id FROM jobs WHERE delivery_state "
                 "IN ('posted','abandoned') AND finished_at IS NOT NULL AND finished_at < ?) "
                 "OR job_id NOT IN (SELECT id FROM jobs) RETURNING job_id", (now - retention_s,))
-            unused = await conn.execute_fetchall(
-                "DELETE FROM blobs WHERE touched_at < ? AND NOT EXISTS (SELECT 1 FROM job_files f "
-                "WHERE f.sha256 = blobs.sha256) RETURNING sha256, size", (now - grace_s,))
-            shas = [row[0] for row in unused]
-            if self.root is None:
-                for start in range(0, len(shas), 500):
-                    part = shas[start:start + 500]
-                    await conn.execute(f"DELETE FROM blob_chunks WHERE sha256 IN "
-                                       f"({', '.join('?' for _ in part)})", part)
-            else:
-                await asyncio.to_thread(self._unlink, shas)
-        return Swept(len(dropped), len(shas), sum(int(row[1]) for row in unused))
+            old = await conn.execute_fetchall(
+                "SELECT sha256 FROM blobs WHERE touched_at < ? AND NOT EXISTS (SELECT 1 FROM job_files f "
+                "WHERE f.sha256 = blobs.sha256)", (now - grace_s,))
+            unused = await self._drop_unnamed(conn, [row[0] for row in old])
+        return Swept(len(dropped), len(unused), sum(int(row[1]) for row in unused))
 
     def _unlink(self, shas: list[str]) -> None:
         for sha in shas:

@@ -97,6 +97,8 @@ async def test_job_files_are_fenced_by_the_attempt(store):
         files = await db.blobs.job_files(job.id)
         assert [(f.name, f.role) for f in files] == [("checkpoint.pt", "checkpoint")]
         assert await db.blobs.get(files[0].ref) == b"state 2" and files[0].ref != ref
+        assert not await db.blobs.exists(ref)  # the replaced checkpoint is gone at once
+        assert await db.blobs.count() == (1, len(b"state 2"))
         with pytest.raises(StaleAttempt):
             await db.blobs.put(b"stale", "checkpoint.pt", job_id=job.id, role="checkpoint",
                                fence=(claimed.attempt, "engine:b"))
