@@ -43,6 +43,27 @@ def scratch_dir(data_dir: Path, job_id: str) -> Path:
     return Path(data_dir) / "scratch" / str(os.getpid()) / job_id
 
 
+def clear_stale_scratch(data_dir: Path) -> list[Path]:
+    """Remove the scratch folders of engine processes that are gone (killed mid-job: their
+    work is in blobs). Returns what was removed."""
+    removed = []
+    for folder in (Path(data_dir) / "scratch").glob("*"):
+        if folder.name.isdigit() and int(folder.name) != os.getpid() and not _alive(int(folder.name)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 async def materialise(db: Database, job: Job, folder: Path
                       ) -> tuple[str, dict[str, str], list[JobFile]]:
     """A fresh `folder` holding what an earlier attempt kept (checkpoint, finished images,

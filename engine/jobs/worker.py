@@ -25,6 +25,7 @@ from engine.diffusion.pipeline import DiscoPipeline
 from engine.errors import EngineError, SpecError
 from engine.jobs import animation, still, study
 from engine.jobs.context import Handler, JobContext, WorkerConfig, release_memory
+from engine.jobs.files import clear_stale_scratch
 from engine.jobs.outcome import Completed, Failed, Outcome, Stopped, outcome_of
 from engine.models.pool import ModelPool
 from storage import (
@@ -69,6 +70,8 @@ async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
         raise EngineError(str(exc)) from None
     if blob_bytes is not None:
         db.blobs.max_bytes = blob_bytes
+    for folder in clear_stale_scratch(data_dir):
+        log.info("removed %s, the scratch folder of an engine that is gone", folder)
     try:
         worker = EngineWorker(db, pool, data_dir, owner=owner, config=config)
         loop = asyncio.get_running_loop()
