@@ -65,10 +65,10 @@ def test_a_slow_delivery_does_not_hold_up_progress_messages(tmp_path, monkeypatc
     release = threading.Event()
     real = bot.poster.Poster._result_files
 
-    def slow_result_files(self, job):  # e.g. a big upload being prepared
+    def slow_result_files(job, limit):  # e.g. a big upload being prepared
         release.wait(20)
-        return real(self, job)
-    monkeypatch.setattr(bot.poster.Poster, "_result_files", slow_result_files)
+        return real(job, limit)
+    monkeypatch.setattr(bot.poster.Poster, "_result_files", staticmethod(slow_result_files))
 
     async def body(fake: FakeDiscord, db: Database) -> None:
         done_id = await queue_job(db, fake)
