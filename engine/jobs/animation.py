@@ -59,13 +59,12 @@ def render_animation_job(ctx: JobContext, anim: AnimationSpec) -> list[str]:
     def on_event(event: FrameEvent) -> None:
         if event.step is not None:
             if display_rate and event.step.step % display_rate == 0:
-                preview = save_preview(folder, event.step.pred_xstart, PREVIEW_SIDE)
-                live.preview_path = ctx.push(preview, "preview") or live.preview_path
+                ctx.show(save_preview(folder, event.step.pred_xstart, PREVIEW_SIDE))
             progress.step(event.frame, event.step)
         elif _keep_frame(ctx, event.frame, event.path):  # frame k is a blob: it becomes the preview
             with Image.open(event.path) as frame:
                 preview = save_preview(folder, frame, PREVIEW_SIDE)
-            progress.finished(event.frame, ctx.push(preview, "preview"))
+            progress.finished(event.frame, preview)
 
     def run():
         return ctx.animator(anim, out_dir=folder, callback=on_event, should_cancel=ctx.cancel.is_set)

@@ -70,6 +70,7 @@ class LiveProgress:
     seconds: list[float] = field(default_factory=list)
     preview_path: str | None = None      # blob references (storage/blobs.py)
     checkpoint_path: str | None = None
+    preview_file: Path | None = None     # the latest local preview, stored at the next write
     frame: int | None = None     # the study cell or animation frame (0-based) of `frames`
     frames: int | None = None
     charged: float = 0.0         # GPU seconds this attempt already billed (cells, frames)
@@ -143,20 +144,20 @@ class JobContext:
 
     def push(self, path: Path, role: str) -> str | None:
         """From the render thread: `path` (in the scratch folder) becomes the job's blob `role`
-        under its relative name, fenced by the attempt. Returns its reference; None when it was
-        not stored — the attempt lost the job (`cancel` is set), or, for a preview, the database
-        is busy or the preview over the size cap."""
+        under its relative name, fenced by the attempt. Returns its reference; None when the
+        attempt lost the job (`cancel` is set)."""
         try:
             return self._wait(self.put_file(path, role))
         except StaleAttempt:
             self._lost_lease()
             self.cancel.set()
             return None
-        except (*TRANSIENT, BlobTooLarge) as exc:
-            if role != "preview":
-                raise
-            log.warning("job %s: preview not stored (%s)", self.job.id, exc)
-            return None
+
+    def show(self, preview: Path) -> None:
+        """From the render thread: `preview` (a local file) is the latest picture; the next
+        progress write stores it as the job's preview blob together with the row's reference,
+        so the reference the bot reads is always the blob just stored."""
+        self.live.preview_file = Path(preview)
 
     async def put_file(self, path: Path, role: str) -> str:
         """`push` on the event loop; a file unchanged since it was stored is not sent again."""
@@ -221,9 +222,11 @@ class JobContext:
     # ---- on the event loop -------------------------------------------------------------------
 
     async def write_progress(self) -> bool:
-        """One fenced progress write (it extends the lease too); returns whether to stop."""
+        """One fenced progress write (it extends the lease too), with the latest preview;
+        returns whether to stop."""
         job, live = self.job, self.live
         try:
+            await self._store_preview()
             return await self.db.leases.progress(
                 job.id, job.attempt, self.owner, step=live.step, total=live.total, frame=live.frame,
                 frames=live.frames, seconds_per_step=live.seconds_per_step(last=20),
@@ -240,10 +243,21 @@ class JobContext:
         """Before `complete`: the last steps since the last progress write (all of them done).
         Raises StaleAttempt when the attempt was superseded."""
         live = self.live
+        await self._store_preview()
         if live.total:
             await self.db.leases.progress(self.job.id, self.job.attempt, self.owner, step=live.total,
                                           total=live.total, preview_path=live.preview_path,
                                           frame=live.frame, frames=live.frames)
+
+    async def _store_preview(self) -> None:
+        """The latest preview as the job's blob (unchanged ones are not sent again); a preview
+        over the size cap, or one the database could not take now, is skipped."""
+        if self.live.preview_file is None:
+            return
+        try:
+            self.live.preview_path = await self.put_file(self.live.preview_file, "preview")
+        except (*TRANSIENT, BlobTooLarge, FileNotFoundError) as exc:
+            log.warning("job %s: preview not stored (%s)", self.job.id, exc)
 
     async def keep_alive(self) -> None:
         """Heartbeats until cancelled: keeps the lease alive between progress writes (model

@@ -1,10 +1,10 @@
 """A still (job kind 'still'): one or more images of a `RenderSpec`, inside the engine process.
 
 `render_still` runs in the worker's render thread. It renders with the shared `DiscoPipeline`
-into the attempt's scratch folder, pushing `preview.png` every `display_rate` steps and
-`checkpoint.pt` every `checkpoint_every` steps as the job's blobs (the images finished before
-a checkpoint first, so the checkpoint counts only once they are kept), and reports progress
-after each step (throttled). A job whose earlier attempt died — on this host or another —
+into the attempt's scratch folder, showing `preview.png` every `display_rate` steps (stored
+with the next progress report) and pushing `checkpoint.pt` every `checkpoint_every` steps as
+the job's blob (the images finished before a checkpoint first, so the checkpoint counts only
+once they are kept), and reports progress after each step (throttled). A job whose earlier attempt died — on this host or another —
 resumes: the whole images already kept are brought back and the image in progress continues
 from its checkpoint, so the final PNG equals an uninterrupted run's.
 
@@ -127,7 +127,7 @@ def _render(ctx: JobContext, spec: RenderSpec, batch_cuts: bool = True) -> list[
         live.stepped(info)
         save_partial(context, info)
         if spec.display_rate and info.step % spec.display_rate == 0:
-            live.preview_path = ctx.push(save_preview(folder, info.pred_xstart), "preview") or live.preview_path
+            ctx.show(save_preview(folder, info.pred_xstart))
         if every and info.step % every == 0 and info.step < info.total:
             for image in _images(ctx, spec):  # kept before the checkpoint that skips them
                 ctx.push(Path(image), "output")

@@ -40,7 +40,7 @@ def render_study_job(ctx: JobContext, study: StudySpec) -> list[str]:
         if info is not None:
             progress.step(k - 1, info)
         elif ctx.push(cell_path(folder, k), "cell") is not None:  # cell k saved, partial grid redrawn
-            progress.finished(k - 1, ctx.push(folder / "partial_grid.png", "preview"))
+            progress.finished(k - 1, folder / "partial_grid.png")
 
     def run():
         return render_study(ctx.pool, study, folder, callback=on_progress,

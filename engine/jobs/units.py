@@ -12,6 +12,7 @@ this bounds it by one unit.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import QuotaSpent
@@ -36,11 +37,12 @@ class UnitProgress:
         self.ctx.live.stepped(info)
         self.ctx.report_if_due()
 
-    def finished(self, index: int, preview: str | None) -> None:
-        """Unit `index` is kept (a blob): show it (`preview`: its blob, None to keep the last),
-        bill it, report now."""
+    def finished(self, index: int, preview: Path) -> None:
+        """Unit `index` is kept (a blob): show it (`preview`: a local picture of it or of the
+        whole so far), bill it, report now."""
         live = self.ctx.live
-        live.frame, live.preview_path = index, preview or live.preview_path
+        live.frame = index
+        self.ctx.show(preview)
         live.step = live.total
         seconds, self.unit_started = time.monotonic() - self.unit_started, time.monotonic()
         if self.ctx.charge(seconds, f"{self.unit_name} {index + 1} of {self.units}", more=index + 1 < self.units):
