@@ -28,7 +28,7 @@ from typing import Any
 
 import discord
 
-from bot.attachments import finished_image, keep_copy, removed_unless_queued, request_folder
+from bot.attachments import finished_image, kept_copy, local_file, missing_files
 from bot.queueing import Lineage, build_options, echo_for, enqueue_spec, prompt_texts, spec_preset
 from commands.animate_options import (
     PATH_KEYS,
@@ -73,16 +73,16 @@ async def animate_still(bot: Any, interaction: discord.Interaction, job: Job, im
     if job.kind != JobKind.STILL:
         raise CommandError(f"job {job.id} is a {job.kind} job; 🎞 animates finished still images",
                            "job", rule="animate_still_only")
-    source = finished_image(job, "animate", "use /animate with its prompt instead", "animate_needs_image", image)
+    source = await finished_image(bot.db, job, "animate", "use /animate with its prompt instead",
+                                  "animate_needs_image", image)
     data = json.loads(job.spec_json)
     guild = await bot.db.guilds.get(interaction.guild_id)
-    async with removed_unless_queued(request_folder(bot.config.data_dir, interaction)) as folder:
-        frame = await keep_copy(source, folder, "init_frame.png")
-        options = AnimateOptions(mode="2D", frames=min(ANIMATE_THIS_FRAMES, guild.limits.max_frames),
-                                 motion=dict(ANIMATE_THIS), init_frame=str(frame))
-        new, text = await enqueue_animation(
-            bot, interaction, DiscoOptions(seed=job.seed, image_prompts=_kept_images(job, data)),
-            options, preset=spec_preset(data), parent=job, lineage=Lineage("animate", image))
+    frame = await kept_copy(bot.db, source, "init_frame.png")
+    options = AnimateOptions(mode="2D", frames=min(ANIMATE_THIS_FRAMES, guild.limits.max_frames),
+                             motion=dict(ANIMATE_THIS), init_frame=frame)
+    new, text = await enqueue_animation(
+        bot, interaction, DiscoOptions(seed=job.seed, image_prompts=await _kept_images(bot, data)),
+        options, preset=spec_preset(data), parent=job, lineage=Lineage("animate", image))
     log.info("🎞 on job %s queued animation %s for user %s", job.id, new.id, new.user_id)
     return text
 
@@ -95,12 +95,15 @@ async def requeue_animation(bot: Any, interaction: discord.Interaction, job: Job
     still = DiscoOptions(seed=job.seed if action == "same" else None, init_image=render.get("init_image"),
                          image_prompts=images)
     paths = {"init_image": still.init_image, **{key: data.get(key) for key in PATH_KEYS}}
-    missing = [p for p in (*paths.values(), *images) if p and not Path(p).is_file()]
+    missing = await missing_files(bot.db, (*paths.values(), *images))
     if missing:
-        raise CommandError(f"job {job.id}'s file {Path(missing[0]).name} is no longer kept on the server; "
+        raise CommandError(f"job {job.id}'s file {missing[0]} is no longer kept on the server; "
                            f"start a new /animate and attach it again", "job", rule="files_kept")
     video = data.get("video_init_path") if data.get("animation_mode") == "Video Input" else None
-    info = await asyncio.to_thread(probe_video, video) if video else None
+    info = None
+    if video:
+        async with local_file(bot.db, video) as path:
+            info = await asyncio.to_thread(probe_video, path)
     values = {k: v for k, v in data.items() if k not in ("render", "schema_version", *PATH_KEYS)}
     options = AnimateOptions(values=values, values_label=f"job {job.id}", video=video, video_info=info,
                              init_frame=data.get("init_frame"))
@@ -110,9 +113,9 @@ async def requeue_animation(bot: Any, interaction: discord.Interaction, job: Job
     return text
 
 
-def _kept_images(job: Job, data: dict[str, Any]) -> tuple[str, ...]:
-    """The still's image prompts that are still on the server (they steer every frame)."""
-    return tuple(p for p in prompt_texts(data.get("image_prompts")) if p and Path(p).is_file())
+async def _kept_images(bot: Any, data: dict[str, Any]) -> tuple[str, ...]:
+    """The still's image prompts that are still kept (they steer every frame)."""
+    return tuple([p for p in prompt_texts(data.get("image_prompts")) if p and not await missing_files(bot.db, [p])])
 
 
 def recipe_file(job: Job) -> tuple[str, discord.File]:

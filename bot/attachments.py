@@ -1,20 +1,28 @@
-"""Attachments of `/disco` (init_image, image_prompt) and `/animate` (video): checked, downloaded, kept.
+"""The bot's one door to job files: attachments in, results and previews out, as blobs.
 
-Discord's metadata (type, size, width, height) is checked with `check_attachment` before a byte
-is downloaded; the downloaded bytes are then checked again, since the metadata comes from the
-uploader's client: an image is decoded whole, as the engine will read it (`engine.media.stills`),
-a video probed, a settings file measured. The file is stored under
-`<data>/uploads/<interaction id>/` and its path goes into the spec, where the engine reads it.
-The path is chosen here, never by the user, so no typed path or URL can reach the engine.
+In: attachments of `/disco` (init_image, image_prompt) and `/animate` (video) are checked,
+downloaded and stored as blobs (storage/blobs.py). Discord's metadata (type, size, width,
+height) is checked with `check_attachment` before a byte is downloaded; the downloaded bytes
+are then checked again, since the metadata comes from the uploader's client: an image is
+decoded whole, as the engine will read it (`engine.media.stills`), a video probed, a settings
+file measured. The blob's reference (`blob:<sha256>/<name>`) goes into the spec; the engine
+fetches it on whatever host claims the job. The name is chosen here, never by the user, so no
+typed path or URL can reach the engine. An upload whose request is refused is never named by a
+job, and the retention sweep removes it.
+
+Out: `finished_image`, `kept_copy`, `read_file`, `missing_files`, `local_file` and
+`local_artifacts` read a job's results and previews through the blob store (rows made before
+blobs hold plain paths, which still read). Nothing here assumes the engine's disk.
 """
 from __future__ import annotations
 
 import asyncio
 import re
-import shutil
+import tempfile
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import AsyncIterator, Optional
+from typing import AsyncIterator, Iterable, Optional
 
 import discord
 
@@ -22,7 +30,7 @@ from commands.errors import CommandError
 from commands.job_options import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_PIXELS, check_attachment
 from engine.media.stills import UnusableImage, read_still
 from engine.media.video import VideoInfo, VideoLimits, probe_video
-from storage import Job, JobState
+from storage import Database, Job, JobState, NotFound, name_of, parse_ref
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -37,9 +45,9 @@ def _check_decoded(data: bytes, filename: str, option: str) -> None:
         raise CommandError(f"{option}: {filename[:80]} {err}", option, rule=rule) from None
 
 
-async def save_image(attachment: discord.Attachment, folder: Path, option: str,
+async def save_image(db: Database, attachment: discord.Attachment, option: str,
                      upload_limit: int = MAX_ATTACHMENT_BYTES) -> str:
-    """Check, download and store one image attachment; returns its local path."""
+    """Check, download and store one image attachment; returns its blob reference."""
     limit = min(upload_limit, MAX_ATTACHMENT_BYTES)
     check_attachment(attachment.filename, attachment.content_type, attachment.size, attachment.width,
                      attachment.height, option=option, max_bytes=limit)
@@ -48,10 +56,7 @@ async def save_image(attachment: discord.Attachment, folder: Path, option: str,
         raise CommandError(f"{option}: {attachment.filename} is {len(data) / 2**20:.1f} MiB; at most "
                            f"{limit / 2**20:g} MiB — attach a smaller image", option, rule="attachment_bytes")
     await asyncio.to_thread(_check_decoded, data, attachment.filename, option)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{option}_{_UNSAFE.sub('_', attachment.filename)[-80:]}"
-    await asyncio.to_thread(path.write_bytes, data)
-    return str(path.resolve())
+    return await db.blobs.put(data, f"{option}_{_UNSAFE.sub('_', attachment.filename)[-80:]}")
 
 
 MAX_SETTINGS_FILE = 64 * 1024  # a DD settings.txt is a few KiB
@@ -79,8 +84,8 @@ VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska",
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif")
 
 
-async def save_video(attachment: discord.Attachment, folder: Path, upload_limit: int) -> tuple[str, VideoInfo]:
-    """Check, download, store and probe a `video` attachment; returns its path and probe.
+async def save_video(db: Database, attachment: discord.Attachment, upload_limit: int) -> tuple[str, VideoInfo]:
+    """Check, download, probe and store a `video` attachment; returns its blob reference and probe.
 
     Bounded before the download by Discord's metadata (type, bytes), then by the engine's probe
     of the bytes themselves (readable video, duration, resolution — `engine.media.video.VideoLimits`)."""
@@ -97,67 +102,91 @@ async def save_video(attachment: discord.Attachment, folder: Path, upload_limit:
     if len(data) > limit:
         raise CommandError(f"video: {name[:60]} is {len(data) / 2**20:.1f} MiB; at most {limit / 2**20:g} MiB",
                            "video", rule="attachment_bytes")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"video_{_UNSAFE.sub('_', name)[-80:]}"
-    await asyncio.to_thread(path.write_bytes, data)
-    info = await asyncio.to_thread(probe_video, path, limits=VideoLimits(max_bytes=limit), allowed_dir=folder)
-    return str(path.resolve()), info
+    stored = f"video_{_UNSAFE.sub('_', name)[-80:]}"
+    with tempfile.TemporaryDirectory(prefix="disco-upload-") as folder:
+        path = Path(folder) / stored
+        await asyncio.to_thread(path.write_bytes, data)
+        info = await asyncio.to_thread(probe_video, path, limits=VideoLimits(max_bytes=limit),
+                                       allowed_dir=Path(folder))
+    return await db.blobs.put(data, stored), info
 
 
-def request_folder(data_dir: Path, interaction: discord.Interaction) -> Path:
-    """Where one request's uploads (and copies of earlier results) are kept: the path is ours."""
-    return data_dir / "uploads" / str(interaction.id)
+def result_images(job: Job) -> list[str]:
+    """A still's result images (its PNGs, as blob references), in the order the engine rendered
+    them; image k of the result message is `result_images(job)[k]`. Evolution videos and other
+    files are left out."""
+    return [p for p in job.artifacts if p.endswith(".png")]
 
 
-@asynccontextmanager
-async def removed_unless_queued(folder: Path) -> AsyncIterator[Path]:
-    """Files saved for a request are removed again when it is refused or fails: nothing queued
-    needs them."""
-    try:
-        yield folder
-    except BaseException:
-        await asyncio.to_thread(shutil.rmtree, folder, True)
-        raise
-
-
-def result_images(job: Job) -> list[Path]:
-    """A still's result images (its PNGs), in the order the engine rendered them; image k of the
-    result message is `result_images(job)[k]`. Evolution videos and other files are left out."""
-    return [Path(p) for p in job.artifacts if p.endswith(".png")]
-
-
-def read_result_image(job: Job, index: int) -> bytes | None:
+async def read_result_image(db: Database, job: Job, index: int) -> bytes | None:
     """The bytes of result image `index`; None when it is no longer kept (or never existed)."""
     images = result_images(job)
     if not 0 <= index < len(images):
         return None
     try:
-        return images[index].read_bytes()
-    except OSError:
+        return await db.blobs.get(images[index])
+    except NotFound:
         return None
 
 
-def results_kept(job: Job) -> bool:
-    """Whether every result file of the job is still kept on the server."""
-    return bool(job.artifacts) and all(Path(p).is_file() for p in job.artifacts)
+async def results_kept(db: Database, job: Job) -> bool:
+    """Whether every result file of the job is still kept."""
+    return bool(job.artifacts) and not await missing_files(db, job.artifacts)
 
 
-def finished_image(job: Job, purpose: str, fix: str, rule: str, index: int = 0) -> Path:
-    """Result image `index` (the first by default), still on disk; else a refusal saying why and
+async def finished_image(db: Database, job: Job, purpose: str, fix: str, rule: str, index: int = 0) -> str:
+    """Result image `index` (the first by default), still kept; else a refusal saying why and
     what to do."""
     images = result_images(job)
     source = images[index] if 0 <= index < len(images) else None
-    if job.state != JobState.SUCCEEDED or source is None or not source.is_file():
+    if job.state != JobState.SUCCEEDED or source is None or not await db.blobs.exists(source):
         which = f"image {index + 1}" if index else "finished image"
         raise CommandError(f"job {job.id} has no {which} to {purpose} ({job.state}, {len(images)} image(s) "
                            f"kept; rule: {rule}); {fix}", "job", rule=rule)
     return source
 
 
-async def keep_copy(source: Path, folder: Path, name: str) -> Path:
-    """A copy in the request's folder, so the new job keeps its image even if the earlier job's
-    files are cleaned up."""
-    folder.mkdir(parents=True, exist_ok=True)
-    copy = folder / name
-    await asyncio.to_thread(shutil.copyfile, source, copy)
-    return copy
+async def kept_copy(db: Database, source: str, name: str) -> str:
+    """`source` as a blob a new job can name (its enqueue then keeps it for as long as the new
+    job needs it, even after the earlier job's files are swept)."""
+    if parse_ref(source) is not None:
+        return source
+    return await db.blobs.put(await db.blobs.get(source), name)  # a row made before blobs
+
+
+async def read_file(db: Database, ref: str) -> bytes:
+    """A job file's bytes (a result, a preview, an input); NotFound when it is no longer kept."""
+    return await db.blobs.get(ref)
+
+
+async def missing_files(db: Database, refs: Iterable[Optional[str]]) -> list[str]:
+    """The names of the files among `refs` that are no longer kept (None entries are skipped)."""
+    return [name_of(ref) for ref in refs if ref and not await db.blobs.exists(ref)]
+
+
+@asynccontextmanager
+async def local_file(db: Database, ref: str) -> AsyncIterator[Path]:
+    """A job file as a temporary local file, for code that reads files (a video's probe)."""
+    with tempfile.TemporaryDirectory(prefix="disco-file-") as folder:
+        yield await db.blobs.save_to(ref, Path(folder) / name_of(ref))
+
+
+@asynccontextmanager
+async def local_artifacts(db: Database, job: Job) -> AsyncIterator[Job]:
+    """The job with its results as temporary local files (under their own names), for the
+    blocking code that fits them to Discord's limits in a thread. A result that is no longer
+    kept is a path that does not exist, which that code reports as unreadable."""
+    with tempfile.TemporaryDirectory(prefix="disco-post-") as folder:
+        paths = []
+        for ref in job.artifacts:
+            parsed = parse_ref(ref)
+            if parsed is None:  # a row made before blobs: its path as it is
+                paths.append(ref)
+                continue
+            path = Path(folder) / str(len(paths)) / parsed.name
+            try:
+                await db.blobs.save_to(ref, path)
+            except NotFound:
+                pass
+            paths.append(str(path))
+        yield replace(job, artifacts=tuple(paths))

@@ -26,9 +26,26 @@ from bot.supervisor import EngineSupervisor
 from bot.tree import DiscoTree
 from bot.history import HistoryPage, ShowButton
 from bot.views import ImageSelect, JobButton
-from storage import Database
+from storage import Database, StorageError
 
 log = logging.getLogger("disco.bot")
+
+
+SWEEP_SECONDS = 3600.0  # how often delivered jobs' files past their retention are deleted
+
+
+async def sweep_blobs(db: Database, retention_s: float, every_s: float = SWEEP_SECONDS) -> None:
+    """The retention sweep (storage/blobs.py): at start, then every `every_s` seconds. A failed
+    sweep (the database is away) is logged and tried again next time."""
+    while True:
+        try:
+            swept = await db.blobs.sweep(retention_s)
+            if swept.blobs or swept.job_files:
+                log.info("blob sweep: %d job file(s) past retention, %d blob(s) (%.1f MiB) deleted",
+                         swept.job_files, swept.blobs, swept.bytes / 2**20)
+        except StorageError as exc:
+            log.warning("blob sweep failed (%s); next try in %.0f s", exc, every_s)
+        await asyncio.sleep(every_s)
 
 
 class DiscoBot(commands.Bot):
@@ -46,11 +63,13 @@ class DiscoBot(commands.Bot):
         self.poster: Optional[Poster] = None
         self.supervisor: Optional[EngineSupervisor] = None
         self._poster_task: Optional[asyncio.Task] = None
+        self._sweep_task: Optional[asyncio.Task] = None
 
     async def setup_hook(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         # A PostgreSQL server that is down at start is waited for, one log line per try.
         self.db = await Database.open(self.config.database, wait_s=float("inf"))
+        self.db.blobs.max_bytes = self.config.blob_bytes
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         # Every job button ever posted routes here by its custom_id, with no per-message state.
@@ -60,6 +79,8 @@ class DiscoBot(commands.Bot):
                              preview_seconds=self.config.preview_seconds,
                              progress_message_max_age=self.config.progress_message_max_age)
         self._poster_task = asyncio.create_task(self.poster.run(), name="poster")
+        self._sweep_task = asyncio.create_task(
+            sweep_blobs(self.db, self.config.retention_days * 86400.0), name="blob sweep")
         if self.config.spawn_engine:
             self.supervisor = EngineSupervisor(
                 self.db, self.config.data_dir, self.config.engine.arguments(),
@@ -74,10 +95,11 @@ class DiscoBot(commands.Bot):
 
     async def close(self) -> None:
         """Stop the poster first (it uses the HTTP session), then the engine, then the database."""
-        if self._poster_task is not None:
-            self._poster_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poster_task
+        for task in (self._poster_task, self._sweep_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.supervisor is not None:
             await self.supervisor.stop()
         await super().close()

@@ -58,6 +58,8 @@ class BotConfig:
     engine: EngineSettings = field(default_factory=EngineSettings)
     config_path: Path | None = None
     database_url: str = ""  # "" = the SQLite file in data_dir
+    blob_bytes: int = storage.DEFAULT_MAX_BYTES  # [storage] blob_bytes: the largest job file kept
+    retention_days: float = storage.DEFAULT_RETENTION_DAYS  # a delivered job's files live this long
 
     @property
     def database_path(self) -> Path:
@@ -85,7 +87,9 @@ class BotConfig:
             engine_stop_seconds=bot["engine_stop_seconds"],
             engine=EngineSettings(**{k: engine[k] for k in EngineSettings.__dataclass_fields__}),
             config_path=Path(config_path) if config_path else None,
-            database_url=config.get("storage", {}).get("url", ""))
+            database_url=config.get("storage", {}).get("url", ""),
+            blob_bytes=config.get("storage", {}).get("blob_bytes", storage.DEFAULT_MAX_BYTES),
+            retention_days=config.get("storage", {}).get("retention_days", storage.DEFAULT_RETENTION_DAYS))
 
 
 def token_from_environment() -> str:

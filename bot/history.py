@@ -47,10 +47,12 @@ async def history_page(bot: Any, guild_id: int, user_id: int, offset: int) -> di
         text = ("You have no jobs in this server yet; start one with /disco." if offset == 0
                 else "No older jobs; go back with ◀ Newer.")
         return {"content": text, "embeds": [], "files": [], "view": _pager(offset, older=False)}
-    thumbnails = await asyncio.to_thread(lambda: [_thumbnail(job) for job in jobs])
     embeds, files, view = [], [], _pager(offset, older)
-    for number, (job, thumbnail) in enumerate(zip(jobs, thumbnails), start=offset + 1):
-        embed = discord.Embed(title=f"{number}. {job.state} · {job.id}", description=_summary(job))
+    for number, job in enumerate(jobs, start=offset + 1):
+        kept = job.state == JobState.SUCCEEDED and await results_kept(bot.db, job)
+        first = await read_result_image(bot.db, job, 0) if kept else None
+        thumbnail = await asyncio.to_thread(_thumbnail, first) if first is not None else None
+        embed = discord.Embed(title=f"{number}. {job.state} · {job.id}", description=_summary(job, kept))
         if thumbnail is not None:
             name = f"thumb_{job.id}.jpg"
             files.append(discord.File(io.BytesIO(thumbnail), name))
@@ -63,21 +65,17 @@ async def history_page(bot: Any, guild_id: int, user_id: int, offset: int) -> di
     return {"content": text, "embeds": embeds, "files": files, "view": view}
 
 
-def _summary(job: Job) -> str:
+def _summary(job: Job, kept: bool) -> str:
     prompt = " ".join(prompt_text(job).split()).replace("`", "ˋ")
     lines = [f"`{prompt[:200]}`"] if prompt else []
     lines.append(f"{job.kind} · {job.width}×{job.height} · seed `{job.seed}` · <t:{int(job.created_at)}:R>")
-    if job.state == JobState.SUCCEEDED and not results_kept(job):
+    if job.state == JobState.SUCCEEDED and not kept:
         lines.append("its files are no longer kept on the server")
     return "\n".join(lines)[:4000]
 
 
-def _thumbnail(job: Job) -> bytes | None:
-    if job.state != JobState.SUCCEEDED:
-        return None
-    data = read_result_image(job, 0)
-    if data is None:
-        return None
+def _thumbnail(data: bytes) -> bytes | None:
+    """A small JPEG of a result image; None when it does not decode."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             small = image.convert("RGB")
@@ -152,7 +150,7 @@ async def show_here(bot: Any, interaction: discord.Interaction, job_id: str) -> 
                            f"show it again (rule: show_own_jobs); ask them", "job", rule="show_own_jobs")
     if job.state != JobState.SUCCEEDED:
         return f"Job `{job.id}` is {job.state}; there is no result to show."
-    if not await asyncio.to_thread(results_kept, job):
+    if not await results_kept(bot.db, job):
         return (f"The files of job `{job.id}` are no longer kept on the server (removed after the server's "
                 f"retention period), so it cannot be shown again. Its settings are kept: `/rerun job:{job.id}` "
                 f"paints it again (add seed:{job.seed} for the same image).")

@@ -48,15 +48,14 @@ import io
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import discord
 from PIL import Image
 
 from bot import animate, stills, study
+from bot.attachments import local_artifacts, read_file, result_images
 from bot.notify import notify_by_dm
-from bot.attachments import result_images
 from bot.jobtext import progress_words, prompt_text, seconds_left
 from bot.views import IMAGES_WITH_ACTIONS, cancel_view, result_view
 from engine.errors import SpecError
@@ -90,7 +89,7 @@ class _Shown:
     text: str = ""
     edited_at: float = float("-inf")
     preview_at: float = float("-inf")
-    preview_mtime: float = 0.0
+    preview_ref: str = ""  # the preview's blob reference: a new one means a new picture
 
 
 def _clip(text: str, limit: int = CONTENT_LIMIT) -> str:
@@ -220,7 +219,7 @@ class Poster:
         shown = self._shown.setdefault(job.id, _Shown())
         text = status_text(job, position, now)
         clock = time.monotonic()
-        preview = self._new_preview(job, shown, clock)
+        preview = await self._new_preview(job, shown, clock)
         old_id = job.progress_message_id
         if old_id is not None and self._too_old(old_id):
             await self._replace_progress(job, shown, text, clock, int(old_id))
@@ -266,7 +265,7 @@ class Poster:
             return
         shown.text, shown.edited_at = text, clock
         if preview is not None:
-            shown.preview_at, shown.preview_mtime = clock, preview[1]
+            shown.preview_at, shown.preview_ref = clock, preview[1]
 
     def _too_old(self, message_id: str) -> bool:
         # A snowflake carries its creation time, so this survives restarts with no extra column.
@@ -280,24 +279,22 @@ class Poster:
                                      allowed_mentions=discord.AllowedMentions.none())
         await self.db.jobs.set_progress_message(job.id, message.id)
         shown.text, shown.edited_at = text, clock
-        shown.preview_at, shown.preview_mtime = float("-inf"), 0.0  # the new message has no preview yet
+        shown.preview_at, shown.preview_ref = float("-inf"), ""  # the new message has no preview yet
         try:
             await channel.get_partial_message(old_id).delete()
         except discord.HTTPException as exc:
             log.info("job %s: could not delete the old progress message %s (%s)", job.id, old_id, exc)
         log.info("job %s: progress message %s replaced by %s (age limit)", job.id, old_id, message.id)
 
-    def _new_preview(self, job: Job, shown: _Shown, clock: float) -> tuple[bytes, float] | None:
-        """The preview's bytes when one is due and changed since the last one shown."""
-        if not job.preview_path or clock - shown.preview_at < self.preview_seconds:
+    async def _new_preview(self, job: Job, shown: _Shown, clock: float) -> tuple[bytes, str] | None:
+        """The preview's bytes (a PNG ≤ 512 px, or a study's grid) when one is due and changed
+        since the last one shown, read through the blob store."""
+        ref = job.preview_path
+        if not ref or ref == shown.preview_ref or clock - shown.preview_at < self.preview_seconds:
             return None
-        path = Path(job.preview_path)
         try:
-            mtime = path.stat().st_mtime
-            if mtime == shown.preview_mtime:
-                return None
-            return path.read_bytes(), mtime  # a PNG written atomically (≤ 512 px, or a study's grid)
-        except OSError:
+            return await read_file(self.db, ref), ref
+        except StorageError:  # swept, or the database is busy: no preview this round
             return None
 
     async def _finish_progress(self, job: Job) -> None:
@@ -391,17 +388,17 @@ class Poster:
             text = _with_intro(intro, self._failure_text(job))
             if job.artifacts and job.kind in (JobKind.ANIMATION, JobKind.STUDY):  # stopped part-way: what it finished
                 fitted = animate.result_files if job.kind == JobKind.ANIMATION else study.result_files
-                files, notes = await asyncio.to_thread(fitted, job, limit)
+                files, notes = await self._fitted(fitted, job, limit)
                 text = _clip("\n".join([text + "\nHere is what it finished:"] + [f"• {n}" for n in notes]))
             message = await channel.send(text, nonce=nonce, files=files, allowed_mentions=mention)
             return [message.id]
         if job.kind == JobKind.STUDY:
             return await self._send_study(job, channel, mention, nonce, buttons, intro, limit)
         if job.kind == JobKind.ANIMATION:
-            files, notes = await asyncio.to_thread(animate.result_files, job, limit)
+            files, notes = await self._fitted(animate.result_files, job, limit)
             text = _with_intro(intro, self._result_text(job, notes, "animation"))
         else:
-            files, notes = await asyncio.to_thread(stills.result_files, job, limit)  # may re-encode: off the loop
+            files, notes = await self._fitted(stills.result_files, job, limit)
             images = len(result_images(job))
             if images > IMAGES_WITH_ACTIONS and buttons:
                 notes.append(f"images {IMAGES_WITH_ACTIONS + 1}–{images} have no buttons (Discord's limits); "
@@ -423,7 +420,7 @@ class Poster:
                           nonce: str, buttons: bool, intro: str | None, limit: int) -> list[int]:
         """The grid and the study JSON with the first 25 cell buttons; further buttons follow in
         more messages, each with its own fixed nonce (a resend after a crash dedups)."""
-        files, notes = await asyncio.to_thread(study.result_files, job, limit)
+        files, notes = await self._fitted(study.result_files, job, limit)
         text = _with_intro(intro, self._result_text(job, notes, "study"))
         try:
             head, _, rest = text.partition("\n")
@@ -441,6 +438,12 @@ class Poster:
                                          **({"view": view} if view is not None else {}))
             ids.append(message.id)
         return ids
+
+    async def _fitted(self, fit: Any, job: Job, limit: int) -> tuple[list[discord.File], list[str]]:
+        """`fit(job, limit)` on the job's results as local temporary files (from the blob
+        store), in a thread: fitting may re-encode an MP4, so it stays off the loop."""
+        async with local_artifacts(self.db, job) as local:
+            return await asyncio.to_thread(fit, local, limit)
 
     def _upload_limit(self, job: Job) -> int:
         guild = self.client.get_guild(int(job.guild_id))

@@ -15,13 +15,12 @@ import json
 import logging
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Awaitable, Callable, NamedTuple, Optional
 
 import discord
 
 from bot.answers import NO_MENTIONS
-from bot.attachments import removed_unless_queued
+from bot.attachments import missing_files
 from commands.echo import format_echo
 from commands.errors import CommandError
 from commands.gpu_memory import check_gpu_memory
@@ -32,7 +31,7 @@ from commands.server_rules import check_allowed_models
 from engine.spec.animation import AnimationSpec
 from engine.spec.render import SCHEMA_VERSION, RenderSpec
 from engine.spec.study import StudySpec
-from storage import Job, JobKind, JobRequest
+from storage import Database, Job, JobKind, JobRequest
 
 log = logging.getLogger("disco.bot.queueing")
 
@@ -65,8 +64,9 @@ def spec_preset(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if key not in _NOT_PRESET}
 
 
-def rerun_options(job: Job, **overrides: Any) -> DiscoOptions:
-    """Options that give `job`'s spec back (with its images), plus `overrides` (None = keep)."""
+async def rerun_options(db: Database, job: Job, **overrides: Any) -> DiscoOptions:
+    """Options that give `job`'s spec back (with its images, if still kept), plus `overrides`
+    (None = keep)."""
     data = json.loads(job.spec_json)
     if job.kind != JobKind.STILL:
         raise CommandError(f"job {job.id} is a {job.kind} job; only still images can be re-run here — "
@@ -74,9 +74,9 @@ def rerun_options(job: Job, **overrides: Any) -> DiscoOptions:
     options = DiscoOptions(init_image=data.get("init_image") or None,
                            image_prompts=prompt_texts(data.get("image_prompts")))
     options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
-    missing = [p for p in (options.init_image, *options.image_prompts) if p and not Path(p).is_file()]
+    missing = await missing_files(db, (options.init_image, *options.image_prompts))
     if missing:
-        raise CommandError(f"job {job.id}'s image {Path(missing[0]).name} is no longer kept on the server; "
+        raise CommandError(f"job {job.id}'s image {missing[0]} is no longer kept on the server; "
                            f"start a new /disco and attach it again", "init_image", rule="images_kept")
     return options
 
@@ -156,14 +156,13 @@ async def echo_for(db: Any, job: Job, parsed: ParsedJob, *, limit: int = 2000) -
                        finishes_at=now + estimate.finishes_in, job_id=job.id, limit=limit)
 
 
-async def answer_request(interaction: discord.Interaction, folder: Path, command: str,
+async def answer_request(interaction: discord.Interaction, command: str,
                          queue: Callable[[], Awaitable[tuple[Job, str]]]) -> Job:
     """The end of every queueing slash command (after its public `think`): run `queue` — which
-    saves the attachments under `folder`, builds, checks and enqueues — and post its echo.
-    When `queue` raises, nothing was queued: the request's files are removed and the error goes
-    on to the tree's error path, which answers only the caller."""
-    async with removed_unless_queued(folder):
-        job, text = await queue()
+    stores the attachments as blobs, builds, checks and enqueues — and post its echo. When
+    `queue` raises, nothing was queued and the error goes on to the tree's error path, which
+    answers only the caller (blobs no job names are removed by the retention sweep)."""
+    job, text = await queue()
     log.info("/%s queued %s job %s for user %s in guild %s", command, job.kind, job.id, job.user_id, job.guild_id)
     await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
     return job

@@ -55,7 +55,7 @@ class RemixModal(discord.ui.Modal):
         values = {key: text_input.value or "" for key, text_input in self.inputs.items()}
         bot = interaction.client
         parent = await bot.db.jobs.get(self.job.id)
-        options = rerun_options(parent, **remix_options(values, self.shown))
+        options = await rerun_options(bot.db, parent, **remix_options(values, self.shown))
         new, text = await enqueue_options(bot, interaction, options, parent=parent, lineage=Lineage("remix"))
         log.info("✏️ remix of job %s queued job %s for user %s", parent.id, new.id, new.user_id)
         await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)

@@ -31,13 +31,14 @@ from typing import Any
 import discord
 from PIL import Image
 
+from bot.attachments import read_file
 from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, answers_errors, think
 from bot.queueing import build_options, echo_for, enqueue_options, enqueue_spec, spec_preset
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, cuts_per_step
 from engine.media.grid import fit_grid
 from engine.spec.study import StudySpec, build_study
-from storage import Job, JobKind, JobState
+from storage import Job, JobKind, JobState, NotFound
 
 log = logging.getLogger("disco.bot.study")
 
@@ -178,15 +179,19 @@ class CellButton(discord.ui.DynamicItem[discord.ui.Button],
                                               preset=spec_preset(spec.to_dict()))
             log.info("cell %d of study %s queued as job %s for user %s", self.k, job.id, new.id, new.user_id)
             return text, {}
-        path = Path(job.artifacts[self.k]) if len(job.artifacts) > self.k else None
-        if job.state != JobState.SUCCEEDED or path is None or not path.is_file():
+        ref = job.artifacts[self.k] if len(job.artifacts) > self.k else None
+        try:
+            data = await read_file(bot.db, ref) if job.state == JobState.SUCCEEDED and ref else None
+        except NotFound:
+            data = None
+        if data is None:
             raise CommandError(f"cell {self.k} of study {job.id} is not on the server ({job.state}); "
                                f"queue it again with Open as /disco", "cell", rule="cell_kept")
-        if path.stat().st_size > interaction.filesize_limit:
+        if len(data) > interaction.filesize_limit:
             raise CommandError(f"cell {self.k}'s PNG is over this server's upload limit; open it as /disco "
                                f"to render it again", "cell", rule="upload_limit")
         view = AnsweringView(timeout=None)
         view.add_item(CellButton("cellopen", job.id, self.k))
-        file = discord.File(path, f"{job.id}_cell{self.k:02}.png")
+        file = discord.File(io.BytesIO(data), f"{job.id}_cell{self.k:02}.png")
         return (f"**Cell {self.k}** of study `{job.id}`: `{label}`"[:2000].replace("@", "@\u200b"),
                 {"file": file, "view": view})

@@ -20,7 +20,6 @@ instead) and answered privately; what a click raises is answered by
 """
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import re
@@ -30,7 +29,7 @@ import discord
 
 from bot.animate import animate_still, recipe_file, requeue_animation
 from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, answers_errors, think
-from bot.attachments import finished_image, keep_copy, read_result_image, removed_unless_queued, request_folder
+from bot.attachments import finished_image, kept_copy, read_result_image
 from bot.checks import is_moderator
 from bot.remix import open_remix
 from bot.queueing import Lineage, enqueue_options, rerun_options
@@ -122,17 +121,16 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button],
 
 async def requeue(bot: Any, interaction: discord.Interaction, job: Job, action: str, image: int = 0) -> str:
     """🔄 / 🎯 / 🌗: the job's settings again, charged to whoever clicked; 🌗 starts from `image`."""
-    async with removed_unless_queued(request_folder(bot.config.data_dir, interaction)) as folder:
-        if action == "vary":
-            source = finished_image(job, "vary", "use 🎯 same seed or 🔄 new seed instead", "vary_needs_image",
-                                    image)
-            init = await keep_copy(source, folder, "init_image.png")
-            # DD's advice for an init image: skip about half of the steps to keep its layout.
-            options = rerun_options(job, init_image=str(init), skip_steps=job.steps // 2)
-        else:
-            options = rerun_options(job, seed=job.seed if action == "same" else None)
-        lineage = Lineage(action, image if action == "vary" else None)
-        new, text = await enqueue_options(bot, interaction, options, parent=job, lineage=lineage)
+    if action == "vary":
+        source = await finished_image(bot.db, job, "vary", "use 🎯 same seed or 🔄 new seed instead",
+                                      "vary_needs_image", image)
+        init = await kept_copy(bot.db, source, "init_image.png")
+        # DD's advice for an init image: skip about half of the steps to keep its layout.
+        options = await rerun_options(bot.db, job, init_image=init, skip_steps=job.steps // 2)
+    else:
+        options = await rerun_options(bot.db, job, seed=job.seed if action == "same" else None)
+    lineage = Lineage(action, image if action == "vary" else None)
+    new, text = await enqueue_options(bot, interaction, options, parent=job, lineage=lineage)
     log.info("button %s on job %s (image %d) queued job %s for user %s", action, job.id, image, new.id,
              new.user_id)
     return text
@@ -250,7 +248,7 @@ class ImageSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"disco:im
         await think(interaction, private=True)
         image = int(self.item.values[0])
         job = await interaction.client.db.jobs.get(self.job_id)
-        data = await asyncio.to_thread(read_result_image, job, image)
+        data = await read_result_image(interaction.client.db, job, image)
         view = AnsweringView(timeout=None)
         image_row(view, job.id, image, 0)
         if data is None:

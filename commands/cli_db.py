@@ -1,7 +1,8 @@
 """`disco db migrate --from URL --to URL`: move an install to another database (e.g. from the
-SQLite file to PostgreSQL when a second GPU host joins). Copies jobs, quotas and the usage
-ledger, presets, guild settings and the audit log into an empty database and verifies the row
-counts (storage/transfer.py). Job files stay in the data dir (there is no blob store yet).
+SQLite file to PostgreSQL when a second GPU host joins). `disco db sweep`: delete now the job
+files the bot's hourly sweep would delete (delivered longer ago than `[storage] retention_days`). Copies jobs, quotas and the usage
+ledger, presets, guild settings, the audit log and the job files (blobs) into an empty database
+and verifies the counts (storage/transfer.py).
 
 Passwords never go on the command line (`ps` shows it): use PGPASSWORD or ~/.pgpass.
 """
@@ -14,17 +15,39 @@ import sys
 from urllib.parse import urlsplit
 
 
-def add_db_command(commands: argparse._SubParsersAction) -> None:
+def add_db_command(commands: argparse._SubParsersAction, options: argparse.ArgumentParser) -> None:
+    """`options`: the parent parser of the commands that read the config file (`sweep` does)."""
     p = commands.add_parser("db", help="database tools: copy an install to another database")
     actions = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     migrate = actions.add_parser(
-        "migrate", help="copy jobs, quotas, presets, settings and the audit log into an empty database",
+        "migrate", help="copy jobs, quotas, presets, settings, the audit log and job files into an empty database",
         description="Copy everything into an empty database of either backend and check the counts.")
     migrate.add_argument("--from", dest="source", required=True, metavar="URL",
                          help="e.g. sqlite:///data/disco.db")
     migrate.add_argument("--to", dest="target", metavar="URL",
                          help="e.g. postgresql://disco@db/disco (default: DISCO_DATABASE_URL)")
     p.set_defaults(func=cmd_db)
+    sweep = actions.add_parser(
+        "sweep", parents=[options], help="delete the files of jobs delivered longer ago than [storage] retention_days",
+        description="The bot's retention sweep, now: files of delivered jobs past the retention, "
+                    "then every blob no job names (uploads never queued, after a day).")
+    sweep.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args: argparse.Namespace, config: dict[str, dict], data_dir) -> int:
+    """`disco db sweep` on the install's database (DISCO_DATABASE_URL, [storage] url, or the
+    data dir's SQLite file)."""
+    from storage import Database, database_url
+
+    async def sweep() -> int:
+        url = database_url(data_dir, config["storage"].get("url", ""))
+        async with await Database.open(url) as db:
+            swept = await db.blobs.sweep(config["storage"]["retention_days"] * 86400.0)
+            held, size = await db.blobs.count()
+        print(f"deleted {swept.job_files} job file name(s) past retention and {swept.blobs} blob(s) "
+              f"({swept.bytes / 2**20:.1f} MiB); {held} blob(s) ({size / 2**20:.1f} MiB) kept")
+        return 0
+    return asyncio.run(sweep())
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -65,6 +88,5 @@ async def _migrate(source_url: str, target_url: str) -> int:
         print(f"error: counts differ: {problem}", file=sys.stderr)
     if problems:
         return 1
-    print("verified: every table has the same number of rows. Job files (images, previews, "
-          "checkpoints) are not in the database: keep or copy the data dir's jobs/ folder.")
+    print("verified: every table has the same number of rows, and every job file (blob) was copied.")
     return 0

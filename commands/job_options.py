@@ -15,8 +15,8 @@ text is often pasted from elsewhere, ``--ar`` and all. Whenever one of the user'
 (4-7) replaces another, a note says which value won. The prompt text's weighted prompts
 replace text_prompts from any other source.
 
-Images come only from attachments (`init_image`, `image_prompts` hold the local paths the bot
-downloaded): a path in typed settings is refused and one in a file, preset or server default
+Images come only from attachments (`init_image`, `image_prompts` hold the blob references of
+what the bot downloaded, storage/blobs.py): a path in typed settings is refused and one in a file, preset or server default
 is dropped with a note, since a typed path or URL could read the bot's own files.
 
 Then the server's limits apply. Clamped, with the limit and the fix in a note: steps (skip_steps
@@ -85,7 +85,7 @@ class JobLimits:
 @dataclass(frozen=True)
 class DiscoOptions:
     """The `/disco` slash options as received; None = not given. `settings_file` is the file's
-    content; `init_image`/`image_prompts` are local paths of checked, downloaded attachments."""
+    content; `init_image`/`image_prompts` name checked, downloaded attachments (blob references)."""
 
     prompt: str = ""
     steps: int | None = None

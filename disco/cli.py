@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_commands(commands, options)
     add_engine_command(commands, options)
     add_jobs_command(commands, options)
-    add_db_command(commands)
+    add_db_command(commands, options)
     add_bot_command(commands, options)
     for name in ("render", "animate", "study"):  # the engine alone: only the custom models
         commands.choices[name].add_argument(

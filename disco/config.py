@@ -4,6 +4,8 @@
     data_dir = "data"            # also DISCO_DATA_DIR or --data-dir
     url = ""                     # "" = sqlite:///<data_dir>/disco.db; or postgresql://USER@HOST/DB
                                  # (DISCO_DATABASE_URL overrides it; passwords: PGPASSWORD, ~/.pgpass)
+    blob_bytes = 536870912       # the largest job file kept (an upload, a checkpoint, an MP4): 512 MiB
+    retention_days = 30.0        # a delivered job's files are deleted this long after it finished
 
     [engine]
     model_set = "dd-default"     # dd-default | random-full | test-tiny
@@ -51,7 +53,7 @@ from engine.media.files import read_user_file
 from engine.models.custom import parse_custom_models, register_custom_models
 
 DEFAULTS: dict[str, dict] = {
-    "storage": {"data_dir": "data", "url": ""},
+    "storage": {"data_dir": "data", "url": "", "blob_bytes": 512 * 1024 * 1024, "retention_days": 30.0},
     "engine": {"model_set": "dd-default", "device": "auto", "precision": "auto",
                "allow_download": False, "lease_seconds": 30.0, "heartbeat_seconds": 3.0,
                "checkpoint_every": 10, "gpu_memory_gb": 0.0},
@@ -63,6 +65,11 @@ DEFAULTS: dict[str, dict] = {
 
 
 MAX_CONFIG_BYTES = 1024 * 1024  # config.example.toml is a few KiB
+# Numbers with a range: (section, key) → (least, most).
+BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
+    ("storage", "blob_bytes"): (2**20, 2**36),        # 1 MiB .. 64 GiB
+    ("storage", "retention_days"): (0.01, 3650.0),    # 15 minutes .. 10 years
+}
 
 
 class ConfigError(Exception):
@@ -93,6 +100,10 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
                 value = float(value)
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise ConfigError(f"--config {path}: [{section}] {key} must be a {expected.__name__}")
+            least, most = BOUNDS.get((section, key), (value, value))
+            if not least <= value <= most:
+                raise ConfigError(f"--config {path}: [{section}] {key} = {value} is out of range; "
+                                  f"use {least:g} to {most:g}")
             config[section][key] = value
     return config
 

@@ -6,10 +6,21 @@ with leases and fencing, guild settings, quotas and the usage ledger, presets, t
     job = await db.jobs.enqueue(JobRequest(...))           # the bot
     job = await db.leases.claim("engine:host:1234")        # the engine
     cancel = await db.leases.heartbeat(job.id, job.attempt, "engine:host:1234")
+    ref = await db.blobs.put(png_bytes, "preview.png", job_id=job.id, role="preview")  # job files
 
 Imports nothing else of this project (no engine, bot, discord or torch).
 """
 from .audit import AuditEntry, AuditLog
+from .blobs import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_RETENTION_DAYS,
+    BlobTooLarge,
+    JobFile,
+    Swept,
+    blob_ref,
+    name_of,
+    parse_ref,
+)
 from .db import DATABASE_FILE, URL_VARIABLE, Database, database_path, database_url
 from .errors import (
     CapExceeded,
@@ -42,7 +53,8 @@ from .quotas import LedgerEntry, QuotaLimit, WindowUsage
 from .users import DEFAULT_NOTIFY, NOTIFY_CHOICES
 
 __all__ = [
-    "ACTIVE", "AuditEntry", "AuditLog", "CapExceeded", "ChannelNotAllowed", "DATABASE_FILE", "DEFAULT_LIMITS",
+    "ACTIVE", "BlobTooLarge", "DEFAULT_MAX_BYTES", "DEFAULT_RETENTION_DAYS", "JobFile", "Swept", "blob_ref",
+    "name_of", "parse_ref", "AuditEntry", "AuditLog", "CapExceeded", "ChannelNotAllowed", "DATABASE_FILE", "DEFAULT_LIMITS",
     "DEFAULT_NOTIFY", "NOTIFY_CHOICES",
     "Database", "DatabaseCorrupt", "DatabaseError", "DatabaseLocked", "DatabaseUnavailable", "DiskFull", "ForeignDatabase",
     "GuildLimits", "GuildSettings", "IntakePaused", "InvalidState", "InvalidValue", "Job",

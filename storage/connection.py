@@ -279,7 +279,7 @@ def translate(exc: sqlite3.Error, path: Path, busy_timeout_s: float) -> Exceptio
                               f"one engine use this data dir, then try again", str(path))
     if name == "SQLITE_FULL" or "database or disk is full" in text:
         return DiskFull(f"the disk holding {path} is full; the change was rolled back and nothing "
-                        f"was lost. Free some space (old renders under data/jobs/), then try "
+                        f"was lost. Free some space (`disco db sweep` deletes old job files), then try "
                         f"again", str(path))
     if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB" or "malformed" in text \
             or "not a database" in text:

@@ -1,5 +1,5 @@
 """`Database`: an open database with its repositories: `jobs` (the bot's side of the queue),
-`leases` (the engine's), `guilds`, `quotas`, `presets` and `audit`.
+`leases` (the engine's), `guilds`, `quotas`, `presets`, `audit`, and `blobs` (job files).
 
 Two backends, one API, chosen by the URL: `sqlite:///data/disco.db` (or a plain path; the
 embedded default, storage/connection.py) or `postgresql://…` (storage/postgres.py, for several
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from .audit import AuditLog
+from .blobs import Blobs
 from .connection import Clock, Connection
 from .errors import InvalidValue
 from .guilds import Guilds
@@ -69,6 +70,7 @@ class Database:
         self.presets = Presets(self)
         self.audit = AuditLog(self)
         self.users = Users(self)
+        self.blobs = Blobs(self)
 
     @classmethod
     async def open(cls, target: str | Path, *, now: Clock | None = None, busy_timeout_s: float = 5.0,

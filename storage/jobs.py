@@ -274,7 +274,9 @@ class Jobs:
                  request.width, request.height, request.steps, request.frames, request.cuts,
                  request.max_attempts, request.parent_job_id, request.parent_action, request.parent_image,
                  json.dumps(roles), now, now))
-            return Job.from_row(rows[0])
+            job = Job.from_row(rows[0])
+            await self._db.blobs.attach_inputs(conn, job.id, request.spec_json, now)
+            return job
 
     async def get(self, job_id: str) -> Job:
         rows = await self._db.execute("SELECT * FROM jobs WHERE id = ?", (normalize_job_id(job_id),))

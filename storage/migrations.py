@@ -263,12 +263,34 @@ _V_LINEAGE = (
     "ALTER TABLE jobs ADD COLUMN parent_image INTEGER",
 )
 
+# Job files as content-addressed blobs (storage/blobs.py): on SQLite the bytes are files next to
+# the database (`blobs/ab/<sha256>`); `job_files` names each job's files and counts references.
+_V_BLOBS = (
+    """CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        touched_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE job_files (
+        job_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL
+            CHECK (role IN ('input','preview','checkpoint','output','frame','cell','state')),
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (job_id, name)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX job_files_blob ON job_files (sha256)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
     Migration("server rules: most images per job, allowed models, channel defaults", _V_SERVER_RULES),
     Migration("per-user notification preference", _V_USER_SETTINGS),
     Migration("jobs say how they came from their parent", _V_LINEAGE),
+    Migration("job files as content-addressed blobs", _V_BLOBS),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -277,5 +299,5 @@ SCHEMA_VERSION = len(MIGRATIONS)
 OWN_TABLES = frozenset({
     "jobs", "queue_guilds", "queue_users", "step_timings", "guild_settings", "guild_channels",
     "banned_words", "quota_limits", "usage", "presets", "audit_log", "channel_defaults",
-    "user_settings",
+    "user_settings", "blobs", "job_files",
 })

@@ -242,10 +242,38 @@ _V_LINEAGE = (
     "ALTER TABLE jobs ADD COLUMN parent_image INTEGER",
 )
 
+# Job files as content-addressed blobs (storage/blobs.py): the bytes live here, in 1 MiB chunks,
+# so workers on other hosts need nothing but the database.
+_V_BLOBS = (
+    """CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        size BIGINT NOT NULL,
+        touched_at DOUBLE PRECISION NOT NULL
+    )""",
+    """CREATE TABLE blob_chunks (
+        sha256 TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (sha256, seq)
+    )""",
+    """CREATE TABLE job_files (
+        job_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL
+            CHECK (role IN ('input','preview','checkpoint','output','frame','cell','state')),
+        sha256 TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (job_id, name)
+    )""",
+    "CREATE INDEX job_files_blob ON job_files (sha256)",
+)
+
 PG_MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
     Migration("server rules: most images per job, allowed models, channel defaults", _V_SERVER_RULES),
     Migration("per-user notification preference", _V_USER_SETTINGS),
     Migration("jobs say how they came from their parent", _V_LINEAGE),
+    Migration("job files as content-addressed blobs", _V_BLOBS),
 )

@@ -4,8 +4,9 @@ transaction, and the row counts are compared afterwards.
 
 The fairness counters (`queue_guilds`, `queue_users`) are rebuilt by the jobs triggers as the
 jobs arrive; their round-robin history (turn, waiting_since, served_at) is copied over them, so
-the queue order is the same after the move. Job files (images, previews, checkpoints under
-<data>/jobs/) are not in the database and are not copied: move the data dir with them.
+the queue order is the same after the move. Job files are blobs (storage/blobs.py): the
+`blobs` and `job_files` rows come with the tables, then every blob's bytes are copied one at a
+time (files next to a SQLite database, chunks in PostgreSQL) and counted too.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from .errors import InvalidState
 
 # Parents before children is not needed (no foreign keys); jobs before the counters they feed.
 TABLES = ("guild_settings", "guild_channels", "channel_defaults", "banned_words", "quota_limits", "presets",
-          "audit_log", "usage", "step_timings", "user_settings", "jobs")
+          "audit_log", "usage", "step_timings", "user_settings", "jobs", "blobs", "job_files")
 COUNTERS = (("queue_guilds", ("guild_id",)), ("queue_users", ("guild_id", "user_id")))
 HISTORY = ("turn", "waiting_since", "served_at")
 BOOLEANS = {"cancel_requested", "intake_paused"}  # INTEGER on SQLite, BOOLEAN on PostgreSQL
@@ -72,8 +73,10 @@ async def copy_database(source: Database, target: Database) -> list[Copied]:
             await write.executemany(
                 f"UPDATE {table} SET {', '.join(f'{h} = ?' for h in HISTORY)} WHERE {where}",
                 [tuple(r[h] for h in HISTORY) + tuple(r[k] for k in keys) for r in rows])
-    return [Copied(table, await _count(source, table), await _count(target, table))
-            for table in (*TABLES, *(c for c, _ in COUNTERS))]
+    copied = [Copied(table, await _count(source, table), await _count(target, table))
+              for table in (*TABLES, *(c for c, _ in COUNTERS))]
+    contents = await source.blobs.copy_into(target.blobs)
+    return copied + [Copied("blob contents", (await source.blobs.count())[0], contents)]
 
 
 def verify(copied: list[Copied]) -> list[str]:

@@ -33,6 +33,7 @@ from engine.spec.frame_prompts import parse_frame_prompts
 from engine.spec.keyframes import parse_keyframes
 from engine.spec.render import RenderSpec
 from engine.spec.study import build_study
+from tests.support.storage import in_db
 
 MAX_SECONDS = 1.0
 MAX_PYTHON_BYTES = 64 * 2**20
@@ -199,9 +200,12 @@ garbage = st.builds(lambda data, w, h: Upload("x.png", "image/png", data, w, h),
 @CONTRACT
 @given(st.one_of(images, garbage))
 def test_image_attachments(tmp_path, upload):
-    path = contract(lambda: asyncio.run(save_image(upload, tmp_path / "up", "init_image")))
-    if path is not None:
-        with Image.open(path) as image:
+    async def saved(db):
+        ref = await save_image(db, upload, "init_image")
+        return await db.blobs.get(ref)
+    data = contract(lambda: in_db(tmp_path, saved))
+    if data is not None:
+        with Image.open(io.BytesIO(data)) as image:
             image.load()
 
 
@@ -228,7 +232,7 @@ def clip(tmp_path_factory) -> bytes:
 @given(st.integers(0, 4000), st.binary(max_size=50), st.sampled_from(["v.mp4", "v.gif", "v.webm"]))
 def test_video_attachments(tmp_path, clip, cut, noise, name):
     data = clip[:cut] + noise if cut < len(clip) else clip
-    info = contract(lambda: asyncio.run(save_video(Upload(name, None, data), tmp_path / "v", 8 * 2**20)))
+    info = contract(lambda: in_db(tmp_path, lambda db: save_video(db, Upload(name, None, data), 8 * 2**20)))
     if info is not None:
         assert info[1].frames >= 1
 

@@ -91,14 +91,13 @@ class AnimateCog(commands.Cog):
                       init_image: Optional[discord.Attachment] = None,
                       preset: Optional[PresetName] = None) -> None:
         await think(interaction)
-        folder = self.bot.config.data_dir / "uploads" / str(interaction.id)
 
         async def queue():
             limit = interaction.filesize_limit
             still_prompt, frame_prompts = split_prompt(prompt)
             still_file, file_values, file_notes = read_animation_file(
                 await read_settings_file(settings_file), mode or ("video" if video else None))
-            video_path, video_info = await save_video(video, folder, limit) if video else (None, None)
+            video_path, video_info = await save_video(self.bot.db, video, limit) if video else (None, None)
             motion = {"zoom": zoom, "angle": angle, "translation_x": translation_x,
                       "translation_y": translation_y, "translation_z": translation_z,
                       "rotation_3d_x": rotation_3d_x, "rotation_3d_y": rotation_3d_y,
@@ -107,13 +106,13 @@ class AnimateCog(commands.Cog):
                 prompt=still_prompt, seed=seed, steps=steps, width=width, height=height, size=size,
                 clip_guidance_scale=clip_guidance_scale, settings=still_settings(settings),
                 settings_file=still_file,
-                init_image=await save_image(init_image, folder, "init_image", limit) if init_image else None)
+                init_image=await save_image(self.bot.db, init_image, "init_image", limit) if init_image else None)
             options = AnimateOptions(
                 mode=mode, frames=frames, fps=fps, motion={k: v for k, v in motion.items() if v},
                 turbo=turbo, vr=vr, settings=settings, values=file_values, notes=tuple(file_notes),
                 frame_prompts=frame_prompts, prompt_typed=True, video=video_path, video_info=video_info)
             return await enqueue_animation(self.bot, interaction, still, options, preset_name=preset)
-        await answer_request(interaction, folder, "animate", queue)
+        await answer_request(interaction, "animate", queue)
 
     animate.autocomplete("preset")(preset_choices)
 

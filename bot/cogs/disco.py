@@ -13,7 +13,6 @@ with the interaction id and answered with a short generic line.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import discord
@@ -47,11 +46,10 @@ from commands.job_options import DiscoOptions
 class DiscoCog(commands.Cog):
     """Holds the bot's database and engine model set; registered by `setup` in setup_hook."""
 
-    def __init__(self, bot: commands.Bot, db, model_set: str, uploads: Path) -> None:
+    def __init__(self, bot: commands.Bot, db, model_set: str) -> None:
         self.bot = bot
         self.db = db
         self.model_set = model_set
-        self.uploads = uploads  # <data>/uploads/<interaction id>/ per request with images
 
     @app_commands.command(name="disco", description="Paint an image with Disco Diffusion",
                           extras=NOT_QUEUED.extras())
@@ -75,13 +73,12 @@ class DiscoCog(commands.Cog):
                     init_scale: Optional[InitScale] = None, model: Optional[str] = None,
                     preset: Optional[PresetName] = None) -> None:
         await think(interaction)
-        folder = self.uploads / str(interaction.id)
 
         async def queue():
             limit = interaction.filesize_limit
             options = DiscoOptions(
-                init_image=await save_image(init_image, folder, "init_image", limit) if init_image else None,
-                image_prompts=(await save_image(image_prompt, folder, "image_prompts", limit),)
+                init_image=await save_image(self.db, init_image, "init_image", limit) if init_image else None,
+                image_prompts=(await save_image(self.db, image_prompt, "image_prompts", limit),)
                 if image_prompt else (),
                 prompt=prompt, steps=steps, width=width, height=height, size=size, seed=seed,
                 clip_guidance_scale=clip_guidance_scale, cutn_batches=cutn_batches,
@@ -90,11 +87,11 @@ class DiscoCog(commands.Cog):
                 settings_file=await read_settings_file(settings_file))
             # bot.queueing: the one enqueue path, shared with /rerun and the buttons
             return await enqueue_options(self.bot, interaction, options, preset_name=preset)
-        await answer_request(interaction, folder, "disco", queue)
+        await answer_request(interaction, "disco", queue)
 
     disco.autocomplete("preset")(preset_choices)
 
 
 async def setup(bot: commands.Bot) -> None:
     """Extension entry point: `bot.load_extension("bot.cogs.disco")` (needs bot.db, bot.config)."""
-    await bot.add_cog(DiscoCog(bot, bot.db, bot.config.engine.model_set, bot.config.data_dir / "uploads"))
+    await bot.add_cog(DiscoCog(bot, bot.db, bot.config.engine.model_set))

@@ -126,8 +126,8 @@ class JobsCog(commands.Cog):
                     settings: Optional[Settings] = None) -> None:
         await think(interaction)
         parent = await self._own_job(interaction, job)
-        options = rerun_options(parent, prompt=prompt, seed=seed, steps=steps, clip_guidance_scale=clip_guidance_scale,
-                                settings=settings)
+        options = await rerun_options(self.bot.db, parent, prompt=prompt, seed=seed, steps=steps,
+                                      clip_guidance_scale=clip_guidance_scale, settings=settings)
         new, text = await enqueue_options(self.bot, interaction, options, parent=parent, lineage=Lineage("rerun"))
         log.info("/rerun of job %s queued job %s for user %s", parent.id, new.id, new.user_id)
         await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)

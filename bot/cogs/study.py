@@ -76,7 +76,6 @@ class StudyCog(commands.Cog):
                     preset: Optional[PresetName] = None,
                     settings_file: Optional[discord.Attachment] = None) -> None:
         await think(interaction)
-        folder = self.bot.config.data_dir / "uploads" / str(interaction.id)
 
         async def queue():
             limit = interaction.filesize_limit
@@ -84,11 +83,11 @@ class StudyCog(commands.Cog):
                 prompt=prompt, seed=seed, steps=steps, width=width, height=height, size=size,
                 cutn_batches=cutn_batches, settings=settings, clip_guidance_scale=clip_guidance_scale,
                 skip_steps=skip_steps, sampling_mode=sampling_mode, model=model, init_scale=init_scale,
-                init_image=await save_image(init_image, folder, "init_image", limit) if init_image else None,
-                image_prompts=(await save_image(image_prompt, folder, "image_prompts", limit),)
+                init_image=await save_image(self.bot.db, init_image, "init_image", limit) if init_image else None,
+                image_prompts=(await save_image(self.bot.db, image_prompt, "image_prompts", limit),)
                 if image_prompt else (), settings_file=await read_settings_file(settings_file))
             return await enqueue_study(self.bot, interaction, options, x, y, preset_name=preset)
-        await answer_request(interaction, folder, "study", queue)
+        await answer_request(interaction, "study", queue)
 
     study.autocomplete("preset")(preset_choices)
 

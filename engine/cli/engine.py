@@ -43,7 +43,7 @@ def cmd_engine(args: argparse.Namespace, config: dict[str, dict], data_dir: Path
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         return asyncio.run(_run(args, engine_settings(config["engine"], args), data_dir,
-                                config["storage"].get("url", "")))
+                                config["storage"].get("url", ""), config["storage"].get("blob_bytes")))
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -57,7 +57,8 @@ def engine_settings(section: dict, args: argparse.Namespace) -> dict:
     return {**section, **flags}
 
 
-async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, database_url: str = "") -> int:
+async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, database_url: str = "",
+               blob_bytes: int | None = None) -> int:
     from engine.jobs.worker import WorkerConfig, serve
     from engine.models.pool import ModelPool, resolve_device
 
@@ -67,6 +68,6 @@ async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, databas
                                  heartbeat_seconds=settings["heartbeat_seconds"],
                                  checkpoint_every=settings["checkpoint_every"])
     done = await serve(data_dir, pool, owner=args.owner, config=worker_config, burst=args.burst,
-                       database_url=database_url)
+                       database_url=database_url, blob_bytes=blob_bytes)
     logging.getLogger("disco.engine").info("processed %d job(s)", done)
     return 0

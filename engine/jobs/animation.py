@@ -1,11 +1,14 @@
 """A queued animation (job kind 'animation') inside the engine process.
 
 `render_animation_job` runs in the worker's render thread: it renders the job's `AnimationSpec`
-with the worker's `AnimationRenderer` (`JobContext.animator`) into `data/jobs/<id>/` — which
-resumes from the frames already on disk, so a crash or restart loses at most the frame in
-progress — and reports through the job's context:
+with the worker's `AnimationRenderer` (`JobContext.animator`) into the attempt's scratch folder
+— which resumes from the frames already there (the worker brought back the frames earlier
+attempts kept as blobs), so a crash or restart loses at most the frame in progress — and
+reports through the job's context:
 
 - progress: frame k of n (0-based `frame`) and the step within that frame;
+- each finished frame becomes the job's blob, after what resuming after it needs (turbo's warp
+  state, VR eye views): only then is it done, since another host may resume the animation;
 - the preview: the frame being diffused every `display_rate` steps, then each finished frame;
 - after each frame its GPU time is billed at once (engine/jobs/units.py: a finished frame is
   kept and reused by the next attempt, so its time is charged even if the animation later
@@ -15,8 +18,8 @@ progress — and reports through the job's context:
   `partial.mp4`, which the cancelled job still delivers;
 - out of GPU memory, it fails at once: frames are small, resumable units (no in-process retry).
 
-Returns the artifacts: the MP4, the GIF preview, then the VR MP4 in VR mode. The frames stay in
-the job folder under frames/.
+Returns the artifacts: the MP4, the GIF preview, then the VR MP4 in VR mode. The frames stay
+blobs of the job (frames/NNNN.png).
 """
 from __future__ import annotations
 
@@ -56,12 +59,12 @@ def render_animation_job(ctx: JobContext, anim: AnimationSpec) -> list[str]:
     def on_event(event: FrameEvent) -> None:
         if event.step is not None:
             if display_rate and event.step.step % display_rate == 0:
-                live.preview_path = str(save_preview(folder, event.step.pred_xstart, PREVIEW_SIDE))
+                ctx.show(save_preview(folder, event.step.pred_xstart, PREVIEW_SIDE))
             progress.step(event.frame, event.step)
-        else:  # frame k is on disk: it becomes the preview
+        elif _keep_frame(ctx, event.frame, event.path):  # frame k is a blob: it becomes the preview
             with Image.open(event.path) as frame:
                 preview = save_preview(folder, frame, PREVIEW_SIDE)
-            progress.finished(event.frame, str(preview))
+            progress.finished(event.frame, preview)
 
     def run():
         return ctx.animator(anim, out_dir=folder, callback=on_event, should_cancel=ctx.cancel.is_set)
@@ -77,6 +80,16 @@ def render_animation_job(ctx: JobContext, anim: AnimationSpec) -> list[str]:
         raise Cancelled(str(stop), artifacts=partial) from None
     artifacts = [str(result.mp4), str(result.preview)]
     return artifacts + ([str(result.vr_mp4)] if result.vr_mp4 is not None else [])
+
+
+def _keep_frame(ctx: JobContext, n: int, frame: Path) -> bool:
+    """Frame n as the job's blobs: what resuming after it reads first, the frame last (its
+    blob marks it done). False when the attempt lost the job."""
+    folder = ctx.folder
+    extras = sorted((folder / "state").glob(f"{n:04}_*.png")) + sorted((folder / "vr").glob(f"frame_{n:04}_*.png"))
+    if any(ctx.push(path, "state") is None for path in extras):
+        return False
+    return ctx.push(frame, "frame") is not None
 
 
 def _partial_video(folder: Path, anim: AnimationSpec) -> tuple[str, ...]:

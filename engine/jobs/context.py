@@ -1,11 +1,13 @@
 """What a job's handler gets from the engine process, and the shape every handler fills.
 
-- `JobContext`: one attempt of one job as its handler sees it — the job, its folder, the model
-  pool, the shared `DiscoPipeline` and `AnimationRenderer`, the live progress (`LiveProgress`),
-  the cancel event, and the fenced writes that report it: `report()` (progress) and `charge()`
-  (billing a finished cell or frame). Handlers run in the worker's render thread; those writes
-  go to the event loop and wait for its answer, so a cancel, a lost lease or a spent quota
-  stops the very next step through `cancel`.
+- `JobContext`: one attempt of one job as its handler sees it — the job, its scratch folder
+  (this process's own, engine/jobs/files.py), the model pool, the shared `DiscoPipeline` and
+  `AnimationRenderer`, the live progress (`LiveProgress`), the cancel event, and the fenced
+  writes that report it: `report()` (progress), `charge()` (billing a finished cell or frame)
+  and `push()` (a file as the job's blob: a checkpoint, frame or cell counts as done only once
+  it is one, since the next attempt may run on another host). Handlers run in the worker's
+  render thread; those writes go to the event loop and wait for its answer, so a cancel, a
+  lost lease or a spent quota stops the very next step through `cancel`.
 - `Handler`: how one job kind is run — re-validate the spec, then render it.
 - `fixed_seed`: the seed of a spec that has none, the same for every attempt of a job.
 - `guarded_render` and `release_memory`: the one place that turns CUDA running out of memory
@@ -17,21 +19,21 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import shutil
 import statistics
 import threading
 import time
 import zlib
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from functools import cached_property
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import torch
 
 from engine.errors import OutOfMemory
-from engine.jobs.files import job_dir
-from storage import Database, DatabaseLocked, DatabaseUnavailable, Job, StaleAttempt
+from engine.jobs.files import materialise, portable, scratch_dir
+from storage import BlobTooLarge, Database, DatabaseLocked, DatabaseUnavailable, Job, StaleAttempt
 
 # A database that is restarting or busy: the write is skipped and the next one tries again.
 TRANSIENT = (DatabaseUnavailable, DatabaseLocked)
@@ -66,8 +68,9 @@ class LiveProgress:
     step: int = 0
     total: int = 0
     seconds: list[float] = field(default_factory=list)
-    preview_path: str | None = None
+    preview_path: str | None = None      # blob references (storage/blobs.py)
     checkpoint_path: str | None = None
+    preview_file: Path | None = None     # the latest local preview, stored at the next write
     frame: int | None = None     # the study cell or animation frame (0-based) of `frames`
     frames: int | None = None
     charged: float = 0.0         # GPU seconds this attempt already billed (cells, frames)
@@ -121,14 +124,61 @@ class JobContext:
         self.cancel = threading.Event()
         self.loop = asyncio.get_running_loop()
         self.last_report = 0.0
+        self.folder = scratch_dir(self.data_dir, job.id)
+        self.inputs: dict[str, str] = {}  # local input file → its blob reference
+        self._pushed: dict[str, tuple[tuple[int, int], str]] = {}  # name → (size, mtime), reference
 
-    @cached_property
-    def folder(self) -> Path:
-        """`<data>/jobs/<id>/`, made on first use (from the render thread, where a bad id fails
-        the attempt like any render error)."""
-        folder = job_dir(self.data_dir, self.job.id)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+    # ---- the job's files -------------------------------------------------------------------
+
+    async def materialise(self) -> None:
+        """Fill a fresh scratch folder from the job's blobs (its inputs, and what an earlier
+        attempt kept) and point the job's spec at the local inputs."""
+        spec_json, self.inputs, kept = await materialise(self.db, self.job, self.folder)
+        self.job = replace(self.job, spec_json=spec_json)
+        for file in kept:
+            self._pushed[file.name] = (_signature(self.folder / file.name), file.ref)
+
+    def portable(self, spec_json: str) -> str:
+        """`spec_json` with the local inputs named by their blobs (what checkpoints are keyed by)."""
+        return portable(spec_json, self.inputs)
+
+    def push(self, path: Path, role: str) -> str | None:
+        """From the render thread: `path` (in the scratch folder) becomes the job's blob `role`
+        under its relative name, fenced by the attempt. Returns its reference; None when the
+        attempt lost the job (`cancel` is set)."""
+        try:
+            return self._wait(self.put_file(path, role))
+        except StaleAttempt:
+            self._lost_lease()
+            self.cancel.set()
+            return None
+
+    def show(self, preview: Path) -> None:
+        """From the render thread: `preview` (a local file) is the latest picture; the next
+        progress write stores it as the job's preview blob together with the row's reference,
+        so the reference the bot reads is always the blob just stored."""
+        self.live.preview_file = Path(preview)
+
+    async def put_file(self, path: Path, role: str) -> str:
+        """`push` on the event loop; a file unchanged since it was stored is not sent again."""
+        name = Path(path).relative_to(self.folder).as_posix()
+        signature = _signature(Path(path))
+        known = self._pushed.get(name)
+        if known is not None and known[0] == signature:
+            return known[1]
+        data = await asyncio.to_thread(Path(path).read_bytes)
+        ref = await self.db.blobs.put(data, name, job_id=self.job.id, role=role,
+                                      fence=(self.job.attempt, self.owner))
+        self._pushed[name] = (signature, ref)
+        return ref
+
+    async def publish(self, artifacts: Sequence[str]) -> tuple[str, ...]:
+        """The results as blobs (role output), in order: what `complete` or `fail` records."""
+        return tuple([await self.put_file(Path(path), "output") for path in artifacts])
+
+    def discard(self) -> None:
+        """The attempt is recorded: its scratch folder goes (its blobs stay)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def guarded(self, render: Callable[[], T], message: str) -> T:
         """`guarded_render` on this job's device: out of memory becomes OutOfMemory(message)."""
@@ -172,9 +222,11 @@ class JobContext:
     # ---- on the event loop -------------------------------------------------------------------
 
     async def write_progress(self) -> bool:
-        """One fenced progress write (it extends the lease too); returns whether to stop."""
+        """One fenced progress write (it extends the lease too), with the latest preview;
+        returns whether to stop."""
         job, live = self.job, self.live
         try:
+            await self._store_preview()
             return await self.db.leases.progress(
                 job.id, job.attempt, self.owner, step=live.step, total=live.total, frame=live.frame,
                 frames=live.frames, seconds_per_step=live.seconds_per_step(last=20),
@@ -191,10 +243,21 @@ class JobContext:
         """Before `complete`: the last steps since the last progress write (all of them done).
         Raises StaleAttempt when the attempt was superseded."""
         live = self.live
+        await self._store_preview()
         if live.total:
             await self.db.leases.progress(self.job.id, self.job.attempt, self.owner, step=live.total,
                                           total=live.total, preview_path=live.preview_path,
                                           frame=live.frame, frames=live.frames)
+
+    async def _store_preview(self) -> None:
+        """The latest preview as the job's blob (unchanged ones are not sent again); a preview
+        over the size cap, or one the database could not take now, is skipped."""
+        if self.live.preview_file is None:
+            return
+        try:
+            self.live.preview_path = await self.put_file(self.live.preview_file, "preview")
+        except (*TRANSIENT, BlobTooLarge, FileNotFoundError) as exc:
+            log.warning("job %s: preview not stored (%s)", self.job.id, exc)
 
     async def keep_alive(self) -> None:
         """Heartbeats until cancelled: keeps the lease alive between progress writes (model
@@ -216,6 +279,11 @@ class JobContext:
 
     def _lost_lease(self) -> None:
         log.warning("job %s: attempt %d lost its lease; stopping", self.job.id, self.job.attempt)
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""The files of one queued job under `<data>/jobs/<job_id>/`: images, preview, checkpoint.
+"""The files of one attempt of a queued job in the worker's own scratch folder
+(`<data>/scratch/<pid>/<job_id>/`): inputs, images, preview, checkpoint, frames, cells.
+
+The scratch folder is this process's alone and lives only as long as the attempt: what must
+outlive it (inputs, checkpoints, finished images, frames and cells, results) is a blob in the
+database (storage/blobs.py), pushed by `JobContext.push` and brought back by `materialise`
+at the next claim, on whatever host that is.
 
 Every write is atomic (temp file + rename), so a process killed at any moment leaves either the
 old file or the new one. The checkpoint names the image it belongs to and the spec it was made
@@ -8,7 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,17 +28,88 @@ from engine.diffusion.images import write_preview
 from engine.diffusion.sampling import SamplerState
 from engine.errors import EngineError
 from engine.media.files import atomic_write_bytes
+from storage import Database, Job, JobFile, parse_ref
+from storage.blobs import RESUME_ROLES
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PREVIEW_NAME = "preview.png"
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
-def job_dir(data_dir: Path, job_id: str) -> Path:
-    """The job's folder; job ids are checked so none can point outside `data/jobs/`."""
+def scratch_dir(data_dir: Path, job_id: str) -> Path:
+    """This process's folder for one job; job ids are checked so none can point elsewhere."""
     if not _JOB_ID.match(job_id):
         raise EngineError(f"job id {job_id!r} is not a valid folder name")
-    return Path(data_dir) / "jobs" / job_id
+    return Path(data_dir) / "scratch" / str(os.getpid()) / job_id
+
+
+def clear_stale_scratch(data_dir: Path) -> list[Path]:
+    """Remove the scratch folders of engine processes that are gone (killed mid-job: their
+    work is in blobs). Returns what was removed."""
+    removed = []
+    for folder in (Path(data_dir) / "scratch").glob("*"):
+        if folder.name.isdigit() and int(folder.name) != os.getpid() and not _alive(int(folder.name)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+async def materialise(db: Database, job: Job, folder: Path
+                      ) -> tuple[str, dict[str, str], list[JobFile]]:
+    """A fresh `folder` holding what an earlier attempt kept (checkpoint, finished images,
+    frames, cells: their blobs under their names) and the job's inputs (under
+    `inputs/<sha>/<name>`). Returns the spec with each blob reference replaced by its local
+    file, the map local file → reference (`portable` turns the spec back), and the files kept."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    kept = await db.blobs.job_files(job.id, RESUME_ROLES)
+    for file in kept:
+        await db.blobs.save_to(file.ref, folder / file.name)
+    inputs: dict[str, str] = {}
+
+    async def local(value: object) -> object:
+        if isinstance(value, dict):
+            return {key: await local(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [await local(item) for item in value]
+        ref = parse_ref(value)
+        if ref is None:
+            return value
+        path = folder / "inputs" / ref.sha256[:16] / ref.name
+        if str(path) not in inputs:
+            await db.blobs.save_to(str(value), path)
+            inputs[str(path)] = str(value)
+        return str(path)
+
+    if "blob:" not in job.spec_json:
+        return job.spec_json, inputs, kept
+    return json.dumps(await local(json.loads(job.spec_json))), inputs, kept
+
+
+def portable(spec_json: str, inputs: dict[str, str]) -> str:
+    """The spec with this process's input files named by their blobs again: what a checkpoint
+    is keyed by, so another host's attempt recognises it."""
+    if not inputs:
+        return spec_json
+
+    def swap(value: object) -> object:
+        if isinstance(value, dict):
+            return {key: swap(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [swap(item) for item in value]
+        return inputs.get(value, value) if isinstance(value, str) else value
+
+    return json.dumps(swap(json.loads(spec_json)), sort_keys=True)
 
 
 def spec_digest(spec_json: str) -> str:
@@ -54,8 +134,9 @@ def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> Path:
 
 
 def load_checkpoint(folder: Path, spec_json: str, device: torch.device | str) -> Checkpoint | None:
-    """The job's checkpoint if there is one for this very spec; None otherwise (never raises
-    for a damaged or foreign file: the job then starts over)."""
+    """The job's checkpoint if there is one for this very spec (`spec_json` as `portable`
+    gives it); None otherwise (never raises for a damaged or foreign file: the job then starts
+    over)."""
     path = folder / CHECKPOINT_NAME
     if not path.exists():
         return None

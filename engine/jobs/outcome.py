@@ -7,14 +7,14 @@ import logging
 from dataclasses import dataclass
 
 from engine.errors import Cancelled, ModelError, OutOfMemory, QuotaSpent, SpecError
-from storage import Job
+from storage import BlobTooLarge, Job, NotFound, StaleAttempt
 
 log = logging.getLogger("disco.engine")
 
 
 @dataclass(frozen=True)
 class Completed:
-    """Every artifact is on disk. `already_charged`: GPU seconds billed unit by unit during the
+    """Every artifact is written (as blobs once recorded). `already_charged`: GPU seconds billed unit by unit during the
     attempt, so `complete` charges only the balance of `gpu_seconds`."""
 
     artifacts: tuple[str, ...]
@@ -52,6 +52,12 @@ def outcome_of(error: Exception, job: Job) -> Stopped | Failed:
             return Stopped(error.artifacts)
         case QuotaSpent():
             return Failed("quota_exceeded", str(error), retryable=False, artifacts=error.artifacts)
+        case StaleAttempt():  # a fenced file write: the job went to another attempt
+            return Stopped()
+        case NotFound():  # an input's blob is gone (kept past its retention, or removed)
+            return Failed("files_gone", str(error), retryable=False)
+        case BlobTooLarge():
+            return Failed("blob_bytes", str(error), retryable=False)
         case OutOfMemory():
             return Failed("out_of_memory", str(error), retryable=False)
         case SpecError() | ModelError():  # the job (or this host's models) can't work: no retry

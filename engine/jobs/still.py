@@ -1,10 +1,12 @@
 """A still (job kind 'still'): one or more images of a `RenderSpec`, inside the engine process.
 
 `render_still` runs in the worker's render thread. It renders with the shared `DiscoPipeline`
-into `data/jobs/<id>/`, writing `preview.png` every `display_rate` steps and `checkpoint.pt`
-every `checkpoint_every` steps, and reports progress after each step (throttled). A job whose
-earlier attempt died resumes: the whole images already saved are kept and the image in
-progress continues from its checkpoint, so the final PNG equals an uninterrupted run's.
+into the attempt's scratch folder, showing `preview.png` every `display_rate` steps (stored
+with the next progress report) and pushing `checkpoint.pt` every `checkpoint_every` steps as
+the job's blob (the images finished before a checkpoint first, so the checkpoint counts only
+once they are kept), and reports progress after each step (throttled). A job whose earlier attempt died — on this host or another —
+resumes: the whole images already kept are brought back and the image in progress continues
+from its checkpoint, so the final PNG equals an uninterrupted run's.
 
 Out of GPU memory, the still is retried once in the same thread with a cheaper spec
 (engine/jobs/degrade.py), then fails saying what to change. Returns the images, in order,
@@ -99,7 +101,7 @@ def _images(ctx: JobContext, spec: RenderSpec) -> list[str]:
 def _resume_point(ctx: JobContext, spec_json: str, n_batches: int, finished: int) -> Resume | None:
     """Where an earlier attempt stopped: its checkpoint for this very spec, else the start of
     the first image not saved yet; None for a fresh job."""
-    checkpoint = load_checkpoint(ctx.folder, spec_json, ctx.pool.device)
+    checkpoint = load_checkpoint(ctx.folder, ctx.portable(spec_json), ctx.pool.device)
     resume = None
     if checkpoint and checkpoint.image_index >= finished:
         resume = Resume(checkpoint.image_index, checkpoint.state)
@@ -115,7 +117,7 @@ def _render(ctx: JobContext, spec: RenderSpec, batch_cuts: bool = True) -> list[
     """One try: the pipeline with callbacks that preview, checkpoint and report."""
     folder, live, every = ctx.folder, ctx.live, ctx.config.checkpoint_every
     spec_json = spec.to_json()
-    digest = spec_digest(spec_json)
+    digest = spec_digest(ctx.portable(spec_json))  # the same on every host
     images = _images(ctx, spec)
     if len(images) >= spec.n_batches:  # the last attempt died between the last image and `complete`
         return images
@@ -125,10 +127,13 @@ def _render(ctx: JobContext, spec: RenderSpec, batch_cuts: bool = True) -> list[
         live.stepped(info)
         save_partial(context, info)
         if spec.display_rate and info.step % spec.display_rate == 0:
-            live.preview_path = str(save_preview(folder, info.pred_xstart))
+            ctx.show(save_preview(folder, info.pred_xstart))
         if every and info.step % every == 0 and info.step < info.total:
+            for image in _images(ctx, spec):  # kept before the checkpoint that skips them
+                ctx.push(Path(image), "output")
             state = info.snapshot()
-            live.checkpoint_path = str(save_checkpoint(folder, Checkpoint(context.index, state, digest)))
+            path = save_checkpoint(folder, Checkpoint(context.index, state, digest))
+            live.checkpoint_path = ctx.push(path, "checkpoint") or live.checkpoint_path
         ctx.report_if_due()  # waits for the answer, so a cancel stops the very next step
 
     def run() -> list[str]:

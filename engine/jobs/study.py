@@ -1,11 +1,13 @@
 """A queued parameter study (job kind 'study') inside the engine process.
 
 `render_study_job` runs in the worker's render thread: it re-validates the study, renders it
-cell by cell with `engine.study.render.render_study` into `data/jobs/<id>/` (which resumes from
-the cells already on disk) and reports through the job's context:
+cell by cell with `engine.study.render.render_study` into the attempt's scratch folder (which
+resumes from the cells already there: the worker brought back the cells earlier attempts kept
+as blobs) and reports through the job's context:
 
 - progress: cell k of n as frame k-1 of frames n, and the step within the cell;
-- after each cell: the preview becomes `partial_grid.png`, and the cell's GPU time is billed at
+- after each cell: the cell becomes the job's blob (only then is it done: another host may
+  resume the study), the preview becomes `partial_grid.png`, and the cell's GPU time is billed at
   once (engine/jobs/units.py) — a finished cell is kept and reused, so its time is charged
   even if the study later fails or is cancelled (a failure refunds only the unbilled rest);
   when the requester's quota is spent with cells to go, the study stops with the partial grid;
@@ -20,7 +22,7 @@ from engine.errors import Cancelled
 from engine.jobs.context import Handler, JobContext
 from engine.jobs.units import UnitProgress
 from engine.spec.study import StudySpec
-from engine.study.render import render_study
+from engine.study.render import cell_path, render_study
 from storage import Job
 
 
@@ -37,8 +39,8 @@ def render_study_job(ctx: JobContext, study: StudySpec) -> list[str]:
     def on_progress(k: int, n: int, info) -> None:
         if info is not None:
             progress.step(k - 1, info)
-        else:  # cell k is saved and partial_grid.png redrawn
-            progress.finished(k - 1, str(folder / "partial_grid.png"))
+        elif ctx.push(cell_path(folder, k), "cell") is not None:  # cell k saved, partial grid redrawn
+            progress.finished(k - 1, folder / "partial_grid.png")
 
     def run():
         return render_study(ctx.pool, study, folder, callback=on_progress,

@@ -2,7 +2,7 @@
 `UnitProgress` reports the steps inside a unit and each finished unit, bills every finished
 unit at once, and stops the job when its requester's GPU time runs out part-way.
 
-A finished unit is kept on disk and reused by any later attempt, so its GPU time is charged at
+A finished unit is kept (as the job's blob) and reused by any later attempt, so its GPU time is charged at
 once (`JobContext.charge`, which calls `leases.charge_partial`). The charge answers whether the
 requester still has time left in every quota window; when they do not and units remain, the
 job stops before the next step and ends failed with the rule (`QuotaSpent`), delivering what it
@@ -12,6 +12,7 @@ this bounds it by one unit.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import QuotaSpent
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 class UnitProgress:
     """The callbacks' side of a unit job: `step` inside unit `index` (0-based) of `units`, then
-    `finished` once that unit is on disk. Reports wait for the event loop's answer, so a cancel
+    `finished` once that unit is kept. Reports wait for the event loop's answer, so a cancel
     (or a lost lease, or a spent quota) stops the very next step through `ctx.cancel`."""
 
     def __init__(self, ctx: JobContext, units: int, unit_name: str):
@@ -36,10 +37,12 @@ class UnitProgress:
         self.ctx.live.stepped(info)
         self.ctx.report_if_due()
 
-    def finished(self, index: int, preview_path: str) -> None:
-        """Unit `index` is kept on disk: show it, bill it, report now."""
+    def finished(self, index: int, preview: Path) -> None:
+        """Unit `index` is kept (a blob): show it (`preview`: a local picture of it or of the
+        whole so far), bill it, report now."""
         live = self.ctx.live
-        live.frame, live.preview_path = index, preview_path
+        live.frame = index
+        self.ctx.show(preview)
         live.step = live.total
         seconds, self.unit_started = time.monotonic() - self.unit_started, time.monotonic()
         if self.ctx.charge(seconds, f"{self.unit_name} {index + 1} of {self.units}", more=index + 1 < self.units):

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,11 @@ from engine.diffusion.pipeline import DiscoPipeline
 from engine.errors import EngineError, SpecError
 from engine.jobs import animation, still, study
 from engine.jobs.context import Handler, JobContext, WorkerConfig, release_memory
+from engine.jobs.files import clear_stale_scratch
 from engine.jobs.outcome import Completed, Failed, Outcome, Stopped, outcome_of
 from engine.models.pool import ModelPool
 from storage import (
+    BlobTooLarge,
     Database,
     DatabaseUnavailable,
     Job,
@@ -52,16 +55,23 @@ def default_owner() -> str:
 
 
 async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
-                config: WorkerConfig | None = None, burst: bool = False, database_url: str = "") -> int:
+                config: WorkerConfig | None = None, burst: bool = False, database_url: str = "",
+                blob_bytes: int | None = None) -> int:
     """The engine process (`disco engine`): open the queue (DISCO_DATABASE_URL, else
     `database_url`, else the SQLite file in `data_dir`) and render jobs until SIGTERM or
     SIGINT — with `burst`, until the queue is empty. Returns the jobs processed. A PostgreSQL
-    server that is down at start is waited for."""
+    server that is down at start is waited for. `blob_bytes`: `[storage] blob_bytes`, the
+    largest job file kept. `data_dir` holds only this process's scratch folders when the
+    database is PostgreSQL: nothing there is shared with another process."""
     try:
         db = await Database.open(resolve_database_url(data_dir, database_url),
                                  wait_s=0.0 if burst else float("inf"))
     except StorageError as exc:  # a locked, damaged or foreign file: the CLI prints one line
         raise EngineError(str(exc)) from None
+    if blob_bytes is not None:
+        db.blobs.max_bytes = blob_bytes
+    for folder in clear_stale_scratch(data_dir):
+        log.info("removed %s, the scratch folder of an engine that is gone", folder)
     try:
         worker = EngineWorker(db, pool, data_dir, owner=owner, config=config)
         loop = asyncio.get_running_loop()
@@ -128,29 +138,37 @@ class EngineWorker:
         log.info("job %s: attempt %d of %d", job.id, job.attempt, job.max_attempts)
         ctx = JobContext(job, db=self.db, owner=self.owner, data_dir=self.data_dir, pool=self.pool,
                          pipeline=self.pipeline, animator=self.animator, config=self.config)
-        handler = HANDLERS[job.kind]
-        try:
-            spec = handler.spec_of(job)
-        except SpecError as exc:
-            await self._record(ctx, Failed("invalid_settings", str(exc), retryable=False))
-            return
         heartbeats = asyncio.create_task(ctx.keep_alive())
-        started = time.monotonic()
         try:
-            artifacts = await asyncio.to_thread(handler.render, ctx, spec)
-            outcome: Outcome = Completed(tuple(artifacts), gpu_seconds=time.monotonic() - started,
-                                         seconds_per_step=ctx.live.seconds_per_step(),
-                                         already_charged=ctx.live.charged)
-        except Exception as exc:
-            outcome = outcome_of(exc, job)
+            outcome = await self._attempt(ctx, HANDLERS[job.kind])
         finally:
             heartbeats.cancel()
             release_memory(self.pool.device)
-        await self._record(ctx, outcome)
+        try:
+            await self._record(ctx, outcome)
+        finally:
+            ctx.discard()
+
+    async def _attempt(self, ctx: JobContext, handler: Handler[Any]) -> Outcome:
+        """The job's files into this process's scratch folder, its spec checked, the render."""
+        try:
+            await ctx.materialise()
+            spec = handler.spec_of(ctx.job)
+        except SpecError as exc:
+            return Failed("invalid_settings", str(exc), retryable=False)
+        except Exception as exc:
+            return outcome_of(exc, ctx.job)
+        started = time.monotonic()
+        try:
+            artifacts = await asyncio.to_thread(handler.render, ctx, spec)
+        except Exception as exc:
+            return outcome_of(exc, ctx.job)
+        return Completed(tuple(artifacts), gpu_seconds=time.monotonic() - started,
+                         seconds_per_step=ctx.live.seconds_per_step(), already_charged=ctx.live.charged)
 
     async def _record(self, ctx: JobContext, outcome: Outcome) -> None:
         """Store how the attempt ended, retrying while the database is unreachable (the result
-        stays on disk; if the lease runs out meanwhile, the write is fenced off and the job
+        stays in the scratch folder; if the lease runs out meanwhile, the write is fenced off and the job
         runs again: nothing is lost or recorded twice)."""
         backoff = 1.0
         while True:
@@ -163,9 +181,14 @@ class EngineWorker:
                 backoff = min(backoff * 2, 30.0)
 
     async def _record_once(self, ctx: JobContext, outcome: Outcome) -> None:
-        """Store how the attempt ended; a superseded attempt's result is dropped."""
+        """Store how the attempt ended (its results as blobs first); a superseded attempt's
+        result is dropped."""
         job, leases = ctx.job, self.db.leases
         try:
+            try:
+                outcome = replace(outcome, artifacts=await ctx.publish(outcome.artifacts))
+            except BlobTooLarge as exc:
+                outcome = Failed("blob_bytes", str(exc), retryable=False)
             match outcome:
                 case Completed():
                     await ctx.write_last_progress()

@@ -11,6 +11,7 @@ from bot.attachments import MAX_SETTINGS_FILE, read_settings_file, save_image
 from commands.errors import CommandError
 from commands.job_options import MAX_ATTACHMENT_PIXELS
 from tests.support.media import EPS, animated, encoded, picture, png_header_only, with_orientation
+from tests.support.storage import in_db
 
 
 @dataclass
@@ -33,8 +34,8 @@ class Upload:
 
 def refusal(upload: Upload, tmp_path) -> CommandError:
     with pytest.raises(CommandError) as caught:
-        asyncio.run(save_image(upload, tmp_path / "uploads", "init_image"))
-    assert not (tmp_path / "uploads").exists() or not any((tmp_path / "uploads").iterdir())
+        in_db(tmp_path, lambda db: save_image(db, upload, "init_image"))
+    assert in_db(tmp_path, lambda db: db.blobs.count()) == (0, 0)  # nothing was stored
     return caught.value
 
 
@@ -59,8 +60,12 @@ def test_what_the_engine_cannot_use_is_refused_at_upload(name, data, needle, tmp
 
 def test_a_phone_photo_is_kept_as_uploaded(tmp_path):
     data = with_orientation(picture(), 6)
-    path = asyncio.run(save_image(Upload("photo.jpg", data, "image/jpeg", 40, 20), tmp_path, "init_image"))
-    assert open(path, "rb").read() == data  # the engine applies the rotate tag when it loads it
+    async def saved(db):
+        ref = await save_image(db, Upload("photo.jpg", data, "image/jpeg", 40, 20), "init_image")
+        return ref, await db.blobs.get(ref)
+    ref, kept = in_db(tmp_path, saved)
+    assert ref.startswith("blob:") and ref.endswith("/init_image_photo.jpg")
+    assert kept == data  # the engine applies the rotate tag when it loads it
 
 
 def test_a_settings_file_is_measured_again_after_the_download():

@@ -4,8 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import storage
+import pytest
+
 from bot.config import BotConfig, EngineSettings
-from disco.config import DEFAULTS, load_config
+from disco.config import DEFAULTS, ConfigError, load_config
 
 
 def test_from_sections_reads_the_discord_bot_and_engine_sections(tmp_path):
@@ -24,3 +26,17 @@ def test_from_sections_reads_the_discord_bot_and_engine_sections(tmp_path):
 def test_from_sections_of_the_defaults_matches_the_dataclass_defaults():
     assert BotConfig.from_sections(load_config(None), Path("data")) == BotConfig(data_dir=Path("data"))
     assert set(EngineSettings.__dataclass_fields__) <= set(DEFAULTS["engine"])
+
+
+def test_storage_blob_cap_and_retention_are_read_and_bounded(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[storage]\nblob_bytes = 2097152\nretention_days = 7\n")
+    config = BotConfig.from_sections(load_config(path), tmp_path)
+    assert (config.blob_bytes, config.retention_days) == (2 * 2**20, 7.0)
+    assert DEFAULTS["storage"]["blob_bytes"] == storage.DEFAULT_MAX_BYTES
+    assert DEFAULTS["storage"]["retention_days"] == storage.DEFAULT_RETENTION_DAYS
+    for line, rule in (("blob_bytes = 10", "blob_bytes = 10 is out of range; use 1.04858e+06"),
+                       ("retention_days = 0.0", "retention_days = 0.0 is out of range; use 0.01 to 3650")):
+        path.write_text(f"[storage]\n{line}\n")
+        with pytest.raises(ConfigError, match=rule.replace("+", r"\+").replace("(", r"\(")):
+            load_config(path)

@@ -79,8 +79,8 @@ def test_animate_this_queues_the_still_as_frame_zero_of_a_zoom(tmp_path):
         spec = json.loads(anim.spec_json)
         assert anim.kind == "animation" and anim.seed == 7 and anim.frames == 36
         assert spec["animation_mode"] == "2D" and spec["render"]["steps"] == 8
-        frame = Path(spec["init_frame"])
-        assert frame.read_bytes() == png.read_bytes() and frame.parent.parent == tmp_path / "uploads"
+        assert spec["init_frame"] == (await db.jobs.get(job_id)).artifacts[0]  # the still's own blob
+        assert await db.blobs.get(spec["init_frame"]) == png.read_bytes()
     run(body, tmp_path)
 
 
@@ -102,7 +102,8 @@ def test_animate_video_mode_counts_the_video_frames(tmp_path):
         (job,) = await db.jobs.list()
         spec = json.loads(job.spec_json)
         assert job.frames == 3 and spec["animation_mode"] == "Video Input" and spec["max_frames"] == 3
-        assert Path(spec["video_init_path"]).is_relative_to(tmp_path / "uploads")
+        assert spec["video_init_path"].startswith("blob:") and spec["video_init_path"].endswith("/video_clip.mp4")
+        assert await db.blobs.get(spec["video_init_path"]) == video.data
     run(body, tmp_path)
 
 
@@ -126,7 +127,8 @@ def test_animate_refusals_name_the_rule_and_the_fix(tmp_path):
                 assert answer.ephemeral and answer.content.startswith("**Not queued:**"), answer.content
                 assert expected in answer.content, (expected, answer.content)
         assert await db.jobs.list() == []
-        assert not any((tmp_path / "uploads").glob("*/*")), "a refused request keeps no uploads"
+        swept = await db.blobs.sweep(retention_s=0, grace_s=-1)  # no job names a refused request's uploads
+        assert await db.blobs.count() == (0, 0) and swept.job_files == 0
     run(body, tmp_path)
 
 

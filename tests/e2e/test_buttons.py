@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 from bot.client import DiscoBot
 from storage import Database
@@ -56,9 +55,10 @@ def test_result_buttons_work_after_a_restart(tmp_path):
             assert vary_echo.content.startswith("**Queued**"), vary_echo.content
             vary = (await db.jobs.list(limit=1))[0]
             spec = json.loads(vary.spec_json)
-            init = Path(spec["init_image"])
-            assert init.parent == (tmp_path / "uploads" / str(rec.id)).resolve()
-            assert init.read_bytes() == png.read_bytes()
+            # The result's own blob, named by the new job too: kept while either needs it.
+            assert spec["init_image"] == (await db.jobs.get(job_id)).artifacts[0]
+            assert await db.blobs.get(spec["init_image"]) == png.read_bytes()
+            assert [f.role for f in await db.blobs.job_files(vary.id)] == ["input"]
             assert spec["skip_steps"] == 4 and spec["steps"] == 8 and vary.parent_job_id == job_id
 
             # The new-seed job runs and is delivered with its own buttons.

@@ -63,7 +63,8 @@ def test_commands_answer_refusals_and_failures_privately_and_log_failures_once(t
             assert answer.content == (f"**Not queued:** something went wrong on our side (reference "
                                       f"`{failed.id}`); try again, and tell the server admins if it keeps "
                                       f"happening")
-            assert not (tmp_path / "uploads" / str(failed.id)).exists()  # nothing queued: no uploads kept
+            # Nothing queued: no job names the stored image, so the sweep removes it.
+            assert (await client.db.blobs.sweep(retention_s=0, grace_s=-1)).blobs == 1
 
             monkeypatch.setattr(client.db.quotas, "status", broken)  # /disco-info answers without a defer
             info = await fake.slash("disco-info")

@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -96,7 +95,7 @@ def test_attachments_are_checked_downloaded_and_queued(tmp_path):
             await fake.wait_for(lambda: bad.followup_ids)
             refusal = fake.message(bad.followup_ids[-1])
             assert refusal.ephemeral and "attach a PNG, JPEG or WebP" in refusal.content
-            assert not (tmp_path / "uploads" / str(bad.id)).exists()
+            assert await db.blobs.count() == (0, 0)  # refused before a byte was stored
 
             rec = await fake.slash("disco", {"prompt": "a lighthouse", "skip_steps": 5, "init_image": FakeFile(
                 "my photo.png", buffer.getvalue(), "image/png", width=96, height=64)})
@@ -107,9 +106,10 @@ def test_attachments_are_checked_downloaded_and_queued(tmp_path):
             await fake.wait_for(lambda: from_file.followup_ids)
         from_file_job, job = await db.jobs.list()
         assert (from_file_job.steps, json.loads(from_file_job.spec_json)["cutn_batches"]) == (20, 2)
-        path = Path(json.loads(job.spec_json)["init_image"])
-        assert path.parent == (tmp_path / "uploads" / str(rec.id)).resolve()
-        assert path.read_bytes() == buffer.getvalue()
+        ref = json.loads(job.spec_json)["init_image"]
+        assert ref.startswith("blob:") and ref.endswith("/init_image_my_photo.png")
+        assert await db.blobs.get(ref) == buffer.getvalue()
+        assert [(f.role, f.sha256) for f in await db.blobs.job_files(job.id)] == [("input", ref[5:69])]
     run(body, tmp_path)
 
 

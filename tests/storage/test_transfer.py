@@ -4,6 +4,8 @@ queue order survives, and bad input (a password on the command line, a missing s
 target that already holds data) is refused with one line."""
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 
 import pytest
@@ -14,6 +16,7 @@ from storage.transfer import COUNTERS, TABLES, copy_database
 from tests.support.storage import FakeClock, Store, async_test, open_db, request, sqlite_store
 
 OWNER = "engine:move"
+BIG = os.urandom(2 * 1024 * 1024 + 5)  # several chunks on PostgreSQL
 
 
 async def populate(path) -> list[str]:
@@ -30,11 +33,15 @@ async def populate(path) -> list[str]:
         await db.presets.save(1, "misty", '{"steps": 80}', 1, owner_id=10)
         await db.presets.save(1, "house", '{"steps": 120}', 1)
         await db.users.set_notify(10, "dm")
+        upload = await db.blobs.put(BIG, "init_image.png")
         for user in (10, 11, 12, 10, 11):
-            await db.jobs.enqueue(request(user=user), role_ids=[77])
+            await db.jobs.enqueue(request(user=user, spec_json=json.dumps({"init_image": upload})),
+                                  role_ids=[77])
             clock.advance(1)
         done = await db.leases.claim(OWNER)
-        await db.leases.complete(done.id, done.attempt, OWNER, artifacts=["a.png"], gpu_seconds=42,
+        result = await db.blobs.put(b"a png", "a.png", job_id=done.id, role="output",
+                                    fence=(done.attempt, OWNER))
+        await db.leases.complete(done.id, done.attempt, OWNER, artifacts=[result], gpu_seconds=42,
                                  seconds_per_step=0.3)
         await db.jobs.begin_delivery(done.id)
         await db.jobs.mark_delivered(done.id, [555])
@@ -56,29 +63,37 @@ def dump(path) -> dict[str, list[tuple]]:
 
 @async_test
 async def test_a_populated_install_survives_a_round_trip(store: Store, tmp_path):
-    original = tmp_path / "original.db"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    original = tmp_path / "a" / "original.db"  # each SQLite install keeps its blobs beside it
     order = await populate(original)
-    async with await open_db(tmp_path, name="original.db") as source, await store.open() as target:
+    async with await open_db(original.parent, name="original.db") as source, await store.open() as target:
         copied = await copy_database(source, target)
         assert all(c.source == c.target for c in copied)
-        assert {c.table: c.target for c in copied}["jobs"] == 5
+        counts = {c.table: c.target for c in copied}
+        assert (counts["jobs"], counts["blobs"], counts["job_files"], counts["blob contents"]) == (5, 2, 6, 2)
+        done = next(j for j in await target.jobs.list() if j.artifacts)
+        assert await target.blobs.get(done.artifacts[0]) == b"a png"
         assert [e.job_id for e in sorted((await target.jobs.positions()).values(),
                                          key=lambda e: e.position)] == order
         job = await target.jobs.enqueue(request(user=13))  # ids continue after the copied ones
         assert job.seq == 6
         await target.execute("DELETE FROM jobs WHERE id = ?", (job.id,))
-    back = tmp_path / "back.db"
-    async with await store.open() as source, await open_db(tmp_path, name="back.db") as target:
+    back = tmp_path / "b" / "back.db"
+    async with await store.open() as source, await open_db(back.parent, name="back.db") as target:
         await copy_database(source, target)
+        upload = json.loads((await target.jobs.list())[0].spec_json)["init_image"]
+        assert await target.blobs.get(upload) == BIG
     assert dump(back) == dump(original)
 
 
 @async_test
 async def test_a_target_with_data_is_refused(store: Store, tmp_path):
-    await populate(tmp_path / "original.db")
+    (tmp_path / "a").mkdir()
+    await populate(tmp_path / "a" / "original.db")
     async with await store.open() as target:
         await target.jobs.enqueue(request())
-        async with await open_db(tmp_path, name="original.db") as source:
+        async with await open_db(tmp_path / "a", name="original.db") as source:
             with pytest.raises(InvalidState, match="not empty .*jobs: 1.*new, empty database"):
                 await copy_database(source, target)
         assert len(await target.jobs.list()) == 1
@@ -86,12 +101,15 @@ async def test_a_target_with_data_is_refused(store: Store, tmp_path):
 
 def test_the_command_copies_verifies_and_refuses_bad_input(tmp_path, capsys):
     import asyncio
-    original = tmp_path / "original.db"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    original = tmp_path / "a" / "original.db"
     asyncio.run(populate(original))
-    target = sqlite_store(tmp_path / "new.db")
+    target = sqlite_store(tmp_path / "b" / "new.db")
     assert main(["db", "migrate", "--from", f"sqlite:///{original}", "--to", target.url]) == 0
     out = capsys.readouterr().out
-    assert "jobs: 5 → 5" in out and "verified" in out and "jobs/ folder" in out
+    assert "jobs: 5 → 5" in out and "verified" in out and "blob contents: 2 → 2" in out
+    assert (tmp_path / "b" / "blobs").is_dir()
     assert main(["db", "migrate", "--from", f"sqlite:///{original}",
                  "--to", "postgresql://disco:hunter2@db/disco"]) == 2
     assert "holds a password" in capsys.readouterr().err
@@ -99,3 +117,26 @@ def test_the_command_copies_verifies_and_refuses_bad_input(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["db", "migrate", "--from", str(original), "--to", target.url]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_disco_db_sweep_deletes_what_no_job_needs(tmp_path, capsys, monkeypatch):
+    import asyncio
+    import time
+    data = tmp_path / "data"
+    data.mkdir()
+    asyncio.run(populate(data / "disco.db"))
+    clock_far = 1_800_000_000.0 + 400 * 86400  # the upload is old enough, the delivered job too
+
+    async def orphan():
+        async with await open_db(data, FakeClock(1_800_000_000.0)) as db:
+            await db.blobs.put(b"never queued", "u.png")
+    asyncio.run(orphan())
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0 + 3600)
+    assert main(["db", "sweep", "--data-dir", str(data)]) == 0  # nothing is old enough yet
+    assert "deleted 0 job file name(s)" in capsys.readouterr().out
+    monkeypatch.setattr(time, "time", lambda: clock_far)  # the database's clock on SQLite
+    assert main(["db", "sweep", "--data-dir", str(data)]) == 0
+    out = capsys.readouterr().out
+    # The delivered job's output and input names go, then the orphan upload and the output
+    # blob; the upload the queued jobs name stays.
+    assert "deleted 2 job file name(s) past retention and 2 blob(s)" in out and "1 blob(s)" in out

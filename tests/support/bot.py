@@ -84,11 +84,14 @@ def has_png(message) -> bool:
 
 
 async def finish(db: Database, tmp_path: Path, job_id: str, color=(200, 80, 20)) -> Path:
-    """Play the engine: claim the next job (it must be `job_id`) and complete it with one PNG."""
+    """Play the engine: claim the next job (it must be `job_id`) and complete it with one PNG,
+    stored as the job's blob as the engine stores it."""
     job = await db.leases.claim(OWNER)
     assert job.id == job_id
-    png = write_png(tmp_path / "jobs" / job_id / "out_0.png", color)
-    await db.leases.complete(job_id, job.attempt, OWNER, artifacts=[str(png)], gpu_seconds=1.0)
+    png = write_png(tmp_path / "engine" / job_id / "out_0.png", color)
+    ref = await db.blobs.put(png.read_bytes(), "out_0.png", job_id=job_id, role="output",
+                             fence=(job.attempt, OWNER))
+    await db.leases.complete(job_id, job.attempt, OWNER, artifacts=[ref], gpu_seconds=1.0)
     return png
 
 

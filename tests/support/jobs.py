@@ -7,10 +7,48 @@ from pathlib import Path
 
 from engine.jobs.context import WorkerConfig
 from engine.jobs.worker import EngineWorker
-from storage import Database, JobRequest
+from storage import Database, JobRequest, parse_ref
 from tests.support.engine import tiny_pool
 
 OWNER = "engine:test:1"
+
+
+def blob_file(data: Path, ref: str) -> Path:
+    """The file holding a blob of the SQLite install in `data` (storage/blobs.py's layout)."""
+    parsed = parse_ref(ref)
+    assert parsed is not None, f"{ref} is not a blob reference"
+    return data / "blobs" / parsed.sha256[:2] / parsed.sha256
+
+
+def blob_bytes(data: Path, ref: str) -> bytes:
+    return blob_file(data, ref).read_bytes()
+
+
+def job_file(data: Path, job_id: str, name: str) -> tuple[str, float] | None:
+    """(sha256, created_at) of one of a job's files in the SQLite install in `data`."""
+    import sqlite3
+    conn = sqlite3.connect(data / "disco.db", timeout=10)
+    try:
+        row = conn.execute("SELECT sha256, created_at FROM job_files WHERE job_id = ? AND name = ?",
+                           (job_id, name)).fetchone()
+    finally:
+        conn.close()
+    return (row[0], row[1]) if row else None
+
+
+def job_files(data: Path, job_id: str) -> dict[str, str]:
+    """name → role of every file a job of the SQLite install in `data` keeps as a blob."""
+    import sqlite3
+    conn = sqlite3.connect(data / "disco.db", timeout=10)
+    try:
+        return dict(conn.execute("SELECT name, role FROM job_files WHERE job_id = ?", (job_id,)).fetchall())
+    finally:
+        conn.close()
+
+
+def names(refs) -> tuple[str, ...]:
+    """The file names blob references carry (`blob:<sha>/<name>`)."""
+    return tuple(parse_ref(ref).name for ref in refs)
 
 
 def worker(db: Database, tmp_path: Path) -> EngineWorker:

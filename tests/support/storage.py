@@ -126,6 +126,14 @@ async def open_db(where: Store | Path, clock: Callable[[], float] | None = None,
     return await Database.open(where / name, now=clock or FakeClock(), **kwargs)
 
 
+def in_db(folder: Path, call: Callable[[Database], Coroutine[Any, Any, Any]]) -> Any:
+    """`await call(db)` on the SQLite database in `folder` (made on first use), synchronously."""
+    async def body() -> Any:
+        async with await Database.open(Path(folder) / "disco.db") as db:
+            return await call(db)
+    return asyncio.run(body())
+
+
 def request(guild: int | str = 1, user: int | str = 10, **overrides: Any) -> JobRequest:
     fields = dict(guild_id=guild, channel_id=100, user_id=user, kind="still",
                   spec_json='{"text_prompts": ["a lighthouse"]}', spec_version=1,

@@ -16,7 +16,16 @@ from engine.spec.animation import AnimationSpec
 from engine.spec.render import SCHEMA_VERSION
 from storage import JobRequest
 from tests.support.engine import ANIMATION_FAST, ANIMATION_RENDER
-from tests.support.jobs import cancel_after_first_unit, run_reporting, with_db, worker
+from tests.support.jobs import (
+    blob_file,
+    cancel_after_first_unit,
+    job_file,
+    job_files,
+    names,
+    run_reporting,
+    with_db,
+    worker,
+)
 
 
 def animation_request(frames: int = 3, **changes) -> JobRequest:
@@ -26,20 +35,25 @@ def animation_request(frames: int = 3, **changes) -> JobRequest:
                       steps=ANIMATION_RENDER["steps"], frames=frames, seed=ANIMATION_RENDER["seed"])
 
 
+def frame_file(data, job_id: str, n: int):
+    sha, _ = job_file(data, job_id, f"frames/{n:04}.png")
+    return data / "blobs" / sha[:2] / sha
+
+
 def test_an_animation_completes_with_mp4_and_reports_every_frame(tmp_path):
     job, ledger, seen = run_reporting(tmp_path, animation_request(frames=3))
     assert job.state == "succeeded", job.error_message
-    folder = tmp_path / "jobs" / job.id
-    assert job.artifacts == (str(folder / "animation.mp4"), str(folder / "preview.gif"))
-    info = probe_video(job.artifacts[0])
+    assert names(job.artifacts) == ("animation.mp4", "preview.gif")
+    info = probe_video(blob_file(tmp_path, job.artifacts[0]))
     assert (info.frames, info.width, info.height, round(info.fps)) == (3, 64, 64, ANIMATION_FAST["fps"])
-    assert sorted(p.name for p in (folder / "frames").iterdir()) == ["0000.png", "0001.png", "0002.png"]
+    frames = {name for name, role in job_files(tmp_path, job.id).items() if role == "frame"}
+    assert frames == {"frames/0000.png", "frames/0001.png", "frames/0002.png"}
     assert {(frame, frames) for frame, frames, _ in seen} == {(0, 3), (1, 3), (2, 3)}
     assert job.progress_frame == 2 and job.progress_frames == 3
     # The preview is the latest finished frame, shrunk copy of it (64 px stays 64 px).
-    assert job.preview_path == str(folder / "preview.png")
-    last = np.asarray(Image.open(folder / "frames" / "0002.png").convert("RGB"))
-    assert np.array_equal(np.asarray(Image.open(job.preview_path).convert("RGB")), last)
+    assert names([job.preview_path]) == ("preview.png",)
+    last = np.asarray(Image.open(frame_file(tmp_path, job.id, 2)).convert("RGB"))
+    assert np.array_equal(np.asarray(Image.open(blob_file(tmp_path, job.preview_path)).convert("RGB")), last)
     # Each frame was billed as it finished; complete billed only the balance.
     charges = [e for e in ledger if e.kind == "charge"]
     assert len(charges) == 4 and abs(sum(e.gpu_seconds for e in charges) - job.gpu_seconds) < 1e-6
@@ -57,10 +71,9 @@ def test_init_frame_is_frame_zero_unchanged_and_only_later_frames_diffuse(tmp_pa
 
     job = asyncio.run(with_db(tmp_path, body))
     assert job.state == "succeeded", job.error_message
-    frames = tmp_path / "jobs" / job.id / "frames"
-    first = np.asarray(Image.open(frames / "0000.png").convert("RGB"))
+    first = np.asarray(Image.open(frame_file(tmp_path, job.id, 0)).convert("RGB"))
     assert np.array_equal(first, np.asarray(Image.open(source).convert("RGB")))
-    assert not np.array_equal(np.asarray(Image.open(frames / "0001.png").convert("RGB")), first)
+    assert not np.array_equal(np.asarray(Image.open(frame_file(tmp_path, job.id, 1)).convert("RGB")), first)
 
 
 def test_init_frame_costs_no_steps_and_is_refused_for_video_input(tmp_path):
@@ -74,14 +87,13 @@ def test_init_frame_costs_no_steps_and_is_refused_for_video_input(tmp_path):
 
 def test_cancel_mid_animation_keeps_the_finished_frames_billed_and_delivered(tmp_path):
     job, status = cancel_after_first_unit(tmp_path, animation_request(frames=4))
-    folder = tmp_path / "jobs" / job.id
+    files = job_files(tmp_path, job.id)
     assert job.state == "cancelled"
-    assert (folder / "frames" / "0000.png").is_file() and not (folder / "frames" / "0003.png").exists()
-    assert not (folder / "animation.mp4").exists()
+    assert "frames/0000.png" in files and "frames/0003.png" not in files and "animation.mp4" not in files
     # The frames finished before the stop are still delivered, as partial.mp4.
-    finished = len(list((folder / "frames").glob("*.png")))
-    assert job.artifacts == (str(folder / "partial.mp4"),)
-    assert probe_video(job.artifacts[0]).frames == finished >= 1
+    finished = sum(role == "frame" for role in files.values())
+    assert names(job.artifacts) == ("partial.mp4",)
+    assert probe_video(blob_file(tmp_path, job.artifacts[0])).frames == finished >= 1
     assert status["day"].user_used > 0  # frame 0's GPU time stays charged
 
 
@@ -95,13 +107,11 @@ def test_kill_9_mid_animation_resumes_from_the_last_finished_frame(tmp_path):
         return [(await db.jobs.enqueue(animation_request(frames=3))).id for _ in range(2)]
 
     crashed, reference = asyncio.run(with_db(tmp_path, enqueue))
-    first = tmp_path / "jobs" / crashed / "frames" / "0000.png"
-    resumed, _ = kill_after_first_unit_and_resume(tmp_path, crashed, reference, first)
+    resumed, _ = kill_after_first_unit_and_resume(tmp_path, crashed, reference, "frames/0000.png")
     for n in range(3):
-        a = tmp_path / "jobs" / crashed / "frames" / f"{n:04}.png"
-        b = tmp_path / "jobs" / reference / "frames" / f"{n:04}.png"
-        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))), n
-    assert probe_video(json.loads(resumed["artifacts_json"])[0]).frames == 3
+        a, b = (job_file(tmp_path, job, f"frames/{n:04}.png")[0] for job in (crashed, reference))
+        assert a == b, n  # the same PNG bytes
+    assert probe_video(blob_file(tmp_path, json.loads(resumed["artifacts_json"])[0])).frames == 3
 
 
 def test_an_animation_stops_with_its_frames_when_the_quota_runs_out(tmp_path):
@@ -115,9 +125,9 @@ def test_an_animation_stops_with_its_frames_when_the_quota_runs_out(tmp_path):
         return await db.jobs.get(job.id), await db.quotas.ledger(1, user_id=3)
 
     job, ledger = asyncio.run(with_db(tmp_path, body))
-    folder = tmp_path / "jobs" / job.id
     assert job.state == "failed" and job.error_code == "quota_exceeded", job.error_message
     assert job.error_message.startswith("stopped after frame 1 of 3 frames") and "(quota)" in job.error_message
-    assert job.artifacts == (str(folder / "partial.mp4"),) and probe_video(job.artifacts[0]).frames == 1
-    assert not (folder / "frames" / "0001.png").exists()
+    assert names(job.artifacts) == ("partial.mp4",)
+    assert probe_video(blob_file(tmp_path, job.artifacts[0])).frames == 1
+    assert "frames/0001.png" not in job_files(tmp_path, job.id)
     assert [e.kind for e in ledger] == ["charge"]  # frame 0 stays billed; nothing else ran

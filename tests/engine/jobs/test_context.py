@@ -20,7 +20,7 @@ from engine.errors import (
 from engine.jobs.context import fixed_seed, guarded_render
 from engine.jobs.outcome import Failed, Stopped, outcome_of
 from engine.jobs.worker import HANDLERS
-from storage import JobKind
+from storage import BlobTooLarge, JobKind, NotFound, StaleAttempt
 
 
 class FakeJob:
@@ -65,6 +65,11 @@ def test_guarded_render_turns_cuda_oom_into_out_of_memory_after_releasing(monkey
     (DownloadError("net"), Failed("downloaderror", "net", False)),
     (EngineError("odd"), Failed("engine_error", "the engine hit an unexpected error (EngineError)", True)),
     (KeyError("x"), Failed("engine_error", "the engine hit an unexpected error (KeyError)", True)),
+    # Job files: a fenced write of a superseded attempt, an input blob swept, a file over the cap.
+    (StaleAttempt("J", 1, "o", "running", 2), Stopped()),
+    (NotFound("init.png is no longer kept"), Failed("files_gone", "init.png is no longer kept", False)),
+    (BlobTooLarge("blob_bytes", 10, 11, "x is big", "fix"),
+     Failed("blob_bytes", "x is big (limit blob_bytes=10); fix", False)),
 ])
 def test_outcome_of_a_render_error(error, expected, caplog):
     with caplog.at_level(logging.ERROR, logger="disco.engine"):

@@ -4,7 +4,6 @@ finished cells' GPU time billed even when the study does not finish."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -14,7 +13,17 @@ from engine.spec.render import SCHEMA_VERSION
 from engine.spec.study import build_study
 from storage import JobRequest
 from tests.support.engine import fast_spec
-from tests.support.jobs import OWNER, cancel_after_first_unit, run_reporting, with_db, worker
+from tests.support.jobs import (
+    OWNER,
+    blob_bytes,
+    blob_file,
+    cancel_after_first_unit,
+    job_files,
+    names,
+    run_reporting,
+    with_db,
+    worker,
+)
 
 
 def study_request(x: str, y: str | None = None, steps: int = 4) -> JobRequest:
@@ -28,14 +37,12 @@ def study_request(x: str, y: str | None = None, steps: int = 4) -> JobRequest:
 def test_a_study_completes_with_grid_and_cells_and_reports_each_cell(tmp_path):
     job, ledger, seen = run_reporting(tmp_path, study_request("clip_guidance_scale=1000,8000"))
     assert job.state == "succeeded", job.error_message
-    folder = tmp_path / "jobs" / job.id
-    assert job.artifacts == (str(folder / "grid.png"), str(folder / "cells" / "01.png"),
-                             str(folder / "cells" / "02.png"))
-    assert all(Path(p).is_file() for p in job.artifacts)
-    assert Image.open(job.artifacts[1]).size == (64, 64)
+    assert names(job.artifacts) == ("grid.png", "cells/01.png", "cells/02.png")
+    assert all(blob_file(tmp_path, p).is_file() for p in job.artifacts)
+    assert Image.open(blob_file(tmp_path, job.artifacts[1])).size == (64, 64)
     assert {(frame, frames) for frame, frames, _ in seen} == {(0, 2), (1, 2)}
     assert job.progress_frame == 1 and job.progress_frames == 2 and job.progress_step == 4
-    assert job.preview_path == str(folder / "partial_grid.png")
+    assert names([job.preview_path]) == ("partial_grid.png",)
     # Each cell was billed as it finished; complete billed only the balance.
     charges = [e for e in ledger if e.kind == "charge"]
     assert len(charges) == 3 and abs(sum(e.gpu_seconds for e in charges) - job.gpu_seconds) < 1e-6
@@ -43,10 +50,9 @@ def test_a_study_completes_with_grid_and_cells_and_reports_each_cell(tmp_path):
 
 def test_cancel_mid_study_stops_and_keeps_the_finished_cells_billed(tmp_path):
     job, status = cancel_after_first_unit(tmp_path, study_request("clip_guidance_scale=1000,8000"))
-    folder = tmp_path / "jobs" / job.id
+    files = job_files(tmp_path, job.id)
     assert job.state == "cancelled" and not job.artifacts
-    assert (folder / "cells" / "01.png").is_file() and not (folder / "cells" / "02.png").exists()
-    assert not (folder / "grid.png").exists()
+    assert files.get("cells/01.png") == "cell" and "cells/02.png" not in files and "grid.png" not in files
     assert status["day"].user_used > 0  # cell 1's GPU time stays charged
 
 
@@ -88,10 +94,9 @@ def test_kill_9_mid_study_loses_at_most_the_cell_in_progress(tmp_path):
         return [(await db.jobs.enqueue(request)).id for _ in range(2)]
 
     crashed, reference = asyncio.run(with_db(tmp_path, enqueue))
-    first_cell = tmp_path / "jobs" / crashed / "cells" / "01.png"
-    resumed, whole = kill_after_first_unit_and_resume(tmp_path, crashed, reference, first_cell)
-    grid = Path(json.loads(resumed["artifacts_json"])[0]).read_bytes()
-    assert grid == Path(json.loads(whole["artifacts_json"])[0]).read_bytes()
+    resumed, whole = kill_after_first_unit_and_resume(tmp_path, crashed, reference, "cells/01.png")
+    grid = blob_bytes(tmp_path, json.loads(resumed["artifacts_json"])[0])
+    assert grid == blob_bytes(tmp_path, json.loads(whole["artifacts_json"])[0])
 
 
 def test_a_study_stops_with_its_partial_grid_when_the_quota_runs_out(tmp_path):
@@ -102,8 +107,7 @@ def test_a_study_stops_with_its_partial_grid_when_the_quota_runs_out(tmp_path):
         return await db.jobs.get(job.id)
 
     job = asyncio.run(with_db(tmp_path, body))
-    folder = tmp_path / "jobs" / job.id
     assert job.state == "failed" and job.error_code == "quota_exceeded", job.error_message
     assert job.error_message.startswith("stopped after cell 1 of 3 cells")
-    assert job.artifacts == (str(folder / "partial_grid.png"),)
-    assert not (folder / "cells" / "02.png").exists()
+    assert names(job.artifacts) == ("partial_grid.png",)
+    assert "cells/02.png" not in job_files(tmp_path, job.id)

@@ -22,6 +22,7 @@ from engine.spec.render import SCHEMA_VERSION, RenderSpec
 from storage import Database, JobRequest
 from tests.support import REPO_ROOT
 from tests.support.engine import fast_spec, tiny_pool
+from tests.support.jobs import blob_bytes, blob_file, job_file
 
 ROOT = REPO_ROOT
 
@@ -56,10 +57,10 @@ def test_burst_renders_every_queued_job(tmp_path):
     first, second = asyncio.run(with_db(tmp_path, body))
     assert first.state == second.state == "succeeded"
     assert len(first.artifacts) == 1 and len(second.artifacts) == 2
-    assert all(Path(p).exists() for p in first.artifacts + second.artifacts)
+    assert all(blob_file(tmp_path, p).exists() for p in first.artifacts + second.artifacts)
     assert first.progress_step == first.progress_total == 12 and first.gpu_seconds > 0
-    assert Path(first.checkpoint_path).exists() and first.seconds_per_step > 0
-    assert Path(first.artifacts[0]).parent == tmp_path / "jobs" / first.id
+    assert blob_file(tmp_path, first.checkpoint_path).exists() and first.seconds_per_step > 0
+    assert not any((tmp_path / "scratch").rglob("*.png"))  # an attempt's scratch folder goes with it
 
 
 def test_intermediate_saves_through_the_queue_give_an_evolution_video(tmp_path):
@@ -71,11 +72,9 @@ def test_intermediate_saves_through_the_queue_give_an_evolution_video(tmp_path):
         return await db.jobs.get(job.id)
 
     job = asyncio.run(with_db(tmp_path, body))
-    image, video = (Path(p) for p in job.artifacts)
-    assert image.suffix == ".png" and video.name.endswith("_0_evolution.mp4")
-    partials = sorted((image.parent / "partials").glob("*.png"))
-    assert len(partials) == 3
-    assert probe_video(video).frames == 3 + 4  # the partials, then the result for a second
+    image, video = job.artifacts
+    assert image.endswith(".png") and video.endswith("_0_evolution.mp4")
+    assert probe_video(blob_file(tmp_path, video)).frames == 3 + 4  # 3 partials, then the result for a second
 
 
 def test_job_without_seed_gets_a_stable_one(tmp_path):
@@ -85,7 +84,7 @@ def test_job_without_seed_gets_a_stable_one(tmp_path):
         return await db.jobs.get(job.id)
 
     job = asyncio.run(with_db(tmp_path, body))
-    settings = RenderSpec.from_json(read_png_text(Path(job.artifacts[0]))["disco_settings"])
+    settings = RenderSpec.from_json(read_png_text(blob_file(tmp_path, job.artifacts[0]))["disco_settings"])
     assert settings.seed is not None
 
 
@@ -166,10 +165,14 @@ def test_out_of_memory_with_cut_batches_retries_in_dd_loop_same_spec(tmp_path):
 
 # ---- real engine subprocesses ---------------------------------------------------------------
 
-def engine_process(data: Path, *extra: str) -> subprocess.Popen:
+def engine_process(data: Path, *extra: str, scratch: Path | None = None) -> subprocess.Popen:
+    """A real engine on the queue in `data`; with `scratch`, its own data folder is that one
+    (its scratch files go there), and only the database is shared."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if scratch is not None:
+        env["DISCO_DATABASE_URL"] = f"sqlite:///{data / 'disco.db'}"
     return subprocess.Popen([sys.executable, "-m", "disco", "engine", "--models", "test-tiny",
-                             "--device", "cpu", "--data-dir", str(data), "--lease-seconds", "2",
+                             "--device", "cpu", "--data-dir", str(scratch or data), "--lease-seconds", "2",
                              "--checkpoint-every", "5", *extra],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -192,23 +195,27 @@ def wait_for(predicate, timeout: float = 240.0):
     raise AssertionError("timed out")
 
 
-def kill_after_first_unit_and_resume(data: Path, crashed: str, reference: str, first_unit: Path):
+def kill_after_first_unit_and_resume(data: Path, crashed: str, reference: str, first_unit: str):
     """Run a real engine until job `crashed` starts its second unit (a study's cell, an
     animation's frame), SIGKILL it, let its lease run out, then drain the queue with a fresh
-    engine. Checks the first unit was kept rather than redone; returns the two jobs' rows."""
+    engine (another process: a fresh scratch folder, so it resumes from the blobs alone).
+    Checks the first unit (`first_unit`: its job file name) was kept rather than redone;
+    returns the two jobs' rows."""
     engine = engine_process(data)
     try:
         wait_for(lambda: (r := row(data, crashed)) and r["progress_frame"] >= 1)
     finally:
         engine.send_signal(signal.SIGKILL)
         engine.wait()
-    stamp = first_unit.stat().st_mtime_ns
-    assert row(data, crashed)["state"] == "running"
+    stamp = job_file(data, crashed, first_unit)
+    assert stamp is not None and row(data, crashed)["state"] == "running"
     time.sleep(2.2)  # the dead engine's lease runs out
-    assert engine_process(data, "--burst").wait(timeout=480) == 0
+    # Another engine in another data folder: it resumes from the blobs alone.
+    assert engine_process(data, "--burst", scratch=data / "other").wait(timeout=480) == 0
+    assert not any(p.is_file() for p in (data / "other").rglob("*"))  # its scratch folder went with the job
     resumed, whole = row(data, crashed), row(data, reference)
     assert resumed["state"] == whole["state"] == "succeeded" and resumed["attempt"] == 2
-    assert first_unit.stat().st_mtime_ns == stamp  # the finished unit was kept, not redone
+    assert job_file(data, crashed, first_unit) == stamp  # the finished unit was kept, not redone
     return resumed, whole
 
 
@@ -231,12 +238,14 @@ def test_kill_9_mid_render_resumes_to_the_same_png(tmp_path):
     interrupted_at = row(tmp_path, crashed)["progress_step"]
     assert row(tmp_path, crashed)["state"] == "running"  # the dead engine still holds the lease
     time.sleep(2.2)  # let the lease run out
-    assert engine_process(tmp_path, "--burst").wait(timeout=480) == 0
+    # Another engine with another data folder (a fresh scratch folder): the checkpoint blob is
+    # all it has of the first attempt.
+    assert engine_process(tmp_path, "--burst", scratch=tmp_path / "other").wait(timeout=480) == 0
     resumed, uninterrupted = row(tmp_path, crashed), row(tmp_path, reference)
     assert resumed["state"] == uninterrupted["state"] == "succeeded"
     assert resumed["attempt"] == 2 and 12 <= interrupted_at < 30
-    resumed_png = Path(json.loads(resumed["artifacts_json"])[0]).read_bytes()
-    reference_png = Path(json.loads(uninterrupted["artifacts_json"])[0]).read_bytes()
+    resumed_png = blob_bytes(tmp_path, json.loads(resumed["artifacts_json"])[0])
+    reference_png = blob_bytes(tmp_path, json.loads(uninterrupted["artifacts_json"])[0])
     assert resumed_png == reference_png
 
 

@@ -1,0 +1,163 @@
+"""The blob store on both backends: put/get, chunking, the size cap, fencing, references,
+retention and reference counts (storage/blobs.py)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from storage import BlobTooLarge, NotFound, StaleAttempt, blob_ref, parse_ref
+from storage.blobs import CHUNK_BYTES, GRACE_S, refs_in
+from storage.errors import InvalidValue
+from tests.support.storage import FakeClock, async_test, open_db, request
+
+DAY = 86400.0
+
+
+@async_test
+async def test_put_get_round_trip_and_content_addressing(store):
+    db = await open_db(store)
+    try:
+        data = os.urandom(3 * CHUNK_BYTES + 17)  # several chunks on PostgreSQL
+        ref = await db.blobs.put(data, "init_image.png")
+        sha = hashlib.sha256(data).hexdigest()
+        assert ref == f"blob:{sha}/init_image.png" == blob_ref(sha, "init_image.png")
+        assert await db.blobs.get(ref) == data
+        assert await db.blobs.put(data, "other name.png") == f"blob:{sha}/other name.png"
+        assert await db.blobs.count() == (1, len(data))  # stored once
+        if store.kind == "postgresql":
+            chunks = store.query("SELECT seq, length(data) FROM blob_chunks ORDER BY seq")
+            assert [c[1] for c in chunks] == [CHUNK_BYTES] * 3 + [17]
+        else:
+            assert (store_folder(store) / "blobs" / sha[:2] / sha).read_bytes() == data
+        empty = await db.blobs.put(b"", "empty.txt")
+        assert await db.blobs.get(empty) == b""
+    finally:
+        await db.close()
+
+
+def store_folder(store):
+    from pathlib import Path
+    return Path(store.url).parent
+
+
+@async_test
+async def test_blob_over_the_cap_is_refused_with_the_rule(store):
+    db = await open_db(store)
+    try:
+        db.blobs.max_bytes = 1000
+        with pytest.raises(BlobTooLarge) as refused:
+            await db.blobs.put(b"x" * 1001, "animation.mp4")
+        assert refused.value.cap == "blob_bytes" and "[storage] blob_bytes" in str(refused.value)
+        assert await db.blobs.count() == (0, 0)
+        await db.blobs.put(b"x" * 1000, "fits.bin")
+    finally:
+        await db.close()
+
+
+def test_references_parse_and_plain_paths_stay_paths():
+    sha = "a" * 64
+    assert parse_ref(f"blob:{sha}/frames/0001.png").name == "frames/0001.png"
+    assert parse_ref("/data/jobs/01ABC/x.png") is None
+    for bad in (f"blob:{sha}/../x", f"blob:{sha}//x", "blob:1234/x.png", f"blob:{sha}/a/./b"):
+        with pytest.raises(InvalidValue):
+            parse_ref(bad)
+    spec = json.dumps({"init_image": f"blob:{sha}/i.png", "image_prompts": [f"blob:{'b' * 64}/p.png:2", "a cat"],
+                       "render": {"init_image": f"blob:{sha}/i.png"}})
+    assert [r.sha256[0] for r in refs_in(spec)] == ["a", "b"]
+
+
+@async_test
+async def test_reads_of_rows_made_before_blobs(store, tmp_path):
+    db = await open_db(store)
+    try:
+        old = tmp_path / "preview.png"
+        old.write_bytes(b"png")
+        assert await db.blobs.get(str(old)) == b"png" and await db.blobs.exists(str(old))
+        with pytest.raises(NotFound):
+            await db.blobs.get(str(tmp_path / "gone.png"))
+        with pytest.raises(NotFound):
+            await db.blobs.get(blob_ref("c" * 64, "gone.png"))
+    finally:
+        await db.close()
+
+
+@async_test
+async def test_job_files_are_fenced_by_the_attempt(store):
+    db = await open_db(store)
+    try:
+        job = await db.jobs.enqueue(request())
+        claimed = await db.leases.claim("engine:a")
+        ref = await db.blobs.put(b"state 1", "checkpoint.pt", job_id=job.id, role="checkpoint",
+                                 fence=(claimed.attempt, "engine:a"))
+        await db.blobs.put(b"state 2", "checkpoint.pt", job_id=job.id, role="checkpoint",
+                           fence=(claimed.attempt, "engine:a"))  # replaces the name
+        files = await db.blobs.job_files(job.id)
+        assert [(f.name, f.role) for f in files] == [("checkpoint.pt", "checkpoint")]
+        assert await db.blobs.get(files[0].ref) == b"state 2" and files[0].ref != ref
+        assert not await db.blobs.exists(ref)  # the replaced checkpoint is gone at once
+        assert await db.blobs.count() == (1, len(b"state 2"))
+        with pytest.raises(StaleAttempt):
+            await db.blobs.put(b"stale", "checkpoint.pt", job_id=job.id, role="checkpoint",
+                               fence=(claimed.attempt, "engine:b"))
+        assert await db.blobs.get((await db.blobs.job_files(job.id))[0].ref) == b"state 2"
+    finally:
+        await db.close()
+
+
+async def _delivered(db, job_id, owner="engine:a"):
+    claimed = await db.leases.claim(owner)
+    assert claimed.id == job_id
+    await db.leases.complete(job_id, claimed.attempt, owner, artifacts=[], gpu_seconds=1.0)
+    await db.jobs.begin_delivery(job_id)
+    await db.jobs.mark_delivered(job_id, [1])
+
+
+@async_test
+async def test_retention_sweep_keeps_blobs_a_job_still_needs(store):
+    clock = FakeClock()
+    db = await open_db(store, clock)
+    try:
+        shared = await db.blobs.put(b"the result", "r.png")
+        first = await db.jobs.enqueue(request(spec_json=json.dumps({"init_image": shared})))
+        second = await db.jobs.enqueue(request(spec_json=json.dumps({"init_image": shared})))
+        own = await db.blobs.put(b"only the first", "out.png", job_id=first.id, role="output")
+        orphan = await db.blobs.put(b"an upload never queued", "u.png")
+        with pytest.raises(NotFound):  # a spec naming a blob that is gone is refused
+            await db.jobs.enqueue(request(spec_json=json.dumps({"init_image": blob_ref("d" * 64, "x.png")})))
+        await _delivered(db, first.id)
+        clock.advance(GRACE_S + 1)
+        swept = await db.blobs.sweep(retention_s=7 * DAY)
+        assert (swept.job_files, swept.blobs) == (0, 1)  # the upload nobody queued
+        assert not await db.blobs.exists(orphan)
+        clock.advance(7 * DAY)
+        swept = await db.blobs.sweep(retention_s=7 * DAY)
+        assert (swept.job_files, swept.blobs) == (2, 1)  # first's files; only its own blob goes
+        assert not await db.blobs.exists(own) and await db.blobs.get(shared) == b"the result"
+        await _delivered(db, second.id)
+        clock.advance(7 * DAY + 1)
+        swept = await db.blobs.sweep(retention_s=7 * DAY)
+        assert (swept.job_files, swept.blobs) == (1, 1)
+        assert await db.blobs.count() == (0, 0)
+        if store.kind == "postgresql":
+            assert store.query("SELECT COUNT(*) FROM blob_chunks")[0][0] == 0
+        else:
+            assert not any(p.is_file() for p in (store_folder(store) / "blobs").rglob("*"))
+    finally:
+        await db.close()
+
+
+@async_test
+async def test_a_put_refreshes_a_blob_the_sweep_would_drop(store):
+    clock = FakeClock()
+    db = await open_db(store, clock)
+    try:
+        ref = await db.blobs.put(b"upload", "u.png")
+        clock.advance(GRACE_S + 1)
+        assert await db.blobs.put(b"upload", "u.png") == ref  # uploaded again: young again
+        assert (await db.blobs.sweep(retention_s=DAY)).blobs == 0
+        assert await db.blobs.get(ref) == b"upload"
+    finally:
+        await db.close()
