@@ -108,7 +108,9 @@ def test_images_past_the_rows_are_picked_in_a_select_that_survives_a_restart(tmp
         job = await db.leases.claim(OWNER)
         colors = [(40 * k, 200 - 30 * k, 90) for k in range(6)]
         images = [write_png(tmp_path / "jobs" / job_id / f"out(0)_{k}.png", color) for k, color in enumerate(colors)]
-        await db.leases.complete(job_id, job.attempt, OWNER, artifacts=[str(p) for p in images], gpu_seconds=1.0)
+        refs = [await db.blobs.put(p.read_bytes(), p.name, job_id=job_id, role="output", fence=(job.attempt, OWNER))
+                for p in images]
+        await db.leases.complete(job_id, job.attempt, OWNER, artifacts=refs, gpu_seconds=1.0)
         async with fake.run_client(make_bot(tmp_path, fake)):
             result = await fake.wait_for_message(fake.channel.id, has_png)
             await delivered(db, job_id)
@@ -125,12 +127,14 @@ def test_images_past_the_rows_are_picked_in_a_select_that_survives_a_restart(tmp
             assert picked.custom_ids == [f"disco:vary:{job_id}:4", f"disco:animate:{job_id}:4"]
             _, echo = await click(fake, picked.id, f"disco:vary:{job_id}:4")
             vary = await db.jobs.get(job_id_in(echo.content))
-            assert Path(json.loads(vary.spec_json)["init_image"]).read_bytes() == images[4].read_bytes()
+            assert await db.blobs.get(json.loads(vary.spec_json)["init_image"]) == images[4].read_bytes()
             assert (vary.parent_job_id, vary.parent_action, vary.parent_image) == (job_id, "vary", 4)
             shown = await answered(fake, await fake.slash("job show", {"id": vary.id}))
             assert f"variation of image 5 of `{job_id}`" in shown.content
 
-            images[5].unlink()  # gone from the server: the pick says so instead of failing
+            # The retention sweep removes the files no job needs (image 5 is the vary job's input):
+            # the pick says so instead of failing.
+            await db.blobs.sweep(0.0, grace_s=0.0)
             _, gone = await click(fake, result.id, f"disco:image:{job_id}", component_type=3, values=["5"])
             assert "no longer kept" in gone.content and not gone.files
     run(body, tmp_path)
