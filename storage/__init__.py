@@ -39,6 +39,7 @@ from .leases import LEASE_SECONDS
 from .migrations import SCHEMA_VERSION
 from .presets import Preset
 from .quotas import LedgerEntry, QuotaLimit, WindowUsage
+from .workers import STALE_SECONDS, WorkerFit, WorkerInfo
 
 __all__ = [
     "ACTIVE", "AuditEntry", "AuditLog", "CapExceeded", "ChannelNotAllowed", "DATABASE_FILE", "DEFAULT_LIMITS",
@@ -46,6 +47,6 @@ __all__ = [
     "GuildLimits", "GuildSettings", "IntakePaused", "InvalidState", "InvalidValue", "Job",
     "JobKind", "JobRequest", "JobState", "JobTooLarge", "LEASE_SECONDS", "LedgerEntry", "NotFound", "Preset",
     "QueueEstimate", "QueueFull", "QuotaExceeded", "QuotaLimit", "SCHEMA_VERSION",
-    "SchemaTooNew", "StaleAttempt", "StorageError", "TERMINAL", "URL_VARIABLE", "WindowUsage", "database_path",
-    "database_url", "new_job_id",
+    "STALE_SECONDS", "SchemaTooNew", "StaleAttempt", "StorageError", "TERMINAL", "URL_VARIABLE", "WindowUsage",
+    "WorkerFit", "WorkerInfo", "database_path", "database_url", "new_job_id",
 ]

@@ -1,5 +1,5 @@
 """`Database`: an open database with its repositories: `jobs` (the bot's side of the queue),
-`leases` (the engine's), `guilds`, `quotas`, `presets` and `audit`.
+`leases` (the engine's), `workers` (the fleet), `guilds`, `quotas`, `presets` and `audit`.
 
 Two backends, one API, chosen by the URL: `sqlite:///data/disco.db` (or a plain path; the
 embedded default, storage/connection.py) or `postgresql://…` (storage/postgres.py, for several
@@ -23,6 +23,7 @@ from .jobs import Jobs
 from .leases import Leases
 from .presets import Presets
 from .quotas import Quotas
+from .workers import Workers
 
 DATABASE_FILE = "disco.db"
 URL_VARIABLE = "DISCO_DATABASE_URL"
@@ -67,6 +68,7 @@ class Database:
         self.quotas = Quotas(self)
         self.presets = Presets(self)
         self.audit = AuditLog(self)
+        self.workers = Workers(self)
 
     @classmethod
     async def open(cls, target: str | Path, *, now: Clock | None = None, busy_timeout_s: float = 5.0,

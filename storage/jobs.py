@@ -76,6 +76,8 @@ class JobRequest:
     priority: int = 0
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     parent_job_id: str | None = None
+    memory_gb: float = 0.0  # GPU memory it needs at the least (0: unknown); workers with less skip it
+    models: str = ""  # the models it loads (diffusion + CLIP): a worker holding them is preferred
 
     def validate(self) -> None:
         if self.kind not in set(JobKind):
@@ -90,6 +92,10 @@ class JobRequest:
             raise InvalidValue("spec_json must be a JSON string of at most 1,000,000 characters")
         if not self.model_set or len(self.model_set) > 64:
             raise InvalidValue("model_set must be a model set name of 1 to 64 characters")
+        if not isinstance(self.memory_gb, (int, float)) or not 0 <= self.memory_gb <= 10_000:
+            raise InvalidValue(f"memory_gb must be a number of GB from 0 to 10000, not {self.memory_gb!r}")
+        if not isinstance(self.models, str) or len(self.models) > 1000:
+            raise InvalidValue("models must be a text of at most 1000 characters")
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,8 @@ class Job:
     finished_at: float | None
     updated_at: float
     role_ids: tuple[str, ...] = ()  # the requester's roles when it was queued (role quotas)
+    memory_gb: float = 0.0  # GPU memory it needs at the least (0: unknown)
+    models: str = ""  # the models it loads (the claim's affinity key)
     damaged: tuple[str, ...] = ()   # columns that could not be read (their value here is empty)
 
     @property
@@ -252,12 +260,13 @@ class Jobs:
             rows = await conn.execute_fetchall(
                 "INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, spec_json, spec_version, "
                 "seed, priority, model_set, width, height, steps, frames, cuts, max_attempts, "
-                "parent_job_id, role_ids_json, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                "parent_job_id, role_ids_json, memory_gb, models, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 (new_job_id(now), gid, cid, uid, request.kind, request.spec_json,
                  request.spec_version, request.seed, request.priority, request.model_set,
                  request.width, request.height, request.steps, request.frames, request.cuts,
-                 request.max_attempts, request.parent_job_id, json.dumps(roles), now, now))
+                 request.max_attempts, request.parent_job_id, json.dumps(roles),
+                 float(request.memory_gb), request.models, now, now))
             return Job.from_row(rows[0])
 
     async def get(self, job_id: str) -> Job:
@@ -384,8 +393,9 @@ class Jobs:
     async def positions(self, *, default_seconds_per_megapixel_step: float | None = None
                         ) -> dict[str, QueueEstimate]:
         """Position (1 = next) and ETA of every queued job; see `eta.py` for the model."""
+        now = await self._db.clock()
         async with self._db.snapshot() as conn:
-            return await estimate_queue(conn, default_seconds_per_megapixel_step)
+            return await estimate_queue(conn, default_seconds_per_megapixel_step, now)
 
     async def position(self, job_id: str) -> QueueEstimate | None:
         """This job's position and ETA, or None when it is not waiting."""

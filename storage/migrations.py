@@ -231,9 +231,33 @@ _V1 = (
 # finished cells or frames, and the engine cannot ask Discord for them.
 _V2 = ("ALTER TABLE jobs ADD COLUMN role_ids_json TEXT NOT NULL DEFAULT '[]'",)
 
+# Workers on any host (`disco worker`, `disco engine`): what each can run, so a claim takes only
+# jobs that fit (`jobs.memory_gb`: the GPU memory the job needs in DD's least hungry loop, 0 =
+# unknown; `jobs.models`: the models it loads, the key of the claim's affinity), and the fleet
+# as `disco workers` shows it (a worker whose heartbeat is older than its lease is not live).
+_V_WORKERS = (
+    "ALTER TABLE jobs ADD COLUMN memory_gb REAL NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs ADD COLUMN models TEXT NOT NULL DEFAULT ''",
+    """CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        device TEXT NOT NULL,
+        model_sets_json TEXT NOT NULL DEFAULT '[]',
+        memory_gb REAL NOT NULL DEFAULT 0,
+        max_pixels INTEGER NOT NULL DEFAULT 0,
+        started_at REAL NOT NULL,
+        heartbeat_at REAL NOT NULL,
+        current_job_id TEXT,
+        jobs_done INTEGER NOT NULL DEFAULT 0,
+        seconds_per_step REAL
+    )""",
+    "CREATE INDEX workers_heartbeat ON workers (heartbeat_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
+    Migration("workers: what each can run and its heartbeat; jobs' memory need and models", _V_WORKERS),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -241,5 +265,5 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # Tables a database of ours has; used to tell our own half-made file from someone else's.
 OWN_TABLES = frozenset({
     "jobs", "queue_guilds", "queue_users", "step_timings", "guild_settings", "guild_channels",
-    "banned_words", "quota_limits", "usage", "presets", "audit_log",
+    "banned_words", "quota_limits", "usage", "presets", "audit_log", "workers",
 })
