@@ -15,6 +15,8 @@
     checkpoint_every = 10        # steps between checkpoints
     gpu_memory_gb = 0.0          # the engine GPU's memory: jobs that cannot fit are refused at
                                  # enqueue (engine/spec/memory.py); 0 = unknown, no check
+    devices = []                 # the bot runs one engine per entry, e.g. ["cuda:0", "cuda:1"]
+                                 # ([] = one engine on `device`)
 
     [discord]                    # the bot process; the token comes only from DISCORD_TOKEN
     api_base = ""                # REST base, e.g. "http://127.0.0.1:8080/api/v10" ("" = Discord)
@@ -48,7 +50,7 @@ DEFAULTS: dict[str, dict] = {
     "storage": {"data_dir": "data", "url": ""},
     "engine": {"model_set": "dd-default", "device": "auto", "precision": "auto",
                "allow_download": False, "lease_seconds": 30.0, "heartbeat_seconds": 3.0,
-               "checkpoint_every": 10, "gpu_memory_gb": 0.0},
+               "checkpoint_every": 10, "gpu_memory_gb": 0.0, "devices": []},
     "discord": {"api_base": "", "gateway_url": "", "dev_guild_id": 0},
     "bot": {"poll_seconds": 1.5, "status_edit_seconds": 5.0, "preview_seconds": 30.0,
             "spawn_engine": True, "engine_restart_max_seconds": 60.0, "engine_stop_seconds": 10.0,
@@ -57,6 +59,7 @@ DEFAULTS: dict[str, dict] = {
 
 
 MAX_CONFIG_BYTES = 1024 * 1024  # config.example.toml is a few KiB
+MAX_DEVICES = 16  # [engine] devices: one engine process each
 
 
 class ConfigError(Exception):
@@ -86,7 +89,14 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise ConfigError(f"--config {path}: [{section}] {key} must be a {expected.__name__}")
             config[section][key] = value
+    _check_devices(config["engine"]["devices"], path)
     return config
+
+
+def _check_devices(devices: list, path: str | Path) -> None:
+    if len(devices) > MAX_DEVICES or not all(isinstance(d, str) and 0 < len(d) <= 32 for d in devices):
+        raise ConfigError(f"--config {path}: [engine] devices is a list of at most {MAX_DEVICES} device "
+                          f'names such as "cuda:0" (one engine each)')
 
 
 def resolve_data_dir(cli_value: str | None, config: dict[str, dict]) -> Path:

@@ -39,13 +39,13 @@ from .leases import LEASE_SECONDS
 from .migrations import SCHEMA_VERSION
 from .presets import Preset
 from .quotas import LedgerEntry, QuotaLimit, WindowUsage
-from .workers import STALE_SECONDS, WorkerFit, WorkerInfo
+from .workers import MAX_HELD, STALE_SECONDS, WorkerFit, WorkerInfo
 
 __all__ = [
     "ACTIVE", "AuditEntry", "AuditLog", "CapExceeded", "ChannelNotAllowed", "DATABASE_FILE", "DEFAULT_LIMITS",
     "Database", "DatabaseCorrupt", "DatabaseError", "DatabaseLocked", "DatabaseUnavailable", "DiskFull", "ForeignDatabase",
     "GuildLimits", "GuildSettings", "IntakePaused", "InvalidState", "InvalidValue", "Job",
-    "JobKind", "JobRequest", "JobState", "JobTooLarge", "LEASE_SECONDS", "LedgerEntry", "NotFound", "Preset",
+    "JobKind", "JobRequest", "JobState", "JobTooLarge", "LEASE_SECONDS", "LedgerEntry", "MAX_HELD", "NotFound", "Preset",
     "QueueEstimate", "QueueFull", "QuotaExceeded", "QuotaLimit", "SCHEMA_VERSION",
     "STALE_SECONDS", "SchemaTooNew", "StaleAttempt", "StorageError", "TERMINAL", "URL_VARIABLE", "WindowUsage",
     "WorkerFit", "WorkerInfo", "database_path", "database_url", "new_job_id",
