@@ -27,6 +27,8 @@ from .workers import Workers
 
 DATABASE_FILE = "disco.db"
 URL_VARIABLE = "DISCO_DATABASE_URL"
+URL_FILE_VARIABLE = "DISCO_DATABASE_URL_FILE"  # a file holding the URL (compose secrets)
+MAX_URL_FILE_BYTES = 4096
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
@@ -37,10 +39,28 @@ def database_path(data_dir: str | Path) -> Path:
 
 
 def database_url(data_dir: str | Path, configured: str | None = None) -> str:
-    """The database every process opens: `DISCO_DATABASE_URL`, else `configured` (the config
-    file's `[storage] url`), else the SQLite file in `data_dir`."""
-    chosen = os.environ.get(URL_VARIABLE, "").strip() or (configured or "").strip()
+    """The database every process opens: `DISCO_DATABASE_URL`, else the URL in the file named
+    by `DISCO_DATABASE_URL_FILE` (it may hold the password: a secret mounted into a
+    container), else `configured` (the config file's `[storage] url`), else the SQLite file in
+    `data_dir`."""
+    chosen = os.environ.get(URL_VARIABLE, "").strip() or _url_from_file() or (configured or "").strip()
     return chosen or f"{SQLITE_PREFIX}{database_path(data_dir)}"
+
+
+def _url_from_file() -> str:
+    path = os.environ.get(URL_FILE_VARIABLE, "").strip()
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_URL_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InvalidValue(f"{URL_FILE_VARIABLE}: cannot read {path} ({exc.strerror}); name a "
+                           f"readable file holding the database URL") from None
+    if len(data) > MAX_URL_FILE_BYTES:
+        raise InvalidValue(f"{URL_FILE_VARIABLE}: {path} is over {MAX_URL_FILE_BYTES} bytes; it "
+                           f"should hold one database URL")
+    return data.decode("utf-8", errors="replace").strip()
 
 
 def sqlite_file(url: str) -> Path | None:

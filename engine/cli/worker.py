@@ -7,7 +7,8 @@
 It is `disco engine` (engine/cli/engine.py, the same flags and `[engine]` settings) plus what a
 worker on another machine needs:
 - the database from `--database URL` or `--database-file FILE`, else as every command finds it
-  (DISCO_DATABASE_URL, `[storage] url`, the SQLite file in the data folder). A password never
+  (DISCO_DATABASE_URL, DISCO_DATABASE_URL_FILE, `[storage] url`, the SQLite file in the data
+  folder). A password never
   goes on the command line, which any user of the machine can read with `ps`: a `--database`
   URL holding one is refused, with where to put it instead. TLS is the URL's `sslmode`.
 - what it accepts, registered in the fleet (`disco workers`): its model set, its GPU memory
@@ -35,7 +36,7 @@ from engine.media.files import read_user_file
 from engine.models.download import MODELS_DIR_ENV
 from engine.spec.sources import bounded_int
 
-URL_VARIABLE = "DISCO_DATABASE_URL"  # the same variable storage.database_url reads
+URL_VARIABLE = "DISCO_DATABASE_URL"  # what storage.database_url reads first
 SCHEMES = ("postgresql://", "postgres://", "sqlite:///")
 _PASSWORD_PARAMETER = re.compile(r"(^|[?&\s])password\s*=", re.IGNORECASE)
 PASSWORD_REFUSAL = ("--database holds a password, which any user of this machine can read with ps; "
@@ -64,10 +65,11 @@ def add_worker_command(commands: argparse._SubParsersAction, config_options: arg
 def cmd_worker(args: argparse.Namespace, config: dict[str, dict], data_dir: Path) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        url = chosen_database(args, config, data_dir)
+        url = chosen_database(args)
         if args.models_dir:
             os.environ[MODELS_DIR_ENV] = str(Path(args.models_dir).expanduser())
-        return asyncio.run(_run(args, engine_settings(config["engine"], args), data_dir, url))
+        return asyncio.run(_run(args, engine_settings(config["engine"], args), data_dir, url,
+                                config["storage"].get("url", "")))
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -75,8 +77,9 @@ def cmd_worker(args: argparse.Namespace, config: dict[str, dict], data_dir: Path
         return 130
 
 
-def chosen_database(args: argparse.Namespace, config: dict[str, dict], data_dir: Path) -> str:
-    """The database URL this worker opens, checked; EngineError says what to fix."""
+def chosen_database(args: argparse.Namespace) -> str | None:
+    """The database URL given by a flag, checked (EngineError says what to fix); None: found as
+    every command finds it (storage.database_url)."""
     if args.database and args.database_file:
         raise SpecError("give --database or --database-file, not both")
     if args.database:
@@ -87,8 +90,7 @@ def chosen_database(args: argparse.Namespace, config: dict[str, dict], data_dir:
         url = read_user_file(args.database_file, what="--database-file", limit=4096).decode(
             "utf-8", errors="replace").strip()
     else:
-        url = (os.environ.get(URL_VARIABLE, "").strip() or config["storage"].get("url", "").strip()
-               or f"sqlite:///{Path(data_dir) / 'disco.db'}")
+        return None
     check_url(url)
     return url
 
@@ -126,7 +128,8 @@ def device_memory_gb(device: object) -> float:
     return torch.cuda.get_device_properties(device).total_memory / 1e9
 
 
-async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, url: str) -> int:
+async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, url: str | None,
+               configured_url: str) -> int:
     from engine.jobs.worker import WorkerFit, serve
 
     pool, worker_config = pool_and_config(settings)
@@ -135,6 +138,6 @@ async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, url: st
     fit = WorkerFit(model_sets=(pool.model_set,), memory_gb=float(memory), max_pixels=args.max_pixels)
     owner = args.owner or f"worker:{socket.gethostname()}:{pool.device}:{os.getpid()}"
     done = await serve(data_dir, pool, owner=owner, config=worker_config, burst=args.burst,
-                       fit=fit, database=url)
+                       fit=fit, database=url, database_url=configured_url)
     logging.getLogger("disco.engine").info("processed %d job(s)", done)
     return 0

@@ -14,8 +14,6 @@ import subprocess
 import sys
 from collections import Counter
 
-import pytest
-
 from storage import Database
 from tests.support import REPO_ROOT
 from tests.support.bot import bot_config, has_png
