@@ -57,7 +57,7 @@ def test_two_workers_and_the_bot_on_postgresql_deliver_every_job_once(tmp_path):
                             jobs[job.id] = channel
                     await fake.wait_for(lambda: sum(has_png(m) for c in set(jobs.values())
                                                     for m in fake.messages_in(c)) >= len(jobs),
-                                        timeout=400, what="every result posted")
+                                        timeout=1200, what="every result posted")
                     for _ in range(50):  # the poster records each delivery just after posting it
                         done = [await db.jobs.get(j) for j in jobs]
                         if all(j.delivery_state == "posted" for j in done):
@@ -75,7 +75,7 @@ def test_two_workers_and_the_bot_on_postgresql_deliver_every_job_once(tmp_path):
                 await db.close()
 
     try:
-        asyncio.run(asyncio.wait_for(main(), 600))
+        asyncio.run(asyncio.wait_for(main(), 1500))
         outputs = stop_workers(workers)
         assert all("Traceback" not in out for out in outputs), outputs
         assert "no workers" in disco_workers(store.url)  # a clean exit leaves the fleet

@@ -18,14 +18,18 @@ TINY_STILL = {"cutn_batches": 1, "clip_models": ["ViT-B-32::openai"], "display_r
               "height": 64, "skip_steps": 0, "n_batches": 1}
 
 
-def start_worker(url: str, folder: Path, *extra: str) -> subprocess.Popen:
+def start_worker(url: str, folder: Path, *extra: str, threads: int = 1) -> subprocess.Popen:
     """A `disco worker` on the CPU with test-tiny models, its own folder under `folder`, and the
-    URL in a file (never on the command line). The environment has no Discord token."""
+    URL in a file (never on the command line). The environment has no Discord token. `threads`:
+    torch's CPU threads (OMP_NUM_THREADS; 0 = torch's default, every core), so several workers
+    on one small machine do not fight over its cores."""
     folder.mkdir(parents=True, exist_ok=True)
     url_file = folder / "database-url"
     url_file.write_text(url)
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "DISCO_DATABASE_URL")}
     env["HF_HUB_OFFLINE"] = "1"
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     return subprocess.Popen(
         [sys.executable, "-m", "disco", "worker", "--database-file", str(url_file), "--device", "cpu",
          "--models", "test-tiny", "--data-dir", str(folder / "data"), "--models-dir", str(folder / "models"),
