@@ -14,6 +14,8 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
+
 from storage import Database
 from tests.support import REPO_ROOT
 from tests.support.bot import bot_config, has_png
@@ -32,6 +34,7 @@ def disco_workers(url: str) -> str:
     return done.stdout
 
 
+@pytest.mark.timeout(1500)  # two torch processes and the bot: minutes on two busy cores
 def test_two_workers_and_the_bot_on_postgresql_deliver_every_job_once(tmp_path):
     from bot.client import DiscoBot
 
