@@ -188,6 +188,9 @@ async def test_a_version_1_file_is_upgraded_and_keeps_its_jobs(tmp_path):
         old = await db.jobs.enqueue(request(), role_ids=[7])
     conn = sqlite3.connect(tmp_path / "disco.db")  # back to what version 1 wrote
     conn.execute("ALTER TABLE jobs DROP COLUMN role_ids_json")
+    for undo in ("ALTER TABLE jobs DROP COLUMN memory_gb", "ALTER TABLE jobs DROP COLUMN models",
+                 "DROP TABLE workers"):  # the workers step (_V_WORKERS)
+        conn.execute(undo)
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
