@@ -99,7 +99,7 @@ def test_the_expected_commands_are_registered(tree):
                    for o in admin["options"]}
     assert subcommands == {"quota": {"set", "clear", "show"}, "limits": {"set", "show"},
                            "channels": {"allow", "disallow", "list"}, "intake": {"pause", "resume"},
-                           "banned-words": {"add", "remove", "list"}, "audit": set()}
+                           "banned-words": {"add", "remove", "list"}, "audit": set(), "workers": set()}
     assert {o["name"] for o in by_name["preset"]["options"]} == {"save", "use", "list", "delete"}
 
 
