@@ -69,8 +69,8 @@ async def run(args: argparse.Namespace, folder: Path) -> dict:
     results = []
     for count in args.workers:
         if args.backend == "sqlite":
-            results.append(await case(str(folder / f"bench-{count}.db"), count, args.jobs, args.steps, folder,
-                                      args.threads))
+            url = f"sqlite:///{folder / f'bench-{count}.db'}"  # an absolute path: sqlite:////tmp/…
+            results.append(await case(url, count, args.jobs, args.steps, folder, args.threads))
             continue
         name = f"wbench_{uuid.uuid4().hex[:10]}"
         url = postgres_database(args.postgres_url, name, create=True)
