@@ -102,3 +102,24 @@ def test_a_job_carries_its_memory_need_and_models():
     assert job_size(two_models).models != job_size(small).models
     study = build_study(RenderSpec(width=256, height=256), x="width=256,512")
     assert job_size(study).memory_gb == job_size(RenderSpec(width=512, height=256)).memory_gb
+
+
+def test_the_database_url_may_come_from_a_file(tmp_path, monkeypatch):
+    from storage import database_url
+    from storage.errors import InvalidValue
+
+    monkeypatch.delenv("DISCO_DATABASE_URL", raising=False)
+    secret = tmp_path / "database_url"
+    secret.write_text("postgresql://disco:s3cret@postgres/disco\n")
+    monkeypatch.setenv("DISCO_DATABASE_URL_FILE", str(secret))
+    assert database_url(tmp_path, "sqlite:///other.db") == "postgresql://disco:s3cret@postgres/disco"
+    monkeypatch.setenv("DISCO_DATABASE_URL", "postgresql://disco@env/disco")
+    assert database_url(tmp_path) == "postgresql://disco@env/disco"  # the variable itself wins
+    monkeypatch.delenv("DISCO_DATABASE_URL")
+    monkeypatch.setenv("DISCO_DATABASE_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(InvalidValue, match="DISCO_DATABASE_URL_FILE: cannot read"):
+        database_url(tmp_path)
+    secret.write_bytes(b"x" * 5000)
+    monkeypatch.setenv("DISCO_DATABASE_URL_FILE", str(secret))
+    with pytest.raises(InvalidValue, match="over 4096 bytes"):
+        database_url(tmp_path)
