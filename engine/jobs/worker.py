@@ -165,12 +165,11 @@ class EngineWorker:
                     await self.db.workers.register(self.owner, host=socket.gethostname(),
                                                    device=str(self.pool.device), fit=self.registration())
                     registered = True
-                else:
-                    registered = await self.db.workers.heartbeat(self.owner, self.current_job)
-                    if not registered:
-                        continue
-            except DatabaseUnavailable:
-                registered = False
+                elif not await self.db.workers.heartbeat(self.owner, self.current_job):
+                    registered = False
+                    continue
+            except StorageError:  # away or busy: the claim loop says so; the row keeps its counts
+                pass
             await asyncio.sleep(self.config.heartbeat_seconds)
 
     async def _count_done(self, job_id: str) -> None:
