@@ -9,7 +9,7 @@ folder, as tests/support/workers.py starts them) and waited for until the fleet 
 live, so start-up and model loading are not timed; then --jobs prompt-only 64×64 stills from
 3 guilds are queued at once and the clock runs until every one has succeeded. Prints one JSON
 object: per worker count the wall seconds, jobs per minute, the jobs each worker took and the
-speed-up over the first count. `--threads N` sets OMP_NUM_THREADS for each worker (default 1;
+speed-up over the first count, and the attempts (more than the jobs: leases ran out). `--threads N` sets OMP_NUM_THREADS for each worker (default 1;
 0: torch's default, every core per worker). PostgreSQL needs --postgres-url (default
 DISCO_TEST_POSTGRES_URL, e.g. from `scripts/postgres.sh start`).
 """
@@ -59,10 +59,12 @@ async def case(url: str, workers: int, jobs: int, steps: int, folder: Path, thre
                 await asyncio.sleep(0.1)
             wall = time.perf_counter() - started
             taken = sorted(w.jobs_done for w in await db.workers.list())
+            attempts = (await db.execute("SELECT SUM(attempt) FROM jobs"))[0][0]
     finally:
         stop_workers(processes)
     return {"workers": workers, "jobs": jobs, "succeeded": states.get("succeeded", 0),
-            "wall_s": round(wall, 2), "jobs_per_minute": round(jobs / wall * 60, 2), "jobs_per_worker": taken}
+            "wall_s": round(wall, 2), "jobs_per_minute": round(jobs / wall * 60, 2), "jobs_per_worker": taken,
+            "attempts": attempts}
 
 
 async def run(args: argparse.Namespace, folder: Path) -> dict:
