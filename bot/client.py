@@ -22,7 +22,7 @@ from bot.cogs import EXTENSIONS
 from bot.config import BotConfig
 from bot.poster import Poster
 from bot.study import CellButton
-from bot.supervisor import EngineSupervisor
+from bot.supervisor import EngineSupervisor, supervise_devices
 from bot.tree import DiscoTree
 from bot.history import HistoryPage, ShowButton
 from bot.views import ImageSelect, JobButton
@@ -61,7 +61,8 @@ class DiscoBot(commands.Bot):
         self.engine_env = engine_env
         self.db: Optional[Database] = None
         self.poster: Optional[Poster] = None
-        self.supervisor: Optional[EngineSupervisor] = None
+        self.supervisor: Optional[EngineSupervisor] = None  # the first of `supervisors`
+        self.supervisors: list[EngineSupervisor] = []  # one per [engine] devices entry
         self._poster_task: Optional[asyncio.Task] = None
         self._sweep_task: Optional[asyncio.Task] = None
 
@@ -82,11 +83,13 @@ class DiscoBot(commands.Bot):
         self._sweep_task = asyncio.create_task(
             sweep_blobs(self.db, self.config.retention_days * 86400.0), name="blob sweep")
         if self.config.spawn_engine:
-            self.supervisor = EngineSupervisor(
-                self.db, self.config.data_dir, self.config.engine.arguments(),
+            self.supervisors = supervise_devices(
+                self.db, self.config.data_dir, self.config.engine, self.config.engine.devices,
                 config_path=self.config.config_path, max_backoff=self.config.engine_restart_max_seconds,
                 stop_grace=self.config.engine_stop_seconds, env=self.engine_env)
-            self.supervisor.start()
+            self.supervisor = self.supervisors[0]
+            for supervisor in self.supervisors:
+                supervisor.start()
         if self.config.dev_guild_id:
             guild = discord.Object(self.config.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -100,8 +103,7 @@ class DiscoBot(commands.Bot):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if self.supervisor is not None:
-            await self.supervisor.stop()
+        await asyncio.gather(*(supervisor.stop() for supervisor in self.supervisors))
         await super().close()
         if self.db is not None:
             await self.db.close()

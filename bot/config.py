@@ -33,9 +33,11 @@ class EngineSettings:
     lease_seconds: float = 30.0
     checkpoint_every: int = 10
     gpu_memory_gb: float = 0.0  # read by the bot (refusals at enqueue), not passed to the engine
+    devices: tuple[str, ...] = ()  # one engine per entry; () = one engine on `device`
 
-    def arguments(self) -> list[str]:
-        args = ["--models", self.model_set, "--device", self.device, "--precision", self.precision,
+    def arguments(self, device: str | None = None) -> list[str]:
+        """The flags of one engine; `device`: one of `devices` (default: `device`)."""
+        args = ["--models", self.model_set, "--device", device or self.device, "--precision", self.precision,
                 "--lease-seconds", str(self.lease_seconds), "--checkpoint-every", str(self.checkpoint_every)]
         return args + (["--allow-download"] if self.allow_download else [])
 
@@ -85,7 +87,8 @@ class BotConfig:
             spawn_engine=bot["spawn_engine"], max_study_cells=bot.get("max_study_cells", 36),
             engine_restart_max_seconds=bot["engine_restart_max_seconds"],
             engine_stop_seconds=bot["engine_stop_seconds"],
-            engine=EngineSettings(**{k: engine[k] for k in EngineSettings.__dataclass_fields__}),
+            engine=EngineSettings(**{k: tuple(engine[k]) if k == "devices" else engine[k]
+                                     for k in EngineSettings.__dataclass_fields__ if k in engine}),
             config_path=Path(config_path) if config_path else None,
             database_url=config.get("storage", {}).get("url", ""),
             blob_bytes=config.get("storage", {}).get("blob_bytes", storage.DEFAULT_MAX_BYTES),

@@ -1,4 +1,7 @@
 """The supervisor: runs `disco engine` as a child process of the bot and keeps it running.
+With `[engine] devices`, the bot runs one supervisor per device (`supervise_devices`), each
+with its own lease owner names, so a dying engine's jobs go back to the queue and only that
+engine restarts.
 
 The engine is a separate process because it imports torch and holds the GPU; the bot must stay
 responsive (3 s to answer an interaction) whatever the engine does. Each start gets a fresh
@@ -30,8 +33,10 @@ HEALTHY_SECONDS = 60.0  # a child that lived this long resets the back-off
 class EngineSupervisor:
     def __init__(self, db: Any, data_dir: Path, engine_args: Sequence[str], *,
                  config_path: Path | None = None, max_backoff: float = 60.0,
-                 stop_grace: float = 10.0, env: dict[str, str] | None = None) -> None:
+                 stop_grace: float = 10.0, env: dict[str, str] | None = None,
+                 slot: int | None = None) -> None:
         self.db = db
+        self.slot = slot  # which of several engines (None: the only one)
         self.data_dir = Path(data_dir)
         self.engine_args = list(engine_args)
         self.config_path = config_path
@@ -45,7 +50,13 @@ class EngineSupervisor:
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._keep_running(), name="engine-supervisor")
+        name = "engine-supervisor" if self.slot is None else f"engine-supervisor-{self.slot}"
+        self._task = asyncio.create_task(self._keep_running(), name=name)
+
+    def next_owner(self) -> str:
+        """A fresh lease owner name for the next start (unique per slot and start)."""
+        slot = "" if self.slot is None else f"d{self.slot}."
+        return f"engine:{socket.gethostname()}:{os.getpid()}:{slot}{self.starts}"
 
     def command(self, owner: str) -> list[str]:
         args = [sys.executable, "-m", "disco", "engine", "--data-dir", str(self.data_dir),
@@ -56,7 +67,7 @@ class EngineSupervisor:
         backoff = 1.0
         while not self._stopping:
             self.starts += 1
-            self.owner = f"engine:{socket.gethostname()}:{os.getpid()}:{self.starts}"
+            self.owner = self.next_owner()
             started = time.monotonic()
             try:
                 self.process = await asyncio.create_subprocess_exec(
@@ -102,3 +113,13 @@ class EngineSupervisor:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def supervise_devices(db: Any, data_dir: Path, engine: Any, devices: Sequence[str], **kwargs: Any
+                      ) -> list[EngineSupervisor]:
+    """One supervisor per device (`engine`: the bot's EngineSettings; `devices` empty: one
+    engine on `engine.device`, named as before); `kwargs` go to every supervisor."""
+    if not devices:
+        return [EngineSupervisor(db, data_dir, engine.arguments(), **kwargs)]
+    return [EngineSupervisor(db, data_dir, engine.arguments(device), slot=n, **kwargs)
+            for n, device in enumerate(devices)]

@@ -6,15 +6,22 @@ seconds per step).
 - a study: its largest cell, so the caps see the worst case; one frame per cell;
 - an animation: its frames, and the *average* denoising steps a frame costs (frame 0 usually
   costs more, turbo and `init_frame` frames nothing), so steps × frames is its whole work.
+
+For the workers (storage/workers.py) every kind also carries the GPU memory its hungriest
+render needs in DD's least hungry loop (`engine.spec.memory`), so a claim skips workers too
+small for it, and the models it loads (`models`: diffusion model and CLIP models of each
+render), so a worker already holding them is preferred.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from commands.gpu_memory import render_specs
 from commands.job_options import cuts_per_step
 from engine.spec.animation import AnimationSpec
+from engine.spec.memory import predict_peak
 from engine.spec.render import RenderSpec
 from engine.spec.study import StudySpec
 
@@ -26,6 +33,8 @@ class JobSize:
     steps: int
     cuts: int
     frames: int
+    memory_gb: float = 0.0
+    models: str = ""
 
     def request_fields(self) -> dict[str, Any]:
         """The `storage.JobRequest` fields this size fills."""
@@ -51,9 +60,20 @@ def animation_size(anim: AnimationSpec) -> JobSize:
 
 
 def job_size(spec: RenderSpec | StudySpec | AnimationSpec) -> JobSize:
-    """The size of any job's spec."""
+    """The size of any job's spec, with its memory need and models."""
     if isinstance(spec, StudySpec):
-        return study_size(spec)
-    if isinstance(spec, AnimationSpec):
-        return animation_size(spec)
-    return still_size(spec)
+        size = study_size(spec)
+    elif isinstance(spec, AnimationSpec):
+        size = animation_size(spec)
+    else:
+        size = still_size(spec)
+    renders = render_specs(spec)
+    need = max(predict_peak(r, cut_batches_per_pass=1).total_gb for r in renders)
+    return replace(size, memory_gb=round(need, 2), models=models_key(renders))
+
+
+def models_key(renders: list[RenderSpec]) -> str:
+    """The models the renders load, one text (equal texts: the same models): `unet+clip,clip`,
+    several combinations joined by `;` (a study whose axis is a model)."""
+    combos = sorted({f"{r.diffusion_model}+{','.join(sorted(r.clip_models))}" for r in renders})
+    return ";".join(combos)[:1000]

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli.engine import add_engine_command
     from engine.cli.models import add_models_commands
     from engine.cli.study import add_study_command
+    from engine.cli.worker import add_worker_command
+    from commands.cli_workers import add_workers_command
 
     parser = argparse.ArgumentParser(prog="disco", description="Disco Diffusion for Discord.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -57,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_study_command(commands)
     add_models_commands(commands, options)
     add_engine_command(commands, options)
+    add_worker_command(commands, options)
+    add_workers_command(commands, options)
     add_jobs_command(commands, options)
     add_db_command(commands, options)
     add_bot_command(commands, options)

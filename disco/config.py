@@ -17,6 +17,8 @@
     checkpoint_every = 10        # steps between checkpoints
     gpu_memory_gb = 0.0          # the engine GPU's memory: jobs that cannot fit are refused at
                                  # enqueue (engine/spec/memory.py); 0 = unknown, no check
+    devices = []                 # the bot runs one engine per entry, e.g. ["cuda:0", "cuda:1"]
+                                 # ([] = one engine on `device`)
 
     [discord]                    # the bot process; the token comes only from DISCORD_TOKEN
     api_base = ""                # REST base, e.g. "http://127.0.0.1:8080/api/v10" ("" = Discord)
@@ -56,7 +58,7 @@ DEFAULTS: dict[str, dict] = {
     "storage": {"data_dir": "data", "url": "", "blob_bytes": 512 * 1024 * 1024, "retention_days": 30.0},
     "engine": {"model_set": "dd-default", "device": "auto", "precision": "auto",
                "allow_download": False, "lease_seconds": 30.0, "heartbeat_seconds": 3.0,
-               "checkpoint_every": 10, "gpu_memory_gb": 0.0},
+               "checkpoint_every": 10, "gpu_memory_gb": 0.0, "devices": []},
     "discord": {"api_base": "", "gateway_url": "", "dev_guild_id": 0},
     "bot": {"poll_seconds": 1.5, "status_edit_seconds": 5.0, "preview_seconds": 30.0,
             "spawn_engine": True, "engine_restart_max_seconds": 60.0, "engine_stop_seconds": 10.0,
@@ -70,6 +72,7 @@ BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("storage", "blob_bytes"): (2**20, 2**36),        # 1 MiB .. 64 GiB
     ("storage", "retention_days"): (0.01, 3650.0),    # 15 minutes .. 10 years
 }
+MAX_DEVICES = 16  # [engine] devices: one engine process each
 
 
 class ConfigError(Exception):
@@ -105,6 +108,7 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
                 raise ConfigError(f"--config {path}: [{section}] {key} = {value} is out of range; "
                                   f"use {least:g} to {most:g}")
             config[section][key] = value
+    _check_devices(config["engine"]["devices"], path)
     return config
 
 
@@ -122,6 +126,12 @@ def register_config_models(config: dict[str, dict]) -> None:
     """Register the config's custom models in this process (the bot's names and choices, the
     engine's loader): every command that reads the config calls it once."""
     register_custom_models(config.get("models", {}).get("custom", ()))
+
+
+def _check_devices(devices: list, path: str | Path) -> None:
+    if len(devices) > MAX_DEVICES or not all(isinstance(d, str) and 0 < len(d) <= 32 for d in devices):
+        raise ConfigError(f"--config {path}: [engine] devices is a list of at most {MAX_DEVICES} device "
+                          f'names such as "cuda:0" (one engine each)')
 
 
 def resolve_data_dir(cli_value: str | None, config: dict[str, dict]) -> Path:

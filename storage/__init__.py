@@ -51,6 +51,7 @@ from .migrations import SCHEMA_VERSION
 from .presets import Preset
 from .quotas import LedgerEntry, QuotaLimit, WindowUsage
 from .users import DEFAULT_NOTIFY, NOTIFY_CHOICES
+from .workers import MAX_HELD, STALE_SECONDS, WorkerFit, WorkerInfo
 
 __all__ = [
     "ACTIVE", "BlobTooLarge", "DEFAULT_MAX_BYTES", "DEFAULT_RETENTION_DAYS", "JobFile", "Swept", "blob_ref",
@@ -58,8 +59,8 @@ __all__ = [
     "DEFAULT_NOTIFY", "NOTIFY_CHOICES",
     "Database", "DatabaseCorrupt", "DatabaseError", "DatabaseLocked", "DatabaseUnavailable", "DiskFull", "ForeignDatabase",
     "GuildLimits", "GuildSettings", "IntakePaused", "InvalidState", "InvalidValue", "Job",
-    "JobKind", "JobRequest", "JobState", "JobTooLarge", "LEASE_SECONDS", "LedgerEntry", "NotFound", "Preset",
+    "JobKind", "JobRequest", "JobState", "JobTooLarge", "LEASE_SECONDS", "LedgerEntry", "MAX_HELD", "NotFound", "Preset",
     "QueueEstimate", "QueueFull", "QuotaExceeded", "QuotaLimit", "SCHEMA_VERSION",
-    "SchemaTooNew", "StaleAttempt", "StorageError", "TERMINAL", "URL_VARIABLE", "WindowUsage", "database_path",
-    "database_url", "new_job_id",
+    "STALE_SECONDS", "SchemaTooNew", "StaleAttempt", "StorageError", "TERMINAL", "URL_VARIABLE", "WindowUsage",
+    "WorkerFit", "WorkerInfo", "database_path", "database_url", "new_job_id",
 ]

@@ -1,5 +1,6 @@
 """`Database`: an open database with its repositories: `jobs` (the bot's side of the queue),
-`leases` (the engine's), `guilds`, `quotas`, `presets`, `audit`, and `blobs` (job files).
+`leases` (the engine's), `workers` (the fleet), `guilds`, `quotas`, `presets`, `audit`, and
+`blobs` (job files).
 
 Two backends, one API, chosen by the URL: `sqlite:///data/disco.db` (or a plain path; the
 embedded default, storage/connection.py) or `postgresql://…` (storage/postgres.py, for several
@@ -25,9 +26,12 @@ from .leases import Leases
 from .presets import Presets
 from .quotas import Quotas
 from .users import Users
+from .workers import Workers
 
 DATABASE_FILE = "disco.db"
 URL_VARIABLE = "DISCO_DATABASE_URL"
+URL_FILE_VARIABLE = "DISCO_DATABASE_URL_FILE"  # a file holding the URL (compose secrets)
+MAX_URL_FILE_BYTES = 4096
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
@@ -38,10 +42,28 @@ def database_path(data_dir: str | Path) -> Path:
 
 
 def database_url(data_dir: str | Path, configured: str | None = None) -> str:
-    """The database every process opens: `DISCO_DATABASE_URL`, else `configured` (the config
-    file's `[storage] url`), else the SQLite file in `data_dir`."""
-    chosen = os.environ.get(URL_VARIABLE, "").strip() or (configured or "").strip()
+    """The database every process opens: `DISCO_DATABASE_URL`, else the URL in the file named
+    by `DISCO_DATABASE_URL_FILE` (it may hold the password: a secret mounted into a
+    container), else `configured` (the config file's `[storage] url`), else the SQLite file in
+    `data_dir`."""
+    chosen = os.environ.get(URL_VARIABLE, "").strip() or _url_from_file() or (configured or "").strip()
     return chosen or f"{SQLITE_PREFIX}{database_path(data_dir)}"
+
+
+def _url_from_file() -> str:
+    path = os.environ.get(URL_FILE_VARIABLE, "").strip()
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_URL_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InvalidValue(f"{URL_FILE_VARIABLE}: cannot read {path} ({exc.strerror}); name a "
+                           f"readable file holding the database URL") from None
+    if len(data) > MAX_URL_FILE_BYTES:
+        raise InvalidValue(f"{URL_FILE_VARIABLE}: {path} is over {MAX_URL_FILE_BYTES} bytes; it "
+                           f"should hold one database URL")
+    return data.decode("utf-8", errors="replace").strip()
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -71,6 +93,7 @@ class Database:
         self.audit = AuditLog(self)
         self.users = Users(self)
         self.blobs = Blobs(self)
+        self.workers = Workers(self)
 
     @classmethod
     async def open(cls, target: str | Path, *, now: Clock | None = None, busy_timeout_s: float = 5.0,

@@ -11,8 +11,10 @@ Per-user running caps are ignored here (with one engine they never change the or
 ETA: every job's remaining steps × the median measured seconds per step for its
 (model set, size bucket) over the last `SAMPLES` finished jobs; with no sample for that size,
 the nearest measured size of the same model set scaled by pixels; with none at all, a default
-per megapixel. Running jobs use their own live figure. With N jobs running at once, work is
-assumed to drain N times as fast (N engines).
+per megapixel. Running jobs use their own live figure. Work drains as fast as there are live
+workers (storage/workers.py) that can run it: a job that N live workers fit adds 1/N of its
+duration to the wait of the jobs after it, and the running jobs' remaining work is shared by
+all live workers. With no worker registered (an older engine) the jobs running at once count.
 """
 from __future__ import annotations
 
@@ -22,13 +24,14 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from .job_types import JobKind
+from .workers import count_fitting, live_workers
 
 SAMPLES = 51
 DEFAULT_SECONDS_PER_MEGAPIXEL_STEP = 1.5  # a mid-range GPU on DD's default models
 _BUCKET_PIXELS = 256 * 256
 
 _JOB_COLUMNS = ("id, seq, guild_id, user_id, kind, priority, model_set, width, height, steps, frames, "
-                "progress_step, progress_total, progress_frame, seconds_per_step")
+                "progress_step, progress_total, progress_frame, seconds_per_step, memory_gb")
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,10 @@ async def _fallback(conn: Any, model_set: str, bucket: int,
     return default_per_megapixel * bucket * _BUCKET_PIXELS / 1e6
 
 
-async def estimate_queue(conn: Any,
-                         default_per_megapixel: float | None = None) -> dict[str, QueueEstimate]:
-    """Position and ETA of every queued job, read on `conn` (one snapshot)."""
+async def estimate_queue(conn: Any, default_per_megapixel: float | None = None,
+                         now: float | None = None) -> dict[str, QueueEstimate]:
+    """Position and ETA of every queued job, read on `conn` (one snapshot); `now`: the
+    database's clock, to tell live workers (None: count the running jobs instead)."""
     default = default_per_megapixel or DEFAULT_SECONDS_PER_MEGAPIXEL_STEP
     queued = await conn.execute_fetchall(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = 'queued'")
     if not queued:
@@ -134,11 +138,15 @@ async def estimate_queue(conn: Any,
             per_step[(job["model_set"], size_bucket(job["width"], job["height"]))]
         return remaining_steps(job) * rate
 
-    workers = max(1, len(running))
-    clock = sum(duration(j, live=True) for j in running) / workers
+    fleet = await live_workers(conn, now) if now is not None else []
+
+    def sharing(job: Any) -> int:  # how many workers drain this job's share of the queue
+        return max(1, count_fitting(fleet, job) if fleet else len(running))
+
+    clock = sum(duration(j, live=True) for j in running) / max(1, len(fleet) or len(running))
     estimates = {}
     for position, job in enumerate(service_order(queued, guild_order, user_order), start=1):
         own = duration(job, live=False)
         estimates[job["id"]] = QueueEstimate(job["id"], position, clock, clock + own)
-        clock += own / workers
+        clock += own / sharing(job)
     return estimates

@@ -81,6 +81,8 @@ class JobRequest:
     parent_job_id: str | None = None
     parent_action: str | None = None  # how it came from the parent: "remix", "vary", …
     parent_image: int | None = None   # which image of the parent's result (0 = the first)
+    memory_gb: float = 0.0  # GPU memory it needs at the least (0: unknown); workers with less skip it
+    models: str = ""  # the models it loads (diffusion + CLIP): a worker holding them is preferred
 
     def validate(self) -> None:
         if self.kind not in set(JobKind):
@@ -103,6 +105,10 @@ class JobRequest:
                                               or not isinstance(self.parent_image, int)
                                               or not 0 <= self.parent_image < 10_000):
             raise InvalidValue(f"parent_image must be an image index 0-9999, not {self.parent_image!r}")
+        if not isinstance(self.memory_gb, (int, float)) or not 0 <= self.memory_gb <= 10_000:
+            raise InvalidValue(f"memory_gb must be a number of GB from 0 to 10000, not {self.memory_gb!r}")
+        if not isinstance(self.models, str) or len(self.models) > 1000:
+            raise InvalidValue("models must be a text of at most 1000 characters")
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,8 @@ class Job:
     role_ids: tuple[str, ...] = ()  # the requester's roles when it was queued (role quotas)
     parent_action: str | None = None  # see JobRequest
     parent_image: int | None = None
+    memory_gb: float = 0.0  # GPU memory it needs at the least (0: unknown)
+    models: str = ""  # the models it loads (the claim's affinity key)
     damaged: tuple[str, ...] = ()   # columns that could not be read (their value here is empty)
 
     @property
@@ -267,13 +275,13 @@ class Jobs:
             rows = await conn.execute_fetchall(
                 "INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, spec_json, spec_version, "
                 "seed, priority, model_set, width, height, steps, frames, cuts, max_attempts, "
-                "parent_job_id, parent_action, parent_image, role_ids_json, created_at, updated_at) "
+                "parent_job_id, parent_action, parent_image, role_ids_json, memory_gb, models, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 (new_job_id(now), gid, cid, uid, request.kind, request.spec_json,
                  request.spec_version, request.seed, request.priority, request.model_set,
                  request.width, request.height, request.steps, request.frames, request.cuts,
                  request.max_attempts, request.parent_job_id, request.parent_action, request.parent_image,
-                 json.dumps(roles), now, now))
+                 json.dumps(roles), float(request.memory_gb), request.models, now, now))
             job = Job.from_row(rows[0])
             await self._db.blobs.attach_inputs(conn, job.id, request.spec_json, now)
             return job
@@ -411,8 +419,9 @@ class Jobs:
     async def positions(self, *, default_seconds_per_megapixel_step: float | None = None
                         ) -> dict[str, QueueEstimate]:
         """Position (1 = next) and ETA of every queued job; see `eta.py` for the model."""
+        now = await self._db.clock()
         async with self._db.snapshot() as conn:
-            return await estimate_queue(conn, default_seconds_per_megapixel_step)
+            return await estimate_queue(conn, default_seconds_per_megapixel_step, now)
 
     async def position(self, job_id: str) -> QueueEstimate | None:
         """This job's position and ETA, or None when it is not waiting."""

@@ -10,6 +10,13 @@
   that user's highest-priority, oldest job. A user already running `max_running_per_user` jobs
   is skipped until one ends. `queue_guilds` / `queue_users` (kept by triggers) make this a few
   index look-ups at any queue length.
+- Workers (storage/workers.py): a claim given a `WorkerFit` sees only the jobs that fit it
+  (model set, memory, size). Fairness then works as above over what fits: the guild and the
+  user whose turn it is among those with a fitting job. Affinity comes last and never moves a
+  job past another guild's or user's turn: among that user's fitting jobs of the highest
+  priority, one whose models the worker already holds (`fit.held`) goes before older ones.
+  Fairness is what users are promised and can see (queue places, ETAs); loading other models
+  costs seconds where a render takes minutes.
 - Every later write takes (job_id, attempt, owner) and changes the row only if it still is that
   running attempt; otherwise `StaleAttempt` is raised and the row is left unchanged.
 - A lease that runs out (or an engine the supervisor saw die) counts as a failed attempt.
@@ -24,6 +31,7 @@ from .eta import size_bucket
 from .guilds import DEFAULT_LIMITS
 from .jobs import Job
 from .quotas import PARTIAL_NOTE, charge_in, refund_in, usage_in
+from .workers import WorkerFit
 
 if TYPE_CHECKING:
     from .backend import Store
@@ -53,18 +61,23 @@ _PICK = """SELECT guild_id, next_user FROM (
     SELECT g.guild_id, g.turn, g.waiting_since, (
         SELECT u.user_id FROM queue_users u
         WHERE u.guild_id = g.guild_id AND u.queued > 0
-          AND u.running < COALESCE(s.max_running_per_user, :running_cap)
+          AND u.running < COALESCE(s.max_running_per_user, :running_cap){fitting}
         ORDER BY u.turn, u.waiting_since LIMIT 1) AS next_user
     FROM queue_guilds g LEFT JOIN guild_settings s ON s.guild_id = g.guild_id
     WHERE g.queued > 0) AS candidates
 WHERE next_user IS NOT NULL
 ORDER BY turn, waiting_since LIMIT 1"""
 
+# With a worker's fit: the user must have a queued job that fits.
+_USER_FITS = """
+          AND EXISTS (SELECT 1 FROM jobs f WHERE f.state = 'queued' AND f.guild_id = u.guild_id
+                      AND f.user_id = u.user_id AND {fits})"""
+
 _START = """UPDATE jobs SET state = 'running', attempt = attempt + 1, cancel_requested = FALSE,
     lease_owner = :owner, lease_expires_at = :now + :lease, heartbeat_at = :now,
     started_at = :now, updated_at = :now
-WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' AND guild_id = :guild AND user_id = :user
-             ORDER BY priority DESC, seq LIMIT 1{lock})
+WHERE seq = (SELECT seq FROM jobs f WHERE state = 'queued' AND guild_id = :guild AND user_id = :user
+             AND {fits} ORDER BY priority DESC, {affinity}seq LIMIT 1{lock})
 RETURNING *"""
 
 _FENCE = "WHERE id = :id AND attempt = :attempt AND lease_owner = :owner AND state = 'running'"
@@ -82,19 +95,26 @@ class Leases:
     def __init__(self, db: Store):
         self._db = db
 
-    async def claim(self, owner: str, *, lease_seconds: float = LEASE_SECONDS) -> Job | None:
-        """The next job by fairness, now running under a lease held by `owner`; None if idle."""
+    async def claim(self, owner: str, *, lease_seconds: float = LEASE_SECONDS,
+                    fit: WorkerFit | None = None) -> Job | None:
+        """The next job by fairness, now running under a lease held by `owner`; None if idle.
+        `fit`: only jobs this worker can run, preferring those whose models it holds."""
         _check_owner(owner)
+        fits, params = fit.sql("f") if fit else ("TRUE", {})
+        affinity, held = fit.affinity_sql("f") if fit else ("", {})
         async with self._db.transaction() as conn:
             now = await self._db.clock(conn)  # under the write lock: no stale time after a wait
             await conn.execute(_RELEASE_EXPIRED, {"now": now, "code": "lease_expired"})
             pick = await conn.execute_fetchall(
-                _PICK, {"running_cap": DEFAULT_LIMITS.max_running_per_user})
+                _PICK.format(fitting=_USER_FITS.format(fits=fits) if fit else ""),
+                {"running_cap": DEFAULT_LIMITS.max_running_per_user, **params})
             if not pick:
                 return None
             guild_id, user_id = pick[0]
-            rows = await conn.execute_fetchall(_START.format(lock=self._db.skip_locked), {
-                "owner": owner, "now": now, "lease": lease_seconds, "guild": guild_id, "user": user_id})
+            start = _START.format(fits=fits, affinity=affinity, lock=self._db.skip_locked)
+            rows = await conn.execute_fetchall(start, {
+                "owner": owner, "now": now, "lease": lease_seconds, "guild": guild_id, "user": user_id,
+                **params, **held})
             await conn.execute(
                 "UPDATE queue_guilds SET turn = (SELECT MAX(turn) FROM queue_guilds) + 1, "
                 "served_at = ? WHERE guild_id = ?", (now, guild_id))

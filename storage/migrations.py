@@ -284,6 +284,29 @@ _V_BLOBS = (
     "CREATE INDEX job_files_blob ON job_files (sha256)",
 )
 
+# Workers on any host (`disco worker`, `disco engine`): what each can run, so a claim takes only
+# jobs that fit (`jobs.memory_gb`: the GPU memory the job needs in DD's least hungry loop, 0 =
+# unknown; `jobs.models`: the models it loads, the key of the claim's affinity), and the fleet
+# as `disco workers` shows it (a worker whose heartbeat is older than its lease is not live).
+_V_WORKERS = (
+    "ALTER TABLE jobs ADD COLUMN memory_gb REAL NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs ADD COLUMN models TEXT NOT NULL DEFAULT ''",
+    """CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        device TEXT NOT NULL,
+        model_sets_json TEXT NOT NULL DEFAULT '[]',
+        memory_gb REAL NOT NULL DEFAULT 0,
+        max_pixels INTEGER NOT NULL DEFAULT 0,
+        started_at REAL NOT NULL,
+        heartbeat_at REAL NOT NULL,
+        current_job_id TEXT,
+        jobs_done INTEGER NOT NULL DEFAULT 0,
+        seconds_per_step REAL
+    )""",
+    "CREATE INDEX workers_heartbeat ON workers (heartbeat_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
@@ -291,6 +314,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("per-user notification preference", _V_USER_SETTINGS),
     Migration("jobs say how they came from their parent", _V_LINEAGE),
     Migration("job files as content-addressed blobs", _V_BLOBS),
+    Migration("workers: what each can run and its heartbeat; jobs' memory need and models", _V_WORKERS),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -299,5 +323,5 @@ SCHEMA_VERSION = len(MIGRATIONS)
 OWN_TABLES = frozenset({
     "jobs", "queue_guilds", "queue_users", "step_timings", "guild_settings", "guild_channels",
     "banned_words", "quota_limits", "usage", "presets", "audit_log", "channel_defaults",
-    "user_settings", "blobs", "job_files",
+    "user_settings", "blobs", "job_files", "workers",
 })

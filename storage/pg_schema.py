@@ -269,6 +269,25 @@ _V_BLOBS = (
     "CREATE INDEX job_files_blob ON job_files (sha256)",
 )
 
+_V_WORKERS = (
+    "ALTER TABLE jobs ADD COLUMN memory_gb DOUBLE PRECISION NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs ADD COLUMN models TEXT NOT NULL DEFAULT ''",
+    """CREATE TABLE workers (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        host TEXT NOT NULL,
+        device TEXT NOT NULL,
+        model_sets_json TEXT NOT NULL DEFAULT '[]',
+        memory_gb DOUBLE PRECISION NOT NULL DEFAULT 0,
+        max_pixels INTEGER NOT NULL DEFAULT 0,
+        started_at DOUBLE PRECISION NOT NULL,
+        heartbeat_at DOUBLE PRECISION NOT NULL,
+        current_job_id TEXT,
+        jobs_done INTEGER NOT NULL DEFAULT 0,
+        seconds_per_step DOUBLE PRECISION
+    )""",
+    "CREATE INDEX workers_heartbeat ON workers (heartbeat_at)",
+)
+
 PG_MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
@@ -276,4 +295,5 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
     Migration("per-user notification preference", _V_USER_SETTINGS),
     Migration("jobs say how they came from their parent", _V_LINEAGE),
     Migration("job files as content-addressed blobs", _V_BLOBS),
+    Migration("workers: what each can run and its heartbeat; jobs' memory need and models", _V_WORKERS),
 )

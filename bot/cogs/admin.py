@@ -1,6 +1,7 @@
 """`/disco-admin`: a server's admins set quotas, limits, allowed channels, paused intake, banned
 words, render defaults (the server's and per channel), the diffusion and CLIP models allowed,
-refund a job's GPU time, and read the audit log.
+refund a job's GPU time, read the audit log, and see the engines working on the queue
+(`workers`, the same table as `disco workers`).
 
 It is its own root command (not `/disco admin …`): Discord applies `default_member_permissions`
 only to root commands, and a root command with subcommands cannot itself be run, so `/disco`
@@ -27,6 +28,7 @@ from bot.answers import ADMIN, say
 from bot.checks import require_admin
 from bot.params import Images, JobId, Settings, Side
 from bot.settings_text import channels_text, limits_text, seconds_text
+from commands.fleet import fleet_table
 from commands.job_options import bot_baseline
 from commands.moderation import check_banned_word
 from commands.server_rules import (
@@ -430,6 +432,15 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                     f"{' ' + entry.target if entry.target else ''}{' (' + detail + ')' if detail else ''}")
             lines.append(line[:300])
         await say(interaction, "\n".join(lines))
+
+    # ---- the fleet -------------------------------------------------------------------------
+
+    @app_commands.command(name="workers",
+                          description="The engines working on the queue: device, job, heartbeat")
+    async def workers(self, interaction: discord.Interaction) -> None:
+        workers = await self.db.workers.list()
+        table = fleet_table(workers, await self.db.clock(), limit=1900)
+        await say(interaction, f"```\n{table}\n```")
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -27,6 +27,12 @@ def add_engine_command(commands: argparse._SubParsersAction, config_options: arg
     p = commands.add_parser("engine", parents=[config_options],
                             help="run the engine process (claims and renders queued jobs)",
                             description="Render queued jobs, keeping the models resident.")
+    add_engine_flags(p)
+    p.set_defaults(func=cmd_engine)
+
+
+def add_engine_flags(p: argparse.ArgumentParser) -> None:
+    """The flags `disco engine` and `disco worker` share (their dests are FLAG_KEYS' keys)."""
     p.add_argument("--burst", action="store_true", help="drain the queue, then exit")
     p.add_argument("--models", help="model set (default from the config: dd-default)")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
@@ -35,7 +41,6 @@ def add_engine_command(commands: argparse._SubParsersAction, config_options: arg
     p.add_argument("--lease-seconds", type=float)
     p.add_argument("--checkpoint-every", type=bounded_int(1, 100_000), help="steps between checkpoints")
     p.add_argument("--owner", help="lease owner name (default engine:HOST:PID)")
-    p.set_defaults(func=cmd_engine)
 
 
 def cmd_engine(args: argparse.Namespace, config: dict[str, dict], data_dir: Path) -> int:
@@ -57,16 +62,23 @@ def engine_settings(section: dict, args: argparse.Namespace) -> dict:
     return {**section, **flags}
 
 
-async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, database_url: str = "",
-               blob_bytes: int | None = None) -> int:
-    from engine.jobs.worker import WorkerConfig, serve
+def pool_and_config(settings: dict):
+    """The model pool and the worker's timings an engine process runs with (imports torch)."""
+    from engine.jobs.worker import WorkerConfig
     from engine.models.pool import ModelPool, resolve_device
 
     pool = ModelPool(settings["model_set"], resolve_device(settings["device"]),
                      allow_download=settings["allow_download"], precision=settings["precision"])
-    worker_config = WorkerConfig(lease_seconds=settings["lease_seconds"],
-                                 heartbeat_seconds=settings["heartbeat_seconds"],
-                                 checkpoint_every=settings["checkpoint_every"])
+    return pool, WorkerConfig(lease_seconds=settings["lease_seconds"],
+                              heartbeat_seconds=settings["heartbeat_seconds"],
+                              checkpoint_every=settings["checkpoint_every"])
+
+
+async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, database_url: str = "",
+               blob_bytes: int | None = None) -> int:
+    from engine.jobs.worker import serve
+
+    pool, worker_config = pool_and_config(settings)
     done = await serve(data_dir, pool, owner=args.owner, config=worker_config, burst=args.burst,
                        database_url=database_url, blob_bytes=blob_bytes)
     logging.getLogger("disco.engine").info("processed %d job(s)", done)

@@ -1,6 +1,12 @@
 """The engine process: claim a job, render it, report, repeat — models stay resident.
 
     disco engine [--burst]       (the bot will spawn and supervise it)
+    disco worker --database URL  (the same loop on any host: engine/cli/worker.py)
+
+Every engine registers in the fleet (`db.workers`: host, device, what it can run), heartbeats
+there while it lives and leaves on a clean exit. With a `WorkerFit` it claims only the jobs
+that fit it, preferring those whose models it already holds (the `models` of its last jobs:
+the pool keeps what it loaded).
 
 Each claimed job gets a `JobContext` (engine/jobs/context.py) and is run by the handler of its
 kind (`HANDLERS`: engine/jobs/still.py, study.py, animation.py) in a worker thread; the event
@@ -33,13 +39,15 @@ from storage import (
     Database,
     DatabaseUnavailable,
     Job,
+    MAX_HELD,
     JobKind,
     StaleAttempt,
     StorageError,
+    WorkerFit,
     database_url as resolve_database_url,
 )
 
-__all__ = ["HANDLERS", "EngineWorker", "WorkerConfig", "default_owner", "serve"]
+__all__ = ["HANDLERS", "EngineWorker", "WorkerConfig", "WorkerFit", "default_owner", "serve"]
 
 log = logging.getLogger("disco.engine")
 
@@ -56,15 +64,17 @@ def default_owner() -> str:
 
 async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
                 config: WorkerConfig | None = None, burst: bool = False, database_url: str = "",
-                blob_bytes: int | None = None) -> int:
-    """The engine process (`disco engine`): open the queue (DISCO_DATABASE_URL, else
-    `database_url`, else the SQLite file in `data_dir`) and render jobs until SIGTERM or
-    SIGINT — with `burst`, until the queue is empty. Returns the jobs processed. A PostgreSQL
-    server that is down at start is waited for. `blob_bytes`: `[storage] blob_bytes`, the
-    largest job file kept. `data_dir` holds only this process's scratch folders when the
-    database is PostgreSQL: nothing there is shared with another process."""
+                blob_bytes: int | None = None, fit: WorkerFit | None = None,
+                database: str | None = None) -> int:
+    """The engine process (`disco engine`, `disco worker`): open the queue (`database` as
+    given, else DISCO_DATABASE_URL, else `database_url`, else the SQLite file in `data_dir`)
+    and render jobs until SIGTERM or SIGINT — with `burst`, until the queue is empty. Returns
+    the jobs processed. A PostgreSQL server that is down at start is waited for.
+    `blob_bytes`: `[storage] blob_bytes`, the largest job file kept. `data_dir` holds only this
+    process's scratch folders when the database is PostgreSQL: nothing there is shared with
+    another process. `fit`: what this worker can run (None: any job)."""
     try:
-        db = await Database.open(resolve_database_url(data_dir, database_url),
+        db = await Database.open(database or resolve_database_url(data_dir, database_url),
                                  wait_s=0.0 if burst else float("inf"))
     except StorageError as exc:  # a locked, damaged or foreign file: the CLI prints one line
         raise EngineError(str(exc)) from None
@@ -73,7 +83,7 @@ async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
     for folder in clear_stale_scratch(data_dir):
         log.info("removed %s, the scratch folder of an engine that is gone", folder)
     try:
-        worker = EngineWorker(db, pool, data_dir, owner=owner, config=config)
+        worker = EngineWorker(db, pool, data_dir, owner=owner, config=config, fit=fit)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
@@ -88,10 +98,13 @@ class EngineWorker:
     context gets; replace `pipeline` to change how stills and studies render."""
 
     def __init__(self, db: Database, pool: ModelPool, data_dir: Path, *, owner: str | None = None,
-                 config: WorkerConfig | None = None):
+                 config: WorkerConfig | None = None, fit: WorkerFit | None = None):
         self.db, self.pool, self.data_dir = db, pool, Path(data_dir)
         self.owner = owner or default_owner()
         self.config = config or WorkerConfig()
+        self.fit = fit  # None: claim any job (one engine that runs whatever the bot queues)
+        self.current_job: str | None = None
+        self._held: list[str] = []  # the `models` of recent jobs: loaded in the pool, still there
         self.pipeline = DiscoPipeline(pool)
         # Animations share the pipeline; their depth and flow models load on first use and stay.
         self.animator = AnimationRenderer(pool, pipeline=self.pipeline)
@@ -102,11 +115,22 @@ class EngineWorker:
         self._stopping.set()
 
     async def run(self, *, burst: bool = False) -> int:
-        """Process jobs until stopped; with `burst`, until the queue is empty. Returns the count."""
+        """Process jobs until stopped; with `burst`, until the queue is empty. Returns the count.
+        The worker is in the fleet while this runs."""
+        membership = asyncio.create_task(self._stay_registered(), name="worker-heartbeat")
+        try:
+            return await self._claim_and_render(burst)
+        finally:
+            membership.cancel()
+            await asyncio.gather(membership, return_exceptions=True)
+            await self._leave()
+
+    async def _claim_and_render(self, burst: bool) -> int:
         done, backoff = 0, self.config.poll_seconds
         while not self._stopping.is_set():
             try:
-                job = await self.db.leases.claim(self.owner, lease_seconds=self.config.lease_seconds)
+                job = await self.db.leases.claim(self.owner, lease_seconds=self.config.lease_seconds,
+                                                 fit=self._claim_fit())
             except DatabaseUnavailable as exc:  # the server restarts or is gone for a while
                 log.warning("%s; next try in %.0f s", exc, backoff)
                 await self._idle(backoff, wake_on_change=False)
@@ -118,9 +142,59 @@ class EngineWorker:
                     break
                 await self._idle(self.config.poll_seconds)
                 continue
-            await self.process(job)
+            self.current_job = job.id
+            try:
+                await self.process(job)
+            finally:
+                self.current_job = None
+            self._remember_models(job.models)
+            await self._count_done(job.id)
             done += 1
         return done
+
+    # ---- the fleet ----------------------------------------------------------------------------
+
+    def registration(self) -> WorkerFit:
+        """What this worker tells the fleet it runs (without a fit: its pool's model set)."""
+        return self.fit or WorkerFit(model_sets=(self.pool.model_set,))
+
+    def _claim_fit(self) -> WorkerFit | None:
+        return replace(self.fit, held=tuple(self._held)) if self.fit else None
+
+    def _remember_models(self, models: str) -> None:
+        if models:
+            self._held = [m for m in self._held if m != models][-(MAX_HELD - 1):] + [models]
+
+    async def _stay_registered(self) -> None:
+        """Register, then heartbeat the fleet's row with the current job; register again when
+        the row is gone, and ride out a database that is away (the claim loop says so)."""
+        registered = False
+        while True:
+            try:
+                if not registered:
+                    await self.db.workers.register(self.owner, host=socket.gethostname(),
+                                                   device=str(self.pool.device), fit=self.registration())
+                    registered = True
+                elif not await self.db.workers.heartbeat(self.owner, self.current_job):
+                    registered = False
+                    continue
+            except StorageError:  # away or busy: the claim loop says so; the row keeps its counts
+                pass
+            await asyncio.sleep(self.config.heartbeat_seconds)
+
+    async def _count_done(self, job_id: str) -> None:
+        job_speed = None
+        try:
+            job_speed = (await self.db.jobs.get(job_id)).seconds_per_step
+            await self.db.workers.job_done(self.owner, job_speed)
+        except DatabaseUnavailable as exc:  # only the fleet's counter misses it
+            log.warning("job %s: not counted in the fleet (%s)", job_id, exc)
+
+    async def _leave(self) -> None:
+        try:
+            await self.db.workers.deregister(self.owner)
+        except StorageError as exc:  # its heartbeat goes stale instead
+            log.warning("leaving the fleet failed (%s); it will show as not live", exc)
 
     async def _idle(self, seconds: float, *, wake_on_change: bool = True) -> None:
         """Wait `seconds`, or less: until stopped, or (PostgreSQL) until a job is queued."""

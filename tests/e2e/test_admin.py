@@ -184,3 +184,30 @@ def test_presets_are_checked_saved_listed_used_and_deleted(tmp_path):
         assert [p.name for p in await db.presets.list(fake.guild.id, owner_id=fake.member.id)] == ["house"]
         assert [e.action for e in await db.audit.list(fake.guild.id)][0] == "preset.save"
     run(body, tmp_path)
+
+
+def test_admin_workers_shows_the_fleet_as_disco_workers_does(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        from storage import WorkerFit
+
+        job_id = await queue_job(db, fake)
+        await db.workers.register("worker:gpu-a:cuda:1:7", host="gpu-a", device="cuda:1",
+                                  fit=WorkerFit(model_sets=("test-tiny",), memory_gb=24.0))
+        await db.leases.claim("worker:gpu-a:cuda:1:7")
+        await db.workers.heartbeat("worker:gpu-a:cuda:1:7", job_id)
+        await db.workers.register("engine:box:2", host="box", device="cpu", fit=WorkerFit())
+        await db.workers.job_done("engine:box:2", seconds_per_step=0.5)
+        bot = make_bot(tmp_path, fake)
+        async with fake.run_client(bot):
+            text = await admin(fake, "workers")
+            lines = text.strip("`\n").splitlines()
+            assert lines[0].split() == ["worker", "host", "device", "models", "memory", "job",
+                                        "heartbeat", "done", "s/step"]
+            gpu = next(line for line in lines if line.startswith("worker:gpu-a"))
+            assert all(cell in gpu for cell in ("cuda:1", "test-tiny", "24 GB", job_id, "s ago"))
+            box = next(line for line in lines if line.startswith("engine:box:2"))
+            assert "idle" in box and " 1 " in box and "0.50" in box
+            assert "2 live of 2 registered" in text
+            refused = await admin(fake, "workers", user=fake.member)
+            assert "Manage Server" in refused
+    run(body, tmp_path)
