@@ -55,6 +55,7 @@ def test_workers_get_the_database_but_never_the_discord_token():
         assert environment(worker)["DISCO_DATABASE_URL_FILE"] == "/run/secrets/database_url"
         assert worker["secrets"] == ["database_url"]
         assert "--device" in worker["command"] and "--database" not in worker["command"]
+        assert not any(str(volume).startswith("disco-data") for volume in worker.get("volumes", [])), name
 
 
 def test_each_worker_holds_its_own_gpu():

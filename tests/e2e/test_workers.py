@@ -3,9 +3,8 @@ discord.py client against the loopback Discord), each process with its own tempo
 render and deliver 10 jobs from 3 guilds exactly once; `disco workers` lists them while they
 run and not after they leave.
 
-Files: each worker writes its job files in its own data folder and records absolute paths,
-which the bot's poster reads from this one machine. Once the blob store lands (issue 11 item
-3) the poster reads them from the database instead and this test needs no change.
+Files: each worker works in its own data folder and pushes every job file as a blob into the
+database, from which the bot's poster reads it: nothing but PostgreSQL is shared.
 """
 from __future__ import annotations
 
