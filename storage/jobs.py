@@ -275,8 +275,9 @@ class Jobs:
             rows = await conn.execute_fetchall(
                 "INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, spec_json, spec_version, "
                 "seed, priority, model_set, width, height, steps, frames, cuts, max_attempts, "
-                "parent_job_id, parent_action, parent_image, role_ids_json, memory_gb, models, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                "parent_job_id, parent_action, parent_image, role_ids_json, memory_gb, models, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING *",
                 (new_job_id(now), gid, cid, uid, request.kind, request.spec_json,
                  request.spec_version, request.seed, request.priority, request.model_set,
                  request.width, request.height, request.steps, request.frames, request.cuts,
