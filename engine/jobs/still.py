@@ -6,6 +6,9 @@ every `checkpoint_every` steps, and reports progress after each step (throttled)
 earlier attempt died resumes: the whole images already saved are kept and the image in
 progress continues from its checkpoint, so the final PNG equals an uninterrupted run's.
 
+With `gobig` on, each image is then enlarged tile by tile (engine/jobs/gobig.py); with
+`gobig_init`, only that image is enlarged and nothing is rendered first.
+
 Out of GPU memory, the still is retried once in the same thread with a cheaper spec
 (engine/jobs/degrade.py), then fails saying what to change. Returns the images, in order,
 then (with intermediate_saves) each image's evolution: its partials and the final image as
@@ -24,6 +27,7 @@ from engine.errors import EngineError, OutOfMemory
 from engine.jobs.context import Handler, JobContext, fixed_seed
 from engine.jobs.degrade import cheaper_spec, out_of_memory_advice
 from engine.jobs.files import Checkpoint, load_checkpoint, save_checkpoint, save_preview, spec_digest
+from engine.jobs.gobig import enlarge_images
 from engine.media.video import encode_mp4
 from engine.spec.render import RenderSpec
 from storage import Job
@@ -40,8 +44,14 @@ def still_of(job: Job) -> RenderSpec:
 
 
 def render_still(ctx: JobContext, spec: RenderSpec) -> list[str]:
-    """The render thread's body for a still: the images, then their evolution videos."""
+    """The render thread's body for a still: the images, then their evolution videos; with
+    `gobig`, the enlarged images instead (engine/jobs/gobig.py), of `gobig_init` when it is
+    given, else of the images rendered first."""
+    if spec.gobig_init:
+        return enlarge_images(ctx, spec, [])
     images, spec = _render_or_cheaper(ctx, spec)
+    if spec.gobig:
+        return enlarge_images(ctx, spec, images)
     return images + _evolutions(ctx.folder, spec, images)
 
 

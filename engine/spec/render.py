@@ -19,6 +19,7 @@ from engine.errors import SpecError
 from engine.models.registry import get_model
 from engine.spec import fields
 from engine.spec.defaults import default_skip_steps, follow_steps, model_defaults
+from engine.spec.gobig import fitted_overlap, gobig_problems
 from engine.spec.fields import SCHEMA_VERSION, SPEC_FIELDS, CanonicalJSON, Invalid
 from engine.spec.jsontext import read_json
 from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights
@@ -124,6 +125,11 @@ class RenderSpec(CanonicalJSON, BaseModel):
     n_batches: _int(1, 100) = 50
     use_checkpoint: Flag = True
     batch_name: Annotated[str, _v(fields.check_batch_name)] = "TimeToDisco"
+    gobig: Flag = False
+    gobig_scale: _int(2, 3) = 2
+    gobig_overlap: _int(8, 256) = 64
+    gobig_skip_ratio: _float(0.1, 0.95) = 0.6
+    gobig_init: Annotated[str | None, _v(fields.check_init_image)] = None
 
     _notes: tuple[str, ...] = PrivateAttr(default=())
     _schedules: CutSchedules | None = PrivateAttr(default=None)
@@ -159,6 +165,11 @@ class RenderSpec(CanonicalJSON, BaseModel):
             self.__dict__["skip_steps"] = scaled
             self._notes = self._notes + (f"skip_steps 10 (DD's default) does not fit steps="
                                          f"{self.steps}: using {scaled}",)
+        overlap = fitted_overlap(self) if "gobig_overlap" not in self.model_fields_set else None
+        if overlap is not None:
+            self.__dict__["gobig_overlap"] = overlap
+            self._notes += (f"gobig_overlap {overlap}: the default 64 is over half of this "
+                            f"render's GoBig tile",)
         if self.skip_steps >= self.steps:
             problems.append(Invalid(
                 f"{self.skip_steps} skipped steps leave nothing to do with steps={self.steps}",
@@ -175,6 +186,7 @@ class RenderSpec(CanonicalJSON, BaseModel):
             ))
         if self.clip_guidance_scale > 0:
             problems.extend(self._guidance_problems())
+        problems.extend(Invalid(what, param=param, fix=fix) for param, what, fix in gobig_problems(self))
         if problems:
             raise Invalid.many(problems)
         return self
