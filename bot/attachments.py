@@ -27,11 +27,11 @@ from storage import Job, JobState
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _check_decoded(data: bytes, filename: str, option: str) -> None:
+def _check_decoded(data: bytes, filename: str, option: str) -> tuple[int, int]:
     """The real image behind the metadata, read as the engine will read it (every pixel): a
-    still PNG, JPEG or WebP within the pixel cap."""
+    still PNG, JPEG or WebP within the pixel cap. Returns its size."""
     try:
-        read_still(data, MAX_ATTACHMENT_PIXELS)
+        return read_still(data, MAX_ATTACHMENT_PIXELS).size
     except UnusableImage as err:
         rule = "attachment_pixels" if err.reason == "pixels" else "attachment_type"
         raise CommandError(f"{option}: {filename[:80]} {err}", option, rule=rule) from None
@@ -120,13 +120,27 @@ async def removed_unless_queued(folder: Path) -> AsyncIterator[Path]:
         raise
 
 
-def finished_image(job: Job, purpose: str, fix: str, rule: str) -> Path:
-    """The job's first result PNG, still on disk; else a refusal saying why and what to do."""
-    source = next((Path(p) for p in job.artifacts if p.endswith(".png")), None)
+def finished_image(job: Job, purpose: str, fix: str, rule: str, index: int = 0) -> Path:
+    """The job's result PNG number `index` (0: the first), still on disk; else a refusal saying
+    why and what to do."""
+    images = [Path(p) for p in job.artifacts if p.endswith(".png")]
+    source = images[index] if 0 <= index < len(images) else None
     if job.state != JobState.SUCCEEDED or source is None or not source.is_file():
-        raise CommandError(f"job {job.id} has no finished image to {purpose} ({job.state}); {fix}",
+        which = f"image {index + 1}" if index else "finished image"
+        raise CommandError(f"job {job.id} has no {which} to {purpose} ({job.state}); {fix}",
                            "job", rule=rule)
     return source
+
+
+def check_kept_image(path: Path, option: str) -> tuple[int, int]:
+    """A kept image (a copy of a result) through the checks an attachment passes: its bytes
+    within the attachment size, decoded whole within the pixel cap. Returns its size."""
+    size = path.stat().st_size
+    if size > MAX_ATTACHMENT_BYTES:
+        raise CommandError(f"{option}: {path.name} is {size / 2**20:.1f} MiB; at most "
+                           f"{MAX_ATTACHMENT_BYTES / 2**20:g} MiB — use a smaller image", option,
+                           rule="attachment_bytes")
+    return _check_decoded(path.read_bytes(), path.name, option)
 
 
 async def keep_copy(source: Path, folder: Path, name: str) -> Path:

@@ -37,7 +37,7 @@ log = logging.getLogger("disco.bot.queueing")
 
 # Spec fields a re-run must not take from the stored spec: images come back as options (so the
 # attachments-only rule holds), the seed is the caller's choice.
-_NOT_PRESET = ("init_image", "image_prompts", "seed", "schema_version")
+_NOT_PRESET = ("init_image", "image_prompts", "gobig_init", "seed", "schema_version")
 
 
 def prompt_texts(prompts: Any) -> tuple[str, ...]:
@@ -63,9 +63,11 @@ def rerun_options(job: Job, **overrides: Any) -> DiscoOptions:
         raise CommandError(f"job {job.id} is a {job.kind} job; only still images can be re-run here — "
                            f"start it again with its own command", "job", rule="rerun_still_only")
     options = DiscoOptions(init_image=data.get("init_image") or None,
-                           image_prompts=prompt_texts(data.get("image_prompts")))
+                           image_prompts=prompt_texts(data.get("image_prompts")),
+                           gobig_init=data.get("gobig_init") or None)
     options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
-    missing = [p for p in (options.init_image, *options.image_prompts) if p and not Path(p).is_file()]
+    missing = [p for p in (options.init_image, options.gobig_init, *options.image_prompts)
+               if p and not Path(p).is_file()]
     if missing:
         raise CommandError(f"job {job.id}'s image {Path(missing[0]).name} is no longer kept on the server; "
                            f"start a new /disco and attach it again", "init_image", rule="images_kept")

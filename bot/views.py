@@ -5,7 +5,8 @@ Each button is a `JobButton` (a discord.py `DynamicItem`): its custom_id is
 from SQLite when it is clicked, so nothing lives in memory and a restarted bot answers every
 button it ever posted. `DiscoBot.setup_hook` registers the class with `add_dynamic_items`.
 
-Still results get 🔄 new seed, 🎯 same seed, 🌗 vary, 🎞 animate this, 📋 recipe and ❌ delete;
+Still results get 🔄 new seed, 🎯 same seed, 🌗 vary, 🎞 animate this, 📋 recipe, ❌ delete and
+⬆ GoBig (bot/gobig.py, `disco:gobig:<job id>:<image index>`);
 animation results 🔄 🎯 📋 ❌ (bot/animate.py re-queues them); progress messages (and `/queue`)
 get ⏹ cancel. Every click is acknowledged at once with an ephemeral
 defer (Discord's 3 s window) and answered privately; what a click raises is answered by
@@ -25,6 +26,7 @@ from bot.animate import animate_still, recipe_file, requeue_animation
 from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, answers_errors, think
 from bot.attachments import finished_image, keep_copy, removed_unless_queued, request_folder
 from bot.checks import is_moderator
+from bot.gobig import GoBigButton
 from bot.queueing import enqueue_options, rerun_options
 from commands.echo import recipe
 from commands.errors import CommandError
@@ -164,10 +166,13 @@ async def cancel_job(bot: Any, interaction: discord.Interaction, job: Job) -> st
 
 
 def result_view(job_id: str, kind: JobKind = JobKind.STILL) -> discord.ui.View:
-    """The buttons under a finished render (a view of DynamicItems only is never stored in memory)."""
+    """The buttons under a finished render (a view of DynamicItems only is never stored in memory);
+    a still gets ⬆ GoBig for its first image too (bot/gobig.py)."""
     view = AnsweringView(timeout=None)
     for action in RESULT_ACTIONS[kind]:
         view.add_item(JobButton(action, job_id))
+    if kind == JobKind.STILL:
+        view.add_item(GoBigButton(job_id, 0))
     return view
 
 

@@ -25,7 +25,7 @@ from engine.diffusion.pipeline import DiscoPipeline
 from engine.diffusion.sampling import StepInfo
 from engine.media.files import save_png
 from engine.media.tiles import Tile, blend_tiles, enlarge
-from engine.spec.gobig import gobig_tiles, output_size, tile_seed, tile_skip_steps
+from engine.spec.gobig import gobig_tiles, output_size, overlap, tile_seed, tile_skip_steps
 from engine.spec.render import RenderSpec
 
 TILE_BATCH = "tile"
@@ -84,7 +84,7 @@ def gobig_image(pipeline: DiscoPipeline, spec: RenderSpec, source: Image.Image, 
         if callback:
             callback(TileEvent(tile.index, len(tiles), path=path, reused=reused))
     width, height = output_size(spec)
-    blended = blend_tiles(width, height, tiles, finished, spec.gobig_overlap)
+    blended = blend_tiles(width, height, tiles, finished, overlap(spec))
     return save_png(blended, out, pipeline.png_text(spec, image_seed))
 
 

@@ -142,7 +142,7 @@ _FIELDS: dict[str, tuple[str, str, str]] = {
               "false"),
     "gobig_scale": ("how many times larger GoBig makes the image, per side", "2..3 (whole number)", "2"),
     "gobig_overlap": ("pixels neighbouring GoBig tiles share (blended with feathered edges)",
-                      "8..256 (whole number), at most half the tile side", "64"),
+                      "8..256 (whole number); at most half a tile is used", "64"),
     "gobig_skip_ratio": ("share of the steps each GoBig tile skips: more keeps the enlarged "
                          "image, less repaints it", "0.1..0.95", "0.6"),
     "gobig_init": ("enlarge this image instead of rendering one first (needs gobig=true)",

@@ -6,6 +6,7 @@ and bounds a GoBig job exactly as the engine will render it.
   `engine.media.tiles.tile_grid`;
 - each tile skips `gobig_skip_ratio` of the steps (ProgRock's 0.6 by default) and draws its
   own seed (image seed + 1 + tile index: one shared seed repeats the same motif in every tile);
+- neighbouring tiles overlap by `gobig_overlap`, at most half a tile;
 - the enlarged image is at most `MAX_GOBIG_PIXELS`.
 
 Reads only plain attributes of the spec (no import of `engine.spec.render`, which calls
@@ -38,11 +39,17 @@ def output_size(spec: Any) -> tuple[int, int]:
     return spec.width * spec.gobig_scale, spec.height * spec.gobig_scale
 
 
+def overlap(spec: Any) -> int:
+    """The overlap used: `gobig_overlap`, at most half the tile's shorter side (a small render's
+    tiles are small)."""
+    return min(spec.gobig_overlap, min(tile_size(spec)) // 2)
+
+
 def gobig_tiles(spec: Any) -> list[Tile]:
     """The tiles of one image's GoBig pass, in render order."""
     width, height = output_size(spec)
     tile_width, tile_height = tile_size(spec)
-    return tile_grid(width, height, tile_width, tile_height, spec.gobig_overlap)
+    return tile_grid(width, height, tile_width, tile_height, overlap(spec))
 
 
 def tile_skip_steps(spec: Any) -> int:
@@ -55,17 +62,9 @@ def tile_seed(image_seed: int, tile_index: int) -> int:
 
 
 def gobig_units(spec: Any) -> int:
-    """Tiles of the whole job: every image's."""
-    return spec.n_batches * len(gobig_tiles(spec)) if spec.gobig else 0
-
-
-def fitted_overlap(spec: Any) -> int | None:
-    """For a spec that left `gobig_overlap` at its default: a quarter of the tile's shorter side
-    when the default is over half of it (small renders); None when the default fits."""
-    shorter = min(tile_size(spec))
-    if not spec.gobig or spec.gobig_overlap * 2 <= shorter:
-        return None
-    return max(8, shorter // 4)
+    """Tiles of the whole job: every image's (the one `gobig_init` image's when it is given)."""
+    images = 1 if spec.gobig_init else spec.n_batches
+    return images * len(gobig_tiles(spec)) if spec.gobig else 0
 
 
 def gobig_problems(spec: Any) -> list[tuple[str, str, str]]:
@@ -76,11 +75,6 @@ def gobig_problems(spec: Any) -> list[tuple[str, str, str]]:
                      "set gobig=true, or remove gobig_init")]
         return []
     problems = []
-    tile_width, tile_height = tile_size(spec)
-    if spec.gobig_overlap * 2 > min(tile_width, tile_height):
-        problems.append(("gobig_overlap", f"{spec.gobig_overlap} px is over half of the "
-                         f"{tile_width}×{tile_height} tile",
-                         f"e.g. gobig_overlap={max(8, min(tile_width, tile_height) // 4)}"))
     width, height = output_size(spec)
     if width * height > MAX_GOBIG_PIXELS:
         problems.append(("gobig_scale", f"the enlarged image would be {width}×{height} = "

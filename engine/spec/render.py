@@ -19,7 +19,7 @@ from engine.errors import SpecError
 from engine.models.registry import get_model
 from engine.spec import fields
 from engine.spec.defaults import default_skip_steps, follow_steps, model_defaults
-from engine.spec.gobig import fitted_overlap, gobig_problems
+from engine.spec.gobig import gobig_problems
 from engine.spec.fields import SCHEMA_VERSION, SPEC_FIELDS, CanonicalJSON, Invalid
 from engine.spec.jsontext import read_json
 from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights
@@ -165,11 +165,6 @@ class RenderSpec(CanonicalJSON, BaseModel):
             self.__dict__["skip_steps"] = scaled
             self._notes = self._notes + (f"skip_steps 10 (DD's default) does not fit steps="
                                          f"{self.steps}: using {scaled}",)
-        overlap = fitted_overlap(self) if "gobig_overlap" not in self.model_fields_set else None
-        if overlap is not None:
-            self.__dict__["gobig_overlap"] = overlap
-            self._notes += (f"gobig_overlap {overlap}: the default 64 is over half of this "
-                            f"render's GoBig tile",)
         if self.skip_steps >= self.steps:
             problems.append(Invalid(
                 f"{self.skip_steps} skipped steps leave nothing to do with steps={self.steps}",

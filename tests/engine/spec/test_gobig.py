@@ -10,6 +10,7 @@ from engine.spec.gobig import (
     gobig_tiles,
     gobig_units,
     output_size,
+    overlap,
     tile_seed,
     tile_size,
     tile_skip_steps,
@@ -21,17 +22,18 @@ def spec(**changes) -> RenderSpec:
     return RenderSpec.from_dict({"width": 64, "height": 64, "steps": 10, "gobig": True, **changes})
 
 
-def test_a_small_render_gets_its_own_size_as_tiles_and_a_fitted_overlap():
+def test_a_small_render_gets_its_own_size_as_tiles_and_at_most_half_a_tile_of_overlap():
     small = spec()
     assert tile_size(small) == (64, 64) and output_size(small) == (128, 128)
-    assert small.gobig_overlap == 16 and any("gobig_overlap 16" in n for n in small.notes)
+    assert small.gobig_overlap == 64 and overlap(small) == 32 and overlap(spec(gobig_overlap=16)) == 16
     assert len(gobig_tiles(small)) == 9 and gobig_units(small.replace(n_batches=2)) == 18
+    assert gobig_units(spec(n_batches=3, gobig_init="/tmp/a.png")) == 9  # the one image to enlarge
 
 
 def test_a_large_render_is_tiled_at_the_models_native_size():
     big = spec(width=1280, height=768)
     assert tile_size(big) == (512, 512) and output_size(big) == (2560, 1536)
-    assert big.gobig_overlap == 64 and {(t.width, t.height) for t in gobig_tiles(big)} == {(512, 512)}
+    assert overlap(big) == 64 and {(t.width, t.height) for t in gobig_tiles(big)} == {(512, 512)}
     assert tile_size(spec(width=1280, height=768, diffusion_model="256x256_diffusion_uncond")) == (256, 256)
 
 
@@ -48,7 +50,6 @@ def test_gobig_off_changes_nothing():
 
 
 @pytest.mark.parametrize("changes,param,fix", [
-    ({"gobig_overlap": 40}, "gobig_overlap", "gobig_overlap=16"),
     ({"width": 4096, "height": 4096}, "gobig_scale", "smaller gobig_scale"),
     ({"gobig_scale": 4}, "gobig_scale", "2..3"),
     ({"gobig_scale": 1}, "gobig_scale", "2..3"),
