@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli.animate import add_animate_command
     from engine.cli.bench import add_bench_command
     from engine.cli.engine import add_engine_command
+    from engine.cli.gobig import add_gobig_command
     from engine.cli.models import add_models_commands
     from engine.cli.study import add_study_command
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_command(commands)
     add_animate_command(commands)
     add_study_command(commands)
+    add_gobig_command(commands)
     add_models_commands(commands)
     add_engine_command(commands, options)
     add_jobs_command(commands, options)

@@ -37,12 +37,12 @@ def test_gobig_button_enlarges_a_64_result_to_128_tile_by_tile(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
         bot = make_bot(tmp_path, fake, spawn_engine=True)
         async with fake.run_client(bot):
-            rec = await fake.slash("disco", {"prompt": "a lighthouse", "steps": 10, "width": 64,
+            rec = await fake.slash("disco", {"prompt": "a lighthouse", "steps": 6, "width": 64,
                                              "height": 64, "seed": 3, "settings": QUICK})
             await fake.wait_for(lambda: rec.followup_ids)
             job_id = queued_id(fake.followups_for(rec.id)[0].content)
             result = await fake.wait_for_message(fake.channel.id, lambda m: has_png(m) and job_id in m.content,
-                                                 timeout=150)
+                                                 timeout=300)
             assert png_of(result).size == (64, 64)
             assert f"disco:gobig:{job_id}:0" in result.custom_ids
 
@@ -51,7 +51,7 @@ def test_gobig_button_enlarges_a_64_result_to_128_tile_by_tile(tmp_path):
             assert echo.content.startswith("**Queued**"), echo.content
             big_id = queued_id(echo.content)
             big = await fake.wait_for_message(fake.channel.id, lambda m: has_png(m) and big_id in m.content,
-                                              timeout=240)
+                                              timeout=600)
             assert png_of(big).size == (128, 128)
             job = await db.jobs.get(big_id)
             spec = json.loads(job.spec_json)
@@ -62,7 +62,7 @@ def test_gobig_button_enlarges_a_64_result_to_128_tile_by_tile(tmp_path):
             tiles = gobig_tiles(RenderSpec.from_json(job.spec_json))
             assert len(tiles) == 9 and all(tile_path(work, t).is_file() for t in tiles)
             assert (job.progress_frame, job.progress_frames) == (8, 9)
-    run(body, tmp_path, timeout=420)
+    run(body, tmp_path, timeout=1000)
 
 
 @pytest.mark.parametrize("setup, custom, words", [
