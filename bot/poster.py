@@ -50,7 +50,7 @@ from typing import Any
 import discord
 from PIL import Image
 
-from bot import animate, study
+from bot import animate, describe, study
 from bot.filefit import fit_image
 from bot.jobtext import progress_words, prompt_text, seconds_left
 from bot.views import cancel_view, result_view
@@ -368,6 +368,11 @@ class Poster:
             return [message.id]
         if job.kind == JobKind.STUDY:
             return await self._send_study(job, channel, mention)
+        if describe.is_description(job):
+            text = await asyncio.to_thread(describe.posted_text, job)
+            message = await channel.send(text, nonce=nonce, allowed_mentions=mention,
+                                         view=describe.describe_view(job.id))
+            return [message.id]
         if job.kind == JobKind.ANIMATION:
             files, notes = await asyncio.to_thread(animate.result_files, job, self._upload_limit(job))
             text = self._result_text(job, notes, "animation")

@@ -35,6 +35,8 @@ class JobSize:
 
 
 def still_size(spec: RenderSpec) -> JobSize:
+    if spec.describe:  # one look per CLIP model at the image: no steps, no cuts
+        return JobSize(spec.width, spec.height, 1, 0, 1)
     return JobSize(spec.width, spec.height, spec.steps, cuts_per_step(spec), 1 + gobig_frames(spec))
 
 

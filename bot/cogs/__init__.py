@@ -1,3 +1,3 @@
 """The bot's cogs, one extension module each, loaded by `bot.client.DiscoBot.setup_hook`."""
 
-EXTENSIONS = ("bot.cogs.disco", "bot.cogs.study", "bot.cogs.animate", "bot.cogs.jobs", "bot.cogs.admin", "bot.cogs.presets", "bot.cogs.info")
+EXTENSIONS = ("bot.cogs.disco", "bot.cogs.study", "bot.cogs.animate", "bot.cogs.jobs", "bot.cogs.admin", "bot.cogs.presets", "bot.cogs.info", "bot.cogs.describe")

@@ -145,6 +145,8 @@ _FIELDS: dict[str, tuple[str, str, str]] = {
                       "8..256 (whole number); at most half a tile is used", "64"),
     "gobig_skip_ratio": ("share of the steps each GoBig tile skips: more keeps the enlarged "
                          "image, less repaints it", "0.1..0.95", "0.6"),
+    "describe": ("instead of rendering, describe init_image as a prompt: CLIP ranks mediums, "
+                 "movements, artists and flavours against it (/describe)", "true or false", "false"),
     "gobig_init": ("enlarge this image instead of rendering one first (needs gobig=true)",
                    "a path of up to 1000 characters, or none", "none"),
 }

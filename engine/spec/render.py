@@ -130,6 +130,7 @@ class RenderSpec(CanonicalJSON, BaseModel):
     gobig_overlap: _int(8, 256) = 64
     gobig_skip_ratio: _float(0.1, 0.95) = 0.6
     gobig_init: Annotated[str | None, _v(fields.check_init_image)] = None
+    describe: Flag = False
 
     _notes: tuple[str, ...] = PrivateAttr(default=())
     _schedules: CutSchedules | None = PrivateAttr(default=None)
@@ -182,6 +183,9 @@ class RenderSpec(CanonicalJSON, BaseModel):
         if self.clip_guidance_scale > 0:
             problems.extend(self._guidance_problems())
         problems.extend(Invalid(what, param=param, fix=fix) for param, what, fix in gobig_problems(self))
+        if self.describe and not self.init_image:
+            problems.append(Invalid("there is no image to describe", param="describe",
+                                    fix="give the image as init_image (on Discord: /describe image:)"))
         if problems:
             raise Invalid.many(problems)
         return self

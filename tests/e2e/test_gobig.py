@@ -42,7 +42,7 @@ def test_gobig_button_enlarges_a_64_result_to_128_tile_by_tile(tmp_path):
             await fake.wait_for(lambda: rec.followup_ids)
             job_id = queued_id(fake.followups_for(rec.id)[0].content)
             result = await fake.wait_for_message(fake.channel.id, lambda m: has_png(m) and job_id in m.content,
-                                                 timeout=300)
+                                                 timeout=500)
             assert png_of(result).size == (64, 64)
             assert f"disco:gobig:{job_id}:0" in result.custom_ids
 
@@ -51,7 +51,7 @@ def test_gobig_button_enlarges_a_64_result_to_128_tile_by_tile(tmp_path):
             assert echo.content.startswith("**Queued**"), echo.content
             big_id = queued_id(echo.content)
             big = await fake.wait_for_message(fake.channel.id, lambda m: has_png(m) and big_id in m.content,
-                                              timeout=600)
+                                              timeout=1300)
             assert png_of(big).size == (128, 128)
             job = await db.jobs.get(big_id)
             spec = json.loads(job.spec_json)
@@ -62,7 +62,7 @@ def test_gobig_button_enlarges_a_64_result_to_128_tile_by_tile(tmp_path):
             tiles = gobig_tiles(RenderSpec.from_json(job.spec_json))
             assert len(tiles) == 9 and all(tile_path(work, t).is_file() for t in tiles)
             assert (job.progress_frame, job.progress_frames) == (8, 9)
-    run(body, tmp_path, timeout=1000)
+    run(body, tmp_path, timeout=1900)
 
 
 @pytest.mark.parametrize("setup, custom, words", [
