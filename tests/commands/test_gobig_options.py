@@ -48,3 +48,11 @@ def test_the_progress_line_names_the_tile():
     assert progress_words(job) == "GoBig tile 3 of 9 · step 2/4"
     rendering = SimpleNamespace(**{**vars(job), "progress_frames": 0, "progress_frame": 0})
     assert progress_words(rendering) == "step 2/4"
+
+
+def test_the_echo_shows_the_enlarged_size_and_the_recipe_leaves_the_image_out():
+    from commands.echo import format_echo, recipe
+    parsed = build_job(DiscoOptions(**SMALL, gobig=True, gobig_init="/data/uploads/1/gobig_init.png"))
+    assert "GoBig 2× → 128×128" in format_echo(parsed, job_id="01ABC")
+    command = recipe(parsed.spec)
+    assert "gobig=true" in command and "gobig_init" not in command
