@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -110,6 +111,8 @@ async def requeue(bot: Any, interaction: discord.Interaction, job: Job, action: 
             init = await keep_copy(source, folder, "init_image.png")
             # DD's advice for an init image: skip about half of the steps to keep its layout.
             options = rerun_options(job, init_image=str(init), skip_steps=job.steps // 2)
+            # A variation of a GoBig result is a render at the size it was enlarged from.
+            options = replace(options, gobig=False, gobig_init=None)
         else:
             options = rerun_options(job, seed=job.seed if action == "same" else None)
         new, text = await enqueue_options(bot, interaction, options, parent=job)
