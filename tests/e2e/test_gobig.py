@@ -62,6 +62,24 @@ def test_gobig_button_enlarges_a_64_result_to_128_tile_by_tile(tmp_path):
     run(body, tmp_path, timeout=1900)
 
 
+def test_disco_gobig_renders_then_posts_the_enlarged_image(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        async with fake.run_client(make_bot(tmp_path, fake, spawn_engine=True)):
+            rec = await fake.slash("disco", {"prompt": "a lighthouse", "steps": 6, "width": 64, "height": 64,
+                                             "seed": 4, "gobig": True, "settings": QUICK})
+            await fake.wait_for(lambda: rec.followup_ids)
+            echo = fake.followups_for(rec.id)[0]
+            assert "GoBig 2× → 128×128" in echo.content, echo.content
+            job_id = queued_id(echo.content)
+            result = await fake.wait_for_message(fake.channel.id, lambda m: has_png(m) and job_id in m.content,
+                                                 timeout=1300)
+            assert png_of(result).size == (128, 128)
+            job = await db.jobs.get(job_id)
+            assert job.frames == 1 + 3  # the render, then 9 tiles × 2 of 6 steps = 3 renders' worth
+            assert (tmp_path / "jobs" / job_id / "TimeToDisco(0)_0.png").is_file()  # the render is kept
+    run(body, tmp_path, timeout=1500)
+
+
 @pytest.mark.parametrize("setup, custom, words", [
     ("queued", "disco:gobig:{job}:0", "has no finished image to enlarge (queued); wait until it has finished"),
     ("finished", "disco:gobig:{job}:3", "has no image 4 to enlarge"),
