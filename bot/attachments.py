@@ -35,11 +35,11 @@ from storage import Database, Job, JobState, NotFound, name_of, parse_ref
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _check_decoded(data: bytes, filename: str, option: str) -> None:
+def _check_decoded(data: bytes, filename: str, option: str) -> tuple[int, int]:
     """The real image behind the metadata, read as the engine will read it (every pixel): a
-    still PNG, JPEG or WebP within the pixel cap."""
+    still PNG, JPEG or WebP within the pixel cap. Returns its size."""
     try:
-        read_still(data, MAX_ATTACHMENT_PIXELS)
+        return read_still(data, MAX_ATTACHMENT_PIXELS).size
     except UnusableImage as err:
         rule = "attachment_pixels" if err.reason == "pixels" else "attachment_type"
         raise CommandError(f"{option}: {filename[:80]} {err}", option, rule=rule) from None
@@ -144,6 +144,16 @@ async def finished_image(db: Database, job: Job, purpose: str, fix: str, rule: s
         raise CommandError(f"job {job.id} has no {which} to {purpose} ({job.state}, {len(images)} image(s) "
                            f"kept; rule: {rule}); {fix}", "job", rule=rule)
     return source
+
+
+def check_kept_image(data: bytes, name: str, option: str) -> tuple[int, int]:
+    """A kept image (a result) through the checks an attachment passes: its bytes within the
+    attachment size, decoded whole within the pixel cap. Returns its size."""
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise CommandError(f"{option}: {name} is {len(data) / 2**20:.1f} MiB; at most "
+                           f"{MAX_ATTACHMENT_BYTES / 2**20:g} MiB — use a smaller image", option,
+                           rule="attachment_bytes")
+    return _check_decoded(data, name, option)
 
 
 async def kept_copy(db: Database, source: str, name: str) -> str:

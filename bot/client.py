@@ -20,6 +20,8 @@ from discord.ext import commands
 
 from bot.cogs import EXTENSIONS
 from bot.config import BotConfig
+from bot.describe import UsePromptButton
+from bot.gobig import GoBigButton
 from bot.poster import Poster
 from bot.study import CellButton
 from bot.supervisor import EngineSupervisor, supervise_devices
@@ -74,7 +76,8 @@ class DiscoBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         # Every job button ever posted routes here by its custom_id, with no per-message state.
-        self.add_dynamic_items(JobButton, ImageSelect, CellButton, HistoryPage, ShowButton)
+        self.add_dynamic_items(JobButton, ImageSelect, CellButton, HistoryPage, ShowButton, GoBigButton,
+                               UsePromptButton)
         self.poster = Poster(self, self.db, poll_seconds=self.config.poll_seconds,
                              status_edit_seconds=self.config.status_edit_seconds,
                              preview_seconds=self.config.preview_seconds,

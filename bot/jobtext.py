@@ -1,5 +1,5 @@
 """How a job reads in the channel, shared by the progress messages (bot/poster.py), `/queue` and
-`/job show` (bot/cogs/jobs.py): its prompts, where it is ("frame 3/48 · step 12/100"), and when
+`/job show` (bot/cogs/jobs.py): its prompts, where it is ("frame 3/48 · step 12/100", "GoBig tile 2 of 9 · step 3/4"), and when
 it should be done.
 
 Every kind keeps its prompts in its own place: a still's `text_prompts`, a study's base spec's,
@@ -43,6 +43,8 @@ def progress_words(job: Job) -> str:
         return f"cell {job.progress_frame + 1} of {frames} · " + words
     if job.kind == JobKind.ANIMATION:
         return f"frame {job.progress_frame + 1}/{frames} · " + words
+    if job.progress_frames and _gobig(job):  # the tiles of its enlargement
+        return f"GoBig tile {job.progress_frame + 1} of {job.progress_frames} · " + words
     if job.progress_frames > 1:
         return f"image {job.progress_frame + 1}/{job.progress_frames} · " + words
     return words
@@ -57,3 +59,11 @@ def seconds_left(job: Job) -> float | None:
     later = max(0, (job.progress_frames or job.frames) - job.progress_frame - 1)
     per_later = job.steps if job.kind == JobKind.ANIMATION else total
     return job.seconds_per_step * (max(0, total - job.progress_step) + later * per_later)
+
+
+def _gobig(job: Job) -> bool:
+    """Whether a still enlarges its images with GoBig (its progress frames are then tiles)."""
+    try:
+        return json.loads(job.spec_json).get("gobig") is True
+    except (ValueError, AttributeError):
+        return False

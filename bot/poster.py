@@ -53,7 +53,7 @@ from typing import Any
 import discord
 from PIL import Image
 
-from bot import animate, stills, study
+from bot import animate, describe, stills, study
 from bot.attachments import local_artifacts, read_file, result_images
 from bot.notify import notify_by_dm
 from bot.jobtext import progress_words, prompt_text, seconds_left
@@ -394,6 +394,11 @@ class Poster:
             return [message.id]
         if job.kind == JobKind.STUDY:
             return await self._send_study(job, channel, mention, nonce, buttons, intro, limit)
+        if describe.is_description(job):
+            text = await describe.posted_text(self.db, job)
+            extra = {"view": describe.describe_view(job.id)} if buttons else {}
+            message = await channel.send(_with_intro(intro, text), nonce=nonce, allowed_mentions=mention, **extra)
+            return [message.id]
         if job.kind == JobKind.ANIMATION:
             files, notes = await self._fitted(animate.result_files, job, limit)
             text = _with_intro(intro, self._result_text(job, notes, "animation"))

@@ -37,7 +37,7 @@ log = logging.getLogger("disco.bot.queueing")
 
 # Spec fields a re-run must not take from the stored spec: images come back as options (so the
 # attachments-only rule holds), the seed is the caller's choice.
-_NOT_PRESET = ("init_image", "image_prompts", "seed", "schema_version")
+_NOT_PRESET = ("init_image", "image_prompts", "gobig_init", "seed", "schema_version")
 
 
 class Lineage(NamedTuple):
@@ -72,9 +72,10 @@ async def rerun_options(db: Database, job: Job, **overrides: Any) -> DiscoOption
         raise CommandError(f"job {job.id} is a {job.kind} job; only still images can be re-run here — "
                            f"start it again with its own command", "job", rule="rerun_still_only")
     options = DiscoOptions(init_image=data.get("init_image") or None,
-                           image_prompts=prompt_texts(data.get("image_prompts")))
+                           image_prompts=prompt_texts(data.get("image_prompts")),
+                           gobig_init=data.get("gobig_init") or None)
     options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
-    missing = await missing_files(db, (options.init_image, *options.image_prompts))
+    missing = await missing_files(db, (options.init_image, options.gobig_init, *options.image_prompts))
     if missing:
         raise CommandError(f"job {job.id}'s image {missing[0]} is no longer kept on the server; "
                            f"start a new /disco and attach it again", "init_image", rule="images_kept")

@@ -8,10 +8,11 @@ button it ever posted. `DiscoBot.setup_hook` registers the classes with `add_dyn
 
 Still results get one row of job actions (🔄 new seed, 🎯 same seed, ✏️ remix (bot/remix.py),
 📋 recipe, ❌ delete) and one row per image with that image's actions (`IMAGE_ACTIONS`: 🌗 vary,
-🎞 animate this). Discord allows 5 rows of 5, so with more than 4 images the first 3 get rows and
-the rest are picked in a select menu (`ImageSelect`, `disco:image:<job>`, restart-proof like the
-buttons), which answers privately with that image and its row. Buttons posted before images had
-rows (`disco:vary:<job>`) act on the first image. Animation results get 🔄 🎯 📋 ❌
+🎞 animate this, ⬆ GoBig (bot/gobig.py, `disco:gobig:<job id>:<image index>`)). Discord allows 5
+rows of 5, so with more than 4 images the first 3 get rows and the rest are picked in a select
+menu (`ImageSelect`, `disco:image:<job>`, restart-proof like the buttons), which answers
+privately with that image and its row. Buttons posted before images had rows
+(`disco:vary:<job>`) act on the first image. Animation results get 🔄 🎯 📋 ❌
 (bot/animate.py re-queues them); progress messages (and `/queue`) get ⏹ cancel. Every click is
 acknowledged at once with an ephemeral defer (Discord's 3 s window; ✏️ answers with its form
 instead) and answered privately; what a click raises is answered by
@@ -23,6 +24,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+from dataclasses import replace
 from typing import Any, Callable
 
 import discord
@@ -31,6 +33,7 @@ from bot.animate import animate_still, recipe_file, requeue_animation
 from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, answers_errors, think
 from bot.attachments import finished_image, kept_copy, read_result_image
 from bot.checks import is_moderator
+from bot.gobig import GoBigButton
 from bot.remix import open_remix
 from bot.queueing import Lineage, enqueue_options, rerun_options
 from commands.echo import recipe
@@ -127,6 +130,8 @@ async def requeue(bot: Any, interaction: discord.Interaction, job: Job, action: 
         init = await kept_copy(bot.db, source, "init_image.png")
         # DD's advice for an init image: skip about half of the steps to keep its layout.
         options = await rerun_options(bot.db, job, init_image=init, skip_steps=job.steps // 2)
+        # A variation of a GoBig result is a render at the size it was enlarged from.
+        options = replace(options, gobig=False, gobig_init=None)
     else:
         options = await rerun_options(bot.db, job, seed=job.seed if action == "same" else None)
     lineage = Lineage(action, image if action == "vary" else None)
@@ -190,6 +195,7 @@ ImageAction = Callable[[str, int], discord.ui.Item]  # (job id, image index) -> 
 IMAGE_ACTIONS: list[ImageAction] = [
     lambda job_id, image: JobButton("vary", job_id, image=image, label=f"Vary {image + 1}"),
     lambda job_id, image: JobButton("animate", job_id, image=image, label=f"Animate {image + 1}"),
+    lambda job_id, image: GoBigButton(job_id, image, label=f"GoBig {image + 1}"),
 ]
 
 

@@ -78,6 +78,8 @@ def _settings_lines(job: ParsedJob) -> list[str]:
              + (" (random)" if job.seed_was_random else ""))
     if spec.init_image:
         first += f" · init image {_code(spec.init_image.rsplit('/', 1)[-1], 60)}"
+    if spec.gobig:
+        first += f" · GoBig {spec.gobig_scale}× → {spec.width * spec.gobig_scale}×{spec.height * spec.gobig_scale}"
     lines = [first]
     for key, value in job.non_defaults.items():
         if key in ("width", "height", "steps"):
@@ -198,7 +200,7 @@ def recipe_options(spec: RenderSpec, *, defaults: dict[str, Any] | None = None) 
         prompt = ""
         settings.append(f"text_prompts={_json_prompts(spec.text_prompts)}")
     for key in RenderSpec.model_fields:
-        if key in ("text_prompts", "image_prompts", "init_image") or data[key] == base[key]:
+        if key in ("text_prompts", "image_prompts", "init_image", "gobig_init") or data[key] == base[key]:
             continue
         settings.append(f"{key}={_format_value(key, data[key])}")
     options = {"prompt": prompt} if prompt else {}

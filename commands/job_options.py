@@ -57,9 +57,9 @@ MAX_SEED = 2**32 - 1
 OPTION_FIELDS = {"steps": "steps", "width": "width", "height": "height", "seed": "seed",
                  "clip_guidance_scale": "clip_guidance_scale", "cutn_batches": "cutn_batches",
                  "skip_steps": "skip_steps", "init_scale": "init_scale", "model": "diffusion_model",
-                 "sampling_mode": "sampling_mode", "n": "n_batches"}
+                 "sampling_mode": "sampling_mode", "n": "n_batches", "gobig": "gobig"}
 # Shown apart in the echo, so left out of the "non-default settings".
-ECHOED_APART = ("text_prompts", "image_prompts", "init_image", "seed")
+ECHOED_APART = ("text_prompts", "image_prompts", "init_image", "gobig_init", "seed")
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ class JobLimits:
 @dataclass(frozen=True)
 class DiscoOptions:
     """The `/disco` slash options as received; None = not given. `settings_file` is the file's
-    content; `init_image`/`image_prompts` name checked, downloaded attachments (blob references)."""
+    content; `init_image`/`image_prompts` name checked, downloaded attachments (blob references),
+    `gobig_init` a kept copy of a finished result (⬆)."""
 
     prompt: str = ""
     steps: int | None = None
@@ -104,6 +105,8 @@ class DiscoOptions:
     settings_file: str | bytes | None = None
     init_image: str | None = None
     image_prompts: tuple[str, ...] = ()
+    gobig: bool | None = None
+    gobig_init: str | None = None  # the kept copy of a result that ⬆ enlarges
 
 
 @dataclass
@@ -276,20 +279,18 @@ def _add_settings_file(merge: _Merge, content: str | bytes | None) -> list[str]:
         return []
     spec, report = import_dd_settings(content)
     values = {k: v for k, v in spec.to_dict().items() if k in spec.model_fields_set}
-    for key in ATTACHMENT_ONLY:
+    for key, how in ATTACHMENT_ONLY.items():
         if values.pop(key, None):
-            report.append(f"{key} ignored: attach the image with the "
-                          f"{'init_image' if key == 'init_image' else 'image_prompt'} option")
+            report.append(f"{key} ignored: {how}")
     merge.add(values, "the settings file", user=True)
     return [f"settings file: {line}" for line in report]
 
 
 def _refuse_image_paths(values: dict[str, Any], label: str) -> None:
-    for key in ATTACHMENT_ONLY:
+    for key, how in ATTACHMENT_ONLY.items():
         if values.get(key) != [] and not is_no_value(values.get(key)):
-            option = "init_image" if key == "init_image" else "image_prompt"
-            raise CommandError(f"{key} in {label}: images come from attachments only — attach it "
-                               f"with the {option} option", key, rule="attachments_only")
+            raise CommandError(f"{key} in {label}: images come from attachments only — {how}",
+                               key, rule="attachments_only")
 
 
 def _option_value(name: str, value: Any) -> Any:
@@ -300,6 +301,8 @@ def _settle_prompts(merge: _Merge, parsed: ParsedPrompt, options: DiscoOptions) 
     """text_prompts from the prompt text, else from the sources; attachments as images."""
     if options.init_image:
         merge.add({"init_image": options.init_image}, "the init_image option", user=True)
+    if options.gobig_init:
+        merge.add({"gobig_init": options.gobig_init}, "the image to enlarge", user=True)
     if options.image_prompts:
         merge.add({"image_prompts": [{"text": p, "weight": 1.0} for p in options.image_prompts]},
                   "the image_prompt option", user=True)

@@ -2,7 +2,8 @@
 CLIP cuts (checked against the server's caps) and its frames (the ETA is steps × frames ×
 seconds per step).
 
-- a still: its size, steps and cuts; one frame (its images are counted by n_batches);
+- a still: its size, steps and cuts; one frame (its images are counted by n_batches), plus
+  GoBig's tiles counted as the whole renders their steps add up to;
 - a study: its largest cell, so the caps see the worst case; one frame per cell;
 - an animation: its frames, and the *average* denoising steps a frame costs (frame 0 usually
   costs more, turbo and `init_frame` frames nothing), so steps × frames is its whole work.
@@ -21,6 +22,7 @@ from typing import Any
 from commands.gpu_memory import render_specs
 from commands.job_options import cuts_per_step
 from engine.spec.animation import AnimationSpec
+from engine.spec.gobig import gobig_units, tile_skip_steps
 from engine.spec.memory import predict_peak
 from engine.spec.render import RenderSpec
 from engine.spec.study import StudySpec
@@ -42,7 +44,18 @@ class JobSize:
 
 
 def still_size(spec: RenderSpec) -> JobSize:
-    return JobSize(spec.width, spec.height, spec.steps, cuts_per_step(spec), 1)
+    if spec.describe:  # one look per CLIP model at the image: no steps, no cuts
+        return JobSize(spec.width, spec.height, 1, 0, 1)
+    return JobSize(spec.width, spec.height, spec.steps, cuts_per_step(spec), 1 + gobig_frames(spec))
+
+
+def gobig_frames(spec: RenderSpec) -> int:
+    """GoBig's tiles as whole renders' worth of steps (a tile runs only the steps it does not
+    skip); the enlarged image alone (`gobig_init`) has no render of its own to count."""
+    if not spec.gobig:
+        return 0
+    work = math.ceil(gobig_units(spec) * (spec.steps - tile_skip_steps(spec)) / spec.steps)
+    return work - 1 if spec.gobig_init else work
 
 
 def study_size(study: StudySpec) -> JobSize:

@@ -48,7 +48,10 @@ FLAG_ALIASES: dict[str, str] = {
     "size": "size", "no": "no", "set": "set",
 }
 # Where images come from attachments only: a path typed here could read the bot's own files.
-ATTACHMENT_ONLY = ("init_image", "image_prompts")
+# Each with the way to give that image instead.
+ATTACHMENT_ONLY = {"init_image": "attach it with the init_image option",
+                   "image_prompts": "attach it with the image_prompt option",
+                   "gobig_init": "use the ⬆ button under a result (or gobig=true to enlarge a new render)"}
 # Midjourney parameters with no DD counterpart: say so, and name the nearest DD knob.
 MIDJOURNEY_ONLY: dict[str, str] = {
     "chaos": "try another --seed for variety", "c": "try another --seed for variety",
@@ -304,8 +307,7 @@ def _apply_flag(written: str, values: list[tuple[str, bool]], parsed: ParsedProm
 def _store(parsed: ParsedPrompt, key: str, value: Any, flag: str) -> None:
     if key in ATTACHMENT_ONLY and value != [] and not is_no_value(value):
         raise CommandError(
-            f"{flag}: images come from attachments only — use the "
-            f"{'init_image' if key == 'init_image' else 'image_prompt'} option (a typed path or "
+            f"{flag}: images come from attachments only — {ATTACHMENT_ONLY[key]} (a typed path or "
             f"URL could point anywhere)", key, rule="attachments_only")
     if key in parsed.flags:
         raise CommandError(f"{flag}: {key} is already set by {parsed.flag_names[key]}; keep one",

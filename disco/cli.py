@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli import render as engine_cli
     from engine.cli.animate import add_animate_command
     from engine.cli.bench import add_bench_command
+    from engine.cli.describe import add_describe_command
     from engine.cli.engine import add_engine_command
+    from engine.cli.gobig import add_gobig_command
     from engine.cli.models import add_models_commands
     from engine.cli.study import add_study_command
     from engine.cli.worker import add_worker_command
@@ -57,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_command(commands)
     add_animate_command(commands)
     add_study_command(commands)
+    add_gobig_command(commands)
+    add_describe_command(commands)
     add_models_commands(commands, options)
     add_engine_command(commands, options)
     add_worker_command(commands, options)

@@ -57,7 +57,8 @@ class DiscoCog(commands.Cog):
     @app_commands.describe(**describe(
         "prompt", "steps", "width", "height", "size", "seed", "clip_guidance_scale", "cutn_batches",
         "skip_steps", "sampling_mode", "settings", "settings_file", "init_image", "init_scale",
-        "image_prompt", "model", "preset", n="how many images"))
+        "image_prompt", "model", "preset", n="how many images",
+        gobig="then enlarge each image 2× tile by tile (GoBig; more tiles = more GPU time)"))
     @app_commands.choices(size=SIZES, sampling_mode=SAMPLERS)
     @app_commands.autocomplete(model=model_choices)
     async def disco(self, interaction: discord.Interaction, prompt: Prompt,
@@ -71,7 +72,7 @@ class DiscoCog(commands.Cog):
                     init_image: Optional[discord.Attachment] = None,
                     image_prompt: Optional[discord.Attachment] = None,
                     init_scale: Optional[InitScale] = None, model: Optional[str] = None,
-                    preset: Optional[PresetName] = None) -> None:
+                    preset: Optional[PresetName] = None, gobig: Optional[bool] = None) -> None:
         await think(interaction)
 
         async def queue():
@@ -83,7 +84,7 @@ class DiscoCog(commands.Cog):
                 prompt=prompt, steps=steps, width=width, height=height, size=size, seed=seed,
                 clip_guidance_scale=clip_guidance_scale, cutn_batches=cutn_batches,
                 skip_steps=skip_steps, sampling_mode=sampling_mode, n=n, settings=settings,
-                init_scale=init_scale, model=model,
+                init_scale=init_scale, model=model, gobig=gobig,
                 settings_file=await read_settings_file(settings_file))
             # bot.queueing: the one enqueue path, shared with /rerun and the buttons
             return await enqueue_options(self.bot, interaction, options, preset_name=preset)

@@ -44,7 +44,7 @@ def _waiting(estimate, now: float) -> str:
 
 
 LINEAGE_WORDS = {"new": "new seed of", "same": "same seed of", "vary": "variation of", "animate": "animation of",
-                 "remix": "remix of", "rerun": "re-run of"}
+                 "remix": "remix of", "rerun": "re-run of", "gobig": "GoBig enlargement of"}
 
 
 def lineage_words(job: Job) -> str:

@@ -139,7 +139,7 @@ class DiscoPipeline:
 
             # 8. Save the PNG with everything needed to reproduce this one image.
             path = out_dir / f"{spec.batch_name}({run})_{index}.png"
-            save_png(to_pil(x), path, self._png_text(spec, image_seed))
+            save_png(to_pil(x), path, self.png_text(spec, image_seed))
             results.append(RenderResult(index, image_seed, path, time.perf_counter() - started,
                                         x.detach() if keep_images else None))
         return results
@@ -160,7 +160,7 @@ class DiscoPipeline:
                              "— or set init_scale=0 to render from the init image without that loss"
                              ) from None
 
-    def _png_text(self, spec: RenderSpec, image_seed: int) -> dict[str, str]:
+    def png_text(self, spec: RenderSpec, image_seed: int) -> dict[str, str]:
         alone = spec.replace(seed=image_seed, n_batches=1)
         return {"disco_settings": alone.to_json(), "disco_engine": f"disco-discord {__version__}",
                 "disco_model_set": self.pool.model_set,

@@ -8,6 +8,10 @@ once they are kept), and reports progress after each step (throttled). A job who
 resumes: the whole images already kept are brought back and the image in progress continues
 from its checkpoint, so the final PNG equals an uninterrupted run's.
 
+With `describe` on, nothing is rendered: the init image is described as a prompt
+(engine/jobs/describe.py). With `gobig` on, each image is then enlarged tile by tile (engine/jobs/gobig.py); with
+`gobig_init`, only that image is enlarged and nothing is rendered first.
+
 Out of GPU memory, the still is retried once in the same thread with a cheaper spec
 (engine/jobs/degrade.py), then fails saying what to change. Returns the images, in order,
 then (with intermediate_saves) each image's evolution: its partials and the final image as
@@ -25,7 +29,9 @@ from engine.diffusion.progress import save_partial
 from engine.errors import EngineError, OutOfMemory
 from engine.jobs.context import Handler, JobContext, fixed_seed
 from engine.jobs.degrade import cheaper_spec, out_of_memory_advice
+from engine.jobs.describe import describe_job
 from engine.jobs.files import Checkpoint, load_checkpoint, save_checkpoint, save_preview, spec_digest
+from engine.jobs.gobig import enlarge_images
 from engine.media.video import encode_mp4
 from engine.spec.render import RenderSpec
 from storage import Job
@@ -42,8 +48,18 @@ def still_of(job: Job) -> RenderSpec:
 
 
 def render_still(ctx: JobContext, spec: RenderSpec) -> list[str]:
-    """The render thread's body for a still: the images, then their evolution videos."""
+    """The render thread's body for a still: the images, then their evolution videos; with
+    `gobig`, the enlarged images instead (engine/jobs/gobig.py), of `gobig_init` when it is
+    given, else of the images rendered first."""
+    if spec.describe:
+        return describe_job(ctx, spec)
+    if spec.gobig_init:
+        return enlarge_images(ctx, spec, [])
     images, spec = _render_or_cheaper(ctx, spec)
+    if spec.gobig:
+        for image in images:  # kept first: a resumed attempt enlarges them without rendering again
+            ctx.push(Path(image), "output")
+        return enlarge_images(ctx, spec, images)
     return images + _evolutions(ctx.folder, spec, images)
 
 

@@ -71,9 +71,10 @@ def save_png(image: Image.Image, path: Path, text: dict[str, str]) -> Path:
 
 
 def read_png_text(path: Path) -> dict[str, str]:
+    """A PNG's text chunks ({} for an image of another format)."""
     with Image.open(path) as image:
         image.load()
-        return dict(image.text)
+        return dict(getattr(image, "text", {}))
 
 
 def save_json(path: Path, data: dict) -> Path:

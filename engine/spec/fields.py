@@ -140,6 +140,18 @@ _FIELDS: dict[str, tuple[str, str, str]] = {
                        "true or false", "true"),
     "batch_name": ("output folder name (made safe: letters, digits, space, _ . -)",
                    "1..64 characters", "TimeToDisco"),
+    "gobig": ("after rendering, enlarge each image by gobig_scale: Lanczos, then every tile "
+              "re-diffused with the same prompts and blended (ProgRock's GoBig)", "true or false",
+              "false"),
+    "gobig_scale": ("how many times larger GoBig makes the image, per side", "2..3 (whole number)", "2"),
+    "gobig_overlap": ("pixels neighbouring GoBig tiles share (blended with feathered edges)",
+                      "8..256 (whole number); at most half a tile is used", "64"),
+    "gobig_skip_ratio": ("share of the steps each GoBig tile skips: more keeps the enlarged "
+                         "image, less repaints it", "0.1..0.95", "0.6"),
+    "describe": ("instead of rendering, describe init_image as a prompt: CLIP ranks mediums, "
+                 "movements, artists and flavours against it (/describe)", "true or false", "false"),
+    "gobig_init": ("enlarge this image instead of rendering one first (needs gobig=true)",
+                   "a path of up to 1000 characters, or none", "none"),
 }
 SPEC_FIELDS: dict[str, str] = {name: f"{d} ({a})" for name, (d, a, _) in _FIELDS.items()}
 SPEC_ALLOWED: dict[str, str] = {name: a for name, (_, a, _) in _FIELDS.items()}

@@ -19,6 +19,7 @@ from engine.errors import SpecError
 from engine.models.registry import get_model
 from engine.spec import fields
 from engine.spec.defaults import default_skip_steps, follow_steps, model_defaults
+from engine.spec.gobig import gobig_problems
 from engine.spec.fields import SCHEMA_VERSION, SPEC_FIELDS, CanonicalJSON, Invalid
 from engine.spec.jsontext import read_json
 from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights
@@ -125,6 +126,12 @@ class RenderSpec(CanonicalJSON, BaseModel):
     n_batches: _int(1, 100) = 50
     use_checkpoint: Flag = True
     batch_name: Annotated[str, _v(fields.check_batch_name)] = "TimeToDisco"
+    gobig: Flag = False
+    gobig_scale: _int(2, 3) = 2
+    gobig_overlap: _int(8, 256) = 64
+    gobig_skip_ratio: _float(0.1, 0.95) = 0.6
+    gobig_init: Annotated[str | None, _v(fields.check_init_image)] = None
+    describe: Flag = False
 
     _notes: tuple[str, ...] = PrivateAttr(default=())
     _schedules: CutSchedules | None = PrivateAttr(default=None)
@@ -176,6 +183,10 @@ class RenderSpec(CanonicalJSON, BaseModel):
             ))
         if self.clip_guidance_scale > 0:
             problems.extend(self._guidance_problems())
+        problems.extend(Invalid(what, param=param, fix=fix) for param, what, fix in gobig_problems(self))
+        if self.describe and not self.init_image:
+            problems.append(Invalid("there is no image to describe", param="describe",
+                                    fix="give the image as init_image (on Discord: /describe image:)"))
         if problems:
             raise Invalid.many(problems)
         return self

@@ -28,12 +28,14 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
                    help="download missing model files (otherwise a missing file is an error)")
 
 
-def build_spec(args: argparse.Namespace):
-    """The RenderSpec the command line describes, plus lines to show the user."""
+def build_spec(args: argparse.Namespace, base: dict | None = None):
+    """The RenderSpec the command line describes, plus lines to show the user; `base`: settings
+    under all of it (e.g. those a PNG of ours carries)."""
     report: list[str] = []
-    data: dict = {}
+    data: dict = dict(base or {})
     if getattr(args, "settings", None):
-        data, report = _read_settings_file(args.settings)
+        from_file, report = _read_settings_file(args.settings)
+        data = follow_steps(data, from_file)
     data = follow_steps(data, parse_set_options(args.set))
     explicit = {"text_prompts": getattr(args, "prompt", None), "steps": args.steps,
                 "width": args.width, "height": args.height, "seed": getattr(args, "seed", None),

@@ -36,7 +36,7 @@ def test_result_buttons_work_after_a_restart(tmp_path):
             result = await fake.wait_for_message(fake.channel.id, has_png)
             await delivered(db, job_id)
         assert result.custom_ids == ([f"disco:{a}:{job_id}" for a in ("new", "same", "remix", "recipe", "delete")]
-                                     + [f"disco:vary:{job_id}:0", f"disco:animate:{job_id}:0"])
+                                     + [f"disco:vary:{job_id}:0", f"disco:animate:{job_id}:0", f"disco:gobig:{job_id}:0"])
 
         async with fake.run_client(make_bot(tmp_path, fake)):  # a fresh process: no views in memory
             rec, echo = await click(fake, result.id, f"disco:new:{job_id}")

@@ -1,0 +1,44 @@
+"""`/describe image:`: the image described as a DD prompt by the engine's CLIP models (bot/describe.py).
+
+The attachment passes `/disco`'s checks (type, bytes, decoded whole, pixel cap) and is kept like
+an init_image; the job is queued like any still (`bot.queueing`: the server's limits, banned
+words, quota), with `describe` on and the server's CLIP models. The answer is posted in the
+channel by the poster, with ▶ to paint the prompt.
+"""
+from __future__ import annotations
+
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.answers import NOT_QUEUED, think
+from bot.attachments import save_image
+from bot.queueing import answer_request, enqueue_options
+from commands.job_options import DiscoOptions
+
+# A prompt the spec needs (CLIP guidance wants one) but nothing renders: the job only describes.
+PLACEHOLDER_PROMPT = "an image to describe"
+
+
+class DescribeCog(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="describe", description="Describe an image as a Disco Diffusion prompt (CLIP)",
+                          extras=NOT_QUEUED.extras())
+    @app_commands.guild_only()
+    @app_commands.describe(image="a PNG, JPEG or WebP to describe")
+    async def describe(self, interaction: discord.Interaction, image: discord.Attachment) -> None:
+        await think(interaction)
+
+        async def queue():
+            ref = await save_image(self.bot.db, image, "init_image", interaction.filesize_limit)
+            options = DiscoOptions(prompt=PLACEHOLDER_PROMPT, init_image=ref, settings="describe=true")
+            return await enqueue_options(self.bot, interaction, options)
+        await answer_request(interaction, "describe", queue)
+
+
+async def setup(bot: commands.Bot) -> None:
+    """Extension entry point (needs bot.config)."""
+    await bot.add_cog(DescribeCog(bot))

@@ -1,0 +1,77 @@
+"""⬆ GoBig on a finished still: that image enlarged by the engine, tile by tile.
+
+The button is a `DynamicItem` whose custom_id is `disco:gobig:<job id>:<image index>` (0-based),
+so it works after any restart like every other job button. A click queues a still job whose spec
+is the result's own (prompts and settings, the image's seed) with `gobig` on and `gobig_init`
+naming a kept copy of that image — the engine then renders nothing first (engine/jobs/gobig.py).
+The copy passes the same checks as an attachment (bytes, decoded whole, pixel cap), the job
+the same limits, banned words, memory check and quota as `/disco` (`bot.queueing`), and the
+enlarged size its own bound (`engine.spec.gobig.MAX_GOBIG_PIXELS`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+import discord
+
+from bot.answers import NO_MENTIONS, REQUEUE, Wording, answers_errors, think
+from bot.attachments import check_kept_image, finished_image, kept_copy, read_file
+from bot.queueing import Lineage, enqueue_options, rerun_options
+from commands.errors import CommandError
+from storage import JobKind, name_of
+
+log = logging.getLogger("disco.bot.gobig")
+
+
+async def queue_gobig(bot: Any, interaction: discord.Interaction, job_id: str, image_index: int) -> str:
+    """Queue the enlargement of image `image_index` of job `job_id` for whoever clicked; returns
+    the echo. Raises the refusal (another server, not a still, no such finished image, an
+    image or an enlargement over the bounds, the server's limits, the quota)."""
+    job = await bot.db.jobs.get(job_id)
+    if job.guild_id != str(interaction.guild_id):
+        raise CommandError(f"job {job.id} belongs to another server; use the buttons there",
+                           "job", rule="same_server")
+    if job.kind != JobKind.STILL:
+        raise CommandError(f"job {job.id} is a {job.kind} job; GoBig enlarges still images — "
+                           f"use ⬆ under a /disco result", "job", rule="gobig_still_only")
+    source = await finished_image(bot.db, job, "enlarge", "wait until it has finished, or make a new one with /disco",
+                                  "gobig_needs_image", index=image_index)
+    data = await read_file(bot.db, source)
+    width, height = await asyncio.to_thread(check_kept_image, data, name_of(source), "gobig")
+    copy = await kept_copy(bot.db, source, "gobig_init.png")
+    seed = ((job.seed or 0) + image_index) % 2**32  # the seed this very image was made with
+    options = await rerun_options(bot.db, job, gobig=True, gobig_init=copy, width=width, height=height,
+                                  n=1, seed=seed)
+    new, text = await enqueue_options(bot, interaction, options, parent=job,
+                                      lineage=Lineage("gobig", image_index))
+    log.info("⬆ on image %d of job %s queued job %s for user %s", image_index, job.id, new.id, new.user_id)
+    return text
+
+
+class GoBigButton(discord.ui.DynamicItem[discord.ui.Button],
+                  template=r"disco:gobig:(?P<job>[0-9A-Z]{26}):(?P<index>[0-9]{1,2})"):
+    """⬆ under a result: enlarge image `index` (0-based) of the job."""
+
+    def __init__(self, job_id: str, image_index: int, *, label: str | None = None) -> None:
+        super().__init__(discord.ui.Button(label=label or "GoBig", emoji="⬆", style=discord.ButtonStyle.secondary,
+                                           custom_id=f"disco:gobig:{job_id}:{image_index}"))
+        self.job_id, self.image_index = job_id, image_index
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> GoBigButton:
+        return cls(match["job"], int(match["index"]), label=item.label)
+
+    @property
+    def wording(self) -> Wording:
+        """How a refusal or failure of this click begins (bot.answers)."""
+        return REQUEUE
+
+    @answers_errors
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await think(interaction, private=True)
+        text = await queue_gobig(interaction.client, interaction, self.job_id, self.image_index)
+        await interaction.followup.send(text[:2000], ephemeral=True, allowed_mentions=NO_MENTIONS)
