@@ -44,7 +44,7 @@ def test_describe_answers_a_prompt_and_play_queues_it(tmp_path):
                                                  timeout=120)
             assert answer.custom_ids == [f"disco:describeuse:{job_id}"]
         job = await db.jobs.get(job_id)
-        stored = json.loads(open(job.artifacts[0], encoding="utf-8").read())
+        stored = json.loads(await db.blobs.get(job.artifacts[0]))
         expected = describe_image(tiny_pool(), Image.open(io.BytesIO(data)), ["ViT-B-32::openai"])
         assert stored["prompt"] == expected.prompt  # deterministic for the image and model set
         assert f"```\n{expected.prompt}\n```" in answer.content

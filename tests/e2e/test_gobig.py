@@ -53,11 +53,13 @@ def test_gobig_button_enlarges_a_64_result_to_128_tile_by_tile(tmp_path):
             job = await db.jobs.get(big_id)
             spec = json.loads(job.spec_json)
             assert job.parent_job_id == job_id and spec["gobig"] and spec["seed"] == 3
-            assert Path(spec["gobig_init"]).read_bytes() == Path((await db.jobs.get(job_id)).artifacts[0]).read_bytes()
-            # Every tile re-diffused, and the progress counted tiles: the last write was tile 9 of 9.
-            work = tmp_path / "jobs" / big_id / "gobig" / "0"
+            source = (await db.jobs.get(job_id)).artifacts[0]
+            assert await db.blobs.get(spec["gobig_init"]) == await db.blobs.get(source)
+            # Every tile re-diffused (each kept as the job's blob), and the progress counted
+            # tiles: the last write was tile 9 of 9.
+            kept = {file.name for file in await db.blobs.job_files(big_id, ("frame",))}
             tiles = gobig_tiles(RenderSpec.from_json(job.spec_json))
-            assert len(tiles) == 9 and all(tile_path(work, t).is_file() for t in tiles)
+            assert len(tiles) == 9 and all(tile_path(Path("gobig") / "0", t).as_posix() in kept for t in tiles)
             assert (job.progress_frame, job.progress_frames) == (8, 9)
     run(body, tmp_path, timeout=1900)
 
@@ -76,7 +78,8 @@ def test_disco_gobig_renders_then_posts_the_enlarged_image(tmp_path):
             assert png_of(result).size == (128, 128)
             job = await db.jobs.get(job_id)
             assert job.frames == 1 + 3  # the render, then 9 tiles × 2 of 6 steps = 3 renders' worth
-            assert (tmp_path / "jobs" / job_id / "TimeToDisco(0)_0.png").is_file()  # the render is kept
+            kept = {file.name for file in await db.blobs.job_files(job_id, ("output",))}
+            assert "TimeToDisco(0)_0.png" in kept  # the render is kept
     run(body, tmp_path, timeout=1500)
 
 
@@ -92,6 +95,7 @@ def test_gobig_refusals_name_the_rule_and_queue_nothing(tmp_path, setup, custom,
             await finish(db, tmp_path, job_id)
         if setup == "pixels":
             await db.guilds.set_limits(fake.guild.id, max_pixels=64 * 64 - 1)
+        blobs = await db.blobs.count()
         async with fake.run_client(make_bot(tmp_path, fake)):
             button = {"type": 2, "style": 2, "label": "GoBig", "custom_id": custom.format(job=job_id)}
             message = await fake.message_ops.create(fake.channel.id, {"content": "a result", "components": [
@@ -99,5 +103,5 @@ def test_gobig_refusals_name_the_rule_and_queue_nothing(tmp_path, setup, custom,
             _, answer = await click(fake, message.id, button["custom_id"])
             assert answer.content.startswith("**Not queued") and words in answer.content, answer.content
             assert len(await db.jobs.list()) == 1
-            assert not any((tmp_path / "uploads").glob("*/gobig_init.png"))
+            assert await db.blobs.count() == blobs  # nothing stored for a refused click
     run(body, tmp_path)

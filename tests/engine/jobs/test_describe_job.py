@@ -3,7 +3,6 @@ answer as the ranking itself, billed like any job; a spec without an image is re
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from engine.errors import SpecError
 from engine.spec.render import SCHEMA_VERSION, RenderSpec
 from storage import JobRequest
 from tests.support.engine import tiny_pool
-from tests.support.jobs import run_reporting
+from tests.support.jobs import blob_bytes, job_files, names, run_reporting
 
 CLIP = ["ViT-B-32::openai"]
 
@@ -28,12 +27,12 @@ def test_a_describe_job_answers_in_describe_json(tmp_path):
         guild_id=1, channel_id=2, user_id=3, kind="still", spec_json=spec.to_json(), spec_version=SCHEMA_VERSION,
         model_set="test-tiny", width=64, height=64, steps=1, seed=1))
     assert job.state == "succeeded", job.error_message
-    assert [Path(p).name for p in job.artifacts] == ["describe.json"]
-    answer = json.loads(Path(job.artifacts[0]).read_text())
+    assert names(job.artifacts) == ("describe.json",)
+    answer = json.loads(blob_bytes(tmp_path, job.artifacts[0]))
     expected = describe_image(tiny_pool(), Image.open(image), CLIP)
     assert answer["prompt"] == expected.prompt and answer["clip_models"] == CLIP
     assert [r["phrase"] for r in answer["ranked"]["flavors"]] == [r.phrase for r in expected.ranked["flavors"]]
-    assert not list((tmp_path / "jobs" / job.id).glob("*.png"))  # nothing rendered
+    assert not [name for name in job_files(tmp_path, job.id) if name.endswith(".png")]  # nothing rendered
     assert job.gpu_seconds > 0
 
 

@@ -17,7 +17,7 @@ from engine.media.tiles import tile_grid
 from engine.spec.render import SCHEMA_VERSION, RenderSpec
 from storage import JobRequest
 from tests.support.engine import ANIMATION_RENDER
-from tests.support.jobs import run_reporting, with_db
+from tests.support.jobs import blob_bytes, blob_file, job_files, run_reporting, with_db
 
 # Small and quick: 2 cuts, no LPIPS (init_scale 0); 10 steps of which each tile runs 4.
 GOBIG = {**ANIMATION_RENDER, "steps": 10, "init_scale": 0, "gobig": True, "gobig_overlap": 16}
@@ -41,14 +41,19 @@ def test_gobig_of_a_64_image_gives_a_128_png_with_every_tile_rediffused(tmp_path
     job, ledger, seen = run_reporting(tmp_path, gobig_request(spec, frames=9))
     assert job.state == "succeeded", job.error_message
     assert len(job.artifacts) == 1
-    out = Path(job.artifacts[0])
+    out = blob_file(tmp_path, job.artifacts[0])
     with Image.open(out) as image:
         assert image.size == (128, 128)
     assert RenderSpec.from_json(read_png_text(out)["disco_settings"]).gobig_init == str(source)
-    # Every tile was diffused (its own PNG at the tile size) and reported as tile k of 9.
-    work = out.parent / "0"
+    # Every tile was diffused (its own PNG at the tile size, kept as the job's blob) and
+    # reported as tile k of 9.
+    kept = job_files(tmp_path, job.id)
     tiles = tile_grid(128, 128, 64, 64, 16)
-    assert all(Image.open(tile_path(work, t)).size == (64, 64) for t in tiles)
+    for t in tiles:
+        name = tile_path(Path("gobig") / "0", t).as_posix()
+        assert kept[name] == "frame"
+        ref = next(r for r in _refs(tmp_path, job.id) if r.endswith("/" + name))
+        assert Image.open(blob_file(tmp_path, ref)).size == (64, 64)
     assert {frame for frame, frames, _ in seen if frames == 9} == set(range(9))
     assert job.progress_frames == 9 and job.progress_frame == 8
     # The diffusion changed the Lanczos enlargement (it is not a plain resize).
@@ -63,9 +68,8 @@ def test_a_render_with_gobig_on_is_rendered_then_enlarged(tmp_path):
     spec = RenderSpec.from_dict({**GOBIG, "steps": 4, "n_batches": 1})
     job, _, seen = run_reporting(tmp_path, gobig_request(spec))
     assert job.state == "succeeded", job.error_message
-    folder = tmp_path / "jobs" / job.id
-    assert (folder / f"{spec.batch_name}(0)_0.png").is_file()  # the render itself is kept
-    assert [Image.open(p).size for p in job.artifacts] == [(128, 128)]
+    assert job_files(tmp_path, job.id)[f"{spec.batch_name}(0)_0.png"] == "output"  # the render is kept
+    assert [Image.open(blob_file(tmp_path, p)).size for p in job.artifacts] == [(128, 128)]
     assert {frames for _, frames, _ in seen} >= {9}
 
 
@@ -82,7 +86,19 @@ def test_kill_9_mid_tile_resumes_keeping_the_finished_tiles(tmp_path):
         return [(await db.jobs.enqueue(gobig_request(spec, frames=9))).id for _ in range(2)]
 
     crashed, reference = asyncio.run(with_db(tmp_path, enqueue))
-    first_tile = tmp_path / "jobs" / crashed / "gobig" / "0" / "tile(0)_0.png"
-    resumed, whole = kill_after_first_unit_and_resume(tmp_path, crashed, reference, first_tile)
-    png = Path(json.loads(resumed["artifacts_json"])[0]).read_bytes()
-    assert png == Path(json.loads(whole["artifacts_json"])[0]).read_bytes()
+    resumed, whole = kill_after_first_unit_and_resume(tmp_path, crashed, reference, "gobig/0/tile(0)_0.png")
+    png = blob_bytes(tmp_path, json.loads(resumed["artifacts_json"])[0])
+    assert png == blob_bytes(tmp_path, json.loads(whole["artifacts_json"])[0])
+
+
+def _refs(data: Path, job_id: str) -> list[str]:
+    """blob references of every file job `job_id` keeps."""
+    import sqlite3
+
+    from storage import blob_ref
+    conn = sqlite3.connect(data / "disco.db", timeout=10)
+    try:
+        return [blob_ref(sha, name) for name, sha in
+                conn.execute("SELECT name, sha256 FROM job_files WHERE job_id = ?", (job_id,))]
+    finally:
+        conn.close()
