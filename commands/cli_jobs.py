@@ -1,4 +1,4 @@
-"""`disco jobs`: the operator's view of the queue — submit, list, show, cancel, retry.
+"""`disco jobs`: the operator's view of the queue — submit, list, show, fetch, cancel, retry.
 
 Discord-free and torch-free: it validates settings with engine.spec and talks to storage only.
 `disco` loads the config file and resolves the data folder; this command is handed both.
@@ -29,7 +29,7 @@ STATE_COLUMNS = ("id", "state", "attempt", "progress", "guild_id", "user_id", "c
 def add_jobs_command(commands: argparse._SubParsersAction, config_options: argparse.ArgumentParser) -> None:
     """`config_options`: the entry's `--config` / `--data-dir` parent parser, on every action
     (`disco jobs list --data-dir D`)."""
-    p = commands.add_parser("jobs", help="submit, list, show, cancel or retry queued jobs")
+    p = commands.add_parser("jobs", help="submit, list, show, fetch, cancel or retry queued jobs")
     jobs = p.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
 
     submit = jobs.add_parser("submit", parents=[config_options],
@@ -57,6 +57,10 @@ def add_jobs_command(commands: argparse._SubParsersAction, config_options: argpa
         sub.add_argument("job_id")
         if action == "show":
             sub.add_argument("--json", action="store_true")
+    fetch = jobs.add_parser("fetch", parents=[config_options],
+                            help="write a job's result files (kept in the database's blob store) into a folder")
+    fetch.add_argument("job_id")
+    fetch.add_argument("--out", default=".", help="the folder to write them in (default: here)")
     p.set_defaults(func=cmd_jobs)
 
 
@@ -75,7 +79,7 @@ async def _dispatch(args: argparse.Namespace, config: dict[str, dict], database:
     from storage import Database
 
     async with await Database.open(database) as db:
-        handler = {"submit": _submit, "list": _list, "show": _show, "cancel": _cancel,
+        handler = {"submit": _submit, "list": _list, "show": _show, "fetch": _fetch, "cancel": _cancel,
                    "retry": _retry}[args.jobs_command]
         return await handler(db, args, config)
 
@@ -199,6 +203,31 @@ async def _show(db, args, config) -> int:
             value = "\n    ".join([""] + value) if value else "none"
         print(f"{key}: {value}")
     return 0
+
+
+async def _fetch(db, args, config) -> int:
+    """The job's results under their own names in `--out` (an existing file is not overwritten)."""
+    from storage import NotFound, name_of
+
+    job = await db.jobs.get(args.job_id)
+    if not job.artifacts:
+        raise EngineError(f"job {job.id} has no result files ({job.state}); see disco jobs show {job.id}")
+    out = Path(args.out)
+    if not out.is_dir():
+        raise EngineError(f"--out {out}: not a folder; create it first or name another")
+    missing = 0
+    for ref in job.artifacts:
+        target = out / name_of(ref)
+        if target.exists():
+            raise EngineError(f"{target} exists already; remove it or give another --out")
+        try:
+            await db.blobs.save_to(ref, target)
+        except NotFound:
+            missing += 1
+            print(f"{name_of(ref)}: no longer kept (removed after the retention period)", file=sys.stderr)
+            continue
+        print(target)
+    return 1 if missing else 0
 
 
 async def _cancel(db, args, config) -> int:

@@ -8,6 +8,7 @@ really imports with torch unimportable, and that no string is ever evaluated.
 from __future__ import annotations
 
 import ast
+import logging
 import subprocess
 import sys
 
@@ -27,7 +28,15 @@ TORCH_FREE = sorted({".".join(path.relative_to(REPO_ROOT).with_suffix("").parts)
 
 
 def test_import_contracts_hold(capsys):
-    code = lint_imports(config_filename=str(REPO_ROOT / "pyproject.toml"), no_cache=True, no_logo=True)
+    # import-linter configures logging with dictConfig, which disables every logger that
+    # exists: put them back, or later tests in this process see no log records.
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
+    enabled = [logger for logger in loggers if not logger.disabled]
+    try:
+        code = lint_imports(config_filename=str(REPO_ROOT / "pyproject.toml"), no_cache=True, no_logo=True)
+    finally:
+        for logger in enabled:
+            logger.disabled = False
     assert code == 0, capsys.readouterr().out
 
 

@@ -26,7 +26,8 @@ def test_rows_fit_discords_limits_and_each_image_row_acts_on_its_own_image(image
     rowed = images if images <= 4 else 3
     for index in range(rowed):
         assert [c["custom_id"] for c in layout[1 + index]] == [f"disco:vary:{JOB}:{index}",
-                                                               f"disco:animate:{JOB}:{index}"]
+                                                               f"disco:animate:{JOB}:{index}",
+                                                               f"disco:gobig:{JOB}:{index}"]
         assert layout[1 + index][0]["label"] == f"Vary {index + 1}"
     if images > 4:
         (select,) = layout[4]
@@ -61,7 +62,8 @@ def test_image_indexes_are_bounded(custom_id):
 def test_the_select_alone_answers_with_one_image_row():
     view = result_view(JOB, JobKind.STILL, 1)
     image_row(view, JOB, 7, 2)
-    assert [c["custom_id"] for c in rows(view)[2]] == [f"disco:vary:{JOB}:7", f"disco:animate:{JOB}:7"]
+    assert [c["custom_id"] for c in rows(view)[2]] == [f"disco:vary:{JOB}:7", f"disco:animate:{JOB}:7",
+                                                       f"disco:gobig:{JOB}:7"]
     assert re.fullmatch(ImageSelect.__discord_ui_compiled_template__, f"disco:image:{JOB}")
 
 

@@ -42,9 +42,18 @@ def test_submit_list_show_cancel_retry(tmp_path):
     assert engine.returncode == 0, engine.stderr
     shown = json.loads(disco("jobs", "show", job_id, "--json", data=tmp_path).stdout)
     assert shown["state"] == "succeeded" and shown["progress"]["step"] == shown["progress"]["total"] == 6
-    assert Path(shown["artifacts"][0]).is_file() and shown["error"] is None
+    assert shown["artifacts"][0].startswith("blob:") and shown["error"] is None
     text = disco("jobs", "show", job_id, data=tmp_path).stdout
     assert "state: succeeded" in text and shown["artifacts"][0] in text
+
+    out = tmp_path / "results"
+    out.mkdir()
+    fetched = disco("jobs", "fetch", job_id, "--out", str(out), data=tmp_path)
+    assert fetched.returncode == 0, fetched.stderr
+    (png,) = out.iterdir()
+    assert png.name == shown["artifacts"][0].rsplit("/", 1)[1] and png.read_bytes().startswith(b"\x89PNG")
+    again = disco("jobs", "fetch", job_id, "--out", str(out), data=tmp_path)
+    assert again.returncode == 2 and "exists already" in again.stderr  # never overwritten
 
 
 def test_refusals_are_one_line(tmp_path):

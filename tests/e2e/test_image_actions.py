@@ -55,7 +55,8 @@ def test_vary_image_2_of_3_remix_history_and_dm_with_the_real_engine(tmp_path):
             grid = Image.open(io.BytesIO(result.files[f"{job_id}_grid.png"]))
             assert grid.width > 3 * 64 and grid.height > 64  # three cells with labels and a header
             rows = [[c["custom_id"] for c in row["components"]] for row in result.components]
-            assert len(rows) == 4 and rows[2] == [f"disco:vary:{job_id}:1", f"disco:animate:{job_id}:1"]
+            assert len(rows) == 4 and rows[2] == [f"disco:vary:{job_id}:1", f"disco:animate:{job_id}:1",
+                                            f"disco:gobig:{job_id}:1"]
 
             # The DM: a link to the result and its files, no buttons (no server to check them in).
             dm = fake.dm_channel(fake.member.user)
@@ -124,7 +125,8 @@ def test_images_past_the_rows_are_picked_in_a_select_that_survives_a_restart(tmp
         async with fake.run_client(make_bot(tmp_path, fake)):  # no view in memory
             _, picked = await click(fake, result.id, f"disco:image:{job_id}", component_type=3, values=["4"])
             assert picked.files[f"{job_id}_5.png"] == images[4].read_bytes()
-            assert picked.custom_ids == [f"disco:vary:{job_id}:4", f"disco:animate:{job_id}:4"]
+            assert picked.custom_ids == [f"disco:vary:{job_id}:4", f"disco:animate:{job_id}:4",
+                                         f"disco:gobig:{job_id}:4"]
             _, echo = await click(fake, picked.id, f"disco:vary:{job_id}:4")
             vary = await db.jobs.get(job_id_in(echo.content))
             assert await db.blobs.get(json.loads(vary.spec_json)["init_image"]) == images[4].read_bytes()
