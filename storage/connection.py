@@ -34,7 +34,6 @@ from .errors import (
 )
 from .migrations import APPLICATION_ID, MIGRATIONS, OWN_TABLES
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 MIN_SQLITE = (3, 35, 0)  # UPDATE … RETURNING
 Clock = Callable[[], float]
 
@@ -67,7 +66,7 @@ class Connection:
                                 f"use a newer Python build")
         path = Path(path)
         _check_path(path)
-        _check_file_header(path)
+        _check_not_a_folder(path)
         try:
             conn = await aiosqlite.connect(str(path), isolation_level=None)
         except sqlite3.Error as exc:
@@ -83,6 +82,10 @@ class Connection:
             await _check_tables(conn, path)
         except BaseException as exc:
             await conn.close()
+            if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+                # SQLite read the header and refused it before writing anything.
+                raise DatabaseCorrupt(f"{path} is not a SQLite database; move it away or point "
+                                      f"--data-dir elsewhere (it was left untouched)", str(path)) from None
             if isinstance(exc, sqlite3.Error):
                 raise translate(exc, path, busy_timeout_s) from exc
             raise
@@ -201,21 +204,14 @@ def _check_path(path: Path) -> None:
                             f"so a database can be created there", str(path))
 
 
-def _check_file_header(path: Path) -> None:
+def _check_not_a_folder(path: Path) -> None:
+    """A folder where the file should be is refused in one line. The file itself is never
+    opened here: closing any descriptor of it drops every POSIX lock SQLite holds on it in this
+    process, and another process could then checkpoint and delete the WAL in use (SQLite's
+    "How To Corrupt" §2.2). SQLite checks the header itself (`open`)."""
     if path.is_dir():
         raise DatabaseError(f"{path} is a directory, not a database file; point --data-dir at "
                             f"the folder that should contain it", str(path))
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise DatabaseError(f"{path} cannot be read ({exc.strerror}); check its permissions",
-                            str(path)) from exc
-    if header != SQLITE_HEADER:
-        raise DatabaseCorrupt(f"{path} is not a SQLite database; move it away or point "
-                              f"--data-dir elsewhere (it was left untouched)", str(path))
 
 
 async def _enable_wal(conn: aiosqlite.Connection, path: Path, busy_timeout_s: float) -> None:

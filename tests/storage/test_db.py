@@ -200,3 +200,31 @@ async def test_a_version_1_file_is_upgraded_and_keeps_its_jobs(tmp_path):
         new = await db.jobs.enqueue(request(), role_ids=[7, 8])
         assert (await db.jobs.get(new.id)).role_ids == ("7", "8")
     assert pragma(tmp_path / "disco.db", "user_version") == len(MIGRATIONS)
+
+
+_WRITER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=10)
+conn.execute("INSERT INTO audit_log (guild_id, action, at) VALUES ('1', 'test.write', 0)")
+conn.commit()
+conn.close()
+"""
+
+
+@async_test
+async def test_opening_the_database_again_keeps_this_processs_locks(tmp_path):
+    """The bot opens the file while the poster's (or a test's) connection is open in the same
+    process. Reading the file outside SQLite would drop every POSIX lock SQLite holds on it
+    here, so another process closing its last connection would think it the last one and
+    delete the WAL still in use (the road to 'database disk image is malformed')."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "disco.db"
+    async with await open_db(tmp_path) as first:
+        second = await open_db(tmp_path)
+        await second.close()
+        subprocess.run([sys.executable, "-c", _WRITER, str(path)], check=True, timeout=60)
+        assert path.with_name("disco.db-wal").exists()  # it saw this process's connection
+        await first.audit.record(1, 5, "test.after", None, {})
+        assert [tuple(r) for r in await first.execute("PRAGMA integrity_check")] == [("ok",)]
