@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 from PIL import Image
 
-from storage import Database
+from storage import Database, name_of
 from tests.support.bot import (
     OWNER,
     answered,
@@ -31,8 +30,9 @@ from tests.support.bot import (
 from tests.support.fakediscord import FakeDiscord
 
 
-def pngs(job) -> list[Path]:
-    return [Path(p) for p in job.artifacts if p.endswith(".png")]
+def pngs(job) -> list[str]:
+    """The job's result images (blob references)."""
+    return [p for p in job.artifacts if p.endswith(".png")]
 
 
 def test_vary_image_2_of_3_remix_history_and_dm_with_the_real_engine(tmp_path):
@@ -51,7 +51,7 @@ def test_vary_image_2_of_3_remix_history_and_dm_with_the_real_engine(tmp_path):
             images = pngs(job)
             assert len(images) == 3 and f"{job_id}_grid.png" in result.files
             assert [name for name in result.files if name.endswith(".png") and "grid" not in name] == \
-                [p.name for p in images]
+                [name_of(p) for p in images]
             grid = Image.open(io.BytesIO(result.files[f"{job_id}_grid.png"]))
             assert grid.width > 3 * 64 and grid.height > 64  # three cells with labels and a header
             rows = [[c["custom_id"] for c in row["components"]] for row in result.components]
@@ -67,8 +67,8 @@ def test_vary_image_2_of_3_remix_history_and_dm_with_the_real_engine(tmp_path):
             # 🌗 on image 2 starts from image 2, not the first.
             _, echo = await click(fake, result.id, f"disco:vary:{job_id}:1")
             vary = await db.jobs.get(job_id_in(echo.content))
-            init = Path(json.loads(vary.spec_json)["init_image"])
-            assert init.read_bytes() == images[1].read_bytes() != images[0].read_bytes()
+            init = await db.blobs.get(json.loads(vary.spec_json)["init_image"])
+            assert init == await db.blobs.get(images[1]) != await db.blobs.get(images[0])
             assert vary.parent_job_id == job_id
 
             # ✏️ opens the form pre-filled; the submit queues a child with the edits.
