@@ -69,9 +69,9 @@ async def case(url: str, workers: int, jobs: int, steps: int, folder: Path, thre
 
 async def run(args: argparse.Namespace, folder: Path) -> dict:
     results = []
-    for count in args.workers:
-        if args.backend == "sqlite":
-            url = f"sqlite:///{folder / f'bench-{count}.db'}"  # an absolute path: sqlite:////tmp/…
+    for index, count in enumerate(args.workers):
+        if args.backend == "sqlite":  # a fresh file for every case, also when a count repeats
+            url = f"sqlite:///{folder / f'bench-{index}-{count}.db'}"  # an absolute path: sqlite:////tmp/…
             results.append(await case(url, count, args.jobs, args.steps, folder, args.threads))
             continue
         name = f"wbench_{uuid.uuid4().hex[:10]}"
