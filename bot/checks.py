@@ -8,8 +8,13 @@ checked here as well. A failed check raises `NotAdmin`, an `app_commands.CheckFa
 """
 from __future__ import annotations
 
+from typing import Any
+
 import discord
 from discord import app_commands
+
+from commands.errors import CommandError
+from storage import Job
 
 
 class NotAdmin(app_commands.CheckFailure):
@@ -32,3 +37,14 @@ def require_admin(interaction: discord.Interaction, refusal: str) -> None:
 def is_moderator(interaction: discord.Interaction) -> bool:
     """Manage Messages in this channel: the permission Discord itself asks for to delete posts."""
     return bool(interaction.permissions.manage_messages)
+
+
+async def job_of_this_server(db: Any, interaction: discord.Interaction, job_id: str, *, fix: str) -> Job:
+    """The job `job_id`, refused (rule same_server) unless it was made in the interaction's
+    server: a job id pasted or a button forwarded into another server must not reach its
+    files, settings or quota there. `fix` ends the refusal ("use the buttons there")."""
+    job = await db.jobs.get(job_id)
+    if job.guild_id != str(interaction.guild_id):
+        raise CommandError(f"job {job.id} belongs to another server (rule: same_server); {fix}", "job",
+                           rule="same_server")
+    return job

@@ -19,6 +19,7 @@ import discord
 
 from bot.answers import NO_MENTIONS, REQUEUE, AnsweringView, Wording, answers_errors, think
 from bot.attachments import read_file
+from bot.checks import job_of_this_server
 from bot.queueing import enqueue_options
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions
@@ -110,10 +111,7 @@ class UsePromptButton(discord.ui.DynamicItem[discord.ui.Button],
     async def callback(self, interaction: discord.Interaction) -> None:
         await think(interaction, private=True)
         bot = interaction.client
-        job = await bot.db.jobs.get(self.job_id)
-        if job.guild_id != str(interaction.guild_id):
-            raise CommandError(f"job {job.id} belongs to another server; use the buttons there",
-                               "job", rule="same_server")
+        job = await job_of_this_server(bot.db, interaction, self.job_id, fix="use the buttons there")
         prompt = str((await read_answer(bot.db, job))["prompt"])
         # The description's own settings are not a preset: the new job is a plain /disco.
         new, text = await enqueue_options(bot, interaction, DiscoOptions(prompt=prompt), parent=job, preset={})

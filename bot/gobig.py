@@ -19,6 +19,7 @@ import discord
 
 from bot.answers import NO_MENTIONS, REQUEUE, Wording, answers_errors, think
 from bot.attachments import check_kept_image, finished_image, kept_copy, read_file
+from bot.checks import job_of_this_server
 from bot.queueing import Lineage, enqueue_options, rerun_options
 from commands.errors import CommandError
 from storage import JobKind, name_of
@@ -30,10 +31,7 @@ async def queue_gobig(bot: Any, interaction: discord.Interaction, job_id: str, i
     """Queue the enlargement of image `image_index` of job `job_id` for whoever clicked; returns
     the echo. Raises the refusal (another server, not a still, no such finished image, an
     image or an enlargement over the bounds, the server's limits, the quota)."""
-    job = await bot.db.jobs.get(job_id)
-    if job.guild_id != str(interaction.guild_id):
-        raise CommandError(f"job {job.id} belongs to another server; use the buttons there",
-                           "job", rule="same_server")
+    job = await job_of_this_server(bot.db, interaction, job_id, fix="use the buttons there")
     if job.kind != JobKind.STILL:
         raise CommandError(f"job {job.id} is a {job.kind} job; GoBig enlarges still images — "
                            f"use ⬆ under a /disco result", "job", rule="gobig_still_only")

@@ -25,7 +25,7 @@ from PIL import Image
 
 from bot.answers import NO_MENTIONS, NOT_DONE, AnsweringView, answers_errors, think
 from bot.attachments import read_result_image, results_kept
-from bot.checks import is_moderator
+from bot.checks import is_moderator, job_of_this_server
 from bot.jobtext import prompt_text
 from commands.errors import CommandError
 from storage import Job, JobState
@@ -141,10 +141,7 @@ class ShowButton(discord.ui.DynamicItem[discord.ui.Button], template=r"disco:sho
 
 async def show_here(bot: Any, interaction: discord.Interaction, job_id: str) -> str:
     """Repost a finished job's result in the interaction's channel; returns the private answer."""
-    job = await bot.db.jobs.get(job_id)
-    if job.guild_id != str(interaction.guild_id):
-        raise CommandError(f"job {job.id} belongs to another server (rule: same_server); show it there", "job",
-                           rule="same_server")
+    job = await job_of_this_server(bot.db, interaction, job_id, fix="show it there")
     if str(interaction.user.id) != job.user_id and not is_moderator(interaction):
         raise CommandError(f"only the person who asked for job {job.id} or members with Manage Messages may "
                            f"show it again (rule: show_own_jobs); ask them", "job", rule="show_own_jobs")

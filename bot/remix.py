@@ -22,6 +22,7 @@ from typing import Any
 import discord
 
 from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
+from bot.checks import job_of_this_server
 from bot.queueing import Lineage, enqueue_options, rerun_options
 from commands.errors import CommandError
 from commands.remix import REMIX_FIELDS, remix_defaults, remix_options
@@ -66,10 +67,7 @@ class RemixModal(discord.ui.Modal):
 
 async def open_remix(bot: Any, interaction: discord.Interaction, job_id: str) -> None:
     """Answer a ✏️ click with the job's form (refusals are raised before anything is sent)."""
-    job = await bot.db.jobs.get(job_id)
-    if job.guild_id != str(interaction.guild_id):
-        raise CommandError(f"job {job.id} belongs to another server (rule: same_server); use the buttons there",
-                           "job", rule="same_server")
+    job = await job_of_this_server(bot.db, interaction, job_id, fix="use the buttons there")
     if job.kind != JobKind.STILL:
         raise CommandError(f"job {job.id} is a {job.kind} job; ✏️ remixes still images (rule: remix_still_only) "
                            f"— use the job's own command again", "job", rule="remix_still_only")

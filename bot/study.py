@@ -33,6 +33,7 @@ from PIL import Image
 
 from bot.attachments import read_file
 from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, answers_errors, think
+from bot.checks import job_of_this_server
 from bot.queueing import build_options, echo_for, enqueue_options, enqueue_spec, spec_preset
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, cuts_per_step
@@ -162,10 +163,7 @@ class CellButton(discord.ui.DynamicItem[discord.ui.Button],
 
     async def _act(self, interaction: discord.Interaction) -> tuple[str, dict[str, Any]]:
         bot = interaction.client
-        job = await bot.db.jobs.get(self.job_id)
-        if job.guild_id != str(interaction.guild_id):
-            raise CommandError(f"job {job.id} belongs to another server; use the buttons there",
-                               "job", rule="same_server")
+        job = await job_of_this_server(bot.db, interaction, self.job_id, fix="use the buttons there")
         if job.kind != JobKind.STUDY:
             raise CommandError(f"job {job.id} is a {job.kind} job, not a study", "job", rule="study_only")
         study = StudySpec.from_json(job.spec_json)

@@ -32,12 +32,11 @@ import discord
 from bot.animate import animate_still, recipe_file, requeue_animation
 from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, answers_errors, think
 from bot.attachments import finished_image, kept_copy, read_result_image
-from bot.checks import is_moderator
+from bot.checks import is_moderator, job_of_this_server
 from bot.gobig import GoBigButton
 from bot.remix import open_remix
 from bot.queueing import Lineage, enqueue_options, rerun_options
 from commands.echo import recipe
-from commands.errors import CommandError
 from engine.spec.render import RenderSpec
 from storage import Job, JobKind, JobState
 
@@ -105,10 +104,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button],
 
     async def _act(self, interaction: discord.Interaction) -> tuple[str, discord.File | None]:
         bot = interaction.client
-        job = await bot.db.jobs.get(self.job_id)
-        if job.guild_id != str(interaction.guild_id):
-            raise CommandError(f"job {job.id} belongs to another server; use the buttons there",
-                               "job", rule="same_server")
+        job = await job_of_this_server(bot.db, interaction, self.job_id, fix="use the buttons there")
         if self.action == "animate":
             return await animate_still(bot, interaction, job, self.image), None
         if self.action in REQUEUE_ACTIONS:
@@ -253,7 +249,7 @@ class ImageSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"disco:im
     async def callback(self, interaction: discord.Interaction) -> None:
         await think(interaction, private=True)
         image = int(self.item.values[0])
-        job = await interaction.client.db.jobs.get(self.job_id)
+        job = await job_of_this_server(interaction.client.db, interaction, self.job_id, fix="use the menu there")
         data = await read_result_image(interaction.client.db, job, image)
         view = AnsweringView(timeout=None)
         image_row(view, job.id, image, 0)

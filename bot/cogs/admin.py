@@ -25,7 +25,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.answers import ADMIN, say
-from bot.checks import require_admin
+from bot.checks import job_of_this_server, require_admin
 from bot.params import Images, JobId, Settings, Side
 from bot.settings_text import channels_text, limits_text, seconds_text
 from commands.fleet import fleet_table
@@ -400,11 +400,8 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                            reason="why (kept in the audit log)")
     async def refund(self, interaction: discord.Interaction, job: JobId,
                      reason: Optional[app_commands.Range[str, 1, 200]] = None) -> None:
-        found = await self.db.jobs.get(job.strip())
-        if found.guild_id != str(interaction.guild_id):
-            await say(interaction, f"**Refused:** job `{found.id}` is not from this server (rule: "
-                                   f"same_server); refund it from the server it ran in")
-            return
+        found = await job_of_this_server(self.db, interaction, job.strip(),
+                                         fix="refund it from the server it ran in")
         seconds = await self.db.quotas.refund(found.id, reason=reason or "refunded by an admin",
                                               actor_id=interaction.user.id)
         if not seconds:

@@ -18,6 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.answers import MESSAGE_LIMIT, NO_MENTIONS, NOT_DONE, NOT_QUEUED, think
+from bot.checks import job_of_this_server
 from bot.jobtext import progress_words, prompt_text, seconds_left
 from bot.params import GuidanceScale, JobId, Prompt, Seed, Settings, Steps
 from bot.queueing import Lineage, enqueue_options, rerun_options
@@ -88,11 +89,8 @@ class JobsCog(commands.Cog):
     async def _own_job(self, interaction: discord.Interaction, job_id: Optional[str]) -> Job:
         """The named job (of this server), else the caller's newest one here."""
         if job_id:
-            job = await self.db.jobs.get(job_id)
-            if job.guild_id != str(interaction.guild_id):
-                raise CommandError(f"job {job.id} belongs to another server; jobs are only shown and used in "
-                                   f"the server they were made in", "job", rule="same_server")
-            return job
+            return await job_of_this_server(self.db, interaction, job_id,
+                                            fix="jobs are shown and used only in the server they were made in")
         latest = await self.db.jobs.list(guild_id=interaction.guild_id, user_id=interaction.user.id, limit=1)
         if not latest:
             raise CommandError("you have no jobs in this server yet; start one with /disco", "job",

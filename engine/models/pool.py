@@ -34,6 +34,7 @@ from engine.models.registry import (
 )
 from engine.models.secondary import SecondaryDiffusionImageNet2
 
+log = logging.getLogger("disco.engine.models")
 TINY_CLIP_ARCH = "TinyCLIP-test"
 _CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -131,7 +132,19 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return "fp16" if device.type == "cuda" else "fp32"
     if precision == "fp16" and device.type != "cuda":
         raise ModelError("precision fp16 needs a CUDA device; on the CPU use fp32 or bf16")
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
+        log.warning("precision bf16 on this CPU is emulated (oneDNN reports no bf16 support: no AVX-512 "
+                    "or AMX), about 20-100x slower than fp32 per convolution or matmul; use precision fp32")
     return precision
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX-512 or AMX); without it every bf16
+    convolution and matmul takes a slow reference path (docs/performance.md)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
 
 
 def _prepare_unet(model: nn.Module, device: torch.device, use_fp16: bool, use_checkpoint: bool) -> nn.Module:

@@ -8,31 +8,21 @@ from __future__ import annotations
 import json
 
 from storage import Database
-from tests.support.bot import OWNER, make_bot, queue_job, run
+from tests.support.bot import OWNER, last_answer, make_bot, queue_job, run
 from tests.support.fakediscord import SECOND_CHANNEL_ID, FakeDiscord, FakeFile
-
-
-async def answer(fake: FakeDiscord, rec):
-    """The last message the bot showed for interaction `rec` (response or follow-up)."""
-    def last():
-        if rec.followup_ids:
-            return fake.message(rec.followup_ids[-1])
-        original = fake.original_response(rec.id)
-        return original if original is not None and original.content else None
-    return await fake.wait_for(last, what=f"an answer to interaction {rec.id}")
 
 
 async def admin(fake: FakeDiscord, command: str, options=None, *, user=None):
     rec = await fake.send_interaction(fake.guild.id, fake.channel.id, user or fake.admin,
                                       f"disco-admin {command}", options)
-    message = await answer(fake, rec)
+    message = await last_answer(fake, rec)
     assert message.ephemeral, message.content
     return message.content
 
 
 async def disco(fake: FakeDiscord, options: dict, *, channel_id=None):
     rec = await fake.slash("disco", {"prompt": "a lighthouse", **options}, channel_id=channel_id)
-    return await answer(fake, rec)
+    return await last_answer(fake, rec)
 
 
 def test_admin_quota_refuses_a_member_once_used_and_info_shows_it(tmp_path):
@@ -49,7 +39,7 @@ def test_admin_quota_refuses_a_member_once_used_and_info_shows_it(tmp_path):
             refused = await disco(fake, {})
             assert refused.ephemeral and refused.content.startswith("**Not queued:**")
             assert "GPU budget for today is used up" in refused.content and "resets at" in refused.content
-            info = await answer(fake, await fake.slash("disco-info"))
+            info = await last_answer(fake, await fake.slash("disco-info"))
             assert info.ephemeral
             assert "Today: 0 GPU-s (0.0 min) left of 60 GPU-s" in info.content and "<t:" in info.content
             assert "This month: used 60 GPU-s" in info.content and "`max_steps` = 500" in info.content
@@ -124,7 +114,7 @@ def test_limits_channels_intake_and_banned_words_apply_and_are_audited(tmp_path)
                 ("animate", {"prompt": "0: a dog || 5: go\u0301re", "frames": 10}),
             ]
             for command, options in hidden:
-                refused = await answer(fake, await fake.slash(command, options))
+                refused = await last_answer(fake, await fake.slash(command, options))
                 assert refused.ephemeral and "banned_words" in refused.content.replace("\\", ""), (command, refused.content)
             assert "No banned words" in await admin(fake, "banned-words remove", {"word": "gore"})
 
@@ -142,7 +132,7 @@ def test_presets_are_checked_saved_listed_used_and_deleted(tmp_path):
         async with fake.run_client(make_bot(tmp_path, fake)):
             async def preset(command, options=None, user=None):
                 rec = await fake.slash(f"preset {command}", options, user=user)
-                return await answer(fake, rec)
+                return await last_answer(fake, rec)
 
             typo = await preset("save", {"name": "fast", "settings": "stepz=20"})
             assert typo.ephemeral and "did you mean 'steps'" in typo.content
@@ -171,7 +161,7 @@ def test_presets_are_checked_saved_listed_used_and_deleted(tmp_path):
             missing = await preset("use", {"name": "nope", "prompt": "a lighthouse"})
             assert missing.ephemeral and "no preset named 'nope'" in missing.content
             # /disco takes a preset too, with its own options on top (and a model choice)
-            disco = await answer(fake, await fake.slash("disco", {
+            disco = await last_answer(fake, await fake.slash("disco", {
                 "prompt": "a pier", "preset": "fast", "steps": 24, "init_scale": 500,
                 "model": "256x256_diffusion_uncond"}))
             assert not disco.ephemeral, disco.content

@@ -14,11 +14,13 @@ from bot.client import DiscoBot
 from storage import Database
 from tests.support.bot import (
     OWNER,
+    answered,
     bot_config,
     click,
     delivered,
     finish,
     has_png,
+    last_answer,
     make_bot,
     queue_job,
     run,
@@ -137,4 +139,40 @@ def test_old_progress_message_is_replaced_not_edited(tmp_path):
             # The replacement keeps showing progress.
             await db.leases.progress(job_id, job.attempt, OWNER, step=5, total=8, seconds_per_step=0.5)
             await fake.wait_for_message(fake.channel.id, lambda m: "step 5/8" in m.content and not m.deleted)
+    run(body, tmp_path)
+
+
+CROSS_SERVER_BUTTONS = ("new:{j}", "same:{j}", "remix:{j}", "recipe:{j}", "delete:{j}", "cancel:{j}",
+                        "vary:{j}:0", "animate:{j}:0", "gobig:{j}:0", "cell:{j}:1", "cellopen:{j}:1",
+                        "describeuse:{j}", "show:{j}")
+
+
+def test_no_button_acts_on_a_job_of_another_server(tmp_path):
+    """Buttons or a menu carrying another server's job id (a copied message, a crafted client)
+    are refused with the rule, before any file, setting or quota of that job is touched."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        job_id = await queue_job(db, fake, guild_id=fake.guild.id + 1)
+        await finish(db, tmp_path, job_id)
+        ids = [f"disco:{button.format(j=job_id)}" for button in CROSS_SERVER_BUTTONS]
+        rows = [{"type": 1, "components": [{"type": 2, "style": 2, "label": str(n), "custom_id": custom_id}
+                                           for n, custom_id in enumerate(ids[start:start + 5], start)]}
+                for start in range(0, len(ids), 5)]
+        rows.append({"type": 1, "components": [{"type": 3, "custom_id": f"disco:image:{job_id}",
+                                                "options": [{"label": "Image 1", "value": "0"}]}]})
+        copied = await fake.message_ops.create(fake.channel.id, {"content": "copied", "components": rows}, [])
+        jobs_before = len(await db.jobs.list())
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            for custom_id in ids + [f"disco:image:{job_id}"]:
+                select = custom_id.startswith("disco:image:")
+                rec = await fake.click(copied.id, custom_id, **({"component_type": 3, "values": ["0"]}
+                                                                if select else {}))
+                refusal = await answered(fake, rec)
+                text = refusal.content.replace("\\", "")
+                assert refusal.ephemeral and "belongs to another server (rule: same_server)" in text, (custom_id, text)
+                assert not refusal.files, custom_id
+            for command, options in (("job show", {"id": job_id}), ("rerun", {"job": job_id})):
+                refusal = await last_answer(fake, await fake.slash(command, options))
+                assert "rule: same_server" in refusal.content.replace("\\", ""), (command, refusal.content)
+        assert len(await db.jobs.list()) == jobs_before
+        assert (await db.jobs.get(job_id)).state == "succeeded" and not fake.message(copied.id).deleted
     run(body, tmp_path)

@@ -58,11 +58,12 @@ def write_png(path: Path, color=(200, 80, 20)) -> Path:
     return path
 
 
-async def queue_job(db: Database, fake: FakeDiscord) -> str:
+async def queue_job(db: Database, fake: FakeDiscord, *, guild_id: int | None = None) -> str:
+    """A 64×64 still of the test member's; in the fake's guild unless `guild_id` names another."""
     spec = RenderSpec.from_dict({**FAST_DEFAULTS, "text_prompts": "a lighthouse", "width": 64, "height": 64,
                                  "steps": 8, "skip_steps": 0, "seed": 7, "n_batches": 1})
     job = await db.jobs.enqueue(JobRequest(
-        guild_id=fake.guild.id, channel_id=fake.channel.id, user_id=fake.member.id, kind="still",
+        guild_id=guild_id or fake.guild.id, channel_id=fake.channel.id, user_id=fake.member.id, kind="still",
         spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64,
         steps=8, seed=7))
     return job.id
@@ -120,6 +121,16 @@ async def answered(fake: FakeDiscord, rec):
     await fake.wait_for(lambda: fake.original_response(rec.id) is not None
                         and not fake.original_response(rec.id).loading, 30, "for the answer")
     return fake.original_response(rec.id)
+
+
+async def last_answer(fake: FakeDiscord, rec):
+    """The last message the bot showed for interaction `rec` (response or follow-up)."""
+    def last():
+        if rec.followup_ids:
+            return fake.message(rec.followup_ids[-1])
+        original = fake.original_response(rec.id)
+        return original if original is not None and original.content else None
+    return await fake.wait_for(last, what=f"an answer to interaction {rec.id}")
 
 
 def form_values(modal: dict) -> dict[str, str]:

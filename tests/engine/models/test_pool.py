@@ -3,14 +3,16 @@ weights loaded through the cache, precision choices, and clear errors for missin
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
 import torch
 
 from engine.errors import ModelError
+from engine.models import pool
 from engine.models.download import load_weights
-from engine.models.pool import ModelPool, build_clip, resolve_precision
+from engine.models.pool import ModelPool, build_clip, cpu_has_fast_bf16, resolve_precision
 from engine.models.secondary import SecondaryDiffusionImageNet2, ddpm_to_v_time
 from tests.support import REPO_ROOT
 
@@ -80,6 +82,21 @@ def test_precision_choices():
         resolve_precision("fp16", cpu)
     with pytest.raises(ModelError, match="choose one of"):
         resolve_precision("fp8", cpu)
+
+
+def test_bf16_on_a_cpu_without_native_bf16_warns_and_names_fp32(monkeypatch, caplog):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(pool, "cpu_has_fast_bf16", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="disco.engine.models"):
+        assert resolve_precision("bf16", cpu) == "bf16"  # the admin's choice stands, with the reason
+    assert "emulated" in caplog.text and "use precision fp32" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(pool, "cpu_has_fast_bf16", lambda: True)
+    with caplog.at_level(logging.WARNING, logger="disco.engine.models"):
+        resolve_precision("bf16", cpu)
+        resolve_precision("fp32", cpu)
+    assert not caplog.text
+    assert isinstance(cpu_has_fast_bf16(), bool)
 
 
 def test_bf16_render_stays_close_to_fp32(tmp_path):
