@@ -140,7 +140,8 @@ def progress_nonce(job: Job, replacing: int | None = None) -> str:
     return f"r{replacing}" if replacing is not None else f"p{job.id[-24:]}"
 
 
-def _fitted_grid(data: bytes, limit: int) -> tuple[bytes, str]:
+def fitted_grid(data: bytes, limit: int) -> tuple[bytes, str]:
+    """A study's grid PNG re-encoded to fit `limit` bytes (`fit_grid`): the bytes and their format."""
     with Image.open(io.BytesIO(data)) as image:
         return fit_grid(image.convert("RGB"), limit)
 
@@ -247,7 +248,7 @@ class Poster:
             if job.kind == JobKind.STUDY and len(data) > self._upload_limit(job):
                 # A big study's partial grid can outgrow the upload limit: send a fitted copy.
                 try:
-                    data, fmt = await asyncio.to_thread(_fitted_grid, data, self._upload_limit(job))
+                    data, fmt = await asyncio.to_thread(fitted_grid, data, self._upload_limit(job))
                     name = "preview.png" if fmt == "png" else "preview.jpg"
                 except (OSError, ValueError) as exc:  # no preview this time; the text still updates
                     log.info("job %s: partial grid not shown (%s)", job.id, exc)

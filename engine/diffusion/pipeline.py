@@ -135,7 +135,7 @@ class DiscoPipeline:
             step_cb: Callback | None = (lambda info, ctx=context: callback(ctx, info)) if callback else None
             x = sample(denoiser, schedule, state, gens, mode=spec.sampling_mode, eta=spec.eta,
                        callback=step_cb, should_cancel=should_cancel,
-                       transform=_symmetry(spec, schedule.num_steps))
+                       transform=symmetry_transform(spec, schedule.num_steps))
 
             # 8. Save the PNG with everything needed to reproduce this one image.
             path = out_dir / f"{spec.batch_name}({run})_{index}.png"
@@ -193,7 +193,7 @@ def _partial_steps(spec: RenderSpec) -> frozenset[int]:
     return frozenset(int(s) for s in saves)
 
 
-def _symmetry(spec: RenderSpec, num_steps: int):
+def symmetry_transform(spec: RenderSpec, num_steps: int):
     """DD's symmetry: mirror x_t once at each transformation_percent of the run (DDIM only)."""
     if spec.sampling_mode != "ddim" or not (spec.use_horizontal_symmetry or spec.use_vertical_symmetry):
         return None

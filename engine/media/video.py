@@ -227,10 +227,12 @@ def iter_frames(path: str | os.PathLike, *, every_nth: int = 1, width: int, heig
             "-vf", f"select=not(mod(n\\,{every_nth})),scale={width}:{height}:flags=lanczos",
             "-fps_mode", "passthrough", "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24",
             "pipe:1"]
-    return _read_raw(args, width, height, count, limits.timeout_s)
+    return read_raw_frames(args, width, height, count, limits.timeout_s)
 
 
-def _read_raw(args: list[str], width: int, height: int, count: int, timeout: float) -> Iterator[np.ndarray]:
+def read_raw_frames(args: list[str], width: int, height: int, count: int, timeout: float) -> Iterator[np.ndarray]:
+    """Up to `count` RGB frames of width×height from the rawvideo that the command `args` writes
+    to stdout; a wait of over `timeout` s for one frame kills it (EngineError)."""
     frame_bytes = width * height * 3
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg can never block on stderr
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)

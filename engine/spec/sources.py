@@ -34,7 +34,7 @@ def build_spec(args: argparse.Namespace, base: dict | None = None):
     report: list[str] = []
     data: dict = dict(base or {})
     if getattr(args, "settings", None):
-        from_file, report = _read_settings_file(args.settings)
+        from_file, report = load_settings_file(args.settings)
         data = follow_steps(data, from_file)
     data = follow_steps(data, parse_set_options(args.set))
     explicit = {"text_prompts": getattr(args, "prompt", None), "steps": args.steps,
@@ -52,7 +52,9 @@ def read_settings_path(path: Path) -> dict:
     return read_settings(read_user_file(path, what="--settings"), f"--settings {path.name}")
 
 
-def _read_settings_file(path: Path) -> tuple[dict, list[str]]:
+def load_settings_file(path: Path) -> tuple[dict, list[str]]:
+    """The settings a --settings file holds, as RenderSpec names, and the importer's report lines
+    (a DD or discoart file goes through the DD importer; our own JSON is taken as it is)."""
     data = read_settings_path(path)
     if is_dd_file(data):
         spec, report = import_dd_settings(data)

@@ -1,6 +1,7 @@
 """⬆ GoBig end to end: the real DiscoBot against the loopback Discord. A 64×64 /disco result
-rendered by the supervised engine on test-tiny is enlarged by ⬆ into a 128×128 PNG whose nine tiles were each re-diffused and counted in the progress; `/disco
-gobig` renders then enlarges; and the refusals (no finished image, no such image, another
+rendered by the supervised engine on test-tiny is enlarged by ⬆ (clicked on a restarted bot) into
+a 128×128 PNG whose nine tiles were each re-diffused and counted in the progress; `/disco gobig`
+renders then enlarges; and the refusals (no finished image, no such image, another
 kind, the enlarged size over the bound, a typed gobig_init) name the rule and queue nothing."""
 from __future__ import annotations
 
@@ -34,8 +35,7 @@ def queued_id(text: str) -> str:
 
 def test_gobig_button_enlarges_a_64_result_to_128_tile_by_tile(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
-        bot = make_bot(tmp_path, fake, spawn_engine=True)
-        async with fake.run_client(bot):
+        async with fake.run_client(make_bot(tmp_path, fake, spawn_engine=True)):
             rec = await fake.slash("disco", {"prompt": "a lighthouse", "steps": 6, "width": 64,
                                              "height": 64, "seed": 3, "settings": QUICK})
             await fake.wait_for(lambda: rec.followup_ids)
@@ -44,6 +44,8 @@ def test_gobig_button_enlarges_a_64_result_to_128_tile_by_tile(tmp_path):
                                                  timeout=500)
             assert png_of(result).size == (64, 64)
             assert f"disco:gobig:{job_id}:0" in result.custom_ids
+        # ⬆ on a restarted bot and engine: nothing may depend on views or files in memory.
+        async with fake.run_client(make_bot(tmp_path, fake, spawn_engine=True)):
             _, echo = await click(fake, result.id, f"disco:gobig:{job_id}:0")
             assert echo.content.startswith("**Queued**"), echo.content
             big_id = queued_id(echo.content)

@@ -107,11 +107,11 @@ def test_study_takes_the_disco_options_preset_and_attachments(tmp_path):
 def test_a_partial_grid_over_the_upload_limit_is_fitted():
     import os
 
-    from bot.poster import _fitted_grid
+    from bot.poster import fitted_grid
     noisy = Image.frombytes("RGB", (300, 300), os.urandom(300 * 300 * 3))
     buffer = io.BytesIO()
     noisy.save(buffer, format="PNG")
-    data, fmt = _fitted_grid(buffer.getvalue(), 60_000)
+    data, fmt = fitted_grid(buffer.getvalue(), 60_000)
     assert fmt == "jpeg" and len(data) <= 60_000 and Image.open(io.BytesIO(data)).format == "JPEG"
 
 

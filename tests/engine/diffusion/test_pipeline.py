@@ -121,17 +121,17 @@ def test_options_render_finite_images(tmp_path, changes):
 
 
 def test_symmetry_mirrors_x_once_at_the_given_fraction():
-    from engine.diffusion.pipeline import _symmetry
+    from engine.diffusion.pipeline import symmetry_transform
     spec = fast_spec(steps=100, skip_steps=20, use_horizontal_symmetry=True, use_vertical_symmetry=True,
                      transformation_percent=[0.25])
-    mirror = _symmetry(spec, 100)
+    mirror = symmetry_transform(spec, 100)
     at = int(80 * (1 - 0.25))  # guided-diffusion's rule: an index of the remaining 80 steps
     x = torch.rand(1, 3, 64, 128)
     assert mirror(x, at + 1) is x and mirror(x, at - 1) is x
     y = mirror(x, at)
     assert torch.equal(y, y.flip(-1)) and torch.equal(y, y.flip(-2))
     assert torch.equal(y[..., :32, :64], x[..., :32, :64])
-    assert _symmetry(spec.replace(sampling_mode="plms"), 100) is None  # DDIM only, as in DD
+    assert symmetry_transform(spec.replace(sampling_mode="plms"), 100) is None  # DDIM only, as in DD
 
 
 def test_init_image_with_lpips_and_image_prompt(tmp_path):

@@ -215,8 +215,8 @@ def test_vr_composition():
 
 
 def test_a_stuck_ffmpeg_is_stopped_by_the_watchdog():
-    from engine.media.video import _read_raw
-    frames = _read_raw(["sleep", "30"], 8, 8, 3, timeout=0.3)  # stands in for an ffmpeg that never writes
+    from engine.media.video import read_raw_frames
+    frames = read_raw_frames(["sleep", "30"], 8, 8, 3, timeout=0.3)  # stands in for an ffmpeg that never writes
     with pytest.raises(EngineError, match="longer than 0 s for one frame"):
         next(frames)
 

@@ -12,7 +12,7 @@ from engine.spec.animation import AnimationSpec
 from engine.spec.ddsettings import import_dd_settings
 from engine.spec.jsontext import MAX_NUMBER_DIGITS, read_json
 from engine.spec.render import RenderSpec
-from engine.spec.sources import _read_settings_file
+from engine.spec.sources import load_settings_file
 from engine.spec.study import StudySpec
 
 HUGE = "7" * 5000  # past Python's 4300-digit limit on int(text)
@@ -40,7 +40,7 @@ def test_every_failure_is_a_spec_error_naming_the_text_and_the_fix(text, needle)
 def _cli_file(tmp_path: Path, text: str):
     path = tmp_path / "settings.json"
     path.write_text(text)
-    return _read_settings_file(path)
+    return load_settings_file(path)
 
 
 @pytest.mark.parametrize("read", [
