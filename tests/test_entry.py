@@ -4,11 +4,13 @@ and hands both down. That no layer imports `disco` back is the layers contract i
 from __future__ import annotations
 
 import argparse
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from disco.cli import build_parser, main, run
+from disco.config import DEFAULTS, load_config
 
 
 @pytest.mark.parametrize("argv", [
@@ -71,3 +73,14 @@ def test_a_bad_config_is_one_error_line_before_the_command_runs(argv, tmp_path, 
     err = capsys.readouterr().err
     assert err == f"error: --config {bad}: [engine] lease_seconds must be a float\n"
     assert not (tmp_path / "data").exists()  # nothing opened, nothing created
+
+
+def test_the_example_config_loads_and_names_every_key():
+    """config.example.toml is what people copy: it must load as it is and list every key."""
+    example = Path(__file__).resolve().parents[1] / "config.example.toml"
+    loaded = load_config(example)
+    written = tomllib.loads(example.read_text())
+    for section, defaults in DEFAULTS.items():
+        missing = set(defaults) - set(written.get(section, {}))
+        assert not missing, f"config.example.toml lacks [{section}] {sorted(missing)}"
+        assert set(loaded[section]) == set(defaults)
