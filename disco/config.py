@@ -32,6 +32,7 @@
     spawn_engine = true          # start `disco engine` as a child process and watch it
     engine_restart_max_seconds = 60.0  # longest back-off between engine restarts
     engine_stop_seconds = 10.0   # grace after SIGTERM before the engine is killed
+    progress_message_max_age = 3300.0  # a progress message this old (s) is replaced by a new one
     max_study_cells = 36         # most cells one /study may have (engine.spec.study caps it at 36)
 
     [models.custom.NAME]         # your own diffusion model (DD's `custom`): url or path, sha256,
