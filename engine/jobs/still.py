@@ -4,9 +4,11 @@
 into the attempt's scratch folder, showing `preview.png` every `display_rate` steps (stored
 with the next progress report) and pushing `checkpoint.pt` every `checkpoint_every` steps as
 the job's blob (the images finished before a checkpoint first, so the checkpoint counts only
-once they are kept), and reports progress after each step (throttled). A job whose earlier attempt died — on this host or another —
-resumes: the whole images already kept are brought back and the image in progress continues
-from its checkpoint, so the final PNG equals an uninterrupted run's.
+once they are kept), and pushes each intermediate save as soon as it is written. It reports
+progress after each step (throttled). A job whose earlier attempt died — on this host or
+another — resumes: the whole images and saves already kept are brought back and the image in
+progress continues from its checkpoint, so the final PNG and evolution video equal an
+uninterrupted run's.
 
 With `describe` on, nothing is rendered: the init image is described as a prompt
 (engine/jobs/describe.py). With `gobig` on, each image is then enlarged tile by tile (engine/jobs/gobig.py); with
@@ -141,7 +143,9 @@ def _render(ctx: JobContext, spec: RenderSpec, batch_cuts: bool = True) -> list[
 
     def on_step(context, info) -> None:
         live.stepped(info)
-        save_partial(context, info)
+        partial = save_partial(context, info)
+        if partial is not None:  # kept at once: a resumed attempt's evolution video has them all
+            ctx.push(partial, "frame")
         if spec.display_rate and info.step % spec.display_rate == 0:
             ctx.show(save_preview(folder, info.pred_xstart))
         if every and info.step % every == 0 and info.step < info.total:

@@ -226,8 +226,11 @@ def enqueue(data: Path, *specs: RenderSpec, **changes) -> list[str]:
 
 
 @pytest.mark.e2e
-def test_kill_9_mid_render_resumes_to_the_same_png(tmp_path):
-    spec = fast_spec(steps=30, seed=21)
+def test_kill_9_mid_render_resumes_to_the_same_png_and_evolution(tmp_path):
+    from engine.media.video import probe_video
+
+    # Saves before the kill and after it: the first is kept only as the job's blob.
+    spec = fast_spec(steps=30, seed=21, intermediate_saves=[4, 26])
     crashed, reference = enqueue(tmp_path, spec, spec, steps=30)
     engine = engine_process(tmp_path)
     try:
@@ -244,9 +247,11 @@ def test_kill_9_mid_render_resumes_to_the_same_png(tmp_path):
     resumed, uninterrupted = row(tmp_path, crashed), row(tmp_path, reference)
     assert resumed["state"] == uninterrupted["state"] == "succeeded"
     assert resumed["attempt"] == 2 and 12 <= interrupted_at < 30
-    resumed_png = blob_bytes(tmp_path, json.loads(resumed["artifacts_json"])[0])
-    reference_png = blob_bytes(tmp_path, json.loads(uninterrupted["artifacts_json"])[0])
-    assert resumed_png == reference_png
+    (resumed_png, resumed_video), (reference_png, reference_video) = (
+        json.loads(r["artifacts_json"]) for r in (resumed, uninterrupted))
+    assert blob_bytes(tmp_path, resumed_png) == blob_bytes(tmp_path, reference_png)
+    frames = [probe_video(blob_file(tmp_path, video)).frames for video in (resumed_video, reference_video)]
+    assert frames == [2 + 4, 2 + 4]  # both saves, then the result for a second
 
 
 @pytest.mark.e2e
