@@ -4,7 +4,9 @@ They read the permissions Discord computed for the caller of this interaction
 (`interaction.permissions`), never a role list. A command's `default_permissions` only hides it
 in the client, and a server can override that under Integrations, so every privileged action is
 checked here as well. A failed check raises `NotAdmin`, an `app_commands.CheckFailure`, which
-`bot.answers.answer_error` shows as a refusal naming the rule and the fix.
+`bot.answers.answer_error` shows as a refusal naming the rule and the fix. A job named by a
+button, a menu or a command is fetched through `job_of_this_server`, the one guard that keeps
+each server's jobs to itself.
 """
 from __future__ import annotations
 
