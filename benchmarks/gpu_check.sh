@@ -12,8 +12,8 @@
 # prediction, load time, and the test results. Every part has its own time limit, so the JSON
 # always comes (a part that ran out of time says so). Logs and per-part JSON go to $OUT.
 #
-# GPU_CHECK_DRY_RUN=1 runs the same script on the CPU with test-tiny models at 64×64, without
-# the compiled and no-secondary parts, and one test file (tests/test_gpu_check.py does, in the suite), so that the one
+# GPU_CHECK_DRY_RUN=1 runs the same script on the CPU with test-tiny models at 64×64, only the
+# first bench part (the others differ only in their arguments), and one test file (tests/test_gpu_check.py does, in the suite), so that the one
 # call a lent GPU allows never fails on the script itself.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -66,9 +66,9 @@ bench() {  # name, limit in seconds, bench arguments...
 }
 DD_CLIPS=(--clip-models ViT-B-32::openai ViT-B-16::openai RN50::openai --cutn-batches 4)
 bench dd_default 90 "${DD_SIZE[@]}" "${DD_CLIPS[@]}"
-bench s512 50 "${S512_SIZE[@]}" "${DD_CLIPS[@]}"
 left() { echo $(( 465 - ($(date +%s) - started) )); }  # seconds left of the 8 minutes, with margin
-if [ "$DEVICE" = cuda ]; then  # compiling for the CPU takes minutes: not in a dry run
+if [ "$DEVICE" = cuda ]; then  # a dry run stops here: the rest differs only in its arguments
+    bench s512 50 "${S512_SIZE[@]}" "${DD_CLIPS[@]}"
     # Compiled: the first (warm-up) step includes compiling the UNet, the secondary and the CLIPs.
     bench dd_default_compiled 150 "${DD_SIZE[@]}" --compile --channels-last "${DD_CLIPS[@]}"
     [ "$(left)" -ge 60 ] && bench s512_compiled "$(left)" "${S512_SIZE[@]}" --compile --channels-last "${DD_CLIPS[@]}"

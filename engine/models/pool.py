@@ -101,8 +101,10 @@ def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: int = 1000
     return embedding
 
 
-def build_unet(config: dict, *, use_fp16: bool, use_checkpoint: bool, seed: int) -> nn.Module:
-    """A guided-diffusion UNet from a registry config, with seeded random (non-zero) weights."""
+def build_unet(config: dict, *, use_fp16: bool, use_checkpoint: bool, seed: int,
+               weights: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """A guided-diffusion UNet from a registry config: with `weights` (a checkpoint's state
+    dict, every key of the model), those; else seeded random (non-zero) weights."""
     with warnings.catch_warnings():  # guided-diffusion uses a deprecated torch.cuda.amp decorator
         warnings.simplefilter("ignore", FutureWarning)
         from guided_diffusion import unet as guided_unet
@@ -113,6 +115,13 @@ def build_unet(config: dict, *, use_fp16: bool, use_checkpoint: bool, seed: int)
     args = model_and_diffusion_defaults()
     args.update(config)
     args.update(use_fp16=use_fp16, use_checkpoint=use_checkpoint)
+    if weights is not None:
+        # Built without storage and given the file's tensors: the random init of a 550 M
+        # parameter UNet (seconds of CPU) would be overwritten anyway.
+        with torch.device("meta"):
+            model = create_model(**{k: args[k] for k in _UNET_ARGS})
+        model.load_state_dict(weights, strict=True, assign=True)
+        return model.float()  # as a freshly built model is: fp16 is a later, deliberate step
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = create_model(**{k: args[k] for k in _UNET_ARGS})
@@ -247,13 +256,13 @@ class ModelPool:
         key = ("unet", diffusion_model if self.model_set != "test-tiny" else "tiny", use_checkpoint)
 
         def build() -> nn.Module:
-            model = build_unet(config, use_fp16=False, use_checkpoint=use_checkpoint,
-                               seed=_seed_for(diffusion_model))
-            if self.model_set == "dd-default":
+            weights = None
+            if self.model_set == "dd-default":  # read first: a missing file fails before any work
                 unused = get_model(diffusion_model).unused_keys  # e.g. FeiArt's class embedding
                 weights = {k: v for k, v in self._weights(diffusion_model).items()
                            if not (unused and k.startswith(unused))}
-                model.load_state_dict(weights, strict=True)
+            model = build_unet(config, use_fp16=False, use_checkpoint=use_checkpoint,
+                               seed=_seed_for(diffusion_model), weights=weights)
             return self._fast(_prepare_unet(model, self.device, use_fp16, use_checkpoint))
 
         return self._cached(key, build), config

@@ -103,7 +103,7 @@ def test_bf16_render_stays_close_to_fp32(tmp_path):
     from engine.diffusion.pipeline import DiscoPipeline
     from tests.support.engine import fast_spec
 
-    spec = fast_spec(steps=6, clip_guidance_scale=0, range_scale=0)
+    spec = fast_spec(steps=2, clip_guidance_scale=0, range_scale=0)  # only step 1 is compared
     images = {}
     for precision in ("fp32", "bf16"):
         pool = ModelPool("test-tiny", precision=precision)
@@ -129,3 +129,23 @@ def test_random_full_architectures_render_a_step(tmp_path):
     assert result.path.exists()
     unet, _ = pool.unet(spec.diffusion_model, spec.use_checkpoint)
     assert sum(p.numel() for p in unet.parameters()) == 557_973_638
+
+
+def test_a_unet_built_from_weights_equals_one_loaded_the_usual_way():
+    """With weights, the UNet is built on the meta device and given the file's tensors (no
+    random init to throw away): the same parameters, buffers and output as build-then-load."""
+    from engine.models.pool import TINY_UNET_CONFIG, build_unet
+
+    state = build_unet(TINY_UNET_CONFIG, use_fp16=False, use_checkpoint=False, seed=5).state_dict()
+    usual = build_unet(TINY_UNET_CONFIG, use_fp16=False, use_checkpoint=False, seed=6)
+    usual.load_state_dict(state)
+    direct = build_unet(TINY_UNET_CONFIG, use_fp16=False, use_checkpoint=False, seed=6, weights=state)
+    tensors = list(direct.parameters()) + list(direct.buffers())
+    assert all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+    assert all(p.requires_grad for p in direct.parameters())  # as built: _prepare_unet decides
+    x, t = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)), torch.tensor([10])
+    with torch.no_grad():
+        assert torch.equal(direct.eval()(x, t), usual.eval()(x, t))
+    with pytest.raises(RuntimeError, match="Missing key"):
+        build_unet(TINY_UNET_CONFIG, use_fp16=False, use_checkpoint=False, seed=6,
+                   weights={k: v for k, v in state.items() if not k.startswith("out.")})
