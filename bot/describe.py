@@ -23,11 +23,11 @@ from bot.checks import job_of_this_server
 from bot.queueing import enqueue_options
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions
+from engine.spec.render import DESCRIBE_ANSWER
 from storage import Job, JobKind, JobState, NotFound
 
 log = logging.getLogger("disco.bot.describe")
 
-ANSWER_NAME = "describe.json"
 MAX_ANSWER_BYTES = 64 * 1024  # a few hundred characters in practice
 LIST_TITLES = {"mediums": "Medium", "movements": "Movement", "artists": "Artist", "flavors": "Flavours"}
 
@@ -42,7 +42,7 @@ def is_description(job: Job) -> bool:
 
 async def read_answer(db: Any, job: Job) -> dict[str, Any]:
     """The engine's `describe.json` of a finished describe job; a refusal when it is gone."""
-    ref = next((p for p in job.artifacts if p.endswith(ANSWER_NAME)), None)
+    ref = next((p for p in job.artifacts if p.endswith(DESCRIBE_ANSWER)), None)
     gone = CommandError(f"job {job.id} has no description ({job.state}); run /describe again",
                         "job", rule="describe_answer")
     if job.state != JobState.SUCCEEDED or ref is None:

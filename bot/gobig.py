@@ -22,6 +22,7 @@ from bot.attachments import check_kept_image, finished_image, kept_copy, read_fi
 from bot.checks import job_of_this_server
 from bot.queueing import Lineage, enqueue_options, rerun_options
 from commands.errors import CommandError
+from engine.spec.render import batch_image_seed
 from storage import JobKind, name_of
 
 log = logging.getLogger("disco.bot.gobig")
@@ -40,7 +41,7 @@ async def queue_gobig(bot: Any, interaction: discord.Interaction, job_id: str, i
     data = await read_file(bot.db, source)
     width, height = await asyncio.to_thread(check_kept_image, data, name_of(source), "gobig")
     copy = await kept_copy(bot.db, source, "gobig_init.png")
-    seed = ((job.seed or 0) + image_index) % 2**32  # the seed this very image was made with
+    seed = batch_image_seed(job.seed or 0, image_index)  # the seed this very image was made with
     options = await rerun_options(bot.db, job, gobig=True, gobig_init=copy, width=width, height=height,
                                   n=1, seed=seed)
     new, text = await enqueue_options(bot, interaction, options, parent=job,

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.cli.render import NOISE_WARNING
+from engine.cli.render import command_line_pool
 from engine.errors import EngineError
 
 # The keyframed motion settings that have their own flag (--zoom, --rotation-3d-x, ...).
@@ -139,17 +139,12 @@ def cmd_animate(args: argparse.Namespace) -> int:
         for line in notes:
             print(f"note: {line}", file=sys.stderr)
         from engine.animation.renderer import AnimationRenderer
-        from engine.models.pool import ModelPool, resolve_device
 
         if args.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise EngineError(f"--precision: {args.precision!r} is not known; allowed: auto, "
                               "fp32, bf16, fp16")
-        pool = ModelPool(args.models, resolve_device(args.device),
-                         allow_download=args.allow_download, precision=args.precision)
-        if pool.produces_noise:
-            print(NOISE_WARNING.format(name=args.models), file=sys.stderr)
-        result = AnimationRenderer(pool)(spec, out_dir=args.out, callback=progress,
-                                         resume=not args.restart)
+        result = AnimationRenderer(command_line_pool(args))(spec, out_dir=args.out, callback=progress,
+                                                            resume=not args.restart)
     except EngineError as exc:
         progress.close()
         message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())

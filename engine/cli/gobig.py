@@ -14,6 +14,7 @@ import random
 import sys
 from pathlib import Path
 
+from engine.cli.render import command_line_pool
 from engine.errors import EngineError, SpecError
 from engine.media.files import read_png_text
 from engine.media.stills import read_still
@@ -75,10 +76,8 @@ def cmd_gobig(args: argparse.Namespace) -> int:
             print(f"note: {line}", file=sys.stderr)
         from engine.diffusion.gobig import gobig_image
         from engine.diffusion.pipeline import DiscoPipeline
-        from engine.models.pool import ModelPool, resolve_device
 
-        pool = ModelPool(args.models, resolve_device(args.device), allow_download=args.allow_download,
-                         precision=args.precision)
+        pool = command_line_pool(args)
         out = args.out / f"{args.image.stem}_x{spec.gobig_scale}.png"
         tiles = len(gobig_tiles(spec))
 

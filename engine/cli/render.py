@@ -16,6 +16,18 @@ NOISE_WARNING = ("model set {name}: tiny random models — the output is noise, 
                  "the pipeline. Use --models dd-default for real images.")
 
 
+def command_line_pool(args: argparse.Namespace):
+    """The ModelPool that --models, --device, --allow-download and --precision name (imports
+    torch), with a warning on stderr when its models only make noise."""
+    from engine.models.pool import ModelPool, resolve_device
+
+    pool = ModelPool(args.models, resolve_device(args.device), allow_download=args.allow_download,
+                     precision=args.precision)
+    if pool.produces_noise:
+        print(NOISE_WARNING.format(name=args.models), file=sys.stderr)
+    return pool
+
+
 def add_render_command(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("render", help="render still images from a prompt",
                             description="Render Disco Diffusion still images.")
@@ -35,12 +47,8 @@ def cmd_render(args: argparse.Namespace) -> int:
             print(f"note: {line}", file=sys.stderr)
         from engine.diffusion.pipeline import DiscoPipeline
         from engine.diffusion.progress import TqdmProgress
-        from engine.models.pool import ModelPool, resolve_device
 
-        pool = ModelPool(args.models, resolve_device(args.device), allow_download=args.allow_download,
-                         precision=args.precision)
-        if pool.produces_noise:
-            print(NOISE_WARNING.format(name=args.models), file=sys.stderr)
+        pool = command_line_pool(args)
         progress = TqdmProgress(disable=args.no_progress)
         results = DiscoPipeline(pool)(spec, out_dir=args.out, callback=progress)
         progress.close()

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.cli.render import NOISE_WARNING
+from engine.cli.render import command_line_pool
 from engine.errors import EngineError
 from engine.spec.sources import add_spec_options, bounded_int, build_spec
 
@@ -70,14 +70,9 @@ def cmd_study(args: argparse.Namespace) -> int:
         study = build_study(base, args.x, args.y, max_cells=max_cells)
         for line in report:
             print(f"note: {line}", file=sys.stderr)
-        from engine.models.pool import ModelPool, resolve_device
         from engine.study.render import render_study
 
-        pool = ModelPool(args.models, resolve_device(args.device),
-                         allow_download=args.allow_download, precision=args.precision)
-        if pool.produces_noise:
-            print(NOISE_WARNING.format(name=args.models), file=sys.stderr)
-        result = render_study(pool, study, args.out, callback=progress)
+        result = render_study(command_line_pool(args), study, args.out, callback=progress)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -79,7 +79,7 @@ def _list_embeddings(pool: ModelPool, clip: ClipModel, list_name: str) -> torch.
         tokens = clip.tokenizer(labels).to(pool.device)
         return F.normalize(clip.model.encode_text(tokens).float(), dim=-1)
 
-    return pool._cached(("describe", clip.name, list_name), build)
+    return pool.cached(("describe", clip.name, list_name), build)
 
 
 def _best(phrases: tuple[str, ...], scores: torch.Tensor) -> tuple[Ranked, ...]:

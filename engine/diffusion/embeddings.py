@@ -44,7 +44,7 @@ def text_embedding(pool: ModelPool, clip: ClipModel, text: str) -> torch.Tensor:
         tokens = clip.tokenizer([text]).to(pool.device)
         return clip.model.encode_text(tokens).float()
 
-    return pool._cached(("text", clip.name, text), build)
+    return pool.cached(("text", clip.name, text), build)
 
 
 @torch.no_grad()

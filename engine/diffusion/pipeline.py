@@ -30,7 +30,7 @@ from engine.media.files import next_run_number, save_json, save_png
 from engine.models.pool import ModelPool
 from engine.spec.ddsettings import export_dd_settings
 from engine.spec.memory import batches_per_pass
-from engine.spec.render import RenderSpec
+from engine.spec.render import RenderSpec, batch_image_seed
 
 
 @dataclass
@@ -101,7 +101,7 @@ class DiscoPipeline:
         results = []
         for index in range(first, spec.n_batches):
             started = time.perf_counter()
-            image_seed = (seed + index) % 2**32
+            image_seed = batch_image_seed(seed, index)
             gens = Generators.seeded(image_seed, self.device)
             context = RenderContext(spec, index, image_seed, out_dir, run, _partial_steps(spec))
 

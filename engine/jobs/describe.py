@@ -14,9 +14,7 @@ from engine.jobs.context import JobContext
 from engine.media.files import save_json
 from engine.media.stills import read_still
 from engine.spec.gobig import MAX_GOBIG_PIXELS
-from engine.spec.render import RenderSpec
-
-ANSWER_NAME = "describe.json"
+from engine.spec.render import DESCRIBE_ANSWER, RenderSpec
 
 
 def describe_job(ctx: JobContext, spec: RenderSpec) -> list[str]:
@@ -27,4 +25,4 @@ def describe_job(ctx: JobContext, spec: RenderSpec) -> list[str]:
         return describe_image(ctx.pool, image, spec.clip_models)
 
     description = ctx.guarded(run, "out of GPU memory while describing the image; use fewer CLIP models")
-    return [str(save_json(ctx.folder / ANSWER_NAME, asdict(description)))]
+    return [str(save_json(ctx.folder / DESCRIBE_ANSWER, asdict(description)))]

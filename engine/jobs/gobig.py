@@ -29,7 +29,7 @@ from engine.jobs.files import save_preview
 from engine.jobs.units import UnitProgress
 from engine.media.stills import read_still
 from engine.spec.gobig import MAX_GOBIG_PIXELS, gobig_tiles
-from engine.spec.render import RenderSpec
+from engine.spec.render import RenderSpec, batch_image_seed
 
 FOLDER = "gobig"
 
@@ -39,7 +39,7 @@ def gobig_sources(spec: RenderSpec, images: list[str]) -> list[tuple[Path, int]]
     seed = spec.seed or 0
     if spec.gobig_init:
         return [(Path(spec.gobig_init), seed)]
-    return [(Path(path), (seed + index) % 2**32) for index, path in enumerate(images)]
+    return [(Path(path), batch_image_seed(seed, index)) for index, path in enumerate(images)]
 
 
 def output_path(folder: Path, spec: RenderSpec, index: int) -> Path:

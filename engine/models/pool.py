@@ -243,7 +243,9 @@ class ModelPool:
     def produces_noise(self) -> bool:
         return self.model_set != "dd-default"
 
-    def _cached(self, key, build):
+    def cached(self, key, build):
+        """What `build()` returns, made once per `key` while the pool lives: the models, and what
+        is derived from them and worth keeping (text embeddings, /describe's word lists)."""
         if key not in self._cache:
             self._cache[key] = build()
         return self._cache[key]
@@ -265,7 +267,7 @@ class ModelPool:
                                seed=_seed_for(diffusion_model), weights=weights)
             return self._fast(_prepare_unet(model, self.device, use_fp16, use_checkpoint))
 
-        return self._cached(key, build), config
+        return self.cached(key, build), config
 
     def secondary(self) -> nn.Module:
         def build() -> nn.Module:
@@ -276,7 +278,7 @@ class ModelPool:
                 model.load_state_dict(self._weights(SECONDARY_MODEL), strict=True)
             return self._fast(model.eval().requires_grad_(False).to(self.device))
 
-        return self._cached(("secondary",), build)
+        return self.cached(("secondary",), build)
 
     def clip(self, name: str) -> ClipModel:
         def build() -> ClipModel:
@@ -289,7 +291,7 @@ class ModelPool:
                 clip.encode_image = torch.compile(clip.model.encode_image)
             return clip
 
-        return self._cached(("clip", name), build)
+        return self.cached(("clip", name), build)
 
     def _build_clip(self, name: str) -> ClipModel:
         if self.model_set == "test-tiny":
@@ -323,7 +325,7 @@ class ModelPool:
                 load_vgg_backbone(model, self._weights(LPIPS_MODEL))
             return model.eval().requires_grad_(False).to(self.device)
 
-        return self._cached(("lpips",), build)
+        return self.cached(("lpips",), build)
 
     def _weights(self, name: str) -> dict[str, torch.Tensor]:
 

@@ -54,6 +54,12 @@ def _schedule(**bounds):
 
 
 SCALE = 1e7  # upper bound of every loss scale; DD users rarely go past 1e5
+DESCRIBE_ANSWER = "describe.json"  # a `describe` job's one result file, read back by the bot
+
+
+def batch_image_seed(seed: int, index: int) -> int:
+    """The seed image `index` (0-based) of a batch is drawn with, as DD: the spec's seed + index."""
+    return (seed + index) % 2**32
 
 
 class CutSchedules(NamedTuple):
