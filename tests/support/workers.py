@@ -30,12 +30,15 @@ def start_worker(url: str, folder: Path, *extra: str, threads: int = 1) -> subpr
     env["HF_HUB_OFFLINE"] = "1"
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    return subprocess.Popen(
-        [sys.executable, "-m", "disco", "worker", "--database-file", str(url_file), "--device", "cpu",
-         "--models", "test-tiny", "--data-dir", str(folder / "data"), "--models-dir", str(folder / "models"),
-         "--lease-seconds", "20", "--checkpoint-every", "4", *extra],
-        cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+    log_path = folder / "worker.log"
+    with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would stall a long run's worker
+        process = subprocess.Popen(
+            [sys.executable, "-m", "disco", "worker", "--database-file", str(url_file), "--device", "cpu",
+             "--models", "test-tiny", "--data-dir", str(folder / "data"), "--models-dir", str(folder / "models"),
+             "--lease-seconds", "20", "--checkpoint-every", "4", *extra],
+            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    process.log_path = log_path  # type: ignore[attr-defined]  # its output, for the caller
+    return process
 
 
 async def wait_until_live(db: Database, count: int, processes: list[subprocess.Popen],
@@ -46,7 +49,7 @@ async def wait_until_live(db: Database, count: int, processes: list[subprocess.P
     while sum(w.live for w in await db.workers.list()) < count:
         for process in processes:
             if process.poll() is not None:
-                raise AssertionError(f"worker exited with {process.returncode}: {process.stdout.read()}")
+                raise AssertionError(f"worker exited with {process.returncode}: {process.log_path.read_text()}")
         if loop.time() > deadline:
             raise AssertionError(f"fewer than {count} workers live after {timeout:.0f} s")
         await asyncio.sleep(0.2)
@@ -60,10 +63,11 @@ def stop_workers(processes: list[subprocess.Popen], grace: float = 30.0) -> list
     outputs = []
     for process in processes:
         try:
-            outputs.append(process.communicate(timeout=grace)[0])
+            process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             process.kill()
-            outputs.append(process.communicate()[0])
+            process.wait()
+        outputs.append(process.log_path.read_text())
     return outputs
 
 
