@@ -19,6 +19,10 @@ Lifetime: a blob lives while a `job_files` row names it (its reference count). `
 the rows of jobs delivered more than the retention ago, then the blobs no row names (an upload
 not yet enqueued is spared for `GRACE_S`). `enqueue` records the blobs a spec names as the new
 job's inputs, so a result reused by a later job (🌗 vary) survives while either job needs it.
+
+Writing: a put stores the bytes first, outside the write lock (a large MP4 would otherwise hold
+up every claim), then, under the lock, checks they are all there and writes the `blobs` row.
+Bytes no row names (a put that died in between) are leftovers, deleted by `sweep`.
 """
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ import hashlib
 import json
 import os
 import re
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -40,6 +46,9 @@ CHUNK_BYTES = 1 << 20  # PostgreSQL rows of 1 MiB: no single giant value
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 DEFAULT_RETENTION_DAYS = 30.0
 GRACE_S = 24 * 3600.0  # an unreferenced blob younger than this may be an upload about to be queued
+# A blob file with no row, or a temp file, older than this was left by a put that never finished.
+LEFTOVER_FILE_AGE_S = 3600.0
+TEMP_SUFFIX = ".tmp"
 ROLES = ("input", "preview", "checkpoint", "output", "frame", "cell", "state")
 # What an attempt needs to resume another's work (materialised into its scratch folder).
 RESUME_ROLES = ("checkpoint", "output", "frame", "cell", "state")
@@ -126,7 +135,7 @@ class JobFile:
 @dataclass(frozen=True)
 class Swept:
     job_files: int  # rows of delivered jobs past the retention
-    blobs: int      # blobs no row needed any more
+    blobs: int      # blobs no row needed any more, and the bytes of puts that never finished
     bytes: int
 
 
@@ -161,21 +170,21 @@ class Blobs:
                                f"{name[:80]} is {len(data) / 2**20:.1f} MiB, over the largest file "
                                f"storage keeps", "use smaller settings (size, frames), or raise "
                                "[storage] blob_bytes in the config file")
-        sha = hashlib.sha256(data).hexdigest()
-        # Written under the write lock, like `sweep`, so a sweep never removes what a put keeps.
+        sha = await asyncio.to_thread(_sha256, data)  # 0.2 s for 100 MiB: not on the event loop
+        # The bytes go first, outside the write lock: writing a 100 MiB MP4 under it would hold
+        # up every claim and enqueue for a second. Under the lock, the row that makes them a
+        # blob is written only after checking they are still there (a sweep may have taken them).
+        if not await self._known(sha):
+            await self._write_unlocked(sha, data)
         async with self._db.transaction() as conn:
             if fence is not None and job_id is not None:
                 await self._check_fence(conn, job_id, *fence)
             now = await self._db.clock(conn)
-            known = await conn.execute_fetchall("SELECT size FROM blobs WHERE sha256 = ?", (sha,))
-            if not known:
+            if not await self._bytes_kept(conn, sha, len(data)):  # swept meanwhile, or removed by hand
                 await self._write(conn, sha, data)
-                await conn.execute("INSERT INTO blobs (sha256, size, touched_at) VALUES (?, ?, ?)",
-                                   (sha, len(data), now))
-            else:
-                if self.root is not None and not self._file(sha).exists():  # removed by hand: heal
-                    await asyncio.to_thread(self._write_file, sha, data)
-                await conn.execute("UPDATE blobs SET touched_at = ? WHERE sha256 = ?", (now, sha))
+            await conn.execute("INSERT INTO blobs (sha256, size, touched_at) VALUES (?, ?, ?) ON "
+                               "CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at",
+                               (sha, len(data), now))
             if job_id is not None:
                 await self._name(conn, job_id, name, role, sha, len(data), now)
         return blob_ref(sha, name)
@@ -232,30 +241,64 @@ class Blobs:
             state, current = (rows[0][0], rows[0][1]) if rows else (None, None)
             raise StaleAttempt(job_id, attempt, owner, state, current)
 
-    async def _write(self, conn: Any, sha: str, data: bytes) -> None:
+    async def _known(self, sha: str) -> bool:
+        rows = await self._db.execute("SELECT 1 FROM blobs WHERE sha256 = ?", (sha,))
+        return bool(rows) and (self.root is None or self._file(sha).exists())
+
+    async def _write_unlocked(self, sha: str, data: bytes) -> None:
+        """The bytes of a blob that has no row yet. Bytes no row names are leftovers to `sweep`."""
         if self.root is not None:
             await asyncio.to_thread(self._write_file, sha, data)
             return
+        async with self._db.unlocked_transaction() as conn:
+            await self._insert_chunks(conn, sha, data)
+
+    async def _bytes_kept(self, conn: Any, sha: str, size: int) -> bool:
+        """Under the lock: are all of the blob's bytes stored?"""
+        if self.root is not None:
+            return await asyncio.to_thread(_file_size, self._file(sha)) == size
+        rows = await conn.execute_fetchall(
+            "SELECT COUNT(*), COALESCE(SUM(octet_length(data)), 0) FROM blob_chunks WHERE sha256 = ?",
+            (sha,))
+        return (int(rows[0][0]), int(rows[0][1])) == (len(_chunk_starts(size)), size)
+
+    async def _write(self, conn: Any, sha: str, data: bytes) -> None:
+        """The bytes, inside a locked transaction (a put whose bytes were swept, a copy)."""
+        if self.root is not None:
+            await asyncio.to_thread(self._write_file, sha, data)
+            return
+        await conn.execute("DELETE FROM blob_chunks WHERE sha256 = ?", (sha,))
+        await self._insert_chunks(conn, sha, data)
+
+    @staticmethod
+    async def _insert_chunks(conn: Any, sha: str, data: bytes) -> None:
+        # Two puts of the same bytes may race here; the chunks are equal, so the second adds none.
         view = memoryview(data)
         await conn.executemany(
-            "INSERT INTO blob_chunks (sha256, seq, data) VALUES (?, ?, ?)",
+            "INSERT INTO blob_chunks (sha256, seq, data) VALUES (?, ?, ?) "
+            "ON CONFLICT (sha256, seq) DO NOTHING",
             [(sha, n, bytes(view[start:start + CHUNK_BYTES]))
-             for n, start in enumerate(range(0, max(1, len(data)), CHUNK_BYTES))])
+             for n, start in enumerate(_chunk_starts(len(data)))])
 
     def _file(self, sha: str) -> Path:
         assert self.root is not None
         return self.root / sha[:2] / sha
 
     def _write_file(self, sha: str, data: bytes) -> None:
-        """Atomic: a temp file in the same folder, fsynced, then renamed over."""
+        """Atomic: a temp file of its own in the same folder (two puts of the same bytes may
+        run at once), fsynced, then renamed over."""
         path = self._file(sha)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{sha}.{os.getpid()}.tmp")
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{sha}.", suffix=TEMP_SUFFIX)
+        try:
+            with open(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
 
     # ---- reading --------------------------------------------------------------------------------
 
@@ -328,7 +371,40 @@ class Blobs:
                 "SELECT sha256 FROM blobs WHERE touched_at < ? AND NOT EXISTS (SELECT 1 FROM job_files f "
                 "WHERE f.sha256 = blobs.sha256)", (now - grace_s,))
             unused = await self._drop_unnamed(conn, [row[0] for row in old])
-        return Swept(len(dropped), len(unused), sum(int(row[1]) for row in unused))
+            leftovers = await self._drop_leftovers(conn)
+        return Swept(len(dropped), len(unused) + len(leftovers),
+                     sum(int(row[1]) for row in unused) + sum(leftovers.values()))
+
+    async def _drop_leftovers(self, conn: Any) -> dict[str, int]:
+        """Under the lock: delete bytes no `blobs` row names, left by a put that died between
+        writing them and the row; returns {sha256: bytes}. On PostgreSQL this may take the
+        chunks of a put still running: its locked step finds them gone and writes them again."""
+        if self.root is None:
+            rows = await conn.execute_fetchall(
+                "DELETE FROM blob_chunks c WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE "
+                "b.sha256 = c.sha256) RETURNING c.sha256, octet_length(c.data)")
+            gone: dict[str, int] = {}
+            for sha, size in rows:
+                gone[sha] = gone.get(sha, 0) + int(size)
+            return gone
+        kept = {row[0] for row in await conn.execute_fetchall("SELECT sha256 FROM blobs")}
+        return await asyncio.to_thread(self._unlink_leftover_files, kept)
+
+    def _unlink_leftover_files(self, kept: set[str]) -> dict[str, int]:
+        assert self.root is not None
+        gone: dict[str, int] = {}
+        old = time.time() - LEFTOVER_FILE_AGE_S  # file times are this host's clock
+        for path in self.root.glob("??/*"):
+            name = path.name
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue  # a temp file renamed meanwhile
+            leftover = name.endswith(TEMP_SUFFIX) or (_SHA.match(name) and name not in kept)
+            if leftover and stat.st_mtime < old:
+                path.unlink(missing_ok=True)
+                gone[name] = stat.st_size
+        return gone
 
     def _unlink(self, shas: list[str]) -> None:
         for sha in shas:
@@ -346,8 +422,21 @@ class Blobs:
         for (sha,) in await self._db.execute("SELECT sha256 FROM blobs ORDER BY sha256"):
             data = await self._read(BlobRef(sha, sha))
             async with target._db.transaction() as conn:
-                if target.root is None:
-                    await conn.execute("DELETE FROM blob_chunks WHERE sha256 = ?", (sha,))
                 await target._write(conn, sha, data)
             copied += 1
         return copied
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _chunk_starts(size: int) -> range:
+    return range(0, max(1, size), CHUNK_BYTES)  # an empty blob is one empty chunk
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None

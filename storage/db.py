@@ -135,6 +135,10 @@ class Database:
     def snapshot(self) -> AbstractAsyncContextManager[Any]:
         return self.backend.snapshot()
 
+    def unlocked_transaction(self) -> AbstractAsyncContextManager[Any]:
+        """PostgreSQL only: a write transaction that does not take the writer lock."""
+        return self.backend.unlocked_transaction()
+
     async def execute(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[Any]:
         return await self.backend.execute(sql, params)
 

@@ -6,7 +6,8 @@ same `transaction()`, `snapshot()`, `execute()` and `clock()` as the SQLite one
   transactions (a claim, an enqueue checking caps) run one at a time, as under SQLite's BEGIN
   IMMEDIATE; that keeps the fairness rule exact with many claimers (a claim is ~1 ms, a GPU job
   minutes). The claim's pick also says FOR UPDATE SKIP LOCKED, so it never waits on a job row
-  another connection holds. Single-statement writes (heartbeat, progress) take no lock.
+  another connection holds. Single-statement writes (heartbeat, progress) take no lock, nor
+  do a blob's chunks (`unlocked_transaction`), written before the locked step that names them.
 - Time comes from the database clock (`clock_timestamp()`), never from this machine: a worker
   whose clock is off can neither expire nor keep alive a lease by mistake. Tests may inject a
   clock (`now=`), which then replaces it.
@@ -249,6 +250,13 @@ class PostgresConnection:
             cursor = await conn.execute("SELECT pg_advisory_xact_lock(%s), "
                                         "EXTRACT(EPOCH FROM clock_timestamp())::float8", (WRITER_LOCK,))
             yield Session(conn, float((await cursor.fetchone())[1]))
+
+    @asynccontextmanager
+    async def unlocked_transaction(self) -> AsyncIterator[Session]:
+        """BEGIN … COMMIT without the writer lock: for rows no read-then-write rule reads
+        until a locked transaction names them (a blob's chunks before its `blobs` row)."""
+        async with self._connection() as conn, conn.transaction():
+            yield Session(conn)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Session]:

@@ -3,6 +3,7 @@ transactions until it is killed (chaos) or the queue is empty (claimers).
 
     python -m tests.support.crash_worker spawner DB ACK_LOG   # reads seeds on stdin
     python -m tests.support.crash_worker claimer DB EVENT_LOG OWNER SEED
+    python -m tests.support.crash_worker putter DB PUT_LOG SEED
 
 The spawner imports everything once, then forks one chaos worker per seed it reads and prints
 "pid N"; each worker prints "ready N" once its database is open and loops until it is killed.
@@ -10,7 +11,8 @@ Forking keeps 200 kills within seconds (a fresh interpreter costs ~0.1 s); the s
 single-threaded when it forks, and the kernel reaps the killed children (SIGCHLD ignored).
 A claimer prints "ready" once the database is open. Logs are appended with single os.write calls on
 O_APPEND files, so a SIGKILL never leaves half a line; an "enq" line is written only after the
-enqueue committed (the user would have been told "queued" at that point).
+enqueue committed (the user would have been told "queued" at that point). A putter stores
+blobs of one to three chunks in a loop and logs each reference once its put returned.
 """
 from __future__ import annotations
 
@@ -112,6 +114,16 @@ async def claimer(db_path: str, log_path: str, owner: str, seed: int) -> None:
     await db.close()
 
 
+async def putter(db_path: str, log_path: str, seed: int) -> None:
+    from storage.blobs import CHUNK_BYTES
+    rng, log = random.Random(seed), Log(log_path)
+    db = await Database.open(db_path)
+    print("ready", flush=True)
+    while True:
+        data = rng.randbytes(rng.randrange(1, 3 * CHUNK_BYTES))
+        log.write("put", await db.blobs.put(data, "frame.png"))
+
+
 def spawner(db_path: str, ack_path: str) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     for line in sys.stdin:
@@ -130,6 +142,8 @@ def main(argv: list[str]) -> int:
             spawner(argv[1], argv[2])
         elif argv[0] == "claimer":
             asyncio.run(claimer(argv[1], argv[2], argv[3], int(argv[4])))
+        elif argv[0] == "putter":
+            asyncio.run(putter(argv[1], argv[2], int(argv[3])))
         else:
             raise SystemExit(f"unknown mode {argv[0]!r}")
     except StorageError as exc:  # reported, so the test shows why a worker stopped
