@@ -32,7 +32,8 @@ from typing import Any
 from commands.errors import CommandError
 from commands.job_options import JobLimits, ParsedJob, cuts_per_step
 from engine.media.video import VideoInfo, check_selection
-from engine.spec.animation import MODE_KEYS, MODE_NAMES, AnimationSpec, split_animation_options
+from engine.spec.animation import MODE_KEYS, MODE_NAMES, AnimationSpec
+from engine.spec.overrides import split_animation_options
 from engine.spec.ddanimation import DD_ANIMATION_KEYS, dd_animation_values
 from engine.spec.ddfile import load_dd_file, read_settings
 from engine.spec.ddsettings import STILL_IGNORED_KEYS

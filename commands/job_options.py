@@ -46,7 +46,8 @@ from engine.errors import SpecError
 from engine.spec.ddsettings import import_dd_settings
 from engine.spec.fields import is_no_value
 from engine.spec.prompts import WeightedPrompt, parse_prompts
-from engine.spec.render import RenderSpec, follow_steps, parse_set_options
+from engine.spec.overrides import parse_set_options
+from engine.spec.render import RenderSpec, follow_steps
 from engine.spec.schedules import short_repr
 from storage import DEFAULT_LIMITS, GuildLimits
 

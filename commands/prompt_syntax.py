@@ -31,7 +31,8 @@ from commands.errors import CommandError
 from commands.sizes import parse_ratio, size_choice
 from engine.spec.fields import choices_of, closest_name, is_no_value
 from engine.spec.prompts import MAX_PROMPTS, MAX_WEIGHT, MIN_WEIGHT_SUM, WeightedPrompt, format_prompts, parse_prompts
-from engine.spec.render import RenderSpec, parse_set_options
+from engine.spec.overrides import parse_set_options
+from engine.spec.render import RenderSpec
 from engine.spec.schedules import format_number
 
 MAX_PROMPT_CHARS = 2000  # far above CLIP's ~77 tokens per prompt; bounds all the work below

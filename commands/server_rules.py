@@ -26,7 +26,8 @@ from engine.spec.fields import (
     check_clip_models,
     choices_of,
 )
-from engine.spec.render import RenderSpec, parse_set_options
+from engine.spec.overrides import parse_set_options
+from engine.spec.render import RenderSpec
 from engine.spec.schedules import short_repr
 from engine.spec.study import StudySpec
 

@@ -30,7 +30,8 @@ from commands.echo import recipe_options
 from commands.job_options import BOT_DEFAULTS, DiscoOptions
 from commands.prompt_syntax import ATTACHMENT_ONLY
 from engine.errors import SpecError
-from engine.spec.render import SCHEMA_VERSION, RenderSpec, parse_set_options
+from engine.spec.overrides import parse_set_options
+from engine.spec.render import SCHEMA_VERSION, RenderSpec
 
 log = logging.getLogger("disco.bot.presets")
 

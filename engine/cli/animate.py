@@ -80,8 +80,8 @@ def _whole(name: str, text: str | None) -> int | None:
 
 def build_animation(args: argparse.Namespace):
     """The AnimationSpec the command line describes, plus notes to show the user."""
-    from engine.spec.animation import MODE_NAMES, AnimationSpec, split_animation_options
-    from engine.spec.render import parse_set_options
+    from engine.spec.animation import MODE_NAMES, AnimationSpec
+    from engine.spec.overrides import parse_set_options, split_animation_options
 
     anim, render, report = _settings_file(args)
     typed, render_options = split_animation_options(args.set)

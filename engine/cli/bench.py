@@ -44,7 +44,8 @@ def run_bench(args) -> dict:
     from engine.diffusion.pipeline import DiscoPipeline
     from engine.models.pool import ModelPool, resolve_device
     from engine.spec.memory import predict_peak
-    from engine.spec.render import RenderSpec, parse_set_options
+    from engine.spec.overrides import parse_set_options
+    from engine.spec.render import RenderSpec
 
     if args.steps < 2:
         raise SpecError("--steps: the benchmark needs at least 2 steps (one is a warm-up)", "steps")

@@ -18,7 +18,6 @@ start an animation; it is a local path, which the bot fills only from its own fi
 """
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, model_validator
@@ -37,10 +36,11 @@ from engine.spec.fields import (
     closest_name,
     reset_notes_sink,
     set_notes_sink,
+    spec_error,
 )
 from engine.spec.jsontext import read_json
 from engine.spec.prompts import WeightedPrompt, normalized_weights
-from engine.spec.render import MAX_OPTION_LENGTH, MAX_OPTIONS, RenderSpec, split_options
+from engine.spec.render import RenderSpec
 from engine.spec.schedules import format_number, short_repr
 
 MAX_FRAMES = 10_000
@@ -212,7 +212,8 @@ class AnimationSpec(CanonicalJSON, BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise _animation_error(exc) from None
+            raise spec_error(exc, examples=type_defaults(), allowed=ALLOWED,
+                             noun="animation settings") from None
 
     @model_validator(mode="wrap")
     @classmethod
@@ -455,70 +456,6 @@ class AnimationSpec(CanonicalJSON, BaseModel):
     def replace(self, **changes: Any) -> AnimationSpec:
         """A new spec with `changes` applied, validated again as a whole."""
         return type(self).from_dict({**self.to_dict(), **changes})
-
-
-def split_animation_options(options: str | list[str] | tuple[str, ...] | None
-                            ) -> tuple[dict[str, Any], list[str]]:
-    """``key=value`` options (one ';'-separated string, or a list) split into animation settings
-    and the rest. Animation values are read as typed: quoted text, a JSON number, boolean or
-    object, else the text itself (keyframes ``0: (1.02)``, percentages ``60%``). The rest stays
-    option text for `engine.spec.render.parse_set_options`: render settings, and malformed options,
-    which it explains."""
-    if options is None:
-        return {}, []
-    if isinstance(options, str) and len(options) > MAX_OPTIONS * MAX_OPTION_LENGTH:
-        raise SpecError(f"the settings text is {len(options)} characters long; too long")
-    items = split_options(options) if isinstance(options, str) else list(options)
-    if len(items) > MAX_OPTIONS:
-        raise SpecError(f"give at most {MAX_OPTIONS} settings as key=value")
-    fields = set(AnimationSpec.model_fields) - {"render"}
-    animation: dict[str, Any] = {}
-    rest: list[str] = []
-    for option in items:
-        key, sep, raw = str(option).partition("=")
-        key = key.strip().lower().replace("-", "_")
-        if sep and key in fields:
-            animation[key] = _typed_value(raw)
-        else:
-            rest.append(option)
-    return animation, rest
-
-
-def _typed_value(raw: str) -> Any:
-    text = raw.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return text
-
-
-def _animation_error(exc: ValidationError) -> SpecError:
-    """pydantic's errors → one SpecError with a ``param: what; allowed: …; fix: …`` line each."""
-    lines: list[str] = []
-    params: list[str] = []
-    for error in exc.errors():
-        cause = (error.get("ctx") or {}).get("error")
-        loc = str(error["loc"][0]) if error.get("loc") else "settings"
-        problems = (cause.problems or [cause]) if isinstance(cause, Invalid) else [
-            Invalid(error.get("msg", "invalid value"), param=loc)]
-        for problem in problems:
-            param = problem.param or loc
-            params.append(param)
-            fix = problem.fix
-            if not fix and not problem.has_fix and param in type_defaults():
-                fix = f"e.g. {param}={type_defaults()[param]}"
-            allowed = ALLOWED.get(param)
-            line = f"{param}: {problem.what}" + (f"; allowed: {allowed}" if allowed else "")
-            lines.append(line + (f"; fix: {fix}" if fix else ""))
-    if len(lines) == 1:
-        return SpecError(lines[0], params[0])
-    body = "\n".join(f"- {line}" for line in lines)
-    return SpecError(f"{len(lines)} animation settings are invalid:\n{body}",
-                     params[0] if len(set(params)) == 1 else None)
 
 
 def type_defaults() -> dict[str, str]:

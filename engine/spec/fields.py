@@ -11,7 +11,9 @@ import difflib
 import json
 import re
 import unicodedata
-from typing import Any
+from typing import Any, Mapping
+
+from pydantic import ValidationError
 
 from engine.errors import SpecError
 from engine.models.registry import (
@@ -194,6 +196,32 @@ class Invalid(ValueError):
         if param and message.startswith(f"{param}: "):
             message = message[len(param) + 2:]
         return cls(message, param=param, has_fix=True)
+
+
+def spec_error(exc: ValidationError, *, examples: Mapping[str, str], allowed: Mapping[str, str],
+               noun: str = "settings") -> SpecError:
+    """pydantic's errors as one SpecError: a ``param: what; allowed: …; fix: …`` line each
+    (the fix is the setting's example when the problem does not say one)."""
+    lines: list[str] = []
+    params: list[str] = []
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        loc = str(error["loc"][0]) if error.get("loc") else "settings"
+        problems = ((cause.problems or [cause]) if isinstance(cause, Invalid)  # a built-in check:
+                    else [Invalid(error.get("msg", "invalid value"), param=loc)])  # same shape
+        for problem in problems:
+            param = problem.param or loc
+            params.append(param)
+            fix = problem.fix
+            if not fix and not problem.has_fix and param in examples:
+                fix = f"e.g. {param}={examples[param]}"
+            line = f"{param}: {problem.what}" + (f"; allowed: {allowed[param]}" if param in allowed else "")
+            lines.append(line + (f"; fix: {fix}" if fix else ""))
+    if len(lines) == 1:
+        return SpecError(lines[0], params[0])
+    body = "\n".join(f"- {line}" for line in lines)
+    return SpecError(f"{len(lines)} {noun} are invalid:\n{body}",
+                     params[0] if len(set(params)) == 1 else None)
 
 
 # ---- notes: validators report adjustments to the RenderSpec being built ---------------------

@@ -10,7 +10,6 @@ Torch-free on purpose: the CLI and the bot validate settings without loading the
 """
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, model_validator
@@ -26,8 +25,8 @@ from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weigh
 from engine.spec.schedules import SCHEDULE_LENGTH, format_number, parse_schedule, schedule_index
 
 __all__ = [
-    "SCHEMA_VERSION", "SPEC_FIELDS", "RenderSpec", "CutSchedules", "CutStep", "parse_set_options",
-    "apply_overrides", "default_skip_steps", "follow_steps",
+    "SCHEMA_VERSION", "SPEC_FIELDS", "RenderSpec", "CutSchedules", "CutStep", "default_skip_steps",
+    "follow_steps",
 ]
 
 
@@ -146,7 +145,7 @@ class RenderSpec(CanonicalJSON, BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise _spec_error(exc) from None
+            raise fields.spec_error(exc, examples=fields.FIELD_EXAMPLES, allowed=fields.SPEC_ALLOWED) from None
 
     @model_validator(mode="wrap")
     @classmethod
@@ -311,7 +310,7 @@ class RenderSpec(CanonicalJSON, BaseModel):
             )
         unknown = [key for key in data if key not in cls.model_fields]
         if unknown:
-            lines = [_unknown_line(key) for key in unknown[:10]]
+            lines = [unknown_setting_line(key) for key in unknown[:10]]
             raise SpecError("\n".join(lines), unknown[0] if len(unknown) == 1 else None)
         return cls(**data)
 
@@ -348,150 +347,8 @@ def _ranges(indices: list[int]) -> str:
     return text + (", …" if len(runs) > 5 else "")
 
 
-def _unknown_line(key: str) -> str:
+def unknown_setting_line(key: str) -> str:
+    """The error line of a key that is no RenderSpec setting, with the closest name."""
     guess = fields.closest_name(key, list(RenderSpec.model_fields))
     hint = f"did you mean '{guess}'?" if guess else "see the list of settings"
     return f"{key[:60]}: unknown setting; {hint}"
-
-
-def _spec_error(exc: ValidationError) -> SpecError:
-    """Turn pydantic's errors into one SpecError: a `param: what; allowed: ...; fix` line each."""
-    lines: list[str] = []
-    params: list[str] = []
-    for error in exc.errors():
-        cause = (error.get("ctx") or {}).get("error")
-        if isinstance(cause, Invalid):
-            problems = cause.problems or [cause]
-        else:  # a pydantic built-in check: describe it in the same shape
-            param = str(error["loc"][0]) if error.get("loc") else "settings"
-            problems = [Invalid(error.get("msg", "invalid value"), param=param)]
-        for problem in problems:
-            param = problem.param or (str(error["loc"][0]) if error.get("loc") else "settings")
-            params.append(param)
-            fix = problem.fix
-            if not fix and not problem.has_fix and param in fields.FIELD_EXAMPLES:
-                fix = f"e.g. {param}={fields.FIELD_EXAMPLES[param]}"
-            allowed = fields.SPEC_ALLOWED.get(param)
-            line = f"{param}: {problem.what}" + (f"; allowed: {allowed}" if allowed else "")
-            lines.append(line + (f"; fix: {fix}" if fix else ""))
-    if len(lines) == 1:
-        return SpecError(lines[0], params[0])
-    body = "\n".join(f"- {line}" for line in lines)
-    only_param = params[0] if len(set(params)) == 1 else None
-    return SpecError(f"{len(lines)} settings are invalid:\n{body}", only_param)
-
-
-# ---- key=value overrides (CLI --set, the bot's settings: option) --------------------------
-# DD's own names for a few settings, accepted in key=value overrides.
-_ALIASES = {"set_seed": "seed", "diffusion_sampling_mode": "sampling_mode",
-            "prompt": "text_prompts", "prompts": "text_prompts", "text_prompt": "text_prompts"}
-# Kept as the user typed them: the schedule parser reads them (JSON would misread [12]*400).
-_SCHEDULE_KEYS = {"cut_overview", "cut_innercut", "cut_ic_pow", "cut_icgray_p"}
-# Free text, where a bare word such as 2024 or true is meant as text.
-_TEXT_KEYS = {"text_prompts", "image_prompts", "batch_name", "init_image", "diffusion_model",
-              "sampling_mode", "perlin_mode", "clip_models"}
-MAX_OPTIONS = 64
-MAX_OPTION_LENGTH = 20_000
-
-
-def split_options(text: str) -> list[str]:
-    """Split 'a=1; b="x;y"' on ';' and newlines outside quotes and brackets."""
-    parts, current, quote, depth = [], [], "", 0
-    for char in text:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char in "[{(":
-            depth += 1
-        elif char in "]})":
-            depth = max(0, depth - 1)
-        elif char in ";\n" and depth == 0:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
-    return [part for part in parts if part.strip()]
-
-
-def _unquote(text: str) -> str | None:
-    """The text inside matching quotes, or None when `text` is not quoted."""
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        if text[0] == '"':
-            try:
-                inner = json.loads(text)
-                return inner if isinstance(inner, str) else None
-            except ValueError:
-                return text[1:-1]
-        return text[1:-1]
-    return None
-
-
-def _parse_value(key: str, raw: str) -> Any:
-    """A JSON-ish literal: numbers, true/false, none, [lists], quoted or bare strings."""
-    text = raw.strip()
-    quoted = _unquote(text)
-    if quoted is not None:
-        return quoted
-    if key in _SCHEDULE_KEYS:
-        return text
-    if key in _TEXT_KEYS and not text.startswith(("[", "{")):
-        return text
-    if text.lower() in ("none", "null"):
-        return None
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):  # not JSON: a bare word such as ddim
-        return text
-
-
-def parse_set_options(options: str | list[str] | tuple[str, ...] | None) -> dict[str, Any]:
-    """Parse ``key=value`` overrides into a dict of RenderSpec fields (values not yet checked).
-
-    A single string may hold several options separated by ';' or newlines (the bot's
-    ``settings:`` option); a list holds one option per item (the CLI's repeated ``--set``).
-    """
-    if options is None:
-        return {}
-    if isinstance(options, str):
-        if len(options) > MAX_OPTIONS * MAX_OPTION_LENGTH:
-            raise SpecError(f"the settings text is {len(options)} characters long; too long")
-        options = split_options(options)
-    if not isinstance(options, (list, tuple)) or len(options) > MAX_OPTIONS:
-        raise SpecError(f"give at most {MAX_OPTIONS} settings as key=value")
-    changes: dict[str, Any] = {}
-    for option in options:
-        if not isinstance(option, str) or len(option) > MAX_OPTION_LENGTH:
-            raise SpecError(f"each setting must be key=value text of at most "
-                            f"{MAX_OPTION_LENGTH} characters")
-        key, sep, raw = option.partition("=")
-        key = key.strip().lower().replace("-", "_")
-        if not sep or not key:
-            raise SpecError(
-                f"expected key=value, found {option.strip()[:60]!r} — e.g. steps=150; quote "
-                f"values that contain ';' (text_prompts=\"a; b\")"
-            )
-        key = _ALIASES.get(key, key)
-        if key == "width_height":
-            value = _parse_value(key, raw)
-            if not (isinstance(value, list) and len(value) == 2):
-                raise SpecError("width_height: expected [width, height], e.g. "
-                                "width_height=[1280, 768]", "width_height")
-            pairs = {"width": value[0], "height": value[1]}
-        elif key not in RenderSpec.model_fields:
-            raise SpecError(_unknown_line(key), key)
-        else:
-            pairs = {key: _parse_value(key, raw)}
-        for name, value in pairs.items():
-            if name in changes:
-                raise SpecError(f"{name}: given twice; keep one", name)
-            changes[name] = value
-    return changes
-
-
-def apply_overrides(spec: RenderSpec, options: str | list[str] | tuple[str, ...]) -> RenderSpec:
-    """`spec` with ``key=value`` overrides applied and validated (see `parse_set_options`)."""
-    return spec.replace(**parse_set_options(options))

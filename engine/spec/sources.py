@@ -9,7 +9,8 @@ from pathlib import Path
 from engine.media.files import read_user_file
 from engine.spec.ddfile import read_settings
 from engine.spec.ddsettings import import_dd_settings
-from engine.spec.render import RenderSpec, follow_steps, parse_set_options
+from engine.spec.overrides import parse_set_options
+from engine.spec.render import RenderSpec, follow_steps
 
 
 def add_spec_options(p: argparse.ArgumentParser) -> None:

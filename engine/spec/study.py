@@ -31,7 +31,8 @@ from typing import Any, NamedTuple
 from engine.errors import SpecError
 from engine.spec.fields import SPEC_ALLOWED
 from engine.spec.jsontext import read_json
-from engine.spec.render import RenderSpec, parse_set_options
+from engine.spec.overrides import parse_set_options
+from engine.spec.render import RenderSpec
 from engine.spec.schedules import format_number
 
 STUDY_VERSION = 1

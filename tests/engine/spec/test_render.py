@@ -14,9 +14,8 @@ from engine.spec.render import (
     SPEC_FIELDS,
     CutStep,
     RenderSpec,
-    apply_overrides,
-    parse_set_options,
 )
+from engine.spec.overrides import apply_overrides, parse_set_options
 
 
 def error_of(**settings_) -> SpecError:
@@ -289,51 +288,6 @@ def test_from_dict_rejects_non_text_keys_and_non_dicts():
         RenderSpec.from_dict({1: 2})
     with pytest.raises(SpecError, match="mapping"):
         RenderSpec.from_dict(None)
-
-
-# ---- key=value overrides ------------------------------------------------------------------------
-
-def test_parse_set_options_reads_literals_without_eval():
-    options = parse_set_options(
-        'steps=100; eta=0.5; skip_augs=true; seed=none; text_prompts=a cat:2 | dog:-0.5; '
-        'cut_overview=[12]*400+[4]*600; transformation_percent=[0.09, 0.5]; '
-        "batch_name=2024; init_image='my;file.png'; clip_models=ViT-B-32::openai,RN50"
-    )
-    assert options == {
-        "steps": 100, "eta": 0.5, "skip_augs": True, "seed": None,
-        "text_prompts": "a cat:2 | dog:-0.5", "cut_overview": "[12]*400+[4]*600",
-        "transformation_percent": [0.09, 0.5], "batch_name": "2024",
-        "init_image": "my;file.png", "clip_models": "ViT-B-32::openai,RN50",
-    }
-    assert parse_set_options(["text_prompts=a; b", "Set-Seed=5", "width_height=[512, 448]"]) == {
-        "text_prompts": "a; b", "seed": 5, "width": 512, "height": 448}
-    assert parse_set_options(None) == {} and parse_set_options("") == {}
-    assert parse_set_options(['text_prompts="quoted \\"x\\""']) == {"text_prompts": 'quoted "x"'}
-    assert parse_set_options(["sampling_mode=plms"]) == {"sampling_mode": "plms"}
-
-
-@pytest.mark.parametrize("options,words", [
-    (["stepz=5"], "stepz: unknown setting; did you mean 'steps'?"),
-    (["clip_guidance=5"], "did you mean 'clip_guidance_scale'?"),
-    (["steps"], "expected key=value"),
-    (["=5"], "expected key=value"),
-    ("steps=5; steps=6", "steps: given twice"),
-    (["width_height=5"], "expected [width, height]"),
-    (["x=1"] * 65, "at most 64"),
-])
-def test_parse_set_options_errors(options, words):
-    with pytest.raises(SpecError) as info:
-        parse_set_options(options)
-    assert words in str(info.value)
-
-
-def test_apply_overrides_validates_the_result():
-    spec = apply_overrides(RenderSpec(), "steps=100; text_prompts=a storm:2 | calm:-1")
-    assert spec.steps == 100 and spec.text_prompts[1] == WeightedPrompt("calm", -1.0)
-    with pytest.raises(SpecError, match="steps: 'many' is not a whole number"):
-        apply_overrides(spec, ["steps=many"])
-    with pytest.raises(SpecError, match="at position 5: expected a whole number after"):
-        apply_overrides(spec, ["cut_overview=[0]*9**9**9"])
 
 
 # ---- hostile input: SpecError or a spec, nothing else, quickly ---------------------------------
