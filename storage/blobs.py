@@ -27,6 +27,7 @@ Bytes no row names (a put that died in between) are leftovers, deleted by `sweep
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
 import os
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import CapExceeded, InvalidValue, NotFound
+from .errors import CapExceeded, DatabaseError, DiskFull, InvalidValue, NotFound
 
 BLOB_SCHEME = "blob:"
 CHUNK_BYTES = 1 << 20  # PostgreSQL rows of 1 MiB: no single giant value
@@ -248,7 +249,7 @@ class Blobs:
     async def _write_unlocked(self, sha: str, data: bytes) -> None:
         """The bytes of a blob that has no row yet. Bytes no row names are leftovers to `sweep`."""
         if self.root is not None:
-            await asyncio.to_thread(self._write_file, sha, data)
+            await self._store_file(sha, data)
             return
         async with self._db.unlocked_transaction() as conn:
             await self._insert_chunks(conn, sha, data)
@@ -265,7 +266,7 @@ class Blobs:
     async def _write(self, conn: Any, sha: str, data: bytes) -> None:
         """The bytes, inside a locked transaction (a put whose bytes were swept, a copy)."""
         if self.root is not None:
-            await asyncio.to_thread(self._write_file, sha, data)
+            await self._store_file(sha, data)
             return
         await conn.execute("DELETE FROM blob_chunks WHERE sha256 = ?", (sha,))
         await self._insert_chunks(conn, sha, data)
@@ -283,6 +284,19 @@ class Blobs:
     def _file(self, sha: str) -> Path:
         assert self.root is not None
         return self.root / sha[:2] / sha
+
+    async def _store_file(self, sha: str, data: bytes) -> None:
+        """`_write_file` off the event loop; a full disk is DiskFull, as for the database."""
+        try:
+            await asyncio.to_thread(self._write_file, sha, data)
+        except OSError as exc:
+            where = self.root
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFull(f"the disk holding {where} is full; nothing was lost. Free some space "
+                               f"(`disco db sweep` deletes old job files), then try again",
+                               str(where)) from None
+            raise DatabaseError(f"a job file cannot be written in {where} ({exc.strerror}); check "
+                                f"the folder's permissions and the disk", str(where)) from None
 
     def _write_file(self, sha: str, data: bytes) -> None:
         """Atomic: a temp file of its own in the same folder (two puts of the same bytes may

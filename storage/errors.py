@@ -50,7 +50,8 @@ class DatabaseUnavailable(DatabaseError):
 
 
 class DiskFull(DatabaseError):
-    """SQLite could not grow the file (SQLITE_FULL); the transaction was rolled back."""
+    """The disk is full: SQLite could not grow the file (SQLITE_FULL; the transaction was rolled
+    back), PostgreSQL's server is out of space, or a blob file could not be written."""
 
 
 # ---- rows and states ------------------------------------------------------------------------

@@ -33,10 +33,11 @@ import torch
 
 from engine.errors import OutOfMemory
 from engine.jobs.files import materialise, portable, scratch_dir
-from storage import BlobTooLarge, Database, DatabaseLocked, DatabaseUnavailable, Job, StaleAttempt
+from storage import BlobTooLarge, Database, DatabaseLocked, DatabaseUnavailable, DiskFull, Job, StaleAttempt
 
-# A database that is restarting or busy: the write is skipped and the next one tries again.
-TRANSIENT = (DatabaseUnavailable, DatabaseLocked)
+# A database that is restarting, busy, or out of disk space: the write is skipped and the next
+# one tries again.
+TRANSIENT = (DatabaseUnavailable, DatabaseLocked, DiskFull)
 
 if TYPE_CHECKING:
     from engine.animation.renderer import AnimationRenderer
@@ -145,13 +146,23 @@ class JobContext:
     def push(self, path: Path, role: str) -> str | None:
         """From the render thread: `path` (in the scratch folder) becomes the job's blob `role`
         under its relative name, fenced by the attempt. Returns its reference; None when the
-        attempt lost the job (`cancel` is set)."""
-        try:
-            return self._wait(self.put_file(path, role))
-        except StaleAttempt:
-            self._lost_lease()
-            self.cancel.set()
-            return None
+        attempt lost the job or was cancelled (`cancel` is set). While the database is away or
+        its disk full, the render waits here and tries again: what it pushes is what a resume
+        starts from."""
+        wait = self.config.poll_seconds
+        while True:
+            try:
+                return self._wait(self.put_file(path, role))
+            except StaleAttempt:
+                self._lost_lease()
+                self.cancel.set()
+                return None
+            except TRANSIENT as exc:
+                log.warning("job %s: %s not stored yet (%s); retrying in %.0f s", self.job.id,
+                            path.name, exc, wait)
+                if self.cancel.wait(wait):
+                    return None
+                wait = min(wait * 2, 30.0)
 
     def show(self, preview: Path) -> None:
         """From the render thread: `preview` (a local file) is the latest picture; the next

@@ -38,6 +38,7 @@ from storage import (
     BlobTooLarge,
     Database,
     DatabaseUnavailable,
+    DiskFull,
     Job,
     MAX_HELD,
     JobKind,
@@ -49,6 +50,8 @@ from storage import (
 
 __all__ = ["HANDLERS", "EngineWorker", "WorkerConfig", "WorkerFit", "default_owner", "serve"]
 
+# The database cannot take writes for a while (a server restarting, a full disk): wait, retry.
+WAIT_AND_RETRY = (DatabaseUnavailable, DiskFull)
 log = logging.getLogger("disco.engine")
 
 HANDLERS: dict[JobKind, Handler[Any]] = {
@@ -131,7 +134,7 @@ class EngineWorker:
             try:
                 job = await self.db.leases.claim(self.owner, lease_seconds=self.config.lease_seconds,
                                                  fit=self._claim_fit())
-            except DatabaseUnavailable as exc:  # the server restarts or is gone for a while
+            except WAIT_AND_RETRY as exc:  # the server restarts or is gone, or its disk is full
                 log.warning("%s; next try in %.0f s", exc, backoff)
                 await self._idle(backoff, wake_on_change=False)
                 backoff = min(backoff * 2, 30.0)
@@ -187,7 +190,7 @@ class EngineWorker:
         try:
             job_speed = (await self.db.jobs.get(job_id)).seconds_per_step
             await self.db.workers.job_done(self.owner, job_speed)
-        except DatabaseUnavailable as exc:  # only the fleet's counter misses it
+        except WAIT_AND_RETRY as exc:  # only the fleet's counter misses it
             log.warning("job %s: not counted in the fleet (%s)", job_id, exc)
 
     async def _leave(self) -> None:
@@ -241,14 +244,14 @@ class EngineWorker:
                          seconds_per_step=ctx.live.seconds_per_step(), already_charged=ctx.live.charged)
 
     async def _record(self, ctx: JobContext, outcome: Outcome) -> None:
-        """Store how the attempt ended, retrying while the database is unreachable (the result
-        stays in the scratch folder; if the lease runs out meanwhile, the write is fenced off and the job
-        runs again: nothing is lost or recorded twice)."""
+        """Store how the attempt ended, retrying while the database is unreachable or its disk
+        full (the result stays in the scratch folder; if the lease runs out meanwhile, the write
+        is fenced off and the job runs again: nothing is lost or recorded twice)."""
         backoff = 1.0
         while True:
             try:
                 return await self._record_once(ctx, outcome)
-            except DatabaseUnavailable as exc:
+            except WAIT_AND_RETRY as exc:
                 log.warning("job %s: result not recorded yet (%s); retrying in %.0f s",
                             ctx.job.id, exc, backoff)
                 await asyncio.sleep(backoff)

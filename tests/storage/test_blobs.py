@@ -245,3 +245,25 @@ def age_leftover_files(store, but=None):
         for path in (store_folder(store) / "blobs").glob("??/*"):
             if path != but:
                 os.utime(path, (old, old))
+
+
+@async_test
+async def test_a_blob_file_that_cannot_be_written_is_a_storage_error_that_says_why(tmp_path):
+    import errno
+    from storage import DatabaseError, DiskFull
+    db = await open_db(tmp_path)
+    try:
+        def no_space(sha, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        db.blobs._write_file = no_space
+        with pytest.raises(DiskFull, match="is full; nothing was lost. Free some space"):
+            await db.blobs.put(b"a frame", "frame.png")
+
+        def not_allowed(sha, data):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        db.blobs._write_file = not_allowed
+        with pytest.raises(DatabaseError, match=r"cannot be written in .*blobs \(Permission denied\); check"):
+            await db.blobs.put(b"a frame", "frame.png")
+        assert await db.blobs.count() == (0, 0)
+    finally:
+        await db.close()

@@ -310,3 +310,47 @@ def test_a_database_outage_is_retried_and_the_job_still_completes_once(tmp_path,
     assert len(completes) == 1  # the two failed tries never reached the database
     outage_lines = [r.getMessage() for r in caplog.records if "not reachable" in r.getMessage()]
     assert len(outage_lines) == 5 and all("\n" not in line for line in outage_lines)
+
+
+def test_a_full_disk_holds_the_job_until_there_is_space_and_loses_nothing(tmp_path, caplog):
+    """The disk fills up: blob files cannot be written (ENOSPC) and the database cannot grow
+    (DiskFull). Previews are skipped, checkpoints and the result wait and try again, claims
+    and the result's record back off; once there is space the job completes once, whole."""
+    import errno
+    from storage import DiskFull
+
+    full_for = {"files": 5, "claims": 1, "completes": 1}
+
+    def no_space(kind: str) -> bool:
+        full_for[kind] -= 1
+        return full_for[kind] >= 0
+
+    def full_file(write):
+        def call(*args):
+            if no_space("files"):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return write(*args)
+        return call
+
+    def full_db(kind: str, method):
+        async def call(*args, **kwargs):
+            if no_space(kind):
+                raise DiskFull("the disk holding disco.db is full; free some space")
+            return await method(*args, **kwargs)
+        return call
+
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(seed=1)))
+        db.blobs._write_file = full_file(db.blobs._write_file)
+        db.leases.claim = full_db("claims", db.leases.claim)
+        db.leases.complete = full_db("completes", db.leases.complete)
+        processed = await worker(db, tmp_path, poll_seconds=0.05).run(burst=True)
+        return processed, await db.jobs.get(job.id)
+
+    with caplog.at_level("WARNING", logger="disco.engine"):
+        processed, job = asyncio.run(with_db(tmp_path, body))
+    assert all(left < 0 for left in full_for.values())  # every kind of write met the full disk
+    assert processed == 1 and job.state == "succeeded" and job.attempt == 1
+    assert blob_bytes(tmp_path, job.artifacts[0]).startswith(b"\x89PNG")
+    full_lines = [r.getMessage() for r in caplog.records if "is full" in r.getMessage()]
+    assert len(full_lines) >= 7 and all("\n" not in line for line in full_lines)
