@@ -196,6 +196,32 @@ def test_the_remix_form_is_refused_like_a_typed_option(tmp_path, field, text, ru
     run(body, tmp_path)
 
 
+def test_a_remix_form_opened_before_a_restart_still_queues_its_job(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        job_id = await queue_job(db, fake)
+        await finish(db, tmp_path, job_id)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            result = await fake.wait_for_message(fake.channel.id, has_png)
+            await delivered(db, job_id)
+            opened = await fake.click(result.id, f"disco:remix:{job_id}")
+            assert (await fake.wait_for_callback(opened)).type == 9
+            shown = form_values(opened.modal)
+        async with fake.run_client(make_bot(tmp_path, fake)):  # the form was in the old bot's memory
+            submit = await fake.submit_modal(opened, {**shown, "prompt": "a lighthouse at dawn", "steps": "7"})
+            echo = await answered(fake, submit)
+            assert echo.content.startswith("**Queued**") and not echo.ephemeral, echo.content
+            child = await db.jobs.get(job_id_in(echo.content))
+            spec = json.loads(child.spec_json)
+            assert (child.parent_job_id, child.parent_action, spec["steps"]) == (job_id, "remix", 7)
+            assert spec["text_prompts"][0]["text"] == "a lighthouse at dawn"
+            forged = await fake.submit_modal(f"disco:remixform:{'0' * 26}:1", {"prompt": "x"})
+            refused = await fake.wait_for_message(fake.channel.id, lambda m: m.interaction_id == forged.id
+                                                  and m.ephemeral and not m.loading, timeout=15)
+            assert refused.content.startswith("**Not queued:**") and "0" * 26 in refused.content
+            assert len(await db.jobs.list()) == 2
+    run(body, tmp_path)
+
+
 def test_rerun_takes_a_new_prompt_within_its_bound_and_banned_words(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
         await db.guilds.add_banned_word(fake.guild.id, "gory")
