@@ -237,7 +237,7 @@ def check_limits(settings: GuildSettings, request: JobRequest, user_waiting: int
     if user_waiting >= limits.max_queued_per_user:
         raise QueueFull("max_queued_per_user", limits.max_queued_per_user, user_waiting,
                         f"you already have {user_waiting} job(s) waiting",
-                        "wait for one to start, or cancel one with /disco cancel")
+                        "wait for one to start, or cancel one with /cancel")
     if guild_waiting >= limits.max_queued_per_guild:
         raise QueueFull("max_queued_per_guild", limits.max_queued_per_guild, guild_waiting,
                         f"this server already has {guild_waiting} jobs waiting",

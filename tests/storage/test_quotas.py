@@ -183,7 +183,7 @@ async def test_queue_caps_per_user_and_per_guild(store):
             await db.jobs.enqueue(request(user=10))
         with pytest.raises(QueueFull) as info:
             await db.jobs.enqueue(request(user=10))
-        assert info.value.cap == "max_queued_per_user" and "/disco cancel" in str(info.value)
+        assert info.value.cap == "max_queued_per_user" and "/cancel" in str(info.value)
         await db.jobs.enqueue(request(user=11))
         with pytest.raises(QueueFull) as info:
             await db.jobs.enqueue(request(user=12))
