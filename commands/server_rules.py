@@ -76,10 +76,9 @@ def parse_model_list(text: str, kind: str) -> list[str] | None:
 
 
 def _checked_clip_names(names: list[str]) -> list[str]:
-    checked: list[str] = []
-    for start in range(0, len(names), 8):  # check_clip_models takes at most 8 at once
-        checked.extend(check_clip_models(names[start:start + 8], "clip_models"))
-    return list(dict.fromkeys(checked))
+    # One at a time: a job's list refuses a model named twice, an admin's list just keeps it once
+    # (as the diffusion list does), "rn50, RN50::openai" included.
+    return list(dict.fromkeys(name for given in names for name in check_clip_models([given], "clip_models")))
 
 
 def check_allowed_models(spec: RenderSpec | AnimationSpec | StudySpec,

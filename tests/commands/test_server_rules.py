@@ -55,6 +55,9 @@ def test_channel_defaults_lie_over_the_servers_and_under_the_users_options() -> 
 def test_model_lists() -> None:
     assert parse_model_list("ViT-B/32, rn50", "clip") == ["ViT-B-32::openai", "RN50::openai"]
     assert parse_model_list("every", "clip") is None
+    # Named twice (or by an alias and its full name): kept once, as diffusion models are.
+    assert parse_model_list("RN50::openai, rn50, RN50::openai", "clip") == ["RN50::openai"]
+    assert parse_model_list("watercolordiffusion_2, watercolordiffusion_2", "diffusion") == ["watercolordiffusion_2"]
     assert parse_model_list("256x256_diffusion_uncond portrait_generator_v001", "diffusion") == [
         "256x256_diffusion_uncond", "portrait_generator_v001"]
     with pytest.raises(CommandError, match="unknown CLIP model 'RN51'.*fix: use names from") as caught:
