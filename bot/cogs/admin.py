@@ -120,6 +120,11 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         subject = await self._subject(interaction, scope, user, role)
         if subject is False:
             return
+        if not any((q.scope, q.subject_id, q.window) == (scope, subject, window)
+                   for q in await self.db.quotas.limits(interaction.guild_id)):
+            await say(interaction, f"**Unchanged:** {subject_text(scope, subject)} has no budget per "
+                                   f"{window}.\n{await self._quota_lines(interaction.guild_id)}")
+            return
         await self.db.quotas.set_limit(interaction.guild_id, scope, window, None,
                                        subject_id=subject, actor_id=interaction.user.id)
         await say(interaction, f"**Quota cleared:** {subject_text(scope, subject)} per {window}.\n"

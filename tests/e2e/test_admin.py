@@ -51,6 +51,9 @@ def test_admin_quota_refuses_a_member_once_used_and_info_shows_it(tmp_path):
             assert (await disco(fake, {})).content.startswith("**Queued**")  # a user limit overrides
             cleared = await admin(fake, "quota clear", {"scope": "user", "window": "day", "user": fake.member})
             assert "Quota cleared" in cleared and f"<@{fake.member.id}>" not in cleared.split("\n", 1)[1]
+            # Clearing a budget that is not there says so, and writes nothing to the audit log.
+            again = await admin(fake, "quota clear", {"scope": "user", "window": "day", "user": fake.member})
+            assert again.startswith(f"**Unchanged:** <@{fake.member.id}> has no budget per day.\nBudgets:")
             audit = await admin(fake, "audit")
             assert audit.count("**quota.set**") == 3 and f"user:{fake.member.id}" in audit
         assert len(await db.jobs.list()) == 2
