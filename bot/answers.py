@@ -78,6 +78,9 @@ def refusal_text(error: Exception, wording: Wording) -> str:
     """A refusal: the error's own message, which names the rule and the fix."""
     if isinstance(error, SpecError):  # user text in it: markdown escaped, mentions defused
         text = format_refusal(error).replace("**Not queued:**", f"**{wording.refused}:**", 1)
+    elif isinstance(error, STORAGE_REFUSALS):  # these quote a typed id or name, a pause reason
+        quoted = discord.utils.escape_mentions(discord.utils.escape_markdown(str(error)))
+        text = f"**{wording.refused}:** {quoted}"
     else:
         text = f"**{wording.refused}:** {error}"
     return text[:MESSAGE_LIMIT]
