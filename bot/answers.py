@@ -79,11 +79,16 @@ def refusal_text(error: Exception, wording: Wording) -> str:
     if isinstance(error, SpecError):  # user text in it: markdown escaped, mentions defused
         text = format_refusal(error).replace("**Not queued:**", f"**{wording.refused}:**", 1)
     elif isinstance(error, STORAGE_REFUSALS):  # these quote a typed id or name, a pause reason
-        quoted = discord.utils.escape_mentions(discord.utils.escape_markdown(str(error)))
-        text = f"**{wording.refused}:** {quoted}"
+        text = f"**{wording.refused}:** {as_typed(str(error))}"
     else:
         text = f"**{wording.refused}:** {error}"
     return text[:MESSAGE_LIMIT]
+
+
+def as_typed(text: str) -> str:
+    """Text someone typed (a pause reason, an id), shown as typed: markdown escaped, mentions
+    defused."""
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
 
 
 def failure_text(reference: int, wording: Wording) -> str:

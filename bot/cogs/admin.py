@@ -24,7 +24,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answers import ADMIN, say
+from bot.answers import ADMIN, as_typed, say
 from bot.checks import job_of_this_server, require_admin
 from bot.params import Images, JobId, Settings, Side
 from bot.settings_text import channels_text, limits_text, seconds_text
@@ -223,7 +223,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @limits.command(name="show", description="Show this server's limits, channels and intake")
     async def limits_show(self, interaction: discord.Interaction) -> None:
         settings = await self.db.guilds.get(interaction.guild_id)
-        intake = (f"Intake **paused**: {settings.pause_reason or 'no reason given'}"
+        intake = (f"Intake **paused**: {as_typed(settings.pause_reason or 'no reason given')}"
                   if settings.intake_paused else "Intake open")
         await say(interaction, f"{limits_text(settings)}\n{channels_text(settings)}\n{intake}")
 
@@ -260,7 +260,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     async def intake_pause(self, interaction: discord.Interaction,
                            reason: Optional[app_commands.Range[str, 1, 200]] = None) -> None:
         await self.db.guilds.pause_intake(interaction.guild_id, reason or "", actor_id=interaction.user.id)
-        await say(interaction, f"**Intake paused**: {reason or 'no reason given'}. New /disco jobs are "
+        await say(interaction, f"**Intake paused**: {as_typed(reason or 'no reason given')}. New /disco jobs are "
                                f"refused until `/disco-admin intake resume`.")
 
     @intake.command(name="resume", description="Accept new jobs again")

@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answers import SETTINGS, say
+from bot.answers import SETTINGS, as_typed, say
 from bot.settings_text import channels_text, limits_text, seconds_text
 from commands.server_rules import rules_lines
 
@@ -47,7 +47,7 @@ class InfoCog(commands.Cog):
                              settings.channel_defaults.get(str(interaction.channel_id), {}),
                              settings.allowed_models, settings.allowed_clip_models)
         if settings.intake_paused:
-            lines.append(f"New jobs are **paused**: {settings.pause_reason or 'no reason given'}")
+            lines.append(f"New jobs are **paused**: {as_typed(settings.pause_reason or 'no reason given')}")
         await say(interaction, "\n".join(lines))
 
 

@@ -100,9 +100,12 @@ def test_limits_channels_intake_and_banned_words_apply_and_are_audited(tmp_path)
             assert elsewhere.ephemeral and f"<#{SECOND_CHANNEL_ID}>" in elsewhere.content
             assert "every channel" in await admin(fake, "channels disallow", {"channel": second})
 
-            assert "maintenance" in await admin(fake, "intake pause", {"reason": "GPU maintenance"})
+            assert "maintenance" in await admin(fake, "intake pause", {"reason": "GPU `maintenance` @everyone"})
             paused = await disco(fake, {})
-            assert paused.ephemeral and "paused" in paused.content and "GPU maintenance" in paused.content
+            # The admin's reason, as typed: it can neither break the members' formatting nor ping.
+            reason = "GPU \\`maintenance\\` @\u200beveryone"
+            assert paused.ephemeral and "paused" in paused.content and reason in paused.content
+            assert f"New jobs are **paused**: {reason}" in (await last_answer(fake, await fake.slash("disco-info"))).content
             assert "Intake open" in await admin(fake, "intake resume")
 
             assert "`gore`" in await admin(fake, "banned-words add", {"word": "Gore"})
