@@ -234,9 +234,20 @@ def _defaults_used(merge: _Merge) -> list[str]:
         keys = sorted(key for key, origin in merge.origin.items() if origin == label)
         if keys:
             notes.append(f"from {label}: " + ", ".join(
-                f"{key}={short_repr(merge.values[key])}" for key in keys)
+                f"{key}={_default_shown(merge.values[key])}" for key in keys)
                 + " (your options override them)")
     return notes
+
+
+def _default_shown(value: Any) -> str:
+    """A default's value in its note: a short list of names or numbers written out as the admin
+    set it (clip_models=ViT-B-32::openai,RN50::openai), anything else as `short_repr` says it
+    (a schedule is "a list of 1000 items")."""
+    if (isinstance(value, (list, tuple)) and 0 < len(value) <= 8
+            and all(isinstance(v, (str, int, float)) for v in value)):
+        text = ",".join(str(v) for v in value)
+        return text if len(text) <= 100 else text[:99] + "…"
+    return short_repr(value)
 
 
 def non_defaults(spec: RenderSpec, defaults: dict[str, Any] | None = None) -> dict[str, Any]:

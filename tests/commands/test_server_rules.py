@@ -48,6 +48,10 @@ def test_channel_defaults_lie_over_the_servers_and_under_the_users_options() -> 
     assert parsed.spec.steps == 60 and parsed.spec.eta == 0.5
     assert "from the server defaults: eta=0.5 (your options override them)" in parsed.notes
     assert "from this channel's defaults: steps=60 (your options override them)" in parsed.notes
+    # A list is written out as the admin set it, not as "a list of 2 items".
+    clips = job(guild_defaults={"clip_models": ["ViT-B-32::openai", "RN50::openai"], "cut_overview": [8] * 1000})
+    assert ("from the server defaults: clip_models=ViT-B-32::openai,RN50::openai, cut_overview=a list of 1000 "
+            "items (your options override them)") in clips.notes
     chosen = job(guild_defaults=server, channel_defaults=channel, opts={"steps": 80})
     assert chosen.spec.steps == 80 and not any("steps=60" in n for n in chosen.notes)
 
