@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from commands.errors import CommandError
 from commands.gpu_memory import render_specs
-from commands.job_options import bot_baseline
+from commands.job_options import NOT_A_DEFAULT, bot_baseline
 from commands.prompt_syntax import ATTACHMENT_ONLY, resolve_model_name
 from engine.errors import SpecError
 from engine.spec.animation import AnimationSpec
@@ -47,6 +47,9 @@ def parse_defaults(text: str) -> dict[str, Any]:
     if images:
         raise CommandError(f"defaults: {images[0]} cannot be a default (images come from "
                            f"attachments only); leave it out", images[0], rule="defaults")
+    for key in NOT_A_DEFAULT.keys() & values.keys():
+        raise CommandError(f"defaults: {key} cannot be a default ({NOT_A_DEFAULT[key]}); leave it out",
+                           key, rule="defaults")
     if "diffusion_model" in values and isinstance(values["diffusion_model"], str):
         values["diffusion_model"] = resolve_model_name(values["diffusion_model"])
     try:

@@ -31,6 +31,7 @@ def test_defaults_are_parsed_checked_and_normalised() -> None:
 @pytest.mark.parametrize("text, message", [
     ("steps=1", "steps"),
     ("init_image=/etc/passwd", "images come from attachments only"),
+    ("steps=50; seed=5", "seed cannot be a default (every job would paint the same noise"),
     ("colour=red", "colour"),
     ("steps", "expected key=value"),
     ("steps=" + "1" * 40_000, "at most 20000 characters"),
@@ -48,6 +49,12 @@ def test_channel_defaults_lie_over_the_servers_and_under_the_users_options() -> 
     assert parsed.spec.steps == 60 and parsed.spec.eta == 0.5
     assert "from the server defaults: eta=0.5 (your options override them)" in parsed.notes
     assert "from this channel's defaults: steps=60 (your options override them)" in parsed.notes
+    # A seed stored as a default before that was refused: every job would get it, and 🔄 too.
+    seeded = job(guild_defaults={"seed": 5, "eta": 0.5}, channel_defaults={"seed": 6})
+    assert seeded.seed_was_random and seeded.spec.seed not in (5, 6) and seeded.spec.eta == 0.5
+    assert "seed from the server defaults ignored: every job would paint the same noise, and 🔄 New seed " \
+           "or /rerun would paint it again" in seeded.notes
+    assert any(n.startswith("seed from this channel's defaults ignored") for n in seeded.notes)
     # A list is written out as the admin set it, not as "a list of 2 items".
     clips = job(guild_defaults={"clip_models": ["ViT-B-32::openai", "RN50::openai"], "cut_overview": [8] * 1000})
     assert ("from the server defaults: clip_models=ViT-B-32::openai,RN50::openai, cut_overview=a list of 1000 "
