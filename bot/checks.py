@@ -42,6 +42,15 @@ def is_moderator(interaction: discord.Interaction) -> bool:
     return bool(interaction.permissions.manage_messages)
 
 
+def rules_channel_id(interaction: discord.Interaction) -> int:
+    """The channel whose rules hold here (allowed channels, a channel's defaults): a thread's
+    parent, so a thread under an allowed channel is allowed too; else the channel itself."""
+    channel = interaction.channel
+    if isinstance(channel, discord.Thread) and channel.parent_id:
+        return channel.parent_id
+    return interaction.channel_id
+
+
 # A job id (a ULID: 26 letters and digits) within what a member pasted.
 _JOB_ID = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{26}(?![0-9A-Za-z])")
 

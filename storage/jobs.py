@@ -83,6 +83,8 @@ class JobRequest:
     parent_image: int | None = None   # which image of the parent's result (0 = the first)
     memory_gb: float = 0.0  # GPU memory it needs at the least (0: unknown); workers with less skip it
     models: str = ""  # the models it loads (diffusion + CLIP): a worker holding them is preferred
+    # The channel whose allowed-channels rule applies (a thread's parent); None: channel_id. Not stored.
+    rules_channel_id: Snowflake | None = None
 
     def validate(self) -> None:
         if self.kind not in set(JobKind):
@@ -263,7 +265,7 @@ class Jobs:
                 reason = f" ({settings.pause_reason})" if settings.pause_reason else ""
                 raise IntakePaused(f"this server's admins paused new renders{reason}; try again "
                                    f"later")
-            if not settings.channel_allowed(cid):
+            if not settings.channel_allowed(sid(request.rules_channel_id or cid)):
                 allowed = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
                 raise ChannelNotAllowed(f"renders are not allowed in this channel; use {allowed}")
             counts = await conn.execute_fetchall(

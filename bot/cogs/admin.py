@@ -25,7 +25,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.answers import ADMIN, as_typed, say
-from bot.checks import job_of_this_server, require_admin
+from bot.checks import job_of_this_server, require_admin, rules_channel_id
 from bot.params import Images, JobId, Settings, Side
 from bot.settings_text import channels_text, limits_text, seconds_text
 from commands.fleet import fleet_table
@@ -379,7 +379,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         what = "every model" if allowed is None else ", ".join(allowed)
         await say(interaction, f"**Allowed {kind} models:** {what}. Jobs using another one are refused "
                                f"when queued.{self._defaults_warning(guild)}\n"
-                               f"{self._rules(guild, channel_id=interaction.channel_id)}")
+                               f"{self._rules(guild, channel_id=rules_channel_id(interaction))}")
 
     @staticmethod
     def _defaults_warning(guild) -> str:
@@ -396,7 +396,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @models.command(name="show", description="Show which diffusion and CLIP models are allowed")
     async def models_show(self, interaction: discord.Interaction) -> None:
         guild = await self.db.guilds.get(interaction.guild_id)
-        await say(interaction, self._rules(guild, channel_id=interaction.channel_id))
+        await say(interaction, self._rules(guild, channel_id=rules_channel_id(interaction)))
 
     # ---- refund ----------------------------------------------------------------------------
 

@@ -9,7 +9,9 @@ import json
 
 from storage import Database
 from tests.support.bot import OWNER, last_answer, make_bot, queue_job, run
-from tests.support.fakediscord import SECOND_CHANNEL_ID, FakeDiscord, FakeFile
+from tests.support.fakediscord import SECOND_CHANNEL_ID, FakeChannel, FakeDiscord, FakeFile
+
+THREAD_ID = 400_000_000_000_000_777
 
 
 async def admin(fake: FakeDiscord, command: str, options=None, *, user=None):
@@ -130,6 +132,26 @@ def test_limits_channels_intake_and_banned_words_apply_and_are_audited(tmp_path)
                 assert f"**{action}**" in audit, action
             assert f"<@{fake.admin.id}>" in audit
         assert len(await db.jobs.list()) == 1
+    run(body, tmp_path)
+
+
+def test_a_thread_follows_the_rules_of_its_channel(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        thread = FakeChannel(THREAD_ID, "lighthouses", type=11, parent_id=SECOND_CHANNEL_ID)
+        fake.guild.channels.append(thread)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            await admin(fake, "channels allow", {"channel": fake.guild.channel(SECOND_CHANNEL_ID)})
+            await admin(fake, "defaults set", {"settings": "steps=33",
+                                               "channel": fake.guild.channel(SECOND_CHANNEL_ID)})
+            queued = await disco(fake, {"width": 64, "height": 64}, channel_id=THREAD_ID)
+            assert queued.content.startswith("**Queued**"), queued.content
+            assert "from this channel's defaults: steps=33" in queued.content.replace("\\", "")
+            info = await last_answer(fake, await fake.slash("disco-info", channel_id=THREAD_ID))
+            assert "This channel's defaults: `steps=33`" in info.content
+            refused = await disco(fake, {})  # the first channel is still not allowed
+            assert refused.ephemeral and f"<#{SECOND_CHANNEL_ID}>" in refused.content
+        (job,) = await db.jobs.list()
+        assert job.channel_id == str(THREAD_ID) and job.steps == 33  # the result goes to the thread
     run(body, tmp_path)
 
 
