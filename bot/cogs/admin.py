@@ -429,9 +429,10 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         lines = []
         for entry in entries:
             who = f"<@{entry.actor_id}>" if entry.actor_id else "the bot"
-            detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
+            detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))  # words, reasons as typed
             line = (f"`#{entry.id}` <t:{int(entry.at)}:R> {who} **{entry.action}**"
-                    f"{' ' + entry.target if entry.target else ''}{' (' + detail + ')' if detail else ''}")
+                    f"{' ' + as_typed(entry.target) if entry.target else ''}"
+                    f"{' (' + as_typed(detail) + ')' if detail else ''}")
             lines.append(line[:300])
         await say(interaction, "\n".join(lines))
 

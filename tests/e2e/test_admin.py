@@ -109,6 +109,7 @@ def test_limits_channels_intake_and_banned_words_apply_and_are_audited(tmp_path)
             assert paused.ephemeral and "paused" in paused.content and reason in paused.content
             assert f"New jobs are **paused**: {reason}" in (await last_answer(fake, await fake.slash("disco-info"))).content
             assert "Intake open" in await admin(fake, "intake resume")
+            assert "(reason=GPU \\`maintenance\\` @\u200beveryone)" in await admin(fake, "audit")
 
             assert "`gore`" in await admin(fake, "banned-words add", {"word": "Gore"})
             assert "banned_words" in (await disco(fake, {"prompt": "gore at sea"})).content.replace("\\", "")
@@ -167,7 +168,10 @@ def test_presets_are_checked_saved_listed_used_and_deleted(tmp_path):
             image = await preset("save", {"name": "x", "settings": "init_image=/etc/passwd"})
             assert "attachments" in image.content
             saved = await preset("save", {"name": "Fast", "settings": "steps=20; clip_guidance_scale=7000"})
-            assert "Saved" in saved.content and "steps=20" in saved.content
+            assert "Saved" in saved.content and "clip\\_guidance\\_scale=7000.0; steps=20" in saved.content
+            prompt = await preset("save", {"name": "odd", "settings": 'text_prompts="@everyone **big** `x"'})
+            assert '"text": "@\u200beveryone \\*\\*big\\*\\* \\`x"' in prompt.content  # as typed
+            await preset("delete", {"name": "odd"})
             denied = await preset("save", {"name": "house", "settings": "steps=30", "scope": "server"})
             assert "Manage Server" in denied.content
             house = await preset("save", {"name": "house", "settings": "steps=30", "scope": "server"},
