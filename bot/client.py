@@ -23,6 +23,7 @@ from bot.config import BotConfig
 from bot.describe import UsePromptButton
 from bot.gobig import GoBigButton
 from bot.poster import Poster
+from bot.remix import answer_remix_form
 from bot.study import CellButton
 from bot.supervisor import EngineSupervisor, supervise_devices
 from bot.tree import DiscoTree
@@ -98,6 +99,11 @@ class DiscoBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d command(s) to guild %s", len(synced), self.config.dev_guild_id)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        # ✏️ remix forms are answered from what they carry, also after a restart (bot/remix.py).
+        if interaction.type is discord.InteractionType.modal_submit:
+            await answer_remix_form(interaction)
 
     async def close(self) -> None:
         """Stop the poster first (it uses the HTTP session), then the engine, then the database."""

@@ -9,14 +9,17 @@ public, as for `/rerun`), reads the fields with `commands.remix.remix_options` a
 `bot.queueing.enqueue_options` with the job as parent: the same limits, banned words, GPU memory
 check, caps and quota as any `/rerun`; refusals are answered privately like a command's.
 
-Modals live in discord.py's memory only: a form left open across a bot restart is answered by
-Discord with "something went wrong", and the user clicks ✏️ again (the button itself is
-restart-proof). Each form's custom_id carries the job and the opening interaction's id, so two
-people remixing the same job never share one.
+The submit is answered from the form's custom_id and what was typed, with nothing kept in
+memory (`answer_remix_form`, called by `DiscoBot.on_interaction` for every form submit), so a
+form left open across a bot restart still queues its job: discord.py keeps the modals it sent
+only until the process ends and would drop that submit unanswered. The custom_id carries the job
+and the opening interaction's id, so two people remixing the same job never share one; the
+pre-filled values are worked out again from the job.
 """
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import discord
@@ -25,43 +28,60 @@ from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
 from bot.checks import job_of_this_server
 from bot.queueing import Lineage, enqueue_options, rerun_options
 from commands.errors import CommandError
-from commands.remix import REMIX_FIELDS, remix_defaults, remix_options
+from commands.remix import FIELD_KEYS, REMIX_FIELDS, remix_defaults, remix_options
 from engine.spec.render import RenderSpec
 from storage import Job, JobKind
 
 log = logging.getLogger("disco.bot.remix")
 
 FORM_TIMEOUT_SECONDS = 30 * 60  # Discord never says a form was closed: forget it after this
+REMIX_FORM = re.compile(r"disco:remixform:(?P<job>[0-9A-Z]{26}):(?P<opened_by>[0-9]+)")
 
 
 class RemixModal(discord.ui.Modal):
-    """The remix form of one job, opened by one click."""
+    """The remix form of one job, opened by one click. Its submit is answered by
+    `answer_remix_form`, not here (see the module docstring)."""
 
     def __init__(self, job: Job, shown: dict[str, str], opened_by: int) -> None:
         super().__init__(title=f"Remix job …{job.id[-8:]}", timeout=FORM_TIMEOUT_SECONDS,
                          custom_id=f"disco:remixform:{job.id}:{opened_by}")
-        self.job = job
-        self.shown = shown
-        self.inputs: dict[str, discord.ui.TextInput] = {}
         for field in REMIX_FIELDS:
             text_input = discord.ui.TextInput(
                 custom_id=field.key, default=shown.get(field.key) or None, max_length=field.max_length,
                 required=field.required, placeholder=field.placeholder,
                 style=discord.TextStyle.paragraph if field.paragraph else discord.TextStyle.short)
-            self.inputs[field.key] = text_input
             self.add_item(discord.ui.Label(text=field.label, component=text_input))
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
+
+def submitted_values(components: list[dict[str, Any]]) -> dict[str, str]:
+    """A submitted form's text inputs, custom_id -> text, whether in labels or action rows."""
+    values: dict[str, str] = {}
+    for node in components or ():
+        if node.get("type") == discord.ComponentType.text_input.value:
+            values[node["custom_id"]] = node.get("value") or ""
+        children = ([node["component"]] if "component" in node else []) + list(node.get("components") or ())
+        values.update(submitted_values(children))
+    return values
+
+
+async def answer_remix_form(interaction: discord.Interaction) -> None:
+    """Queue the remix a submitted form asks for; other forms are left alone. Refusals are
+    answered privately like a command's."""
+    match = REMIX_FORM.fullmatch(str((interaction.data or {}).get("custom_id", "")))
+    if match is None:
+        return
+    try:
         await think(interaction)
-        values = {key: text_input.value or "" for key, text_input in self.inputs.items()}
         bot = interaction.client
-        parent = await bot.db.jobs.get(self.job.id)
-        options = await rerun_options(bot.db, parent, **remix_options(values, self.shown))
+        parent = await job_of_this_server(bot.db, interaction, match["job"], fix="use the buttons there")
+        guild = await bot.db.guilds.get(parent.guild_id)
+        shown = remix_defaults(RenderSpec.from_json(parent.spec_json), guild.defaults)
+        values = {key: "" for key in FIELD_KEYS} | submitted_values(interaction.data.get("components", []))
+        options = await rerun_options(bot.db, parent, **remix_options(values, shown))
         new, text = await enqueue_options(bot, interaction, options, parent=parent, lineage=Lineage("remix"))
         log.info("✏️ remix of job %s queued job %s for user %s", parent.id, new.id, new.user_id)
         await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:
+    except Exception as error:
         await answer_error(interaction, error, NOT_QUEUED)
 
 

@@ -194,12 +194,32 @@ def test_the_remix_form_is_refused_like_a_typed_option(tmp_path, field, text, ru
             opened = await fake.click(result.id, f"disco:remix:{job_id}")
             assert (await fake.wait_for_callback(opened)).type == 9
             shown = form_values(opened.modal)
+        async with fake.run_client(make_bot(tmp_path, fake)):  # the form was open across a restart
             submit = await fake.submit_modal(opened, {**shown, field: text})
             answer = await fake.wait_for_message(fake.channel.id, lambda m: m.interaction_id == submit.id
                                                  and m.ephemeral and not m.loading, timeout=15)
             said = answer.content.replace("\\_", "_")
             assert said.startswith("**Not queued:**") and rule in said, said
             assert len(await db.jobs.list()) == 1
+    run(body, tmp_path)
+
+
+def test_a_remix_form_left_open_across_a_restart_still_queues(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        job_id = await queue_job(db, fake)
+        await finish(db, tmp_path, job_id)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            result = await fake.wait_for_message(fake.channel.id, has_png)
+            opened = await fake.click(result.id, f"disco:remix:{job_id}")
+            assert (await fake.wait_for_callback(opened)).type == 9
+            shown = form_values(opened.modal)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            echo = await answered(fake, await fake.submit_modal(opened, {**shown, "steps": "6", "seed": "11"}))
+        assert echo.content.startswith("**Queued**") and not echo.ephemeral, echo.content
+        remix = await db.jobs.get(job_id_in(echo.content))
+        assert (remix.parent_job_id, remix.parent_action, remix.steps, remix.seed) == (job_id, "remix", 6, 11)
+        assert json.loads(remix.spec_json)["text_prompts"] == json.loads(
+            (await db.jobs.get(job_id)).spec_json)["text_prompts"]  # the prompt field was left as shown
     run(body, tmp_path)
 
 
