@@ -62,6 +62,11 @@ def subject_text(scope: str, subject_id: Optional[str]) -> str:
             "member": "every member (default)", "guild": "the whole server"}[scope]
 
 
+def word_span(word: str) -> str:
+    """A banned word as storage keeps it, in a code span a backtick in it cannot close early."""
+    return f"`{' '.join(word.lower().split()).replace('`', 'ˋ')}`"
+
+
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class AdminCog(commands.GroupCog, group_name="disco-admin",
@@ -276,7 +281,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                          word: app_commands.Range[str, 1, 100]) -> None:
         await self.db.guilds.add_banned_word(interaction.guild_id, check_banned_word(word),
                                              actor_id=interaction.user.id)
-        await say(interaction, f"**Banned** `{' '.join(word.lower().split())}`. "
+        await say(interaction, f"**Banned** {word_span(word)}. "
                                f"{await self._words(interaction.guild_id)}")
 
     @banned.command(name="remove", description="Allow a banned word again")
@@ -286,7 +291,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         removed = await self.db.guilds.remove_banned_word(interaction.guild_id, word,
                                                           actor_id=interaction.user.id)
         head = "**Removed**" if removed else "**Unchanged:** not banned:"
-        await say(interaction, f"{head} `{' '.join(word.lower().split())}`. "
+        await say(interaction, f"{head} {word_span(word)}. "
                                f"{await self._words(interaction.guild_id)}")
 
     @banned.command(name="list", description="List the banned words")
@@ -297,7 +302,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         words = (await self.db.guilds.get(guild_id)).banned_words
         if not words:
             return "No banned words."
-        return f"Banned words ({len(words)}): " + ", ".join(f"`{w}`" for w in words)
+        return f"Banned words ({len(words)}): " + ", ".join(word_span(w) for w in words)
 
     # ---- defaults --------------------------------------------------------------------------
 
@@ -429,7 +434,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         lines = []
         for entry in entries:
             who = f"<@{entry.actor_id}>" if entry.actor_id else "the bot"
-            detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))  # words, reasons as typed
+            detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
             line = (f"`#{entry.id}` <t:{int(entry.at)}:R> {who} **{entry.action}**"
                     f"{' ' + as_typed(entry.target) if entry.target else ''}"
                     f"{' (' + as_typed(detail) + ')' if detail else ''}")

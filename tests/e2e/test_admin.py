@@ -112,6 +112,8 @@ def test_limits_channels_intake_and_banned_words_apply_and_are_audited(tmp_path)
             assert "(reason=GPU \\`maintenance\\` @\u200beveryone)" in await admin(fake, "audit")
 
             assert "`gore`" in await admin(fake, "banned-words add", {"word": "Gore"})
+            assert "`ˋgoreˋ`" in await admin(fake, "banned-words add", {"word": "`gore`"})  # cannot break the list
+            await admin(fake, "banned-words remove", {"word": "`gore`"})
             assert "banned_words" in (await disco(fake, {"prompt": "gore at sea"})).content.replace("\\", "")
             # Checked on what renders, not on what was typed: a JSON escape in the settings
             # option, a settings file, a study axis, an animation's later keyframe.
