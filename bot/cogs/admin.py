@@ -18,7 +18,7 @@ channel.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import discord
 from discord import app_commands
@@ -55,6 +55,10 @@ MODEL_KINDS = [app_commands.Choice(name="diffusion models (/disco model:)", valu
 SETTING_NAMES = sorted(SPEC_ALLOWED)
 NOT_ADMIN = ("/disco-admin needs the Manage Server permission (rule: manage_guild); ask a server admin "
              "to make this change")
+
+
+# A channel whose rules admins set; a forum's posts, like a text channel's threads, follow them.
+RulesChannel = Union[discord.TextChannel, discord.ForumChannel]
 
 
 def subject_text(scope: str, subject_id: Optional[str]) -> str:
@@ -236,7 +240,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
 
     @channels.command(name="allow", description="Allow /disco in a channel (then only in allowed ones)")
     @app_commands.describe(channel="the channel to allow")
-    async def channels_allow(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    async def channels_allow(self, interaction: discord.Interaction, channel: RulesChannel) -> None:
         await self.db.guilds.allow_channel(interaction.guild_id, channel.id, actor_id=interaction.user.id)
         settings = await self.db.guilds.get(interaction.guild_id)
         await say(interaction, f"**Allowed** {channel.mention}. {channels_text(settings)}.")
@@ -244,7 +248,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @channels.command(name="disallow", description="Remove a channel from the allowed list")
     @app_commands.describe(channel="the channel to remove")
     async def channels_disallow(self, interaction: discord.Interaction,
-                                channel: discord.TextChannel) -> None:
+                                channel: RulesChannel) -> None:
         settings = await self.db.guilds.get(interaction.guild_id)
         if str(channel.id) not in settings.allowed_channel_ids:
             await say(interaction, f"**Unchanged:** {channel.mention} is not on the allowed list. "
@@ -310,7 +314,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @app_commands.describe(settings='DD settings as "key=value; key=value", e.g. "steps=150; eta=0.5"',
                            channel="only in this channel (over the server's defaults)")
     async def defaults_set(self, interaction: discord.Interaction, settings: Settings,
-                           channel: Optional[discord.TextChannel] = None) -> None:
+                           channel: Optional[RulesChannel] = None) -> None:
         guild = await self.db.guilds.get(interaction.guild_id)
         current = self._scope_defaults(guild, channel)
         merged = {**current, **parse_defaults(settings)}
@@ -327,7 +331,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                            channel="this channel's own defaults (default: the server's)")
     async def defaults_reset(self, interaction: discord.Interaction,
                              setting: Optional[app_commands.Range[str, 1, 40]] = None,
-                             channel: Optional[discord.TextChannel] = None) -> None:
+                             channel: Optional[RulesChannel] = None) -> None:
         guild = await self.db.guilds.get(interaction.guild_id)
         current = self._scope_defaults(guild, channel)
         key = setting.strip().lower() if setting else None
@@ -351,20 +355,20 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @defaults.command(name="show", description="Show the server's defaults and a channel's own")
     @app_commands.describe(channel="the channel whose defaults to show (default: this one)")
     async def defaults_show(self, interaction: discord.Interaction,
-                            channel: Optional[discord.TextChannel] = None) -> None:
+                            channel: Optional[RulesChannel] = None) -> None:
         guild = await self.db.guilds.get(interaction.guild_id)
         await say(interaction, self._rules(guild, channel))
 
-    def _scope_defaults(self, guild, channel: Optional[discord.TextChannel]) -> dict:
+    def _scope_defaults(self, guild, channel: Optional[RulesChannel]) -> dict:
         if channel is None:
             return dict(guild.defaults)
         return dict(guild.channel_defaults.get(str(channel.id), {}))
 
     @staticmethod
-    def _scope_name(channel: Optional[discord.TextChannel]) -> str:
+    def _scope_name(channel: Optional[RulesChannel]) -> str:
         return channel.mention if channel is not None else "the server"
 
-    def _rules(self, guild, channel: Optional[discord.TextChannel] = None,
+    def _rules(self, guild, channel: Optional[RulesChannel] = None,
                channel_id: Optional[int] = None) -> str:
         cid = str(channel.id if channel is not None else channel_id)
         return "\n".join(rules_lines(guild.defaults, guild.channel_defaults.get(cid, {}),

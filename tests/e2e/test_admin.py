@@ -11,7 +11,7 @@ from storage import Database
 from tests.support.bot import OWNER, last_answer, make_bot, queue_job, run
 from tests.support.fakediscord import SECOND_CHANNEL_ID, FakeChannel, FakeDiscord, FakeFile
 
-THREAD_ID = 400_000_000_000_000_777
+THREAD_ID, FORUM_ID, POST_ID = 400_000_000_000_000_777, 400_000_000_000_000_778, 400_000_000_000_000_779
 
 
 async def admin(fake: FakeDiscord, command: str, options=None, *, user=None):
@@ -140,8 +140,9 @@ def test_limits_channels_intake_and_banned_words_apply_and_are_audited(tmp_path)
 
 def test_a_thread_follows_the_rules_of_its_channel(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
-        thread = FakeChannel(THREAD_ID, "lighthouses", type=11, parent_id=SECOND_CHANNEL_ID)
-        fake.guild.channels.append(thread)
+        forum = FakeChannel(FORUM_ID, "gallery", type=15)
+        fake.guild.channels += [FakeChannel(THREAD_ID, "lighthouses", type=11, parent_id=SECOND_CHANNEL_ID),
+                                forum, FakeChannel(POST_ID, "my castles", type=11, parent_id=FORUM_ID)]
         async with fake.run_client(make_bot(tmp_path, fake)):
             await admin(fake, "channels allow", {"channel": fake.guild.channel(SECOND_CHANNEL_ID)})
             await admin(fake, "defaults set", {"settings": "steps=33",
@@ -153,8 +154,12 @@ def test_a_thread_follows_the_rules_of_its_channel(tmp_path):
             assert "This channel's defaults: `steps=33`" in info.content
             refused = await disco(fake, {})  # the first channel is still not allowed
             assert refused.ephemeral and f"<#{SECOND_CHANNEL_ID}>" in refused.content
-        (job,) = await db.jobs.list()
-        assert job.channel_id == str(THREAD_ID) and job.steps == 33  # the result goes to the thread
+            # A forum can be allowed too: its posts are threads.
+            assert f"<#{FORUM_ID}>" in await admin(fake, "channels allow", {"channel": forum})
+            in_post = await disco(fake, {"width": 64, "height": 64}, channel_id=POST_ID)
+            assert in_post.content.startswith("**Queued**"), in_post.content
+        assert [job.channel_id for job in await db.jobs.list()] == [str(POST_ID), str(THREAD_ID)]
+        assert (await db.jobs.list())[1].steps == 33  # the result goes to the thread
     run(body, tmp_path)
 
 
