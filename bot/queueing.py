@@ -22,6 +22,7 @@ import discord
 from bot.answers import NO_MENTIONS
 from bot.attachments import missing_files
 from bot.checks import rules_channel_id
+from bot.jobtext import kind_words
 from commands.echo import format_echo
 from commands.errors import CommandError
 from commands.gpu_memory import check_gpu_memory
@@ -70,7 +71,7 @@ async def rerun_options(db: Database, job: Job, **overrides: Any) -> DiscoOption
     (None = keep)."""
     data = json.loads(job.spec_json)
     if job.kind != JobKind.STILL:
-        raise CommandError(f"job {job.id} is a {job.kind} job; only still images can be re-run here — "
+        raise CommandError(f"job {job.id} is {kind_words(job.kind)}; only still images can be re-run here — "
                            f"start it again with its own command", "job", rule="rerun_still_only")
     options = DiscoOptions(init_image=data.get("init_image") or None,
                            image_prompts=prompt_texts(data.get("image_prompts")),

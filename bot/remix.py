@@ -26,6 +26,7 @@ import discord
 
 from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
 from bot.checks import job_of_this_server
+from bot.jobtext import kind_words
 from bot.queueing import Lineage, enqueue_options, rerun_options
 from commands.errors import CommandError
 from commands.remix import FIELD_KEYS, REMIX_FIELDS, remix_defaults, remix_options
@@ -89,7 +90,7 @@ async def open_remix(bot: Any, interaction: discord.Interaction, job_id: str) ->
     """Answer a ✏️ click with the job's form (refusals are raised before anything is sent)."""
     job = await job_of_this_server(bot.db, interaction, job_id, fix="use the buttons there")
     if job.kind != JobKind.STILL:
-        raise CommandError(f"job {job.id} is a {job.kind} job; ✏️ remixes still images (rule: remix_still_only) "
+        raise CommandError(f"job {job.id} is {kind_words(job.kind)}; ✏️ remixes still images (rule: remix_still_only) "
                            f"— use the job's own command again", "job", rule="remix_still_only")
     guild = await bot.db.guilds.get(job.guild_id)
     shown = remix_defaults(RenderSpec.from_json(job.spec_json), guild.defaults)

@@ -1,12 +1,17 @@
-"""The result message names what was made (a render, an animation or a study); a failure shows the
-engine's message as written."""
+"""How a job reads: the result message names what was made (a render, an animation or a study), a
+failure shows the engine's message as written, a refusal names the job's kind in plain English."""
 from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
 
+import pytest
+
+from bot.jobtext import kind_words
 from bot.poster import Poster
-from storage import Database, JobRequest
+from bot.queueing import rerun_options
+from commands.errors import CommandError
+from storage import Database, JobKind, JobRequest
 
 
 def queued_job(tmp_path):
@@ -34,3 +39,10 @@ def test_a_failure_shows_the_engines_message_as_written(tmp_path):
                   error_message="cut_overview: [12]*400 is short;\n prompt `@everyone` **x**")
     assert Poster._failure_text(job) == (f"<@3> job `{job.id}` failed: cut\\_overview: [12]\\*400 is short; "
                                          f"prompt \\`@\u200beveryone\\` \\*\\*x\\*\\*")
+
+
+def test_a_kind_reads_in_a_sentence(tmp_path):
+    assert [kind_words(kind) for kind in JobKind] == ["a still job", "an animation job", "a study job"]
+    job = replace(queued_job(tmp_path), kind=JobKind.ANIMATION)
+    with pytest.raises(CommandError, match=f"job {job.id} is an animation job; only still images can be re-run"):
+        asyncio.run(rerun_options(None, job))
