@@ -29,6 +29,7 @@ from typing import Any
 import discord
 
 from bot.attachments import finished_image, kept_copy, local_file, missing_files
+from bot.jobtext import kind_words
 from bot.queueing import Lineage, build_options, echo_for, enqueue_spec, prompt_texts, spec_preset
 from commands.animate_options import (
     PATH_KEYS,
@@ -71,7 +72,7 @@ async def animate_still(bot: Any, interaction: discord.Interaction, job: Job, im
     """🎞: the still's image `image` (the first by default) as frame 0 of a gentle 2D zoom with
     the still's settings."""
     if job.kind != JobKind.STILL:
-        raise CommandError(f"job {job.id} is a {job.kind} job; 🎞 animates finished still images",
+        raise CommandError(f"job {job.id} is {kind_words(job.kind)}; 🎞 animates finished still images",
                            "job", rule="animate_still_only")
     source = await finished_image(bot.db, job, "animate", "use /animate with its prompt instead",
                                   "animate_needs_image", image)

@@ -78,9 +78,17 @@ def refusal_text(error: Exception, wording: Wording) -> str:
     """A refusal: the error's own message, which names the rule and the fix."""
     if isinstance(error, SpecError):  # user text in it: markdown escaped, mentions defused
         text = format_refusal(error).replace("**Not queued:**", f"**{wording.refused}:**", 1)
+    elif isinstance(error, STORAGE_REFUSALS):  # these quote a typed id or name, a pause reason
+        text = f"**{wording.refused}:** {as_typed(str(error))}"
     else:
         text = f"**{wording.refused}:** {error}"
     return text[:MESSAGE_LIMIT]
+
+
+def as_typed(text: str) -> str:
+    """Text someone typed (a pause reason, an id), shown as typed: markdown escaped, mentions
+    defused."""
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
 
 
 def failure_text(reference: int, wording: Wording) -> str:

@@ -10,6 +10,7 @@ each server's jobs to itself.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import discord
@@ -41,11 +42,32 @@ def is_moderator(interaction: discord.Interaction) -> bool:
     return bool(interaction.permissions.manage_messages)
 
 
+def rules_channel_id(interaction: discord.Interaction) -> int:
+    """The channel whose rules hold here (allowed channels, a channel's defaults): a thread's
+    parent, so a thread under an allowed channel is allowed too; else the channel itself."""
+    channel = interaction.channel
+    if isinstance(channel, discord.Thread) and channel.parent_id:
+        return channel.parent_id
+    return interaction.channel_id
+
+
+# A job id (a ULID: 26 letters and digits) within what a member pasted.
+_JOB_ID = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{26}(?![0-9A-Za-z])")
+
+
+def typed_job_id(text: str) -> str:
+    """The job id in what a member typed or pasted: "`01J…`" or "job `01J…`" copied from a
+    message's text, else the text as it is (storage refuses it naming what was typed)."""
+    match = _JOB_ID.search(text)
+    return match.group(0) if match else text
+
+
 async def job_of_this_server(db: Any, interaction: discord.Interaction, job_id: str, *, fix: str) -> Job:
-    """The job `job_id`, refused (rule same_server) unless it was made in the interaction's
-    server: a job id pasted or a button forwarded into another server must not reach its
-    files, settings or quota there. `fix` ends the refusal ("use the buttons there")."""
-    job = await db.jobs.get(job_id)
+    """The job `job_id` (as typed: `typed_job_id`), refused (rule same_server) unless it was
+    made in the interaction's server: a job id pasted or a button forwarded into another server
+    must not reach its files, settings or quota there. `fix` ends the refusal ("use the buttons
+    there")."""
+    job = await db.jobs.get(typed_job_id(job_id))
     if job.guild_id != str(interaction.guild_id):
         raise CommandError(f"job {job.id} belongs to another server (rule: same_server); {fix}", "job",
                            rule="same_server")

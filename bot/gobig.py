@@ -20,6 +20,7 @@ import discord
 from bot.answers import NO_MENTIONS, REQUEUE, Wording, answers_errors, think
 from bot.attachments import check_kept_image, finished_image, kept_copy, read_file
 from bot.checks import job_of_this_server
+from bot.jobtext import kind_words
 from bot.queueing import Lineage, enqueue_options, rerun_options
 from commands.errors import CommandError
 from engine.spec.render import batch_image_seed
@@ -34,7 +35,7 @@ async def queue_gobig(bot: Any, interaction: discord.Interaction, job_id: str, i
     image or an enlargement over the bounds, the server's limits, the quota)."""
     job = await job_of_this_server(bot.db, interaction, job_id, fix="use the buttons there")
     if job.kind != JobKind.STILL:
-        raise CommandError(f"job {job.id} is a {job.kind} job; GoBig enlarges still images — "
+        raise CommandError(f"job {job.id} is {kind_words(job.kind)}; GoBig enlarges still images — "
                            f"use ⬆ under a /disco result", "job", rule="gobig_still_only")
     source = await finished_image(bot.db, job, "enlarge", "wait until it has finished, or make a new one with /disco",
                                   "gobig_needs_image", index=image_index)

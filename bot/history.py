@@ -25,7 +25,7 @@ from PIL import Image
 
 from bot.answers import NO_MENTIONS, NOT_DONE, AnsweringView, answers_errors, think
 from bot.attachments import read_result_image, results_kept
-from bot.checks import is_moderator, job_of_this_server
+from bot.checks import is_moderator, job_of_this_server, rules_channel_id
 from bot.jobtext import prompt_text
 from commands.errors import CommandError
 from storage import Job, JobState
@@ -147,6 +147,11 @@ async def show_here(bot: Any, interaction: discord.Interaction, job_id: str) -> 
                            f"show it again (rule: show_own_jobs); ask them", "job", rule="show_own_jobs")
     if job.state != JobState.SUCCEEDED:
         return f"Job `{job.id}` is {job.state}; there is no result to show."
+    guild = await bot.db.guilds.get(interaction.guild_id)
+    if not guild.channel_allowed(rules_channel_id(interaction)):  # the admins' rule for renders holds for reposts
+        allowed = ", ".join(f"<#{c}>" for c in sorted(guild.allowed_channel_ids))
+        raise CommandError(f"renders are posted only in {allowed} here (rule: allowed_channels); use /history "
+                           f"there to show job {job.id} again", "job", rule="allowed_channels")
     if not await results_kept(bot.db, job):
         return (f"The files of job `{job.id}` are no longer kept on the server (removed after the server's "
                 f"retention period), so it cannot be shown again. Its settings are kept: `/rerun job:{job.id}` "

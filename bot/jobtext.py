@@ -14,6 +14,11 @@ from engine.spec.schedules import format_number
 from storage import Job, JobKind
 
 
+def kind_words(kind: str) -> str:
+    """"a still job", "an animation job", "a study job": a job's kind in a sentence."""
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind} job"
+
+
 def prompt_text(job: Job) -> str:
     """The job's prompts with their weights, '' when its spec cannot be read."""
     try:

@@ -54,6 +54,7 @@ import discord
 from PIL import Image
 
 from bot import animate, describe, stills, study
+from bot.answers import as_typed
 from bot.attachments import local_artifacts, read_file, result_images
 from bot.notify import notify_by_dm
 from bot.jobtext import progress_words, prompt_text, seconds_left
@@ -469,5 +470,7 @@ class Poster:
     def _failure_text(job: Job) -> str:
         if job.state == JobState.CANCELLED:
             return f"<@{job.user_id}> job `{job.id}` was cancelled."
-        reason = _safe(job.error_message or "no reason was recorded")
+        # Outside a code span: the engine's message names settings (cut_overview, [12]*400) and
+        # may quote a prompt, so its markdown is escaped as well as its mentions.
+        reason = as_typed(" ".join((job.error_message or "no reason was recorded").split()))
         return _clip(f"<@{job.user_id}> job `{job.id}` failed: {reason}")

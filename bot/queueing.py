@@ -21,6 +21,8 @@ import discord
 
 from bot.answers import NO_MENTIONS
 from bot.attachments import missing_files
+from bot.checks import rules_channel_id
+from bot.jobtext import kind_words
 from commands.echo import format_echo
 from commands.errors import CommandError
 from commands.gpu_memory import check_gpu_memory
@@ -69,7 +71,7 @@ async def rerun_options(db: Database, job: Job, **overrides: Any) -> DiscoOption
     (None = keep)."""
     data = json.loads(job.spec_json)
     if job.kind != JobKind.STILL:
-        raise CommandError(f"job {job.id} is a {job.kind} job; only still images can be re-run here — "
+        raise CommandError(f"job {job.id} is {kind_words(job.kind)}; only still images can be re-run here — "
                            f"start it again with its own command", "job", rule="rerun_still_only")
     options = DiscoOptions(init_image=data.get("init_image") or None,
                            image_prompts=prompt_texts(data.get("image_prompts")),
@@ -101,7 +103,7 @@ async def build_options(bot: Any, interaction: discord.Interaction, options: Dis
         preset = json.loads(stored.spec_json)
     limits = JobLimits.from_guild(guild.limits, gpu_memory_gb=bot.config.engine.gpu_memory_gb)
     return build_job(options, limits=limits, guild_defaults=guild.defaults,
-                     channel_defaults=guild.channel_defaults.get(str(interaction.channel_id)),
+                     channel_defaults=guild.channel_defaults.get(str(rules_channel_id(interaction))),
                      preset=preset, preset_name=f"job {parent.id}" if parent else preset_name)
 
 
@@ -144,7 +146,7 @@ async def enqueue_spec(bot: Any, interaction: discord.Interaction,
         model_set=bot.config.engine.model_set, seed=seed, parent_job_id=parent.id if parent else None,
         parent_action=lineage.action if parent and lineage else None,
         parent_image=lineage.image if parent and lineage else None,
-        **job_size(spec).request_fields()), role_ids=roles)
+        rules_channel_id=rules_channel_id(interaction), **job_size(spec).request_fields()), role_ids=roles)
 
 
 async def echo_for(db: Any, job: Job, parsed: ParsedJob, *, limit: int = 2000) -> str:

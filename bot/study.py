@@ -34,6 +34,7 @@ from PIL import Image
 from bot.attachments import read_file
 from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, answers_errors, think
 from bot.checks import job_of_this_server
+from bot.jobtext import kind_words
 from bot.queueing import build_options, echo_for, enqueue_options, enqueue_spec, spec_preset
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, cuts_per_step
@@ -165,7 +166,7 @@ class CellButton(discord.ui.DynamicItem[discord.ui.Button],
         bot = interaction.client
         job = await job_of_this_server(bot.db, interaction, self.job_id, fix="use the buttons there")
         if job.kind != JobKind.STUDY:
-            raise CommandError(f"job {job.id} is a {job.kind} job, not a study", "job", rule="study_only")
+            raise CommandError(f"job {job.id} is {kind_words(job.kind)}, not a study", "job", rule="study_only")
         study = StudySpec.from_json(job.spec_json)
         if not 1 <= self.k <= study.n_cells:
             raise CommandError(f"study {job.id} has cells 1 to {study.n_cells}; there is no cell {self.k}",

@@ -32,7 +32,9 @@ DISCORD_LIMIT = 2000
 LINE_LIMIT = 300
 # Each section's relative share of the message when everything does not fit.
 SECTION_SHARE = {"header": 200, "prompts": 650, "settings": 450, "notes": 700}
-_MARKDOWN = re.compile(r"([\\*_~`|>\[])")  # what Discord reads as markup mid-line
+# What Discord reads as markup: these anywhere, ">" (a quote) only where a line starts, so that
+# <#channel> and <@user> mentions stay whole.
+_MARKDOWN = re.compile(r"([\\*_~`|\[]|^>)")
 _SAFE_WORD = re.compile(r"[A-Za-z0-9_.\-]+(?: [A-Za-z0-9_.\-]+)*")
 
 

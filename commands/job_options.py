@@ -53,6 +53,10 @@ from storage import DEFAULT_LIMITS, GuildLimits
 
 BOT_DEFAULTS: dict[str, Any] = {"n_batches": 1}
 SERVER_DEFAULTS, CHANNEL_DEFAULTS = "the server defaults", "this channel's defaults"
+# Settings a server or channel default must not hold, and why (`commands.server_rules` refuses
+# them when set; one stored before is dropped with this note).
+NOT_A_DEFAULT = {"seed": "every job would paint the same noise, and 🔄 New seed or /rerun would "
+                         "paint it again"}
 MAX_SEED = 2**32 - 1
 # Slash option -> RenderSpec field.
 OPTION_FIELDS = {"steps": "steps", "width": "width", "height": "height", "seed": "seed",
@@ -189,8 +193,8 @@ def build_job(options: DiscoOptions, *, limits: JobLimits = JobLimits(),
     parsed = parse_prompt_text(options.prompt or "")
     merge = _Merge()
     merge.add(BOT_DEFAULTS, "the bot's defaults", user=False)
-    _add_quietly(merge, guild_defaults, SERVER_DEFAULTS)
-    _add_quietly(merge, channel_defaults, CHANNEL_DEFAULTS)
+    _add_quietly(merge, _usable_defaults(guild_defaults, SERVER_DEFAULTS, merge.notes), SERVER_DEFAULTS)
+    _add_quietly(merge, _usable_defaults(channel_defaults, CHANNEL_DEFAULTS, merge.notes), CHANNEL_DEFAULTS)
     _add_quietly(merge, preset, f"preset '{preset_name or '?'}'")
     file_report = _add_settings_file(merge, options.settings_file)
     try:
@@ -235,9 +239,20 @@ def _defaults_used(merge: _Merge) -> list[str]:
         keys = sorted(key for key, origin in merge.origin.items() if origin == label)
         if keys:
             notes.append(f"from {label}: " + ", ".join(
-                f"{key}={short_repr(merge.values[key])}" for key in keys)
+                f"{key}={_default_shown(merge.values[key])}" for key in keys)
                 + " (your options override them)")
     return notes
+
+
+def _default_shown(value: Any) -> str:
+    """A default's value in its note: a short list of names or numbers written out as the admin
+    set it (clip_models=ViT-B-32::openai,RN50::openai), anything else as `short_repr` says it
+    (a schedule is "a list of 1000 items")."""
+    if (isinstance(value, (list, tuple)) and 0 < len(value) <= 8
+            and all(isinstance(v, (str, int, float)) for v in value)):
+        text = ",".join(str(v) for v in value)
+        return text if len(text) <= 100 else text[:99] + "…"
+    return short_repr(value)
 
 
 def non_defaults(spec: RenderSpec, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -263,6 +278,14 @@ def _plain_settings(values: dict[str, Any] | str | None, label: str) -> dict[str
         raise CommandError(f"{label} is not a settings mapping; an admin needs to save it again",
                            rule="stored_settings")
     return {k: v for k, v in values.items() if k != "schema_version"}
+
+
+def _usable_defaults(defaults: dict[str, Any] | None, label: str, notes: list[str]) -> dict[str, Any] | None:
+    """Server or channel defaults less what cannot be a default (`NOT_A_DEFAULT`, stored before
+    it was refused), each one dropped with a note."""
+    dropped = sorted(NOT_A_DEFAULT.keys() & defaults.keys()) if isinstance(defaults, dict) else []
+    notes.extend(f"{key} from {label} ignored: {NOT_A_DEFAULT[key]}" for key in dropped)
+    return {key: value for key, value in defaults.items() if key not in dropped} if dropped else defaults
 
 
 def _add_quietly(merge: _Merge, values: dict[str, Any] | str | None, label: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from commands.errors import CommandError
 from commands.gpu_memory import render_specs
-from commands.job_options import bot_baseline
+from commands.job_options import NOT_A_DEFAULT, bot_baseline
 from commands.prompt_syntax import ATTACHMENT_ONLY, resolve_model_name
 from engine.errors import SpecError
 from engine.spec.animation import AnimationSpec
@@ -48,6 +48,9 @@ def parse_defaults(text: str) -> dict[str, Any]:
     if images:
         raise CommandError(f"defaults: {images[0]} cannot be a default (images come from "
                            f"attachments only); leave it out", images[0], rule="defaults")
+    for key in NOT_A_DEFAULT.keys() & values.keys():
+        raise CommandError(f"defaults: {key} cannot be a default ({NOT_A_DEFAULT[key]}); leave it out",
+                           key, rule="defaults")
     if "diffusion_model" in values and isinstance(values["diffusion_model"], str):
         values["diffusion_model"] = resolve_model_name(values["diffusion_model"])
     try:
@@ -77,10 +80,9 @@ def parse_model_list(text: str, kind: str) -> list[str] | None:
 
 
 def _checked_clip_names(names: list[str]) -> list[str]:
-    checked: list[str] = []
-    for start in range(0, len(names), 8):  # check_clip_models takes at most 8 at once
-        checked.extend(check_clip_models(names[start:start + 8], "clip_models"))
-    return list(dict.fromkeys(checked))
+    # One at a time: a job's list refuses a model named twice, an admin's list just keeps it once
+    # (as the diffusion list does), "rn50, RN50::openai" included.
+    return list(dict.fromkeys(name for given in names for name in check_clip_models([given], "clip_models")))
 
 
 def check_allowed_models(spec: RenderSpec | AnimationSpec | StudySpec,

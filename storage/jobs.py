@@ -83,6 +83,8 @@ class JobRequest:
     parent_image: int | None = None   # which image of the parent's result (0 = the first)
     memory_gb: float = 0.0  # GPU memory it needs at the least (0: unknown); workers with less skip it
     models: str = ""  # the models it loads (diffusion + CLIP): a worker holding them is preferred
+    # The channel whose allowed-channels rule applies (a thread's parent); None: channel_id. Not stored.
+    rules_channel_id: Snowflake | None = None
 
     def validate(self) -> None:
         if self.kind not in set(JobKind):
@@ -237,7 +239,7 @@ def check_limits(settings: GuildSettings, request: JobRequest, user_waiting: int
     if user_waiting >= limits.max_queued_per_user:
         raise QueueFull("max_queued_per_user", limits.max_queued_per_user, user_waiting,
                         f"you already have {user_waiting} job(s) waiting",
-                        "wait for one to start, or cancel one with /disco cancel")
+                        "wait for one to start, or cancel one with /cancel")
     if guild_waiting >= limits.max_queued_per_guild:
         raise QueueFull("max_queued_per_guild", limits.max_queued_per_guild, guild_waiting,
                         f"this server already has {guild_waiting} jobs waiting",
@@ -263,7 +265,7 @@ class Jobs:
                 reason = f" ({settings.pause_reason})" if settings.pause_reason else ""
                 raise IntakePaused(f"this server's admins paused new renders{reason}; try again "
                                    f"later")
-            if not settings.channel_allowed(cid):
+            if not settings.channel_allowed(sid(request.rules_channel_id or cid)):
                 allowed = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
                 raise ChannelNotAllowed(f"renders are not allowed in this channel; use {allowed}")
             counts = await conn.execute_fetchall(

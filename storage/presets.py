@@ -73,7 +73,7 @@ class Presets:
                     raise CapExceeded("max_presets", MAX_PRESETS_PER_OWNER, count + 1,
                                       f"{'this server has' if owner_id is None else 'you have'} "
                                       f"{count} presets already",
-                                      "delete one you no longer use (/disco preset delete)")
+                                      "delete one you no longer use (/preset delete)")
             rows = await conn.execute_fetchall(
                 "INSERT INTO presets (guild_id, owner_id, name, spec_json, spec_version, created_at, "
                 "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, owner_id, name) "

@@ -18,14 +18,14 @@ channel.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answers import ADMIN, say
-from bot.checks import job_of_this_server, require_admin
+from bot.answers import ADMIN, as_typed, say
+from bot.checks import job_of_this_server, require_admin, rules_channel_id
 from bot.params import Images, JobId, Settings, Side
 from bot.settings_text import channels_text, limits_text, seconds_text
 from commands.fleet import fleet_table
@@ -57,9 +57,18 @@ NOT_ADMIN = ("/disco-admin needs the Manage Server permission (rule: manage_guil
              "to make this change")
 
 
+# A channel whose rules admins set; a forum's posts, like a text channel's threads, follow them.
+RulesChannel = Union[discord.TextChannel, discord.ForumChannel]
+
+
 def subject_text(scope: str, subject_id: Optional[str]) -> str:
     return {"user": f"<@{subject_id}>", "role": f"<@&{subject_id}>",
             "member": "every member (default)", "guild": "the whole server"}[scope]
+
+
+def word_span(word: str) -> str:
+    """A banned word as storage keeps it, in a code span a backtick in it cannot close early."""
+    return f"`{' '.join(word.lower().split()).replace('`', 'ˋ')}`"
 
 
 @app_commands.guild_only()
@@ -119,6 +128,11 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                           role: Optional[discord.Role] = None) -> None:
         subject = await self._subject(interaction, scope, user, role)
         if subject is False:
+            return
+        if not any((q.scope, q.subject_id, q.window) == (scope, subject, window)
+                   for q in await self.db.quotas.limits(interaction.guild_id)):
+            await say(interaction, f"**Unchanged:** {subject_text(scope, subject)} has no budget per "
+                                   f"{window}.\n{await self._quota_lines(interaction.guild_id)}")
             return
         await self.db.quotas.set_limit(interaction.guild_id, scope, window, None,
                                        subject_id=subject, actor_id=interaction.user.id)
@@ -218,7 +232,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @limits.command(name="show", description="Show this server's limits, channels and intake")
     async def limits_show(self, interaction: discord.Interaction) -> None:
         settings = await self.db.guilds.get(interaction.guild_id)
-        intake = (f"Intake **paused**: {settings.pause_reason or 'no reason given'}"
+        intake = (f"Intake **paused**: {as_typed(settings.pause_reason or 'no reason given')}"
                   if settings.intake_paused else "Intake open")
         await say(interaction, f"{limits_text(settings)}\n{channels_text(settings)}\n{intake}")
 
@@ -226,7 +240,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
 
     @channels.command(name="allow", description="Allow /disco in a channel (then only in allowed ones)")
     @app_commands.describe(channel="the channel to allow")
-    async def channels_allow(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    async def channels_allow(self, interaction: discord.Interaction, channel: RulesChannel) -> None:
         await self.db.guilds.allow_channel(interaction.guild_id, channel.id, actor_id=interaction.user.id)
         settings = await self.db.guilds.get(interaction.guild_id)
         await say(interaction, f"**Allowed** {channel.mention}. {channels_text(settings)}.")
@@ -234,7 +248,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @channels.command(name="disallow", description="Remove a channel from the allowed list")
     @app_commands.describe(channel="the channel to remove")
     async def channels_disallow(self, interaction: discord.Interaction,
-                                channel: discord.TextChannel) -> None:
+                                channel: RulesChannel) -> None:
         settings = await self.db.guilds.get(interaction.guild_id)
         if str(channel.id) not in settings.allowed_channel_ids:
             await say(interaction, f"**Unchanged:** {channel.mention} is not on the allowed list. "
@@ -255,7 +269,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     async def intake_pause(self, interaction: discord.Interaction,
                            reason: Optional[app_commands.Range[str, 1, 200]] = None) -> None:
         await self.db.guilds.pause_intake(interaction.guild_id, reason or "", actor_id=interaction.user.id)
-        await say(interaction, f"**Intake paused**: {reason or 'no reason given'}. New /disco jobs are "
+        await say(interaction, f"**Intake paused**: {as_typed(reason or 'no reason given')}. New /disco jobs are "
                                f"refused until `/disco-admin intake resume`.")
 
     @intake.command(name="resume", description="Accept new jobs again")
@@ -271,7 +285,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                          word: app_commands.Range[str, 1, 100]) -> None:
         await self.db.guilds.add_banned_word(interaction.guild_id, check_banned_word(word),
                                              actor_id=interaction.user.id)
-        await say(interaction, f"**Banned** `{' '.join(word.lower().split())}`. "
+        await say(interaction, f"**Banned** {word_span(word)}. "
                                f"{await self._words(interaction.guild_id)}")
 
     @banned.command(name="remove", description="Allow a banned word again")
@@ -281,7 +295,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         removed = await self.db.guilds.remove_banned_word(interaction.guild_id, word,
                                                           actor_id=interaction.user.id)
         head = "**Removed**" if removed else "**Unchanged:** not banned:"
-        await say(interaction, f"{head} `{' '.join(word.lower().split())}`. "
+        await say(interaction, f"{head} {word_span(word)}. "
                                f"{await self._words(interaction.guild_id)}")
 
     @banned.command(name="list", description="List the banned words")
@@ -292,7 +306,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         words = (await self.db.guilds.get(guild_id)).banned_words
         if not words:
             return "No banned words."
-        return f"Banned words ({len(words)}): " + ", ".join(f"`{w}`" for w in words)
+        return f"Banned words ({len(words)}): " + ", ".join(word_span(w) for w in words)
 
     # ---- defaults --------------------------------------------------------------------------
 
@@ -300,7 +314,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @app_commands.describe(settings='DD settings as "key=value; key=value", e.g. "steps=150; eta=0.5"',
                            channel="only in this channel (over the server's defaults)")
     async def defaults_set(self, interaction: discord.Interaction, settings: Settings,
-                           channel: Optional[discord.TextChannel] = None) -> None:
+                           channel: Optional[RulesChannel] = None) -> None:
         guild = await self.db.guilds.get(interaction.guild_id)
         current = self._scope_defaults(guild, channel)
         merged = {**current, **parse_defaults(settings)}
@@ -317,7 +331,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                            channel="this channel's own defaults (default: the server's)")
     async def defaults_reset(self, interaction: discord.Interaction,
                              setting: Optional[app_commands.Range[str, 1, 40]] = None,
-                             channel: Optional[discord.TextChannel] = None) -> None:
+                             channel: Optional[RulesChannel] = None) -> None:
         guild = await self.db.guilds.get(interaction.guild_id)
         current = self._scope_defaults(guild, channel)
         key = setting.strip().lower() if setting else None
@@ -341,20 +355,20 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @defaults.command(name="show", description="Show the server's defaults and a channel's own")
     @app_commands.describe(channel="the channel whose defaults to show (default: this one)")
     async def defaults_show(self, interaction: discord.Interaction,
-                            channel: Optional[discord.TextChannel] = None) -> None:
+                            channel: Optional[RulesChannel] = None) -> None:
         guild = await self.db.guilds.get(interaction.guild_id)
         await say(interaction, self._rules(guild, channel))
 
-    def _scope_defaults(self, guild, channel: Optional[discord.TextChannel]) -> dict:
+    def _scope_defaults(self, guild, channel: Optional[RulesChannel]) -> dict:
         if channel is None:
             return dict(guild.defaults)
         return dict(guild.channel_defaults.get(str(channel.id), {}))
 
     @staticmethod
-    def _scope_name(channel: Optional[discord.TextChannel]) -> str:
+    def _scope_name(channel: Optional[RulesChannel]) -> str:
         return channel.mention if channel is not None else "the server"
 
-    def _rules(self, guild, channel: Optional[discord.TextChannel] = None,
+    def _rules(self, guild, channel: Optional[RulesChannel] = None,
                channel_id: Optional[int] = None) -> str:
         cid = str(channel.id if channel is not None else channel_id)
         return "\n".join(rules_lines(guild.defaults, guild.channel_defaults.get(cid, {}),
@@ -374,7 +388,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         what = "every model" if allowed is None else ", ".join(allowed)
         await say(interaction, f"**Allowed {kind} models:** {what}. Jobs using another one are refused "
                                f"when queued.{self._defaults_warning(guild)}\n"
-                               f"{self._rules(guild, channel_id=interaction.channel_id)}")
+                               f"{self._rules(guild, channel_id=rules_channel_id(interaction))}")
 
     @staticmethod
     def _defaults_warning(guild) -> str:
@@ -391,7 +405,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @models.command(name="show", description="Show which diffusion and CLIP models are allowed")
     async def models_show(self, interaction: discord.Interaction) -> None:
         guild = await self.db.guilds.get(interaction.guild_id)
-        await say(interaction, self._rules(guild, channel_id=interaction.channel_id))
+        await say(interaction, self._rules(guild, channel_id=rules_channel_id(interaction)))
 
     # ---- refund ----------------------------------------------------------------------------
 
@@ -426,7 +440,8 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
             who = f"<@{entry.actor_id}>" if entry.actor_id else "the bot"
             detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
             line = (f"`#{entry.id}` <t:{int(entry.at)}:R> {who} **{entry.action}**"
-                    f"{' ' + entry.target if entry.target else ''}{' (' + detail + ')' if detail else ''}")
+                    f"{' ' + as_typed(entry.target) if entry.target else ''}"
+                    f"{' (' + as_typed(detail) + ')' if detail else ''}")
             lines.append(line[:300])
         await say(interaction, "\n".join(lines))
 

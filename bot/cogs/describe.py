@@ -33,7 +33,7 @@ class DescribeCog(commands.Cog):
         await think(interaction)
 
         async def queue():
-            ref = await save_image(self.bot.db, image, "init_image", interaction.filesize_limit)
+            ref = await save_image(self.bot.db, image, "image", interaction.filesize_limit)
             options = DiscoOptions(prompt=PLACEHOLDER_PROMPT, init_image=ref, settings="describe=true")
             return await enqueue_options(self.bot, interaction, options)
         await answer_request(interaction, "describe", queue)

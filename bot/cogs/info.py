@@ -11,7 +11,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answers import SETTINGS, say
+from bot.answers import SETTINGS, as_typed, say
+from bot.checks import rules_channel_id
 from bot.settings_text import channels_text, limits_text, seconds_text
 from commands.server_rules import rules_lines
 
@@ -44,10 +45,10 @@ class InfoCog(commands.Cog):
         lines = ["**Your GPU time**"] + [window_line(use) for use in status.values()]
         lines += ["**This server's limits**", limits_text(settings), channels_text(settings)]
         lines += rules_lines(settings.defaults,
-                             settings.channel_defaults.get(str(interaction.channel_id), {}),
+                             settings.channel_defaults.get(str(rules_channel_id(interaction)), {}),
                              settings.allowed_models, settings.allowed_clip_models)
         if settings.intake_paused:
-            lines.append(f"New jobs are **paused**: {settings.pause_reason or 'no reason given'}")
+            lines.append(f"New jobs are **paused**: {as_typed(settings.pause_reason or 'no reason given')}")
         await say(interaction, "\n".join(lines))
 
 

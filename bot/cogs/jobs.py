@@ -17,7 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answers import MESSAGE_LIMIT, NO_MENTIONS, NOT_DONE, NOT_QUEUED, think
+from bot.answers import MESSAGE_LIMIT, NO_MENTIONS, NOT_DONE, NOT_QUEUED, as_typed, think
 from bot.checks import job_of_this_server
 from bot.jobtext import progress_words, prompt_text, seconds_left
 from bot.params import GuidanceScale, JobId, Prompt, Seed, Settings, Steps
@@ -205,7 +205,7 @@ class JobsCog(commands.Cog):
             eta = _running_eta(job, now)
             lines.append(progress_words(job) + (f" · done <t:{eta}:R>" if eta else ""))
         if job.error_message and job.state != JobState.SUCCEEDED:
-            lines.append(f"error: {' '.join(job.error_message.split())[:500]}")
+            lines.append(f"error: {as_typed(' '.join(job.error_message.split())[:500])}")
         if job.result_message_ids and job.delivery_state == "posted":
             lines.append(f"result: {job_link(job, job.result_message_ids[0])}")
         elif job.terminal:

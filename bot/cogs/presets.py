@@ -22,7 +22,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answers import NO_MENTIONS, NOT_QUEUED, SETTINGS, say, think
+from bot.answers import NO_MENTIONS, NOT_QUEUED, SETTINGS, as_typed, say, think
 from bot.checks import require_admin
 from bot.params import Images, PresetName, Prompt, Seed, Settings
 from bot.queueing import enqueue_options
@@ -56,14 +56,15 @@ def preset_settings(text: str) -> dict:
 
 
 def summary(spec_json: str, limit: int = 160) -> str:
-    """`key=value` pairs of a stored preset, short enough for one list line."""
+    """`key=value` pairs of a stored preset, short enough for one list line, shown as typed (a
+    prompt in it neither formats nor pings)."""
     try:
         values = json.loads(spec_json)
     except ValueError:
         return "(unreadable: save it again)"
     text = "; ".join(f"{k}={json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v}"
                      for k, v in sorted(values.items()))
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return as_typed(text if len(text) <= limit else text[:limit - 1] + "…")
 
 
 @app_commands.guild_only()

@@ -162,6 +162,13 @@ def _from_line(line: str, param: str, first_number: int) -> list[WeightedPrompt]
         )
     parts = line.split("|")
     _check_count(first_number - 1 + len(parts), param)
+    blank = next((index for index, part in enumerate(parts) if not part.strip()), None)
+    if len(parts) > 1 and blank is not None:  # "||spoiler||", "a | | b", "a |": say why it is empty
+        raise SpecError(
+            f"{param}: prompt {first_number + blank} is empty: '|' separates prompts, so '||' or a "
+            f"'|' at either end leaves an empty one — remove that '|' or write words there",
+            param,
+        )
     return [
         parse_prompt(part, param=param, number=first_number + index)
         for index, part in enumerate(parts)

@@ -29,7 +29,7 @@ from bot.answers import (
 from bot.checks import NotAdmin
 from bot.tree import DiscoTree
 from commands.errors import CommandError
-from storage import InvalidValue
+from storage import ChannelNotAllowed, IntakePaused, InvalidValue, NotFound
 
 DEFERRED = discord.InteractionResponseType.deferred_channel_message
 REFERENCE = 1234
@@ -70,10 +70,22 @@ def test_a_refusal_names_the_rule_in_the_commands_wording_and_logs_nothing(caplo
     sent = answer(Recorder(command=boom), CommandError("prompt: too long; shorten it", "prompt"))
     assert sent == [("response", "**Not queued:** prompt: too long; shorten it", True)]
     sent = answer(Recorder(), InvalidValue("max_steps must be at least 1"), SETTINGS)
-    assert sent == [("response", "**Refused:** max_steps must be at least 1", True)]
+    assert sent == [("response", "**Refused:** max\\_steps must be at least 1", True)]
     sent = answer(Recorder(), NotAdmin("server-wide presets need Manage Server (rule: manage_guild)"), SETTINGS)
     assert sent == [("response", "**Refused:** server-wide presets need Manage Server (rule: manage_guild)", True)]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_storage_refusal_cannot_break_the_formatting_or_ping_with_the_text_it_quotes():
+    # An admin's pause reason, a job id typed by a member: shown as typed, not as markdown.
+    reason = "@everyone **maintenance** `until 5"
+    sent = answer(Recorder(command=boom), IntakePaused(f"this server's admins paused new renders ({reason})"))
+    assert sent == [("response", "**Not queued:** this server's admins paused new renders "
+                                 "(@\u200beveryone \\*\\*maintenance\\*\\* \\`until 5)", True)]
+    sent = answer(Recorder(command=boom), ChannelNotAllowed("renders are not allowed in this channel; use <#400>"))
+    assert sent == [("response", "**Not queued:** renders are not allowed in this channel; use <#400>", True)]
+    sent = answer(Recorder(), NotFound("no job '||x||'; check the id"), NOT_DONE)
+    assert sent == [("response", "**Not done:** no job '\\|\\|x\\|\\|'; check the id", True)]
 
 
 def test_anything_else_is_logged_once_and_answered_with_the_reference(caplog):

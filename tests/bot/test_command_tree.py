@@ -117,3 +117,69 @@ def test_the_checker_catches_what_discord_refuses():
         {"name": "g", "description": "d", "type": 2, "options": [
             {"name": "h", "description": "d", "type": 2, "options": []}]}]}
     assert any("nest" in p for p in problems(deep, "/", 0))
+
+
+# ---- commands named in what the bot says -----------------------------------------------------
+
+# "/name", "/name sub" or "/name group sub" in a message; not a path ("a/b", "/srv/x"), a URL or
+# an option ("/rerun job:").
+_WORD = r"([a-z][a-z-]*)(?![\w:/-])"
+COMMAND_MENTION = re.compile(rf"(?<![\w/<.:~])/{_WORD}(?: {_WORD})?(?: {_WORD})?")
+SAID_BY = ("bot", "commands", "storage")  # the packages whose messages reach Discord users
+
+
+def user_texts(root) -> list[tuple[str, str]]:
+    """(file, text) for every string literal, and every literal part of an f-string, in the
+    packages whose messages members and admins read."""
+    import ast
+    found = []
+    for package in SAID_BY:
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    found.append((str(path.relative_to(root)), node.value))
+    return found
+
+
+def unknown_commands(tree: list[dict], texts: list[tuple[str, str]]) -> list[str]:
+    """Each "/command …" in `texts` that names a command the bot does not have: an unknown root
+    starting with "disco", a command word (any command's or subcommand's name) its group lacks,
+    or another command's name written after a root that has no subcommands ("/disco cancel")."""
+    subs = {c["name"]: {o["name"]: {s["name"] for s in o.get("options") or () if s["type"] == SUB_COMMAND}
+                        for o in c.get("options") or () if o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)}
+            for c in tree}
+    words = set(subs) | {name for groups in subs.values() for group, leaves in groups.items()
+                         for name in (group, *leaves)}
+    wrong = []
+    for where, text in texts:
+        for match in COMMAND_MENTION.finditer(text):
+            root, first, second = match.groups()
+            said = f"{where}: {match.group(0)!r}"
+            if root not in subs:
+                if root.startswith("disco"):
+                    wrong.append(f"{said}: no command /{root}")
+            elif not subs[root]:
+                if first in subs:
+                    wrong.append(f"{said}: /{root} takes no subcommand; /{first} is its own command")
+            elif first in subs[root]:
+                if second is not None and subs[root][first] and second not in subs[root][first]:
+                    wrong.append(f"{said}: /{root} {first} has no {second!r}")
+            elif first in words:
+                wrong.append(f"{said}: /{root} has no {first!r}")
+    return wrong
+
+
+def test_every_command_a_message_names_exists(tree):
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    assert unknown_commands(tree, user_texts(root)) == []
+
+
+def test_the_command_checker_catches_a_wrong_name(tree):
+    texts = [("x.py", "cancel one with /disco cancel"), ("x.py", "see /preset remove"),
+             ("x.py", "run /disco-queue"), ("x.py", "/disco-admin intake stop"),
+             ("x.py", "fine: /cancel, /preset list, /disco-admin intake resume, /srv/disco, a/b")]
+    found = "\n".join(unknown_commands(tree, texts))
+    for expected in ("/disco cancel", "/preset remove", "/disco-queue", "intake stop"):
+        assert expected in found
+    assert "fine" not in found

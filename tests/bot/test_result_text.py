@@ -1,13 +1,20 @@
-"""The result message names what was made: a render, an animation or a study."""
+"""How a job reads: the result message names what was made (a render, an animation or a study), a
+failure shows the engine's message as written, a refusal names the job's kind in plain English."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
+import pytest
+
+from bot.jobtext import kind_words
 from bot.poster import Poster
-from storage import Database, JobRequest
+from bot.queueing import rerun_options
+from commands.errors import CommandError
+from storage import Database, JobKind, JobRequest
 
 
-def test_the_result_text_names_what_was_rendered(tmp_path):
+def queued_job(tmp_path):
     async def queued():
         db = await Database.open(tmp_path / "disco.db")
         try:
@@ -16,7 +23,26 @@ def test_the_result_text_names_what_was_rendered(tmp_path):
                 spec_version=1, model_set="test-tiny", width=64, height=64, steps=8, seed=7))
         finally:
             await db.close()
-    job = asyncio.run(queued())
+    return asyncio.run(queued())
+
+
+def test_the_result_text_names_what_was_rendered(tmp_path):
+    job = queued_job(tmp_path)
     for rendered in ("render", "animation", "study"):
         text = Poster._result_text(job, ["a note"], rendered)
         assert text == f"<@3> your {rendered} is done · job `{job.id}` · seed `7`\n`a pier`\n• a note"
+
+
+def test_a_failure_shows_the_engines_message_as_written(tmp_path):
+    # Setting names and schedules are not markdown, a quoted prompt neither pings nor formats.
+    job = replace(queued_job(tmp_path), state="failed",
+                  error_message="cut_overview: [12]*400 is short;\n prompt `@everyone` **x**")
+    assert Poster._failure_text(job) == (f"<@3> job `{job.id}` failed: cut\\_overview: [12]\\*400 is short; "
+                                         f"prompt \\`@\u200beveryone\\` \\*\\*x\\*\\*")
+
+
+def test_a_kind_reads_in_a_sentence(tmp_path):
+    assert [kind_words(kind) for kind in JobKind] == ["a still job", "an animation job", "a study job"]
+    job = replace(queued_job(tmp_path), kind=JobKind.ANIMATION)
+    with pytest.raises(CommandError, match=f"job {job.id} is an animation job; only still images can be re-run"):
+        asyncio.run(rerun_options(None, job))

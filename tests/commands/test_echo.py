@@ -63,6 +63,8 @@ def test_refusal_names_the_rule_and_escapes_markdown():
     assert text == "**Not queued:** cut\\_overview: \\[12]\\*400 is short; fix: e.g. \\[12]\\*1000"
     assert "max\\_cuts" in format_refusal(CommandError("over max_cuts", rule="max_cuts"))
     assert "went wrong" in format_refusal(RuntimeError("secret path /srv/x"))
+    # A channel named in a refusal stays a link; only a line-starting ">" would quote.
+    assert format_refusal(CommandError("use <#400> > 2\n> quoted")) == "**Not queued:** use <#400> > 2\n\\> quoted"
 
 
 def test_recipe_round_trips_a_simple_job():

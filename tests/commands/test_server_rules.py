@@ -31,6 +31,7 @@ def test_defaults_are_parsed_checked_and_normalised() -> None:
 @pytest.mark.parametrize("text, message", [
     ("steps=1", "steps"),
     ("init_image=/etc/passwd", "images come from attachments only"),
+    ("steps=50; seed=5", "seed cannot be a default (every job would paint the same noise"),
     ("colour=red", "colour"),
     ("steps", "expected key=value"),
     ("steps=" + "1" * 40_000, "at most 20000 characters"),
@@ -48,6 +49,16 @@ def test_channel_defaults_lie_over_the_servers_and_under_the_users_options() -> 
     assert parsed.spec.steps == 60 and parsed.spec.eta == 0.5
     assert "from the server defaults: eta=0.5 (your options override them)" in parsed.notes
     assert "from this channel's defaults: steps=60 (your options override them)" in parsed.notes
+    # A seed stored as a default before that was refused: every job would get it, and 🔄 too.
+    seeded = job(guild_defaults={"seed": 5, "eta": 0.5}, channel_defaults={"seed": 6})
+    assert seeded.seed_was_random and seeded.spec.seed not in (5, 6) and seeded.spec.eta == 0.5
+    assert "seed from the server defaults ignored: every job would paint the same noise, and 🔄 New seed " \
+           "or /rerun would paint it again" in seeded.notes
+    assert any(n.startswith("seed from this channel's defaults ignored") for n in seeded.notes)
+    # A list is written out as the admin set it, not as "a list of 2 items".
+    clips = job(guild_defaults={"clip_models": ["ViT-B-32::openai", "RN50::openai"], "cut_overview": [8] * 1000})
+    assert ("from the server defaults: clip_models=ViT-B-32::openai,RN50::openai, cut_overview=a list of 1000 "
+            "items (your options override them)") in clips.notes
     chosen = job(guild_defaults=server, channel_defaults=channel, opts={"steps": 80})
     assert chosen.spec.steps == 80 and not any("steps=60" in n for n in chosen.notes)
 
@@ -55,6 +66,9 @@ def test_channel_defaults_lie_over_the_servers_and_under_the_users_options() -> 
 def test_model_lists() -> None:
     assert parse_model_list("ViT-B/32, rn50", "clip") == ["ViT-B-32::openai", "RN50::openai"]
     assert parse_model_list("every", "clip") is None
+    # Named twice (or by an alias and its full name): kept once, as diffusion models are.
+    assert parse_model_list("RN50::openai, rn50, RN50::openai", "clip") == ["RN50::openai"]
+    assert parse_model_list("watercolordiffusion_2, watercolordiffusion_2", "diffusion") == ["watercolordiffusion_2"]
     assert parse_model_list("256x256_diffusion_uncond portrait_generator_v001", "diffusion") == [
         "256x256_diffusion_uncond", "portrait_generator_v001"]
     with pytest.raises(CommandError, match="unknown CLIP model 'RN51'.*fix: use names from") as caught:

@@ -9,7 +9,9 @@ import json
 
 from storage import Database
 from tests.support.bot import OWNER, last_answer, make_bot, queue_job, run
-from tests.support.fakediscord import SECOND_CHANNEL_ID, FakeDiscord, FakeFile
+from tests.support.fakediscord import SECOND_CHANNEL_ID, FakeChannel, FakeDiscord, FakeFile
+
+THREAD_ID, FORUM_ID, POST_ID = 400_000_000_000_000_777, 400_000_000_000_000_778, 400_000_000_000_000_779
 
 
 async def admin(fake: FakeDiscord, command: str, options=None, *, user=None):
@@ -51,6 +53,9 @@ def test_admin_quota_refuses_a_member_once_used_and_info_shows_it(tmp_path):
             assert (await disco(fake, {})).content.startswith("**Queued**")  # a user limit overrides
             cleared = await admin(fake, "quota clear", {"scope": "user", "window": "day", "user": fake.member})
             assert "Quota cleared" in cleared and f"<@{fake.member.id}>" not in cleared.split("\n", 1)[1]
+            # Clearing a budget that is not there says so, and writes nothing to the audit log.
+            again = await admin(fake, "quota clear", {"scope": "user", "window": "day", "user": fake.member})
+            assert again.startswith(f"**Unchanged:** <@{fake.member.id}> has no budget per day.\nBudgets:")
             audit = await admin(fake, "audit")
             assert audit.count("**quota.set**") == 3 and f"user:{fake.member.id}" in audit
         assert len(await db.jobs.list()) == 2
@@ -97,12 +102,18 @@ def test_limits_channels_intake_and_banned_words_apply_and_are_audited(tmp_path)
             assert elsewhere.ephemeral and f"<#{SECOND_CHANNEL_ID}>" in elsewhere.content
             assert "every channel" in await admin(fake, "channels disallow", {"channel": second})
 
-            assert "maintenance" in await admin(fake, "intake pause", {"reason": "GPU maintenance"})
+            assert "maintenance" in await admin(fake, "intake pause", {"reason": "GPU `maintenance` @everyone"})
             paused = await disco(fake, {})
-            assert paused.ephemeral and "paused" in paused.content and "GPU maintenance" in paused.content
+            # The admin's reason, as typed: it can neither break the members' formatting nor ping.
+            reason = "GPU \\`maintenance\\` @\u200beveryone"
+            assert paused.ephemeral and "paused" in paused.content and reason in paused.content
+            assert f"New jobs are **paused**: {reason}" in (await last_answer(fake, await fake.slash("disco-info"))).content
             assert "Intake open" in await admin(fake, "intake resume")
+            assert "(reason=GPU \\`maintenance\\` @\u200beveryone)" in await admin(fake, "audit")
 
             assert "`gore`" in await admin(fake, "banned-words add", {"word": "Gore"})
+            assert "`ˋgoreˋ`" in await admin(fake, "banned-words add", {"word": "`gore`"})  # cannot break the list
+            await admin(fake, "banned-words remove", {"word": "`gore`"})
             assert "banned_words" in (await disco(fake, {"prompt": "gore at sea"})).content.replace("\\", "")
             # Checked on what renders, not on what was typed: a JSON escape in the settings
             # option, a settings file, a study axis, an animation's later keyframe.
@@ -127,6 +138,31 @@ def test_limits_channels_intake_and_banned_words_apply_and_are_audited(tmp_path)
     run(body, tmp_path)
 
 
+def test_a_thread_follows_the_rules_of_its_channel(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        forum = FakeChannel(FORUM_ID, "gallery", type=15)
+        fake.guild.channels += [FakeChannel(THREAD_ID, "lighthouses", type=11, parent_id=SECOND_CHANNEL_ID),
+                                forum, FakeChannel(POST_ID, "my castles", type=11, parent_id=FORUM_ID)]
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            await admin(fake, "channels allow", {"channel": fake.guild.channel(SECOND_CHANNEL_ID)})
+            await admin(fake, "defaults set", {"settings": "steps=33",
+                                               "channel": fake.guild.channel(SECOND_CHANNEL_ID)})
+            queued = await disco(fake, {"width": 64, "height": 64}, channel_id=THREAD_ID)
+            assert queued.content.startswith("**Queued**"), queued.content
+            assert "from this channel's defaults: steps=33" in queued.content.replace("\\", "")
+            info = await last_answer(fake, await fake.slash("disco-info", channel_id=THREAD_ID))
+            assert "This channel's defaults: `steps=33`" in info.content
+            refused = await disco(fake, {})  # the first channel is still not allowed
+            assert refused.ephemeral and f"<#{SECOND_CHANNEL_ID}>" in refused.content
+            # A forum can be allowed too: its posts are threads.
+            assert f"<#{FORUM_ID}>" in await admin(fake, "channels allow", {"channel": forum})
+            in_post = await disco(fake, {"width": 64, "height": 64}, channel_id=POST_ID)
+            assert in_post.content.startswith("**Queued**"), in_post.content
+        assert [job.channel_id for job in await db.jobs.list()] == [str(POST_ID), str(THREAD_ID)]
+        assert (await db.jobs.list())[1].steps == 33  # the result goes to the thread
+    run(body, tmp_path)
+
+
 def test_presets_are_checked_saved_listed_used_and_deleted(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
         async with fake.run_client(make_bot(tmp_path, fake)):
@@ -139,7 +175,10 @@ def test_presets_are_checked_saved_listed_used_and_deleted(tmp_path):
             image = await preset("save", {"name": "x", "settings": "init_image=/etc/passwd"})
             assert "attachments" in image.content
             saved = await preset("save", {"name": "Fast", "settings": "steps=20; clip_guidance_scale=7000"})
-            assert "Saved" in saved.content and "steps=20" in saved.content
+            assert "Saved" in saved.content and "clip\\_guidance\\_scale=7000.0; steps=20" in saved.content
+            prompt = await preset("save", {"name": "odd", "settings": 'text_prompts="@everyone **big** `x"'})
+            assert '"text": "@\u200beveryone \\*\\*big\\*\\* \\`x"' in prompt.content  # as typed
+            await preset("delete", {"name": "odd"})
             denied = await preset("save", {"name": "house", "settings": "steps=30", "scope": "server"})
             assert "Manage Server" in denied.content
             house = await preset("save", {"name": "house", "settings": "steps=30", "scope": "server"},

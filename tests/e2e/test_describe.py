@@ -66,6 +66,12 @@ def test_describe_refuses_a_hostile_image_and_queues_nothing(tmp_path):
             rec = await fake.slash("describe", {"image": bomb})
             await fake.wait_for(lambda: rec.followup_ids)
             answer = fake.message(rec.followup_ids[-1])
+            text = await fake.slash("describe", {"image": FakeFile("notes.txt", b"hello", "text/plain")})
+            await fake.wait_for(lambda: text.followup_ids)
+            not_image = fake.message(text.followup_ids[-1])
         assert answer.ephemeral and "pixels; at most 16,777,216" in answer.content.replace("\\", "")
+        # The refusal names the option the member filled in: /describe's is `image`.
+        assert not_image.ephemeral and not_image.content.startswith(
+            "**Not queued:** image: 'notes.txt' is text/plain; attach a PNG, JPEG or WebP image"), not_image.content
         assert await db.jobs.list() == []
     run(body, tmp_path)

@@ -72,6 +72,13 @@ def test_history_pages_newest_first_and_shows_a_job_again_after_a_restart(tmp_pa
             _, refused = await click(fake, page.id, f"disco:show:{ids[0]}", user=stranger)
             assert "show_own_jobs" in refused.content.replace("\\_", "_")
 
+            # Where the admins allow renders only in another channel, a repost is refused here.
+            renders = fake.guild.channels[1].id
+            await db.guilds.allow_channel(fake.guild.id, renders)
+            _, elsewhere = await click(fake, page.id, f"disco:show:{ids[0]}")
+            assert "allowed_channels" in elsewhere.content.replace("\\_", "_") and f"<#{renders}>" in elsewhere.content
+            await db.guilds.disallow_channel(fake.guild.id, renders)
+
             _, shown = await click(fake, page.id, f"disco:show:{ids[0]}")
             repost = fake.message(int(shown.content.rsplit("/", 1)[1]))
             assert has_png(repost) and f"disco:new:{ids[0]}" in repost.custom_ids
@@ -187,6 +194,7 @@ def test_the_remix_form_is_refused_like_a_typed_option(tmp_path, field, text, ru
             opened = await fake.click(result.id, f"disco:remix:{job_id}")
             assert (await fake.wait_for_callback(opened)).type == 9
             shown = form_values(opened.modal)
+        async with fake.run_client(make_bot(tmp_path, fake)):  # the form was open across a restart
             submit = await fake.submit_modal(opened, {**shown, field: text})
             answer = await fake.wait_for_message(fake.channel.id, lambda m: m.interaction_id == submit.id
                                                  and m.ephemeral and not m.loading, timeout=15)

@@ -79,7 +79,8 @@ def test_queue_cancel_and_job_show(tmp_path):
             again = await ephemeral_answer(fake, await fake.slash("cancel", {"job": waiting_id}))
             assert again.content == f"Job `{waiting_id}` is already cancelled; nothing to cancel."
 
-            shown = await ephemeral_answer(fake, await fake.slash("job show", {"id": running_id},
+            # An id pasted with the message text around it (copied from the echo) is found.
+            shown = await ephemeral_answer(fake, await fake.slash("job show", {"id": f"job `{running_id}`"},
                                                                   channel_id=SECOND_CHANNEL_ID))
             assert f"`{running_id}` · running" in shown.content and "step 3/8" in shown.content
             assert "seed `7`" in shown.content

@@ -183,7 +183,7 @@ async def test_queue_caps_per_user_and_per_guild(store):
             await db.jobs.enqueue(request(user=10))
         with pytest.raises(QueueFull) as info:
             await db.jobs.enqueue(request(user=10))
-        assert info.value.cap == "max_queued_per_user" and "/disco cancel" in str(info.value)
+        assert info.value.cap == "max_queued_per_user" and "/cancel" in str(info.value)
         await db.jobs.enqueue(request(user=11))
         with pytest.raises(QueueFull) as info:
             await db.jobs.enqueue(request(user=12))
@@ -205,6 +205,11 @@ async def test_paused_intake_and_allowed_channels(store):
         with pytest.raises(ChannelNotAllowed, match="<#200>, <#201>"):
             await db.jobs.enqueue(request(channel_id=100))
         await db.jobs.enqueue(request(channel_id=201))
+        # A thread (its own channel id) under an allowed channel follows that channel's rule.
+        in_thread = await db.jobs.enqueue(request(channel_id=7001, rules_channel_id=201))
+        assert in_thread.channel_id == "7001"
+        with pytest.raises(ChannelNotAllowed):
+            await db.jobs.enqueue(request(channel_id=201, rules_channel_id=7002))
         await db.guilds.disallow_channel(1, 201)
         await db.guilds.allow_channel(1, 100)
         assert (await db.guilds.get(1)).allowed_channel_ids == {"200", "100"}

@@ -79,7 +79,9 @@ def test_dict_text_is_literal_but_checked():
 
 
 @pytest.mark.parametrize("value,message", [
-    ("a | | b", "prompt 2 is empty"),
+    ("a | | b", "prompt 2 is empty: '|' separates prompts"),
+    ("a ||spoiler||", "prompt 2 is empty: '|' separates prompts, so '||' or a '|' at either end"),
+    ("a |", "prompt 2 is empty"),
     (["a", 5], "prompt 2 is int"),
     ([{"txt": "a"}], "unknown keys: 'txt'"),
     ([{"weight": 2}], "'text' is missing"),

@@ -135,6 +135,9 @@ class FakeMember:
         return data
 
 
+THREAD_TYPES = (10, 11, 12)  # announcement, public and private threads
+
+
 @dataclass
 class FakeChannel:
     id: int
@@ -150,13 +153,18 @@ class FakeChannel:
         if self.type == 1:
             return {"id": str(self.id), "type": 1, "last_message_id": None,
                     "recipients": [u.payload() for u in self.recipients]}
-        return {
+        data = {
             "id": str(self.id), "type": self.type, "name": self.name, "position": self.position,
             "guild_id": str(self.guild_id) if self.guild_id else None,
             "parent_id": str(self.parent_id) if self.parent_id else None,
             "permission_overwrites": [], "nsfw": self.nsfw, "topic": None,
             "rate_limit_per_user": 0, "last_message_id": None,
         }
+        if self.type in THREAD_TYPES:  # what Discord adds for a thread (its parent is parent_id)
+            data.update(owner_id="0", message_count=0, member_count=1,  # no thread owner modelled
+                        thread_metadata={"archived": False, "auto_archive_duration": 1440,
+                                         "archive_timestamp": iso(0), "locked": False})
+        return data
 
 
 @dataclass
