@@ -28,12 +28,14 @@ from discord import app_commands
 
 from commands.echo import format_refusal
 from engine.errors import SpecError
-from storage import CapExceeded, ChannelNotAllowed, IntakePaused, InvalidValue, NotFound, QuotaExceeded
+from storage import (CapExceeded, ChannelNotAllowed, DuplicateJob, IntakePaused, InvalidValue, NotFound,
+                     QuotaExceeded)
 
 log = logging.getLogger("disco.bot.answers")
 
 # Storage refusals whose messages already name the rule and the fix.
-STORAGE_REFUSALS = (CapExceeded, ChannelNotAllowed, IntakePaused, QuotaExceeded, InvalidValue, NotFound)
+STORAGE_REFUSALS = (CapExceeded, ChannelNotAllowed, DuplicateJob, IntakePaused, QuotaExceeded, InvalidValue,
+                    NotFound)
 # Everything a user can cause and fix; CommandError is a SpecError.
 REFUSALS = (SpecError, *STORAGE_REFUSALS, app_commands.CheckFailure)
 NO_MENTIONS = discord.AllowedMentions.none()

@@ -98,6 +98,17 @@ class ChannelNotAllowed(StorageError):
     """The guild allows renders only in some channels, and this is not one of them."""
 
 
+class DuplicateJob(StorageError):
+    """The user already has a job with exactly these settings and a fixed seed waiting or
+    running: a second would paint the same picture (a double click, a pasted command)."""
+
+    def __init__(self, job_id: str):
+        super().__init__(f"your job `{job_id}` with exactly these settings and this seed is already "
+                         f"queued or running, and would paint the same picture (rule: duplicate_job); "
+                         f"wait for it, or change the seed or a setting")
+        self.job_id = job_id
+
+
 class CapExceeded(StorageError):
     """A guild limit refuses the job. `cap` is the limit's name, `limit` its value, `fix` the way out."""
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from .audit import write_audit
 from .errors import (
     ChannelNotAllowed,
+    DuplicateJob,
     IntakePaused,
     InvalidState,
     InvalidValue,
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 
 
 DEFAULT_MAX_ATTEMPTS = 3
+# The user's waiting or running job that would paint the same picture as a new request.
+_ACTIVE_TWIN = ("SELECT id FROM jobs WHERE guild_id = ? AND user_id = ? AND kind = ? AND seed = ? "
+                "AND state IN ('queued', 'running') AND spec_json = ? LIMIT 1")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -272,6 +276,11 @@ class Jobs:
                 "SELECT (SELECT queued FROM queue_users WHERE guild_id = ? AND user_id = ?), "
                 "(SELECT queued FROM queue_guilds WHERE guild_id = ?)", (gid, uid, gid))
             check_limits(settings, request, counts[0][0] or 0, counts[0][1] or 0)
+            if request.seed is not None:  # without a fixed seed, each job draws its own
+                twin = await conn.execute_fetchall(_ACTIVE_TWIN, (gid, uid, request.kind, request.seed,
+                                                                  request.spec_json))
+                if twin:
+                    raise DuplicateJob(twin[0][0])
             roles = [str(r) for r in role_ids]
             await check_in(conn, gid, uid, roles, now)
             rows = await conn.execute_fetchall(

@@ -52,6 +52,9 @@ def test_result_buttons_work_after_a_restart(tmp_path):
             assert same.seed == 7 and same.user_id == str(fake.admin.id)
             original = json.loads((await db.jobs.get(job_id)).spec_json)
             assert json.loads(same.spec_json) == original  # identical spec: same everything
+            _, twice = await click(fake, result.id, f"disco:same:{job_id}", user=fake.admin)
+            assert twice.ephemeral and "duplicate_job" in twice.content.replace("\\_", "_"), twice.content
+            assert same.id in twice.content and len(await db.jobs.list()) == 3  # a double click: one job
 
             rec, vary_echo = await click(fake, result.id, f"disco:vary:{job_id}:0")
             assert vary_echo.content.startswith("**Queued**"), vary_echo.content

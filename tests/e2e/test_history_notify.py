@@ -39,7 +39,7 @@ def pinged(message) -> list[str]:
 
 async def finished_jobs(db: Database, fake: FakeDiscord, tmp_path, count: int) -> list[str]:
     await db.guilds.set_limits(fake.guild.id, max_queued_per_user=count)
-    ids = [await queue_job(db, fake) for _ in range(count)]
+    ids = [await queue_job(db, fake, seed=7 + k) for k in range(count)]
     for k, job_id in enumerate(ids):
         await finish(db, tmp_path, job_id, (30 * k, 90, 200 - 20 * k))
     return ids

@@ -60,7 +60,7 @@ def test_rerun_with_the_same_seed_paints_the_same_bytes(tmp_path):
 def test_queue_cancel_and_job_show(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
         running_id = await queue_job(db, fake)
-        waiting_id = await queue_job(db, fake)
+        waiting_id = await queue_job(db, fake, seed=8)
         job = await db.leases.claim(OWNER)
         assert job.id == running_id
         await db.leases.progress(running_id, job.attempt, OWNER, step=3, total=8, seconds_per_step=0.5)

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from storage import (
+    DuplicateJob,
     InvalidState,
     InvalidValue,
     NotFound,
@@ -178,6 +179,27 @@ async def test_cancel_queued_job_never_starts(store):
         assert await db.leases.claim(OWNER) is None
         assert await db.jobs.position(job.id) is None
         assert (await db.jobs.cancel(job.id)).state == "cancelled"  # idempotent
+
+
+@async_test
+async def test_an_identical_job_with_a_fixed_seed_is_refused_while_the_first_waits_or_runs(store):
+    async with await open_db(store) as db:
+        first = await db.jobs.enqueue(request(seed=7))
+        with pytest.raises(DuplicateJob) as twice:  # a double click on 🎯 same seed
+            await db.jobs.enqueue(request(seed=7))
+        assert twice.value.job_id == first.id and "rule: duplicate_job" in str(twice.value)
+        assert first.id in str(twice.value) and "change the seed" in str(twice.value)
+        others = [request(seed=8), request(seed=7, user=11), request(seed=7, guild=2),
+                  request(seed=7, spec_json='{"text_prompts": ["a castle"]}'), request(user=12), request(user=12)]
+        for other in others:  # another seed, user, server or setting; no fixed seed: each its own
+            await db.jobs.enqueue(other)
+        job = await db.leases.claim(OWNER)
+        assert job.id == first.id
+        with pytest.raises(DuplicateJob):  # running counts too
+            await db.jobs.enqueue(request(seed=7))
+        await db.leases.complete(job.id, job.attempt, OWNER, artifacts=[], gpu_seconds=1)
+        await db.jobs.enqueue(request(seed=7))  # asked again once done: the user wants it again
+        check_invariants(store)
 
 
 @async_test

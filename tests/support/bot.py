@@ -58,14 +58,15 @@ def write_png(path: Path, color=(200, 80, 20)) -> Path:
     return path
 
 
-async def queue_job(db: Database, fake: FakeDiscord, *, guild_id: int | None = None) -> str:
-    """A 64×64 still of the test member's; in the fake's guild unless `guild_id` names another."""
+async def queue_job(db: Database, fake: FakeDiscord, *, guild_id: int | None = None, seed: int = 7) -> str:
+    """A 64×64 still of the test member's; in the fake's guild unless `guild_id` names another.
+    Jobs waiting at once need different seeds (an identical one is refused: duplicate_job)."""
     spec = RenderSpec.from_dict({**FAST_DEFAULTS, "text_prompts": "a lighthouse", "width": 64, "height": 64,
-                                 "steps": 8, "skip_steps": 0, "seed": 7, "n_batches": 1})
+                                 "steps": 8, "skip_steps": 0, "seed": seed, "n_batches": 1})
     job = await db.jobs.enqueue(JobRequest(
         guild_id=guild_id or fake.guild.id, channel_id=fake.channel.id, user_id=fake.member.id, kind="still",
         spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64,
-        steps=8, seed=7))
+        steps=8, seed=seed))
     return job.id
 
 
