@@ -42,6 +42,9 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 FRAME_NUMBER = re.compile(r"\d+")  # a frame number key (frame_prompts reads keys the same way)
 _SPACE = re.compile(r"[\s,]*")
 _WS = re.compile(r"\s*")
+# What math looks like (a function call, the frame variable t, an operator between numbers):
+# other animation tools take such expressions; DD 5.x, and so this engine, reads plain numbers.
+_MATH = re.compile(r"\b[a-z]+\s*\(|\bt\b|\d\s*[-+*/^%]\s*[\d.(t]", re.IGNORECASE)
 
 
 def _fail(param: str, what: str, example: str = EXAMPLE) -> SpecError:
@@ -53,6 +56,10 @@ def _number_value(text: str, param: str, where: str) -> float:
     value = text.strip()
     if not _NUMBER.fullmatch(value):
         shown = short_repr(value) if value else "an empty value"
+        if _MATH.search(value):
+            raise _fail(param, f"{where}: {shown} is math; keyframe values are plain numbers, as in "
+                        f"DD 5.x (nothing typed is ever evaluated): give the values at a few frames "
+                        f"and interp_spline fills the frames between")
         raise _fail(param, f"{where}: {shown} is not a number")
     number = float(value)
     if not math.isfinite(number):
