@@ -6,7 +6,8 @@ from storage.guilds import DEFAULT_LIMITS, LIMIT_NAMES, GuildSettings
 
 
 def seconds_text(seconds: float) -> str:
-    return f"{seconds:,.0f} GPU-s ({seconds / 60:,.1f} min)"
+    whole = f"{seconds:,.1f}" if 0 < seconds < 10 else f"{seconds:,.0f}"  # 0.4, not 0
+    return f"{whole} GPU-s ({seconds / 60:,.1f} min)"
 
 
 def limits_text(settings: GuildSettings) -> str:

@@ -73,7 +73,8 @@ def study_line(study: StudySpec) -> str:
     axes = [f"x `{study.x.param}` = {', '.join(study.x.labels)}"]
     if study.y is not None:
         axes.append(f"y `{study.y.param}` = {', '.join(study.y.labels)}")
-    text = (f"**study of {study.n_cells} cells** ({columns} × {rows}, seed `{study.base.seed}`): "
+    cells = f"{study.n_cells} cell" + ("s" if study.n_cells != 1 else "")
+    text = (f"**study of {cells}** ({columns} × {rows}, seed `{study.base.seed}`): "
             + " · ".join(axes))
     return text.replace("@", "@\u200b")[:600]
 

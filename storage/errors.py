@@ -140,12 +140,18 @@ class QuotaExceeded(StorageError):
         period = "today" if window == "day" else "this month"
         whose = "your" if scope == "user" else "this server's"
         when = datetime.fromtimestamp(resets_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        spent = (f"is used up: {_seconds(used_seconds)} of {_seconds(limit_seconds)} GPU-seconds"
+                 if limit_seconds > 0 else "is 0 GPU-seconds: no renders")
         super().__init__(
-            f"{whose} GPU budget for {period} is used up: {used_seconds:,.0f} of "
-            f"{limit_seconds:,.0f} GPU-seconds ({window} limit); it resets at {when}. "
+            f"{whose} GPU budget for {period} {spent} ({window} limit); it resets at {when}. "
             f"Wait until then, or ask a server admin to raise the {window} limit")
         self.scope = scope
         self.window = window
         self.limit_seconds = limit_seconds
         self.used_seconds = used_seconds
         self.resets_at = resets_at
+
+
+def _seconds(seconds: float) -> str:
+    """GPU-seconds as people read them: whole, with a decimal under 10 (0.4, not 0)."""
+    return f"{seconds:,.1f}" if 0 < seconds < 10 else f"{seconds:,.0f}"

@@ -206,10 +206,11 @@ class JobsCog(commands.Cog):
             lines.append(progress_words(job) + (f" · done <t:{eta}:R>" if eta else ""))
         if job.error_message and job.state != JobState.SUCCEEDED:
             lines.append(f"error: {as_typed(' '.join(job.error_message.split())[:500])}")
+        posted = "result" if job.state == JobState.SUCCEEDED else "notice"  # a failure's or cancel's
         if job.result_message_ids and job.delivery_state == "posted":
-            lines.append(f"result: {job_link(job, job.result_message_ids[0])}")
+            lines.append(f"{posted}: {job_link(job, job.result_message_ids[0])}")
         elif job.terminal:
-            lines.append(f"result: {job.delivery_state}")
+            lines.append(f"{posted}: {job.delivery_state}")
         return "\n".join(lines)
 
 

@@ -32,6 +32,7 @@ from commands.prompt_syntax import ATTACHMENT_ONLY
 from engine.errors import SpecError
 from engine.spec.overrides import parse_set_options
 from engine.spec.render import SCHEMA_VERSION, RenderSpec
+from engine.spec.schedules import format_number
 
 log = logging.getLogger("disco.bot.presets")
 
@@ -62,9 +63,17 @@ def summary(spec_json: str, limit: int = 160) -> str:
         values = json.loads(spec_json)
     except ValueError:
         return "(unreadable: save it again)"
-    text = "; ".join(f"{k}={json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v}"
-                     for k, v in sorted(values.items()))
+    text = "; ".join(f"{key}={_typed(value)}" for key, value in sorted(values.items()))
     return as_typed(text if len(text) <= limit else text[:limit - 1] + "…")
+
+
+def _typed(value: object) -> str:
+    """A stored value as it would be typed: 7000, not 7000.0."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format_number(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 @app_commands.guild_only()

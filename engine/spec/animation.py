@@ -46,6 +46,8 @@ from engine.spec.schedules import format_number, short_repr
 MAX_FRAMES = 10_000
 MAX_TOTAL_STEPS = 100_000
 SCALE = 1e7
+ANIMATION_NAMES_HINT = ("animation settings are Disco Diffusion 5.x's names, e.g. max_frames, zoom, "
+                        "angle, translation_x, frames_scale, frames_skip_steps, turbo_mode")
 
 # name: (low, high, low_open) for each keyframed setting.
 KEYFRAME_BOUNDS: dict[str, tuple[float, float, bool]] = {
@@ -436,7 +438,7 @@ class AnimationSpec(CanonicalJSON, BaseModel):
                 guess = closest_name(key, list(cls.model_fields))
                 in_render = key in RenderSpec.model_fields
                 hint = (f"it belongs in render (render={{'{key}': ...}})" if in_render else
-                        f"did you mean '{guess}'?" if guess else "see the list of settings")
+                        f"did you mean '{guess}'?" if guess else ANIMATION_NAMES_HINT)
                 lines.append(f"{key[:60]}: unknown animation setting; {hint}")
             raise SpecError("\n".join(lines), unknown[0] if len(unknown) == 1 else None)
         return cls(**data)

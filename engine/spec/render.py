@@ -54,6 +54,9 @@ def _schedule(**bounds):
 
 SCALE = 1e7  # upper bound of every loss scale; DD users rarely go past 1e5
 DESCRIBE_ANSWER = "describe.json"  # a `describe` job's one result file, read back by the bot
+# Said of a name nothing is close to: where the settings are named, on Discord and on the CLI.
+SETTING_NAMES_HINT = ("settings are Disco Diffusion 5.x's names, e.g. steps, clip_guidance_scale, "
+                      "tv_scale, cutn_batches, cut_overview, skip_steps, eta")
 
 
 def batch_image_seed(seed: int, index: int) -> int:
@@ -350,5 +353,5 @@ def _ranges(indices: list[int]) -> str:
 def unknown_setting_line(key: str) -> str:
     """The error line of a key that is no RenderSpec setting, with the closest name."""
     guess = fields.closest_name(key, list(RenderSpec.model_fields))
-    hint = f"did you mean '{guess}'?" if guess else "see the list of settings"
+    hint = f"did you mean '{guess}'?" if guess else SETTING_NAMES_HINT
     return f"{key[:60]}: unknown setting; {hint}"

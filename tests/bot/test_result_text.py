@@ -46,3 +46,29 @@ def test_a_kind_reads_in_a_sentence(tmp_path):
     job = replace(queued_job(tmp_path), kind=JobKind.ANIMATION)
     with pytest.raises(CommandError, match=f"job {job.id} is an animation job; only still images can be re-run"):
         asyncio.run(rerun_options(None, job))
+
+
+def test_counts_and_small_gpu_times_read_as_people_write_them():
+    from bot.settings_text import seconds_text
+    from bot.study import study_line
+    from engine.spec.render import RenderSpec
+    from engine.spec.study import build_study
+    from storage import QuotaExceeded
+
+    one = build_study(RenderSpec(seed=5), "steps=50")
+    assert study_line(one).startswith("**study of 1 cell** (1 × 1, seed `5`)")
+    assert "study of 2 cells" in study_line(build_study(RenderSpec(seed=5), "steps=50, 60"))
+    assert seconds_text(0.4) == "0.4 GPU-s (0.0 min)" and seconds_text(0) == "0 GPU-s (0.0 min)"
+    assert seconds_text(3600) == "3,600 GPU-s (60.0 min)"
+    spent = QuotaExceeded("user", "day", 0.5, 0.6, 0)
+    assert "is used up: 0.6 of 0.5 GPU-seconds (day limit)" in str(spent)
+    none = QuotaExceeded("guild", "month", 0, 0, 0)
+    assert "this server's GPU budget for this month is 0 GPU-seconds: no renders" in str(none)
+
+
+def test_a_preset_summary_shows_values_as_they_are_typed():
+    from bot.cogs.presets import summary
+    text = summary('{"clip_guidance_scale": 7000.0, "eta": 0.5, "use_secondary_model": true, '
+                   '"cut_overview": "[12]*400+[4]*600", "clip_models": ["ViT-B-32::openai"]}')
+    assert text.replace("\\", "") == ('clip_guidance_scale=7000; clip_models=["ViT-B-32::openai"]; '
+                                      'cut_overview=[12]*400+[4]*600; eta=0.5; use_secondary_model=true')

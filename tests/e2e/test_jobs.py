@@ -78,6 +78,8 @@ def test_queue_cancel_and_job_show(tmp_path):
             assert clicked.content == f"Cancelled job `{waiting_id}` before it started."
             again = await ephemeral_answer(fake, await fake.slash("cancel", {"job": waiting_id}))
             assert again.content == f"Job `{waiting_id}` is already cancelled; nothing to cancel."
+            cancelled = await ephemeral_answer(fake, await fake.slash("job show", {"id": waiting_id}))
+            assert "notice: " in cancelled.content and "result:" not in cancelled.content  # no result
 
             # An id pasted with the message text around it (copied from the echo) is found.
             shown = await ephemeral_answer(fake, await fake.slash("job show", {"id": f"job `{running_id}`"},
@@ -128,6 +130,6 @@ def test_result_delivered_after_the_interaction_token_expired_and_after_a_restar
             assert png_of(result) == png.read_bytes()
             shown = await ephemeral_answer(fake, await fake.slash("job show", {"id": job_id.lower()}))
             link = f"https://discord.com/channels/{fake.guild.id}/{fake.channel.id}/{result.id}"
-            assert "succeeded" in shown.content and link in shown.content
+            assert "succeeded" in shown.content and f"result: {link}" in shown.content
         assert not [r for r in fake.requests if r.status in (401, 404) and "/webhooks/" in r.path]
     run(body, tmp_path)
