@@ -392,6 +392,16 @@ def _settle_size(merge: _Merge, spec: RenderSpec, parsed: ParsedPrompt, options:
                  f"{fitted.height} (about the pixel count of {width}×{height})")
 
 
+def limit_adjustments(spec: RenderSpec, limits: JobLimits) -> list[str]:
+    """What the server's limits would change in (or refuse of) a job with `spec`, as notes."""
+    notes: list[str] = []
+    try:
+        _apply_limits(spec, limits, notes)
+    except CommandError as err:
+        notes.append(f"refused: {err}")
+    return notes
+
+
 def _apply_limits(spec: RenderSpec, limits: JobLimits, notes: list[str]) -> dict[str, Any]:
     """The changes that bring `spec` within the server's limits, each noted with its reason."""
     changes: dict[str, Any] = {}

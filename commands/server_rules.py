@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from commands.errors import CommandError
 from commands.gpu_memory import render_specs
-from commands.job_options import NOT_A_DEFAULT, bot_baseline
+from commands.job_options import NOT_A_DEFAULT, JobLimits, bot_baseline, limit_adjustments
 from commands.prompt_syntax import ATTACHMENT_ONLY, resolve_model_name
 from engine.errors import SpecError
 from engine.spec.animation import AnimationSpec
@@ -106,6 +106,20 @@ def check_allowed_models(spec: RenderSpec | AnimationSpec | StudySpec,
                 f"the CLIP model {forbidden[0]} is not allowed on this server (rule: "
                 f"allowed_clip_models) — fix: use only {', '.join(clips)}, e.g. "
                 f"settings:\"clip_models={example}\"", "clip_models", rule="allowed_clip_models")
+
+
+def defaults_over_limits(scopes: dict[str, dict[str, Any]], limits: JobLimits) -> str:
+    """A warning naming every scope ("the server's defaults": {...}) whose defaults the server's
+    limits would change in each job that keeps them; "" when they fit."""
+    lines, said = [], []
+    for scope, defaults in scopes.items():
+        notes = limit_adjustments(bot_baseline(defaults), limits) if defaults else []
+        if notes and notes not in said:  # a channel's that only repeat the server's: once
+            said.append(notes)
+            lines.append(f"**Warning:** {scope} are over this server's limits, so every job that "
+                         f"keeps them is changed: {'; '.join(notes)}. Lower the defaults or raise "
+                         f"the limits")
+    return "\n".join(lines)
 
 
 def defaults_text(defaults: dict[str, Any]) -> str:

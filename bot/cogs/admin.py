@@ -29,10 +29,11 @@ from bot.checks import job_of_this_server, require_admin, rules_channel_id
 from bot.params import Images, JobId, Settings, Side
 from bot.settings_text import channels_text, limits_text, seconds_text
 from commands.fleet import fleet_table
-from commands.job_options import bot_baseline
+from commands.job_options import JobLimits, bot_baseline
 from commands.moderation import check_banned_word
 from commands.server_rules import (
     check_allowed_models,
+    defaults_over_limits,
     defaults_text,
     parse_defaults,
     parse_model_list,
@@ -227,7 +228,11 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
             return
         settings = await self.db.guilds.set_limits(interaction.guild_id, actor_id=interaction.user.id,
                                                    **changes)
-        await say(interaction, f"**Limits updated** ({', '.join(changes)}):\n{limits_text(settings)}")
+        scopes = {"the server's defaults": settings.defaults, **{
+            f"<#{cid}>'s defaults": {**settings.defaults, **own} for cid, own in settings.channel_defaults.items()}}
+        warning = defaults_over_limits(scopes, JobLimits.from_guild(settings.limits))
+        await say(interaction, f"**Limits updated** ({', '.join(changes)}):\n{limits_text(settings)}"
+                  + (f"\n{warning}" if warning else ""))
 
     @limits.command(name="show", description="Show this server's limits, channels and intake")
     async def limits_show(self, interaction: discord.Interaction) -> None:
@@ -323,8 +328,11 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         check_allowed_models(bot_baseline(combined), guild.allowed_models, guild.allowed_clip_models)
         guild = await self.db.guilds.set_defaults(interaction.guild_id, merged, actor_id=interaction.user.id,
                                                   channel_id=channel.id if channel else None)
+        scope = {(f"<#{channel.id}>'s defaults" if channel else "the server's defaults"): combined}
+        warning = defaults_over_limits(scope, JobLimits.from_guild(guild.limits))
         await say(interaction, f"**Defaults set** for {self._scope_name(channel)}: "
-                               f"`{defaults_text(merged)}`\n{self._rules(guild, channel)}")
+                               f"`{defaults_text(merged)}`\n{self._rules(guild, channel)}"
+                               + (f"\n{warning}" if warning else ""))
 
     @defaults.command(name="reset", description="Remove one default setting, or all of them")
     @app_commands.describe(setting="the setting to remove (default: all)",

@@ -9,7 +9,13 @@ import pytest
 
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, build_job
-from commands.server_rules import check_allowed_models, parse_defaults, parse_model_list, rules_lines
+from commands.server_rules import (
+    check_allowed_models,
+    defaults_over_limits,
+    parse_defaults,
+    parse_model_list,
+    rules_lines,
+)
 from engine.errors import SpecError
 from engine.spec.render import RenderSpec
 from engine.spec.study import build_study
@@ -108,3 +114,19 @@ def test_rules_lines() -> None:
     lines = rules_lines({"steps": 150}, {}, None, ("RN50::openai",))
     assert lines == ["Server defaults: `steps=150`", "This channel's defaults: none (the server's apply)",
                      "Diffusion models allowed: every model", "CLIP models allowed: RN50::openai"]
+
+
+def test_defaults_over_the_limits_are_said_once_per_scope_that_differs() -> None:
+    limits = JobLimits(max_steps=200, max_images=2)
+    server = parse_defaults("steps=500; n_batches=4")
+    channel = {**server, **parse_defaults("eta=0.5")}  # only repeats the server's problem
+    other = {**server, **parse_defaults("steps=150")}
+    text = defaults_over_limits({"the server's defaults": server, "<#1>'s defaults": channel,
+                                 "<#2>'s defaults": other}, limits)
+    lines = text.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("**Warning:** the server's defaults are over")
+    assert "steps 500 → 200" in lines[0] and "images 4 → 2" in lines[0] and "raise the limits" in lines[0]
+    assert lines[1].startswith("**Warning:** <#2>'s defaults") and "images 4 → 2" in lines[1]
+    assert "steps 500" not in lines[1]  # 150 steps there: within the limit
+    assert defaults_over_limits({"the server's defaults": parse_defaults("steps=150")}, limits) == ""
+    assert defaults_over_limits({"the server's defaults": {}}, limits) == ""

@@ -59,6 +59,11 @@ def test_server_and_channel_defaults_apply_under_the_users_options_and_are_shown
             assert "is not a default" in await admin(fake, "defaults reset", {"setting": "sat_scale"})
             audit = await admin(fake, "audit", {"limit": 25})
             assert audit.count("**defaults.set**") >= 2 and "**defaults.reset**" in audit
+            # Limits below the defaults: the admin is told what every job will have changed.
+            limited = (await admin(fake, "limits set", {"max_steps": 25})).replace("\\", "")
+            assert "**Warning:** the server's defaults are over" in limited and "steps 30 → 25" in limited
+            again = (await admin(fake, "defaults set", {"settings": "steps=28"})).replace("\\", "")
+            assert "Defaults set" in again and "steps 28 → 25" in again
         assert len(await db.jobs.list()) == 3
     run(body, tmp_path)
 
