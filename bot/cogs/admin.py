@@ -24,7 +24,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answers import ADMIN, as_typed, say
+from bot.answers import ADMIN, as_typed, say, think
 from bot.checks import job_of_this_server, require_admin, rules_channel_id
 from bot.params import Images, JobId, Settings, Side
 from bot.settings_text import channels_text, limits_text, seconds_text
@@ -93,6 +93,9 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         # Called by discord.py before every subcommand of this cog, nested groups included.
         require_admin(interaction, NOT_ADMIN)
+        # Every answer is private and comes through `say`; deferring first keeps a slow database
+        # (a PostgreSQL server restarting) from turning into "The application did not respond".
+        await think(interaction, private=True)
         return True
 
     # ---- quota -----------------------------------------------------------------------------
