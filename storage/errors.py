@@ -99,8 +99,9 @@ class ChannelNotAllowed(StorageError):
 
 
 class DuplicateJob(StorageError):
-    """The user already has a job with exactly these settings and a fixed seed waiting or
-    running: a second would paint the same picture (a double click, a pasted command)."""
+    """The user already has a job made the same way from the same job (a button clicked twice)
+    with exactly these settings and a fixed seed waiting or running: a second would paint the
+    same picture."""
 
     def __init__(self, job_id: str):
         super().__init__(f"your job `{job_id}` with exactly these settings and this seed is already "

@@ -43,8 +43,11 @@ if TYPE_CHECKING:
 
 
 DEFAULT_MAX_ATTEMPTS = 3
-# The user's waiting or running job that would paint the same picture as a new request.
-_ACTIVE_TWIN = ("SELECT id FROM jobs WHERE guild_id = ? AND user_id = ? AND kind = ? AND seed = ? "
+# The user's waiting or running child of the same job by the same action (a button clicked
+# twice) that would paint the same picture as a new request. Jobs without a fixed seed each
+# draw their own; a job typed again is the user's choice.
+_ACTIVE_TWIN = ("SELECT id FROM jobs WHERE guild_id = ? AND user_id = ? AND parent_job_id = ? "
+                "AND COALESCE(parent_action, '') = COALESCE(?, '') AND seed = ? "
                 "AND state IN ('queued', 'running') AND spec_json = ? LIMIT 1")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -276,9 +279,9 @@ class Jobs:
                 "SELECT (SELECT queued FROM queue_users WHERE guild_id = ? AND user_id = ?), "
                 "(SELECT queued FROM queue_guilds WHERE guild_id = ?)", (gid, uid, gid))
             check_limits(settings, request, counts[0][0] or 0, counts[0][1] or 0)
-            if request.seed is not None:  # without a fixed seed, each job draws its own
-                twin = await conn.execute_fetchall(_ACTIVE_TWIN, (gid, uid, request.kind, request.seed,
-                                                                  request.spec_json))
+            if request.seed is not None and request.parent_job_id is not None:
+                twin = await conn.execute_fetchall(_ACTIVE_TWIN, (
+                    gid, uid, request.parent_job_id, request.parent_action, request.seed, request.spec_json))
                 if twin:
                     raise DuplicateJob(twin[0][0])
             roles = [str(r) for r in role_ids]

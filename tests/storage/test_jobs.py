@@ -182,23 +182,30 @@ async def test_cancel_queued_job_never_starts(store):
 
 
 @async_test
-async def test_an_identical_job_with_a_fixed_seed_is_refused_while_the_first_waits_or_runs(store):
+async def test_a_button_clicked_twice_queues_one_job_while_the_first_waits_or_runs(store):
     async with await open_db(store) as db:
-        first = await db.jobs.enqueue(request(seed=7))
+        await db.guilds.set_limits(1, max_queued_per_user=20)
+        parent = (await db.jobs.enqueue(request(seed=6))).id
+        same = dict(seed=7, parent_job_id=parent, parent_action="same")
+        first = await db.jobs.enqueue(request(**same))
         with pytest.raises(DuplicateJob) as twice:  # a double click on 🎯 same seed
-            await db.jobs.enqueue(request(seed=7))
+            await db.jobs.enqueue(request(**same))
         assert twice.value.job_id == first.id and "rule: duplicate_job" in str(twice.value)
         assert first.id in str(twice.value) and "change the seed" in str(twice.value)
-        others = [request(seed=8), request(seed=7, user=11), request(seed=7, guild=2),
-                  request(seed=7, spec_json='{"text_prompts": ["a castle"]}'), request(user=12), request(user=12)]
-        for other in others:  # another seed, user, server or setting; no fixed seed: each its own
+        others = [request(**{**same, "seed": 8}), request(**same, user=11), request(**same, guild=2),
+                  request(**{**same, "parent_action": "remix"}), request(seed=7), request(seed=7),
+                  request(**same, spec_json='{"text_prompts": ["a castle"]}'),
+                  request(**{**same, "seed": None}), request(**{**same, "seed": None})]
+        for other in others:  # another seed, user, server, action or setting; typed; no fixed seed
             await db.jobs.enqueue(other)
         job = await db.leases.claim(OWNER)
-        assert job.id == first.id
+        while job.id != first.id:
+            await db.leases.complete(job.id, job.attempt, OWNER, artifacts=[], gpu_seconds=1)
+            job = await db.leases.claim(OWNER)
         with pytest.raises(DuplicateJob):  # running counts too
-            await db.jobs.enqueue(request(seed=7))
+            await db.jobs.enqueue(request(**same))
         await db.leases.complete(job.id, job.attempt, OWNER, artifacts=[], gpu_seconds=1)
-        await db.jobs.enqueue(request(seed=7))  # asked again once done: the user wants it again
+        await db.jobs.enqueue(request(**same))  # clicked again once done: the user wants it again
         check_invariants(store)
 
 

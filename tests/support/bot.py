@@ -59,8 +59,7 @@ def write_png(path: Path, color=(200, 80, 20)) -> Path:
 
 
 async def queue_job(db: Database, fake: FakeDiscord, *, guild_id: int | None = None, seed: int = 7) -> str:
-    """A 64×64 still of the test member's; in the fake's guild unless `guild_id` names another.
-    Jobs waiting at once need different seeds (an identical one is refused: duplicate_job)."""
+    """A 64×64 still of the test member's; in the fake's guild unless `guild_id` names another."""
     spec = RenderSpec.from_dict({**FAST_DEFAULTS, "text_prompts": "a lighthouse", "width": 64, "height": 64,
                                  "steps": 8, "skip_steps": 0, "seed": seed, "n_batches": 1})
     job = await db.jobs.enqueue(JobRequest(
