@@ -62,7 +62,7 @@ def test_a_custom_table_becomes_a_registered_diffusion_model(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("body, message", [
-    (f'url = "https://example.org/f.pt"\nsha256 = "abc"', "sha256: expected the file's SHA-256, 64 hex digits"),
+    ('url = "https://example.org/f.pt"\nsha256 = "abc"', "sha256: expected the file's SHA-256, 64 hex digits"),
     (f'sha256 = "{SHA}"', "give exactly one of url"),
     (f'url = "https://e.org/f.pt"\npath = "/m/f.pt"\nsha256 = "{SHA}"', "give exactly one of url"),
     (f'url = "ftp://e.org/f.pt"\nsha256 = "{SHA}"', "url: expected an http:// or https:// address"),
