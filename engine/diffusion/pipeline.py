@@ -80,7 +80,11 @@ class DiscoPipeline:
         init_image then only names it). `keep_images`: also return each final image tensor.
         `batch_cuts`: let several cut batches share a CLIP pass when memory allows (False: DD's
         loop, one batch per pass; the same image either way)."""
-        # 1. Settle the seed and the run number, and write DD's settings file first.
+        # 1. Read the input images (a bad file fails before any model loads or file is written),
+        #    settle the seed and the run number; DD's settings file is written before sampling.
+        init_image = load_image(spec.init_image, "init_image") if spec.init_image and init is None else None
+        for prompt in spec.image_prompts:
+            load_image(prompt.text, "image_prompts")
         seed = spec.seed if spec.seed is not None else random.randint(0, 2**32 - 1)
         out_dir.mkdir(parents=True, exist_ok=True)
         run = next_run_number(out_dir, spec.batch_name) if run is None else run
@@ -95,7 +99,6 @@ class DiscoPipeline:
 
         # 3. The noise schedule is shared by every image (the spec parsed its cut schedules once).
         schedule = make_schedule(spec.steps)
-        init_image = load_image(spec.init_image, "init_image") if spec.init_image and init is None else None
         first = resume.index if resume else 0
 
         results = []
