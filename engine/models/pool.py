@@ -327,7 +327,10 @@ class ModelPool:
         def build() -> nn.Module:
             import lpips
 
-            with torch.random.fork_rng(devices=[]):
+            # lpips builds its VGG with torchvision's deprecated `pretrained=` argument, which
+            # warns on every first use; the weights are ours to load, so the warning says nothing.
+            with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
                 torch.manual_seed(_seed_for("lpips"))
                 model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
             if self.model_set == "dd-default":

@@ -163,3 +163,12 @@ def test_a_unet_built_from_weights_equals_one_loaded_the_usual_way():
     with pytest.raises(RuntimeError, match="Missing key"):
         build_unet(TINY_UNET_CONFIG, use_fp16=False, use_checkpoint=False, seed=6,
                    weights={k: v for k, v in state.items() if not k.startswith("out.")})
+
+
+def test_building_lpips_shows_no_torchvision_deprecation_warning():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ModelPool("test-tiny").lpips()
+    assert not [w for w in caught if "torchvision" in w.filename], [str(w.message) for w in caught]
