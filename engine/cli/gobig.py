@@ -16,7 +16,7 @@ from pathlib import Path
 
 from engine.cli.render import command_line_pool
 from engine.errors import EngineError, SpecError
-from engine.media.files import read_png_text
+from engine.media.files import png_settings
 from engine.media.stills import read_still
 from engine.spec.gobig import MAX_GOBIG_PIXELS, MAX_SEED, gobig_tiles
 from engine.spec.jsontext import read_json
@@ -57,10 +57,7 @@ def gobig_spec(args: argparse.Namespace) -> tuple[RenderSpec, list[str]]:
 
 
 def _carried_settings(image: Path) -> tuple[dict, list[str]]:
-    try:
-        text = read_png_text(image).get("disco_settings")
-    except (OSError, ValueError):
-        text = None
+    text = png_settings(image)
     if not text:
         return {}, [f"{image.name} carries no settings: DD's defaults and the prompt you give"]
     data = read_json(text, f"the settings in {image.name}")

@@ -17,6 +17,7 @@ from engine.errors import SpecError
 
 # A settings or spec file: DD's own are a few KB; RenderSpec JSON is capped at 1,000,000 characters.
 MAX_SETTINGS_FILE_BYTES = 4 * 1024 * 1024
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def read_user_file(path: str | Path, *, what: str, limit: int = MAX_SETTINGS_FILE_BYTES) -> bytes:
@@ -75,6 +76,16 @@ def read_png_text(path: Path) -> dict[str, str]:
     with Image.open(path) as image:
         image.load()
         return dict(getattr(image, "text", {}))
+
+
+def png_settings(path: str | Path) -> str | None:
+    """The settings a PNG of ours carries (its `disco_settings` text chunk, written before the
+    pixels, so none are decoded); None for any other file."""
+    try:
+        with Image.open(path) as image:
+            return image.info.get("disco_settings") if image.format == "PNG" else None
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
 
 
 def save_json(path: Path, data: dict) -> Path:
