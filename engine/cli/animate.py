@@ -24,8 +24,8 @@ def add_animate_command(commands: argparse._SubParsersAction) -> None:
                             description="Render a Disco Diffusion animation: frames, an MP4 and "
                             "a GIF preview.")
     p.error = _one_line_error  # argparse's two-line usage errors become one line, exit 2
-    p.add_argument("prompt", nargs="?", help='prompts for every frame, joined by "|", each '
-                   '"text:weight" (frame-keyed prompts: --set text_prompts=...)')
+    p.add_argument("prompt", nargs="?", help='prompts joined by "|", each "text:weight"; keyed by '
+                   'the frame they start at: "0: a castle | fog:-0.5 || 60: a city"')
     p.add_argument("--mode", help="2D, 3D or video (default 2D; video when --video is given)")
     p.add_argument("--frames", help="frames to render (max_frames)")
     for dest in MOTION:
@@ -81,20 +81,23 @@ def _whole(name: str, text: str | None) -> int | None:
 def build_animation(args: argparse.Namespace):
     """The AnimationSpec the command line describes, plus notes to show the user."""
     from engine.spec.animation import MODE_NAMES, AnimationSpec, split_animation_options
-    from engine.spec.render import parse_set_options
+    from engine.spec.frame_prompts import is_frame_keyed
+    from engine.spec.render import follow_steps, parse_set_options
 
     anim, render, report = _settings_file(args)
     typed, render_options = split_animation_options(args.set)
     anim.update(typed)
-    render.update(parse_set_options(render_options))
-    # Prompts for every frame go to the render; frame-keyed prompts given with --set
-    # text_prompts=... replace them, as AnimationSpec defines.
-    if args.prompt is not None:
+    # follow_steps: a skip_steps at DD's default follows the steps, as for `disco render`.
+    render = follow_steps(render, parse_set_options(render_options))
+    # Prompts for every frame go to the render; frame-keyed prompts (the argument written
+    # "0: a castle || 60: a city", as on Discord, or --set text_prompts=...) replace them, as
+    # AnimationSpec defines.
+    if args.prompt is not None and is_frame_keyed(args.prompt):
+        anim["text_prompts"] = args.prompt
+    elif args.prompt is not None:
         render["text_prompts"] = args.prompt
-    for name in ("steps", "width", "height", "seed"):
-        value = _whole(name, getattr(args, name))
-        if value is not None:
-            render[name] = value
+    flags = {name: _whole(name, getattr(args, name)) for name in ("steps", "width", "height", "seed")}
+    render = follow_steps(render, {name: value for name, value in flags.items() if value is not None})
     for name in MOTION:
         if getattr(args, name) is not None:
             anim[name] = getattr(args, name)
@@ -156,8 +159,11 @@ def cmd_animate(args: argparse.Namespace) -> int:
               "choose another --out folder or free some space", file=sys.stderr)
         return 2
     progress.close()
-    if result.first_rendered:
-        print(f"resumed at frame {result.first_rendered + 1}", file=sys.stderr)
+    if result.first_rendered >= len(result.frames):
+        print(f"all {len(result.frames)} frames were already in {args.out}; --restart renders "
+              "them again", file=sys.stderr)
+    elif result.first_rendered:
+        print(f"resumed at frame {result.first_rendered + 1} of {len(result.frames)}", file=sys.stderr)
     print(f"{result.mp4}  {len(result.frames)} frames  seed {result.base_seed}  "
           f"{result.seconds:.1f} s")
     print(f"preview: {result.preview}")

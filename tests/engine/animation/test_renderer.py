@@ -247,16 +247,48 @@ def disco(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
 @pytest.mark.e2e
 def test_cli_animate_smoke(tmp_path):
     out = tmp_path / "anim"
-    done = disco("a lighthouse", "--mode", "2D", "--frames", "2", "--zoom", "0: (1.05)",
-                 "--steps", "4", "--width", "64", "--height", "64", "--seed", "3", "--fps", "5",
-                 "--models", "test-tiny", "--device", "cpu", "--no-progress",
-                 "--set", "cutn_batches=1", "--set", "clip_models=ViT-B-32::openai",
-                 "--set", "cut_overview=[2]*1000", "--set", "cut_innercut=[2]*1000",
-                 "--set", "frames_scale=0", "--set", "frames_skip_steps=50%",
-                 "--out", str(out), tmp_path=tmp_path)
+    args = ("a lighthouse", "--mode", "2D", "--frames", "2", "--zoom", "0: (1.05)",
+            "--steps", "4", "--width", "64", "--height", "64", "--seed", "3", "--fps", "5",
+            "--models", "test-tiny", "--device", "cpu", "--no-progress",
+            "--set", "cutn_batches=1", "--set", "clip_models=ViT-B-32::openai",
+            "--set", "cut_overview=[2]*1000", "--set", "cut_innercut=[2]*1000",
+            "--set", "frames_scale=0", "--set", "frames_skip_steps=50%",
+            "--out", str(out))
+    done = disco(*args, tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
     assert str(out / "animation.mp4") in done.stdout
     assert probe_video(out / "animation.mp4").frames == 2
+    again = disco(*args, tmp_path=tmp_path)  # the same command again: nothing left to render
+    assert again.returncode == 0 and "all 2 frames were already in" in again.stderr, again.stderr
+    other = disco(*args, "--angle", "0: (3)", tmp_path=tmp_path)
+    assert other.returncode == 2 and "different animation" in other.stderr
+    assert "--restart" in other.stderr
+
+
+def test_cli_animate_takes_frame_keyed_prompts_as_on_discord():
+    from disco.cli import build_parser
+    from engine.cli.animate import build_animation
+
+    args = build_parser().parse_args(["animate", "0: a castle:2 | fog:-0.5 || 2: a city",
+                                      "--frames", "3"])
+    spec, _ = build_animation(args)
+    assert [p.text for p in spec.prompts_at(1)] == ["a castle", "fog"]
+    assert [p.text for p in spec.prompts_at(2)] == ["a city"]
+    plain, _ = build_animation(build_parser().parse_args(["animate", "time: 12:30 a clock"]))
+    assert [p.text for p in plain.prompts_at(0)] == ["time: 12:30 a clock"]
+
+
+def test_cli_animate_skip_steps_at_dd_default_follows_the_steps_of_a_settings_file(tmp_path):
+    from disco.cli import build_parser
+    from engine.cli.animate import build_animation
+
+    dd_file = tmp_path / "dd_settings.txt"
+    dd_file.write_text('{"text_prompts": {"0": ["a castle"]}, "steps": 250, "skip_steps": 10, '
+                       '"animation_mode": "2D"}')
+    for flags in (["--steps", "3"], ["--set", "steps=3"]):
+        spec, _ = build_animation(build_parser().parse_args(
+            ["animate", "--settings", str(dd_file), "--frames", "2", *flags]))
+        assert (spec.render.steps, spec.render.skip_steps) == (3, 0), flags
 
 
 @pytest.mark.parametrize("args, expected", [
