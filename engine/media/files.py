@@ -91,8 +91,11 @@ def read_png_text(path: Path) -> dict[str, str]:
 
 def png_settings(path: str | Path) -> str | None:
     """The settings a PNG of ours carries (its `disco_settings` text chunk, written before the
-    pixels, so none are decoded); None for any other file."""
+    pixels, so none are decoded); None for any other file. Only a regular file is opened: a FIFO
+    with no writer would wait forever."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
         with Image.open(path) as image:
             return image.info.get("disco_settings") if image.format == "PNG" else None
     except (OSError, ValueError, Image.DecompressionBombError):
