@@ -121,7 +121,7 @@ def build_animation(args: argparse.Namespace):
 def _settings_file(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
     """(animation values, render values, report lines) from --settings; empty without one."""
     from engine.spec.ddanimation import dd_animation_values
-    from engine.spec.sources import read_settings_path
+    from engine.spec.sources import is_dd_file, read_settings_path
 
     if getattr(args, "settings", None) is None:
         return {}, {}, []
@@ -129,6 +129,8 @@ def _settings_file(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
     if isinstance(data.get("render"), dict):  # our own animation JSON
         return ({k: v for k, v in data.items() if k not in ("render", "schema_version")},
                 dict(data["render"]), [])
+    if not is_dd_file(data):  # our own still settings (a render's JSON or PNG): every frame's
+        return {}, {k: v for k, v in data.items() if k != "schema_version"}, []
     values, report = dd_animation_values(data, args.mode)
     spec = values.pop("render")
     render = {k: v for k, v in spec.to_dict().items() if k in spec.model_fields_set}

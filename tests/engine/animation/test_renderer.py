@@ -291,6 +291,20 @@ def test_cli_animate_skip_steps_at_dd_default_follows_the_steps_of_a_settings_fi
         assert (spec.render.steps, spec.render.skip_steps) == (3, 0), flags
 
 
+def test_cli_animate_reads_our_still_settings_as_every_frames_render(tmp_path):
+    from disco.cli import build_parser
+    from engine.cli.animate import build_animation
+    from engine.spec.render import RenderSpec
+
+    still = RenderSpec(text_prompts="a harbour:2 | fog:-0.5", steps=30, seed=8, width=128, gobig=False)
+    (tmp_path / "still.json").write_text(still.to_json(), encoding="utf-8")
+    spec, notes = build_animation(build_parser().parse_args(
+        ["animate", "--settings", str(tmp_path / "still.json"), "--frames", "2"]))
+    assert (spec.render.steps, spec.render.seed, spec.render.width) == (30, 8, 128)
+    assert spec.render.prompt_summary() == still.prompt_summary()
+    assert not [note for note in notes if "unknown key" in note or "DD 5.0" in note], notes
+
+
 @pytest.mark.parametrize("args, expected", [
     (["--zoom", "0: (1.02), 5: (abc)"], "zoom: keyframe 2"),
     (["--mode", "4D"], "animation_mode"),
