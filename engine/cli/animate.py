@@ -19,6 +19,12 @@ MOTION = ("angle", "zoom", "translation_x", "translation_y", "translation_z", "r
           "rotation_3d_y", "rotation_3d_z")
 
 
+# The settings DD 5.7 replaces with their video_init_* twins on Video Input frames.
+VIDEO_TWINS = {name: f"video_init_{name}" for name in (
+    "steps", "skip_steps", "clip_guidance_scale", "tv_scale", "range_scale", "sat_scale",
+    "cutn_batches", "frames_scale", "frames_skip_steps")}
+
+
 def add_animate_command(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("animate", help="render an animation (2D, 3D or video input)",
                             description="Render a Disco Diffusion animation: frames, an MP4 and "
@@ -88,7 +94,8 @@ def build_animation(args: argparse.Namespace):
     typed, render_options = split_animation_options(args.set)
     anim.update(typed)
     # follow_steps: a skip_steps at DD's default follows the steps, as for `disco render`.
-    render = follow_steps(render, parse_set_options(render_options))
+    render_set = parse_set_options(render_options)
+    render = follow_steps(render, render_set)
     # Prompts for every frame go to the render; frame-keyed prompts (the argument written
     # "0: a castle || 60: a city", as on Discord, or --set text_prompts=...) replace them, as
     # AnimationSpec defines.
@@ -115,7 +122,31 @@ def build_animation(args: argparse.Namespace):
     if args.vr:
         anim["vr_mode"] = True
     spec = AnimationSpec.from_dict({**anim, "render": render})
-    return spec, report + [note for note in spec.notes if note not in report]
+    given = set(render_set) | {name for name, value in flags.items() if value is not None} | set(typed)
+    spec, carried = _video_settings_from_the_command_line(spec, anim, render, given)
+    return spec, report + [note for note in spec.notes if note not in report] + carried
+
+
+def _video_settings_from_the_command_line(spec, anim: dict, render: dict, given: set[str]):
+    """DD 5.7 renders Video Input frames with the video_init_* settings, not steps,
+    clip_guidance_scale, …: what the command line gives for those (--steps, --set) would be
+    ignored, so it goes to their video_init_* twins unless those are given too. The spec, and
+    a note naming what was carried."""
+    from engine.spec.animation import AnimationSpec
+
+    if spec.animation_mode != "Video Input":
+        return spec, []
+    wanted = {key for key in VIDEO_TWINS if key in given and VIDEO_TWINS[key] not in given}
+    if wanted & {"steps", "skip_steps"}:  # one pair: the skip follows the steps it was made for
+        wanted |= {key for key in ("steps", "skip_steps") if VIDEO_TWINS[key] not in given}
+    if not wanted:
+        return spec, []
+    carried = {VIDEO_TWINS[key]: getattr(spec.render if hasattr(spec.render, key) else spec, key)
+               for key in sorted(wanted)}
+    spec = AnimationSpec.from_dict({**anim, **carried, "render": render})
+    return spec, ["video input renders its frames with DD's video_init_* settings: "
+                  + ", ".join(f"{name}={value}" for name, value in carried.items())
+                  + " (from the command line)"]
 
 
 def _settings_file(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
@@ -161,6 +192,11 @@ def cmd_animate(args: argparse.Namespace) -> int:
               "choose another --out folder or free some space", file=sys.stderr)
         return 2
     progress.close()
+    if len(result.frames) < spec.max_frames:  # video input: the video ran out first
+        print(f"note: the video gives {len(result.frames)} frames with extract_nth_frame="
+              f"{spec.extract_nth_frame}, fewer than the {spec.max_frames} asked"
+              + ("; extract_nth_frame=1 takes every frame" if spec.extract_nth_frame > 1 else ""),
+              file=sys.stderr)
     if result.first_rendered >= len(result.frames):
         print(f"all {len(result.frames)} frames were already in {args.out}; --restart renders "
               "them again", file=sys.stderr)

@@ -291,6 +291,39 @@ def test_cli_animate_skip_steps_at_dd_default_follows_the_steps_of_a_settings_fi
         assert (spec.render.steps, spec.render.skip_steps) == (3, 0), flags
 
 
+def test_cli_video_input_takes_the_steps_and_scales_given_on_the_command_line(tmp_path):
+    from disco.cli import build_parser
+    from engine.cli.animate import build_animation
+
+    clip = tmp_path / "clip.mp4"
+    encode_mp4([np.full((64, 64, 3), 90, np.uint8)] * 2, clip, fps=6)
+    base = ["animate", "a river", "--video", str(clip), "--frames", "2", "--steps", "5",
+            "--set", "clip_guidance_scale=8000"]
+    spec, notes = build_animation(build_parser().parse_args(base))
+    first, later = spec.frame_render_spec(0), spec.frame_render_spec(1)
+    assert (first.steps, first.skip_steps, first.clip_guidance_scale) == (5, 0, 8000)
+    assert (later.steps, later.clip_guidance_scale) == (5, 8000)
+    assert "video_init_steps=5" in notes[-1] and "video_init_clip_guidance_scale=8000" in notes[-1]
+    own, notes = build_animation(build_parser().parse_args(
+        [*base, "--set", "video_init_steps=70", "--set", "video_init_skip_steps=20"]))
+    assert (own.video_init_steps, own.video_init_skip_steps) == (70, 20)  # given: kept
+    assert "video_init_steps" not in notes[-1]
+    still, notes = build_animation(build_parser().parse_args(["animate", "a river", "--steps", "5"]))
+    assert still.video_init_steps == 100 and not any("video_init" in note for note in notes)
+
+
+@pytest.mark.e2e
+def test_cli_video_input_says_when_the_video_gives_fewer_frames_than_asked(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    encode_mp4([np.full((64, 64, 3), 40 * i, np.uint8) for i in range(3)], clip, fps=6)
+    done = disco("a river", "--video", str(clip), "--frames", "10", "--steps", "2", "--width", "64",
+                 "--height", "64", "--models", "test-tiny", "--device", "cpu", "--no-progress",
+                 "--set", "cutn_batches=1", "--set", "clip_models=ViT-B-32::openai",
+                 "--set", "video_init_flow_warp=false", "--out", str(tmp_path / "v"), tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "the video gives 2 frames with extract_nth_frame=2, fewer than the 10 asked" in done.stderr
+
+
 def test_cli_animate_reads_our_still_settings_as_every_frames_render(tmp_path):
     from disco.cli import build_parser
     from engine.cli.animate import build_animation
