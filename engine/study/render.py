@@ -19,7 +19,7 @@ from typing import Callable
 
 from PIL import Image
 
-from engine.diffusion.pipeline import DiscoPipeline
+from engine.diffusion.pipeline import DiscoPipeline, read_input_images
 from engine.diffusion.sampling import StepInfo
 from engine.errors import Cancelled, SpecError
 from engine.media.files import atomic_write_bytes, save_png
@@ -50,10 +50,12 @@ def render_study(pool: ModelPool, study: StudySpec, out_dir: Path, *,
                  should_cancel: Callable[[], bool] | None = None,
                  pipeline: DiscoPipeline | None = None) -> StudyResult:
     out_dir = Path(out_dir)
+    cells = study.cells()
+    for cell in cells:  # an axis of image files: a bad one fails before the first cell renders
+        read_input_images(cell.spec)
     out_dir.mkdir(parents=True, exist_ok=True)
     _claim_folder(out_dir, study)
     pipeline = pipeline or DiscoPipeline(pool)
-    cells = study.cells()
     n = len(cells)
     header = study.header_lines()
     size = (study.base.width, study.base.height)

@@ -125,3 +125,16 @@ def test_cli_study_run_again_without_a_seed_resumes_with_the_recorded_seed(tmp_p
     captured = capsys.readouterr()
     assert f"seed {first.base.seed}" in captured.out and "2 kept from an earlier run" in captured.out
     assert f"seed {first.base.seed}: the seed of the study already in" in captured.err
+
+
+def test_an_unusable_image_on_an_axis_is_refused_before_the_first_cell(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), "gray").save(tmp_path / "good.png")
+    (tmp_path / "bad.png").write_text("not an image")
+    study = build_study(fast_spec(**{**TINY, "skip_steps": 1}),
+                        f"init_image={tmp_path / 'good.png'},{tmp_path / 'bad.png'}")
+    pipeline = CountingPipeline(tiny_pool())
+    with pytest.raises(SpecError, match="init_image: .*bad.png.* is not a still PNG"):
+        render_study(tiny_pool(), study, tmp_path / "out", pipeline=pipeline)
+    assert pipeline.calls == [] and not (tmp_path / "out").exists()
