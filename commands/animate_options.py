@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,11 +37,10 @@ from engine.spec.ddanimation import DD_ANIMATION_KEYS, dd_animation_values
 from engine.spec.ddfile import load_dd_file, read_settings
 from engine.spec.ddsettings import STILL_IGNORED_KEYS
 from engine.spec.fields import Invalid, check_int
-from engine.spec.frame_prompts import parse_frame_prompts
+from engine.spec.frame_prompts import is_frame_keyed, parse_frame_prompts
 from engine.spec.prompts import format_prompts
 
 PATH_KEYS = ("video_init_path", "init_frame")
-_FRAME_KEYED = re.compile(r"\s*\d+\s*:")
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,7 @@ class ParsedAnimation:
 def split_prompt(prompt: str) -> tuple[str, str | None]:
     """(the prompt for the still part, frame-keyed prompts or None). Frame-keyed text such as
     ``0: a castle || 60: a city`` gives its first prompts to the still part."""
-    if "||" not in prompt and not _FRAME_KEYED.match(prompt):
+    if not is_frame_keyed(prompt):
         return prompt, None
     keyed = parse_frame_prompts(prompt, param="prompt")
     return format_prompts(keyed[min(keyed)]), prompt

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import os
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -78,9 +79,15 @@ async def _migrate(source_url: str, target_url: str) -> int:
 
     source_file = sqlite_file(source_url)
     if source_file is not None and not source_file.is_file():
-        raise ValueError(f"--from: {source_file} does not exist; give the install's disco.db")
+        absolute = Path("/", source_file)
+        hint = (f" (sqlite:/// is followed by a path from the current folder; {absolute} is "
+                f"sqlite:///{absolute})") if not source_file.is_absolute() and absolute.is_file() else ""
+        raise ValueError(f"--from: {source_file} does not exist; give the install's disco.db{hint}")
     async with await Database.open(source_url) as source, await Database.open(target_url) as target:
         copied = await copy_database(source, target)
+    target_file = sqlite_file(target_url)
+    if target_file is not None:  # a relative path lands under the current folder: say where
+        print(f"into {target_file.resolve()}")
     for entry in copied:
         print(f"{entry.table}: {entry.source} → {entry.target}")
     problems = verify(copied)

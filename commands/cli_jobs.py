@@ -66,10 +66,15 @@ def add_jobs_command(commands: argparse._SubParsersAction, config_options: argpa
 
 def cmd_jobs(args: argparse.Namespace, config: dict[str, dict], data_dir: Path) -> int:
     """`config`: the config file's sections as `disco` loaded them; `data_dir`: the folder it resolved."""
-    from storage import StorageError, database_url
+    from storage import NotFound, StorageError, database_url
 
     try:
         return asyncio.run(_dispatch(args, config, database_url(data_dir, config["storage"].get("url"))))
+    except NotFound as exc:  # storage's message names Discord's commands; here the CLI's
+        missing = f"no job {args.job_id!r}" if hasattr(args, "job_id") else str(exc)
+        print(f"error: {missing}; `disco jobs list` shows the ids in this database (--data-dir or "
+              "--config for another)", file=sys.stderr)
+        return 2
     except (EngineError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

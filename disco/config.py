@@ -48,6 +48,7 @@ data folder to the command that asked for them, so no layer imports this package
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -74,6 +75,7 @@ BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("storage", "retention_days"): (0.01, 3650.0),    # 15 minutes .. 10 years
 }
 MAX_DEVICES = 16  # [engine] devices: one engine process each
+_SECRET_KEY = re.compile(r"token|password|secret", re.IGNORECASE)
 
 
 class ConfigError(Exception):
@@ -96,6 +98,10 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
         if section not in DEFAULTS or not isinstance(values, dict):
             continue  # sections of other tools are theirs to check
         for key, value in values.items():
+            if key not in DEFAULTS[section] and _SECRET_KEY.search(key):
+                raise ConfigError(f"--config {path}: [{section}] {key}: secrets never go in the config "
+                                  f"file — the bot token is read from DISCORD_TOKEN, a database password "
+                                  f"from PGPASSWORD or ~/.pgpass; remove the key")
             if key not in DEFAULTS[section]:
                 raise ConfigError(f"--config {path}: unknown key [{section}] {key}; known keys: "
                                   + ", ".join(DEFAULTS[section]))

@@ -126,3 +126,10 @@ def test_the_config_file_read_is_bounded(tmp_path, capsys):
     for config in ("/dev/zero", str(deep), str(tmp_path / "missing.toml")):
         code, err = disco(capsys, "jobs", "list", "--config", config, "--data-dir", str(tmp_path))
         assert code == 2 and err.startswith("error: --config") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("action", ["show", "fetch", "cancel", "retry"])
+def test_an_unknown_job_id_points_at_the_cli_listing_not_discord(tmp_path, capsys, action):
+    code, err = disco(capsys, "jobs", action, "nosuchjob", "--data-dir", str(tmp_path))
+    assert code == 2 and err.startswith("error: no job 'nosuchjob'; `disco jobs list` shows the ids")
+    assert "/queue" not in err and err.count("\n") == 1

@@ -75,6 +75,16 @@ def test_a_bad_config_is_one_error_line_before_the_command_runs(argv, tmp_path, 
     assert not (tmp_path / "data").exists()  # nothing opened, nothing created
 
 
+@pytest.mark.parametrize("table", ["[discord]\ntoken = 'abc'", "[storage]\npassword = 'x'",
+                                   "[bot]\nDISCORD_TOKEN = 'abc'"])
+def test_a_secret_in_the_config_file_is_refused_with_where_it_goes(table, tmp_path, capsys):
+    config = tmp_path / "config.toml"
+    config.write_text(table + "\n")
+    assert main(["jobs", "list", "--config", str(config), "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert "secrets never go in the config file" in err and "DISCORD_TOKEN" in err and "PGPASSWORD" in err
+
+
 def test_the_example_config_loads_and_names_every_key():
     """config.example.toml is what people copy: it must load as it is and list every key."""
     example = Path(__file__).resolve().parents[1] / "config.example.toml"

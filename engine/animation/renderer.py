@@ -175,7 +175,7 @@ class AnimationRenderer:
                                   "again, or choose another output folder") from None
             if not same:
                 raise EngineError(f"{out_dir} holds frames of a different animation; choose "
-                                  "another output folder")
+                                  "another output folder, or replace them (disco animate --restart)")
             return seed
         if anim.render.seed is not None:
             seed = anim.render.seed

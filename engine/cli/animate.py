@@ -19,13 +19,19 @@ MOTION = ("angle", "zoom", "translation_x", "translation_y", "translation_z", "r
           "rotation_3d_y", "rotation_3d_z")
 
 
+# The settings DD 5.7 replaces with their video_init_* twins on Video Input frames.
+VIDEO_TWINS = {name: f"video_init_{name}" for name in (
+    "steps", "skip_steps", "clip_guidance_scale", "tv_scale", "range_scale", "sat_scale",
+    "cutn_batches", "frames_scale", "frames_skip_steps")}
+
+
 def add_animate_command(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("animate", help="render an animation (2D, 3D or video input)",
                             description="Render a Disco Diffusion animation: frames, an MP4 and "
                             "a GIF preview.")
     p.error = _one_line_error  # argparse's two-line usage errors become one line, exit 2
-    p.add_argument("prompt", nargs="?", help='prompts for every frame, joined by "|", each '
-                   '"text:weight" (frame-keyed prompts: --set text_prompts=...)')
+    p.add_argument("prompt", nargs="?", help='prompts joined by "|", each "text:weight"; keyed by '
+                   'the frame they start at: "0: a castle | fog:-0.5 || 60: a city"')
     p.add_argument("--mode", help="2D, 3D or video (default 2D; video when --video is given)")
     p.add_argument("--frames", help="frames to render (max_frames)")
     for dest in MOTION:
@@ -81,20 +87,25 @@ def _whole(name: str, text: str | None) -> int | None:
 def build_animation(args: argparse.Namespace):
     """The AnimationSpec the command line describes, plus notes to show the user."""
     from engine.spec.animation import MODE_NAMES, AnimationSpec
+    from engine.spec.frame_prompts import is_frame_keyed
     from engine.spec.overrides import parse_set_options, split_animation_options
+    from engine.spec.render import follow_steps
 
     anim, render, report = _settings_file(args)
     typed, render_options = split_animation_options(args.set)
     anim.update(typed)
-    render.update(parse_set_options(render_options))
-    # Prompts for every frame go to the render; frame-keyed prompts given with --set
-    # text_prompts=... replace them, as AnimationSpec defines.
-    if args.prompt is not None:
+    # follow_steps: a skip_steps at DD's default follows the steps, as for `disco render`.
+    render_set = parse_set_options(render_options)
+    render = follow_steps(render, render_set)
+    # Prompts for every frame go to the render; frame-keyed prompts (the argument written
+    # "0: a castle || 60: a city", as on Discord, or --set text_prompts=...) replace them, as
+    # AnimationSpec defines.
+    if args.prompt is not None and is_frame_keyed(args.prompt):
+        anim["text_prompts"] = args.prompt
+    elif args.prompt is not None:
         render["text_prompts"] = args.prompt
-    for name in ("steps", "width", "height", "seed"):
-        value = _whole(name, getattr(args, name))
-        if value is not None:
-            render[name] = value
+    flags = {name: _whole(name, getattr(args, name)) for name in ("steps", "width", "height", "seed")}
+    render = follow_steps(render, {name: value for name, value in flags.items() if value is not None})
     for name in MOTION:
         if getattr(args, name) is not None:
             anim[name] = getattr(args, name)
@@ -112,13 +123,37 @@ def build_animation(args: argparse.Namespace):
     if args.vr:
         anim["vr_mode"] = True
     spec = AnimationSpec.from_dict({**anim, "render": render})
-    return spec, report + [note for note in spec.notes if note not in report]
+    given = set(render_set) | {name for name, value in flags.items() if value is not None} | set(typed)
+    spec, carried = _video_settings_from_the_command_line(spec, anim, render, given)
+    return spec, report + [note for note in spec.notes if note not in report] + carried
+
+
+def _video_settings_from_the_command_line(spec, anim: dict, render: dict, given: set[str]):
+    """DD 5.7 renders Video Input frames with the video_init_* settings, not steps,
+    clip_guidance_scale, …: what the command line gives for those (--steps, --set) would be
+    ignored, so it goes to their video_init_* twins unless those are given too. The spec, and
+    a note naming what was carried."""
+    from engine.spec.animation import AnimationSpec
+
+    if spec.animation_mode != "Video Input":
+        return spec, []
+    wanted = {key for key in VIDEO_TWINS if key in given and VIDEO_TWINS[key] not in given}
+    if wanted & {"steps", "skip_steps"}:  # one pair: the skip follows the steps it was made for
+        wanted |= {key for key in ("steps", "skip_steps") if VIDEO_TWINS[key] not in given}
+    if not wanted:
+        return spec, []
+    carried = {VIDEO_TWINS[key]: getattr(spec.render if hasattr(spec.render, key) else spec, key)
+               for key in sorted(wanted)}
+    spec = AnimationSpec.from_dict({**anim, **carried, "render": render})
+    return spec, ["video input renders its frames with DD's video_init_* settings: "
+                  + ", ".join(f"{name}={value}" for name, value in carried.items())
+                  + " (from the command line)"]
 
 
 def _settings_file(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
     """(animation values, render values, report lines) from --settings; empty without one."""
     from engine.spec.ddanimation import dd_animation_values
-    from engine.spec.sources import read_settings_path
+    from engine.spec.sources import is_dd_file, read_settings_path
 
     if getattr(args, "settings", None) is None:
         return {}, {}, []
@@ -126,6 +161,8 @@ def _settings_file(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
     if isinstance(data.get("render"), dict):  # our own animation JSON
         return ({k: v for k, v in data.items() if k not in ("render", "schema_version")},
                 dict(data["render"]), [])
+    if not is_dd_file(data):  # our own still settings (a render's JSON or PNG): every frame's
+        return {}, {k: v for k, v in data.items() if k != "schema_version"}, []
     values, report = dd_animation_values(data, args.mode)
     spec = values.pop("render")
     render = {k: v for k, v in spec.to_dict().items() if k in spec.model_fields_set}
@@ -156,8 +193,16 @@ def cmd_animate(args: argparse.Namespace) -> int:
               "choose another --out folder or free some space", file=sys.stderr)
         return 2
     progress.close()
-    if result.first_rendered:
-        print(f"resumed at frame {result.first_rendered + 1}", file=sys.stderr)
+    if len(result.frames) < spec.max_frames:  # video input: the video ran out first
+        print(f"note: the video gives {len(result.frames)} frames with extract_nth_frame="
+              f"{spec.extract_nth_frame}, fewer than the {spec.max_frames} asked"
+              + ("; extract_nth_frame=1 takes every frame" if spec.extract_nth_frame > 1 else ""),
+              file=sys.stderr)
+    if result.first_rendered >= len(result.frames):
+        print(f"all {len(result.frames)} frames were already in {args.out}; --restart renders "
+              "them again", file=sys.stderr)
+    elif result.first_rendered:
+        print(f"resumed at frame {result.first_rendered + 1} of {len(result.frames)}", file=sys.stderr)
     print(f"{result.mp4}  {len(result.frames)} frames  seed {result.base_seed}  "
           f"{result.seconds:.1f} s")
     print(f"preview: {result.preview}")

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from engine.errors import EngineError, SpecError
-from engine.media.stills import read_still
+from engine.media.stills import read_still_file
 from engine.spec.fields import Invalid, check_clip_models
 from engine.spec.gobig import MAX_GOBIG_PIXELS
 
@@ -34,7 +34,7 @@ def add_describe_command(commands: argparse._SubParsersAction) -> None:
 def cmd_describe(args: argparse.Namespace) -> int:
     try:
         clip_models = _clip_models(args.clip_models)
-        image = read_still(args.image, MAX_GOBIG_PIXELS)
+        image = read_still_file(args.image, MAX_GOBIG_PIXELS)
         from engine.describe.interrogate import describe_image
         from engine.models.pool import ModelPool, resolve_device
 

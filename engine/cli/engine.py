@@ -69,9 +69,26 @@ def pool_and_config(settings: dict):
 
     pool = ModelPool(settings["model_set"], resolve_device(settings["device"]),
                      allow_download=settings["allow_download"], precision=settings["precision"])
+    if not pool.allow_download:
+        warn_missing_models(pool.model_set)
     return pool, WorkerConfig(lease_seconds=settings["lease_seconds"],
                               heartbeat_seconds=settings["heartbeat_seconds"],
                               checkpoint_every=settings["checkpoint_every"])
+
+
+def warn_missing_models(model_set: str) -> list[str]:
+    """Log which of the model set's default files are not in the cache (a job that needs one
+    fails), with the command that fetches them; the names missing."""
+    from engine.models.download import model_path, models_dir
+    from engine.models.registry import get_model, model_set_members
+
+    missing = [name for name in model_set_members(model_set) if not model_path(get_model(name)).is_file()]
+    if missing:
+        logging.getLogger("disco.engine").warning(
+            "model set %s: %d of its default files are not in %s (%s); the jobs that need them will "
+            "fail — run `disco models download --set %s` first", model_set, len(missing),
+            models_dir(), ", ".join(missing), model_set)
+    return missing
 
 
 async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, database_url: str = "",

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from engine.cli.render import command_line_pool
 from engine.errors import EngineError, SpecError
-from engine.media.files import read_png_text
-from engine.media.stills import read_still
+from engine.media.files import png_settings
+from engine.media.stills import read_still_file
+from engine.spec.fields import MIN_SIDE
 from engine.spec.gobig import MAX_GOBIG_PIXELS, MAX_SEED, gobig_tiles
 from engine.spec.jsontext import read_json
 from engine.spec.render import RenderSpec
@@ -44,7 +45,12 @@ def add_gobig_command(commands: argparse._SubParsersAction) -> None:
 def gobig_spec(args: argparse.Namespace) -> tuple[RenderSpec, list[str]]:
     """The spec that enlarges `args.image`, and lines to show the user. SpecError when the image
     is unusable or a setting invalid."""
-    width, height = read_still(args.image, MAX_GOBIG_PIXELS).size
+    width, height = read_still_file(args.image, MAX_GOBIG_PIXELS).size
+    if (args.width is None and width < MIN_SIDE) or (args.height is None and height < MIN_SIDE):
+        raise SpecError(f"{args.image} is {width}×{height}; GoBig renders from at least "
+                        f"{MIN_SIDE}×{MIN_SIDE} pixels — give --width and --height (e.g. "
+                        f"--width {max(width, MIN_SIDE)} --height {max(height, MIN_SIDE)}) to "
+                        "enlarge it from that size")
     carried, report = _carried_settings(args.image)
     args.batches = None
     spec, notes = build_spec(args, base=carried)
@@ -57,10 +63,7 @@ def gobig_spec(args: argparse.Namespace) -> tuple[RenderSpec, list[str]]:
 
 
 def _carried_settings(image: Path) -> tuple[dict, list[str]]:
-    try:
-        text = read_png_text(image).get("disco_settings")
-    except (OSError, ValueError):
-        text = None
+    text = png_settings(image)
     if not text:
         return {}, [f"{image.name} carries no settings: DD's defaults and the prompt you give"]
     data = read_json(text, f"the settings in {image.name}")
@@ -85,7 +88,7 @@ def cmd_gobig(args: argparse.Namespace) -> int:
             if event.step is None and not args.no_progress:
                 print(f"tile {event.tile + 1} of {tiles}{' (kept)' if event.reused else ''}", file=sys.stderr)
 
-        source = read_still(args.image, MAX_GOBIG_PIXELS)
+        source = read_still_file(args.image, MAX_GOBIG_PIXELS)
         path = gobig_image(DiscoPipeline(pool), spec, source, spec.seed,
                            args.out / f"{args.image.stem}_gobig_tiles", out, callback=on_tile)
     except EngineError as exc:

@@ -59,11 +59,14 @@ class _Progress:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from engine.spec.study import MAX_CELLS, build_study
+    from engine.spec.study import MAX_CELLS, build_study, recorded_seed
 
     progress = _Progress(args.no_progress)
     try:
         base, report = build_spec(args)
+        if base.seed is None and recorded_seed(args.out) is not None:
+            base = base.replace(seed=recorded_seed(args.out))
+            report.append(f"seed {base.seed}: the seed of the study already in {args.out}")
         max_cells = MAX_CELLS if args.max_cells is None else args.max_cells
         if max_cells < 1:
             raise EngineError("--max-cells: give a whole number of at least 1")

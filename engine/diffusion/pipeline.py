@@ -80,7 +80,9 @@ class DiscoPipeline:
         init_image then only names it). `keep_images`: also return each final image tensor.
         `batch_cuts`: let several cut batches share a CLIP pass when memory allows (False: DD's
         loop, one batch per pass; the same image either way)."""
-        # 1. Settle the seed and the run number, and write DD's settings file first.
+        # 1. Read the input images (a bad file fails before any model loads or file is written),
+        #    settle the seed and the run number; DD's settings file is written before sampling.
+        init_image = read_input_images(spec, with_init=init is None)
         seed = spec.seed if spec.seed is not None else random.randint(0, 2**32 - 1)
         out_dir.mkdir(parents=True, exist_ok=True)
         run = next_run_number(out_dir, spec.batch_name) if run is None else run
@@ -95,7 +97,6 @@ class DiscoPipeline:
 
         # 3. The noise schedule is shared by every image (the spec parsed its cut schedules once).
         schedule = make_schedule(spec.steps)
-        init_image = load_image(spec.init_image, "init_image") if spec.init_image and init is None else None
         first = resume.index if resume else 0
 
         results = []
@@ -173,6 +174,14 @@ class DiscoPipeline:
         settings.update(engine=f"disco-discord {__version__}", model_set=self.pool.model_set,
                         models_sha256=dict(self.pool.sha256))
         save_json(out_dir / f"{spec.batch_name}({run})_settings.txt", settings)
+
+
+def read_input_images(spec: RenderSpec, *, with_init: bool = True):
+    """The spec's init image (None without one, or when `with_init` is false), after reading its
+    image prompts too: a missing or unusable file is a SpecError before any work starts."""
+    for prompt in spec.image_prompts:
+        load_image(prompt.text, "image_prompts")
+    return load_image(spec.init_image, "init_image") if spec.init_image and with_init else None
 
 
 def _json(data) -> str:

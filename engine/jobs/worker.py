@@ -87,6 +87,10 @@ async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
         log.info("removed %s, the scratch folder of an engine that is gone", folder)
     try:
         worker = EngineWorker(db, pool, data_dir, owner=owner, config=config, fit=fit)
+        # The one line that says the process is up (it is silent until a job comes).
+        log.info("%s: %s for jobs in %s (%s), model set %s on %s", worker.owner,
+                 "draining the queue" if burst else "waiting", db.path, db.kind, pool.model_set,
+                 pool.device)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)

@@ -17,6 +17,9 @@ from engine.errors import SpecError
 
 # A settings or spec file: DD's own are a few KB; RenderSpec JSON is capped at 1,000,000 characters.
 MAX_SETTINGS_FILE_BYTES = 4 * 1024 * 1024
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_UMASK = os.umask(0o022)  # read once, at import (os.umask can only be read by setting it)
+os.umask(_UMASK)
 
 
 def read_user_file(path: str | Path, *, what: str, limit: int = MAX_SETTINGS_FILE_BYTES) -> bytes:
@@ -44,10 +47,19 @@ def _bounded(f, path: str | Path, what: str, limit: int) -> bytes:
     return data
 
 
+def temp_beside(path: Path, suffix: str = "") -> tuple[int, str]:
+    """A new hidden temp file in `path`'s folder, to be renamed over `path` (its fd and name).
+    mkstemp makes it readable by its owner only; an output gets the mode any new file gets here
+    (umask), so the images and videos can be shared like the user's other files."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.fchmod(fd, 0o666 & ~_UMASK)
+    return fd, tmp
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temp file in the same folder, then rename: a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -75,6 +87,19 @@ def read_png_text(path: Path) -> dict[str, str]:
     with Image.open(path) as image:
         image.load()
         return dict(getattr(image, "text", {}))
+
+
+def png_settings(path: str | Path) -> str | None:
+    """The settings a PNG of ours carries (its `disco_settings` text chunk, written before the
+    pixels, so none are decoded); None for any other file. Only a regular file is opened: a FIFO
+    with no writer would wait forever."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with Image.open(path) as image:
+            return image.info.get("disco_settings") if image.format == "PNG" else None
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
 
 
 def save_json(path: Path, data: dict) -> Path:

@@ -54,6 +54,18 @@ def read_still(source: bytes | Path, max_pixels: int) -> Image.Image:
                                 f"file, as {STILL_NAMES}", "format") from None
 
 
+def read_still_file(path: Path, max_pixels: int) -> Image.Image:
+    """`read_still` for a file named on the command line: a missing file says so, and every
+    refusal starts with the path."""
+    if not path.is_file():
+        raise UnusableImage(f"{path}: there is no image file there; give the path of "
+                            f"{STILL_NAMES}", "format")
+    try:
+        return read_still(path, max_pixels)
+    except UnusableImage as err:
+        raise UnusableImage(f"{path} {err}", err.reason) from None
+
+
 def _too_many_pixels(what: str, max_pixels: int) -> UnusableImage:
     return UnusableImage(f"{what}; at most {max_pixels:,} — scale it down (DD resizes it to the "
                          f"render size anyway)", "pixels")

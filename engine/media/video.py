@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from engine.errors import EngineError, SpecError
-from engine.media.files import atomic_write_bytes
+from engine.media.files import atomic_write_bytes, temp_beside
 
 PARAM = "video_init_path"
 # Containers a user may upload. Deliberately no hls, concat, image2 or other demuxers that open
@@ -297,7 +297,7 @@ def encode_mp4(frames: Iterable[Image.Image | np.ndarray], path: str | os.PathLi
         raise EngineError(f"No frames to encode into {path.name}.")
     first = _even(_as_array(first))
     h, w = first.shape[:2]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".mp4")
+    fd, tmp = temp_beside(path, ".mp4")
     os.close(fd)
     rate = ["-crf", str(crf)] if not bitrate else ["-b:v", str(bitrate), "-maxrate", str(bitrate),
                                                    "-bufsize", str(bitrate * 2)]
@@ -389,7 +389,7 @@ def fit_to_size(path_in: str | os.PathLike, path_out: str | os.PathLike, *, max_
     if bpp < _MIN_BPP:
         factor = min(1.0, max(math.sqrt(bpp / _MIN_BPP), min_side / min(width, height)))
         width, height = _even_side(width * factor), _even_side(height * factor)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".mp4")
+    fd, tmp_name = temp_beside(out, ".mp4")
     os.close(fd)
     tmp = Path(tmp_name)
     tries, changes = 3, []
@@ -423,7 +423,7 @@ def _even_side(x: float) -> int:
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
+    fd, tmp = temp_beside(dst)
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from engine.models.secondary import SecondaryDiffusionImageNet2
 
 log = logging.getLogger("disco.engine.models")
 TINY_CLIP_ARCH = "TinyCLIP-test"
+_DEVICE_NAME = re.compile(r"cpu|cuda(?::\d{1,2})?")
 _CONFIG_DIR = Path(__file__).parent / "configs"
 
 # guided-diffusion's UNet at toy size: 4.5 M parameters, 8× downsampling, GroupNorm-friendly widths.
@@ -171,12 +173,19 @@ def _prepare_unet(model: nn.Module, device: torch.device, use_fp16: bool, use_ch
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto`, `cpu`, `cuda` or `cuda:N` as a device; refuses CUDA where there is none."""
+    """`auto`, `cpu`, `cuda` or `cuda:N` as a device; refuses any other name, CUDA where there is
+    none and a CUDA index past the last GPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not _DEVICE_NAME.fullmatch(name):
+        raise ModelError(f"--device {name[:40]!r} is not a device this engine runs on; "
+                         "use auto, cpu, cuda or cuda:N (N = the GPU's index)")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ModelError(f"--device {name}: no CUDA device is available here; use --device cpu")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise ModelError(f"--device {name}: this host has {torch.cuda.device_count()} CUDA "
+                         f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
 
 
@@ -318,7 +327,10 @@ class ModelPool:
         def build() -> nn.Module:
             import lpips
 
-            with torch.random.fork_rng(devices=[]):
+            # lpips builds its VGG with torchvision's deprecated `pretrained=` argument, which
+            # warns on every first use; the weights are ours to load, so the warning says nothing.
+            with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
                 torch.manual_seed(_seed_for("lpips"))
                 model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
             if self.model_set == "dd-default":

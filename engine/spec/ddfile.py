@@ -82,6 +82,8 @@ def read_settings(source: object, label: str = LABEL) -> dict:
             raise SpecError(f"{label} cannot be read: it holds a number of {len(long_number.group()):,} "
                             f"digits; settings need at most {MAX_NUMBER_DIGITS} — fix that number")
         source = _parse_text(source, label)
+    if source is None:  # an empty file, or one holding only `null` or comments
+        raise _empty_file(label)
     if not isinstance(source, dict):
         raise SpecError(f"{label} holds {type(source).__name__}, not settings; a settings file "
                         f'is an object of names and values, e.g. {{"steps": 250}}')
@@ -152,8 +154,12 @@ def require_dd_key(data: dict, known: frozenset[str] | set[str], label: str = LA
                         f"settings JSON, e.g. {{\"text_prompts\": {{\"0\": [\"a lighthouse\"]}}, "
                         f"\"steps\": 250}}")
     if not data:
-        raise SpecError(f"{label} is empty; fix: give at least one setting, e.g. "
-                        f"{{\"text_prompts\": {{\"0\": [\"a lighthouse\"]}}}}")
+        raise _empty_file(label)
+
+
+def _empty_file(label: str) -> SpecError:
+    return SpecError(f"{label} is empty; fix: give at least one setting, e.g. "
+                     f"{{\"text_prompts\": {{\"0\": [\"a lighthouse\"]}}}}")
 
 
 def _drop_nulls(data: dict, report: list[str]) -> None:

@@ -312,8 +312,11 @@ def check_float(value: object, name: str, low: float, high: float, low_open: boo
     return number + 0.0
 
 
+MIN_SIDE, MAX_SIDE = 64, 4096  # width and height, in pixels
+
+
 def check_side(value: object, name: str) -> int:
-    side = check_int(value, name, 64, 4096)
+    side = check_int(value, name, MIN_SIDE, MAX_SIDE)
     if side % 64:
         add_note(f"{name} {side} is not a multiple of 64: using {side // 64 * 64}")
     return side // 64 * 64

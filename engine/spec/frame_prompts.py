@@ -24,6 +24,12 @@ _FRAME_PREFIX = re.compile(r"\s*(\d+)\s*:(.*)", re.DOTALL)
 _BARE_KEY = re.compile(r"(\d+)(\s*:)")
 
 
+def is_frame_keyed(text: str) -> bool:
+    """Whether prompt text is keyed by frame (``0: a castle || 60: a city``), not one set of
+    prompts for every frame."""
+    return "||" in text or bool(_FRAME_PREFIX.match(text))
+
+
 def _prompt_error(param: str, what: str) -> SpecError:
     return SpecError(f"{param}: {what} — write frame prompts like {PROMPT_EXAMPLE}", param)
 

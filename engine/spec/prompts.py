@@ -67,6 +67,7 @@ def _check_text(text: str, param: str, number: int) -> str:
 
 
 def _check_weight(weight: object, param: str, number: int) -> float:
+    typed = weight.strip() if isinstance(weight, str) else weight
     if isinstance(weight, bool) or not isinstance(weight, (int, float, str)):
         raise SpecError(
             f"{param}: prompt {number} has weight {short_repr(weight)}; a weight is a number "
@@ -83,7 +84,7 @@ def _check_weight(weight: object, param: str, number: int) -> float:
         weight = float(weight)
     value = as_finite_float(weight)
     if value is None or abs(value) > MAX_WEIGHT:
-        shown = "a non-finite number" if value is None else format_number(value)
+        shown = short_repr(typed) if value is None else format_number(value)
         raise SpecError(
             f"{param}: prompt {number} has weight {shown}; allowed: "
             f"-{format_number(MAX_WEIGHT)}..{format_number(MAX_WEIGHT)} (only the ratios between "

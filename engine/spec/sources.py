@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.media.files import read_user_file
+from engine.errors import SpecError
+from engine.media.files import PNG_SIGNATURE, png_settings, read_user_file
 from engine.spec.ddfile import read_settings
 from engine.spec.ddsettings import import_dd_settings
 from engine.spec.overrides import parse_set_options
@@ -14,7 +15,8 @@ from engine.spec.render import RenderSpec, follow_steps
 
 
 def add_spec_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--settings", type=Path, help="settings file: our JSON or a DD *_settings.txt")
+    p.add_argument("--settings", type=Path, help="settings file: our JSON or a DD *_settings.txt "
+                                                 "(or a PNG this engine rendered)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any setting, e.g. --set clip_guidance_scale=8000 (repeatable)")
     p.add_argument("--steps", type=bounded_int(1, 10_000))
@@ -49,8 +51,17 @@ def build_spec(args: argparse.Namespace, base: dict | None = None):
 
 
 def read_settings_path(path: Path) -> dict:
-    """The file --settings names, as a dict (JSON, JSON5 or YAML); SpecError when unreadable."""
-    return read_settings(read_user_file(path, what="--settings"), f"--settings {path.name}")
+    """The file --settings names, as a dict (JSON, JSON5 or YAML, or the settings a PNG of ours
+    carries); SpecError when unreadable."""
+    carried = png_settings(path) if str(path) != "-" else None
+    if carried is not None:
+        return read_settings(carried, f"the settings in {path.name}")
+    data = read_user_file(path, what="--settings")
+    if data.startswith(PNG_SIGNATURE):
+        raise SpecError(f"--settings {path.name} is a PNG that carries no settings (only the "
+                        f"images this engine renders do); give a settings file, e.g. the "
+                        f"*_settings.txt written beside an image")
+    return read_settings(data, f"--settings {path.name}")
 
 
 def load_settings_file(path: Path) -> tuple[dict, list[str]]:

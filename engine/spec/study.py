@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from engine.errors import SpecError
@@ -36,6 +37,7 @@ from engine.spec.render import RenderSpec
 from engine.spec.schedules import format_number
 
 STUDY_VERSION = 1
+STUDY_FILE = "study.json"  # the study, recorded in its output folder (engine/study/render.py)
 MAX_VALUES = 8
 MAX_CELLS = 36
 MAX_AXIS_TEXT = 20_000
@@ -283,6 +285,16 @@ def build_study(base: RenderSpec, x: str, y: str | None = None, *,
     x_axis = parse_axis(x, base, name="x")
     y_axis = parse_axis(y, base, name="y") if y and y.strip() else None
     return StudySpec(base, x_axis, y_axis, max_cells)
+
+
+def recorded_seed(out_dir: Path) -> int | None:
+    """The seed of the study recorded in `out_dir`; None when there is none or it is unreadable.
+    A study run again without a seed takes it, so it resumes there instead of starting afresh
+    with a new seed (which that folder would refuse as a different study)."""
+    try:
+        return StudySpec.from_json((Path(out_dir) / STUDY_FILE).read_bytes()).base.seed
+    except (OSError, SpecError):
+        return None
 
 
 def _text(value: Any) -> str:

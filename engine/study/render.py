@@ -19,13 +19,13 @@ from typing import Callable
 
 from PIL import Image
 
-from engine.diffusion.pipeline import DiscoPipeline
+from engine.diffusion.pipeline import DiscoPipeline, read_input_images
 from engine.diffusion.sampling import StepInfo
 from engine.errors import Cancelled, SpecError
 from engine.media.files import atomic_write_bytes, save_png
 from engine.media.grid import compose_grid, png_bytes
 from engine.models.pool import ModelPool
-from engine.spec.study import StudySpec
+from engine.spec.study import STUDY_FILE, StudySpec
 
 # callback(k, n, info): cell k (1-based) of n; info is the StepInfo of each step, and None
 # once the cell is saved (partial_grid.png has just been rewritten).
@@ -50,10 +50,12 @@ def render_study(pool: ModelPool, study: StudySpec, out_dir: Path, *,
                  should_cancel: Callable[[], bool] | None = None,
                  pipeline: DiscoPipeline | None = None) -> StudyResult:
     out_dir = Path(out_dir)
+    cells = study.cells()
+    for cell in cells:  # an axis of image files: a bad one fails before the first cell renders
+        read_input_images(cell.spec)
     out_dir.mkdir(parents=True, exist_ok=True)
     _claim_folder(out_dir, study)
     pipeline = pipeline or DiscoPipeline(pool)
-    cells = study.cells()
     n = len(cells)
     header = study.header_lines()
     size = (study.base.width, study.base.height)
@@ -94,12 +96,12 @@ def render_study(pool: ModelPool, study: StudySpec, out_dir: Path, *,
 
 def _claim_folder(out_dir: Path, study: StudySpec) -> None:
     """Record the study, or check that the folder holds this very study (resume)."""
-    path = out_dir / "study.json"
+    path = out_dir / STUDY_FILE
     text = study.to_json()
     if path.exists():
         found = path.read_text(encoding="utf-8")
         if found != text:
-            raise SpecError(f"{out_dir} holds a different study (study.json differs); choose "
+            raise SpecError(f"{out_dir} holds a different study ({STUDY_FILE} differs); choose "
                             f"another output folder to start a new one")
         return
     atomic_write_bytes(path, text.encode("utf-8"))

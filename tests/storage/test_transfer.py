@@ -99,7 +99,7 @@ async def test_a_target_with_data_is_refused(store: Store, tmp_path):
         assert len(await target.jobs.list()) == 1
 
 
-def test_the_command_copies_verifies_and_refuses_bad_input(tmp_path, capsys):
+def test_the_command_copies_verifies_and_refuses_bad_input(tmp_path, capsys, monkeypatch):
     import asyncio
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -109,12 +109,17 @@ def test_the_command_copies_verifies_and_refuses_bad_input(tmp_path, capsys):
     assert main(["db", "migrate", "--from", f"sqlite:///{original}", "--to", target.url]) == 0
     out = capsys.readouterr().out
     assert "jobs: 5 → 5" in out and "verified" in out and "blob contents: 2 → 2" in out
+    assert f"into {tmp_path / 'b' / 'new.db'}" in out  # where a SQLite target is, resolved
     assert (tmp_path / "b" / "blobs").is_dir()
     assert main(["db", "migrate", "--from", f"sqlite:///{original}",
                  "--to", "postgresql://disco:hunter2@db/disco"]) == 2
     assert "holds a password" in capsys.readouterr().err
     assert main(["db", "migrate", "--from", str(tmp_path / "none.db"), "--to", target.url]) == 2
     assert "does not exist" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)  # sqlite:/// + "tmp/…/original.db" names a file under this folder
+    assert main(["db", "migrate", "--from", f"sqlite:///{str(original).lstrip('/')}",
+                 "--to", target.url]) == 2
+    assert f"{original} is sqlite:///{original}" in capsys.readouterr().err
     assert main(["db", "migrate", "--from", str(original), "--to", target.url]) == 2
     assert "not empty" in capsys.readouterr().err
 

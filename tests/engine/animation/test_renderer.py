@@ -247,16 +247,95 @@ def disco(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
 @pytest.mark.e2e
 def test_cli_animate_smoke(tmp_path):
     out = tmp_path / "anim"
-    done = disco("a lighthouse", "--mode", "2D", "--frames", "2", "--zoom", "0: (1.05)",
-                 "--steps", "4", "--width", "64", "--height", "64", "--seed", "3", "--fps", "5",
-                 "--models", "test-tiny", "--device", "cpu", "--no-progress",
-                 "--set", "cutn_batches=1", "--set", "clip_models=ViT-B-32::openai",
-                 "--set", "cut_overview=[2]*1000", "--set", "cut_innercut=[2]*1000",
-                 "--set", "frames_scale=0", "--set", "frames_skip_steps=50%",
-                 "--out", str(out), tmp_path=tmp_path)
+    args = ("a lighthouse", "--mode", "2D", "--frames", "2", "--zoom", "0: (1.05)",
+            "--steps", "4", "--width", "64", "--height", "64", "--seed", "3", "--fps", "5",
+            "--models", "test-tiny", "--device", "cpu", "--no-progress",
+            "--set", "cutn_batches=1", "--set", "clip_models=ViT-B-32::openai",
+            "--set", "cut_overview=[2]*1000", "--set", "cut_innercut=[2]*1000",
+            "--set", "frames_scale=0", "--set", "frames_skip_steps=50%",
+            "--out", str(out))
+    done = disco(*args, tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
     assert str(out / "animation.mp4") in done.stdout
     assert probe_video(out / "animation.mp4").frames == 2
+    again = disco(*args, tmp_path=tmp_path)  # the same command again: nothing left to render
+    assert again.returncode == 0 and "all 2 frames were already in" in again.stderr, again.stderr
+    other = disco(*args, "--angle", "0: (3)", tmp_path=tmp_path)
+    assert other.returncode == 2 and "different animation" in other.stderr
+    assert "--restart" in other.stderr
+
+
+def test_cli_animate_takes_frame_keyed_prompts_as_on_discord():
+    from disco.cli import build_parser
+    from engine.cli.animate import build_animation
+
+    args = build_parser().parse_args(["animate", "0: a castle:2 | fog:-0.5 || 2: a city",
+                                      "--frames", "3"])
+    spec, _ = build_animation(args)
+    assert [p.text for p in spec.prompts_at(1)] == ["a castle", "fog"]
+    assert [p.text for p in spec.prompts_at(2)] == ["a city"]
+    plain, _ = build_animation(build_parser().parse_args(["animate", "time: 12:30 a clock"]))
+    assert [p.text for p in plain.prompts_at(0)] == ["time: 12:30 a clock"]
+
+
+def test_cli_animate_skip_steps_at_dd_default_follows_the_steps_of_a_settings_file(tmp_path):
+    from disco.cli import build_parser
+    from engine.cli.animate import build_animation
+
+    dd_file = tmp_path / "dd_settings.txt"
+    dd_file.write_text('{"text_prompts": {"0": ["a castle"]}, "steps": 250, "skip_steps": 10, '
+                       '"animation_mode": "2D"}')
+    for flags in (["--steps", "3"], ["--set", "steps=3"]):
+        spec, _ = build_animation(build_parser().parse_args(
+            ["animate", "--settings", str(dd_file), "--frames", "2", *flags]))
+        assert (spec.render.steps, spec.render.skip_steps) == (3, 0), flags
+
+
+def test_cli_video_input_takes_the_steps_and_scales_given_on_the_command_line(tmp_path):
+    from disco.cli import build_parser
+    from engine.cli.animate import build_animation
+
+    clip = tmp_path / "clip.mp4"
+    encode_mp4([np.full((64, 64, 3), 90, np.uint8)] * 2, clip, fps=6)
+    base = ["animate", "a river", "--video", str(clip), "--frames", "2", "--steps", "5",
+            "--set", "clip_guidance_scale=8000"]
+    spec, notes = build_animation(build_parser().parse_args(base))
+    first, later = spec.frame_render_spec(0), spec.frame_render_spec(1)
+    assert (first.steps, first.skip_steps, first.clip_guidance_scale) == (5, 0, 8000)
+    assert (later.steps, later.clip_guidance_scale) == (5, 8000)
+    assert "video_init_steps=5" in notes[-1] and "video_init_clip_guidance_scale=8000" in notes[-1]
+    own, notes = build_animation(build_parser().parse_args(
+        [*base, "--set", "video_init_steps=70", "--set", "video_init_skip_steps=20"]))
+    assert (own.video_init_steps, own.video_init_skip_steps) == (70, 20)  # given: kept
+    assert "video_init_steps" not in notes[-1]
+    still, notes = build_animation(build_parser().parse_args(["animate", "a river", "--steps", "5"]))
+    assert still.video_init_steps == 100 and not any("video_init" in note for note in notes)
+
+
+@pytest.mark.e2e
+def test_cli_video_input_says_when_the_video_gives_fewer_frames_than_asked(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    encode_mp4([np.full((64, 64, 3), 40 * i, np.uint8) for i in range(3)], clip, fps=6)
+    done = disco("a river", "--video", str(clip), "--frames", "10", "--steps", "2", "--width", "64",
+                 "--height", "64", "--models", "test-tiny", "--device", "cpu", "--no-progress",
+                 "--set", "cutn_batches=1", "--set", "clip_models=ViT-B-32::openai",
+                 "--set", "video_init_flow_warp=false", "--out", str(tmp_path / "v"), tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "the video gives 2 frames with extract_nth_frame=2, fewer than the 10 asked" in done.stderr
+
+
+def test_cli_animate_reads_our_still_settings_as_every_frames_render(tmp_path):
+    from disco.cli import build_parser
+    from engine.cli.animate import build_animation
+    from engine.spec.render import RenderSpec
+
+    still = RenderSpec(text_prompts="a harbour:2 | fog:-0.5", steps=30, seed=8, width=128, gobig=False)
+    (tmp_path / "still.json").write_text(still.to_json(), encoding="utf-8")
+    spec, notes = build_animation(build_parser().parse_args(
+        ["animate", "--settings", str(tmp_path / "still.json"), "--frames", "2"]))
+    assert (spec.render.steps, spec.render.seed, spec.render.width) == (30, 8, 128)
+    assert spec.render.prompt_summary() == still.prompt_summary()
+    assert not [note for note in notes if "unknown key" in note or "DD 5.0" in note], notes
 
 
 @pytest.mark.parametrize("args, expected", [

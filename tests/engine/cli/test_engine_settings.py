@@ -19,3 +19,16 @@ def test_flags_win_over_the_section_and_the_section_is_left_alone():
 def test_without_flags_the_section_is_used():
     section = load_config(None)["engine"]
     assert engine_settings(section, build_parser().parse_args(["engine"])) == section
+
+
+def test_an_engine_warns_at_start_of_the_model_files_it_lacks(tmp_path, monkeypatch, caplog):
+    from engine.cli.engine import warn_missing_models
+    from engine.models.registry import model_set_members
+
+    monkeypatch.setenv("DISCO_MODELS_DIR", str(tmp_path))
+    with caplog.at_level("WARNING", logger="disco.engine"):
+        assert warn_missing_models("test-tiny") == []
+        assert not caplog.records
+        assert warn_missing_models("dd-default") == list(model_set_members("dd-default"))
+    [line] = [r.getMessage() for r in caplog.records]
+    assert f"not in {tmp_path}" in line and "disco models download --set dd-default" in line

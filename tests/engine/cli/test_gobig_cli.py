@@ -48,8 +48,11 @@ def test_a_foreign_image_takes_the_prompt_given(tmp_path):
 
 
 @pytest.mark.parametrize("make, words", [
-    (lambda p: p.write_bytes(b"not an image"), "is not a still PNG, JPEG or WebP"),
+    (lambda p: p.write_bytes(b"not an image"), "bad.png is not a still PNG, JPEG or WebP"),
     (lambda p: Image.new("RGB", (2560, 2560)).save(p, "PNG"), "gobig_scale"),
+    (lambda p: Image.new("RGB", (80, 60)).save(p, "PNG"),
+     "bad.png is 80×60; GoBig renders from at least 64×64 pixels — give --width and --height"),
+    (lambda p: p.mkdir(), "bad.png: there is no image file there"),
 ])
 def test_bad_images_are_refused_with_the_fix(tmp_path, make, words):
     image = tmp_path / "bad.png"

@@ -90,13 +90,14 @@ def test_disco_describe_prints_the_ranking_and_the_prompt(tmp_path, capsys):
 
 @pytest.mark.parametrize("content, argv, words", [
     ("png", ("--clip-models", "ViT-Q-99"), "--clip-models: unknown CLIP model"),
-    ("text", (), "is not a still PNG, JPEG or WebP"),
+    ("text", (), "a.png is not a still PNG, JPEG or WebP"),
+    ("missing", (), "a.png: there is no image file there"),
 ])
 def test_disco_describe_refuses_in_one_line(tmp_path, capsys, content, argv, words):
     image = tmp_path / "a.png"
     if content == "png":
         picture(1).save(image)
-    else:
+    elif content == "text":
         image.write_bytes(b"not an image")
     code, _, err = run_cli(str(image), "--models", "test-tiny", *argv, capsys=capsys)
     assert code == 2 and words in err and err.count("\n") == 1

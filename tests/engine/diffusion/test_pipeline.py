@@ -153,13 +153,22 @@ def test_intermediate_saves_write_partials(tmp_path):
     assert (tmp_path / "progress.png").exists()
 
 
-@pytest.mark.parametrize("bad,param", [("missing.png", "init_image"), ("not_an_image.png", "init_image")])
-def test_bad_init_image_is_a_spec_error(tmp_path, bad, param):
+@pytest.mark.parametrize("bad,param", [("missing.png", "init_image"), ("not_an_image.png", "init_image"),
+                                       ("not_an_image.png", "image_prompts")])
+def test_bad_input_image_is_a_spec_error_before_any_model_loads_or_file_is_written(tmp_path, bad, param):
     (tmp_path / "not_an_image.png").write_text("hello")
-    spec = fast_spec(init_image=str(tmp_path / bad), skip_steps=4)
+    image = {"init_image": str(tmp_path / bad)} if param == "init_image" else {
+        "image_prompts": [f"{tmp_path / bad}:1"]}
+    spec = fast_spec(skip_steps=4, **image)
+
+    class NoModels(type(tiny_pool())):
+        def unet(self, *args):
+            raise AssertionError("a model was loaded before the input image was read")
+
     with pytest.raises(SpecError) as err:
-        render(spec, tmp_path / "out")
+        DiscoPipeline(NoModels("test-tiny"))(spec, out_dir=tmp_path / "out")
     assert param in str(err.value)
+    assert not (tmp_path / "out").exists()  # no settings file of a run that never started
 
 
 def test_missing_lpips_weights_say_what_init_scale_needs(tmp_path):

@@ -63,6 +63,17 @@ def test_burst_renders_every_queued_job(tmp_path):
     assert not any((tmp_path / "scratch").rglob("*.png"))  # an attempt's scratch folder goes with it
 
 
+def test_serve_says_it_is_up_and_where_it_waits(tmp_path, caplog):
+    from engine.jobs.worker import serve
+
+    with caplog.at_level("INFO", logger="disco.engine"):
+        assert asyncio.run(serve(tmp_path, tiny_pool(), owner="engine:test:2", burst=True)) == 0
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("engine:test:2: draining the queue for jobs in ")
+               and str(tmp_path / "disco.db") in line and "model set test-tiny on cpu" in line
+               for line in lines), lines
+
+
 def test_intermediate_saves_through_the_queue_give_an_evolution_video(tmp_path):
     from engine.media.video import probe_video
 

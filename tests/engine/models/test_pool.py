@@ -74,6 +74,20 @@ def test_dd_default_clip_loads_from_a_local_file(tmp_path):
         assert torch.equal(p, q)
 
 
+@pytest.mark.parametrize("name", ["tpu", "mps", "meta", "cuda:x", "cpu:0", ""])
+def test_an_unknown_device_name_is_refused_with_the_choices(name):
+    with pytest.raises(ModelError, match="use auto, cpu, cuda or cuda:N"):
+        pool.resolve_device(name)
+
+
+def test_a_cuda_index_past_the_last_gpu_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert pool.resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ModelError, match="2 CUDA device.*cuda:0 to cuda:1"):
+        pool.resolve_device("cuda:2")
+
+
 def test_precision_choices():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert resolve_precision("auto", cpu) == "fp32" and resolve_precision("auto", cuda) == "fp16"
@@ -149,3 +163,12 @@ def test_a_unet_built_from_weights_equals_one_loaded_the_usual_way():
     with pytest.raises(RuntimeError, match="Missing key"):
         build_unet(TINY_UNET_CONFIG, use_fp16=False, use_checkpoint=False, seed=6,
                    weights={k: v for k, v in state.items() if not k.startswith("out.")})
+
+
+def test_building_lpips_shows_no_torchvision_deprecation_warning():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ModelPool("test-tiny").lpips()
+    assert not [w for w in caught if "torchvision" in w.filename], [str(w.message) for w in caught]

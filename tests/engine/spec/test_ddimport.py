@@ -157,6 +157,8 @@ def test_refusals_name_the_key_and_the_fix(data, param, words):
 @pytest.mark.parametrize("source, words", [
     ({"prompt": "a", "colour": 3}, "holds no Disco Diffusion setting (its keys: 'prompt', 'colour')"),
     ({}, "is empty; fix"),
+    ("", "is empty; fix"), (b"\n  \n", "is empty; fix"), ("null", "is empty; fix"),
+    ("# only a comment\n", "is empty; fix"),
     ("{'steps': 50,,}", "not valid JSON or JSON5: line 1"),
     ("steps: [1, 2\nfoo: }", "neither JSON nor YAML: line"),
     ("just some words", "holds str, not settings"),

@@ -54,3 +54,22 @@ def _cli_file(tmp_path: Path, text: str):
 def test_a_5000_digit_number_in_any_settings_json_is_refused_by_its_size(read, tmp_path):
     with pytest.raises(SpecError, match="5,000 digits"):
         read('{"steps": %s, "text_prompts": {"0": ["a"]}}' % HUGE, tmp_path)
+
+
+def test_a_png_of_ours_as_a_settings_file_gives_the_settings_it_carries(tmp_path):
+    from PIL import Image
+
+    from engine.media.files import save_png
+
+    spec = RenderSpec(text_prompts="a lighthouse:2 | yellow:-0.5", steps=40, seed=7, width=128)
+    save_png(Image.new("RGB", (128, 64)), tmp_path / "ours.png", {"disco_settings": spec.to_json()})
+    data, report = load_settings_file(tmp_path / "ours.png")
+    assert RenderSpec.from_dict(data) == spec and report == []
+
+
+def test_a_png_without_settings_is_refused_as_such(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (64, 64)).save(tmp_path / "photo.png")
+    with pytest.raises(SpecError, match="photo.png is a PNG that carries no settings.*_settings.txt"):
+        load_settings_file(tmp_path / "photo.png")

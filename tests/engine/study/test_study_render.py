@@ -104,3 +104,37 @@ def test_cli_study(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("error: x axis: sampling_mode value 'euler'")
+
+
+def test_cli_study_run_again_without_a_seed_resumes_with_the_recorded_seed(tmp_path, capsys):
+    from PIL import Image
+
+    from disco.cli import build_parser, main
+    from engine.spec.sources import build_spec
+
+    out = tmp_path / "s"
+    argv = ["study", "a lighthouse", "--models", "test-tiny", "--device", "cpu", "--width", "64",
+            "--height", "64", "--steps", "3", "--x", "eta=0,1", "--out", str(out), "--no-progress"]
+    first = build_study(build_spec(build_parser().parse_args(argv))[0], "eta=0,1")
+    out.mkdir()
+    (out / "study.json").write_text(first.to_json(), encoding="utf-8")
+    for k in (1, 2):  # both cells finished by that first run
+        cell_path(out, k).parent.mkdir(exist_ok=True)
+        Image.new("RGB", (64, 64)).save(cell_path(out, k))
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert f"seed {first.base.seed}" in captured.out and "2 kept from an earlier run" in captured.out
+    assert f"seed {first.base.seed}: the seed of the study already in" in captured.err
+
+
+def test_an_unusable_image_on_an_axis_is_refused_before_the_first_cell(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), "gray").save(tmp_path / "good.png")
+    (tmp_path / "bad.png").write_text("not an image")
+    study = build_study(fast_spec(**{**TINY, "skip_steps": 1}),
+                        f"init_image={tmp_path / 'good.png'},{tmp_path / 'bad.png'}")
+    pipeline = CountingPipeline(tiny_pool())
+    with pytest.raises(SpecError, match="init_image: .*bad.png.* is not a still PNG"):
+        render_study(tiny_pool(), study, tmp_path / "out", pipeline=pipeline)
+    assert pipeline.calls == [] and not (tmp_path / "out").exists()
