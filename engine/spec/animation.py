@@ -274,13 +274,13 @@ class AnimationSpec(CanonicalJSON, BaseModel):
         problems: list[Invalid] = []
         for name in KEYFRAME_BOUNDS:
             keys = kf.parse_keyframes(getattr(self, name), param=name)
-            try:
+            given = getattr(self, name) != type(self).model_fields[name].default
+            try:  # notes only about what the user wrote, not DD's default zoom's frame 10
                 kf.parse_keyframes(getattr(self, name), param=name, max_frames=self.max_frames,
-                                   notes=notes)
+                                   notes=notes if given else [])
             except SpecError as err:
                 problems.append(Invalid.from_spec_error(err, name))
-            if (name not in MODE_KEYS[self.animation_mode]
-                    and getattr(self, name) != type(self).model_fields[name].default):
+            if name not in MODE_KEYS[self.animation_mode] and given:
                 notes.append(f"{name}: not used in {self.animation_mode} mode")
             elif not self.key_frames and len(keys) > 1:
                 notes.append(f"{name}: key_frames is off, so only the first value "

@@ -122,6 +122,7 @@ def test_notes():
     assert "zoom: key_frames is off, so only the first value (0: (1)) is used" in notes
     assert "text_prompts: prompts at frames 50" in notes
     assert make(zoom="1.1").zoom == "0: (1.1)"
+    assert AnimationSpec(max_frames=5).notes == ()  # DD's default zoom (frame 10) says nothing
     assert "read as 0: (1.1)" in " ".join(make(zoom="1.1").notes)
 
 
