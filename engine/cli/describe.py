@@ -35,11 +35,10 @@ def cmd_describe(args: argparse.Namespace) -> int:
     try:
         clip_models = _clip_models(args.clip_models)
         image = read_still_file(args.image, MAX_GOBIG_PIXELS)
+        from engine.cli.render import command_line_pool
         from engine.describe.interrogate import describe_image
-        from engine.models.pool import ModelPool, resolve_device
 
-        pool = ModelPool(args.models, resolve_device(args.device), allow_download=args.allow_download)
-        description = describe_image(pool, image, clip_models)
+        description = describe_image(command_line_pool(args), image, clip_models)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ def command_line_pool(args: argparse.Namespace):
     from engine.models.pool import ModelPool, resolve_device
 
     pool = ModelPool(args.models, resolve_device(args.device), allow_download=args.allow_download,
-                     precision=args.precision)
+                     precision=getattr(args, "precision", "auto"))  # describe has no --precision
     if pool.produces_noise:
         print(NOISE_WARNING.format(name=args.models), file=sys.stderr)
     return pool
