@@ -26,7 +26,7 @@ from engine.diffusion.rng import Generators
 from engine.diffusion.sampling import Callback, SamplerState, StepInfo, initial_state, sample
 from engine.diffusion.schedule import make_schedule
 from engine.errors import ModelError
-from engine.media.files import next_run_number, save_json, save_png
+from engine.media.files import save_json, save_new_run_settings, save_png, settings_name
 from engine.models.pool import ModelPool
 from engine.spec.ddsettings import export_dd_settings
 from engine.spec.memory import batches_per_pass
@@ -81,11 +81,10 @@ class DiscoPipeline:
         `batch_cuts`: let several cut batches share a CLIP pass when memory allows (False: DD's
         loop, one batch per pass; the same image either way)."""
         # 1. Read the input images (a bad file fails before any model loads or file is written),
-        #    settle the seed and the run number; DD's settings file is written before sampling.
+        #    settle the seed; DD's settings file (which takes the run number) comes before sampling.
         init_image = read_input_images(spec, with_init=init is None)
         seed = spec.seed if spec.seed is not None else random.randint(0, 2**32 - 1)
         out_dir.mkdir(parents=True, exist_ok=True)
-        run = next_run_number(out_dir, spec.batch_name) if run is None else run
 
         # 2. Load (or reuse) the models the spec names.
         unet, _ = self.pool.unet(spec.diffusion_model, spec.use_checkpoint)
@@ -93,7 +92,7 @@ class DiscoPipeline:
         clips = [self.pool.clip(name) for name in spec.clip_models]
         has_init = init is not None or bool(spec.init_image)
         lpips = self._lpips() if has_init and spec.init_scale else None
-        self._write_settings(spec, seed, out_dir, run)
+        run = self._write_settings(spec, seed, out_dir, run)
 
         # 3. The noise schedule is shared by every image (the spec parsed its cut schedules once).
         schedule = make_schedule(spec.steps)
@@ -168,12 +167,15 @@ class DiscoPipeline:
                 "disco_models_sha256": _json(self.pool.sha256),
                 "Description": _prompt_text(spec)}
 
-    def _write_settings(self, spec: RenderSpec, seed: int, out_dir: Path, run: int) -> None:
-
+    def _write_settings(self, spec: RenderSpec, seed: int, out_dir: Path, run: int | None) -> int:
+        """DD's settings file of the run; without a run number, the next free one is taken."""
         settings = export_dd_settings(spec, seed=seed)
         settings.update(engine=f"disco-discord {__version__}", model_set=self.pool.model_set,
                         models_sha256=dict(self.pool.sha256))
-        save_json(out_dir / f"{spec.batch_name}({run})_settings.txt", settings)
+        if run is None:
+            return save_new_run_settings(out_dir, spec.batch_name, settings)
+        save_json(out_dir / settings_name(spec.batch_name, run), settings)
+        return run
 
 
 def read_input_images(spec: RenderSpec, *, with_init: bool = True):

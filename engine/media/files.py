@@ -110,6 +110,32 @@ def save_json(path: Path, data: dict) -> Path:
 def next_run_number(out_dir: Path, batch_name: str) -> int:
     """DD's run numbering: the first N with no `{batch}({N})_settings.txt` in the folder."""
     n = 0
-    while (out_dir / f"{batch_name}({n})_settings.txt").exists():
+    while (out_dir / settings_name(batch_name, n)).exists():
         n += 1
     return n
+
+
+def settings_name(batch_name: str, run: int) -> str:
+    return f"{batch_name}({run})_settings.txt"
+
+
+def save_new_run_settings(out_dir: Path, batch_name: str, data: dict) -> int:
+    """Save a new run's settings file under the first free run number and return the number.
+    The file appears whole and only where none was (a hard link of a finished temp file), so
+    two renders into one folder at once never take the same number."""
+    first = next_run_number(out_dir, batch_name)
+    fd, tmp = temp_beside(out_dir / settings_name(batch_name, first))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write((json.dumps(data, indent=4, ensure_ascii=False) + "\n").encode())
+            f.flush()
+            os.fsync(f.fileno())
+        for run in range(first, first + 10_000):
+            try:
+                os.link(tmp, out_dir / settings_name(batch_name, run))
+                return run
+            except FileExistsError:
+                continue  # another render took it a moment ago
+        raise OSError(f"no free run number for {batch_name} in {out_dir}")
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -33,3 +33,17 @@ def test_a_failed_write_leaves_neither_the_file_nor_its_temp(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         atomic_write_bytes(tmp_path / "a.png", b"x" * 1000)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_renders_started_at_once_in_one_folder_take_different_run_numbers(tmp_path):
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.media.files import save_new_run_settings, settings_name
+    (tmp_path / settings_name("TimeToDisco", 0)).write_text("{}")  # an earlier run
+    with ThreadPoolExecutor(8) as pool:
+        runs = list(pool.map(lambda k: save_new_run_settings(tmp_path, "TimeToDisco", {"k": k}), range(24)))
+    assert sorted(runs) == list(range(1, 25))  # each its own number, none overwritten
+    for k, run in enumerate(runs):
+        assert json.loads((tmp_path / settings_name("TimeToDisco", run)).read_text()) == {"k": k}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
