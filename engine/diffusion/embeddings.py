@@ -32,7 +32,7 @@ def load_image(path: str, param: str) -> Image.Image:
         raise SpecError(f"{param}: {path!r} is {size / 2**20:.1f} MB; the limit is "
                         f"{MAX_IMAGE_BYTES // 2**20} MB — use a smaller file", param)
     try:
-        return read_still(file, MAX_IMAGE_PIXELS)  # what the bot checked at upload, upright
+        return read_still(file, MAX_IMAGE_PIXELS, fix="use")  # as the bot checked at upload, upright
     except UnusableImage as err:
         raise SpecError(f"{param}: {path!r} {err}", param) from None
 

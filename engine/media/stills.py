@@ -30,27 +30,28 @@ class UnusableImage(SpecError):
         self.reason = reason
 
 
-def read_still(source: bytes | Path, max_pixels: int) -> Image.Image:
-    """The image in `source` (bytes or a file), decoded, upright, in RGB; UnusableImage if not."""
+def read_still(source: bytes | Path, max_pixels: int, *, fix: str = "attach") -> Image.Image:
+    """The image in `source` (bytes or a file), decoded, upright, in RGB; UnusableImage if not.
+    `fix`: the verb a refusal asks with ("attach" on Discord, "give" on the command line)."""
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         image = Image.open(stream, formats=STILL_FORMATS)
     except Image.DecompressionBombError:
         raise _too_many_pixels(f"declares over {2 * Image.MAX_IMAGE_PIXELS:,} pixels", max_pixels) from None
     except Exception:  # Pillow's parsers raise many types on hostile bytes; all mean "not usable"
-        raise UnusableImage(f"is not {STILL_NAMES}; attach a PNG, JPEG or WebP file", "format") from None
+        raise UnusableImage(f"is not {STILL_NAMES}; {fix} a PNG, JPEG or WebP file", "format") from None
     with image:
         width, height = image.size
         if width * height > max_pixels:
             raise _too_many_pixels(f"is {width}×{height} = {width * height:,} pixels", max_pixels)
         if getattr(image, "is_animated", False) and image.format != "MPO":
-            raise UnusableImage(f"is an animated {image.format} ({image.n_frames} frames); attach "
+            raise UnusableImage(f"is an animated {image.format} ({image.n_frames} frames); {fix} "
                                 f"{STILL_NAMES} (export the frame you want)", "format")
         try:
             image.load()  # every pixel now: a truncated or corrupt file is refused here
             return ImageOps.exif_transpose(image).convert("RGB")
         except Exception as exc:  # as above: the decoders and the EXIF reader raise many types
-            raise UnusableImage(f"is damaged or cut short ({str(exc)[:60]}); attach the whole "
+            raise UnusableImage(f"is damaged or cut short ({str(exc)[:60]}); {fix} the whole "
                                 f"file, as {STILL_NAMES}", "format") from None
 
 
@@ -61,7 +62,7 @@ def read_still_file(path: Path, max_pixels: int) -> Image.Image:
         raise UnusableImage(f"{path}: there is no image file there; give the path of "
                             f"{STILL_NAMES}", "format")
     try:
-        return read_still(path, max_pixels)
+        return read_still(path, max_pixels, fix="give")
     except UnusableImage as err:
         raise UnusableImage(f"{path} {err}", err.reason) from None
 

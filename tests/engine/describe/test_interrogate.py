@@ -90,7 +90,7 @@ def test_disco_describe_prints_the_ranking_and_the_prompt(tmp_path, capsys):
 
 @pytest.mark.parametrize("content, argv, words", [
     ("png", ("--clip-models", "ViT-Q-99"), "--clip-models: unknown CLIP model"),
-    ("text", (), "a.png is not a still PNG, JPEG or WebP"),
+    ("text", (), "a.png is not a still PNG, JPEG or WebP image; give a PNG"),  # not Discord's "attach"
     ("missing", (), "a.png: there is no image file there"),
 ])
 def test_disco_describe_refuses_in_one_line(tmp_path, capsys, content, argv, words):
