@@ -64,8 +64,9 @@ def cmd_study(args: argparse.Namespace) -> int:
     progress = _Progress(args.no_progress)
     try:
         base, report = build_spec(args)
-        if base.seed is None and recorded_seed(args.out) is not None:
-            base = base.replace(seed=recorded_seed(args.out))
+        recorded = recorded_seed(args.out) if base.seed is None else None
+        if recorded is not None:
+            base = base.replace(seed=recorded)
             report.append(f"seed {base.seed}: the seed of the study already in {args.out}")
         max_cells = MAX_CELLS if args.max_cells is None else args.max_cells
         if max_cells < 1:

@@ -56,15 +56,25 @@ def temp_beside(path: Path, suffix: str = "") -> tuple[int, str]:
     return fd, tmp
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then rename: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _written_temp(path: Path, data: bytes) -> str:
+    """`data` in a new temp file beside `path`, fsynced and closed; its name."""
     fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, then rename: a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _written_temp(path, data)
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -103,8 +113,12 @@ def png_settings(path: str | Path) -> str | None:
 
 
 def save_json(path: Path, data: dict) -> Path:
-    atomic_write_bytes(path, (json.dumps(data, indent=4, ensure_ascii=False) + "\n").encode())
+    atomic_write_bytes(path, _json_bytes(data))
     return path
+
+
+def _json_bytes(data: dict) -> bytes:
+    return (json.dumps(data, indent=4, ensure_ascii=False) + "\n").encode()
 
 
 def next_run_number(out_dir: Path, batch_name: str) -> int:
@@ -124,12 +138,8 @@ def save_new_run_settings(out_dir: Path, batch_name: str, data: dict) -> int:
     The file appears whole and only where none was (a hard link of a finished temp file), so
     two renders into one folder at once never take the same number."""
     first = next_run_number(out_dir, batch_name)
-    fd, tmp = temp_beside(out_dir / settings_name(batch_name, first))
+    tmp = _written_temp(out_dir / settings_name(batch_name, first), _json_bytes(data))
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write((json.dumps(data, indent=4, ensure_ascii=False) + "\n").encode())
-            f.flush()
-            os.fsync(f.fileno())
         for run in range(first, first + 10_000):
             try:
                 os.link(tmp, out_dir / settings_name(batch_name, run))
