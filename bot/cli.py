@@ -50,12 +50,23 @@ def cmd_bot(args: argparse.Namespace, sections: dict[str, dict], data_dir: Path)
         return 2
     config = BotConfig.from_sections(sections, data_dir, config_path=args.config)
     apply_endpoints(config.api_base, config.gateway_url)
+    import aiohttp
+    import discord
+
     from storage import StorageError
 
     try:
         asyncio.run(_run(config, token))
     except StorageError as exc:  # a wrong database URL or password, a foreign database: one line
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except discord.LoginFailure:  # Discord answered 401 to the login
+        print("error: Discord refused the bot token in DISCORD_TOKEN; copy it again from the developer "
+              "portal (your application → Bot → Reset Token)", file=sys.stderr)
+        return 2
+    except aiohttp.ClientConnectionError as exc:  # only the login gives up; the gateway reconnects
+        print(f"error: cannot reach Discord's API at {discord.http.Route.BASE} ({exc}); check this "
+              "host's network, DNS and proxy, or [discord] api_base in the config file", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

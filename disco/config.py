@@ -49,12 +49,15 @@ from __future__ import annotations
 
 import os
 import re
+from functools import partial
 import tomllib
 from pathlib import Path
 
 from engine.errors import ModelError, SpecError
 from engine.media.files import read_user_file
 from engine.models.custom import parse_custom_models, register_custom_models
+from engine.models.devices import check_device_name, check_precision
+from engine.models.registry import MODEL_SETS
 
 DEFAULTS: dict[str, dict] = {
     "storage": {"data_dir": "data", "url": "", "blob_bytes": 512 * 1024 * 1024, "retention_days": 30.0},
@@ -115,7 +118,7 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
                 raise ConfigError(f"--config {path}: [{section}] {key} = {value} is out of range; "
                                   f"use {least:g} to {most:g}")
             config[section][key] = value
-    _check_devices(config["engine"]["devices"], path)
+    _check_engine(config["engine"], path)
     return config
 
 
@@ -135,10 +138,23 @@ def register_config_models(config: dict[str, dict]) -> None:
     register_custom_models(config.get("models", {}).get("custom", ()))
 
 
-def _check_devices(devices: list, path: str | Path) -> None:
+def _check_engine(engine: dict, path: str | Path) -> None:
+    """The engine's names, checked here so that a typo stops `disco` at once, not the engine
+    process after the bot is up."""
+    devices = engine["devices"]
     if len(devices) > MAX_DEVICES or not all(isinstance(d, str) and 0 < len(d) <= 32 for d in devices):
         raise ConfigError(f"--config {path}: [engine] devices is a list of at most {MAX_DEVICES} device "
                           f'names such as "cuda:0" (one engine each)')
+    if engine["model_set"] not in MODEL_SETS:
+        raise ConfigError(f"--config {path}: [engine] model_set = {engine['model_set'][:40]!r} is not a "
+                          f"model set; use one of {', '.join(MODEL_SETS)}")
+    checks = [("precision", check_precision, engine["precision"]), ("device", check_device_name, engine["device"])]
+    checks += [("devices", partial(check_device_name, allow_auto=False), name) for name in devices]
+    for key, check, value in checks:
+        try:
+            check(value)
+        except ModelError as exc:
+            raise ConfigError(f"--config {path}: [engine] {key}: {exc}") from None
 
 
 def resolve_data_dir(cli_value: str | None, config: dict[str, dict]) -> Path:

@@ -94,3 +94,25 @@ def test_the_example_config_loads_and_names_every_key():
         missing = set(defaults) - set(written.get(section, {}))
         assert not missing, f"config.example.toml lacks [{section}] {sorted(missing)}"
         assert set(loaded[section]) == set(defaults)
+
+
+@pytest.mark.parametrize("engine, message", [
+    ('device = "gpu"', "[engine] device: 'gpu' is not a device this engine runs on; use auto, cpu, cuda or cuda:N"),
+    ('devices = ["cuda:0", "auto"]', "[engine] devices: 'auto' is not a device this engine runs on; use cpu, cuda or cuda:N"),
+    ('precision = "half"', "[engine] precision: unknown precision 'half': choose one of auto, fp32, bf16, fp16"),
+    ('model_set = "dd-defaults"', "[engine] model_set = 'dd-defaults' is not a model set; use one of dd-default, "),
+])
+def test_an_engine_name_is_checked_when_the_config_loads(engine, message, tmp_path, monkeypatch, capsys):
+    """Before the bot logs in and starts an engine that would stop on the typo."""
+    monkeypatch.setenv("DISCORD_TOKEN", "a-token")
+    config = tmp_path / "config.toml"
+    config.write_text(f"[engine]\n{engine}\n")
+    assert main(["bot", "--config", str(config), "--data-dir", str(tmp_path / "data")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
+def test_every_device_name_the_engine_runs_on_loads(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[engine]\ndevice = "cuda:1"\ndevices = ["cuda:0", "cuda:1", "cpu"]\nprecision = "bf16"\n')
+    assert load_config(config)["engine"]["devices"] == ["cuda:0", "cuda:1", "cpu"]

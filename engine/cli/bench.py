@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from engine.errors import EngineError, SpecError
+from engine.models.devices import PRECISIONS
 from engine.spec.sources import bounded_int
 
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's own chatter about absent GPUs
@@ -136,7 +137,7 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
                    help="use the secondary model (default on)")
     p.add_argument("--sampling-mode", default="ddim", choices=("ddim", "plms"))
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto = DD's choice: fp16 on CUDA, fp32 on CPU")
     p.add_argument("--compile", action="store_true", help="torch.compile the UNet, secondary and CLIP towers")
     p.add_argument("--channels-last", action="store_true", help="channels-last weights for the conv models")

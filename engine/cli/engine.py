@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import EngineError
+from engine.models.devices import PRECISIONS
 from engine.spec.sources import bounded_int
 
 # The [engine] keys a flag may override, by the flag's argparse dest.
@@ -36,7 +37,7 @@ def add_engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--burst", action="store_true", help="drain the queue, then exit")
     p.add_argument("--models", help="model set (default from the config: dd-default)")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
+    p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--allow-download", action="store_true", default=None)
     p.add_argument("--lease-seconds", type=float)
     p.add_argument("--checkpoint-every", type=bounded_int(1, 100_000), help="steps between checkpoints")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import re
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from engine.errors import ModelError
+from engine.models.devices import check_device_name, check_precision
 from engine.models.download import clip_weights_path, ensure, load_weights, reference_sha256
 from engine.models.registry import (
     LPIPS_MODEL,
@@ -37,7 +37,6 @@ from engine.models.secondary import SecondaryDiffusionImageNet2
 
 log = logging.getLogger("disco.engine.models")
 TINY_CLIP_ARCH = "TinyCLIP-test"
-_DEVICE_NAME = re.compile(r"cpu|cuda(?::\d{1,2})?")
 _CONFIG_DIR = Path(__file__).parent / "configs"
 
 # guided-diffusion's UNet at toy size: 4.5 M parameters, 8× downsampling, GroupNorm-friendly widths.
@@ -130,15 +129,11 @@ def build_unet(config: dict, *, use_fp16: bool, use_checkpoint: bool, seed: int,
     return fill_zero_weights(model, torch.Generator().manual_seed(seed + 1))
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
 def resolve_precision(precision: str, device: torch.device) -> str:
     """'auto' is DD's choice: fp16 on CUDA (DD converts the UNet and loads CLIP in half
     precision there), fp32 on the CPU. bf16 is opt-in and applies to the UNet: about twice as
     fast on CPUs with AMX, at about 1–2 % relative difference in its output."""
-    if precision not in PRECISIONS:
-        raise ModelError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     if precision == "auto":
         return "fp16" if device.type == "cuda" else "fp32"
     if precision == "fp16" and device.type != "cuda":
@@ -177,9 +172,10 @@ def resolve_device(name: str) -> torch.device:
     none and a CUDA index past the last GPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not _DEVICE_NAME.fullmatch(name):
-        raise ModelError(f"--device {name[:40]!r} is not a device this engine runs on; "
-                         "use auto, cpu, cuda or cuda:N (N = the GPU's index)")
+    try:
+        check_device_name(name)
+    except ModelError as exc:
+        raise ModelError(f"--device {exc}") from None
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ModelError(f"--device {name}: no CUDA device is available here; use --device cpu")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from engine.errors import SpecError
 from engine.media.files import PNG_SIGNATURE, png_settings, read_user_file
+from engine.models.devices import PRECISIONS
 from engine.spec.ddfile import read_settings
 from engine.spec.ddsettings import import_dd_settings
 from engine.spec.overrides import parse_set_options
@@ -25,7 +26,7 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=bounded_int(0, 2**32 - 1))
     p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, test-tiny")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto = DD's choice: fp16 on CUDA, fp32 on CPU; bf16 is faster on CPUs with AMX")
     p.add_argument("--allow-download", action="store_true",
                    help="download missing model files (otherwise a missing file is an error)")
