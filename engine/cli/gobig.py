@@ -14,6 +14,8 @@ import random
 import sys
 from pathlib import Path
 
+from PIL import Image
+
 from engine.cli.render import command_line_pool
 from engine.errors import EngineError, SpecError
 from engine.media.files import png_settings
@@ -42,10 +44,11 @@ def add_gobig_command(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_gobig)
 
 
-def gobig_spec(args: argparse.Namespace) -> tuple[RenderSpec, list[str]]:
-    """The spec that enlarges `args.image`, and lines to show the user. SpecError when the image
-    is unusable or a setting invalid."""
-    width, height = read_still_file(args.image, MAX_GOBIG_PIXELS).size
+def gobig_spec(args: argparse.Namespace) -> tuple[RenderSpec, Image.Image, list[str]]:
+    """The spec that enlarges `args.image`, the image read once, and lines to show the user.
+    SpecError when the image is unusable or a setting invalid."""
+    source = read_still_file(args.image, MAX_GOBIG_PIXELS)
+    width, height = source.size
     if (args.width is None and width < MIN_SIDE) or (args.height is None and height < MIN_SIDE):
         raise SpecError(f"{args.image} is {width}×{height}; GoBig renders from at least "
                         f"{MIN_SIDE}×{MIN_SIDE} pixels — give --width and --height (e.g. "
@@ -59,7 +62,7 @@ def gobig_spec(args: argparse.Namespace) -> tuple[RenderSpec, list[str]]:
                         width=args.width or width, height=args.height or height,
                         seed=spec.seed if spec.seed is not None else random.randint(0, MAX_SEED),
                         **{k: v for k, v in chosen.items() if v is not None})
-    return spec, report + notes + list(spec.notes)
+    return spec, source, report + notes + list(spec.notes)
 
 
 def _carried_settings(image: Path) -> tuple[dict, list[str]]:
@@ -74,7 +77,7 @@ def _carried_settings(image: Path) -> tuple[dict, list[str]]:
 
 def cmd_gobig(args: argparse.Namespace) -> int:
     try:
-        spec, report = gobig_spec(args)
+        spec, source, report = gobig_spec(args)
         for line in report:
             print(f"note: {line}", file=sys.stderr)
         from engine.diffusion.gobig import gobig_image
@@ -88,7 +91,6 @@ def cmd_gobig(args: argparse.Namespace) -> int:
             if event.step is None and not args.no_progress:
                 print(f"tile {event.tile + 1} of {tiles}{' (kept)' if event.reused else ''}", file=sys.stderr)
 
-        source = read_still_file(args.image, MAX_GOBIG_PIXELS)
         path = gobig_image(DiscoPipeline(pool), spec, source, spec.seed,
                            args.out / f"{args.image.stem}_gobig_tiles", out, callback=on_tile)
     except EngineError as exc:

@@ -32,7 +32,8 @@ def ours(path: Path, size=(64, 64), **settings) -> Path:
 
 def test_an_image_of_ours_keeps_its_prompts_seed_and_size(tmp_path):
     image = ours(tmp_path / "mine.png", (128, 64))
-    spec, report = gobig_spec(parse(str(image), "--scale", "3", "--set", "steps=6"))
+    spec, source, report = gobig_spec(parse(str(image), "--scale", "3", "--set", "steps=6"))
+    assert source.size == (128, 64) and source.getpixel((0, 0)) == (30, 90, 160)  # read once, kept
     assert spec.gobig and spec.gobig_init == str(image.resolve()) and spec.gobig_scale == 3
     assert (spec.width, spec.height, spec.seed, spec.steps) == (128, 64, 9, 6)
     assert spec.prompt_summary() == "a lighthouse" and "settings from mine.png" in report
@@ -41,7 +42,7 @@ def test_an_image_of_ours_keeps_its_prompts_seed_and_size(tmp_path):
 def test_a_foreign_image_takes_the_prompt_given(tmp_path):
     image = tmp_path / "photo.jpg"
     Image.new("RGB", (192, 128)).save(image)
-    spec, report = gobig_spec(parse(str(image), "a harbour at night", "--overlap", "32"))
+    spec, _source, report = gobig_spec(parse(str(image), "a harbour at night", "--overlap", "32"))
     assert (spec.width, spec.height, spec.gobig_overlap) == (192, 128, 32)
     assert spec.prompt_summary() == "a harbour at night" and spec.seed is not None
     assert any("carries no settings" in line for line in report)
