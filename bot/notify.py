@@ -35,16 +35,16 @@ def dm_intro(job: Job, result_message_id: int | None) -> str:
     return f"Job `{job.id}` is {job.state}: {link} (the buttons are there)."
 
 
-async def notify_by_dm(poster: Any, job: Job, result_message_id: int | None) -> list[int]:
-    """DM the requester about `job` (see the module docstring); the ids of what was sent, [] when
-    Discord refused the DM."""
+async def notify_by_dm(poster: Any, job: Job, result_message_id: int | None) -> tuple[int | None, list[int]]:
+    """DM the requester about `job` (see the module docstring); the DM channel's id and the ids of
+    what was sent, (None, []) when Discord refused the DM."""
     try:
         channel = await poster.client.create_dm(discord.Object(int(job.user_id)))
-        return await poster.send_result(job, channel, nonce=f"{job.delivery_nonce}-dm", ping=False, buttons=False,
+        return channel.id, await poster.send_result(job, channel, nonce=f"{job.delivery_nonce}-dm", ping=False, buttons=False,
                                         intro=dm_intro(job, result_message_id),
                                         max_messages=None if result_message_id is None else 1,
                                         upload_limit=DM_UPLOAD_LIMIT)
     except discord.HTTPException as exc:
         log.warning("job %s: could not DM user %s (%s %s); not trying again", job.id, job.user_id,
                     exc.status, exc.code)
-        return []
+        return None, []

@@ -325,6 +325,7 @@ class Poster:
         job = await self.db.jobs.begin_delivery(job.id)
         notify = await self.db.users.notify(job.user_id)
         channel = self._channel(job)
+        elsewhere = None  # the DM channel, when the result goes there instead
         try:
             ids = await self.send_result(job, channel, ping=notify != "off")
         except (discord.NotFound, discord.Forbidden) as exc:
@@ -334,7 +335,7 @@ class Poster:
                 return
             # The channel is gone or closed to the bot: the requester asked for DMs, so it goes there.
             log.warning("job %s: channel %s refused the result (%s); sending it by DM", job.id, job.channel_id, exc)
-            ids = await notify_by_dm(self, job, None)
+            elsewhere, ids = await notify_by_dm(self, job, None)
             if not ids:
                 await self.db.jobs.abandon_delivery(job.id)
                 return
@@ -346,7 +347,7 @@ class Poster:
             if notify == "dm":
                 await notify_by_dm(self, job, ids[0])
         self._retries.pop(job.id, None)
-        await self.db.jobs.mark_delivered(job.id, ids)
+        await self.db.jobs.mark_delivered(job.id, ids, channel_id=elsewhere)
         await self._finish_progress(job)
 
     async def _after_failure(self, job: Job, channel: discord.abc.Messageable,

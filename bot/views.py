@@ -62,6 +62,9 @@ IMAGES_WITH_ACTIONS = ROWS - 2 + MAX_SELECT_OPTIONS  # 3 image rows, then the se
 
 
 def job_link(job: Job, message_id: str) -> str:
+    """A jump link to a message of `job`'s result, in its channel or, where it went, the DM."""
+    if job.result_channel_id:
+        return f"https://discord.com/channels/@me/{job.result_channel_id}/{message_id}"
     return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{message_id}"
 
 

@@ -172,6 +172,7 @@ class Job:
     parent_image: int | None = None
     memory_gb: float = 0.0  # GPU memory it needs at the least (0: unknown)
     models: str = ""  # the models it loads (the claim's affinity key)
+    result_channel_id: str | None = None  # where the result went, when not to `channel_id` (a DM)
     damaged: tuple[str, ...] = ()   # columns that could not be read (their value here is empty)
 
     @property
@@ -364,7 +365,7 @@ class Jobs:
                 "UPDATE jobs SET state = 'queued', cancel_requested = FALSE, max_attempts = ?, "
                 "error_code = NULL, error_message = NULL, finished_at = NULL, "
                 "delivery_state = 'pending', delivery_nonce = NULL, result_message_ids = '[]', "
-                "updated_at = ? WHERE id = ?", (job.attempt + extra_attempts, now, job_id))
+                "result_channel_id = NULL, updated_at = ? WHERE id = ?", (job.attempt + extra_attempts, now, job_id))
             return await fetch_job(conn, job_id)
 
     # ---- delivery (the bot's poster) --------------------------------------------------------
@@ -393,8 +394,11 @@ class Jobs:
                 (secrets.token_hex(10), now, now, job_id))
             return await fetch_job(conn, job_id)
 
-    async def mark_delivered(self, job_id: str, message_ids: Iterable[Snowflake]) -> Job:
-        return await self._finish_delivery(job_id, "posted", [sid(m) for m in message_ids])
+    async def mark_delivered(self, job_id: str, message_ids: Iterable[Snowflake], *,
+                             channel_id: Snowflake | None = None) -> Job:
+        """`channel_id`: where the messages are, when not in the job's channel (the requester's DMs)."""
+        return await self._finish_delivery(job_id, "posted", [sid(m) for m in message_ids],
+                                           None if channel_id is None else sid(channel_id))
 
     async def abandon_delivery(self, job_id: str) -> Job:
         """Give up posting (e.g. the channel is gone); the job drops out of `undelivered` and its
@@ -402,7 +406,8 @@ class Jobs:
         nobody can see is not billed."""
         return await self._finish_delivery(job_id, "abandoned", [])
 
-    async def _finish_delivery(self, job_id: str, state: str, message_ids: list[str]) -> Job:
+    async def _finish_delivery(self, job_id: str, state: str, message_ids: list[str],
+                               channel_id: str | None = None) -> Job:
         job_id = normalize_job_id(job_id)
         async with self._db.transaction() as conn:
             now = await self._db.clock(conn)
@@ -410,8 +415,9 @@ class Jobs:
             if not job.terminal:
                 raise InvalidState(f"job {job_id} is {job.state}; it has no result to deliver yet")
             await conn.execute(
-                "UPDATE jobs SET delivery_state = ?, result_message_ids = ?, delivery_updated_at = ?, "
-                "updated_at = ? WHERE id = ?", (state, json.dumps(message_ids), now, now, job_id))
+                "UPDATE jobs SET delivery_state = ?, result_message_ids = ?, result_channel_id = ?, "
+                "delivery_updated_at = ?, updated_at = ? WHERE id = ?",
+                (state, json.dumps(message_ids), channel_id, now, now, job_id))
             if state == "abandoned" and job.delivery_state != "abandoned":
                 reason = "the result could not be delivered"
                 seconds = await refund_in(conn, job_id, now, reason)

@@ -307,6 +307,12 @@ _V_WORKERS = (
     "CREATE INDEX workers_heartbeat ON workers (heartbeat_at)",
 )
 
+# Where a result was posted when it is not the job's own channel: the requester's DM channel,
+# when the channel refused it and they chose DMs (NULL: the job's channel).
+_V_RESULT_CHANNEL = (
+    "ALTER TABLE jobs ADD COLUMN result_channel_id TEXT",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
@@ -315,6 +321,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs say how they came from their parent", _V_LINEAGE),
     Migration("job files as content-addressed blobs", _V_BLOBS),
     Migration("workers: what each can run and its heartbeat; jobs' memory need and models", _V_WORKERS),
+    Migration("jobs say where their result went when not to their channel", _V_RESULT_CHANNEL),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

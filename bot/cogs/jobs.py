@@ -208,7 +208,9 @@ class JobsCog(commands.Cog):
             lines.append(f"error: {as_typed(' '.join(job.error_message.split())[:500])}")
         posted = "result" if job.state == JobState.SUCCEEDED else "notice"  # a failure's or cancel's
         if job.result_message_ids and job.delivery_state == "posted":
-            lines.append(f"{posted}: {job_link(job, job.result_message_ids[0])}")
+            where = (f" (in <@{job.user_id}>'s DMs: the channel refused it, so only they can open it)"
+                     if job.result_channel_id else "")
+            lines.append(f"{posted}: {job_link(job, job.result_message_ids[0])}{where}")
         elif job.terminal:
             lines.append(f"{posted}: {job.delivery_state}")
         return "\n".join(lines)

@@ -116,7 +116,13 @@ def test_a_dm_carries_the_result_when_the_channel_refuses_it(tmp_path, refusal):
             job = await delivered(db, job_id)
             assert "could not post the result" in result.content and "notify:dm" in result.content
             assert job.result_message_ids == (str(result.id),) and not result.custom_ids
+            assert job.result_channel_id == str(dm.id)
             assert fake.requests_to("POST", "/users/@me/channels")
+            if refusal == "missing_permission":  # /job show links the DM, not the channel
+                shown = await answered(fake, await fake.slash("job show", {"id": job_id}))
+                assert f"https://discord.com/channels/@me/{dm.id}/{result.id}" in shown.content
+                assert f"/{fake.guild.id}/" not in shown.content.split("result:")[1]
+                assert "DMs: the channel refused it" in shown.content
     run(body, tmp_path)
 
 

@@ -272,11 +272,24 @@ async def test_delivery_nonce_is_fixed_once_and_posting_is_recorded(store):
         assert again.delivery_state == "sending" and again.progress_message_id == "555"
         posted = await db.jobs.mark_delivered(job.id, [777, "778"])
         assert (posted.delivery_state, posted.result_message_ids) == ("posted", ("777", "778"))
+        assert posted.result_channel_id is None  # in the job's own channel
         assert await db.jobs.undelivered() == []
         with pytest.raises(InvalidState, match="not sending twice"):
             await db.jobs.begin_delivery(job.id)
         with pytest.raises(NotFound):
             await db.jobs.set_progress_message("NOPE", 1)
+
+
+@async_test
+async def test_a_result_posted_elsewhere_says_where_until_the_job_is_retried(store):
+    async with await open_db(store) as db:
+        job = await db.jobs.enqueue(request())
+        await db.jobs.cancel(job.id)
+        await db.jobs.begin_delivery(job.id)
+        posted = await db.jobs.mark_delivered(job.id, [42], channel_id=9001)  # the requester's DM
+        assert (posted.result_message_ids, posted.result_channel_id) == (("42",), "9001")
+        retried = await db.jobs.retry(job.id)
+        assert (retried.result_message_ids, retried.result_channel_id) == ((), None)
 
 
 @async_test
