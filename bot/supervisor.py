@@ -11,7 +11,8 @@ back to the queue with `requeue_owned_by` instead of waiting for their leases to
 A child that exits is restarted after a back-off that doubles up to `max_backoff` seconds and
 resets once a child has lived a minute (a crash loop must not spin the CPU or flood the log).
 `stop()` sends SIGTERM (the engine finishes its current step and checkpoints) and kills the
-child after `stop_grace` seconds.
+child after `stop_grace` seconds. The child gets the bot's environment without the bot token:
+the engine never talks to Discord.
 """
 from __future__ import annotations
 
@@ -23,11 +24,20 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
+
+from .config import TOKEN_VARIABLE
 
 log = logging.getLogger("disco.bot.supervisor")
 
 HEALTHY_SECONDS = 60.0  # a child that lived this long resets the back-off
+
+
+def engine_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`base` (default: this process's environment) without the bot token."""
+    env = dict(os.environ if base is None else base)
+    env.pop(TOKEN_VARIABLE, None)
+    return env
 
 
 class EngineSupervisor:
@@ -71,7 +81,8 @@ class EngineSupervisor:
             started = time.monotonic()
             try:
                 self.process = await asyncio.create_subprocess_exec(
-                    *self.command(self.owner), env=self.env, stdin=asyncio.subprocess.DEVNULL)
+                    *self.command(self.owner), env=engine_environment(self.env),
+                    stdin=asyncio.subprocess.DEVNULL)
             except OSError as exc:
                 log.error("cannot start the engine: %s", exc)
             else:
