@@ -127,15 +127,19 @@ def run_bench(args) -> dict:
 def add_bench_command(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("bench", help="measure seconds per step and peak memory (JSON)",
                             description="Benchmark the engine; prints one JSON object.")
-    p.add_argument("--models", default="random-full", choices=("random-full", "test-tiny"))
-    p.add_argument("--width", type=bounded_int(8, 8192), default=256)
-    p.add_argument("--height", type=bounded_int(8, 8192), default=256)
-    p.add_argument("--steps", type=bounded_int(1, 10_000), default=10)
-    p.add_argument("--cutn-batches", type=bounded_int(1, 64), default=1)
-    p.add_argument("--clip-models", nargs="+", default=["ViT-B-32::openai"], metavar="ARCH::TAG")
+    p.add_argument("--models", default="random-full", choices=("random-full", "test-tiny"),
+                   help="random-full: the real architectures with random weights (default); "
+                        "test-tiny: the tiny test models")
+    p.add_argument("--width", type=bounded_int(8, 8192), default=256, help="pixels (default 256; DD's is 1280)")
+    p.add_argument("--height", type=bounded_int(8, 8192), default=256, help="pixels (default 256; DD's is 768)")
+    p.add_argument("--steps", type=bounded_int(1, 10_000), default=10,
+                   help="steps to render, the first a warm-up (default 10); the report projects 250")
+    p.add_argument("--cutn-batches", type=bounded_int(1, 64), default=1, help="DD's cutn_batches (default 1; DD's is 4)")
+    p.add_argument("--clip-models", nargs="+", default=["ViT-B-32::openai"], metavar="ARCH::TAG",
+                   help="CLIP models (default ViT-B-32::openai; DD's default adds ViT-B-16::openai RN50::openai)")
     p.add_argument("--secondary", action=argparse.BooleanOptionalAction, default=True,
                    help="use the secondary model (default on)")
-    p.add_argument("--sampling-mode", default="ddim", choices=("ddim", "plms"))
+    p.add_argument("--sampling-mode", default="ddim", choices=("ddim", "plms"), help="DD's sampler (default ddim)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto = DD's choice: fp16 on CUDA, fp32 on CPU")
