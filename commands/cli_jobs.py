@@ -47,16 +47,16 @@ def add_jobs_command(commands: argparse._SubParsersAction, config_options: argpa
 
     listing = jobs.add_parser("list", parents=[config_options], help="the newest jobs")
     listing.add_argument("--state", action="append", help="only these states (repeatable)")
-    listing.add_argument("--guild")
+    listing.add_argument("--guild", help="only this Discord server's jobs (its id)")
     listing.add_argument("--limit", type=bounded_int(1, 10_000), default=25, help="at most this many (1-10000)")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="a JSON list instead of a table")
 
     for action, text in (("show", "one job: state, progress, error, files"), ("cancel", "cancel a job"),
                          ("retry", "queue a failed, dead or cancelled job again")):
         sub = jobs.add_parser(action, parents=[config_options], help=text)
         sub.add_argument("job_id")
         if action == "show":
-            sub.add_argument("--json", action="store_true")
+            sub.add_argument("--json", action="store_true", help="one JSON object instead of text")
     fetch = jobs.add_parser("fetch", parents=[config_options],
                             help="write a job's result files (kept in the database's blob store) into a folder")
     fetch.add_argument("job_id")

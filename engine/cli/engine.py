@@ -37,9 +37,11 @@ def add_engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--burst", action="store_true", help="drain the queue, then exit")
     p.add_argument("--models", help="model set (default from the config: dd-default)")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--precision", choices=PRECISIONS)
-    p.add_argument("--allow-download", action="store_true", default=None)
-    p.add_argument("--lease-seconds", type=float)
+    p.add_argument("--precision", choices=PRECISIONS, help="default from the config: auto (fp16 on CUDA, fp32 on CPU)")
+    p.add_argument("--allow-download", action="store_true", default=None,
+                   help="download missing model files (otherwise a missing file fails the job)")
+    p.add_argument("--lease-seconds", type=float,
+                   help="how long a claimed job stays this engine's without a heartbeat (default from the config: 30)")
     p.add_argument("--checkpoint-every", type=bounded_int(1, 100_000), help="steps between checkpoints")
     p.add_argument("--owner", help="lease owner name (default engine:HOST:PID)")
 

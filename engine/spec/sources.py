@@ -20,10 +20,13 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
                                                  "(or a PNG this engine rendered)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any setting, e.g. --set clip_guidance_scale=8000 (repeatable)")
-    p.add_argument("--steps", type=bounded_int(1, 10_000))
-    p.add_argument("--width", type=bounded_int(1, 100_000))
-    p.add_argument("--height", type=bounded_int(1, 100_000))
-    p.add_argument("--seed", type=bounded_int(0, 2**32 - 1))
+    p.add_argument("--steps", type=bounded_int(1, 10_000), help="diffusion steps (DD's default 250)")
+    p.add_argument("--width", type=bounded_int(1, 100_000),
+                   help="pixels, rounded down to a multiple of 64 as DD does (DD's default 1280)")
+    p.add_argument("--height", type=bounded_int(1, 100_000),
+                   help="pixels, rounded down to a multiple of 64 as DD does (DD's default 768)")
+    p.add_argument("--seed", type=bounded_int(0, 2**32 - 1),
+                   help="0 to 4294967295 (default random); image n of a batch uses seed + n")
     p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, test-tiny")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
