@@ -38,11 +38,18 @@ def apply_endpoints(api_base: str, gateway_url: str) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
+def _no_voice_warnings(record: logging.LogRecord) -> bool:
+    """discord.py warns at every start that voice is unsupported (PyNaCl, davey): this bot never
+    joins a voice channel, and the warnings read like a broken install."""
+    return "voice will NOT be supported" not in record.getMessage()
+
+
 def cmd_bot(args: argparse.Namespace, sections: dict[str, dict], data_dir: Path) -> int:
     """`sections`: the config file as `disco` loaded it; `data_dir`: the folder it resolved."""
     from .config import BotConfig, MissingToken, token_from_environment
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("discord.client").addFilter(_no_voice_warnings)
     try:
         token = token_from_environment()
     except MissingToken as exc:

@@ -65,3 +65,4 @@ def test_an_api_nothing_answers_at_is_one_line_naming_the_address(tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: cannot reach Discord's API at {api_base} (") and "[discord] api_base" in last
     assert "a bug" not in done.stderr
+    assert "logging in" in done.stderr and "voice" not in done.stderr  # discord.py's voice warnings: not ours
