@@ -59,10 +59,11 @@ from bot.attachments import local_artifacts, read_file, result_images
 from bot.notify import notify_by_dm
 from bot.jobtext import progress_words, prompt_text, seconds_left
 from bot.views import IMAGES_WITH_ACTIONS, cancel_view, result_view
+from commands.echo import queue_place
 from engine.errors import SpecError
 from engine.media.grid import fit_grid
 from engine.spec.study import StudySpec
-from storage import ACTIVE, Job, JobKind, JobState, StorageError
+from storage import ACTIVE, Job, JobKind, JobState, QueueEstimate, StorageError
 
 log = logging.getLogger("disco.bot.poster")
 
@@ -102,8 +103,9 @@ def _safe(text: str) -> str:
     return " ".join(text.split()).replace("`", "ˋ").replace("@", "@\u200b")
 
 
-def status_text(job: Job, position: int | None, now: float) -> str:
-    """The progress message's text for a queued or running job."""
+def status_text(job: Job, estimate: QueueEstimate | None, now: float) -> str:
+    """The progress message's text for a queued or running job (`estimate`: a queued one's place;
+    without its ETA, which would change the text, and so cost an edit, at every poll)."""
     head = f"**{'Rendering' if job.state == 'running' else 'Queued'}** `{job.id}`"
     prompt = prompt_text(job)
     lines = [head + (f" · `{_clip(_safe(prompt), 200)}`" if prompt else "")]
@@ -115,8 +117,8 @@ def status_text(job: Job, position: int | None, now: float) -> str:
         if job.cancel_requested:
             line += " · cancelling…"
         lines.append(line)
-    elif position is not None:
-        lines.append("next in line" if position <= 1 else f"#{position} in line")
+    elif estimate is not None:
+        lines.append(queue_place(estimate.position, workers=estimate.workers))
     return "\n".join(lines)
 
 
@@ -200,8 +202,7 @@ class Poster:
         for job in reversed(active):  # oldest first: earlier jobs get their message first
             if job.id in self._unpostable:
                 continue
-            estimate = positions.get(job.id)
-            await self._guarded(job, self._show_progress(job, estimate.position if estimate else None, now))
+            await self._guarded(job, self._show_progress(job, positions.get(job.id), now))
 
     async def _guarded(self, job: Job, step) -> None:
         """One job's trouble (a busy database, a Discord error) must not hold up the others."""
@@ -217,9 +218,9 @@ class Poster:
         return channel or self.client.get_partial_messageable(int(job.channel_id),
                                                               guild_id=int(job.guild_id))
 
-    async def _show_progress(self, job: Job, position: int | None, now: float) -> None:
+    async def _show_progress(self, job: Job, estimate: QueueEstimate | None, now: float) -> None:
         shown = self._shown.setdefault(job.id, _Shown())
-        text = status_text(job, position, now)
+        text = status_text(job, estimate, now)
         clock = time.monotonic()
         preview = await self._new_preview(job, shown, clock)
         old_id = job.progress_message_id

@@ -156,7 +156,8 @@ async def echo_for(db: Any, job: Job, parsed: ParsedJob, *, limit: int = 2000) -
     if estimate is None:  # already claimed by the engine
         return format_echo(parsed, job_id=job.id, limit=limit)
     return format_echo(parsed, position=estimate.position, starts_at=now + estimate.starts_in,
-                       finishes_at=now + estimate.finishes_in, job_id=job.id, limit=limit)
+                       finishes_at=now + estimate.finishes_in, workers=estimate.workers, job_id=job.id,
+                       limit=limit)
 
 
 async def answer_request(interaction: discord.Interaction, command: str,

@@ -106,17 +106,30 @@ def _section(title: str | None, lines: list[str], budget: int | None) -> str:
     return "\n".join(out)
 
 
+NO_ENGINE = "waits for an engine: none that can run it is up now (admins: `/disco-admin workers`)"
+
+
+def queue_place(position: int, *, starts_at: float | None = None, finishes_at: float | None = None,
+                workers: int | None = None) -> str:
+    """Where a queued job stands ("#3 in line · starts <t:…:R> · done <t:…:R>"), shared by the
+    echo, the progress message and /queue. `workers`: the live workers that can run it; with
+    none, an ETA would be a promise nobody keeps, so the line says what it waits for instead."""
+    words = ["next in line" if position <= 1 else f"#{position} in line"]
+    if workers == 0:
+        words.append(NO_ENGINE)
+    else:
+        words += [f"{word} <t:{int(at)}:R>" for word, at in (("starts", starts_at), ("done", finishes_at))
+                  if at is not None]
+    return " · ".join(words)
+
+
 def format_echo(job: ParsedJob, *, position: int | None = None, starts_at: float | None = None,
-                finishes_at: float | None = None, job_id: str | None = None,
+                finishes_at: float | None = None, workers: int | None = None, job_id: str | None = None,
                 limit: int = DISCORD_LIMIT) -> str:
     """The message confirming a queued job; at most `limit` characters."""
     head = ["**Queued**" + (f" `{_clip(job_id, 40)}`" if job_id else "")]
     if position is not None:
-        head.append("next in line" if position <= 1 else f"#{position} in line")
-    if starts_at is not None:
-        head.append(f"starts <t:{int(starts_at)}:R>")
-    if finishes_at is not None:
-        head.append(f"done <t:{int(finishes_at)}:R>")
+        head.append(queue_place(position, starts_at=starts_at, finishes_at=finishes_at, workers=workers))
     parts = {
         "header": ([" · ".join(head)], None),
         "prompts": (_prompt_lines(job), "**Prompts** (weight → after DD divides by the sum)"),

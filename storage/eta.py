@@ -15,6 +15,8 @@ per megapixel. Running jobs use their own live figure. Work drains as fast as th
 workers (storage/workers.py) that can run it: a job that N live workers fit adds 1/N of its
 duration to the wait of the jobs after it, and the running jobs' remaining work is shared by
 all live workers. With no worker registered (an older engine) the jobs running at once count.
+Each estimate also says how many live workers can run the job: 0 means none is up that can
+(nothing live, or none with its model set or memory), so its ETA is no promise.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ class QueueEstimate:
     position: int  # 1 = the next job to start
     starts_in: float  # seconds until it is expected to start
     finishes_in: float  # seconds until it is expected to finish
+    workers: int | None = None  # live workers that can run it (None: unknown, no fleet is known)
 
 
 def size_bucket(width: int, height: int) -> int:
@@ -140,6 +143,11 @@ async def estimate_queue(conn: Any, default_per_megapixel: float | None = None,
 
     fleet = await live_workers(conn, now) if now is not None else []
 
+    def able(job: Any) -> int | None:  # live workers that can run it; None: an unregistered engine runs
+        if fleet:
+            return count_fitting(fleet, job)
+        return None if running or now is None else 0
+
     def sharing(job: Any) -> int:  # how many workers drain this job's share of the queue
         return max(1, count_fitting(fleet, job) if fleet else len(running))
 
@@ -147,6 +155,6 @@ async def estimate_queue(conn: Any, default_per_megapixel: float | None = None,
     estimates = {}
     for position, job in enumerate(service_order(queued, guild_order, user_order), start=1):
         own = duration(job, live=False)
-        estimates[job["id"]] = QueueEstimate(job["id"], position, clock, clock + own)
+        estimates[job["id"]] = QueueEstimate(job["id"], position, clock, clock + own, able(job))
         clock += own / sharing(job)
     return estimates

@@ -23,6 +23,7 @@ from bot.jobtext import progress_words, prompt_text, seconds_left
 from bot.params import GuidanceScale, JobId, Prompt, Seed, Settings, Steps
 from bot.queueing import Lineage, enqueue_options, rerun_options
 from bot.views import cancel_job, cancel_view, job_link
+from commands.echo import queue_place
 from commands.errors import CommandError
 from storage import ACTIVE, Job, JobState
 
@@ -40,8 +41,8 @@ def _running_eta(job: Job, now: float) -> Optional[int]:
 
 
 def _waiting(estimate, now: float) -> str:
-    place = "next in line" if estimate.position <= 1 else f"#{estimate.position} in line"
-    return f"{place} · starts <t:{int(now + estimate.starts_in)}:R> · done <t:{int(now + estimate.finishes_in)}:R>"
+    return queue_place(estimate.position, starts_at=now + estimate.starts_in,
+                       finishes_at=now + estimate.finishes_in, workers=estimate.workers)
 
 
 LINEAGE_WORDS = {"new": "new seed of", "same": "same seed of", "vary": "variation of", "animate": "animation of",

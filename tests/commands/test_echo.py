@@ -6,7 +6,7 @@ import re
 
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from commands.echo import DISCORD_LIMIT, format_echo, format_refusal, recipe, recipe_options
+from commands.echo import DISCORD_LIMIT, NO_ENGINE, format_echo, format_refusal, recipe, recipe_options
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, build_job
 from engine.errors import SpecError
@@ -41,6 +41,13 @@ def test_echo_shows_queue_prompts_settings_and_notes():
     assert "n\\_batches = `4`" in text
     assert "steps 900 → 500" in text and "max\\_images" in text
     assert len(text) <= DISCORD_LIMIT
+
+
+def test_echo_with_no_engine_up_says_what_the_job_waits_for_instead_of_an_eta():
+    text = format_echo(queued(), position=2, starts_at=1700000000, finishes_at=1700000600, workers=0,
+                       job_id="j42")
+    assert text.startswith(f"**Queued** `j42` · #2 in line · {NO_ENGINE}\n") and "<t:" not in text
+    assert "/disco-admin workers" in NO_ENGINE
 
 
 def test_echo_defuses_mentions_and_markdown():

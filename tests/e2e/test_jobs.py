@@ -42,6 +42,7 @@ def test_rerun_with_the_same_seed_paints_the_same_bytes(tmp_path):
             await fake.wait_for(lambda: again.followup_ids)
             echo = fake.followups_for(again.id)[0]
             assert echo.content.startswith("**Queued**") and not echo.ephemeral
+            assert "waits for an engine" not in echo.content  # the engine that rendered the first is up
             second_id = re.search(r"`([0-9A-Z]{26})`", echo.content).group(1)
             second = await delivered(db, second_id, timeout=120)
             assert second.state == "succeeded" and second.parent_job_id == first_id

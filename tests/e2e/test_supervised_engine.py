@@ -100,7 +100,9 @@ def test_attachments_are_checked_downloaded_and_queued(tmp_path):
             rec = await fake.slash("disco", {"prompt": "a lighthouse", "skip_steps": 5, "init_image": FakeFile(
                 "my photo.png", buffer.getvalue(), "image/png", width=96, height=64)})
             await fake.wait_for(lambda: rec.followup_ids)
-            assert fake.message(rec.followup_ids[0]).content.startswith("**Queued**")
+            echo = fake.message(rec.followup_ids[0]).content
+            assert echo.startswith("**Queued**")
+            assert "waits for an engine: none that can run it is up" in echo and "<t:" not in echo  # none runs here
             dd_file = FakeFile("run_settings.txt", json.dumps({"steps": 20, "cutn_batches": 2}).encode(), "text/plain")
             from_file = await fake.slash("disco", {"prompt": "a lighthouse", "settings_file": dd_file})
             await fake.wait_for(lambda: from_file.followup_ids)
@@ -124,7 +126,7 @@ def test_result_posted_once_across_a_restart_mid_delivery(tmp_path, monkeypatch)
         reached = asyncio.Event()
         real_mark = storage.jobs.Jobs.mark_delivered
 
-        async def crash_before_recording(self, job_id, message_ids):
+        async def crash_before_recording(self, job_id, message_ids, **where):
             reached.set()
             await asyncio.Event().wait()  # never returns; the close below cancels it
         monkeypatch.setattr(storage.jobs.Jobs, "mark_delivered", crash_before_recording)

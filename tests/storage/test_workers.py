@@ -125,6 +125,7 @@ async def test_eta_divides_by_the_live_workers_that_can_run_the_job(store):
         alone = await db.jobs.positions()
         await db.workers.register("w1", host="a", device="cuda:0", fit=TINY)
         one = await db.jobs.positions()
+        assert alone[jobs[0].id].workers == 0 and one[jobs[0].id].workers == 1
         await db.workers.register("w2", host="b", device="cuda:1", fit=TINY)
         two = await db.jobs.positions()
         await db.workers.register("w3", host="c", device="cuda:2", fit=WorkerFit(model_sets=("dd-default",)))
@@ -134,5 +135,23 @@ async def test_eta_divides_by_the_live_workers_that_can_run_the_job(store):
         assert one[last].starts_in == pytest.approx(alone[last].starts_in)
         assert two[last].starts_in == pytest.approx(one[last].starts_in / 2)
         assert three[last].starts_in == pytest.approx(two[last].starts_in)  # w3 cannot run it
+        assert three[last].workers == 2
         clock.advance(STALE_SECONDS + 1)
-        assert (await db.jobs.positions())[last].starts_in == pytest.approx(alone[last].starts_in)
+        gone = await db.jobs.positions()
+        assert gone[last].starts_in == pytest.approx(alone[last].starts_in) and gone[last].workers == 0
+
+
+@async_test
+async def test_an_estimate_says_when_no_live_worker_can_run_the_job(store):
+    """0: nothing live can run it (its ETA is no promise); None: an engine that never
+    registered runs jobs, so nobody knows."""
+    clock = FakeClock()
+    async with await open_db(store, clock) as db:
+        first = await db.jobs.enqueue(request(user=1, steps=100))
+        await db.workers.register("w1", host="a", device="cuda:0", fit=WorkerFit(model_sets=("dd-default",)))
+        assert (await db.jobs.position(first.id)).workers == 0  # a model set nobody live runs
+        await db.workers.deregister("w1")
+        await db.jobs.enqueue(request(user=2, steps=100))
+        await db.leases.claim("engine:unregistered")
+        [waiting] = (await db.jobs.positions()).values()
+        assert waiting.workers is None
