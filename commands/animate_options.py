@@ -31,7 +31,7 @@ from typing import Any
 from commands.errors import CommandError
 from commands.job_options import JobLimits, ParsedJob, cuts_per_step
 from engine.media.video import VideoInfo, check_selection
-from engine.spec.animation import MODE_KEYS, MODE_NAMES, AnimationSpec
+from engine.spec.animation import MODE_KEYS, MODE_NAMES, AnimationSpec, unwrap_run_file
 from engine.spec.overrides import split_animation_options
 from engine.spec.ddanimation import DD_ANIMATION_KEYS, dd_animation_values
 from engine.spec.ddfile import load_dd_file, read_settings
@@ -106,7 +106,7 @@ def read_animation_file(content: str | bytes | None, mode: str | None = None
     server's limits."""
     if content is None:
         return None, {}, []
-    data = read_settings(content)
+    data = unwrap_run_file(read_settings(content))
     if isinstance(data.get("render"), dict):  # our own animation JSON (a result's attachment)
         values = {k: v for k, v in data.items() if k not in ("render", "schema_version")}
         return json.dumps(data["render"]), values, []

@@ -55,7 +55,7 @@ from engine.media.video import (
     side_by_side,
 )
 from engine.models.pool import ModelPool
-from engine.spec.animation import AnimationSpec
+from engine.spec.animation import AnimationSpec, unwrap_run_file
 from engine.spec.ddanimation import export_dd_animation
 from engine.spec.keyframes import turbo_blend_weight
 
@@ -168,7 +168,9 @@ class AnimationRenderer:
         if resume and settings.exists():
             try:
                 stored = json.loads(settings.read_text(encoding="utf-8"))
-                same = stored["animation"] == wanted
+                # Equal, or equal once the stored seed is written in: this file given back
+                # with --settings, or the settled seed given with --seed.
+                same = wanted in (stored["animation"], unwrap_run_file(stored))
                 seed = int(stored["base_seed"])
             except (OSError, ValueError, KeyError, TypeError):
                 raise EngineError(f"{settings} is damaged; delete it to start the animation "

@@ -465,3 +465,16 @@ def type_defaults() -> dict[str, str]:
     return {name: format_number(field.default) if isinstance(field.default, float) else
             str(field.default) for name, field in AnimationSpec.model_fields.items()
             if name not in ("render", "text_prompts") and field.default is not None}
+
+
+def unwrap_run_file(data: dict) -> dict:
+    """`disco animate`'s own animation.json ({"animation": {...}, "base_seed": N}) as the
+    animation dict it wraps, the seed the run settled on put in its render; other dicts as they
+    are. So that file can be given back wherever an animation's settings are read."""
+    inner = data.get("animation")
+    if not isinstance(inner, dict) or set(data) - {"animation", "base_seed"}:
+        return data
+    render = inner.get("render")
+    if isinstance(render, dict) and render.get("seed") is None and data.get("base_seed") is not None:
+        inner = {**inner, "render": {**render, "seed": data["base_seed"]}}
+    return inner

@@ -174,6 +174,20 @@ def test_our_animation_json_reads_back_to_the_same_animation():
     assert again.to_json() == first.to_json() and notes == []
 
 
+def test_disco_animates_own_animation_json_is_a_settings_file_too():
+    """The animation.json that `disco animate` writes (the spec inside {"animation", "base_seed"})
+    was taken for still settings and refused; it gives its animation, with the run's seed."""
+    first = animate(AnimateOptions(mode="3D", frames=30, motion={"translation_z": "0: (4)"}), steps=60).spec
+    first = first.replace(render={**first.render.to_dict(), "seed": None})  # as a run without --seed
+    run_file = json.dumps({"animation": json.loads(first.to_json()), "base_seed": 4242})
+    still_file, values, notes = read_animation_file(run_file)
+    assert json.loads(still_file)["seed"] == 4242 and notes == []
+    again = build_animation(build_job(DiscoOptions(settings_file=still_file, n=1), limits=LIMITS),
+                            AnimateOptions(values=values), limits=LIMITS).spec
+    assert (again.animation_mode, again.max_frames, again.translation_z) == ("3D", 30, "0: (4)")
+    assert again.render.seed == 4242
+
+
 def test_a_still_settings_file_is_used_for_every_frame():
     still_file, values, _ = read_animation_file(json.dumps({"steps": 77, "tv_scale": 5}))
     assert values == {} and json.loads(still_file) == {"steps": 77, "tv_scale": 5}

@@ -324,6 +324,47 @@ def test_cli_video_input_says_when_the_video_gives_fewer_frames_than_asked(tmp_p
     assert "the video gives 2 frames with extract_nth_frame=2, fewer than the 10 asked" in done.stderr
 
 
+def test_cli_video_with_a_dd_settings_file_renders_the_whole_video(tmp_path):
+    """A DD 5.4 Video Input file (no animation_mode, DD's max_frames 10000) with --video: the
+    video mode (the file was read for 2D, the video ignored) and the video's frames (10000
+    frames were refused for their steps; DD takes the count from the video)."""
+    from disco.cli import build_parser
+    from engine.cli.animate import build_animation
+
+    clip = tmp_path / "clip.mp4"
+    encode_mp4([np.full((64, 64, 3), 20 * i, np.uint8) for i in range(7)], clip, fps=6)
+    dd_file = ROOT / "tests" / "fixtures" / "dd" / "dd54_video_settings.txt"
+    spec, notes = build_animation(build_parser().parse_args(
+        ["animate", "--settings", str(dd_file), "--video", str(clip)]))
+    assert (spec.animation_mode, spec.video_init_path, spec.extract_nth_frame) == (
+        "Video Input", str(clip), 2)
+    assert spec.max_frames == 4 and not any("fewer than" in note for note in notes)
+    plain, _ = build_animation(build_parser().parse_args(  # no file: the default 100 frames
+        ["animate", "a river", "--video", str(clip), "--set", "extract_nth_frame=1"]))
+    assert plain.max_frames == 7
+    asked, notes = build_animation(build_parser().parse_args(
+        ["animate", "a river", "--video", str(clip), "--frames", "3"]))
+    assert asked.max_frames == 3 and not any("fewer than" in note for note in notes)
+
+
+def test_cli_animate_reads_back_its_own_animation_json(tmp_path):
+    """`--settings out/animation.json` (the file every run writes) was refused as a DD file
+    holding no DD setting; it is the run's animation with the seed the run settled on, and a
+    rerun into the same folder with it resumes that run."""
+    from disco.cli import build_parser
+    from engine.animation.renderer import AnimationRenderer
+    from engine.cli.animate import build_animation
+
+    unseeded = anim(animation_mode="2D", zoom="0: (1.05)", max_frames=2,
+                    render={**ANIMATION_RENDER, "seed": None})
+    run_file = tmp_path / "animation.json"
+    run_file.write_text(json.dumps({"animation": json.loads(unseeded.to_json()), "base_seed": 77}))
+    seeded, _ = build_animation(build_parser().parse_args(["animate", "--settings", str(run_file)]))
+    assert seeded == unseeded.replace(render={**unseeded.render.to_dict(), "seed": 77})
+    renderer = AnimationRenderer(tiny_pool())
+    assert renderer._settle(seeded, tmp_path, resume=True) == 77  # the same run, not "different"
+
+
 def test_cli_animate_reads_our_still_settings_as_every_frames_render(tmp_path):
     from disco.cli import build_parser
     from engine.cli.animate import build_animation
