@@ -92,9 +92,14 @@ def _human(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
 
 
+# What ffmpeg prints when asked only for a file's header: true of every probe, so never the reason.
+_NO_OUTPUT = "At least one output file must be specified"
+
+
 def _tail(stderr: bytes, lines: int = 3) -> str:
-    text = stderr.decode("utf-8", "replace").strip().splitlines()
-    return " | ".join(text[-lines:]) if text else "no message"
+    text = [line for line in stderr.decode("utf-8", "replace").strip().splitlines()
+            if line.strip() and _NO_OUTPUT not in line]
+    return " | ".join(re.sub(r"^\[[^]]*@ 0x[0-9a-f]+\] ", "", line.strip()) for line in text[-lines:]) or "no message"
 
 
 # ---- safe input ---------------------------------------------------------------------------------
@@ -152,8 +157,7 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     log = header.stderr.decode("utf-8", "replace")
     stream = _STREAM.search(log)
     if stream is None:
-        raise SpecError(f"{PARAM}: not a readable video (allowed containers: MP4/MOV, MKV/WebM, AVI, GIF). "
-                        f"ffmpeg said: {_tail(header.stderr)}", PARAM)
+        raise _no_video_stream(src, log, header.stderr)
     codec, width, height = stream.group(1), int(stream.group(2)), int(stream.group(3))
     rate = _RATE.search(log)
     fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) if rate else 0.0
@@ -165,8 +169,7 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     done = _probe_run([*_input_args(src), "-map", "0:v:0", "-c", "copy", "-t", f"{limits.max_duration_s + 1:.3f}",
                        "-f", "null", "-"], limits, "reading the video")
     if done.returncode != 0:
-        raise SpecError(f"{PARAM}: not a readable video (allowed containers: MP4/MOV, MKV/WebM, AVI, GIF). "
-                        f"ffmpeg said: {_tail(done.stderr)}", PARAM)
+        raise _unreadable(done.stderr)
     counted = re.findall(r"frame=\s*(\d+)", done.stderr.decode("utf-8", "replace"))
     frames = int(counted[-1]) if counted else 0
     if frames <= 0 or fps <= 0:
@@ -174,6 +177,32 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     duration = declared if declared is not None else frames / fps
     _check_bounds(duration, width, height, limits)
     return VideoInfo(width, height, fps, frames, duration, codec)
+
+
+_IMAGES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"RIFF", "WebP"))
+
+
+def _no_video_stream(src: Path, log: str, stderr: bytes) -> SpecError:
+    """Why a file that ffmpeg opened (or refused) has no video stream, in the user's words: a still
+    image renamed, a sound-only file, an empty one, or what ffmpeg said."""
+    with open(src, "rb") as file:
+        head = file.read(16)
+    image = next((name for magic, name in _IMAGES if head.startswith(magic) and (name != "WebP" or b"WEBP" in head)), None)
+    if image is not None:
+        return SpecError(f"{PARAM}: the file is a {image} image, not a video. Give a video (MP4, MOV, "
+                         "WebM, AVI or GIF), or start the animation from the image as its init_image.", PARAM)
+    if re.search(r"Stream #0:\d+.*?: Audio:", log):
+        return SpecError(f"{PARAM}: the file holds only sound, no pictures. Give a video with a video "
+                         "track (MP4, MOV, WebM, AVI or GIF).", PARAM)
+    if "Input #0" in log:
+        return SpecError(f"{PARAM}: the file holds no video track (no frames at all). {_RETRY}.", PARAM)
+    return _unreadable(stderr)
+
+
+def _unreadable(stderr: bytes) -> SpecError:
+    return SpecError(f"{PARAM}: not a readable video (allowed containers: MP4/MOV, MKV/WebM, AVI, GIF; a "
+                     f"damaged or cut-short file is not readable either). {_RETRY}. ffmpeg said: "
+                     f"{_tail(stderr, 1)}", PARAM)
 
 
 def _probe_run(args: list[str], limits: VideoLimits, what: str) -> subprocess.CompletedProcess:
@@ -231,13 +260,14 @@ def iter_frames(path: str | os.PathLike, *, every_nth: int = 1, width: int, heig
 
 
 def read_raw_frames(args: list[str], width: int, height: int, count: int, timeout: float) -> Iterator[np.ndarray]:
-    """Up to `count` RGB frames of width×height from the rawvideo that the command `args` writes
-    to stdout; a wait of over `timeout` s for one frame kills it (EngineError)."""
+    """`count` RGB frames of width×height from the rawvideo that the command `args` writes to
+    stdout; a wait of over `timeout` s for one frame kills it (EngineError). Fewer frames (a file
+    whose index promises frames its damaged or cut-short end lacks) is a SpecError after them."""
     frame_bytes = width * height * 3
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg can never block on stderr
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
         try:
-            for _ in range(count):
+            for got in range(count):
                 # The clock runs only while waiting for ffmpeg, not while the caller works on a frame;
                 # a watchdog, because a stuck ffmpeg would never return from read().
                 fired = threading.Event()
@@ -250,11 +280,17 @@ def read_raw_frames(args: list[str], width: int, height: int, count: int, timeou
                 if len(buf) < frame_bytes:
                     break
                 yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
+            else:
+                got = count
             proc.stdout.close()
             if proc.wait(timeout=timeout) != 0:
                 errors.seek(0)
                 raise SpecError(f"{PARAM}: ffmpeg could not decode the video: {_tail(errors.read())}. "
-                                "Export it again as MP4 (H.264).", PARAM)
+                                f"{_RETRY}.", PARAM)
+            if got < count:
+                raise SpecError(f"{PARAM}: the video ends after {got} of the {count} frames its index "
+                                f"lists (its end is damaged or cut short). Set max_frames to {got}, or "
+                                f"{_RETRY[0].lower()}{_RETRY[1:]}.", PARAM)
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -143,6 +143,40 @@ def test_not_a_video_and_forbidden_containers(tmp_path):
         probe_video(playlist)
 
 
+def test_files_that_are_not_videos_say_what_they_are(tmp_path):
+    """A photo renamed .mp4, a sound-only file and an MP4 with no track were all "not a readable
+    video" with ffmpeg's header noise ("At least one output file must be specified") as the reason."""
+    import subprocess
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    photo = tmp_path / "photo.mp4"
+    Image.new("RGB", (32, 32), "red").save(photo, format="JPEG")
+    sound = tmp_path / "sound.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.2", str(sound)], check=True)
+    empty = tmp_path / "empty.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=32x32", "-frames:v", "0",
+                    str(empty)], check=True)
+    for path, expected in ((photo, "is a JPEG image, not a video"), (sound, "holds only sound"),
+                           (empty, "holds no video track")):
+        with pytest.raises(SpecError, match=expected) as caught:
+            probe_video(path)
+        assert "output file" not in str(caught.value) and "Give a video" in str(caught.value) or \
+            "Export it again" in str(caught.value)
+
+
+def test_a_video_cut_short_is_refused_not_silently_shorter(tmp_path, clip):
+    """The probe counts a cut-short file's frames from its index (no decoding); the frames its
+    missing end lacks were silently not given, and the animation then stopped on "frame
+    0023.png is missing … run the animation again", which failed the same way every time."""
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:len(data) * 9 // 10])  # the last packet is cut in half
+    counted = probe_video(cut).frames
+    with pytest.raises(SpecError, match=f"the video ends after {counted - 1} of the {counted} frames"
+                       f" its index lists .* Set max_frames to {counted - 1}"):
+        list(iter_frames(cut, width=SIDE, height=SIDE))
+
+
 def test_fit_to_size_brings_noise_under_the_limit(tmp_path):
     rng = np.random.default_rng(0)
     big = encode_mp4((rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8) for _ in range(24)),
