@@ -22,6 +22,9 @@ MAX_PROMPT_TEXT = 200_000
 PROMPT_EXAMPLE = "0: a castle:1 | fog:-0.5 || 60: a city"
 _FRAME_PREFIX = re.compile(r"\s*(\d+)\s*:(.*)", re.DOTALL)
 _BARE_KEY = re.compile(r"(\d+)(\s*:)")
+# Parts are separated by "||", or in keyed text by a line break before the next "60:" (prompts
+# pasted one frame per line); a trailing "||" or line break ends the text.
+_PART_BREAK = re.compile(r"\|\||\n(?=[ \t]*\d+[ \t]*:)")
 
 
 def is_frame_keyed(text: str) -> bool:
@@ -86,9 +89,12 @@ def _frame_number(key: object, param: str, where: str) -> int:
 
 
 def _split_text(text: str, param: str) -> dict[int, object]:
-    """``0: a | b || 60: c`` → {0: 'a | b', 60: 'c'}; the first part may omit '0:'."""
+    """``0: a | b || 60: c`` (or one part a line) → {0: 'a | b', 60: 'c'}; the first part
+    may omit '0:'."""
     parts: dict[int, object] = {}
-    pieces = text.split("||")
+    pieces = _PART_BREAK.split(text) if _FRAME_PREFIX.match(text) else text.split("||")
+    if len(pieces) > 1 and not pieces[-1].strip():
+        pieces.pop()
     if len(pieces) > MAX_PROMPT_FRAMES:
         raise _prompt_error(param, f"{len(pieces)} frames given; at most {MAX_PROMPT_FRAMES}")
     for number, piece in enumerate(pieces, start=1):

@@ -79,11 +79,18 @@ def _scan(text: str, param: str) -> list[tuple[int, float, str]]:
         snippet = text[start:close + 1 if close >= 0 else start + 30].strip()[:40]
         where = f"keyframe {number} ({snippet!r})"
         if not frame_match:
-            raise _fail(param, f"{where} at character {pos + 1}: expected a frame number")
+            negative = re.match(r"-\s*\d", text[pos:])
+            raise _fail(param, f"{where} at character {pos + 1}: " + (
+                "frames start at 0, a keyframe cannot be before it" if negative else
+                "expected a frame number"))
         if len(frame_match.group()) > 6 or int(frame_match.group()) > MAX_FRAME_NUMBER:
             raise _fail(param, f"{where}: frame {short_repr(frame_match.group(), 12)} is "
                         f"beyond frame {MAX_FRAME_NUMBER}")
         frame = int(frame_match.group())
+        fraction = re.match(r"\.\d*", text[frame_match.end():])
+        if fraction:  # DD's pattern would read "0.5: (1)" as frame 5
+            raise _fail(param, f"{where}: frame {frame}{fraction.group()} is not a whole frame; "
+                        f"keyframes are at whole frames, e.g. {frame}: (…)")
         pos = _WS.match(text, frame_match.end()).end()
         if text[pos:pos + 1] != ":":
             raise _fail(param, f"{where} at character {pos + 1}: expected ':' after frame "

@@ -60,6 +60,10 @@ def test_bare_number_means_frame_zero_with_note():
     ("0: (1", "is never closed"),
     ("x: (1)", "keyframe 1 ('x: (1)') at character 1: expected a frame number"),
     ("0: (1), 0: (2)", "frame 0 is given twice"),
+    # A fractional or negative frame was "expected ':' after frame 0" / "expected a frame number".
+    ("0: (1), 12.5: (2)", "keyframe 2 ('12.5: (2)'): frame 12.5 is not a whole frame"),
+    ("0.5: (1)", "frame 0.5 is not a whole frame"),
+    ("0: (1), -10: (2)", "at character 9: frames start at 0, a keyframe cannot be before it"),
     ("99999999999999999999: (1)", "is beyond frame 100000"),
     ("0: ()", "an empty value is not a number"),
     ("0: (-1)", "out of range; allowed: (0, 10]"),
@@ -174,6 +178,17 @@ def test_frame_prompt_text():
     assert frames == {0: [P("a castle"), P("fog", -0.5)], 60: [P("a city")]}
     assert parse_frame_prompts("a lighthouse:2") == {0: [P("a lighthouse", 2.0)]}
     assert parse_frame_prompts(["a", "b:3"]) == {0: [P("a"), P("b", 3.0)]}
+
+
+def test_frame_prompts_pasted_one_frame_a_line_or_with_a_trailing_separator():
+    """One "frame: prompts" a line was one prompt for every frame ("a castle\n60: a city"), and a
+    trailing "||" was refused as a part with no frame number."""
+    expected = {0: [P("a castle", 2.0), P("fog", -0.5)], 60: [P("a city")]}
+    assert parse_frame_prompts("0: a castle:2 | fog:-0.5\n  60: a city\n") == expected
+    assert parse_frame_prompts("0: a castle:2 | fog:-0.5 || 60: a city ||") == expected
+    # A line break inside a part that is not followed by a frame key stays prompt text.
+    assert parse_frame_prompts("0: a castle || 60: a\ncity") == {0: [P("a castle")], 60: [P("a\ncity")]}
+    assert parse_frame_prompts("a castle\n60: a city") == {0: [P("a castle\n60: a city")]}  # not keyed
 
 
 def test_frame_prompt_dicts():
