@@ -99,6 +99,9 @@ def _scan(text: str, param: str) -> list[tuple[int, float, str]]:
         if text[pos:pos + 1] != "(":
             raise _fail(param, f"{where} at character {pos + 1}: expected '(' — the value goes "
                         f"in parentheses")
+        close = _closing(text, pos)  # balanced, so math such as sin(t) is shown whole
+        snippet = text[start:close + 1 if close >= 0 else start + 30].strip()[:40]
+        where = f"keyframe {number} ({snippet!r})"
         if close < pos:
             raise _fail(param, f"{where}: the '(' at character {pos + 1} is never closed")
         value = _number_value(text[pos + 1:close], param, where)
@@ -107,6 +110,16 @@ def _scan(text: str, param: str) -> list[tuple[int, float, str]]:
             raise _fail(param, f"more than {MAX_KEYFRAMES} keyframes")
         pos = _SPACE.match(text, close + 1).end()
     return found
+
+
+def _closing(text: str, open_at: int) -> int:
+    """Where the ')' matching the '(' at `open_at` is, or -1."""
+    depth = 0
+    for at in range(open_at, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[at], 0)
+        if depth == 0:
+            return at
+    return -1
 
 
 def _from_mapping(value: dict, param: str) -> list[tuple[int, float, str]]:

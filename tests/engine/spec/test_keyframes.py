@@ -53,6 +53,8 @@ def test_bare_number_means_frame_zero_with_note():
     ("0: (__import__('os'))", "is not a number"),
     ("0: (1.0+0.02*t)", "'1.0+0.02*t' is math; keyframe values are plain numbers, as in DD 5.x"),
     ("0: (sin(t))", "is math; keyframe values are plain numbers"),
+    # Deforum-style math pasted whole was shown cut at its first ')': '1+0.002*sin(t'.
+    ("0: (1+0.002*sin(t)), 10: (1)", "keyframe 1 ('0: (1+0.002*sin(t))'): '1+0.002*sin(t)' is math"),
     ("0: (t)", "'t' is math"),
     ("0: (1e999)", "too large"),
     ("0 (1)", "at character 3: expected ':'"),
