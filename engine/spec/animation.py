@@ -261,6 +261,11 @@ class AnimationSpec(CanonicalJSON, BaseModel):
         if "midas_weight" in self.model_fields_set and mode == "3D":
             notes.append("midas_weight: no effect: AdaBins' weights are no longer published, so "
                          "depth is MiDaS alone")
+        if self.turbo_mode and mode == "3D" and all(
+                kf.turbo_schedule(self.max_frames, self.turbo_steps, self.turbo_preroll)):
+            notes.append(f"turbo_mode: no effect: turbo starts after turbo_preroll={self.turbo_preroll} "
+                         f"frames and this animation has {self.max_frames}, so every frame is "
+                         f"diffused; lower turbo_preroll (e.g. turbo_preroll=1) to save time")
         problems.extend(self._frame_problems(notes))
         if not problems:
             problems.extend(self._work_problems())

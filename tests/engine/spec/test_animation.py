@@ -210,3 +210,13 @@ def test_dd_import_drops_what_dd_disregards():
     assert values["animation_mode"] == "3D"  # DD's "None": the command's mode applies
     with pytest.raises(SpecError, match="max_frames"):  # DD's default 10000 frames is too much
         from_dd({"animation_mode": "2D", "max_frames": 10000})
+
+
+def test_turbo_that_never_starts_says_so():
+    """Turbo on a short 3D animation (DD's turbo_preroll 10, 5 frames) diffused every frame while
+    the echo said "turbo every 3 frames after 10"; a note now names turbo_preroll."""
+    short = make(animation_mode="3D", turbo_mode=True, max_frames=5)
+    assert all(short.diffused_frames())
+    assert any(note.startswith("turbo_mode: no effect") and "turbo_preroll" in note for note in short.notes)
+    started = make(animation_mode="3D", turbo_mode=True, max_frames=5, turbo_preroll=1)
+    assert not all(started.diffused_frames()) and not any("turbo_mode" in n for n in started.notes)
