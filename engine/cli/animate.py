@@ -86,6 +86,7 @@ def _whole(name: str, text: str | None) -> int | None:
 
 def build_animation(args: argparse.Namespace):
     """The AnimationSpec the command line describes, plus notes to show the user."""
+    from engine.media.video import orientation_note
     from engine.spec.animation import MODE_NAMES, AnimationSpec
     from engine.spec.frame_prompts import is_frame_keyed
     from engine.spec.overrides import parse_set_options, split_animation_options
@@ -119,7 +120,7 @@ def build_animation(args: argparse.Namespace):
         anim["video_init_path"] = args.video
         if args.mode is None:  # --video means video mode, whatever a settings file said
             anim["animation_mode"] = "Video Input"
-    video_notes = _settle_video_frames(anim, asked="max_frames" in typed or args.frames is not None)
+    video, video_notes = _settle_video_frames(anim, asked="max_frames" in typed or args.frames is not None)
     if args.turbo:
         anim["turbo_mode"] = True
     if args.vr:
@@ -127,28 +128,31 @@ def build_animation(args: argparse.Namespace):
     spec = AnimationSpec.from_dict({**anim, "render": render})
     given = set(render_set) | {name for name, value in flags.items() if value is not None} | set(typed)
     spec, carried = _video_settings_from_the_command_line(spec, anim, render, given)
+    shape = orientation_note(video, spec.render.width, spec.render.height) if video else None
+    video_notes += [shape] if shape else []
     return spec, report + video_notes + [note for note in spec.notes if note not in report] + carried
 
 
-def _settle_video_frames(anim: dict, *, asked: bool) -> list[str]:
+def _settle_video_frames(anim: dict, *, asked: bool):
     """In Video Input, anim["max_frames"] becomes what the video gives with every-nth selection
     (DD renders the whole video; its max_frames, 10000 in DD's files, is not used), at most the
-    frames asked for; the video is probed and its bounds checked here. The notes to show."""
+    frames asked for; the video is probed and its bounds checked here. (The video's VideoInfo
+    or None, the notes to show.)"""
     from engine.media.video import check_selection, probe_video
     from engine.spec.animation import MODE_NAMES, AnimationSpec
 
     mode = MODE_NAMES.get(str(anim.get("animation_mode", "")).strip().lower())
     if mode != "Video Input" or not anim.get("video_init_path"):
-        return []
+        return None, []
     nth = anim.get("extract_nth_frame", AnimationSpec.model_fields["extract_nth_frame"].default)
     info = probe_video(anim["video_init_path"])
     whole = check_selection(info, nth, None)
     requested = anim.get("max_frames") if asked else None
     anim["max_frames"] = min(whole, requested) if isinstance(requested, int) else whole
     if isinstance(requested, int) and requested > whole:
-        return [f"the video gives {whole} frames with extract_nth_frame={nth}, fewer than the "
-                f"{requested} asked" + ("; extract_nth_frame=1 takes every frame" if nth > 1 else "")]
-    return []
+        return info, [f"the video gives {whole} frames with extract_nth_frame={nth}, fewer than the "
+                      f"{requested} asked" + ("; extract_nth_frame=1 takes every frame" if nth > 1 else "")]
+    return info, []
 
 
 def _video_settings_from_the_command_line(spec, anim: dict, render: dict, given: set[str]):

@@ -142,6 +142,7 @@ def _input_args(path: Path) -> list[str]:
 _STREAM = re.compile(r"Stream #0:\d+.*?: Video: (\w+).*?, (\d{1,5})x(\d{1,5})\b")
 _RATE = re.compile(r"Video: .*?, ([\d.]+)(k?) (?:fps|tbr)")  # ffmpeg prints 1000 fps as "1k fps"
 _DURATION = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
+_ROTATION = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)  # a phone's portrait video
 _RETRY = "Export it again as MP4 (H.264)"
 
 
@@ -159,6 +160,9 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     if stream is None:
         raise _no_video_stream(src, log, header.stderr)
     codec, width, height = stream.group(1), int(stream.group(2)), int(stream.group(3))
+    turned = _ROTATION.search(log[stream.start():])
+    if turned and round(float(turned.group(1))) % 180 == 90:  # ffmpeg turns the frames upright
+        width, height = height, width
     rate = _RATE.search(log)
     fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) if rate else 0.0
     stamp = _DURATION.search(log)
@@ -219,6 +223,19 @@ def _check_bounds(duration: float, width: int, height: int, limits: VideoLimits)
     if max(width, height) > limits.max_side:
         raise SpecError(f"{PARAM}: the video is {width}x{height}, over the limit of {limits.max_side} pixels "
                         f"per side. Scale it down to at most {limits.max_side}x{limits.max_side}.", PARAM)
+
+
+def orientation_note(info: VideoInfo, width: int, height: int) -> str | None:
+    """A note when a portrait video is rendered landscape or the reverse: its frames are stretched
+    to the render's size, as in DD, which a phone video's user rarely wants."""
+    def shape(w: int, h: int) -> str | None:
+        return "portrait" if h > 1.2 * w else "landscape" if w > 1.2 * h else None
+    video, render = shape(info.width, info.height), shape(width, height)
+    if video is None or render is None or video == render:
+        return None
+    return (f"the video is {info.width}x{info.height} ({video}) and the frames are {width}x{height} "
+            f"({render}): each video frame is stretched to that size, as in DD; give width {height} "
+            f"and height {width} to keep the video's shape")
 
 
 def check_selection(info: VideoInfo, every_nth: int, max_frames: int | None,

@@ -228,6 +228,14 @@ def test_video_frames_given_as_text_are_honoured():
     assert animate(options).frames == 10
 
 
+def test_a_portrait_video_rendered_landscape_is_noted():
+    portrait = VideoInfo(width=1080, height=1920, fps=30.0, frames=60, duration=2.0, codec="h264")
+    parsed = animate(AnimateOptions(video="/v.mp4", video_info=portrait), width=1280, height=768)
+    assert any("1080x1920 (portrait)" in note and "width 768 and height 1280" in note for note in parsed.notes)
+    upright = animate(AnimateOptions(video="/v.mp4", video_info=portrait), width=768, height=1280)
+    assert not any("portrait" in note for note in upright.notes)
+
+
 def test_a_pre_57_video_file_read_for_the_video_mode_keeps_its_main_settings():
     content = (FIXTURE.parent / "dd" / "dd54_video_settings.txt").read_bytes()
     _, values, notes = read_animation_file(content, "video")

@@ -16,6 +16,7 @@ from engine.media.video import (
     encode_mp4,
     fit_to_size,
     iter_frames,
+    orientation_note,
     probe_video,
     side_by_side,
 )
@@ -175,6 +176,26 @@ def test_a_video_cut_short_is_refused_not_silently_shorter(tmp_path, clip):
     with pytest.raises(SpecError, match=f"the video ends after {counted - 1} of the {counted} frames"
                        f" its index lists .* Set max_frames to {counted - 1}"):
         list(iter_frames(cut, width=SIDE, height=SIDE))
+
+
+def test_a_phone_video_turned_upright_by_its_rotation_is_portrait(tmp_path, clip):
+    """A phone stores a portrait video as landscape frames plus a rotation; the probe reported
+    the stored size, so nothing could tell the user their portrait video is being stretched
+    into landscape frames."""
+    import subprocess
+
+    wide = tmp_path / "wide.mp4"
+    encode_mp4((square_frame(i, width=96, height=64) for i in range(4)), wide, fps=12)
+    phone = tmp_path / "phone.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-display_rotation", "90", "-i", str(wide),
+                    "-c", "copy", str(phone)], check=True)
+    info = probe_video(phone)
+    assert (info.width, info.height) == (64, 96)
+    upright = next(iter_frames(phone, width=64, height=96))  # what ffmpeg decodes: turned upright
+    assert np.array_equal(upright, np.rot90(next(iter_frames(wide, width=96, height=64))))
+    note = orientation_note(info, 1280, 768)
+    assert "64x96 (portrait)" in note and "1280x768 (landscape)" in note and "width 768 and height 1280" in note
+    assert orientation_note(info, 768, 1280) is None and orientation_note(probe_video(wide), 1280, 768) is None
 
 
 def test_fit_to_size_brings_noise_under_the_limit(tmp_path):
