@@ -46,14 +46,8 @@ from engine.diffusion.pipeline import DiscoPipeline, RenderContext
 from engine.diffusion.sampling import StepInfo
 from engine.errors import Cancelled, EngineError
 from engine.media.files import save_json, save_png
-from engine.media.video import (
-    animated_preview,
-    check_selection,
-    encode_mp4,
-    iter_frames,
-    probe_video,
-    side_by_side,
-)
+from engine.media.previews import animated_preview, side_by_side
+from engine.media.video import check_selection, encode_mp4, iter_frames, probe_video
 from engine.models.pool import ModelPool
 from engine.spec.animation import AnimationSpec, unwrap_run_file
 from engine.spec.ddanimation import export_dd_animation

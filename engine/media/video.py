@@ -1,5 +1,5 @@
 """Video in and out: probing and frame extraction for video init, MP4 assembly, fitting an MP4 under
-Discord's upload limit, small animated previews and VR (two-eye) frame composition.
+Discord's upload limit (previews and VR side-by-side frames: engine.media.previews).
 
 Every ffmpeg call uses imageio-ffmpeg's bundled binary. A user's video is treated as hostile input:
 only a local regular file is opened (no URLs, `concat:` or other protocols, no pipes or devices),
@@ -22,15 +22,14 @@ import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
-from typing import Iterable, Iterator, Literal
+from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image
 
 from engine.errors import EngineError, SpecError
-from engine.media.files import atomic_write_bytes, temp_beside
+from engine.media.files import temp_beside
 
 PARAM = "video_init_path"
 # Containers a user may upload. Deliberately no hls, concat, image2 or other demuxers that open
@@ -316,7 +315,7 @@ def read_raw_frames(args: list[str], width: int, height: int, count: int, timeou
 
 # ---- encoding -----------------------------------------------------------------------------------
 
-def _as_array(frame: Image.Image | np.ndarray) -> np.ndarray:
+def as_array(frame: Image.Image | np.ndarray) -> np.ndarray:
     if isinstance(frame, Image.Image):
         return np.asarray(frame.convert("RGB"))
     array = np.asarray(frame)
@@ -348,7 +347,7 @@ def encode_mp4(frames: Iterable[Image.Image | np.ndarray], path: str | os.PathLi
     first = next(iterator, None)
     if first is None:
         raise EngineError(f"No frames to encode into {path.name}.")
-    first = _even(_as_array(first))
+    first = _even(as_array(first))
     h, w = first.shape[:2]
     fd, tmp = temp_beside(path, ".mp4")
     os.close(fd)
@@ -363,7 +362,7 @@ def encode_mp4(frames: Iterable[Image.Image | np.ndarray], path: str | os.PathLi
             proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
             try:
                 for i, frame in enumerate(itertools.chain([first], iterator)):
-                    array = _even(_as_array(frame))
+                    array = _even(as_array(frame))
                     if array.shape != first.shape:
                         raise EngineError(f"Frame {i} is {array.shape[1]}x{array.shape[0]}, but the video is "
                                           f"{w}x{h}: every frame must have the first frame's size.")
@@ -483,41 +482,3 @@ def _atomic_copy(src: Path, dst: Path) -> None:
         os.replace(tmp, dst)
     finally:
         Path(tmp).unlink(missing_ok=True)  # gone already after a successful replace
-
-
-# ---- previews and VR composition ----------------------------------------------------------------
-
-def animated_preview(frames: Iterable[Image.Image | np.ndarray], path: str | os.PathLike, *,
-                     max_side: int = 256, fps: float = 12, fmt: Literal["gif", "webp"] | None = None) -> Path:
-    """A small looping GIF or WebP (from `fmt`, else the file suffix) with every frame shrunk to fit
-    max_side x max_side. Written atomically. Note: the GIF writer merges identical consecutive
-    frames into one longer frame, so a still clip has fewer GIF frames than inputs."""
-    path = Path(path)
-    fmt = fmt or ("webp" if path.suffix.lower() == ".webp" else "gif")
-    if fmt not in ("gif", "webp"):
-        raise EngineError(f"Preview format must be 'gif' or 'webp', got {fmt!r}.")
-    images = []
-    for frame in frames:
-        image = Image.fromarray(_as_array(frame), "RGB")
-        image.thumbnail((max_side, max_side), Image.LANCZOS)
-        images.append(image)
-    if not images:
-        raise EngineError(f"No frames for the preview {path.name}.")
-    buffer = BytesIO()
-    options = {"quality": 80} if fmt == "webp" else {}
-    images[0].save(buffer, format=fmt.upper(), save_all=True, append_images=images[1:],
-                   duration=max(20, round(1000 / fps)), loop=0, **options)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
-
-
-def side_by_side(left_frames: Iterable, right_frames: Iterable) -> Iterator[Image.Image]:
-    """Left-eye and right-eye frames joined horizontally (the VR180 side-by-side layout)."""
-    for i, (left, right) in enumerate(itertools.zip_longest(left_frames, right_frames)):
-        if left is None or right is None:
-            raise EngineError(f"VR frames: one eye has {i} frames and the other more; both need the same count.")
-        left, right = _as_array(left), _as_array(right)
-        if left.shape != right.shape:
-            raise EngineError(f"VR frame {i}: the two eye views are {left.shape[1]}x{left.shape[0]} and "
-                              f"{right.shape[1]}x{right.shape[0]}; they must have the same size.")
-        yield Image.fromarray(np.concatenate([left, right], axis=1), "RGB")

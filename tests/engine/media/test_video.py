@@ -10,15 +10,14 @@ import pytest
 from PIL import Image
 
 from engine.errors import EngineError, SpecError
+from engine.media.previews import animated_preview, side_by_side
 from engine.media.video import (
     VideoLimits,
-    animated_preview,
     encode_mp4,
     fit_to_size,
     iter_frames,
     orientation_note,
     probe_video,
-    side_by_side,
 )
 
 SIDE = 64
