@@ -296,7 +296,7 @@ def test_cli_video_input_takes_the_steps_and_scales_given_on_the_command_line(tm
     from engine.cli.animate import build_animation
 
     clip = tmp_path / "clip.mp4"
-    encode_mp4([np.full((64, 64, 3), 90, np.uint8)] * 2, clip, fps=6)
+    encode_mp4([np.full((64, 64, 3), 90, np.uint8)] * 4, clip, fps=6)  # every 2nd: 2 frames
     base = ["animate", "a river", "--video", str(clip), "--frames", "2", "--steps", "5",
             "--set", "clip_guidance_scale=8000"]
     spec, notes = build_animation(build_parser().parse_args(base))
