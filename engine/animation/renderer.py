@@ -54,6 +54,9 @@ from engine.spec.ddanimation import export_dd_animation
 from engine.spec.keyframes import turbo_blend_weight
 
 SETTINGS_FILE = "animation.json"
+# Settings that change only how the finished frames become the MP4: a rerun that changes them
+# resumes (and re-assembles) instead of calling the frames another animation's.
+ASSEMBLY_ONLY = ("fps", "video_init_blend_mode")
 VIDEO_BLEND = 0.5  # DD 5.7's video cell `blend`: the share of the newer frame
 
 
@@ -162,27 +165,34 @@ class AnimationRenderer:
         if resume and settings.exists():
             try:
                 stored = json.loads(settings.read_text(encoding="utf-8"))
-                # Equal, or equal once the stored seed is written in: this file given back
-                # with --settings, or the settled seed given with --seed.
-                same = wanted in (stored["animation"], unwrap_run_file(stored))
+                # Equal, or equal once the stored seed is written in (this file given back
+                # with --settings, or the settled seed given with --seed), the MP4's settings aside.
+                same = _frames_part(wanted) in (_frames_part(stored["animation"]),
+                                                _frames_part(unwrap_run_file(stored)))
                 seed = int(stored["base_seed"])
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 raise EngineError(f"{settings} is damaged; delete it to start the animation "
                                   "again, or choose another output folder") from None
             if not same:
                 raise EngineError(f"{out_dir} holds frames of a different animation; choose "
                                   "another output folder, or replace them (disco animate --restart)")
+            if stored["animation"] != wanted:  # a new fps or blend: the files say what is assembled
+                self._save_settings(anim, out_dir, wanted, seed)
             return seed
         if anim.render.seed is not None:
             seed = anim.render.seed
         else:
             seed = random.randint(0, 2**32 - 1)
         out_dir.mkdir(parents=True, exist_ok=True)
-        save_json(settings, {"animation": wanted, "base_seed": seed})
+        self._save_settings(anim, out_dir, wanted, seed)
+        return seed
+
+    @staticmethod
+    def _save_settings(anim: AnimationSpec, out_dir: Path, wanted: dict, seed: int) -> None:
+        save_json(out_dir / SETTINGS_FILE, {"animation": wanted, "base_seed": seed})
         # The same settings in DD's layout, for DD users and `disco animate --settings`.
         save_json(out_dir / f"{anim.render.batch_name}(0)_settings.txt",
                   export_dd_animation(anim, seed=seed))
-        return seed
 
 
 class _Run:
@@ -435,6 +445,11 @@ class _Run:
                 yield pil_to_unit(Image.fromarray(array, "RGB"), self.device)
         finally:
             frames.close()
+
+
+def _frames_part(animation: dict) -> dict:
+    """An animation's settings less those that only assemble the MP4 (`ASSEMBLY_ONLY`)."""
+    return {key: value for key, value in animation.items() if key not in ASSEMBLY_ONLY}
 
 
 def iter_images(paths):

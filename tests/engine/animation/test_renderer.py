@@ -365,6 +365,21 @@ def test_cli_animate_reads_back_its_own_animation_json(tmp_path):
     assert renderer._settle(seeded, tmp_path, resume=True) == 77  # the same run, not "different"
 
 
+def test_a_new_fps_or_blend_mode_reuses_the_frames(tmp_path):
+    """A rerun asking only for another MP4 frame rate or video blend was "frames of a different
+    animation": every frame had to be rendered again (--restart) for a change of playback."""
+    renderer = AnimationRenderer(tiny_pool())
+    spec = anim(animation_mode="2D", max_frames=2, render={**ANIMATION_RENDER, "seed": None})
+    seed = renderer._settle(spec, tmp_path, resume=True)
+    faster = spec.replace(fps=24, video_init_blend_mode="linear")
+    assert renderer._settle(faster, tmp_path, resume=True) == seed
+    stored = json.loads((tmp_path / "animation.json").read_text())
+    assert stored["animation"]["fps"] == 24 and stored["base_seed"] == seed  # what is assembled now
+    assert json.loads((tmp_path / "TimeToDisco(0)_settings.txt").read_text())["fps"] == 24
+    with pytest.raises(EngineError, match="holds frames of a different animation"):
+        renderer._settle(faster.replace(zoom="0: (1.2)"), tmp_path, resume=True)
+
+
 def test_cli_animate_reads_our_still_settings_as_every_frames_render(tmp_path):
     from disco.cli import build_parser
     from engine.cli.animate import build_animation
