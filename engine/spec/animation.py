@@ -287,6 +287,12 @@ class AnimationSpec(CanonicalJSON, BaseModel):
                 problems.append(Invalid.from_spec_error(err, name))
             if name not in MODE_KEYS[self.animation_mode] and given:
                 notes.append(f"{name}: not used in {self.animation_mode} mode")
+            elif self.key_frames and self.interp_spline != "Linear" and not problems:
+                inside = {frame: value for frame, value in keys.items() if frame < self.max_frames}
+                err = kf.inbetween_problem(self.series(name), inside, kf.effective_method(
+                    self.interp_spline, len(inside)), param=name, **dict(zip(
+                        ("low", "high", "low_open"), KEYFRAME_BOUNDS[name])))
+                problems.extend([Invalid.from_spec_error(err, name)] if err else [])
             elif not self.key_frames and len(keys) > 1:
                 notes.append(f"{name}: key_frames is off, so only the first value "
                              f"({kf.format_keyframes(dict([next(iter(keys.items()))]))}) is used")

@@ -307,6 +307,26 @@ def interpolate(keys: dict[int, float], frames: int, method: str = "linear", *,
     return _spline(xs, ys, 2 if method == "quadratic" else 3, frames)
 
 
+def inbetween_problem(values: list[float], keys: dict[int, float], method: str, *, param: str,
+                      low: float, high: float, low_open: bool) -> SpecError | None:
+    """The first in-between outside [low, high] as a SpecError, else None. Quadratic and cubic
+    curves overshoot their keys, most past the last key, where DD pins the last frame to the last
+    key's value: "0: (1), 2: (1.5), 4: (0.5)" over 12 frames reaches zoom -0.36 at frame 7."""
+    bad = next(((frame, value) for frame, value in enumerate(values) if (value < low or value > high
+                or (low_open and value == low))), None)
+    if bad is None:
+        return None
+    frame, value = bad
+    last = len(values) - 1
+    add = "" if last in keys else (f", or add a keyframe at the last frame, e.g. {last}: "
+                                   f"({format_number(keys[max(keys)])})")
+    bracket = "(" if low_open else "["
+    return SpecError(f"{param}: the {method.lower()} in-betweens of {format_keyframes(keys)[:80]} reach "
+                     f"{format_number(round(value, 4))} at frame {frame}, out of range; allowed: "
+                     f"{bracket}{format_number(low)}, {format_number(high)}] — use interp_spline=Linear"
+                     f"{add}", param)
+
+
 # ---- turbo and frames_skip_steps ------------------------------------------------------------
 
 def turbo_schedule(max_frames: int, turbo_steps: int, turbo_preroll: int) -> list[bool]:
