@@ -135,8 +135,8 @@ def build_animation(args: argparse.Namespace):
 
 def _settle_video_frames(anim: dict, *, asked: bool):
     """In Video Input, anim["max_frames"] becomes what the video gives with every-nth selection
-    (DD renders the whole video; its max_frames, 10000 in DD's files, is not used), at most the
-    frames asked for; the video is probed and its bounds checked here. (The video's VideoInfo
+    (DD renders the whole video), at most the max_frames given (--frames, --set or a file: DD's
+    10000 never binds); the video is probed and its bounds checked here. (The video's VideoInfo
     or None, the notes to show.)"""
     from engine.media.video import check_selection, probe_video
     from engine.spec.animation import MODE_NAMES, AnimationSpec
@@ -147,9 +147,9 @@ def _settle_video_frames(anim: dict, *, asked: bool):
     nth = anim.get("extract_nth_frame", AnimationSpec.model_fields["extract_nth_frame"].default)
     info = probe_video(anim["video_init_path"])
     whole = check_selection(info, nth, None)
-    requested = anim.get("max_frames") if asked else None
+    requested = anim.get("max_frames")  # a cap, from the flags or a file (DD's 10000 caps nothing)
     anim["max_frames"] = min(whole, requested) if isinstance(requested, int) else whole
-    if isinstance(requested, int) and requested > whole:
+    if asked and isinstance(requested, int) and requested > whole:
         return info, [f"the video gives {whole} frames with extract_nth_frame={nth}, fewer than the "
                       f"{requested} asked" + ("; extract_nth_frame=1 takes every frame" if nth > 1 else "")]
     return info, []

@@ -345,6 +345,10 @@ def test_cli_video_with_a_dd_settings_file_renders_the_whole_video(tmp_path):
     asked, notes = build_animation(build_parser().parse_args(
         ["animate", "a river", "--video", str(clip), "--frames", "3"]))
     assert asked.max_frames == 3 and not any("fewer than" in note for note in notes)
+    ours = tmp_path / "animation.json"  # our own file's max_frames caps the video as --frames does
+    ours.write_text(json.dumps({"animation": json.loads(asked.to_json()), "base_seed": 1}))
+    again, _ = build_animation(build_parser().parse_args(["animate", "--settings", str(ours)]))
+    assert again.max_frames == 3
 
 
 def test_cli_animate_reads_back_its_own_animation_json(tmp_path):
