@@ -44,12 +44,12 @@ from engine.diffusion.embeddings import load_image
 from engine.diffusion.images import image_to_tensor, pil_to_unit, unit_to_pil
 from engine.diffusion.pipeline import DiscoPipeline, RenderContext
 from engine.diffusion.sampling import StepInfo
-from engine.errors import Cancelled, EngineError
+from engine.errors import Cancelled, EngineError, SpecError
 from engine.media.files import save_json, save_png
 from engine.media.previews import animated_preview, side_by_side
 from engine.media.video import check_selection, encode_mp4, iter_frames, probe_video
 from engine.models.pool import ModelPool
-from engine.spec.animation import AnimationSpec, unwrap_run_file
+from engine.spec.animation import MODE_KEYS, AnimationSpec, unwrap_run_file
 from engine.spec.ddanimation import export_dd_animation
 from engine.spec.keyframes import turbo_blend_weight
 
@@ -170,7 +170,8 @@ class AnimationRenderer:
                 same = _frames_part(wanted) in (_frames_part(stored["animation"]),
                                                 _frames_part(unwrap_run_file(stored)))
                 seed = int(stored["base_seed"])
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                same = same or _extends(AnimationSpec.from_dict(stored["animation"]), anim, out_dir)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, SpecError):
                 raise EngineError(f"{settings} is damaged; delete it to start the animation "
                                   "again, or choose another output folder") from None
             if not same:
@@ -445,6 +446,24 @@ class _Run:
                 yield pil_to_unit(Image.fromarray(array, "RGB"), self.device)
         finally:
             frames.close()
+
+
+def _extends(old: AnimationSpec, new: AnimationSpec, out_dir: Path) -> bool:
+    """Whether `new` is `old` with another frame count under which the frames on disk come out
+    the same (motion, prompts, steps and turbo schedule), so a longer or shorter run resumes."""
+    if {**_frames_part(json.loads(old.to_json())), "max_frames": 0} != {
+            **_frames_part(json.loads(new.to_json())), "max_frames": 0}:
+        return False
+    done = 0
+    while (out_dir / "frames" / f"{done:04}.png").exists():
+        done += 1
+    done = min(done, old.max_frames, new.max_frames)
+    motion = MODE_KEYS[new.animation_mode]
+    return (old.diffused_frames()[:done] == new.diffused_frames()[:done]
+            and all(old.series(name)[:done] == new.series(name)[:done] for name in motion)
+            and all(old.prompts_at(n) == new.prompts_at(n) for n in range(done))
+            # beyond prompts and seed + n, every later frame has frame 1's settings
+            and all(old.frame_render_spec(n) == new.frame_render_spec(n) for n in range(min(done, 2))))
 
 
 def _frames_part(animation: dict) -> dict:

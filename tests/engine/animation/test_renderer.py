@@ -384,6 +384,26 @@ def test_a_new_fps_or_blend_mode_reuses_the_frames(tmp_path):
         renderer._settle(faster.replace(zoom="0: (1.2)"), tmp_path, resume=True)
 
 
+def test_more_frames_resume_when_the_frames_done_come_out_the_same(tmp_path):
+    """Asking for more (or fewer) frames into the same folder was "frames of a different
+    animation", so lengthening a render meant rendering every frame again; it resumes when the
+    frames on disk get the same motion, prompts and steps under the new length."""
+    renderer = AnimationRenderer(tiny_pool())
+    steady = anim(animation_mode="2D", max_frames=2, zoom="0: (1.05), 30: (1.2)",
+                  text_prompts="0: a lighthouse || 3: a storm")
+    seed = renderer._settle(steady, tmp_path, resume=True)
+    (tmp_path / "frames").mkdir()
+    for n in range(2):
+        (tmp_path / "frames" / f"{n:04}.png").write_bytes(b"")
+    longer = steady.replace(max_frames=5)  # keys at 30 and prompts at 3 were past the end: still are for 0..1
+    assert renderer._settle(longer, tmp_path, resume=True) == seed
+    assert json.loads((tmp_path / "animation.json").read_text())["animation"]["max_frames"] == 5
+    moved = longer.replace(max_frames=40)  # now the zoom key at 30 bends frame 1's zoom
+    with pytest.raises(EngineError, match="holds frames of a different animation"):
+        renderer._settle(moved, tmp_path, resume=True)
+    assert renderer._settle(longer.replace(max_frames=1), tmp_path, resume=True) == seed
+
+
 def test_cli_animate_reads_our_still_settings_as_every_frames_render(tmp_path):
     from disco.cli import build_parser
     from engine.cli.animate import build_animation
