@@ -30,7 +30,7 @@ import re
 import numpy as np
 
 from engine.errors import SpecError
-from engine.spec.schedules import format_number, short_repr
+from engine.spec.schedules import ascii_minus, format_number, short_repr
 
 MAX_KEYFRAMES = 1000
 MAX_FRAME_NUMBER = 100_000  # any frame number above this is a typo, never a real animation
@@ -52,8 +52,8 @@ def _fail(param: str, what: str, example: str = EXAMPLE) -> SpecError:
 
 
 def _number_value(text: str, param: str, where: str) -> float:
-    """A parenthesised value: a plain finite number, nothing else."""
-    value = text.strip()
+    """A parenthesised value: a plain finite number (a pasted '−' counts as '-'), nothing else."""
+    value = ascii_minus(text.strip())
     if not _NUMBER.fullmatch(value):
         shown = short_repr(value) if value else "an empty value"
         if _MATH.search(value):

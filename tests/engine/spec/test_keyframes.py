@@ -282,3 +282,8 @@ def test_huge_inputs_fail_fast():
         with pytest.raises(SpecError):
             zoom(text) if text.startswith("0: (") else parse_frame_prompts(text)
     assert time.perf_counter() - start < 2
+
+
+def test_a_pasted_typographic_minus_is_a_minus():
+    """"0: (−0.5)" from a web page was "'−0.5' is not a number", though it shows one."""
+    assert parse_keyframes("0: (\u22120.5), 10: (\u20131)", param="angle") == {0: -0.5, 10: -1.0}
