@@ -86,6 +86,7 @@ def _whole(name: str, text: str | None) -> int | None:
 
 def build_animation(args: argparse.Namespace):
     """The AnimationSpec the command line describes, plus notes to show the user."""
+    from engine.errors import SpecError
     from engine.media.video import orientation_note
     from engine.spec.animation import MODE_NAMES, AnimationSpec
     from engine.spec.frame_prompts import is_frame_keyed
@@ -120,6 +121,9 @@ def build_animation(args: argparse.Namespace):
         anim["video_init_path"] = args.video
         if args.mode is None:  # --video means video mode, whatever a settings file said
             anim["animation_mode"] = "Video Input"
+        elif anim["animation_mode"] != "Video Input":  # as /animate: never a video silently unused
+            raise SpecError(f"--video: a video is used only in video mode, not {args.mode.strip()[:20]} — "
+                            f"use --mode video, or leave --video out", "video_init_path")
     video, video_notes = _settle_video_frames(anim, asked="max_frames" in typed or args.frames is not None)
     if args.turbo:
         anim["turbo_mode"] = True

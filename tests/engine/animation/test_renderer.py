@@ -426,6 +426,7 @@ def test_cli_animate_reads_our_still_settings_as_every_frames_render(tmp_path):
     (["--set", "zoom_speed=2"], "zoom_speed"),
     (["--width"], "--width"),
     (["--video", "/nonexistent/clip.mp4"], "video_init_path"),
+    (["--video", "/nonexistent/clip.mp4", "--mode", "3D"], "a video is used only in video mode, not 3D"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, capsys, args, expected):
     from disco.cli import main
