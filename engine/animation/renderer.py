@@ -170,13 +170,16 @@ class AnimationRenderer:
                 same = _frames_part(wanted) in (_frames_part(stored["animation"]),
                                                 _frames_part(unwrap_run_file(stored)))
                 seed = int(stored["base_seed"])
-                same = same or _extends(AnimationSpec.from_dict(stored["animation"]), anim, out_dir)
+                before = AnimationSpec.from_dict(stored["animation"])
+                extended = not same and _extends(before, anim, out_dir)
             except (OSError, ValueError, KeyError, TypeError, AttributeError, SpecError):
                 raise EngineError(f"{settings} is damaged; delete it to start the animation "
                                   "again, or choose another output folder") from None
-            if not same:
+            if not (same or extended):
                 raise EngineError(f"{out_dir} holds frames of a different animation; choose "
                                   "another output folder, or replace them (disco animate --restart)")
+            if extended:  # frames past the stored length are an older run's (a --restart's leftovers)
+                _drop_frames_from(out_dir, before.max_frames)
             if stored["animation"] != wanted:  # a new fps or blend: the files say what is assembled
                 self._save_settings(anim, out_dir, wanted, seed)
             return seed
@@ -464,6 +467,16 @@ def _extends(old: AnimationSpec, new: AnimationSpec, out_dir: Path) -> bool:
             and all(old.prompts_at(n) == new.prompts_at(n) for n in range(done))
             # beyond prompts and seed + n, every later frame has frame 1's settings
             and all(old.frame_render_spec(n) == new.frame_render_spec(n) for n in range(min(done, 2))))
+
+
+def _drop_frames_from(out_dir: Path, first: int) -> None:
+    """Delete frame `first` and every later one, with their VR eye views."""
+    n = first
+    while (frame := out_dir / "frames" / f"{n:04}.png").exists():
+        for eye in "lr":
+            (out_dir / "vr" / f"frame_{n:04}_{eye}.png").unlink(missing_ok=True)
+        frame.unlink()
+        n += 1
 
 
 def _frames_part(animation: dict) -> dict:

@@ -402,6 +402,10 @@ def test_more_frames_resume_when_the_frames_done_come_out_the_same(tmp_path):
     with pytest.raises(EngineError, match="holds frames of a different animation"):
         renderer._settle(moved, tmp_path, resume=True)
     assert renderer._settle(longer.replace(max_frames=1), tmp_path, resume=True) == seed
+    # Now frame 1 is past the stored length: a frame there is another run's (as a --restart with
+    # fewer frames leaves), so lengthening renders it again rather than taking it.
+    assert renderer._settle(longer, tmp_path, resume=True) == seed
+    assert not (tmp_path / "frames" / "0001.png").exists() and (tmp_path / "frames" / "0000.png").exists()
 
 
 def test_cli_animate_reads_our_still_settings_as_every_frames_render(tmp_path):
