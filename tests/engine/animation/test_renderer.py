@@ -143,7 +143,7 @@ def test_resume_equals_uninterrupted(zoom_2d, tmp_path):
         assert a.read_bytes() == b.read_bytes(), b.name
     # A different animation is not mixed into these frames.
     with pytest.raises(EngineError, match="different animation"):
-        AnimationRenderer(tiny_pool())(spec.replace(fps=9), out_dir=out)
+        AnimationRenderer(tiny_pool())(spec.replace(angle="0: (4)"), out_dir=out)
 
 
 def test_3d_without_turbo_diffuses_every_frame(tmp_path):
