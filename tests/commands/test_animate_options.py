@@ -228,6 +228,15 @@ def test_video_frames_given_as_text_are_honoured():
     assert animate(options).frames == 10
 
 
+def test_dds_text_prompts_dict_as_the_prompt_is_keyed_by_frame():
+    """/animate prompt:"{0: ['a castle'], 10: ['a city']}" (DD's own syntax) was one prompt,
+    the dict's text, on every frame."""
+    still_prompt, keyed = split_prompt("{0: ['a castle:2', 'fog:-0.5'], 10: ['a city']}")
+    assert still_prompt == "a castle:2 | fog:-0.5" and keyed is not None
+    parsed = animate(AnimateOptions(frame_prompts=keyed, prompt_typed=True), prompt=still_prompt)
+    assert [p.text for p in parsed.spec.prompts_at(12)] == ["a city"]
+
+
 def test_a_portrait_video_rendered_landscape_is_noted():
     portrait = VideoInfo(width=1080, height=1920, fps=30.0, frames=60, duration=2.0, codec="h264")
     parsed = animate(AnimateOptions(video="/v.mp4", video_info=portrait), width=1280, height=768)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from engine.errors import SpecError
-from engine.spec.frame_prompts import format_frame_prompts, parse_frame_prompts, prompts_at
+from engine.spec.frame_prompts import format_frame_prompts, is_frame_keyed, parse_frame_prompts, prompts_at
 from engine.spec.keyframes import (
     MAX_KEYFRAMES,
     effective_method,
@@ -191,6 +191,20 @@ def test_frame_prompts_pasted_one_frame_a_line_or_with_a_trailing_separator():
     # A line break inside a part that is not followed by a frame key stays prompt text.
     assert parse_frame_prompts("0: a castle || 60: a\ncity") == {0: [P("a castle")], 60: [P("a\ncity")]}
     assert parse_frame_prompts("a castle\n60: a city") == {0: [P("a castle\n60: a city")]}  # not keyed
+
+
+def test_frame_prompts_pasted_from_dds_notebook_cell():
+    """DD's own text_prompts cell (Python: trailing commas, maybe the "text_prompts =" too) was
+    "cannot be read", and as a prompt it was not even seen as frame-keyed: the whole dict text
+    became one prompt for every frame."""
+    cell = ('text_prompts = {\n    0: ["A lighthouse, Trending on artstation.", "yellow color scheme"],\n'
+            '    100: ["This set of prompts start at frame 100","This prompt has weight five:5"],\n}')
+    assert is_frame_keyed(cell) and is_frame_keyed("{0: ['a'], 10: ['b']}")
+    assert parse_frame_prompts(cell) == {
+        0: [P("A lighthouse, Trending on artstation."), P("yellow color scheme")],
+        100: [P("This set of prompts start at frame 100"), P("This prompt has weight five", 5.0)]}
+    assert parse_frame_prompts('{0: ["a, ]", "b",],}') == {0: [P("a, ]"), P("b")]}  # commas in text stay
+    assert not is_frame_keyed("{braces} around a word") and not is_frame_keyed("a castle")
 
 
 def test_frame_prompt_dicts():
