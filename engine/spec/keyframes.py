@@ -164,6 +164,8 @@ def parse_keyframes(text: object, *, param: str, low: float | None = None,
         if len(text) > MAX_KEYFRAME_TEXT:
             raise _fail(param, f"the text is {len(text)} characters; at most "
                         f"{MAX_KEYFRAME_TEXT}")
+        quoted = re.fullmatch(r"\s*([\"'])(.*)\1\s*", text, re.DOTALL)
+        text = quoted.group(2) if quoted else text  # copied with its quotes from DD's code cell
         if not text.strip():
             raise _fail(param, "no keyframes given")
         if _NUMBER.fullmatch(text.strip()):
