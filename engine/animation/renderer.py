@@ -13,7 +13,7 @@ the next still render with frames_scale / frames_skip_steps (`AnimationSpec.fram
 Files under `out_dir`:
 
 * ``animation.json`` — the spec and the settled base seed, written first, so a resumed run uses
-  the same seed and refuses a folder that holds a different animation;
+  the same seed and refuses a folder that holds a different animation (engine.animation.runfolder);
 * ``frames/NNNN.png`` — the frames, written atomically and last of everything a frame writes, so
   a frame on disk is whole and everything it depends on is already there;
 * ``state/NNNN_new.png`` / ``_old.png`` — turbo's two warp chains, which differ from the saved
@@ -25,8 +25,6 @@ resuming from the files on disk continues bit for bit like an uninterrupted run.
 """
 from __future__ import annotations
 
-import json
-import random
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -39,24 +37,20 @@ from PIL import Image
 from engine.animation.camera import vr_eye_views, warp_3d
 from engine.animation.depth import build_depth_model, estimate_depth
 from engine.animation.flow import blend_init, flow_between, load_raft, random_raft, warp_with_flow
+from engine.animation.runfolder import settle_seed
 from engine.animation.warp2d import warp_2d
 from engine.diffusion.embeddings import load_image
 from engine.diffusion.images import image_to_tensor, pil_to_unit, unit_to_pil
 from engine.diffusion.pipeline import DiscoPipeline, RenderContext
 from engine.diffusion.sampling import StepInfo
-from engine.errors import Cancelled, EngineError, SpecError
-from engine.media.files import save_json, save_png
+from engine.errors import Cancelled, EngineError
+from engine.media.files import save_png
 from engine.media.previews import animated_preview, side_by_side
 from engine.media.video import check_selection, encode_mp4, iter_frames, probe_video
 from engine.models.pool import ModelPool
-from engine.spec.animation import MODE_KEYS, AnimationSpec, unwrap_run_file
-from engine.spec.ddanimation import export_dd_animation
+from engine.spec.animation import AnimationSpec
 from engine.spec.keyframes import turbo_blend_weight
 
-SETTINGS_FILE = "animation.json"
-# Settings that change only how the finished frames become the MP4: a rerun that changes them
-# resumes (and re-assembles) instead of calling the frames another animation's.
-ASSEMBLY_ONLY = ("fps", "video_init_blend_mode")
 VIDEO_BLEND = 0.5  # DD 5.7's video cell `blend`: the share of the newer frame
 
 
@@ -149,7 +143,7 @@ class AnimationRenderer:
         out_dir = Path(out_dir)
         # The run first (it probes a video input), so a bad video leaves no files behind.
         run = _Run(self, anim, out_dir, callback, should_cancel)
-        run.seed = self._settle(anim, out_dir, resume)
+        run.seed = settle_seed(anim, out_dir, resume)
         first = run.resume_point() if resume else 0
         run.render_from(first)
         result = run.assemble()
@@ -157,46 +151,6 @@ class AnimationRenderer:
         result.seconds = time.perf_counter() - started
         shutil.rmtree(out_dir / ".work", ignore_errors=True)
         return result
-
-    def _settle(self, anim: AnimationSpec, out_dir: Path, resume: bool) -> int:
-        """The base seed: the stored one when resuming the same animation, else a new one."""
-        settings = out_dir / SETTINGS_FILE
-        wanted = json.loads(anim.to_json())
-        if resume and settings.exists():
-            try:
-                stored = json.loads(settings.read_text(encoding="utf-8"))
-                # Equal, or equal once the stored seed is written in (this file given back
-                # with --settings, or the settled seed given with --seed), the MP4's settings aside.
-                same = _frames_part(wanted) in (_frames_part(stored["animation"]),
-                                                _frames_part(unwrap_run_file(stored)))
-                seed = int(stored["base_seed"])
-                before = AnimationSpec.from_dict(stored["animation"])
-                extended = not same and _extends(before, anim, out_dir)
-            except (OSError, ValueError, KeyError, TypeError, AttributeError, SpecError):
-                raise EngineError(f"{settings} is damaged; delete it to start the animation "
-                                  "again, or choose another output folder") from None
-            if not (same or extended):
-                raise EngineError(f"{out_dir} holds frames of a different animation; choose "
-                                  "another output folder, or replace them (disco animate --restart)")
-            if extended:  # frames past the stored length are an older run's (a --restart's leftovers)
-                _drop_frames_from(out_dir, before.max_frames)
-            if stored["animation"] != wanted:  # a new fps or blend: the files say what is assembled
-                self._save_settings(anim, out_dir, wanted, seed)
-            return seed
-        if anim.render.seed is not None:
-            seed = anim.render.seed
-        else:
-            seed = random.randint(0, 2**32 - 1)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        self._save_settings(anim, out_dir, wanted, seed)
-        return seed
-
-    @staticmethod
-    def _save_settings(anim: AnimationSpec, out_dir: Path, wanted: dict, seed: int) -> None:
-        save_json(out_dir / SETTINGS_FILE, {"animation": wanted, "base_seed": seed})
-        # The same settings in DD's layout, for DD users and `disco animate --settings`.
-        save_json(out_dir / f"{anim.render.batch_name}(0)_settings.txt",
-                  export_dd_animation(anim, seed=seed))
 
 
 class _Run:
@@ -449,39 +403,6 @@ class _Run:
                 yield pil_to_unit(Image.fromarray(array, "RGB"), self.device)
         finally:
             frames.close()
-
-
-def _extends(old: AnimationSpec, new: AnimationSpec, out_dir: Path) -> bool:
-    """Whether `new` is `old` with another frame count under which the frames on disk come out
-    the same (motion, prompts, steps and turbo schedule), so a longer or shorter run resumes."""
-    if {**_frames_part(json.loads(old.to_json())), "max_frames": 0} != {
-            **_frames_part(json.loads(new.to_json())), "max_frames": 0}:
-        return False
-    done = 0
-    while (out_dir / "frames" / f"{done:04}.png").exists():
-        done += 1
-    done = min(done, old.max_frames, new.max_frames)
-    motion = MODE_KEYS[new.animation_mode]
-    return (old.diffused_frames()[:done] == new.diffused_frames()[:done]
-            and all(old.series(name)[:done] == new.series(name)[:done] for name in motion)
-            and all(old.prompts_at(n) == new.prompts_at(n) for n in range(done))
-            # beyond prompts and seed + n, every later frame has frame 1's settings
-            and all(old.frame_render_spec(n) == new.frame_render_spec(n) for n in range(min(done, 2))))
-
-
-def _drop_frames_from(out_dir: Path, first: int) -> None:
-    """Delete frame `first` and every later one, with their VR eye views."""
-    n = first
-    while (frame := out_dir / "frames" / f"{n:04}.png").exists():
-        for eye in "lr":
-            (out_dir / "vr" / f"frame_{n:04}_{eye}.png").unlink(missing_ok=True)
-        frame.unlink()
-        n += 1
-
-
-def _frames_part(animation: dict) -> dict:
-    """An animation's settings less those that only assemble the MP4 (`ASSEMBLY_ONLY`)."""
-    return {key: value for key, value in animation.items() if key not in ASSEMBLY_ONLY}
 
 
 def iter_images(paths):
