@@ -79,9 +79,7 @@ def _check_settings_size(name: str, size: int) -> None:
                            f"or an archive", "settings_file", rule="settings_file_size")
 
 
-VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo",
-               "video/avi", "image/gif")
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif", ".3gp")
 
 
 async def save_video(db: Database, attachment: discord.Attachment, upload_limit: int) -> tuple[str, VideoInfo]:
@@ -91,7 +89,9 @@ async def save_video(db: Database, attachment: discord.Attachment, upload_limit:
     of the bytes themselves (readable video, duration, resolution — `engine.media.video.VideoLimits`)."""
     name = attachment.filename
     kind = (attachment.content_type or "").split(";")[0].strip().lower()
-    if kind not in VIDEO_TYPES and not (not kind and name.lower().endswith(VIDEO_EXTENSIONS)):
+    # A first sieve only (clients name types as they like: video/x-m4v, application/octet-stream);
+    # the probe of the bytes below decides.
+    if not (kind.startswith("video/") or kind == "image/gif" or name.lower().endswith(VIDEO_EXTENSIONS)):
         raise CommandError(f"video: {name[:60]} is {kind or 'not a video'}; attach an MP4, MOV, WebM, MKV, "
                            f"AVI or GIF", "video", rule="attachment_type")
     limit = min(upload_limit, VideoLimits().max_bytes)

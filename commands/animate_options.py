@@ -30,8 +30,8 @@ from typing import Any
 
 from commands.errors import CommandError
 from commands.job_options import JobLimits, ParsedJob, cuts_per_step
-from engine.media.video import VideoInfo, check_selection
-from engine.spec.animation import MODE_KEYS, MODE_NAMES, AnimationSpec
+from engine.media.video import VideoInfo, check_selection, orientation_note
+from engine.spec.animation import MODE_KEYS, MODE_NAMES, AnimationSpec, unwrap_run_file
 from engine.spec.overrides import split_animation_options
 from engine.spec.ddanimation import DD_ANIMATION_KEYS, dd_animation_values
 from engine.spec.ddfile import load_dd_file, read_settings
@@ -106,7 +106,7 @@ def read_animation_file(content: str | bytes | None, mode: str | None = None
     server's limits."""
     if content is None:
         return None, {}, []
-    data = read_settings(content)
+    data = unwrap_run_file(read_settings(content))
     if isinstance(data.get("render"), dict):  # our own animation JSON (a result's attachment)
         values = {k: v for k, v in data.items() if k not in ("render", "schema_version")}
         return json.dumps(data["render"]), values, []
@@ -165,6 +165,9 @@ def build_animation(still: ParsedJob, options: AnimateOptions, *,
                            f"choose mode video, or leave the video out", "video", rule="video_mode")
     _settle_frames(options, values, limits, notes)
     spec = _limit_video(AnimationSpec.from_dict({**values, "render": still.spec.to_dict()}), limits, notes)
+    shape = options.video_info and orientation_note(options.video_info, spec.render.width, spec.render.height)
+    if shape and spec.animation_mode == "Video Input":
+        notes.append(shape)
     notes = list(dict.fromkeys(still.notes + notes + [n for n in spec.notes if n not in still.notes]))
     return ParsedAnimation(spec=spec, still=still, notes=notes)
 

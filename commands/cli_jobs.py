@@ -118,7 +118,7 @@ async def _submit(db, args, config) -> int:
 
 def read_job_file(path: str):
     """(spec, kind) of a saved job: a still's settings, an animation's or a study's."""
-    from engine.spec.animation import AnimationSpec
+    from engine.spec.animation import AnimationSpec, unwrap_run_file
     from engine.spec.render import RenderSpec
     from engine.spec.study import StudySpec
 
@@ -129,9 +129,8 @@ def read_job_file(path: str):
         raise EngineError(f"--spec: cannot read {path} as JSON ({exc}); give a settings file this "
                           f"project wrote") from None
     data = read_json(text, f"--spec: {path}")
-    if isinstance(data, dict) and isinstance(data.get("animation"), dict):  # disco animate's animation.json
-        render = {**data["animation"].get("render", {}), "seed": data.get("base_seed")}
-        data = {**data["animation"], "render": render}
+    if isinstance(data, dict):  # disco animate's animation.json: the animation it wraps
+        data = unwrap_run_file(data)
     if isinstance(data, dict) and "render" in data:
         return _video_frames(AnimationSpec.from_dict(data)), JobKind.ANIMATION
     if isinstance(data, dict) and "base" in data and "x" in data:

@@ -13,7 +13,7 @@ the next still render with frames_scale / frames_skip_steps (`AnimationSpec.fram
 Files under `out_dir`:
 
 * ``animation.json`` — the spec and the settled base seed, written first, so a resumed run uses
-  the same seed and refuses a folder that holds a different animation;
+  the same seed and refuses a folder that holds a different animation (engine.animation.runfolder);
 * ``frames/NNNN.png`` — the frames, written atomically and last of everything a frame writes, so
   a frame on disk is whole and everything it depends on is already there;
 * ``state/NNNN_new.png`` / ``_old.png`` — turbo's two warp chains, which differ from the saved
@@ -25,8 +25,6 @@ resuming from the files on disk continues bit for bit like an uninterrupted run.
 """
 from __future__ import annotations
 
-import json
-import random
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -39,27 +37,20 @@ from PIL import Image
 from engine.animation.camera import vr_eye_views, warp_3d
 from engine.animation.depth import build_depth_model, estimate_depth
 from engine.animation.flow import blend_init, flow_between, load_raft, random_raft, warp_with_flow
+from engine.animation.runfolder import settle_seed
 from engine.animation.warp2d import warp_2d
 from engine.diffusion.embeddings import load_image
 from engine.diffusion.images import image_to_tensor, pil_to_unit, unit_to_pil
 from engine.diffusion.pipeline import DiscoPipeline, RenderContext
 from engine.diffusion.sampling import StepInfo
 from engine.errors import Cancelled, EngineError
-from engine.media.files import save_json, save_png
-from engine.media.video import (
-    animated_preview,
-    check_selection,
-    encode_mp4,
-    iter_frames,
-    probe_video,
-    side_by_side,
-)
+from engine.media.files import save_png
+from engine.media.previews import animated_preview, side_by_side
+from engine.media.video import check_selection, encode_mp4, iter_frames, probe_video
 from engine.models.pool import ModelPool
 from engine.spec.animation import AnimationSpec
-from engine.spec.ddanimation import export_dd_animation
 from engine.spec.keyframes import turbo_blend_weight
 
-SETTINGS_FILE = "animation.json"
 VIDEO_BLEND = 0.5  # DD 5.7's video cell `blend`: the share of the newer frame
 
 
@@ -152,7 +143,7 @@ class AnimationRenderer:
         out_dir = Path(out_dir)
         # The run first (it probes a video input), so a bad video leaves no files behind.
         run = _Run(self, anim, out_dir, callback, should_cancel)
-        run.seed = self._settle(anim, out_dir, resume)
+        run.seed = settle_seed(anim, out_dir, resume)
         first = run.resume_point() if resume else 0
         run.render_from(first)
         result = run.assemble()
@@ -160,33 +151,6 @@ class AnimationRenderer:
         result.seconds = time.perf_counter() - started
         shutil.rmtree(out_dir / ".work", ignore_errors=True)
         return result
-
-    def _settle(self, anim: AnimationSpec, out_dir: Path, resume: bool) -> int:
-        """The base seed: the stored one when resuming the same animation, else a new one."""
-        settings = out_dir / SETTINGS_FILE
-        wanted = json.loads(anim.to_json())
-        if resume and settings.exists():
-            try:
-                stored = json.loads(settings.read_text(encoding="utf-8"))
-                same = stored["animation"] == wanted
-                seed = int(stored["base_seed"])
-            except (OSError, ValueError, KeyError, TypeError):
-                raise EngineError(f"{settings} is damaged; delete it to start the animation "
-                                  "again, or choose another output folder") from None
-            if not same:
-                raise EngineError(f"{out_dir} holds frames of a different animation; choose "
-                                  "another output folder, or replace them (disco animate --restart)")
-            return seed
-        if anim.render.seed is not None:
-            seed = anim.render.seed
-        else:
-            seed = random.randint(0, 2**32 - 1)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_json(settings, {"animation": wanted, "base_seed": seed})
-        # The same settings in DD's layout, for DD users and `disco animate --settings`.
-        save_json(out_dir / f"{anim.render.batch_name}(0)_settings.txt",
-                  export_dd_animation(anim, seed=seed))
-        return seed
 
 
 class _Run:

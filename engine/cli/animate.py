@@ -86,6 +86,8 @@ def _whole(name: str, text: str | None) -> int | None:
 
 def build_animation(args: argparse.Namespace):
     """The AnimationSpec the command line describes, plus notes to show the user."""
+    from engine.errors import SpecError
+    from engine.media.video import orientation_note
     from engine.spec.animation import MODE_NAMES, AnimationSpec
     from engine.spec.frame_prompts import is_frame_keyed
     from engine.spec.overrides import parse_set_options, split_animation_options
@@ -113,11 +115,16 @@ def build_animation(args: argparse.Namespace):
         anim["max_frames"] = _whole("frames", args.frames)
     if args.fps is not None:
         anim["fps"] = _whole("fps", args.fps)
-    if args.video is not None:
-        anim["video_init_path"] = args.video
-        anim.setdefault("animation_mode", "Video Input")
     if args.mode is not None:
         anim["animation_mode"] = MODE_NAMES.get(args.mode.strip().lower(), args.mode)
+    if args.video is not None:
+        anim["video_init_path"] = args.video
+        if args.mode is None:  # --video means video mode, whatever a settings file said
+            anim["animation_mode"] = "Video Input"
+        elif anim["animation_mode"] != "Video Input":  # as /animate: never a video silently unused
+            raise SpecError(f"--video: a video is used only in video mode, not {args.mode.strip()[:20]} — "
+                            f"use --mode video, or leave --video out", "video_init_path")
+    video, video_notes = _settle_video_frames(anim, asked="max_frames" in typed or args.frames is not None)
     if args.turbo:
         anim["turbo_mode"] = True
     if args.vr:
@@ -125,7 +132,31 @@ def build_animation(args: argparse.Namespace):
     spec = AnimationSpec.from_dict({**anim, "render": render})
     given = set(render_set) | {name for name, value in flags.items() if value is not None} | set(typed)
     spec, carried = _video_settings_from_the_command_line(spec, anim, render, given)
-    return spec, report + [note for note in spec.notes if note not in report] + carried
+    shape = orientation_note(video, spec.render.width, spec.render.height) if video else None
+    video_notes += [shape] if shape else []
+    return spec, report + video_notes + [note for note in spec.notes if note not in report] + carried
+
+
+def _settle_video_frames(anim: dict, *, asked: bool):
+    """In Video Input, anim["max_frames"] becomes what the video gives with every-nth selection
+    (DD renders the whole video), at most the max_frames given (--frames, --set or a file: DD's
+    10000 never binds); the video is probed and its bounds checked here. (The video's VideoInfo
+    or None, the notes to show.)"""
+    from engine.media.video import check_selection, probe_video
+    from engine.spec.animation import MODE_NAMES, AnimationSpec
+
+    mode = MODE_NAMES.get(str(anim.get("animation_mode", "")).strip().lower())
+    if mode != "Video Input" or not anim.get("video_init_path"):
+        return None, []
+    nth = anim.get("extract_nth_frame", AnimationSpec.model_fields["extract_nth_frame"].default)
+    info = probe_video(anim["video_init_path"])
+    whole = check_selection(info, nth, None)
+    requested = anim.get("max_frames")  # a cap, from the flags or a file (DD's 10000 caps nothing)
+    anim["max_frames"] = min(whole, requested) if isinstance(requested, int) else whole
+    if asked and isinstance(requested, int) and requested > whole:
+        return info, [f"the video gives {whole} frames with extract_nth_frame={nth}, fewer than the "
+                      f"{requested} asked" + ("; extract_nth_frame=1 takes every frame" if nth > 1 else "")]
+    return info, []
 
 
 def _video_settings_from_the_command_line(spec, anim: dict, render: dict, given: set[str]):
@@ -152,18 +183,20 @@ def _video_settings_from_the_command_line(spec, anim: dict, render: dict, given:
 
 def _settings_file(args: argparse.Namespace) -> tuple[dict, dict, list[str]]:
     """(animation values, render values, report lines) from --settings; empty without one."""
+    from engine.spec.animation import unwrap_run_file
     from engine.spec.ddanimation import dd_animation_values
     from engine.spec.sources import is_dd_file, read_settings_path
 
     if getattr(args, "settings", None) is None:
         return {}, {}, []
-    data = read_settings_path(args.settings)
+    data = unwrap_run_file(read_settings_path(args.settings))
     if isinstance(data.get("render"), dict):  # our own animation JSON
         return ({k: v for k, v in data.items() if k not in ("render", "schema_version")},
                 dict(data["render"]), [])
     if not is_dd_file(data):  # our own still settings (a render's JSON or PNG): every frame's
         return {}, {k: v for k, v in data.items() if k != "schema_version"}, []
-    values, report = dd_animation_values(data, args.mode)
+    # As on Discord, a video given without a mode reads the file for video mode.
+    values, report = dd_animation_values(data, args.mode or ("video" if args.video else None))
     spec = values.pop("render")
     render = {k: v for k, v in spec.to_dict().items() if k in spec.model_fields_set}
     return values, render, [f"{args.settings.name}: {line}" for line in report]
@@ -193,11 +226,6 @@ def cmd_animate(args: argparse.Namespace) -> int:
               "choose another --out folder or free some space", file=sys.stderr)
         return 2
     progress.close()
-    if len(result.frames) < spec.max_frames:  # video input: the video ran out first
-        print(f"note: the video gives {len(result.frames)} frames with extract_nth_frame="
-              f"{spec.extract_nth_frame}, fewer than the {spec.max_frames} asked"
-              + ("; extract_nth_frame=1 takes every frame" if spec.extract_nth_frame > 1 else ""),
-              file=sys.stderr)
     if result.first_rendered >= len(result.frames):
         print(f"all {len(result.frames)} frames were already in {args.out}; --restart renders "
               "them again", file=sys.stderr)

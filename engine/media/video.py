@@ -1,5 +1,5 @@
 """Video in and out: probing and frame extraction for video init, MP4 assembly, fitting an MP4 under
-Discord's upload limit, small animated previews and VR (two-eye) frame composition.
+Discord's upload limit (previews and VR side-by-side frames: engine.media.previews).
 
 Every ffmpeg call uses imageio-ffmpeg's bundled binary. A user's video is treated as hostile input:
 only a local regular file is opened (no URLs, `concat:` or other protocols, no pipes or devices),
@@ -22,15 +22,14 @@ import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
-from typing import Iterable, Iterator, Literal
+from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image
 
 from engine.errors import EngineError, SpecError
-from engine.media.files import atomic_write_bytes, temp_beside
+from engine.media.files import temp_beside
 
 PARAM = "video_init_path"
 # Containers a user may upload. Deliberately no hls, concat, image2 or other demuxers that open
@@ -92,9 +91,14 @@ def _human(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
 
 
+# What ffmpeg prints when asked only for a file's header: true of every probe, so never the reason.
+_NO_OUTPUT = "At least one output file must be specified"
+
+
 def _tail(stderr: bytes, lines: int = 3) -> str:
-    text = stderr.decode("utf-8", "replace").strip().splitlines()
-    return " | ".join(text[-lines:]) if text else "no message"
+    text = [line for line in stderr.decode("utf-8", "replace").strip().splitlines()
+            if line.strip() and _NO_OUTPUT not in line]
+    return " | ".join(re.sub(r"^\[[^]]*@ 0x[0-9a-f]+\] ", "", line.strip()) for line in text[-lines:]) or "no message"
 
 
 # ---- safe input ---------------------------------------------------------------------------------
@@ -137,6 +141,7 @@ def _input_args(path: Path) -> list[str]:
 _STREAM = re.compile(r"Stream #0:\d+.*?: Video: (\w+).*?, (\d{1,5})x(\d{1,5})\b")
 _RATE = re.compile(r"Video: .*?, ([\d.]+)(k?) (?:fps|tbr)")  # ffmpeg prints 1000 fps as "1k fps"
 _DURATION = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
+_ROTATION = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)  # a phone's portrait video
 _RETRY = "Export it again as MP4 (H.264)"
 
 
@@ -152,9 +157,11 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     log = header.stderr.decode("utf-8", "replace")
     stream = _STREAM.search(log)
     if stream is None:
-        raise SpecError(f"{PARAM}: not a readable video (allowed containers: MP4/MOV, MKV/WebM, AVI, GIF). "
-                        f"ffmpeg said: {_tail(header.stderr)}", PARAM)
+        raise _no_video_stream(src, log, header.stderr)
     codec, width, height = stream.group(1), int(stream.group(2)), int(stream.group(3))
+    turned = _ROTATION.search(log[stream.start():])
+    if turned and round(float(turned.group(1))) % 180 == 90:  # ffmpeg turns the frames upright
+        width, height = height, width
     rate = _RATE.search(log)
     fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) if rate else 0.0
     stamp = _DURATION.search(log)
@@ -165,8 +172,7 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     done = _probe_run([*_input_args(src), "-map", "0:v:0", "-c", "copy", "-t", f"{limits.max_duration_s + 1:.3f}",
                        "-f", "null", "-"], limits, "reading the video")
     if done.returncode != 0:
-        raise SpecError(f"{PARAM}: not a readable video (allowed containers: MP4/MOV, MKV/WebM, AVI, GIF). "
-                        f"ffmpeg said: {_tail(done.stderr)}", PARAM)
+        raise _unreadable(done.stderr)
     counted = re.findall(r"frame=\s*(\d+)", done.stderr.decode("utf-8", "replace"))
     frames = int(counted[-1]) if counted else 0
     if frames <= 0 or fps <= 0:
@@ -174,6 +180,32 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     duration = declared if declared is not None else frames / fps
     _check_bounds(duration, width, height, limits)
     return VideoInfo(width, height, fps, frames, duration, codec)
+
+
+_IMAGES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"RIFF", "WebP"))
+
+
+def _no_video_stream(src: Path, log: str, stderr: bytes) -> SpecError:
+    """Why a file that ffmpeg opened (or refused) has no video stream, in the user's words: a still
+    image renamed, a sound-only file, an empty one, or what ffmpeg said."""
+    with open(src, "rb") as file:
+        head = file.read(16)
+    image = next((name for magic, name in _IMAGES if head.startswith(magic) and (name != "WebP" or b"WEBP" in head)), None)
+    if image is not None:
+        return SpecError(f"{PARAM}: the file is a {image} image, not a video. Give a video (MP4, MOV, "
+                         "WebM, AVI or GIF), or start the animation from the image as its init_image.", PARAM)
+    if re.search(r"Stream #0:\d+.*?: Audio:", log):
+        return SpecError(f"{PARAM}: the file holds only sound, no pictures. Give a video with a video "
+                         "track (MP4, MOV, WebM, AVI or GIF).", PARAM)
+    if "Input #0" in log:
+        return SpecError(f"{PARAM}: the file holds no video track (no frames at all). {_RETRY}.", PARAM)
+    return _unreadable(stderr)
+
+
+def _unreadable(stderr: bytes) -> SpecError:
+    return SpecError(f"{PARAM}: not a readable video (allowed containers: MP4/MOV, MKV/WebM, AVI, GIF; a "
+                     f"damaged or cut-short file is not readable either). {_RETRY}. ffmpeg said: "
+                     f"{_tail(stderr, 1)}", PARAM)
 
 
 def _probe_run(args: list[str], limits: VideoLimits, what: str) -> subprocess.CompletedProcess:
@@ -190,6 +222,19 @@ def _check_bounds(duration: float, width: int, height: int, limits: VideoLimits)
     if max(width, height) > limits.max_side:
         raise SpecError(f"{PARAM}: the video is {width}x{height}, over the limit of {limits.max_side} pixels "
                         f"per side. Scale it down to at most {limits.max_side}x{limits.max_side}.", PARAM)
+
+
+def orientation_note(info: VideoInfo, width: int, height: int) -> str | None:
+    """A note when a portrait video is rendered landscape or the reverse: its frames are stretched
+    to the render's size, as in DD, which a phone video's user rarely wants."""
+    def shape(w: int, h: int) -> str | None:
+        return "portrait" if h > 1.2 * w else "landscape" if w > 1.2 * h else None
+    video, render = shape(info.width, info.height), shape(width, height)
+    if video is None or render is None or video == render:
+        return None
+    return (f"the video is {info.width}x{info.height} ({video}) and the frames are {width}x{height} "
+            f"({render}): each video frame is stretched to that size, as in DD; give width {height} "
+            f"and height {width} to keep the video's shape")
 
 
 def check_selection(info: VideoInfo, every_nth: int, max_frames: int | None,
@@ -231,13 +276,14 @@ def iter_frames(path: str | os.PathLike, *, every_nth: int = 1, width: int, heig
 
 
 def read_raw_frames(args: list[str], width: int, height: int, count: int, timeout: float) -> Iterator[np.ndarray]:
-    """Up to `count` RGB frames of width×height from the rawvideo that the command `args` writes
-    to stdout; a wait of over `timeout` s for one frame kills it (EngineError)."""
+    """`count` RGB frames of width×height from the rawvideo that the command `args` writes to
+    stdout; a wait of over `timeout` s for one frame kills it (EngineError). Fewer frames (a file
+    whose index promises frames its damaged or cut-short end lacks) is a SpecError after them."""
     frame_bytes = width * height * 3
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg can never block on stderr
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
         try:
-            for _ in range(count):
+            for got in range(count):
                 # The clock runs only while waiting for ffmpeg, not while the caller works on a frame;
                 # a watchdog, because a stuck ffmpeg would never return from read().
                 fired = threading.Event()
@@ -250,11 +296,17 @@ def read_raw_frames(args: list[str], width: int, height: int, count: int, timeou
                 if len(buf) < frame_bytes:
                     break
                 yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
+            else:
+                got = count
             proc.stdout.close()
             if proc.wait(timeout=timeout) != 0:
                 errors.seek(0)
                 raise SpecError(f"{PARAM}: ffmpeg could not decode the video: {_tail(errors.read())}. "
-                                "Export it again as MP4 (H.264).", PARAM)
+                                f"{_RETRY}.", PARAM)
+            if got < count:
+                raise SpecError(f"{PARAM}: the video ends after {got} of the {count} frames its index "
+                                f"lists (its end is damaged or cut short). Set max_frames to {got}, or "
+                                f"{_RETRY[0].lower()}{_RETRY[1:]}.", PARAM)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -263,7 +315,7 @@ def read_raw_frames(args: list[str], width: int, height: int, count: int, timeou
 
 # ---- encoding -----------------------------------------------------------------------------------
 
-def _as_array(frame: Image.Image | np.ndarray) -> np.ndarray:
+def as_array(frame: Image.Image | np.ndarray) -> np.ndarray:
     if isinstance(frame, Image.Image):
         return np.asarray(frame.convert("RGB"))
     array = np.asarray(frame)
@@ -295,7 +347,7 @@ def encode_mp4(frames: Iterable[Image.Image | np.ndarray], path: str | os.PathLi
     first = next(iterator, None)
     if first is None:
         raise EngineError(f"No frames to encode into {path.name}.")
-    first = _even(_as_array(first))
+    first = _even(as_array(first))
     h, w = first.shape[:2]
     fd, tmp = temp_beside(path, ".mp4")
     os.close(fd)
@@ -310,7 +362,7 @@ def encode_mp4(frames: Iterable[Image.Image | np.ndarray], path: str | os.PathLi
             proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
             try:
                 for i, frame in enumerate(itertools.chain([first], iterator)):
-                    array = _even(_as_array(frame))
+                    array = _even(as_array(frame))
                     if array.shape != first.shape:
                         raise EngineError(f"Frame {i} is {array.shape[1]}x{array.shape[0]}, but the video is "
                                           f"{w}x{h}: every frame must have the first frame's size.")
@@ -430,41 +482,3 @@ def _atomic_copy(src: Path, dst: Path) -> None:
         os.replace(tmp, dst)
     finally:
         Path(tmp).unlink(missing_ok=True)  # gone already after a successful replace
-
-
-# ---- previews and VR composition ----------------------------------------------------------------
-
-def animated_preview(frames: Iterable[Image.Image | np.ndarray], path: str | os.PathLike, *,
-                     max_side: int = 256, fps: float = 12, fmt: Literal["gif", "webp"] | None = None) -> Path:
-    """A small looping GIF or WebP (from `fmt`, else the file suffix) with every frame shrunk to fit
-    max_side x max_side. Written atomically. Note: the GIF writer merges identical consecutive
-    frames into one longer frame, so a still clip has fewer GIF frames than inputs."""
-    path = Path(path)
-    fmt = fmt or ("webp" if path.suffix.lower() == ".webp" else "gif")
-    if fmt not in ("gif", "webp"):
-        raise EngineError(f"Preview format must be 'gif' or 'webp', got {fmt!r}.")
-    images = []
-    for frame in frames:
-        image = Image.fromarray(_as_array(frame), "RGB")
-        image.thumbnail((max_side, max_side), Image.LANCZOS)
-        images.append(image)
-    if not images:
-        raise EngineError(f"No frames for the preview {path.name}.")
-    buffer = BytesIO()
-    options = {"quality": 80} if fmt == "webp" else {}
-    images[0].save(buffer, format=fmt.upper(), save_all=True, append_images=images[1:],
-                   duration=max(20, round(1000 / fps)), loop=0, **options)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
-
-
-def side_by_side(left_frames: Iterable, right_frames: Iterable) -> Iterator[Image.Image]:
-    """Left-eye and right-eye frames joined horizontally (the VR180 side-by-side layout)."""
-    for i, (left, right) in enumerate(itertools.zip_longest(left_frames, right_frames)):
-        if left is None or right is None:
-            raise EngineError(f"VR frames: one eye has {i} frames and the other more; both need the same count.")
-        left, right = _as_array(left), _as_array(right)
-        if left.shape != right.shape:
-            raise EngineError(f"VR frame {i}: the two eye views are {left.shape[1]}x{left.shape[0]} and "
-                              f"{right.shape[1]}x{right.shape[0]}; they must have the same size.")
-        yield Image.fromarray(np.concatenate([left, right], axis=1), "RGB")

@@ -261,6 +261,11 @@ class AnimationSpec(CanonicalJSON, BaseModel):
         if "midas_weight" in self.model_fields_set and mode == "3D":
             notes.append("midas_weight: no effect: AdaBins' weights are no longer published, so "
                          "depth is MiDaS alone")
+        if self.turbo_mode and mode == "3D" and all(
+                kf.turbo_schedule(self.max_frames, self.turbo_steps, self.turbo_preroll)):
+            notes.append(f"turbo_mode: no effect: turbo starts after turbo_preroll={self.turbo_preroll} "
+                         f"frames and this animation has {self.max_frames}, so every frame is "
+                         f"diffused; lower turbo_preroll (e.g. turbo_preroll=1) to save time")
         problems.extend(self._frame_problems(notes))
         if not problems:
             problems.extend(self._work_problems())
@@ -282,6 +287,12 @@ class AnimationSpec(CanonicalJSON, BaseModel):
                 problems.append(Invalid.from_spec_error(err, name))
             if name not in MODE_KEYS[self.animation_mode] and given:
                 notes.append(f"{name}: not used in {self.animation_mode} mode")
+            elif self.key_frames and self.interp_spline != "Linear" and not problems:
+                inside = {frame: value for frame, value in keys.items() if frame < self.max_frames}
+                err = kf.inbetween_problem(self.series(name), inside, kf.effective_method(
+                    self.interp_spline, len(inside)), param=name, **dict(zip(
+                        ("low", "high", "low_open"), KEYFRAME_BOUNDS[name])))
+                problems.extend([Invalid.from_spec_error(err, name)] if err else [])
             elif not self.key_frames and len(keys) > 1:
                 notes.append(f"{name}: key_frames is off, so only the first value "
                              f"({kf.format_keyframes(dict([next(iter(keys.items()))]))}) is used")
@@ -465,3 +476,16 @@ def type_defaults() -> dict[str, str]:
     return {name: format_number(field.default) if isinstance(field.default, float) else
             str(field.default) for name, field in AnimationSpec.model_fields.items()
             if name not in ("render", "text_prompts") and field.default is not None}
+
+
+def unwrap_run_file(data: dict) -> dict:
+    """`disco animate`'s own animation.json ({"animation": {...}, "base_seed": N}) as the
+    animation dict it wraps, the seed the run settled on put in its render; other dicts as they
+    are. So that file can be given back wherever an animation's settings are read."""
+    inner = data.get("animation")
+    if not isinstance(inner, dict) or set(data) - {"animation", "base_seed"}:
+        return data
+    render = inner.get("render")
+    if isinstance(render, dict) and render.get("seed") is None and data.get("base_seed") is not None:
+        inner = {**inner, "render": {**render, "seed": data["base_seed"]}}
+    return inner

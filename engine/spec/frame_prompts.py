@@ -2,7 +2,8 @@
 
 Each part is ``frame: prompts`` (prompts as in engine/spec/prompts.py); parts are separated by
 ``||``; text without a frame number starts at frame 0. A JSON-like mapping such as
-``{0: ["a castle"], 60: "a city"}`` is read by a small scanner (never evaluated). At any frame
+``{0: ["a castle"], 60: "a city"}`` is read by a small scanner (never evaluated), as DD's notebook
+cell shows it too (``text_prompts = {`` … trailing commas … ``}``). At any frame
 the prompts in force are the latest keyed at or before it, or the first ones before any key —
 DD's forward fill then back fill.
 """
@@ -22,12 +23,19 @@ MAX_PROMPT_TEXT = 200_000
 PROMPT_EXAMPLE = "0: a castle:1 | fog:-0.5 || 60: a city"
 _FRAME_PREFIX = re.compile(r"\s*(\d+)\s*:(.*)", re.DOTALL)
 _BARE_KEY = re.compile(r"(\d+)(\s*:)")
+_TRAILING_COMMA = re.compile(r",\s*[}\]]")  # Python allows one before a closing bracket; JSON does not
+# DD's notebook cell pasted whole: "text_prompts = {0: [...]}"
+_ASSIGNMENT = re.compile(r"\s*text_prompts\s*=\s*(?=\{)")
+_DICT_TEXT = re.compile(r"(?:\s*text_prompts\s*=)?\s*\{\s*['\"]?\d+['\"]?\s*:")
+# Parts are separated by "||", or in keyed text by a line break before the next "60:" (prompts
+# pasted one frame per line); a trailing "||" or line break ends the text.
+_PART_BREAK = re.compile(r"\|\||\n(?=[ \t]*\d+[ \t]*:)")
 
 
 def is_frame_keyed(text: str) -> bool:
-    """Whether prompt text is keyed by frame (``0: a castle || 60: a city``), not one set of
-    prompts for every frame."""
-    return "||" in text or bool(_FRAME_PREFIX.match(text))
+    """Whether prompt text is keyed by frame (``0: a castle || 60: a city``, or DD's
+    ``{0: ["a castle"], 60: ["a city"]}``), not one set of prompts for every frame."""
+    return "||" in text or bool(_FRAME_PREFIX.match(text)) or bool(_DICT_TEXT.match(text))
 
 
 def _prompt_error(param: str, what: str) -> SpecError:
@@ -56,6 +64,9 @@ def _json_ish(text: str, param: str) -> dict:
         elif char in "\"'":
             quote = char
             out.append('"')
+        elif char == "," and _TRAILING_COMMA.match(text, pos):
+            pos += 1
+            continue
         else:
             bare = _BARE_KEY.match(text, pos)
             if bare and last in ("{", ","):
@@ -86,9 +97,12 @@ def _frame_number(key: object, param: str, where: str) -> int:
 
 
 def _split_text(text: str, param: str) -> dict[int, object]:
-    """``0: a | b || 60: c`` → {0: 'a | b', 60: 'c'}; the first part may omit '0:'."""
+    """``0: a | b || 60: c`` (or one part a line) → {0: 'a | b', 60: 'c'}; the first part
+    may omit '0:'."""
     parts: dict[int, object] = {}
-    pieces = text.split("||")
+    pieces = _PART_BREAK.split(text) if _FRAME_PREFIX.match(text) else text.split("||")
+    if len(pieces) > 1 and not pieces[-1].strip():
+        pieces.pop()
     if len(pieces) > MAX_PROMPT_FRAMES:
         raise _prompt_error(param, f"{len(pieces)} frames given; at most {MAX_PROMPT_FRAMES}")
     for number, piece in enumerate(pieces, start=1):
@@ -118,6 +132,8 @@ def parse_frame_prompts(value: object, *, max_frames: int | None = None,
     if isinstance(value, str) and len(value) > MAX_PROMPT_TEXT:
         raise _prompt_error(param, f"the text is {len(value)} characters; at most "
                             f"{MAX_PROMPT_TEXT}")
+    if isinstance(value, str) and (assigned := _ASSIGNMENT.match(value)):
+        value = value[assigned.end():]
     if isinstance(value, str) and value.lstrip().startswith("{"):
         value = _json_ish(value, param)
     if isinstance(value, str):

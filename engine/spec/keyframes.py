@@ -30,7 +30,7 @@ import re
 import numpy as np
 
 from engine.errors import SpecError
-from engine.spec.schedules import format_number, short_repr
+from engine.spec.schedules import ascii_minus, format_number, short_repr
 
 MAX_KEYFRAMES = 1000
 MAX_FRAME_NUMBER = 100_000  # any frame number above this is a typo, never a real animation
@@ -52,8 +52,8 @@ def _fail(param: str, what: str, example: str = EXAMPLE) -> SpecError:
 
 
 def _number_value(text: str, param: str, where: str) -> float:
-    """A parenthesised value: a plain finite number, nothing else."""
-    value = text.strip()
+    """A parenthesised value: a plain finite number (a pasted '−' counts as '-'), nothing else."""
+    value = ascii_minus(text.strip())
     if not _NUMBER.fullmatch(value):
         shown = short_repr(value) if value else "an empty value"
         if _MATH.search(value):
@@ -79,11 +79,18 @@ def _scan(text: str, param: str) -> list[tuple[int, float, str]]:
         snippet = text[start:close + 1 if close >= 0 else start + 30].strip()[:40]
         where = f"keyframe {number} ({snippet!r})"
         if not frame_match:
-            raise _fail(param, f"{where} at character {pos + 1}: expected a frame number")
+            negative = re.match(r"-\s*\d", text[pos:])
+            raise _fail(param, f"{where} at character {pos + 1}: " + (
+                "frames start at 0, a keyframe cannot be before it" if negative else
+                "expected a frame number"))
         if len(frame_match.group()) > 6 or int(frame_match.group()) > MAX_FRAME_NUMBER:
             raise _fail(param, f"{where}: frame {short_repr(frame_match.group(), 12)} is "
                         f"beyond frame {MAX_FRAME_NUMBER}")
         frame = int(frame_match.group())
+        fraction = re.match(r"\.\d*", text[frame_match.end():])
+        if fraction:  # DD's pattern would read "0.5: (1)" as frame 5
+            raise _fail(param, f"{where}: frame {frame}{fraction.group()} is not a whole frame; "
+                        f"keyframes are at whole frames, e.g. {frame}: (…)")
         pos = _WS.match(text, frame_match.end()).end()
         if text[pos:pos + 1] != ":":
             raise _fail(param, f"{where} at character {pos + 1}: expected ':' after frame "
@@ -92,6 +99,9 @@ def _scan(text: str, param: str) -> list[tuple[int, float, str]]:
         if text[pos:pos + 1] != "(":
             raise _fail(param, f"{where} at character {pos + 1}: expected '(' — the value goes "
                         f"in parentheses")
+        close = _closing(text, pos)  # balanced, so math such as sin(t) is shown whole
+        snippet = text[start:close + 1 if close >= 0 else start + 30].strip()[:40]
+        where = f"keyframe {number} ({snippet!r})"
         if close < pos:
             raise _fail(param, f"{where}: the '(' at character {pos + 1} is never closed")
         value = _number_value(text[pos + 1:close], param, where)
@@ -100,6 +110,16 @@ def _scan(text: str, param: str) -> list[tuple[int, float, str]]:
             raise _fail(param, f"more than {MAX_KEYFRAMES} keyframes")
         pos = _SPACE.match(text, close + 1).end()
     return found
+
+
+def _closing(text: str, open_at: int) -> int:
+    """Where the ')' matching the '(' at `open_at` is, or -1."""
+    depth = 0
+    for at in range(open_at, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[at], 0)
+        if depth == 0:
+            return at
+    return -1
 
 
 def _from_mapping(value: dict, param: str) -> list[tuple[int, float, str]]:
@@ -144,6 +164,8 @@ def parse_keyframes(text: object, *, param: str, low: float | None = None,
         if len(text) > MAX_KEYFRAME_TEXT:
             raise _fail(param, f"the text is {len(text)} characters; at most "
                         f"{MAX_KEYFRAME_TEXT}")
+        quoted = re.fullmatch(r"\s*([\"'])(.*)\1\s*", text, re.DOTALL)
+        text = quoted.group(2) if quoted else text  # copied with its quotes from DD's code cell
         if not text.strip():
             raise _fail(param, "no keyframes given")
         if _NUMBER.fullmatch(text.strip()):
@@ -285,6 +307,26 @@ def interpolate(keys: dict[int, float], frames: int, method: str = "linear", *,
     if method == "linear":
         return [float(v) for v in np.interp(np.arange(frames), xs, ys)]
     return _spline(xs, ys, 2 if method == "quadratic" else 3, frames)
+
+
+def inbetween_problem(values: list[float], keys: dict[int, float], method: str, *, param: str,
+                      low: float, high: float, low_open: bool) -> SpecError | None:
+    """The first in-between outside [low, high] as a SpecError, else None. Quadratic and cubic
+    curves overshoot their keys, most past the last key, where DD pins the last frame to the last
+    key's value: "0: (1), 2: (1.5), 4: (0.5)" over 12 frames reaches zoom -0.36 at frame 7."""
+    bad = next(((frame, value) for frame, value in enumerate(values) if (value < low or value > high
+                or (low_open and value == low))), None)
+    if bad is None:
+        return None
+    frame, value = bad
+    last = len(values) - 1
+    add = "" if last in keys else (f", or add a keyframe at the last frame, e.g. {last}: "
+                                   f"({format_number(keys[max(keys)])})")
+    bracket = "(" if low_open else "["
+    return SpecError(f"{param}: the {method.lower()} in-betweens of {format_keyframes(keys)[:80]} reach "
+                     f"{format_number(round(value, 4))} at frame {frame}, out of range; allowed: "
+                     f"{bracket}{format_number(low)}, {format_number(high)}] — use interp_spline=Linear"
+                     f"{add}", param)
 
 
 # ---- turbo and frames_skip_steps ------------------------------------------------------------

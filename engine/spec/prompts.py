@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from engine.errors import SpecError
-from engine.spec.schedules import as_finite_float, format_number, short_repr
+from engine.spec.schedules import as_finite_float, ascii_minus, format_number, short_repr
 
 MAX_PROMPTS = 16
 MAX_TEXT_LENGTH = 1000
@@ -107,6 +107,7 @@ def parse_prompt(s: str, *, param: str = "text_prompts", number: int = 1) -> Wei
     text, colon, tail = s.rpartition(":")
     if not colon:
         return WeightedPrompt(_check_text(s, param, number), 1.0)
+    tail = ascii_minus(tail)  # "fog:−0.5" pasted from a web page is a negative weight, not text
     if _WEIGHT.fullmatch(tail):
         weight = _check_weight(tail, param, number)
         return WeightedPrompt(_check_text(text, param, number), weight)

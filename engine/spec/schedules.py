@@ -59,6 +59,16 @@ def short_repr(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+# Minus signs that text pasted from web pages, word processors and chat apps brings in place of '-'.
+_TYPOGRAPHIC_MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2012": "-", "\ufe63": "-",
+                                    "\uff0d": "-"})
+
+
+def ascii_minus(text: str) -> str:
+    """`text` with typographic minus signs (−, –, …) as '-', so "−0.5" reads as the number it shows."""
+    return text.translate(_TYPOGRAPHIC_MINUS)
+
+
 def as_finite_float(value: object) -> float | None:
     """float(value) for an int/float/bool, or None if it is not finite (or too big for a float)."""
     try:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
-from bot.attachments import MAX_SETTINGS_FILE, read_settings_file, save_image
+from bot.attachments import MAX_SETTINGS_FILE, read_settings_file, save_image, save_video
 from commands.errors import CommandError
 from commands.job_options import MAX_ATTACHMENT_PIXELS
+from engine.media.video import encode_mp4
 from tests.support.media import EPS, animated, encoded, picture, png_header_only, with_orientation
 from tests.support.storage import in_db
 
@@ -73,3 +75,16 @@ def test_a_settings_file_is_measured_again_after_the_download():
     with pytest.raises(CommandError) as caught:
         asyncio.run(read_settings_file(upload))
     assert caught.value.rule == "settings_file_size" and f"at most {MAX_SETTINGS_FILE:,}" in str(caught.value)
+
+
+@pytest.mark.parametrize("name,content_type", [("export.m4v", "video/x-m4v"), ("clip.mp4", "application/octet-stream"),
+                                               ("old.3gp", "video/3gpp")])
+def test_a_video_is_judged_on_its_bytes_not_the_clients_type_name(name, content_type, tmp_path):
+    """An iPhone's .m4v (video/x-m4v), a client that says application/octet-stream, an Android
+    .3gp: each was "is video/x-m4v; attach an MP4, MOV, …" before its bytes were looked at."""
+    clip = encode_mp4([np.full((32, 32, 3), 60, np.uint8)] * 3, tmp_path / "c.mp4", fps=6).read_bytes()
+    ref, info = in_db(tmp_path, lambda db: save_video(db, Upload(name, clip, content_type), 10 * 2**20))
+    assert ref.startswith("blob:") and info.frames == 3
+    with pytest.raises(CommandError) as caught:
+        in_db(tmp_path, lambda db: save_video(db, Upload("notes.txt", b"hello", "text/plain"), 10 * 2**20))
+    assert caught.value.rule == "attachment_type"

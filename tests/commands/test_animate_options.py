@@ -174,6 +174,20 @@ def test_our_animation_json_reads_back_to_the_same_animation():
     assert again.to_json() == first.to_json() and notes == []
 
 
+def test_disco_animates_own_animation_json_is_a_settings_file_too():
+    """The animation.json that `disco animate` writes (the spec inside {"animation", "base_seed"})
+    was taken for still settings and refused; it gives its animation, with the run's seed."""
+    first = animate(AnimateOptions(mode="3D", frames=30, motion={"translation_z": "0: (4)"}), steps=60).spec
+    first = first.replace(render={**first.render.to_dict(), "seed": None})  # as a run without --seed
+    run_file = json.dumps({"animation": json.loads(first.to_json()), "base_seed": 4242})
+    still_file, values, notes = read_animation_file(run_file)
+    assert json.loads(still_file)["seed"] == 4242 and notes == []
+    again = build_animation(build_job(DiscoOptions(settings_file=still_file, n=1), limits=LIMITS),
+                            AnimateOptions(values=values), limits=LIMITS).spec
+    assert (again.animation_mode, again.max_frames, again.translation_z) == ("3D", 30, "0: (4)")
+    assert again.render.seed == 4242
+
+
 def test_a_still_settings_file_is_used_for_every_frame():
     still_file, values, _ = read_animation_file(json.dumps({"steps": 77, "tv_scale": 5}))
     assert values == {} and json.loads(still_file) == {"steps": 77, "tv_scale": 5}
@@ -212,6 +226,23 @@ def test_frames_given_as_text_or_a_float_are_clamped_too(options):
 def test_video_frames_given_as_text_are_honoured():
     options = AnimateOptions(video="/v.mp4", video_info=video(frames=61), values={"max_frames": "10"})
     assert animate(options).frames == 10
+
+
+def test_dds_text_prompts_dict_as_the_prompt_is_keyed_by_frame():
+    """/animate prompt:"{0: ['a castle'], 10: ['a city']}" (DD's own syntax) was one prompt,
+    the dict's text, on every frame."""
+    still_prompt, keyed = split_prompt("{0: ['a castle:2', 'fog:-0.5'], 10: ['a city']}")
+    assert still_prompt == "a castle:2 | fog:-0.5" and keyed is not None
+    parsed = animate(AnimateOptions(frame_prompts=keyed, prompt_typed=True), prompt=still_prompt)
+    assert [p.text for p in parsed.spec.prompts_at(12)] == ["a city"]
+
+
+def test_a_portrait_video_rendered_landscape_is_noted():
+    portrait = VideoInfo(width=1080, height=1920, fps=30.0, frames=60, duration=2.0, codec="h264")
+    parsed = animate(AnimateOptions(video="/v.mp4", video_info=portrait), width=1280, height=768)
+    assert any("1080x1920 (portrait)" in note and "width 768 and height 1280" in note for note in parsed.notes)
+    upright = animate(AnimateOptions(video="/v.mp4", video_info=portrait), width=768, height=1280)
+    assert not any("portrait" in note for note in upright.notes)
 
 
 def test_a_pre_57_video_file_read_for_the_video_mode_keeps_its_main_settings():

@@ -5,11 +5,15 @@ settings; 🎞 on a still result queues that image as frame 0 of a zoom; refusal
 an MP4 over the upload limit is re-encoded to fit."""
 from __future__ import annotations
 
+import io
 import json
 import re
+import subprocess
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
+from PIL import Image
 
 from engine.media.video import encode_mp4, probe_video
 from storage import Database
@@ -107,6 +111,18 @@ def test_animate_video_mode_counts_the_video_frames(tmp_path):
     run(body, tmp_path)
 
 
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "blue").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _sound(path: Path) -> bytes:
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.2",
+                    str(path)], check=True)
+    return path.read_bytes()
+
+
 def test_animate_refusals_name_the_rule_and_the_fix(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
         text = FakeFile("notes.txt", b"hello", "text/plain")
@@ -115,6 +131,9 @@ def test_animate_refusals_name_the_rule_and_the_fix(tmp_path):
                   "choose mode video"),
                  ({"video": text}, "attach an MP4"),
                  ({"video": FakeFile("bad.mp4", b"not a video at all", "video/mp4")}, "not a readable video"),
+                 ({"video": FakeFile("photo.mp4", _png(), "video/mp4")}, "is a PNG image, not a video"),
+                 ({"video": FakeFile("voice.mp4", _sound(tmp_path / "voice.mp4"), "video/mp4")},
+                  "holds only sound"),
                  ({"video": FakeFile("big.mp4", bytes(10 * 2**20 + 1), "video/mp4")}, "at most 10 MiB"),
                  ({"settings": "video_init_path=/etc/passwd"}, "attachments only"),
                  ({"zoom": "0: (1), 10: (-2)"}, "zoom"),

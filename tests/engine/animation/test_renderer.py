@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from engine.animation.renderer import AnimationRenderer, FrameEvent
+from engine.animation.runfolder import settle_seed
 from engine.errors import Cancelled, EngineError
 from engine.media.files import read_png_text
 from engine.media.video import encode_mp4, probe_video
@@ -143,7 +144,7 @@ def test_resume_equals_uninterrupted(zoom_2d, tmp_path):
         assert a.read_bytes() == b.read_bytes(), b.name
     # A different animation is not mixed into these frames.
     with pytest.raises(EngineError, match="different animation"):
-        AnimationRenderer(tiny_pool())(spec.replace(fps=9), out_dir=out)
+        AnimationRenderer(tiny_pool())(spec.replace(angle="0: (4)"), out_dir=out)
 
 
 def test_3d_without_turbo_diffuses_every_frame(tmp_path):
@@ -296,7 +297,7 @@ def test_cli_video_input_takes_the_steps_and_scales_given_on_the_command_line(tm
     from engine.cli.animate import build_animation
 
     clip = tmp_path / "clip.mp4"
-    encode_mp4([np.full((64, 64, 3), 90, np.uint8)] * 2, clip, fps=6)
+    encode_mp4([np.full((64, 64, 3), 90, np.uint8)] * 4, clip, fps=6)  # every 2nd: 2 frames
     base = ["animate", "a river", "--video", str(clip), "--frames", "2", "--steps", "5",
             "--set", "clip_guidance_scale=8000"]
     spec, notes = build_animation(build_parser().parse_args(base))
@@ -324,6 +325,107 @@ def test_cli_video_input_says_when_the_video_gives_fewer_frames_than_asked(tmp_p
     assert "the video gives 2 frames with extract_nth_frame=2, fewer than the 10 asked" in done.stderr
 
 
+def test_cli_video_with_a_dd_settings_file_renders_the_whole_video(tmp_path):
+    """A DD 5.4 Video Input file (no animation_mode, DD's max_frames 10000) with --video: the
+    video mode (the file was read for 2D, the video ignored) and the video's frames (10000
+    frames were refused for their steps; DD takes the count from the video)."""
+    from disco.cli import build_parser
+    from engine.cli.animate import build_animation
+
+    clip = tmp_path / "clip.mp4"
+    encode_mp4([np.full((64, 64, 3), 20 * i, np.uint8) for i in range(7)], clip, fps=6)
+    dd_file = ROOT / "tests" / "fixtures" / "dd" / "dd54_video_settings.txt"
+    spec, notes = build_animation(build_parser().parse_args(
+        ["animate", "--settings", str(dd_file), "--video", str(clip)]))
+    assert (spec.animation_mode, spec.video_init_path, spec.extract_nth_frame) == (
+        "Video Input", str(clip), 2)
+    assert spec.max_frames == 4 and not any("fewer than" in note for note in notes)
+    plain, _ = build_animation(build_parser().parse_args(  # no file: the default 100 frames
+        ["animate", "a river", "--video", str(clip), "--set", "extract_nth_frame=1"]))
+    assert plain.max_frames == 7
+    asked, notes = build_animation(build_parser().parse_args(
+        ["animate", "a river", "--video", str(clip), "--frames", "3"]))
+    assert asked.max_frames == 3 and not any("fewer than" in note for note in notes)
+    ours = tmp_path / "animation.json"  # our own file's max_frames caps the video as --frames does
+    ours.write_text(json.dumps({"animation": json.loads(asked.to_json()), "base_seed": 1}))
+    again, _ = build_animation(build_parser().parse_args(["animate", "--settings", str(ours)]))
+    assert again.max_frames == 3
+
+
+def test_cli_animate_reads_back_its_own_animation_json(tmp_path):
+    """`--settings out/animation.json` (the file every run writes) was refused as a DD file
+    holding no DD setting; it is the run's animation with the seed the run settled on, and a
+    rerun into the same folder with it resumes that run."""
+    from disco.cli import build_parser
+    from engine.cli.animate import build_animation
+
+    unseeded = anim(animation_mode="2D", zoom="0: (1.05)", max_frames=2,
+                    render={**ANIMATION_RENDER, "seed": None})
+    run_file = tmp_path / "animation.json"
+    run_file.write_text(json.dumps({"animation": json.loads(unseeded.to_json()), "base_seed": 77}))
+    seeded, _ = build_animation(build_parser().parse_args(["animate", "--settings", str(run_file)]))
+    assert seeded == unseeded.replace(render={**unseeded.render.to_dict(), "seed": 77})
+    assert settle_seed(seeded, tmp_path, resume=True) == 77  # the same run, not "different"
+
+
+def test_a_new_fps_or_blend_mode_reuses_the_frames(tmp_path):
+    """A rerun asking only for another MP4 frame rate or video blend was "frames of a different
+    animation": every frame had to be rendered again (--restart) for a change of playback."""
+    spec = anim(animation_mode="2D", max_frames=2, render={**ANIMATION_RENDER, "seed": None})
+    seed = settle_seed(spec, tmp_path, resume=True)
+    faster = spec.replace(fps=24, video_init_blend_mode="linear")
+    assert settle_seed(faster, tmp_path, resume=True) == seed
+    stored = json.loads((tmp_path / "animation.json").read_text())
+    assert stored["animation"]["fps"] == 24 and stored["base_seed"] == seed  # what is assembled now
+    assert json.loads((tmp_path / "TimeToDisco(0)_settings.txt").read_text())["fps"] == 24
+    with pytest.raises(EngineError, match="holds frames of a different animation"):
+        settle_seed(faster.replace(zoom="0: (1.2)"), tmp_path, resume=True)
+
+
+def test_more_frames_resume_when_the_frames_done_come_out_the_same(tmp_path):
+    """Asking for more (or fewer) frames into the same folder was "frames of a different
+    animation", so lengthening a render meant rendering every frame again; it resumes when the
+    frames on disk get the same motion, prompts and steps under the new length."""
+    steady = anim(animation_mode="2D", max_frames=2, zoom="0: (1.05), 30: (1.2)",
+                  text_prompts="0: a lighthouse || 3: a storm")
+    seed = settle_seed(steady, tmp_path, resume=True)
+    (tmp_path / "frames").mkdir()
+    for n in range(2):
+        (tmp_path / "frames" / f"{n:04}.png").write_bytes(b"")
+    longer = steady.replace(max_frames=5)  # keys at 30 and prompts at 3 were past the end: still are for 0..1
+    assert settle_seed(longer, tmp_path, resume=True) == seed
+    assert json.loads((tmp_path / "animation.json").read_text())["animation"]["max_frames"] == 5
+    moved = longer.replace(max_frames=40)  # now the zoom key at 30 bends frame 1's zoom
+    with pytest.raises(EngineError, match="holds frames of a different animation"):
+        settle_seed(moved, tmp_path, resume=True)
+    assert settle_seed(longer.replace(max_frames=1), tmp_path, resume=True) == seed
+    # Now frame 1 is past the stored length: a frame there is another run's (as a --restart with
+    # fewer frames leaves), so lengthening renders it again rather than taking it.
+    assert settle_seed(longer, tmp_path, resume=True) == seed
+    assert not (tmp_path / "frames" / "0001.png").exists() and (tmp_path / "frames" / "0000.png").exists()
+
+
+def test_frames_without_their_settings_file_resume_only_as_their_own_animation(tmp_path):
+    """With animation.json gone (deleted, as the "damaged" message advised; a queued job's frames
+    come back without it) the frames on disk were taken as this run's whatever they were: a new
+    seed and other settings went on from another animation's frames. Frame 0 says which
+    animation and seed it is."""
+    from engine.media.files import save_png
+
+    spec = anim(animation_mode="2D", max_frames=3, render={**ANIMATION_RENDER, "seed": None})
+    (tmp_path / "frames").mkdir()
+    save_png(Image.new("RGB", (64, 64)), tmp_path / "frames" / "0000.png",
+             {"disco_animation": spec.to_json(), "disco_base_seed": "4321"})
+    assert settle_seed(spec, tmp_path, resume=True) == 4321  # its seed, not a new one
+    (tmp_path / "animation.json").unlink()
+    with pytest.raises(EngineError, match="holds frames of a different animation"):
+        settle_seed(spec.replace(zoom="0: (1.3)"), tmp_path, resume=True)
+    with pytest.raises(EngineError, match="holds frames of a different animation"):  # another seed
+        settle_seed(spec.replace(render={**ANIMATION_RENDER, "seed": 5}), tmp_path, resume=True)
+    settle_seed(spec.replace(zoom="0: (1.3)"), tmp_path, resume=False)  # --restart replaces them
+    assert json.loads((tmp_path / "animation.json").read_text())["animation"]["zoom"] == "0: (1.3)"
+
+
 def test_cli_animate_reads_our_still_settings_as_every_frames_render(tmp_path):
     from disco.cli import build_parser
     from engine.cli.animate import build_animation
@@ -346,6 +448,7 @@ def test_cli_animate_reads_our_still_settings_as_every_frames_render(tmp_path):
     (["--set", "zoom_speed=2"], "zoom_speed"),
     (["--width"], "--width"),
     (["--video", "/nonexistent/clip.mp4"], "video_init_path"),
+    (["--video", "/nonexistent/clip.mp4", "--mode", "3D"], "a video is used only in video mode, not 3D"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, capsys, args, expected):
     from disco.cli import main

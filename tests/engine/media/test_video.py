@@ -10,14 +10,14 @@ import pytest
 from PIL import Image
 
 from engine.errors import EngineError, SpecError
+from engine.media.previews import animated_preview, side_by_side
 from engine.media.video import (
     VideoLimits,
-    animated_preview,
     encode_mp4,
     fit_to_size,
     iter_frames,
+    orientation_note,
     probe_video,
-    side_by_side,
 )
 
 SIDE = 64
@@ -141,6 +141,60 @@ def test_not_a_video_and_forbidden_containers(tmp_path):
     playlist.write_text("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nclip.mp4\n#EXT-X-ENDLIST\n")
     with pytest.raises(SpecError, match="not a readable video"):
         probe_video(playlist)
+
+
+def test_files_that_are_not_videos_say_what_they_are(tmp_path):
+    """A photo renamed .mp4, a sound-only file and an MP4 with no track were all "not a readable
+    video" with ffmpeg's header noise ("At least one output file must be specified") as the reason."""
+    import subprocess
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    photo = tmp_path / "photo.mp4"
+    Image.new("RGB", (32, 32), "red").save(photo, format="JPEG")
+    sound = tmp_path / "sound.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.2", str(sound)], check=True)
+    empty = tmp_path / "empty.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=32x32", "-frames:v", "0",
+                    str(empty)], check=True)
+    for path, expected in ((photo, "is a JPEG image, not a video"), (sound, "holds only sound"),
+                           (empty, "holds no video track")):
+        with pytest.raises(SpecError, match=expected) as caught:
+            probe_video(path)
+        assert "output file" not in str(caught.value) and "Give a video" in str(caught.value) or \
+            "Export it again" in str(caught.value)
+
+
+def test_a_video_cut_short_is_refused_not_silently_shorter(tmp_path, clip):
+    """The probe counts a cut-short file's frames from its index (no decoding); the frames its
+    missing end lacks were silently not given, and the animation then stopped on "frame
+    0023.png is missing … run the animation again", which failed the same way every time."""
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:len(data) * 9 // 10])  # the last packet is cut in half
+    counted = probe_video(cut).frames
+    with pytest.raises(SpecError, match=f"the video ends after {counted - 1} of the {counted} frames"
+                       f" its index lists .* Set max_frames to {counted - 1}"):
+        list(iter_frames(cut, width=SIDE, height=SIDE))
+
+
+def test_a_phone_video_turned_upright_by_its_rotation_is_portrait(tmp_path, clip):
+    """A phone stores a portrait video as landscape frames plus a rotation; the probe reported
+    the stored size, so nothing could tell the user their portrait video is being stretched
+    into landscape frames."""
+    import subprocess
+
+    wide = tmp_path / "wide.mp4"
+    encode_mp4((square_frame(i, width=96, height=64) for i in range(4)), wide, fps=12)
+    phone = tmp_path / "phone.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-display_rotation", "90", "-i", str(wide),
+                    "-c", "copy", str(phone)], check=True)
+    info = probe_video(phone)
+    assert (info.width, info.height) == (64, 96)
+    upright = next(iter_frames(phone, width=64, height=96))  # what ffmpeg decodes: turned upright
+    assert np.array_equal(upright, np.rot90(next(iter_frames(wide, width=96, height=64))))
+    note = orientation_note(info, 1280, 768)
+    assert "64x96 (portrait)" in note and "1280x768 (landscape)" in note and "width 768 and height 1280" in note
+    assert orientation_note(info, 768, 1280) is None and orientation_note(probe_video(wide), 1280, 768) is None
 
 
 def test_fit_to_size_brings_noise_under_the_limit(tmp_path):

@@ -210,3 +210,27 @@ def test_dd_import_drops_what_dd_disregards():
     assert values["animation_mode"] == "3D"  # DD's "None": the command's mode applies
     with pytest.raises(SpecError, match="max_frames"):  # DD's default 10000 frames is too much
         from_dd({"animation_mode": "2D", "max_frames": 10000})
+
+
+def test_turbo_that_never_starts_says_so():
+    """Turbo on a short 3D animation (DD's turbo_preroll 10, 5 frames) diffused every frame while
+    the echo said "turbo every 3 frames after 10"; a note now names turbo_preroll."""
+    short = make(animation_mode="3D", turbo_mode=True, max_frames=5)
+    assert all(short.diffused_frames())
+    assert any(note.startswith("turbo_mode: no effect") and "turbo_preroll" in note for note in short.notes)
+    started = make(animation_mode="3D", turbo_mode=True, max_frames=5, turbo_preroll=1)
+    assert not all(started.diffused_frames()) and not any("turbo_mode" in n for n in started.notes)
+
+
+def test_curved_in_betweens_that_leave_the_range_are_refused():
+    """DD's quadratic and cubic in-betweens overshoot, most past the last key (DD pins the last
+    frame to the last key's value): zoom reached -0.36 (a mirrored picture; exactly 0 stopped the
+    render mid-way), so the whole curve is checked, not only the keys."""
+    err = error(zoom="0: (1), 2: (1.5), 4: (0.5)", interp_spline="Cubic", max_frames=12)
+    assert err.param == "zoom"
+    assert "the quadratic in-betweens of 0: (1), 2: (1.5), 4: (0.5) reach -0.2203 at frame 6" in str(err)
+    assert "interp_spline=Linear" in str(err) and "11: (0.5)" in str(err)
+    linear = make(zoom="0: (1), 2: (1.5), 4: (0.5)", max_frames=12)  # DD's default Linear
+    assert min(linear.series("zoom")) == 0.5
+    calm = make(zoom="0: (1), 5: (1.02), 10: (1.05), 19: (1.1)", interp_spline="Cubic")
+    assert all(0 < value <= 10 for value in calm.series("zoom"))

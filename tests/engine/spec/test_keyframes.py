@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from engine.errors import SpecError
-from engine.spec.frame_prompts import format_frame_prompts, parse_frame_prompts, prompts_at
+from engine.spec.frame_prompts import format_frame_prompts, is_frame_keyed, parse_frame_prompts, prompts_at
 from engine.spec.keyframes import (
     MAX_KEYFRAMES,
     effective_method,
@@ -33,6 +33,8 @@ def zoom(text, **kw):
     ("0:(1),10:(1.05)", {0: 1.0, 10: 1.05}),
     ("  0 :  ( 1 )  ,\n 10: (+1.5e-1), ", {0: 1.0, 10: 0.15}),
     ("10: (2) 0: (.5)", {0: 0.5, 10: 2.0}),
+    ('"0: (1), 10: (1.05)"', {0: 1.0, 10: 1.05}),  # with the quotes of DD's code cell
+    ("'0: (1)'", {0: 1.0}),
     ({"0": 1, 5: "2.5"}, {0: 1.0, 5: 2.5}),
 ])
 def test_parse_good(text, expected):
@@ -53,6 +55,8 @@ def test_bare_number_means_frame_zero_with_note():
     ("0: (__import__('os'))", "is not a number"),
     ("0: (1.0+0.02*t)", "'1.0+0.02*t' is math; keyframe values are plain numbers, as in DD 5.x"),
     ("0: (sin(t))", "is math; keyframe values are plain numbers"),
+    # Deforum-style math pasted whole was shown cut at its first ')': '1+0.002*sin(t'.
+    ("0: (1+0.002*sin(t)), 10: (1)", "keyframe 1 ('0: (1+0.002*sin(t))'): '1+0.002*sin(t)' is math"),
     ("0: (t)", "'t' is math"),
     ("0: (1e999)", "too large"),
     ("0 (1)", "at character 3: expected ':'"),
@@ -60,6 +64,10 @@ def test_bare_number_means_frame_zero_with_note():
     ("0: (1", "is never closed"),
     ("x: (1)", "keyframe 1 ('x: (1)') at character 1: expected a frame number"),
     ("0: (1), 0: (2)", "frame 0 is given twice"),
+    # A fractional or negative frame was "expected ':' after frame 0" / "expected a frame number".
+    ("0: (1), 12.5: (2)", "keyframe 2 ('12.5: (2)'): frame 12.5 is not a whole frame"),
+    ("0.5: (1)", "frame 0.5 is not a whole frame"),
+    ("0: (1), -10: (2)", "at character 9: frames start at 0, a keyframe cannot be before it"),
     ("99999999999999999999: (1)", "is beyond frame 100000"),
     ("0: ()", "an empty value is not a number"),
     ("0: (-1)", "out of range; allowed: (0, 10]"),
@@ -176,6 +184,31 @@ def test_frame_prompt_text():
     assert parse_frame_prompts(["a", "b:3"]) == {0: [P("a"), P("b", 3.0)]}
 
 
+def test_frame_prompts_pasted_one_frame_a_line_or_with_a_trailing_separator():
+    """One "frame: prompts" a line was one prompt for every frame ("a castle\n60: a city"), and a
+    trailing "||" was refused as a part with no frame number."""
+    expected = {0: [P("a castle", 2.0), P("fog", -0.5)], 60: [P("a city")]}
+    assert parse_frame_prompts("0: a castle:2 | fog:-0.5\n  60: a city\n") == expected
+    assert parse_frame_prompts("0: a castle:2 | fog:-0.5 || 60: a city ||") == expected
+    # A line break inside a part that is not followed by a frame key stays prompt text.
+    assert parse_frame_prompts("0: a castle || 60: a\ncity") == {0: [P("a castle")], 60: [P("a\ncity")]}
+    assert parse_frame_prompts("a castle\n60: a city") == {0: [P("a castle\n60: a city")]}  # not keyed
+
+
+def test_frame_prompts_pasted_from_dds_notebook_cell():
+    """DD's own text_prompts cell (Python: trailing commas, maybe the "text_prompts =" too) was
+    "cannot be read", and as a prompt it was not even seen as frame-keyed: the whole dict text
+    became one prompt for every frame."""
+    cell = ('text_prompts = {\n    0: ["A lighthouse, Trending on artstation.", "yellow color scheme"],\n'
+            '    100: ["This set of prompts start at frame 100","This prompt has weight five:5"],\n}')
+    assert is_frame_keyed(cell) and is_frame_keyed("{0: ['a'], 10: ['b']}")
+    assert parse_frame_prompts(cell) == {
+        0: [P("A lighthouse, Trending on artstation."), P("yellow color scheme")],
+        100: [P("This set of prompts start at frame 100"), P("This prompt has weight five", 5.0)]}
+    assert parse_frame_prompts('{0: ["a, ]", "b",],}') == {0: [P("a, ]"), P("b")]}  # commas in text stay
+    assert not is_frame_keyed("{braces} around a word") and not is_frame_keyed("a castle")
+
+
 def test_frame_prompt_dicts():
     expected = {0: [P("a"), P("b")], 60: [P("c", 2.0), P("d")]}
     assert parse_frame_prompts({0: ["a", "b"], "60": "c:2 | d"}) == expected
@@ -265,3 +298,8 @@ def test_huge_inputs_fail_fast():
         with pytest.raises(SpecError):
             zoom(text) if text.startswith("0: (") else parse_frame_prompts(text)
     assert time.perf_counter() - start < 2
+
+
+def test_a_pasted_typographic_minus_is_a_minus():
+    """"0: (−0.5)" from a web page was "'−0.5' is not a number", though it shows one."""
+    assert parse_keyframes("0: (\u22120.5), 10: (\u20131)", param="angle") == {0: -0.5, 10: -1.0}

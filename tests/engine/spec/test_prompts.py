@@ -163,3 +163,10 @@ def test_any_input_parses_or_raises_spec_error(value):
     else:
         assert len(prompts) <= MAX_PROMPTS
         assert all(isinstance(p, WeightedPrompt) and p.text == p.text.strip() for p in prompts)
+
+
+def test_a_pasted_typographic_minus_is_a_negative_weight():
+    """"fog:−0.5" copied from a web page (U+2212, or an en dash) was read as the text "fog:−0.5"
+    with weight 1: the prompt meant to push away pulled towards it instead."""
+    assert parse_prompts("a castle:2 | fog:\u22120.5 | rain:\u20131") == [
+        WeightedPrompt("a castle", 2.0), WeightedPrompt("fog", -0.5), WeightedPrompt("rain", -1.0)]
