@@ -13,6 +13,7 @@ from pathlib import Path
 
 from engine.cli.render import command_line_pool
 from engine.errors import EngineError
+from engine.models.devices import PRECISIONS
 
 # The keyframed motion settings that have their own flag (--zoom, --rotation-3d-x, ...).
 MOTION = ("angle", "zoom", "translation_x", "translation_y", "translation_z", "rotation_3d_x",
@@ -58,7 +59,8 @@ def add_animate_command(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, "
                    "test-tiny")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="auto = DD's choice: fp16 on CUDA, fp32 on CPU")
     p.add_argument("--allow-download", action="store_true",
                    help="download missing model files (otherwise a missing file is an error)")
     p.add_argument("--restart", action="store_true",
@@ -210,9 +212,6 @@ def cmd_animate(args: argparse.Namespace) -> int:
             print(f"note: {line}", file=sys.stderr)
         from engine.animation.renderer import AnimationRenderer
 
-        if args.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise EngineError(f"--precision: {args.precision!r} is not known; allowed: auto, "
-                              "fp32, bf16, fp16")
         result = AnimationRenderer(command_line_pool(args))(spec, out_dir=args.out, callback=progress,
                                                             resume=not args.restart)
     except EngineError as exc:
