@@ -225,13 +225,14 @@ def cmd_animate(args: argparse.Namespace) -> int:
               "choose another --out folder or free some space", file=sys.stderr)
         return 2
     progress.close()
-    if result.first_rendered >= len(result.frames):
-        print(f"all {len(result.frames)} frames were already in {args.out}; --restart renders "
-              "them again", file=sys.stderr)
-    elif result.first_rendered:
-        print(f"resumed at frame {result.first_rendered + 1} of {len(result.frames)}", file=sys.stderr)
-    print(f"{result.mp4}  {len(result.frames)} frames  seed {result.base_seed}  "
-          f"{result.seconds:.1f} s")
+    count = len(result.frames)
+    frames = f"{count} frame{'' if count == 1 else 's'}"
+    if result.first_rendered >= count:
+        print(f"all {frames} were already in {args.out}; --restart renders them again", file=sys.stderr)
+    elif result.first_rendered:  # counted from 1 as the progress bar counts; the file names from 0
+        print(f"resumed at frame {result.first_rendered + 1} of {count} "
+              f"({result.frames[result.first_rendered].name})", file=sys.stderr)
+    print(f"{result.mp4}  {frames}  seed {result.base_seed}  {result.seconds:.1f} s")
     print(f"preview: {result.preview}")
     if result.vr_mp4 is not None:
         print(f"vr: {result.vr_mp4}")
