@@ -5,8 +5,10 @@ transaction, and the row counts are compared afterwards.
 The fairness counters (`queue_guilds`, `queue_users`) are rebuilt by the jobs triggers as the
 jobs arrive; their round-robin history (turn, waiting_since, served_at) is copied over them, so
 the queue order is the same after the move. Job files are blobs (storage/blobs.py): the
-`blobs` and `job_files` rows come with the tables, then every blob's bytes are copied one at a
-time (files next to a SQLite database, chunks in PostgreSQL) and counted too.
+`blobs` and `job_files` rows come with the tables, and every blob's bytes (files next to a
+SQLite database, chunks in PostgreSQL) are copied one at a time in the same transaction and
+counted too: a copy that dies part-way leaves the target empty, so it is simply run again
+(files a dead copy wrote beside a SQLite target name no row: the sweep deletes them).
 """
 from __future__ import annotations
 
@@ -73,10 +75,11 @@ async def copy_database(source: Database, target: Database) -> list[Copied]:
             await write.executemany(
                 f"UPDATE {table} SET {', '.join(f'{h} = ?' for h in HISTORY)} WHERE {where}",
                 [tuple(r[h] for h in HISTORY) + tuple(r[k] for k in keys) for r in rows])
+        blobs = [row[0] for row in await read.execute_fetchall("SELECT sha256 FROM blobs ORDER BY sha256")]
+        await source.blobs.copy_into(target.blobs, write, blobs)
     copied = [Copied(table, await _count(source, table), await _count(target, table))
               for table in (*TABLES, *(c for c, _ in COUNTERS))]
-    contents = await source.blobs.copy_into(target.blobs)
-    return copied + [Copied("blob contents", (await source.blobs.count())[0], contents)]
+    return copied + [Copied("blob contents", (await source.blobs.count())[0], await target.blobs.complete())]
 
 
 def verify(copied: list[Copied]) -> list[str]:
