@@ -213,13 +213,24 @@ class JobContext:
     def charge(self, seconds: float, note: str, *, more: bool) -> bool:
         """Bill finished work that is kept (a cell, a frame) at once. False when rendering must
         stop: the lease went to another attempt, or the requester's GPU time is spent and
-        `more` units remain (then `live.quota_spent` is set); `cancel` is set either way."""
-        try:
-            time_left = self._wait(self.db.leases.charge_partial(
-                self.job.id, self.job.attempt, self.owner, gpu_seconds=seconds, note=note))
-        except StaleAttempt:
-            self.cancel.set()
-            return False
+        `more` units remain (then `live.quota_spent` is set); `cancel` is set either way.
+        While the database is away the render waits here and tries again, as `push` does (a
+        unit is billed once however often its charge is sent: `leases.charge_partial`)."""
+        wait = self.config.poll_seconds
+        while True:
+            try:
+                time_left = self._wait(self.db.leases.charge_partial(
+                    self.job.id, self.job.attempt, self.owner, gpu_seconds=seconds, note=note))
+                break
+            except StaleAttempt:
+                self.cancel.set()
+                return False
+            except TRANSIENT as exc:
+                log.warning("job %s: %s not billed yet (%s); retrying in %.0f s", self.job.id, note,
+                            exc, wait)
+                if self.cancel.wait(wait):
+                    return False
+                wait = min(wait * 2, 30.0)
         self.live.charged += seconds
         if not time_left and more:
             self.live.quota_spent = True
