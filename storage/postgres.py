@@ -33,7 +33,7 @@ from typing import Any, Self
 
 import psycopg
 import psycopg.errors
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, timeout_from_conninfo
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .errors import DatabaseError, DatabaseLocked, DatabaseUnavailable, DiskFull, ForeignDatabase, SchemaTooNew
@@ -115,12 +115,21 @@ def translate(exc: BaseException, where: str, busy_timeout_s: float) -> Exceptio
     if isinstance(exc, psycopg.errors.InvalidCatalogName) or (
             isinstance(exc, psycopg.OperationalError) and "does not exist" in text):
         return DatabaseError(f"{where}: {text}; create it (createdb) or fix the URL", where)
+    if isinstance(exc, psycopg.OperationalError) and _BAD_VALUE.search(text):
+        return DatabaseError(f"{where}: the URL holds a value PostgreSQL does not accept ({text}); "
+                             f"fix the database URL ({URL_SOURCES})", where)
     if "resolve host" in text or "translate host name" in text:
         return DatabaseError(f"{where}: {text}; check the host name in the URL", where)
     if isinstance(exc, PoolTimeout) or isinstance(exc, psycopg.OperationalError):
         return DatabaseUnavailable(f"PostgreSQL at {where} is not reachable ({text}); retrying "
                                    f"later is safe: nothing was changed", where)
     return exc if isinstance(exc, Exception) else RuntimeError(text)
+
+
+# libpq's words for a URL value it refuses before connecting (a port out of range, an unknown
+# sslmode): a mistake to fix, never an outage to wait for.
+_BAD_VALUE = re.compile(r"invalid [\w ]*(value|number)|bad value for", re.IGNORECASE)
+URL_SOURCES = "DISCO_DATABASE_URL, the file in DISCO_DATABASE_URL_FILE or [storage] url"
 
 
 def _transient(exc: Exception) -> bool:
@@ -334,12 +343,14 @@ async def _first_connection(url: str, where: str, busy_timeout_s: float, wait_s:
     deadline, backoff = time.monotonic() + wait_s, 0.5
     while True:
         try:
+            timeout_from_conninfo(conninfo_to_dict(url))  # the pool's connections use the URL's own
             conn = await psycopg.AsyncConnection.connect(url, connect_timeout=max(2, int(busy_timeout_s)))
             await conn.close()
             return
         except psycopg.ProgrammingError as exc:  # a malformed URL
-            raise DatabaseError(f"the storage URL is not valid ({' '.join(str(exc).split())}); "
-                                f"use postgresql://USER@HOST:PORT/DBNAME", where) from None
+            raise DatabaseError(f"the storage URL is not valid ({' '.join(str(exc).split())}); fix the "
+                                f"database URL ({URL_SOURCES}): postgresql://USER@HOST:PORT/DBNAME",
+                                where) from None
         except psycopg.Error as exc:
             error = translate(exc, where, busy_timeout_s)
             if not _transient(error) or time.monotonic() + backoff > deadline:

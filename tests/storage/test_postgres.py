@@ -105,6 +105,20 @@ async def test_bad_urls_are_one_clear_line_without_the_password(pg, tmp_path):
 
 
 @async_test
+@pytest.mark.parametrize("option", ["port=99999", "sslmode=bogus", "target_session_attrs=any-one",
+                                    "connect_timeout=soon"])
+async def test_a_url_value_postgresql_refuses_is_a_mistake_to_fix_not_an_outage_to_wait_for(pg, option):
+    """The bot and the engine wait without end for a server that is down; a value libpq
+    refuses before any connection (a port out of range, an unknown sslmode) will never work,
+    so it is refused at once, naming the URL to fix, however long `wait_s` is."""
+    started = time.monotonic()
+    with pytest.raises(DatabaseError, match="fix the database URL") as info:
+        await Database.open(f"{pg.url}&{option}", wait_s=30)
+    assert not isinstance(info.value, DatabaseUnavailable) and "\n" not in str(info.value)
+    assert option.split("=")[1] in str(info.value) and time.monotonic() - started < 5
+
+
+@async_test
 async def test_foreign_and_newer_databases_are_refused_and_untouched(pg):
     other = pg.new()
     with psycopg.connect(other.url, autocommit=True) as conn:
