@@ -233,7 +233,8 @@ class EngineWorker:
     async def _attempt(self, ctx: JobContext, handler: Handler[Any]) -> Outcome:
         """The job's files into this process's scratch folder, its spec checked, the render."""
         try:
-            await ctx.materialise()
+            if not await self._materialise(ctx):
+                return Stopped()
             spec = handler.spec_of(ctx.job)
         except SpecError as exc:
             return Failed("invalid_settings", str(exc), retryable=False)
@@ -246,6 +247,23 @@ class EngineWorker:
             return outcome_of(exc, ctx.job)
         return Completed(tuple(artifacts), gpu_seconds=time.monotonic() - started,
                          seconds_per_step=ctx.live.seconds_per_step(), already_charged=ctx.live.charged)
+
+    async def _materialise(self, ctx: JobContext) -> bool:
+        """`ctx.materialise()`, waiting while the database is away or its disk full (a server
+        restarting right after the claim must not cost the job an attempt); False when the
+        attempt must stop meanwhile (a cancel, or the lease went to another attempt)."""
+        backoff = self.config.poll_seconds
+        while True:
+            try:
+                await ctx.materialise()
+                return True
+            except WAIT_AND_RETRY as exc:
+                log.warning("job %s: files not fetched yet (%s); retrying in %.0f s", ctx.job.id,
+                            exc, backoff)
+            await asyncio.sleep(backoff)
+            if ctx.cancel.is_set():
+                return False
+            backoff = min(backoff * 2, 30.0)
 
     async def _record(self, ctx: JobContext, outcome: Outcome) -> None:
         """Store how the attempt ended, retrying while the database is unreachable or its disk

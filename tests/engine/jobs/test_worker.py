@@ -323,6 +323,33 @@ def test_a_database_outage_is_retried_and_the_job_still_completes_once(tmp_path,
     assert len(outage_lines) == 5 and all("\n" not in line for line in outage_lines)
 
 
+def test_an_outage_while_a_claimed_job_fetches_its_files_costs_no_attempt(tmp_path, caplog):
+    """PostgreSQL restarts just after a claim, while the job's files (inputs, what an earlier
+    attempt kept) are fetched: the engine waits and fetches again. Before, this counted as an
+    'unexpected error' of the render, logged a traceback and used up one of the job's
+    attempts (three restarts at that moment and the job was dead)."""
+    from storage import DatabaseUnavailable
+
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(seed=1)))
+        real, tries = db.blobs.job_files, []
+
+        async def restarting(*args, **kwargs):
+            tries.append(1)
+            if len(tries) <= 2:
+                raise DatabaseUnavailable("PostgreSQL at db is not reachable (restarting)")
+            return await real(*args, **kwargs)
+        db.blobs.job_files = restarting
+        assert await worker(db, tmp_path, poll_seconds=0.05).run(burst=True) == 1
+        return await db.jobs.get(job.id)
+
+    with caplog.at_level("WARNING", logger="disco.engine"):
+        job = asyncio.run(with_db(tmp_path, body))
+    assert job.state == "succeeded" and job.attempt == 1 and job.lease_expiries == 0
+    assert not [r for r in caplog.records if r.exc_info]
+    assert sum("files not fetched yet" in r.getMessage() for r in caplog.records) == 2
+
+
 def test_a_full_disk_holds_the_job_until_there_is_space_and_loses_nothing(tmp_path, caplog):
     """The disk fills up: blob files cannot be written (ENOSPC) and the database cannot grow
     (DiskFull). Previews are skipped, checkpoints and the result wait and try again, claims
