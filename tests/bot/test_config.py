@@ -40,3 +40,17 @@ def test_storage_blob_cap_and_retention_are_read_and_bounded(tmp_path):
         path.write_text(f"[storage]\n{line}\n")
         with pytest.raises(ConfigError, match=rule.replace("+", r"\+").replace("(", r"\(")):
             load_config(path)
+
+
+@pytest.mark.parametrize("section, meant", [("storgae", "storage"), ("Storage", "storage"),
+                                            ("engnie", "engine"), ("bots", "bot")])
+def test_a_misspelt_section_is_refused_naming_the_one_meant(tmp_path, section, meant):
+    """`[storgae] url = "postgresql://…"` was skipped as another tool's section: the install
+    quietly stayed on SQLite. A section one typo away from ours is refused with the right name;
+    other tools' sections are still left alone."""
+    path = tmp_path / "config.toml"
+    path.write_text(f'[{section}]\nurl = "postgresql://disco@db/disco"\n')
+    with pytest.raises(ConfigError, match=rf"unknown section \[{section}\]; did you mean \[{meant}\]"):
+        load_config(path)
+    path.write_text('[tool.black]\nline-length = 100\n[logging]\nlevel = "info"\n')
+    assert load_config(path)["storage"]["url"] == ""
