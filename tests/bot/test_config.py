@@ -54,3 +54,23 @@ def test_a_misspelt_section_is_refused_naming_the_one_meant(tmp_path, section, m
         load_config(path)
     path.write_text('[tool.black]\nline-length = 100\n[logging]\nlevel = "info"\n')
     assert load_config(path)["storage"]["url"] == ""
+
+
+def test_disco_bot_no_engine_overrides_the_config_file(tmp_path, monkeypatch):
+    """compose.yaml's bot has no GPU: were it to start its own engine (spawn_engine left at
+    its default in the operator's config.toml), that CPU engine would take jobs from the GPU
+    workers and render them for hours. `disco bot --no-engine` says so on the command line."""
+    import bot.cli
+    from disco.cli import main
+
+    seen = []
+
+    async def run(config, token):
+        seen.append(config)
+    monkeypatch.setattr(bot.cli, "_run", run)
+    monkeypatch.setenv("DISCORD_TOKEN", "a-token")
+    path = tmp_path / "config.toml"
+    path.write_text("[bot]\nspawn_engine = true\n")
+    assert main(["bot", "--config", str(path), "--data-dir", str(tmp_path), "--no-engine"]) == 0
+    assert main(["bot", "--config", str(path), "--data-dir", str(tmp_path)]) == 0
+    assert [config.spawn_engine for config in seen] == [False, True]
