@@ -42,6 +42,7 @@ from storage import (
     Job,
     MAX_HELD,
     JobKind,
+    JobState,
     StaleAttempt,
     StorageError,
     WorkerFit,
@@ -301,8 +302,13 @@ class EngineWorker:
                     await leases.fail(job.id, job.attempt, self.owner, code=outcome.code,
                                       message=outcome.message, retryable=outcome.retryable,
                                       artifacts=outcome.artifacts)
-        except StaleAttempt:
-            log.warning("job %s: attempt %d was superseded; its result is dropped", job.id, job.attempt)
+        except StaleAttempt as stale:
+            if stale.current_attempt == job.attempt and stale.current_state == JobState.SUCCEEDED:
+                # Only this attempt can have completed itself: a retry whose first try's answer was lost.
+                log.info("job %s: attempt %d was recorded already (the database's answer was lost)",
+                         job.id, job.attempt)
+            else:
+                log.warning("job %s: attempt %d was superseded; its result is dropped", job.id, job.attempt)
 
     async def _record_stop(self, job: Job, outcome: Stopped) -> None:
         if (await self.db.jobs.get(job.id)).cancel_requested:

@@ -350,6 +350,34 @@ def test_an_outage_while_a_claimed_job_fetches_its_files_costs_no_attempt(tmp_pa
     assert sum("files not fetched yet" in r.getMessage() for r in caplog.records) == 2
 
 
+def test_a_result_whose_answer_was_lost_is_recorded_and_billed_once_and_said_so(tmp_path, caplog):
+    """The server restarts just after `complete` committed: the engine never hears back and
+    records the result again. The fence refuses the second write (nothing is billed twice),
+    and the log says the result was recorded, not that it was dropped."""
+    from storage import DatabaseUnavailable
+
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(seed=1)))
+        real, calls = db.leases.complete, []
+
+        async def answer_lost(*args, **kwargs):
+            calls.append(1)
+            await real(*args, **kwargs)
+            if len(calls) == 1:
+                raise DatabaseUnavailable("PostgreSQL at db is not reachable (restarting)")
+        db.leases.complete = answer_lost  # (the retry stops at its first fenced write)
+        assert await worker(db, tmp_path, poll_seconds=0.05).run(burst=True) == 1
+        return await db.jobs.get(job.id), await db.quotas.ledger(1, user_id=3), calls
+
+    with caplog.at_level("INFO", logger="disco.engine"):
+        job, ledger, calls = asyncio.run(with_db(tmp_path, body))
+    assert job.state == "succeeded" and job.attempt == 1 and len(calls) == 1  # the retry met the fence
+    assert [e.kind for e in ledger] == ["charge"]
+    lines = [r.getMessage() for r in caplog.records]
+    assert not any("dropped" in line for line in lines), lines
+    assert any(f"job {job.id}: attempt 1 was recorded already" in line for line in lines), lines
+
+
 def test_a_full_disk_holds_the_job_until_there_is_space_and_loses_nothing(tmp_path, caplog):
     """The disk fills up: blob files cannot be written (ENOSPC) and the database cannot grow
     (DiskFull). Previews are skipped, checkpoints and the result wait and try again, claims
