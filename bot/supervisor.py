@@ -10,8 +10,8 @@ back to the queue with `requeue_owned_by` instead of waiting for their leases to
 
 A child that exits is restarted after a back-off that doubles up to `max_backoff` seconds and
 resets once a child has lived a minute (a crash loop must not spin the CPU or flood the log).
-`stop()` sends SIGTERM (the engine finishes its current step and checkpoints) and kills the
-child after `stop_grace` seconds.
+`stop()` sends SIGTERM (the engine stops its job at the next step and hands it back to the
+queue, to resume from what it stored) and kills the child after `stop_grace` seconds.
 """
 from __future__ import annotations
 

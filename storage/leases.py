@@ -273,6 +273,24 @@ class Leases:
             raise await self._stale(job_id, attempt, owner)
         return Job.from_row(rows[0])
 
+    async def hand_back(self, job_id: str, attempt: int, owner: str) -> Job | None:
+        """The engine is stopping (SIGTERM: a restart, an upgrade) and stopped this attempt: the
+        job goes back to the queue at once, keeping what it stored (checkpoint, frames, cells),
+        fenced by the attempt. It is no failed attempt: `max_attempts` grows by one, as the next
+        claim's attempt number must still rise (the fence). None when a cancel was requested
+        meanwhile (then `acknowledge_cancel`)."""
+        now = await self._db.clock()
+        rows = await self._db.execute(
+            f"UPDATE jobs SET state = 'queued', max_attempts = max_attempts + 1, lease_owner = NULL, "
+            f"lease_expires_at = NULL, updated_at = :now {_FENCE} AND NOT cancel_requested RETURNING *",
+            {"now": now, "id": job_id, "attempt": attempt, "owner": owner})
+        if rows:
+            return Job.from_row(rows[0])
+        stale = await self._stale(job_id, attempt, owner)
+        if stale.current_state == "running" and stale.current_attempt == attempt:
+            return None  # still ours: a cancel is pending
+        raise stale
+
     async def requeue_expired(self) -> list[Job]:
         """Release every running job whose lease ran out; returns them. `claim` does this too,
         so only a sweep between claims needs it (several engines, tests of lease expiry)."""

@@ -117,10 +117,16 @@ class EngineWorker:
         # Animations share the pipeline; their depth and flow models load on first use and stay.
         self.animator = AnimationRenderer(pool, pipeline=self.pipeline)
         self._stopping = asyncio.Event()
+        self._context: JobContext | None = None  # the running job's
 
     def stop(self) -> None:
-        """Finish (or checkpoint) nothing more: leave after the current claim attempt."""
+        """SIGTERM: claim nothing more, and stop the running job at its next step; it is handed
+        back to the queue (`_record_stop`) and resumes on the next engine from what it stored.
+        Docker and the bot's supervisor give an engine ~10 s before SIGKILL: a job left to
+        finish would instead wait out its lease and count as a failed attempt."""
         self._stopping.set()
+        if self._context is not None:
+            self._context.cancel.set()
 
     async def run(self, *, burst: bool = False) -> int:
         """Process jobs until stopped; with `burst`, until the queue is empty. Returns the count.
@@ -221,9 +227,13 @@ class EngineWorker:
         ctx = JobContext(job, db=self.db, owner=self.owner, data_dir=self.data_dir, pool=self.pool,
                          pipeline=self.pipeline, animator=self.animator, config=self.config)
         heartbeats = asyncio.create_task(ctx.keep_alive())
+        self._context = ctx
+        if self._stopping.is_set():
+            ctx.cancel.set()
         try:
             outcome = await self._attempt(ctx, HANDLERS[job.kind])
         finally:
+            self._context = None
             heartbeats.cancel()
             release_memory(self.pool.device)
         try:
@@ -311,6 +321,11 @@ class EngineWorker:
                 log.warning("job %s: attempt %d was superseded; its result is dropped", job.id, job.attempt)
 
     async def _record_stop(self, job: Job, outcome: Stopped) -> None:
+        if self._stopping.is_set() and not (await self.db.jobs.get(job.id)).cancel_requested:
+            if await self.db.leases.hand_back(job.id, job.attempt, self.owner) is not None:
+                log.info("job %s: handed back to the queue (this engine is stopping); the next "
+                         "engine resumes it from what it stored", job.id)
+                return
         if (await self.db.jobs.get(job.id)).cancel_requested:
             await self.db.leases.acknowledge_cancel(job.id, job.attempt, self.owner,
                                                     artifacts=outcome.artifacts)

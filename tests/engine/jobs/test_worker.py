@@ -378,6 +378,36 @@ def test_a_result_whose_answer_was_lost_is_recorded_and_billed_once_and_said_so(
     assert any(f"job {job.id}: attempt 1 was recorded already" in line for line in lines), lines
 
 
+def test_sigterm_hands_the_running_job_back_at_once_without_using_an_attempt(tmp_path, caplog):
+    """SIGTERM (docker stop, an upgrade, the bot stopping its engine) gives an engine about 10 s
+    before SIGKILL. The engine stops the running job at the next step and hands it back to the
+    queue: no wait for its lease to run out, no attempt used (three restarts used to make a long
+    animation dead), nothing billed; the next engine resumes it from its checkpoint."""
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(seed=1, steps=24), steps=24))
+        first = worker(db, tmp_path)
+        running = asyncio.create_task(first.run())
+        while (await db.jobs.get(job.id)).progress_step < 5:  # a checkpoint every 4 steps
+            await asyncio.sleep(0.05)
+        started = time.monotonic()
+        first.stop()  # what the SIGTERM handler of `serve` calls
+        assert await asyncio.wait_for(running, 60) == 1
+        stopped_in = time.monotonic() - started
+        handed_back = await db.jobs.get(job.id)
+        charged = await db.quotas.ledger(1, user_id=3)
+        assert await worker(db, tmp_path).run(burst=True) == 1
+        return stopped_in, handed_back, charged, await db.jobs.get(job.id)
+
+    with caplog.at_level("INFO", logger="disco.engine"):
+        stopped_in, handed_back, charged, done = asyncio.run(with_db(tmp_path, body))
+    assert stopped_in < 5 and handed_back.progress_step < 24
+    assert handed_back.state == "queued" and handed_back.lease_owner is None
+    assert (handed_back.attempt, handed_back.max_attempts) == (1, 4) and handed_back.error_code is None
+    assert handed_back.checkpoint_path and charged == []
+    assert done.state == "succeeded" and done.attempt == 2
+    assert any("handed back to the queue" in r.getMessage() for r in caplog.records)
+
+
 def test_a_full_disk_holds_the_job_until_there_is_space_and_loses_nothing(tmp_path, caplog):
     """The disk fills up: blob files cannot be written (ENOSPC) and the database cannot grow
     (DiskFull). Previews are skipped, checkpoints and the result wait and try again, claims
