@@ -279,17 +279,18 @@ class Leases:
         fenced by the attempt. It is no failed attempt: `max_attempts` grows by one, as the next
         claim's attempt number must still rise (the fence). None when a cancel was requested
         meanwhile (then `acknowledge_cancel`)."""
-        now = await self._db.clock()
-        rows = await self._db.execute(
-            f"UPDATE jobs SET state = 'queued', max_attempts = max_attempts + 1, lease_owner = NULL, "
-            f"lease_expires_at = NULL, updated_at = :now {_FENCE} AND NOT cancel_requested RETURNING *",
-            {"now": now, "id": job_id, "attempt": attempt, "owner": owner})
-        if rows:
+        fence = {"id": job_id, "attempt": attempt, "owner": owner}
+        async with self._db.transaction() as conn:
+            held = await conn.execute_fetchall(f"SELECT cancel_requested FROM jobs {_FENCE}", fence)
+            if not held:
+                raise await self._stale(job_id, attempt, owner, conn)
+            if held[0][0]:
+                return None
+            rows = await conn.execute_fetchall(
+                f"UPDATE jobs SET state = 'queued', max_attempts = max_attempts + 1, lease_owner = NULL, "
+                f"lease_expires_at = NULL, updated_at = :now {_FENCE} RETURNING *",
+                {"now": await self._db.clock(conn), **fence})
             return Job.from_row(rows[0])
-        stale = await self._stale(job_id, attempt, owner)
-        if stale.current_state == "running" and stale.current_attempt == attempt:
-            return None  # still ours: a cancel is pending
-        raise stale
 
     async def requeue_expired(self) -> list[Job]:
         """Release every running job whose lease ran out; returns them. `claim` does this too,

@@ -321,11 +321,10 @@ class EngineWorker:
                 log.warning("job %s: attempt %d was superseded; its result is dropped", job.id, job.attempt)
 
     async def _record_stop(self, job: Job, outcome: Stopped) -> None:
-        if self._stopping.is_set() and not (await self.db.jobs.get(job.id)).cancel_requested:
-            if await self.db.leases.hand_back(job.id, job.attempt, self.owner) is not None:
-                log.info("job %s: handed back to the queue (this engine is stopping); the next "
-                         "engine resumes it from what it stored", job.id)
-                return
+        if self._stopping.is_set() and await self.db.leases.hand_back(job.id, job.attempt, self.owner):
+            log.info("job %s: handed back to the queue (this engine is stopping); the next engine "
+                     "resumes it from what it stored", job.id)
+            return
         if (await self.db.jobs.get(job.id)).cancel_requested:
             await self.db.leases.acknowledge_cancel(job.id, job.attempt, self.owner,
                                                     artifacts=outcome.artifacts)
