@@ -79,6 +79,24 @@ async def test_a_claim_takes_only_jobs_that_fit(store):
 
 
 @async_test
+async def test_queued_jobs_no_live_worker_fits_are_named_by_model_set(store):
+    clock = FakeClock()
+    async with await open_db(store, clock) as db:
+        await db.jobs.enqueue(request(guild=1, user=1, model_set="dd-default"))
+        await db.jobs.enqueue(request(guild=2, user=2, memory_gb=20.0))
+        await db.jobs.enqueue(request(guild=3, user=3, width=768, height=768))
+        await db.jobs.enqueue(request(guild=4, user=4, memory_gb=6.0))
+        assert await db.workers.stranded() == []  # no live worker: the fleet table says so
+        await db.workers.register("w1", host="a", device="cuda:0", fit=TINY)
+        assert [(s.model_set, s.jobs, s.model_set_served) for s in await db.workers.stranded()] == [
+            ("dd-default", 1, False), ("test-tiny", 2, True)]
+        clock.advance(STALE_SECONDS + 1)
+        await db.workers.register("w2", host="b", device="cuda:0",
+                                  fit=WorkerFit(model_sets=("dd-default", "test-tiny"), memory_gb=80.0))
+        assert await db.workers.stranded() == []  # w1 is no longer live, w2 takes them all
+
+
+@async_test
 async def test_a_user_whose_jobs_do_not_fit_does_not_block_the_guild(store):
     async with await open_db(store) as db:
         await db.jobs.enqueue(request(guild=1, user="big", memory_gb=40.0))
