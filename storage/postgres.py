@@ -132,6 +132,19 @@ _BAD_VALUE = re.compile(r"invalid [\w ]*(value|number)|bad value for", re.IGNORE
 URL_SOURCES = "DISCO_DATABASE_URL, the file in DISCO_DATABASE_URL_FILE or [storage] url"
 
 
+# A server that vanishes without closing the connection (a network drop between hosts) is
+# noticed in ~25 s by TCP keepalives, and a write it never acknowledges fails after 30 s,
+# instead of after the kernel's ~15 minutes; the URL's own values win. Unix sockets ignore them.
+TCP_GUARDS = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5",
+              "keepalives_count": "3", "tcp_user_timeout": "30000"}
+
+
+def tcp_guards(url: str) -> dict[str, str]:
+    """The `TCP_GUARDS` the URL does not set itself (connection keyword arguments)."""
+    given = conninfo_to_dict(url)
+    return {key: value for key, value in TCP_GUARDS.items() if key not in given}
+
+
 def _transient(exc: Exception) -> bool:
     return isinstance(exc, DatabaseUnavailable)
 
@@ -194,7 +207,7 @@ class PostgresConnection:
         pool = AsyncConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, check=_check_if_idle,
             timeout=max(busy_timeout_s, 10.0), name="disco",
-            kwargs={"autocommit": True, "row_factory": _row_factory, "options": options})
+            kwargs={"autocommit": True, "row_factory": _row_factory, "options": options, **tcp_guards(url)})
         try:
             await pool.open(wait=True, timeout=max(busy_timeout_s, 10.0))
         except PoolTimeout as exc:
@@ -316,7 +329,8 @@ class PostgresConnection:
         backoff = 0.5
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True,
+                                                                 **tcp_guards(self._url)) as conn:
                     await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     backoff = 0.5
                     self._changed.set()  # anything may have happened while we were not listening
@@ -344,7 +358,8 @@ async def _first_connection(url: str, where: str, busy_timeout_s: float, wait_s:
     while True:
         try:
             timeout_from_conninfo(conninfo_to_dict(url))  # the pool's connections use the URL's own
-            conn = await psycopg.AsyncConnection.connect(url, connect_timeout=max(2, int(busy_timeout_s)))
+            conn = await psycopg.AsyncConnection.connect(url, connect_timeout=max(2, int(busy_timeout_s)),
+                                                         **tcp_guards(url))
             await conn.close()
             return
         except psycopg.ProgrammingError as exc:  # a malformed URL

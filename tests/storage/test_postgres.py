@@ -119,6 +119,24 @@ async def test_a_url_value_postgresql_refuses_is_a_mistake_to_fix_not_an_outage_
 
 
 @async_test
+async def test_connections_notice_a_server_that_vanished_without_closing_them(pg):
+    """A worker on another host whose network drops mid-query would otherwise wait for the
+    kernel to give up (tcp_retries2: about 15 minutes) while its leases expire: every
+    connection asks for TCP keepalives and a bound on unacknowledged writes (a URL's own
+    values win). Unix sockets ignore both."""
+    async with await Database.open(f"{pg.url}&keepalives_idle=7") as db:
+        async with db.backend._connection() as conn:
+            settings = conn.info.get_parameters()
+        await db.wait_for_change(0.2)
+        listening = db.backend._listener is not None and not db.backend._listener.done()
+    assert settings["keepalives_idle"] == "7" and settings["tcp_user_timeout"] == "30000"
+    assert settings["keepalives_interval"] == "5" and settings["keepalives_count"] == "3"
+    assert listening
+    assert storage.postgres.tcp_guards("postgresql://db/disco?tcp_user_timeout=9")["keepalives_idle"] == "10"
+    assert "tcp_user_timeout" not in storage.postgres.tcp_guards("postgresql://db/disco?tcp_user_timeout=9")
+
+
+@async_test
 async def test_foreign_and_newer_databases_are_refused_and_untouched(pg):
     other = pg.new()
     with psycopg.connect(other.url, autocommit=True) as conn:
