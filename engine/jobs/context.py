@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("disco.engine")
 S = TypeVar("S")
 T = TypeVar("T")
+CPU_OUT_OF_MEMORY = "DefaultCPUAllocator: can't allocate memory"  # torch's words on a CPU
 ANSWER_TIMEOUT = 60.0  # seconds the render thread waits for the event loop's answer to a write
 
 
@@ -102,13 +103,16 @@ def release_memory(device: torch.device) -> None:
 
 
 def guarded_render(render: Callable[[], T], device: torch.device, message: str) -> T:
-    """`render()`; when CUDA runs out of memory, the memory is released and OutOfMemory(message)
-    raised. The release happens after the except block, once the traceback — and the tensors
-    its frames hold — is gone."""
+    """`render()`; when CUDA (or the CPU's allocator) runs out of memory, the memory is
+    released and OutOfMemory(message) raised. The release happens after the except block,
+    once the traceback — and the tensors its frames hold — is gone."""
     try:
         return render()
     except torch.cuda.OutOfMemoryError:
         pass
+    except RuntimeError as exc:  # the CPU allocator has no exception type of its own
+        if CPU_OUT_OF_MEMORY not in str(exc):
+            raise
     release_memory(device)
     raise OutOfMemory(message)
 
