@@ -55,12 +55,24 @@ def cmd_bot(args: argparse.Namespace, sections: dict[str, dict], data_dir: Path)
     if args.no_engine:
         config = dataclasses.replace(config, spawn_engine=False)
     apply_endpoints(config.api_base, config.gateway_url)
+    import aiohttp
+    import discord
+
     from storage import StorageError
 
     try:
         asyncio.run(_run(config, token))
     except StorageError as exc:  # a wrong database URL or password, a foreign database: one line
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except discord.LoginFailure as exc:  # Discord answered 401 to the token
+        print(f"error: Discord refused the bot token ({exc}); set DISCORD_TOKEN to your application's "
+              f"bot token (Developer Portal → Bot → Reset Token)", file=sys.stderr)
+        return 2
+    except aiohttp.ClientConnectionError as exc:  # DNS, a firewall, no route: before any login
+        where = config.api_base or "discord.com"
+        print(f"error: cannot reach Discord ({' '.join(str(exc).split())}); check this host's network, "
+              f"DNS and proxy for {where}, or [discord] api_base in the config", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -74,3 +74,28 @@ def test_disco_bot_no_engine_overrides_the_config_file(tmp_path, monkeypatch):
     assert main(["bot", "--config", str(path), "--data-dir", str(tmp_path), "--no-engine"]) == 0
     assert main(["bot", "--config", str(path), "--data-dir", str(tmp_path)]) == 0
     assert [config.spawn_engine for config in seen] == [False, True]
+
+
+@pytest.mark.parametrize("failure, says", [
+    ("login", "Discord refused the bot token (Improper token has been passed.); set DISCORD_TOKEN"),
+    ("network", "cannot reach Discord (Cannot connect to host discord.com:443"),
+])
+def test_disco_bot_names_a_refused_token_or_an_unreachable_discord_in_one_line(tmp_path, monkeypatch,
+                                                                               capsys, failure, says):
+    """A mistyped token, or a host whose firewall or DNS keeps it from Discord: the operator's
+    to fix, so one line with what to check and exit status 2, not 'unexpected …, a bug'."""
+    import aiohttp
+    import discord
+    import bot.cli
+    from disco.cli import main
+
+    async def run(config, token):
+        if failure == "login":
+            raise discord.LoginFailure("Improper token has been passed.")
+        key = aiohttp.client_reqrep.ConnectionKey("discord.com", 443, True, True, None, None, None)
+        raise aiohttp.ClientConnectorError(key, OSError(-2, "Name or service not known"))
+    monkeypatch.setattr(bot.cli, "_run", run)
+    monkeypatch.setenv("DISCORD_TOKEN", "not-a-token")
+    assert main(["bot", "--data-dir", str(tmp_path), "--no-engine"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {says}") and "a bug" not in err and err.count("\n") == 1
