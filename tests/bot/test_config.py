@@ -99,3 +99,17 @@ def test_disco_bot_names_a_refused_token_or_an_unreachable_discord_in_one_line(t
     assert main(["bot", "--data-dir", str(tmp_path), "--no-engine"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {says}") and "a bug" not in err and err.count("\n") == 1
+
+
+def test_a_data_folder_the_bot_cannot_create_is_one_line_naming_the_fix(tmp_path):
+    """A volume owned by root under a non-root container, a path below a file: the bot's start
+    names the folder and the fix (it said 'unexpected NotADirectoryError … a bug')."""
+    import asyncio
+    from bot.client import DiscoBot
+    from storage import StorageError
+
+    (tmp_path / "a-file").write_text("")
+    bot = DiscoBot(BotConfig(data_dir=tmp_path / "a-file" / "data", spawn_engine=False))
+    with pytest.raises(StorageError, match=r"cannot create the data folder .*a-file/data .*; point "
+                                           r"--data-dir \(or DISCO_DATA_DIR\) at a writable folder"):
+        asyncio.run(bot.setup_hook())
