@@ -50,6 +50,19 @@ def scratch_dir(data_dir: Path, job_id: str) -> Path:
     return Path(data_dir) / "scratch" / _process_name() / job_id
 
 
+def check_scratch(data_dir: Path) -> None:
+    """Make this process's scratch folder and write to it once, at start: an engine that
+    cannot would fail every job it claims (EngineError naming the fix instead)."""
+    folder = Path(data_dir) / "scratch" / _process_name()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(folder / ".writable", b"")
+        (folder / ".writable").unlink()
+    except OSError as exc:
+        raise EngineError(f"cannot write the data folder {data_dir} ({exc.strerror}); point --data-dir at "
+                          f"a folder this user can write (it holds this engine's scratch files)") from None
+
+
 def clear_stale_scratch(data_dir: Path) -> list[Path]:
     """Remove the scratch folders of this host's engine processes that are gone (killed
     mid-job: their work is in blobs), never another host's: its process ids mean nothing here.

@@ -31,7 +31,7 @@ from engine.diffusion.pipeline import DiscoPipeline
 from engine.errors import EngineError, SpecError
 from engine.jobs import animation, still, study
 from engine.jobs.context import Handler, JobContext, WorkerConfig, release_memory
-from engine.jobs.files import clear_stale_scratch
+from engine.jobs.files import check_scratch, clear_stale_scratch
 from engine.jobs.outcome import Completed, Failed, Outcome, Stopped, outcome_of
 from engine.models.pool import ModelPool
 from storage import (
@@ -77,6 +77,7 @@ async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
     `blob_bytes`: `[storage] blob_bytes`, the largest job file kept. `data_dir` holds only this
     process's scratch folders when the database is PostgreSQL: nothing there is shared with
     another process. `fit`: what this worker can run (None: any job)."""
+    check_scratch(data_dir)  # before the database: a worker that cannot write claims nothing
     try:
         db = await Database.open(database or resolve_database_url(data_dir, database_url),
                                  wait_s=0.0 if burst else float("inf"))

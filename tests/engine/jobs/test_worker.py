@@ -74,6 +74,31 @@ def test_serve_says_it_is_up_and_where_it_waits(tmp_path, caplog):
                for line in lines), lines
 
 
+def test_an_engine_whose_data_folder_is_not_writable_refuses_to_start_and_claims_nothing(tmp_path):
+    """A worker's --data-dir holds its scratch folders. One it cannot write (a volume another
+    user owns) used to claim every job and fail it at once, three attempts in a second: a
+    black hole that turned the whole queue dead. It now refuses to start, naming the fix."""
+    from engine.errors import EngineError
+    from engine.jobs.worker import serve
+
+    (tmp_path / "a-file").write_text("")
+    database = tmp_path / "db" / "disco.db"
+
+    async def queue():
+        async with await Database.open(database) as db:
+            return await db.jobs.enqueue(request(fast_spec(seed=1)))
+    job = asyncio.run(queue())
+    with pytest.raises(EngineError, match=r"cannot write the data folder .*a-file/data .*; point "
+                                          r"--data-dir at a folder this user can write"):
+        asyncio.run(serve(tmp_path / "a-file" / "data", tiny_pool(), burst=True, database=str(database)))
+
+    async def after():
+        async with await Database.open(database) as db:
+            return await db.jobs.get(job.id)
+    untouched = asyncio.run(after())
+    assert (untouched.state, untouched.attempt) == ("queued", 0)
+
+
 def test_intermediate_saves_through_the_queue_give_an_evolution_video(tmp_path):
     from engine.media.video import probe_video
 
