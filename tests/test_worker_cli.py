@@ -103,6 +103,29 @@ def test_disco_workers_names_the_queued_jobs_no_live_worker_can_run(tmp_path, ca
             "(--memory-gb, --max-pixels); start one that takes them, or cancel them") in out
 
 
+def test_a_worker_without_its_model_files_refuses_to_start_and_claims_nothing(tmp_path, capsys):
+    """A new GPU host started before `disco models download`: the worker would claim every
+    dd-default job and fail each for good (a missing file is no retry), emptying the queue
+    into failures. It refuses to start, naming the command that fetches the files."""
+    from dataclasses import replace
+    from tests.support.workers import tiny_still
+
+    async def queue():
+        async with await Database.open(tmp_path / "disco.db") as db:
+            return await db.jobs.enqueue(replace(tiny_still(1, 1, 1, seed=1), model_set="dd-default"))
+    job = asyncio.run(queue())
+    code, _, err = disco(capsys, "worker", "--database", f"sqlite:///{tmp_path / 'disco.db'}", "--device", "cpu",
+                         "--models", "dd-default", "--models-dir", str(tmp_path / "empty-cache"), "--burst")
+    assert code == 2 and err.count("\n") == 1
+    assert "model set dd-default: " in err and str(tmp_path / "empty-cache") in err
+    assert "run `disco models download --set dd-default` on this host first (or start with --allow-download)" in err
+
+    async def after():
+        async with await Database.open(tmp_path / "disco.db") as db:
+            return await db.jobs.get(job.id)
+    assert asyncio.run(after()).state == "queued"
+
+
 def test_engine_devices_in_the_config_file(tmp_path):
     config = tmp_path / "disco.toml"
     config.write_text('[engine]\ndevices = ["cuda:0", "cuda:1"]\n')

@@ -62,27 +62,44 @@ def engine_settings(section: dict, args: argparse.Namespace) -> dict:
     return {**section, **flags}
 
 
-def pool_and_config(settings: dict):
-    """The model pool and the worker's timings an engine process runs with (imports torch)."""
+def pool_and_config(settings: dict, *, refuse_missing: bool = False):
+    """The model pool and the worker's timings an engine process runs with (imports torch).
+    `refuse_missing` (`disco worker`): the model set's default files must be in the cache (or
+    downloads allowed), else ModelError: such a worker would fail every job it claims."""
+    from engine.errors import ModelError
     from engine.jobs.worker import WorkerConfig
+    from engine.models.download import models_dir
     from engine.models.pool import ModelPool, resolve_device
 
     pool = ModelPool(settings["model_set"], resolve_device(settings["device"]),
                      allow_download=settings["allow_download"], precision=settings["precision"])
-    if not pool.allow_download:
-        warn_missing_models(pool.model_set)
+    missing = [] if pool.allow_download else missing_models(pool.model_set)
+    if missing and not refuse_missing:
+        warn_missing_models(pool.model_set, missing)
+    elif missing:
+        raise ModelError(f"model set {pool.model_set}: {len(missing)} of its default files are not in "
+                         f"{models_dir()} ({', '.join(missing)}), so every job would fail here; run "
+                         f"`disco models download --set {pool.model_set}` on this host first (or start "
+                         f"with --allow-download)")
     return pool, WorkerConfig(lease_seconds=settings["lease_seconds"],
                               heartbeat_seconds=settings["heartbeat_seconds"],
                               checkpoint_every=settings["checkpoint_every"])
 
 
-def warn_missing_models(model_set: str) -> list[str]:
-    """Log which of the model set's default files are not in the cache (a job that needs one
-    fails), with the command that fetches them; the names missing."""
-    from engine.models.download import model_path, models_dir
+def missing_models(model_set: str) -> list[str]:
+    """The model set's default files that are not in the cache."""
+    from engine.models.download import model_path
     from engine.models.registry import get_model, model_set_members
 
-    missing = [name for name in model_set_members(model_set) if not model_path(get_model(name)).is_file()]
+    return [name for name in model_set_members(model_set) if not model_path(get_model(name)).is_file()]
+
+
+def warn_missing_models(model_set: str, missing: list[str] | None = None) -> list[str]:
+    """Log which of the model set's default files are not in the cache (a job that needs one
+    fails), with the command that fetches them; the names missing."""
+    from engine.models.download import models_dir
+
+    missing = missing_models(model_set) if missing is None else missing
     if missing:
         logging.getLogger("disco.engine").warning(
             "model set %s: %d of its default files are not in %s (%s); the jobs that need them will "
