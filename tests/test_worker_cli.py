@@ -117,7 +117,7 @@ def test_a_worker_without_its_model_files_refuses_to_start_and_claims_nothing(tm
     code, _, err = disco(capsys, "worker", "--database", f"sqlite:///{tmp_path / 'disco.db'}", "--device", "cpu",
                          "--models", "dd-default", "--models-dir", str(tmp_path / "empty-cache"), "--burst")
     assert code == 2 and err.count("\n") == 1
-    assert "model set dd-default: " in err and str(tmp_path / "empty-cache") in err
+    assert "model set dd-default: none of its default files are in " in err and str(tmp_path / "empty-cache") in err
     assert "run `disco models download --set dd-default` on this host first (or start with --allow-download)" in err
 
     async def after():

@@ -62,25 +62,28 @@ def engine_settings(section: dict, args: argparse.Namespace) -> dict:
     return {**section, **flags}
 
 
-def pool_and_config(settings: dict, *, refuse_missing: bool = False):
+def pool_and_config(settings: dict):
     """The model pool and the worker's timings an engine process runs with (imports torch).
-    `refuse_missing` (`disco worker`): the model set's default files must be in the cache (or
-    downloads allowed), else ModelError: such a worker would fail every job it claims."""
+    A host with none of its model set's default files in the cache (and downloads off) is one
+    not set up yet: ModelError, since it would fail every job it claimed (for good: a missing
+    file is no retry). Some missing (an install that fetched only the CLIP models its servers
+    allow) is a warning."""
     from engine.errors import ModelError
     from engine.jobs.worker import WorkerConfig
     from engine.models.download import models_dir
     from engine.models.pool import ModelPool, resolve_device
+    from engine.models.registry import model_set_members
 
     pool = ModelPool(settings["model_set"], resolve_device(settings["device"]),
                      allow_download=settings["allow_download"], precision=settings["precision"])
     missing = [] if pool.allow_download else missing_models(pool.model_set)
-    if missing and not refuse_missing:
+    if missing and len(missing) == len(model_set_members(pool.model_set)):
+        raise ModelError(f"model set {pool.model_set}: none of its default files are in {models_dir()} "
+                         f"({', '.join(missing)}), so every job would fail here; run `disco models "
+                         f"download --set {pool.model_set}` on this host first (or start with "
+                         f"--allow-download)")
+    if missing:
         warn_missing_models(pool.model_set, missing)
-    elif missing:
-        raise ModelError(f"model set {pool.model_set}: {len(missing)} of its default files are not in "
-                         f"{models_dir()} ({', '.join(missing)}), so every job would fail here; run "
-                         f"`disco models download --set {pool.model_set}` on this host first (or start "
-                         f"with --allow-download)")
     return pool, WorkerConfig(lease_seconds=settings["lease_seconds"],
                               heartbeat_seconds=settings["heartbeat_seconds"],
                               checkpoint_every=settings["checkpoint_every"])

@@ -132,7 +132,7 @@ async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, url: st
                configured_url: str, blob_bytes: int | None = None) -> int:
     from engine.jobs.worker import WorkerFit, serve
 
-    pool, worker_config = pool_and_config(settings, refuse_missing=True)
+    pool, worker_config = pool_and_config(settings)
     memory = args.memory_gb if args.memory_gb is not None else (
         float(settings.get("gpu_memory_gb") or 0.0) or device_memory_gb(pool.device))
     fit = WorkerFit(model_sets=(pool.model_set,), memory_gb=float(memory), max_pixels=args.max_pixels)
