@@ -98,8 +98,10 @@ def describe(url: str) -> str:
     return f"postgresql://{user}{host}{port}/{parts.get('dbname', '')}"
 
 
-def translate(exc: BaseException, where: str, busy_timeout_s: float) -> Exception:
-    """The storage error for an operational PostgreSQL failure; programming errors pass through."""
+def translate(exc: BaseException, where: str, busy_timeout_s: float, *, connected: bool = False) -> Exception:
+    """The storage error for an operational PostgreSQL failure; programming errors pass through.
+    `connected`: the URL has worked in this process, so a host name that no longer resolves is
+    the host away for a moment (a container being recreated), not a typo."""
     text = " ".join(str(exc).split())
     if isinstance(exc, (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled,
                         psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)):
@@ -118,7 +120,7 @@ def translate(exc: BaseException, where: str, busy_timeout_s: float) -> Exceptio
     if isinstance(exc, psycopg.OperationalError) and _BAD_VALUE.search(text):
         return DatabaseError(f"{where}: the URL holds a value PostgreSQL does not accept ({text}); "
                              f"fix the database URL ({URL_SOURCES})", where)
-    if "resolve host" in text or "translate host name" in text:
+    if ("resolve host" in text or "translate host name" in text) and not connected:
         return DatabaseError(f"{where}: {text}; check the host name in the URL", where)
     if isinstance(exc, PoolTimeout) or isinstance(exc, psycopg.OperationalError):
         return DatabaseUnavailable(f"PostgreSQL at {where} is not reachable ({text}); retrying "
@@ -262,7 +264,7 @@ class PostgresConnection:
                 conn.disco_used = time.monotonic()  # type: ignore[attr-defined]
                 yield conn
         except (psycopg.Error, PoolTimeout) as exc:
-            raise translate(exc, self.path, self.busy_timeout_s) from exc
+            raise translate(exc, self.path, self.busy_timeout_s, connected=True) from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:

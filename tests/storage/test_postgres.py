@@ -137,6 +137,29 @@ async def test_connections_notice_a_server_that_vanished_without_closing_them(pg
 
 
 @async_test
+async def test_a_host_name_that_stops_resolving_mid_run_is_an_outage_not_a_typo(pg):
+    """At start, a name that does not resolve is a typo in the URL. Once connected, the same
+    failure is the database host going away for a moment (compose recreating the postgres
+    container: its name resolves again once it is back): retried like any outage, where it
+    used to stop the worker and fail the job it was rendering."""
+    from contextlib import asynccontextmanager
+
+    dns = psycopg.OperationalError("failed to resolve host 'postgres': [Errno -2] Name or service not known")
+    assert isinstance(storage.postgres.translate(dns, "db", 5.0), DatabaseError)
+    assert not isinstance(storage.postgres.translate(dns, "db", 5.0), DatabaseUnavailable)
+    async with await pg.open() as db:
+        @asynccontextmanager
+        async def unresolvable(*args, **kwargs):
+            raise dns
+            yield
+        real, db.backend._pool.connection = db.backend._pool.connection, unresolvable
+        with pytest.raises(DatabaseUnavailable, match="retrying later is safe"):
+            await db.jobs.list()
+        db.backend._pool.connection = real
+        assert await db.jobs.list() == []
+
+
+@async_test
 async def test_foreign_and_newer_databases_are_refused_and_untouched(pg):
     other = pg.new()
     with psycopg.connect(other.url, autocommit=True) as conn:
