@@ -243,6 +243,12 @@ class JobContext:
             return False
         return True
 
+    def stop_for_hand_back(self) -> None:
+        """The engine is stopping: the render stops at its next step and the job goes back to
+        the queue whole (nothing it finished is delivered, so no partial result is made)."""
+        self.handing_back = True
+        self.cancel.set()
+
     def _wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(ANSWER_TIMEOUT)
 

@@ -122,13 +122,12 @@ class EngineWorker:
 
     def stop(self) -> None:
         """SIGTERM: claim nothing more, and stop the running job at its next step; it is handed
-        back to the queue (`_record_stop`) and resumes on the next engine from what it stored.
+        back to the queue (`_record_once`) and resumes on the next engine from what it stored.
         Docker and the bot's supervisor give an engine ~10 s before SIGKILL: a job left to
         finish would instead wait out its lease and count as a failed attempt."""
         self._stopping.set()
         if self._context is not None:
-            self._context.handing_back = True
-            self._context.cancel.set()
+            self._context.stop_for_hand_back()
 
     async def run(self, *, burst: bool = False) -> int:
         """Process jobs until stopped; with `burst`, until the queue is empty. Returns the count.
@@ -231,8 +230,7 @@ class EngineWorker:
         heartbeats = asyncio.create_task(ctx.keep_alive())
         self._context = ctx
         if self._stopping.is_set():
-            ctx.handing_back = True
-            ctx.cancel.set()
+            ctx.stop_for_hand_back()
         try:
             outcome = await self._attempt(ctx, HANDLERS[job.kind])
         finally:
