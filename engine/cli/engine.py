@@ -23,11 +23,14 @@ FLAG_KEYS = {"models": "model_set", "device": "device", "precision": "precision"
 
 def add_engine_command(commands: argparse._SubParsersAction, config_options: argparse.ArgumentParser) -> None:
     """`config_options`: the entry's `--config` / `--data-dir` parent parser. The bot's supervisor
-    spawns `disco engine --data-dir D --owner O --models ... [--config F]`: keep these spellings."""
+    spawns `disco engine --data-dir D --owner O --parent-pid P --models ... [--config F]`: keep
+    these spellings."""
     p = commands.add_parser("engine", parents=[config_options],
                             help="run the engine process (claims and renders queued jobs)",
                             description="Render queued jobs, keeping the models resident.")
     add_engine_flags(p)
+    p.add_argument("--parent-pid", type=bounded_int(1, 2**22),
+                   help="stop (handing back the running job) once this process is no longer the parent")
     p.set_defaults(func=cmd_engine)
 
 
@@ -117,6 +120,6 @@ async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, databas
 
     pool, worker_config = pool_and_config(settings)
     done = await serve(data_dir, pool, owner=args.owner, config=worker_config, burst=args.burst,
-                       database_url=database_url, blob_bytes=blob_bytes)
+                       database_url=database_url, blob_bytes=blob_bytes, parent_pid=args.parent_pid)
     logging.getLogger("disco.engine").info("processed %d job(s)", done)
     return 0

@@ -69,14 +69,16 @@ def default_owner() -> str:
 async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
                 config: WorkerConfig | None = None, burst: bool = False, database_url: str = "",
                 blob_bytes: int | None = None, fit: WorkerFit | None = None,
-                database: str | None = None) -> int:
+                database: str | None = None, parent_pid: int | None = None,
+                parent_poll_s: float = 2.0) -> int:
     """The engine process (`disco engine`, `disco worker`): open the queue (`database` as
     given, else DISCO_DATABASE_URL, else `database_url`, else the SQLite file in `data_dir`)
     and render jobs until SIGTERM or SIGINT — with `burst`, until the queue is empty. Returns
     the jobs processed. A PostgreSQL server that is down at start is waited for.
     `blob_bytes`: `[storage] blob_bytes`, the largest job file kept. `data_dir` holds only this
     process's scratch folders when the database is PostgreSQL: nothing there is shared with
-    another process. `fit`: what this worker can run (None: any job)."""
+    another process. `fit`: what this worker can run (None: any job). `parent_pid`: the bot
+    that supervises this engine; once it is no longer the parent (killed), the engine stops."""
     check_scratch(data_dir)  # before the database: a worker that cannot write claims nothing
     try:
         db = await Database.open(database or resolve_database_url(data_dir, database_url),
@@ -96,9 +98,24 @@ async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
-        return await worker.run(burst=burst)
+        orphaned = asyncio.create_task(_stop_when_orphaned(worker, parent_pid, parent_poll_s)) \
+            if parent_pid else None
+        try:
+            return await worker.run(burst=burst)
+        finally:
+            if orphaned is not None:
+                orphaned.cancel()
     finally:
         await db.close()
+
+
+async def _stop_when_orphaned(worker: EngineWorker, parent_pid: int, every_s: float) -> None:
+    """Stop `worker` (as SIGTERM would) once `parent_pid` is no longer this process's parent:
+    the bot that started the engine died without stopping it (SIGKILL, the OOM killer)."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(every_s)
+    log.warning("the bot (pid %d) that started this engine is gone; stopping", parent_pid)
+    worker.stop()
 
 
 class EngineWorker:

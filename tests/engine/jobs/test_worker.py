@@ -99,6 +99,24 @@ def test_an_engine_whose_data_folder_is_not_writable_refuses_to_start_and_claims
     assert (untouched.state, untouched.attempt) == ("queued", 0)
 
 
+def test_the_bots_engine_stops_when_the_bot_is_gone(tmp_path, caplog):
+    """The bot killed with SIGKILL (the OOM killer, outside Docker or systemd) left its engine
+    running; the restarted bot started another, and two engines shared one GPU. The bot's
+    supervisor names itself with --parent-pid and the engine stops once that is no longer its
+    parent (handing back any job it runs)."""
+    from bot.supervisor import EngineSupervisor
+    from engine.jobs.worker import serve
+
+    command = EngineSupervisor(None, tmp_path, ["--models", "test-tiny"]).command("engine:x:1:1")
+    assert command[command.index("--parent-pid") + 1] == str(os.getpid())
+    with caplog.at_level("WARNING", logger="disco.engine"):
+        done = asyncio.run(asyncio.wait_for(serve(tmp_path, tiny_pool(), owner="engine:test:3",
+                                                  parent_pid=999_999_999, parent_poll_s=0.05), 30))
+    assert done == 0
+    assert any("the bot (pid 999999999) that started this engine is gone" in r.getMessage()
+               for r in caplog.records)
+
+
 def test_intermediate_saves_through_the_queue_give_an_evolution_video(tmp_path):
     from engine.media.video import probe_video
 
