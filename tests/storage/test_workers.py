@@ -154,3 +154,16 @@ async def test_eta_divides_by_the_live_workers_that_can_run_the_job(store):
         assert three[last].starts_in == pytest.approx(two[last].starts_in)  # w3 cannot run it
         clock.advance(STALE_SECONDS + 1)
         assert (await db.jobs.positions())[last].starts_in == pytest.approx(alone[last].starts_in)
+
+
+@async_test
+async def test_a_job_no_live_worker_can_run_does_not_delay_the_others(store):
+    """A dd-default job ahead in the queue while only test-tiny workers are live will not run
+    before them: it must not add its hours to the ETA of every job behind it."""
+    async with await open_db(store) as db:
+        stuck = await db.jobs.enqueue(request(user=1, steps=250, model_set="dd-default", width=1280, height=768))
+        behind = await db.jobs.enqueue(request(user=2, steps=100))
+        await db.workers.register("w1", host="a", device="cuda:0", fit=TINY)
+        estimates = await db.jobs.positions()
+        assert estimates[stuck.id].position == 1 and estimates[behind.id].position == 2
+        assert estimates[behind.id].starts_in == pytest.approx(0.0)
