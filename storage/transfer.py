@@ -17,6 +17,7 @@ from typing import Any
 
 from .db import Database
 from .errors import InvalidState
+from .workers import live_workers
 
 # Parents before children is not needed (no foreign keys); jobs before the counters they feed.
 TABLES = ("guild_settings", "guild_channels", "channel_defaults", "banned_words", "quota_limits", "presets",
@@ -46,7 +47,15 @@ def _values(row: Any, columns: list[str], to_postgres: bool) -> tuple:
 
 async def copy_database(source: Database, target: Database) -> list[Copied]:
     """Copy every row of `source` into the empty `target`; returns the counts per table (the
-    caller checks them: `verify`). Refuses a target that already holds data."""
+    caller checks them: `verify`). Refuses a target that already holds data, and a source
+    that live engines still work from."""
+    async with source.snapshot() as read:
+        engines = await live_workers(read, await source.clock(read))
+    if engines:
+        names = ", ".join(w.id for w in engines[:5])
+        raise InvalidState(f"the source is still in use: {len(engines)} live engine(s) ({names}); stop "
+                           f"the bot and every engine first, else what they record in the source after "
+                           f"the copy is rendered and posted again from the new database")
     held = {table: await _count(target, table) for table in (*TABLES, *(c for c, _ in COUNTERS))}
     if any(held.values()):
         busy = ", ".join(f"{t}: {n}" for t, n in held.items() if n)

@@ -176,3 +176,22 @@ async def test_a_copy_that_dies_while_moving_job_files_leaves_the_target_empty(s
         assert all(c.source == c.target for c in copied)
         upload = json.loads((await target.jobs.list())[0].spec_json)["init_image"]
         assert await target.blobs.get(upload) == BIG
+
+
+@async_test
+async def test_a_source_still_in_use_is_refused_until_its_engines_are_gone(store: Store, tmp_path):
+    """Copying while the old bot's engine (or a worker) still renders from the source: its
+    results would land in the old database after the copy, and the new one would render and
+    post those jobs again. Live engines in the source refuse the copy, naming them."""
+    from storage import STALE_SECONDS, WorkerFit
+    (tmp_path / "a").mkdir()
+    await populate(tmp_path / "a" / "original.db")
+    clock = FakeClock()
+    async with await open_db(tmp_path / "a", clock, name="original.db") as source, await store.open() as target:
+        await source.workers.register("engine:box:7", host="box", device="cuda:0", fit=WorkerFit())
+        with pytest.raises(InvalidState, match=r"still in use: 1 live engine\(s\) \(engine:box:7\); stop the bot "
+                                               r"and every engine"):
+            await copy_database(source, target)
+        assert not (await target.execute("SELECT COUNT(*) FROM jobs"))[0][0]
+        clock.advance(STALE_SECONDS + 1)  # stopped (or killed): its heartbeat went stale
+        assert all(c.source == c.target for c in await copy_database(source, target))
