@@ -5,7 +5,8 @@ for slash commands, `answers_errors` for our `DynamicItem` buttons (discord.py o
 dynamic item's callback raises) and `AnsweringView.on_error` for any other item of our views.
 `answer_error` is that one path: a refusal we expect (`REFUSALS`: the engine's and the commands
 layer's `SpecError`, storage's refusals, app_commands check failures such as
-`bot.checks.NotAdmin`) is shown only to the caller and names the rule and the fix; anything else
+`bot.checks.NotAdmin`) is shown only to the caller and names the rule and the fix; the database
+being away (`DATABASE_AWAY`) is one warning line and a "try again in a minute"; anything else
 is logged once with the interaction id and answered with a generic line giving that id as the
 reference, never a traceback.
 
@@ -28,8 +29,8 @@ from discord import app_commands
 
 from commands.echo import format_refusal
 from engine.errors import SpecError
-from storage import (CapExceeded, ChannelNotAllowed, DuplicateJob, IntakePaused, InvalidValue, NotFound,
-                     QuotaExceeded)
+from storage import (CapExceeded, ChannelNotAllowed, DatabaseLocked, DatabaseUnavailable, DiskFull, DuplicateJob,
+                     IntakePaused, InvalidValue, NotFound, QuotaExceeded)
 
 log = logging.getLogger("disco.bot.answers")
 
@@ -38,6 +39,11 @@ STORAGE_REFUSALS = (CapExceeded, ChannelNotAllowed, DuplicateJob, IntakePaused, 
                     NotFound)
 # Everything a user can cause and fix; CommandError is a SpecError.
 REFUSALS = (SpecError, *STORAGE_REFUSALS, app_commands.CheckFailure)
+# The database restarting, busy or out of disk: a state the operator is told about, not a bug;
+# the member hears neither the database's address nor a reference to a traceback.
+DATABASE_AWAY = (DatabaseUnavailable, DatabaseLocked, DiskFull)
+DATABASE_AWAY_TEXT = ("the bot's database is not answering right now (a restart, or a full disk); "
+                      "try again in a minute, and tell the server admins if it keeps happening")
 NO_MENTIONS = discord.AllowedMentions.none()
 MESSAGE_LIMIT = 2000
 ADVICE = "try again, and tell the server admins if it keeps happening"
@@ -106,6 +112,9 @@ async def answer_error(interaction: discord.Interaction, error: Exception,
     wording = wording or command_wording(interaction.command)
     if isinstance(error, REFUSALS):
         text = refusal_text(error, wording)
+    elif isinstance(error, DATABASE_AWAY):  # the engine and the poster log it too: no traceback
+        log.warning("%s: %s (interaction %s)", _source(interaction), error, interaction.id)
+        text = f"**{wording.failed}:** {DATABASE_AWAY_TEXT}"[:MESSAGE_LIMIT]
     else:
         log.error("%s failed (interaction %s, user %s)", _source(interaction), interaction.id,
                   interaction.user.id, exc_info=error)

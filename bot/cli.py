@@ -1,6 +1,6 @@
 """`disco bot`: run the Discord bot process (and, unless configured off, the engine under it).
 
-    DISCORD_TOKEN=... disco bot --config config.toml [--data-dir data]
+    DISCORD_TOKEN=... disco bot --config config.toml [--data-dir data] [--no-engine]
 
 The token comes only from the environment. `[discord] api_base` / `gateway_url` point
 discord.py at another REST base and gateway (a local fake for tests, an HTTP proxy that
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -22,7 +23,9 @@ def add_bot_command(commands: argparse._SubParsersAction, config_options: argpar
     p = commands.add_parser("bot", parents=[config_options],
                             help="run the Discord bot (token from DISCORD_TOKEN)",
                             description="Run the Discord bot; it starts and watches the engine "
-                                        "unless [bot] spawn_engine = false.")
+                                        "unless [bot] spawn_engine = false or --no-engine.")
+    p.add_argument("--no-engine", action="store_true",
+                   help="start no engine: `disco worker`s render (overrides [bot] spawn_engine)")
     p.set_defaults(func=cmd_bot)
 
 
@@ -56,6 +59,8 @@ def cmd_bot(args: argparse.Namespace, sections: dict[str, dict], data_dir: Path)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     config = BotConfig.from_sections(sections, data_dir, config_path=args.config)
+    if args.no_engine:
+        config = dataclasses.replace(config, spawn_engine=False)
     apply_endpoints(config.api_base, config.gateway_url)
     import aiohttp
     import discord

@@ -29,7 +29,7 @@ from bot.supervisor import EngineSupervisor, supervise_devices
 from bot.tree import DiscoTree
 from bot.history import HistoryPage, ShowButton
 from bot.views import ImageSelect, JobButton
-from storage import Database, StorageError
+from storage import Database, DatabaseError, StorageError
 
 log = logging.getLogger("disco.bot")
 
@@ -70,7 +70,12 @@ class DiscoBot(commands.Bot):
         self._sweep_task: Optional[asyncio.Task] = None
 
     async def setup_hook(self) -> None:
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a volume another user owns, a path below a file
+            raise DatabaseError(f"cannot create the data folder {self.config.data_dir} ({exc.strerror}); "
+                                f"point --data-dir (or DISCO_DATA_DIR) at a writable folder",
+                                str(self.config.data_dir)) from None
         # A PostgreSQL server that is down at start is waited for, one log line per try.
         self.db = await Database.open(self.config.database, wait_s=float("inf"))
         self.db.blobs.max_bytes = self.config.blob_bytes

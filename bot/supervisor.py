@@ -10,9 +10,11 @@ back to the queue with `requeue_owned_by` instead of waiting for their leases to
 
 A child that exits is restarted after a back-off that doubles up to `max_backoff` seconds and
 resets once a child has lived a minute (a crash loop must not spin the CPU or flood the log).
-`stop()` sends SIGTERM (the engine finishes its current step and checkpoints) and kills the
-child after `stop_grace` seconds. The child gets the bot's environment without the bot token:
-the engine never talks to Discord.
+`stop()` sends SIGTERM (the engine stops its job at the next step and hands it back to the
+queue, to resume from what it stored) and kills the child after `stop_grace` seconds. A bot
+that dies without stopping it (SIGKILL) leaves no engine behind: `--parent-pid` makes the engine
+stop once the bot is no longer its parent, so a restarted bot never shares the GPU with it.
+The child gets the bot's environment without the bot token: the engine never talks to Discord.
 """
 from __future__ import annotations
 
@@ -70,7 +72,7 @@ class EngineSupervisor:
 
     def command(self, owner: str) -> list[str]:
         args = [sys.executable, "-m", "disco", "engine", "--data-dir", str(self.data_dir),
-                "--owner", owner, *self.engine_args]
+                "--owner", owner, "--parent-pid", str(os.getpid()), *self.engine_args]
         return args + (["--config", str(self.config_path)] if self.config_path else [])
 
     async def _keep_running(self) -> None:

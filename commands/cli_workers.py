@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from commands.fleet import fleet_table
+from commands.fleet import fleet_table, stranded_lines
 
 
 def add_workers_command(commands: argparse._SubParsersAction, config_options: argparse.ArgumentParser) -> None:
@@ -37,9 +37,12 @@ async def _show(args: argparse.Namespace, database: str) -> int:
     async with await Database.open(database) as db:
         workers = await db.workers.list()
         now = await db.clock()
+        stranded = await db.workers.stranded()
     if args.json:
         for worker in workers:
             print(json.dumps(dataclasses.asdict(worker)))
     else:
         print(fleet_table(workers, now, limit=1_000_000))
+        for line in stranded_lines(stranded):
+            print(line)
     return 0

@@ -1,5 +1,6 @@
 """The fleet as text: one line per worker, for `disco workers` and `/disco-admin workers`
-(host, device, model sets, current job, last heartbeat, jobs done, seconds per step)."""
+(host, device, model sets, current job, last heartbeat, jobs done, seconds per step), and the
+queued jobs no live worker can run."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -50,3 +51,12 @@ def fleet_table(workers: Sequence[Any], now: float, *, limit: int = 4000) -> str
         footer = f"… {len(lines) - len(kept)} more; {footer}"
         text = "\n".join(kept)
     return f"{text}\n{footer}"
+
+
+def stranded_lines(stranded: Sequence[Any]) -> list[str]:
+    """What to do about queued jobs no live worker can run (`storage.Stranded`, by model set)."""
+    return [f"{s.jobs} queued job(s) of model set {s.model_set} are larger than every live worker "
+            f"takes (--memory-gb, --max-pixels); start one that takes them, or cancel them"
+            if s.model_set_served else
+            f"{s.jobs} queued job(s) need model set {s.model_set}, which no live worker runs; start "
+            f"one with `disco worker --models {s.model_set}`" for s in stranded]

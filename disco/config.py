@@ -47,6 +47,7 @@ data folder to the command that asked for them, so no layer imports this package
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from functools import partial
@@ -98,6 +99,7 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
         raise ConfigError(f"--config {path}: cannot read it as TOML ({exc})") from None
     config["models"] = {"custom": _custom_models(path, data.get("models", {}))}
     for section, values in data.items():
+        _check_section_name(section, path)
         if section not in DEFAULTS or not isinstance(values, dict):
             continue  # sections of other tools are theirs to check
         for key, value in values.items():
@@ -136,6 +138,17 @@ def register_config_models(config: dict[str, dict]) -> None:
     """Register the config's custom models in this process (the bot's names and choices, the
     engine's loader): every command that reads the config calls it once."""
     register_custom_models(config.get("models", {}).get("custom", ()))
+
+
+def _check_section_name(section: str, path: str | Path) -> None:
+    """A section one typo away from ours (`[storgae]`, `[Engine]`) would be skipped as another
+    tool's, and its settings silently not applied: refuse it, naming ours."""
+    if section in DEFAULTS or section == "models":
+        return
+    meant = difflib.get_close_matches(section.lower(), [*DEFAULTS, "models"], n=1, cutoff=0.75)
+    if meant:
+        raise ConfigError(f"--config {path}: unknown section [{section}]; did you mean [{meant[0]}]? "
+                          f"Rename it (its settings would not be applied)")
 
 
 def _check_engine(engine: dict, path: str | Path) -> None:

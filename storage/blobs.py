@@ -429,16 +429,18 @@ class Blobs:
         rows = await self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs")
         return int(rows[0][0]), int(rows[0][1])
 
-    async def copy_into(self, target: Blobs) -> int:
-        """Every blob's bytes into `target` (`disco db migrate`, after the tables were copied):
-        the `blobs` rows came over with the tables; the bytes move one blob at a time."""
-        copied = 0
-        for (sha,) in await self._db.execute("SELECT sha256 FROM blobs ORDER BY sha256"):
-            data = await self._read(BlobRef(sha, sha))
-            async with target._db.transaction() as conn:
-                await target._write(conn, sha, data)
-            copied += 1
-        return copied
+    async def copy_into(self, target: Blobs, conn: Any, shas: list[str]) -> None:
+        """The bytes of the blobs `shas` into `target` inside its transaction `conn` (`disco db
+        migrate`, after the tables and their `blobs` rows were copied in that transaction), one
+        blob at a time."""
+        for sha in shas:
+            await target._write(conn, sha, await self._read(BlobRef(sha, sha)))
+
+    async def complete(self) -> int:
+        """How many blobs have all their bytes stored (a migrated install's check)."""
+        async with self._db.snapshot() as conn:
+            rows = await conn.execute_fetchall("SELECT sha256, size FROM blobs")
+            return sum([await self._bytes_kept(conn, sha, int(size)) for sha, size in rows])
 
 
 def _sha256(data: bytes) -> str:

@@ -13,10 +13,11 @@ ETA: every job's remaining steps × the median measured seconds per step for its
 the nearest measured size of the same model set scaled by pixels; with none at all, a default
 per megapixel. Running jobs use their own live figure. Work drains as fast as there are live
 workers (storage/workers.py) that can run it: a job that N live workers fit adds 1/N of its
-duration to the wait of the jobs after it, and the running jobs' remaining work is shared by
-all live workers. With no worker registered (an older engine) the jobs running at once count.
-Each estimate also says how many live workers can run the job: 0 means none is up that can
-(nothing live, or none with its model set or memory), so its ETA is no promise.
+duration to the wait of the jobs after it (none when no live worker fits it: it will not run
+before them), and the running jobs' remaining work is shared by all live workers. With no
+worker registered (an older engine) the jobs running at once count. Each estimate also says
+how many live workers can run the job: 0 means none is up that can (nothing live, or none with
+its model set or memory), so its ETA is no promise.
 """
 from __future__ import annotations
 
@@ -149,12 +150,13 @@ async def estimate_queue(conn: Any, default_per_megapixel: float | None = None,
         return None if running or now is None else 0
 
     def sharing(job: Any) -> int:  # how many workers drain this job's share of the queue
-        return max(1, count_fitting(fleet, job) if fleet else len(running))
+        return count_fitting(fleet, job) if fleet else max(1, len(running))
 
     clock = sum(duration(j, live=True) for j in running) / max(1, len(fleet) or len(running))
     estimates = {}
     for position, job in enumerate(service_order(queued, guild_order, user_order), start=1):
         own = duration(job, live=False)
         estimates[job["id"]] = QueueEstimate(job["id"], position, clock, clock + own, able(job))
-        clock += own / sharing(job)
+        if workers := sharing(job):  # a job no live worker can run holds up nobody behind it
+            clock += own / workers
     return estimates

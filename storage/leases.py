@@ -207,9 +207,13 @@ class Leases:
         animation's frame), fenced by the attempt. `fail` does not refund it (storage/quotas.py
         explains why); pass the sum to `complete(already_charged=...)` so a finished job is not
         billed twice. Returns whether the requester still has GPU time left in every window
-        (their roles as queued), so a long job can stop once the budget is spent."""
+        (their roles as queued), so a long job can stop once the budget is spent.
+
+        `note` names the unit ("cell 2 of 4"), and a unit is billed once: a charge tried again
+        because the answer to the first was lost (the server restarted) bills nothing more."""
         if gpu_seconds < 0:
             raise InvalidValue("gpu_seconds is a duration ≥ 0")
+        note = f"{PARTIAL_NOTE} {note}"[:200]
         async with self._db.transaction() as conn:
             now = await self._db.clock(conn)
             rows = await conn.execute_fetchall(
@@ -218,7 +222,9 @@ class Leases:
             if not rows:
                 raise await self._stale(job_id, attempt, owner, conn)
             guild_id, user_id, roles = rows[0][0], rows[0][1], json.loads(rows[0][2])
-            await charge_in(conn, guild_id, user_id, job_id, gpu_seconds, now, f"{PARTIAL_NOTE} {note}")
+            if not await conn.execute_fetchall(
+                    "SELECT 1 FROM usage WHERE job_id = ? AND kind = 'charge' AND note = ?", (job_id, note)):
+                await charge_in(conn, guild_id, user_id, job_id, gpu_seconds, now, note)
             windows = await usage_in(conn, guild_id, user_id, roles, now)
         return all((use.user_limit is None or use.user_used < use.user_limit)
                    and (use.guild_limit is None or use.guild_used < use.guild_limit) for use in windows.values())
@@ -266,6 +272,25 @@ class Leases:
         if not rows:
             raise await self._stale(job_id, attempt, owner)
         return Job.from_row(rows[0])
+
+    async def hand_back(self, job_id: str, attempt: int, owner: str) -> Job | None:
+        """The engine is stopping (SIGTERM: a restart, an upgrade) and stopped this attempt: the
+        job goes back to the queue at once, keeping what it stored (checkpoint, frames, cells),
+        fenced by the attempt. It is no failed attempt: `max_attempts` grows by one, as the next
+        claim's attempt number must still rise (the fence). None when a cancel was requested
+        meanwhile (then `acknowledge_cancel`)."""
+        fence = {"id": job_id, "attempt": attempt, "owner": owner}
+        async with self._db.transaction() as conn:
+            held = await conn.execute_fetchall(f"SELECT cancel_requested FROM jobs {_FENCE}", fence)
+            if not held:
+                raise await self._stale(job_id, attempt, owner, conn)
+            if held[0][0]:
+                return None
+            rows = await conn.execute_fetchall(
+                f"UPDATE jobs SET state = 'queued', max_attempts = max_attempts + 1, lease_owner = NULL, "
+                f"lease_expires_at = NULL, updated_at = :now {_FENCE} RETURNING *",
+                {"now": await self._db.clock(conn), **fence})
+            return Job.from_row(rows[0])
 
     async def requeue_expired(self) -> list[Job]:
         """Release every running job whose lease ran out; returns them. `claim` does this too,

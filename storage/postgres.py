@@ -33,7 +33,7 @@ from typing import Any, Self
 
 import psycopg
 import psycopg.errors
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, timeout_from_conninfo
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .errors import DatabaseError, DatabaseLocked, DatabaseUnavailable, DiskFull, ForeignDatabase, SchemaTooNew
@@ -98,8 +98,10 @@ def describe(url: str) -> str:
     return f"postgresql://{user}{host}{port}/{parts.get('dbname', '')}"
 
 
-def translate(exc: BaseException, where: str, busy_timeout_s: float) -> Exception:
-    """The storage error for an operational PostgreSQL failure; programming errors pass through."""
+def translate(exc: BaseException, where: str, busy_timeout_s: float, *, connected: bool = False) -> Exception:
+    """The storage error for an operational PostgreSQL failure; programming errors pass through.
+    `connected`: the URL has worked in this process, so a host name that no longer resolves is
+    the host away for a moment (a container being recreated), not a typo."""
     text = " ".join(str(exc).split())
     if isinstance(exc, (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled,
                         psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)):
@@ -115,12 +117,34 @@ def translate(exc: BaseException, where: str, busy_timeout_s: float) -> Exceptio
     if isinstance(exc, psycopg.errors.InvalidCatalogName) or (
             isinstance(exc, psycopg.OperationalError) and "does not exist" in text):
         return DatabaseError(f"{where}: {text}; create it (createdb) or fix the URL", where)
-    if "resolve host" in text or "translate host name" in text:
+    if isinstance(exc, psycopg.OperationalError) and _BAD_VALUE.search(text):
+        return DatabaseError(f"{where}: the URL holds a value PostgreSQL does not accept ({text}); "
+                             f"fix the database URL ({URL_SOURCES})", where)
+    if ("resolve host" in text or "translate host name" in text) and not connected:
         return DatabaseError(f"{where}: {text}; check the host name in the URL", where)
     if isinstance(exc, PoolTimeout) or isinstance(exc, psycopg.OperationalError):
         return DatabaseUnavailable(f"PostgreSQL at {where} is not reachable ({text}); retrying "
                                    f"later is safe: nothing was changed", where)
     return exc if isinstance(exc, Exception) else RuntimeError(text)
+
+
+# libpq's words for a URL value it refuses before connecting (a port out of range, an unknown
+# sslmode): a mistake to fix, never an outage to wait for.
+_BAD_VALUE = re.compile(r"invalid [\w ]*(value|number)|bad value for", re.IGNORECASE)
+URL_SOURCES = "DISCO_DATABASE_URL, the file in DISCO_DATABASE_URL_FILE or [storage] url"
+
+
+# A server that vanishes without closing the connection (a network drop between hosts) is
+# noticed in ~25 s by TCP keepalives, and a write it never acknowledges fails after 30 s,
+# instead of after the kernel's ~15 minutes; the URL's own values win. Unix sockets ignore them.
+TCP_GUARDS = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5",
+              "keepalives_count": "3", "tcp_user_timeout": "30000"}
+
+
+def tcp_guards(url: str) -> dict[str, str]:
+    """The `TCP_GUARDS` the URL does not set itself (connection keyword arguments)."""
+    given = conninfo_to_dict(url)
+    return {key: value for key, value in TCP_GUARDS.items() if key not in given}
 
 
 def _transient(exc: Exception) -> bool:
@@ -185,7 +209,7 @@ class PostgresConnection:
         pool = AsyncConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, check=_check_if_idle,
             timeout=max(busy_timeout_s, 10.0), name="disco",
-            kwargs={"autocommit": True, "row_factory": _row_factory, "options": options})
+            kwargs={"autocommit": True, "row_factory": _row_factory, "options": options, **tcp_guards(url)})
         try:
             await pool.open(wait=True, timeout=max(busy_timeout_s, 10.0))
         except PoolTimeout as exc:
@@ -240,7 +264,7 @@ class PostgresConnection:
                 conn.disco_used = time.monotonic()  # type: ignore[attr-defined]
                 yield conn
         except (psycopg.Error, PoolTimeout) as exc:
-            raise translate(exc, self.path, self.busy_timeout_s) from exc
+            raise translate(exc, self.path, self.busy_timeout_s, connected=True) from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:
@@ -307,7 +331,8 @@ class PostgresConnection:
         backoff = 0.5
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True,
+                                                                 **tcp_guards(self._url)) as conn:
                     await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     backoff = 0.5
                     self._changed.set()  # anything may have happened while we were not listening
@@ -334,12 +359,15 @@ async def _first_connection(url: str, where: str, busy_timeout_s: float, wait_s:
     deadline, backoff = time.monotonic() + wait_s, 0.5
     while True:
         try:
-            conn = await psycopg.AsyncConnection.connect(url, connect_timeout=max(2, int(busy_timeout_s)))
+            timeout_from_conninfo(conninfo_to_dict(url))  # the pool's connections use the URL's own
+            conn = await psycopg.AsyncConnection.connect(url, connect_timeout=max(2, int(busy_timeout_s)),
+                                                         **tcp_guards(url))
             await conn.close()
             return
         except psycopg.ProgrammingError as exc:  # a malformed URL
-            raise DatabaseError(f"the storage URL is not valid ({' '.join(str(exc).split())}); "
-                                f"use postgresql://USER@HOST:PORT/DBNAME", where) from None
+            raise DatabaseError(f"the storage URL is not valid ({' '.join(str(exc).split())}); fix the "
+                                f"database URL ({URL_SOURCES}): postgresql://USER@HOST:PORT/DBNAME",
+                                where) from None
         except psycopg.Error as exc:
             error = translate(exc, where, busy_timeout_s)
             if not _transient(error) or time.monotonic() + backoff > deadline:

@@ -5,8 +5,10 @@ transaction, and the row counts are compared afterwards.
 The fairness counters (`queue_guilds`, `queue_users`) are rebuilt by the jobs triggers as the
 jobs arrive; their round-robin history (turn, waiting_since, served_at) is copied over them, so
 the queue order is the same after the move. Job files are blobs (storage/blobs.py): the
-`blobs` and `job_files` rows come with the tables, then every blob's bytes are copied one at a
-time (files next to a SQLite database, chunks in PostgreSQL) and counted too.
+`blobs` and `job_files` rows come with the tables, and every blob's bytes (files next to a
+SQLite database, chunks in PostgreSQL) are copied one at a time in the same transaction and
+counted too: a copy that dies part-way leaves the target empty, so it is simply run again
+(files a dead copy wrote beside a SQLite target name no row: the sweep deletes them).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any
 
 from .db import Database
 from .errors import InvalidState
+from .workers import live_workers
 
 # Parents before children is not needed (no foreign keys); jobs before the counters they feed.
 TABLES = ("guild_settings", "guild_channels", "channel_defaults", "banned_words", "quota_limits", "presets",
@@ -44,7 +47,15 @@ def _values(row: Any, columns: list[str], to_postgres: bool) -> tuple:
 
 async def copy_database(source: Database, target: Database) -> list[Copied]:
     """Copy every row of `source` into the empty `target`; returns the counts per table (the
-    caller checks them: `verify`). Refuses a target that already holds data."""
+    caller checks them: `verify`). Refuses a target that already holds data, and a source
+    that live engines still work from."""
+    async with source.snapshot() as read:
+        engines = await live_workers(read, await source.clock(read))
+    if engines:
+        names = ", ".join(w.id for w in engines[:5])
+        raise InvalidState(f"the source is still in use: {len(engines)} live engine(s) ({names}); stop "
+                           f"the bot and every engine first, else what they record in the source after "
+                           f"the copy is rendered and posted again from the new database")
     held = {table: await _count(target, table) for table in (*TABLES, *(c for c, _ in COUNTERS))}
     if any(held.values()):
         busy = ", ".join(f"{t}: {n}" for t, n in held.items() if n)
@@ -73,10 +84,11 @@ async def copy_database(source: Database, target: Database) -> list[Copied]:
             await write.executemany(
                 f"UPDATE {table} SET {', '.join(f'{h} = ?' for h in HISTORY)} WHERE {where}",
                 [tuple(r[h] for h in HISTORY) + tuple(r[k] for k in keys) for r in rows])
+        blobs = [row[0] for row in await read.execute_fetchall("SELECT sha256 FROM blobs ORDER BY sha256")]
+        await source.blobs.copy_into(target.blobs, write, blobs)
     copied = [Copied(table, await _count(source, table), await _count(target, table))
               for table in (*TABLES, *(c for c, _ in COUNTERS))]
-    contents = await source.blobs.copy_into(target.blobs)
-    return copied + [Copied("blob contents", (await source.blobs.count())[0], contents)]
+    return copied + [Copied("blob contents", (await source.blobs.count())[0], await target.blobs.complete())]
 
 
 def verify(copied: list[Copied]) -> list[str]:

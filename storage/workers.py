@@ -153,12 +153,39 @@ class Workers:
         """A clean exit: the worker leaves the fleet."""
         await self._db.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
 
+    async def stranded(self) -> list[Stranded]:
+        """The queued jobs no live worker fits, by model set (empty while no worker is live:
+        then nothing runs at all, which the fleet's table shows)."""
+        async with self._db.snapshot() as conn:
+            fleet = await live_workers(conn, await self._db.clock(conn))
+            if not fleet:
+                return []
+            groups = await conn.execute_fetchall(
+                "SELECT model_set, memory_gb, width, height, COUNT(*) AS jobs FROM jobs "
+                "WHERE state = 'queued' GROUP BY model_set, memory_gb, width, height")
+        stuck: dict[str, int] = {}
+        for group in groups:
+            if not count_fitting(fleet, group):
+                stuck[group["model_set"]] = stuck.get(group["model_set"], 0) + int(group["jobs"])
+        served = {s for w in fleet for s in w.model_sets} if all(w.model_sets for w in fleet) else None
+        return [Stranded(name, jobs, served is None or name in served) for name, jobs in sorted(stuck.items())]
+
     async def list(self) -> list[WorkerInfo]:
         """Every registered worker, live ones first, then by id."""
         now = await self._db.clock()
         rows = await self._db.execute("SELECT * FROM workers ORDER BY id")
         found = [WorkerInfo.from_row(r, now) for r in rows]
         return sorted(found, key=lambda w: (not w.live, w.id))
+
+
+@dataclass(frozen=True)
+class Stranded:
+    """Queued jobs of one model set that no live worker can run: `model_set_served` says
+    whether some live worker runs that set (then they are too large for every one of them)."""
+
+    model_set: str
+    jobs: int
+    model_set_served: bool
 
 
 def count_fitting(workers: Sequence[WorkerInfo], job: Any) -> int:

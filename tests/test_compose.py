@@ -31,6 +31,7 @@ def test_postgres_the_bot_and_workers_are_there():
     assert services["postgres"]["image"].startswith("postgres:")
     assert services["bot"]["command"][0] == "bot" and services["bot"]["build"] == "."
     assert len(workers(services)) >= 2
+    assert "--no-engine" in services["bot"]["command"]  # the workers render; the bot has no GPU
     for service in (services["bot"], *workers(services).values()):
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
 

@@ -80,6 +80,52 @@ def test_disco_workers_lists_the_fleet(tmp_path, capsys):
     assert row["device"] == "cuda:1" and row["live"] is True and row["jobs_done"] == 0
 
 
+def test_disco_workers_names_the_queued_jobs_no_live_worker_can_run(tmp_path, capsys):
+    """Jobs queued for a model set no live worker runs (or too large for every one) wait
+    forever without a word: `disco workers` says so, and which worker to start."""
+    from dataclasses import replace
+    from tests.support.workers import tiny_still
+
+    async def fill():
+        async with await Database.open(tmp_path / "disco.db") as db:
+            await db.workers.register("worker:gpu-a:cuda:0:9", host="gpu-a", device="cuda:0",
+                                      fit=WorkerFit(model_sets=("test-tiny",), memory_gb=8))
+            await db.jobs.enqueue(tiny_still(1, 1, 1, seed=1))  # fits
+            await db.jobs.enqueue(replace(tiny_still(1, 1, 2, seed=2), model_set="dd-default"))
+            await db.jobs.enqueue(replace(tiny_still(1, 1, 3, seed=3), model_set="dd-default"))
+            await db.jobs.enqueue(replace(tiny_still(1, 1, 4, seed=4), memory_gb=12.0))
+    asyncio.run(fill())
+    code, out, _ = disco(capsys, "workers", "--data-dir", str(tmp_path))
+    assert code == 0 and "1 live of 1 registered" in out
+    assert ("2 queued job(s) need model set dd-default, which no live worker runs; start one with "
+            "`disco worker --models dd-default`") in out
+    assert ("1 queued job(s) of model set test-tiny are larger than every live worker takes "
+            "(--memory-gb, --max-pixels); start one that takes them, or cancel them") in out
+
+
+def test_a_worker_without_its_model_files_refuses_to_start_and_claims_nothing(tmp_path, capsys):
+    """A new GPU host started before `disco models download`: the worker would claim every
+    dd-default job and fail each for good (a missing file is no retry), emptying the queue
+    into failures. It refuses to start, naming the command that fetches the files."""
+    from dataclasses import replace
+    from tests.support.workers import tiny_still
+
+    async def queue():
+        async with await Database.open(tmp_path / "disco.db") as db:
+            return await db.jobs.enqueue(replace(tiny_still(1, 1, 1, seed=1), model_set="dd-default"))
+    job = asyncio.run(queue())
+    code, _, err = disco(capsys, "worker", "--database", f"sqlite:///{tmp_path / 'disco.db'}", "--device", "cpu",
+                         "--models", "dd-default", "--models-dir", str(tmp_path / "empty-cache"), "--burst")
+    assert code == 2 and err.count("\n") == 1
+    assert "model set dd-default: none of its default files are in " in err and str(tmp_path / "empty-cache") in err
+    assert "run `disco models download --set dd-default` on this host first (or start with --allow-download)" in err
+
+    async def after():
+        async with await Database.open(tmp_path / "disco.db") as db:
+            return await db.jobs.get(job.id)
+    assert asyncio.run(after()).state == "queued"
+
+
 def test_engine_devices_in_the_config_file(tmp_path):
     config = tmp_path / "disco.toml"
     config.write_text('[engine]\ndevices = ["cuda:0", "cuda:1"]\n')

@@ -28,7 +28,7 @@ from bot.answers import ADMIN, as_typed, say, think
 from bot.checks import job_of_this_server, require_admin, rules_channel_id
 from bot.params import Images, JobId, Settings, Side
 from bot.settings_text import channels_text, limits_text, seconds_text
-from commands.fleet import fleet_table
+from commands.fleet import fleet_table, stranded_lines
 from commands.job_options import JobLimits, bot_baseline
 from commands.moderation import check_banned_word
 from commands.server_rules import (
@@ -459,11 +459,12 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     # ---- the fleet -------------------------------------------------------------------------
 
     @app_commands.command(name="workers",
-                          description="The engines working on the queue: device, job, heartbeat")
+                          description="The engines working on the queue, and queued jobs none can run")
     async def workers(self, interaction: discord.Interaction) -> None:
         workers = await self.db.workers.list()
-        table = fleet_table(workers, await self.db.clock(), limit=1900)
-        await say(interaction, f"```\n{table}\n```")
+        table = fleet_table(workers, await self.db.clock(), limit=1500)
+        stranded = "".join(f"\n{line}" for line in stranded_lines(await self.db.workers.stranded()))
+        await say(interaction, f"```\n{table}\n```{stranded}")
 
 
 async def setup(bot: commands.Bot) -> None:

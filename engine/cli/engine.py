@@ -24,11 +24,14 @@ FLAG_KEYS = {"models": "model_set", "device": "device", "precision": "precision"
 
 def add_engine_command(commands: argparse._SubParsersAction, config_options: argparse.ArgumentParser) -> None:
     """`config_options`: the entry's `--config` / `--data-dir` parent parser. The bot's supervisor
-    spawns `disco engine --data-dir D --owner O --models ... [--config F]`: keep these spellings."""
+    spawns `disco engine --data-dir D --owner O --parent-pid P --models ... [--config F]`: keep
+    these spellings."""
     p = commands.add_parser("engine", parents=[config_options],
                             help="run the engine process (claims and renders queued jobs)",
                             description="Render queued jobs, keeping the models resident.")
     add_engine_flags(p)
+    p.add_argument("--parent-pid", type=bounded_int(1, 2**22),
+                   help="stop (handing back the running job) once this process is no longer the parent")
     p.set_defaults(func=cmd_engine)
 
 
@@ -66,26 +69,46 @@ def engine_settings(section: dict, args: argparse.Namespace) -> dict:
 
 
 def pool_and_config(settings: dict):
-    """The model pool and the worker's timings an engine process runs with (imports torch)."""
+    """The model pool and the worker's timings an engine process runs with (imports torch).
+    A host with none of its model set's default files in the cache (and downloads off) is one
+    not set up yet: ModelError, since it would fail every job it claimed (for good: a missing
+    file is no retry). Some missing (an install that fetched only the CLIP models its servers
+    allow) is a warning."""
+    from engine.errors import ModelError
     from engine.jobs.worker import WorkerConfig
+    from engine.models.download import models_dir
     from engine.models.pool import ModelPool, resolve_device
+    from engine.models.registry import model_set_members
 
     pool = ModelPool(settings["model_set"], resolve_device(settings["device"]),
                      allow_download=settings["allow_download"], precision=settings["precision"])
-    if not pool.allow_download:
-        warn_missing_models(pool.model_set)
+    missing = [] if pool.allow_download else missing_models(pool.model_set)
+    if missing and len(missing) == len(model_set_members(pool.model_set)):
+        raise ModelError(f"model set {pool.model_set}: none of its default files are in {models_dir()} "
+                         f"({', '.join(missing)}), so every job would fail here; run `disco models "
+                         f"download --set {pool.model_set}` on this host first (or start with "
+                         f"--allow-download)")
+    if missing:
+        warn_missing_models(pool.model_set, missing)
     return pool, WorkerConfig(lease_seconds=settings["lease_seconds"],
                               heartbeat_seconds=settings["heartbeat_seconds"],
                               checkpoint_every=settings["checkpoint_every"])
 
 
-def warn_missing_models(model_set: str) -> list[str]:
-    """Log which of the model set's default files are not in the cache (a job that needs one
-    fails), with the command that fetches them; the names missing."""
-    from engine.models.download import model_path, models_dir
+def missing_models(model_set: str) -> list[str]:
+    """The model set's default files that are not in the cache."""
+    from engine.models.download import model_path
     from engine.models.registry import get_model, model_set_members
 
-    missing = [name for name in model_set_members(model_set) if not model_path(get_model(name)).is_file()]
+    return [name for name in model_set_members(model_set) if not model_path(get_model(name)).is_file()]
+
+
+def warn_missing_models(model_set: str, missing: list[str] | None = None) -> list[str]:
+    """Log which of the model set's default files are not in the cache (a job that needs one
+    fails), with the command that fetches them; the names missing."""
+    from engine.models.download import models_dir
+
+    missing = missing_models(model_set) if missing is None else missing
     if missing:
         logging.getLogger("disco.engine").warning(
             "model set %s: %d of its default files are not in %s (%s); the jobs that need them will "
@@ -100,6 +123,6 @@ async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, databas
 
     pool, worker_config = pool_and_config(settings)
     done = await serve(data_dir, pool, owner=args.owner, config=worker_config, burst=args.burst,
-                       database_url=database_url, blob_bytes=blob_bytes)
+                       database_url=database_url, blob_bytes=blob_bytes, parent_pid=args.parent_pid)
     logging.getLogger("disco.engine").info("processed %d job(s)", done)
     return 0

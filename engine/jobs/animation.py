@@ -74,7 +74,7 @@ def render_animation_job(ctx: JobContext, anim: AnimationSpec) -> list[str]:
         result = ctx.guarded(run, f"out of GPU memory while rendering a {render.width}×{render.height} "
                                   f"animation frame; use a smaller width and height or fewer cutn_batches")
     except Cancelled as stop:
-        partial = _partial_video(folder, anim)
+        partial = () if ctx.handing_back else _partial_video(folder, anim)  # a hand-back delivers nothing
         if live.quota_spent:
             raise progress.quota_spent(partial) from None
         raise Cancelled(str(stop), artifacts=partial) from None

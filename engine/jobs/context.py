@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("disco.engine")
 S = TypeVar("S")
 T = TypeVar("T")
+CPU_OUT_OF_MEMORY = "DefaultCPUAllocator: can't allocate memory"  # torch's words on a CPU
 ANSWER_TIMEOUT = 60.0  # seconds the render thread waits for the event loop's answer to a write
 
 
@@ -102,13 +103,16 @@ def release_memory(device: torch.device) -> None:
 
 
 def guarded_render(render: Callable[[], T], device: torch.device, message: str) -> T:
-    """`render()`; when CUDA runs out of memory, the memory is released and OutOfMemory(message)
-    raised. The release happens after the except block, once the traceback — and the tensors
-    its frames hold — is gone."""
+    """`render()`; when CUDA (or the CPU's allocator) runs out of memory, the memory is
+    released and OutOfMemory(message) raised. The release happens after the except block,
+    once the traceback — and the tensors its frames hold — is gone."""
     try:
         return render()
     except torch.cuda.OutOfMemoryError:
         pass
+    except RuntimeError as exc:  # the CPU allocator has no exception type of its own
+        if CPU_OUT_OF_MEMORY not in str(exc):
+            raise
     release_memory(device)
     raise OutOfMemory(message)
 
@@ -123,6 +127,7 @@ class JobContext:
         self.db, self.owner, self.data_dir, self.config = db, owner, Path(data_dir), config
         self.live = LiveProgress()
         self.cancel = threading.Event()
+        self.handing_back = False  # the engine is stopping: the job goes back to the queue, whole
         self.loop = asyncio.get_running_loop()
         self.last_report = 0.0
         self.folder = scratch_dir(self.data_dir, job.id)
@@ -213,19 +218,36 @@ class JobContext:
     def charge(self, seconds: float, note: str, *, more: bool) -> bool:
         """Bill finished work that is kept (a cell, a frame) at once. False when rendering must
         stop: the lease went to another attempt, or the requester's GPU time is spent and
-        `more` units remain (then `live.quota_spent` is set); `cancel` is set either way."""
-        try:
-            time_left = self._wait(self.db.leases.charge_partial(
-                self.job.id, self.job.attempt, self.owner, gpu_seconds=seconds, note=note))
-        except StaleAttempt:
-            self.cancel.set()
-            return False
+        `more` units remain (then `live.quota_spent` is set); `cancel` is set either way.
+        While the database is away the render waits here and tries again, as `push` does (a
+        unit is billed once however often its charge is sent: `leases.charge_partial`)."""
+        wait = self.config.poll_seconds
+        while True:
+            try:
+                time_left = self._wait(self.db.leases.charge_partial(
+                    self.job.id, self.job.attempt, self.owner, gpu_seconds=seconds, note=note))
+                break
+            except StaleAttempt:
+                self.cancel.set()
+                return False
+            except TRANSIENT as exc:
+                log.warning("job %s: %s not billed yet (%s); retrying in %.0f s", self.job.id, note,
+                            exc, wait)
+                if self.cancel.wait(wait):
+                    return False
+                wait = min(wait * 2, 30.0)
         self.live.charged += seconds
         if not time_left and more:
             self.live.quota_spent = True
             self.cancel.set()
             return False
         return True
+
+    def stop_for_hand_back(self) -> None:
+        """The engine is stopping: the render stops at its next step and the job goes back to
+        the queue whole (nothing it finished is delivered, so no partial result is made)."""
+        self.handing_back = True
+        self.cancel.set()
 
     def _wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(ANSWER_TIMEOUT)

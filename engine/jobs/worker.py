@@ -31,7 +31,7 @@ from engine.diffusion.pipeline import DiscoPipeline
 from engine.errors import EngineError, SpecError
 from engine.jobs import animation, still, study
 from engine.jobs.context import Handler, JobContext, WorkerConfig, release_memory
-from engine.jobs.files import clear_stale_scratch
+from engine.jobs.files import check_scratch, clear_stale_scratch
 from engine.jobs.outcome import Completed, Failed, Outcome, Stopped, outcome_of
 from engine.models.pool import ModelPool
 from storage import (
@@ -42,6 +42,7 @@ from storage import (
     Job,
     MAX_HELD,
     JobKind,
+    JobState,
     StaleAttempt,
     StorageError,
     WorkerFit,
@@ -68,14 +69,17 @@ def default_owner() -> str:
 async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
                 config: WorkerConfig | None = None, burst: bool = False, database_url: str = "",
                 blob_bytes: int | None = None, fit: WorkerFit | None = None,
-                database: str | None = None) -> int:
+                database: str | None = None, parent_pid: int | None = None,
+                parent_poll_s: float = 2.0) -> int:
     """The engine process (`disco engine`, `disco worker`): open the queue (`database` as
     given, else DISCO_DATABASE_URL, else `database_url`, else the SQLite file in `data_dir`)
     and render jobs until SIGTERM or SIGINT — with `burst`, until the queue is empty. Returns
     the jobs processed. A PostgreSQL server that is down at start is waited for.
     `blob_bytes`: `[storage] blob_bytes`, the largest job file kept. `data_dir` holds only this
     process's scratch folders when the database is PostgreSQL: nothing there is shared with
-    another process. `fit`: what this worker can run (None: any job)."""
+    another process. `fit`: what this worker can run (None: any job). `parent_pid`: the bot
+    that supervises this engine; once it is no longer the parent (killed), the engine stops."""
+    check_scratch(data_dir)  # before the database: a worker that cannot write claims nothing
     try:
         db = await Database.open(database or resolve_database_url(data_dir, database_url),
                                  wait_s=0.0 if burst else float("inf"))
@@ -94,9 +98,24 @@ async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
-        return await worker.run(burst=burst)
+        orphaned = asyncio.create_task(_stop_when_orphaned(worker, parent_pid, parent_poll_s)) \
+            if parent_pid else None
+        try:
+            return await worker.run(burst=burst)
+        finally:
+            if orphaned is not None:
+                orphaned.cancel()
     finally:
         await db.close()
+
+
+async def _stop_when_orphaned(worker: EngineWorker, parent_pid: int, every_s: float) -> None:
+    """Stop `worker` (as SIGTERM would) once `parent_pid` is no longer this process's parent:
+    the bot that started the engine died without stopping it (SIGKILL, the OOM killer)."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(every_s)
+    log.warning("the bot (pid %d) that started this engine is gone; stopping", parent_pid)
+    worker.stop()
 
 
 class EngineWorker:
@@ -116,10 +135,16 @@ class EngineWorker:
         # Animations share the pipeline; their depth and flow models load on first use and stay.
         self.animator = AnimationRenderer(pool, pipeline=self.pipeline)
         self._stopping = asyncio.Event()
+        self._context: JobContext | None = None  # the running job's
 
     def stop(self) -> None:
-        """Finish (or checkpoint) nothing more: leave after the current claim attempt."""
+        """SIGTERM: claim nothing more, and stop the running job at its next step; it is handed
+        back to the queue (`_record_once`) and resumes on the next engine from what it stored.
+        Docker and the bot's supervisor give an engine ~10 s before SIGKILL: a job left to
+        finish would instead wait out its lease and count as a failed attempt."""
         self._stopping.set()
+        if self._context is not None:
+            self._context.stop_for_hand_back()
 
     async def run(self, *, burst: bool = False) -> int:
         """Process jobs until stopped; with `burst`, until the queue is empty. Returns the count.
@@ -220,9 +245,13 @@ class EngineWorker:
         ctx = JobContext(job, db=self.db, owner=self.owner, data_dir=self.data_dir, pool=self.pool,
                          pipeline=self.pipeline, animator=self.animator, config=self.config)
         heartbeats = asyncio.create_task(ctx.keep_alive())
+        self._context = ctx
+        if self._stopping.is_set():
+            ctx.stop_for_hand_back()
         try:
             outcome = await self._attempt(ctx, HANDLERS[job.kind])
         finally:
+            self._context = None
             heartbeats.cancel()
             release_memory(self.pool.device)
         try:
@@ -233,7 +262,8 @@ class EngineWorker:
     async def _attempt(self, ctx: JobContext, handler: Handler[Any]) -> Outcome:
         """The job's files into this process's scratch folder, its spec checked, the render."""
         try:
-            await ctx.materialise()
+            if not await self._materialise(ctx):
+                return Stopped()
             spec = handler.spec_of(ctx.job)
         except SpecError as exc:
             return Failed("invalid_settings", str(exc), retryable=False)
@@ -246,6 +276,23 @@ class EngineWorker:
             return outcome_of(exc, ctx.job)
         return Completed(tuple(artifacts), gpu_seconds=time.monotonic() - started,
                          seconds_per_step=ctx.live.seconds_per_step(), already_charged=ctx.live.charged)
+
+    async def _materialise(self, ctx: JobContext) -> bool:
+        """`ctx.materialise()`, waiting while the database is away or its disk full (a server
+        restarting right after the claim must not cost the job an attempt); False when the
+        attempt must stop meanwhile (a cancel, or the lease went to another attempt)."""
+        backoff = self.config.poll_seconds
+        while True:
+            try:
+                await ctx.materialise()
+                return True
+            except WAIT_AND_RETRY as exc:
+                log.warning("job %s: files not fetched yet (%s); retrying in %.0f s", ctx.job.id,
+                            exc, backoff)
+            await asyncio.sleep(backoff)
+            if ctx.cancel.is_set():
+                return False
+            backoff = min(backoff * 2, 30.0)
 
     async def _record(self, ctx: JobContext, outcome: Outcome) -> None:
         """Store how the attempt ended, retrying while the database is unreachable or its disk
@@ -266,6 +313,11 @@ class EngineWorker:
         result is dropped."""
         job, leases = ctx.job, self.db.leases
         try:
+            if isinstance(outcome, Stopped) and ctx.handing_back and await leases.hand_back(
+                    job.id, job.attempt, self.owner):  # nothing it finished is delivered: not stored
+                log.info("job %s: handed back to the queue (this engine is stopping); the next "
+                         "engine resumes it from what it stored", job.id)
+                return
             try:
                 outcome = replace(outcome, artifacts=await ctx.publish(outcome.artifacts))
             except BlobTooLarge as exc:
@@ -283,8 +335,13 @@ class EngineWorker:
                     await leases.fail(job.id, job.attempt, self.owner, code=outcome.code,
                                       message=outcome.message, retryable=outcome.retryable,
                                       artifacts=outcome.artifacts)
-        except StaleAttempt:
-            log.warning("job %s: attempt %d was superseded; its result is dropped", job.id, job.attempt)
+        except StaleAttempt as stale:
+            if stale.current_attempt == job.attempt and stale.current_state == JobState.SUCCEEDED:
+                # Only this attempt can have completed itself: a retry whose first try's answer was lost.
+                log.info("job %s: attempt %d was recorded already (the database's answer was lost)",
+                         job.id, job.attempt)
+            else:
+                log.warning("job %s: attempt %d was superseded; its result is dropped", job.id, job.attempt)
 
     async def _record_stop(self, job: Job, outcome: Stopped) -> None:
         if (await self.db.jobs.get(job.id)).cancel_requested:

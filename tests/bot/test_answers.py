@@ -29,7 +29,8 @@ from bot.answers import (
 from bot.checks import NotAdmin
 from bot.tree import DiscoTree
 from commands.errors import CommandError
-from storage import ChannelNotAllowed, IntakePaused, InvalidValue, NotFound
+from storage import (ChannelNotAllowed, DatabaseLocked, DatabaseUnavailable, DiskFull, IntakePaused, InvalidValue,
+                     NotFound)
 
 DEFERRED = discord.InteractionResponseType.deferred_channel_message
 REFERENCE = 1234
@@ -95,6 +96,23 @@ def test_anything_else_is_logged_once_and_answered_with_the_reference(caplog):
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert record.getMessage() == f"/boom failed (interaction {REFERENCE}, user 42)"
     assert isinstance(record.exc_info[1], RuntimeError)
+
+
+@pytest.mark.parametrize("error", [
+    DatabaseUnavailable("PostgreSQL at postgresql://disco@db.lan/disco is not reachable (...)", "db.lan"),
+    DatabaseLocked("/srv/disco/data/disco.db: a lock was held by another connection", "/srv"),
+    DiskFull("the disk of the PostgreSQL server db.lan is full", "db.lan")])
+def test_a_database_that_is_away_is_said_so_without_its_address_or_a_traceback(caplog, error):
+    """PostgreSQL restarting (or busy, or its disk full) while a member clicks: a known state
+    the operator is already told about, so one warning line (not a traceback per click), and
+    a member told to try again shortly, never the database's host or path."""
+    sent = answer(Recorder(command=boom), error)
+    assert sent == [("response", "**Not queued:** the bot's database is not answering right now (a "
+                                 "restart, or a full disk); try again in a minute, and tell the server "
+                                 "admins if it keeps happening", True)]
+    (record,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert str(error) in record.getMessage() and "/boom" in record.getMessage()
 
 
 @pytest.mark.parametrize("response_type, thinking, expected", [

@@ -40,3 +40,51 @@ def test_storage_blob_cap_and_retention_are_read_and_bounded(tmp_path):
         path.write_text(f"[storage]\n{line}\n")
         with pytest.raises(ConfigError, match=rule.replace("+", r"\+").replace("(", r"\(")):
             load_config(path)
+
+
+@pytest.mark.parametrize("section, meant", [("storgae", "storage"), ("Storage", "storage"),
+                                            ("engnie", "engine"), ("bots", "bot")])
+def test_a_misspelt_section_is_refused_naming_the_one_meant(tmp_path, section, meant):
+    """`[storgae] url = "postgresql://…"` was skipped as another tool's section: the install
+    quietly stayed on SQLite. A section one typo away from ours is refused with the right name;
+    other tools' sections are still left alone."""
+    path = tmp_path / "config.toml"
+    path.write_text(f'[{section}]\nurl = "postgresql://disco@db/disco"\n')
+    with pytest.raises(ConfigError, match=rf"unknown section \[{section}\]; did you mean \[{meant}\]"):
+        load_config(path)
+    path.write_text('[tool.black]\nline-length = 100\n[logging]\nlevel = "info"\n')
+    assert load_config(path)["storage"]["url"] == ""
+
+
+def test_disco_bot_no_engine_overrides_the_config_file(tmp_path, monkeypatch):
+    """compose.yaml's bot has no GPU: were it to start its own engine (spawn_engine left at
+    its default in the operator's config.toml), that CPU engine would take jobs from the GPU
+    workers and render them for hours. `disco bot --no-engine` says so on the command line."""
+    import bot.cli
+    from disco.cli import main
+
+    seen = []
+
+    async def run(config, token):
+        seen.append(config)
+    monkeypatch.setattr(bot.cli, "_run", run)
+    monkeypatch.setenv("DISCORD_TOKEN", "a-token")
+    path = tmp_path / "config.toml"
+    path.write_text("[bot]\nspawn_engine = true\n")
+    assert main(["bot", "--config", str(path), "--data-dir", str(tmp_path), "--no-engine"]) == 0
+    assert main(["bot", "--config", str(path), "--data-dir", str(tmp_path)]) == 0
+    assert [config.spawn_engine for config in seen] == [False, True]
+
+
+def test_a_data_folder_the_bot_cannot_create_is_one_line_naming_the_fix(tmp_path):
+    """A volume owned by root under a non-root container, a path below a file: the bot's start
+    names the folder and the fix (it said 'unexpected NotADirectoryError … a bug')."""
+    import asyncio
+    from bot.client import DiscoBot
+    from storage import StorageError
+
+    (tmp_path / "a-file").write_text("")
+    bot = DiscoBot(BotConfig(data_dir=tmp_path / "a-file" / "data", spawn_engine=False))
+    with pytest.raises(StorageError, match=r"cannot create the data folder .*a-file/data .*; point "
+                                           r"--data-dir \(or DISCO_DATA_DIR\) at a writable folder"):
+        asyncio.run(bot.setup_hook())

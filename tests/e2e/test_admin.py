@@ -226,8 +226,12 @@ def test_admin_workers_shows_the_fleet_as_disco_workers_does(tmp_path):
                                   fit=WorkerFit(model_sets=("test-tiny",), memory_gb=24.0))
         await db.leases.claim("worker:gpu-a:cuda:1:7")
         await db.workers.heartbeat("worker:gpu-a:cuda:1:7", job_id)
-        await db.workers.register("engine:box:2", host="box", device="cpu", fit=WorkerFit())
+        await db.workers.register("engine:box:2", host="box", device="cpu", fit=WorkerFit(("test-tiny",)))
         await db.workers.job_done("engine:box:2", seconds_per_step=0.5)
+        from dataclasses import replace
+        from tests.support.workers import tiny_still
+        await db.jobs.enqueue(replace(tiny_still(fake.guild.id, fake.channel.id, fake.member.id, seed=9),
+                                      model_set="dd-default"))  # no live worker runs it
         bot = make_bot(tmp_path, fake)
         async with fake.run_client(bot):
             text = await admin(fake, "workers")
@@ -239,6 +243,7 @@ def test_admin_workers_shows_the_fleet_as_disco_workers_does(tmp_path):
             box = next(line for line in lines if line.startswith("engine:box:2"))
             assert "idle" in box and " 1 " in box and "0.50" in box
             assert "2 live of 2 registered" in text
+            assert "1 queued job(s) need model set dd-default, which no live worker runs" in text
             refused = await admin(fake, "workers", user=fake.member)
             assert "Manage Server" in refused
     run(body, tmp_path)

@@ -257,6 +257,23 @@ async def test_requeue_owned_by_a_dead_engine(store):
 
 
 @async_test
+async def test_a_stopping_engine_hands_its_job_back_without_using_an_attempt(store):
+    async with await open_db(store) as db:
+        job = await db.jobs.enqueue(request())
+        claimed = await db.leases.claim("engine:stopping")
+        with pytest.raises(StaleAttempt):  # fenced like every engine write
+            await db.leases.hand_back(job.id, claimed.attempt, "engine:other")
+        back = await db.leases.hand_back(job.id, claimed.attempt, "engine:stopping")
+        assert (back.state, back.attempt, back.max_attempts, back.lease_owner) == ("queued", 1, 4, None)
+        again = await db.leases.claim("engine:next")
+        assert (again.id, again.attempt) == (job.id, 2)  # the fence still rises
+        await db.jobs.cancel(job.id)  # a cancel pending when the engine stops: not handed back
+        assert await db.leases.hand_back(job.id, again.attempt, "engine:next") is None
+        assert (await db.jobs.get(job.id)).state == "running"
+    check_invariants(store)
+
+
+@async_test
 async def test_delivery_nonce_is_fixed_once_and_posting_is_recorded(store):
     async with await open_db(store) as db:
         job = await db.jobs.enqueue(request())

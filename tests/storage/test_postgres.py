@@ -105,6 +105,61 @@ async def test_bad_urls_are_one_clear_line_without_the_password(pg, tmp_path):
 
 
 @async_test
+@pytest.mark.parametrize("option", ["port=99999", "sslmode=bogus", "target_session_attrs=any-one",
+                                    "connect_timeout=soon"])
+async def test_a_url_value_postgresql_refuses_is_a_mistake_to_fix_not_an_outage_to_wait_for(pg, option):
+    """The bot and the engine wait without end for a server that is down; a value libpq
+    refuses before any connection (a port out of range, an unknown sslmode) will never work,
+    so it is refused at once, naming the URL to fix, however long `wait_s` is."""
+    started = time.monotonic()
+    with pytest.raises(DatabaseError, match="fix the database URL") as info:
+        await Database.open(f"{pg.url}&{option}", wait_s=30)
+    assert not isinstance(info.value, DatabaseUnavailable) and "\n" not in str(info.value)
+    assert option.split("=")[1] in str(info.value) and time.monotonic() - started < 5
+
+
+@async_test
+async def test_connections_notice_a_server_that_vanished_without_closing_them(pg):
+    """A worker on another host whose network drops mid-query would otherwise wait for the
+    kernel to give up (tcp_retries2: about 15 minutes) while its leases expire: every
+    connection asks for TCP keepalives and a bound on unacknowledged writes (a URL's own
+    values win). Unix sockets ignore both."""
+    async with await Database.open(f"{pg.url}&keepalives_idle=7") as db:
+        async with db.backend._connection() as conn:
+            settings = conn.info.get_parameters()
+        await db.wait_for_change(0.2)
+        listening = db.backend._listener is not None and not db.backend._listener.done()
+    assert settings["keepalives_idle"] == "7" and settings["tcp_user_timeout"] == "30000"
+    assert settings["keepalives_interval"] == "5" and settings["keepalives_count"] == "3"
+    assert listening
+    assert storage.postgres.tcp_guards("postgresql://db/disco?tcp_user_timeout=9")["keepalives_idle"] == "10"
+    assert "tcp_user_timeout" not in storage.postgres.tcp_guards("postgresql://db/disco?tcp_user_timeout=9")
+
+
+@async_test
+async def test_a_host_name_that_stops_resolving_mid_run_is_an_outage_not_a_typo(pg):
+    """At start, a name that does not resolve is a typo in the URL. Once connected, the same
+    failure is the database host going away for a moment (compose recreating the postgres
+    container: its name resolves again once it is back): retried like any outage, where it
+    used to stop the worker and fail the job it was rendering."""
+    from contextlib import asynccontextmanager
+
+    dns = psycopg.OperationalError("failed to resolve host 'postgres': [Errno -2] Name or service not known")
+    assert isinstance(storage.postgres.translate(dns, "db", 5.0), DatabaseError)
+    assert not isinstance(storage.postgres.translate(dns, "db", 5.0), DatabaseUnavailable)
+    async with await pg.open() as db:
+        @asynccontextmanager
+        async def unresolvable(*args, **kwargs):
+            raise dns
+            yield
+        real, db.backend._pool.connection = db.backend._pool.connection, unresolvable
+        with pytest.raises(DatabaseUnavailable, match="retrying later is safe"):
+            await db.jobs.list()
+        db.backend._pool.connection = real
+        assert await db.jobs.list() == []
+
+
+@async_test
 async def test_foreign_and_newer_databases_are_refused_and_untouched(pg):
     other = pg.new()
     with psycopg.connect(other.url, autocommit=True) as conn:

@@ -293,6 +293,8 @@ async def test_partial_charges_survive_a_failure_and_complete_bills_only_the_bal
         done = await db.jobs.enqueue(request())
         claimed = await db.leases.claim(OWNER)
         await db.leases.charge_partial(done.id, claimed.attempt, OWNER, gpu_seconds=4, note="cell 1 of 2")
+        # The same cell's charge sent again (its answer was lost in a server restart) bills nothing.
+        await db.leases.charge_partial(done.id, claimed.attempt, OWNER, gpu_seconds=4, note="cell 1 of 2")
         job = await db.leases.complete(done.id, claimed.attempt, OWNER, artifacts=[], gpu_seconds=10,
                                        already_charged=4)
         assert job.gpu_seconds == 10 and (await db.quotas.status(1, 10))["day"].user_used == 15

@@ -145,3 +145,53 @@ def test_disco_db_sweep_deletes_what_no_job_needs(tmp_path, capsys, monkeypatch)
     # The delivered job's output and input names go, then the orphan upload and the output
     # blob; the upload the queued jobs name stays.
     assert "deleted 2 job file name(s) past retention and 2 blob(s)" in out and "1 blob(s)" in out
+
+
+@async_test
+async def test_a_copy_that_dies_while_moving_job_files_leaves_the_target_empty(store: Store, tmp_path,
+                                                                              monkeypatch):
+    """`disco db migrate` killed part-way through the blob bytes must not leave a target that
+    holds every row but not every file (jobs pointing at missing blobs, and a rerun refused as
+    'not empty'): the rows and the bytes land together, or nothing does."""
+    from storage.blobs import Blobs
+    (tmp_path / "a").mkdir()
+    await populate(tmp_path / "a" / "original.db")
+    reads = 0
+    real_read = Blobs._read
+
+    async def dies_on_the_second_blob(self, ref):
+        nonlocal reads
+        reads += 1
+        if reads == 2:
+            raise KeyboardInterrupt  # as Ctrl-C or a kill: nothing after this point runs
+        return await real_read(self, ref)
+
+    monkeypatch.setattr(Blobs, "_read", dies_on_the_second_blob)
+    async with await open_db(tmp_path / "a", name="original.db") as source, await store.open() as target:
+        with pytest.raises(KeyboardInterrupt):
+            await copy_database(source, target)
+        assert [table for table in TABLES if (await target.execute(f"SELECT COUNT(*) FROM {table}"))[0][0]] == []
+        monkeypatch.setattr(Blobs, "_read", real_read)
+        copied = await copy_database(source, target)  # the operator simply runs it again
+        assert all(c.source == c.target for c in copied)
+        upload = json.loads((await target.jobs.list())[0].spec_json)["init_image"]
+        assert await target.blobs.get(upload) == BIG
+
+
+@async_test
+async def test_a_source_still_in_use_is_refused_until_its_engines_are_gone(store: Store, tmp_path):
+    """Copying while the old bot's engine (or a worker) still renders from the source: its
+    results would land in the old database after the copy, and the new one would render and
+    post those jobs again. Live engines in the source refuse the copy, naming them."""
+    from storage import STALE_SECONDS, WorkerFit
+    (tmp_path / "a").mkdir()
+    await populate(tmp_path / "a" / "original.db")
+    clock = FakeClock()
+    async with await open_db(tmp_path / "a", clock, name="original.db") as source, await store.open() as target:
+        await source.workers.register("engine:box:7", host="box", device="cuda:0", fit=WorkerFit())
+        with pytest.raises(InvalidState, match=r"still in use: 1 live engine\(s\) \(engine:box:7\); stop the bot "
+                                               r"and every engine"):
+            await copy_database(source, target)
+        assert not (await target.execute("SELECT COUNT(*) FROM jobs"))[0][0]
+        clock.advance(STALE_SECONDS + 1)  # stopped (or killed): its heartbeat went stale
+        assert all(c.source == c.target for c in await copy_database(source, target))

@@ -79,6 +79,24 @@ async def test_a_claim_takes_only_jobs_that_fit(store):
 
 
 @async_test
+async def test_queued_jobs_no_live_worker_fits_are_named_by_model_set(store):
+    clock = FakeClock()
+    async with await open_db(store, clock) as db:
+        await db.jobs.enqueue(request(guild=1, user=1, model_set="dd-default"))
+        await db.jobs.enqueue(request(guild=2, user=2, memory_gb=20.0))
+        await db.jobs.enqueue(request(guild=3, user=3, width=768, height=768))
+        await db.jobs.enqueue(request(guild=4, user=4, memory_gb=6.0))
+        assert await db.workers.stranded() == []  # no live worker: the fleet table says so
+        await db.workers.register("w1", host="a", device="cuda:0", fit=TINY)
+        assert [(s.model_set, s.jobs, s.model_set_served) for s in await db.workers.stranded()] == [
+            ("dd-default", 1, False), ("test-tiny", 2, True)]
+        clock.advance(STALE_SECONDS + 1)
+        await db.workers.register("w2", host="b", device="cuda:0",
+                                  fit=WorkerFit(model_sets=("dd-default", "test-tiny"), memory_gb=80.0))
+        assert await db.workers.stranded() == []  # w1 is no longer live, w2 takes them all
+
+
+@async_test
 async def test_a_user_whose_jobs_do_not_fit_does_not_block_the_guild(store):
     async with await open_db(store) as db:
         await db.jobs.enqueue(request(guild=1, user="big", memory_gb=40.0))
@@ -155,3 +173,17 @@ async def test_an_estimate_says_when_no_live_worker_can_run_the_job(store):
         await db.leases.claim("engine:unregistered")
         [waiting] = (await db.jobs.positions()).values()
         assert waiting.workers is None
+
+
+@async_test
+async def test_a_job_no_live_worker_can_run_does_not_delay_the_others(store):
+    """A dd-default job ahead in the queue while only test-tiny workers are live will not run
+    before them: it must not add its hours to the ETA of every job behind it."""
+    async with await open_db(store) as db:
+        stuck = await db.jobs.enqueue(request(user=1, steps=250, model_set="dd-default", width=1280, height=768))
+        behind = await db.jobs.enqueue(request(user=2, steps=100))
+        await db.workers.register("w1", host="a", device="cuda:0", fit=TINY)
+        estimates = await db.jobs.positions()
+        assert estimates[stuck.id].position == 1 and estimates[behind.id].position == 2
+        assert estimates[behind.id].starts_in == pytest.approx(0.0)
+        assert (estimates[stuck.id].workers, estimates[behind.id].workers) == (0, 1)

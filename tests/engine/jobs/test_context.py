@@ -56,6 +56,22 @@ def test_guarded_render_turns_cuda_oom_into_out_of_memory_after_releasing(monkey
     assert len(released) == 1
 
 
+def test_guarded_render_turns_a_cpu_allocation_failure_into_out_of_memory(monkeypatch):
+    """A CPU worker (`disco worker --device cpu`) given a job too large for its RAM: torch's CPU
+    allocator raises a plain RuntimeError, which used to be an 'unexpected error' retried three
+    times with a traceback each; it is the same OutOfMemory, with what to change."""
+    monkeypatch.setattr(context, "release_memory", lambda device: None)
+
+    def runs_out():
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+                           "allocate memory: you tried to allocate 90596966400 bytes. Error code 12")
+
+    with pytest.raises(OutOfMemory, match="use less"):
+        guarded_render(runs_out, torch.device("cpu"), "use less")
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # other runtime errors pass through
+        guarded_render(lambda: (_ for _ in ()).throw(RuntimeError("shape mismatch")), torch.device("cpu"), "x")
+
+
 @pytest.mark.parametrize("error,expected", [
     (Cancelled("stop", artifacts=("a.mp4",)), Stopped(("a.mp4",))),
     (QuotaSpent("spent", artifacts=("g.png",)), Failed("quota_exceeded", "spent", False, ("g.png",))),

@@ -42,10 +42,25 @@ async def test_materialise_fills_a_fresh_folder_from_blobs(tmp_path):
 
 
 def test_scratch_folders_of_engines_that_are_gone_are_removed(tmp_path):
+    import socket
     mine = scratch_dir(tmp_path, "01JOB")
-    dead = tmp_path / "scratch" / "999999999" / "01OLD"  # no such process
-    for folder in (mine, dead):
+    dead = tmp_path / "scratch" / f"{socket.gethostname()}-999999999" / "01OLD"  # no such process
+    older = tmp_path / "scratch" / "999999998" / "01OLD"  # named before hosts were
+    for folder in (mine, dead, older):
         folder.mkdir(parents=True)
         (folder / "checkpoint.pt").write_bytes(b"x")
-    assert clear_stale_scratch(tmp_path) == [dead.parent]
-    assert (mine / "checkpoint.pt").exists() and not dead.parent.exists()
+    assert sorted(clear_stale_scratch(tmp_path)) == sorted([dead.parent, older.parent])
+    assert (mine / "checkpoint.pt").exists() and not dead.parent.exists() and not older.parent.exists()
+
+
+def test_another_hosts_scratch_folders_are_left_alone(tmp_path):
+    """Two workers whose --data-dir is one shared folder (an NFS home, one volume in two
+    containers): a process id says nothing about another host's processes, so an engine
+    starting on one host must not delete the live scratch folder of an engine on the other."""
+    import socket
+    other = tmp_path / "scratch" / "gpu-b-999999999" / "01JOB"  # gpu-b's pid; not ours to judge
+    other.mkdir(parents=True)
+    (other / "checkpoint.pt").write_bytes(b"x")
+    assert socket.gethostname() != "gpu-b" and clear_stale_scratch(tmp_path) == []
+    assert (other / "checkpoint.pt").exists()
+    assert scratch_dir(tmp_path, "01JOB").parent.name == f"{socket.gethostname()}-{os.getpid()}"

@@ -111,3 +111,36 @@ def test_a_study_stops_with_its_partial_grid_when_the_quota_runs_out(tmp_path):
     assert job.error_message.startswith("stopped after cell 1 of 3 cells")
     assert names(job.artifacts) == ("partial_grid.png",)
     assert "cells/02.png" not in job_files(tmp_path, job.id)
+
+
+def test_a_database_outage_while_billing_a_cell_waits_and_never_bills_twice(tmp_path, caplog):
+    """PostgreSQL restarts while a finished cell is billed: once after the charge committed
+    (the answer is lost), once before it reached the server. The render waits and tries again,
+    the study completes on its first attempt, and each cell is billed exactly once."""
+    from storage import DatabaseUnavailable
+    from tests.support.jobs import OWNER
+
+    async def body(db):
+        job = await db.jobs.enqueue(study_request("clip_guidance_scale=1000,8000"))
+        real, calls = db.leases.charge_partial, []
+
+        async def restarting(*args, **kwargs):
+            calls.append(kwargs["note"])
+            if len(calls) == 1:
+                await real(*args, **kwargs)  # committed; the reply never arrives
+            if len(calls) in (1, 3):
+                raise DatabaseUnavailable("PostgreSQL at db is not reachable (restarting)")
+            return await real(*args, **kwargs)
+        db.leases.charge_partial = restarting
+        w = worker(db, tmp_path)
+        w.config.poll_seconds = 0.05
+        assert await w.run(burst=True) == 1
+        return await db.jobs.get(job.id), await db.quotas.ledger(1, user_id=3), calls
+
+    with caplog.at_level("WARNING", logger="disco.engine"):
+        job, ledger, calls = asyncio.run(with_db(tmp_path, body))
+    assert job.state == "succeeded" and job.attempt == 1, job.error_message
+    assert len(calls) == 4  # each cell's charge was tried again after the outage
+    charges = [e for e in ledger if e.kind == "charge"]
+    assert len(charges) == 3 and abs(sum(e.gpu_seconds for e in charges) - job.gpu_seconds) < 1e-6
+    assert sum("not billed yet" in r.getMessage() for r in caplog.records) == 2

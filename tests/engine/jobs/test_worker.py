@@ -74,6 +74,49 @@ def test_serve_says_it_is_up_and_where_it_waits(tmp_path, caplog):
                for line in lines), lines
 
 
+def test_an_engine_whose_data_folder_is_not_writable_refuses_to_start_and_claims_nothing(tmp_path):
+    """A worker's --data-dir holds its scratch folders. One it cannot write (a volume another
+    user owns) used to claim every job and fail it at once, three attempts in a second: a
+    black hole that turned the whole queue dead. It now refuses to start, naming the fix."""
+    from engine.errors import EngineError
+    from engine.jobs.worker import serve
+
+    (tmp_path / "a-file").write_text("")
+    database = tmp_path / "db" / "disco.db"
+
+    async def queue():
+        async with await Database.open(database) as db:
+            return await db.jobs.enqueue(request(fast_spec(seed=1)))
+    job = asyncio.run(queue())
+    with pytest.raises(EngineError, match=r"cannot write the data folder .*a-file/data .*; point "
+                                          r"--data-dir at a folder this user can write"):
+        asyncio.run(serve(tmp_path / "a-file" / "data", tiny_pool(), burst=True, database=str(database)))
+
+    async def after():
+        async with await Database.open(database) as db:
+            return await db.jobs.get(job.id)
+    untouched = asyncio.run(after())
+    assert (untouched.state, untouched.attempt) == ("queued", 0)
+
+
+def test_the_bots_engine_stops_when_the_bot_is_gone(tmp_path, caplog):
+    """The bot killed with SIGKILL (the OOM killer, outside Docker or systemd) left its engine
+    running; the restarted bot started another, and two engines shared one GPU. The bot's
+    supervisor names itself with --parent-pid and the engine stops once that is no longer its
+    parent (handing back any job it runs)."""
+    from bot.supervisor import EngineSupervisor
+    from engine.jobs.worker import serve
+
+    command = EngineSupervisor(None, tmp_path, ["--models", "test-tiny"]).command("engine:x:1:1")
+    assert command[command.index("--parent-pid") + 1] == str(os.getpid())
+    with caplog.at_level("WARNING", logger="disco.engine"):
+        done = asyncio.run(asyncio.wait_for(serve(tmp_path, tiny_pool(), owner="engine:test:3",
+                                                  parent_pid=999_999_999, parent_poll_s=0.05), 30))
+    assert done == 0
+    assert any("the bot (pid 999999999) that started this engine is gone" in r.getMessage()
+               for r in caplog.records)
+
+
 def test_intermediate_saves_through_the_queue_give_an_evolution_video(tmp_path):
     from engine.media.video import probe_video
 
@@ -321,6 +364,124 @@ def test_a_database_outage_is_retried_and_the_job_still_completes_once(tmp_path,
     assert len(completes) == 1  # the two failed tries never reached the database
     outage_lines = [r.getMessage() for r in caplog.records if "not reachable" in r.getMessage()]
     assert len(outage_lines) == 5 and all("\n" not in line for line in outage_lines)
+
+
+def test_an_outage_while_a_claimed_job_fetches_its_files_costs_no_attempt(tmp_path, caplog):
+    """PostgreSQL restarts just after a claim, while the job's files (inputs, what an earlier
+    attempt kept) are fetched: the engine waits and fetches again. Before, this counted as an
+    'unexpected error' of the render, logged a traceback and used up one of the job's
+    attempts (three restarts at that moment and the job was dead)."""
+    from storage import DatabaseUnavailable
+
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(seed=1)))
+        real, tries = db.blobs.job_files, []
+
+        async def restarting(*args, **kwargs):
+            tries.append(1)
+            if len(tries) <= 2:
+                raise DatabaseUnavailable("PostgreSQL at db is not reachable (restarting)")
+            return await real(*args, **kwargs)
+        db.blobs.job_files = restarting
+        assert await worker(db, tmp_path, poll_seconds=0.05).run(burst=True) == 1
+        return await db.jobs.get(job.id)
+
+    with caplog.at_level("WARNING", logger="disco.engine"):
+        job = asyncio.run(with_db(tmp_path, body))
+    assert job.state == "succeeded" and job.attempt == 1 and job.lease_expiries == 0
+    assert not [r for r in caplog.records if r.exc_info]
+    assert sum("files not fetched yet" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_result_whose_answer_was_lost_is_recorded_and_billed_once_and_said_so(tmp_path, caplog):
+    """The server restarts just after `complete` committed: the engine never hears back and
+    records the result again. The fence refuses the second write (nothing is billed twice),
+    and the log says the result was recorded, not that it was dropped."""
+    from storage import DatabaseUnavailable
+
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(seed=1)))
+        real, calls = db.leases.complete, []
+
+        async def answer_lost(*args, **kwargs):
+            calls.append(1)
+            await real(*args, **kwargs)
+            if len(calls) == 1:
+                raise DatabaseUnavailable("PostgreSQL at db is not reachable (restarting)")
+        db.leases.complete = answer_lost  # (the retry stops at its first fenced write)
+        assert await worker(db, tmp_path, poll_seconds=0.05).run(burst=True) == 1
+        return await db.jobs.get(job.id), await db.quotas.ledger(1, user_id=3), calls
+
+    with caplog.at_level("INFO", logger="disco.engine"):
+        job, ledger, calls = asyncio.run(with_db(tmp_path, body))
+    assert job.state == "succeeded" and job.attempt == 1 and len(calls) == 1  # the retry met the fence
+    assert [e.kind for e in ledger] == ["charge"]
+    lines = [r.getMessage() for r in caplog.records]
+    assert not any("dropped" in line for line in lines), lines
+    assert any(f"job {job.id}: attempt 1 was recorded already" in line for line in lines), lines
+
+
+def test_sigterm_hands_the_running_job_back_at_once_without_using_an_attempt(tmp_path, caplog):
+    """SIGTERM (docker stop, an upgrade, the bot stopping its engine) gives an engine about 10 s
+    before SIGKILL. The engine stops the running job at the next step and hands it back to the
+    queue: no wait for its lease to run out, no attempt used (three restarts used to make a long
+    animation dead), nothing billed; the next engine resumes it from its checkpoint."""
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(seed=1, steps=24), steps=24))
+        first = worker(db, tmp_path)
+        running = asyncio.create_task(first.run())
+        while (await db.jobs.get(job.id)).progress_step < 5:  # a checkpoint every 4 steps
+            await asyncio.sleep(0.05)
+        started = time.monotonic()
+        first.stop()  # what the SIGTERM handler of `serve` calls
+        assert await asyncio.wait_for(running, 60) == 1
+        stopped_in = time.monotonic() - started
+        handed_back = await db.jobs.get(job.id)
+        charged = await db.quotas.ledger(1, user_id=3)
+        assert await worker(db, tmp_path).run(burst=True) == 1
+        return stopped_in, handed_back, charged, await db.jobs.get(job.id)
+
+    with caplog.at_level("INFO", logger="disco.engine"):
+        stopped_in, handed_back, charged, done = asyncio.run(with_db(tmp_path, body))
+    assert stopped_in < 20 and handed_back.progress_step < 24  # not rendered to its end
+    assert handed_back.state == "queued" and handed_back.lease_owner is None
+    assert (handed_back.attempt, handed_back.max_attempts) == (1, 4) and handed_back.error_code is None
+    assert handed_back.checkpoint_path and charged == []
+    assert done.state == "succeeded" and done.attempt == 2
+    assert any("handed back to the queue" in r.getMessage() for r in caplog.records)
+
+
+def test_a_job_handed_back_stores_no_partial_result(tmp_path, monkeypatch):
+    """What a stopped render finished (an animation's partial MP4) is for a cancel, which
+    delivers it. A hand-back delivers nothing: the handler is told not to make it (encoding
+    could outlast the stop's grace) and nothing it returned is stored as the job's output."""
+    import engine.jobs.worker as worker_module
+    from engine.errors import Cancelled
+    from engine.jobs.context import Handler
+    from storage import JobKind
+
+    seen, engines = [], []
+
+    def stopped_render(ctx, spec):
+        ctx.loop.call_soon_threadsafe(engines[0].stop)  # SIGTERM arrives mid-render
+        assert ctx.cancel.wait(10)
+        seen.append(ctx.handing_back)
+        partial = ctx.folder / "partial.mp4"
+        partial.write_bytes(b"frames so far")
+        raise Cancelled("stopped", artifacts=(str(partial),))
+
+    still = worker_module.HANDLERS[JobKind.STILL]
+    monkeypatch.setitem(worker_module.HANDLERS, JobKind.STILL, Handler(still.spec_of, stopped_render))
+
+    async def body(db):
+        job = await db.jobs.enqueue(request(fast_spec(seed=1)))
+        engines.append(worker(db, tmp_path))
+        assert await asyncio.wait_for(engines[0].run(), 30) == 1
+        return await db.jobs.get(job.id)
+
+    job = asyncio.run(with_db(tmp_path, body))
+    assert seen == [True] and job.state == "queued" and not job.artifacts
+    assert job_file(tmp_path, job.id, "partial.mp4") is None
 
 
 def test_a_full_disk_holds_the_job_until_there_is_space_and_loses_nothing(tmp_path, caplog):
