@@ -118,7 +118,6 @@ def test_a_database_outage_while_billing_a_cell_waits_and_never_bills_twice(tmp_
     (the answer is lost), once before it reached the server. The render waits and tries again,
     the study completes on its first attempt, and each cell is billed exactly once."""
     from storage import DatabaseUnavailable
-    from tests.support.jobs import OWNER
 
     async def body(db):
         job = await db.jobs.enqueue(study_request("clip_guidance_scale=1000,8000"))
