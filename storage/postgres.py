@@ -41,6 +41,9 @@ from .migrations import OWN_TABLES
 from .pg_schema import NOTIFY_CHANNEL, PG_MIGRATIONS
 
 log = logging.getLogger("disco.storage")
+# The pool warns (several lines, each reconnect attempt) about what this module already reports
+# once per try through `translate`: an outage would fill the log twice over. Its errors still show.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 WRITER_LOCK = 0x44495343  # "DISC": the advisory lock key every write transaction takes
 MAX_BACKOFF_S = 30.0
