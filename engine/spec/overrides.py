@@ -73,12 +73,28 @@ def _parse_value(key: str, raw: str) -> Any:
         return text
     if text.lower() in ("none", "null"):
         return None
+    return _literal(text)
+
+
+def _literal(text: str) -> Any:
+    """true/false, a JSON number, list or object, else the text itself (a bare word such as ddim)."""
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
     try:
         return json.loads(text)
-    except (ValueError, RecursionError):  # not JSON: a bare word such as ddim
+    except (ValueError, RecursionError):
         return text
+
+
+def _option_items(options: str | list[str] | tuple[str, ...]) -> list[str]:
+    """The options one by one (a string is split on ';' and newlines), within the bounds."""
+    if isinstance(options, str):
+        if len(options) > MAX_OPTIONS * MAX_OPTION_LENGTH:
+            raise SpecError(f"the settings text is {len(options)} characters long; too long")
+        options = split_options(options)
+    if not isinstance(options, (list, tuple)) or len(options) > MAX_OPTIONS:
+        raise SpecError(f"give at most {MAX_OPTIONS} settings as key=value")
+    return list(options)
 
 
 def parse_set_options(options: str | list[str] | tuple[str, ...] | None) -> dict[str, Any]:
@@ -89,14 +105,8 @@ def parse_set_options(options: str | list[str] | tuple[str, ...] | None) -> dict
     """
     if options is None:
         return {}
-    if isinstance(options, str):
-        if len(options) > MAX_OPTIONS * MAX_OPTION_LENGTH:
-            raise SpecError(f"the settings text is {len(options)} characters long; too long")
-        options = split_options(options)
-    if not isinstance(options, (list, tuple)) or len(options) > MAX_OPTIONS:
-        raise SpecError(f"give at most {MAX_OPTIONS} settings as key=value")
     changes: dict[str, Any] = {}
-    for option in options:
+    for option in _option_items(options):
         if not isinstance(option, str) or len(option) > MAX_OPTION_LENGTH:
             raise SpecError(f"each setting must be key=value text of at most "
                             f"{MAX_OPTION_LENGTH} characters")
@@ -139,15 +149,10 @@ def split_animation_options(options: str | list[str] | tuple[str, ...] | None
     which it explains."""
     if options is None:
         return {}, []
-    if isinstance(options, str) and len(options) > MAX_OPTIONS * MAX_OPTION_LENGTH:
-        raise SpecError(f"the settings text is {len(options)} characters long; too long")
-    items = split_options(options) if isinstance(options, str) else list(options)
-    if len(items) > MAX_OPTIONS:
-        raise SpecError(f"give at most {MAX_OPTIONS} settings as key=value")
     fields = set(AnimationSpec.model_fields) - {"render"}
     animation: dict[str, Any] = {}
     rest: list[str] = []
-    for option in items:
+    for option in _option_items(options):
         key, sep, raw = str(option).partition("=")
         key = key.strip().lower().replace("-", "_")
         if sep and key in fields:
@@ -161,9 +166,4 @@ def _typed_value(raw: str) -> Any:
     text = raw.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return text
+    return _literal(text)
