@@ -75,9 +75,7 @@ def _scan(text: str, param: str) -> list[tuple[int, float, str]]:
         number = len(found) + 1
         start = pos
         frame_match = FRAME_NUMBER.match(text, pos)
-        close = text.find(")", pos)
-        snippet = text[start:close + 1 if close >= 0 else start + 30].strip()[:40]
-        where = f"keyframe {number} ({snippet!r})"
+        snippet, where = _quoted(text, number, start, text.find(")", pos))
         if not frame_match:
             negative = re.match(r"-\s*\d", text[pos:])
             raise _fail(param, f"{where} at character {pos + 1}: " + (
@@ -100,8 +98,7 @@ def _scan(text: str, param: str) -> list[tuple[int, float, str]]:
             raise _fail(param, f"{where} at character {pos + 1}: expected '(' — the value goes "
                         f"in parentheses")
         close = _closing(text, pos)  # balanced, so math such as sin(t) is shown whole
-        snippet = text[start:close + 1 if close >= 0 else start + 30].strip()[:40]
-        where = f"keyframe {number} ({snippet!r})"
+        snippet, where = _quoted(text, number, start, close)
         if close < pos:
             raise _fail(param, f"{where}: the '(' at character {pos + 1} is never closed")
         value = _number_value(text[pos + 1:close], param, where)
@@ -110,6 +107,13 @@ def _scan(text: str, param: str) -> list[tuple[int, float, str]]:
             raise _fail(param, f"more than {MAX_KEYFRAMES} keyframes")
         pos = _SPACE.match(text, close + 1).end()
     return found
+
+
+def _quoted(text: str, number: int, start: int, close: int) -> tuple[str, str]:
+    """Keyframe `number` as typed (from `start` to the ')' at `close`, or a little when there is
+    none), and the words that name it in an error."""
+    snippet = text[start:close + 1 if close >= 0 else start + 30].strip()[:40]
+    return snippet, f"keyframe {number} ({snippet!r})"
 
 
 def _closing(text: str, open_at: int) -> int:
