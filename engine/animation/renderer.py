@@ -37,7 +37,7 @@ from PIL import Image
 from engine.animation.camera import vr_eye_views, warp_3d
 from engine.animation.depth import build_depth_model, estimate_depth
 from engine.animation.flow import blend_init, flow_between, load_raft, random_raft, warp_with_flow
-from engine.animation.runfolder import settle_seed
+from engine.animation.runfolder import eye_file, frame_file, frames_done, settle_seed
 from engine.animation.warp2d import warp_2d
 from engine.diffusion.embeddings import load_image
 from engine.diffusion.images import image_to_tensor, pil_to_unit, unit_to_pil
@@ -176,7 +176,7 @@ class _Run:
         self.old: torch.Tensor | None = None
 
     def frame_path(self, n: int) -> Path:
-        return self.out / "frames" / f"{n:04}.png"
+        return frame_file(self.out, n)
 
     def _frame_count(self) -> int:
         if self.mode != "Video Input":
@@ -187,9 +187,7 @@ class _Run:
 
     def resume_point(self) -> int:
         """The first frame not on disk; the carried state is rebuilt from the files before it."""
-        n = 0
-        while n < self.total and self.frame_path(n).exists():
-            n += 1
+        n = frames_done(self.out, self.total)
         if n == 0 or n == self.total:
             return n
         last = n - 1
@@ -339,7 +337,7 @@ class _Run:
                                    fov=a.fov, near=a.near_plane, far=a.far_plane,
                                    padding_mode=a.padding_mode, sampling_mode=a.sampling_mode)
         for side, view in (("l", left), ("r", right)):
-            save_png(unit_to_pil(view), self.out / "vr" / f"frame_{n:04}_{side}.png", {})
+            save_png(unit_to_pil(view), eye_file(self.out, n, side), {})
 
     # ---- assembly -------------------------------------------------------------------------
 
@@ -356,8 +354,7 @@ class _Run:
         preview = animated_preview(iter_images(shown), self.out / "preview.gif", fps=fps)
         result = AnimationResult(paths, mp4, preview, self.seed, 0, 0.0)
         if self.vr:
-            eyes = [tuple(self.out / "vr" / f"frame_{n:04}_{side}.png" for side in "lr")
-                    for n in range(self.total)]
+            eyes = [(eye_file(self.out, n, "l"), eye_file(self.out, n, "r")) for n in range(self.total)]
             result.vr_frames = eyes
             result.vr_mp4 = encode_mp4(side_by_side(iter_images(e[0] for e in eyes),
                                                     iter_images(e[1] for e in eyes)),

@@ -24,6 +24,24 @@ SETTINGS_FILE = "animation.json"
 ASSEMBLY_ONLY = ("fps", "video_init_blend_mode")
 
 
+def frame_file(out_dir: Path, n: int) -> Path:
+    """Frame n of the animation in `out_dir` (``frames/NNNN.png``)."""
+    return out_dir / "frames" / f"{n:04}.png"
+
+
+def eye_file(out_dir: Path, n: int, eye: str) -> Path:
+    """Frame n's VR view for `eye`, "l" or "r" (``vr/frame_NNNN_l.png``)."""
+    return out_dir / "vr" / f"frame_{n:04}_{eye}.png"
+
+
+def frames_done(out_dir: Path, limit: int | None = None) -> int:
+    """How many frames, from frame 0 on without a gap, are in `out_dir` (at most `limit`)."""
+    n = 0
+    while (limit is None or n < limit) and frame_file(out_dir, n).exists():
+        n += 1
+    return n
+
+
 def settle_seed(anim: AnimationSpec, out_dir: Path, resume: bool) -> int:
     """The base seed: the stored one when resuming the same animation (or this one lengthened, or
     assembled at another fps), else a new one; raises EngineError for another animation's folder."""
@@ -74,10 +92,7 @@ def _extends(old: AnimationSpec, new: AnimationSpec, out_dir: Path) -> bool:
     if {**_frames_part(json.loads(old.to_json())), "max_frames": 0} != {
             **_frames_part(json.loads(new.to_json())), "max_frames": 0}:
         return False
-    done = 0
-    while (out_dir / "frames" / f"{done:04}.png").exists():
-        done += 1
-    done = min(done, old.max_frames, new.max_frames)
+    done = frames_done(out_dir, min(old.max_frames, new.max_frames))
     motion = MODE_KEYS[new.animation_mode]
     return (old.diffused_frames()[:done] == new.diffused_frames()[:done]
             and all(old.series(name)[:done] == new.series(name)[:done] for name in motion)
@@ -90,7 +105,7 @@ def _seed_on_disk(out_dir: Path, wanted: dict) -> int | None:
     """The base seed frame 0 on disk was rendered with, when there is one and it is of `wanted`
     (a queued job's frames come back without animation.json; a user may delete that file).
     Frames of another animation are an EngineError: they must never be taken as this one's."""
-    first = out_dir / "frames" / "0000.png"
+    first = frame_file(out_dir, 0)
     if not first.exists():
         return None
     try:
@@ -108,9 +123,9 @@ def _seed_on_disk(out_dir: Path, wanted: dict) -> int | None:
 def _drop_frames_from(out_dir: Path, first: int) -> None:
     """Delete frame `first` and every later one, with their VR eye views."""
     n = first
-    while (frame := out_dir / "frames" / f"{n:04}.png").exists():
+    while (frame := frame_file(out_dir, n)).exists():
         for eye in "lr":
-            (out_dir / "vr" / f"frame_{n:04}_{eye}.png").unlink(missing_ok=True)
+            eye_file(out_dir, n, eye).unlink(missing_ok=True)
         frame.unlink()
         n += 1
 

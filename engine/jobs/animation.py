@@ -29,6 +29,7 @@ from pathlib import Path
 from PIL import Image
 
 from engine.animation.renderer import FrameEvent, iter_images
+from engine.animation.runfolder import frame_file, frames_done
 from engine.errors import Cancelled, EngineError
 from engine.jobs.context import Handler, JobContext, fixed_seed
 from engine.jobs.files import save_preview
@@ -94,9 +95,7 @@ def _keep_frame(ctx: JobContext, n: int, frame: Path) -> bool:
 
 def _partial_video(folder: Path, anim: AnimationSpec) -> tuple[str, ...]:
     """The frames finished before a cancel as `partial.mp4` (nothing when there are none)."""
-    frames = []
-    while (path := folder / "frames" / f"{len(frames):04}.png").exists():
-        frames.append(path)
+    frames = [frame_file(folder, n) for n in range(frames_done(folder))]
     if not frames:
         return ()
     try:
