@@ -154,20 +154,12 @@ class JobContext:
         attempt lost the job or was cancelled (`cancel` is set). While the database is away or
         its disk full, the render waits here and tries again: what it pushes is what a resume
         starts from."""
-        wait = self.config.poll_seconds
-        while True:
-            try:
-                return self._wait(self.put_file(path, role))
-            except StaleAttempt:
-                self._lost_lease()
-                self.cancel.set()
-                return None
-            except TRANSIENT as exc:
-                log.warning("job %s: %s not stored yet (%s); retrying in %.0f s", self.job.id,
-                            path.name, exc, wait)
-                if self.cancel.wait(wait):
-                    return None
-                wait = min(wait * 2, 30.0)
+        try:
+            return self._until_answered(f"{path.name} not stored yet", lambda: self.put_file(path, role))[1]
+        except StaleAttempt:
+            self._lost_lease()
+            self.cancel.set()
+            return None
 
     def show(self, preview: Path) -> None:
         """From the render thread: `preview` (a local file) is the latest picture; the next
@@ -221,21 +213,14 @@ class JobContext:
         `more` units remain (then `live.quota_spent` is set); `cancel` is set either way.
         While the database is away the render waits here and tries again, as `push` does (a
         unit is billed once however often its charge is sent: `leases.charge_partial`)."""
-        wait = self.config.poll_seconds
-        while True:
-            try:
-                time_left = self._wait(self.db.leases.charge_partial(
-                    self.job.id, self.job.attempt, self.owner, gpu_seconds=seconds, note=note))
-                break
-            except StaleAttempt:
-                self.cancel.set()
-                return False
-            except TRANSIENT as exc:
-                log.warning("job %s: %s not billed yet (%s); retrying in %.0f s", self.job.id, note,
-                            exc, wait)
-                if self.cancel.wait(wait):
-                    return False
-                wait = min(wait * 2, 30.0)
+        try:
+            answered, time_left = self._until_answered(f"{note} not billed yet", lambda: self.db.leases.charge_partial(
+                self.job.id, self.job.attempt, self.owner, gpu_seconds=seconds, note=note))
+        except StaleAttempt:
+            self.cancel.set()
+            return False
+        if not answered:
+            return False
         self.live.charged += seconds
         if not time_left and more:
             self.live.quota_spent = True
@@ -248,6 +233,20 @@ class JobContext:
         the queue whole (nothing it finished is delivered, so no partial result is made)."""
         self.handing_back = True
         self.cancel.set()
+
+    def _until_answered(self, what: str, write: Callable[[], Coroutine[Any, Any, T]]) -> tuple[bool, T | None]:
+        """From the render thread: `write()`'s answer, trying again while the database is away
+        or its disk full (`what` says what waits, in the log); (False, None) when the job was
+        cancelled meanwhile. StaleAttempt passes to the caller."""
+        wait = self.config.poll_seconds
+        while True:
+            try:
+                return True, self._wait(write())
+            except TRANSIENT as exc:
+                log.warning("job %s: %s (%s); retrying in %.0f s", self.job.id, what, exc, wait)
+                if self.cancel.wait(wait):
+                    return False, None
+                wait = min(wait * 2, 30.0)
 
     def _wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(ANSWER_TIMEOUT)
