@@ -44,7 +44,7 @@ def _clip(text: str, limit: int = LINE_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _code(text: str, limit: int = 120) -> str:
+def code_span(text: str, limit: int = 120) -> str:
     """User text as an inline code span that cannot close early or mention anyone."""
     cleaned = " ".join(text.split()).replace("`", "ˋ").replace("@", "@\u200b")
     return f"`{_clip(cleaned, limit) or ' '}`"
@@ -70,7 +70,7 @@ def _prompt_lines(job: ParsedJob) -> list[str]:
         text = prompt.text.rsplit("/", 1)[-1] if index >= len(job.prompts) else prompt.text
         kind = "image " if index >= len(job.prompts) else ""
         used = f" → {_weight(round(share, 3))}" if share is not None else ""
-        lines.append(f"• {kind}{_code(text)} {_weight(prompt.weight)}{used}")
+        lines.append(f"• {kind}{code_span(text)} {_weight(prompt.weight)}{used}")
     return lines
 
 
@@ -79,14 +79,14 @@ def _settings_lines(job: ParsedJob) -> list[str]:
     first = (f"{spec.width}×{spec.height} · steps {spec.steps} · seed {spec.seed}"
              + (" (random)" if job.seed_was_random else ""))
     if spec.init_image:
-        first += f" · init image {_code(spec.init_image.rsplit('/', 1)[-1], 60)}"
+        first += f" · init image {code_span(spec.init_image.rsplit('/', 1)[-1], 60)}"
     if spec.gobig:
         first += f" · GoBig {spec.gobig_scale}× → {spec.width * spec.gobig_scale}×{spec.height * spec.gobig_scale}"
     lines = [first]
     for key, value in job.non_defaults.items():
         if key in ("width", "height", "steps"):
             continue
-        lines.append(f"{_plain(key)} = {_code(_format_value(key, value), 80)}")
+        lines.append(f"{_plain(key)} = {code_span(_format_value(key, value), 80)}")
     return lines
 
 

@@ -28,6 +28,7 @@ from bot.answers import ADMIN, as_typed, say, think
 from bot.checks import job_of_this_server, require_admin, rules_channel_id
 from bot.params import Images, JobId, Settings, Side
 from bot.settings_text import channels_text, limits_text, seconds_text
+from commands.echo import code_span
 from commands.fleet import fleet_table, stranded_lines
 from commands.job_options import JobLimits, bot_baseline
 from commands.moderation import check_banned_word
@@ -65,11 +66,6 @@ RulesChannel = Union[discord.TextChannel, discord.ForumChannel]
 def subject_text(scope: str, subject_id: Optional[str]) -> str:
     return {"user": f"<@{subject_id}>", "role": f"<@&{subject_id}>",
             "member": "every member (default)", "guild": "the whole server"}[scope]
-
-
-def word_span(word: str) -> str:
-    """A banned word as storage keeps it, in a code span a backtick in it cannot close early."""
-    return f"`{' '.join(word.lower().split()).replace('`', 'ˋ')}`"
 
 
 @app_commands.guild_only()
@@ -293,7 +289,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                          word: app_commands.Range[str, 1, 100]) -> None:
         await self.db.guilds.add_banned_word(interaction.guild_id, check_banned_word(word),
                                              actor_id=interaction.user.id)
-        await say(interaction, f"**Banned** {word_span(word)}. "
+        await say(interaction, f"**Banned** {code_span(word.lower())}. "
                                f"{await self._words(interaction.guild_id)}")
 
     @banned.command(name="remove", description="Allow a banned word again")
@@ -303,7 +299,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         removed = await self.db.guilds.remove_banned_word(interaction.guild_id, word,
                                                           actor_id=interaction.user.id)
         head = "**Removed**" if removed else "**Unchanged:** not banned:"
-        await say(interaction, f"{head} {word_span(word)}. "
+        await say(interaction, f"{head} {code_span(word.lower())}. "
                                f"{await self._words(interaction.guild_id)}")
 
     @banned.command(name="list", description="List the banned words")
@@ -314,7 +310,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         words = (await self.db.guilds.get(guild_id)).banned_words
         if not words:
             return "No banned words."
-        return f"Banned words ({len(words)}): " + ", ".join(word_span(w) for w in words)
+        return f"Banned words ({len(words)}): " + ", ".join(code_span(w) for w in words)
 
     # ---- defaults --------------------------------------------------------------------------
 

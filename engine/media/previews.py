@@ -15,6 +15,7 @@ from engine.errors import EngineError
 from engine.media.files import atomic_write_bytes
 from engine.media.video import as_array
 
+
 def animated_preview(frames: Iterable[Image.Image | np.ndarray], path: str | os.PathLike, *,
                      max_side: int = 256, fps: float = 12, fmt: Literal["gif", "webp"] | None = None) -> Path:
     """A small looping GIF or WebP (from `fmt`, else the file suffix) with every frame shrunk to fit
