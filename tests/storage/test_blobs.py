@@ -165,52 +165,52 @@ async def test_a_put_refreshes_a_blob_the_sweep_would_drop(store):
         await db.close()
 
 
-class PausedAfterBytes:
-    """Holds a put between writing its bytes and taking the write lock for its row."""
+class PausedPut:
+    """A put of `size` random bytes held between writing its bytes and taking the write lock
+    for its row: `await PausedPut.started(...)` returns once the bytes are written; `finish()`
+    lets it go on and returns its reference."""
 
-    def __init__(self, blobs):
-        self.bytes_written, self.go_on = asyncio.Event(), asyncio.Event()
+    def __init__(self, blobs, size: int, name: str):
+        self.data = os.urandom(size)
+        self._written, self._go_on = asyncio.Event(), asyncio.Event()
         original = blobs._write_unlocked
 
         async def write_then_wait(sha, data):
             await original(sha, data)
-            self.bytes_written.set()
-            await self.go_on.wait()
+            self._written.set()
+            await self._go_on.wait()
         blobs._write_unlocked = write_then_wait
+        self._put = asyncio.create_task(blobs.put(self.data, name))
+
+    @classmethod
+    async def started(cls, blobs, size: int, name: str) -> PausedPut:
+        paused = cls(blobs, size, name)
+        await asyncio.wait_for(paused._written.wait(), 10)
+        return paused
+
+    async def finish(self) -> str:
+        self._go_on.set()
+        return await self._put
 
 
 @async_test
 async def test_a_put_writes_its_bytes_without_holding_the_write_lock(store):
-    db = await open_db(store)
-    try:
-        paused = PausedAfterBytes(db.blobs)
-        data = os.urandom(2 * CHUNK_BYTES + 5)
-        put = asyncio.create_task(db.blobs.put(data, "animation.mp4"))
-        await asyncio.wait_for(paused.bytes_written.wait(), 10)
+    async with await open_db(store) as db:
+        put = await PausedPut.started(db.blobs, 2 * CHUNK_BYTES + 5, "animation.mp4")
         # Another writer gets through while the bytes sit there without their row.
         job = await asyncio.wait_for(db.jobs.enqueue(request()), 3)
-        assert not await db.blobs.exists(blob_ref(hashlib.sha256(data).hexdigest(), "animation.mp4"))
-        paused.go_on.set()
-        assert await db.blobs.get(await put) == data and await db.jobs.get(job.id)
-    finally:
-        await db.close()
+        assert not await db.blobs.exists(blob_ref(hashlib.sha256(put.data).hexdigest(), "animation.mp4"))
+        assert await db.blobs.get(await put.finish()) == put.data and await db.jobs.get(job.id)
 
 
 @async_test
 async def test_a_sweep_between_a_puts_bytes_and_its_row_loses_nothing(store):
-    db = await open_db(store)
-    try:
-        paused = PausedAfterBytes(db.blobs)
-        data = os.urandom(CHUNK_BYTES + 9)
-        put = asyncio.create_task(db.blobs.put(data, "frame.png"))
-        await asyncio.wait_for(paused.bytes_written.wait(), 10)
+    async with await open_db(store) as db:
+        put = await PausedPut.started(db.blobs, CHUNK_BYTES + 9, "frame.png")
         age_leftover_files(store)
         swept = await db.blobs.sweep(retention_s=DAY)  # takes the bytes no row names yet
-        assert (swept.blobs, swept.bytes) == (1, len(data))
-        paused.go_on.set()
-        assert await db.blobs.get(await put) == data  # the put found them gone and wrote them again
-    finally:
-        await db.close()
+        assert (swept.blobs, swept.bytes) == (1, len(put.data))
+        assert await db.blobs.get(await put.finish()) == put.data  # found them gone, wrote them again
 
 
 @async_test
