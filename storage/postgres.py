@@ -362,7 +362,7 @@ async def _first_connection(url: str, where: str, busy_timeout_s: float, wait_s:
     deadline, backoff = time.monotonic() + wait_s, 0.5
     while True:
         try:
-            timeout_from_conninfo(conninfo_to_dict(url))  # the pool's connections use the URL's own
+            timeout_from_conninfo(conninfo_to_dict(url))  # raises on a connect_timeout psycopg cannot read (the pool would use it)
             conn = await psycopg.AsyncConnection.connect(url, connect_timeout=max(2, int(busy_timeout_s)),
                                                          **tcp_guards(url))
             await conn.close()
