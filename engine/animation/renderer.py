@@ -41,7 +41,7 @@ from engine.animation.runfolder import eye_file, frame_file, frames_done, settle
 from engine.animation.warp2d import warp_2d
 from engine.diffusion.embeddings import load_image
 from engine.diffusion.images import image_to_tensor, pil_to_unit, unit_to_pil
-from engine.diffusion.pipeline import DiscoPipeline, RenderContext
+from engine.diffusion.pipeline import DiscoPipeline, RenderContext, StepCallback
 from engine.diffusion.sampling import StepInfo
 from engine.errors import Cancelled, EngineError
 from engine.media.files import save_png
@@ -290,24 +290,28 @@ class _Run:
         label = f"init of frame {n} (in memory)" if init is not None else None
         spec = self.anim.frame_render_spec(n, init_image=label, seed=self.seed)
         start = quantise(init).mul(2).sub(1) if init is not None else None
-        step_cb = None
-        if self.callback is not None:
-            def step_cb(context: RenderContext, info: StepInfo) -> None:
-                self.callback(FrameEvent(n, self.total, True, info, context))
-        results = self.r.pipeline(spec, out_dir=self.out / ".work", callback=step_cb,
+        results = self.r.pipeline(spec, out_dir=self.out / ".work", callback=self._step_callback(n),
                                   should_cancel=self.should_cancel, run=0, init=start, keep_images=True)
         results[0].path.unlink(missing_ok=True)
         return quantise(results[0].image.add(1).div(2))
 
+    def _step_callback(self, n: int) -> StepCallback | None:
+        """The pipeline's step callback for frame n: each step as a FrameEvent, or None."""
+        callback = self.callback
+        if callback is None:
+            return None
+
+        def on_step(context: RenderContext, info: StepInfo) -> None:
+            callback(FrameEvent(n, self.total, True, info, context))
+        return on_step
+
     def _given_frame(self) -> torch.Tensor:
         """`init_frame` as frame 0: resized to the render size as an init image is, not diffused."""
-
         render = self.anim.render
         image = load_image(self.anim.init_frame, "init_frame")
         return quantise(image_to_tensor(image, render.width, render.height, self.device).add(1).div(2))
 
     def _check_cancel(self) -> None:
-
         if self.should_cancel is not None and self.should_cancel():
             raise Cancelled("the animation was cancelled")
 
