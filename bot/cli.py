@@ -67,6 +67,9 @@ def cmd_bot(args: argparse.Namespace, sections: dict[str, dict], data_dir: Path)
 
     from storage import StorageError
 
+    from .client import LoginTimeout
+
+    api = "Discord's API at " + discord.http.Route.BASE
     try:
         asyncio.run(_run(config, token))
     except StorageError as exc:  # a wrong database URL or password, a foreign database: one line
@@ -77,8 +80,18 @@ def cmd_bot(args: argparse.Namespace, sections: dict[str, dict], data_dir: Path)
               "portal (your application → Bot → Reset Token)", file=sys.stderr)
         return 2
     except aiohttp.ClientConnectionError as exc:  # only the login gives up; the gateway reconnects
-        print(f"error: cannot reach Discord's API at {discord.http.Route.BASE} ({exc}); check this "
-              "host's network, DNS and proxy, or [discord] api_base in the config file", file=sys.stderr)
+        print(f"error: cannot reach {api} ({exc}); check this host's network, DNS and proxy, or "
+              "[discord] api_base in the config file", file=sys.stderr)
+        return 2
+    except LoginTimeout as exc:
+        print(f"error: {api} accepted the connection but gave {exc}; check this host's proxy, or "
+              "[discord] api_base in the config file", file=sys.stderr)
+        return 2
+    except discord.HTTPException as exc:  # a wrong api_base path (404), a failing proxy (502)
+        status = f"{exc.status} {exc.response.reason or ''}".strip()
+        print(f"error: {api} answered the login with HTTP {status}; check "
+              "[discord] api_base in the config file (leave it out for Discord's own), this host's "
+              "proxy, or https://discordstatus.com", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

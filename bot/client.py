@@ -35,6 +35,13 @@ log = logging.getLogger("disco.bot")
 
 
 SWEEP_SECONDS = 3600.0  # how often delivered jobs' files past their retention are deleted
+# Discord answers a login in well under a second; discord.py's HTTP session would wait aiohttp's
+# default of 5 minutes for an address (a proxy, a wrong api_base) that accepts and never answers.
+LOGIN_TIMEOUT_S = 30.0
+
+
+class LoginTimeout(Exception):
+    """The API accepted the connection but did not answer the login within LOGIN_TIMEOUT_S."""
 
 
 async def sweep_blobs(db: Database, retention_s: float, every_s: float = SWEEP_SECONDS) -> None:
@@ -68,8 +75,30 @@ class DiscoBot(commands.Bot):
         self.supervisors: list[EngineSupervisor] = []  # one per [engine] devices entry
         self._poster_task: Optional[asyncio.Task] = None
         self._sweep_task: Optional[asyncio.Task] = None
+        self.login_timeout_s = LOGIN_TIMEOUT_S
+        self._login_answered = asyncio.Event()  # set when setup_hook starts: the requests are done
+
+    async def login(self, token: str) -> None:
+        """discord.py's login, whose requests (the token, the application) must be answered within
+        `login_timeout_s`; the setup hook after them waits for the database as long as it takes."""
+        login = asyncio.ensure_future(super().login(token))
+        answered = asyncio.ensure_future(self._login_answered.wait())
+        try:
+            await asyncio.wait({login, answered}, timeout=self.login_timeout_s,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not (login.done() or answered.done()):
+                raise LoginTimeout(f"no answer to the login within {self.login_timeout_s:g} s")
+        except BaseException:  # our timeout, or this start cancelled: the login goes too
+            login.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await login
+            raise
+        finally:
+            answered.cancel()
+        await login
 
     async def setup_hook(self) -> None:
+        self._login_answered.set()
         try:
             self.config.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a volume another user owns, a path below a file
