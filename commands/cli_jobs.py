@@ -40,7 +40,7 @@ def add_jobs_command(commands: argparse._SubParsersAction, config_options: argpa
                         "study's (a result's _study.json, or study.json of disco study)")
     for name in ("--guild", "--channel", "--user"):
         submit.add_argument(name, required=True, help=f"Discord {name[2:]} id (any number for local use)")
-    add_spec_options(submit)
+    add_spec_options(submit, renders_here=False)
     submit.add_argument("--batches", type=int, help="images to render (n_batches; default 1)")
     submit.add_argument("--max-attempts", type=bounded_int(1, 100), default=3,
                         help="tries before the job is dead (1-100; default 3)")
@@ -107,7 +107,7 @@ async def _submit(db, args, config) -> int:
     check_spec(spec, guild.banned_words)
     check_allowed_models(spec, guild.allowed_models, guild.allowed_clip_models)
     check_gpu_memory(spec, float(config["engine"].get("gpu_memory_gb", 0.0)))
-    model_set = args.models if args.models != "dd-default" else config["engine"]["model_set"]
+    model_set = args.models or config["engine"]["model_set"]
     job = await db.jobs.enqueue(JobRequest(
         guild_id=args.guild, channel_id=args.channel, user_id=args.user, kind=kind,
         spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set=model_set, seed=seed,
