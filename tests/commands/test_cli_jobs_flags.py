@@ -1,4 +1,5 @@
-"""`disco jobs submit`'s flags say only what a queued job keeps: its model set, checked at once.
+"""`disco jobs submit`'s flags say only what a queued job keeps, each checked at once: its model
+set and the Discord ids the bot will post the result to.
 
 The engine that claims the job renders it on its own device, precision and downloads, so those
 flags are not offered (they were accepted and silently dropped), and a model set no engine has
@@ -42,3 +43,14 @@ def test_the_model_set_is_the_flag_else_the_config_file(tmp_path, capsys):
     assert main(SUBMIT + data + ["--config", str(config), "--models", "dd-default"]) == 0
     assert main(SUBMIT + data) == 0
     assert model_sets(tmp_path / "data") == ["test-tiny", "dd-default", "dd-default"]
+
+
+@pytest.mark.parametrize("flag, value", [("--guild", "abc"), ("--channel", "-5"), ("--user", "1" * 21)])
+def test_a_discord_id_is_a_whole_number(flag, value, capsys):
+    argv = SUBMIT.copy()
+    argv[argv.index(flag) + 1] = value
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv)
+    assert f"{flag}: give a whole number from 0 to {2**64 - 1}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["jobs", "list", "--guild", "abc"])
