@@ -33,8 +33,8 @@ def add_spec_options(p: argparse.ArgumentParser, *, renders_here: bool = True) -
                    help="0 to 4294967295 (default random); image n of a batch uses seed + n")
     if not renders_here:
         p.add_argument("--models", choices=tuple(MODEL_SETS),
-                       help="the model set of the engines that may claim it (default: [engine] model_set of "
-                            "--config, else dd-default)")
+                       help="the job's model set: a disco worker claims only jobs of its own (default: "
+                            "[engine] model_set of --config, else dd-default)")
         return
     p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, test-tiny")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
