@@ -69,7 +69,8 @@ SAMPLERS = [app_commands.Choice(name=mode, value=mode) for mode in CHOICES["samp
 DESCRIPTIONS = {
     "prompt": 'prompts joined by "|" with optional weights, e.g. "a lighthouse:2 | yellow:-0.5"',
     "steps": "diffusion steps (more is finer and slower; DD's default 250)",
-    "width": "width in pixels (multiple of 64)", "height": "height in pixels (multiple of 64)",
+    "width": "width in pixels (rounded down to a multiple of 64)",
+    "height": "height in pixels (rounded down to a multiple of 64)",
     "size": "a named size (instead of width and height)",
     "seed": "the noise seed: the same seed and settings paint the same image",
     "clip_guidance_scale": "how strongly CLIP pulls toward the prompts (DD's default 5000)",

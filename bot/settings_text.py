@@ -21,5 +21,5 @@ def limits_text(settings: GuildSettings) -> str:
 
 def channels_text(settings: GuildSettings) -> str:
     if not settings.allowed_channel_ids:
-        return "/disco is allowed in every channel"
-    return "/disco is allowed only in " + ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
+        return "Jobs are allowed in every channel"
+    return "Jobs are allowed only in " + ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 def add_db_command(commands: argparse._SubParsersAction, options: argparse.ArgumentParser) -> None:
     """`options`: the parent parser of the commands that read the config file (`sweep` does)."""
-    p = commands.add_parser("db", help="database tools: copy an install to another database")
+    p = commands.add_parser("db", help="database tools: copy an install to another database, sweep old job files")
     actions = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     migrate = actions.add_parser(
         "migrate", help="copy jobs, quotas, presets, settings, the audit log and job files into an empty database",

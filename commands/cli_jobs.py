@@ -24,6 +24,7 @@ from engine.spec.sources import add_spec_options, bounded_int, build_spec
 from storage import JobKind, JobState
 
 STATE_COLUMNS = ("id", "state", "attempt", "progress", "guild_id", "user_id", "created")
+DISCORD_ID = bounded_int(0, 2**64 - 1)  # a snowflake; the poster sends the result to this channel
 
 
 def add_jobs_command(commands: argparse._SubParsersAction, config_options: argparse.ArgumentParser) -> None:
@@ -39,15 +40,16 @@ def add_jobs_command(commands: argparse._SubParsersAction, config_options: argpa
                         "animation's (a result's _animation.json, or animation.json of disco animate) or a "
                         "study's (a result's _study.json, or study.json of disco study)")
     for name in ("--guild", "--channel", "--user"):
-        submit.add_argument(name, required=True, help=f"Discord {name[2:]} id (any number for local use)")
-    add_spec_options(submit)
+        submit.add_argument(name, required=True, type=DISCORD_ID,
+                            help=f"Discord {name[2:]} id (any number for local use)")
+    add_spec_options(submit, renders_here=False)
     submit.add_argument("--batches", type=int, help="images to render (n_batches; default 1)")
     submit.add_argument("--max-attempts", type=bounded_int(1, 100), default=3,
                         help="tries before the job is dead (1-100; default 3)")
 
     listing = jobs.add_parser("list", parents=[config_options], help="the newest jobs")
     listing.add_argument("--state", action="append", help="only these states (repeatable)")
-    listing.add_argument("--guild", help="only this Discord server's jobs (its id)")
+    listing.add_argument("--guild", type=DISCORD_ID, help="only this Discord server's jobs (its id)")
     listing.add_argument("--limit", type=bounded_int(1, 10_000), default=25, help="at most this many (1-10000)")
     listing.add_argument("--json", action="store_true", help="a JSON list instead of a table")
 
@@ -107,7 +109,7 @@ async def _submit(db, args, config) -> int:
     check_spec(spec, guild.banned_words)
     check_allowed_models(spec, guild.allowed_models, guild.allowed_clip_models)
     check_gpu_memory(spec, float(config["engine"].get("gpu_memory_gb", 0.0)))
-    model_set = args.models if args.models != "dd-default" else config["engine"]["model_set"]
+    model_set = args.models or config["engine"]["model_set"]
     job = await db.jobs.enqueue(JobRequest(
         guild_id=args.guild, channel_id=args.channel, user_id=args.user, kind=kind,
         spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set=model_set, seed=seed,

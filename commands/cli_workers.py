@@ -16,7 +16,9 @@ from commands.fleet import fleet_table, stranded_lines
 
 def add_workers_command(commands: argparse._SubParsersAction, config_options: argparse.ArgumentParser) -> None:
     p = commands.add_parser("workers", parents=[config_options],
-                            help="list the engines working on the queue (host, device, job, heartbeat)")
+                            help="list the engines working on the queue (host, device, job, heartbeat)",
+                            description="The engines registered in the database (live or not) and the "
+                                        "queued jobs no live engine can run, with the worker to start.")
     p.add_argument("--json", action="store_true", help="one JSON object per worker")
     p.set_defaults(func=cmd_workers)
 

@@ -23,7 +23,7 @@
     [discord]                    # the bot process; the token comes only from DISCORD_TOKEN
     api_base = ""                # REST base, e.g. "http://127.0.0.1:8080/api/v10" ("" = Discord)
     gateway_url = ""             # gateway websocket URL ("" = Discord's)
-    dev_guild_id = 0             # sync /disco to this guild at start-up (0 = don't sync)
+    dev_guild_id = 0             # sync the slash commands to this guild at start-up (0 = none)
 
     [bot]
     poll_seconds = 1.5           # how often the poster looks at the queue
@@ -33,7 +33,7 @@
     engine_restart_max_seconds = 60.0  # longest back-off between engine restarts
     engine_stop_seconds = 10.0   # grace after SIGTERM before the engine is killed
     progress_message_max_age = 3300.0  # a progress message this old (s) is replaced by a new one
-    max_study_cells = 36         # most cells one /study may have (engine.spec.study caps it at 36)
+    max_study_cells = 36         # most cells one /study may have (1 to 36, engine.spec.study's cap)
 
     [models.custom.NAME]         # your own diffusion model (DD's `custom`): url or path, sha256,
     url = "https://…/file.pt"    # and the guided-diffusion values that differ from DD's 512
@@ -77,6 +77,18 @@ MAX_CONFIG_BYTES = 1024 * 1024  # config.example.toml is a few KiB
 BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("storage", "blob_bytes"): (2**20, 2**36),        # 1 MiB .. 64 GiB
     ("storage", "retention_days"): (0.01, 3650.0),    # 15 minutes .. 10 years
+    ("engine", "lease_seconds"): (1.0, 3600.0),
+    ("engine", "heartbeat_seconds"): (0.1, 600.0),    # and under lease_seconds (_check_engine)
+    ("engine", "checkpoint_every"): (1, 100_000),     # as --checkpoint-every
+    ("engine", "gpu_memory_gb"): (0.0, 10_000.0),     # as disco worker --memory-gb
+    ("bot", "poll_seconds"): (0.05, 60.0),
+    ("bot", "status_edit_seconds"): (0.5, 3600.0),
+    ("bot", "preview_seconds"): (0.5, 86400.0),
+    ("bot", "engine_restart_max_seconds"): (1.0, 86400.0),
+    ("bot", "engine_stop_seconds"): (0.5, 3600.0),
+    # Discord refuses edits to a message older than an hour: replace it before that.
+    ("bot", "progress_message_max_age"): (60.0, 3500.0),
+    ("bot", "max_study_cells"): (1, 36),              # engine.spec.study.MAX_CELLS
 }
 MAX_DEVICES = 16  # [engine] devices: one engine process each
 _SECRET_KEY = re.compile(r"token|password|secret", re.IGNORECASE)
@@ -152,8 +164,12 @@ def _check_section_name(section: str, path: str | Path) -> None:
 
 
 def _check_engine(engine: dict, path: str | Path) -> None:
-    """The engine's names, checked here so that a typo stops `disco` at once, not the engine
-    process after the bot is up."""
+    """The engine's names and timings, checked here so that a typo stops `disco` at once, not
+    the engine process after the bot is up."""
+    if engine["heartbeat_seconds"] >= engine["lease_seconds"]:
+        raise ConfigError(f"--config {path}: [engine] heartbeat_seconds = {engine['heartbeat_seconds']:g} is not "
+                          f"under lease_seconds = {engine['lease_seconds']:g}: every lease would lapse between "
+                          f"two heartbeats and the job go back to the queue; make it a tenth of lease_seconds")
     devices = engine["devices"]
     if len(devices) > MAX_DEVICES or not all(isinstance(d, str) and 0 < len(d) <= 32 for d in devices):
         raise ConfigError(f"--config {path}: [engine] devices is a list of at most {MAX_DEVICES} device "

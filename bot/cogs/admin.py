@@ -75,7 +75,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                group_extras=ADMIN.extras()):
     quota = app_commands.Group(name="quota", description="GPU-time budgets per day or month")
     limits = app_commands.Group(name="limits", description="Size and queue limits for each job")
-    channels = app_commands.Group(name="channels", description="Where /disco may be used")
+    channels = app_commands.Group(name="channels", description="Where jobs may be queued")
     intake = app_commands.Group(name="intake", description="Pause or resume new jobs")
     banned = app_commands.Group(name="banned-words", description="Words refused in prompts")
     defaults = app_commands.Group(name="defaults", description="Settings every job starts from here")
@@ -242,7 +242,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
 
     # ---- channels --------------------------------------------------------------------------
 
-    @channels.command(name="allow", description="Allow /disco in a channel (then only in allowed ones)")
+    @channels.command(name="allow", description="Allow jobs in a channel (then only in allowed ones)")
     @app_commands.describe(channel="the channel to allow")
     async def channels_allow(self, interaction: discord.Interaction, channel: RulesChannel) -> None:
         await self.db.guilds.allow_channel(interaction.guild_id, channel.id, actor_id=interaction.user.id)
@@ -262,24 +262,24 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         settings = await self.db.guilds.get(interaction.guild_id)
         await say(interaction, f"**Removed** {channel.mention}. {channels_text(settings)}.")
 
-    @channels.command(name="list", description="List the channels where /disco is allowed")
+    @channels.command(name="list", description="List the channels where jobs are allowed")
     async def channels_list(self, interaction: discord.Interaction) -> None:
         await say(interaction, channels_text(await self.db.guilds.get(interaction.guild_id)) + ".")
 
     # ---- intake ----------------------------------------------------------------------------
 
     @intake.command(name="pause", description="Refuse new jobs (queued and running ones carry on)")
-    @app_commands.describe(reason="shown to members whose /disco is refused")
+    @app_commands.describe(reason="shown to members whose new job is refused")
     async def intake_pause(self, interaction: discord.Interaction,
                            reason: Optional[app_commands.Range[str, 1, 200]] = None) -> None:
         await self.db.guilds.pause_intake(interaction.guild_id, reason or "", actor_id=interaction.user.id)
-        await say(interaction, f"**Intake paused**: {as_typed(reason or 'no reason given')}. New /disco jobs are "
+        await say(interaction, f"**Intake paused**: {as_typed(reason or 'no reason given')}. New jobs are "
                                f"refused until `/disco-admin intake resume`.")
 
     @intake.command(name="resume", description="Accept new jobs again")
     async def intake_resume(self, interaction: discord.Interaction) -> None:
         await self.db.guilds.resume_intake(interaction.guild_id, actor_id=interaction.user.id)
-        await say(interaction, "**Intake open**: /disco accepts new jobs.")
+        await say(interaction, "**Intake open**: new jobs are accepted.")
 
     # ---- banned words ----------------------------------------------------------------------
 

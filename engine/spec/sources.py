@@ -9,13 +9,17 @@ from pathlib import Path
 from engine.errors import SpecError
 from engine.media.files import PNG_SIGNATURE, png_settings, read_user_file
 from engine.models.devices import PRECISIONS
+from engine.models.registry import MODEL_SETS
 from engine.spec.ddfile import read_settings
 from engine.spec.ddsettings import import_dd_settings
 from engine.spec.overrides import parse_set_options
 from engine.spec.render import RenderSpec, follow_steps
 
 
-def add_spec_options(p: argparse.ArgumentParser) -> None:
+def add_spec_options(p: argparse.ArgumentParser, *, renders_here: bool = True) -> None:
+    """The settings flags; with `renders_here` (render, study, gobig) also the flags of the models
+    this process loads. A queued job (`renders_here=False`) is rendered by whichever engine claims
+    it, on that engine's device, precision and downloads: only its model set is the job's."""
     p.add_argument("--settings", type=Path, help="settings file: our JSON or a DD *_settings.txt "
                                                  "(or a PNG this engine rendered)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -27,6 +31,11 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
                    help="pixels, rounded down to a multiple of 64 as DD does (DD's default 768)")
     p.add_argument("--seed", type=bounded_int(0, 2**32 - 1),
                    help="0 to 4294967295 (default random); image n of a batch uses seed + n")
+    if not renders_here:
+        p.add_argument("--models", choices=tuple(MODEL_SETS),
+                       help="the job's model set: a disco worker claims only jobs of its own (default: "
+                            "[engine] model_set of --config, else dd-default)")
+        return
     p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, test-tiny")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
