@@ -3,15 +3,16 @@
 Its command tree is a `bot.tree.DiscoTree`, whose `on_error` answers every failed slash command.
 `setup_hook` (run once after login, before the gateway connects) opens the database, loads the
 cogs, registers the restart-proof job buttons (bot/views.py), starts the poster, optionally
-starts the engine supervisor, and syncs the command tree to `dev_guild_id` when one is
-configured (guild commands update at once; a global sync is an operator's deliberate step,
-since Discord allows 200 command creates a day per guild).
+starts the engine supervisor, and syncs the command tree (`sync_commands`: to `dev_guild_id`
+when one is configured, else globally when the tree changed).
 Intents are the defaults: slash commands need no privileged intent.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 from typing import Optional
 
@@ -38,6 +39,8 @@ SWEEP_SECONDS = 3600.0  # how often delivered jobs' files past their retention a
 # Discord answers a login in well under a second; discord.py's HTTP session would wait aiohttp's
 # default of 5 minutes for an address (a proxy, a wrong api_base) that accepts and never answers.
 LOGIN_TIMEOUT_S = 30.0
+# In the data folder: the application id and hash of the command tree last synced globally.
+SYNCED_COMMANDS_FILE = "synced-commands"
 
 
 class LoginTimeout(Exception):
@@ -128,11 +131,36 @@ class DiscoBot(commands.Bot):
             self.supervisor = self.supervisors[0]
             for supervisor in self.supervisors:
                 supervisor.start()
-        if self.config.dev_guild_id:
-            guild = discord.Object(self.config.dev_guild_id)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Put the slash commands where members see them. With `dev_guild_id`: that server only,
+        at every start (guild commands update at once). Otherwise the global commands, every
+        server the bot is in, replaced only when the tree differs from the one last synced by
+        this application (recorded in the data folder), since Discord allows 200 command creates
+        a day. A refused sync is logged with its fix; the bot still serves what Discord has."""
+        guild = discord.Object(self.config.dev_guild_id) if self.config.dev_guild_id else None
+        where = f"server {self.config.dev_guild_id}" if guild else "every server (global commands)"
+        if guild is not None:
             self.tree.copy_global_to(guild=guild)
+        tree = json.dumps([command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)],
+                          sort_keys=True)
+        synced_key = f"{self.application_id}:{hashlib.sha256(tree.encode()).hexdigest()}\n"
+        record = self.config.data_dir / SYNCED_COMMANDS_FILE
+        if guild is None and record.is_file() and record.read_text() == synced_key:
+            log.info("slash commands unchanged since the last sync to %s", where)
+            return
+        try:
             synced = await self.tree.sync(guild=guild)
-            log.info("synced %d command(s) to guild %s", len(synced), self.config.dev_guild_id)
+        except discord.HTTPException as exc:
+            fix = ("invite the bot to that server with the applications.commands scope, or fix "
+                   "[discord] dev_guild_id" if guild else "check the token's application")
+            log.error("could not sync the slash commands to %s (HTTP %s: %s); %s",
+                      where, exc.status, exc.text or "no details", fix)
+            return
+        if guild is None:
+            record.write_text(synced_key)
+        log.info("synced %d slash command(s) to %s", len(synced), where)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         # A remix form's submit is answered from its custom_id and values, also when the form

@@ -23,7 +23,7 @@
     [discord]                    # the bot process; the token comes only from DISCORD_TOKEN
     api_base = ""                # REST base, e.g. "http://127.0.0.1:8080/api/v10" ("" = Discord)
     gateway_url = ""             # gateway websocket URL ("" = Discord's)
-    dev_guild_id = 0             # sync the slash commands to this guild at start-up (0 = none)
+    dev_guild_id = 0             # sync the slash commands to this guild only (0 = globally)
 
     [bot]
     poll_seconds = 1.5           # how often the poster looks at the queue

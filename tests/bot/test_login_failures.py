@@ -150,7 +150,11 @@ def test_the_login_timeout_does_not_cover_a_slow_database_after_the_login(tmp_pa
         await asyncio.sleep(1.0)
         return await real_open(*args, **kwargs)
 
+    async def no_sync(self):  # the commands would go to the application the login named
+        pass
+
     monkeypatch.setattr(discord.Client, "login", answered_login)
+    monkeypatch.setattr(DiscoBot, "sync_commands", no_sync)
     monkeypatch.setattr(bot.client.Database, "open", slow_open)
 
     async def main():

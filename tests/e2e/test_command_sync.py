@@ -1,0 +1,55 @@
+"""Where the slash commands go: without `[discord] dev_guild_id` the global commands (every
+server the bot is in), synced once and again only when the tree changes; with it, that server at
+every start. A sync Discord refuses is logged with its fix and the bot still starts."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from bot.client import SYNCED_COMMANDS_FILE
+from storage import Database
+from tests.support.bot import last_answer, make_bot, run
+from tests.support.fakediscord import FakeDiscord
+
+
+def test_without_a_dev_guild_the_commands_sync_globally_when_the_tree_changed(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        def global_bot():
+            client = make_bot(tmp_path, fake)
+            client.config = dataclasses.replace(client.config, dev_guild_id=0)
+            return client
+
+        puts = lambda: fake.requests_to("PUT", f"/applications/{fake.application_id}/commands")  # noqa: E731
+        async with fake.run_client(global_bot()):
+            names = {command["name"] for command in fake.global_commands}
+            assert {"disco", "animate", "disco-info", "disco-admin"} <= names
+            assert not fake.guild_commands.get(fake.guild.id)
+            info = await last_answer(fake, await fake.slash("disco-info"))  # served as a global command
+            assert "Server defaults: `" in info.content
+        assert len(puts()) == 1
+
+        async with fake.run_client(global_bot()):  # the same tree: nothing is sent again
+            pass
+        assert len(puts()) == 1
+
+        record = tmp_path / SYNCED_COMMANDS_FILE
+        record.write_text(record.read_text().replace(":", ":0"))  # as if an older tree was synced
+        async with fake.run_client(global_bot()):
+            pass
+        assert len(puts()) == 2 and {command["name"] for command in fake.global_commands} == names
+    run(body, tmp_path)
+
+
+def test_a_dev_guild_the_bot_may_not_sync_to_is_logged_with_the_fix_and_the_bot_runs(tmp_path, caplog):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        path = f"/applications/{fake.application_id}/guilds/{fake.guild.id}/commands"
+        fake.fail_next("PUT", path, 403, code=50001, message="Missing Access")
+        with caplog.at_level(logging.ERROR, logger="disco.bot"):
+            async with fake.run_client(make_bot(tmp_path, fake)) as client:
+                assert client.is_ready()
+        refusal = [r.getMessage() for r in caplog.records if "could not sync" in r.getMessage()]
+        assert refusal == [f"could not sync the slash commands to server {fake.guild.id} (HTTP 403: "
+                           "Missing Access); invite the bot to that server with the "
+                           "applications.commands scope, or fix [discord] dev_guild_id"]
+        assert not (tmp_path / SYNCED_COMMANDS_FILE).exists()
+    run(body, tmp_path)
