@@ -86,7 +86,9 @@ async def save_video(db: Database, attachment: discord.Attachment, upload_limit:
     """Check, download, probe and store a `video` attachment; returns its blob reference and probe.
 
     Bounded before the download by Discord's metadata (type, bytes), then by the engine's probe
-    of the bytes themselves (readable video, duration, resolution — `engine.media.video.VideoLimits`)."""
+    of the bytes themselves (readable video, duration, resolution — `engine.media.video.VideoLimits`),
+    every frame decoded: a file cut short or damaged is refused here, not when the render reaches
+    the frames it lacks."""
     name = attachment.filename
     kind = (attachment.content_type or "").split(";")[0].strip().lower()
     # A first sieve only (clients name types as they like: video/x-m4v, application/octet-stream);
@@ -107,7 +109,7 @@ async def save_video(db: Database, attachment: discord.Attachment, upload_limit:
         path = Path(folder) / stored
         await asyncio.to_thread(path.write_bytes, data)
         info = await asyncio.to_thread(probe_video, path, limits=VideoLimits(max_bytes=limit),
-                                       allowed_dir=Path(folder))
+                                       allowed_dir=Path(folder), decode=True)
     return await db.blobs.put(data, stored), info
 
 

@@ -21,9 +21,10 @@ import stat
 import subprocess
 import tempfile
 import threading
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -79,10 +80,11 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _run(args: list[str], timeout: float, what: str) -> subprocess.CompletedProcess:
+def _run(args: list[str], timeout: float, what: str, log: BinaryIO | None = None) -> subprocess.CompletedProcess:
+    """ffmpeg with `args`; its messages in the result, or in the file `log` when given."""
+    out = {"capture_output": True} if log is None else {"stdout": subprocess.DEVNULL, "stderr": log}
     try:
-        return subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True,
-                              timeout=timeout, check=False)
+        return subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], timeout=timeout, check=False, **out)
     except subprocess.TimeoutExpired as err:
         raise EngineError(f"ffmpeg took longer than {timeout:.0f} s while {what}; it was stopped.") from err
 
@@ -98,7 +100,7 @@ _NO_OUTPUT = "At least one output file must be specified"
 def _tail(stderr: bytes, lines: int = 3) -> str:
     text = [line for line in stderr.decode("utf-8", "replace").strip().splitlines()
             if line.strip() and _NO_OUTPUT not in line]
-    return " | ".join(re.sub(r"^\[[^]]*@ 0x[0-9a-f]+\] ", "", line.strip()) for line in text[-lines:]) or "no message"
+    return " | ".join(re.sub(r"^(?:\[[^]]*@ 0x[0-9a-f]+\] )+", "", line.strip()) for line in text[-lines:]) or "no message"
 
 
 # ---- safe input ---------------------------------------------------------------------------------
@@ -146,10 +148,15 @@ _RETRY = "Export it again as MP4 (H.264)"
 
 
 def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS,
-                allowed_dir: str | os.PathLike | None = None) -> VideoInfo:
+                allowed_dir: str | os.PathLike | None = None, decode: bool = False) -> VideoInfo:
     """Size, rate, exact frame count, duration and codec of the first video stream, checked against
-    `limits` (file size, duration, resolution). Frame count after every-nth selection is checked by
-    `check_selection`, which `iter_frames` calls."""
+    `limits` (file size, duration, resolution); a file whose end is missing or damaged is refused.
+    Frame count after every-nth selection is checked by `check_selection`, which `iter_frames` calls.
+
+    `decode`: decode every frame, as the render will, rather than only count packets: it also finds
+    damage inside packets (a zeroed or overwritten end), at the cost of a decode of the whole video
+    (about 25 s of CPU for the largest the limits allow), so it is for where a user's file comes
+    in (an upload, the command line), not for every read."""
     src = safe_input_path(path, allowed_dir=allowed_dir, limits=limits)
     # 1. The header alone (ffmpeg with no output reads nothing more): refused on its declared
     # duration and size before a packet is read.
@@ -167,14 +174,8 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     stamp = _DURATION.search(log)
     declared = int(stamp.group(1)) * 3600 + int(stamp.group(2)) * 60 + float(stamp.group(3)) if stamp else None
     _check_bounds(declared or 0.0, width, height, limits)
-    # 2. Stream copy to the null muxer: counts packets without decoding, so it is fast and exact;
-    # never past the duration limit, whatever the header said.
-    done = _probe_run([*_input_args(src), "-map", "0:v:0", "-c", "copy", "-t", f"{limits.max_duration_s + 1:.3f}",
-                       "-f", "null", "-"], limits, "reading the video")
-    if done.returncode != 0:
-        raise _unreadable(done.stderr)
-    counted = re.findall(r"frame=\s*(\d+)", done.stderr.decode("utf-8", "replace"))
-    frames = int(counted[-1]) if counted else 0
+    # 2. The frames, counted (never past the duration limit, whatever the header said).
+    frames = _count_frames(src, limits, decode=decode)
     if frames <= 0 or fps <= 0:
         raise SpecError(f"{PARAM}: the video has no frames ffmpeg can read. {_RETRY}.", PARAM)
     duration = declared if declared is not None else frames / fps
@@ -197,6 +198,8 @@ def _no_video_stream(src: Path, log: str, stderr: bytes) -> SpecError:
     if re.search(r"Stream #0:\d+.*?: Audio:", log):
         return SpecError(f"{PARAM}: the file holds only sound, no pictures. Give a video with a video "
                          "track (MP4, MOV, WebM, AVI or GIF).", PARAM)
+    if head[4:8] == b"ftyp" and "Input #0" not in log:  # an MP4 or MOV whose index is missing:
+        return _damaged(None, None, "the index that an MP4 holds at its end is missing")  # written last
     if "Input #0" in log:
         return SpecError(f"{PARAM}: the file holds no video track (no frames at all). {_RETRY}.", PARAM)
     return _unreadable(stderr)
@@ -208,9 +211,54 @@ def _unreadable(stderr: bytes) -> SpecError:
                      f"{_tail(stderr, 1)}", PARAM)
 
 
-def _probe_run(args: list[str], limits: VideoLimits, what: str) -> subprocess.CompletedProcess:
+# What ffmpeg says of a file that ends before its index does (an upload cut off midway) or of a
+# damaged packet or frame: each is a frame the render would miss.
+_DAMAGE = re.compile(r"partial file|packet corrupt|corrupt input packet|file ended prematurely|"
+                     r"decoding error|decode error rate", re.IGNORECASE)
+_STATS = re.compile(r"Input stream #0:\d+ \(video\): (\d+) packets read \([^)]*\);"
+                    r"(?: (\d+) frames decoded; (\d+) decode errors;)?")
+
+
+def _count_frames(src: Path, limits: VideoLimits, *, decode: bool) -> int:
+    """The frames of the first video stream, up to the duration limit: its packets, counted by a
+    stream copy to the null muxer (nothing decoded: fast), or with `decode` the frames decoded.
+    SpecError when its end is missing or a packet or frame is damaged, since the render would stop
+    there after the frames before it had used the GPU."""
+    codec = [] if decode else ["-c", "copy"]
+    # The log goes to a file, read a line at a time: a long damaged video logs a line per frame.
+    with tempfile.TemporaryFile() as log:
+        done = _probe_run(["-nostats", "-v", "verbose", *_input_args(src), "-map", "0:v:0", *codec,
+                           "-t", f"{limits.max_duration_s + 1:.3f}", "-f", "null", "-"], limits,
+                          "reading the video", log)
+        log.seek(0)
+        damage, stats, errors = None, None, deque(maxlen=2)
+        for raw in log:
+            line = raw.decode("utf-8", "replace").strip()
+            damage = damage or (_DAMAGE.search(line) and line)
+            stats = _STATS.search(line) or stats
+            errors.extend([raw] if re.search(r"error|invalid", line, re.IGNORECASE) else [])
+    packets = int(stats.group(1)) if stats else None
+    decoded = int(stats.group(2)) if decode and stats else packets
+    failed = int(stats.group(3)) if decode and stats else 0
+    if damage or failed:
+        raise _damaged(packets, decoded, _tail(damage.encode(), 1) if damage else f"{failed} frames would not decode")
+    if done.returncode != 0 or packets is None:
+        raise _unreadable(b"".join(errors))
+    return decoded
+
+
+def _damaged(listed: int | None, read: int | None, said: str) -> SpecError:
+    where = ("" if read is None else f" after {read} frames" if read == listed else
+             f" after {read} of the {listed} frames it lists")
+    return SpecError(f"{PARAM}: the video is damaged or cut short: ffmpeg found damage{where} "
+                     f"({said.rstrip('.')}). An upload cut off midway, or a copy made before the video was "
+                     f"saved whole, looks like this: use the whole file, or {_RETRY[0].lower()}{_RETRY[1:]}.", PARAM)
+
+
+def _probe_run(args: list[str], limits: VideoLimits, what: str,
+               log: BinaryIO | None = None) -> subprocess.CompletedProcess:
     try:
-        return _run(args, limits.timeout_s, what)
+        return _run(args, limits.timeout_s, what, log)
     except EngineError as err:  # the timeout: for the user, a file to export again
         raise SpecError(f"{PARAM}: {err} {_RETRY}, shorter or smaller.", PARAM) from None
 

@@ -164,17 +164,58 @@ def test_files_that_are_not_videos_say_what_they_are(tmp_path):
             "Export it again" in str(caught.value)
 
 
-def test_a_video_cut_short_is_refused_not_silently_shorter(tmp_path, clip):
-    """The probe counts a cut-short file's frames from its index (no decoding); the frames its
-    missing end lacks were silently not given, and the animation then stopped on "frame
-    0023.png is missing … run the animation again", which failed the same way every time."""
+def cut_short(path, tmp_path, keep: float):
+    """The first `keep` of `path`'s bytes, as an upload cut off midway leaves it."""
+    data = path.read_bytes()
+    cut = tmp_path / f"cut_{keep}_{path.name}"
+    cut.write_bytes(data[:int(len(data) * keep)])
+    return cut
+
+
+def test_a_video_cut_short_is_refused_by_the_probe_before_any_frame_is_read(tmp_path, clip):
+    """A cut-short file was probed as fine (its packets counted up to where its data ends) and
+    refused by the render only when it reached the missing frames, after the frames before had
+    used the GPU. MP4 with its index first (as we write it) or last (as a phone writes it), WebM."""
+    import subprocess
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    phone = tmp_path / "phone.mp4"  # no +faststart: the index after the frames
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(clip), "-c", "copy", str(phone)], check=True)
+    webm = tmp_path / "clip.webm"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(clip), "-c:v", "libvpx", str(webm)], check=True)
+    for path, keep, said in ((clip, 0.9, "after [0-9]+ frames"), (phone, 0.5, "index that an MP4 holds"),
+                             (webm, 0.6, "after [0-9]+ frames")):
+        for reading in (lambda p: probe_video(p), lambda p: next(iter_frames(p, width=8, height=8))):
+            with pytest.raises(SpecError, match=f"damaged or cut short: ffmpeg found damage.*{said}.*"
+                               "use the whole file, or export it again") as err:
+                reading(cut_short(path, tmp_path, keep))
+            assert err.value.param == "video_init_path"
+
+
+def test_a_zeroed_end_is_found_by_decoding_every_frame(tmp_path, clip):
+    """Every packet is there but its data is zeros (a copy made before the file was written
+    whole): only a decode finds it, which the probe of a user's file does (`decode=True`)."""
     data = clip.read_bytes()
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[:len(data) * 9 // 10])  # the last packet is cut in half
-    counted = probe_video(cut).frames
-    with pytest.raises(SpecError, match=f"the video ends after {counted - 1} of the {counted} frames"
-                       f" its index lists .* Set max_frames to {counted - 1}"):
-        list(iter_frames(cut, width=SIDE, height=SIDE))
+    zeroed = tmp_path / "zeroed.mp4"
+    zeroed.write_bytes(data[:len(data) * 8 // 10] + bytes(len(data) - len(data) * 8 // 10))
+    assert probe_video(zeroed).frames == 24  # the packets alone look whole
+    with pytest.raises(SpecError, match=r"damaged or cut short: ffmpeg found damage after [0-9]+ of the 24 "
+                       r"frames it lists \(Decoding error"):
+        probe_video(zeroed, decode=True)
+    assert probe_video(clip, decode=True).frames == 24
+
+
+def test_frames_missing_at_decoding_are_refused_after_the_ones_read():
+    """The last net, for a file that changes between the probe and the render: fewer frames than
+    the count are a refusal that names the count and the fix, not a shorter animation."""
+    from engine.media.video import read_raw_frames
+
+    two = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=8x8:rate=4",
+           "-frames:v", "2", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    frames = read_raw_frames(two, 8, 8, 3, timeout=30)
+    assert next(frames).shape == (8, 8, 3) and next(frames).shape == (8, 8, 3)
+    with pytest.raises(SpecError, match="ends after 2 of the 3 frames .* Set max_frames to 2"):
+        next(frames)
 
 
 def test_a_phone_video_turned_upright_by_its_rotation_is_portrait(tmp_path, clip):
