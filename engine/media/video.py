@@ -133,9 +133,13 @@ def safe_input_path(path: str | os.PathLike, *, allowed_dir: str | os.PathLike |
     return resolved
 
 
-def _input_args(path: Path) -> list[str]:
+def _input_args(path: Path, limits: VideoLimits | None = None) -> list[str]:
+    """ffmpeg's input options for a user's file. With `limits`, a frame over their pixels (a
+    stream whose size changes after the header the probe checked) is not decoded: a crafted
+    frame could ask ffmpeg for gigabytes."""
     # "file:" prefix: a name containing ':' is never taken for a protocol.
-    return ["-protocol_whitelist", "file", "-format_whitelist", DEMUXERS, "-i", f"file:{path}"]
+    pixels = ["-max_pixels", str(limits.max_side ** 2)] if limits else []
+    return [*pixels, "-protocol_whitelist", "file", "-format_whitelist", DEMUXERS, "-i", f"file:{path}"]
 
 
 # ---- probing and extraction ---------------------------------------------------------------------
@@ -215,6 +219,7 @@ def _unreadable(stderr: bytes) -> SpecError:
 # damaged packet or frame: each is a frame the render would miss.
 _DAMAGE = re.compile(r"partial file|packet corrupt|corrupt input packet|file ended prematurely|"
                      r"decoding error|decode error rate", re.IGNORECASE)
+_OVERSIZE = re.compile(r"Picture size (\d+)x(\d+) exceeds specified max pixel count")
 _STATS = re.compile(r"Input stream #0:\d+ \(video\): (\d+) packets read \([^)]*\);"
                     r"(?: (\d+) frames decoded; (\d+) decode errors;)?")
 
@@ -227,13 +232,15 @@ def _count_frames(src: Path, limits: VideoLimits, *, decode: bool) -> int:
     codec = [] if decode else ["-c", "copy"]
     # The log goes to a file, read a line at a time: a long damaged video logs a line per frame.
     with tempfile.TemporaryFile() as log:
-        done = _probe_run(["-nostats", "-v", "verbose", *_input_args(src), "-map", "0:v:0", *codec,
+        done = _probe_run(["-nostats", "-v", "verbose", *_input_args(src, limits), "-map", "0:v:0", *codec,
                            "-t", f"{limits.max_duration_s + 1:.3f}", "-f", "null", "-"], limits,
                           "reading the video", log)
         log.seek(0)
         damage, stats, errors = None, None, deque(maxlen=2)
         for raw in log:
             line = raw.decode("utf-8", "replace").strip()
+            if oversize := _OVERSIZE.search(line):
+                _check_bounds(0, int(oversize.group(1)), int(oversize.group(2)), limits)
             damage = damage or (_DAMAGE.search(line) and line)
             stats = _STATS.search(line) or stats
             errors.extend([raw] if re.search(r"error|invalid", line, re.IGNORECASE) else [])
@@ -316,7 +323,7 @@ def iter_frames(path: str | os.PathLike, *, every_nth: int = 1, width: int, heig
     count = check_selection(info, every_nth, max_frames, limits)
     src = safe_input_path(path, allowed_dir=allowed_dir, limits=limits)
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
-            "-t", f"{limits.max_duration_s:g}", *_input_args(src), "-map", "0:v:0",
+            "-t", f"{limits.max_duration_s:g}", *_input_args(src, limits), "-map", "0:v:0",
             "-vf", f"select=not(mod(n\\,{every_nth})),scale={width}:{height}:flags=lanczos",
             "-fps_mode", "passthrough", "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24",
             "pipe:1"]
