@@ -180,6 +180,8 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     _check_bounds(declared or 0.0, width, height, limits)
     # 2. The frames, counted (never past the duration limit, whatever the header said).
     frames = _count_frames(src, limits, decode=decode)
+    if codec == "gif" and not _ends_with_trailer(src):  # ffmpeg drops a cut GIF's last frame unsaid
+        raise _damaged(frames, frames, "a GIF ends with a trailer byte, and this one does not")
     if frames <= 0 or fps <= 0:
         raise SpecError(f"{PARAM}: the video has no frames ffmpeg can read. {_RETRY}.", PARAM)
     duration = declared if declared is not None else frames / fps
@@ -252,6 +254,12 @@ def _count_frames(src: Path, limits: VideoLimits, *, decode: bool) -> int:
     if done.returncode != 0 or packets is None:
         raise _unreadable(b"".join(errors))
     return decoded
+
+
+def _ends_with_trailer(src: Path) -> bool:
+    with open(src, "rb") as file:
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b";"
 
 
 def _damaged(listed: int | None, read: int | None, said: str) -> SpecError:

@@ -175,7 +175,8 @@ def cut_short(path, tmp_path, keep: float):
 def test_a_video_cut_short_is_refused_by_the_probe_before_any_frame_is_read(tmp_path, clip):
     """A cut-short file was probed as fine (its packets counted up to where its data ends) and
     refused by the render only when it reached the missing frames, after the frames before had
-    used the GPU. MP4 with its index first (as we write it) or last (as a phone writes it), WebM."""
+    used the GPU. MP4 with its index first (as we write it) or last (as a phone writes it), WebM,
+    GIF."""
     import subprocess
 
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
@@ -183,8 +184,11 @@ def test_a_video_cut_short_is_refused_by_the_probe_before_any_frame_is_read(tmp_
     subprocess.run([ffmpeg, "-v", "error", "-i", str(clip), "-c", "copy", str(phone)], check=True)
     webm = tmp_path / "clip.webm"
     subprocess.run([ffmpeg, "-v", "error", "-i", str(clip), "-c:v", "libvpx", str(webm)], check=True)
+    gif = tmp_path / "clip.gif"  # ffmpeg drops a cut GIF's last frame without a word
+    frames = [Image.fromarray(square_frame(i)) for i in range(6)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100)
     for path, keep, said in ((clip, 0.9, "after [0-9]+ frames"), (phone, 0.5, "index that an MP4 holds"),
-                             (webm, 0.6, "after [0-9]+ frames")):
+                             (webm, 0.6, "after [0-9]+ frames"), (gif, 0.8, "trailer byte")):
         for reading in (lambda p: probe_video(p), lambda p: next(iter_frames(p, width=8, height=8))):
             with pytest.raises(SpecError, match=f"damaged or cut short: ffmpeg found damage.*{said}.*"
                                "use the whole file, or export it again") as err:
