@@ -100,7 +100,8 @@ _NO_OUTPUT = "At least one output file must be specified"
 def _tail(stderr: bytes, lines: int = 3) -> str:
     text = [line for line in stderr.decode("utf-8", "replace").strip().splitlines()
             if line.strip() and _NO_OUTPUT not in line]
-    return " | ".join(re.sub(r"^(?:\[[^]]*@ 0x[0-9a-f]+\] )+", "", line.strip()) for line in text[-lines:]) or "no message"
+    shown = (re.sub(r"^(?:\[[^]]*@ 0x[0-9a-f]+\] )+", "", line.strip()) for line in text[-lines:])
+    return " | ".join(shown) or "no message"
 
 
 # ---- safe input ---------------------------------------------------------------------------------
@@ -145,6 +146,9 @@ def _input_args(path: Path, limits: VideoLimits | None = None) -> list[str]:
 # ---- probing and extraction ---------------------------------------------------------------------
 
 _STREAM = re.compile(r"Stream #0:\d+.*?: Video: (\w+).*?, (\d{1,5})x(\d{1,5})\b")
+# The first video stream that is not a still: ffmpeg's "V" leaves out a song's cover art (an
+# "attached pic"), which a sound file with a cover would otherwise pass as a one-frame video.
+_FIRST_VIDEO = "0:V:0"
 _RATE = re.compile(r"Video: .*?, ([\d.]+)(k?) (?:fps|tbr)")  # ffmpeg prints 1000 fps as "1k fps"
 _DURATION = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 _ROTATION = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)  # a phone's portrait video
@@ -166,14 +170,15 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     # duration and size before a packet is read.
     header = _probe_run(_input_args(src), limits, "reading the video's header")
     log = header.stderr.decode("utf-8", "replace")
-    stream = _STREAM.search(log)
+    stream = next((found for found in _STREAM.finditer(log)
+                   if "(attached pic)" not in log[found.start():log.find("\n", found.start())]), None)
     if stream is None:
         raise _no_video_stream(src, log, header.stderr)
     codec, width, height = stream.group(1), int(stream.group(2)), int(stream.group(3))
     turned = _ROTATION.search(log[stream.start():])
     if turned and round(float(turned.group(1))) % 180 == 90:  # ffmpeg turns the frames upright
         width, height = height, width
-    rate = _RATE.search(log)
+    rate = _RATE.search(log, stream.start())
     fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) if rate else 0.0
     stamp = _DURATION.search(log)
     declared = int(stamp.group(1)) * 3600 + int(stamp.group(2)) * 60 + float(stamp.group(3)) if stamp else None
@@ -234,7 +239,7 @@ def _count_frames(src: Path, limits: VideoLimits, *, decode: bool) -> int:
     codec = [] if decode else ["-c", "copy"]
     # The log goes to a file, read a line at a time: a long damaged video logs a line per frame.
     with tempfile.TemporaryFile() as log:
-        done = _probe_run(["-nostats", "-v", "verbose", *_input_args(src, limits), "-map", "0:v:0", *codec,
+        done = _probe_run(["-nostats", "-v", "verbose", *_input_args(src, limits), "-map", _FIRST_VIDEO, *codec,
                            "-t", f"{limits.max_duration_s + 1:.3f}", "-f", "null", "-"], limits,
                           "reading the video", log)
         log.seek(0)
@@ -331,7 +336,7 @@ def iter_frames(path: str | os.PathLike, *, every_nth: int = 1, width: int, heig
     count = check_selection(info, every_nth, max_frames, limits)
     src = safe_input_path(path, allowed_dir=allowed_dir, limits=limits)
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
-            "-t", f"{limits.max_duration_s:g}", *_input_args(src, limits), "-map", "0:v:0",
+            "-t", f"{limits.max_duration_s:g}", *_input_args(src, limits), "-map", _FIRST_VIDEO,
             "-vf", f"select=not(mod(n\\,{every_nth})),scale={width}:{height}:flags=lanczos",
             "-fps_mode", "passthrough", "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24",
             "pipe:1"]
@@ -463,7 +468,7 @@ def _reencode(src: Path, dst: Path, *, bitrate: int, width: int, height: int, fp
               timeout: float) -> int:
     """Re-encode `src` into `dst` at `bitrate` bits/s and width x height; returns the new size in bytes."""
     extra = ["-r", f"{fps:g}"] if fps else []
-    done = _run([*_input_args(src), "-map", "0:v:0", "-vf", f"scale={width}:{height}:flags=lanczos", *extra,
+    done = _run([*_input_args(src), "-map", _FIRST_VIDEO, "-vf", f"scale={width}:{height}:flags=lanczos", *extra,
                  "-c:v", "libx264", "-preset", DEFAULT_PRESET, "-b:v", str(bitrate), "-maxrate", str(bitrate),
                  "-bufsize", str(bitrate * 2), "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-an",
                  "-f", "mp4", "-y", f"file:{dst}"], timeout, "re-encoding the video")

@@ -145,7 +145,8 @@ def test_not_a_video_and_forbidden_containers(tmp_path):
 
 def test_files_that_are_not_videos_say_what_they_are(tmp_path):
     """A photo renamed .mp4, a sound-only file and an MP4 with no track were all "not a readable
-    video" with ffmpeg's header noise ("At least one output file must be specified") as the reason."""
+    video" with ffmpeg's header noise ("At least one output file must be specified") as the reason;
+    a song with its cover art passed as a one-frame video of the cover."""
     import subprocess
 
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
@@ -153,11 +154,16 @@ def test_files_that_are_not_videos_say_what_they_are(tmp_path):
     Image.new("RGB", (32, 32), "red").save(photo, format="JPEG")
     sound = tmp_path / "sound.mp4"
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.2", str(sound)], check=True)
+    cover = tmp_path / "cover.jpg"
+    Image.new("RGB", (32, 32), "blue").save(cover)
+    song = tmp_path / "song.m4a"  # a song with its cover: the cover was read as a one-frame video
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.2", "-i", str(cover), "-map", "0",
+                    "-map", "1", "-c:v", "copy", "-disposition:v", "attached_pic", str(song)], check=True)
     empty = tmp_path / "empty.mp4"
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=32x32", "-frames:v", "0",
                     str(empty)], check=True)
     for path, expected in ((photo, "is a JPEG image, not a video"), (sound, "holds only sound"),
-                           (empty, "holds no video track")):
+                           (song, "holds only sound"), (empty, "holds no video track")):
         with pytest.raises(SpecError, match=expected) as caught:
             probe_video(path)
         assert "output file" not in str(caught.value) and "Give a video" in str(caught.value) or \
