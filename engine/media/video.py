@@ -139,7 +139,7 @@ def _input_args(path: Path, limits: VideoLimits | None = None) -> list[str]:
     stream whose size changes after the header the probe checked) is not decoded: a crafted
     frame could ask ffmpeg for gigabytes."""
     # "file:" prefix: a name containing ':' is never taken for a protocol.
-    pixels = ["-max_pixels", str(limits.max_side ** 2)] if limits else []
+    pixels = ["-max_pixels", str(min(limits.max_side ** 2, 2**31 - 1))] if limits else []  # an int option
     return [*pixels, "-protocol_whitelist", "file", "-format_whitelist", DEMUXERS, "-i", f"file:{path}"]
 
 
@@ -236,12 +236,12 @@ def _count_frames(src: Path, limits: VideoLimits, *, decode: bool) -> int:
     stream copy to the null muxer (nothing decoded: fast), or with `decode` the frames decoded.
     SpecError when its end is missing or a packet or frame is damaged, since the render would stop
     there after the frames before it had used the GPU."""
-    codec = [] if decode else ["-c", "copy"]
+    how = [*_input_args(src, limits), "-map", _FIRST_VIDEO] if decode else \
+        [*_input_args(src), "-map", _FIRST_VIDEO, "-c", "copy"]
     # The log goes to a file, read a line at a time: a long damaged video logs a line per frame.
     with tempfile.TemporaryFile() as log:
-        done = _probe_run(["-nostats", "-v", "verbose", *_input_args(src, limits), "-map", _FIRST_VIDEO, *codec,
-                           "-t", f"{limits.max_duration_s + 1:.3f}", "-f", "null", "-"], limits,
-                          "reading the video", log)
+        done = _probe_run(["-nostats", "-v", "verbose", *how, "-t", f"{limits.max_duration_s + 1:.3f}",
+                           "-f", "null", "-"], limits, "reading the video", log)
         log.seek(0)
         damage, stats, errors = None, None, deque(maxlen=2)
         for raw in log:
