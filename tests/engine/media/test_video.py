@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from engine.errors import EngineError, SpecError
+from engine.media.fit import fit_to_size
 from engine.media.previews import animated_preview, side_by_side
 from engine.media.video import (
     VideoLimits,
     encode_mp4,
-    fit_to_size,
     iter_frames,
     orientation_note,
     probe_video,
@@ -309,7 +309,7 @@ def test_fit_to_size_retry_loop_against_an_encoder_that_always_overshoots(tmp_pa
         dst.write_bytes(b"x" * 40_001)
         return 40_001
 
-    monkeypatch.setattr("engine.media.video._reencode", overshoot)
+    monkeypatch.setattr("engine.media.fit._reencode", overshoot)
     with pytest.raises(EngineError, match="cannot be made to fit 39 KiB at 16 pixels per side"):
         fit_to_size(big, tmp_path / "out" / "out.mp4", max_bytes=40_000, min_side=16)
     assert [c[1:] for c in calls] == [(64, 64)] * 3 + [(48, 48)] * 2 + [(36, 36)] * 2 + [(26, 26)] * 2 + [(18, 18)] * 2
@@ -365,8 +365,8 @@ def test_a_thousand_frames_per_second_and_more_is_read_as_such(tmp_path, fps):
 def test_the_header_s_duration_is_checked_before_any_packet_is_read(tmp_path, monkeypatch):
     import engine.media.video as video
     slow = encode_mp4((square_frame(i) for i in range(10)), tmp_path / "slow.mp4", fps=1)
-    runs, real_run = [], video._run
-    monkeypatch.setattr(video, "_run", lambda args, *rest: runs.append(args) or real_run(args, *rest))
+    runs, real_run = [], video.run_ffmpeg
+    monkeypatch.setattr(video, "run_ffmpeg", lambda args, *rest: runs.append(args) or real_run(args, *rest))
     with pytest.raises(SpecError, match=r"lasts 10\.0 s, over the limit of 5 s"):
         probe_video(slow, limits=VideoLimits(max_duration_s=5))
     assert runs and not any("null" in args for args in runs)  # no packet-counting pass ran
