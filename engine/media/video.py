@@ -7,7 +7,8 @@ only a local regular file is opened (no URLs, `concat:` or other protocols, no p
 ffmpeg gets `-protocol_whitelist file` and a demuxer whitelist (a crafted file cannot pull in an
 HLS playlist or an image sequence), every run has a wall-clock timeout, and the probe enforces
 bounds on file size, then on the header's duration and resolution, then on the frame count, before
-anything is decoded.
+anything is decoded. A file whose end is missing or damaged is refused by the probe (which, where a
+user's file comes in, decodes every frame), not by the render when it reaches the missing frames.
 
 Frames are numpy uint8 arrays [H, W, 3] (RGB) or PIL images wherever frames are accepted.
 """
