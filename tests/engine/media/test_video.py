@@ -215,25 +215,31 @@ def test_a_zeroed_end_is_found_by_decoding_every_frame(tmp_path, clip):
     assert probe_video(clip, decode=True).frames == 24
 
 
+def part_of(ffmpeg: str, folder, side: int, count: int, suffix: str = ".h264"):
+    """`count` frames of side x side as H.264: a raw stream (its size in every keyframe), or MP4."""
+    import subprocess
+
+    part = folder / f"{side}{suffix}"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", f"color=size={side}x{side}:rate=12",
+                    "-frames:v", str(count), "-c:v", "libx264", "-preset", "ultrafast", str(part)], check=True)
+    return part
+
+
 def test_a_frame_larger_than_the_header_said_is_not_decoded(tmp_path):
     """An H.264 stream may change size midway; the probe checked only the header's 64x64, and the
     decode went on to a 2048x2048 frame (a crafted one could ask ffmpeg for gigabytes)."""
     import subprocess
 
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    parts = []
-    for side, count in ((64, 24), (2048, 1)):
-        part = tmp_path / f"{side}.h264"
-        subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", f"color=size={side}x{side}:rate=12",
-                        "-frames:v", str(count), "-c:v", "libx264", "-preset", "ultrafast", str(part)], check=True)
-        parts.append(part.read_bytes())
-    (tmp_path / "both.h264").write_bytes(b"".join(parts))
+    (tmp_path / "both.h264").write_bytes(part_of(ffmpeg, tmp_path, 64, 24).read_bytes()
+                                         + part_of(ffmpeg, tmp_path, 2048, 1).read_bytes())
     grows = tmp_path / "grows.mp4"
     subprocess.run([ffmpeg, "-v", "error", "-fflags", "+genpts", "-r", "12", "-i", str(tmp_path / "both.h264"),
                     "-c", "copy", str(grows)], check=True)
     assert probe_video(grows).width == 64  # the header
     with pytest.raises(SpecError, match=r"2048x2048, over the limit of 1920 pixels per side"):
         probe_video(grows, decode=True)
+    assert probe_video(part_of(ffmpeg, tmp_path, 1920, 1, ".mp4"), decode=True).width == 1920  # the limit
 
 
 def test_frames_missing_at_decoding_are_refused_after_the_ones_read():
