@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from engine.errors import EngineError, SpecError
 from engine.media.files import temp_beside
@@ -177,8 +177,8 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     _check_bounds(declared or 0.0, width, height, limits)
     # 2. The frames, counted (never past the duration limit, whatever the header said).
     frames = _count_frames(src, limits, decode=decode)
-    if codec == "gif" and not _ends_with_trailer(src):  # ffmpeg drops a cut GIF's last frame unsaid
-        raise _damaged(frames, frames, "a GIF ends with a trailer byte, and this one does not")
+    if codec == "gif" and _gif_cut_short(src):  # ffmpeg drops a cut GIF's last frame unsaid
+        raise _damaged(frames, frames, "the GIF's last frame is cut short")
     if frames <= 0 or fps <= 0:
         raise SpecError(f"{PARAM}: the video has no frames ffmpeg can read. {_RETRY}.", PARAM)
     duration = declared if declared is not None else frames / fps
@@ -254,10 +254,20 @@ def _count_frames(src: Path, limits: VideoLimits, *, decode: bool) -> int:
     return decoded
 
 
-def _ends_with_trailer(src: Path) -> bool:
+def _gif_cut_short(src: Path) -> bool:
+    """Whether a GIF's data ends inside a frame. A whole GIF ends with its trailer byte; one that
+    does not is read through by Pillow, which tells a cut frame from bytes after the trailer."""
     with open(src, "rb") as file:
         file.seek(-1, os.SEEK_END)
-        return file.read(1) == b";"
+        if file.read(1) == b";":
+            return False
+    try:
+        with Image.open(src, formats=["GIF"]) as image:
+            for frame in ImageSequence.Iterator(image):
+                frame.load()
+    except Exception:  # Pillow's GIF reader raises several types on a cut or damaged frame
+        return True
+    return False
 
 
 def _damaged(listed: int | None, read: int | None, said: str) -> SpecError:

@@ -194,12 +194,15 @@ def test_a_video_cut_short_is_refused_by_the_probe_before_any_frame_is_read(tmp_
     frames = [Image.fromarray(square_frame(i)) for i in range(6)]
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100)
     for path, keep, said in ((clip, 0.9, "after [0-9]+ frames"), (phone, 0.5, "index that an MP4 holds"),
-                             (webm, 0.6, "after [0-9]+ frames"), (gif, 0.8, "trailer byte")):
+                             (webm, 0.6, "after [0-9]+ frames"), (gif, 0.8, "GIF's last frame is cut short")):
         for reading in (lambda p: probe_video(p), lambda p: next(iter_frames(p, width=8, height=8))):
             with pytest.raises(SpecError, match=f"damaged or cut short: ffmpeg found damage.*{said}.*"
                                "use the whole file, or export it again") as err:
                 reading(cut_short(path, tmp_path, keep))
             assert err.value.param == "video_init_path"
+    padded = tmp_path / "padded.gif"  # bytes after a whole GIF's trailer: the GIF is whole
+    padded.write_bytes(gif.read_bytes() + bytes(64))
+    assert probe_video(padded).frames == 6
 
 
 def test_a_zeroed_end_is_found_by_decoding_every_frame(tmp_path, clip):
