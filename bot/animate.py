@@ -13,7 +13,7 @@ clicked. 🔄 / 🎯 on an animation result queue the same animation with a new 
 
 Delivery: the MP4 is re-encoded (`engine.media.fit.fit_to_size`) when it is over the upload limit;
 when no encode fits, the GIF preview is posted instead and the note says so. The frames stay on
-the server. Torch-free: only engine.media.video and the spec modules are imported from the engine.
+the server. Torch-free: only engine.media (video, fit) and the spec modules are imported from the engine.
 """
 from __future__ import annotations
 
