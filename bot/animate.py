@@ -11,9 +11,9 @@ and the average denoising steps a frame costs, so the queue's ETA fits it).
 by a gentle 2D zoom (`ANIMATE_THIS`) with the still's own settings and seed, charged to whoever
 clicked. 🔄 / 🎯 on an animation result queue the same animation with a new / the same seed.
 
-Delivery: the MP4 is re-encoded (`engine.media.video.fit_to_size`) when it is over the upload limit;
+Delivery: the MP4 is re-encoded (`engine.media.fit.fit_to_size`) when it is over the upload limit;
 when no encode fits, the GIF preview is posted instead and the note says so. The frames stay on
-the server. Torch-free: only engine.media.video and the spec modules are imported from the engine.
+the server. Torch-free: only engine.media (video, fit) and the spec modules are imported from the engine.
 """
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ from commands.animate_options import (
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits
 from engine.errors import EngineError
-from engine.media.video import fit_to_size, probe_video
+from engine.media.fit import fit_to_size
+from engine.media.video import probe_video
 from storage import Job, JobKind
 
 log = logging.getLogger("disco.bot.animate")

@@ -29,7 +29,8 @@ import discord
 from commands.errors import CommandError
 from commands.job_options import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_PIXELS, check_attachment
 from engine.media.stills import UnusableImage, read_still
-from engine.media.video import VideoInfo, VideoLimits, probe_video
+from engine.errors import SpecError
+from engine.media.video import PARAM, VideoInfo, VideoLimits, probe_video
 from storage import Database, Job, JobState, NotFound, name_of, parse_ref
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -86,7 +87,9 @@ async def save_video(db: Database, attachment: discord.Attachment, upload_limit:
     """Check, download, probe and store a `video` attachment; returns its blob reference and probe.
 
     Bounded before the download by Discord's metadata (type, bytes), then by the engine's probe
-    of the bytes themselves (readable video, duration, resolution — `engine.media.video.VideoLimits`)."""
+    of the bytes themselves (readable video, duration, resolution — `engine.media.video.VideoLimits`),
+    every frame decoded: a file cut short or damaged is refused here, not when the render reaches
+    the frames it lacks."""
     name = attachment.filename
     kind = (attachment.content_type or "").split(";")[0].strip().lower()
     # A first sieve only (clients name types as they like: video/x-m4v, application/octet-stream);
@@ -106,8 +109,12 @@ async def save_video(db: Database, attachment: discord.Attachment, upload_limit:
     with tempfile.TemporaryDirectory(prefix="disco-upload-") as folder:
         path = Path(folder) / stored
         await asyncio.to_thread(path.write_bytes, data)
-        info = await asyncio.to_thread(probe_video, path, limits=VideoLimits(max_bytes=limit),
-                                       allowed_dir=Path(folder))
+        try:
+            info = await asyncio.to_thread(probe_video, path, limits=VideoLimits(max_bytes=limit),
+                                           allowed_dir=Path(folder), decode=True)
+        except SpecError as err:  # the probe speaks of the engine's setting; the user filled `video`
+            raise CommandError(f"video: {name[:60]} — {str(err).removeprefix(f'{PARAM}: ')}", "video",
+                               rule="video_file") from None
     return await db.blobs.put(data, stored), info
 
 

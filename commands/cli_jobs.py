@@ -146,7 +146,8 @@ def _video_frames(anim):
         return anim
     from engine.media.video import check_selection, probe_video
 
-    frames = check_selection(probe_video(anim.video_init_path), anim.extract_nth_frame, anim.max_frames)
+    frames = check_selection(probe_video(anim.video_init_path, decode=True), anim.extract_nth_frame,
+                             anim.max_frames)
     return anim.replace(max_frames=frames)
 
 

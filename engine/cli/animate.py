@@ -151,7 +151,7 @@ def _settle_video_frames(anim: dict, *, asked: bool):
     if mode != "Video Input" or not anim.get("video_init_path"):
         return None, []
     nth = anim.get("extract_nth_frame", AnimationSpec.model_fields["extract_nth_frame"].default)
-    info = probe_video(anim["video_init_path"])
+    info = probe_video(anim["video_init_path"], decode=True)  # a user's file: every frame decoded
     whole = check_selection(info, nth, None)
     requested = anim.get("max_frames")  # a cap, from the flags or a file (DD's 10000 caps nothing)
     anim["max_frames"] = min(whole, requested) if isinstance(requested, int) else whole

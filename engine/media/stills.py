@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from engine.errors import SpecError
@@ -49,10 +50,18 @@ def read_still(source: bytes | Path, max_pixels: int, *, fix: str = "attach") ->
                                 f"{STILL_NAMES} (export the frame you want)", "format")
         try:
             image.load()  # every pixel now: a truncated or corrupt file is refused here
-            return ImageOps.exif_transpose(image).convert("RGB")
+            return _eight_bit(ImageOps.exif_transpose(image)).convert("RGB")
         except Exception as exc:  # as above: the decoders and the EXIF reader raise many types
             raise UnusableImage(f"is damaged or cut short ({str(exc)[:60]}); {fix} the whole "
                                 f"file, as {STILL_NAMES}", "format") from None
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit grey PNG (a depth map, a scan) in 8 bits: Pillow's conversion to RGB clips each
+    value to 255, which turned all but the darkest pixels white."""
+    if not image.mode.startswith("I"):
+        return image
+    return Image.fromarray(np.clip(np.asarray(image, dtype=np.int64) >> 8, 0, 255).astype(np.uint8))
 
 
 def read_still_file(path: Path, max_pixels: int) -> Image.Image:

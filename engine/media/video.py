@@ -1,12 +1,14 @@
-"""Video in and out: probing and frame extraction for video init, MP4 assembly, fitting an MP4 under
-Discord's upload limit (previews and VR side-by-side frames: engine.media.previews).
+"""Video in and out: probing and frame extraction for video init, MP4 assembly (fitting an MP4
+under Discord's upload limit: engine.media.fit; previews and VR side-by-side frames:
+engine.media.previews).
 
 Every ffmpeg call uses imageio-ffmpeg's bundled binary. A user's video is treated as hostile input:
 only a local regular file is opened (no URLs, `concat:` or other protocols, no pipes or devices),
 ffmpeg gets `-protocol_whitelist file` and a demuxer whitelist (a crafted file cannot pull in an
 HLS playlist or an image sequence), every run has a wall-clock timeout, and the probe enforces
 bounds on file size, then on the header's duration and resolution, then on the frame count, before
-anything is decoded.
+anything is decoded. A file whose end is missing or damaged is refused by the probe (which, where a
+user's file comes in, decodes every frame), not by the render when it reaches the missing frames.
 
 Frames are numpy uint8 arrays [H, W, 3] (RGB) or PIL images wherever frames are accepted.
 """
@@ -16,17 +18,17 @@ import itertools
 import math
 import os
 import re
-import shutil
 import stat
 import subprocess
 import tempfile
 import threading
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from engine.errors import EngineError, SpecError
 from engine.media.files import temp_beside
@@ -64,30 +66,22 @@ class VideoInfo:
     codec: str
 
 
-@dataclass(frozen=True)
-class FitResult:
-    path: Path
-    size: int                      # bytes of the final file
-    width: int
-    height: int
-    bitrate: int | None            # bits/s of the last encode, None when the input was copied as is
-    changes: tuple[str, ...]       # what was done, in words, empty when nothing had to change
-
-
 def ffmpeg_exe() -> str:
     import imageio_ffmpeg  # imported lazily: it looks up the binary on import
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _run(args: list[str], timeout: float, what: str) -> subprocess.CompletedProcess:
+def run_ffmpeg(args: list[str], timeout: float, what: str,
+               log: BinaryIO | None = None) -> subprocess.CompletedProcess:
+    """ffmpeg with `args`; its messages in the result, or in the file `log` when given."""
+    out = {"capture_output": True} if log is None else {"stdout": subprocess.DEVNULL, "stderr": log}
     try:
-        return subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True,
-                              timeout=timeout, check=False)
+        return subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], timeout=timeout, check=False, **out)
     except subprocess.TimeoutExpired as err:
         raise EngineError(f"ffmpeg took longer than {timeout:.0f} s while {what}; it was stopped.") from err
 
 
-def _human(n: int) -> str:
+def human_size(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
 
 
@@ -95,10 +89,11 @@ def _human(n: int) -> str:
 _NO_OUTPUT = "At least one output file must be specified"
 
 
-def _tail(stderr: bytes, lines: int = 3) -> str:
+def ffmpeg_said(stderr: bytes, lines: int = 3) -> str:
     text = [line for line in stderr.decode("utf-8", "replace").strip().splitlines()
             if line.strip() and _NO_OUTPUT not in line]
-    return " | ".join(re.sub(r"^\[[^]]*@ 0x[0-9a-f]+\] ", "", line.strip()) for line in text[-lines:]) or "no message"
+    shown = (re.sub(r"^(?:\[[^]]*@ 0x[0-9a-f]+\] )+", "", line.strip()) for line in text[-lines:])
+    return " | ".join(shown) or "no message"
 
 
 # ---- safe input ---------------------------------------------------------------------------------
@@ -126,19 +121,26 @@ def safe_input_path(path: str | os.PathLike, *, allowed_dir: str | os.PathLike |
     if not stat.S_ISREG(st.st_mode):
         raise SpecError(f"{PARAM} must be a regular file; {text!r} is a folder, pipe or device.", PARAM)
     if st.st_size > limits.max_bytes:
-        raise SpecError(f"{PARAM}: the video is {_human(st.st_size)}, over the limit of "
-                        f"{_human(limits.max_bytes)}. Trim or compress it first.", PARAM)
+        raise SpecError(f"{PARAM}: the video is {human_size(st.st_size)}, over the limit of "
+                        f"{human_size(limits.max_bytes)}. Trim or compress it first.", PARAM)
     return resolved
 
 
-def _input_args(path: Path) -> list[str]:
+def input_args(path: Path, limits: VideoLimits | None = None) -> list[str]:
+    """ffmpeg's input options for a user's file. With `limits`, a frame over their pixels (a
+    stream whose size changes after the header the probe checked) is not decoded: a crafted
+    frame could ask ffmpeg for gigabytes."""
     # "file:" prefix: a name containing ':' is never taken for a protocol.
-    return ["-protocol_whitelist", "file", "-format_whitelist", DEMUXERS, "-i", f"file:{path}"]
+    pixels = ["-max_pixels", str(min(limits.max_side ** 2, 2**31 - 1))] if limits else []  # an int option
+    return [*pixels, "-protocol_whitelist", "file", "-format_whitelist", DEMUXERS, "-i", f"file:{path}"]
 
 
 # ---- probing and extraction ---------------------------------------------------------------------
 
 _STREAM = re.compile(r"Stream #0:\d+.*?: Video: (\w+).*?, (\d{1,5})x(\d{1,5})\b")
+# The first video stream that is not a still: ffmpeg's "V" leaves out a song's cover art (an
+# "attached pic"), which a sound file with a cover would otherwise pass as a one-frame video.
+FIRST_VIDEO = "0:V:0"
 _RATE = re.compile(r"Video: .*?, ([\d.]+)(k?) (?:fps|tbr)")  # ffmpeg prints 1000 fps as "1k fps"
 _DURATION = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 _ROTATION = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)  # a phone's portrait video
@@ -146,35 +148,37 @@ _RETRY = "Export it again as MP4 (H.264)"
 
 
 def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS,
-                allowed_dir: str | os.PathLike | None = None) -> VideoInfo:
+                allowed_dir: str | os.PathLike | None = None, decode: bool = False) -> VideoInfo:
     """Size, rate, exact frame count, duration and codec of the first video stream, checked against
-    `limits` (file size, duration, resolution). Frame count after every-nth selection is checked by
-    `check_selection`, which `iter_frames` calls."""
+    `limits` (file size, duration, resolution); a file whose end is missing or damaged is refused.
+    Frame count after every-nth selection is checked by `check_selection`, which `iter_frames` calls.
+
+    `decode`: decode every frame, as the render will, rather than only count packets: it also finds
+    damage inside packets (a zeroed or overwritten end), at the cost of a decode of the whole video
+    (about 25 s of CPU for the largest the limits allow), so it is for where a user's file comes
+    in (an upload, the command line), not for every read."""
     src = safe_input_path(path, allowed_dir=allowed_dir, limits=limits)
     # 1. The header alone (ffmpeg with no output reads nothing more): refused on its declared
     # duration and size before a packet is read.
-    header = _probe_run(_input_args(src), limits, "reading the video's header")
+    header = _probe_run(input_args(src), limits, "reading the video's header")
     log = header.stderr.decode("utf-8", "replace")
-    stream = _STREAM.search(log)
+    stream = next((found for found in _STREAM.finditer(log)
+                   if "(attached pic)" not in log[found.start():log.find("\n", found.start())]), None)
     if stream is None:
         raise _no_video_stream(src, log, header.stderr)
     codec, width, height = stream.group(1), int(stream.group(2)), int(stream.group(3))
     turned = _ROTATION.search(log[stream.start():])
     if turned and round(float(turned.group(1))) % 180 == 90:  # ffmpeg turns the frames upright
         width, height = height, width
-    rate = _RATE.search(log)
+    rate = _RATE.search(log, stream.start())
     fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) if rate else 0.0
     stamp = _DURATION.search(log)
     declared = int(stamp.group(1)) * 3600 + int(stamp.group(2)) * 60 + float(stamp.group(3)) if stamp else None
     _check_bounds(declared or 0.0, width, height, limits)
-    # 2. Stream copy to the null muxer: counts packets without decoding, so it is fast and exact;
-    # never past the duration limit, whatever the header said.
-    done = _probe_run([*_input_args(src), "-map", "0:v:0", "-c", "copy", "-t", f"{limits.max_duration_s + 1:.3f}",
-                       "-f", "null", "-"], limits, "reading the video")
-    if done.returncode != 0:
-        raise _unreadable(done.stderr)
-    counted = re.findall(r"frame=\s*(\d+)", done.stderr.decode("utf-8", "replace"))
-    frames = int(counted[-1]) if counted else 0
+    # 2. The frames, counted (never past the duration limit, whatever the header said).
+    frames = _count_frames(src, limits, decode=decode)
+    if codec == "gif" and _gif_cut_short(src):  # ffmpeg drops a cut GIF's last frame unsaid
+        raise _damaged(frames, frames, "the GIF's last frame is cut short")
     if frames <= 0 or fps <= 0:
         raise SpecError(f"{PARAM}: the video has no frames ffmpeg can read. {_RETRY}.", PARAM)
     duration = declared if declared is not None else frames / fps
@@ -197,6 +201,8 @@ def _no_video_stream(src: Path, log: str, stderr: bytes) -> SpecError:
     if re.search(r"Stream #0:\d+.*?: Audio:", log):
         return SpecError(f"{PARAM}: the file holds only sound, no pictures. Give a video with a video "
                          "track (MP4, MOV, WebM, AVI or GIF).", PARAM)
+    if head[4:8] == b"ftyp" and "Input #0" not in log:  # an MP4 or MOV whose index is missing:
+        return _damaged(None, None, "the index that an MP4 holds at its end is missing")  # written last
     if "Input #0" in log:
         return SpecError(f"{PARAM}: the file holds no video track (no frames at all). {_RETRY}.", PARAM)
     return _unreadable(stderr)
@@ -205,12 +211,77 @@ def _no_video_stream(src: Path, log: str, stderr: bytes) -> SpecError:
 def _unreadable(stderr: bytes) -> SpecError:
     return SpecError(f"{PARAM}: not a readable video (allowed containers: MP4/MOV, MKV/WebM, AVI, GIF; a "
                      f"damaged or cut-short file is not readable either). {_RETRY}. ffmpeg said: "
-                     f"{_tail(stderr, 1)}", PARAM)
+                     f"{ffmpeg_said(stderr, 1)}", PARAM)
 
 
-def _probe_run(args: list[str], limits: VideoLimits, what: str) -> subprocess.CompletedProcess:
+# What ffmpeg says of a file that ends before its index does (an upload cut off midway) or of a
+# damaged packet or frame: each is a frame the render would miss.
+_DAMAGE = re.compile(r"partial file|packet corrupt|corrupt input packet|file ended prematurely|"
+                     r"decoding error|decode error rate", re.IGNORECASE)
+_OVERSIZE = re.compile(r"Picture size (\d+)x(\d+) exceeds specified max pixel count")
+_STATS = re.compile(r"Input stream #0:\d+ \(video\): (\d+) packets read \([^)]*\);"
+                    r"(?: (\d+) frames decoded; (\d+) decode errors;)?")
+
+
+def _count_frames(src: Path, limits: VideoLimits, *, decode: bool) -> int:
+    """The frames of the first video stream, up to the duration limit: its packets, counted by a
+    stream copy to the null muxer (nothing decoded: fast), or with `decode` the frames decoded.
+    SpecError when its end is missing or a packet or frame is damaged, since the render would stop
+    there after the frames before it had used the GPU."""
+    how = [*input_args(src, limits), "-map", FIRST_VIDEO] if decode else \
+        [*input_args(src), "-map", FIRST_VIDEO, "-c", "copy"]
+    # The log goes to a file, read a line at a time: a long damaged video logs a line per frame.
+    with tempfile.TemporaryFile() as log:
+        done = _probe_run(["-nostats", "-v", "verbose", *how, "-t", f"{limits.max_duration_s + 1:.3f}",
+                           "-f", "null", "-"], limits, "reading the video", log)
+        log.seek(0)
+        damage, stats, errors = None, None, deque(maxlen=2)
+        for raw in log:
+            line = raw.decode("utf-8", "replace").strip()
+            if oversize := _OVERSIZE.search(line):
+                _check_bounds(0, int(oversize.group(1)), int(oversize.group(2)), limits)
+            damage = damage or (_DAMAGE.search(line) and line)
+            stats = _STATS.search(line) or stats
+            errors.extend([raw] if re.search(r"error|invalid", line, re.IGNORECASE) else [])
+    packets = int(stats.group(1)) if stats else None
+    decoded = int(stats.group(2)) if decode and stats else packets
+    failed = int(stats.group(3)) if decode and stats else 0
+    if damage or failed:
+        said = ffmpeg_said(damage.encode(), 1) if damage else f"{failed} frames would not decode"
+        raise _damaged(packets, decoded, said)
+    if done.returncode != 0 or packets is None:
+        raise _unreadable(b"".join(errors))
+    return decoded
+
+
+def _gif_cut_short(src: Path) -> bool:
+    """Whether a GIF's data ends inside a frame. A whole GIF ends with its trailer byte; one that
+    does not is read through by Pillow, which tells a cut frame from bytes after the trailer."""
+    with open(src, "rb") as file:
+        file.seek(-1, os.SEEK_END)
+        if file.read(1) == b";":
+            return False
     try:
-        return _run(args, limits.timeout_s, what)
+        with Image.open(src, formats=["GIF"]) as image:
+            for frame in ImageSequence.Iterator(image):
+                frame.load()
+    except Exception:  # Pillow's GIF reader raises several types on a cut or damaged frame
+        return True
+    return False
+
+
+def _damaged(listed: int | None, read: int | None, said: str) -> SpecError:
+    where = ("" if read is None else f" after {read} frames" if read == listed else
+             f" after {read} of the {listed} frames it lists")
+    return SpecError(f"{PARAM}: the video is damaged or cut short: ffmpeg found damage{where} "
+                     f"({said.rstrip('.')}). An upload cut off midway, or a copy made before the video was "
+                     f"saved whole, looks like this: use the whole file, or {_RETRY[0].lower()}{_RETRY[1:]}.", PARAM)
+
+
+def _probe_run(args: list[str], limits: VideoLimits, what: str,
+               log: BinaryIO | None = None) -> subprocess.CompletedProcess:
+    try:
+        return run_ffmpeg(args, limits.timeout_s, what, log)
     except EngineError as err:  # the timeout: for the user, a file to export again
         raise SpecError(f"{PARAM}: {err} {_RETRY}, shorter or smaller.", PARAM) from None
 
@@ -268,7 +339,7 @@ def iter_frames(path: str | os.PathLike, *, every_nth: int = 1, width: int, heig
     count = check_selection(info, every_nth, max_frames, limits)
     src = safe_input_path(path, allowed_dir=allowed_dir, limits=limits)
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
-            "-t", f"{limits.max_duration_s:g}", *_input_args(src), "-map", "0:v:0",
+            "-t", f"{limits.max_duration_s:g}", *input_args(src, limits), "-map", FIRST_VIDEO,
             "-vf", f"select=not(mod(n\\,{every_nth})),scale={width}:{height}:flags=lanczos",
             "-fps_mode", "passthrough", "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24",
             "pipe:1"]
@@ -301,7 +372,7 @@ def read_raw_frames(args: list[str], width: int, height: int, count: int, timeou
             proc.stdout.close()
             if proc.wait(timeout=timeout) != 0:
                 errors.seek(0)
-                raise SpecError(f"{PARAM}: ffmpeg could not decode the video: {_tail(errors.read())}. "
+                raise SpecError(f"{PARAM}: ffmpeg could not decode the video: {ffmpeg_said(errors.read())}. "
                                 f"{_RETRY}.", PARAM)
             if got < count:
                 raise SpecError(f"{PARAM}: the video ends after {got} of the {count} frames its index "
@@ -379,106 +450,9 @@ def encode_mp4(frames: Iterable[Image.Image | np.ndarray], path: str | os.PathLi
                     proc.wait()
             if code != 0:
                 errors.seek(0)
-                raise EngineError(f"ffmpeg failed to encode {path.name}: {_tail(errors.read())}")
+                raise EngineError(f"ffmpeg failed to encode {path.name}: {ffmpeg_said(errors.read())}")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-# ---- fitting under an upload limit --------------------------------------------------------------
-
-_TARGET_FILL = 0.92          # aim below the limit: single-pass rate control overshoots by a few percent
-_MIN_SIDE = 64               # smaller than this is not worth posting
-# Below about 0.04 bits per pixel per frame H.264 turns to smeared blocks; a smaller picture at a
-# sane bits-per-pixel looks better, so the resolution drops before the first encode.
-_MIN_BPP = 0.04
-
-
-def _reencode(src: Path, dst: Path, *, bitrate: int, width: int, height: int, fps: float | None,
-              timeout: float) -> int:
-    """Re-encode `src` into `dst` at `bitrate` bits/s and width x height; returns the new size in bytes."""
-    extra = ["-r", f"{fps:g}"] if fps else []
-    done = _run([*_input_args(src), "-map", "0:v:0", "-vf", f"scale={width}:{height}:flags=lanczos", *extra,
-                 "-c:v", "libx264", "-preset", DEFAULT_PRESET, "-b:v", str(bitrate), "-maxrate", str(bitrate),
-                 "-bufsize", str(bitrate * 2), "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-an",
-                 "-f", "mp4", "-y", f"file:{dst}"], timeout, "re-encoding the video")
-    if done.returncode != 0:
-        raise EngineError(f"ffmpeg failed to re-encode {src.name}: {_tail(done.stderr)}")
-    return dst.stat().st_size
-
-
-def fit_to_size(path_in: str | os.PathLike, path_out: str | os.PathLike, *, max_bytes: int,
-                fps: float | None = None, min_side: int = _MIN_SIDE, timeout: float = 600.0) -> FitResult:
-    """`path_in` as an MP4 of at most `max_bytes` (e.g. Discord's 10 MiB) at `path_out`.
-
-    A file already small enough is copied unchanged. Otherwise it is re-encoded at the bitrate that
-    fills 92% of the limit over its duration (at a smaller size first if that bitrate is under
-    0.04 bits per pixel per frame), and twice more with a bitrate corrected by the miss; then the
-    resolution steps down by 3/4 (two encodes per step) while both sides stay >= `min_side`.
-    Raises EngineError rather than ever returning a file over the limit. `fps` sets a new frame rate."""
-    src, out = Path(path_in), Path(path_out)
-    size = src.stat().st_size
-    own = VideoLimits(max_bytes=2**62, max_duration_s=1e9, max_side=2**16, timeout_s=timeout)
-    info = probe_video(src, limits=own)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if size <= max_bytes and fps is None:
-        if src.resolve() != out.resolve():
-            _atomic_copy(src, out)
-        return FitResult(out, size, info.width, info.height, None, ())
-    duration = max(info.duration, info.frames / info.fps, 1e-3)
-    # The MP4 index costs a few bytes per frame plus a fixed header; leave room for it.
-    budget = _TARGET_FILL * max_bytes - 1024 - 24 * info.frames
-    impossible = EngineError(f"The video cannot be made to fit {_human(max_bytes)} at {min_side} pixels per "
-                             "side or more; render fewer frames or a shorter clip, or post it as frames.")
-    if budget <= 0:
-        raise impossible
-    target = int(budget * 8 / duration)
-    rate = fps or info.fps
-    width, height = info.width, info.height
-    bpp = target / (width * height * rate)
-    if bpp < _MIN_BPP:
-        factor = min(1.0, max(math.sqrt(bpp / _MIN_BPP), min_side / min(width, height)))
-        width, height = _even_side(width * factor), _even_side(height * factor)
-    fd, tmp_name = temp_beside(out, ".mp4")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tries, changes = 3, []
-    try:
-        while True:
-            bitrate = target
-            for _ in range(tries):
-                bitrate = max(bitrate, 1000)
-                got = _reencode(src, tmp, bitrate=bitrate, width=width, height=height, fps=fps,
-                                timeout=timeout)
-                if got <= max_bytes:
-                    os.replace(tmp, out)
-                    changes.append(f"re-encoded at {bitrate // 1000} kbit/s to fit {_human(max_bytes)} "
-                                   f"(was {_human(size)})")
-                    if (width, height) != (info.width, info.height):
-                        changes.append(f"scaled from {info.width}x{info.height} to {width}x{height}")
-                    if fps:
-                        changes.append(f"frame rate set to {fps:g}")
-                    return FitResult(out, got, width, height, bitrate, tuple(changes))
-                bitrate = int(bitrate * (_TARGET_FILL * max_bytes / got) * 0.95)
-            width, height = _even_side(width * 0.75), _even_side(height * 0.75)
-            tries = 2
-            if min(width, height) < min_side:
-                raise impossible
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _even_side(x: float) -> int:
-    return max(2, int(x) // 2 * 2)
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = temp_beside(dst)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # gone already after a successful replace

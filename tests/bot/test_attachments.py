@@ -88,3 +88,14 @@ def test_a_video_is_judged_on_its_bytes_not_the_clients_type_name(name, content_
     with pytest.raises(CommandError) as caught:
         in_db(tmp_path, lambda db: save_video(db, Upload("notes.txt", b"hello", "text/plain"), 10 * 2**20))
     assert caught.value.rule == "attachment_type"
+
+
+def test_a_video_cut_short_is_refused_at_upload_for_the_video_option(tmp_path):
+    """The probe's refusal spoke of `video_init_path`, a setting the /animate user never saw."""
+    clip = encode_mp4([np.full((32, 32, 3), 20 * i, np.uint8) for i in range(6)], tmp_path / "c.mp4", fps=6)
+    cut = clip.read_bytes()[:-200]
+    with pytest.raises(CommandError) as caught:
+        in_db(tmp_path, lambda db: save_video(db, Upload("phone.mp4", cut, "video/mp4"), 10 * 2**20))
+    assert caught.value.rule == "video_file" and caught.value.param == "video"
+    assert str(caught.value).startswith("video: phone.mp4 — the video is damaged or cut short")
+    assert in_db(tmp_path, lambda db: db.blobs.count()) == (0, 0)

@@ -103,3 +103,23 @@ def test_submit_a_saved_animation_and_study_and_render_them(tmp_path):
     both = disco("jobs", "submit", "x", "--spec", str(tmp_path / "anim.json"), "--guild", "1", "--channel", "2",
                  "--user", "3", data=tmp_path)
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_a_saved_video_animation_is_decoded_whole_before_it_is_queued(tmp_path):
+    """`disco jobs submit --spec` of a video animation: a video whose end is zeroed (every packet
+    there, its data gone) was queued, and the worker found it when the render reached it."""
+    import numpy as np
+
+    from commands.cli_jobs import read_job_file
+    from engine.errors import SpecError
+    from engine.media.video import encode_mp4
+    from engine.spec.animation import AnimationSpec
+
+    clip = encode_mp4([np.full((32, 32, 3), 20 * i, np.uint8) for i in range(12)], tmp_path / "c.mp4", fps=6)
+    data = clip.read_bytes()
+    clip.write_bytes(data[:len(data) // 2] + bytes(len(data) - len(data) // 2))
+    saved = tmp_path / "animation.json"
+    saved.write_text(json.dumps(AnimationSpec.from_dict(
+        {"animation_mode": "Video Input", "video_init_path": str(clip), "render": {}}).to_dict()))
+    with pytest.raises(SpecError, match="damaged or cut short"):
+        read_job_file(str(saved))

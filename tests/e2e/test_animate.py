@@ -132,6 +132,8 @@ def test_animate_refusals_name_the_rule_and_the_fix(tmp_path):
                  ({"video": text}, "attach an MP4"),
                  ({"video": FakeFile("bad.mp4", b"not a video at all", "video/mp4")}, "not a readable video"),
                  ({"video": FakeFile("photo.mp4", _png(), "video/mp4")}, "is a PNG image, not a video"),
+                 ({"video": FakeFile("cut.mp4", _clip(tmp_path / "whole.mp4")[:-2000], "video/mp4")},
+                  "video: cut.mp4 — the video is damaged or cut short"),
                  ({"video": FakeFile("voice.mp4", _sound(tmp_path / "voice.mp4"), "video/mp4")},
                   "holds only sound"),
                  ({"video": FakeFile("big.mp4", bytes(10 * 2**20 + 1), "video/mp4")}, "at most 10 MiB"),

@@ -313,6 +313,22 @@ def test_cli_video_input_takes_the_steps_and_scales_given_on_the_command_line(tm
     assert still.video_init_steps == 100 and not any("video_init" in note for note in notes)
 
 
+def test_cli_video_damaged_at_its_end_is_refused_before_the_animation_is_built(tmp_path):
+    """`disco animate --video` decodes every frame of the user's file while it builds the
+    animation, before any model loads: a zeroed end (every packet there, its data gone) was
+    found only when the render reached it."""
+    from disco.cli import build_parser
+    from engine.cli.animate import build_animation
+    from engine.errors import SpecError
+
+    clip = tmp_path / "clip.mp4"
+    encode_mp4([np.full((64, 64, 3), 20 * i, np.uint8) for i in range(12)], clip, fps=6)
+    data = clip.read_bytes()
+    clip.write_bytes(data[:len(data) // 2] + bytes(len(data) - len(data) // 2))
+    with pytest.raises(SpecError, match="damaged or cut short.*use the whole file"):
+        build_animation(build_parser().parse_args(["animate", "a river", "--video", str(clip)]))
+
+
 @pytest.mark.e2e
 def test_cli_video_input_says_when_the_video_gives_fewer_frames_than_asked(tmp_path):
     clip = tmp_path / "clip.mp4"

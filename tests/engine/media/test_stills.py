@@ -16,6 +16,17 @@ def test_still_png_jpeg_and_webp_are_read_in_rgb(fmt):
     assert image.mode == "RGB" and image.size == (40, 20)
 
 
+def test_a_16_bit_grey_png_keeps_its_greys():
+    """Pillow clips a 16-bit value to 255 when it converts to RGB: such an init image (a depth
+    map, a scan) was read as white but for its darkest pixels."""
+    import numpy as np
+    from PIL import Image
+
+    ramp = np.linspace(0, 65535, 64 * 16).reshape(16, 64).astype(np.uint16)
+    image = read_still(encoded(Image.fromarray(ramp), "PNG"), CAP)
+    assert image.mode == "RGB" and np.array_equal(np.asarray(image)[..., 1], (ramp >> 8).astype(np.uint8))
+
+
 def test_a_phone_s_mpo_jpeg_is_a_still():
     photo = encoded(picture(), "MPO", save_all=True, append_images=[picture(20, 10)])
     assert read_still(photo, CAP).size == (40, 20)

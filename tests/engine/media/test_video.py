@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from engine.errors import EngineError, SpecError
+from engine.media.fit import fit_to_size
 from engine.media.previews import animated_preview, side_by_side
 from engine.media.video import (
     VideoLimits,
     encode_mp4,
-    fit_to_size,
     iter_frames,
     orientation_note,
     probe_video,
@@ -145,7 +145,8 @@ def test_not_a_video_and_forbidden_containers(tmp_path):
 
 def test_files_that_are_not_videos_say_what_they_are(tmp_path):
     """A photo renamed .mp4, a sound-only file and an MP4 with no track were all "not a readable
-    video" with ffmpeg's header noise ("At least one output file must be specified") as the reason."""
+    video" with ffmpeg's header noise ("At least one output file must be specified") as the reason;
+    a song with its cover art passed as a one-frame video of the cover."""
     import subprocess
 
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
@@ -153,28 +154,108 @@ def test_files_that_are_not_videos_say_what_they_are(tmp_path):
     Image.new("RGB", (32, 32), "red").save(photo, format="JPEG")
     sound = tmp_path / "sound.mp4"
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.2", str(sound)], check=True)
+    cover = tmp_path / "cover.jpg"
+    Image.new("RGB", (32, 32), "blue").save(cover)
+    song = tmp_path / "song.m4a"  # a song with its cover: the cover was read as a one-frame video
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.2", "-i", str(cover), "-map", "0",
+                    "-map", "1", "-c:v", "copy", "-disposition:v", "attached_pic", str(song)], check=True)
     empty = tmp_path / "empty.mp4"
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=32x32", "-frames:v", "0",
                     str(empty)], check=True)
     for path, expected in ((photo, "is a JPEG image, not a video"), (sound, "holds only sound"),
-                           (empty, "holds no video track")):
+                           (song, "holds only sound"), (empty, "holds no video track")):
         with pytest.raises(SpecError, match=expected) as caught:
             probe_video(path)
         assert "output file" not in str(caught.value) and "Give a video" in str(caught.value) or \
             "Export it again" in str(caught.value)
 
 
-def test_a_video_cut_short_is_refused_not_silently_shorter(tmp_path, clip):
-    """The probe counts a cut-short file's frames from its index (no decoding); the frames its
-    missing end lacks were silently not given, and the animation then stopped on "frame
-    0023.png is missing … run the animation again", which failed the same way every time."""
+def cut_short(path, tmp_path, keep: float):
+    """The first `keep` of `path`'s bytes, as an upload cut off midway leaves it."""
+    data = path.read_bytes()
+    cut = tmp_path / f"cut_{keep}_{path.name}"
+    cut.write_bytes(data[:int(len(data) * keep)])
+    return cut
+
+
+def test_a_video_cut_short_is_refused_by_the_probe_before_any_frame_is_read(tmp_path, clip):
+    """A cut-short file was probed as fine (its packets counted up to where its data ends) and
+    refused by the render only when it reached the missing frames, after the frames before had
+    used the GPU. MP4 with its index first (as we write it) or last (as a phone writes it), WebM,
+    GIF."""
+    import subprocess
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    phone = tmp_path / "phone.mp4"  # no +faststart: the index after the frames
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(clip), "-c", "copy", str(phone)], check=True)
+    webm = tmp_path / "clip.webm"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(clip), "-c:v", "libvpx", str(webm)], check=True)
+    gif = tmp_path / "clip.gif"  # ffmpeg drops a cut GIF's last frame without a word
+    frames = [Image.fromarray(square_frame(i)) for i in range(6)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100)
+    for path, keep, said in ((clip, 0.9, "after [0-9]+ frames"), (phone, 0.5, "index that an MP4 holds"),
+                             (webm, 0.6, "after [0-9]+ frames"), (gif, 0.8, "GIF's last frame is cut short")):
+        for reading in (lambda p: probe_video(p), lambda p: next(iter_frames(p, width=8, height=8))):
+            with pytest.raises(SpecError, match=f"damaged or cut short: ffmpeg found damage.*{said}.*"
+                               "use the whole file, or export it again") as err:
+                reading(cut_short(path, tmp_path, keep))
+            assert err.value.param == "video_init_path"
+    padded = tmp_path / "padded.gif"  # bytes after a whole GIF's trailer: the GIF is whole
+    padded.write_bytes(gif.read_bytes() + bytes(64))
+    assert probe_video(padded).frames == 6
+
+
+def test_a_zeroed_end_is_found_by_decoding_every_frame(tmp_path, clip):
+    """Every packet is there but its data is zeros (a copy made before the file was written
+    whole): only a decode finds it, which the probe of a user's file does (`decode=True`)."""
     data = clip.read_bytes()
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[:len(data) * 9 // 10])  # the last packet is cut in half
-    counted = probe_video(cut).frames
-    with pytest.raises(SpecError, match=f"the video ends after {counted - 1} of the {counted} frames"
-                       f" its index lists .* Set max_frames to {counted - 1}"):
-        list(iter_frames(cut, width=SIDE, height=SIDE))
+    zeroed = tmp_path / "zeroed.mp4"
+    zeroed.write_bytes(data[:len(data) * 8 // 10] + bytes(len(data) - len(data) * 8 // 10))
+    assert probe_video(zeroed).frames == 24  # the packets alone look whole
+    with pytest.raises(SpecError, match=r"damaged or cut short: ffmpeg found damage after [0-9]+ of the 24 "
+                       r"frames it lists \(Decoding error"):
+        probe_video(zeroed, decode=True)
+    assert probe_video(clip, decode=True).frames == 24
+
+
+def part_of(ffmpeg: str, folder, side: int, count: int, suffix: str = ".h264"):
+    """`count` frames of side x side as H.264: a raw stream (its size in every keyframe), or MP4."""
+    import subprocess
+
+    part = folder / f"{side}{suffix}"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", f"color=size={side}x{side}:rate=12",
+                    "-frames:v", str(count), "-c:v", "libx264", "-preset", "ultrafast", str(part)], check=True)
+    return part
+
+
+def test_a_frame_larger_than_the_header_said_is_not_decoded(tmp_path):
+    """An H.264 stream may change size midway; the probe checked only the header's 64x64, and the
+    decode went on to a 2048x2048 frame (a crafted one could ask ffmpeg for gigabytes)."""
+    import subprocess
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    (tmp_path / "both.h264").write_bytes(part_of(ffmpeg, tmp_path, 64, 24).read_bytes()
+                                         + part_of(ffmpeg, tmp_path, 2048, 1).read_bytes())
+    grows = tmp_path / "grows.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-fflags", "+genpts", "-r", "12", "-i", str(tmp_path / "both.h264"),
+                    "-c", "copy", str(grows)], check=True)
+    assert probe_video(grows).width == 64  # the header
+    with pytest.raises(SpecError, match=r"2048x2048, over the limit of 1920 pixels per side"):
+        probe_video(grows, decode=True)
+    assert probe_video(part_of(ffmpeg, tmp_path, 1920, 1, ".mp4"), decode=True).width == 1920  # the limit
+
+
+def test_frames_missing_at_decoding_are_refused_after_the_ones_read():
+    """The last net, for a file that changes between the probe and the render: fewer frames than
+    the count are a refusal that names the count and the fix, not a shorter animation."""
+    from engine.media.video import read_raw_frames
+
+    two = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=8x8:rate=4",
+           "-frames:v", "2", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    frames = read_raw_frames(two, 8, 8, 3, timeout=30)
+    assert next(frames).shape == (8, 8, 3) and next(frames).shape == (8, 8, 3)
+    with pytest.raises(SpecError, match="ends after 2 of the 3 frames .* Set max_frames to 2"):
+        next(frames)
 
 
 def test_a_phone_video_turned_upright_by_its_rotation_is_portrait(tmp_path, clip):
@@ -237,7 +318,7 @@ def test_fit_to_size_retry_loop_against_an_encoder_that_always_overshoots(tmp_pa
         dst.write_bytes(b"x" * 40_001)
         return 40_001
 
-    monkeypatch.setattr("engine.media.video._reencode", overshoot)
+    monkeypatch.setattr("engine.media.fit._reencode", overshoot)
     with pytest.raises(EngineError, match="cannot be made to fit 39 KiB at 16 pixels per side"):
         fit_to_size(big, tmp_path / "out" / "out.mp4", max_bytes=40_000, min_side=16)
     assert [c[1:] for c in calls] == [(64, 64)] * 3 + [(48, 48)] * 2 + [(36, 36)] * 2 + [(26, 26)] * 2 + [(18, 18)] * 2
@@ -293,8 +374,8 @@ def test_a_thousand_frames_per_second_and_more_is_read_as_such(tmp_path, fps):
 def test_the_header_s_duration_is_checked_before_any_packet_is_read(tmp_path, monkeypatch):
     import engine.media.video as video
     slow = encode_mp4((square_frame(i) for i in range(10)), tmp_path / "slow.mp4", fps=1)
-    runs, real_run = [], video._run
-    monkeypatch.setattr(video, "_run", lambda args, *rest: runs.append(args) or real_run(args, *rest))
+    runs, real_run = [], video.run_ffmpeg
+    monkeypatch.setattr(video, "run_ffmpeg", lambda args, *rest: runs.append(args) or real_run(args, *rest))
     with pytest.raises(SpecError, match=r"lasts 10\.0 s, over the limit of 5 s"):
         probe_video(slow, limits=VideoLimits(max_duration_s=5))
     assert runs and not any("null" in args for args in runs)  # no packet-counting pass ran
