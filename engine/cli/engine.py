@@ -119,10 +119,15 @@ def warn_missing_models(model_set: str, missing: list[str] | None = None) -> lis
 
 async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, database_url: str = "",
                blob_bytes: int | None = None) -> int:
-    from engine.jobs.worker import serve
+    from engine.jobs.start import open_queue
 
-    pool, worker_config = pool_and_config(settings)
-    done = await serve(data_dir, pool, owner=args.owner, config=worker_config, burst=args.burst,
-                       database_url=database_url, blob_bytes=blob_bytes, parent_pid=args.parent_pid)
+    async with await open_queue(data_dir, database_url=database_url, burst=args.burst,
+                                blob_bytes=blob_bytes) as db:
+        # torch loads here, once the data folder and the database have answered
+        pool, worker_config = pool_and_config(settings)
+        from engine.jobs.worker import serve
+
+        done = await serve(data_dir, pool, owner=args.owner, config=worker_config, burst=args.burst,
+                           parent_pid=args.parent_pid, db=db)
     logging.getLogger("disco.engine").info("processed %d job(s)", done)
     return 0
