@@ -14,6 +14,7 @@ from pathlib import Path
 
 from engine.errors import EngineError
 from engine.models.devices import PRECISIONS
+from engine.models.registry import check_model_set
 from engine.spec.sources import bounded_int
 
 # The [engine] keys a flag may override, by the flag's argparse dest.
@@ -63,9 +64,12 @@ def cmd_engine(args: argparse.Namespace, config: dict[str, dict], data_dir: Path
 
 
 def engine_settings(section: dict, args: argparse.Namespace) -> dict:
-    """The `[engine]` section with the flags that were given laid over it (a copy)."""
+    """The `[engine]` section with the flags that were given laid over it (a copy), its model
+    set checked (ModelError), before the database is opened and torch loads."""
     flags = {key: getattr(args, dest) for dest, key in FLAG_KEYS.items() if getattr(args, dest) is not None}
-    return {**section, **flags}
+    settings = {**section, **flags}
+    check_model_set(settings["model_set"])
+    return settings
 
 
 def pool_and_config(settings: dict):

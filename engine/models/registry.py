@@ -331,6 +331,14 @@ def _unknown(what: str, name: str, candidates: list[str]) -> ModelError:
     return ModelError(f"Unknown {what} {name!r}.{hint} Run `disco models list` to see every name.")
 
 
+def check_model_set(name: str) -> str:
+    """`name` when it is a model set; else a ModelError with the choices (torch-free, so an
+    engine refuses a misspelt --models before it loads anything)."""
+    if name not in MODEL_SETS:
+        raise ModelError(f"unknown model set {name!r}: choose one of {', '.join(MODEL_SETS)}")
+    return name
+
+
 def register_model(entry: ModelFile, *, replace: bool = False) -> None:
     """Add a model file to the registry (custom diffusion models, local test servers)."""
     if entry.sha256 is not None and not _SHA256_HEX.match(entry.sha256):
