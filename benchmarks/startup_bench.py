@@ -6,7 +6,7 @@ of each `disco` command below, and whether it loaded torch or open_clip on the w
 Prints one JSON object: per command, its exit code, the min and median of `--repeat` runs, and
 the heavy packages the command imported (one extra run under `python -X importtime`, not timed).
 Nothing needs a network: the worker's database is a closed local port, the engine drains an
-empty SQLite queue, the render is one 64×64 step on test-tiny. On a shared machine read the
+empty SQLite queue, the render is two 64×64 steps on test-tiny. On a shared machine read the
 figures side by side (run before and after a change on the same load), not as absolutes.
 """
 from __future__ import annotations
@@ -51,8 +51,8 @@ def cases(work: Path) -> dict[str, list[str]]:
                                           "--device", "cpu", "--burst", "--data-dir", data],
         "engine --burst (empty queue)": ["engine", "--burst", "--models", "test-tiny", "--device",
                                          "cpu", "--data-dir", data],
-        "render test-tiny 1 step": ["render", "a lighthouse", "--models", "test-tiny", "--device",
-                                    "cpu", "--steps", "1", "--width", "64", "--height", "64",
+        "render test-tiny 2 steps": ["render", "a lighthouse", "--models", "test-tiny", "--device",
+                                    "cpu", "--steps", "2", "--width", "64", "--height", "64", "--set", "skip_steps=0",
                                     "--set", "cutn_batches=1", "--set", "clip_models=ViT-B-32::openai",
                                     "--no-progress", "--out", str(work / "out")],
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 from engine.errors import EngineError
 from engine.models.devices import PRECISIONS
 from engine.models.registry import check_model_set
-from engine.spec.sources import bounded_int
+from engine.spec.options import bounded_int
 
 # The [engine] keys a flag may override, by the flag's argparse dest.
 FLAG_KEYS = {"models": "model_set", "device": "device", "precision": "precision",

@@ -34,7 +34,7 @@ from engine.cli.engine import add_engine_flags, engine_settings, pool_and_config
 from engine.errors import EngineError, SpecError
 from engine.media.files import read_user_file
 from engine.models.download import MODELS_DIR_ENV
-from engine.spec.sources import bounded_int
+from engine.spec.options import bounded_int
 
 URL_VARIABLE = "DISCO_DATABASE_URL"  # what storage.database_url reads first
 SCHEMES = ("postgresql://", "postgres://", "sqlite:///")
