@@ -45,6 +45,7 @@ def cases(work: Path) -> dict[str, list[str]]:
         "models list": ["models", "list"],
         "jobs list": ["jobs", "list", "--data-dir", data],
         "workers": ["workers", "--data-dir", data],
+        "bot (no token)": ["bot", "--data-dir", data],
         "db migrate (refused URL)": ["db", "migrate", "--from", "mysql://x", "--to", "sqlite:///x"],
         "worker (config error)": ["worker", "--config", str(bad_config)],
         "worker (database unreachable)": ["worker", "--database", db, "--models", "test-tiny",
@@ -79,7 +80,8 @@ def main() -> None:
     work = args.dir or Path(tempfile.mkdtemp(prefix="disco-startup-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "DISCO_MODELS_DIR": str(work / "models")}
-    env.pop("DISCO_DATABASE_URL", None)
+    for name in ("DISCO_DATABASE_URL", "DISCORD_TOKEN"):
+        env.pop(name, None)
     wanted = {name.strip() for name in args.only.split(",") if name.strip()}
     report: dict[str, dict] = {}
     for name, argv in cases(work).items():
