@@ -11,10 +11,12 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from tests.support import REPO_ROOT
+from tests.support.storage import postgres_url, skip_without_postgres
 
 HEAVY = ("torch", "torchvision", "open_clip", "lpips", "imageio", "cv2")
 # What only some commands' handlers need: building the parser (any --help) loads none of them.
@@ -89,6 +91,21 @@ def test_a_damaged_database_file_is_one_line_before_torch_loads(tmp_path):
                                       "--device", "cpu", "--data-dir", str(tmp_path / "data")], tmp_path)
     assert code == 2 and not set(loaded) & set(HEAVY), err
     assert err.startswith("error: ") and str(damaged) in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("path,says", [("/disco_no_such_database", 'database "disco_no_such_database" does not exist'),
+                                        ("USER", 'role "disco_no_such_role" does not exist')])
+def test_a_wrong_postgresql_url_is_one_line_before_torch_loads(path, says, tmp_path):
+    """Not --burst either: a live server that refuses the login or the database is the URL's
+    fault, refused at once (only a server that is down is waited for)."""
+    skip_without_postgres()
+    parts = urlsplit(postgres_url())
+    wrong = parts._replace(netloc="disco_no_such_role@" + parts.netloc.rpartition("@")[2]) if path == "USER" \
+        else parts._replace(path=path)
+    code, loaded, _, err = run_disco(["worker", "--database", urlunsplit(wrong), "--models", "test-tiny",
+                                      "--device", "cpu", "--data-dir", str(tmp_path / "data")], tmp_path)
+    assert code == 2 and not set(loaded) & set(HEAVY), err
+    assert err.startswith("error: ") and says in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv,says", [
