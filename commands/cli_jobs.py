@@ -13,15 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from commands.gpu_memory import check_gpu_memory
-from commands.job_size import job_size
-from commands.moderation import check_spec
-from commands.server_rules import check_allowed_models
 from engine.errors import EngineError
-from engine.media.files import read_user_file
-from engine.spec.jsontext import read_json
-from engine.spec.sources import add_spec_options, bounded_int, build_spec
-from storage import JobKind, JobState
+from engine.spec.options import add_spec_options, bounded_int
 
 STATE_COLUMNS = ("id", "state", "attempt", "progress", "guild_id", "user_id", "created")
 DISCORD_ID = bounded_int(0, 2**64 - 1)  # a snowflake; the poster sends the result to this channel
@@ -92,8 +85,15 @@ async def _dispatch(args: argparse.Namespace, config: dict[str, dict], database:
 
 
 async def _submit(db, args, config) -> int:
+    """The spec's checks (settings, moderation, the guild's models, GPU memory, size) load
+    only here: listing and the other actions need none of them."""
+    from commands.gpu_memory import check_gpu_memory
+    from commands.job_size import job_size
+    from commands.moderation import check_spec
+    from commands.server_rules import check_allowed_models
     from engine.spec.render import SCHEMA_VERSION
-    from storage import JobRequest
+    from engine.spec.sources import build_spec
+    from storage import JobKind, JobRequest
 
     if args.spec:
         if args.prompt:
@@ -120,9 +120,12 @@ async def _submit(db, args, config) -> int:
 
 def read_job_file(path: str):
     """(spec, kind) of a saved job: a still's settings, an animation's or a study's."""
+    from engine.media.files import read_user_file
     from engine.spec.animation import AnimationSpec, unwrap_run_file
+    from engine.spec.jsontext import read_json
     from engine.spec.render import RenderSpec
     from engine.spec.study import StudySpec
+    from storage import JobKind
 
     raw = read_user_file(path, what="--spec")
     try:
@@ -238,6 +241,8 @@ async def _fetch(db, args, config) -> int:
 
 
 async def _cancel(db, args, config) -> int:
+    from storage import JobState
+
     job = await db.jobs.cancel(args.job_id)
     print(f"{job.id}: {job.state}" + (" (cancel requested; stops within a step)"
                                        if job.state == JobState.RUNNING else ""))

@@ -24,7 +24,6 @@ from disco.config import (
     resolve_data_dir,
 )
 from engine.errors import EngineError
-from storage.errors import StorageError
 
 
 def config_options() -> argparse.ArgumentParser:
@@ -82,16 +81,27 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (ConfigError, EngineError, StorageError) as exc:  # each layer's root: the user's to fix
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug: keep the traceback for the report, not on the terminal
+    except Exception as exc:
+        if is_users_to_fix(exc):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        # a bug: keep the traceback for the report, not on the terminal
         print(f"error: unexpected {type(exc).__name__}: {str(exc)[:300]} (a bug; the full traceback "
               f"is in {write_traceback(exc)}, please include it when reporting)", file=sys.stderr)
         return 1
+
+
+def is_users_to_fix(exc: BaseException) -> bool:
+    """Whether `exc` is of a layer's root error class: a bad config, setting, file or database,
+    the user's to fix. storage is looked at only when the command loaded it (a StorageError
+    cannot come from a package never imported), so `disco --help` or a render never loads it."""
+    if isinstance(exc, (ConfigError, EngineError)):
+        return True
+    storage_errors = sys.modules.get("storage.errors")
+    return storage_errors is not None and isinstance(exc, storage_errors.StorageError)
 
 
 def write_traceback(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from engine.errors import EngineError, SpecError
 from engine.models.devices import PRECISIONS
-from engine.spec.sources import bounded_int
+from engine.spec.options import bounded_int
 
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's own chatter about absent GPUs
 

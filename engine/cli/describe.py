@@ -10,9 +10,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from engine.errors import EngineError, SpecError
-from engine.media.stills import read_still_file
-from engine.spec.fields import Invalid, check_clip_models
-from engine.spec.gobig import MAX_GOBIG_PIXELS
 
 DEFAULT_CLIP_MODELS = "ViT-B-32::openai,ViT-B-16::openai,RN50::openai"  # DD's default three
 
@@ -32,6 +29,9 @@ def add_describe_command(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
+    from engine.media.stills import read_still_file
+    from engine.spec.gobig import MAX_GOBIG_PIXELS
+
     try:
         clip_models = _clip_models(args.clip_models)
         image = read_still_file(args.image, MAX_GOBIG_PIXELS)
@@ -52,6 +52,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 
 def _clip_models(text: str) -> list[str]:
+    from engine.spec.fields import Invalid, check_clip_models
+
     try:
         return check_clip_models(text, "clip_models")
     except Invalid as err:

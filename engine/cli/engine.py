@@ -14,7 +14,8 @@ from pathlib import Path
 
 from engine.errors import EngineError
 from engine.models.devices import PRECISIONS
-from engine.spec.sources import bounded_int
+from engine.models.registry import check_model_set
+from engine.spec.options import bounded_int
 
 # The [engine] keys a flag may override, by the flag's argparse dest.
 FLAG_KEYS = {"models": "model_set", "device": "device", "precision": "precision",
@@ -63,9 +64,12 @@ def cmd_engine(args: argparse.Namespace, config: dict[str, dict], data_dir: Path
 
 
 def engine_settings(section: dict, args: argparse.Namespace) -> dict:
-    """The `[engine]` section with the flags that were given laid over it (a copy)."""
+    """The `[engine]` section with the flags that were given laid over it (a copy), its model
+    set checked (ModelError), before the database is opened and torch loads."""
     flags = {key: getattr(args, dest) for dest, key in FLAG_KEYS.items() if getattr(args, dest) is not None}
-    return {**section, **flags}
+    settings = {**section, **flags}
+    check_model_set(settings["model_set"])
+    return settings
 
 
 def pool_and_config(settings: dict):
@@ -119,10 +123,15 @@ def warn_missing_models(model_set: str, missing: list[str] | None = None) -> lis
 
 async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, database_url: str = "",
                blob_bytes: int | None = None) -> int:
-    from engine.jobs.worker import serve
+    from engine.jobs.start import open_queue
 
-    pool, worker_config = pool_and_config(settings)
-    done = await serve(data_dir, pool, owner=args.owner, config=worker_config, burst=args.burst,
-                       database_url=database_url, blob_bytes=blob_bytes, parent_pid=args.parent_pid)
+    async with await open_queue(data_dir, database_url=database_url, burst=args.burst,
+                                blob_bytes=blob_bytes) as db:
+        # torch loads here, once the data folder and the database have answered
+        pool, worker_config = pool_and_config(settings)
+        from engine.jobs.worker import serve
+
+        done = await serve(data_dir, pool, owner=args.owner, config=worker_config, burst=args.burst,
+                           parent_pid=args.parent_pid, db=db)
     logging.getLogger("disco.engine").info("processed %d job(s)", done)
     return 0

@@ -13,18 +13,15 @@ import argparse
 import random
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image
-
-from engine.cli.render import command_line_pool
 from engine.errors import EngineError, SpecError
-from engine.media.files import png_settings
-from engine.media.stills import read_still_file
-from engine.spec.fields import MIN_SIDE
-from engine.spec.gobig import MAX_GOBIG_PIXELS, MAX_SEED, gobig_tiles
-from engine.spec.jsontext import read_json
-from engine.spec.render import RenderSpec
-from engine.spec.sources import add_spec_options, bounded_int, build_spec
+from engine.spec.options import add_spec_options, bounded_int
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from engine.spec.render import RenderSpec
 
 # What a stored spec says about the image it made, not about enlarging it.
 _NOT_CARRIED = ("gobig", "gobig_init", "n_batches", "width", "height", "init_image", "schema_version")
@@ -47,6 +44,11 @@ def add_gobig_command(commands: argparse._SubParsersAction) -> None:
 def gobig_spec(args: argparse.Namespace) -> tuple[RenderSpec, Image.Image, list[str]]:
     """The spec that enlarges `args.image`, the image read once, and lines to show the user.
     SpecError when the image is unusable or a setting invalid."""
+    from engine.media.stills import read_still_file
+    from engine.spec.fields import MIN_SIDE
+    from engine.spec.gobig import MAX_GOBIG_PIXELS, MAX_SEED
+    from engine.spec.sources import build_spec
+
     source = read_still_file(args.image, MAX_GOBIG_PIXELS)
     width, height = source.size
     if (args.width is None and width < MIN_SIDE) or (args.height is None and height < MIN_SIDE):
@@ -66,6 +68,9 @@ def gobig_spec(args: argparse.Namespace) -> tuple[RenderSpec, Image.Image, list[
 
 
 def _carried_settings(image: Path) -> tuple[dict, list[str]]:
+    from engine.media.files import png_settings
+    from engine.spec.jsontext import read_json
+
     text = png_settings(image)
     if not text:
         return {}, [f"{image.name} carries no settings: DD's defaults and the prompt you give"]
@@ -80,8 +85,10 @@ def cmd_gobig(args: argparse.Namespace) -> int:
         spec, source, report = gobig_spec(args)
         for line in report:
             print(f"note: {line}", file=sys.stderr)
+        from engine.cli.render import command_line_pool
         from engine.diffusion.gobig import gobig_image
         from engine.diffusion.pipeline import DiscoPipeline
+        from engine.spec.gobig import gobig_tiles
 
         pool = command_line_pool(args)
         out = args.out / f"{args.image.stem}_x{spec.gobig_scale}.png"

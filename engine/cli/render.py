@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import EngineError
-from engine.spec.sources import add_spec_options, build_spec
+from engine.spec.options import add_spec_options
 
 NOISE_WARNING = ("model set {name}: tiny random models — the output is noise, useful only to check "
                  "the pipeline. Use --models dd-default for real images.")
@@ -41,6 +41,8 @@ def add_render_command(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from engine.spec.sources import build_spec
+
     try:
         spec, report = build_spec(args)
         for line in report:

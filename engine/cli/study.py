@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.cli.render import command_line_pool
 from engine.errors import EngineError
-from engine.spec.sources import add_spec_options, bounded_int, build_spec
+from engine.spec.options import add_spec_options, bounded_int
 
 
 def add_study_command(commands: argparse._SubParsersAction) -> None:
@@ -59,6 +59,7 @@ class _Progress:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    from engine.spec.sources import build_spec
     from engine.spec.study import MAX_CELLS, build_study, recorded_seed
 
     progress = _Progress(args.no_progress)

@@ -34,7 +34,7 @@ from engine.cli.engine import add_engine_flags, engine_settings, pool_and_config
 from engine.errors import EngineError, SpecError
 from engine.media.files import read_user_file
 from engine.models.download import MODELS_DIR_ENV
-from engine.spec.sources import bounded_int
+from engine.spec.options import bounded_int
 
 URL_VARIABLE = "DISCO_DATABASE_URL"  # what storage.database_url reads first
 SCHEMES = ("postgresql://", "postgres://", "sqlite:///")
@@ -130,14 +130,19 @@ def device_memory_gb(device: object) -> float:
 
 async def _run(args: argparse.Namespace, settings: dict, data_dir: Path, url: str | None,
                configured_url: str, blob_bytes: int | None = None) -> int:
-    from engine.jobs.worker import WorkerFit, serve
+    from engine.jobs.start import open_queue
 
-    pool, worker_config = pool_and_config(settings)
-    memory = args.memory_gb if args.memory_gb is not None else (
-        float(settings.get("gpu_memory_gb") or 0.0) or device_memory_gb(pool.device))
-    fit = WorkerFit(model_sets=(pool.model_set,), memory_gb=float(memory), max_pixels=args.max_pixels)
-    owner = args.owner or f"worker:{socket.gethostname()}:{pool.device}:{os.getpid()}"
-    done = await serve(data_dir, pool, owner=owner, config=worker_config, burst=args.burst,
-                       fit=fit, database=url, database_url=configured_url, blob_bytes=blob_bytes)
+    async with await open_queue(data_dir, database=url, database_url=configured_url, burst=args.burst,
+                                blob_bytes=blob_bytes) as db:
+        # torch loads here, once the data folder and the database have answered
+        pool, worker_config = pool_and_config(settings)
+        from engine.jobs.worker import WorkerFit, serve
+
+        memory = args.memory_gb if args.memory_gb is not None else (
+            float(settings.get("gpu_memory_gb") or 0.0) or device_memory_gb(pool.device))
+        fit = WorkerFit(model_sets=(pool.model_set,), memory_gb=float(memory), max_pixels=args.max_pixels)
+        owner = args.owner or f"worker:{socket.gethostname()}:{pool.device}:{os.getpid()}"
+        done = await serve(data_dir, pool, owner=owner, config=worker_config, burst=args.burst, fit=fit,
+                           db=db)
     logging.getLogger("disco.engine").info("processed %d job(s)", done)
     return 0

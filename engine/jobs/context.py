@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import torch
 
 from engine.errors import OutOfMemory
-from engine.jobs.files import materialise, portable, scratch_dir
+from engine.jobs.files import materialise, portable
+from engine.jobs.scratch import scratch_dir
 from storage import BlobTooLarge, Database, DatabaseLocked, DatabaseUnavailable, DiskFull, Job, StaleAttempt
 
 # A database that is restarting, busy, or out of disk space: the write is skipped and the next

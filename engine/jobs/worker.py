@@ -17,6 +17,7 @@ attempt's work. How the attempt ended is an `Outcome` (engine/jobs/outcome.py), 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -28,11 +29,11 @@ from typing import Any
 
 from engine.animation.renderer import AnimationRenderer
 from engine.diffusion.pipeline import DiscoPipeline
-from engine.errors import EngineError, SpecError
+from engine.errors import SpecError
 from engine.jobs import animation, still, study
 from engine.jobs.context import Handler, JobContext, WorkerConfig, release_memory
-from engine.jobs.files import check_scratch, clear_stale_scratch
 from engine.jobs.outcome import Completed, Failed, Outcome, Stopped, outcome_of
+from engine.jobs.start import open_queue
 from engine.models.pool import ModelPool
 from storage import (
     BlobTooLarge,
@@ -46,7 +47,6 @@ from storage import (
     StaleAttempt,
     StorageError,
     WorkerFit,
-    database_url as resolve_database_url,
 )
 
 __all__ = ["HANDLERS", "EngineWorker", "WorkerConfig", "WorkerFit", "default_owner", "serve"]
@@ -70,26 +70,19 @@ async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
                 config: WorkerConfig | None = None, burst: bool = False, database_url: str = "",
                 blob_bytes: int | None = None, fit: WorkerFit | None = None,
                 database: str | None = None, parent_pid: int | None = None,
-                parent_poll_s: float = 2.0) -> int:
-    """The engine process (`disco engine`, `disco worker`): open the queue (`database` as
-    given, else DISCO_DATABASE_URL, else `database_url`, else the SQLite file in `data_dir`)
-    and render jobs until SIGTERM or SIGINT — with `burst`, until the queue is empty. Returns
-    the jobs processed. A PostgreSQL server that is down at start is waited for.
-    `blob_bytes`: `[storage] blob_bytes`, the largest job file kept. `data_dir` holds only this
-    process's scratch folders when the database is PostgreSQL: nothing there is shared with
-    another process. `fit`: what this worker can run (None: any job). `parent_pid`: the bot
-    that supervises this engine; once it is no longer the parent (killed), the engine stops."""
-    check_scratch(data_dir)  # before the database: a worker that cannot write claims nothing
-    try:
-        db = await Database.open(database or resolve_database_url(data_dir, database_url),
-                                 wait_s=0.0 if burst else float("inf"))
-    except StorageError as exc:  # a locked, damaged or foreign file: the CLI prints one line
-        raise EngineError(str(exc)) from None
-    if blob_bytes is not None:
-        db.blobs.max_bytes = blob_bytes
-    for folder in clear_stale_scratch(data_dir):
-        log.info("removed %s, the scratch folder of an engine that is gone", folder)
-    try:
+                parent_poll_s: float = 2.0, db: Database | None = None) -> int:
+    """The engine process (`disco engine`, `disco worker`): render jobs from the queue until
+    SIGTERM or SIGINT — with `burst`, until the queue is empty. Returns the jobs processed.
+    `db`: the queue, already open (the CLI opens it with `open_queue` before it loads the
+    models, and closes it); without it, serve opens and closes it itself: `database`, else
+    DISCO_DATABASE_URL, else `database_url`, else the SQLite file in `data_dir`
+    (engine/jobs/start.py). `data_dir` holds only this process's scratch folders when the
+    database is PostgreSQL: nothing there is shared with another process. `fit`: what this
+    worker can run (None: any job). `parent_pid`: the bot that supervises this engine; once it
+    is no longer the parent (killed), the engine stops."""
+    queue = contextlib.nullcontext(db) if db is not None else await open_queue(
+        data_dir, database=database, database_url=database_url, burst=burst, blob_bytes=blob_bytes)
+    async with queue as db:
         worker = EngineWorker(db, pool, data_dir, owner=owner, config=config, fit=fit)
         # The one line that says the process is up (it is silent until a job comes).
         log.info("%s: %s for jobs in %s (%s), model set %s on %s", worker.owner,
@@ -105,8 +98,6 @@ async def serve(data_dir: Path, pool: ModelPool, *, owner: str | None = None,
         finally:
             if orphaned is not None:
                 orphaned.cancel()
-    finally:
-        await db.close()
 
 
 async def _stop_when_orphaned(worker: EngineWorker, parent_pid: int, every_s: float) -> None:

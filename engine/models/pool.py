@@ -27,8 +27,8 @@ from engine.models.devices import check_device_name, check_precision
 from engine.models.download import clip_weights_path, ensure, load_weights, reference_sha256
 from engine.models.registry import (
     LPIPS_MODEL,
-    MODEL_SETS,
     SECONDARY_MODEL,
+    check_model_set,
     clip_entry,
     diffusion_config,
     get_model,
@@ -234,8 +234,7 @@ class ModelPool:
     sha256: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.model_set not in MODEL_SETS:
-            raise ModelError(f"unknown model set {self.model_set!r}: choose one of {', '.join(MODEL_SETS)}")
+        check_model_set(self.model_set)
         self.device = torch.device(self.device)
         self.precision = resolve_precision(self.precision, self.device)
 

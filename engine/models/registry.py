@@ -1,8 +1,9 @@
 """Which model files the engine knows: names, download mirrors, checksums and architecture configs.
 
-Pure data and lookups. Importing this module never imports torch; only the CLIP lookups import
-open_clip, and only when called, because a CLIP entry's download address is taken from
-open_clip's own pretrained table at run time (so it follows the installed open_clip version).
+Pure data and lookups. Importing this module never imports torch. A CLIP entry's download
+address is open_clip's: DD's CLIP models' rows of open_clip's pretrained table are held here
+(CLIP_PRETRAINED, checked against open_clip by the tests); only a lookup of another `ARCH::TAG`
+imports open_clip, when called.
 
 Checksums are full SHA-256 values copied from published sources (Disco Diffusion 5.6/5.7's
 `diff_model_map`, jina-ai/discoart's models.yml, OpenAI's CLIP URLs, PyTorch's and MiDaS'
@@ -245,6 +246,62 @@ OPENCLIP_MODELS: tuple[str, ...] = (
 )
 CLIP_MODEL_NAMES: tuple[str, ...] = OPENAI_CLIP_MODELS + OPENCLIP_MODELS
 
+# open_clip's pretrained table for the names above, as open_clip 3.3.0 (the version pyproject pins)
+# has it: (hf_hub, url, quick_gelu); each uses OpenAI's normalisation. Held here so that listing
+# and looking up these names never imports open_clip, and torch with it (`disco models list`
+# answers in a fraction of a second). tests/engine/models/test_registry.py checks every row
+# against the installed open_clip; any other ARCH::TAG is looked up in open_clip itself.
+_OPENAI_URL = "https://openaipublic.azureedge.net/clip/models/"
+_OPENCLIP_URL = "https://github.com/mlfoundations/open_clip/releases/download/v0.2-weights/"
+CLIP_PRETRAINED: Mapping[str, tuple[str, str, bool]] = MappingProxyType({
+    "ViT-B-32::openai": ("timm/vit_base_patch32_clip_224.openai/",
+        _OPENAI_URL + "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt", True),
+    "ViT-B-16::openai": ("timm/vit_base_patch16_clip_224.openai/",
+        _OPENAI_URL + "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt", True),
+    "ViT-L-14::openai": ("timm/vit_large_patch14_clip_224.openai/",
+        _OPENAI_URL + "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt", True),
+    "ViT-L-14-336::openai": ("timm/vit_large_patch14_clip_336.openai/",
+        _OPENAI_URL + "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02/ViT-L-14-336px.pt", True),
+    "RN50::openai": ("timm/resnet50_clip.openai/",
+        _OPENAI_URL + "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt", True),
+    "RN101::openai": ("timm/resnet101_clip.openai/",
+        _OPENAI_URL + "8fa8567bab74a42d41c5915025a8e4538c3bdbe8804a470a72f30b0d94fab599/RN101.pt", True),
+    "RN50x4::openai": ("timm/resnet50x4_clip.openai/",
+        _OPENAI_URL + "7e526bd135e493cef0776de27d5f42653e6b4c8bf9e0f653bb11773263205fdd/RN50x4.pt", True),
+    "RN50x16::openai": ("timm/resnet50x16_clip.openai/",
+        _OPENAI_URL + "52378b407f34354e150460fe41077663dd5b39c54cd0bfd2b27167a4a06ec9aa/RN50x16.pt", True),
+    "RN50x64::openai": ("timm/resnet50x64_clip.openai/",
+        _OPENAI_URL + "be1cfb55d75a9666199fb2206c106743da0f6468c9d327f3e0d0a543a9919d9c/RN50x64.pt", True),
+    "ViT-B-32::laion2b_e16": ("timm/vit_base_patch32_clip_224.laion2b_e16/",
+        _OPENCLIP_URL + "vit_b_32-laion2b_e16-af8dbd0c.pth", False),
+    "ViT-B-32::laion400m_e31": ("timm/vit_base_patch32_clip_224.laion400m_e31/",
+        _OPENCLIP_URL + "vit_b_32-quickgelu-laion400m_e31-d867053b.pt", True),
+    "ViT-B-32::laion400m_e32": ("timm/vit_base_patch32_clip_224.laion400m_e32/",
+        _OPENCLIP_URL + "vit_b_32-quickgelu-laion400m_e32-46683a32.pt", True),
+    "ViT-B-32-quickgelu::laion400m_e31": ("timm/vit_base_patch32_clip_224.laion400m_e31/",
+        _OPENCLIP_URL + "vit_b_32-quickgelu-laion400m_e31-d867053b.pt", True),
+    "ViT-B-32-quickgelu::laion400m_e32": ("timm/vit_base_patch32_clip_224.laion400m_e32/",
+        _OPENCLIP_URL + "vit_b_32-quickgelu-laion400m_e32-46683a32.pt", True),
+    "ViT-B-16::laion400m_e31": ("timm/vit_base_patch16_clip_224.laion400m_e31/",
+        _OPENCLIP_URL + "vit_b_16-laion400m_e31-00efa78f.pt", False),
+    "ViT-B-16::laion400m_e32": ("timm/vit_base_patch16_clip_224.laion400m_e32/",
+        _OPENCLIP_URL + "vit_b_16-laion400m_e32-55e67d44.pt", False),
+    "RN50::yfcc15m": ("timm/resnet50_clip.yfcc15m/",
+        _OPENCLIP_URL + "rn50-quickgelu-yfcc15m-455df137.pt", True),
+    "RN50::cc12m": ("timm/resnet50_clip.cc12m/",
+        _OPENCLIP_URL + "rn50-quickgelu-cc12m-f000538c.pt", True),
+    "RN50-quickgelu::yfcc15m": ("timm/resnet50_clip.yfcc15m/",
+        _OPENCLIP_URL + "rn50-quickgelu-yfcc15m-455df137.pt", True),
+    "RN50-quickgelu::cc12m": ("timm/resnet50_clip.cc12m/",
+        _OPENCLIP_URL + "rn50-quickgelu-cc12m-f000538c.pt", True),
+    "RN101::yfcc15m": ("timm/resnet101_clip.yfcc15m/",
+        _OPENCLIP_URL + "rn101-quickgelu-yfcc15m-3e04b30e.pt", True),
+    "RN101-quickgelu::yfcc15m": ("timm/resnet101_clip.yfcc15m/",
+        _OPENCLIP_URL + "rn101-quickgelu-yfcc15m-3e04b30e.pt", True),
+})
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
 DIFFUSION_MODEL_NAMES: tuple[str, ...] = tuple(m.name for m in _STATIC_MODELS if m.kind == "diffusion")
 DEFAULT_DIFFUSION_MODEL = "512x512_diffusion_uncond_finetune_008100"
 SECONDARY_MODEL = "secondary_model_imagenet_2"
@@ -272,6 +329,14 @@ def _unknown(what: str, name: str, candidates: list[str]) -> ModelError:
     close = difflib.get_close_matches(name.lower(), list(lowered), n=5, cutoff=0.5)
     hint = f" Did you mean: {', '.join(lowered[c] for c in close)}?" if close else ""
     return ModelError(f"Unknown {what} {name!r}.{hint} Run `disco models list` to see every name.")
+
+
+def check_model_set(name: str) -> str:
+    """`name` when it is a model set; else a ModelError with the choices (torch-free, so an
+    engine refuses a misspelt --models before it loads anything)."""
+    if name not in MODEL_SETS:
+        raise ModelError(f"unknown model set {name!r}: choose one of {', '.join(MODEL_SETS)}")
+    return name
 
 
 def register_model(entry: ModelFile, *, replace: bool = False) -> None:
@@ -333,6 +398,16 @@ def model_set_members(set_name: str, *, diffusion_model: str | None = None,
     return tuple(members)
 
 
+def _pretrained_cfg(arch: str, tag: str) -> dict[str, Any]:
+    """open_clip's pretrained entry for (arch, tag): from CLIP_PRETRAINED when it is one of
+    DD's, else from open_clip."""
+    known = CLIP_PRETRAINED.get(f"{arch}::{tag}")
+    if known is None:
+        return _open_clip_pretrained_cfg(arch, tag)
+    hf_hub, url, quick_gelu = known
+    return {"hf_hub": hf_hub, "url": url, "quick_gelu": quick_gelu, "mean": OPENAI_MEAN, "std": OPENAI_STD}
+
+
 def _open_clip_pretrained_cfg(arch: str, tag: str) -> dict[str, Any]:
     """open_clip's pretrained entry for (arch, tag); imports open_clip (and torch) on first use."""
     from engine.models.offline import keep_hf_hub_offline  # before huggingface_hub reads its settings
@@ -351,7 +426,7 @@ def clip_entry(name: str) -> ModelFile:
     arch, sep, tag = name.partition("::")
     if not sep or not arch or not tag:
         raise ModelError(f"CLIP model names look like ARCH::TAG (e.g. 'ViT-B-32::openai'); got {name!r}.")
-    cfg = _open_clip_pretrained_cfg(arch, tag)
+    cfg = _pretrained_cfg(arch, tag)
     hf_hub, url = cfg.get("hf_hub", ""), cfg.get("url", "")
     if not hf_hub and not url:
         raise _unknown("CLIP model", name, list(CLIP_MODEL_NAMES))

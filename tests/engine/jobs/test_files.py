@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 
-from engine.jobs.files import clear_stale_scratch, materialise, portable, scratch_dir
+from engine.jobs.files import materialise, portable
+from engine.jobs.scratch import clear_stale_scratch, scratch_dir
 from tests.support.storage import async_test, open_db, request
 
 OWNER = "engine:files"

@@ -153,6 +153,18 @@ def test_clip_entries_come_from_open_clip_hub_config() -> None:
     assert len(all_models()) == len(all_models(include_clip=False)) + 22
 
 
+def test_the_registry_holds_open_clips_rows_for_dd_clip_models() -> None:
+    """The registry's copy of open_clip's pretrained table (so that listing needs no open_clip)
+    says what the installed open_clip says: an upgrade that moves a file fails here."""
+    import open_clip
+
+    assert set(registry.CLIP_PRETRAINED) == set(CLIP_MODEL_NAMES)
+    for name, held in registry.CLIP_PRETRAINED.items():
+        cfg = open_clip.get_pretrained_cfg(*name.split("::"))
+        assert held == (cfg["hf_hub"], cfg["url"], bool(cfg.get("quick_gelu", False))), name
+        assert (tuple(cfg["mean"]), tuple(cfg["std"])) == (registry.OPENAI_MEAN, registry.OPENAI_STD), name
+
+
 def test_url_only_clip_entries_take_openai_sha_from_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
     digest = "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762"
     url = f"https://openaipublic.azureedge.net/clip/models/{digest}/RN50.pt"
