@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_jobs_command(commands, options)
     add_db_command(commands, options)
     add_bot_command(commands, options)
-    for name in ("render", "animate", "study"):  # the engine alone: only the custom models
+    for name in ("render", "animate", "study", "gobig"):  # the engine alone: only the custom models
         commands.choices[name].add_argument(
             "--config", help="TOML config file whose [models.custom.NAME] models to use")
         commands.choices[name].set_defaults(registers_models=True)
@@ -84,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `disco models list | head`: the reader has all it wanted
+        # Python flushes stdout again at exit: point it at /dev/null so that says nothing either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a process SIGPIPE stopped
     except Exception as exc:
         if is_users_to_fix(exc):
             print(f"error: {exc}", file=sys.stderr)

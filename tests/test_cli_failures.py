@@ -133,3 +133,21 @@ def test_an_unknown_job_id_points_at_the_cli_listing_not_discord(tmp_path, capsy
     code, err = disco(capsys, "jobs", action, "nosuchjob", "--data-dir", str(tmp_path))
     assert code == 2 and err.startswith("error: no job 'nosuchjob'; `disco jobs list` shows the ids")
     assert "/queue" not in err and err.count("\n") == 1
+
+
+def test_a_reader_that_stops_early_is_not_a_bug(tmp_path):
+    """`disco models list | head -1`: the pipe closes before disco writes; it stops quietly, as
+    a process SIGPIPE stops does (141), with nothing on stderr and no traceback file."""
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        done = subprocess.run([sys.executable, "-m", "disco", "models", "list"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=60,
+                              env={**os.environ, "TMPDIR": str(tmp_path)})
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")
+    assert not list(tmp_path.glob("disco-error-*"))

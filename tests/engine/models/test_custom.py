@@ -213,13 +213,16 @@ def test_engine_loads_a_custom_model_from_a_local_path(tmp_path: Path) -> None:
         ModelPool("dd-default").unet("local", use_checkpoint=False)
 
 
-def test_render_animate_and_study_register_the_config_files_custom_models(tmp_path: Path) -> None:
+def test_render_animate_study_and_gobig_register_the_config_files_custom_models(tmp_path: Path) -> None:
+    """gobig too: it re-diffuses the tiles with the image's own model, which may be a custom one."""
     from disco.cli import build_parser, run
     path = custom_config(tmp_path, mine=f'url = "https://e.org/m.pt"\nsha256 = "{SHA}"')
-    for command in ("render", "animate", "study"):
+    for command in ("render", "animate", "study", "gobig"):
         argv = [command, "a lighthouse", "--config", str(path)]
         if command == "study":
             argv += ["--x", "steps=3,4"]
+        if command == "gobig":
+            argv = [command, str(tmp_path / "mine_0.png"), "--config", str(path)]
         args = build_parser().parse_args(argv)
         seen = []
         args.func = lambda parsed: seen.append(registry.custom_model_names()) or 0
