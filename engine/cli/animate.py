@@ -52,10 +52,11 @@ def add_animate_command(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("out/animation"),
                    help="output folder (default ./out/animation); an unfinished animation "
                    "there is resumed")
-    p.add_argument("--steps")
-    p.add_argument("--width")
-    p.add_argument("--height")
-    p.add_argument("--seed")
+    p.add_argument("--steps", help="diffusion steps of each frame (DD's default 250; later frames "
+                   "skip frames_skip_steps of them)")
+    p.add_argument("--width", help="pixels, rounded down to a multiple of 64 as DD does (DD's default 1280)")
+    p.add_argument("--height", help="pixels, rounded down to a multiple of 64 as DD does (DD's default 768)")
+    p.add_argument("--seed", help="0 to 4294967295 (default random)")
     p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, "
                    "test-tiny")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

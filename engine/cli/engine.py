@@ -15,7 +15,7 @@ from pathlib import Path
 from engine.errors import EngineError
 from engine.models.devices import PRECISIONS
 from engine.models.registry import check_model_set
-from engine.spec.options import bounded_int
+from engine.spec.options import bounded_float, bounded_int
 
 # The [engine] keys a flag may override, by the flag's argparse dest.
 FLAG_KEYS = {"models": "model_set", "device": "device", "precision": "precision",
@@ -44,9 +44,11 @@ def add_engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=PRECISIONS, help="default from the config: auto (fp16 on CUDA, fp32 on CPU)")
     p.add_argument("--allow-download", action="store_true", default=None,
                    help="download missing model files (otherwise a missing file fails the job)")
-    p.add_argument("--lease-seconds", type=float,
-                   help="how long a claimed job stays this engine's without a heartbeat (default from the config: 30)")
-    p.add_argument("--checkpoint-every", type=bounded_int(1, 100_000), help="steps between checkpoints")
+    p.add_argument("--lease-seconds", type=bounded_float(1, 3600),
+                   help="how long a claimed job stays this engine's without a heartbeat (1-3600; default "
+                        "from the config: 30); the heartbeat comes at least three times a lease")
+    p.add_argument("--checkpoint-every", type=bounded_int(1, 100_000),
+                   help="steps between checkpoints (default from the config: 10)")
     p.add_argument("--owner", help="lease owner name (default engine:HOST:PID)")
 
 
@@ -68,6 +70,8 @@ def engine_settings(section: dict, args: argparse.Namespace) -> dict:
     set checked (ModelError), before the database is opened and torch loads."""
     flags = {key: getattr(args, dest) for dest, key in FLAG_KEYS.items() if getattr(args, dest) is not None}
     settings = {**section, **flags}
+    if "lease_seconds" in flags:  # a short lease on the command line: the config's heartbeat follows
+        settings["heartbeat_seconds"] = min(settings["heartbeat_seconds"], flags["lease_seconds"] / 3)
     check_model_set(settings["model_set"])
     return settings
 

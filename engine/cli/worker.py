@@ -56,7 +56,8 @@ def add_worker_command(commands: argparse._SubParsersAction, config_options: arg
     p.add_argument("--models-dir", metavar="DIR", help=f"model cache (default: {MODELS_DIR_ENV} "
                                                        f"or ~/.cache/disco-discord/models)")
     p.add_argument("--memory-gb", type=bounded_int(0, 10_000),
-                   help="GPU memory in GB it accepts jobs for (default: the device's; 0: any)")
+                   help="GPU memory in GB it accepts jobs for (default: [engine] gpu_memory_gb, else the "
+                        "device's; 0: any)")
     p.add_argument("--max-pixels", type=bounded_int(0, 100_000_000), default=0,
                    help="largest image (width × height) it accepts (default 0: any)")
     p.set_defaults(func=cmd_worker)

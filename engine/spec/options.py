@@ -41,6 +41,19 @@ def add_spec_options(p: argparse.ArgumentParser, *, renders_here: bool = True) -
                    help="download missing model files (otherwise a missing file is an error)")
 
 
+def bounded_float(low: float, high: float):
+    """An argparse type: a number from `low` to `high`, else argparse's one-line usage error."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text) if len(text) <= 20 else None
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:  # NaN fails both comparisons
+            raise argparse.ArgumentTypeError(f"give a number from {low:g} to {high:g}, not {text[:40]!r}")
+        return value
+    return parse
+
+
 def bounded_int(low: int, high: int):
     """An argparse type: an integer from `low` to `high`, else argparse's one-line usage error."""
     def parse(text: str) -> int:

@@ -12,8 +12,21 @@ def test_flags_win_over_the_section_and_the_section_is_left_alone():
     args = build_parser().parse_args(["engine", "--models", "test-tiny", "--lease-seconds", "2",
                                       "--allow-download"])
     settings = engine_settings(section, args)
-    assert settings == {**before, "model_set": "test-tiny", "lease_seconds": 2.0, "allow_download": True}
+    # The config's 3 s heartbeat would let a 2 s lease lapse between beats: it follows the flag.
+    assert settings == {**before, "model_set": "test-tiny", "lease_seconds": 2.0, "allow_download": True,
+                        "heartbeat_seconds": 2.0 / 3}
     assert section == before
+    long_lease = engine_settings(section, build_parser().parse_args(["engine", "--lease-seconds", "600"]))
+    assert long_lease["heartbeat_seconds"] == section["heartbeat_seconds"]
+
+
+def test_the_lease_flag_is_bounded(capsys):
+    import pytest
+
+    for text in ("0.5", "nan", "inf", "4000", "ten"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["engine", "--lease-seconds", text])
+        assert "give a number from 1 to 3600, not " + repr(text) in capsys.readouterr().err
 
 
 def test_without_flags_the_section_is_used():
