@@ -117,6 +117,9 @@ def translate(exc: BaseException, where: str, busy_timeout_s: float, *, connecte
             or "authentication failed" in text:
         return DatabaseError(f"{where} refused the login ({text}); check the user and password "
                              f"(DISCO_DATABASE_URL, PGPASSWORD or ~/.pgpass)", where)
+    if isinstance(exc, psycopg.OperationalError) and _NO_ROLE.search(text):
+        return DatabaseError(f"{where}: {text}; create the role (createuser), or fix the user in the URL",
+                             where)
     if isinstance(exc, psycopg.errors.InvalidCatalogName) or (
             isinstance(exc, psycopg.OperationalError) and "does not exist" in text):
         return DatabaseError(f"{where}: {text}; create it (createdb) or fix the URL", where)
@@ -130,6 +133,9 @@ def translate(exc: BaseException, where: str, busy_timeout_s: float, *, connecte
                                    f"later is safe: nothing was changed", where)
     return exc if isinstance(exc, Exception) else RuntimeError(text)
 
+
+# The server's words for a login as a user it does not know.
+_NO_ROLE = re.compile(r'role "[^"]*" does not exist')
 
 # libpq's words for a URL value it refuses before connecting (a port out of range, an unknown
 # sslmode): a mistake to fix, never an outage to wait for.

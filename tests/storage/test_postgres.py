@@ -96,6 +96,11 @@ async def test_bad_urls_are_one_clear_line_without_the_password(pg, tmp_path):
     with pytest.raises(DatabaseError, match="does not exist; create it") as info:
         await Database.open(no_database)
     assert "\n" not in str(info.value)
+    no_role = pg.url.replace("postgresql://postgres@", "postgresql://no_such_role@")
+    assert no_role != pg.url
+    with pytest.raises(DatabaseError, match=r'role "no_such_role" does not exist; create the role '
+                                            r'\(createuser\), or fix the user in the URL'):
+        await Database.open(no_role)
     with pytest.raises(DatabaseError, match="URL is not valid"):
         await Database.open("postgresql://localhost/disco?no_such_option=1")
     with pytest.raises(DatabaseError, match="check the host name"):
