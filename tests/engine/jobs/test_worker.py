@@ -231,6 +231,18 @@ def engine_process(data: Path, *extra: str, scratch: Path | None = None) -> subp
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def drain_here(data: Path, scratch: Path) -> int:
+    """Another engine drains the queue in `data` (`disco engine --burst` with the settings of
+    engine_process): `serve` in this test process, whose models were never near the killed
+    engine, with `scratch` as its data folder, so only the database is shared. The engine
+    process's start-up (its own checks) is tested elsewhere; here a second interpreter would
+    only add its import time. Returns the jobs processed."""
+    from engine.jobs.worker import serve
+
+    return asyncio.run(serve(scratch, tiny_pool(), burst=True, database=f"sqlite:///{data / 'disco.db'}",
+                             config=WorkerConfig(lease_seconds=2, checkpoint_every=5)))
+
+
 def row(data: Path, job_id: str) -> sqlite3.Row:
     conn = sqlite3.connect(data / "disco.db", timeout=10)
     conn.row_factory = sqlite3.Row
@@ -252,7 +264,7 @@ def wait_for(predicate, timeout: float = 240.0):
 def kill_after_first_unit_and_resume(data: Path, crashed: str, reference: str, first_unit: str):
     """Run a real engine until job `crashed` starts its second unit (a study's cell, an
     animation's frame), SIGKILL it, let its lease run out, then drain the queue with a fresh
-    engine (another process: a fresh scratch folder, so it resumes from the blobs alone).
+    engine (drain_here: a fresh scratch folder, so it resumes from the blobs alone).
     Checks the first unit (`first_unit`: its job file name) was kept rather than redone;
     returns the two jobs' rows."""
     engine = engine_process(data)
@@ -265,7 +277,7 @@ def kill_after_first_unit_and_resume(data: Path, crashed: str, reference: str, f
     assert stamp is not None and row(data, crashed)["state"] == "running"
     time.sleep(2.2)  # the dead engine's lease runs out
     # Another engine in another data folder: it resumes from the blobs alone.
-    assert engine_process(data, "--burst", scratch=data / "other").wait(timeout=480) == 0
+    assert drain_here(data, data / "other") == 2  # the crashed job and the reference
     assert not any(p.is_file() for p in (data / "other").rglob("*"))  # its scratch folder went with the job
     resumed, whole = row(data, crashed), row(data, reference)
     assert resumed["state"] == whole["state"] == "succeeded" and resumed["attempt"] == 2
@@ -297,7 +309,7 @@ def test_kill_9_mid_render_resumes_to_the_same_png_and_evolution(tmp_path):
     time.sleep(2.2)  # let the lease run out
     # Another engine with another data folder (a fresh scratch folder): the checkpoint blob is
     # all it has of the first attempt.
-    assert engine_process(tmp_path, "--burst", scratch=tmp_path / "other").wait(timeout=480) == 0
+    assert drain_here(tmp_path, tmp_path / "other") == 2
     resumed, uninterrupted = row(tmp_path, crashed), row(tmp_path, reference)
     assert resumed["state"] == uninterrupted["state"] == "succeeded"
     assert resumed["attempt"] == 2 and 12 <= interrupted_at < 30
@@ -321,7 +333,7 @@ def test_poison_job_goes_dead_and_the_next_job_runs(tmp_path):
             engine.send_signal(signal.SIGKILL)
             engine.wait()
         time.sleep(2.2)
-    assert engine_process(tmp_path, "--burst").wait(timeout=480) == 0
+    assert drain_here(tmp_path, tmp_path) == 1  # the poison job is dead when claimed: only the healthy one runs
     dead, done = row(tmp_path, poison), row(tmp_path, healthy)
     assert dead["state"] == "dead" and "lease" in dead["error_message"]
     assert done["state"] == "succeeded"
