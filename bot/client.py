@@ -39,8 +39,8 @@ SWEEP_SECONDS = 3600.0  # how often delivered jobs' files past their retention a
 # Discord answers a login in well under a second; discord.py's HTTP session would wait aiohttp's
 # default of 5 minutes for an address (a proxy, a wrong api_base) that accepts and never answers.
 LOGIN_TIMEOUT_S = 30.0
-# In the data folder: the application id and hash of the command tree last synced globally.
-SYNCED_COMMANDS_FILE = "synced-commands"
+# In the data folder: the application, the hash of the tree synced globally, the dev guild synced.
+SYNCED_COMMANDS_FILE = "synced-commands.json"
 
 
 class LoginTimeout(Exception):
@@ -137,30 +137,53 @@ class DiscoBot(commands.Bot):
         """Put the slash commands where members see them. With `dev_guild_id`: that server only,
         at every start (guild commands update at once). Otherwise the global commands, every
         server the bot is in, replaced only when the tree differs from the one last synced by
-        this application (recorded in the data folder), since Discord allows 200 command creates
-        a day. A refused sync is logged with its fix; the bot still serves what Discord has."""
-        guild = discord.Object(self.config.dev_guild_id) if self.config.dev_guild_id else None
-        where = f"server {self.config.dev_guild_id}" if guild else "every server (global commands)"
-        if guild is not None:
+        this application, since Discord allows 200 command creates a day. A server synced to
+        earlier as `dev_guild_id` loses its own copies when the setting moves on, or it would
+        show each command twice. What was synced is recorded in the data folder. A refused sync
+        is logged with its fix; the bot still serves what Discord has."""
+        record = self._sync_record()
+        earlier = record.get("dev_guild")
+        if earlier and earlier != self.config.dev_guild_id:  # a server tried first: no second copy
+            record.pop("dev_guild")
+            self.tree.clear_commands(guild=discord.Object(earlier))
+            await self._sync_to(discord.Object(earlier), f"server {earlier} (its own copies, removed)",
+                                "remove them by hand if that server still shows each command twice")
+            self._save_sync_record(record)
+        if self.config.dev_guild_id:
+            guild = discord.Object(self.config.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
-        tree = json.dumps([command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)],
-                          sort_keys=True)
-        synced_key = f"{self.application_id}:{hashlib.sha256(tree.encode()).hexdigest()}\n"
-        record = self.config.data_dir / SYNCED_COMMANDS_FILE
-        if guild is None and record.is_file() and record.read_text() == synced_key:
-            log.info("slash commands unchanged since the last sync to %s", where)
+            if await self._sync_to(guild, f"server {guild.id}", "invite the bot to that server with the "
+                                   "applications.commands scope, or fix [discord] dev_guild_id"):
+                self._save_sync_record({**record, "dev_guild": guild.id})
             return
+        tree = json.dumps([command.to_dict(self.tree) for command in self.tree.get_commands()], sort_keys=True)
+        digest = hashlib.sha256(tree.encode()).hexdigest()
+        if record.get("global") == digest:
+            log.info("slash commands unchanged since the last sync to every server")
+        elif await self._sync_to(None, "every server (global commands)", "check the token's application"):
+            self._save_sync_record({**record, "global": digest})
+
+    async def _sync_to(self, guild: Optional[discord.Object], where: str, fix: str) -> bool:
         try:
             synced = await self.tree.sync(guild=guild)
         except discord.HTTPException as exc:
-            fix = ("invite the bot to that server with the applications.commands scope, or fix "
-                   "[discord] dev_guild_id" if guild else "check the token's application")
             log.error("could not sync the slash commands to %s (HTTP %s: %s); %s",
                       where, exc.status, exc.text or "no details", fix)
-            return
-        if guild is None:
-            record.write_text(synced_key)
+            return False
         log.info("synced %d slash command(s) to %s", len(synced), where)
+        return True
+
+    def _sync_record(self) -> dict:
+        """What this application last synced ({} when nothing, or another application did)."""
+        try:
+            record = json.loads((self.config.data_dir / SYNCED_COMMANDS_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) and record.get("application") == self.application_id else {}
+
+    def _save_sync_record(self, record: dict) -> None:
+        (self.config.data_dir / SYNCED_COMMANDS_FILE).write_text(
+            json.dumps({**record, "application": self.application_id}) + "\n")
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         # A remix form's submit is answered from its custom_id and values, also when the form

@@ -4,6 +4,7 @@ every start. A sync Discord refuses is logged with its fix and the bot still sta
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 
 from bot.client import SYNCED_COMMANDS_FILE
@@ -33,10 +34,26 @@ def test_without_a_dev_guild_the_commands_sync_globally_when_the_tree_changed(tm
         assert len(puts()) == 1
 
         record = tmp_path / SYNCED_COMMANDS_FILE
-        record.write_text(record.read_text().replace(":", ":0"))  # as if an older tree was synced
+        record.write_text(json.dumps({**json.loads(record.read_text()), "global": "0" * 64}))  # an older tree
         async with fake.run_client(global_bot()):
             pass
         assert len(puts()) == 2 and {command["name"] for command in fake.global_commands} == names
+    run(body, tmp_path)
+
+
+def test_a_server_tried_first_loses_its_own_copies_when_the_commands_go_global(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        async with fake.run_client(make_bot(tmp_path, fake)):  # dev_guild_id: the fake's server
+            assert {command["name"] for command in fake.guild_commands[fake.guild.id]} >= {"disco", "animate"}
+            assert not fake.global_commands
+        client = make_bot(tmp_path, fake)
+        client.config = dataclasses.replace(client.config, dev_guild_id=0)
+        async with fake.run_client(client):
+            assert fake.guild_commands[fake.guild.id] == []  # else each command would show twice there
+            assert {command["name"] for command in fake.global_commands} >= {"disco", "animate"}
+            info = await last_answer(fake, await fake.slash("disco-info"))
+            assert "Server defaults: `" in info.content
+        assert "dev_guild" not in json.loads((tmp_path / SYNCED_COMMANDS_FILE).read_text())
     run(body, tmp_path)
 
 
