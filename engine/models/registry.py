@@ -386,7 +386,9 @@ def cut_schedules(name: str) -> dict[str, str]:
 
 def model_set_members(set_name: str, *, diffusion_model: str | None = None,
                       clip_models: tuple[str, ...] | None = None, use_secondary: bool = True) -> tuple[str, ...]:
-    """The registry names a model set needs on disk (empty for the random-weight sets)."""
+    """The registry names a model set needs on disk (empty for the random-weight sets): the
+    diffusion model, the secondary model, the CLIP models and, as DD loads it at every start,
+    LPIPS (the init-image loss of init images, vary, GoBig and animation frames)."""
     if set_name not in MODEL_SETS:
         raise _unknown("model set", set_name, list(MODEL_SETS))
     if set_name != "dd-default":
@@ -395,7 +397,7 @@ def model_set_members(set_name: str, *, diffusion_model: str | None = None,
     if use_secondary:
         members.append(SECONDARY_MODEL)
     members.extend(clip_models if clip_models is not None else DEFAULT_CLIP_MODELS)
-    return tuple(members)
+    return (*members, LPIPS_MODEL)
 
 
 def _pretrained_cfg(arch: str, tag: str) -> dict[str, Any]:

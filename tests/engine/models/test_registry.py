@@ -131,9 +131,10 @@ def test_model_sets() -> None:
     assert "noise" in MODEL_SETS["test-tiny"] and "noise" in MODEL_SETS["random-full"]
     assert model_set_members("dd-default") == (
         "512x512_diffusion_uncond_finetune_008100", "secondary_model_imagenet_2",
-        "ViT-B-32::openai", "ViT-B-16::openai", "RN50::openai")
+        "ViT-B-32::openai", "ViT-B-16::openai", "RN50::openai", "lpips_vgg16")
     assert model_set_members("dd-default", diffusion_model="watercolordiffusion", use_secondary=False,
-                             clip_models=("RN101::yfcc15m",)) == ("watercolordiffusion", "RN101::yfcc15m")
+                             clip_models=("RN101::yfcc15m",)) == ("watercolordiffusion", "RN101::yfcc15m",
+                                                                  "lpips_vgg16")
     assert model_set_members("random-full") == model_set_members("test-tiny") == ()
 
 
