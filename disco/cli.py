@@ -26,12 +26,14 @@ from disco.config import (
 from engine.errors import EngineError
 
 
-def config_options() -> argparse.ArgumentParser:
-    """The parent parser of every command that reads the config file."""
+def config_options(*, data_dir: bool = True) -> argparse.ArgumentParser:
+    """The parent parser of every command that reads the config file; `data_dir=False` for one
+    that uses no data folder (`models`: its cache is DISCO_MODELS_DIR)."""
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument("--config", help="TOML config file (see config.example.toml)")
-    options.add_argument("--data-dir", help="database and job files (default: DISCO_DATA_DIR, "
-                                            "[storage] data_dir of --config, or ./data)")
+    if data_dir:
+        options.add_argument("--data-dir", help="database and job files (default: DISCO_DATA_DIR, "
+                                                "[storage] data_dir of --config, or ./data)")
     options.set_defaults(reads_config=True)
     return options
 
@@ -60,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_study_command(commands)
     add_gobig_command(commands)
     add_describe_command(commands)
-    add_models_commands(commands, options)
+    add_models_commands(commands, config_options(data_dir=False))
     add_engine_command(commands, options)
     add_worker_command(commands, options)
     add_workers_command(commands, options)
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         return int(args.func(args) or 0)
     config = load_config(args.config)
     register_config_models(config)
-    return int(args.func(args, config, resolve_data_dir(args.data_dir, config)) or 0)
+    return int(args.func(args, config, resolve_data_dir(getattr(args, "data_dir", None), config)) or 0)
 
 
 if __name__ == "__main__":

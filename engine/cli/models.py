@@ -36,6 +36,7 @@ from engine.models.registry import (
     get_model,
     model_set_members,
 )
+from engine.spec.options import bounded_float
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -61,8 +62,8 @@ def add_models_commands(subparsers: argparse._SubParsersAction,
     fetch.add_argument("names", nargs="*", metavar="NAME", help="model names, e.g. ViT-B-32::openai")
     fetch.add_argument("--set", dest="model_set", metavar="SET",
                        help=f"download every file of a model set ({', '.join(MODEL_SETS)})")
-    fetch.add_argument("--timeout", type=float, default=10.0,
-                       help="seconds to wait for a server before trying the next mirror (default 10)")
+    fetch.add_argument("--timeout", type=bounded_float(1, 600), default=10.0,
+                       help="seconds to wait for a server before trying the next mirror (1-600; default 10)")
     fetch.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     fetch.set_defaults(func=cmd_models_download)
 
