@@ -242,7 +242,8 @@ def _count_frames(src: Path, limits: VideoLimits, *, decode: bool) -> int:
                 _check_bounds(0, int(oversize.group(1)), int(oversize.group(2)), limits)
             damage = damage or (_DAMAGE.search(line) and line)
             stats = _STATS.search(line) or stats
-            errors.extend([raw] if re.search(r"error|invalid", line, re.IGNORECASE) else [])
+            if re.search(r"error|invalid", line, re.IGNORECASE):
+                errors.append(raw)
     packets = int(stats.group(1)) if stats else None
     decoded = int(stats.group(2)) if decode and stats else packets
     failed = int(stats.group(3)) if decode and stats else 0

@@ -325,17 +325,23 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _unknown(what: str, name: str, candidates: list[str]) -> ModelError:
+    return ModelError(f"Unknown {what} {name!r}.{_close_names(name, candidates)} Run `disco models list` "
+                      "to see every name.")
+
+
+def _close_names(name: str, candidates: list[str]) -> str:
+    """The candidates close to `name` as ' Did you mean: …?', or an empty string."""
     lowered = {c.lower(): c for c in candidates}
     close = difflib.get_close_matches(name.lower(), list(lowered), n=5, cutoff=0.5)
-    hint = f" Did you mean: {', '.join(lowered[c] for c in close)}?" if close else ""
-    return ModelError(f"Unknown {what} {name!r}.{hint} Run `disco models list` to see every name.")
+    return f" Did you mean: {', '.join(lowered[c] for c in close)}?" if close else ""
 
 
 def check_model_set(name: str) -> str:
     """`name` when it is a model set; else a ModelError with the choices (torch-free, so an
     engine refuses a misspelt --models before it loads anything)."""
     if name not in MODEL_SETS:
-        raise ModelError(f"unknown model set {name!r}: choose one of {', '.join(MODEL_SETS)}")
+        raise ModelError(f"unknown model set {name!r}: choose one of {', '.join(MODEL_SETS)}."
+                         f"{_close_names(name, list(MODEL_SETS))}")
     return name
 
 
@@ -389,9 +395,7 @@ def model_set_members(set_name: str, *, diffusion_model: str | None = None,
     """The registry names a model set needs on disk (empty for the random-weight sets): the
     diffusion model, the secondary model, the CLIP models and, as DD loads it at every start,
     LPIPS (the init-image loss of init images, vary, GoBig and animation frames)."""
-    if set_name not in MODEL_SETS:
-        raise _unknown("model set", set_name, list(MODEL_SETS))
-    if set_name != "dd-default":
+    if check_model_set(set_name) != "dd-default":
         return ()
     members = [diffusion_model or DEFAULT_DIFFUSION_MODEL]
     if use_secondary:

@@ -33,7 +33,7 @@ def add_spec_options(p: argparse.ArgumentParser, *, renders_here: bool = True) -
                        help="the job's model set: a disco worker claims only jobs of its own (default: "
                             "[engine] model_set of --config, else dd-default)")
         return
-    p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, test-tiny")
+    p.add_argument("--models", default="dd-default", help=f"model set: {', '.join(MODEL_SETS)}")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto = DD's choice: fp16 on CUDA, fp32 on CPU; bf16 is faster on CPUs with AMX")
@@ -43,25 +43,21 @@ def add_spec_options(p: argparse.ArgumentParser, *, renders_here: bool = True) -
 
 def bounded_float(low: float, high: float):
     """An argparse type: a number from `low` to `high`, else argparse's one-line usage error."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text) if len(text) <= 20 else None
-        except ValueError:
-            value = None
-        if value is None or not low <= value <= high:  # NaN fails both comparisons
-            raise argparse.ArgumentTypeError(f"give a number from {low:g} to {high:g}, not {text[:40]!r}")
-        return value
-    return parse
+    return _bounded(float, low, high, f"a number from {low:g} to {high:g}")
 
 
 def bounded_int(low: int, high: int):
     """An argparse type: an integer from `low` to `high`, else argparse's one-line usage error."""
-    def parse(text: str) -> int:
+    return _bounded(int, low, high, f"a whole number from {low} to {high}")
+
+
+def _bounded(number: type, low: float, high: float, wanted: str):
+    def parse(text: str):
         try:
-            value = int(text) if len(text) <= 20 else None
+            value = number(text) if len(text) <= 20 else None
         except ValueError:
             value = None
-        if value is None or not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"give a whole number from {low} to {high}, not {text[:40]!r}")
+        if value is None or not low <= value <= high:  # NaN fails both comparisons
+            raise argparse.ArgumentTypeError(f"give {wanted}, not {text[:40]!r}")
         return value
     return parse
