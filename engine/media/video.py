@@ -138,6 +138,7 @@ def input_args(path: Path, limits: VideoLimits | None = None) -> list[str]:
 # ---- probing and extraction ---------------------------------------------------------------------
 
 _STREAM = re.compile(r"Stream #0:\d+.*?: Video: (\w+).*?, (\d{1,5})x(\d{1,5})\b")
+_STREAM_NUMBER = re.compile(r"Stream #0:(\d+)")
 # The first video stream that is not a still: ffmpeg's "V" leaves out a song's cover art (an
 # "attached pic"), which a sound file with a cover would otherwise pass as a one-frame video.
 FIRST_VIDEO = "0:V:0"
@@ -175,6 +176,10 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     stamp = _DURATION.search(log)
     declared = int(stamp.group(1)) * 3600 + int(stamp.group(2)) * 60 + float(stamp.group(3)) if stamp else None
     _check_bounds(declared or 0.0, width, height, limits)
+    if "Input #0, mov," in log:  # MP4 and MOV: the index says where every frame lies
+        listed, whole = _indexed_frames(src, int(_STREAM_NUMBER.match(stream.group(0)).group(1)), limits)
+        if whole < listed:
+            raise _damaged(listed, whole, "the file ends before the last frames its index lists")
     # 2. The frames, counted (never past the duration limit, whatever the header said).
     frames = _count_frames(src, limits, decode=decode)
     if codec == "gif" and _gif_cut_short(src):  # ffmpeg drops a cut GIF's last frame unsaid
@@ -253,6 +258,26 @@ def _count_frames(src: Path, limits: VideoLimits, *, decode: bool) -> int:
     if done.returncode != 0 or packets is None:
         raise _unreadable(b"".join(errors))
     return decoded
+
+
+# The mov demuxer's index as it logs it at trace level: each sample's stream, offset and size.
+_SAMPLE = re.compile(rb"AVIndex stream (\d+), sample \d+, offset ([0-9a-f]+), dts -?\d+, size (\d+)")
+
+
+def _indexed_frames(src: Path, stream: int, limits: VideoLimits) -> tuple[int, int]:
+    """How many frames of an MP4's or MOV's video `stream` its index lists, and how many of them
+    lie whole inside the file. A "faststart" MP4 keeps its index first, so a copy cut off midway
+    still opens; cut between two frames, it shows no damage ffmpeg would report, only fewer frames."""
+    size = src.stat().st_size
+    listed = whole = 0
+    with tempfile.TemporaryFile() as log:  # a line per frame: read a line at a time
+        _probe_run(["-v", "trace", *input_args(src)], limits, "reading the video's index", log)
+        log.seek(0)
+        for line in log:
+            if (sample := _SAMPLE.search(line)) and int(sample.group(1)) == stream:
+                listed += 1
+                whole += int(sample.group(2), 16) + int(sample.group(3)) <= size
+    return listed, whole
 
 
 def _gif_cut_short(src: Path) -> bool:

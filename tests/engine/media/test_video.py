@@ -193,7 +193,7 @@ def test_a_video_cut_short_is_refused_by_the_probe_before_any_frame_is_read(tmp_
     gif = tmp_path / "clip.gif"  # ffmpeg drops a cut GIF's last frame without a word
     frames = [Image.fromarray(square_frame(i)) for i in range(6)]
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100)
-    for path, keep, said in ((clip, 0.9, "after [0-9]+ frames"), (phone, 0.5, "index that an MP4 holds"),
+    for path, keep, said in ((clip, 0.9, "after [0-9]+ of the 24 frames it lists"), (phone, 0.5, "index that an MP4 holds"),
                              (webm, 0.6, "after [0-9]+ frames"), (gif, 0.8, "GIF's last frame is cut short")):
         for reading in (lambda p: probe_video(p), lambda p: next(iter_frames(p, width=8, height=8))):
             with pytest.raises(SpecError, match=f"damaged or cut short: ffmpeg found damage.*{said}.*"
@@ -203,6 +203,44 @@ def test_a_video_cut_short_is_refused_by_the_probe_before_any_frame_is_read(tmp_
     padded = tmp_path / "padded.gif"  # bytes after a whole GIF's trailer: the GIF is whole
     padded.write_bytes(gif.read_bytes() + bytes(64))
     assert probe_video(padded).frames == 6
+
+
+def _frame_ends(mp4: bytes) -> list[int]:
+    """Where each frame of a one-track, one-chunk MP4 ends, from its sample sizes (stsz) and its
+    chunk offset (stco): read from the boxes here, independently of ffmpeg."""
+    import struct
+
+    def box(data: bytes, path: list[str], start: int, end: int) -> tuple[int, int]:
+        while start < end:
+            size, kind = struct.unpack(">I4s", data[start:start + 8])
+            if kind.decode() == path[0]:
+                return (start, size) if len(path) == 1 else box(data, path[1:], start + 8, start + size)
+            start += size
+        raise AssertionError(f"no {path[0]} box")
+    stbl = ["moov", "trak", "mdia", "minf", "stbl"]
+    at, _ = box(mp4, stbl + ["stsz"], 0, len(mp4))
+    count = struct.unpack(">I", mp4[at + 16:at + 20])[0]
+    sizes = struct.unpack(f">{count}I", mp4[at + 20:at + 20 + 4 * count])
+    at, _ = box(mp4, stbl + ["stco"], 0, len(mp4))
+    assert struct.unpack(">I", mp4[at + 12:at + 16])[0] == 1  # one chunk: the frames follow each other
+    first = struct.unpack(">I", mp4[at + 16:at + 20])[0]
+    return [first + sum(sizes[:i + 1]) for i in range(count)]
+
+
+def test_an_mp4_cut_exactly_between_two_frames_is_refused_by_its_index(tmp_path, clip):
+    """With its index first (faststart, as we and many apps write it), an MP4 cut off between two
+    frames opens, and ffmpeg reads its first frames without a word of damage: only the index says
+    frames are missing."""
+    data = clip.read_bytes()
+    ends = _frame_ends(data)
+    assert len(ends) == 24 and ends[-1] == len(data)  # the frames are the file's last bytes
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:ends[15]])
+    for decode in (False, True):
+        with pytest.raises(SpecError, match=r"cut short: ffmpeg found damage after 16 of the 24 frames it "
+                           r"lists \(the file ends before the last frames its index lists\)"):
+            probe_video(cut, decode=decode)
+    assert probe_video(clip).frames == 24
 
 
 def test_a_zeroed_end_is_found_by_decoding_every_frame(tmp_path, clip):
