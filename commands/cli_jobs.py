@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from engine.errors import EngineError
-from engine.spec.options import add_spec_options, bounded_int
+from engine.spec.options import add_batches_option, add_spec_options, bounded_int
 
 STATE_COLUMNS = ("id", "state", "attempt", "progress", "guild_id", "user_id", "created")
 DISCORD_ID = bounded_int(0, 2**64 - 1)  # a snowflake; the poster sends the result to this channel
@@ -36,7 +36,7 @@ def add_jobs_command(commands: argparse._SubParsersAction, config_options: argpa
         submit.add_argument(name, required=True, type=DISCORD_ID,
                             help=f"Discord {name[2:]} id (any number for local use)")
     add_spec_options(submit, renders_here=False)
-    submit.add_argument("--batches", type=int, help="images to render (n_batches; default 1)")
+    add_batches_option(submit)
     submit.add_argument("--max-attempts", type=bounded_int(1, 100), default=3,
                         help="tries before the job is dead (1-100; default 3)")
 

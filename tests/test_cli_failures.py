@@ -64,11 +64,25 @@ def test_database_problems_are_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv", [
     ["--max-attempts", str(10**30)], ["--max-attempts", "0"], ["--steps", "0" * 5000 + "5"],
-    ["--seed", "-1"], ["--width", "1e9"],
+    ["--seed", "-1"], ["--width", "1e9"], ["--batches", "101"], ["--batches", "0"],
 ])
 def test_numbers_on_the_command_line_are_bounded(tmp_path, capsys, argv):
     code, err = submit(capsys, tmp_path, *argv)
     assert code == 2 and "give a whole number from" in err
+
+
+def test_the_batches_bound_is_render_specs_own():
+    """`--batches` refuses exactly what RenderSpec's n_batches refuses, on `disco render` too."""
+    from disco.cli import build_parser
+    from engine.errors import SpecError
+    from engine.spec.render import RenderSpec
+
+    RenderSpec(n_batches=100)
+    with pytest.raises(SpecError):
+        RenderSpec(n_batches=101)
+    assert build_parser().parse_args(["render", "x", "--batches", "100"]).batches == 100
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["render", "x", "--batches", "101"])
 
 
 @pytest.mark.parametrize("content, words", [

@@ -14,6 +14,7 @@ from pathlib import Path
 from engine.cli.render import command_line_pool
 from engine.errors import EngineError
 from engine.models.devices import PRECISIONS
+from engine.models.registry import MODEL_SETS
 
 # The keyframed motion settings that have their own flag (--zoom, --rotation-3d-x, ...).
 MOTION = ("angle", "zoom", "translation_x", "translation_y", "translation_z", "rotation_3d_x",
@@ -57,8 +58,7 @@ def add_animate_command(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--width", help="pixels, rounded down to a multiple of 64 as DD does (DD's default 1280)")
     p.add_argument("--height", help="pixels, rounded down to a multiple of 64 as DD does (DD's default 768)")
     p.add_argument("--seed", help="0 to 4294967295 (default random)")
-    p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, "
-                   "test-tiny")
+    p.add_argument("--models", default="dd-default", help=f"model set: {', '.join(MODEL_SETS)}")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto = DD's choice: fp16 on CUDA, fp32 on CPU")

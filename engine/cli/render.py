@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import EngineError
-from engine.spec.options import add_spec_options
+from engine.spec.options import add_batches_option, add_spec_options
 
 NOISE_WARNING = ("model set {name}: tiny random models — the output is noise, useful only to check "
                  "the pipeline. Use --models dd-default for real images.")
@@ -35,7 +35,7 @@ def add_render_command(commands: argparse._SubParsersAction) -> None:
                                              '"a lighthouse:2 | yellow:-0.5"')
     p.add_argument("--out", type=Path, default=Path("out"), help="output folder (default ./out)")
     add_spec_options(p)
-    p.add_argument("--batches", type=int, help="images to render (n_batches; default 1)")
+    add_batches_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_render)
 

@@ -41,6 +41,11 @@ def add_spec_options(p: argparse.ArgumentParser, *, renders_here: bool = True) -
                    help="download missing model files (otherwise a missing file is an error)")
 
 
+def add_batches_option(p: argparse.ArgumentParser) -> None:
+    """`--batches`, DD's n_batches, within RenderSpec's bound (1-100)."""
+    p.add_argument("--batches", type=bounded_int(1, 100), help="images to render (n_batches, 1-100; default 1)")
+
+
 def bounded_float(low: float, high: float):
     """An argparse type: a number from `low` to `high`, else argparse's one-line usage error."""
     return _bounded(float, low, high, f"a number from {low:g} to {high:g}")

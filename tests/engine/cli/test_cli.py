@@ -56,7 +56,7 @@ def test_render_with_dd_settings_file_and_set(tmp_path):
     (["render", "x", "--models", "dd-default", "--width", "64", "--height", "64"], "disco models download"),
     (["render", "x", "--device", "cuda:0", "--models", "test-tiny"], "--device"),
     (["render", "x", "--models", "test-tiny", "--steps", "4", "--out", "/proc/version"], "--out"),
-    (["render", "x", "--batches", "0"], "n_batches"),
+    (["render", "x", "--batches", "0"], "--batches: give a whole number from 1 to 100"),
     (["render", "x", "--precision", "fp16", "--models", "test-tiny", "--device", "cpu"], "CUDA"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, expected):
