@@ -156,6 +156,7 @@ _FIELDS: dict[str, tuple[str, str, str]] = {
                    "a path of up to 1000 characters, or none", "none"),
 }
 SPEC_FIELDS: dict[str, str] = {name: f"{d} ({a})" for name, (d, a, _) in _FIELDS.items()}
+FIELD_DOCS: Mapping[str, tuple[str, str, str]] = _FIELDS  # meaning, allowed values, an example
 SPEC_ALLOWED: dict[str, str] = {name: a for name, (_, a, _) in _FIELDS.items()}
 FIELD_EXAMPLES: dict[str, str] = {name: e for name, (_, _, e) in _FIELDS.items()}
 

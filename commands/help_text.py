@@ -1,0 +1,110 @@
+"""`/disco-help`'s texts: a short guide to painting with the bot, and one setting explained
+(what it does, the values it allows, its default, this server's default, and how to type it).
+
+Discord-free; the words about each setting come from engine.spec.setting_docs, so the help
+says what the spec enforces. Every text fits one Discord message (2000 characters).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from commands.echo import code_span
+from commands.job_options import BOT_DEFAULTS, OPTION_FIELDS
+from commands.prompt_syntax import FLAG_ALIASES
+from commands.sizes import SIZE_CHOICES
+from engine.spec.fields import FIELD_DOCS
+from engine.spec.setting_docs import SettingHelp, closest_setting, setting_help, setting_names
+
+MESSAGE_LIMIT = 2000
+# /animate's own options that are animation settings (others go in its settings: option).
+ANIMATE_OPTIONS = {"zoom", "angle", "translation_x", "translation_y", "translation_z", "rotation_3d_x",
+                   "rotation_3d_y", "rotation_3d_z", "fps"}
+ANIMATE_RENAMED = {"max_frames": "frames", "turbo_mode": "turbo", "vr_mode": "vr",
+                   "animation_mode": "mode", "video_init_path": "video"}
+
+
+def guide_text() -> str:
+    """How to paint: prompts, settings, images, the buttons and the other commands."""
+    sizes = ", ".join(code_span(name) for name in list(SIZE_CHOICES)[:4])
+    return "\n".join([
+        "**Painting with Disco Diffusion**",
+        '`/disco prompt:"a lighthouse in a storm:2 | yellow:-0.5"`: prompts are `text:weight` '
+        "joined by `|` (Midjourney's `text::2` works too); a negative weight pushes away from "
+        "a prompt, and `--no fog, text` lists what to avoid.",
+        "**Settings**: flags after the prompt, `--steps 150 --ar 16:9 --seed 42 --cgs 8000` (short "
+        "forms `--w --h --cgs --cutn --skip --n --model --sampler`; any setting's name works as a "
+        'flag), or `settings:"eta=0.5; cut_ic_pow=4"`. The slash options win over both. '
+        f"`size:` picks a shape ({sizes}, …); the small ones are fastest.",
+        "**Images**: attach `init_image:` to start from a picture (set `skip_steps` to about half "
+        "the steps), `image_prompt:` to steer by one, or `settings_file:` to load a DD settings file.",
+        "**Under each result**: buttons for a new seed, the same seed, ✏️ remix (change the "
+        "prompt or settings in a form), the recipe, and for each image Vary, Animate and GoBig "
+        "(enlarge it tile by tile).",
+        "**More**: `/animate` (2D, 3D or a video), `/study` (a grid comparing settings), "
+        "`/describe` (an image to a prompt), `/rerun`, `/queue`, `/cancel`, `/history`, `/preset`, "
+        "`/disco-settings` (how you hear a job is done), `/disco-info` (your GPU time and this "
+        "server's limits).",
+        "`/disco-help setting:` explains any Disco Diffusion setting, e.g. `cut_ic_pow`.",
+    ])
+
+
+def setting_text(name: str, *, server_defaults: Mapping[str, Any] | None = None,
+                 channel_defaults: Mapping[str, Any] | None = None) -> str:
+    """The setting `name` explained; an unknown name is answered with the closest one."""
+    found = setting_help(name)
+    if not found:
+        guess = closest_setting(name)
+        hint = f" Did you mean {code_span(guess)}?" if guess else ""
+        return (f"There is no setting called {code_span(name[:60])}.{hint} Settings are Disco "
+                f"Diffusion 5.x's names ({len(setting_names())} of them); type a few letters in "
+                "`setting:` to pick one.")
+    text = "\n\n".join(_one(entry, server_defaults or {}, channel_defaults or {}) for entry in found)
+    return text[:MESSAGE_LIMIT]
+
+
+def _one(entry: SettingHelp, server: Mapping[str, Any], channel: Mapping[str, Any]) -> str:
+    kind = "animation setting" if entry.animation else "setting"
+    lines = [f"**{entry.name}** ({kind}): {entry.meaning}",
+             f"Allowed: {entry.allowed}", f"Default: {_default(entry)}"]
+    if not entry.animation:  # server and channel defaults hold still settings
+        for where, defaults in (("this server", server), ("this channel", channel)):
+            if entry.name in defaults:
+                lines.append(f"Default in {where}: {code_span(str(defaults[entry.name]))}")
+    lines.append(f"Set it: {_how_to_type(entry)}")
+    return "\n".join(lines)
+
+
+def _default(entry: SettingHelp) -> str:
+    if not entry.animation and entry.name in BOT_DEFAULTS:
+        return f"{code_span(str(BOT_DEFAULTS[entry.name]))} here (Disco Diffusion's: {code_span(entry.default)})"
+    return code_span(entry.default)
+
+
+def _how_to_type(entry: SettingHelp) -> str:
+    name = entry.name
+    example = f"{name}={_example(entry)}"
+    if entry.animation:
+        option = ANIMATE_RENAMED.get(name, name if name in ANIMATE_OPTIONS else None)
+        ways = [f"`/animate {option}:`"] if option else []
+        if name not in ("video_init_path", "init_frame"):
+            ways.append(f"`/animate settings:\"{example}\"`")
+        else:
+            ways.append("an attachment" if name == "video_init_path" else "the Animate button under a still")
+        return ", or ".join(ways)
+    if name in ("init_image", "image_prompts"):
+        option = "init_image" if name == "init_image" else "image_prompt"
+        return f"attach the image with `/disco {option}:`"
+    if name == "text_prompts":
+        return "`/disco prompt:`"
+    ways = [f"`/disco {option}:`" for option, field in OPTION_FIELDS.items() if field == name]
+    flags = [alias for alias, field in FLAG_ALIASES.items() if field == name and alias != name]
+    flag = f"--{min(flags, key=len)}" if flags else f"--{name}"
+    ways.append(f"`{flag} {_example(entry)}` after the prompt")
+    ways.append(f"`settings:\"{example}\"`")
+    return ", ".join(ways[:-1]) + ", or " + ways[-1]
+
+
+def _example(entry: SettingHelp) -> str:
+    if not entry.animation and entry.name in FIELD_DOCS:
+        return FIELD_DOCS[entry.name][2]
+    return entry.default
