@@ -90,9 +90,10 @@ def _unopened(source: bytes | Path, fix: str) -> UnusableImage:
 def _check_single_frame(image: Image.Image, fix: str) -> None:
     if not getattr(image, "is_animated", False) or image.format == "MPO":
         return
-    if image.format == "TIFF":
-        raise UnusableImage(f"is a TIFF of {image.n_frames} pages; {fix} one page as "
-                            f"{STILL_NAMES} (export the page you want)", "format")
+    if image.format in ("TIFF", "HEIF"):  # pages of a scan, images of a HEIF collection
+        parts = "pages" if image.format == "TIFF" else "images"
+        raise UnusableImage(f"is a {image.format} of {image.n_frames} {parts}; {fix} one of them as "
+                            f"{STILL_NAMES} (export the one you want)", "format")
     raise UnusableImage(f"is an animated {image.format} ({image.n_frames} frames); {fix} "
                         f"{STILL_NAMES} (export the frame you want)", "format")
 

@@ -135,13 +135,13 @@ CUT = [(fmt, noise(fmt)) for fmt in ("AVIF", "HEIF", "GIF", "BMP", "TIFF", "WEBP
     (animated("PNG"), "animated PNG (3 frames)"),
     (animated("GIF"), "animated GIF (3 frames)"),
     (animated("AVIF"), "animated AVIF (3 frames)"),
-    (animated("HEIF"), "animated HEIF (3 frames)"),
+    (animated("HEIF"), "is a HEIF of 3 images"),
     (multipage_tiff(), "is a TIFF of 3 pages"),
     (encoded(picture(400, 300), "JPEG")[:1500], "cut short"),
     *[(data[:len(data) * 2 // 3], "cut short") for _, data in CUT],
     *[(data[:-20], "cut short") for _, data in CUT],
     (b"", "is not a still"),
-], ids=["eps", "pdf", "animated-webp", "animated-png", "animated-gif", "animated-avif", "heif-sequence",
+], ids=["eps", "pdf", "animated-webp", "animated-png", "animated-gif", "animated-avif", "heif-collection",
         "multipage-tiff", "truncated-jpeg", *[f"two-thirds-{f.lower()}" for f, _ in CUT],
         *[f"end-cut-{f.lower()}" for f, _ in CUT], "empty"])
 def test_anything_else_is_refused_with_the_formats_accepted(data, needle):
