@@ -73,11 +73,7 @@ def read_still(source: bytes | Path, max_pixels: int, *, fix: str = "attach") ->
 def _unopened(source: bytes | Path, fix: str) -> UnusableImage:
     """Why a file did not open: its start is one of ours (an AVIF or WebP cut short fails here,
     as their readers parse the whole file), or it is another kind of file."""
-    if isinstance(source, bytes):
-        head = source[:16]
-    else:
-        with open(source, "rb") as file:
-            head = file.read(16)
+    head = source[:16] if isinstance(source, bytes) else _file_head(source)
     Image.init()  # every format's signature test (Image.OPEN), loaded on first need
     named = next((still.name for still in STILL_FORMATS
                   if (accept := Image.OPEN.get(still.pillow, (None, None))[1]) and accept(head)), None)
@@ -85,6 +81,14 @@ def _unopened(source: bytes | Path, fix: str) -> UnusableImage:
         return UnusableImage(f"is not {STILL_NAMES}; {fix} it saved as one of these", "format")
     return UnusableImage(f"is damaged or cut short (its {named} data does not open); {fix} the "
                          f"whole file, as {STILL_NAMES}", "format")
+
+
+def _file_head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return file.read(16)
+    except OSError:  # gone, a folder, unreadable: nothing that is one of ours
+        return b""
 
 
 def _check_single_frame(image: Image.Image, fix: str) -> None:

@@ -159,3 +159,5 @@ def test_reads_a_file_too(tmp_path):
     (tmp_path / "cut.avif").write_bytes(noise("AVIF")[:200])
     with pytest.raises(UnusableImage, match="cut short"):
         read_still(tmp_path / "cut.avif", CAP)
+    with pytest.raises(UnusableImage, match="is not a still"):
+        read_still(tmp_path / "gone.heic", CAP)
