@@ -38,7 +38,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 def _check_decoded(data: bytes, filename: str, option: str) -> tuple[int, int]:
     """The real image behind the metadata, read as the engine will read it (every pixel): a
-    still PNG, JPEG or WebP within the pixel cap. Returns its size."""
+    still image (`engine.media.still_formats`) within the pixel cap. Returns its size."""
     try:
         return read_still(data, MAX_ATTACHMENT_PIXELS).size
     except UnusableImage as err:

@@ -43,6 +43,7 @@ from commands.prompt_syntax import (
 )
 from commands.sizes import aspect_size, fit_pixels, side_for_ratio, size_choice
 from engine.errors import SpecError
+from engine.media.still_formats import CONTENT_TYPES, EXTENSIONS, FORMAT_LIST
 from engine.spec.ddsettings import import_dd_settings
 from engine.spec.fields import is_no_value
 from engine.spec.prompts import WeightedPrompt, parse_prompts
@@ -441,28 +442,31 @@ def _apply_limits(spec: RenderSpec, limits: JobLimits, notes: list[str]) -> dict
 
 # ---- attachments --------------------------------------------------------------------------
 
-IMAGE_TYPES = {"image/png": (".png",), "image/jpeg": (".jpg", ".jpeg"), "image/webp": (".webp",)}
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # Discord's default upload limit
 MAX_ATTACHMENT_PIXELS = 4096 * 4096  # decoded RGBA is 64 MiB: enough, and no decompression bomb
+UNNAMED_TYPES = ("", "application/octet-stream")  # a client that did not say: the extension decides
 
 
 def check_attachment(filename: str, content_type: str | None, size: int, width: int | None,
                      height: int | None, *, option: str = "init_image",
                      max_bytes: int = MAX_ATTACHMENT_BYTES,
                      max_pixels: int = MAX_ATTACHMENT_PIXELS) -> None:
-    """Refuse an attachment (by Discord's metadata) that is not a usable image."""
+    """Refuse an attachment (by Discord's metadata) that is not a usable image. Discord measures
+    only the images it can show: a HEIC or TIFF comes without width and height, so the pixel
+    cap is then left to the check of the downloaded bytes (`engine.media.stills`)."""
     shown = short_repr(filename)
     kind = (content_type or "").split(";")[0].strip().lower()
     extension = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    known = kind in IMAGE_TYPES or (not kind and any(extension in e for e in IMAGE_TYPES.values()))
-    if not known or width is None or height is None:
-        what = kind or (f"a '{extension}' file" if extension else "not an image")
-        raise CommandError(f"{option}: {shown} is {what}; attach a PNG, JPEG or WebP image",
+    if not (kind in CONTENT_TYPES or (kind in UNNAMED_TYPES and extension in EXTENSIONS)):
+        what = kind if kind not in UNNAMED_TYPES else (f"a '{extension}' file" if extension else "not an image")
+        raise CommandError(f"{option}: {shown} is {what}; attach a {FORMAT_LIST} image",
                            option, rule="attachment_type")
     if size > max_bytes:
         raise CommandError(f"{option}: {shown} is {size / 2**20:.1f} MiB; at most "
                            f"{max_bytes / 2**20:g} MiB — attach a smaller or more compressed "
                            f"image (e.g. JPEG)", option, rule="attachment_bytes")
+    if width is None or height is None:
+        return
     if width <= 0 or height <= 0 or width * height > max_pixels:
         raise CommandError(f"{option}: {shown} is {width}×{height} = {width * height:,} pixels; "
                            f"at most {max_pixels:,} — scale it down (DD resizes it to the "

@@ -16,6 +16,7 @@ from bot.answers import NOT_QUEUED, think
 from bot.attachments import save_image
 from bot.queueing import answer_request, enqueue_options
 from commands.job_options import DiscoOptions
+from engine.media.still_formats import FORMAT_LIST
 
 # A prompt the spec needs (CLIP guidance wants one) but nothing renders: the job only describes.
 PLACEHOLDER_PROMPT = "an image to describe"
@@ -28,7 +29,7 @@ class DescribeCog(commands.Cog):
     @app_commands.command(name="describe", description="Describe an image as a Disco Diffusion prompt (CLIP)",
                           extras=NOT_QUEUED.extras())
     @app_commands.guild_only()
-    @app_commands.describe(image="a PNG, JPEG or WebP to describe")
+    @app_commands.describe(image=f"a {FORMAT_LIST} to describe")
     async def describe(self, interaction: discord.Interaction, image: discord.Attachment) -> None:
         await think(interaction)
 

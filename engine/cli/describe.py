@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from engine.errors import EngineError, SpecError
+from engine.media.still_formats import FORMAT_LIST
 
 DEFAULT_CLIP_MODELS = "ViT-B-32::openai,ViT-B-16::openai,RN50::openai"  # DD's default three
 
@@ -18,7 +19,7 @@ def add_describe_command(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("describe", help="describe an image as a DD prompt (CLIP interrogation)",
                             description="Rank mediums, movements, artists and flavours against an "
                                         "image with CLIP and print a weighted DD prompt.")
-    p.add_argument("image", type=Path, help="a PNG, JPEG or WebP")
+    p.add_argument("image", type=Path, help=f"a {FORMAT_LIST}")
     p.add_argument("--clip-models", default=DEFAULT_CLIP_MODELS,
                    help=f"CLIP models, comma-separated (default {DEFAULT_CLIP_MODELS})")
     p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, test-tiny")

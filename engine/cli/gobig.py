@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import EngineError, SpecError
+from engine.media.still_formats import FORMAT_LIST
 from engine.spec.options import add_spec_options, bounded_int
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def add_gobig_command(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("gobig", help="enlarge an image tile by tile (GoBig)",
                             description="Enlarge an image 2× or 3×: Lanczos, then every tile "
                                         "re-diffused with the prompts and blended.")
-    p.add_argument("image", type=Path, help="a PNG, JPEG or WebP (one of ours keeps its settings)")
+    p.add_argument("image", type=Path, help=f"a {FORMAT_LIST} (a PNG of ours keeps its settings)")
     p.add_argument("prompt", nargs="?", help="prompts, when the image carries none or to change them")
     p.add_argument("--out", type=Path, default=Path("out"), help="output folder (default ./out)")
     p.add_argument("--scale", type=bounded_int(2, 3), help="gobig_scale (default 2)")

@@ -11,6 +11,7 @@ from engine.diffusion.cutouts import image_prompt_cutouts
 from engine.diffusion.images import image_to_tensor
 from engine.diffusion.rng import Generators
 from engine.errors import SpecError
+from engine.media.still_formats import FORMAT_LIST
 from engine.media.stills import UnusableImage, read_still
 from engine.models.pool import ClipModel, ModelPool
 
@@ -26,7 +27,7 @@ def load_image(path: str, param: str) -> Image.Image:
     try:
         size = file.stat().st_size
     except OSError:
-        raise SpecError(f"{param}: no image file at {path!r}; give the path of a PNG, JPEG or WebP file",
+        raise SpecError(f"{param}: no image file at {path!r}; give the path of a {FORMAT_LIST} file",
                         param) from None
     if size > MAX_IMAGE_BYTES:
         raise SpecError(f"{param}: {path!r} is {size / 2**20:.1f} MB; the limit is "

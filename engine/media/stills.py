@@ -1,11 +1,16 @@
-"""Still images from users (init_image, image prompts, init_frame), read one way by the bot at
-upload and by the engine at render time, so what the upload accepts is what the render can use.
+"""Still images from users (init_image, image prompts, init_frame, /describe, GoBig), read one
+way by the bot at upload and by the engine at render time, so what the upload accepts is what
+the render can use.
 
-Accepted: still PNG, JPEG and WebP — every pixel decoded (a file cut short is refused), within a
-pixel cap, EXIF orientation applied (phone photos are stored sideways with a rotate tag). Refused:
-any other format Pillow knows (GIF, BMP, TIFF, EPS, ...), animated PNG and WebP (the engine would
-silently take one frame), and headers that declare a decompression bomb. A JPEG with an MPO
-extension (many phone cameras) is a still: its first image is the photo. Torch-free.
+Accepted: the still formats of `engine.media.still_formats` (PNG, JPEG, WebP, AVIF, HEIC, GIF,
+BMP, TIFF) — every pixel decoded (a file cut short is refused), within a pixel cap, upright
+(a phone stores its photo sideways with a rotate tag: EXIF in a JPEG, `irot` in a HEIC, which
+the HEIF opener applies and then clears the EXIF tag, so it is turned once), in 8-bit RGB
+(transparency on white, 16-bit values by their high byte, CMYK by Pillow's formula). Refused:
+any other format Pillow knows (EPS would run Ghostscript, PDF, ...), animations and
+multi-page files (the engine would silently take one frame), headers that declare a
+decompression bomb, and values with no honest 8-bit reading. A JPEG with an MPO extension
+(many phone cameras) is a still: its first image is the photo. Torch-free.
 """
 from __future__ import annotations
 
@@ -14,17 +19,25 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+from pillow_heif import register_heif_opener
 
 from engine.errors import SpecError
+from engine.media.still_formats import FORMAT_LIST, PILLOW_FORMATS, STILL_FORMATS
 
-STILL_FORMATS = ("PNG", "JPEG", "WEBP")
-STILL_NAMES = "a still PNG, JPEG or WebP image"
+# HEIC/HEIF for Pillow, once per process; a user's photo needs neither its thumbnails nor its
+# depth and auxiliary images.
+register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+
+STILL_NAMES = f"a still {FORMAT_LIST} image"
+# Where an image shows through (alpha, a transparent palette entry), it is painted on white, as
+# on paper; the colour hidden under a transparent pixel is whatever its editor left there.
+BACKGROUND = (255, 255, 255)
 
 
 class UnusableImage(SpecError):
     """A file that is not a still image the engine can use; `reason` is "pixels" (over the
-    pixel cap) or "format" (another format, animated, or damaged). The message completes
-    "<file> ...": what is wrong and the fix."""
+    pixel cap) or "format" (another format, animated, damaged, or values with no 8-bit
+    reading). The message completes "<file> ...": what is wrong and the fix."""
 
     def __init__(self, message: str, reason: str):
         super().__init__(message)
@@ -36,32 +49,96 @@ def read_still(source: bytes | Path, max_pixels: int, *, fix: str = "attach") ->
     `fix`: the verb a refusal asks with ("attach" on Discord, "give" on the command line)."""
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        image = Image.open(stream, formats=STILL_FORMATS)
+        image = Image.open(stream, formats=PILLOW_FORMATS)
     except Image.DecompressionBombError:
         raise _too_many_pixels(f"declares over {2 * Image.MAX_IMAGE_PIXELS:,} pixels", max_pixels) from None
     except Exception:  # Pillow's parsers raise many types on hostile bytes; all mean "not usable"
-        raise UnusableImage(f"is not {STILL_NAMES}; {fix} a PNG, JPEG or WebP file", "format") from None
+        raise _unopened(source, fix) from None
     with image:
         width, height = image.size
         if width * height > max_pixels:
             raise _too_many_pixels(f"is {width}×{height} = {width * height:,} pixels", max_pixels)
-        if getattr(image, "is_animated", False) and image.format != "MPO":
-            raise UnusableImage(f"is an animated {image.format} ({image.n_frames} frames); {fix} "
-                                f"{STILL_NAMES} (export the frame you want)", "format")
         try:
+            _check_single_frame(image, fix)  # a GIF's is found by reading past its first frame
             image.load()  # every pixel now: a truncated or corrupt file is refused here
-            return _eight_bit(ImageOps.exif_transpose(image)).convert("RGB")
+            upright = ImageOps.exif_transpose(image)
+        except UnusableImage:
+            raise
         except Exception as exc:  # as above: the decoders and the EXIF reader raise many types
             raise UnusableImage(f"is damaged or cut short ({str(exc)[:60]}); {fix} the whole "
                                 f"file, as {STILL_NAMES}", "format") from None
+        return _rgb(upright, fix)
 
 
-def _eight_bit(image: Image.Image) -> Image.Image:
-    """A 16-bit grey PNG (a depth map, a scan) in 8 bits: Pillow's conversion to RGB clips each
-    value to 255, which turned all but the darkest pixels white."""
-    if not image.mode.startswith("I"):
-        return image
-    return Image.fromarray(np.clip(np.asarray(image, dtype=np.int64) >> 8, 0, 255).astype(np.uint8))
+def _unopened(source: bytes | Path, fix: str) -> UnusableImage:
+    """Why a file did not open: its start is one of ours (an AVIF or WebP cut short fails here,
+    as their readers parse the whole file), or it is another kind of file."""
+    head = source[:16] if isinstance(source, bytes) else _file_head(source)
+    Image.init()  # every format's signature test (Image.OPEN), loaded on first need
+    named = next((still.name for still in STILL_FORMATS
+                  if (accept := Image.OPEN.get(still.pillow, (None, None))[1]) and accept(head)), None)
+    if named is None:
+        return UnusableImage(f"is not {STILL_NAMES}; {fix} it saved as one of these", "format")
+    return UnusableImage(f"is damaged or cut short (its {named} data does not open); {fix} the "
+                         f"whole file, as {STILL_NAMES}", "format")
+
+
+def _file_head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return file.read(16)
+    except OSError:  # gone, a folder, unreadable: nothing that is one of ours
+        return b""
+
+
+def _check_single_frame(image: Image.Image, fix: str) -> None:
+    if not getattr(image, "is_animated", False) or image.format == "MPO":
+        return
+    if image.format in ("TIFF", "HEIF"):  # pages of a scan, images of a HEIF collection
+        parts = "pages" if image.format == "TIFF" else "images"
+        raise UnusableImage(f"is a {image.format} of {image.n_frames} {parts}; {fix} one of them as "
+                            f"{STILL_NAMES} (export the one you want)", "format")
+    raise UnusableImage(f"is an animated {image.format} ({image.n_frames} frames); {fix} "
+                        f"{STILL_NAMES} (export the frame you want)", "format")
+
+
+def _rgb(image: Image.Image, fix: str) -> Image.Image:
+    """The decoded picture in 8-bit RGB, or UnusableImage where there is no honest reading."""
+    if image.mode == "F":
+        return _from_floats(image, fix)
+    if image.mode.startswith("I"):
+        return _from_integers(image, fix)
+    try:
+        if image.has_transparency_data:
+            with_alpha = image.convert("RGBA")
+            flat = Image.new("RGB", image.size, BACKGROUND)
+            flat.paste(with_alpha, mask=with_alpha.getchannel("A"))
+            return flat
+        return image.convert("RGB")
+    except ValueError:  # a mode Pillow cannot turn into RGB
+        raise UnusableImage(f"is in the {image.mode} colour mode, which is not read here; "
+                            f"{fix} it saved in RGB, as {STILL_NAMES}", "format") from None
+
+
+def _from_integers(image: Image.Image, fix: str) -> Image.Image:
+    """A 16-bit grey image (a depth map, a scan) in 8 bits: its high byte. Pillow's own
+    conversion clips each value to 255, which turned all but the darkest pixels white. Values
+    beyond 16 bits (a 32-bit or signed TIFF) have no scale to read them by: refused."""
+    values = np.asarray(image, dtype=np.int64)
+    if values.size and (values.min() < 0 or values.max() > 65535):
+        raise UnusableImage(f"holds grey values beyond 0–65535 (a 32-bit or signed image); "
+                            f"{fix} it saved with 8 or 16 bits per channel", "format")
+    return Image.fromarray((values >> 8).astype(np.uint8)).convert("RGB")
+
+
+def _from_floats(image: Image.Image, fix: str) -> Image.Image:
+    """A floating-point grey TIFF: values 0–1 are black to white; any other range (HDR, depth
+    in metres) has no one right mapping, so it is refused rather than guessed."""
+    values = np.asarray(image, dtype=np.float64)
+    if not np.isfinite(values).all() or (values.size and (values.min() < 0 or values.max() > 1)):
+        raise UnusableImage(f"is a floating-point image with values outside 0–1; {fix} it "
+                            f"saved with 8 or 16 bits per channel", "format")
+    return Image.fromarray(np.round(values * 255).astype(np.uint8)).convert("RGB")
 
 
 def read_still_file(path: Path, max_pixels: int) -> Image.Image:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,10 @@ import pytest
 from bot.attachments import MAX_SETTINGS_FILE, read_settings_file, save_image, save_video
 from commands.errors import CommandError
 from commands.job_options import MAX_ATTACHMENT_PIXELS
+from engine.media.still_formats import FORMAT_LIST
+from engine.media.stills import read_still
 from engine.media.video import encode_mp4
+from storage import name_of
 from tests.support.media import EPS, animated, encoded, picture, png_header_only, with_orientation
 from tests.support.storage import in_db
 
@@ -50,24 +54,35 @@ def test_too_many_pixels_behind_small_metadata_is_the_pixel_cap(data, tmp_path):
 
 
 @pytest.mark.parametrize("name,data,needle", [
-    ("drawing.png", EPS, "not a still PNG, JPEG or WebP"),
+    ("drawing.png", EPS, f"not a still {FORMAT_LIST}"),
     ("loop.webp", animated("WEBP"), "animated WEBP"),
+    ("loop.gif", animated("GIF"), "animated GIF (3 frames)"),
+    ("scan.tiff", encoded(picture(), "TIFF", save_all=True, append_images=[picture()]), "TIFF of 2 pages"),
     ("half.jpg", encoded(picture(400, 300), "JPEG")[:1500], "cut short"),
-], ids=["eps", "animated-webp", "truncated-jpeg"])
+    ("half.heic", encoded(picture(), "HEIF")[:300], "cut short"),
+], ids=["eps", "animated-webp", "animated-gif", "multipage-tiff", "truncated-jpeg", "truncated-heic"])
 def test_what_the_engine_cannot_use_is_refused_at_upload(name, data, needle, tmp_path):
     error = refusal(Upload(name, data, content_type=None), tmp_path)
     assert error.rule == "attachment_type" and needle in str(error)
-    assert str(error).startswith(f"init_image: {name} ") and "PNG, JPEG or WebP" in str(error)
+    assert str(error).startswith(f"init_image: {name} ") and FORMAT_LIST in str(error)
 
 
-def test_a_phone_photo_is_kept_as_uploaded(tmp_path):
-    data = with_orientation(picture(), 6)
+@pytest.mark.parametrize("name,data,content_type", [
+    ("photo.jpg", with_orientation(picture(), 6), "image/jpeg"),
+    ("IMG_0001.HEIC", with_orientation(picture(), 6, "HEIF"), "image/heic"),
+    ("still.gif", encoded(picture(20, 40), "GIF"), "image/gif"),
+], ids=["jpeg", "heic", "still-gif"])
+def test_a_phone_photo_is_kept_as_uploaded_and_reads_upright_where_the_engine_puts_it(
+        name, data, content_type, tmp_path):
+    """Discord gives no width and height for a HEIC (it cannot show one): the decode of the
+    bytes holds it to the cap. The engine reads the blob back under its name (a .HEIC suffix)."""
     async def saved(db):
-        ref = await save_image(db, Upload("photo.jpg", data, "image/jpeg", 40, 20), "init_image")
-        return ref, await db.blobs.get(ref)
-    ref, kept = in_db(tmp_path, saved)
-    assert ref.startswith("blob:") and ref.endswith("/init_image_photo.jpg")
+        ref = await save_image(db, Upload(name, data, content_type, None, None), "init_image")
+        return ref, await db.blobs.get(ref), await db.blobs.save_to(ref, tmp_path / "inputs" / name_of(ref))
+    ref, kept, local = in_db(tmp_path, saved)
+    assert ref.startswith("blob:") and ref.endswith(f"/init_image_{name}") and local.suffix == Path(name).suffix
     assert kept == data  # the engine applies the rotate tag when it loads it
+    assert read_still(local, MAX_ATTACHMENT_PIXELS).size == (20, 40)
 
 
 def test_a_settings_file_is_measured_again_after_the_download():
@@ -88,6 +103,12 @@ def test_a_video_is_judged_on_its_bytes_not_the_clients_type_name(name, content_
     with pytest.raises(CommandError) as caught:
         in_db(tmp_path, lambda db: save_video(db, Upload("notes.txt", b"hello", "text/plain"), 10 * 2**20))
     assert caught.value.rule == "attachment_type"
+
+
+def test_an_animated_gif_is_a_video_for_the_video_option(tmp_path):
+    """image/gif is a still for init_image (above) and a video for /animate's `video`."""
+    ref, info = in_db(tmp_path, lambda db: save_video(db, Upload("loop.gif", animated("GIF"), "image/gif"), 10 * 2**20))
+    assert ref.endswith("/video_loop.gif") and info.frames == 3 and info.codec == "gif"
 
 
 def test_a_video_cut_short_is_refused_at_upload_for_the_video_option(tmp_path):

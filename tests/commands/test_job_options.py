@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, build_job, check_attachment
 from engine.errors import SpecError
+from engine.media.still_formats import FORMAT_LIST
 from engine.spec.prompts import WeightedPrompt as P
 
 BIG = JobLimits(max_steps=1000, max_pixels=4096 * 4096, max_cuts=10**6, max_images=100)
@@ -182,9 +183,14 @@ def test_seed_is_settled():
 def test_attachment_checks():
     check_attachment("a.png", "image/png", 1000, 512, 512)
     check_attachment("a.JPG", None, 1000, 512, 512)
+    # Discord measures only what it can show: a HEIC or TIFF comes without width and height,
+    # and the download's decode holds it to the pixel cap (tests/bot/test_attachments.py).
+    check_attachment("IMG_0001.HEIC", "image/heic", 1000, None, None)
+    check_attachment("scan.tif", "application/octet-stream", 1000, None, None)
     cases = [
-        (("a.pdf", "application/pdf", 10, 1, 1), "attach a PNG, JPEG or WebP"),
-        (("a.png", "image/png", 10, None, None), "attach a PNG, JPEG or WebP"),
+        (("a.pdf", "application/pdf", 10, 1, 1), f"attach a {FORMAT_LIST}"),
+        (("a.zip", "application/octet-stream", 10, 1, 1), "is a '.zip' file"),
+        (("a.heic", "image/heic", 30 * 2**20, None, None), "at most 10 MiB"),
         (("a.png", "image/png", 30 * 2**20, 512, 512), "at most 10 MiB"),
         (("a.png", "image/png", 100, 20000, 20000), "scale it down"),
     ]

@@ -1,22 +1,33 @@
 """Attachments through the loopback Discord: a hostile image is a refusal that names the cap,
-never "something went wrong", and nothing is kept or queued."""
+never "something went wrong", and nothing is kept or queued; an iPhone's HEIC, which Discord
+sends without width and height, is queued."""
 from __future__ import annotations
 
-from storage import Database
+import json
+
+from storage import Database, name_of
 from tests.support.bot import make_bot, run
 from tests.support.fakediscord import FakeDiscord, FakeFile
-from tests.support.media import png_header_only
+from tests.support.media import picture, png_header_only, with_orientation
 
 
-def test_a_decompression_bomb_is_refused_by_the_pixel_cap(tmp_path):
+def test_a_decompression_bomb_is_refused_by_the_pixel_cap_and_a_heic_is_queued(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
         bomb = FakeFile("bomb.png", png_header_only(100_000, 100_000), "image/png", width=64, height=64)
+        heic = FakeFile("IMG_0001.HEIC", with_orientation(picture(), 6, "HEIF"), "image/heic")
         async with fake.run_client(make_bot(tmp_path, fake)):
             rec = await fake.slash("disco", {"prompt": "a lighthouse", "init_image": bomb})
             await fake.wait_for(lambda: rec.followup_ids)
             answer = fake.message(rec.followup_ids[-1])
-        assert answer.ephemeral and "something went wrong" not in answer.content
-        assert "pixels; at most 16,777,216" in answer.content.replace("\\", "")
-        assert await db.blobs.count() == (0, 0)  # nothing was stored
-        assert await db.jobs.list() == []
+            assert answer.ephemeral and "something went wrong" not in answer.content
+            assert "pixels; at most 16,777,216" in answer.content.replace("\\", "")
+            assert await db.blobs.count() == (0, 0)  # nothing was stored
+            assert await db.jobs.list() == []
+
+            photo = await fake.slash("disco", {"prompt": "a lighthouse", "init_image": heic})
+            await fake.wait_for(lambda: photo.followup_ids)
+            assert fake.message(photo.followup_ids[-1]).content.startswith("**Queued**")
+        (job,) = await db.jobs.list()
+        ref = json.loads(job.spec_json)["init_image"]
+        assert name_of(ref) == "init_image_IMG_0001.HEIC" and await db.blobs.get(ref) == heic.data
     run(body, tmp_path)

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from engine.describe.interrogate import describe_image
+from engine.media.still_formats import FORMAT_LIST
 from storage import Database
 from tests.support.bot import click, make_bot, run
 from tests.support.engine import tiny_pool
@@ -72,6 +73,6 @@ def test_describe_refuses_a_hostile_image_and_queues_nothing(tmp_path):
         assert answer.ephemeral and "pixels; at most 16,777,216" in answer.content.replace("\\", "")
         # The refusal names the option the member filled in: /describe's is `image`.
         assert not_image.ephemeral and not_image.content.startswith(
-            "**Not queued:** image: 'notes.txt' is text/plain; attach a PNG, JPEG or WebP image"), not_image.content
+            f"**Not queued:** image: 'notes.txt' is text/plain; attach a {FORMAT_LIST} image"), not_image.content
         assert await db.jobs.list() == []
     run(body, tmp_path)

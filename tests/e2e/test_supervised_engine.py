@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 import storage.jobs
+from engine.media.still_formats import FORMAT_LIST
 from storage import Database
 from tests.support.bot import OWNER, delivered, has_png, make_bot, queue_job, run, write_png
 from tests.support.fakediscord import FakeDiscord, FakeFile
@@ -94,7 +95,7 @@ def test_attachments_are_checked_downloaded_and_queued(tmp_path):
                                              "init_image": FakeFile("notes.txt", b"hello", "text/plain")})
             await fake.wait_for(lambda: bad.followup_ids)
             refusal = fake.message(bad.followup_ids[-1])
-            assert refusal.ephemeral and "attach a PNG, JPEG or WebP" in refusal.content
+            assert refusal.ephemeral and f"attach a {FORMAT_LIST}" in refusal.content
             assert await db.blobs.count() == (0, 0)  # refused before a byte was stored
 
             rec = await fake.slash("disco", {"prompt": "a lighthouse", "skip_steps": 5, "init_image": FakeFile(

@@ -41,11 +41,13 @@ def animated(fmt: str, frames: int = 3) -> bytes:
     return encoded(images[0], fmt, save_all=True, append_images=images[1:], duration=100)
 
 
-def with_orientation(image: Image.Image, orientation: int) -> bytes:
-    """A JPEG as a phone writes it: the pixels as the sensor saw them, plus an EXIF rotate tag."""
+def with_orientation(image: Image.Image, orientation: int, fmt: str = "JPEG") -> bytes:
+    """A photo as a phone writes it: the pixels as the sensor saw them, plus an EXIF rotate tag.
+    As HEIF (an iPhone's HEIC), pillow-heif also writes the tag as the container's `irot`
+    (and keeps the EXIF tag), as an iPhone does."""
     exif = Image.Exif()
     exif[0x0112] = orientation
-    return encoded(image, "JPEG", exif=exif, quality=95)
+    return encoded(image, fmt, exif=exif.tobytes(), quality=95)
 
 
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke\n%%EOF\n"

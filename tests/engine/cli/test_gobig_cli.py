@@ -12,6 +12,7 @@ from PIL import Image
 from engine.cli.gobig import add_gobig_command, gobig_spec
 from engine.errors import SpecError
 from engine.media.files import save_png
+from engine.media.still_formats import FORMAT_LIST
 from engine.spec.render import RenderSpec
 from tests.engine.cli.test_cli import disco
 
@@ -49,7 +50,7 @@ def test_a_foreign_image_takes_the_prompt_given(tmp_path):
 
 
 @pytest.mark.parametrize("make, words", [
-    (lambda p: p.write_bytes(b"not an image"), "bad.png is not a still PNG, JPEG or WebP"),
+    (lambda p: p.write_bytes(b"not an image"), f"bad.png is not a still {FORMAT_LIST}"),
     (lambda p: Image.new("RGB", (2560, 2560)).save(p, "PNG"), "gobig_scale"),
     (lambda p: Image.new("RGB", (80, 60)).save(p, "PNG"),
      "bad.png is 80×60; GoBig renders from at least 64×64 pixels — give --width and --height"),

@@ -16,6 +16,7 @@ from PIL import Image
 from engine.cli.describe import add_describe_command, cmd_describe
 from engine.describe.interrogate import LISTS, describe_image, label, weighted_prompt, word_lists
 from engine.diffusion.images import pil_to_unit
+from engine.media.still_formats import FORMAT_LIST
 from engine.spec.render import RenderSpec
 from tests.support.engine import tiny_pool
 
@@ -90,7 +91,7 @@ def test_disco_describe_prints_the_ranking_and_the_prompt(tmp_path, capsys):
 
 @pytest.mark.parametrize("content, argv, words", [
     ("png", ("--clip-models", "ViT-Q-99"), "--clip-models: unknown CLIP model"),
-    ("text", (), "a.png is not a still PNG, JPEG or WebP image; give a PNG"),  # not Discord's "attach"
+    ("text", (), f"a.png is not a still {FORMAT_LIST} image; give it saved"),  # not Discord's "attach"
     ("missing", (), "a.png: there is no image file there"),
 ])
 def test_disco_describe_refuses_in_one_line(tmp_path, capsys, content, argv, words):

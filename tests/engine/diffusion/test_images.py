@@ -11,6 +11,7 @@ from PIL import Image
 from engine.diffusion.embeddings import load_image
 from engine.diffusion.images import pil_to_unit, preview, to_pil, unit_to_pil, write_preview
 from engine.errors import SpecError
+from engine.media.still_formats import FORMAT_LIST
 from tests.support.media import EPS, animated, picture, with_orientation
 
 
@@ -50,7 +51,7 @@ def test_load_image_reads_a_phone_photo_upright(tmp_path):
 def test_load_image_refuses_what_the_upload_refuses(tmp_path):
     for name, data in (("loop.webp", animated("WEBP")), ("drawing.eps", EPS)):
         (tmp_path / name).write_bytes(data)
-        with pytest.raises(SpecError, match=f"init_image: '.*{name}' .*PNG, JPEG or WebP"):
+        with pytest.raises(SpecError, match=f"init_image: '.*{name}' .*{FORMAT_LIST}"):
             load_image(str(tmp_path / name), "init_image")
 
 
