@@ -12,7 +12,8 @@ mkdir -p .whl
 "$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     -d .whl pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 \
-    typing_extensions open_clip_torch==3.3.0 ftfy==6.3.1 wcwidth==0.9.5 lpips==0.1.4
+    typing_extensions open_clip_torch==3.3.0 ftfy==6.3.1 wcwidth==0.9.5 lpips==0.1.4 \
+    pillow==13.0.0 pillow_heif==1.9.0
 # guided-diffusion-sdk is an sdist: build its (pure-Python) wheel here.
 "$PY" -m pip wheel --quiet --no-deps --no-build-isolation -w .whl guided-diffusion-sdk==1.0.0 \
     || "$PY" -m pip wheel --quiet --no-deps -w .whl guided-diffusion-sdk==1.0.0

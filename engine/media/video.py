@@ -159,6 +159,8 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     (about 25 s of CPU for the largest the limits allow), so it is for where a user's file comes
     in (an upload, the command line), not for every read."""
     src = safe_input_path(path, allowed_dir=allowed_dir, limits=limits)
+    if image := _still_image(src):
+        raise _not_a_video(image)
     # 1. The header alone (ffmpeg with no output reads nothing more): refused on its declared
     # duration and size before a packet is read.
     header = _probe_run(input_args(src), limits, "reading the video's header")
@@ -191,18 +193,33 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     return VideoInfo(width, height, fps, frames, duration, codec)
 
 
-_IMAGES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"RIFF", "WebP"))
+_IMAGES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"), (b"II*\x00", "TIFF"),
+           (b"MM\x00*", "TIFF"))
+# A still HEIC or AVIF photo is an ISO file like an MP4, which ffmpeg opens as a one-frame video.
+_STILL_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"avif": "AVIF"}
+
+
+def _still_image(src: Path) -> str | None:
+    """The still-image format `src` begins with (a photo given where a video belongs), else None."""
+    with open(src, "rb") as file:
+        head = file.read(16)
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[4:8] == b"ftyp" and head[8:12] in _STILL_BRANDS:
+        return _STILL_BRANDS[head[8:12]]
+    return next((name for magic, name in _IMAGES if head.startswith(magic)), None)
+
+
+def _not_a_video(image: str) -> SpecError:
+    return SpecError(f"{PARAM}: the file is a {image} image, not a video. Give a video (MP4, MOV, "
+                     "WebM, AVI or GIF), or start the animation from the image as its init_image.", PARAM)
 
 
 def _no_video_stream(src: Path, log: str, stderr: bytes) -> SpecError:
-    """Why a file that ffmpeg opened (or refused) has no video stream, in the user's words: a still
-    image renamed, a sound-only file, an empty one, or what ffmpeg said."""
+    """Why a file that ffmpeg opened (or refused) has no video stream, in the user's words: a
+    sound-only file, an empty one, or what ffmpeg said."""
     with open(src, "rb") as file:
         head = file.read(16)
-    image = next((name for magic, name in _IMAGES if head.startswith(magic) and (name != "WebP" or b"WEBP" in head)), None)
-    if image is not None:
-        return SpecError(f"{PARAM}: the file is a {image} image, not a video. Give a video (MP4, MOV, "
-                         "WebM, AVI or GIF), or start the animation from the image as its init_image.", PARAM)
     if re.search(r"Stream #0:\d+.*?: Audio:", log):
         return SpecError(f"{PARAM}: the file holds only sound, no pictures. Give a video with a video "
                          "track (MP4, MOV, WebM, AVI or GIF).", PARAM)
@@ -364,6 +381,8 @@ def iter_frames(path: str | os.PathLike, *, every_nth: int = 1, width: int, heig
     info = probe_video(path, limits=limits, allowed_dir=allowed_dir)
     count = check_selection(info, every_nth, max_frames, limits)
     src = safe_input_path(path, allowed_dir=allowed_dir, limits=limits)
+    if image := _still_image(src):
+        raise _not_a_video(image)
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
             "-t", f"{limits.max_duration_s:g}", *input_args(src, limits), "-map", FIRST_VIDEO,
             "-vf", f"select=not(mod(n\\,{every_nth})),scale={width}:{height}:flags=lanczos",

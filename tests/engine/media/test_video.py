@@ -162,8 +162,15 @@ def test_files_that_are_not_videos_say_what_they_are(tmp_path):
     empty = tmp_path / "empty.mp4"
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=32x32", "-frames:v", "0",
                     str(empty)], check=True)
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    stills = []  # HEIC and AVIF photos are ISO files like an MP4: ffmpeg read them as one-frame videos
+    for name, fmt in (("HEIC", "HEIF"), ("AVIF", "AVIF"), ("BMP", "BMP"), ("TIFF", "TIFF")):
+        Image.new("RGB", (32, 32), "red").save(tmp_path / f"photo.{name.lower()}", format=fmt)
+        stills.append((tmp_path / f"photo.{name.lower()}", f"is a {name} image, not a video"))
     for path, expected in ((photo, "is a JPEG image, not a video"), (sound, "holds only sound"),
-                           (song, "holds only sound"), (empty, "holds no video track")):
+                           (song, "holds only sound"), (empty, "holds no video track"), *stills):
         with pytest.raises(SpecError, match=expected) as caught:
             probe_video(path)
         assert "output file" not in str(caught.value) and "Give a video" in str(caught.value) or \
