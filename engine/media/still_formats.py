@@ -32,3 +32,4 @@ CONTENT_TYPES = frozenset(t for f in STILL_FORMATS for t in f.content_types)
 EXTENSIONS = frozenset(e for f in STILL_FORMATS for e in f.extensions)
 # "PNG, JPEG, WebP, AVIF, HEIC, GIF, BMP or TIFF": every refusal and help text says this.
 FORMAT_LIST = ", ".join(f.name for f in STILL_FORMATS[:-1]) + f" or {STILL_FORMATS[-1].name}"
+

@@ -73,14 +73,19 @@ def read_still(source: bytes | Path, max_pixels: int, *, fix: str = "attach") ->
 def _unopened(source: bytes | Path, fix: str) -> UnusableImage:
     """Why a file did not open: its start is one of ours (an AVIF or WebP cut short fails here,
     as their readers parse the whole file), or it is another kind of file."""
-    head = source[:16] if isinstance(source, bytes) else _file_head(source)
-    Image.init()  # every format's signature test (Image.OPEN), loaded on first need
-    named = next((still.name for still in STILL_FORMATS
-                  if (accept := Image.OPEN.get(still.pillow, (None, None))[1]) and accept(head)), None)
+    named = still_format_of(source[:16] if isinstance(source, bytes) else _file_head(source))
     if named is None:
         return UnusableImage(f"is not {STILL_NAMES}; {fix} it saved as one of these", "format")
     return UnusableImage(f"is damaged or cut short (its {named} data does not open); {fix} the "
                          f"whole file, as {STILL_NAMES}", "format")
+
+
+def still_format_of(head: bytes) -> str | None:
+    """Which of the still formats a file's first 16 bytes begin (its name), by Pillow's own
+    signature tests; None for any other file."""
+    Image.init()  # every format's signature test (Image.OPEN), loaded on first need
+    return next((still.name for still in STILL_FORMATS
+                 if (accept := Image.OPEN.get(still.pillow, (None, None))[1]) and accept(head)), None)
 
 
 def _file_head(path: Path) -> bytes:

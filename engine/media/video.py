@@ -32,6 +32,7 @@ from PIL import Image, ImageSequence
 
 from engine.errors import EngineError, SpecError
 from engine.media.files import temp_beside
+from engine.media.stills import still_format_of
 
 PARAM = "video_init_path"
 # Containers a user may upload. Deliberately no hls, concat, image2 or other demuxers that open
@@ -193,21 +194,12 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     return VideoInfo(width, height, fps, frames, duration, codec)
 
 
-_IMAGES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"), (b"II*\x00", "TIFF"),
-           (b"MM\x00*", "TIFF"))
-# A still HEIC or AVIF photo is an ISO file like an MP4, which ffmpeg opens as a one-frame video.
-_STILL_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"avif": "AVIF"}
-
-
 def _still_image(src: Path) -> str | None:
-    """The still-image format `src` begins with (a photo given where a video belongs), else None."""
+    """The still-image format `src` is (a photo given where a video belongs), else None. A still
+    HEIC or AVIF is an ISO file like an MP4, which ffmpeg would open as a one-frame video."""
     with open(src, "rb") as file:
-        head = file.read(16)
-    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
-        return "WebP"
-    if head[4:8] == b"ftyp" and head[8:12] in _STILL_BRANDS:
-        return _STILL_BRANDS[head[8:12]]
-    return next((name for magic, name in _IMAGES if head.startswith(magic)), None)
+        found = still_format_of(file.read(16))
+    return None if found == "GIF" else found  # a GIF is a video here, animated or not
 
 
 def _not_a_video(image: str) -> SpecError:
