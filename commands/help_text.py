@@ -41,7 +41,7 @@ def guide_text() -> str:
         "prompt or settings in a form), the recipe, and for each image Vary, Animate and GoBig "
         "(enlarge it tile by tile).",
         "**More**: `/animate` (2D, 3D or a video), `/study` (a grid comparing settings), "
-        "`/describe` (an image to a prompt), `/rerun`, `/queue`, `/cancel`, `/history`, `/preset`, "
+        "`/describe` (an image to a prompt), `/rerun`, `/queue`, `/cancel`, `/job show`, `/history`, `/preset`, "
         "`/disco-settings` (how you hear a job is done), `/disco-info` (your GPU time and this "
         "server's limits).",
         "`/disco-help setting:` explains any Disco Diffusion setting, e.g. `cut_ic_pow`.",

@@ -62,13 +62,18 @@ def tree(tmp_path_factory) -> dict[str, dict]:
 
 
 def slash_mentions() -> list[tuple[str, str]]:
-    """(doc, span) for every code span that begins with a slash command."""
+    """(doc, span) for every code span that begins with a slash command: in the docs, and in the
+    guide `/disco-help` shows and a setting's "Set it" line."""
+    from commands.help_text import guide_text, setting_text
+
+    texts = {doc.name: doc.read_text() for doc in DOCS}
+    texts["/disco-help"] = guide_text() + "\n" + setting_text("zoom") + "\n" + setting_text("steps")
     found = []
-    for doc in DOCS:
-        for span in spans(doc):
+    for doc, text in texts.items():
+        for span in (" ".join(span.split()) for span in _SPAN.findall(_BLOCK.sub("", text))):
             head = span.split()[0]
             if re.fullmatch(r"/[a-z][a-z-]*", head) and head not in IMAGE_PATHS:
-                found.append((doc.name, span))
+                found.append((doc, span))
     return found
 
 
@@ -105,6 +110,11 @@ def test_every_slash_command_option_and_choice_the_docs_show_exists(tree):
 def test_the_readme_names_every_slash_command(tree):
     named = {span.split()[0][1:] for doc, span in slash_mentions() if doc == "README.md"}
     assert set(tree) - named == set(), "README.md never shows these commands"
+
+
+def test_the_help_guide_names_every_members_command(tree):
+    named = {span.split()[0][1:] for doc, span in slash_mentions() if doc == "/disco-help"}
+    assert set(tree) - named == {"disco-admin"}, "/disco-help's guide never shows these commands"
 
 
 # ---- the disco command line ----------------------------------------------------------------

@@ -154,6 +154,15 @@ def test_a_thread_follows_the_rules_of_its_channel(tmp_path):
             assert "from this channel's defaults: steps=33" in queued.content.replace("\\", "")
             info = await last_answer(fake, await fake.slash("disco-info", channel_id=THREAD_ID))
             assert "This channel's defaults: `steps=33`" in info.content
+            # /disco-help: the guide, a setting with this channel's default, the autocomplete.
+            guide = await last_answer(fake, await fake.slash("disco-help"))
+            assert guide.ephemeral and guide.content.startswith("**Painting with Disco Diffusion**")
+            steps = await last_answer(fake, await fake.slash("disco-help", {"setting": "steps"}, channel_id=THREAD_ID))
+            assert "**steps** (setting)" in steps.content and "Default in this channel: `33`" in steps.content
+            rec = await fake.autocomplete("disco-help", {"setting": "cut_i"}, "setting")
+            await fake.wait_for(lambda: fake.callbacks_for(rec.id))
+            assert [c["value"] for c in fake.callbacks_for(rec.id)[0].data["choices"]] == [
+                "cut_innercut", "cut_ic_pow", "cut_icgray_p"]
             refused = await disco(fake, {})  # the first channel is still not allowed
             assert refused.ephemeral and f"<#{SECOND_CHANNEL_ID}>" in refused.content
             # A forum can be allowed too: its posts are threads.
