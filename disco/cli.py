@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli.engine import add_engine_command
     from engine.cli.gobig import add_gobig_command
     from engine.cli.models import add_models_commands
+    from engine.cli.settings import add_settings_command
     from engine.cli.study import add_study_command
     from engine.cli.worker import add_worker_command
     from commands.cli_workers import add_workers_command
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_study_command(commands)
     add_gobig_command(commands)
     add_describe_command(commands)
+    add_settings_command(commands)
     add_models_commands(commands, config_options(data_dir=False))
     add_engine_command(commands, options)
     add_worker_command(commands, options)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from engine.errors import EngineError, SpecError
 from engine.media.still_formats import FORMAT_LIST
+from engine.models.registry import MODEL_SETS
 
 DEFAULT_CLIP_MODELS = "ViT-B-32::openai,ViT-B-16::openai,RN50::openai"  # DD's default three
 
@@ -22,7 +23,7 @@ def add_describe_command(commands: argparse._SubParsersAction) -> None:
     p.add_argument("image", type=Path, help=f"a {FORMAT_LIST}")
     p.add_argument("--clip-models", default=DEFAULT_CLIP_MODELS,
                    help=f"CLIP models, comma-separated (default {DEFAULT_CLIP_MODELS})")
-    p.add_argument("--models", default="dd-default", help="model set: dd-default, random-full, test-tiny")
+    p.add_argument("--models", default="dd-default", help=f"model set: {', '.join(MODEL_SETS)}")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--allow-download", action="store_true", help="download missing model files")
     p.add_argument("--json", action="store_true", help="print one JSON object")
