@@ -76,7 +76,7 @@ DESCRIPTIONS = {
     "clip_guidance_scale": "how strongly CLIP pulls toward the prompts (DD's default 5000)",
     "cutn_batches": "how many times the cut schedule runs per step (better, slower)",
     "skip_steps": "steps skipped at the start", "sampling_mode": "the sampler",
-    "settings": 'any other DD settings: "key=value; key=value"',
+    "settings": 'any other DD settings: "eta=0.5; cut_ic_pow=4" (/disco-help setting: explains each)',
     "settings_file": "a DD *_settings.txt or our settings JSON",
     "init_image": "an image to start from (set skip_steps to about half of steps)",
     "init_scale": "how closely to keep the init image (DD's default 1000)",
