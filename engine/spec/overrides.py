@@ -124,6 +124,9 @@ def parse_set_options(options: str | list[str] | tuple[str, ...] | None) -> dict
                 raise SpecError("width_height: expected [width, height], e.g. "
                                 "width_height=[1280, 768]", "width_height")
             pairs = {"width": value[0], "height": value[1]}
+        elif key in AnimationSpec.model_fields and key not in RenderSpec.model_fields:
+            raise SpecError(f"{key}: an animation setting, for animations only (/animate, disco "
+                            f"animate); a still image has no {key}", key)
         elif key not in RenderSpec.model_fields:
             raise SpecError(unknown_setting_line(key), key)
         else:

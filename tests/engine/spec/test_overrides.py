@@ -32,6 +32,8 @@ def test_parse_set_options_reads_literals_without_eval():
 @pytest.mark.parametrize("options,words", [
     (["stepz=5"], "stepz: unknown setting; did you mean 'steps'?"),
     (["clip_guidance=5"], "did you mean 'clip_guidance_scale'?"),
+    (["zoom=0: (1.1)"], "zoom: an animation setting, for animations only (/animate, disco animate)"),
+    ("turbo_mode=true", "turbo_mode: an animation setting"),
     (["steps"], "expected key=value"),
     (["=5"], "expected key=value"),
     ("steps=5; steps=6", "steps: given twice"),
