@@ -1,5 +1,6 @@
 """``key=value`` settings as people type them: the CLI's repeated ``--set``, the bot's
-``settings:`` option ("steps=150; eta=0.5"), presets and server defaults.
+``settings:`` option ("steps=150; eta=0.5"), presets and server defaults. Lines pasted from a DD
+settings file read the same: ``"steps": 150, "eta": 0.5`` (``key: value``, commas between).
 
 Values are read as literals, never evaluated: numbers, true/false, none, JSON lists and
 objects, quoted text, else the bare word. Cut schedules stay text for the schedule parser
@@ -9,6 +10,7 @@ validated by the spec); `split_animation_options` first takes out AnimationSpec'
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from engine.errors import SpecError
@@ -25,12 +27,20 @@ _TEXT_KEYS = {"text_prompts", "image_prompts", "batch_name", "init_image", "diff
               "sampling_mode", "perlin_mode", "clip_models"}
 MAX_OPTIONS = 64
 MAX_OPTION_LENGTH = 20_000
+_NAMES = {*RenderSpec.model_fields, *AnimationSpec.model_fields, *_ALIASES, "width_height"} - {"render"}
+# A setting's name and its '=' or ':' (a line of a DD settings file is `"steps": 250,`).
+_NAMED = re.compile(r"""\s*(["']?)([A-Za-z_][\w-]*)\1\s*(=|:(?!:))""")
 
 
 def split_options(text: str) -> list[str]:
-    """Split 'a=1; b="x;y"' on ';' and newlines outside quotes and brackets."""
+    """Split 'a=1; b="x;y"' on ';' and newlines outside quotes and brackets, and on a comma
+    there that a setting's name follows ('steps=150, eta=0.5'). Braces around the whole text
+    (a pasted JSON object) are taken off."""
+    text = text.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
     parts, current, quote, depth = [], [], "", 0
-    for char in text:
+    for at, char in enumerate(text):
         if quote:
             quote = "" if char == quote else quote
         elif char in "\"'":
@@ -39,13 +49,33 @@ def split_options(text: str) -> list[str]:
             depth += 1
         elif char in "]})":
             depth = max(0, depth - 1)
-        elif char in ";\n" and depth == 0:
+        elif depth == 0 and (char in ";\n" or char == "," and _names_a_setting(text, at + 1)):
             parts.append("".join(current))
             current = []
             continue
         current.append(char)
     parts.append("".join(current))
     return [part for part in parts if part.strip()]
+
+
+def _names_a_setting(text: str, at: int) -> bool:
+    named = _NAMED.match(text, at)
+    return named is not None and _setting_key(named.group(2)) in _NAMES
+
+
+def _setting_key(name: str) -> str:
+    key = name.strip().lower().replace("-", "_")
+    return _ALIASES.get(key, key)
+
+
+def _key_value(option: str) -> tuple[str, str, str]:
+    """(key, "=", value) of `key=value`, or of `key: value` and `"key": value,` where the key is a
+    setting's name; (text, "", "") of anything else."""
+    key, sep, raw = option.partition("=")
+    named = _NAMED.match(option)
+    if named and named.group(3) == ":" and _setting_key(named.group(2)) in _NAMES:
+        key, sep, raw = named.group(2), "=", option[named.end():].strip().removesuffix(",")
+    return _setting_key(key), sep, raw
 
 
 def _unquote(text: str) -> str | None:
@@ -110,14 +140,12 @@ def parse_set_options(options: str | list[str] | tuple[str, ...] | None) -> dict
         if not isinstance(option, str) or len(option) > MAX_OPTION_LENGTH:
             raise SpecError(f"each setting must be key=value text of at most "
                             f"{MAX_OPTION_LENGTH} characters")
-        key, sep, raw = option.partition("=")
-        key = key.strip().lower().replace("-", "_")
+        key, sep, raw = _key_value(option)
         if not sep or not key:
             raise SpecError(
                 f"expected key=value, found {option.strip()[:60]!r} — e.g. steps=150; quote "
                 f"values that contain ';' (text_prompts=\"a; b\")"
             )
-        key = _ALIASES.get(key, key)
         if key == "width_height":
             value = _parse_value(key, raw)
             if not (isinstance(value, list) and len(value) == 2):
@@ -156,8 +184,7 @@ def split_animation_options(options: str | list[str] | tuple[str, ...] | None
     animation: dict[str, Any] = {}
     rest: list[str] = []
     for option in _option_items(options):
-        key, sep, raw = str(option).partition("=")
-        key = key.strip().lower().replace("-", "_")
+        key, sep, raw = _key_value(str(option))
         if sep and key in fields:
             animation[key] = _typed_value(raw)
         else:

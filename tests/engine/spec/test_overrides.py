@@ -29,6 +29,26 @@ def test_parse_set_options_reads_literals_without_eval():
     assert parse_set_options(["sampling_mode=plms"]) == {"sampling_mode": "plms"}
 
 
+@pytest.mark.parametrize("text", [
+    "steps=150, eta=0.5", "steps: 150; eta: 0.5", '"steps": 150, "eta": 0.5,', '{"steps": 150, "eta": 0.5}',
+    "steps:150\neta:0.5",
+])
+def test_lines_pasted_from_a_dd_settings_file_read_as_key_value(text):
+    assert parse_set_options(text) == {"steps": 150, "eta": 0.5}
+
+
+def test_commas_and_colons_inside_values_stay_values():
+    assert parse_set_options("clip_models=ViT-B-32::openai, RN50::openai, steps=9") == {
+        "clip_models": "ViT-B-32::openai, RN50::openai", "steps": 9}
+    assert parse_set_options("text_prompts=a storm, at night:2 | calm:-1") == {
+        "text_prompts": "a storm, at night:2 | calm:-1"}
+    assert parse_set_options("transformation_percent=[0.1, 0.5], cut_overview: [12]*400+[4]*600") == {
+        "transformation_percent": [0.1, 0.5], "cut_overview": "[12]*400+[4]*600"}
+    assert parse_set_options('text_prompts="a, steps=3"') == {"text_prompts": "a, steps=3"}  # quoted
+    with pytest.raises(SpecError, match="expected key=value, found 'a storm: 2'"):
+        parse_set_options("a storm: 2")  # not a setting's name: not read as one
+
+
 @pytest.mark.parametrize("options,words", [
     (["stepz=5"], "stepz: unknown setting; did you mean 'steps'?"),
     (["clip_guidance=5"], "did you mean 'clip_guidance_scale'?"),
