@@ -78,6 +78,12 @@ _FLAG_START = re.compile(r"(?:^|(?<=\s))(?:--|[\u2014\u2013])(?=[A-Za-z][A-Za-z0
 # rather than read as a value of the flag before it.
 _FLAG = re.compile(r"(?:--|[\u2014\u2013])([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?", re.DOTALL)
 _QUOTES = "\"\u201c\u201d"
+# One dash before a flag's name and a value ("a lighthouse -steps 150") is a flag missing a
+# dash; elsewhere a dash is prompt text ("ice -cold" stays a prompt), and so is one before a
+# flag that is also a plain word ("a city -set in the future").
+_WORDS = {"set", "images", "size", "aspect", "model"}
+_ONE_DASH = re.compile(r"(?:^|(?<=\s))-(%s)(?==\S|\s+[^\s-])" % "|".join(
+    re.escape(name) for name in sorted(set(KNOWN_FLAGS) - _WORDS, key=len, reverse=True)), re.IGNORECASE)
 _MJ_WEIGHT = re.compile(r"::(?:([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?![\w.]))?")
 _DD_WEIGHT_END = re.compile(r":\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*$")
 
@@ -116,9 +122,12 @@ def parse_prompt_text(text: str) -> ParsedPrompt:
             f"prompt: {len(text)} characters; at most {MAX_PROMPT_CHARS} are allowed — shorten "
             f"it (CLIP reads only about 77 tokens per prompt), or move settings to the "
             f"settings option", "prompt", rule="prompt_length")
+    parsed = ParsedPrompt()
+    text, one_dash = _ONE_DASH.subn(r"--\1", text)
+    if one_dash:
+        parsed.notes.append("read -name before a value as the flag --name")
     start = _FLAG_START.search(text)
     prompt_part, flag_part = (text[:start.start()], text[start.start():]) if start else (text, "")
-    parsed = ParsedPrompt()
     if re.search(r"(?:^|\s)[\u2014\u2013][A-Za-z]", flag_part):
         parsed.notes.append("read each long dash (—) before a flag name as --")
     _parse_prompts(prompt_part, parsed)

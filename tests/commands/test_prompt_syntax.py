@@ -76,6 +76,17 @@ def test_phone_dashes_and_curly_quotes():
     assert any("long dash" in note for note in parsed.notes)
 
 
+def test_one_dash_before_a_flag_and_its_value_is_the_flag():
+    parsed = parse_prompt_text("a cat -steps 100 -AR 16:9 -no fog -seed=3")
+    assert parsed.flags == {"steps": 100, "aspect_ratio": (16.0, 9.0), "seed": 3}
+    assert parsed.no_items == ["fog"] and parsed.prompts == [P("a cat", 1)]
+    assert "read -name before a value as the flag --name" in parsed.notes
+    for text in ("ice -cold tea", "a city -set in the future", "a cat -steps", "a cat -seed -3",
+                 "high-steps art", "a collage -images of cats"):
+        prompt = parse_prompt_text(text)
+        assert (prompt.flags, prompt.notes, prompt.prompts) == ({}, [], [P(text, 1)]), text
+
+
 @pytest.mark.parametrize("text,needle", [
     ("a --stpes 4", "did you mean --steps"),
     ("a --stylize 400", "Midjourney parameter.*--cgs"),
