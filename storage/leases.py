@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .errors import InvalidValue, StaleAttempt
 from .eta import size_bucket
 from .guilds import DEFAULT_LIMITS
-from .jobs import Job
+from .jobs import Job, check_notes
 from .quotas import PARTIAL_NOTE, charge_in, refund_in, usage_in
 from .workers import WorkerFit
 
@@ -171,22 +171,24 @@ class Leases:
 
     async def complete(self, job_id: str, attempt: int, owner: str, *, artifacts: Sequence[str],
                        gpu_seconds: float, seconds_per_step: float | None = None,
-                       already_charged: float = 0.0) -> Job:
-        """Succeeded: store the artifact refs, charge `gpu_seconds` (the engine decides whether
-        time spent in earlier, failed attempts counts) to the user's ledger and keep a
-        seconds-per-step sample for ETAs, all in one transaction. `already_charged`: what this
+                       already_charged: float = 0.0, notes: Sequence[str] = ()) -> Job:
+        """Succeeded: store the artifact refs and the engine's `notes` on them (`Job.notes`: what
+        the user should know, e.g. that it rendered in a cheaper way), charge `gpu_seconds` (the
+        engine decides whether time spent in earlier, failed attempts counts) to the user's
+        ledger and keep a seconds-per-step sample for ETAs, all in one transaction. `already_charged`: what this
         attempt already billed with `charge_partial`; only the balance is charged now."""
         if gpu_seconds < 0 or already_charged < 0:
             raise InvalidValue("gpu_seconds and already_charged are durations ≥ 0")
+        notes = check_notes(notes)
         async with self._db.transaction() as conn:
             now = await self._db.clock(conn)
             rows = await conn.execute_fetchall(
-                f"UPDATE jobs SET state = 'succeeded', artifacts_json = :artifacts, "
+                f"UPDATE jobs SET state = 'succeeded', artifacts_json = :artifacts, result_notes = :notes, "
                 f"gpu_seconds = :gpu, seconds_per_step = COALESCE(:sps, seconds_per_step), "
                 f"error_code = NULL, error_message = NULL, lease_owner = NULL, "
                 f"lease_expires_at = NULL, finished_at = :now, updated_at = :now "
                 f"{_FENCE} RETURNING *",
-                {"artifacts": json.dumps(list(artifacts)), "gpu": gpu_seconds,
+                {"artifacts": json.dumps(list(artifacts)), "notes": json.dumps(notes), "gpu": gpu_seconds,
                  "sps": seconds_per_step, "now": now, "id": job_id, "attempt": attempt,
                  "owner": owner})
             if not rows:
