@@ -266,7 +266,8 @@ class EngineWorker:
         except Exception as exc:
             return outcome_of(exc, ctx.job)
         return Completed(tuple(artifacts), gpu_seconds=time.monotonic() - started,
-                         seconds_per_step=ctx.live.seconds_per_step(), already_charged=ctx.live.charged)
+                         seconds_per_step=ctx.live.seconds_per_step(), already_charged=ctx.live.charged,
+                         notes=tuple(ctx.notes))
 
     async def _materialise(self, ctx: JobContext) -> bool:
         """`ctx.materialise()`, waiting while the database is away or its disk full (a server
@@ -319,7 +320,7 @@ class EngineWorker:
                     await leases.complete(job.id, job.attempt, self.owner, artifacts=outcome.artifacts,
                                           gpu_seconds=outcome.gpu_seconds,
                                           seconds_per_step=outcome.seconds_per_step,
-                                          already_charged=outcome.already_charged)
+                                          already_charged=outcome.already_charged, notes=outcome.notes)
                 case Stopped():
                     await self._record_stop(job, outcome)
                 case Failed():
