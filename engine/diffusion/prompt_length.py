@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from engine.models.pool import ClipModel
+from engine.models.pool import ClipModel, ModelPool
 
 MARKS = 2  # the start-of-text and end-of-text tokens inside the context
 TAIL_CHARS = 100  # the most of an unread end a note quotes
@@ -67,6 +67,12 @@ def prompt_length_notes(clips: Sequence[ClipModel], prompts: Iterable[tuple[str,
         notes.append(f"CLIP reads {context} tokens of a prompt{models}; it did not read the end of "
                       f"{label}: “…{tail}” — shorten it or split it into weighted prompts")
     return notes
+
+
+def unread_prompt_notes(pool: ModelPool, clip_models: Sequence[str],
+                        prompts: Iterable[tuple[str, str]]) -> list[str]:
+    """`prompt_length_notes` for the CLIP models named (loaded from `pool`, as a render will)."""
+    return prompt_length_notes([pool.clip(name) for name in clip_models], prompts)
 
 
 def numbered(texts: Sequence[str], where: str = "") -> list[tuple[str, str]]:

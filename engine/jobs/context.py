@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import torch
 
-from engine.diffusion.prompt_length import prompt_length_notes
+from engine.diffusion.prompt_length import unread_prompt_notes
 from engine.errors import OutOfMemory
 from engine.jobs.files import materialise, portable
 from engine.jobs.scratch import scratch_dir
@@ -221,8 +221,7 @@ class JobContext:
     def note_unread_prompts(self, clip_models: Sequence[str], prompts: Iterable[tuple[str, str]]) -> None:
         """A note for each prompt text (label, text) that one of `clip_models` does not read
         to the end (engine/diffusion/prompt_length.py); loads those models, as the render will."""
-        clips = [self.pool.clip(name) for name in clip_models]
-        for note in prompt_length_notes(clips, prompts):
+        for note in unread_prompt_notes(self.pool, clip_models, prompts):
             self.note(note)
 
     def report(self) -> bool:
