@@ -393,6 +393,7 @@ class Poster:
             if job.artifacts and job.kind in (JobKind.ANIMATION, JobKind.STUDY):  # stopped part-way: what it finished
                 fitted = animate.result_files if job.kind == JobKind.ANIMATION else study.result_files
                 files, notes = await self._fitted(fitted, job, limit)
+                notes = [as_typed(note) for note in job.notes] + notes  # the engine's first, as in a result
                 text = _clip("\n".join([text + "\nHere is what it finished:"] + [f"• {n}" for n in notes]))
             message = await channel.send(text, nonce=nonce, files=files, allowed_mentions=mention)
             return [message.id]

@@ -232,12 +232,13 @@ class Leases:
                    and (use.guild_limit is None or use.guild_used < use.guild_limit) for use in windows.values())
 
     async def fail(self, job_id: str, attempt: int, owner: str, *, code: str, message: str,
-                   retryable: bool, artifacts: Sequence[str] = ()) -> Job:
+                   retryable: bool, artifacts: Sequence[str] = (), notes: Sequence[str] = ()) -> Job:
         """The attempt failed. Retryable: back to the queue while attempts remain, else dead
         (keeping this error). Not retryable: failed. A pending cancel wins: cancelled.
         Whatever was charged for the job is refunded when it ends here, except partial charges.
         `artifacts`: what was finished and is still delivered (e.g. an animation stopped when
-        its requester's GPU time ran out)."""
+        its requester's GPU time ran out), with the engine's `notes` on it (as `complete`)."""
+        notes = check_notes(notes)
         async with self._db.transaction() as conn:
             now = await self._db.clock(conn)
             rows = await conn.execute_fetchall(
@@ -245,12 +246,13 @@ class Leases:
                 f"  WHEN :retryable AND attempt < max_attempts THEN 'queued' "
                 f"  WHEN :retryable THEN 'dead' ELSE 'failed' END, "
                 f"error_code = :code, error_message = :message, artifacts_json = :artifacts, "
+                f"result_notes = :notes, "
                 f"lease_owner = NULL, lease_expires_at = NULL, "
                 f"finished_at = CASE WHEN :retryable AND attempt < max_attempts "
                 f"  AND NOT cancel_requested THEN NULL ELSE :now END, updated_at = :now "
                 f"{_FENCE} RETURNING *",
                 {"retryable": bool(retryable), "code": code[:64], "message": message[:2000],
-                 "artifacts": json.dumps([str(a) for a in artifacts]),
+                 "artifacts": json.dumps([str(a) for a in artifacts]), "notes": json.dumps(notes),
                  "now": now, "id": job_id, "attempt": attempt, "owner": owner})
             if not rows:
                 raise await self._stale(job_id, attempt, owner, conn)
@@ -260,17 +262,19 @@ class Leases:
             return job
 
     async def acknowledge_cancel(self, job_id: str, attempt: int, owner: str,
-                                 artifacts: Sequence[str] = ()) -> Job:
+                                 artifacts: Sequence[str] = (), notes: Sequence[str] = ()) -> Job:
         """The engine stopped this attempt because a cancel was requested: cancelled.
         `artifacts`: what was finished before the stop and is still delivered (e.g. the frames
-        of an animation so far as an MP4)."""
+        of an animation so far as an MP4), with the engine's `notes` on it (as `complete`)."""
+        notes = check_notes(notes)
         now = await self._db.clock()
         rows = await self._db.execute(
             f"UPDATE jobs SET state = 'cancelled', error_code = 'cancelled', "
             f"error_message = 'cancelled while running', lease_owner = NULL, artifacts_json = :artifacts, "
+            f"result_notes = :notes, "
             f"lease_expires_at = NULL, finished_at = :now, updated_at = :now {_FENCE} RETURNING *",
             {"now": now, "id": job_id, "attempt": attempt, "owner": owner,
-             "artifacts": json.dumps([str(a) for a in artifacts])})
+             "artifacts": json.dumps([str(a) for a in artifacts]), "notes": json.dumps(notes)})
         if not rows:
             raise await self._stale(job_id, attempt, owner)
         return Job.from_row(rows[0])

@@ -77,6 +77,15 @@ async def test_the_engines_notes_on_a_result_are_kept_with_it_and_bounded(store)
         assert done.notes == (await db.jobs.get(job.id)).notes == tuple(notes)
         quiet = await db.jobs.enqueue(request(seed=2))
         assert quiet.notes == ()
+        # A job that stops part-way delivers what it finished with the notes on it.
+        await db.leases.claim(OWNER)
+        failed = await db.leases.fail(quiet.id, 1, OWNER, code="quota_exceeded", message="spent", retryable=False,
+                                      artifacts=["a.mp4"], notes=notes[:1])
+        cancelled = await db.jobs.enqueue(request(seed=3))
+        await db.leases.claim(OWNER)
+        await db.jobs.cancel(cancelled.id)
+        cancelled = await db.leases.acknowledge_cancel(cancelled.id, 1, OWNER, artifacts=["p.mp4"], notes=notes[1:])
+        assert (failed.notes, cancelled.notes) == ((notes[0],), (notes[1],))
 
 
 @async_test
