@@ -49,7 +49,6 @@ def cmd_render(args: argparse.Namespace) -> int:
             print(f"note: {line}", file=sys.stderr)
         from engine.diffusion.pipeline import DiscoPipeline
         from engine.diffusion.progress import TqdmProgress
-
         from engine.diffusion.prompt_length import numbered, unread_prompt_notes
 
         pool = command_line_pool(args)

@@ -13,7 +13,6 @@ with the whole text's tokens because the tokenizer never joins tokens across whi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
 
 from engine.models.pool import ClipModel, ModelPool
 
@@ -21,17 +20,10 @@ MARKS = 2  # the start-of-text and end-of-text tokens inside the context
 TAIL_CHARS = 100  # the most of an unread end a note quotes
 
 
-class CountingTokenizer(Protocol):
-    """What the check needs of a tokenizer: open_clip's SimpleTokenizer (every model DD offers)."""
-
-    context_length: int
-
-    def encode(self, text: str) -> list[int]: ...
-
-
 def unread_tail(tokenizer: object, text: str) -> str | None:
     """The end of `text` that `tokenizer`'s context leaves out, from the first word not read
-    whole; None when it is read whole, or when the tokenizer cannot count (no `encode`)."""
+    whole; None when it is read whole, or when the tokenizer cannot count: what it needs is
+    open_clip's SimpleTokenizer's `encode` and `context_length` (every CLIP model DD offers)."""
     encode = getattr(tokenizer, "encode", None)
     context = getattr(tokenizer, "context_length", None)
     if encode is None or not context:

@@ -17,8 +17,8 @@ With `describe` on, nothing is rendered: the init image is described as a prompt
 Out of GPU memory, the still is retried once in the same thread in a cheaper way
 (engine/jobs/degrade.py), then fails saying what to change. The retry is a note on the result
 (`JobContext.note`) and a mark kept with the job, so a resumed attempt goes the cheaper way at
-once; so is a prompt whose end CLIP does not read, and an evolution video left out. Returns the images, in order,
-then (with intermediate_saves) each image's evolution: its partials and the final image as
+once. A prompt whose end CLIP does not read and an evolution video left out are notes too.
+Returns the images, in order, then (with intermediate_saves) each image's evolution: its partials and the final image as
 `{batch}(0)_{i}_evolution.mp4`, which Discord shows beside the result.
 """
 from __future__ import annotations
@@ -67,7 +67,7 @@ def render_still(ctx: JobContext, spec: RenderSpec) -> list[str]:
         for image in images:  # kept first: a resumed attempt enlarges them without rendering again
             ctx.push(Path(image), "output")
         return enlarge_images(ctx, spec, images)
-    return images + _evolutions(ctx.folder, spec, images)
+    return images + _evolutions(ctx, spec, images)
 
 
 def _render_or_cheaper(ctx: JobContext, spec: RenderSpec) -> tuple[list[str], RenderSpec]:
@@ -97,10 +97,10 @@ def _render_cheaper(ctx: JobContext, way: CheaperWay) -> tuple[list[str], Render
         raise OutOfMemory(f"{out_of_memory_advice(way.spec)} (already {way.how})") from None
 
 
-def _evolutions(folder: Path, spec: RenderSpec, images: list[str]) -> list[str]:
+def _evolutions(ctx: JobContext, spec: RenderSpec, images: list[str]) -> list[str]:
     """Each image's intermediate saves then the image itself as an MP4 (none without saves).
-    A video that cannot be encoded is logged and left out: the images are the result."""
-    videos = []
+    A video that cannot be encoded is logged, noted and left out: the images are the result."""
+    folder, videos = ctx.folder, []
     for index, image in enumerate(images if spec.intermediate_saves else []):
         partials = sorted((folder / "partials").glob(f"{spec.batch_name}(0)_{index}-*.png"))
         if not partials:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from engine.jobs.context import WorkerConfig
 from engine.jobs.worker import EngineWorker
@@ -129,6 +130,26 @@ def test_intermediate_saves_through_the_queue_give_an_evolution_video(tmp_path):
     image, video = job.artifacts
     assert image.endswith(".png") and video.endswith("_0_evolution.mp4")
     assert probe_video(blob_file(tmp_path, video)).frames == 3 + 4  # 3 partials, then the result for a second
+
+
+def test_an_evolution_video_that_cannot_be_encoded_is_left_out_with_a_note(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from engine.errors import EngineError
+    from engine.jobs import still
+
+    (tmp_path / "partials").mkdir()
+    for name in ("partials/TimeToDisco(0)_0-3.png", "TimeToDisco(0)_0.png"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+
+    def refuses(frames, path, fps):
+        raise EngineError("ffmpeg is gone")
+    monkeypatch.setattr(still, "encode_mp4", refuses)
+    notes = []
+    ctx = SimpleNamespace(folder=tmp_path, note=notes.append)
+    images = [str(tmp_path / "TimeToDisco(0)_0.png")]
+    assert still._evolutions(ctx, fast_spec(intermediate_saves=3), images) == []
+    assert notes == ["The evolution video of image 1 is left out: it could not be encoded."]
 
 
 def test_job_without_seed_gets_a_stable_one(tmp_path):
