@@ -393,6 +393,7 @@ class Poster:
             if job.artifacts and job.kind in (JobKind.ANIMATION, JobKind.STUDY):  # stopped part-way: what it finished
                 fitted = animate.result_files if job.kind == JobKind.ANIMATION else study.result_files
                 files, notes = await self._fitted(fitted, job, limit)
+                notes = [as_typed(note) for note in job.notes] + notes  # the engine's first, as in a result
                 text = _clip("\n".join([text + "\nHere is what it finished:"] + [f"• {n}" for n in notes]))
             message = await channel.send(text, nonce=nonce, files=files, allowed_mentions=mention)
             return [message.id]
@@ -460,12 +461,14 @@ class Poster:
 
     @staticmethod
     def _result_text(job: Job, notes: list[str], rendered: str) -> str:
-        """The result message's text; `rendered` names what is done: render, animation or study."""
+        """The result message's text; `rendered` names what is done: render, animation or study.
+        Under the prompt: the engine's notes on the job (`Job.notes`), then `notes` on the files."""
         prompt = prompt_text(job)
         lines = [f"<@{job.user_id}> your {rendered} is done · job `{job.id}` · seed `{job.seed}`"]
         if prompt:
             lines.append(f"`{_clip(_safe(prompt), 300)}`")
-        lines += [f"• {note}" for note in notes]
+        # The engine's notes first (what it changed or left unread); they may quote a prompt.
+        lines += [f"• {as_typed(note)}" for note in job.notes] + [f"• {note}" for note in notes]
         return _clip("\n".join(lines))
 
     @staticmethod

@@ -195,7 +195,7 @@ def _details(job) -> dict:
             "progress": {"step": job.progress_step, "total": job.progress_total, "frame": job.progress_frame,
                          "frames": job.frames, "seconds_per_step": job.seconds_per_step},
             "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
-            "artifacts": list(job.artifacts), "preview": job.preview_path,
+            "artifacts": list(job.artifacts), "notes": list(job.notes), "preview": job.preview_path,
             "checkpoint": job.checkpoint_path, "gpu_seconds": job.gpu_seconds,
             "guild_id": job.guild_id, "channel_id": job.channel_id, "user_id": job.user_id,
             "seed": job.seed, "model_set": job.model_set, "created_at": job.created_at,

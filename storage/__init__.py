@@ -46,7 +46,7 @@ from .errors import (
 from .eta import QueueEstimate
 from .guilds import DEFAULT_LIMITS, GuildLimits, GuildSettings
 from .job_types import ACTIVE, TERMINAL, JobKind, JobState
-from .jobs import Job, JobRequest, new_job_id
+from .jobs import MAX_NOTE_CHARS, MAX_RESULT_NOTES, Job, JobRequest, new_job_id
 from .leases import LEASE_SECONDS
 from .migrations import SCHEMA_VERSION
 from .presets import Preset
@@ -60,7 +60,8 @@ __all__ = [
     "DEFAULT_NOTIFY", "NOTIFY_CHOICES",
     "Database", "DatabaseCorrupt", "DatabaseError", "DatabaseLocked", "DatabaseUnavailable", "DiskFull", "ForeignDatabase",
     "GuildLimits", "GuildSettings", "DuplicateJob", "IntakePaused", "InvalidState", "InvalidValue", "Job",
-    "JobKind", "JobRequest", "JobState", "JobTooLarge", "LEASE_SECONDS", "LedgerEntry", "MAX_HELD", "NotFound", "Preset",
+    "JobKind", "JobRequest", "JobState", "JobTooLarge", "LEASE_SECONDS", "LedgerEntry", "MAX_HELD", "MAX_NOTE_CHARS",
+    "MAX_RESULT_NOTES", "NotFound", "Preset",
     "QueueEstimate", "QueueFull", "QuotaExceeded", "QuotaLimit", "SCHEMA_VERSION",
     "STALE_SECONDS", "SchemaTooNew", "StaleAttempt", "StorageError", "TERMINAL", "URL_VARIABLE", "WindowUsage",
     "WorkerFit", "WorkerInfo", "database_path", "database_url", "new_job_id",

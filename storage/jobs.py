@@ -17,7 +17,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .audit import write_audit
 from .errors import (
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 
 DEFAULT_MAX_ATTEMPTS = 3
+# The engine's notes on a result (`Job.notes`): a few short sentences a user reads under it.
+MAX_RESULT_NOTES = 8
+MAX_NOTE_CHARS = 300
 # The user's waiting or running child of the same job by the same action (a button clicked
 # twice) that would paint the same picture as a new request. Jobs without a fixed seed each
 # draw their own; a job typed again is the user's choice.
@@ -173,6 +176,7 @@ class Job:
     memory_gb: float = 0.0  # GPU memory it needs at the least (0: unknown)
     models: str = ""  # the models it loads (the claim's affinity key)
     result_channel_id: str | None = None  # where the result went, when not to `channel_id` (a DM)
+    notes: tuple[str, ...] = ()  # the engine's notes on the result (leases.complete)
     damaged: tuple[str, ...] = ()   # columns that could not be read (their value here is empty)
 
     @property
@@ -185,6 +189,7 @@ class Job:
         damaged: list[str] = []
         data["artifacts"] = _string_list(data.pop("artifacts_json"), "artifacts_json", damaged)
         data["role_ids"] = _string_list(data.pop("role_ids_json", "[]"), "role_ids_json", damaged)
+        data["notes"] = _string_list(data.pop("result_notes", "[]"), "result_notes", damaged)
         data["result_message_ids"] = _string_list(data["result_message_ids"], "result_message_ids",
                                                   damaged)
         if damaged:  # one damaged row must not make every listing fail
@@ -194,6 +199,17 @@ class Job:
         data["cancel_requested"] = bool(data["cancel_requested"])
         data["kind"], data["state"] = JobKind(data["kind"]), JobState(data["state"])
         return cls(**data)
+
+
+def check_notes(notes: Sequence[str]) -> list[str]:
+    """The engine's notes on a result, as stored: at most MAX_RESULT_NOTES texts of at most
+    MAX_NOTE_CHARS characters each (InvalidValue otherwise)."""
+    notes = list(notes)
+    if len(notes) > MAX_RESULT_NOTES or not all(
+            isinstance(note, str) and 0 < len(note) <= MAX_NOTE_CHARS for note in notes):
+        raise InvalidValue(f"a result has at most {MAX_RESULT_NOTES} notes, each a text of 1 to "
+                           f"{MAX_NOTE_CHARS} characters")
+    return notes
 
 
 def _string_list(text: Any, column: str, damaged: list[str]) -> tuple[str, ...]:

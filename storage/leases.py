@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .errors import InvalidValue, StaleAttempt
 from .eta import size_bucket
 from .guilds import DEFAULT_LIMITS
-from .jobs import Job
+from .jobs import Job, check_notes
 from .quotas import PARTIAL_NOTE, charge_in, refund_in, usage_in
 from .workers import WorkerFit
 
@@ -171,22 +171,24 @@ class Leases:
 
     async def complete(self, job_id: str, attempt: int, owner: str, *, artifacts: Sequence[str],
                        gpu_seconds: float, seconds_per_step: float | None = None,
-                       already_charged: float = 0.0) -> Job:
-        """Succeeded: store the artifact refs, charge `gpu_seconds` (the engine decides whether
-        time spent in earlier, failed attempts counts) to the user's ledger and keep a
-        seconds-per-step sample for ETAs, all in one transaction. `already_charged`: what this
+                       already_charged: float = 0.0, notes: Sequence[str] = ()) -> Job:
+        """Succeeded: store the artifact refs and the engine's `notes` on them (`Job.notes`: what
+        the user should know, e.g. that it rendered in a cheaper way), charge `gpu_seconds` (the
+        engine decides whether time spent in earlier, failed attempts counts) to the user's
+        ledger and keep a seconds-per-step sample for ETAs, all in one transaction. `already_charged`: what this
         attempt already billed with `charge_partial`; only the balance is charged now."""
         if gpu_seconds < 0 or already_charged < 0:
             raise InvalidValue("gpu_seconds and already_charged are durations ≥ 0")
+        notes = check_notes(notes)
         async with self._db.transaction() as conn:
             now = await self._db.clock(conn)
             rows = await conn.execute_fetchall(
-                f"UPDATE jobs SET state = 'succeeded', artifacts_json = :artifacts, "
+                f"UPDATE jobs SET state = 'succeeded', artifacts_json = :artifacts, result_notes = :notes, "
                 f"gpu_seconds = :gpu, seconds_per_step = COALESCE(:sps, seconds_per_step), "
                 f"error_code = NULL, error_message = NULL, lease_owner = NULL, "
                 f"lease_expires_at = NULL, finished_at = :now, updated_at = :now "
                 f"{_FENCE} RETURNING *",
-                {"artifacts": json.dumps(list(artifacts)), "gpu": gpu_seconds,
+                {"artifacts": json.dumps(list(artifacts)), "notes": json.dumps(notes), "gpu": gpu_seconds,
                  "sps": seconds_per_step, "now": now, "id": job_id, "attempt": attempt,
                  "owner": owner})
             if not rows:
@@ -230,12 +232,13 @@ class Leases:
                    and (use.guild_limit is None or use.guild_used < use.guild_limit) for use in windows.values())
 
     async def fail(self, job_id: str, attempt: int, owner: str, *, code: str, message: str,
-                   retryable: bool, artifacts: Sequence[str] = ()) -> Job:
+                   retryable: bool, artifacts: Sequence[str] = (), notes: Sequence[str] = ()) -> Job:
         """The attempt failed. Retryable: back to the queue while attempts remain, else dead
         (keeping this error). Not retryable: failed. A pending cancel wins: cancelled.
         Whatever was charged for the job is refunded when it ends here, except partial charges.
         `artifacts`: what was finished and is still delivered (e.g. an animation stopped when
-        its requester's GPU time ran out)."""
+        its requester's GPU time ran out), with the engine's `notes` on it (as `complete`)."""
+        notes = check_notes(notes)
         async with self._db.transaction() as conn:
             now = await self._db.clock(conn)
             rows = await conn.execute_fetchall(
@@ -243,12 +246,13 @@ class Leases:
                 f"  WHEN :retryable AND attempt < max_attempts THEN 'queued' "
                 f"  WHEN :retryable THEN 'dead' ELSE 'failed' END, "
                 f"error_code = :code, error_message = :message, artifacts_json = :artifacts, "
+                f"result_notes = :notes, "
                 f"lease_owner = NULL, lease_expires_at = NULL, "
                 f"finished_at = CASE WHEN :retryable AND attempt < max_attempts "
                 f"  AND NOT cancel_requested THEN NULL ELSE :now END, updated_at = :now "
                 f"{_FENCE} RETURNING *",
                 {"retryable": bool(retryable), "code": code[:64], "message": message[:2000],
-                 "artifacts": json.dumps([str(a) for a in artifacts]),
+                 "artifacts": json.dumps([str(a) for a in artifacts]), "notes": json.dumps(notes),
                  "now": now, "id": job_id, "attempt": attempt, "owner": owner})
             if not rows:
                 raise await self._stale(job_id, attempt, owner, conn)
@@ -258,17 +262,19 @@ class Leases:
             return job
 
     async def acknowledge_cancel(self, job_id: str, attempt: int, owner: str,
-                                 artifacts: Sequence[str] = ()) -> Job:
+                                 artifacts: Sequence[str] = (), notes: Sequence[str] = ()) -> Job:
         """The engine stopped this attempt because a cancel was requested: cancelled.
         `artifacts`: what was finished before the stop and is still delivered (e.g. the frames
-        of an animation so far as an MP4)."""
+        of an animation so far as an MP4), with the engine's `notes` on it (as `complete`)."""
+        notes = check_notes(notes)
         now = await self._db.clock()
         rows = await self._db.execute(
             f"UPDATE jobs SET state = 'cancelled', error_code = 'cancelled', "
             f"error_message = 'cancelled while running', lease_owner = NULL, artifacts_json = :artifacts, "
+            f"result_notes = :notes, "
             f"lease_expires_at = NULL, finished_at = :now, updated_at = :now {_FENCE} RETURNING *",
             {"now": now, "id": job_id, "attempt": attempt, "owner": owner,
-             "artifacts": json.dumps([str(a) for a in artifacts])})
+             "artifacts": json.dumps([str(a) for a in artifacts]), "notes": json.dumps(notes)})
         if not rows:
             raise await self._stale(job_id, attempt, owner)
         return Job.from_row(rows[0])

@@ -313,6 +313,12 @@ _V_RESULT_CHANNEL = (
     "ALTER TABLE jobs ADD COLUMN result_channel_id TEXT",
 )
 
+# What the engine noted about a finished job that the user should know (it rendered in a
+# cheaper way after running out of memory, CLIP did not read a prompt's end): a JSON list of texts.
+_V_RESULT_NOTES = (
+    "ALTER TABLE jobs ADD COLUMN result_notes TEXT NOT NULL DEFAULT '[]'",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
@@ -322,6 +328,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("job files as content-addressed blobs", _V_BLOBS),
     Migration("workers: what each can run and its heartbeat; jobs' memory need and models", _V_WORKERS),
     Migration("jobs say where their result went when not to their channel", _V_RESULT_CHANNEL),
+    Migration("jobs keep the engine's notes on their result", _V_RESULT_NOTES),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -207,6 +207,7 @@ class JobsCog(commands.Cog):
             lines.append(progress_words(job) + (f" · done <t:{eta}:R>" if eta else ""))
         if job.error_message and job.state != JobState.SUCCEEDED:
             lines.append(f"error: {as_typed(' '.join(job.error_message.split())[:500])}")
+        lines += [f"note: {as_typed(note)}" for note in job.notes]  # the engine's, on the result
         posted = "result" if job.state == JobState.SUCCEEDED else "notice"  # a failure's or cancel's
         if job.result_message_ids and job.delivery_state == "posted":
             where = (f" (in <@{job.user_id}>'s DMs: the channel refused it, so only they can open it)"

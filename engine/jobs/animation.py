@@ -16,7 +16,8 @@ reports through the job's context:
   is spent with frames to go, the animation stops and delivers the frames it finished;
 - a cancel (or a lost lease) stops before the next step; the frames finished so far become
   `partial.mp4`, which the cancelled job still delivers;
-- out of GPU memory, it fails at once: frames are small, resumable units (no in-process retry).
+- out of GPU memory, it fails at once: frames are small, resumable units (no in-process retry);
+- each distinct prompt text whose end CLIP does not read is a note on the result.
 
 Returns the artifacts: the MP4, the GIF preview, then the VR MP4 in VR mode. The frames stay
 blobs of the job (frames/NNNN.png).
@@ -30,6 +31,7 @@ from PIL import Image
 
 from engine.animation.renderer import FrameEvent, iter_images
 from engine.animation.runfolder import frame_file, frames_done
+from engine.diffusion.prompt_length import numbered
 from engine.errors import Cancelled, EngineError
 from engine.jobs.context import Handler, JobContext, fixed_seed
 from engine.jobs.files import save_preview
@@ -56,6 +58,7 @@ def render_animation_job(ctx: JobContext, anim: AnimationSpec) -> list[str]:
     folder, live = ctx.folder, ctx.live
     progress = UnitProgress(ctx, anim.max_frames, "frame")
     display_rate = anim.render.display_rate
+    ctx.note_unread_prompts(anim.render.clip_models, _labelled_prompts(anim))
 
     def on_event(event: FrameEvent) -> None:
         if event.step is not None:
@@ -81,6 +84,13 @@ def render_animation_job(ctx: JobContext, anim: AnimationSpec) -> list[str]:
         raise Cancelled(str(stop), artifacts=partial) from None
     artifacts = [str(result.mp4), str(result.preview)]
     return artifacts + ([str(result.vr_mp4)] if result.vr_mp4 is not None else [])
+
+
+def _labelled_prompts(anim: AnimationSpec) -> list[tuple[str, str]]:
+    """Every keyframe's prompts, named by the frame they start at when there are several."""
+    keys = sorted(anim.text_prompts)
+    return [labelled for frame in keys for labelled in numbered(
+        [p.text for p in anim.text_prompts[frame]], f" at frame {frame}" if len(keys) > 1 else "")]
 
 
 def _keep_frame(ctx: JobContext, n: int, frame: Path) -> bool:

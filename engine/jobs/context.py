@@ -24,17 +24,28 @@ import statistics
 import threading
 import time
 import zlib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import torch
 
+from engine.diffusion.prompt_length import unread_prompt_notes
 from engine.errors import OutOfMemory
 from engine.jobs.files import materialise, portable
 from engine.jobs.scratch import scratch_dir
-from storage import BlobTooLarge, Database, DatabaseLocked, DatabaseUnavailable, DiskFull, Job, StaleAttempt
+from storage import (
+    MAX_NOTE_CHARS,
+    MAX_RESULT_NOTES,
+    BlobTooLarge,
+    Database,
+    DatabaseLocked,
+    DatabaseUnavailable,
+    DiskFull,
+    Job,
+    StaleAttempt,
+)
 
 # A database that is restarting, busy, or out of disk space: the write is skipped and the next
 # one tries again.
@@ -134,6 +145,7 @@ class JobContext:
         self.folder = scratch_dir(self.data_dir, job.id)
         self.inputs: dict[str, str] = {}  # local input file → its blob reference
         self._pushed: dict[str, tuple[tuple[int, int], str]] = {}  # name → (size, mtime), reference
+        self.notes: list[str] = []  # what the user should read under the result
 
     # ---- the job's files -------------------------------------------------------------------
 
@@ -194,6 +206,23 @@ class JobContext:
         return guarded_render(render, self.pool.device, message)
 
     # ---- from the render thread ------------------------------------------------------------
+
+    def note(self, text: str) -> None:
+        """A short sentence the user reads under the result: the engine changed what it renders
+        (a cheaper way after running out of memory) or did not use all of the request (CLIP
+        did not read a prompt's end). Kept once, at most MAX_RESULT_NOTES of them, each cut to
+        MAX_NOTE_CHARS. Each attempt notes afresh: a resumed one renders the same way again."""
+        text = " ".join(text.split())
+        if len(text) > MAX_NOTE_CHARS:
+            text = text[:MAX_NOTE_CHARS - 1] + "…"
+        if text and text not in self.notes and len(self.notes) < MAX_RESULT_NOTES:
+            self.notes.append(text)
+
+    def note_unread_prompts(self, clip_models: Sequence[str], prompts: Iterable[tuple[str, str]]) -> None:
+        """A note for each prompt text (label, text) that one of `clip_models` does not read
+        to the end (engine/diffusion/prompt_length.py); loads those models, as the render will."""
+        for note in unread_prompt_notes(self.pool, clip_models, prompts):
+            self.note(note)
 
     def report(self) -> bool:
         """One fenced progress write, waiting for the answer; sets and returns `cancel` when

@@ -14,13 +14,15 @@ log = logging.getLogger("disco.engine")
 
 @dataclass(frozen=True)
 class Completed:
-    """Every artifact is written (as blobs once recorded). `already_charged`: GPU seconds billed unit by unit during the
-    attempt, so `complete` charges only the balance of `gpu_seconds`."""
+    """Every artifact is written (as blobs once recorded). `already_charged`: GPU seconds billed
+    unit by unit during the attempt, so `complete` charges only the balance of `gpu_seconds`.
+    `notes`: what the user should read under the result (`JobContext.note`)."""
 
     artifacts: tuple[str, ...]
     gpu_seconds: float
     seconds_per_step: float | None = None
     already_charged: float = 0.0
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

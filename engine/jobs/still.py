@@ -14,9 +14,11 @@ With `describe` on, nothing is rendered: the init image is described as a prompt
 (engine/jobs/describe.py). With `gobig` on, each image is then enlarged tile by tile (engine/jobs/gobig.py); with
 `gobig_init`, only that image is enlarged and nothing is rendered first.
 
-Out of GPU memory, the still is retried once in the same thread with a cheaper spec
-(engine/jobs/degrade.py), then fails saying what to change. Returns the images, in order,
-then (with intermediate_saves) each image's evolution: its partials and the final image as
+Out of GPU memory, the still is retried once in the same thread in a cheaper way
+(engine/jobs/degrade.py), then fails saying what to change. The retry is a note on the result
+(`JobContext.note`) and a mark kept with the job, so a resumed attempt goes the cheaper way at
+once. A prompt whose end CLIP does not read and an evolution video left out are notes too.
+Returns the images, in order, then (with intermediate_saves) each image's evolution: its partials and the final image as
 `{batch}(0)_{i}_evolution.mp4`, which Discord shows beside the result.
 """
 from __future__ import annotations
@@ -27,10 +29,11 @@ from pathlib import Path
 from PIL import Image
 
 from engine.diffusion.pipeline import Resume
+from engine.diffusion.prompt_length import numbered
 from engine.diffusion.progress import save_partial
 from engine.errors import EngineError, OutOfMemory
 from engine.jobs.context import Handler, JobContext, fixed_seed
-from engine.jobs.degrade import cheaper_spec, out_of_memory_advice
+from engine.jobs.degrade import CheaperWay, cheaper_way, out_of_memory_advice
 from engine.jobs.describe import describe_job
 from engine.jobs.files import Checkpoint, load_checkpoint, save_checkpoint, save_preview, spec_digest
 from engine.jobs.gobig import enlarge_images
@@ -40,6 +43,7 @@ from storage import Job
 
 log = logging.getLogger("disco.engine")
 EVOLUTION_FPS = 4
+CHEAPER_MARK = "out_of_memory.txt"  # the job went the cheaper way (kept as a blob for a resume)
 
 
 def still_of(job: Job) -> RenderSpec:
@@ -55,6 +59,7 @@ def render_still(ctx: JobContext, spec: RenderSpec) -> list[str]:
     given, else of the images rendered first."""
     if spec.describe:
         return describe_job(ctx, spec)
+    ctx.note_unread_prompts(spec.clip_models, numbered([p.text for p in spec.text_prompts]))
     if spec.gobig_init:
         return enlarge_images(ctx, spec, [])
     images, spec = _render_or_cheaper(ctx, spec)
@@ -62,36 +67,40 @@ def render_still(ctx: JobContext, spec: RenderSpec) -> list[str]:
         for image in images:  # kept first: a resumed attempt enlarges them without rendering again
             ctx.push(Path(image), "output")
         return enlarge_images(ctx, spec, images)
-    return images + _evolutions(ctx.folder, spec, images)
+    return images + _evolutions(ctx, spec, images)
 
 
 def _render_or_cheaper(ctx: JobContext, spec: RenderSpec) -> tuple[list[str], RenderSpec]:
-    """The images, with the one cheaper retry (see the module docstring), and the spec used:
-    DD's loop of one cut batch per CLIP pass when the batches shared passes (the same image),
-    else a cheaper spec."""
-    batch_cuts = True
+    """The images, with the one cheaper retry (see the module docstring), and the spec used.
+    A resumed attempt whose job already went the cheaper way goes that way at once: what the
+    earlier attempt kept (images, its checkpoint) was made so."""
+    way = cheaper_way(spec)
+    if way is not None and (ctx.folder / CHEAPER_MARK).is_file():
+        return _render_cheaper(ctx, way)
     try:
-        return _render(ctx, spec, batch_cuts), spec
+        return _render(ctx, spec), spec
     except OutOfMemory:
-        if spec.cutn_batches > 1:
-            batch_cuts, how = False, "one cut batch per CLIP pass"
-        else:
-            cheaper = cheaper_spec(spec)
-            if cheaper is None:
-                raise OutOfMemory(out_of_memory_advice(spec)) from None
-            spec, how = cheaper
-        log.warning("job %s: out of GPU memory; %s", ctx.job.id, how)
+        if way is None:
+            raise OutOfMemory(out_of_memory_advice(spec)) from None
+        log.warning("job %s: out of GPU memory; %s", ctx.job.id, way.how)
     # Retried after the except block: the first try's traceback no longer holds its tensors.
+    (ctx.folder / CHEAPER_MARK).write_text(way.how + "\n")
+    ctx.push(ctx.folder / CHEAPER_MARK, "state")  # kept before anything made the cheaper way
+    return _render_cheaper(ctx, way)
+
+
+def _render_cheaper(ctx: JobContext, way: CheaperWay) -> tuple[list[str], RenderSpec]:
+    ctx.note(f"Out of GPU memory at first; {way.how}.")
     try:
-        return _render(ctx, spec, batch_cuts), spec
+        return _render(ctx, way.spec, way.batch_cuts), way.spec
     except OutOfMemory:
-        raise OutOfMemory(f"{out_of_memory_advice(spec)} (already {how})") from None
+        raise OutOfMemory(f"{out_of_memory_advice(way.spec)} (already {way.how})") from None
 
 
-def _evolutions(folder: Path, spec: RenderSpec, images: list[str]) -> list[str]:
+def _evolutions(ctx: JobContext, spec: RenderSpec, images: list[str]) -> list[str]:
     """Each image's intermediate saves then the image itself as an MP4 (none without saves).
-    A video that cannot be encoded is logged and left out: the images are the result."""
-    videos = []
+    A video that cannot be encoded is logged, noted and left out: the images are the result."""
+    folder, videos = ctx.folder, []
     for index, image in enumerate(images if spec.intermediate_saves else []):
         partials = sorted((folder / "partials").glob(f"{spec.batch_name}(0)_{index}-*.png"))
         if not partials:
@@ -102,6 +111,7 @@ def _evolutions(folder: Path, spec: RenderSpec, images: list[str]) -> list[str]:
             videos.append(str(encode_mp4(_opened(frames), path, fps=EVOLUTION_FPS)))
         except (EngineError, OSError) as exc:
             log.warning("could not encode the evolution of %s: %s", image, exc)
+            ctx.note(f"The evolution video of image {index + 1} is left out: it could not be encoded.")
     return videos
 
 

@@ -12,12 +12,14 @@ as blobs) and reports through the job's context:
   even if the study later fails or is cancelled (a failure refunds only the unbilled rest);
   when the requester's quota is spent with cells to go, the study stops with the partial grid;
 - a cancel (or a lost lease) stops before the next step;
-- out of GPU memory, it fails at once: cells are small, resumable units (no in-process retry).
+- out of GPU memory, it fails at once: cells are small, resumable units (no in-process retry);
+- each distinct prompt text whose end CLIP does not read is a note on the result.
 
 Returns the artifacts: the grid first, then every cell in order.
 """
 from __future__ import annotations
 
+from engine.diffusion.prompt_length import numbered
 from engine.errors import Cancelled
 from engine.jobs.context import Handler, JobContext
 from engine.jobs.units import UnitProgress
@@ -35,6 +37,10 @@ def render_study_job(ctx: JobContext, study: StudySpec) -> list[str]:
     """The render thread's body for a study job (see the module docstring)."""
     folder, live = ctx.folder, ctx.live
     progress = UnitProgress(ctx, study.n_cells, "cell")
+    read_by = dict.fromkeys((tuple(c.spec.clip_models), tuple(p.text for p in c.spec.text_prompts))
+                            for c in study.cells())  # the cells' distinct CLIP models and prompts
+    for clip_models, texts in read_by:
+        ctx.note_unread_prompts(clip_models, numbered(texts))
 
     def on_progress(k: int, n: int, info) -> None:
         if info is not None:

@@ -266,7 +266,8 @@ class EngineWorker:
         except Exception as exc:
             return outcome_of(exc, ctx.job)
         return Completed(tuple(artifacts), gpu_seconds=time.monotonic() - started,
-                         seconds_per_step=ctx.live.seconds_per_step(), already_charged=ctx.live.charged)
+                         seconds_per_step=ctx.live.seconds_per_step(), already_charged=ctx.live.charged,
+                         notes=tuple(ctx.notes))
 
     async def _materialise(self, ctx: JobContext) -> bool:
         """`ctx.materialise()`, waiting while the database is away or its disk full (a server
@@ -319,13 +320,13 @@ class EngineWorker:
                     await leases.complete(job.id, job.attempt, self.owner, artifacts=outcome.artifacts,
                                           gpu_seconds=outcome.gpu_seconds,
                                           seconds_per_step=outcome.seconds_per_step,
-                                          already_charged=outcome.already_charged)
+                                          already_charged=outcome.already_charged, notes=outcome.notes)
                 case Stopped():
-                    await self._record_stop(job, outcome)
+                    await self._record_stop(job, outcome, ctx.notes)
                 case Failed():
                     await leases.fail(job.id, job.attempt, self.owner, code=outcome.code,
                                       message=outcome.message, retryable=outcome.retryable,
-                                      artifacts=outcome.artifacts)
+                                      artifacts=outcome.artifacts, notes=ctx.notes)
         except StaleAttempt as stale:
             if stale.current_attempt == job.attempt and stale.current_state == JobState.SUCCEEDED:
                 # Only this attempt can have completed itself: a retry whose first try's answer was lost.
@@ -334,9 +335,9 @@ class EngineWorker:
             else:
                 log.warning("job %s: attempt %d was superseded; its result is dropped", job.id, job.attempt)
 
-    async def _record_stop(self, job: Job, outcome: Stopped) -> None:
+    async def _record_stop(self, job: Job, outcome: Stopped, notes: list[str]) -> None:
         if (await self.db.jobs.get(job.id)).cancel_requested:
             await self.db.leases.acknowledge_cancel(job.id, job.attempt, self.owner,
-                                                    artifacts=outcome.artifacts)
+                                                    artifacts=outcome.artifacts, notes=notes)
         else:  # our lease went to another attempt; that attempt owns the job now
             log.warning("job %s: stopped attempt %d (lease taken over)", job.id, job.attempt)

@@ -31,6 +31,10 @@ def test_the_result_text_names_what_was_rendered(tmp_path):
     for rendered in ("render", "animation", "study"):
         text = Poster._result_text(job, ["a note"], rendered)
         assert text == f"<@3> your {rendered} is done · job `{job.id}` · seed `7`\n`a pier`\n• a note"
+    # The engine's notes come first, as written: a quoted prompt neither pings nor formats.
+    noted = replace(job, notes=("CLIP did not read the end of prompt 2: “…**8k** @everyone”",))
+    assert Poster._result_text(noted, ["a note"], "render").splitlines()[2:] == [
+        "• CLIP did not read the end of prompt 2: “…\\*\\*8k\\*\\* @\u200beveryone”", "• a note"]
 
 
 def test_a_failure_shows_the_engines_message_as_written(tmp_path):

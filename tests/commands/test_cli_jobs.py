@@ -22,7 +22,8 @@ def disco(*args: str, data: Path, env: dict | None = None) -> subprocess.Complet
 
 
 def test_submit_list_show_cancel_retry(tmp_path):
-    submitted = disco("jobs", "submit", "a lighthouse:2 | yellow:-0.5", "--guild", "1", "--channel", "2",
+    long_prompt = "a lighthouse in a storm, " + "dramatic light, " * 24 + "trending on artstation"  # 82 tokens
+    submitted = disco("jobs", "submit", f"{long_prompt}:2 | yellow:-0.5", "--guild", "1", "--channel", "2",
                       "--user", "3", "--models", "test-tiny", "--steps", "6", "--width", "64",
                       "--height", "64", data=tmp_path)
     assert submitted.returncode == 0, submitted.stderr
@@ -44,7 +45,9 @@ def test_submit_list_show_cancel_retry(tmp_path):
     assert shown["state"] == "succeeded" and shown["progress"]["step"] == shown["progress"]["total"] == 6
     assert shown["artifacts"][0].startswith("blob:") and shown["error"] is None
     text = disco("jobs", "show", job_id, data=tmp_path).stdout
-    assert "state: succeeded" in text and shown["artifacts"][0] in text
+    assert shown["notes"] == ["CLIP reads 77 tokens of a prompt; it did not read the end of prompt 1: “…dramatic "
+                              "light, trending on artstation” — shorten it or split it into weighted prompts"]
+    assert "state: succeeded" in text and shown["artifacts"][0] in text and shown["notes"][0] in text
 
     out = tmp_path / "results"
     out.mkdir()

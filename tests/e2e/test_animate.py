@@ -223,11 +223,13 @@ def test_a_cancelled_animation_still_posts_the_frames_it_finished(tmp_path):
         partial.parent.mkdir(parents=True)
         _clip(partial, frames=4)
         await db.jobs.cancel(job.id)
-        await db.leases.acknowledge_cancel(job.id, claimed.attempt, OWNER, artifacts=[str(partial)])
+        note = "CLIP reads 77 tokens of a prompt; it did not read the end of the prompt: “…8k”"
+        await db.leases.acknowledge_cancel(job.id, claimed.attempt, OWNER, artifacts=[str(partial)], notes=[note])
         async with fake.run_client(make_bot(tmp_path, fake)):
             notice = await fake.wait_for_message(fake.channel.id, lambda m: "was cancelled" in m.content)
             await delivered(db, job.id)
         assert "what it finished" in notice.content and f"<@{fake.member.id}>" in notice.content
+        assert f"\n• {note}" in notice.content  # the engine's notes on what it finished
         (tmp_path / "got.mp4").write_bytes(notice.files[f"{job.id}.mp4"])
         assert probe_video(tmp_path / "got.mp4").frames == 4
     run(body, tmp_path)

@@ -25,6 +25,10 @@ async def ephemeral_answer(fake: FakeDiscord, rec):
     return message
 
 
+# 82 tokens: CLIP reads the first 75 (77 with its start and end marks)
+LONG_PROMPT = "a lighthouse in a storm, " + "dramatic light, " * 24 + "trending on artstation"
+
+
 def png_of(message) -> bytes:
     return next(data for name, data in message.files.items() if name.endswith(".png") and name != "preview.png")
 
@@ -32,11 +36,16 @@ def png_of(message) -> bytes:
 def test_rerun_with_the_same_seed_paints_the_same_bytes(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
         async with fake.run_client(make_bot(tmp_path, fake, spawn_engine=True)):
-            rec = await fake.slash("disco", {"prompt": "a lighthouse", "steps": 8, "width": 64, "height": 64})
+            rec = await fake.slash("disco", {"prompt": LONG_PROMPT, "steps": 8, "width": 64, "height": 64})
             await fake.wait_for(lambda: rec.followup_ids)
             first_id = re.search(r"`([0-9A-Z]{26})`", fake.followups_for(rec.id)[0].content).group(1)
             first = await delivered(db, first_id, timeout=150)
             assert first.state == "succeeded", first.error_message
+            # The engine's note reaches the user: under the result, and in /job show.
+            unread = "CLIP reads 77 tokens of a prompt; it did not read the end of the prompt: “…dramatic light"
+            assert f"• {unread}" in fake.message(int(first.result_message_ids[0])).content
+            shown = await ephemeral_answer(fake, await fake.slash("job show", {"id": first_id}))
+            assert f"note: {unread}" in shown.content
 
             again = await fake.slash("rerun", {"seed": first.seed})  # default: my last job here
             await fake.wait_for(lambda: again.followup_ids)

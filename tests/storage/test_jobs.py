@@ -8,6 +8,8 @@ import re
 import pytest
 
 from storage import (
+    MAX_NOTE_CHARS,
+    MAX_RESULT_NOTES,
     DuplicateJob,
     InvalidState,
     InvalidValue,
@@ -54,6 +56,36 @@ async def test_enqueue_claim_heartbeat_progress_complete(store):
         assert done.finished_at == clock.t and done.lease_owner is None
         assert (await db.quotas.status(1, 10))["day"].user_used == 21.5
     assert check_invariants(store) == {"succeeded": 1}
+
+
+@async_test
+async def test_the_engines_notes_on_a_result_are_kept_with_it_and_bounded(store):
+    async with await open_db(store) as db:
+        job = await db.jobs.enqueue(request())
+        claimed = await db.leases.claim(OWNER)
+        too_many = [f"note {n}" for n in range(MAX_RESULT_NOTES + 1)]
+        for notes in (too_many, ["x" * (MAX_NOTE_CHARS + 1)], [""]):
+            with pytest.raises(InvalidValue, match=f"at most {MAX_RESULT_NOTES} notes, each a text of 1 to "
+                                                   f"{MAX_NOTE_CHARS} characters"):
+                await db.leases.complete(job.id, claimed.attempt, OWNER, artifacts=[], gpu_seconds=1, notes=notes)
+        with pytest.raises(StaleAttempt):  # fenced like the artifacts
+            await db.leases.complete(job.id, claimed.attempt, "engine:old", artifacts=[], gpu_seconds=1,
+                                     notes=["not this one"])
+        notes = ["CLIP did not read the end of prompt 1: “…8k”", "ran out of GPU memory; retried…"]
+        done = await db.leases.complete(job.id, claimed.attempt, OWNER, artifacts=["a.png"], gpu_seconds=1,
+                                        notes=notes)
+        assert done.notes == (await db.jobs.get(job.id)).notes == tuple(notes)
+        quiet = await db.jobs.enqueue(request(seed=2))
+        assert quiet.notes == ()
+        # A job that stops part-way delivers what it finished with the notes on it.
+        await db.leases.claim(OWNER)
+        failed = await db.leases.fail(quiet.id, 1, OWNER, code="quota_exceeded", message="spent", retryable=False,
+                                      artifacts=["a.mp4"], notes=notes[:1])
+        cancelled = await db.jobs.enqueue(request(seed=3))
+        await db.leases.claim(OWNER)
+        await db.jobs.cancel(cancelled.id)
+        cancelled = await db.leases.acknowledge_cancel(cancelled.id, 1, OWNER, artifacts=["p.mp4"], notes=notes[1:])
+        assert (failed.notes, cancelled.notes) == ((notes[0],), (notes[1],))
 
 
 @async_test

@@ -22,12 +22,17 @@ def disco(*args: str, tmp_path: Path, timeout: int = 180) -> subprocess.Complete
                           capture_output=True, text=True, timeout=timeout)
 
 
+LONG_PROMPT = "a lighthouse in a storm, " + "dramatic light, " * 24 + "trending on artstation"  # 82 tokens
+
+
 def test_render_test_tiny_without_downloads(tmp_path):
-    out = disco("render", "a lighthouse:2 | yellow:-0.5", "--models", "test-tiny", "--steps", "6",
-                "--width", "64", "--height", "64", "--seed", "3", "--out", str(tmp_path / "out"),
+    out = disco("render", f"a lighthouse:2 | yellow:-0.5 | {LONG_PROMPT}:0.5", "--models", "test-tiny",
+                "--steps", "6", "--width", "64", "--height", "64", "--seed", "3", "--out", str(tmp_path / "out"),
                 "--no-progress", tmp_path=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "noise" in out.stderr  # the CLI says the tiny models make noise
+    assert ("note: CLIP reads 77 tokens of a prompt; it did not read the end of prompt 3: “…dramatic light, "
+            "trending on artstation”") in out.stderr  # as a job's result says it
     pngs = list((tmp_path / "out").glob("*.png"))
     assert [p.name for p in pngs if p.name != "progress.png"] == ["TimeToDisco(0)_0.png"]
     assert "seed 3" in out.stdout

@@ -41,8 +41,12 @@ def frame_file(data, job_id: str, n: int):
 
 
 def test_an_animation_completes_with_mp4_and_reports_every_frame(tmp_path):
-    job, ledger, seen = run_reporting(tmp_path, animation_request(frames=3))
+    long_prompt = "a lighthouse in a storm, " + "dramatic light, " * 24 + "trending on artstation"  # 82 tokens
+    prompts = {0: ["a lighthouse"], 2: [long_prompt]}
+    job, ledger, seen = run_reporting(tmp_path, animation_request(frames=3, text_prompts=prompts))
     assert job.state == "succeeded", job.error_message
+    assert job.notes == ("CLIP reads 77 tokens of a prompt; it did not read the end of the prompt at frame 2: "
+                         "“…dramatic light, trending on artstation” — shorten it or split it into weighted prompts",)
     assert names(job.artifacts) == ("animation.mp4", "preview.gif")
     info = probe_video(blob_file(tmp_path, job.artifacts[0]))
     assert (info.frames, info.width, info.height, round(info.fps)) == (3, 64, 64, ANIMATION_FAST["fps"])

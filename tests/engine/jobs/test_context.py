@@ -2,6 +2,7 @@
 render that owns out-of-memory, and the mapping from a render's exception to the outcome."""
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -20,7 +21,7 @@ from engine.errors import (
 from engine.jobs.context import fixed_seed, guarded_render
 from engine.jobs.outcome import Failed, Stopped, outcome_of
 from engine.jobs.worker import HANDLERS
-from storage import BlobTooLarge, JobKind, NotFound, StaleAttempt
+from storage import MAX_NOTE_CHARS, MAX_RESULT_NOTES, BlobTooLarge, JobKind, NotFound, StaleAttempt
 
 
 class FakeJob:
@@ -37,6 +38,22 @@ def test_every_job_kind_has_a_handler():
 def test_the_seed_is_the_jobs_own_else_fixed_by_its_id():
     assert fixed_seed(FakeJob(seed=7)) == 7 and fixed_seed(FakeJob(seed=0)) == 0
     assert fixed_seed(FakeJob("abc")) == fixed_seed(FakeJob("abc")) != fixed_seed(FakeJob("abd"))
+
+
+def test_a_jobs_notes_are_kept_once_and_bounded_in_count_and_length(tmp_path):
+    async def made():
+        return context.JobContext(FakeJob(), db=None, owner="engine:test:1", data_dir=tmp_path, pool=None,
+                                  pipeline=None, animator=None, config=context.WorkerConfig())
+    ctx = asyncio.run(made())
+    ctx.note("Out of GPU memory at first;\n retried.")
+    ctx.note("Out of GPU memory at first; retried.")
+    ctx.note("  ")
+    assert ctx.notes == ["Out of GPU memory at first; retried."]
+    ctx.note("x" * 1000)
+    assert ctx.notes[1] == "x" * (MAX_NOTE_CHARS - 1) + "…"
+    for number in range(MAX_RESULT_NOTES):
+        ctx.note(f"note {number}")
+    assert len(ctx.notes) == MAX_RESULT_NOTES and ctx.notes[-1] == f"note {MAX_RESULT_NOTES - 3}"
 
 
 def test_guarded_render_turns_cuda_oom_into_out_of_memory_after_releasing(monkeypatch):

@@ -26,8 +26,8 @@ from tests.support.jobs import (
 )
 
 
-def study_request(x: str, y: str | None = None, steps: int = 4) -> JobRequest:
-    study = build_study(fast_spec(steps=steps, seed=5), x, y)
+def study_request(x: str, y: str | None = None, steps: int = 4, **base) -> JobRequest:
+    study = build_study(fast_spec(steps=steps, seed=5, **base), x, y)
     return JobRequest(guild_id=1, channel_id=2, user_id=3, kind="study", spec_json=study.to_json(),
                       spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64,
                       steps=steps, frames=study.n_cells, seed=5)
@@ -35,8 +35,12 @@ def study_request(x: str, y: str | None = None, steps: int = 4) -> JobRequest:
 
 
 def test_a_study_completes_with_grid_and_cells_and_reports_each_cell(tmp_path):
-    job, ledger, seen = run_reporting(tmp_path, study_request("clip_guidance_scale=1000,8000"))
+    long_prompt = "a lighthouse in a storm, " + "dramatic light, " * 24 + "trending on artstation"  # 82 tokens
+    job, ledger, seen = run_reporting(tmp_path, study_request("clip_guidance_scale=1000,8000",
+                                                              text_prompts=["a pier", long_prompt]))
     assert job.state == "succeeded", job.error_message
+    assert job.notes == ("CLIP reads 77 tokens of a prompt; it did not read the end of prompt 2: “…dramatic light, "
+                         "trending on artstation” — shorten it or split it into weighted prompts",)  # once for both cells
     assert names(job.artifacts) == ("grid.png", "cells/01.png", "cells/02.png")
     assert all(blob_file(tmp_path, p).is_file() for p in job.artifacts)
     assert Image.open(blob_file(tmp_path, job.artifacts[1])).size == (64, 64)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from engine.jobs.context import WorkerConfig
 from engine.jobs.worker import EngineWorker
@@ -131,6 +132,26 @@ def test_intermediate_saves_through_the_queue_give_an_evolution_video(tmp_path):
     assert probe_video(blob_file(tmp_path, video)).frames == 3 + 4  # 3 partials, then the result for a second
 
 
+def test_an_evolution_video_that_cannot_be_encoded_is_left_out_with_a_note(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from engine.errors import EngineError
+    from engine.jobs import still
+
+    (tmp_path / "partials").mkdir()
+    for name in ("partials/TimeToDisco(0)_0-3.png", "TimeToDisco(0)_0.png"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+
+    def refuses(frames, path, fps):
+        raise EngineError("ffmpeg is gone")
+    monkeypatch.setattr(still, "encode_mp4", refuses)
+    notes = []
+    ctx = SimpleNamespace(folder=tmp_path, note=notes.append)
+    images = [str(tmp_path / "TimeToDisco(0)_0.png")]
+    assert still._evolutions(ctx, fast_spec(intermediate_saves=3), images) == []
+    assert notes == ["The evolution video of image 1 is left out: it could not be encoded."]
+
+
 def test_job_without_seed_gets_a_stable_one(tmp_path):
     async def body(db):
         job = await db.jobs.enqueue(request(fast_spec(seed=None)))
@@ -199,22 +220,37 @@ def test_out_of_memory_retries_once_cheaper_then_fails_clearly(tmp_path, times):
     assert len(specs) == 2 and specs[1].cutn_batches == 2 * specs[0].cutn_batches
     if times == 1:
         assert job.state == "succeeded"
+        assert job.notes == ("Out of GPU memory at first; retried with cutn_batches 2 and half the cuts "
+                             "per batch (the same cuts in all).",)
     else:
         assert job.state == "failed" and job.error_code == "out_of_memory"
         assert "smaller size" in job.error_message
 
 
-def test_out_of_memory_with_cut_batches_retries_in_dd_loop_same_spec(tmp_path):
+def test_out_of_memory_with_cut_batches_retries_in_dd_loop_same_spec_and_a_resume_goes_that_way(tmp_path):
+    """The retry is a note on the result, and a mark kept with the job (a blob): an attempt
+    resuming the job after a crash renders the cheaper way from the start, so what the first
+    kept (images, checkpoint) still fits, and the note is not lost."""
     async def body(db):
         job = await db.jobs.enqueue(request(fast_spec(cutn_batches=2, steps=4)))
         engine = worker(db, tmp_path)
         engine.pipeline = OutOfMemoryFor(engine.pipeline, 1)
         await engine.run(burst=True)
-        return await db.jobs.get(job.id), engine.pipeline
+        tries = engine.pipeline
+        mark = next(f for f in await db.blobs.job_files(job.id) if f.name == "out_of_memory.txt")
+        resumed = await db.jobs.enqueue(request(fast_spec(cutn_batches=2, steps=4, seed=2)))
+        await db.blobs.put(blob_bytes(tmp_path, mark.ref), mark.name, job_id=resumed.id, role="state")
+        engine.pipeline = OutOfMemoryFor(tries.pipeline, 0)
+        await engine.run(burst=True)
+        return await db.jobs.get(job.id), tries, await db.jobs.get(resumed.id), engine.pipeline
 
-    job, pipeline = asyncio.run(with_db(tmp_path, body))
+    job, pipeline, resumed, resuming = asyncio.run(with_db(tmp_path, body))
     assert job.state == "succeeded"
     assert pipeline.specs[0] == pipeline.specs[1] and pipeline.batch_cuts == [True, False]
+    assert job.notes == ("Out of GPU memory at first; retried with one cut batch per CLIP pass (the same "
+                         "image, only slower).",)
+    assert resuming.batch_cuts == [False]  # no first try the full way
+    assert resumed.state == "succeeded" and resumed.notes == job.notes
 
 
 # ---- real engine subprocesses ---------------------------------------------------------------
