@@ -212,9 +212,12 @@ def cmd_animate(args: argparse.Namespace) -> int:
         for line in notes:
             print(f"note: {line}", file=sys.stderr)
         from engine.animation.renderer import AnimationRenderer
+        from engine.diffusion.prompt_length import by_frame, unread_prompt_notes
 
-        result = AnimationRenderer(command_line_pool(args))(spec, out_dir=args.out, callback=progress,
-                                                            resume=not args.restart)
+        pool = command_line_pool(args)
+        for line in unread_prompt_notes(pool, spec.render.clip_models, by_frame(spec.text_prompts)):
+            print(f"note: {line}", file=sys.stderr)
+        result = AnimationRenderer(pool)(spec, out_dir=args.out, callback=progress, resume=not args.restart)
     except EngineError as exc:
         progress.close()
         message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())

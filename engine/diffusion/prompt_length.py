@@ -12,9 +12,10 @@ with the whole text's tokens because the tokenizer never joins tokens across whi
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from engine.models.pool import ClipModel, ModelPool
+from engine.spec.prompts import WeightedPrompt
 
 MARKS = 2  # the start-of-text and end-of-text tokens inside the context
 TAIL_CHARS = 100  # the most of an unread end a note quotes
@@ -73,3 +74,11 @@ def numbered(texts: Sequence[str], where: str = "") -> list[tuple[str, str]]:
     if len(texts) == 1:
         return [(f"the prompt{where}", texts[0])]
     return [(f"prompt {number}{where}", text) for number, text in enumerate(texts, 1)]
+
+
+def by_frame(text_prompts: Mapping[int, Sequence[WeightedPrompt]]) -> list[tuple[str, str]]:
+    """An animation's prompts, keyed by the frame they start at, as `numbered` labels them (the
+    frame named when there are several keys)."""
+    keys = sorted(text_prompts)
+    return [labelled for frame in keys for labelled in numbered(
+        [p.text for p in text_prompts[frame]], f" at frame {frame}" if len(keys) > 1 else "")]

@@ -31,7 +31,7 @@ from PIL import Image
 
 from engine.animation.renderer import FrameEvent, iter_images
 from engine.animation.runfolder import frame_file, frames_done
-from engine.diffusion.prompt_length import numbered
+from engine.diffusion.prompt_length import by_frame
 from engine.errors import Cancelled, EngineError
 from engine.jobs.context import Handler, JobContext, fixed_seed
 from engine.jobs.files import save_preview
@@ -58,7 +58,7 @@ def render_animation_job(ctx: JobContext, anim: AnimationSpec) -> list[str]:
     folder, live = ctx.folder, ctx.live
     progress = UnitProgress(ctx, anim.max_frames, "frame")
     display_rate = anim.render.display_rate
-    ctx.note_unread_prompts(anim.render.clip_models, _labelled_prompts(anim))
+    ctx.note_unread_prompts(anim.render.clip_models, by_frame(anim.text_prompts))
 
     def on_event(event: FrameEvent) -> None:
         if event.step is not None:
@@ -84,13 +84,6 @@ def render_animation_job(ctx: JobContext, anim: AnimationSpec) -> list[str]:
         raise Cancelled(str(stop), artifacts=partial) from None
     artifacts = [str(result.mp4), str(result.preview)]
     return artifacts + ([str(result.vr_mp4)] if result.vr_mp4 is not None else [])
-
-
-def _labelled_prompts(anim: AnimationSpec) -> list[tuple[str, str]]:
-    """Every keyframe's prompts, named by the frame they start at when there are several."""
-    keys = sorted(anim.text_prompts)
-    return [labelled for frame in keys for labelled in numbered(
-        [p.text for p in anim.text_prompts[frame]], f" at frame {frame}" if len(keys) > 1 else "")]
 
 
 def _keep_frame(ctx: JobContext, n: int, frame: Path) -> bool:

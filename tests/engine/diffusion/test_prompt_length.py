@@ -64,3 +64,14 @@ def test_one_note_per_text_models_named_only_when_they_differ_and_the_quote_is_b
     very_long = LONG + ", " + "golden light " * 40
     quoted = prompt_length_notes([clip()], numbered([very_long]))[0].split("“…")[1].split("”")[0]
     assert len(quoted) == TAIL_CHARS and quoted.startswith("8k, golden light") and quoted.endswith("…")
+
+
+def test_an_animations_prompts_are_named_by_the_frame_they_start_at():
+    from engine.diffusion.prompt_length import by_frame
+    from engine.spec.prompts import WeightedPrompt as P
+
+    assert by_frame({0: [P("a castle", 1)]}) == [("the prompt", "a castle")]
+    assert by_frame({60: [P("a city", 1), P("fog", -0.5)], 0: [P("a castle", 1)]}) == [
+        ("the prompt at frame 0", "a castle"), ("prompt 1 at frame 60", "a city"), ("prompt 2 at frame 60", "fog")]
+    notes = prompt_length_notes([clip()], by_frame({0: [P("a castle", 1)], 60: [P(LONG, 1)]}))
+    assert len(notes) == 1 and "of the prompt at frame 60:" in notes[0]
