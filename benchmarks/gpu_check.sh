@@ -53,7 +53,8 @@ import json, sys
 from pathlib import Path
 import torch
 cuda = torch.cuda.is_available()
-print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0) if cuda else "no CUDA device")
+print("torch", torch.__version__, "cuda", torch.version.cuda,
+      torch.cuda.get_device_name(0) if cuda else "no CUDA device")
 device = {"device": torch.cuda.get_device_name(0),
           "memory_gb": round(torch.cuda.get_device_properties(0).total_memory / 1e9, 1)} if cuda \
     else {"device": "cpu (dry run)", "memory_gb": None}
