@@ -18,7 +18,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_check}
-mkdir -p "$OUT"
+mkdir -p "$OUT" && rm -f "$OUT/device.json"  # the summary reads this run's device step
 PY=${PYTHON:-python3}
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 KINETO_LOG_LEVEL=5
 started=$(date +%s)
@@ -32,11 +32,6 @@ else
            tests/engine/diffusion/test_sampling.py tests/engine/diffusion/test_pipeline.py)
 fi
 
-echo "== device"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda,
-           torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA device')"
-
 echo "== packages (.whl -> /tmp/site)"
 if [ "$DEVICE" = cpu ]; then
     echo "dry run: this machine's packages"
@@ -49,7 +44,24 @@ else
     echo "no .whl/ here: run benchmarks/gpu_wheels.sh first and carry .whl"
     export PYTHONPATH=$PWD
 fi
-"$PY" -c "import open_clip, guided_diffusion, pydantic, lpips; print('imports ok')" || true
+
+# One Python start (torch's import is seconds) for the device, kept for the summary, and the imports.
+echo "== device"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+"$PY" - "$OUT" <<'PYEOF' || true
+import json, sys
+from pathlib import Path
+import torch
+cuda = torch.cuda.is_available()
+print("torch", torch.__version__, "cuda", torch.version.cuda,
+      torch.cuda.get_device_name(0) if cuda else "no CUDA device")
+device = {"device": torch.cuda.get_device_name(0),
+          "memory_gb": round(torch.cuda.get_device_properties(0).total_memory / 1e9, 1)} if cuda \
+    else {"device": "cpu (dry run)", "memory_gb": None}
+Path(sys.argv[1], "device.json").write_text(json.dumps({**device, "torch": torch.__version__}))
+import open_clip, guided_diffusion, pydantic, lpips
+print("imports ok")
+PYEOF
 
 echo "== engine tests on $DEVICE"
 DISCO_TEST_DEVICE=$DEVICE timeout 100 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" \
@@ -80,13 +92,10 @@ echo "== summary"
 import json, sys, time, xml.etree.ElementTree as ET
 from pathlib import Path
 out, started = Path(sys.argv[1]), int(sys.argv[2])
-import torch
-if torch.cuda.is_available():
-    summary = {"device": torch.cuda.get_device_name(0),
-               "memory_gb": round(torch.cuda.get_device_properties(0).total_memory / 1e9, 1)}
-else:
-    summary = {"device": "cpu (dry run)", "memory_gb": None}
-summary["torch"] = torch.__version__
+try:  # written by the device step: no second torch import here
+    summary = json.loads((out / "device.json").read_text())
+except (OSError, ValueError):
+    summary = {"device": "unknown: the device step failed (see its output above)"}
 try:
     suite = ET.parse(out / "tests.xml").getroot()
     suite = suite if suite.tag == "testsuite" else suite[0]

@@ -1,4 +1,7 @@
-"""`disco jobs` and `disco engine` from the command line, on a real data folder."""
+"""`disco jobs` and `disco engine` from the command line, on a real data folder. A child process
+(`python -m disco`) where the process is the point: the first submit (the entry point, and
+DISCO_DATA_DIR read from the environment) and one engine; the other commands run in-process
+(`disco.cli.main`, ~1 s of start-up each saved, ~7 s for an engine)."""
 from __future__ import annotations
 
 import json
@@ -10,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import REPO_ROOT
+from tests.support.cli import disco_here
 
 ROOT = REPO_ROOT
-pytestmark = pytest.mark.e2e  # each test runs `disco` as a child process
+pytestmark = pytest.mark.e2e  # `disco` as a child process, and an engine rendering
 
 
 def disco(*args: str, data: Path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -21,7 +25,16 @@ def disco(*args: str, data: Path, env: dict | None = None) -> subprocess.Complet
                           capture_output=True, text=True, timeout=240)
 
 
-def test_submit_list_show_cancel_retry(tmp_path):
+@pytest.fixture
+def here(capsys, monkeypatch):
+    """`disco ARGS` in this process (tests.support.cli), on the data folder `data`."""
+    def run(*args: str, data: Path) -> subprocess.CompletedProcess:
+        monkeypatch.setenv("DISCO_DATA_DIR", str(data))
+        return disco_here(capsys, *args)
+    return run
+
+
+def test_submit_list_show_cancel_retry(tmp_path, here):
     long_prompt = "a lighthouse in a storm, " + "dramatic light, " * 24 + "trending on artstation"  # 82 tokens
     submitted = disco("jobs", "submit", f"{long_prompt}:2 | yellow:-0.5", "--guild", "1", "--channel", "2",
                       "--user", "3", "--models", "test-tiny", "--steps", "6", "--width", "64",
@@ -30,55 +43,55 @@ def test_submit_list_show_cancel_retry(tmp_path):
     job_id = submitted.stdout.strip()
     assert (tmp_path / "disco.db").exists()  # DISCO_DATA_DIR was honoured
 
-    listing = json.loads(disco("jobs", "list", "--json", data=tmp_path).stdout)
+    listing = json.loads(here("jobs", "list", "--json", data=tmp_path).stdout)
     assert [j["id"] for j in listing] == [job_id] and listing[0]["state"] == "queued"
     assert listing[0]["seed"] is not None  # settled at submit time
 
-    cancelled = disco("jobs", "cancel", job_id, data=tmp_path)
+    cancelled = here("jobs", "cancel", job_id, data=tmp_path)
     assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
-    retried = disco("jobs", "retry", job_id, data=tmp_path)
+    retried = here("jobs", "retry", job_id, data=tmp_path)
     assert retried.returncode == 0 and "queued" in retried.stdout
 
     engine = disco("engine", "--burst", "--models", "test-tiny", "--device", "cpu", data=tmp_path)
     assert engine.returncode == 0, engine.stderr
-    shown = json.loads(disco("jobs", "show", job_id, "--json", data=tmp_path).stdout)
+    shown = json.loads(here("jobs", "show", job_id, "--json", data=tmp_path).stdout)
     assert shown["state"] == "succeeded" and shown["progress"]["step"] == shown["progress"]["total"] == 6
     assert shown["artifacts"][0].startswith("blob:") and shown["error"] is None
-    text = disco("jobs", "show", job_id, data=tmp_path).stdout
+    text = here("jobs", "show", job_id, data=tmp_path).stdout
     assert shown["notes"] == ["CLIP reads 77 tokens of a prompt; it did not read the end of prompt 1: “…dramatic "
                               "light, trending on artstation” — shorten it or split it into weighted prompts"]
     assert "state: succeeded" in text and shown["artifacts"][0] in text and shown["notes"][0] in text
 
     out = tmp_path / "results"
     out.mkdir()
-    fetched = disco("jobs", "fetch", job_id, "--out", str(out), data=tmp_path)
+    fetched = here("jobs", "fetch", job_id, "--out", str(out), data=tmp_path)
     assert fetched.returncode == 0, fetched.stderr
     (png,) = out.iterdir()
     assert png.name == shown["artifacts"][0].rsplit("/", 1)[1] and png.read_bytes().startswith(b"\x89PNG")
-    again = disco("jobs", "fetch", job_id, "--out", str(out), data=tmp_path)
+    again = here("jobs", "fetch", job_id, "--out", str(out), data=tmp_path)
     assert again.returncode == 2 and "exists already" in again.stderr  # never overwritten
 
 
-def test_refusals_are_one_line(tmp_path):
-    unknown = disco("jobs", "show", "NOSUCHJOB", data=tmp_path)
+def test_refusals_are_one_line(tmp_path, here):
+    unknown = here("jobs", "show", "NOSUCHJOB", data=tmp_path)
     assert unknown.returncode == 2 and "no job" in unknown.stderr and "Traceback" not in unknown.stderr
-    bad = disco("jobs", "submit", "x", "--guild", "1", "--channel", "2", "--user", "3",
-                "--steps", "5000", data=tmp_path)
+    bad = here("jobs", "submit", "x", "--guild", "1", "--channel", "2", "--user", "3",
+               "--steps", "5000", data=tmp_path)
     assert bad.returncode == 2 and "steps" in bad.stderr and "Traceback" not in bad.stderr
     (tmp_path / "bad.toml").write_text("[engine]\nlease_seconds = 'soon'\n")
-    config = disco("engine", "--burst", "--config", str(tmp_path / "bad.toml"), data=tmp_path)
+    config = here("engine", "--burst", "--config", str(tmp_path / "bad.toml"), data=tmp_path)
     assert config.returncode == 2 and "lease_seconds" in config.stderr
     (tmp_path / "foreign.db").write_text("not a database")
-    foreign = disco("jobs", "list", "--data-dir", str(tmp_path / "x"), data=tmp_path)
+    foreign = here("jobs", "list", "--data-dir", str(tmp_path / "x"), data=tmp_path)
     assert foreign.returncode == 0  # a new folder gets a new database
     (tmp_path / "y").mkdir()
     (tmp_path / "y" / "disco.db").write_text("not a database")
-    refused = disco("jobs", "list", "--data-dir", str(tmp_path / "y"), data=tmp_path)
+    refused = here("jobs", "list", "--data-dir", str(tmp_path / "y"), data=tmp_path)
     assert refused.returncode == 2 and "not a SQLite database" in refused.stderr
     assert (tmp_path / "y" / "disco.db").read_text() == "not a database"  # never reset
 
 
-def test_submit_a_saved_animation_and_study_and_render_them(tmp_path):
+def test_submit_a_saved_animation_and_study_and_render_them(tmp_path, here):
     from engine.spec.animation import AnimationSpec
     from engine.spec.render import RenderSpec
     from engine.spec.study import build_study
@@ -91,20 +104,20 @@ def test_submit_a_saved_animation_and_study_and_render_them(tmp_path):
     (tmp_path / "study.json").write_text(study.to_json())
     ids = []
     for name in ("anim.json", "study.json"):
-        done = disco("jobs", "submit", "--spec", str(tmp_path / name), "--guild", "1", "--channel", "2",
-                     "--user", "3", "--models", "test-tiny", data=tmp_path)
+        done = here("jobs", "submit", "--spec", str(tmp_path / name), "--guild", "1", "--channel", "2",
+                    "--user", "3", "--models", "test-tiny", data=tmp_path)
         assert done.returncode == 0, done.stderr
         ids.append(done.stdout.strip())
-    listing = {j["id"]: j for j in json.loads(disco("jobs", "list", "--json", data=tmp_path).stdout)}
+    listing = {j["id"]: j for j in json.loads(here("jobs", "list", "--json", data=tmp_path).stdout)}
     assert listing[ids[0]]["kind"] == "animation" and listing[ids[0]]["seed"] is not None
     assert listing[ids[1]]["kind"] == "study" and listing[ids[1]]["seed"] == 4
-    engine = disco("engine", "--burst", "--models", "test-tiny", "--device", "cpu", data=tmp_path)
+    engine = here("engine", "--burst", "--models", "test-tiny", "--device", "cpu", data=tmp_path)
     assert engine.returncode == 0, engine.stderr
-    animation, grid = (json.loads(disco("jobs", "show", i, "--json", data=tmp_path).stdout) for i in ids)
+    animation, grid = (json.loads(here("jobs", "show", i, "--json", data=tmp_path).stdout) for i in ids)
     assert animation["state"] == "succeeded" and animation["artifacts"][0].endswith("animation.mp4")
     assert grid["state"] == "succeeded" and grid["artifacts"][0].endswith("grid.png")
-    both = disco("jobs", "submit", "x", "--spec", str(tmp_path / "anim.json"), "--guild", "1", "--channel", "2",
-                 "--user", "3", data=tmp_path)
+    both = here("jobs", "submit", "x", "--spec", str(tmp_path / "anim.json"), "--guild", "1", "--channel", "2",
+                "--user", "3", data=tmp_path)
     assert both.returncode == 2 and "not both" in both.stderr
 
 

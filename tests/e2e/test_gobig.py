@@ -33,7 +33,9 @@ def queued_id(text: str) -> str:
     return re.search(r"`([0-9A-Z]{26})`", text).group(1)
 
 
-def test_gobig_button_enlarges_a_64_result_to_128_tile_by_tile(tmp_path):
+def test_gobig_button_enlarges_a_64_result_to_128_tile_by_tile_and_disco_gobig_renders_then_enlarges(tmp_path):
+    """One test for both (the restarted bot and engine serve `/disco gobig` as well): an engine's
+    start-up less."""
     async def body(fake: FakeDiscord, db: Database) -> None:
         async with fake.run_client(make_bot(tmp_path, fake, spawn_engine=True)):
             rec = await fake.slash("disco", {"prompt": "a lighthouse", "steps": 6, "width": 64,
@@ -63,26 +65,21 @@ def test_gobig_button_enlarges_a_64_result_to_128_tile_by_tile(tmp_path):
             tiles = gobig_tiles(RenderSpec.from_json(job.spec_json))
             assert len(tiles) == 9 and all(tile_path(Path("gobig") / "0", t).as_posix() in kept for t in tiles)
             assert (job.progress_frame, job.progress_frames) == (8, 9)
-    run(body, tmp_path, timeout=1900)
-
-
-def test_disco_gobig_renders_then_posts_the_enlarged_image(tmp_path):
-    async def body(fake: FakeDiscord, db: Database) -> None:
-        async with fake.run_client(make_bot(tmp_path, fake, spawn_engine=True)):
+            # /disco gobig: renders, then enlarges, in one job (on this same bot and engine).
             rec = await fake.slash("disco", {"prompt": "a lighthouse", "steps": 6, "width": 64, "height": 64,
                                              "seed": 4, "gobig": True, "settings": QUICK})
             await fake.wait_for(lambda: rec.followup_ids)
             echo = fake.followups_for(rec.id)[0]
             assert "GoBig 2× → 128×128" in echo.content, echo.content
-            job_id = queued_id(echo.content)
-            result = await fake.wait_for_message(fake.channel.id, lambda m: has_png(m) and job_id in m.content,
-                                                 timeout=1300)
-            assert png_of(result).size == (128, 128)
-            job = await db.jobs.get(job_id)
-            assert job.frames == 1 + 3  # the render, then 9 tiles × 2 of 6 steps = 3 renders' worth
-            kept = {file.name for file in await db.blobs.job_files(job_id, ("output",))}
+            gobig_id = queued_id(echo.content)
+            enlarged = await fake.wait_for_message(fake.channel.id, lambda m: has_png(m) and gobig_id in m.content,
+                                                   timeout=1300)
+            assert png_of(enlarged).size == (128, 128)
+            gobig_job = await db.jobs.get(gobig_id)
+            assert gobig_job.frames == 1 + 3  # the render, then 9 tiles × 2 of 6 steps = 3 renders' worth
+            kept = {file.name for file in await db.blobs.job_files(gobig_id, ("output",))}
             assert "TimeToDisco(0)_0.png" in kept  # the render is kept
-    run(body, tmp_path, timeout=1500)
+    run(body, tmp_path, timeout=2500)
 
 
 @pytest.mark.parametrize("setup, custom, words", [

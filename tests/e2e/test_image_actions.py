@@ -41,9 +41,9 @@ def test_vary_image_2_of_3_remix_history_and_dm_with_the_real_engine(tmp_path):
             settings = await answered(fake, await fake.slash("disco-settings", {"notify": "dm"}))
             assert settings.ephemeral and "notify: **dm**" in settings.content
 
-            # Few steps: the CPU renders 3 images here, then 3 for each child.
+            # Few steps and cuts: the CPU renders 3 images here, then 3 for each child.
             rec = await fake.slash("disco", {"prompt": "a lighthouse", "steps": 4, "width": 64, "height": 64,
-                                             "n": 3})
+                                             "n": 3, "settings": "cut_overview=[2]*1000; cut_innercut=[2]*1000"})
             job_id = job_id_in((await answered(fake, rec)).content)
             result = await fake.wait_for_message(fake.channel.id, lambda m: has_png(m) and job_id in m.content
                                                  and not m.interaction_id, timeout=400)

@@ -90,13 +90,13 @@ def test_a_still_with_an_init_image_crosses_from_bot_to_engine_through_the_datab
 
 
 def test_kill_9_of_an_engine_resumes_on_another_engine_from_the_checkpoint_blob(postgres, tmp_path, caplog):
-    spec = fast_spec(steps=30, seed=21)
+    spec = fast_spec(steps=16, seed=21)  # a checkpoint (every 4) by step 8, and steps left after it
 
     async def enqueue():
         async with await Database.open(postgres.url) as db:
             return [(await db.jobs.enqueue(JobRequest(
                 guild_id=1, channel_id=2, user_id=3, kind="still", spec_json=spec.to_json(), spec_version=1,
-                model_set="test-tiny", width=64, height=64, steps=30))).id for _ in range(2)]
+                model_set="test-tiny", width=64, height=64, steps=16))).id for _ in range(2)]
 
     async def state(job_id: str):
         async with await Database.open(postgres.url) as db:
@@ -108,7 +108,7 @@ def test_kill_9_of_an_engine_resumes_on_another_engine_from_the_checkpoint_blob(
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             job = asyncio.run(state(crashed))
-            if job.checkpoint_path and job.progress_step >= 12:
+            if job.checkpoint_path and job.progress_step >= 8:
                 break
             time.sleep(0.2)
         else:

@@ -28,10 +28,27 @@ from tests.support.bot import OWNER, delivered, has_png, make_bot, queue_job, ru
 from tests.support.fakediscord import FakeDiscord, FakeFile
 
 
-def test_disco_renders_and_delivers_through_the_supervised_engine(tmp_path):
+def test_the_supervisor_restarts_a_killed_engine_which_resumes_its_job_then_renders_a_disco(tmp_path):
+    """One bot and supervised engine for both (a second would cost an engine's start-up): a
+    killed engine's job is requeued and finished by the restarted engine, and then /disco
+    renders and delivers through that engine."""
     async def body(fake: FakeDiscord, db: Database) -> None:
+        # The supervisor names its first engine's lease owner like this: pretend that engine
+        # had claimed the job when it was killed.
+        first_owner = f"engine:{socket.gethostname()}:{os.getpid()}:1"
+        killed_job = await queue_job(db, fake)
+        await db.leases.claim(first_owner, lease_seconds=600)
         bot = make_bot(tmp_path, fake, spawn_engine=True)
         async with fake.run_client(bot):
+            await fake.wait_for(lambda: bot.supervisor.process is not None)
+            assert bot.supervisor.owner == first_owner
+            bot.supervisor.process.send_signal(signal.SIGKILL)
+            requeued = await fake.wait_for_message(fake.channel.id, lambda m: has_png(m) and killed_job in m.content,
+                                                   timeout=150)
+            job = await delivered(db, killed_job)
+            assert job.state == "succeeded" and job.attempt == 2 and bot.supervisor.starts == 2
+            assert str(job.seed) in requeued.content
+
             rec = await fake.slash("disco", {"prompt": "a lighthouse:2 | yellow:-0.5", "steps": 8,
                                              "width": 64, "height": 64})
             callback = await fake.wait_for_callback(rec)
@@ -43,7 +60,8 @@ def test_disco_renders_and_delivers_through_the_supervised_engine(tmp_path):
 
             progress = await fake.wait_for_message(fake.channel.id, lambda m: job_id in m.content
                                                    and not m.interaction_id and not has_png(m))
-            final = await fake.wait_for_message(fake.channel.id, has_png, timeout=150)
+            final = await fake.wait_for_message(fake.channel.id, lambda m: has_png(m) and job_id in m.content,
+                                                 timeout=150)
             job = await delivered(db, job_id)
             assert job.state == "succeeded"
             assert job.result_message_ids == (str(final.id),)
@@ -61,7 +79,7 @@ def test_disco_renders_and_delivers_through_the_supervised_engine(tmp_path):
             assert bot.supervisor.process.returncode is None
             engine = bot.supervisor.process
         assert engine.returncode is not None  # stopped with the bot
-    run(body, tmp_path, timeout=200)
+    run(body, tmp_path, timeout=300)
 
 
 @pytest.mark.parametrize("options, rule", [
@@ -166,25 +184,6 @@ def test_progress_edit_survives_a_429_and_failure_notice_is_posted(tmp_path):
             await fake.wait_for(lambda: fake.message(progress.id).content.startswith("**Failed**"))
             await delivered(db, job_id)
     run(body, tmp_path)
-
-
-def test_supervisor_requeues_a_killed_engines_job_and_restarts_it(tmp_path):
-    async def body(fake: FakeDiscord, db: Database) -> None:
-        # The supervisor names its first engine's lease owner like this: pretend that engine
-        # had claimed the job when it was killed.
-        first_owner = f"engine:{socket.gethostname()}:{os.getpid()}:1"
-        job_id = await queue_job(db, fake)
-        await db.leases.claim(first_owner, lease_seconds=600)
-        bot = make_bot(tmp_path, fake, spawn_engine=True)
-        async with fake.run_client(bot):
-            await fake.wait_for(lambda: bot.supervisor.process is not None)
-            assert bot.supervisor.owner == first_owner
-            bot.supervisor.process.send_signal(signal.SIGKILL)
-            final = await fake.wait_for_message(fake.channel.id, has_png, timeout=150)
-            job = await delivered(db, job_id)
-            assert job.state == "succeeded" and job.attempt == 2 and bot.supervisor.starts == 2
-            assert str(job.seed) in final.content
-    run(body, tmp_path, timeout=200)
 
 
 def test_disco_bot_needs_the_token_from_the_environment(tmp_path):

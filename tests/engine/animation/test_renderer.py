@@ -20,6 +20,7 @@ from engine.media.video import encode_mp4, probe_video
 from engine.spec.animation import AnimationSpec
 from engine.spec.ddanimation import import_dd_animation
 from tests.support import REPO_ROOT
+from tests.support.cli import disco_here
 from tests.support.engine import ANIMATION_FAST, ANIMATION_RENDER, tiny_pool
 
 ROOT = REPO_ROOT
@@ -246,7 +247,7 @@ def disco(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.e2e
-def test_cli_animate_smoke(tmp_path):
+def test_cli_animate_smoke(tmp_path, capsys):
     out = tmp_path / "anim"
     args = ("a lighthouse", "--mode", "2D", "--frames", "2", "--zoom", "0: (1.05)",
             "--steps", "4", "--width", "64", "--height", "64", "--seed", "3", "--fps", "5",
@@ -259,9 +260,11 @@ def test_cli_animate_smoke(tmp_path):
     assert done.returncode == 0, done.stderr
     assert str(out / "animation.mp4") in done.stdout
     assert probe_video(out / "animation.mp4").frames == 2
-    again = disco(*args, tmp_path=tmp_path)  # the same command again: nothing left to render
+    # The same command again (in-process: the child above showed the command line's wiring, these
+    # two check what it finds in the folder): nothing left to render.
+    again = disco_here(capsys, "animate", *args)
     assert again.returncode == 0 and "all 2 frames were already in" in again.stderr, again.stderr
-    other = disco(*args, "--angle", "0: (3)", tmp_path=tmp_path)
+    other = disco_here(capsys, "animate", *args, "--angle", "0: (3)")
     assert other.returncode == 2 and "different animation" in other.stderr
     assert "--restart" in other.stderr
 

@@ -1,5 +1,6 @@
-"""The `disco` command as a user runs it: render on test-tiny from a fresh checkout, bench JSON,
-models listing, and bad input answered with one clear line and no traceback."""
+"""The `disco` command as a user runs it: render on test-tiny from a fresh checkout (a child
+process, `python -m disco`), a DD settings file, bench JSON, models listing, and bad input
+answered with one clear line and no traceback (in-process: tests.support.cli.disco_here)."""
 from __future__ import annotations
 
 import json
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import FIXTURES, REPO_ROOT
+from tests.support.cli import disco_here
 
 ROOT = REPO_ROOT
-pytestmark = pytest.mark.e2e  # each test runs `disco` as a child process
+pytestmark = pytest.mark.e2e  # `disco` in a child process, or rendering on test-tiny
 
 
 def disco(*args: str, tmp_path: Path, timeout: int = 180) -> subprocess.CompletedProcess:
@@ -38,11 +40,11 @@ def test_render_test_tiny_without_downloads(tmp_path):
     assert "seed 3" in out.stdout
 
 
-def test_render_with_dd_settings_file_and_set(tmp_path):
+def test_render_with_dd_settings_file_and_set(tmp_path, capsys):
     settings = FIXTURES / "dd57_lantern_settings.txt"
-    out = disco("render", "--settings", str(settings), "--models", "test-tiny", "--steps", "4",
-                "--width", "64", "--height", "64", "--set", "skip_steps=0", "--set", "cutn_batches=1",
-                "--out", str(tmp_path / "out"), "--no-progress", tmp_path=tmp_path)
+    out = disco_here(capsys, "render", "--settings", str(settings), "--models", "test-tiny", "--steps", "4",
+                     "--width", "64", "--height", "64", "--set", "skip_steps=0", "--set", "cutn_batches=1",
+                     "--out", str(tmp_path / "out"), "--no-progress")
     assert out.returncode == 0, out.stderr
     assert "ignored for still images" in out.stderr
     assert len(list((tmp_path / "out").glob("*_settings.txt"))) == 1
@@ -64,18 +66,17 @@ def test_render_with_dd_settings_file_and_set(tmp_path):
     (["render", "x", "--batches", "0"], "--batches: give a whole number from 1 to 100"),
     (["render", "x", "--precision", "fp16", "--models", "test-tiny", "--device", "cpu"], "CUDA"),
 ])
-def test_bad_input_is_one_clear_line(tmp_path, args, expected):
+def test_bad_input_is_one_clear_line(tmp_path, capsys, args, expected):
     if "--out" not in args:
         args = [*args, "--out", str(tmp_path / "out")]
-    out = disco(*args, tmp_path=tmp_path)
+    out = disco_here(capsys, *args)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     assert expected in out.stderr
 
 
-def test_bench_prints_one_json_object(tmp_path):
-    out = disco("bench", "--models", "test-tiny", "--width", "64", "--height", "64", "--steps", "3",
-                tmp_path=tmp_path)
+def test_bench_prints_one_json_object(capfd):  # capfd: nothing else, C code's output included
+    out = disco_here(capfd, "bench", "--models", "test-tiny", "--width", "64", "--height", "64", "--steps", "3")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["seconds_per_step"] > 0 and report["peak_rss_mb"] > 0
@@ -83,17 +84,17 @@ def test_bench_prints_one_json_object(tmp_path):
     assert report["settings"]["width"] == 64
 
 
-def test_models_list_json(tmp_path):
-    out = disco("models", "list", "--json", tmp_path=tmp_path)
+def test_models_list_json(capfd):
+    out = disco_here(capfd, "models", "list", "--json")
     assert out.returncode == 0, out.stderr
     listing = json.loads(out.stdout)
     text = json.dumps(listing)
     assert "512x512_diffusion_uncond_finetune_008100" in text and "test-tiny" in text
 
 
-def test_bench_animation_prints_per_frame_costs(tmp_path):
-    out = disco("bench", "--animation", "--models", "test-tiny", "--width", "64", "--height", "64",
-                "--repeats", "1", "--encode-frames", "4", tmp_path=tmp_path)
+def test_bench_animation_prints_per_frame_costs(capfd):
+    out = disco_here(capfd, "bench", "--animation", "--models", "test-tiny", "--width", "64", "--height", "64",
+                     "--repeats", "1", "--encode-frames", "4")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert set(report["seconds_per_frame"]) == {"warp_2d", "depth", "warp_3d", "vr_eyes", "encode_per_frame"}

@@ -331,12 +331,13 @@ def enqueue(data: Path, *specs: RenderSpec, **changes) -> list[str]:
 def test_kill_9_mid_render_resumes_to_the_same_png_and_evolution(tmp_path):
     from engine.media.video import probe_video
 
-    # Saves before the kill and after it: the first is kept only as the job's blob.
-    spec = fast_spec(steps=30, seed=21, intermediate_saves=[4, 26])
-    crashed, reference = enqueue(tmp_path, spec, spec, steps=30)
+    # Saves before the kill and after it: the first is kept only as the job's blob. 16 steps: a
+    # checkpoint (every 5) before the kill at 8 or later, and steps left to resume after it.
+    spec = fast_spec(steps=16, seed=21, intermediate_saves=[4, 14])
+    crashed, reference = enqueue(tmp_path, spec, spec, steps=16)
     engine = engine_process(tmp_path)
     try:
-        wait_for(lambda: (r := row(tmp_path, crashed)) and r["checkpoint_path"] and r["progress_step"] >= 12)
+        wait_for(lambda: (r := row(tmp_path, crashed)) and r["checkpoint_path"] and r["progress_step"] >= 8)
     finally:
         engine.send_signal(signal.SIGKILL)
         engine.wait()
@@ -348,7 +349,7 @@ def test_kill_9_mid_render_resumes_to_the_same_png_and_evolution(tmp_path):
     assert drain_here(tmp_path, tmp_path / "other") == 2
     resumed, uninterrupted = row(tmp_path, crashed), row(tmp_path, reference)
     assert resumed["state"] == uninterrupted["state"] == "succeeded"
-    assert resumed["attempt"] == 2 and 12 <= interrupted_at < 30
+    assert resumed["attempt"] == 2 and 8 <= interrupted_at < 16
     (resumed_png, resumed_video), (reference_png, reference_video) = (
         json.loads(r["artifacts_json"]) for r in (resumed, uninterrupted))
     assert blob_bytes(tmp_path, resumed_png) == blob_bytes(tmp_path, reference_png)

@@ -16,6 +16,7 @@ from engine.media.files import read_png_text
 from engine.spec.study import StudySpec, build_study
 from engine.study.render import cell_path, render_study
 from tests.support import REPO_ROOT
+from tests.support.cli import disco_here
 from tests.support.engine import fast_spec, tiny_pool
 
 ROOT = REPO_ROOT
@@ -88,7 +89,7 @@ def test_a_folder_holding_another_study_is_refused(full_run):
 
 
 @pytest.mark.e2e
-def test_cli_study(tmp_path):
+def test_cli_study(tmp_path, capsys):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "DISCO_MODELS_DIR": str(tmp_path / "models")}
     base = [sys.executable, "-m", "disco", "study", "a lighthouse", "--models", "test-tiny",
             "--device", "cpu", "--width", "64", "--height", "64", "--steps", "4", "--seed", "3",
@@ -100,8 +101,7 @@ def test_cli_study(tmp_path):
     assert "cell 2 of 2" in out.stderr
     assert out.stdout.strip().startswith(str(tmp_path / "s" / "grid.png"))
     assert len(list((tmp_path / "s" / "cells").glob("*.png"))) == 2
-    bad = subprocess.run(base + ["--x", "sampling_mode=ddim,euler"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
+    bad = disco_here(capsys, *base[3:], "--x", "sampling_mode=ddim,euler")  # a refusal: no child needed
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("error: x axis: sampling_mode value 'euler'")
 
