@@ -249,7 +249,7 @@ def disco(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
 @pytest.mark.e2e
 def test_cli_animate_smoke(tmp_path, capsys):
     out = tmp_path / "anim"
-    args = ("a lighthouse", "--mode", "2D", "--frames", "2", "--zoom", "0: (1.05)",
+    args = ("a lighthouse" + ", dramatic light" * 30, "--mode", "2D", "--frames", "2", "--zoom", "0: (1.05)",
             "--steps", "4", "--width", "64", "--height", "64", "--seed", "3", "--fps", "5",
             "--models", "test-tiny", "--device", "cpu", "--no-progress",
             "--set", "cutn_batches=1", "--set", "clip_models=ViT-B-32::openai",
@@ -260,6 +260,7 @@ def test_cli_animate_smoke(tmp_path, capsys):
     assert done.returncode == 0, done.stderr
     assert str(out / "animation.mp4") in done.stdout
     assert probe_video(out / "animation.mp4").frames == 2
+    assert "note: CLIP reads 77 tokens of a prompt; it did not read the end of the prompt: “…" in done.stderr
     # The same command again (in-process: the child above showed the command line's wiring, these
     # two check what it finds in the folder): nothing left to render.
     again = disco_here(capsys, "animate", *args)
