@@ -59,7 +59,7 @@ device = {"device": torch.cuda.get_device_name(0),
           "memory_gb": round(torch.cuda.get_device_properties(0).total_memory / 1e9, 1)} if cuda \
     else {"device": "cpu (dry run)", "memory_gb": None}
 Path(sys.argv[1], "device.json").write_text(json.dumps({**device, "torch": torch.__version__}))
-import open_clip, guided_diffusion, pydantic, lpips
+import open_clip, guided_diffusion, pydantic, lpips, pillow_heif
 print("imports ok")
 PYEOF
 
