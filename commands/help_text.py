@@ -48,10 +48,39 @@ def guide_text() -> str:
     ])
 
 
+def _flag_topics() -> dict[str, str]:
+    """The prompt flags that are not a setting's own name, explained."""
+    sizes = ", ".join(f"`{name}` {choice.width}×{choice.height}" for name, choice in SIZE_CHOICES.items())
+    ratio = ("`--ar W:H` (or `--aspect`): that shape at about the pixel count of the size otherwise "
+             "chosen, sides multiples of 64, e.g. `--ar 16:9` or `--ar 2:3`")
+    return {"ar": ratio, "aspect": ratio, "aspect_ratio": ratio,
+            "size": f"`size:` (or `--size NAME`) names a size: {sizes}",
+            "no": "`--no fog, text`: what to avoid, as negative prompts that together weigh half "
+                  "the positive ones (commas separate them)",
+            "set": '`--set key=value`: any setting from the prompt, as `settings:"key=value"` does'}
+
+
+def help_topics() -> list[tuple[str, str]]:
+    """(value, label) of everything `setting:` explains: every setting, then the short flags
+    ("--cgs → clip_guidance_scale") and the flags of their own (--ar, --no, --size, --set)."""
+    flags = [(alias, f"--{alias} → {field}") for alias, field in FLAG_ALIASES.items()
+             if alias != field and alias not in _flag_topics()]
+    return ([(name, name) for name in setting_names()] + flags
+            + [(name, f"--{name}") for name in _flag_topics()])
+
+
 def setting_text(name: str, *, server_defaults: Mapping[str, Any] | None = None,
                  channel_defaults: Mapping[str, Any] | None = None) -> str:
-    """The setting `name` explained; an unknown name is answered with the closest one."""
-    found = setting_help(name)
+    """The setting `name` (or a prompt flag's short name, dashes allowed) explained; an unknown
+    name is answered with the closest one."""
+    typed = name.strip().lstrip("-—").lower()
+    if typed in _flag_topics():
+        return _flag_topics()[typed]
+    field = FLAG_ALIASES.get(typed)
+    if field is not None and field != typed:
+        return f"`--{typed}` is the short form of **{field}**.\n" + setting_text(
+            field, server_defaults=server_defaults, channel_defaults=channel_defaults)
+    found = setting_help(typed)
     if not found:
         guess = closest_setting(name)
         hint = f" Did you mean {code_span(guess)}?" if guess else ""
@@ -104,7 +133,12 @@ def _how_to_type(entry: SettingHelp) -> str:
     return ", ".join(ways[:-1]) + ", or " + ways[-1]
 
 
+_EXAMPLES = {"n_batches": "2"}  # DD's 50 images would only be lowered to the server's cap
+
+
 def _example(entry: SettingHelp) -> str:
+    if not entry.animation and entry.name in _EXAMPLES:
+        return _EXAMPLES[entry.name]
     if not entry.animation and entry.name in FIELD_DOCS:
         return FIELD_DOCS[entry.name][2]
     return entry.default

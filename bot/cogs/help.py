@@ -1,6 +1,6 @@
 """`/disco-help [setting]`: how to paint with the bot, or one Disco Diffusion setting explained
 (what it does, its allowed values, its default and this server's, how to type it), ephemeral.
-`setting:` autocompletes over every still and animation setting. The texts are
+`setting:` autocompletes over every still and animation setting and prompt flag. The texts are
 commands.help_text's.
 """
 from __future__ import annotations
@@ -13,19 +13,19 @@ from discord.ext import commands
 
 from bot.answers import SETTINGS, say
 from bot.checks import rules_channel_id
-from commands.help_text import guide_text, setting_text
-from engine.spec.setting_docs import setting_names
+from commands.help_text import guide_text, help_topics, setting_text
 
 SettingName = app_commands.Range[str, 1, 100]
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
 
 
-def matching_settings(current: str) -> list[str]:
-    """Setting names for what has been typed: those it begins first, then those containing it."""
-    typed = current.strip().lower()
-    names = setting_names()
-    first = [name for name in names if name.startswith(typed)]
-    return (first + [name for name in names if typed in name and name not in first])[:MAX_CHOICES]
+def matching_topics(current: str) -> list[tuple[str, str]]:
+    """(value, label) of the settings and flags for what has been typed: those whose name it
+    begins first, then those whose label contains it ("guidance" finds --cgs)."""
+    typed = current.strip().lstrip("-—").lower()
+    topics = help_topics()
+    first = [topic for topic in topics if topic[0].startswith(typed)]
+    return (first + [topic for topic in topics if typed in topic[1] and topic not in first])[:MAX_CHOICES]
 
 
 class HelpCog(commands.Cog):
@@ -35,12 +35,12 @@ class HelpCog(commands.Cog):
 
     async def setting_choices(self, interaction: discord.Interaction,
                               current: str) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=name, value=name) for name in matching_settings(current)]
+        return [app_commands.Choice(name=label, value=value) for value, label in matching_topics(current)]
 
     @app_commands.command(name="disco-help", description="How to paint with this bot, or what a setting does",
                           extras=SETTINGS.extras())
     @app_commands.guild_only()
-    @app_commands.describe(setting="a Disco Diffusion setting to explain, e.g. cut_ic_pow or zoom")
+    @app_commands.describe(setting="a Disco Diffusion setting or prompt flag to explain, e.g. cut_ic_pow, zoom or --ar")
     @app_commands.autocomplete(setting=setting_choices)
     async def help(self, interaction: discord.Interaction, setting: Optional[SettingName] = None) -> None:
         if setting is None:

@@ -77,3 +77,20 @@ def test_every_animation_settings_example_is_accepted_as_typed(name):
     mode = "3D" if name.startswith(("turbo", "vr", "near", "far", "fov", "midas", "padding", "rotation",
                                     "translation_z")) else None
     build_animation(still, AnimateOptions(settings=settings, mode=mode), limits=LIMITS)
+
+
+def test_prompt_flags_are_explained_too():
+    from commands.help_text import help_topics
+
+    assert setting_text("--cgs").startswith("`--cgs` is the short form of **clip_guidance_scale**.\n")
+    assert "`--cgs 5000` after the prompt" in setting_text("cgs")
+    assert "`--n 2` after the prompt" in setting_text("n_batches")  # not DD's 50 images
+    assert "`--ar 16:9`" in setting_text("ar") and "`small-square` 512×512" in setting_text("size")
+    assert "half the positive ones" in setting_text("—no")
+    topics = dict(help_topics())
+    assert topics["cgs"] == "--cgs → clip_guidance_scale" and topics["ar"] == "--ar"
+    assert all(len(label) <= 100 for label in topics.values())  # Discord's cap on a choice's name
+    for value in topics:
+        assert "There is no setting" not in setting_text(value), value
+    ratio = build_job(DiscoOptions(prompt="a lighthouse --ar 16:9"), limits=LIMITS, rng=random.Random(1)).spec
+    assert (ratio.width, ratio.height) == (1280, 704)  # the shape the help describes

@@ -163,6 +163,9 @@ def test_a_thread_follows_the_rules_of_its_channel(tmp_path):
             await fake.wait_for(lambda: fake.callbacks_for(rec.id))
             assert [c["value"] for c in fake.callbacks_for(rec.id)[0].data["choices"]] == [
                 "cut_innercut", "cut_ic_pow", "cut_icgray_p"]
+            rec = await fake.autocomplete("disco-help", {"setting": "--cg"}, "setting")
+            await fake.wait_for(lambda: fake.callbacks_for(rec.id))
+            assert {"name": "--cgs → clip_guidance_scale", "value": "cgs"} in fake.callbacks_for(rec.id)[0].data["choices"]
             refused = await disco(fake, {})  # the first channel is still not allowed
             assert refused.ephemeral and f"<#{SECOND_CHANNEL_ID}>" in refused.content
             # A forum can be allowed too: its posts are threads.
