@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from engine.models.pool import ClipModel, ModelPool
 from engine.spec.prompts import WeightedPrompt
+from engine.spec.render import RenderSpec
 
 MARKS = 2  # the start-of-text and end-of-text tokens inside the context
 TAIL_CHARS = 100  # the most of an unread end a note quotes
@@ -64,8 +65,16 @@ def prompt_length_notes(clips: Sequence[ClipModel], prompts: Iterable[tuple[str,
 
 def unread_prompt_notes(pool: ModelPool, clip_models: Sequence[str],
                         prompts: Iterable[tuple[str, str]]) -> list[str]:
-    """`prompt_length_notes` for the CLIP models named (loaded from `pool`, as a render will)."""
-    return prompt_length_notes([pool.clip(name) for name in clip_models], prompts)
+    """`prompt_length_notes` for the CLIP models named (loaded from `pool`, as a render will;
+    none is loaded for no prompts)."""
+    prompts = list(prompts)
+    return prompt_length_notes([pool.clip(name) for name in clip_models], prompts) if prompts else []
+
+
+def guided(spec: RenderSpec, prompts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`prompts` where `spec` guides by CLIP; none at clip_guidance_scale 0, where CLIP reads no
+    prompt at all."""
+    return prompts if spec.clip_guidance_scale > 0 else []
 
 
 def numbered(texts: Sequence[str], where: str = "") -> list[tuple[str, str]]:

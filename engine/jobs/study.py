@@ -38,8 +38,8 @@ def render_study_job(ctx: JobContext, study: StudySpec) -> list[str]:
     folder, live = ctx.folder, ctx.live
     progress = UnitProgress(ctx, study.n_cells, "cell")
     read_by = dict.fromkeys((tuple(c.spec.clip_models), tuple(p.text for p in c.spec.text_prompts))
-                            for c in study.cells())  # the cells' distinct CLIP models and prompts
-    for clip_models, texts in read_by:
+                            for c in study.cells() if c.spec.clip_guidance_scale > 0)  # CLIP-guided cells'
+    for clip_models, texts in read_by:  # distinct CLIP models and prompts
         ctx.note_unread_prompts(clip_models, numbered(texts))
 
     def on_progress(k: int, n: int, info) -> None:

@@ -75,3 +75,17 @@ def test_an_animations_prompts_are_named_by_the_frame_they_start_at():
         ("the prompt at frame 0", "a castle"), ("prompt 1 at frame 60", "a city"), ("prompt 2 at frame 60", "fog")]
     notes = prompt_length_notes([clip()], by_frame({0: [P("a castle", 1)], 60: [P(LONG, 1)]}))
     assert len(notes) == 1 and "of the prompt at frame 60:" in notes[0]
+
+
+def test_no_prompt_is_counted_where_clip_does_not_guide():
+    """At clip_guidance_scale 0 CLIP reads no prompt: no note, and no CLIP model loads to count."""
+    from engine.diffusion.prompt_length import guided, unread_prompt_notes
+
+    prompts = [("the prompt", LONG)]
+    assert guided(RenderSpec(clip_guidance_scale=0), prompts) == []
+    assert guided(RenderSpec(), prompts) == prompts
+
+    class NoModels:
+        def clip(self, name):
+            raise AssertionError(f"{name} loaded for no prompt")
+    assert unread_prompt_notes(NoModels(), ["ViT-B-32::openai"], guided(RenderSpec(clip_guidance_scale=0), prompts)) == []
