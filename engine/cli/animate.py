@@ -212,11 +212,10 @@ def cmd_animate(args: argparse.Namespace) -> int:
         for line in notes:
             print(f"note: {line}", file=sys.stderr)
         from engine.animation.renderer import AnimationRenderer
-        from engine.diffusion.prompt_length import by_frame, guided, unread_prompt_notes
+        from engine.diffusion.prompt_length import animation_prompts, unread_prompt_notes
 
         pool = command_line_pool(args)
-        prompts = guided(spec.frame_render_spec(0), by_frame(spec.text_prompts))
-        for line in unread_prompt_notes(pool, spec.render.clip_models, prompts):
+        for line in unread_prompt_notes(pool, spec.render.clip_models, animation_prompts(spec)):
             print(f"note: {line}", file=sys.stderr)
         result = AnimationRenderer(pool)(spec, out_dir=args.out, callback=progress, resume=not args.restart)
     except EngineError as exc:

@@ -49,11 +49,10 @@ def cmd_render(args: argparse.Namespace) -> int:
             print(f"note: {line}", file=sys.stderr)
         from engine.diffusion.pipeline import DiscoPipeline
         from engine.diffusion.progress import TqdmProgress
-        from engine.diffusion.prompt_length import guided, numbered, unread_prompt_notes
+        from engine.diffusion.prompt_length import still_prompts, unread_prompt_notes
 
         pool = command_line_pool(args)
-        prompts = guided(spec, numbered([p.text for p in spec.text_prompts]))
-        for line in unread_prompt_notes(pool, spec.clip_models, prompts):
+        for line in unread_prompt_notes(pool, spec.clip_models, still_prompts(spec)):
             print(f"note: {line}", file=sys.stderr)
         progress = TqdmProgress(disable=args.no_progress)
         results = DiscoPipeline(pool)(spec, out_dir=args.out, callback=progress)

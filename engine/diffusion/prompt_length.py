@@ -13,10 +13,14 @@ with the whole text's tokens because the tokenizer never joins tokens across whi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from engine.models.pool import ClipModel, ModelPool
 from engine.spec.prompts import WeightedPrompt
 from engine.spec.render import RenderSpec
+
+if TYPE_CHECKING:
+    from engine.spec.animation import AnimationSpec
 
 MARKS = 2  # the start-of-text and end-of-text tokens inside the context
 TAIL_CHARS = 100  # the most of an unread end a note quotes
@@ -71,10 +75,16 @@ def unread_prompt_notes(pool: ModelPool, clip_models: Sequence[str],
     return prompt_length_notes([pool.clip(name) for name in clip_models], prompts) if prompts else []
 
 
-def guided(spec: RenderSpec, prompts: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """`prompts` where `spec` guides by CLIP; none at clip_guidance_scale 0, where CLIP reads no
-    prompt at all."""
-    return prompts if spec.clip_guidance_scale > 0 else []
+def still_prompts(spec: RenderSpec) -> list[tuple[str, str]]:
+    """A still's prompts, labelled, as CLIP reads them: none at clip_guidance_scale 0, where CLIP
+    reads no prompt at all."""
+    return numbered([p.text for p in spec.text_prompts]) if spec.clip_guidance_scale > 0 else []
+
+
+def animation_prompts(anim: AnimationSpec) -> list[tuple[str, str]]:
+    """An animation's prompts, labelled by frame (`by_frame`); none where its frames are not
+    guided by CLIP."""
+    return by_frame(anim.text_prompts) if anim.frame_render_spec(0).clip_guidance_scale > 0 else []
 
 
 def numbered(texts: Sequence[str], where: str = "") -> list[tuple[str, str]]:

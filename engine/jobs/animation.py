@@ -31,7 +31,7 @@ from PIL import Image
 
 from engine.animation.renderer import FrameEvent, iter_images
 from engine.animation.runfolder import frame_file, frames_done
-from engine.diffusion.prompt_length import by_frame, guided
+from engine.diffusion.prompt_length import animation_prompts
 from engine.errors import Cancelled, EngineError
 from engine.jobs.context import Handler, JobContext, fixed_seed
 from engine.jobs.files import save_preview
@@ -58,7 +58,7 @@ def render_animation_job(ctx: JobContext, anim: AnimationSpec) -> list[str]:
     folder, live = ctx.folder, ctx.live
     progress = UnitProgress(ctx, anim.max_frames, "frame")
     display_rate = anim.render.display_rate
-    ctx.note_unread_prompts(anim.render.clip_models, guided(anim.frame_render_spec(0), by_frame(anim.text_prompts)))
+    ctx.note_unread_prompts(anim.render.clip_models, animation_prompts(anim))
 
     def on_event(event: FrameEvent) -> None:
         if event.step is not None:

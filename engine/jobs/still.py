@@ -29,7 +29,7 @@ from pathlib import Path
 from PIL import Image
 
 from engine.diffusion.pipeline import Resume
-from engine.diffusion.prompt_length import guided, numbered
+from engine.diffusion.prompt_length import still_prompts
 from engine.diffusion.progress import save_partial
 from engine.errors import EngineError, OutOfMemory
 from engine.jobs.context import Handler, JobContext, fixed_seed
@@ -59,7 +59,7 @@ def render_still(ctx: JobContext, spec: RenderSpec) -> list[str]:
     given, else of the images rendered first."""
     if spec.describe:
         return describe_job(ctx, spec)
-    ctx.note_unread_prompts(spec.clip_models, guided(spec, numbered([p.text for p in spec.text_prompts])))
+    ctx.note_unread_prompts(spec.clip_models, still_prompts(spec))
     if spec.gobig_init:
         return enlarge_images(ctx, spec, [])
     images, spec = _render_or_cheaper(ctx, spec)

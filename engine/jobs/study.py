@@ -19,7 +19,7 @@ Returns the artifacts: the grid first, then every cell in order.
 """
 from __future__ import annotations
 
-from engine.diffusion.prompt_length import numbered
+from engine.diffusion.prompt_length import still_prompts
 from engine.errors import Cancelled
 from engine.jobs.context import Handler, JobContext
 from engine.jobs.units import UnitProgress
@@ -37,10 +37,10 @@ def render_study_job(ctx: JobContext, study: StudySpec) -> list[str]:
     """The render thread's body for a study job (see the module docstring)."""
     folder, live = ctx.folder, ctx.live
     progress = UnitProgress(ctx, study.n_cells, "cell")
-    read_by = dict.fromkeys((tuple(c.spec.clip_models), tuple(p.text for p in c.spec.text_prompts))
-                            for c in study.cells() if c.spec.clip_guidance_scale > 0)  # CLIP-guided cells'
-    for clip_models, texts in read_by:  # distinct CLIP models and prompts
-        ctx.note_unread_prompts(clip_models, numbered(texts))
+    # The cells' distinct CLIP models and prompts (none for an unguided cell).
+    for clip_models, prompts in dict.fromkeys((tuple(c.spec.clip_models), tuple(still_prompts(c.spec)))
+                                              for c in study.cells()):
+        ctx.note_unread_prompts(clip_models, prompts)
 
     def on_progress(k: int, n: int, info) -> None:
         if info is not None:

@@ -161,7 +161,8 @@ def probe_video(path: str | os.PathLike, *, limits: VideoLimits = DEFAULT_LIMITS
     in (an upload, the command line), not for every read."""
     src = safe_input_path(path, allowed_dir=allowed_dir, limits=limits)
     if image := _still_image(src):
-        raise _not_a_video(image)
+        raise SpecError(f"{PARAM}: the file is a {image} image, not a video. Give a video (MP4, MOV, "
+                        "WebM, AVI or GIF), or start the animation from the image as its init_image.", PARAM)
     # 1. The header alone (ffmpeg with no output reads nothing more): refused on its declared
     # duration and size before a packet is read.
     header = _probe_run(input_args(src), limits, "reading the video's header")
@@ -200,11 +201,6 @@ def _still_image(src: Path) -> str | None:
     with open(src, "rb") as file:
         found = still_format_of(file.read(16))
     return None if found == "GIF" else found  # a GIF is a video here, animated or not
-
-
-def _not_a_video(image: str) -> SpecError:
-    return SpecError(f"{PARAM}: the file is a {image} image, not a video. Give a video (MP4, MOV, "
-                     "WebM, AVI or GIF), or start the animation from the image as its init_image.", PARAM)
 
 
 def _no_video_stream(src: Path, log: str, stderr: bytes) -> SpecError:
@@ -374,7 +370,8 @@ def iter_frames(path: str | os.PathLike, *, every_nth: int = 1, width: int, heig
     count = check_selection(info, every_nth, max_frames, limits)
     src = safe_input_path(path, allowed_dir=allowed_dir, limits=limits)
     if image := _still_image(src):
-        raise _not_a_video(image)
+        raise SpecError(f"{PARAM}: the file is a {image} image, not a video. Give a video (MP4, MOV, "
+                        "WebM, AVI or GIF), or start the animation from the image as its init_image.", PARAM)
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
             "-t", f"{limits.max_duration_s:g}", *input_args(src, limits), "-map", FIRST_VIDEO,
             "-vf", f"select=not(mod(n\\,{every_nth})),scale={width}:{height}:flags=lanczos",

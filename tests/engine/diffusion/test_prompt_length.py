@@ -79,13 +79,13 @@ def test_an_animations_prompts_are_named_by_the_frame_they_start_at():
 
 def test_no_prompt_is_counted_where_clip_does_not_guide():
     """At clip_guidance_scale 0 CLIP reads no prompt: no note, and no CLIP model loads to count."""
-    from engine.diffusion.prompt_length import guided, unread_prompt_notes
+    from engine.diffusion.prompt_length import still_prompts, unread_prompt_notes
 
     prompts = [("the prompt", LONG)]
-    assert guided(RenderSpec(clip_guidance_scale=0), prompts) == []
-    assert guided(RenderSpec(), prompts) == prompts
+    assert still_prompts(RenderSpec(text_prompts=LONG, clip_guidance_scale=0)) == []
+    assert still_prompts(RenderSpec(text_prompts=LONG)) == prompts
 
     class NoModels:
         def clip(self, name):
             raise AssertionError(f"{name} loaded for no prompt")
-    assert unread_prompt_notes(NoModels(), ["ViT-B-32::openai"], guided(RenderSpec(clip_guidance_scale=0), prompts)) == []
+    assert unread_prompt_notes(NoModels(), ["ViT-B-32::openai"], still_prompts(RenderSpec(text_prompts=LONG, clip_guidance_scale=0))) == []
