@@ -22,6 +22,7 @@ from PIL import Image, ImageOps
 from pillow_heif import register_heif_opener
 
 from engine.errors import SpecError
+from engine.media.colour import SPACES, to_srgb
 from engine.media.still_formats import FORMAT_LIST, PILLOW_FORMATS, STILL_FORMATS
 
 # HEIC/HEIF for Pillow, once per process; a user's photo needs neither its thumbnails nor its
@@ -108,18 +109,29 @@ def _check_single_frame(image: Image.Image, fix: str) -> None:
 
 
 def _rgb(image: Image.Image, fix: str) -> Image.Image:
-    """The decoded picture in 8-bit RGB, or UnusableImage where there is no honest reading."""
+    """The decoded picture in 8-bit sRGB, or UnusableImage where there is no honest reading:
+    brought to 8 bits, converted by its colour profile, then flattened on white."""
+    profile = image.info.get("icc_profile")  # a JPEG's, PNG's, WebP's, TIFF's, AVIF's or HEIC's
+    picture = to_srgb(_eight_bit(image, fix), profile)
+    if picture.mode in ("RGBA", "LA"):
+        with_alpha = picture.convert("RGBA")
+        flat = Image.new("RGB", picture.size, BACKGROUND)
+        flat.paste(with_alpha, mask=with_alpha.getchannel("A"))
+        return flat
+    return picture.convert("RGB")  # CMYK without a profile by Pillow's formula
+
+
+def _eight_bit(image: Image.Image, fix: str) -> Image.Image:
+    """The picture in one of the modes a colour profile applies to: L, LA, RGB, RGBA, CMYK."""
     if image.mode == "F":
         return _from_floats(image, fix)
     if image.mode.startswith("I"):
         return _from_integers(image, fix)
+    keyed = image.mode in ("L", "RGB") and "transparency" in image.info  # one colour is clear
+    if image.mode in SPACES and not keyed:
+        return image
     try:
-        if image.has_transparency_data:
-            with_alpha = image.convert("RGBA")
-            flat = Image.new("RGB", image.size, BACKGROUND)
-            flat.paste(with_alpha, mask=with_alpha.getchannel("A"))
-            return flat
-        return image.convert("RGB")
+        return image.convert("RGBA" if image.has_transparency_data else "RGB")
     except ValueError:  # a mode Pillow cannot turn into RGB
         raise UnusableImage(f"is in the {image.mode} colour mode, which is not read here; "
                             f"{fix} it saved in RGB, as {STILL_NAMES}", "format") from None
@@ -133,7 +145,7 @@ def _from_integers(image: Image.Image, fix: str) -> Image.Image:
     if values.size and (values.min() < 0 or values.max() > 65535):
         raise UnusableImage(f"holds grey values beyond 0–65535 (a 32-bit or signed image); "
                             f"{fix} it saved with 8 or 16 bits per channel", "format")
-    return Image.fromarray((values >> 8).astype(np.uint8)).convert("RGB")
+    return Image.fromarray((values >> 8).astype(np.uint8))
 
 
 def _from_floats(image: Image.Image, fix: str) -> Image.Image:
@@ -143,7 +155,7 @@ def _from_floats(image: Image.Image, fix: str) -> Image.Image:
     if not np.isfinite(values).all() or (values.size and (values.min() < 0 or values.max() > 1)):
         raise UnusableImage(f"is a floating-point image with values outside 0–1; {fix} it "
                             f"saved with 8 or 16 bits per channel", "format")
-    return Image.fromarray(np.round(values * 255).astype(np.uint8)).convert("RGB")
+    return Image.fromarray(np.round(values * 255).astype(np.uint8))
 
 
 def read_still_file(path: Path, max_pixels: int) -> Image.Image:
