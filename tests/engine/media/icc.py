@@ -135,3 +135,19 @@ def cmyk_corners(lab_of) -> bytes:
     return profile(b"scnr", b"CMYK", b"Lab ", {
         b"desc": _mluc("CMYK corners (test)"), b"cprt": _mluc("No copyright, test data"),
         b"wtpt": _xyz_tag(D50), b"A2B0": a2b0})
+
+
+def p3_to_srgb8(colour) -> tuple[int, ...]:
+    """An 8-bit Display P3 colour as 8-bit sRGB, relative colorimetric: both have the D65 white,
+    so XYZ links them with no adaptation; beyond sRGB, clipped."""
+    linear = srgb_decode(np.array(colour) / 255)
+    return _to_srgb8(rgb_to_xyz(P3_PRIMARIES) @ linear)
+
+
+def adobe_to_srgb8(colour) -> tuple[int, ...]:
+    return _to_srgb8(rgb_to_xyz(ADOBE_PRIMARIES) @ (np.array(colour) / 255) ** ADOBE_GAMMA)
+
+
+def _to_srgb8(d65_xyz: np.ndarray) -> tuple[int, ...]:
+    linear = np.linalg.solve(rgb_to_xyz(SRGB_PRIMARIES), d65_xyz)
+    return tuple(int(v) for v in np.round(srgb_encode(linear) * 255))
