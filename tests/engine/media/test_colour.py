@@ -9,10 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
+from bot.attachments import save_image
+from engine.diffusion.embeddings import load_image
 from engine.media import colour
 from engine.media.stills import read_still
 from tests.engine.media import icc
-from tests.support.media import encoded, with_orientation
+from storage import name_of
+from tests.support.media import encoded
+from tests.support.storage import in_db
 
 CAP = 4096 * 4096
 BLOCK = 16
@@ -170,3 +174,34 @@ def test_one_transform_per_profile_is_kept():
     for gamma in np.linspace(1.0, 2.6, colour.CACHED_TRANSFORMS + 3):
         read_still(encoded(swatches([10, 200], "L"), "PNG", icc_profile=icc.grey_gamma(gamma)), CAP)
     assert len(colour._transforms) == colour.CACHED_TRANSFORMS
+
+
+class Upload:
+    """What the bot reads of a discord.Attachment (Discord gives no size for a HEIC)."""
+
+    def __init__(self, filename: str, data: bytes, content_type: str):
+        self.filename, self.data, self.content_type = filename, data, content_type
+        self.size, self.width, self.height = len(data), None, None
+
+    async def read(self) -> bytes:
+        return self.data
+
+
+@pytest.mark.parametrize("name,profile,content_type", [
+    ("IMG_0001.HEIC", icc.display_p3(), "image/heic"), ("export.jpg", icc.adobe_rgb(), "image/jpeg"),
+    ("odd.png", b"not a profile at all" * 20, "image/png")], ids=["p3-heic", "adobe-jpeg", "garbage-png"])
+def test_the_upload_check_and_the_engine_s_init_image_agree(name, profile, content_type, tmp_path):
+    """The bot stores the upload as sent (a bad profile is no reason to refuse it); the engine's
+    init-image reader converts it by its profile, as the bot's check read it."""
+    fmt = {"image/heic": "HEIF", "image/jpeg": "JPEG", "image/png": "PNG"}[content_type]
+    data = encoded(swatches(P3_COLOURS), fmt, icc_profile=profile, quality=100)
+
+    async def saved(db):
+        ref = await save_image(db, Upload(name, data, content_type), "init_image")
+        return await db.blobs.save_to(ref, tmp_path / name_of(ref))
+    local = in_db(tmp_path, saved)
+    assert local.read_bytes() == data
+    engine = load_image(str(local), "init_image")
+    assert engine.tobytes() == read_still(data, CAP).tobytes()
+    to_srgb = {"HEIF": icc.p3_to_srgb8, "JPEG": icc.adobe_to_srgb8, "PNG": tuple}[fmt]
+    assert within(centres(engine, len(P3_COLOURS)), [to_srgb(c) for c in P3_COLOURS], 8)
