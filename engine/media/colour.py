@@ -37,7 +37,8 @@ def srgb() -> ImageCms.ImageCmsProfile:
 
 def to_srgb(image: Image.Image, profile: bytes | None) -> Image.Image:
     """`image` (mode L, LA, RGB, RGBA or CMYK) converted from `profile` to sRGB: RGB, or RGBA
-    with the same alpha where it had one. Unchanged where there is no usable profile."""
+    with the same alpha where it had one. Unchanged where there is no usable profile. An RGB
+    `image` is converted in place (a 16 MP copy is 64 MB): pass one that is yours to change."""
     if not profile or len(profile) > MAX_PROFILE_BYTES or image.mode not in SPACES:
         return image
     colour_mode = image.mode.removesuffix("A")
@@ -45,6 +46,8 @@ def to_srgb(image: Image.Image, profile: bytes | None) -> Image.Image:
     if transform is None:
         return image
     try:
+        if image.mode == "RGB":
+            return transform.apply_in_place(image)
         converted = transform.apply(image.convert(colour_mode) if colour_mode != image.mode else image)
     except (ImageCms.PyCMSError, ValueError, OSError):  # littleCMS refused the pixels after all
         return image

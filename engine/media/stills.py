@@ -68,7 +68,7 @@ def read_still(source: bytes | Path, max_pixels: int, *, fix: str = "attach") ->
         except Exception as exc:  # as above: the decoders and the EXIF reader raise many types
             raise UnusableImage(f"is damaged or cut short ({str(exc)[:60]}); {fix} the whole "
                                 f"file, as {STILL_NAMES}", "format") from None
-        return _rgb(upright, fix)
+    return _rgb(upright, fix)  # `upright` is a copy: the decoded pixels are freed first
 
 
 def _unopened(source: bytes | Path, fix: str) -> UnusableImage:
@@ -118,7 +118,8 @@ def _rgb(image: Image.Image, fix: str) -> Image.Image:
         flat = Image.new("RGB", picture.size, BACKGROUND)
         flat.paste(with_alpha, mask=with_alpha.getchannel("A"))
         return flat
-    return picture.convert("RGB")  # CMYK without a profile by Pillow's formula
+    # CMYK without a profile by Pillow's formula; an RGB picture as it is (a copy is 64 MB at 16 MP)
+    return picture if picture.mode == "RGB" else picture.convert("RGB")
 
 
 def _eight_bit(image: Image.Image, fix: str) -> Image.Image:

@@ -13,8 +13,8 @@ from bot.attachments import save_image
 from engine.diffusion.embeddings import load_image
 from engine.media import colour
 from engine.media.stills import read_still
-from tests.engine.media import icc
 from storage import name_of
+from tests.engine.media import icc
 from tests.support.media import encoded
 from tests.support.storage import in_db
 
