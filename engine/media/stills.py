@@ -5,8 +5,10 @@ the render can use.
 Accepted: the still formats of `engine.media.still_formats` (PNG, JPEG, WebP, AVIF, HEIC, GIF,
 BMP, TIFF) — every pixel decoded (a file cut short is refused), within a pixel cap, upright
 (a phone stores its photo sideways with a rotate tag: EXIF in a JPEG, `irot` in a HEIC, which
-the HEIF opener applies and then clears the EXIF tag, so it is turned once), in 8-bit RGB
-(transparency on white, 16-bit values by their high byte, CMYK by Pillow's formula). Refused:
+the HEIF opener applies and then clears the EXIF tag, so it is turned once), in 8-bit sRGB:
+16-bit values by their high byte, then converted by the ICC colour profile the file carries
+(`engine.media.colour`: an iPhone's Display P3, Adobe RGB, a CMYK or grey profile; without a
+usable one, RGB is taken as sRGB and CMYK by Pillow's formula), transparency on white. Refused:
 any other format Pillow knows (EPS would run Ghostscript, PDF, ...), animations and
 multi-page files (the engine would silently take one frame), headers that declare a
 decompression bomb, and values with no honest 8-bit reading. A JPEG with an MPO extension
