@@ -24,7 +24,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.media.stills import read_still  # noqa: E402
-from tests.engine.media import icc  # noqa: E402  (profiles written from published definitions)
+from tests.engine.media import profiles  # noqa: E402  (ICC profiles written from their definitions)
 
 
 def photo(width: int, height: int) -> Image.Image:
@@ -77,13 +77,13 @@ def main() -> None:
     height = int(round(width * 3 / 4))
     picture = photo(width, height)
     cmyk = picture.convert("CMYK")
-    print_profile = icc.cmyk_corners(lambda c, m, y, k: (100 * (1 - k) * (1 - 0.3 * c) * (1 - 0.3 * m),
+    print_profile = profiles.cmyk_corners(lambda c, m, y, k: (100 * (1 - k) * (1 - 0.3 * c) * (1 - 0.3 * m),
                                                          55 * m - 35 * c, 50 * y - 45 * c))
     cases = {"rgb_jpeg": encoded(picture, "JPEG"),
-             "p3_jpeg": encoded(picture, "JPEG", icc_profile=icc.display_p3()),
+             "p3_jpeg": encoded(picture, "JPEG", icc_profile=profiles.display_p3()),
              "cmyk_jpeg": encoded(cmyk, "JPEG"),
              "cmyk_jpeg_profile": encoded(cmyk, "JPEG", icc_profile=print_profile),
-             "p3_heic": encoded(picture, "HEIF", icc_profile=icc.display_p3())}
+             "p3_heic": encoded(picture, "HEIF", icc_profile=profiles.display_p3())}
     del picture, cmyk
     result = {"size": f"{width}x{height}", "repeats": args.repeats}
     result.update({name: measure(data, args.repeats) for name, data in cases.items()})

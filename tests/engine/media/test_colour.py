@@ -1,5 +1,5 @@
 """Stills read in sRGB by the colour profile they carry: the expected colours are computed from
-each profile's published primaries, white and curve (tests/engine/media/icc.py), not by
+each profile's published primaries, white and curve (tests/engine/media/profiles.py), not by
 littleCMS; a profile that cannot be used leaves the picture read as before."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from engine.diffusion.embeddings import load_image
 from engine.media import colour
 from engine.media.stills import read_still
 from storage import name_of
-from tests.engine.media import icc
+from tests.engine.media import profiles
 from tests.support.media import encoded
 from tests.support.storage import in_db
 
@@ -42,8 +42,8 @@ def within(got, expected, levels: int) -> bool:
 
 
 def test_the_test_profiles_are_icc_profiles_littlecms_accepts():
-    for data, space, name in [(icc.display_p3(), "RGB ", "Display P3"), (icc.adobe_rgb(), "RGB ", "Adobe RGB"),
-                              (icc.grey_gamma(1.0), "GRAY", "Grey"), (icc.cmyk_corners(lambda *_: (50, 0, 0)), "CMYK", "CMYK")]:
+    for data, space, name in [(profiles.display_p3(), "RGB ", "Display P3"), (profiles.adobe_rgb(), "RGB ", "Adobe RGB"),
+                              (profiles.grey_gamma(1.0), "GRAY", "Grey"), (profiles.cmyk_corners(lambda *_: (50, 0, 0)), "CMYK", "CMYK")]:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(data))
         assert profile.profile.xcolor_space == space and name in ImageCms.getProfileDescription(profile)
         assert profile.profile.version == 4.3 and len(data) == int.from_bytes(data[:4], "big")
@@ -53,18 +53,18 @@ def test_the_test_profiles_are_icc_profiles_littlecms_accepts():
 def test_a_display_p3_photo_reads_in_srgb(fmt, levels):
     """An iPhone's photo: P3 values read as sRGB would be duller (200,100,50 is 215,93,31 in sRGB)."""
     save = {"lossless": True} if fmt == "WEBP" else {"quality": 100} if fmt in ("JPEG", "HEIF", "AVIF") else {}
-    data = encoded(swatches(P3_COLOURS), fmt, icc_profile=icc.display_p3(), **save)
+    data = encoded(swatches(P3_COLOURS), fmt, icc_profile=profiles.display_p3(), **save)
     got = centres(read_still(data, CAP), len(P3_COLOURS))
-    assert within(got, [icc.p3_to_srgb8(c) for c in P3_COLOURS], levels)
+    assert within(got, [profiles.p3_to_srgb8(c) for c in P3_COLOURS], levels)
     if fmt in ("PNG", "TIFF", "WEBP"):
         assert got[4] == (255, 0, 0)  # P3's red is beyond sRGB: clipped to sRGB's own
     assert not within(got[:4], P3_COLOURS[:4], levels)  # the profile changed the reading
 
 
 def test_an_adobe_rgb_photo_reads_in_srgb_mid_grey_included():
-    data = encoded(swatches(ADOBE_COLOURS), "PNG", icc_profile=icc.adobe_rgb())
+    data = encoded(swatches(ADOBE_COLOURS), "PNG", icc_profile=profiles.adobe_rgb())
     got = centres(read_still(data, CAP), len(ADOBE_COLOURS))
-    expected = [icc.adobe_to_srgb8(c) for c in ADOBE_COLOURS]
+    expected = [profiles.adobe_to_srgb8(c) for c in ADOBE_COLOURS]
     assert within(got, expected, 2) and expected[3] == (129, 129, 129)  # gamma 2.2 grey is sRGB's 129
     assert expected[0] == (227, 100, 42)  # computed here from Adobe's primaries, for the reader
 
@@ -72,16 +72,16 @@ def test_an_adobe_rgb_photo_reads_in_srgb_mid_grey_included():
 def test_a_grey_scan_with_a_linear_profile_reads_lighter():
     """Grey gamma 1.0 (a scanner's linear grey): 128 is half the light, sRGB's 188."""
     greys = [0, 64, 128, 255]
-    expected = [int(np.round(icc.srgb_encode(np.array(g / 255)) * 255)) for g in greys]
+    expected = [int(np.round(profiles.srgb_encode(np.array(g / 255)) * 255)) for g in greys]
     for image in (swatches(greys, "L"), swatches([(g, 255) for g in greys], "LA")):
-        got = centres(read_still(encoded(image, "PNG", icc_profile=icc.grey_gamma(1.0)), CAP), len(greys))
+        got = centres(read_still(encoded(image, "PNG", icc_profile=profiles.grey_gamma(1.0)), CAP), len(greys))
         assert within(got, [(e, e, e) for e in expected], 2) and expected[2] == 188
 
 
 def test_alpha_is_kept_through_the_profile_then_flattened_on_white():
     colours = [(200, 100, 50, 255), (200, 100, 50, 0), (200, 100, 50, 128)]
-    got = centres(read_still(encoded(swatches(colours, "RGBA"), "PNG", icc_profile=icc.display_p3()), CAP), 3)
-    srgb = np.array(icc.p3_to_srgb8(colours[0][:3]))
+    got = centres(read_still(encoded(swatches(colours, "RGBA"), "PNG", icc_profile=profiles.display_p3()), CAP), 3)
+    srgb = np.array(profiles.p3_to_srgb8(colours[0][:3]))
     assert within(got, [tuple(srgb), (255, 255, 255), tuple(np.round(srgb * 128 / 255 + 255 * 127 / 255))], 2)
 
 
@@ -95,9 +95,9 @@ def print_lab(c, m, y, k):
 def test_a_cmyk_print_file_reads_by_its_profile(fmt, levels):
     """Not Pillow's formula (which makes M+Y pure red): the colour the profile says the inks print."""
     inks = [(0, 255, 255, 0), (0, 0, 0, 0), (0, 0, 0, 255), (255, 0, 0, 0), (0, 255, 0, 0)]
-    data = encoded(swatches(inks, "CMYK"), fmt, icc_profile=icc.cmyk_corners(print_lab), quality=100)
+    data = encoded(swatches(inks, "CMYK"), fmt, icc_profile=profiles.cmyk_corners(print_lab), quality=100)
     got = centres(read_still(data, CAP), len(inks))
-    expected = [icc.lab_to_srgb8(print_lab(*(v / 255 for v in ink))) for ink in inks]
+    expected = [profiles.lab_to_srgb8(print_lab(*(v / 255 for v in ink))) for ink in inks]
     assert within(got, expected, levels) and not within(got[:1], [(255, 0, 0)], 20)
     assert expected[1:3] == [(255, 255, 255), (0, 0, 0)]
 
@@ -121,10 +121,10 @@ def tags_beyond_the_end(profile: bytes) -> bytes:
 
 
 def garbage_profiles() -> list[tuple[str, bytes]]:
-    valid = icc.display_p3()
+    valid = profiles.display_p3()
     return [("random bytes", np.random.default_rng(3).bytes(600)), ("cut short", valid[:300]),
             ("not acsp", valid.replace(b"acsp", b"acsq", 1)), ("tags beyond the end", tags_beyond_the_end(valid)),
-            ("grey profile on colour", icc.grey_gamma(2.2)), ("cmyk profile on rgb", icc.cmyk_corners(print_lab))]
+            ("grey profile on colour", profiles.grey_gamma(2.2)), ("cmyk profile on rgb", profiles.cmyk_corners(print_lab))]
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF"])
@@ -137,13 +137,13 @@ def test_a_profile_that_cannot_be_used_leaves_the_picture_read_as_before(fmt, na
 
 def test_an_rgb_profile_on_a_cmyk_picture_is_ignored_and_pillow_s_formula_used():
     inks = [(0, 255, 255, 0), (0, 0, 0, 0), (0, 0, 0, 255)]
-    data = encoded(swatches(inks, "CMYK"), "TIFF", icc_profile=icc.display_p3())
+    data = encoded(swatches(inks, "CMYK"), "TIFF", icc_profile=profiles.display_p3())
     assert centres(read_still(data, CAP), 3) == [(255, 0, 0), (255, 255, 255), (0, 0, 0)]
 
 
 def test_a_profile_over_the_size_bound_is_not_parsed(monkeypatch):
-    data = encoded(swatches(P3_COLOURS), "PNG", icc_profile=icc.display_p3())
-    monkeypatch.setattr(colour, "MAX_PROFILE_BYTES", len(icc.display_p3()) - 1)
+    data = encoded(swatches(P3_COLOURS), "PNG", icc_profile=profiles.display_p3())
+    monkeypatch.setattr(colour, "MAX_PROFILE_BYTES", len(profiles.display_p3()) - 1)
     assert centres(read_still(data, CAP), len(P3_COLOURS)) == P3_COLOURS
 
 
@@ -153,11 +153,11 @@ def test_a_phone_photo_is_upright_once_and_in_srgb(fmt):
     profile; a JPEG: the EXIF tag and the profile. Turned a quarter clockwise: left is on top."""
     exif = Image.Exif()
     exif[0x0112] = 6
-    data = encoded(swatches(P3_COLOURS[:2]), fmt, icc_profile=icc.display_p3(), exif=exif.tobytes(), quality=100)
+    data = encoded(swatches(P3_COLOURS[:2]), fmt, icc_profile=profiles.display_p3(), exif=exif.tobytes(), quality=100)
     image = read_still(data, CAP)
     assert image.size == (BLOCK, 2 * BLOCK)
     top, bottom = image.getpixel((BLOCK // 2, BLOCK // 2)), image.getpixel((BLOCK // 2, 3 * BLOCK // 2))
-    assert within([top, bottom], [icc.p3_to_srgb8(P3_COLOURS[0]), icc.p3_to_srgb8(P3_COLOURS[1])], 8)
+    assert within([top, bottom], [profiles.p3_to_srgb8(P3_COLOURS[0]), profiles.p3_to_srgb8(P3_COLOURS[1])], 8)
 
 
 def test_an_srgb_profile_keeps_the_colours():
@@ -169,10 +169,10 @@ def test_an_srgb_profile_keeps_the_colours():
 def test_one_transform_per_profile_is_kept():
     colour._transforms.clear()
     for _ in range(3):
-        read_still(encoded(swatches(P3_COLOURS), "PNG", icc_profile=icc.display_p3()), CAP)
+        read_still(encoded(swatches(P3_COLOURS), "PNG", icc_profile=profiles.display_p3()), CAP)
     assert len(colour._transforms) == 1
     for gamma in np.linspace(1.0, 2.6, colour.CACHED_TRANSFORMS + 3):
-        read_still(encoded(swatches([10, 200], "L"), "PNG", icc_profile=icc.grey_gamma(gamma)), CAP)
+        read_still(encoded(swatches([10, 200], "L"), "PNG", icc_profile=profiles.grey_gamma(gamma)), CAP)
     assert len(colour._transforms) == colour.CACHED_TRANSFORMS
 
 
@@ -188,7 +188,7 @@ class Upload:
 
 
 @pytest.mark.parametrize("name,profile,content_type", [
-    ("IMG_0001.HEIC", icc.display_p3(), "image/heic"), ("export.jpg", icc.adobe_rgb(), "image/jpeg"),
+    ("IMG_0001.HEIC", profiles.display_p3(), "image/heic"), ("export.jpg", profiles.adobe_rgb(), "image/jpeg"),
     ("odd.png", b"not a profile at all" * 20, "image/png")], ids=["p3-heic", "adobe-jpeg", "garbage-png"])
 def test_the_upload_check_and_the_engine_s_init_image_agree(name, profile, content_type, tmp_path):
     """The bot stores the upload as sent (a bad profile is no reason to refuse it); the engine's
@@ -203,5 +203,5 @@ def test_the_upload_check_and_the_engine_s_init_image_agree(name, profile, conte
     assert local.read_bytes() == data
     engine = load_image(str(local), "init_image")
     assert engine.tobytes() == read_still(data, CAP).tobytes()
-    to_srgb = {"HEIF": icc.p3_to_srgb8, "JPEG": icc.adobe_to_srgb8, "PNG": tuple}[fmt]
+    to_srgb = {"HEIF": profiles.p3_to_srgb8, "JPEG": profiles.adobe_to_srgb8, "PNG": tuple}[fmt]
     assert within(centres(engine, len(P3_COLOURS)), [to_srgb(c) for c in P3_COLOURS], 8)
