@@ -23,8 +23,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.media.stills import read_still  # noqa: E402
-from tests.engine.media import profiles  # noqa: E402  (ICC profiles written from their definitions)
+from engine.media.stills import read_still
+from tests.engine.media import profiles
 
 
 def photo(width: int, height: int) -> Image.Image:
@@ -73,8 +73,8 @@ def main() -> None:
     parser.add_argument("--megapixels", type=float, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    width = int(round((args.megapixels * 1e6 * 4 / 3) ** 0.5))
-    height = int(round(width * 3 / 4))
+    width = round((args.megapixels * 1e6 * 4 / 3) ** 0.5)
+    height = round(width * 3 / 4)
     picture = photo(width, height)
     cmyk = picture.convert("CMYK")
     print_profile = profiles.cmyk_corners(lambda c, m, y, k: (100 * (1 - k) * (1 - 0.3 * c) * (1 - 0.3 * m),

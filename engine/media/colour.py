@@ -2,19 +2,24 @@
 iPhone photo's Display P3, a camera's Adobe RGB, a print file's CMYK, a scan's grey. Read as if
 sRGB, such a picture comes out washed out (P3, Adobe RGB) or off (CMYK by Pillow's formula).
 
-littleCMS (Pillow's `ImageCms`) converts. A picture without a profile, or with one that is damaged,
+A HEIC that describes its colours by numbers (nclx primaries and curve) gets the profile they
+define (`engine.media.icc`). littleCMS (Pillow's `ImageCms`) converts. A picture without a profile, or with one that is damaged,
 too large, of another colour space than its pixels, or refused by littleCMS, is left as it is: it
 is read as sRGB, as before (a user's photo is not refused for its profile). Torch-free.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import struct
 import threading
 from collections import OrderedDict
-from functools import cache
 
+import numpy as np
 from PIL import Image, ImageCms
+
+from engine.media.icc import SRGB_CURVE, parametric_curve, rgb_profile
 
 # Relative colorimetric with black point compensation, Photoshop's default conversion: a colour
 # inside sRGB keeps its exact value and only those beyond are clipped (a matrix profile such as
@@ -27,9 +32,15 @@ MAX_PROFILE_BYTES = 4 * 2**20
 # The profile colour space each pixel mode needs (ICC signatures); alpha bands go around it.
 SPACES = {"RGB": "RGB", "RGBA": "RGB", "CMYK": "CMYK", "L": "GRAY", "LA": "GRAY"}
 CACHED_TRANSFORMS = 8  # a few profiles are most photos' (P3, Adobe RGB, sRGB, one print profile)
+# A HEIC may describe its colours by H.273 code points (its nclx box) instead of a profile. Its
+# primaries are converted where they are not sRGB's (1) or unspecified (2) and its curve is
+# sRGB's (13) or unspecified: Display P3 (12) from a phone, BT.2020 (9) in SDR. An HDR curve (PQ
+# 16, HLG 18) has no sRGB reading without tone mapping, so such a picture is read as before.
+SRGB_PRIMARY_CODES = (1, 2)
+SRGB_TRANSFER_CODES = (2, 13)
 
 
-@cache
+@functools.cache
 def srgb() -> ImageCms.ImageCmsProfile:
     """littleCMS's built-in sRGB, built once per process."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
@@ -54,6 +65,26 @@ def to_srgb(image: Image.Image, profile: bytes | None) -> Image.Image:
     if colour_mode != image.mode:
         converted.putalpha(image.getchannel("A"))
     return converted
+
+
+def nclx_profile(nclx: dict | None) -> bytes | None:
+    """An ICC profile for a HEIC's nclx colours (pillow-heif's `info["nclx_profile"]`, the
+    primaries as xy), None where they are sRGB's or have another curve than sRGB's."""
+    if (not nclx or nclx.get("color_primaries") in SRGB_PRIMARY_CODES
+            or nclx.get("transfer_characteristics") not in SRGB_TRANSFER_CODES):
+        return None
+    try:  # float32 values from libheif's table of the code point: rounded, they are the standard's
+        xy = tuple((round(nclx[f"color_primary_{c}_x"], 4), round(nclx[f"color_primary_{c}_y"], 4))
+                   for c in ("red", "green", "blue", "white"))
+        return _srgb_curve_profile(xy)
+    except (KeyError, TypeError, ValueError, ArithmeticError, np.linalg.LinAlgError, struct.error):
+        return None  # missing, or primaries that span no gamut (values beyond the ICC's numbers)
+
+
+@functools.lru_cache(maxsize=CACHED_TRANSFORMS)
+def _srgb_curve_profile(xy: tuple[tuple[float, float], ...]) -> bytes:
+    *primaries, white = xy
+    return rgb_profile(f"nclx primaries {xy}", primaries, white, parametric_curve(*SRGB_CURVE))
 
 
 _transforms: OrderedDict[tuple[bytes, str], ImageCms.ImageCmsTransform | None] = OrderedDict()

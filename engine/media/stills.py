@@ -24,7 +24,7 @@ from PIL import Image, ImageOps
 from pillow_heif import register_heif_opener
 
 from engine.errors import SpecError
-from engine.media.colour import SPACES, to_srgb
+from engine.media.colour import SPACES, nclx_profile, to_srgb
 from engine.media.still_formats import FORMAT_LIST, PILLOW_FORMATS, STILL_FORMATS
 
 # HEIC/HEIF for Pillow, once per process; a user's photo needs neither its thumbnails nor its
@@ -113,7 +113,8 @@ def _check_single_frame(image: Image.Image, fix: str) -> None:
 def _rgb(image: Image.Image, fix: str) -> Image.Image:
     """The decoded picture in 8-bit sRGB, or UnusableImage where there is no honest reading:
     brought to 8 bits, converted by its colour profile, then flattened on white."""
-    profile = image.info.get("icc_profile")  # a JPEG's, PNG's, WebP's, TIFF's, AVIF's or HEIC's
+    # a JPEG's, PNG's, WebP's, TIFF's, AVIF's or HEIC's profile, or a HEIC's colours by numbers
+    profile = image.info.get("icc_profile") or nclx_profile(image.info.get("nclx_profile"))
     picture = to_srgb(_eight_bit(image, fix), profile)
     if picture.mode in ("RGBA", "LA"):
         with_alpha = picture.convert("RGBA")

@@ -12,8 +12,16 @@ import struct
 
 import numpy as np
 
-from engine.media.icc import (D50, SRGB_CURVE, icc_profile, parametric_curve, rgb_profile, s15, text_tag,
-                              xyz_tag)
+from engine.media.icc import (
+    D50,
+    SRGB_CURVE,
+    icc_profile,
+    parametric_curve,
+    rgb_profile,
+    s15,
+    text_tag,
+    xyz_tag,
+)
 
 D65 = (0.3127, 0.3290)  # xy
 SRGB_PRIMARIES = ((0.640, 0.330), (0.300, 0.600), (0.150, 0.060))

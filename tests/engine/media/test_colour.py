@@ -205,3 +205,34 @@ def test_the_upload_check_and_the_engine_s_init_image_agree(name, profile, conte
     assert engine.tobytes() == read_still(data, CAP).tobytes()
     to_srgb = {"HEIF": profiles.p3_to_srgb8, "JPEG": profiles.adobe_to_srgb8, "PNG": tuple}[fmt]
     assert within(centres(engine, len(P3_COLOURS)), [to_srgb(c) for c in P3_COLOURS], 8)
+
+
+def heic_described_by(primaries: int, transfer: int, colours) -> bytes:
+    """A HEIC with no profile, its colours described by nclx code points (H.273) instead."""
+    return encoded(swatches(colours), "HEIF", color_primaries=primaries, transfer_characteristics=transfer,
+                   matrix_coefficients=6, quality=100)
+
+
+def test_a_heic_described_as_display_p3_by_nclx_reads_in_srgb():
+    data = heic_described_by(12, 13, P3_COLOURS)
+    assert "icc_profile" not in Image.open(io.BytesIO(data)).info
+    got = centres(read_still(data, CAP), len(P3_COLOURS))
+    assert within(got, [profiles.p3_to_srgb8(c) for c in P3_COLOURS], 8)
+
+
+@pytest.mark.parametrize("primaries,transfer", [(1, 13), (2, 2), (9, 16), (9, 18), (12, 8)],
+                         ids=["srgb", "unspecified", "bt2020-pq", "bt2020-hlg", "p3-linear"])
+def test_a_heic_described_as_srgb_or_hdr_reads_as_before(primaries, transfer):
+    """sRGB needs nothing; an HDR (or any other) curve has no sRGB reading without tone mapping."""
+    default = read_still(encoded(swatches(P3_COLOURS), "HEIF", quality=100), CAP)  # nclx sRGB
+    assert read_still(heic_described_by(primaries, transfer, P3_COLOURS), CAP).tobytes() == default.tobytes()
+
+
+def test_nclx_without_a_usable_gamut_gives_no_profile():
+    p3 = {"color_primaries": 12, "transfer_characteristics": 13, "color_primary_white_x": 0.3127,
+          "color_primary_white_y": 0.329, **{f"color_primary_{c}_{a}": v for c, xy in
+                                             zip(("red", "green", "blue"), profiles.P3_PRIMARIES) for a, v in zip("xy", xy)}}
+    assert ImageCms.ImageCmsProfile(io.BytesIO(colour.nclx_profile(p3))).profile.xcolor_space == "RGB "
+    for broken in ({"color_primaries": 12, "transfer_characteristics": 13}, {**p3, "color_primary_red_y": 0.0},
+                   {**p3, "color_primary_green_x": 0.68, "color_primary_green_y": 0.32}, None):
+        assert colour.nclx_profile(broken) is None
