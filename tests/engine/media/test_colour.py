@@ -78,6 +78,16 @@ def test_a_grey_scan_with_a_linear_profile_reads_lighter():
         assert within(got, [(e, e, e) for e in expected], 2) and expected[2] == 188
 
 
+def test_a_16_bit_grey_and_a_palette_picture_are_read_by_their_profiles_too():
+    ramp = (np.array([[0, 128, 255]]).repeat(BLOCK, 1).repeat(BLOCK, 0) * 257).astype(np.uint16)
+    grey = read_still(encoded(Image.fromarray(ramp), "PNG", icc_profile=profiles.grey_gamma(1.0)), CAP)
+    assert within(centres(grey, 3), [(0, 0, 0), (188, 188, 188), (255, 255, 255)], 2)
+    palette = swatches(P3_COLOURS).quantize(len(P3_COLOURS))
+    assert palette.mode == "P"
+    got = centres(read_still(encoded(palette, "PNG", icc_profile=profiles.display_p3()), CAP), len(P3_COLOURS))
+    assert within(got, [profiles.p3_to_srgb8(c) for c in P3_COLOURS], 2)
+
+
 def test_alpha_is_kept_through_the_profile_then_flattened_on_white():
     colours = [(200, 100, 50, 255), (200, 100, 50, 0), (200, 100, 50, 128)]
     got = centres(read_still(encoded(swatches(colours, "RGBA"), "PNG", icc_profile=profiles.display_p3()), CAP), 3)
@@ -147,17 +157,32 @@ def test_a_profile_over_the_size_bound_is_not_parsed(monkeypatch):
     assert centres(read_still(data, CAP), len(P3_COLOURS)) == P3_COLOURS
 
 
+def quadrants() -> Image.Image:
+    """Four colours in four quadrants: any turn or mirror can be told from the result."""
+    image = Image.new("RGB", (4 * BLOCK, 2 * BLOCK))
+    for i, value in enumerate(P3_COLOURS[:4]):
+        image.paste(value, ((i % 2) * 2 * BLOCK, (i // 2) * BLOCK, (i % 2 + 1) * 2 * BLOCK, (i // 2 + 1) * BLOCK))
+    return image
+
+
+def quadrant_colours(image: Image.Image) -> list[tuple[int, ...]]:
+    width, height = image.size
+    return [image.getpixel((x * width // 4, y * height // 4)) for y in (1, 3) for x in (1, 3)]
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "HEIF"])
-def test_a_phone_photo_is_upright_once_and_in_srgb(fmt):
-    """An iPhone HEIC: `irot` (applied by the HEIF opener, which clears the EXIF tag) and a P3
-    profile; a JPEG: the EXIF tag and the profile. Turned a quarter clockwise: left is on top."""
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_phone_photo_is_upright_once_and_in_srgb(fmt, orientation):
+    """A JPEG's EXIF tag; an iPhone's HEIC with its `irot`/`imir` (which the HEIF opener applies,
+    clearing the EXIF tag) and a P3 profile: turned and mirrored once, as Pillow turns a PNG
+    with the same tag, and converted to sRGB."""
     exif = Image.Exif()
-    exif[0x0112] = 6
-    data = encoded(swatches(P3_COLOURS[:2]), fmt, icc_profile=profiles.display_p3(), exif=exif.tobytes(), quality=100)
-    image = read_still(data, CAP)
-    assert image.size == (BLOCK, 2 * BLOCK)
-    top, bottom = image.getpixel((BLOCK // 2, BLOCK // 2)), image.getpixel((BLOCK // 2, 3 * BLOCK // 2))
-    assert within([top, bottom], [profiles.p3_to_srgb8(P3_COLOURS[0]), profiles.p3_to_srgb8(P3_COLOURS[1])], 8)
+    exif[0x0112] = orientation
+    photo = encoded(quadrants(), fmt, icc_profile=profiles.display_p3(), exif=exif.tobytes(), quality=100)
+    reference = read_still(encoded(quadrants(), "PNG", exif=exif.tobytes()), CAP)
+    image = read_still(photo, CAP)
+    assert image.size == reference.size == ((2 * BLOCK, 4 * BLOCK) if orientation > 4 else (4 * BLOCK, 2 * BLOCK))
+    assert within(quadrant_colours(image), [profiles.p3_to_srgb8(c) for c in quadrant_colours(reference)], 8)
 
 
 def test_an_srgb_profile_keeps_the_colours():
