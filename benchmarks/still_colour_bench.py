@@ -4,7 +4,7 @@ read by `engine.media.stills.read_still` with and without its profile.
     .venv/bin/python benchmarks/still_colour_bench.py [--megapixels 16] [--repeats 3]
 
 Cases: an RGB JPEG as is, with a Display P3 profile, a CMYK JPEG as is (Pillow's formula) and
-with a CMYK profile (a lut16 table, as print profiles are), a P3 HEIC. Prints one JSON object:
+with a CMYK profile (a lut16 table, as print profiles are), a HEIC as is and with P3. Prints one JSON object:
 per case the median seconds of a read and the peak resident memory above the process's
 before the read (Linux VmHWM, reset before each case), in MiB, and the file's size.
 """
@@ -83,6 +83,7 @@ def main() -> None:
              "p3_jpeg": encoded(picture, "JPEG", icc_profile=profiles.display_p3()),
              "cmyk_jpeg": encoded(cmyk, "JPEG"),
              "cmyk_jpeg_profile": encoded(cmyk, "JPEG", icc_profile=print_profile),
+             "heic": encoded(picture, "HEIF"),
              "p3_heic": encoded(picture, "HEIF", icc_profile=profiles.display_p3())}
     del picture, cmyk
     result = {"size": f"{width}x{height}", "repeats": args.repeats}
