@@ -7,8 +7,9 @@ BMP, TIFF) — every pixel decoded (a file cut short is refused), within a pixel
 (a phone stores its photo sideways with a rotate tag: EXIF in a JPEG, `irot` in a HEIC, which
 the HEIF opener applies and then clears the EXIF tag, so it is turned once), in 8-bit sRGB:
 16-bit values by their high byte, then converted by the ICC colour profile the file carries
-(`engine.media.colour`: an iPhone's Display P3, Adobe RGB, a CMYK or grey profile; without a
-usable one, RGB is taken as sRGB and CMYK by Pillow's formula), transparency on white. Refused:
+(`engine.media.colour`: an iPhone's Display P3, Adobe RGB, a CMYK or grey profile, or a HEIC's
+nclx primaries; without a usable one, RGB is taken as sRGB and CMYK by Pillow's formula),
+transparency on white. Refused:
 any other format Pillow knows (EPS would run Ghostscript, PDF, ...), animations and
 multi-page files (the engine would silently take one frame), headers that declare a
 decompression bomb, and values with no honest 8-bit reading. A JPEG with an MPO extension
@@ -48,7 +49,7 @@ class UnusableImage(SpecError):
 
 
 def read_still(source: bytes | Path, max_pixels: int, *, fix: str = "attach") -> Image.Image:
-    """The image in `source` (bytes or a file), decoded, upright, in RGB; UnusableImage if not.
+    """The image in `source` (bytes or a file), decoded, upright, in sRGB; UnusableImage if not.
     `fix`: the verb a refusal asks with ("attach" on Discord, "give" on the command line)."""
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
@@ -122,7 +123,10 @@ def _rgb(image: Image.Image, fix: str) -> Image.Image:
         flat.paste(with_alpha, mask=with_alpha.getchannel("A"))
         return flat
     # CMYK without a profile by Pillow's formula; an RGB picture as it is (a copy is 64 MB at 16 MP)
-    return picture if picture.mode == "RGB" else picture.convert("RGB")
+    rgb = picture if picture.mode == "RGB" else picture.convert("RGB")
+    for key in ("icc_profile", "nclx_profile"):  # its values are sRGB: none says otherwise if saved
+        rgb.info.pop(key, None)
+    return rgb
 
 
 def _eight_bit(image: Image.Image, fix: str) -> Image.Image:

@@ -54,8 +54,10 @@ def test_a_display_p3_photo_reads_in_srgb(fmt, levels):
     """An iPhone's photo: P3 values read as sRGB would be duller (200,100,50 is 215,93,31 in sRGB)."""
     save = {"lossless": True} if fmt == "WEBP" else {"quality": 100} if fmt in ("JPEG", "HEIF", "AVIF") else {}
     data = encoded(swatches(P3_COLOURS), fmt, icc_profile=profiles.display_p3(), **save)
-    got = centres(read_still(data, CAP), len(P3_COLOURS))
+    image = read_still(data, CAP)
+    got = centres(image, len(P3_COLOURS))
     assert within(got, [profiles.p3_to_srgb8(c) for c in P3_COLOURS], levels)
+    assert "icc_profile" not in image.info  # saved again, its sRGB values would not be read as P3
     if fmt in ("PNG", "TIFF", "WEBP"):
         assert got[4] == (255, 0, 0)  # P3's red is beyond sRGB: clipped to sRGB's own
     assert not within(got[:4], P3_COLOURS[:4], levels)  # the profile changed the reading
