@@ -12,6 +12,7 @@ from PIL import Image, ImageCms
 from bot.attachments import save_image
 from engine.diffusion.embeddings import load_image
 from engine.media import colour
+from engine.media.icc import icc_profile, text_tag
 from engine.media.stills import read_still
 from storage import name_of
 from tests.engine.media import profiles
@@ -136,6 +137,7 @@ def garbage_profiles() -> list[tuple[str, bytes]]:
     valid = profiles.display_p3()
     return [("random bytes", np.random.default_rng(3).bytes(600)), ("cut short", valid[:300]),
             ("not acsp", valid.replace(b"acsp", b"acsq", 1)), ("tags beyond the end", tags_beyond_the_end(valid)),
+            ("rgb without colorants or curves", icc_profile(b"mntr", b"RGB ", b"XYZ ", {b"desc": text_tag("bare")})),
             ("grey profile on colour", profiles.grey_gamma(2.2)), ("cmyk profile on rgb", profiles.cmyk_corners(print_lab))]
 
 
