@@ -3,9 +3,10 @@ iPhone photo's Display P3, a camera's Adobe RGB, a print file's CMYK, a scan's g
 sRGB, such a picture comes out washed out (P3, Adobe RGB) or off (CMYK by Pillow's formula).
 
 A HEIC that describes its colours by numbers (nclx primaries and curve) gets the profile they
-define (`engine.media.icc`). littleCMS (Pillow's `ImageCms`) converts. A picture without a profile, or with one that is damaged,
-too large, of another colour space than its pixels, or refused by littleCMS, is left as it is: it
-is read as sRGB, as before (a user's photo is not refused for its profile). Torch-free.
+define (`engine.media.icc`). littleCMS (Pillow's `ImageCms`) converts. A picture without a
+profile, or with one that is damaged, too large, of another colour space than its pixels, or
+refused by littleCMS, is left as it is: it is read as sRGB, as before (a user's photo is not
+refused for its profile). Torch-free.
 """
 from __future__ import annotations
 

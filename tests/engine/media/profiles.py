@@ -27,6 +27,7 @@ D65 = (0.3127, 0.3290)  # xy
 SRGB_PRIMARIES = ((0.640, 0.330), (0.300, 0.600), (0.150, 0.060))
 P3_PRIMARIES = ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060))  # Display P3 (SMPTE EG 432-1)
 ADOBE_PRIMARIES = ((0.640, 0.330), (0.210, 0.710), (0.150, 0.060))  # Adobe RGB (1998)
+BT2020_PRIMARIES = ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046))  # ITU-R BT.2020
 ADOBE_GAMMA = 563 / 256  # "2.2" as Adobe RGB (1998) specifies it: 2 + 51/256
 
 
@@ -82,10 +83,11 @@ def srgb_decode(encoded: np.ndarray) -> np.ndarray:
     return np.where(encoded <= 0.04045, encoded / 12.92, ((encoded + 0.055) / 1.055) ** 2.4)
 
 
-def p3_to_srgb8(colour) -> tuple[int, ...]:
-    """An 8-bit Display P3 colour as 8-bit sRGB, relative colorimetric: both have the D65 white,
-    so XYZ links them with no adaptation; beyond sRGB, clipped."""
-    return _to_srgb8(rgb_to_xyz(P3_PRIMARIES) @ srgb_decode(np.array(colour) / 255))
+def p3_to_srgb8(colour, primaries=P3_PRIMARIES) -> tuple[int, ...]:
+    """An 8-bit Display P3 colour (or of other `primaries` with sRGB's curve) as 8-bit sRGB,
+    relative colorimetric: both have the D65 white, so XYZ links them with no adaptation;
+    beyond sRGB, clipped."""
+    return _to_srgb8(rgb_to_xyz(primaries) @ srgb_decode(np.array(colour) / 255))
 
 
 def adobe_to_srgb8(colour) -> tuple[int, ...]:

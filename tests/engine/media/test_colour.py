@@ -242,11 +242,13 @@ def heic_described_by(primaries: int, transfer: int, colours) -> bytes:
                    matrix_coefficients=6, quality=100)
 
 
-def test_a_heic_described_as_display_p3_by_nclx_reads_in_srgb():
-    data = heic_described_by(12, 13, P3_COLOURS)
+@pytest.mark.parametrize("code,primaries", [(12, profiles.P3_PRIMARIES), (9, profiles.BT2020_PRIMARIES)],
+                         ids=["display-p3", "bt2020-sdr"])
+def test_a_heic_described_by_nclx_as_a_wider_gamut_reads_in_srgb(code, primaries):
+    data = heic_described_by(code, 13, P3_COLOURS)
     assert "icc_profile" not in Image.open(io.BytesIO(data)).info
     got = centres(read_still(data, CAP), len(P3_COLOURS))
-    assert within(got, [profiles.p3_to_srgb8(c) for c in P3_COLOURS], 8)
+    assert within(got, [profiles.p3_to_srgb8(c, primaries) for c in P3_COLOURS], 8)
 
 
 @pytest.mark.parametrize("primaries,transfer", [(1, 13), (2, 2), (9, 16), (9, 18), (12, 8)],
