@@ -51,7 +51,7 @@ def to_srgb(image: Image.Image, profile: bytes | None) -> Image.Image:
     """`image` (mode L, LA, RGB, RGBA or CMYK) converted from `profile` to sRGB: RGB, or RGBA
     with the same alpha where it had one. Unchanged where there is no usable profile. An RGB
     `image` is converted in place (a 16 MP copy is 64 MB): pass one that is yours to change."""
-    if not profile or len(profile) > MAX_PROFILE_BYTES or image.mode not in SPACES:
+    if not (isinstance(profile, bytes) and 0 < len(profile) <= MAX_PROFILE_BYTES) or image.mode not in SPACES:
         return image
     colour_mode = image.mode.removesuffix("A")
     transform = _transform(profile, colour_mode)
