@@ -5,8 +5,11 @@ the render can use.
 Accepted: the still formats of `engine.media.still_formats` (PNG, JPEG, WebP, AVIF, HEIC, GIF,
 BMP, TIFF) — every pixel decoded (a file cut short is refused), within a pixel cap, upright
 (a phone stores its photo sideways with a rotate tag: EXIF in a JPEG, `irot` in a HEIC, which
-the HEIF opener applies and then clears the EXIF tag, so it is turned once), in 8-bit RGB
-(transparency on white, 16-bit values by their high byte, CMYK by Pillow's formula). Refused:
+the HEIF opener applies and then clears the EXIF tag, so it is turned once), in 8-bit sRGB:
+16-bit values by their high byte, then converted by the ICC colour profile the file carries
+(`engine.media.colour`: an iPhone's Display P3, Adobe RGB, a CMYK or grey profile, or a HEIC's
+nclx primaries; without a usable one, RGB is taken as sRGB and CMYK by Pillow's formula),
+transparency on white. Refused:
 any other format Pillow knows (EPS would run Ghostscript, PDF, ...), animations and
 multi-page files (the engine would silently take one frame), headers that declare a
 decompression bomb, and values with no honest 8-bit reading. A JPEG with an MPO extension
@@ -22,6 +25,7 @@ from PIL import Image, ImageOps
 from pillow_heif import register_heif_opener
 
 from engine.errors import SpecError
+from engine.media.colour import SPACES, nclx_profile, to_srgb
 from engine.media.still_formats import FORMAT_LIST, PILLOW_FORMATS, STILL_FORMATS
 
 # HEIC/HEIF for Pillow, once per process; a user's photo needs neither its thumbnails nor its
@@ -45,7 +49,7 @@ class UnusableImage(SpecError):
 
 
 def read_still(source: bytes | Path, max_pixels: int, *, fix: str = "attach") -> Image.Image:
-    """The image in `source` (bytes or a file), decoded, upright, in RGB; UnusableImage if not.
+    """The image in `source` (bytes or a file), decoded, upright, in sRGB; UnusableImage if not.
     `fix`: the verb a refusal asks with ("attach" on Discord, "give" on the command line)."""
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
@@ -67,7 +71,7 @@ def read_still(source: bytes | Path, max_pixels: int, *, fix: str = "attach") ->
         except Exception as exc:  # as above: the decoders and the EXIF reader raise many types
             raise UnusableImage(f"is damaged or cut short ({str(exc)[:60]}); {fix} the whole "
                                 f"file, as {STILL_NAMES}", "format") from None
-        return _rgb(upright, fix)
+    return _rgb(upright, fix)  # `upright` is a copy: the decoded pixels are freed first
 
 
 def _unopened(source: bytes | Path, fix: str) -> UnusableImage:
@@ -108,18 +112,34 @@ def _check_single_frame(image: Image.Image, fix: str) -> None:
 
 
 def _rgb(image: Image.Image, fix: str) -> Image.Image:
-    """The decoded picture in 8-bit RGB, or UnusableImage where there is no honest reading."""
+    """The decoded picture in 8-bit sRGB, or UnusableImage where there is no honest reading:
+    brought to 8 bits, converted by its colour profile, then flattened on white."""
+    # a JPEG's, PNG's, WebP's, TIFF's, AVIF's or HEIC's profile, or a HEIC's colours by numbers
+    profile = image.info.get("icc_profile") or nclx_profile(image.info.get("nclx_profile"))
+    picture = to_srgb(_eight_bit(image, fix), profile)
+    if picture.mode in ("RGBA", "LA"):
+        with_alpha = picture.convert("RGBA")
+        flat = Image.new("RGB", picture.size, BACKGROUND)
+        flat.paste(with_alpha, mask=with_alpha.getchannel("A"))
+        return flat
+    # CMYK without a profile by Pillow's formula; an RGB picture as it is (a copy is 64 MB at 16 MP)
+    rgb = picture if picture.mode == "RGB" else picture.convert("RGB")
+    for key in ("icc_profile", "nclx_profile"):  # its values are sRGB: none says otherwise if saved
+        rgb.info.pop(key, None)
+    return rgb
+
+
+def _eight_bit(image: Image.Image, fix: str) -> Image.Image:
+    """The picture in one of the modes a colour profile applies to: L, LA, RGB, RGBA, CMYK."""
     if image.mode == "F":
         return _from_floats(image, fix)
     if image.mode.startswith("I"):
         return _from_integers(image, fix)
+    keyed = image.mode in ("L", "RGB") and "transparency" in image.info  # one colour is clear
+    if image.mode in SPACES and not keyed:
+        return image
     try:
-        if image.has_transparency_data:
-            with_alpha = image.convert("RGBA")
-            flat = Image.new("RGB", image.size, BACKGROUND)
-            flat.paste(with_alpha, mask=with_alpha.getchannel("A"))
-            return flat
-        return image.convert("RGB")
+        return image.convert("RGBA" if image.has_transparency_data else "RGB")
     except ValueError:  # a mode Pillow cannot turn into RGB
         raise UnusableImage(f"is in the {image.mode} colour mode, which is not read here; "
                             f"{fix} it saved in RGB, as {STILL_NAMES}", "format") from None
@@ -133,7 +153,7 @@ def _from_integers(image: Image.Image, fix: str) -> Image.Image:
     if values.size and (values.min() < 0 or values.max() > 65535):
         raise UnusableImage(f"holds grey values beyond 0–65535 (a 32-bit or signed image); "
                             f"{fix} it saved with 8 or 16 bits per channel", "format")
-    return Image.fromarray((values >> 8).astype(np.uint8)).convert("RGB")
+    return Image.fromarray((values >> 8).astype(np.uint8))
 
 
 def _from_floats(image: Image.Image, fix: str) -> Image.Image:
@@ -143,7 +163,7 @@ def _from_floats(image: Image.Image, fix: str) -> Image.Image:
     if not np.isfinite(values).all() or (values.size and (values.min() < 0 or values.max() > 1)):
         raise UnusableImage(f"is a floating-point image with values outside 0–1; {fix} it "
                             f"saved with 8 or 16 bits per channel", "format")
-    return Image.fromarray(np.round(values * 255).astype(np.uint8)).convert("RGB")
+    return Image.fromarray(np.round(values * 255).astype(np.uint8))
 
 
 def read_still_file(path: Path, max_pixels: int) -> Image.Image:

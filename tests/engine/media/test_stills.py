@@ -8,8 +8,15 @@ from PIL import Image
 
 from engine.media.still_formats import FORMAT_LIST, STILL_FORMATS
 from engine.media.stills import UnusableImage, read_still
-from tests.support.media import (EPS, animated, encoded, gif_header_only, picture, png_header_only,
-                                 with_orientation)
+from tests.support.media import (
+    EPS,
+    animated,
+    encoded,
+    gif_header_only,
+    picture,
+    png_header_only,
+    with_orientation,
+)
 
 CAP = 4096 * 4096
 RED, BLUE, WHITE = (220, 20, 20), (20, 20, 220), (255, 255, 255)
