@@ -55,6 +55,7 @@ from functools import partial
 import tomllib
 from pathlib import Path
 
+from engine.cli.worker import has_password
 from engine.errors import ModelError, SpecError
 from engine.media.files import read_user_file
 from engine.models.custom import parse_custom_models, register_custom_models
@@ -136,6 +137,11 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise ConfigError(f"--config {path}: [{section}] {key} must be {TYPE_WORDS[expected]}, "
                                   f"not {_as_written(value)}")
+            if (section, key) == ("storage", "url") and has_password(value):
+                raise ConfigError(f"--config {path}: [storage] url holds a password: secrets never go in the "
+                                  f"config file; keep the URL without it and put the password in PGPASSWORD "
+                                  f"or ~/.pgpass (or the whole URL in DISCO_DATABASE_URL or the file named by "
+                                  f"DISCO_DATABASE_URL_FILE)")
             least, most = BOUNDS.get((section, key), (value, value))
             if not least <= value <= most:
                 raise ConfigError(f"--config {path}: [{section}] {key} = {value} is out of range; "

@@ -93,13 +93,16 @@ def test_a_mistyped_value_is_refused_saying_how_to_write_it(text, message, tmp_p
 
 
 @pytest.mark.parametrize("table", ["[discord]\ntoken = 'abc'", "[storage]\npassword = 'x'",
-                                   "[bot]\nDISCORD_TOKEN = 'abc'"])
+                                   "[bot]\nDISCORD_TOKEN = 'abc'",
+                                   "[storage]\nurl = 'postgresql://disco:hunter2@db/disco'",
+                                   "[storage]\nurl = 'postgresql://disco@db/disco?password=hunter2'"])
 def test_a_secret_in_the_config_file_is_refused_with_where_it_goes(table, tmp_path, capsys):
     config = tmp_path / "config.toml"
     config.write_text(table + "\n")
     assert main(["jobs", "list", "--config", str(config), "--data-dir", str(tmp_path / "data")]) == 2
     err = capsys.readouterr().err
-    assert "secrets never go in the config file" in err and "DISCORD_TOKEN" in err and "PGPASSWORD" in err
+    assert "secrets never go in the config file" in err and "PGPASSWORD" in err and "hunter2" not in err
+    assert ("DISCORD_TOKEN" in err) == ("url" not in table)
 
 
 def test_the_example_config_loads_and_names_every_key():
