@@ -5,7 +5,7 @@ downloaded and stored as blobs (storage/blobs.py). Discord's metadata (type, siz
 height) is checked with `check_attachment` before a byte is downloaded; the downloaded bytes
 are then checked again, since the metadata comes from the uploader's client: an image is
 decoded whole, as the engine will read it (`engine.media.stills`), a video probed, a settings
-file measured. The blob's reference (`blob:<sha256>/<name>`) goes into the spec; the engine
+file measured; a download Discord's CDN fails is refused as the member's to retry. The blob's reference (`blob:<sha256>/<name>`) goes into the spec; the engine
 fetches it on whatever host claims the job. The name is chosen here, never by the user, so no
 typed path or URL can reach the engine. An upload whose request is refused is never named by a
 job, and the retention sweep removes it.
@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import AsyncIterator, Iterable, Optional
 
+import aiohttp
 import discord
 
 from commands.errors import CommandError
@@ -52,12 +53,24 @@ async def save_image(db: Database, attachment: discord.Attachment, option: str,
     limit = min(upload_limit, MAX_ATTACHMENT_BYTES)
     check_attachment(attachment.filename, attachment.content_type, attachment.size, attachment.width,
                      attachment.height, option=option, max_bytes=limit)
-    data = await attachment.read()
+    data = await download(attachment, option)
     if len(data) > limit:  # the metadata said otherwise; believe the bytes
         raise CommandError(f"{option}: {attachment.filename} is {len(data) / 2**20:.1f} MiB; at most "
                            f"{limit / 2**20:g} MiB — attach a smaller image", option, rule="attachment_bytes")
     await asyncio.to_thread(_check_decoded, data, attachment.filename, option)
     return await db.blobs.put(data, f"{option}_{_UNSAFE.sub('_', attachment.filename)[-80:]}")
+
+
+async def download(attachment: discord.Attachment, option: str) -> bytes:
+    """The attachment's bytes from Discord's CDN. A download that fails (a CDN error or timeout,
+    an attachment deleted meanwhile) is the member's to retry, not a fault of ours: it is
+    refused saying so, not answered "something went wrong"."""
+    try:
+        return await attachment.read()
+    except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError) as err:
+        why = f"HTTP {err.status}" if isinstance(err, discord.HTTPException) else type(err).__name__
+        raise CommandError(f"{option}: {attachment.filename[:80]} could not be downloaded from Discord ({why}); "
+                           f"attach it again", option, rule="attachment_download") from None
 
 
 MAX_SETTINGS_FILE = 64 * 1024  # a DD settings.txt is a few KiB
@@ -68,7 +81,7 @@ async def read_settings_file(attachment: Optional[discord.Attachment]) -> Option
     if attachment is None:
         return None
     _check_settings_size(attachment.filename, attachment.size)
-    data = await attachment.read()
+    data = await download(attachment, "settings_file")
     _check_settings_size(attachment.filename, len(data))  # the metadata may have lied
     return data
 
@@ -101,7 +114,7 @@ async def save_video(db: Database, attachment: discord.Attachment, upload_limit:
     if attachment.size > limit:
         raise CommandError(f"video: {name[:60]} is {attachment.size / 2**20:.1f} MiB; at most "
                            f"{limit / 2**20:g} MiB — trim or compress it", "video", rule="attachment_bytes")
-    data = await attachment.read()
+    data = await download(attachment, "video")
     if len(data) > limit:
         raise CommandError(f"video: {name[:60]} is {len(data) / 2**20:.1f} MiB; at most {limit / 2**20:g} MiB",
                            "video", rule="attachment_bytes")

@@ -106,7 +106,8 @@ class DiscoBot(commands.Bot):
             self.config.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a volume another user owns, a path below a file
             raise DatabaseError(f"cannot create the data folder {self.config.data_dir} ({exc.strerror}); "
-                                f"point --data-dir (or DISCO_DATA_DIR) at a writable folder",
+                                f"point --data-dir, DISCO_DATA_DIR or [storage] data_dir in the config file "
+                                f"at a writable folder",
                                 str(self.config.data_dir)) from None
         # A PostgreSQL server that is down at start is waited for, one log line per try.
         self.db = await Database.open(self.config.database, wait_s=float("inf"))

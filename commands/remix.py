@@ -6,7 +6,8 @@ field that is not what it should be is refused with the rule and the fix; the va
 into `DiscoOptions` and through `build_job` like a typed `/rerun`: the spec's bounds, the guild's
 limits and every refusal are the same ones.
 
-An unchanged prompt field keeps the job's prompts exactly (a prompt the prompt syntax cannot
+A field left as shown is not an option, so a flag typed into the new prompt wins over it
+(the seed field aside: it keeps the job's seed). An unchanged prompt field keeps the job's prompts exactly (a prompt the prompt syntax cannot
 write back, e.g. a JSON list, is shown as text but not parsed again); an empty seed field means
 a new random seed. Discord-free: the bot builds the modal from `REMIX_FIELDS`.
 """
@@ -74,6 +75,14 @@ def remix_options(values: dict[str, str], shown: dict[str, str]) -> dict[str, An
         "seed": _whole(values["seed"], "seed") if values.get("seed", "").strip() else None,
         **_size(values["size"]),
     }
+    # A field left as shown is the job's own value, which the re-run keeps anyway; as an option
+    # it would beat a flag typed into the new prompt (`--steps 150`, `--ar 16:9`). The seed
+    # stays: a re-run draws a new one unless it is given.
+    for key, option_keys in (("steps", ("steps",)), ("clip_guidance_scale", ("clip_guidance_scale",)),
+                             ("size", ("width", "height", "size"))):
+        if values[key].strip() == shown.get(key, "").strip():
+            for option_key in option_keys:
+                options.pop(option_key, None)
     prompt = values["prompt"].strip()
     if prompt != shown.get("prompt", "").strip():
         options["prompt"] = prompt

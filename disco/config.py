@@ -48,12 +48,14 @@ data folder to the command that asked for them, so no layer imports this package
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from functools import partial
 import tomllib
 from pathlib import Path
 
+from engine.cli.worker import has_password
 from engine.errors import ModelError, SpecError
 from engine.media.files import read_user_file
 from engine.models.custom import parse_custom_models, register_custom_models
@@ -91,6 +93,10 @@ BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("bot", "max_study_cells"): (1, 36),              # engine.spec.study.MAX_CELLS
 }
 MAX_DEVICES = 16  # [engine] devices: one engine process each
+# Each key's type as a refusal names it: how a value of that type is written in TOML.
+TYPE_WORDS = {bool: "true or false (no quotes)", int: "a whole number (no quotes), e.g. 10",
+              float: "a number (no quotes), e.g. 1.5", str: 'text in quotes, e.g. "cuda:0"',
+              list: 'a list, e.g. ["cuda:0", "cuda:1"]'}
 _SECRET_KEY = re.compile(r"token|password|secret", re.IGNORECASE)
 
 
@@ -112,8 +118,11 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
     config["models"] = {"custom": _custom_models(path, data.get("models", {}))}
     for section, values in data.items():
         _check_section_name(section, path)
-        if section not in DEFAULTS or not isinstance(values, dict):
+        if section not in DEFAULTS:
             continue  # sections of other tools are theirs to check
+        if not isinstance(values, dict):  # `engine = "test-tiny"`: its keys would be silently unset
+            raise ConfigError(f"--config {path}: {section} = {_as_written(values)} is not a section; write "
+                              f"[{section}] on a line of its own with its keys under it (see config.example.toml)")
         for key, value in values.items():
             if key not in DEFAULTS[section] and _SECRET_KEY.search(key):
                 raise ConfigError(f"--config {path}: [{section}] {key}: secrets never go in the config "
@@ -126,7 +135,13 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-                raise ConfigError(f"--config {path}: [{section}] {key} must be a {expected.__name__}")
+                raise ConfigError(f"--config {path}: [{section}] {key} must be {TYPE_WORDS[expected]}, "
+                                  f"not {_as_written(value)}")
+            if (section, key) == ("storage", "url") and has_password(value):
+                raise ConfigError(f"--config {path}: [storage] url holds a password: secrets never go in the "
+                                  f"config file; keep the URL without it and put the password in PGPASSWORD "
+                                  f"or ~/.pgpass (or the whole URL in DISCO_DATABASE_URL or the file named by "
+                                  f"DISCO_DATABASE_URL_FILE)")
             least, most = BOUNDS.get((section, key), (value, value))
             if not least <= value <= most:
                 raise ConfigError(f"--config {path}: [{section}] {key} = {value} is out of range; "
@@ -134,6 +149,12 @@ def load_config(path: str | Path | None) -> dict[str, dict]:
             config[section][key] = value
     _check_engine(config["engine"], path)
     return config
+
+
+def _as_written(value: object) -> str:
+    """A TOML value about as it was typed ("soon", true, 3), cut short."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _custom_models(path: str | Path, models: object) -> tuple:

@@ -71,18 +71,38 @@ def test_a_bad_config_is_one_error_line_before_the_command_runs(argv, tmp_path, 
     bad.write_text("[engine]\nlease_seconds = 'soon'\n")
     assert main([*argv, "--config", str(bad), "--data-dir", str(tmp_path / "data")]) == 2
     err = capsys.readouterr().err
-    assert err == f"error: --config {bad}: [engine] lease_seconds must be a float\n"
+    assert err == f'error: --config {bad}: [engine] lease_seconds must be a number (no quotes), e.g. 1.5, not "soon"\n'
     assert not (tmp_path / "data").exists()  # nothing opened, nothing created
 
 
+@pytest.mark.parametrize("text, message", [
+    ('[discord]\ndev_guild_id = "123"', '[discord] dev_guild_id must be a whole number (no quotes), e.g. 10, not "123"'),
+    ('[bot]\nspawn_engine = "no"', '[bot] spawn_engine must be true or false (no quotes), not "no"'),
+    ('[engine]\ndevices = "cuda:0"', '[engine] devices must be a list, e.g. ["cuda:0", "cuda:1"], not "cuda:0"'),
+    ('[storage]\nurl = 5', '[storage] url must be text in quotes, e.g. "cuda:0", not 5'),
+    ('engine = "test-tiny"', 'engine = "test-tiny" is not a section; write [engine] on a line of its own'),
+    ('bot = 3', 'bot = 3 is not a section; write [bot] on a line of its own'),
+])
+def test_a_mistyped_value_is_refused_saying_how_to_write_it(text, message, tmp_path, capsys):
+    """A type mistake names the key, what was typed and how the value is written in TOML; a
+    section written as a key (its settings silently not applied otherwise) is refused too."""
+    config = tmp_path / "config.toml"
+    config.write_text(text + "\n")
+    assert main(["jobs", "list", "--config", str(config), "--data-dir", str(tmp_path / "data")]) == 2
+    assert message in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("table", ["[discord]\ntoken = 'abc'", "[storage]\npassword = 'x'",
-                                   "[bot]\nDISCORD_TOKEN = 'abc'"])
+                                   "[bot]\nDISCORD_TOKEN = 'abc'",
+                                   "[storage]\nurl = 'postgresql://disco:hunter2@db/disco'",
+                                   "[storage]\nurl = 'postgresql://disco@db/disco?password=hunter2'"])
 def test_a_secret_in_the_config_file_is_refused_with_where_it_goes(table, tmp_path, capsys):
     config = tmp_path / "config.toml"
     config.write_text(table + "\n")
     assert main(["jobs", "list", "--config", str(config), "--data-dir", str(tmp_path / "data")]) == 2
     err = capsys.readouterr().err
-    assert "secrets never go in the config file" in err and "DISCORD_TOKEN" in err and "PGPASSWORD" in err
+    assert "secrets never go in the config file" in err and "PGPASSWORD" in err and "hunter2" not in err
+    assert ("DISCORD_TOKEN" in err) == ("url" not in table)
 
 
 def test_the_example_config_loads_and_names_every_key():

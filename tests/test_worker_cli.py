@@ -66,6 +66,15 @@ def test_worker_bounds_are_argparse_errors(capsys):
         assert code == 2 and flag in err
 
 
+def test_memory_gb_takes_a_fraction_as_the_config_key_does():
+    """A card's memory is rarely whole (22.5, 79.6): `--memory-gb` reads what `[engine]
+    gpu_memory_gb` reads."""
+    from disco.cli import build_parser
+
+    args = build_parser().parse_args(["worker", "--database", "sqlite:///x.db", "--memory-gb", "22.5"])
+    assert args.memory_gb == 22.5
+
+
 def test_disco_workers_lists_the_fleet(tmp_path, capsys):
     async def fill():
         async with await Database.open(tmp_path / "disco.db") as db:

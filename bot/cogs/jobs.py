@@ -102,11 +102,12 @@ class JobsCog(commands.Cog):
         await interaction.followup.send(text[:MESSAGE_LIMIT], ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
 
     async def job_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        """The caller's 25 newest jobs here, filtered by what has been typed."""
+        """The caller's 25 newest jobs here whose id or prompt holds what has been typed (a
+        member remembers "lighthouse", not `01J…`; the choices show both)."""
         jobs = await self.db.jobs.list(guild_id=interaction.guild_id, user_id=interaction.user.id, limit=25)
-        typed = current.strip().upper()
+        typed = current.strip().lower()
         return [app_commands.Choice(name=f"{j.id} · {j.state} · {_prompt(j, 40)}"[:100], value=j.id)
-                for j in jobs if typed in j.id][:25]
+                for j in jobs if typed in f"{j.id} {prompt_text(j)}".lower()][:25]
 
     # ---- /rerun ---------------------------------------------------------------------------
 

@@ -18,8 +18,13 @@ NOISE_WARNING = ("model set {name}: tiny random models — the output is noise, 
 
 def command_line_pool(args: argparse.Namespace):
     """The ModelPool that --models, --device, --allow-download and --precision name (imports
-    torch), with a warning on stderr when its models only make noise."""
+    torch), with a warning on stderr when its models only make noise. The command's --out folder
+    is made first: a file in its way (or no permission) stops the command with its own error
+    line before the models load, not after."""
     from engine.models.pool import ModelPool, resolve_device
+
+    if getattr(args, "out", None) is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
 
     pool = ModelPool(args.models, resolve_device(args.device), allow_download=args.allow_download,
                      precision=getattr(args, "precision", "auto"))  # describe has no --precision

@@ -31,8 +31,8 @@ def cmd_settings(args: argparse.Namespace) -> int:
         if not entries:
             guess = closest_setting(args.name)
             raise SpecError(f"there is no setting called {args.name[:60]!r}"
-                            + (f"; did you mean {guess!r}?" if guess else "")
-                            + " `disco settings` lists them all.")
+                            + (f"; did you mean {guess!r}?" if guess else ";")
+                            + " `disco settings` lists them all")
     if args.json:
         print(json.dumps([asdict(entry) for entry in entries], indent=1, ensure_ascii=False))
     elif args.name is None:

@@ -34,7 +34,7 @@ from engine.cli.engine import add_engine_flags, engine_settings, pool_and_config
 from engine.errors import EngineError, SpecError
 from engine.media.files import read_user_file
 from engine.models.download import MODELS_DIR_ENV
-from engine.spec.options import bounded_int
+from engine.spec.options import bounded_float, bounded_int
 
 URL_VARIABLE = "DISCO_DATABASE_URL"  # what storage.database_url reads first
 SCHEMES = ("postgresql://", "postgres://", "sqlite:///")
@@ -55,7 +55,7 @@ def add_worker_command(commands: argparse._SubParsersAction, config_options: arg
     p.add_argument("--database-file", metavar="FILE", help="a file holding the database URL")
     p.add_argument("--models-dir", metavar="DIR", help=f"model cache (default: {MODELS_DIR_ENV} "
                                                        f"or ~/.cache/disco-discord/models)")
-    p.add_argument("--memory-gb", type=bounded_int(0, 10_000),
+    p.add_argument("--memory-gb", type=bounded_float(0, 10_000),  # as [engine] gpu_memory_gb: 22.5 is a size
                    help="GPU memory in GB it accepts jobs for (default: [engine] gpu_memory_gb, else the "
                         "device's; 0: any)")
     p.add_argument("--max-pixels", type=bounded_int(0, 100_000_000), default=0,

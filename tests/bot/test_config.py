@@ -78,7 +78,8 @@ def test_disco_bot_no_engine_overrides_the_config_file(tmp_path, monkeypatch):
 
 def test_a_data_folder_the_bot_cannot_create_is_one_line_naming_the_fix(tmp_path):
     """A volume owned by root under a non-root container, a path below a file: the bot's start
-    names the folder and the fix (it said 'unexpected NotADirectoryError … a bug')."""
+    names the folder and the fix, the config file's key among its sources (it said 'unexpected
+    NotADirectoryError … a bug')."""
     import asyncio
     from bot.client import DiscoBot
     from storage import StorageError
@@ -86,5 +87,6 @@ def test_a_data_folder_the_bot_cannot_create_is_one_line_naming_the_fix(tmp_path
     (tmp_path / "a-file").write_text("")
     bot = DiscoBot(BotConfig(data_dir=tmp_path / "a-file" / "data", spawn_engine=False))
     with pytest.raises(StorageError, match=r"cannot create the data folder .*a-file/data .*; point "
-                                           r"--data-dir \(or DISCO_DATA_DIR\) at a writable folder"):
+                                           r"--data-dir, DISCO_DATA_DIR or \[storage\] data_dir in the "
+                                           r"config file at a writable folder"):
         asyncio.run(bot.setup_hook())

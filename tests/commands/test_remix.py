@@ -25,8 +25,23 @@ def test_defaults_show_the_prompt_and_most_used_settings_and_read_back_unchanged
     assert shown == {"prompt": "a lighthouse:2 | yellow:-0.5", "steps": "50", "size": "128x64", "seed": "3",
                      "clip_guidance_scale": "7500"}
     options = remix_options(shown, shown)
-    assert options == {"steps": 50, "clip_guidance_scale": 7500.0, "seed": 3, "width": 128, "height": 64}
-    assert "prompt" not in options  # unchanged: the job's prompts stay exactly as they were
+    assert options == {"seed": 3}  # the rest, unchanged, is the job's own: its prompts exactly
+    spec = build_job(DiscoOptions(**options), preset=SPEC.to_dict()).spec
+    kept = ("text_prompts", "steps", "width", "height", "seed", "clip_guidance_scale")
+    assert [getattr(spec, key) for key in kept] == [getattr(SPEC, key) for key in kept]
+
+
+def test_a_flag_typed_into_the_prompt_wins_over_the_fields_left_as_shown():
+    """`--steps 12 --ar 16:9` added to the prompt: the untouched steps and size fields are the
+    job's values, not options that override the flags (and no note says they replaced them)."""
+    shown = remix_defaults(SPEC)
+    options = remix_options({**shown, "prompt": "a red lighthouse --steps 12 --ar 2:1 --cgs 900"}, shown)
+    parsed = build_job(DiscoOptions(**options), preset=SPEC.to_dict())
+    spec = parsed.spec
+    assert (spec.steps, spec.clip_guidance_scale, spec.width / spec.height, spec.seed) == (12, 900, 2.0, 3)
+    assert not [note for note in parsed.notes if "replaces" in note]
+    edited = remix_options({**shown, "prompt": "a red lighthouse --steps 12", "steps": "30"}, shown)
+    assert build_job(DiscoOptions(**edited), preset=SPEC.to_dict()).spec.steps == 30  # a changed field wins
 
 
 def test_changed_fields_become_options():

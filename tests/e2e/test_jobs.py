@@ -124,6 +124,30 @@ def test_cancel_of_someone_elses_job_needs_manage_messages(tmp_path):
     run(body, tmp_path)
 
 
+def test_the_job_autocomplete_finds_a_job_by_a_word_of_its_prompt_or_its_id(tmp_path):
+    """A member remembers "harbour", not the id: typing either narrows /rerun's, /cancel's and
+    /job show's choices (each shows the id, state and prompt)."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            ids = {}
+            for prompt in ("a red lighthouse", "a quiet Harbour at dawn"):
+                rec = await fake.slash("disco", {"prompt": prompt, "steps": 10, "width": 64, "height": 64})
+                await fake.wait_for(lambda: rec.followup_ids)
+                ids[prompt] = re.search(r"`([0-9A-Z]{26})`", fake.followups_for(rec.id)[0].content).group(1)
+
+            async def choices(command: str, option: str, typed: str) -> list[str]:
+                rec = await fake.autocomplete(command, {option: typed}, option)
+                return [choice["value"] for choice in (await fake.wait_for_callback(rec)).data["choices"]]
+
+            harbour, lighthouse = ids["a quiet Harbour at dawn"], ids["a red lighthouse"]
+            assert await choices("rerun", "job", "harbour") == [harbour]
+            assert await choices("cancel", "job", " LIGHT") == [lighthouse]
+            assert await choices("job show", "id", harbour[-6:].lower()) == [harbour]
+            assert await choices("rerun", "job", "") == [harbour, lighthouse]  # newest first
+            assert await choices("rerun", "job", "castle") == []
+    run(body, tmp_path)
+
+
 def test_result_delivered_after_the_interaction_token_expired_and_after_a_restart(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
         async with fake.run_client(make_bot(tmp_path, fake)):

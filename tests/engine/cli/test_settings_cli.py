@@ -20,4 +20,7 @@ def test_the_list_one_setting_json_and_a_misspelling(capsys):
     entries = json.loads(capsys.readouterr().out)
     assert {e["name"] for e in entries} == set(setting_names()) and len(entries) == len(setting_names()) + 1
     assert main(["settings", "zom"]) == 2
-    assert "no setting called 'zom'; did you mean 'zoom'?" in capsys.readouterr().err
+    assert "no setting called 'zom'; did you mean 'zoom'? `disco settings` lists them all" in capsys.readouterr().err
+    assert main(["settings", "nothing-like-it"]) == 2  # no guess: still two sentences that read
+    assert capsys.readouterr().err == ("error: there is no setting called 'nothing-like-it'; `disco settings` "
+                                       "lists them all\n")
