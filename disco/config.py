@@ -205,6 +205,11 @@ def _check_engine(engine: dict, path: str | Path) -> None:
             check(value)
         except ModelError as exc:
             raise ConfigError(f"--config {path}: [engine] {key}: {exc}") from None
+    gpus = [f"cuda:{int(d.removeprefix('cuda').lstrip(':') or 0)}" for d in devices if d.startswith("cuda")]
+    if twice := next((gpu for gpu in gpus if gpus.count(gpu) > 1), None):
+        # Each engine plans its jobs for the whole GPU's memory (CPU engines share no such budget).
+        raise ConfigError(f"--config {path}: [engine] devices names {twice} twice (\"cuda\" is cuda:0); each "
+                          f"engine counts on its GPU's whole memory, so list each GPU once")
 
 
 def resolve_data_dir(cli_value: str | None, config: dict[str, dict]) -> Path:

@@ -119,6 +119,8 @@ def test_the_example_config_loads_and_names_every_key():
 @pytest.mark.parametrize("engine, message", [
     ('device = "gpu"', "[engine] device: 'gpu' is not a device this engine runs on; use auto, cpu, cuda or cuda:N"),
     ('devices = ["cuda:0", "auto"]', "[engine] devices: 'auto' is not a device this engine runs on; use cpu, cuda or cuda:N"),
+    ('devices = ["cuda:0", "cuda:1", "cuda"]', "[engine] devices names cuda:0 twice (\"cuda\" is cuda:0); each engine "
+                                              "counts on its GPU's whole memory, so list each GPU once"),
     ('precision = "half"', "[engine] precision: unknown precision 'half': choose one of auto, fp32, bf16, fp16"),
     ('model_set = "dd-defaults"', "[engine] model_set = 'dd-defaults' is not a model set; use one of dd-default, "),
 ])

@@ -284,7 +284,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     # ---- banned words ----------------------------------------------------------------------
 
     @banned.command(name="add", description="Refuse prompts containing a word or phrase")
-    @app_commands.describe(word="a word or phrase (whole words, any case, any spelling trick)")
+    @app_commands.describe(word="a word or phrase, matched whole in any case, with accents, full-width or spaced-out letters")
     async def banned_add(self, interaction: discord.Interaction,
                          word: app_commands.Range[str, 1, 100]) -> None:
         await self.db.guilds.add_banned_word(interaction.guild_id, check_banned_word(word),
