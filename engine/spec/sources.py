@@ -13,21 +13,39 @@ from engine.spec.ddfile import read_settings
 from engine.spec.ddsettings import import_dd_settings
 from engine.spec.overrides import parse_set_options
 from engine.spec.render import RenderSpec, follow_steps
+from engine.spec.schedules import short_repr
+
+
+# Where each explicit flag's value goes, and how a note names the flag.
+FLAGS = {"text_prompts": ("prompt", "the prompt"), "steps": ("steps", "--steps"),
+         "width": ("width", "--width"), "height": ("height", "--height"),
+         "seed": ("seed", "--seed"), "n_batches": ("batches", "--batches")}
 
 
 def build_spec(args: argparse.Namespace, base: dict | None = None):
     """The RenderSpec the command line describes, plus lines to show the user; `base`: settings
-    under all of it (e.g. those a PNG of ours carries)."""
+    under all of it (e.g. those a PNG of ours carries). A later source that changes a value an
+    earlier one gave says so (as the bot's echo does): a flag silently beating the file's
+    prompt would look like the file was not read."""
     report: list[str] = []
-    data: dict = dict(base or {})
+    layers: list[tuple[str, dict]] = []
     if getattr(args, "settings", None):
         from_file, report = load_settings_file(args.settings)
-        data = follow_steps(data, from_file)
-    data = follow_steps(data, parse_set_options(args.set))
-    explicit = {"text_prompts": getattr(args, "prompt", None), "steps": args.steps,
-                "width": args.width, "height": args.height, "seed": getattr(args, "seed", None),
-                "n_batches": getattr(args, "batches", None)}
-    data = follow_steps(data, {k: v for k, v in explicit.items() if v is not None})
+        layers.append((f"--settings {Path(args.settings).name}", from_file))
+    layers.append(("--set", parse_set_options(args.set)))
+    flags = {key: value for key, (attr, _) in FLAGS.items()
+             if (value := getattr(args, attr, None)) is not None}
+    layers.append(("", flags))
+    data: dict = dict(base or {})
+    origin: dict[str, str] = {}
+    for label, values in layers:
+        for key, value in values.items():
+            name = label or FLAGS[key][1]
+            if key in origin and key in data and data[key] != value:
+                report.append(f"{key}: {short_repr(value)} from {name} replaces "
+                              f"{short_repr(data[key])} from {origin[key]}")
+            origin[key] = name
+        data = follow_steps(data, values)
     if "n_batches" not in data:
         data["n_batches"] = 1  # DD's default of 50 images is a notebook habit, not a CLI one
     spec = RenderSpec.from_dict(data)
