@@ -56,3 +56,21 @@ def test_a_failed_download_is_a_refusal_to_attach_again_not_a_failure(tmp_path, 
         assert await db.jobs.list() == [] and await db.blobs.count() == (0, 0)
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     run(body, tmp_path)
+
+
+def test_an_empty_attachment_is_refused_saying_what_it_should_be(tmp_path):
+    """A 0-byte file (an upload that failed on the member's side) is not an image nor a settings
+    file: each option refuses it with its rule, nothing is queued."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            for options, named in [({"init_image": FakeFile("photo.png", b"", "image/png")}, "photo.png"),
+                                   ({"settings_file": FakeFile("run.txt", b"", "text/plain")},
+                                    "settings file is empty")]:
+                rec = await fake.slash("disco", {"prompt": "a lighthouse", **options})
+                await fake.wait_for(lambda: rec.followup_ids)
+                answer = fake.message(rec.followup_ids[-1])
+                assert answer.ephemeral and answer.content.startswith("**Not queued:**"), answer.content
+                assert named in answer.content.replace("\\", "")
+        assert await db.jobs.list() == []
+        assert not fake.errors
+    run(body, tmp_path)

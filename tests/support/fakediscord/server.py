@@ -360,7 +360,8 @@ class FakeDiscord(builders.InteractionSender):
             response = DiscordError(400, 0, f"FakeDiscord internal error: {err!r}").response()
         rec.status = response.status
         body = getattr(response, "body", None)
-        if isinstance(body, bytes) and response.headers.get("Content-Type") == "application/json":
+        if (isinstance(body, bytes) and body and not rel.startswith("/attachments/")  # a file is no reply
+                and response.headers.get("Content-Type") == "application/json"):
             rec.response = json.loads(body)
         self.notify()
         return response
