@@ -26,7 +26,7 @@ from PIL import Image
 from bot.answers import NO_MENTIONS, NOT_DONE, AnsweringView, answers_errors, think
 from bot.attachments import read_result_image, results_kept
 from bot.checks import is_moderator, job_of_this_server, rules_channel_id
-from bot.jobtext import prompt_text
+from bot.jobtext import prompt_text, undelivered_words
 from commands.errors import CommandError
 from storage import Job, JobState
 
@@ -71,6 +71,8 @@ def _summary(job: Job, kept: bool) -> str:
     lines.append(f"{job.kind} · {job.width}×{job.height} · seed `{job.seed}` · <t:{int(job.created_at)}:R>")
     if job.state == JobState.SUCCEEDED and not kept:
         lines.append("its files are no longer kept on the server")
+    elif job.state == JobState.SUCCEEDED and job.delivery_state == "abandoned":
+        lines.append(undelivered_words(job))
     return "\n".join(lines)[:4000]
 
 

@@ -19,7 +19,7 @@ from discord.ext import commands
 
 from bot.answers import MESSAGE_LIMIT, NO_MENTIONS, NOT_DONE, NOT_QUEUED, as_typed, think
 from bot.checks import job_of_this_server
-from bot.jobtext import progress_words, prompt_text, seconds_left
+from bot.jobtext import progress_words, prompt_text, seconds_left, undelivered_words
 from bot.params import GuidanceScale, JobId, Prompt, Seed, Settings, Steps
 from bot.queueing import Lineage, enqueue_options, rerun_options
 from bot.views import cancel_job, cancel_view, job_link
@@ -215,7 +215,7 @@ class JobsCog(commands.Cog):
                      if job.result_channel_id else "")
             lines.append(f"{posted}: {job_link(job, job.result_message_ids[0])}{where}")
         elif job.terminal:
-            lines.append(f"{posted}: {job.delivery_state}")
+            lines.append(f"{posted}: {undelivered_words(job)}")
         return "\n".join(lines)
 
 
