@@ -4,13 +4,19 @@ complete), as the engine does it.
 
 A result whose channel was deleted is given up, not lost: /job show and /history say so in
 words a member understands and name the way to get it (📤 Show, which posts it where it is
-clicked)."""
+clicked). An animation never carries GoBig: it enlarges stills only, so 🎞 on a GoBig result
+and a typed gobig=true leave it out with a note instead of echoing an enlargement that no frame
+gets."""
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
+
+from PIL import Image
 
 from storage import Database
-from tests.support.bot import answered, click, finish, has_png, make_bot, queue_job, run
+from tests.support.bot import OWNER, answered, click, finish, has_png, make_bot, queue_job, run
 from tests.support.fakediscord import FakeDiscord
 
 
@@ -41,4 +47,40 @@ def test_a_result_whose_channel_was_deleted_is_explained_and_shown_again(tmp_pat
             _, posted = await click(fake, page.id, f"disco:show:{job_id}")
             assert posted.content.startswith(f"Posted job `{job_id}` here"), posted.content
             assert any(has_png(m) for m in fake.messages_in(fake.channel.id))
+    run(body, tmp_path)
+
+
+async def _finish_at(db: Database, tmp_path: Path, job_id: str, side: int) -> None:
+    """Play the engine: complete `job_id` with one side×side PNG (a GoBig result is twice its spec's size)."""
+    job = await db.leases.claim(OWNER)
+    assert job.id == job_id
+    path = tmp_path / f"{job_id}.png"
+    Image.new("RGB", (side, side), (10, 200, 30)).save(path)
+    ref = await db.blobs.put(path.read_bytes(), "out_0.png", job_id=job_id, role="output", fence=(job.attempt, OWNER))
+    await db.leases.complete(job_id, job.attempt, OWNER, artifacts=[ref], gpu_seconds=1.0)
+
+
+def test_an_animation_leaves_gobig_out_with_a_note(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.guilds.set_limits(fake.guild.id, max_queued_per_user=10)
+        still = await queue_job(db, fake)
+        await finish(db, tmp_path, still)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            result = await fake.wait_for_message(fake.channel.id, lambda m: f"disco:gobig:{still}:0" in m.custom_ids)
+            await click(fake, result.id, f"disco:gobig:{still}:0")
+            (enlarged,) = [j for j in await db.jobs.list() if j.parent_job_id == still]
+            await _finish_at(db, tmp_path, enlarged.id, 128)
+            big = await fake.wait_for_message(fake.channel.id,
+                                              lambda m: f"disco:animate:{enlarged.id}:0" in m.custom_ids)
+            _, animated = await click(fake, big.id, f"disco:animate:{enlarged.id}:0")
+            typed = await answered(fake, await fake.slash("animate", {"prompt": "a lighthouse", "frames": 2,
+                                                                       "settings": "gobig=true"}))
+        for answer in (animated, typed):
+            text = answer.content.replace("\\", "")
+            assert text.startswith("**Queued**") and "GoBig 2×" not in text and "gobig = " not in text, text
+            assert "gobig ignored: GoBig enlarges still images" in text, text
+        animations = [j for j in await db.jobs.list() if j.kind == "animation"]
+        assert len(animations) == 2
+        for job in animations:
+            assert json.loads(job.spec_json)["render"]["gobig"] is False
     run(body, tmp_path)
