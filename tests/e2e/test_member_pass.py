@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from storage import Database
-from tests.support.bot import OWNER, answered, click, finish, has_png, make_bot, queue_job, run
+from tests.support.bot import OWNER, answered, click, delivered, finish, has_png, make_bot, queue_job, run
 from tests.support.fakediscord import FakeDiscord
 
 
@@ -83,4 +83,27 @@ def test_an_animation_leaves_gobig_out_with_a_note(tmp_path):
         assert len(animations) == 2
         for job in animations:
             assert json.loads(job.spec_json)["render"]["gobig"] is False
+    run(body, tmp_path)
+
+
+def test_job_show_keeps_the_result_link_when_the_engine_left_its_most_and_longest_notes(tmp_path):
+    from storage.jobs import MAX_NOTE_CHARS, MAX_RESULT_NOTES
+
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        job_id = await queue_job(db, fake)
+        job = await db.leases.claim(OWNER)
+        notes = [f"note {k}: " + "the prompt_* setting was long " * 20 for k in range(MAX_RESULT_NOTES)]
+        notes = [note[:MAX_NOTE_CHARS] for note in notes]
+        path = tmp_path / "out_0.png"
+        Image.new("RGB", (64, 64), "red").save(path)
+        ref = await db.blobs.put(path.read_bytes(), "out_0.png", job_id=job_id, role="output",
+                                 fence=(job.attempt, OWNER))
+        await db.leases.complete(job_id, job.attempt, OWNER, artifacts=[ref], gpu_seconds=1.0, notes=notes)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            result = await fake.wait_for_message(fake.channel.id, has_png)
+            await delivered(db, job_id)
+            shown = await answered(fake, await fake.slash("job show", {"id": job_id}))
+        assert len(shown.content) <= 2000
+        assert f"/{result.id}" in shown.content, shown.content[-300:]  # the link to the result survives
+        assert "note 0:" in shown.content and "more notes on the result" in shown.content
     run(body, tmp_path)
