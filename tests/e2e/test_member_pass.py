@@ -107,3 +107,25 @@ def test_job_show_keeps_the_result_link_when_the_engine_left_its_most_and_longes
         assert f"/{result.id}" in shown.content, shown.content[-300:]  # the link to the result survives
         assert "note 0:" in shown.content and "more notes on the result" in shown.content
     run(body, tmp_path)
+
+
+def test_gobig_of_an_image_over_the_servers_pixel_limit_is_refused_not_shrunk_and_enlarged_back(tmp_path):
+    """⬆ on a GoBig result at the server's size limit: the source would be shrunk to the limit
+    first, so the member would pay for every tile to get the same size back. Refused instead."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.guilds.set_limits(fake.guild.id, max_queued_per_user=10, max_pixels=64 * 64)
+        still = await queue_job(db, fake)
+        await finish(db, tmp_path, still)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            result = await fake.wait_for_message(fake.channel.id, lambda m: f"disco:gobig:{still}:0" in m.custom_ids)
+            _, first = await click(fake, result.id, f"disco:gobig:{still}:0")
+            assert first.content.startswith("**Queued**") and "GoBig 2× → 128×128" in first.content, first.content
+            (enlarged,) = [j for j in await db.jobs.list() if j.parent_job_id == still]
+            await _finish_at(db, tmp_path, enlarged.id, 128)
+            big = await fake.wait_for_message(fake.channel.id, lambda m: f"disco:gobig:{enlarged.id}:0" in m.custom_ids)
+            _, again = await click(fake, big.id, f"disco:gobig:{enlarged.id}:0")
+        text = again.content.replace("\\", "")
+        assert text.startswith("**Not queued:**") and "128×128" in text, text
+        assert "max_pixels" in text and "4,096" in text and "an admin" in text, text
+        assert [j.id for j in await db.jobs.list() if j.parent_job_id == enlarged.id] == []
+    run(body, tmp_path)
