@@ -131,12 +131,8 @@ def read_animation_file(content: str | bytes | None, mode: str | None = None
 def build_animation(still: ParsedJob, options: AnimateOptions, *,
                     limits: JobLimits = JobLimits()) -> ParsedAnimation:
     """Merge and check the animation part over the checked still part; SpecError says what to fix."""
+    still = still.without_gobig("animation frames")
     notes: list[str] = list(options.notes)
-    if still.spec.gobig:  # from a typed setting, a preset or the GoBig result 🎞 animates
-        still = replace(still, spec=still.spec.model_copy(update={"gobig": False}),
-                        non_defaults={k: v for k, v in still.non_defaults.items() if k != "gobig"})
-        notes.append("gobig ignored: GoBig enlarges still images, not animation frames — "
-                     "use ⬆ under a /disco result to enlarge one")
     values = dict(options.values)
     for key in PATH_KEYS:
         if values.pop(key, None):

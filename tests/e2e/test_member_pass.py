@@ -16,7 +16,18 @@ from pathlib import Path
 from PIL import Image
 
 from storage import Database
-from tests.support.bot import OWNER, answered, click, delivered, finish, has_png, make_bot, queue_job, run
+from tests.support.bot import (
+    OWNER,
+    answered,
+    click,
+    delivered,
+    finish,
+    has_png,
+    last_answer,
+    make_bot,
+    queue_job,
+    run,
+)
 from tests.support.fakediscord import FakeDiscord
 
 
@@ -128,4 +139,27 @@ def test_gobig_of_an_image_over_the_servers_pixel_limit_is_refused_not_shrunk_an
         assert text.startswith("**Not queued:**") and "128×128" in text, text
         assert "max_pixels" in text and "4,096" in text and "an admin" in text, text
         assert [j.id for j in await db.jobs.list() if j.parent_job_id == enlarged.id] == []
+    run(body, tmp_path)
+
+
+def test_a_study_leaves_gobig_out_and_refuses_axes_that_draw_identical_cells(tmp_path):
+    """A study's cells are rendered, never enlarged, and previews or in-between saves do not
+    change an image: such axes would bill n identical cells."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.guilds.set_limits(fake.guild.id, max_queued_per_user=10)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            fixed = await last_answer(fake, await fake.slash("study", {"prompt": "a lighthouse", "x": "tv_scale=1,2",
+                                                                     "settings": "gobig=true"}))
+            refused = {}
+            for axis in ("gobig=true,false", "gobig_scale=2,3", "display_rate=1,2", "intermediate_saves=1,2"):
+                refused[axis] = await last_answer(fake, await fake.slash("study", {"prompt": "a lighthouse", "x": axis}))
+        text = fixed.content.replace("\\", "")
+        assert text.startswith("**Queued**") and "GoBig 2×" not in text and "gobig = " not in text, text
+        assert "gobig ignored: GoBig enlarges still images" in text, text
+        (study,) = await db.jobs.list()
+        assert json.loads(study.spec_json)["base"]["gobig"] is False
+        for axis, answer in refused.items():
+            words = answer.content.replace("\\", "")
+            assert answer.ephemeral and words.startswith("**Not queued:**"), (axis, words)
+            assert f"{axis.partition('=')[0]} cannot be varied" in words, (axis, words)
     run(body, tmp_path)
