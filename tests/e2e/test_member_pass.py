@@ -163,3 +163,34 @@ def test_a_study_leaves_gobig_out_and_refuses_axes_that_draw_identical_cells(tmp
             assert answer.ephemeral and words.startswith("**Not queued:**"), (axis, words)
             assert f"{axis.partition('=')[0]} cannot be varied" in words, (axis, words)
     run(body, tmp_path)
+
+
+def test_a_study_cancelled_part_way_posts_the_grid_of_its_finished_cells(tmp_path):
+    """What the engine hands back for a cancelled study (its partial grid, as a blob) reaches
+    the member as "was cancelled … Here is what it finished" with the grid and the study JSON."""
+    from engine.spec.render import SCHEMA_VERSION, RenderSpec
+    from engine.spec.study import build_study
+    from storage import JobRequest
+    from tests.support.bot import FAST_DEFAULTS
+
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        base = RenderSpec.from_dict({**FAST_DEFAULTS, "text_prompts": "a lighthouse", "width": 64, "height": 64,
+                                     "steps": 4, "seed": 5})
+        study = build_study(base, "tv_scale=1,2,3")
+        job = await db.jobs.enqueue(JobRequest(
+            guild_id=fake.guild.id, channel_id=fake.channel.id, user_id=fake.member.id, kind="study",
+            spec_json=study.to_json(), spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64,
+            height=64, steps=4, frames=study.n_cells, seed=5))
+        claimed = await db.leases.claim(OWNER)
+        grid = tmp_path / "partial_grid.png"
+        Image.new("RGB", (200, 90), "white").save(grid)
+        ref = await db.blobs.put(grid.read_bytes(), "partial_grid.png", job_id=job.id, role="output",
+                                 fence=(claimed.attempt, OWNER))
+        await db.jobs.cancel(job.id)
+        await db.leases.acknowledge_cancel(job.id, claimed.attempt, OWNER, artifacts=[ref])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            notice = await fake.wait_for_message(fake.channel.id, lambda m: "was cancelled" in m.content)
+            await delivered(db, job.id)
+        assert "Here is what it finished" in notice.content and f"<@{fake.member.id}>" in notice.content
+        assert f"{job.id}_grid.png" in notice.files and f"{job.id}_study.json" in notice.files
+    run(body, tmp_path)
