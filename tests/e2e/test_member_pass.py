@@ -13,6 +13,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from storage import Database
@@ -193,4 +194,52 @@ def test_a_study_cancelled_part_way_posts_the_grid_of_its_finished_cells(tmp_pat
             await delivered(db, job.id)
         assert "Here is what it finished" in notice.content and f"<@{fake.member.id}>" in notice.content
         assert f"{job.id}_grid.png" in notice.files and f"{job.id}_study.json" in notice.files
+    run(body, tmp_path)
+
+
+def _button(message, custom_id: str) -> dict:
+    found = []
+
+    def walk(nodes):
+        for node in nodes:
+            if node.get("custom_id") == custom_id:
+                found.append(node)
+            walk(node.get("components", []))
+    walk(message.components)
+    return found[0]
+
+
+def test_history_shows_a_cancelled_animation_again_with_the_frames_it_finished(tmp_path):
+    """The frames a cancelled animation finished were posted once; a member who missed that
+    post (its channel deleted, the message lost) gets them again from /history's 📤 Show."""
+    from engine.media.video import encode_mp4, probe_video
+    from engine.spec.animation import AnimationSpec
+    from engine.spec.render import SCHEMA_VERSION
+    from storage import JobRequest
+
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        anim = AnimationSpec.from_dict({"render": {"text_prompts": "a lighthouse", "width": 64, "height": 64,
+                                                   "steps": 4, "seed": 3}, "max_frames": 10})
+        job = await db.jobs.enqueue(JobRequest(
+            guild_id=fake.guild.id, channel_id=fake.channel.id, user_id=fake.member.id, kind="animation",
+            spec_json=anim.to_json(), spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64,
+            steps=2, seed=3, frames=10))
+        claimed = await db.leases.claim(OWNER)
+        frames = [np.full((64, 64, 3), 40 * k, dtype=np.uint8) for k in range(3)]
+        partial = encode_mp4(frames, tmp_path / "partial.mp4", fps=12)
+        ref = await db.blobs.put(partial.read_bytes(), "partial.mp4", job_id=job.id, role="output",
+                                 fence=(claimed.attempt, OWNER))
+        await db.jobs.cancel(job.id)
+        await db.leases.acknowledge_cancel(job.id, claimed.attempt, OWNER, artifacts=[ref])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            await fake.wait_for_message(fake.channel.id, lambda m: "was cancelled" in m.content)
+            await delivered(db, job.id)
+            page = await answered(fake, await fake.slash("history"))
+            assert not _button(page, f"disco:show:{job.id}").get("disabled"), page.components
+            _, answer = await click(fake, page.id, f"disco:show:{job.id}")
+            assert answer.content.startswith(f"Posted job `{job.id}` here"), answer.content
+            again = fake.messages_in(fake.channel.id)[-1]
+        assert "Shown again from /history" in again.content and "Here is what it finished" in again.content
+        (tmp_path / "again.mp4").write_bytes(again.files[f"{job.id}.mp4"])
+        assert probe_video(tmp_path / "again.mp4").frames == 3
     run(body, tmp_path)
