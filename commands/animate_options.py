@@ -260,7 +260,7 @@ def animation_line(spec: AnimationSpec) -> str:
     seconds = spec.max_frames / spec.fps
     parts = [f"**{spec.animation_mode} animation**" if spec.animation_mode != "Video Input"
              else "**video-input animation**",
-             f"{spec.max_frames} frames at {spec.fps} fps ({seconds:.1f} s)",
+             f"{spec.max_frames} frame{'s' if spec.max_frames != 1 else ''} at {spec.fps} fps ({seconds:.1f} s)",
              f"{spec.denoising_steps():,} denoising steps"]
     defaults = AnimationSpec.model_fields
     for name in MODE_KEYS[spec.animation_mode]:
