@@ -243,3 +243,36 @@ def test_history_shows_a_cancelled_animation_again_with_the_frames_it_finished(t
         (tmp_path / "again.mp4").write_bytes(again.files[f"{job.id}.mp4"])
         assert probe_video(tmp_path / "again.mp4").frames == 3
     run(body, tmp_path)
+
+
+def test_gobig_of_image_2_of_3_enlarges_that_image_with_the_seed_it_was_made_with(tmp_path):
+    from engine.spec.render import SCHEMA_VERSION, RenderSpec, batch_image_seed
+    from storage import JobRequest
+    from tests.support.bot import FAST_DEFAULTS
+
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        spec = RenderSpec.from_dict({**FAST_DEFAULTS, "text_prompts": "a lighthouse", "width": 64, "height": 64,
+                                     "steps": 8, "seed": 11, "n_batches": 3})
+        job = await db.jobs.enqueue(JobRequest(
+            guild_id=fake.guild.id, channel_id=fake.channel.id, user_id=fake.member.id, kind="still",
+            spec_json=spec.to_json(), spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64,
+            steps=8, seed=11))
+        claimed = await db.leases.claim(OWNER)
+        refs = []
+        for k in range(3):
+            path = tmp_path / f"out_{k}.png"
+            Image.new("RGB", (64, 64), (80 * k, 20, 200 - 60 * k)).save(path)
+            refs.append(await db.blobs.put(path.read_bytes(), path.name, job_id=job.id, role="output",
+                                           fence=(claimed.attempt, OWNER)))
+        await db.leases.complete(job.id, claimed.attempt, OWNER, artifacts=refs, gpu_seconds=1.0)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            result = await fake.wait_for_message(fake.channel.id, lambda m: f"disco:gobig:{job.id}:1" in m.custom_ids)
+            _, echo = await click(fake, result.id, f"disco:gobig:{job.id}:1")
+            assert echo.content.startswith("**Queued**") and "GoBig 2× → 128×128" in echo.content, echo.content
+            (enlarge,) = [j for j in await db.jobs.list() if j.parent_job_id == job.id]
+            shown = await answered(fake, await fake.slash("job show", {"id": enlarge.id}))
+        spec = json.loads(enlarge.spec_json)
+        assert await db.blobs.get(spec["gobig_init"]) == await db.blobs.get(refs[1])
+        assert spec["seed"] == enlarge.seed == batch_image_seed(11, 1) and spec["n_batches"] == 1
+        assert enlarge.parent_image == 1 and "image 2" in shown.content, shown.content
+    run(body, tmp_path)
