@@ -6,7 +6,9 @@ is the result's own (prompts and settings, the image's seed) with `gobig` on and
 naming a kept copy of that image — the engine then renders nothing first (engine/jobs/gobig.py).
 The copy passes the same checks as an attachment (bytes, decoded whole, pixel cap), the job
 the same limits, banned words, memory check and quota as `/disco` (`bot.queueing`), and the
-enlarged size its own bound (`engine.spec.gobig.MAX_GOBIG_PIXELS`).
+enlarged size its own bound (`engine.spec.gobig.MAX_GOBIG_PIXELS`). An image over the server's
+`max_pixels` (a GoBig result at the limit) is refused: it would be shrunk to the limit, then
+enlarged back to the size it had.
 """
 from __future__ import annotations
 
@@ -41,6 +43,12 @@ async def queue_gobig(bot: Any, interaction: discord.Interaction, job_id: str, i
                                   "gobig_needs_image", index=image_index)
     data = await read_file(bot.db, source)
     width, height = await asyncio.to_thread(check_kept_image, data, name_of(source), "gobig")
+    max_pixels = (await bot.db.guilds.get(interaction.guild_id)).limits.max_pixels
+    if width * height > max_pixels:  # it would be shrunk to the limit first, then enlarged back
+        raise CommandError(f"image {image_index + 1} of job {job.id} is {width}×{height}, over this server's "
+                           f"{max_pixels:,} pixels per image (max_pixels), and GoBig starts from the image at a "
+                           f"size the server allows — enlarge a smaller image, or ask an admin to raise "
+                           f"max_pixels", "job", rule="max_pixels")
     copy = await kept_copy(bot.db, source, "gobig_init.png")
     seed = batch_image_seed(job.seed or 0, image_index)  # the seed this very image was made with
     options = await rerun_options(bot.db, job, gobig=True, gobig_init=copy, width=width, height=height,

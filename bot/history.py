@@ -3,7 +3,8 @@
 Each job is an embed with its state, prompt, size and seed, and a thumbnail of its first image
 while the server still keeps its files. Under them: one "Show k" button per job
 (`ShowButton`, `disco:show:<job>`), which reposts that job's result in the channel where it is
-clicked, with fresh buttons, and the pager (`HistoryPage`, `disco:history:<offset>`), which
+clicked, with fresh buttons (or what a cancelled or stopped animation or study finished, as
+its notice posted it), and the pager (`HistoryPage`, `disco:history:<offset>`), which
 turns the page in place. Both are `DynamicItem`s: all they need is in their custom_id and in the
 database, so a page shown before a restart keeps working after it. The pages are ephemeral, so
 only the caller clicks them; a page shows the clicker's own jobs whoever clicks, and only the
@@ -26,7 +27,7 @@ from PIL import Image
 from bot.answers import NO_MENTIONS, NOT_DONE, AnsweringView, answers_errors, think
 from bot.attachments import read_result_image, results_kept
 from bot.checks import is_moderator, job_of_this_server, rules_channel_id
-from bot.jobtext import prompt_text
+from bot.jobtext import prompt_text, showable, undelivered_words
 from commands.errors import CommandError
 from storage import Job, JobState
 
@@ -59,7 +60,7 @@ async def history_page(bot: Any, guild_id: int, user_id: int, offset: int) -> di
             embed.set_thumbnail(url=f"attachment://{name}")
         embeds.append(embed)
         button = ShowButton(job.id, number)
-        button.item.disabled = job.state != JobState.SUCCEEDED
+        button.item.disabled = not showable(job)
         view.add_item(button)
     text = f"**Your jobs here**, newest first: {offset + 1}–{offset + len(jobs)}"
     return {"content": text, "embeds": embeds, "files": files, "view": view}
@@ -71,6 +72,8 @@ def _summary(job: Job, kept: bool) -> str:
     lines.append(f"{job.kind} · {job.width}×{job.height} · seed `{job.seed}` · <t:{int(job.created_at)}:R>")
     if job.state == JobState.SUCCEEDED and not kept:
         lines.append("its files are no longer kept on the server")
+    elif job.state == JobState.SUCCEEDED and job.delivery_state == "abandoned":
+        lines.append(undelivered_words(job))
     return "\n".join(lines)[:4000]
 
 
@@ -145,7 +148,7 @@ async def show_here(bot: Any, interaction: discord.Interaction, job_id: str) -> 
     if str(interaction.user.id) != job.user_id and not is_moderator(interaction):
         raise CommandError(f"only the person who asked for job {job.id} or members with Manage Messages may "
                            f"show it again (rule: show_own_jobs); ask them", "job", rule="show_own_jobs")
-    if job.state != JobState.SUCCEEDED:
+    if not showable(job):
         return f"Job `{job.id}` is {job.state}; there is no result to show."
     guild = await bot.db.guilds.get(interaction.guild_id)
     if not guild.channel_allowed(rules_channel_id(interaction)):  # the admins' rule for renders holds for reposts

@@ -39,6 +39,23 @@ def _one(prompt: Any) -> str:
     return str(prompt)
 
 
+def showable(job: Job) -> bool:
+    """What /history's 📤 Show can post again: a result, or what a stopped animation or study
+    finished (its frames, its partial grid)."""
+    return job.state == "succeeded" or (
+        job.terminal and bool(job.artifacts) and job.kind in (JobKind.ANIMATION, JobKind.STUDY))
+
+
+def undelivered_words(job: Job) -> str:
+    """Where a finished job's result or notice stands when it is not (yet) in a message."""
+    if job.delivery_state != "abandoned":
+        return "being posted"
+    words = "not posted: its channel refused it or was deleted"
+    if showable(job):
+        words += "; /history → 📤 Show posts it in the channel you use it in"
+    return words
+
+
 def progress_words(job: Job) -> str:
     """'step 12/100', with the image, cell or frame in front when the job has several."""
     total = job.progress_total or job.steps

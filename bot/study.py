@@ -57,7 +57,7 @@ async def enqueue_study(bot: Any, interaction: discord.Interaction, options: Dis
         if key in IMAGE_SETTINGS:
             raise CommandError(f"{name} axis: {key} cannot be varied (study_axes): images come only "
                                f"as attachments to /disco; vary another setting", key, rule="study_axes")
-    parsed = await build_options(bot, interaction, options, preset_name=preset_name)
+    parsed = (await build_options(bot, interaction, options, preset_name=preset_name)).without_gobig("a study's cells")
     study = build_study(parsed.spec, x, y, max_cells=max(1, bot.config.max_study_cells))
     guild = await bot.db.guilds.get(interaction.guild_id)
     check_cells(study, JobLimits.from_guild(guild.limits))

@@ -131,6 +131,7 @@ def read_animation_file(content: str | bytes | None, mode: str | None = None
 def build_animation(still: ParsedJob, options: AnimateOptions, *,
                     limits: JobLimits = JobLimits()) -> ParsedAnimation:
     """Merge and check the animation part over the checked still part; SpecError says what to fix."""
+    still = still.without_gobig("animation frames")
     notes: list[str] = list(options.notes)
     values = dict(options.values)
     for key in PATH_KEYS:
@@ -259,7 +260,7 @@ def animation_line(spec: AnimationSpec) -> str:
     seconds = spec.max_frames / spec.fps
     parts = [f"**{spec.animation_mode} animation**" if spec.animation_mode != "Video Input"
              else "**video-input animation**",
-             f"{spec.max_frames} frames at {spec.fps} fps ({seconds:.1f} s)",
+             f"{spec.max_frames} frame{'s' if spec.max_frames != 1 else ''} at {spec.fps} fps ({seconds:.1f} s)",
              f"{spec.denoising_steps():,} denoising steps"]
     defaults = AnimationSpec.model_fields
     for name in MODE_KEYS[spec.animation_mode]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from commands.errors import CommandError
@@ -130,6 +130,17 @@ class ParsedJob:
     @property
     def cuts(self) -> int:
         return cuts_per_step(self.spec)
+
+    def without_gobig(self, images: str) -> ParsedJob:
+        """This job with GoBig off and a note, for `images` the engine never enlarges (an
+        animation's frames, a study's cells): gobig may come typed, from a preset, the server's
+        defaults or the GoBig result being animated."""
+        if not self.spec.gobig:
+            return self
+        return replace(self, spec=self.spec.model_copy(update={"gobig": False}),
+                       non_defaults={k: v for k, v in self.non_defaults.items() if k != "gobig"},
+                       notes=[*self.notes, f"gobig ignored: GoBig enlarges still images, not {images} — "
+                                           f"use ⬆ under a /disco result to enlarge one"])
 
 
 def cuts_per_step(spec: RenderSpec) -> int:

@@ -19,7 +19,7 @@ from discord.ext import commands
 
 from bot.answers import MESSAGE_LIMIT, NO_MENTIONS, NOT_DONE, NOT_QUEUED, as_typed, think
 from bot.checks import job_of_this_server
-from bot.jobtext import progress_words, prompt_text, seconds_left
+from bot.jobtext import progress_words, prompt_text, seconds_left, undelivered_words
 from bot.params import GuidanceScale, JobId, Prompt, Seed, Settings, Steps
 from bot.queueing import Lineage, enqueue_options, rerun_options
 from bot.views import cancel_job, cancel_view, job_link
@@ -47,6 +47,21 @@ def _waiting(estimate, now: float) -> str:
 
 LINEAGE_WORDS = {"new": "new seed of", "same": "same seed of", "vary": "variation of", "animate": "animation of",
                  "remix": "remix of", "rerun": "re-run of", "gobig": "GoBig enlargement of"}
+
+
+def _fitted_notes(job: Job, room: int) -> list[str]:
+    """The engine's notes on the job, whole lines, as many as fit in `room` characters (the
+    result's link above them stays); the rest are counted."""
+    lines: list[str] = []
+    for k, note in enumerate(job.notes):
+        line, rest = f"note: {as_typed(note)}", len(job.notes) - k
+        more = f"…and {rest} more note{'s' if rest > 1 else ''} on the result"
+        reserve = len(more) + 1 if rest > 1 else 0  # room to count the notes after this one
+        if len(line) + 1 + reserve > room:
+            return lines + ([more] if len(more) + 1 <= room else [])
+        lines.append(line)
+        room -= len(line) + 1
+    return lines
 
 
 def lineage_words(job: Job) -> str:
@@ -208,15 +223,14 @@ class JobsCog(commands.Cog):
             lines.append(progress_words(job) + (f" · done <t:{eta}:R>" if eta else ""))
         if job.error_message and job.state != JobState.SUCCEEDED:
             lines.append(f"error: {as_typed(' '.join(job.error_message.split())[:500])}")
-        lines += [f"note: {as_typed(note)}" for note in job.notes]  # the engine's, on the result
         posted = "result" if job.state == JobState.SUCCEEDED else "notice"  # a failure's or cancel's
         if job.result_message_ids and job.delivery_state == "posted":
             where = (f" (in <@{job.user_id}>'s DMs: the channel refused it, so only they can open it)"
                      if job.result_channel_id else "")
             lines.append(f"{posted}: {job_link(job, job.result_message_ids[0])}{where}")
         elif job.terminal:
-            lines.append(f"{posted}: {job.delivery_state}")
-        return "\n".join(lines)
+            lines.append(f"{posted}: {undelivered_words(job)}")
+        return "\n".join(lines + _fitted_notes(job, MESSAGE_LIMIT - sum(len(line) + 1 for line in lines)))
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -11,7 +11,8 @@ as blobs) and reports through the job's context:
   once (engine/jobs/units.py) — a finished cell is kept and reused, so its time is charged
   even if the study later fails or is cancelled (a failure refunds only the unbilled rest);
   when the requester's quota is spent with cells to go, the study stops with the partial grid;
-- a cancel (or a lost lease) stops before the next step;
+- a cancel (or a lost lease) stops before the next step; a cancelled study still delivers the
+  partial grid of its finished cells (billed, as above);
 - out of GPU memory, it fails at once: cells are small, resumable units (no in-process retry);
 - each distinct prompt text whose end CLIP does not read is a note on the result.
 
@@ -56,11 +57,13 @@ def render_study_job(ctx: JobContext, study: StudySpec) -> list[str]:
         result = ctx.guarded(run, f"out of GPU memory while rendering a {study.base.width}×"
                                   f"{study.base.height} study cell; use a smaller width and height "
                                   f"or fewer cutn_batches")
-    except Cancelled:
+    except Cancelled as stop:
+        grid = folder / "partial_grid.png"
+        # The cells finished before the stop are billed, so they are delivered (a hand-back delivers nothing).
+        partial = (str(grid),) if grid.exists() and not ctx.handing_back else ()
         if live.quota_spent:
-            grid = folder / "partial_grid.png"
-            raise progress.quota_spent((str(grid),) if grid.exists() else ()) from None
-        raise
+            raise progress.quota_spent(partial) from None
+        raise Cancelled(str(stop), artifacts=partial) from None
     return [str(result.grid)] + [str(p) for p in result.cells]
 
 

@@ -15,9 +15,11 @@ separates values). Each value is read like ``--set param=value`` and validated b
 cell's spec, so an axis accepts exactly what a render accepts; a bad value is a `SpecError`
 naming the axis, the value and what the setting allows.
 
-`seed`, `n_batches` and `batch_name` cannot be axes: the seed is what every cell shares (it is
-what makes the cells comparable), each cell is exactly one image, and batch_name only names
-files, so it would draw identical cells.
+`seed`, `n_batches`, `batch_name`, `display_rate`, `intermediate_saves` and the GoBig settings
+cannot be axes: the seed is what every cell shares (it is what makes the cells comparable), each
+cell is exactly one image, and the others only name files, draw previews, keep in-between images
+or enlarge finished stills (a study's cells are never enlarged, so `gobig` is refused in the base
+too), so they would draw identical cells.
 
 Torch-free: the bot validates studies without loading the engine.
 """
@@ -48,6 +50,11 @@ NOT_AXES: dict[str, str] = {
             "set it with seed=",
     "n_batches": "each cell is exactly one image",
     "batch_name": "it only names the output files, so every cell would look the same",
+    "display_rate": "it only sets how often the progress preview is drawn, so every cell would look the same",
+    "intermediate_saves": "it only keeps in-between images, which a study does not show, so every cell "
+                          "would look the same",
+    **{name: "a study's cells are rendered, never enlarged; ⬆ GoBig under a finished image enlarges it"
+       for name in ("gobig", "gobig_scale", "gobig_overlap", "gobig_skip_ratio")},
 }
 # Settings that are free text or lists: their values are never split on '+'.
 _LIST_AXES = {"clip_models"}
@@ -185,6 +192,9 @@ class StudySpec:
         if self.base.seed is None:
             raise SpecError("a study needs a fixed seed shared by every cell; use "
                             "build_study, which picks one, or set seed=", "seed")
+        if self.base.gobig:
+            raise SpecError("gobig: a study's cells are rendered, never enlarged; leave gobig out "
+                            "(enlarge a finished image with disco gobig or ⬆ GoBig)", "gobig")
         if self.y is not None and self.y.param == self.x.param:
             raise SpecError(f"the x and y axes both vary {self.x.param}; vary two different "
                             f"settings, or put every value on one axis", self.x.param)

@@ -64,6 +64,11 @@ def test_mode_names_and_frames_and_flags():
         animate(AnimateOptions(mode="4D"))
 
 
+def test_the_animation_line_counts_one_frame_in_the_singular():
+    assert "· 1 frame at 12 fps (0.1 s) ·" in animation_line(animate(AnimateOptions(frames=1)).spec)
+    assert "· 2 frames at 12 fps" in animation_line(animate(AnimateOptions(frames=2)).spec)
+
+
 def test_frame_keyed_prompts_give_frame_zero_to_the_still_part():
     prompt, keyed = split_prompt("0: a castle:2 | fog:-0.5 || 60: a city")
     assert prompt == "a castle:2 | fog:-0.5" and keyed.startswith("0: a castle")

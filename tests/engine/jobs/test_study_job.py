@@ -52,11 +52,14 @@ def test_a_study_completes_with_grid_and_cells_and_reports_each_cell(tmp_path):
     assert len(charges) == 3 and abs(sum(e.gpu_seconds for e in charges) - job.gpu_seconds) < 1e-6
 
 
-def test_cancel_mid_study_stops_and_keeps_the_finished_cells_billed(tmp_path):
+def test_cancel_mid_study_stops_keeps_the_finished_cells_billed_and_delivers_them(tmp_path):
     job, status = cancel_after_first_unit(tmp_path, study_request("clip_guidance_scale=1000,8000"))
     files = job_files(tmp_path, job.id)
-    assert job.state == "cancelled" and not job.artifacts
+    assert job.state == "cancelled"
     assert files.get("cells/01.png") == "cell" and "cells/02.png" not in files and "grid.png" not in files
+    # What the member paid for comes back, as a cancelled animation's frames do: the partial grid.
+    assert names(job.artifacts) == ("partial_grid.png",)
+    assert Image.open(blob_file(tmp_path, job.artifacts[0])).size[0] >= 64
     assert status["day"].user_used > 0  # cell 1's GPU time stays charged
 
 
