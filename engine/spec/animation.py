@@ -303,8 +303,8 @@ class AnimationSpec(CanonicalJSON, BaseModel):
                                     f"past the last frame", param="text_prompts",
                                     fix="start the prompts at frame 0, e.g. 0: a castle"))
         elif beyond:
-            notes.append(f"text_prompts: prompts at frames {', '.join(map(str, beyond[:5]))} "
-                         f"start past the last frame ({self.max_frames - 1}) and are ignored")
+            notes.append(f"text_prompts: prompts starting past the last frame ({self.max_frames - 1}) "
+                         f"are ignored ({kf.frames_named(beyond)})")
         if self.render.clip_guidance_scale > 0:
             for frame, prompts in frames.items():
                 try:

@@ -277,13 +277,14 @@ def check_flag(value: object, name: str) -> bool:
 
 def _number(value: object, kind: str = "a number") -> float:
     """Any finite number, given as a number or as text; bools are refused."""
+    given = value
     if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value):
         value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise Invalid(f"{short_repr(value)} is not {kind}")
     number = as_finite_float(value)
-    if number is None:
-        raise Invalid(f"{short_repr(value)} is not a finite number")
+    if number is None:  # the value as given: "1e400" read as a float would show as inf
+        raise Invalid(f"{short_repr(given)} is not a finite number (too large, or nan)")
     return number
 
 

@@ -14,7 +14,7 @@ import json
 import re
 
 from engine.errors import SpecError
-from engine.spec.keyframes import FRAME_NUMBER, MAX_FRAME_NUMBER
+from engine.spec.keyframes import FRAME_NUMBER, MAX_FRAME_NUMBER, frames_named
 from engine.spec.prompts import WeightedPrompt, format_prompts, parse_prompts
 from engine.spec.schedules import short_repr
 
@@ -169,8 +169,8 @@ def parse_frame_prompts(value: object, *, max_frames: int | None = None,
             raise _prompt_error(param, f"every prompt starts at or after frame {max_frames}, "
                                 f"past the last frame; start one at frame 0")
         if beyond and notes is not None:
-            notes.append(f"{param}: prompts at frames {', '.join(map(str, beyond[:5]))} start "
-                         f"past the last frame ({max_frames - 1}) and are ignored")
+            notes.append(f"{param}: prompts starting past the last frame ({max_frames - 1}) are "
+                         f"ignored ({frames_named(beyond)})")
         frames = {frame: p for frame, p in frames.items() if frame < max_frames}
     return frames
 

@@ -195,9 +195,8 @@ def parse_keyframes(text: object, *, param: str, low: float | None = None,
                             f"last frame ({max_frames - 1}) — start with a frame-0 key, e.g. "
                             f"0: ({format_number(keys[beyond[0]])})", param)
         if beyond and notes is not None:
-            notes.append(f"{param}: keyframes at frames {', '.join(map(str, beyond[:5]))}"
-                         f"{', …' if len(beyond) > 5 else ''} are past the last frame "
-                         f"({max_frames - 1}) and are ignored")
+            notes.append(f"{param}: keys past the last frame ({max_frames - 1}) are ignored "
+                         f"({frames_named(beyond)})")
         keys = {frame: value for frame, value in keys.items() if frame < max_frames}
     return dict(sorted(keys.items()))
 
@@ -369,3 +368,9 @@ def parse_percent(value: object, *, param: str = "frames_skip_steps") -> int:
 def frames_skip_steps(steps: int, value: object, *, param: str = "frames_skip_steps") -> int:
     """Steps skipped on frames after the first: floor(steps × percent / 100), as DD computes."""
     return steps * parse_percent(value, param=param) // 100
+
+
+def frames_named(frames: list[int]) -> str:
+    """'frame 5', or 'frames 5, 7' (the first five, then '…'), for notes."""
+    shown = ", ".join(map(str, frames[:5])) + (", …" if len(frames) > 5 else "")
+    return f"frame{'s' if len(frames) > 1 else ''} {shown}"

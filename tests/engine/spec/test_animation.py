@@ -118,9 +118,9 @@ def test_notes():
                 text_prompts="0: a || 50: b")
     notes = " / ".join(spec.notes)
     assert "rotation_3d_x: not used in 2D mode" in notes
-    assert "zoom: keyframes at frames 40 are past the last frame" in notes
+    assert "zoom: keys past the last frame (19) are ignored (frame 40)" in notes
     assert "zoom: key_frames is off, so only the first value (0: (1)) is used" in notes
-    assert "text_prompts: prompts at frames 50" in notes
+    assert "text_prompts: prompts starting past the last frame (19) are ignored (frame 50)" in notes
     assert make(zoom="1.1").zoom == "0: (1.1)"
     assert AnimationSpec(max_frames=5).notes == ()  # DD's default zoom (frame 10) says nothing
     assert "read as 0: (1.1)" in " ".join(make(zoom="1.1").notes)

@@ -76,6 +76,7 @@ def test_spec_is_immutable_and_replace_revalidates():
     ("range_scale", -0.1, "below the minimum"),
     ("sat_scale", "lots", "not a number"),
     ("init_scale", 10**400, "not a finite number"),
+    ("init_scale", "1e400", "'1e400' is not a finite number (too large, or nan)"),  # as typed, not inf
     ("cutn_batches", 0, "allowed: 1..64"),
     ("cutn_batches", 65, "above the maximum"),
     ("skip_augs", "maybe", "not true or false"),
