@@ -25,7 +25,7 @@ if [ -z "${DISCO_TEST_POSTGRES_URL:-}" ]; then
     pg_dir=$(echo "$cluster" | head -1)
     trap 'scripts/postgres.sh stop "$pg_dir"' EXIT
     export DISCO_TEST_POSTGRES_URL=$(echo "$cluster" | tail -1)
-    export DISCO_TEST_POSTGRES_DIR=$pg_dir  # the restart test runs `postgres.sh restart` on it
+    export DISCO_TEST_POSTGRES_DIR=$pg_dir  # postgres.sh works here: the outage tests start their own
 fi
 export DISCO_TEST_REQUIRE_POSTGRES=1
 status=0
