@@ -1,7 +1,9 @@
-"""Test-wide settings: no network, slow tests only on request, tests/e2e/ marked `e2e`."""
+"""Test-wide settings: no network, slow tests only on request, tests/e2e/ marked `e2e`, and how
+many pytest-xdist workers `-n auto` (scripts/test.sh) starts."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,6 +24,14 @@ if "TMPDIR" not in os.environ and RAM_DISK.is_dir() and os.access(RAM_DISK, os.W
     os.environ["TMPDIR"] = str(RAM_DISK)
     tempfile.tempdir = None  # gettempdir() reads TMPDIR again
 
+# Each xdist worker (and every engine or worker process a test starts) gets one torch thread:
+# two workers with torch's default of a thread per core would run 4 busy threads on the 2 cores
+# CI has. Set before anything imports torch; a value set by whoever runs the tests wins.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+WHOLE_SUITE_WORKERS = 2  # the isolation of tests run side by side is checked for two
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs CUDA (skipped without it); benchmarks/gpu_check.sh runs them")
@@ -29,6 +39,26 @@ def pytest_configure(config):
 
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+
+
+def slow_selected(config) -> bool:
+    """--run-slow, or a -m expression that names `slow` other than as `not slow` (--fast's)."""
+    marks = re.sub(r"\bnot\s+slow\b", "", config.getoption("-m") or "")
+    return config.getoption("--run-slow") or re.search(r"\bslow\b", marks) is not None
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: plain pytest runs without it
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: two workers for the whole suite (most tests wait on child processes, sockets
+    or PostgreSQL, so two overlap well on two cores), none when the arguments name files or
+    tests (one process starts sooner) or select the real-size checks (GBs of RAM each).
+    `-n N` on the command line, or PYTEST_XDIST_AUTO_NUM_WORKERS, overrides this."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    if config.args_source == pytest.Config.ArgsSource.ARGS or slow_selected(config):
+        return 0
+    cores = len(os.sched_getaffinity(0))
+    return min(WHOLE_SUITE_WORKERS, cores) if cores > 1 else 0
 
 
 E2E_DIR = Path(__file__).parent / "e2e"
@@ -39,7 +69,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:  # everything under tests/e2e/ is end to end: processes, the loopback Discord
         if E2E_DIR in item.path.parents:
             item.add_marker(pytest.mark.e2e)
-    if config.getoption("--run-slow") or "slow" in (config.getoption("-m") or ""):
+    if slow_selected(config):
         return
     skip = pytest.mark.skip(reason="slow real-size check: run with --run-slow or -m slow")
     for item in items:

@@ -1,6 +1,6 @@
 """One fuzz contract for every public input path: whatever a user sends, the outcome is either a
 valid spec within the server's limits or that layer's refusal (`SpecError`, of which the
-commands layer's `CommandError` is one), within one second and bounded memory; never another
+commands layer's `CommandError` is one), within one second of CPU and bounded memory; never another
 exception. Inputs mix the syntax each parser knows (flags, weights, keyframes, JSON, escapes,
 huge numbers, invisible characters) with arbitrary text and bytes.
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import time
 import tracemalloc
 from contextlib import redirect_stderr, redirect_stdout
@@ -35,7 +36,8 @@ from engine.spec.render import RenderSpec
 from engine.spec.study import build_study
 from tests.support.storage import in_db
 
-MAX_SECONDS = 1.0
+MAX_SECONDS = 1.0  # of CPU (see contract)
+MAX_WALL_SECONDS = 10.0
 MAX_PYTHON_BYTES = 64 * 2**20
 LIMITS = JobLimits(max_steps=300, max_pixels=768 * 768, max_cuts=64, max_frames=120)
 CONTRACT = settings(max_examples=60, deadline=None, derandomize=True, database=None,
@@ -69,21 +71,29 @@ settings_files = st.one_of(
 )
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of the children it waited for (the video probe's ffmpeg)."""
+    return sum(os.times()[:4])
+
+
 def contract(call, *refusals: type[BaseException]):
     """Run `call`: it returns, or raises one of `refusals` (default SpecError), in time and
-    memory. Returns the result (None when refused)."""
+    memory. Returns the result (None when refused). The second is CPU time, the work an input
+    costs: on a shared machine the wall clock also counts the neighbours (1.05 s for an input
+    whose work is 0.3 s); the wall clock only guards against waiting."""
     refusals = refusals or (SpecError,)
     tracemalloc.start()
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), cpu_seconds()
     try:
         return call()
     except refusals:
         return None
     finally:
-        seconds = time.perf_counter() - started
+        seconds, wall = cpu_seconds() - started_cpu, time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        assert seconds < MAX_SECONDS, f"took {seconds:.2f} s"
+        assert seconds < MAX_SECONDS, f"took {seconds:.2f} s of CPU"
+        assert wall < MAX_WALL_SECONDS, f"took {wall:.2f} s"
         assert peak < MAX_PYTHON_BYTES, f"used {peak / 2**20:.0f} MiB"
 
 

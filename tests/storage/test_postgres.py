@@ -2,7 +2,9 @@
 the writer lock, a clear line for a bad URL, refusing foreign or newer schemas, a failing
 migration step, and outages: a server that is down at start or restarted mid-run. Skipped
 (with how to get a server) when DISCO_TEST_POSTGRES_URL is not set; scripts/test.sh sets it.
-The outage tests also need DISCO_TEST_POSTGRES_DIR (the cluster scripts/test.sh started)."""
+The outage tests stop and restart a cluster of their own (scripts/postgres.sh), so the tests
+running beside them (pytest-xdist) never see the shared server go away; they run where
+scripts/test.sh started the shared cluster (DISCO_TEST_POSTGRES_DIR): there postgres.sh works."""
 from __future__ import annotations
 
 import asyncio
@@ -36,11 +38,29 @@ def pg(tmp_path):
     made.drop()
 
 
-def cluster(action: str) -> None:
-    folder = os.environ.get("DISCO_TEST_POSTGRES_DIR")
-    if not folder:
-        pytest.skip("needs DISCO_TEST_POSTGRES_DIR: the throw-away cluster of scripts/test.sh")
-    subprocess.run([str(REPO_ROOT / "scripts" / "postgres.sh"), action, folder], check=True, timeout=60)
+POSTGRES_SH = str(REPO_ROOT / "scripts" / "postgres.sh")
+
+
+@pytest.fixture(scope="module")
+def own_cluster():
+    """The folder and URL of a throw-away cluster these tests may stop (started once per module)."""
+    skip_without_postgres()
+    if not os.environ.get("DISCO_TEST_POSTGRES_DIR"):
+        pytest.skip("needs DISCO_TEST_POSTGRES_DIR: a cluster of scripts/test.sh's (scripts/postgres.sh works)")
+    started = subprocess.run([POSTGRES_SH, "start"], check=True, timeout=120, capture_output=True, text=True)
+    folder, url = started.stdout.splitlines()[-2:]
+    yield folder, url
+    subprocess.run([POSTGRES_SH, "stop", folder], check=True, timeout=60)
+
+
+@pytest.fixture
+def outage_pg(own_cluster, tmp_path):
+    """A fresh database on the tests' own cluster; `.cluster(action)` runs postgres.sh on it."""
+    folder, url = own_cluster
+    made = Store("postgresql", tmp_path, server=url)
+    made.cluster = lambda action: subprocess.run([POSTGRES_SH, action, folder], check=True, timeout=60)
+    yield made
+    made.drop()
 
 
 @async_test
@@ -196,23 +216,26 @@ async def test_a_failing_migration_step_leaves_the_previous_version(pg, monkeypa
 
 
 @async_test
-async def test_a_server_that_is_down_at_start_is_waited_for(pg):
+async def test_a_server_that_is_down_at_start_is_waited_for(outage_pg):
+    pg = outage_pg
     async with await pg.open():
         pass  # the schema exists
-    cluster("down")
+    pg.cluster("down")
     try:
         opening = asyncio.create_task(Database.open(pg.url, wait_s=60))
         await asyncio.sleep(1.5)
         assert not opening.done()
     finally:
-        cluster("up")
+        pg.cluster("up")
     async with await opening as db:
         await db.jobs.enqueue(request())
     assert check_invariants(pg) == {"queued": 1}
 
 
 @async_test
-async def test_a_restart_mid_run_loses_nothing_and_the_queue_carries_on(pg, caplog):
+async def test_a_restart_mid_run_loses_nothing_and_the_queue_carries_on(outage_pg, caplog):
+    pg = outage_pg
+
     async def retrying(call):
         for _ in range(60):
             try:
@@ -228,7 +251,7 @@ async def test_a_restart_mid_run_loses_nothing_and_the_queue_carries_on(pg, capl
         finished = []
         for n in range(10):
             if n == 4:
-                await asyncio.to_thread(cluster, "restart")
+                await asyncio.to_thread(pg.cluster, "restart")
             job = await retrying(lambda: db.leases.claim("engine:1"))
             await retrying(lambda: db.leases.heartbeat(job.id, job.attempt, "engine:1"))
             await retrying(lambda: db.leases.complete(job.id, job.attempt, "engine:1",

@@ -52,8 +52,9 @@ class Store:
     """One test's empty database: a SQLite file in a temporary folder, or a fresh PostgreSQL
     database on the test server (dropped at the end). `url` is what `Database.open` takes."""
 
-    def __init__(self, kind: str, folder: Path):
-        self.kind, self.folder = kind, folder
+    def __init__(self, kind: str, folder: Path, server: str | None = None):
+        """`server`: the PostgreSQL server's URL (default DISCO_TEST_POSTGRES_URL's)."""
+        self.kind, self.folder, self.server = kind, folder, server or postgres_url()
         self._made: list[str] = []
         self.url = self._new_url()
 
@@ -63,16 +64,16 @@ class Store:
             folder.mkdir()
             return str(folder / "disco.db")
         name = f"t_{uuid.uuid4().hex[:12]}"
-        with admin_connection() as conn:
+        with admin_connection(self.server) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         self._made.append(name)
-        parts = urlsplit(postgres_url())
+        parts = urlsplit(self.server)
         return urlunsplit(parts._replace(path=f"/{name}"))
 
     def new(self) -> Store:
         """Another empty database of the same kind (dropped with this one)."""
         other = Store.__new__(Store)
-        other.kind, other.folder, other._made = self.kind, self.folder, self._made
+        other.kind, other.folder, other.server, other._made = self.kind, self.folder, self.server, self._made
         other.url = other._new_url()
         return other
 
@@ -96,7 +97,7 @@ class Store:
 
     def drop(self) -> None:
         if self._made:
-            with admin_connection() as conn:
+            with admin_connection(self.server) as conn:
                 for name in self._made:
                     conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             self._made.clear()
@@ -106,9 +107,9 @@ def postgres_url() -> str | None:
     return os.environ.get(POSTGRES_URL_VARIABLE, "").strip() or None
 
 
-def admin_connection() -> Any:
+def admin_connection(server: str | None = None) -> Any:
     import psycopg
-    return psycopg.connect(postgres_url(), autocommit=True, connect_timeout=10)
+    return psycopg.connect(server or postgres_url(), autocommit=True, connect_timeout=10)
 
 
 def skip_without_postgres() -> None:
@@ -145,7 +146,7 @@ def request(guild: int | str = 1, user: int | str = 10, **overrides: Any) -> Job
 def sqlite_store(path: Path) -> Store:
     """A `Store` for an existing SQLite file (tests that name the file themselves)."""
     store = Store.__new__(Store)
-    store.kind, store.folder, store._made, store.url = "sqlite", path.parent, [], str(path)
+    store.kind, store.folder, store.server, store._made, store.url = "sqlite", path.parent, None, [], str(path)
     return store
 
 

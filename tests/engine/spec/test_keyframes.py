@@ -281,23 +281,23 @@ def test_frames_skip_steps():
 @given(st.text(alphabet=st.sampled_from("0123456789:()., e+-*|x{}[]\"'\n"), max_size=80)
        | st.text(max_size=80))
 def test_any_string_parses_or_raises_quickly(text):
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: the work done, not a busy neighbour's share
     for call in (lambda: zoom(text, max_frames=50),
                  lambda: parse_frame_prompts(text, max_frames=50)):
         try:
             call()
         except SpecError:
             pass
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 0.5
 
 
 def test_huge_inputs_fail_fast():
-    start = time.perf_counter()
+    start = time.process_time()
     for text in ("0: (" + "9" * 100_000 + ")", "0: (1)" * 20_000, "{" * 100_000,
                  "0: a || " * 2000):
         with pytest.raises(SpecError):
             zoom(text) if text.startswith("0: (") else parse_frame_prompts(text)
-    assert time.perf_counter() - start < 2
+    assert time.process_time() - start < 2
 
 
 def test_a_pasted_typographic_minus_is_a_minus():

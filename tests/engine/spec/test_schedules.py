@@ -82,9 +82,9 @@ def test_list_of_1000_numbers_is_accepted():
 
 def test_power_is_refused_instantly_with_position():
     tracemalloc.start()
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: the work done, not a busy neighbour's share
     message = error_of("[0]*9**9**9")
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert elapsed < 0.05 and peak < 1_000_000
@@ -95,9 +95,9 @@ def test_power_is_refused_instantly_with_position():
 @pytest.mark.parametrize("text", ["[0]*99999999999", "[0]*99999999999999", "[0]*1001",
                                   "[0]*" + "9" * 5000])
 def test_huge_counts_are_refused_before_expanding(text):
-    started = time.perf_counter()
+    started = time.process_time()
     message = error_of(text)
-    assert time.perf_counter() - started < 0.05
+    assert time.process_time() - started < 0.05
     assert "too large" in message and "1000" in message and "position 5" in message
 
 
