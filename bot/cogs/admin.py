@@ -42,6 +42,7 @@ from commands.server_rules import (
 )
 from engine.errors import SpecError
 from engine.spec.fields import SPEC_ALLOWED
+from storage import ACTIVE
 from storage.guilds import LIMIT_NAMES
 
 SCOPES = [app_commands.Choice(name="user: one member", value="user"),
@@ -423,6 +424,11 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                      reason: Optional[app_commands.Range[str, 1, 200]] = None) -> None:
         found = await job_of_this_server(self.db, interaction, job.strip(),
                                          fix="refund it from the server it ran in")
+        if found.state in ACTIVE:  # a refund now would miss what it is charged later
+            await say(interaction, f"**Unchanged:** job `{found.id}` is still {found.state}; its GPU "
+                                   f"time is charged as it renders, so refund it once it has ended, "
+                                   f"or stop it with /cancel")
+            return
         seconds = await self.db.quotas.refund(found.id, reason=reason or "refunded by an admin",
                                               actor_id=interaction.user.id)
         if not seconds:

@@ -1,0 +1,38 @@
+"""An admin's pass through `/disco-admin` end to end: the real bot (DiscoBot, no engine) against
+the loopback Discord of tests/support/fakediscord and the real SQLite file (helpers in
+tests/support/bot.py). Usage is charged through storage's engine API, so no render runs.
+"""
+from __future__ import annotations
+
+from storage import Database
+from tests.support.bot import OWNER, last_answer, make_bot, queue_job, run
+from tests.support.fakediscord import FakeDiscord
+
+
+async def admin(fake: FakeDiscord, command: str, options=None) -> str:
+    rec = await fake.send_interaction(fake.guild.id, fake.channel.id, fake.admin,
+                                      f"disco-admin {command}", options)
+    message = await last_answer(fake, rec)
+    assert message.ephemeral and len(message.content) <= 2000, message.content
+    return message.content
+
+
+def test_refunding_a_job_before_it_ends_says_when_it_can_be_refunded(tmp_path):
+    """A queued or running job is charged as it renders: a refund now would miss those charges,
+    and "never charged, or already refunded" would send the admin away for good."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            job_id = await queue_job(db, fake)
+            queued = await admin(fake, "refund", {"job": job_id})
+            assert queued.startswith(f"**Unchanged:** job `{job_id}` is still queued"), queued
+            assert "refund it once it has ended" in queued and "/cancel" in queued
+            job = await db.leases.claim(OWNER)
+            running = await admin(fake, "refund", {"job": job_id})
+            assert running.startswith(f"**Unchanged:** job `{job_id}` is still running"), running
+            await db.leases.complete(job_id, job.attempt, OWNER, artifacts=[], gpu_seconds=60.0)
+            assert "**Refunded** 60 GPU-s" in await admin(fake, "refund", {"job": job_id})
+            again = await admin(fake, "refund", {"job": job_id})
+            assert "already refunded" in again
+        assert [e.action for e in await db.audit.list(fake.guild.id)].count("quota.refund") == 1
+        assert sum(entry.gpu_seconds for entry in await db.quotas.ledger(fake.guild.id)) == 0.0
+    run(body, tmp_path)
