@@ -24,7 +24,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answers import ADMIN, as_typed, say, think
+from bot.answers import ADMIN, MESSAGE_LIMIT, as_typed, say, think
 from bot.checks import job_of_this_server, require_admin, rules_channel_id
 from bot.params import Images, JobId, Settings, Side
 from bot.settings_text import channels_text, limits_text, seconds_text
@@ -56,12 +56,26 @@ Pixels = app_commands.Range[int, Side.min_value ** 2, Side.max_value ** 2]  # th
 MODEL_KINDS = [app_commands.Choice(name="diffusion models (/disco model:)", value="diffusion"),
                app_commands.Choice(name="CLIP models (clip_models)", value="clip")]
 SETTING_NAMES = sorted(SPEC_ALLOWED)
+AUDIT_FOOTER_CHARS = 80  # room for "Older entries: …" under the entries
 NOT_ADMIN = ("/disco-admin needs the Manage Server permission (rule: manage_guild); ask a server admin "
              "to make this change")
 
 
 # A channel whose rules admins set; a forum's posts, like a text channel's threads, follow them.
 RulesChannel = Union[discord.TextChannel, discord.ForumChannel]
+
+
+def audit_page(lines: list[str], ids: list[int], more: bool) -> str:
+    """Whole entry lines, newest first, as many as fit one message; then, when older entries
+    exist (`more`, or lines left out), the command that shows them."""
+    shown: list[str] = []
+    for line in lines:
+        if len("\n".join([*shown, line])) > MESSAGE_LIMIT - AUDIT_FOOTER_CHARS:
+            break
+        shown.append(line)
+    if not more and len(shown) == len(lines):
+        return "\n".join(shown)
+    return "\n".join(shown) + f"\nOlder entries: `/disco-admin audit before:{ids[len(shown) - 1]}`"
 
 
 def subject_text(scope: str, subject_id: Optional[str]) -> str:
@@ -441,12 +455,16 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     # ---- audit -----------------------------------------------------------------------------
 
     @app_commands.command(name="audit", description="The latest admin changes, newest first")
-    @app_commands.describe(limit="how many entries (default 10)")
+    @app_commands.describe(limit="how many entries (default 10)",
+                           before="only entries older than this number (the #N of an entry), for the next page")
     async def audit(self, interaction: discord.Interaction,
-                    limit: Optional[app_commands.Range[int, 1, 25]] = None) -> None:
-        entries = await self.db.audit.list(interaction.guild_id, limit=limit or 10)
+                    limit: Optional[app_commands.Range[int, 1, 25]] = None,
+                    before: Optional[app_commands.Range[int, 1, 2**53]] = None) -> None:
+        wanted = limit or 10
+        entries = await self.db.audit.list(interaction.guild_id, limit=wanted + 1, before_id=before)
+        more, entries = len(entries) > wanted, entries[:wanted]
         if not entries:
-            await say(interaction, "The audit log is empty.")
+            await say(interaction, "No older entries in the audit log." if before else "The audit log is empty.")
             return
         lines = []
         for entry in entries:
@@ -456,7 +474,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                     f"{' ' + as_typed(entry.target) if entry.target else ''}"
                     f"{' (' + as_typed(detail) + ')' if detail else ''}")
             lines.append(line[:300])
-        await say(interaction, "\n".join(lines))
+        await say(interaction, audit_page(lines, [entry.id for entry in entries], more))
 
     # ---- the fleet -------------------------------------------------------------------------
 

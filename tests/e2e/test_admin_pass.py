@@ -36,3 +36,26 @@ def test_refunding_a_job_before_it_ends_says_when_it_can_be_refunded(tmp_path):
         assert [e.action for e in await db.audit.list(fake.guild.id)].count("quota.refund") == 1
         assert sum(entry.gpu_seconds for entry in await db.quotas.ledger(fake.guild.id)) == 0.0
     run(body, tmp_path)
+
+
+def test_a_long_audit_log_pages_in_whole_entries_back_to_the_first(tmp_path):
+    """Long entries made one answer cut mid-entry at 2000 characters, and nothing older than
+    the newest 25 could be read at all."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            for i in range(30):
+                await admin(fake, "banned-words add", {"word": f"phrase {i:02} " + "x" * 80})
+            seen, options = [], {"limit": 25}
+            while True:
+                page = await admin(fake, "audit", options)
+                lines = page.split("\n")
+                entries = [line for line in lines if line.startswith("`#")]
+                assert entries and all(line.endswith("x") or "defaults.set" in line for line in entries), page
+                seen += [int(line[2:line.index("`", 1)]) for line in entries]
+                if not lines[-1].startswith("Older entries: "):
+                    break
+                options = {"limit": 25, "before": int(lines[-1].split("before:")[1].rstrip("`"))}
+            # every entry once, newest first: the defaults the test run set, then 30 words
+            assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen)) == 31
+            assert "No older entries" in await admin(fake, "audit", {"before": seen[-1]})
+    run(body, tmp_path)
