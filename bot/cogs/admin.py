@@ -24,10 +24,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answers import ADMIN, MESSAGE_LIMIT, as_typed, say, think
+from bot.answers import ADMIN, as_typed, say, think
 from bot.checks import job_of_this_server, require_admin, rules_channel_id
 from bot.params import Images, JobId, Settings, Side
-from bot.settings_text import channels_text, limits_text, seconds_text
+from bot.settings_text import audit_page, channels_text, limits_text, seconds_text, words_page
 from commands.echo import code_span
 from commands.fleet import fleet_table, stranded_lines
 from commands.job_options import JobLimits, bot_baseline
@@ -56,26 +56,12 @@ Pixels = app_commands.Range[int, Side.min_value ** 2, Side.max_value ** 2]  # th
 MODEL_KINDS = [app_commands.Choice(name="diffusion models (/disco model:)", value="diffusion"),
                app_commands.Choice(name="CLIP models (clip_models)", value="clip")]
 SETTING_NAMES = sorted(SPEC_ALLOWED)
-AUDIT_FOOTER_CHARS = 80  # room for "Older entries: …" under the entries
 NOT_ADMIN = ("/disco-admin needs the Manage Server permission (rule: manage_guild); ask a server admin "
              "to make this change")
 
 
 # A channel whose rules admins set; a forum's posts, like a text channel's threads, follow them.
 RulesChannel = Union[discord.TextChannel, discord.ForumChannel]
-
-
-def audit_page(lines: list[str], ids: list[int], more: bool) -> str:
-    """Whole entry lines, newest first, as many as fit one message; then, when older entries
-    exist (`more`, or lines left out), the command that shows them."""
-    shown: list[str] = []
-    for line in lines:
-        if len("\n".join([*shown, line])) > MESSAGE_LIMIT - AUDIT_FOOTER_CHARS:
-            break
-        shown.append(line)
-    if not more and len(shown) == len(lines):
-        return "\n".join(shown)
-    return "\n".join(shown) + f"\nOlder entries: `/disco-admin audit before:{ids[len(shown) - 1]}`"
 
 
 def subject_text(scope: str, subject_id: Optional[str]) -> str:
@@ -318,14 +304,13 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                                f"{await self._words(interaction.guild_id)}")
 
     @banned.command(name="list", description="List the banned words")
-    async def banned_list(self, interaction: discord.Interaction) -> None:
-        await say(interaction, await self._words(interaction.guild_id))
+    @app_commands.describe(page="which page of a long list (default 1)")
+    async def banned_list(self, interaction: discord.Interaction,
+                          page: Optional[app_commands.Range[int, 1, 1000]] = None) -> None:
+        await say(interaction, await self._words(interaction.guild_id, page or 1))
 
-    async def _words(self, guild_id: int) -> str:
-        words = (await self.db.guilds.get(guild_id)).banned_words
-        if not words:
-            return "No banned words."
-        return f"Banned words ({len(words)}): " + ", ".join(code_span(w) for w in words)
+    async def _words(self, guild_id: int, page: int = 1) -> str:
+        return words_page([code_span(w) for w in (await self.db.guilds.get(guild_id)).banned_words], page)
 
     # ---- defaults --------------------------------------------------------------------------
 

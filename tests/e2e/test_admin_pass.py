@@ -59,3 +59,28 @@ def test_a_long_audit_log_pages_in_whole_entries_back_to_the_first(tmp_path):
             assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen)) == 31
             assert "No older entries" in await admin(fake, "audit", {"before": seen[-1]})
     run(body, tmp_path)
+
+
+def test_a_long_banned_words_list_pages_in_whole_words(tmp_path):
+    """40 long phrases made every banned-words answer cut mid-word at 2000 characters: the
+    admin could never read the end of the list."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            words = [f"phrase {i:02} " + "x" * 80 for i in range(40)]
+            for word in words:
+                added = await admin(fake, "banned-words add", {"word": word})
+            assert added.startswith(f"**Banned** `{words[-1]}`. Banned words (40), page 1 of ")
+            assert "\n…" not in added and added.endswith("`/disco-admin banned-words list page:2`")
+            seen, page = [], 1
+            while True:
+                text = await admin(fake, "banned-words list", {"page": page})
+                listed, _, more = text.partition(": ")[2].partition("\nNext: ")
+                seen += [span.strip("`") for span in listed.split(", ")]
+                if not more:
+                    break
+                page += 1
+                assert more == f"`/disco-admin banned-words list page:{page}`"
+            assert seen == sorted(words) and page > 1
+            beyond = await admin(fake, "banned-words list", {"page": page + 1})
+            assert f"there is no page {page + 1}; the list has {page}" in beyond
+    run(body, tmp_path)
