@@ -288,9 +288,10 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @app_commands.describe(word="a word or phrase, matched whole in any case, with accents, full-width or spaced-out letters")
     async def banned_add(self, interaction: discord.Interaction,
                          word: app_commands.Range[str, 1, 100]) -> None:
-        await self.db.guilds.add_banned_word(interaction.guild_id, check_banned_word(word),
-                                             actor_id=interaction.user.id)
-        await say(interaction, f"**Banned** {code_span(word.lower())}. "
+        added = await self.db.guilds.add_banned_word(interaction.guild_id, check_banned_word(word),
+                                                     actor_id=interaction.user.id)
+        head = "**Banned**" if added else "**Unchanged:** already banned:"
+        await say(interaction, f"{head} {code_span(word.lower())}. "
                                f"{await self._words(interaction.guild_id)}")
 
     @banned.command(name="remove", description="Allow a banned word again")

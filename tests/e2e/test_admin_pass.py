@@ -84,3 +84,13 @@ def test_a_long_banned_words_list_pages_in_whole_words(tmp_path):
             beyond = await admin(fake, "banned-words list", {"page": page + 1})
             assert f"there is no page {page + 1}; the list has {page}" in beyond
     run(body, tmp_path)
+
+
+def test_banning_a_word_twice_says_unchanged_and_audits_once(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            assert (await admin(fake, "banned-words add", {"word": "Gore"})).startswith("**Banned** `gore`")
+            again = await admin(fake, "banned-words add", {"word": "GORE"})
+            assert again.startswith("**Unchanged:** already banned: `gore`. Banned words (1): `gore`")
+        assert [e.action for e in await db.audit.list(fake.guild.id)].count("banned_words.add") == 1
+    run(body, tmp_path)
