@@ -26,8 +26,8 @@ def channels_text(settings: GuildSettings) -> str:
     return "Jobs are allowed only in " + ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
 
 
-# A page of banned words leaves room for an answer's head line (a word of up to 100 characters).
-WORDS_ROOM = 1700
+# A page of a list leaves room for an answer's head line (a banned word of up to 100 characters).
+PAGE_ROOM = 1700
 AUDIT_FOOTER_CHARS = 80  # room for "Older entries: …" under the entries
 
 
@@ -41,22 +41,29 @@ def fitting(parts: list[str], room: int, separator: str) -> int:
     return len(parts)
 
 
-def words_page(words: list[str], page: int) -> str:
-    """One page of the banned words (already as code spans), whole words only, saying how to
-    see the next page."""
-    if not words:
-        return "No banned words."
+def paged(parts: list[str], page: int, separator: str, command: str) -> str:
+    """Page `page` of a list too long for one message: whole parts only, then how to see the
+    next page (`command`, e.g. "/preset list", takes `page:`)."""
     pages, start = [], 0
-    while start < len(words):  # a word is far shorter than a page, so each page holds one
-        end = start + max(1, fitting(words[start:], WORDS_ROOM, ", "))
-        pages.append(words[start:end])
+    while start < len(parts):  # a part is far shorter than a page, so each page holds one
+        end = start + max(1, fitting(parts[start:], PAGE_ROOM, separator))
+        pages.append(parts[start:end])
         start = end
     if page > len(pages):
-        return (f"Banned words ({len(words)}): there is no page {page}; the list has {len(pages)} "
-                f"(`/disco-admin banned-words list page:{len(pages)}` is the last)")
-    head = f"Banned words ({len(words)})" + (f", page {page} of {len(pages)}" if len(pages) > 1 else "")
-    more = (f"\nNext: `/disco-admin banned-words list page:{page + 1}`" if page < len(pages) else "")
-    return f"{head}: " + ", ".join(pages[page - 1]) + more
+        return (f"there is no page {page}; the list has {len(pages)} (`{command} page:{len(pages)}` "
+                f"is the last)")
+    text = separator.join(pages[page - 1])
+    if len(pages) > 1:
+        text += f"\nPage {page} of {len(pages)}" + (
+            f"; next: `{command} page:{page + 1}`" if page < len(pages) else "")
+    return text
+
+
+def words_page(words: list[str], page: int) -> str:
+    """One page of the banned words (already as code spans)."""
+    if not words:
+        return "No banned words."
+    return f"Banned words ({len(words)}): " + paged(words, page, ", ", "/disco-admin banned-words list")
 
 
 def audit_page(lines: list[str], ids: list[int], more: bool) -> str:
