@@ -50,7 +50,7 @@ def paged(parts: list[str], page: int, separator: str, command: str) -> str:
         pages.append(parts[start:end])
         start = end
     if page > len(pages):
-        return (f"there is no page {page}; the list has {len(pages)} (`{command} page:{len(pages)}` "
+        return (f"There is no page {page}; the list has {len(pages)} (`{command} page:{len(pages)}` "
                 f"is the last)")
     text = separator.join(pages[page - 1])
     if len(pages) > 1:

@@ -26,6 +26,7 @@ from bot.answers import NO_MENTIONS, NOT_QUEUED, SETTINGS, as_typed, say, think
 from bot.checks import require_admin
 from bot.params import Images, PresetName, Prompt, Seed, Settings
 from bot.queueing import enqueue_options
+from bot.settings_text import paged
 from commands.echo import recipe_options
 from commands.job_options import BOT_DEFAULTS, DiscoOptions
 from commands.prompt_syntax import ATTACHMENT_ONLY
@@ -138,14 +139,16 @@ class PresetCog(commands.GroupCog, group_name="preset",
         await interaction.followup.send(f"Preset `{preset.name}` · {text}"[:2000], allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="list", description="Your presets and the server's")
-    async def list_(self, interaction: discord.Interaction) -> None:
+    @app_commands.describe(page="which page of a long list (default 1)")
+    async def list_(self, interaction: discord.Interaction,
+                    page: Optional[app_commands.Range[int, 1, 100]] = None) -> None:
         presets = await self.db.presets.list(interaction.guild_id, owner_id=interaction.user.id)
         if not presets:
             await say(interaction, "No presets yet: save one with `/preset save`.")
             return
         lines = [f"• `{p.name}` ({'yours' if p.owner_id else 'server'}): {summary(p.spec_json)}"
                  for p in presets]
-        await say(interaction, "\n".join(lines))
+        await say(interaction, paged(lines, page or 1, "\n", "/preset list"))
 
     @app_commands.command(name="delete", description="Delete a preset")
     @app_commands.describe(name="the preset", scope="yours (default) or the server's")
