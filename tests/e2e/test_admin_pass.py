@@ -7,6 +7,7 @@ from __future__ import annotations
 from storage import Database
 from tests.support.bot import OWNER, last_answer, make_bot, queue_job, run
 from tests.support.fakediscord import FakeDiscord
+from tests.support.workers import tiny_still
 
 
 async def admin(fake: FakeDiscord, command: str, options=None) -> str:
@@ -119,4 +120,25 @@ def test_many_presets_list_in_pages_of_whole_lines(tmp_path):
             assert len(names) == len(set(names)) == 50 and page > 1
             beyond = await last_answer(fake, await fake.slash("preset list", {"page": page + 1}))
             assert f"no page {page + 1}; the list has {page}" in beyond.content
+    run(body, tmp_path)
+
+
+def test_queue_counts_every_job_of_a_busy_server_and_shows_the_members_oldest(tmp_path):
+    """/queue read the server's newest 500 active jobs: past that its counts stopped at 500 and
+    a member's oldest jobs (the next to run) vanished from "Your jobs"."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.guilds.set_limits(fake.guild.id, max_queued_per_guild=100_000, max_queued_per_user=1000)
+        oldest = [await queue_job(db, fake, seed=seed) for seed in range(3)]
+        for user in range(600):
+            await db.jobs.enqueue(tiny_still(fake.guild.id, fake.channel.id, 600_000_000_000_000_000 + user,
+                                             seed=user))
+        newest = [await queue_job(db, fake, seed=1000 + seed) for seed in range(60)]
+        await db.leases.claim(OWNER)  # the member's oldest job renders
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            text = (await last_answer(fake, await fake.slash("queue"))).content
+        assert len(text) <= 2000
+        assert text.startswith("**Queue** · this server: 662 waiting, 1 rendering\n**Your jobs**\n")
+        assert all(job_id in text for job_id in oldest) and newest[-1] not in text
+        shown = sum(job_id in text for job_id in newest)
+        assert text.endswith(f"… and {60 - shown} more of your jobs (the newest)\n")
     run(body, tmp_path)
