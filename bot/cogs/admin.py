@@ -263,6 +263,17 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         settings = await self.db.guilds.get(interaction.guild_id)
         await say(interaction, f"**Removed** {channel.mention}. {channels_text(settings)}.")
 
+    @channels.command(name="clear", description="Allow every channel again (empties the list, deleted channels too)")
+    async def channels_clear(self, interaction: discord.Interaction) -> None:
+        # A deleted channel cannot be picked in `disallow`'s channel option, so this is the way
+        # to take one off the list.
+        settings = await self.db.guilds.get(interaction.guild_id)
+        for channel_id in sorted(settings.allowed_channel_ids):
+            await self.db.guilds.disallow_channel(interaction.guild_id, channel_id,
+                                                  actor_id=interaction.user.id)
+        head = "**Cleared**" if settings.allowed_channel_ids else "**Unchanged:** the list was empty"
+        await say(interaction, f"{head}. {channels_text(await self.db.guilds.get(interaction.guild_id))}.")
+
     @channels.command(name="list", description="List the channels where jobs are allowed")
     async def channels_list(self, interaction: discord.Interaction) -> None:
         await say(interaction, channels_text(await self.db.guilds.get(interaction.guild_id)) + ".")

@@ -142,3 +142,21 @@ def test_queue_counts_every_job_of_a_busy_server_and_shows_the_members_oldest(tm
         shown = sum(job_id in text for job_id in newest)
         assert text.endswith(f"… and {60 - shown} more of your jobs (the newest)\n")
     run(body, tmp_path)
+
+
+def test_a_deleted_allowed_channel_can_be_cleared_off_the_list(tmp_path):
+    """An allowed channel deleted afterwards cannot be picked in `channels disallow` (Discord
+    offers only channels that exist): the list, and the refusals naming it, stayed for good."""
+    deleted = 400_000_000_000_000_999
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.guilds.allow_channel(fake.guild.id, deleted)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            refused = await last_answer(fake, await fake.slash("disco", {"prompt": "a lighthouse"}))
+            assert f"<#{deleted}>" in refused.content
+            cleared = await admin(fake, "channels clear")
+            assert cleared == "**Cleared**. Jobs are allowed in every channel."
+            assert (await admin(fake, "channels clear")).startswith("**Unchanged:** the list was empty")
+            queued = await last_answer(fake, await fake.slash("disco", {"prompt": "a lighthouse"}))
+            assert queued.content.startswith("**Queued**"), queued.content
+        assert [e.action for e in await db.audit.list(fake.guild.id)][:2] == ["channels.disallow", "channels.allow"]
+    run(body, tmp_path)
