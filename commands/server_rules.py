@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
+from commands.echo import code_span
 from commands.errors import CommandError
 from commands.gpu_memory import render_specs
 from commands.job_options import NOT_A_DEFAULT, JobLimits, bot_baseline, limit_adjustments
@@ -28,11 +29,12 @@ from engine.spec.fields import (
 )
 from engine.spec.overrides import parse_set_options
 from engine.spec.render import RenderSpec
-from engine.spec.schedules import short_repr
 from engine.spec.study import StudySpec
 
 MAX_ALLOWED_MODELS = 64  # storage.guilds.MAX_ALLOWED_MODELS
 EVERY = "every"          # what an admin types to allow every model again
+VALUE_CHARS = 60         # a longer default value is shortened when shown
+DEFAULTS_CHARS = 500     # one scope's defaults as shown
 
 
 def parse_defaults(text: str) -> dict[str, Any]:
@@ -123,16 +125,27 @@ def defaults_over_limits(scopes: dict[str, dict[str, Any]], limits: JobLimits) -
 
 
 def defaults_text(defaults: dict[str, Any]) -> str:
-    """Defaults as the `settings` text that sets them again."""
-    return "; ".join(f"{key}={_value_text(value)}" for key, value in sorted(defaults.items()))
+    """Defaults as a code span of the `settings` text that sets them, bounded so that
+    /disco-info keeps its later lines: long values (a long default prompt) shortened, at most
+    DEFAULTS_CHARS, then how many settings were left out."""
+    pairs = [f"{key}={_value_text(value)}" for key, value in sorted(defaults.items())]
+    kept: list[str] = []
+    for pair in pairs:
+        if len("; ".join([*kept, pair])) > DEFAULTS_CHARS:
+            break
+        kept.append(pair)
+    left_out = len(pairs) - len(kept)
+    return code_span("; ".join(kept), DEFAULTS_CHARS) + (f" (+{left_out} more)" if left_out else "")
 
 
 def _value_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         parts = [p.get("text", "") + (f":{p['weight']:g}" if p.get("weight", 1) != 1 else "")
                  if isinstance(p, dict) else str(p) for p in value]
-        return ",".join(parts)
-    return short_repr(value) if isinstance(value, str) and len(value) > 60 else str(value)
+        text = ",".join(parts)
+    else:
+        text = str(value)
+    return text if len(text) <= VALUE_CHARS else text[:VALUE_CHARS] + "…"
 
 
 def rules_lines(defaults: dict[str, Any], channel_defaults: dict[str, Any],
@@ -140,8 +153,8 @@ def rules_lines(defaults: dict[str, Any], channel_defaults: dict[str, Any],
                 allowed_clip_models: tuple[str, ...] | None) -> list[str]:
     """The rules as lines for /disco-info and /disco-admin defaults show."""
     return [
-        "Server defaults: " + (f"`{defaults_text(defaults)}`" if defaults else "none (DD's)"),
-        "This channel's defaults: " + (f"`{defaults_text(channel_defaults)}`"
+        "Server defaults: " + (defaults_text(defaults) if defaults else "none (DD's)"),
+        "This channel's defaults: " + (defaults_text(channel_defaults)
                                        if channel_defaults else "none (the server's apply)"),
         "Diffusion models allowed: " + (", ".join(allowed_models) if allowed_models is not None
                                         else "every model"),

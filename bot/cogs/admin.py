@@ -342,7 +342,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         scope = {(f"<#{channel.id}>'s defaults" if channel else "the server's defaults"): combined}
         warning = defaults_over_limits(scope, JobLimits.from_guild(guild.limits))
         await say(interaction, f"**Defaults set** for {self._scope_name(channel)}: "
-                               f"`{defaults_text(merged)}`\n{self._rules(guild, channel)}"
+                               f"{defaults_text(merged)}\n{self._rules(guild, channel)}"
                                + (f"\n{warning}" if warning else ""))
 
     @defaults.command(name="reset", description="Remove one default setting, or all of them")

@@ -160,3 +160,29 @@ def test_a_deleted_allowed_channel_can_be_cleared_off_the_list(tmp_path):
             assert queued.content.startswith("**Queued**"), queued.content
         assert [e.action for e in await db.audit.list(fake.guild.id)][:2] == ["channels.disallow", "channels.allow"]
     run(body, tmp_path)
+
+
+def test_long_defaults_leave_disco_info_whole(tmp_path):
+    """A long default prompt and many defaults, the server's and a channel's, ran /disco-info
+    past 2000 characters: the allowed models and the paused intake fell off its end."""
+    from tests.support.fakediscord import SECOND_CHANNEL_ID
+    settings = "; ".join([
+        "steps=100", "eta=0.3", "clip_guidance_scale=9000", "cut_overview=[12]*400+[4]*600",
+        "cut_innercut=[4]*400+[12]*600", "cut_ic_pow=[1]*500+[2]*500", "cut_icgray_p=[0.2]*400+[0]*600",
+        "tv_scale=100", "range_scale=200", "sat_scale=5000", "cutn_batches=8", "skip_steps=10",
+        "perlin_init=true", "perlin_mode=color", "use_secondary_model=false", "clamp_max=0.05",
+        'text_prompts="' + "a `very` long default prompt about lighthouses " * 15 + '"'])
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        channel = fake.guild.channel(SECOND_CHANNEL_ID)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            await admin(fake, "defaults set", {"settings": settings})
+            answer = await admin(fake, "defaults set", {"settings": settings.replace("steps=100", "steps=120"),
+                                                        "channel": channel})
+            assert answer.startswith(f"**Defaults set** for <#{SECOND_CHANNEL_ID}>: `clamp_max=0.05;")
+            assert "text_prompts=a ˋveryˋ long default prompt about lighthouses a ˋveryˋ long…;" in answer
+            await admin(fake, "intake pause", {"reason": "GPU maintenance"})
+            info = (await last_answer(fake, await fake.slash("disco-info", channel_id=SECOND_CHANNEL_ID))).content
+        assert len(info) <= 2000 and "\n…" not in info
+        assert "This channel's defaults: `clamp_max=0.05;" in info and "steps=120" in info
+        assert info.endswith("CLIP models allowed: every model\nNew jobs are **paused**: GPU maintenance")
+    run(body, tmp_path)
