@@ -27,7 +27,7 @@ from discord.ext import commands
 from bot.answers import ADMIN, as_typed, say, think
 from bot.checks import job_of_this_server, require_admin, rules_channel_id
 from bot.params import Images, JobId, Settings, Side
-from bot.settings_text import audit_page, channels_text, limits_text, seconds_text, words_page
+from bot.settings_text import audit_page, channels_text, limits_text, paged, seconds_text, words_page
 from commands.echo import code_span
 from commands.fleet import fleet_table, stranded_lines
 from commands.job_options import JobLimits, bot_baseline
@@ -141,18 +141,20 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                                f"{await self._quota_lines(interaction.guild_id)}")
 
     @quota.command(name="show", description="Show the budgets, and one member's use")
-    @app_commands.describe(user="also show this member's use and remaining budget")
+    @app_commands.describe(user="also show this member's use and remaining budget",
+                           page="which page of a long list of budgets (default 1)")
     async def quota_show(self, interaction: discord.Interaction,
-                         user: Optional[discord.Member] = None) -> None:
-        text = await self._quota_lines(interaction.guild_id)
-        if user is not None:
+                         user: Optional[discord.Member] = None,
+                         page: Optional[app_commands.Range[int, 1, 1000]] = None) -> None:
+        text = ""
+        if user is not None:  # first: a long list of budgets must not push it out of the answer
             status = await self.db.quotas.status(interaction.guild_id, user.id,
                                                  [r.id for r in getattr(user, "roles", [])])
             for use in status.values():
                 limit = "unlimited" if use.user_limit is None else seconds_text(use.user_limit)
-                text += (f"\n{user.mention} this {use.window}: used {seconds_text(use.user_used)} of "
-                         f"{limit}; resets <t:{int(use.resets_at)}:R>")
-        await say(interaction, text)
+                text += (f"{user.mention} this {use.window}: used {seconds_text(use.user_used)} of "
+                         f"{limit}; resets <t:{int(use.resets_at)}:R>\n")
+        await say(interaction, text + await self._quota_lines(interaction.guild_id, page or 1))
 
     async def _subject(self, interaction: discord.Interaction, scope: str,
                        user: Optional[discord.Member], role: Optional[discord.Role]):
@@ -170,12 +172,13 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
             return False
         return None if wanted is None else str(wanted.id)
 
-    async def _quota_lines(self, guild_id: int) -> str:
+    async def _quota_lines(self, guild_id: int, page: int = 1) -> str:
         limits = await self.db.quotas.limits(guild_id)
         if not limits:
             return "No GPU-time budgets: everyone is unlimited."
-        return "Budgets:\n" + "\n".join(f"• {subject_text(q.scope, q.subject_id)}: {seconds_text(q.seconds)} "
-                                        f"per {q.window}" for q in limits)
+        lines = [f"• {subject_text(q.scope, q.subject_id)}: {seconds_text(q.seconds)} per {q.window}"
+                 for q in limits]
+        return "Budgets:\n" + paged(lines, page, "\n", "/disco-admin quota show")
 
     # ---- limits ----------------------------------------------------------------------------
 

@@ -186,3 +186,27 @@ def test_long_defaults_leave_disco_info_whole(tmp_path):
         assert "This channel's defaults: `clamp_max=0.05;" in info and "steps=120" in info
         assert info.endswith("CLIP models allowed: every model\nNew jobs are **paused**: GPU maintenance")
     run(body, tmp_path)
+
+
+def test_many_budgets_page_and_a_members_use_stays_in_quota_show(tmp_path):
+    """With budgets for many members, `quota show user:` put the member's use after the whole
+    list, so the 2000-character cut removed it; the list past that could not be read."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        for user in range(80):
+            await db.quotas.set_limit(fake.guild.id, "user", "day", 600 + user,
+                                      subject_id=700_000_000_000_000_000 + user, actor_id=fake.admin.id)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            shown = await admin(fake, "quota show", {"user": fake.member})
+            assert shown.startswith(f"<@{fake.member.id}> this day: used 0 GPU-s (0.0 min) of unlimited")
+            assert f"<@{fake.member.id}> this month: used" in shown and "\n…" not in shown
+            subjects, page = set(), 1
+            while True:
+                text = await admin(fake, "quota show", {"page": page})
+                subjects |= {line.split(">")[0] for line in text.split("\n") if line.startswith("• <@")}
+                if "; next: " not in text:
+                    break
+                page += 1
+            assert len(subjects) == 80 and page > 1
+            answer = await admin(fake, "quota set", {"scope": "member", "window": "month", "minutes": 5})
+            assert answer.startswith("**Quota set:** every member (default) — 300 GPU-s") and "\n…" not in answer
+    run(body, tmp_path)
