@@ -288,8 +288,11 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     async def intake_pause(self, interaction: discord.Interaction,
                            reason: Optional[app_commands.Range[str, 1, 200]] = None) -> None:
         await self.db.guilds.pause_intake(interaction.guild_id, reason or "", actor_id=interaction.user.id)
+        counts = await self.db.jobs.active_counts(interaction.guild_id)
         await say(interaction, f"**Intake paused**: {as_typed(reason or 'no reason given')}. New jobs are "
-                               f"refused until `/disco-admin intake resume`.")
+                               f"refused until `/disco-admin intake resume`; the {counts['queued']} "
+                               f"queued and {counts['running']} rendering carry on (their members can "
+                               f"/cancel them).")
 
     @intake.command(name="resume", description="Accept new jobs again")
     async def intake_resume(self, interaction: discord.Interaction) -> None:

@@ -210,3 +210,15 @@ def test_many_budgets_page_and_a_members_use_stays_in_quota_show(tmp_path):
             answer = await admin(fake, "quota set", {"scope": "member", "window": "month", "minutes": 5})
             assert answer.startswith("**Quota set:** every member (default) — 300 GPU-s") and "\n…" not in answer
     run(body, tmp_path)
+
+
+def test_pausing_intake_says_what_happens_to_the_jobs_already_queued(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        for seed in range(3):
+            await queue_job(db, fake, seed=seed)
+        await db.leases.claim(OWNER)
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            paused = await admin(fake, "intake pause", {"reason": "GPU maintenance"})
+            assert paused.endswith("; the 2 queued and 1 rendering carry on (their members can /cancel them).")
+        assert {job.state for job in await db.jobs.list()} == {"queued", "running"}
+    run(body, tmp_path)
