@@ -26,6 +26,7 @@ from engine.spec.fields import (
     check_choice,
     check_clip_models,
     choices_of,
+    closest_name,
 )
 from engine.spec.overrides import parse_set_options
 from engine.spec.render import RenderSpec
@@ -68,23 +69,28 @@ def parse_model_list(text: str, kind: str) -> list[str] | None:
     if [n.lower() for n in names] == [EVERY]:
         return None
     if not 1 <= len(names) <= MAX_ALLOWED_MODELS:
-        raise CommandError(f"give 1 to {MAX_ALLOWED_MODELS} model names, or `{EVERY}`",
+        raise CommandError(f"allowed_models takes 1 to {MAX_ALLOWED_MODELS} model names: give some, "
+                           f"or '{EVERY}' to allow every model",
                            "models", rule="allowed_models")
-    try:
-        if kind == "clip":
-            return _checked_clip_names(names)
-        return list(dict.fromkeys(check_choice(resolve_model_name(n), "diffusion_model")
-                                  for n in names))
-    except Invalid as err:
-        choices = CLIP_MODELS if kind == "clip" else choices_of("diffusion_model")
-        raise CommandError(f"{err.what} — fix: use names from {', '.join(choices)}", "models",
-                           rule="allowed_models") from None
+    return _checked_names(names, kind)
 
 
-def _checked_clip_names(names: list[str]) -> list[str]:
-    # One at a time: a job's list refuses a model named twice, an admin's list just keeps it once
-    # (as the diffusion list does), "rn50, RN50::openai" included.
-    return list(dict.fromkeys(name for given in names for name in check_clip_models([given], "clip_models")))
+def _checked_names(names: list[str], kind: str) -> list[str]:
+    # One at a time: a wrong name is shown as typed, in full; a job's list refuses a model named
+    # twice, an admin's list just keeps it once ("rn50, RN50::openai" included).
+    choices = CLIP_MODELS if kind == "clip" else choices_of("diffusion_model")
+    checked: list[str] = []
+    for name in names:
+        try:
+            checked += (check_clip_models([name], "clip_models") if kind == "clip"
+                        else [check_choice(resolve_model_name(name), "diffusion_model")])
+        except Invalid:
+            guess = closest_name(name, list(choices))
+            raise CommandError(f"'{name[:100]}' is not a known {kind} model (rule: allowed_models)"
+                               + (f"; did you mean {guess}?" if guess else "")
+                               + f" — fix: use names from {', '.join(choices)}", "models",
+                               rule="allowed_models") from None
+    return list(dict.fromkeys(checked))
 
 
 def check_allowed_models(spec: RenderSpec | AnimationSpec | StudySpec,
