@@ -235,7 +235,8 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
             f"<#{cid}>'s defaults": {**settings.defaults, **own} for cid, own in settings.channel_defaults.items()}}
         warning = defaults_over_limits(scopes, JobLimits.from_guild(settings.limits))
         await say(interaction, f"**Limits updated** ({', '.join(changes)}):\n{limits_text(settings)}"
-                  + (f"\n{warning}" if warning else ""))
+                  + (f"\n{warning}" if warning else "")
+                  + await self._waiting_note(interaction.guild_id, "new jobs follow these limits"))
 
     @limits.command(name="show", description="Show this server's limits, channels and intake")
     async def limits_show(self, interaction: discord.Interaction) -> None:
@@ -412,8 +413,17 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                                                         actor_id=interaction.user.id)
         what = "every model" if allowed is None else ", ".join(allowed)
         await say(interaction, f"**Allowed {kind} models:** {what}. Jobs using another one are refused "
-                               f"when queued.{self._defaults_warning(guild)}\n"
+                               f"when queued.{self._defaults_warning(guild)}"
+                               f"{await self._waiting_note(interaction.guild_id, 'new jobs are checked')}\n"
                                f"{self._rules(guild, channel_id=rules_channel_id(interaction))}")
+
+    async def _waiting_note(self, guild_id: int, rule: str) -> str:
+        """A rule checked when a job is queued does not reach the jobs already waiting: say so."""
+        waiting = (await self.db.jobs.active_counts(guild_id))["queued"]
+        if not waiting:
+            return ""
+        return (f"\nOnly {rule}: the {waiting} job(s) already waiting run as they were queued (their "
+                f"members can /cancel them).")
 
     @staticmethod
     def _defaults_warning(guild) -> str:

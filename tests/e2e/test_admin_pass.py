@@ -222,3 +222,20 @@ def test_pausing_intake_says_what_happens_to_the_jobs_already_queued(tmp_path):
             assert paused.endswith("; the 2 queued and 1 rendering carry on (their members can /cancel them).")
         assert {job.state for job in await db.jobs.list()} == {"queued", "running"}
     run(body, tmp_path)
+
+
+def test_lower_limits_and_fewer_models_say_the_waiting_jobs_keep_theirs(tmp_path):
+    """Limits and allowed models are checked when a job is queued: jobs already waiting keep
+    their size and model, which the admin was not told."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            note = "the 2 job(s) already waiting run as they were queued (their members can /cancel them)."
+            assert "already waiting" not in await admin(fake, "limits set", {"max_steps": 100})
+            for seed in range(2):
+                await queue_job(db, fake, seed=seed)
+            limits = await admin(fake, "limits set", {"max_steps": 4, "max_queued_per_guild": 1})
+            assert f"\nOnly new jobs follow these limits: {note}" in limits
+            models = await admin(fake, "models allow", {"kind": "diffusion", "names": "256x256_diffusion_uncond"})
+            assert f"\nOnly new jobs are checked: {note}\n" in models
+        assert {(job.state, job.steps) for job in await db.jobs.list()} == {("queued", 8)}
+    run(body, tmp_path)
