@@ -41,7 +41,6 @@ from commands.server_rules import (
     rules_lines,
 )
 from engine.errors import SpecError
-from engine.spec.fields import SPEC_ALLOWED
 from storage import ACTIVE
 from storage.guilds import LIMIT_NAMES
 
@@ -55,7 +54,6 @@ LIMIT_CHOICES = [app_commands.Choice(name=name, value=name) for name in LIMIT_NA
 Pixels = app_commands.Range[int, Side.min_value ** 2, Side.max_value ** 2]  # the smallest and largest image
 MODEL_KINDS = [app_commands.Choice(name="diffusion models (/disco model:)", value="diffusion"),
                app_commands.Choice(name="CLIP models (clip_models)", value="clip")]
-SETTING_NAMES = sorted(SPEC_ALLOWED)
 NOT_ADMIN = ("/disco-admin needs the Manage Server permission (rule: manage_guild); ask a server admin "
              "to make this change")
 
@@ -376,7 +374,10 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @defaults_reset.autocomplete("setting")
     async def _setting_names(self, interaction: discord.Interaction,
                              current: str) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=n, value=n) for n in SETTING_NAMES if current.lower() in n][:25]
+        """The defaults that can be reset: the chosen channel's own, else the server's."""
+        guild = await self.db.guilds.get(interaction.guild_id)
+        names = sorted(self._scope_defaults(guild, getattr(interaction.namespace, "channel", None)))
+        return [app_commands.Choice(name=n, value=n) for n in names if current.strip().lower() in n][:25]
 
     @defaults.command(name="show", description="Show the server's defaults and a channel's own")
     @app_commands.describe(channel="the channel whose defaults to show (default: this one)")

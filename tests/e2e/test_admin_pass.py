@@ -239,3 +239,22 @@ def test_lower_limits_and_fewer_models_say_the_waiting_jobs_keep_theirs(tmp_path
             assert f"\nOnly new jobs are checked: {note}\n" in models
         assert {(job.state, job.steps) for job in await db.jobs.list()} == {("queued", 8)}
     run(body, tmp_path)
+
+
+def test_defaults_reset_offers_the_defaults_that_are_set(tmp_path):
+    """`defaults reset setting:` offered the first 25 of every setting (alphabetical, so
+    `steps` never showed) instead of the ones the server or the channel has set."""
+    from tests.support.fakediscord import SECOND_CHANNEL_ID
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            await admin(fake, "defaults set", {"settings": "steps=120; eta=0.5"})
+            await admin(fake, "defaults set", {"settings": "tv_scale=10",
+                                               "channel": fake.guild.channel(SECOND_CHANNEL_ID)})
+            async def offered(options):
+                rec = await fake.autocomplete("disco-admin defaults reset", options, "setting", user=fake.admin)
+                await fake.wait_for(lambda: fake.callbacks_for(rec.id))
+                return [c["value"] for c in fake.callbacks_for(rec.id)[0].data["choices"]]
+            assert await offered({"setting": ""}) == ["clip_models", "cutn_batches", "display_rate", "eta", "steps"]
+            assert await offered({"setting": "ST"}) == ["steps"]
+            assert await offered({"setting": "", "channel": str(SECOND_CHANNEL_ID)}) == ["tv_scale"]
+    run(body, tmp_path)
