@@ -258,3 +258,27 @@ def test_defaults_reset_offers_the_defaults_that_are_set(tmp_path):
             assert await offered({"setting": "ST"}) == ["steps"]
             assert await offered({"setting": "", "channel": str(SECOND_CHANNEL_ID)}) == ["tv_scale"]
     run(body, tmp_path)
+
+
+def test_preset_autocomplete_shows_the_servers_presets_beside_a_members_25(tmp_path):
+    """A member with 25 presets of their own filled all 25 choices: the server's presets never
+    showed until their name was typed."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        for i in range(25):
+            await db.presets.save(fake.guild.id, f"mine-{i:02}", '{"steps": 20}', 1, owner_id=fake.member.id)
+            if i < 24:
+                await db.presets.save(fake.guild.id, f"house-{i:02}", '{"steps": 30}', 1)
+        await db.presets.save(fake.guild.id, "mine-00", '{"steps": 40}', 1)  # both have it: the member's
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            rec = await fake.autocomplete("preset use", {"name": ""}, "name")
+            await fake.wait_for(lambda: fake.callbacks_for(rec.id))
+            choices = fake.callbacks_for(rec.id)[0].data["choices"]
+            assert len(choices) == 25 and [c["value"] for c in choices] == sorted(c["value"] for c in choices)
+            labels = [c["name"] for c in choices]
+            assert sum(label.endswith("(server)") for label in labels) == 12
+            assert "mine-00 (yours)" in labels and "mine-00 (server)" not in labels
+            rec = await fake.autocomplete("preset use", {"name": "HOUSE-2"}, "name")
+            await fake.wait_for(lambda: fake.callbacks_for(rec.id))
+            assert [c["value"] for c in fake.callbacks_for(rec.id)[0].data["choices"]] == [
+                f"house-{i}" for i in range(20, 24)]
+    run(body, tmp_path)
