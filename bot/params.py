@@ -8,6 +8,7 @@ here. A table entry without a "low..high" start fails at import, not at a user's
 """
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -92,11 +93,18 @@ def describe(*shared: str, **own: str) -> dict[str, str]:
 
 
 async def preset_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-    """Autocomplete for `preset`: the caller's and the server's presets whose name contains what
-    was typed (≤ 25)."""
+    """Autocomplete for a preset name: the caller's presets and the server's whose name contains
+    what was typed, taken in turn so that neither kind fills Discord's 25 choices alone; a name
+    both have is the caller's (as `/preset use` picks it)."""
+    if interaction.guild_id is None:
+        return []
+    typed = current.strip().lower()
     presets = await interaction.client.db.presets.list(interaction.guild_id, owner_id=interaction.user.id)
-    names = dict.fromkeys(p.name for p in presets if current.lower() in p.name)
-    return [app_commands.Choice(name=name, value=name) for name in list(names)[:25]]
+    own = [p.name for p in presets if p.owner_id and typed in p.name]
+    server = [p.name for p in presets if not p.owner_id and typed in p.name and p.name not in own]
+    taken = [name for pair in itertools.zip_longest(own, server) for name in pair if name][:25]
+    return [app_commands.Choice(name=f"{name} ({'yours' if name in own else 'server'})", value=name)
+            for name in sorted(taken)]
 
 
 async def model_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -1,7 +1,8 @@
 """A server's settings as text: its limits, allowed channels and GPU time, for /disco-admin and
-/disco-info."""
+/disco-info; its banned words and audit log in pages that fit one message."""
 from __future__ import annotations
 
+from bot.answers import MESSAGE_LIMIT
 from storage.guilds import DEFAULT_LIMITS, LIMIT_NAMES, GuildSettings
 
 
@@ -23,3 +24,52 @@ def channels_text(settings: GuildSettings) -> str:
     if not settings.allowed_channel_ids:
         return "Jobs are allowed in every channel"
     return "Jobs are allowed only in " + ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
+
+
+# A page of a list leaves room for an answer's head line (a banned word of up to 100 characters).
+PAGE_ROOM = 1700
+AUDIT_FOOTER_CHARS = 80  # room for "Older entries: …" under the entries
+
+
+def fitting(parts: list[str], room: int, separator: str) -> int:
+    """How many of `parts`, from the first, fit in `room` characters joined by `separator`."""
+    used = -len(separator)
+    for count, part in enumerate(parts):
+        used += len(separator) + len(part)
+        if used > room:
+            return count
+    return len(parts)
+
+
+def paged(parts: list[str], page: int, separator: str, command: str) -> str:
+    """Page `page` of a list too long for one message: whole parts only, then how to see the
+    next page (`command`, e.g. "/preset list", takes `page:`)."""
+    pages, start = [], 0
+    while start < len(parts):  # a part is far shorter than a page, so each page holds one
+        end = start + max(1, fitting(parts[start:], PAGE_ROOM, separator))
+        pages.append(parts[start:end])
+        start = end
+    if page > len(pages):
+        return (f"There is no page {page}; the list has {len(pages)} (`{command} page:{len(pages)}` "
+                f"is the last)")
+    text = separator.join(pages[page - 1])
+    if len(pages) > 1:
+        text += f"\nPage {page} of {len(pages)}" + (
+            f"; next: `{command} page:{page + 1}`" if page < len(pages) else "")
+    return text
+
+
+def words_page(words: list[str], page: int) -> str:
+    """One page of the banned words (already as code spans)."""
+    if not words:
+        return "No banned words."
+    return f"Banned words ({len(words)}): " + paged(words, page, ", ", "/disco-admin banned-words list")
+
+
+def audit_page(lines: list[str], ids: list[int], more: bool) -> str:
+    """Whole entry lines, newest first, as many as fit one message; then, when older entries
+    exist (`more`, or lines left out), the command that shows them."""
+    shown = lines[:max(1, fitting(lines, MESSAGE_LIMIT - AUDIT_FOOTER_CHARS, "\n"))]
+    if not more and len(shown) == len(lines):
+        return "\n".join(shown)
+    return "\n".join(shown) + f"\nOlder entries: `/disco-admin audit before:{ids[len(shown) - 1]}`"

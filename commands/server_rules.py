@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
+from commands.echo import code_span
 from commands.errors import CommandError
 from commands.gpu_memory import render_specs
 from commands.job_options import NOT_A_DEFAULT, JobLimits, bot_baseline, limit_adjustments
@@ -25,14 +26,16 @@ from engine.spec.fields import (
     check_choice,
     check_clip_models,
     choices_of,
+    closest_name,
 )
 from engine.spec.overrides import parse_set_options
 from engine.spec.render import RenderSpec
-from engine.spec.schedules import short_repr
 from engine.spec.study import StudySpec
 
 MAX_ALLOWED_MODELS = 64  # storage.guilds.MAX_ALLOWED_MODELS
 EVERY = "every"          # what an admin types to allow every model again
+VALUE_CHARS = 60         # a longer default value is shortened when shown
+DEFAULTS_CHARS = 500     # one scope's defaults as shown
 
 
 def parse_defaults(text: str) -> dict[str, Any]:
@@ -66,23 +69,28 @@ def parse_model_list(text: str, kind: str) -> list[str] | None:
     if [n.lower() for n in names] == [EVERY]:
         return None
     if not 1 <= len(names) <= MAX_ALLOWED_MODELS:
-        raise CommandError(f"give 1 to {MAX_ALLOWED_MODELS} model names, or `{EVERY}`",
+        raise CommandError(f"allowed_models takes 1 to {MAX_ALLOWED_MODELS} model names: give some, "
+                           f"or '{EVERY}' to allow every model",
                            "models", rule="allowed_models")
-    try:
-        if kind == "clip":
-            return _checked_clip_names(names)
-        return list(dict.fromkeys(check_choice(resolve_model_name(n), "diffusion_model")
-                                  for n in names))
-    except Invalid as err:
-        choices = CLIP_MODELS if kind == "clip" else choices_of("diffusion_model")
-        raise CommandError(f"{err.what} — fix: use names from {', '.join(choices)}", "models",
-                           rule="allowed_models") from None
+    return _checked_names(names, kind)
 
 
-def _checked_clip_names(names: list[str]) -> list[str]:
-    # One at a time: a job's list refuses a model named twice, an admin's list just keeps it once
-    # (as the diffusion list does), "rn50, RN50::openai" included.
-    return list(dict.fromkeys(name for given in names for name in check_clip_models([given], "clip_models")))
+def _checked_names(names: list[str], kind: str) -> list[str]:
+    # One at a time: a wrong name is shown as typed, in full; a job's list refuses a model named
+    # twice, an admin's list just keeps it once ("rn50, RN50::openai" included).
+    choices = CLIP_MODELS if kind == "clip" else choices_of("diffusion_model")
+    checked: list[str] = []
+    for name in names:
+        try:
+            checked += (check_clip_models([name], "clip_models") if kind == "clip"
+                        else [check_choice(resolve_model_name(name), "diffusion_model")])
+        except Invalid:
+            guess = closest_name(name, list(choices))
+            raise CommandError(f"'{name[:100]}' is not a known {kind} model (rule: allowed_models)"
+                               + (f"; did you mean {guess}?" if guess else "")
+                               + f" — fix: use names from {', '.join(choices)}", "models",
+                               rule="allowed_models") from None
+    return list(dict.fromkeys(checked))
 
 
 def check_allowed_models(spec: RenderSpec | AnimationSpec | StudySpec,
@@ -123,16 +131,27 @@ def defaults_over_limits(scopes: dict[str, dict[str, Any]], limits: JobLimits) -
 
 
 def defaults_text(defaults: dict[str, Any]) -> str:
-    """Defaults as the `settings` text that sets them again."""
-    return "; ".join(f"{key}={_value_text(value)}" for key, value in sorted(defaults.items()))
+    """Defaults as a code span of the `settings` text that sets them, bounded so that
+    /disco-info keeps its later lines: long values (a long default prompt) shortened, at most
+    DEFAULTS_CHARS, then how many settings were left out."""
+    pairs = [f"{key}={_value_text(value)}" for key, value in sorted(defaults.items())]
+    kept: list[str] = []
+    for pair in pairs:
+        if len("; ".join([*kept, pair])) > DEFAULTS_CHARS:
+            break
+        kept.append(pair)
+    left_out = len(pairs) - len(kept)
+    return code_span("; ".join(kept), DEFAULTS_CHARS) + (f" (+{left_out} more)" if left_out else "")
 
 
 def _value_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         parts = [p.get("text", "") + (f":{p['weight']:g}" if p.get("weight", 1) != 1 else "")
                  if isinstance(p, dict) else str(p) for p in value]
-        return ",".join(parts)
-    return short_repr(value) if isinstance(value, str) and len(value) > 60 else str(value)
+        text = ",".join(parts)
+    else:
+        text = str(value)
+    return text if len(text) <= VALUE_CHARS else text[:VALUE_CHARS] + "…"
 
 
 def rules_lines(defaults: dict[str, Any], channel_defaults: dict[str, Any],
@@ -140,8 +159,8 @@ def rules_lines(defaults: dict[str, Any], channel_defaults: dict[str, Any],
                 allowed_clip_models: tuple[str, ...] | None) -> list[str]:
     """The rules as lines for /disco-info and /disco-admin defaults show."""
     return [
-        "Server defaults: " + (f"`{defaults_text(defaults)}`" if defaults else "none (DD's)"),
-        "This channel's defaults: " + (f"`{defaults_text(channel_defaults)}`"
+        "Server defaults: " + (defaults_text(defaults) if defaults else "none (DD's)"),
+        "This channel's defaults: " + (defaults_text(channel_defaults)
                                        if channel_defaults else "none (the server's apply)"),
         "Diffusion models allowed: " + (", ".join(allowed_models) if allowed_models is not None
                                         else "every model"),

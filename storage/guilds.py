@@ -247,20 +247,24 @@ class Guilds:
             return await load_settings(conn, gid)
 
     async def add_banned_word(self, guild_id: Snowflake, word: str, *,
-                              actor_id: Snowflake | None = None) -> None:
+                              actor_id: Snowflake | None = None) -> bool:
+        """Ban a word or phrase; False (nothing written, nothing audited) when it is banned already."""
         cleaned = " ".join(word.lower().split())
         if not 1 <= len(cleaned) <= 100:
             raise InvalidValue("a banned word or phrase must be 1 to 100 characters long")
         gid, now = sid(guild_id), await self._db.clock()
         async with self._db.transaction() as conn:
-            count = (await conn.execute_fetchall(
-                "SELECT COUNT(*) FROM banned_words WHERE guild_id = ?", (gid,)))[0][0]
-            if count >= MAX_BANNED_WORDS:
+            words = {row[0] for row in await conn.execute_fetchall(
+                "SELECT word FROM banned_words WHERE guild_id = ?", (gid,))}
+            if cleaned in words:
+                return False
+            if len(words) >= MAX_BANNED_WORDS:
                 raise InvalidValue(f"this server already has {MAX_BANNED_WORDS} banned words, the "
                                    f"most allowed; remove some before adding more")
             await conn.execute("INSERT INTO banned_words (guild_id, word) VALUES (?, ?) "
                                "ON CONFLICT DO NOTHING", (gid, cleaned))
             await write_audit(conn, now, gid, actor_id, "banned_words.add", cleaned, {})
+            return True
 
     async def remove_banned_word(self, guild_id: Snowflake, word: str, *,
                                  actor_id: Snowflake | None = None) -> bool:

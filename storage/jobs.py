@@ -347,6 +347,13 @@ class Jobs:
         rows = await self._db.execute(f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ? OFFSET ?", params)
         return [Job.from_row(r) for r in rows]
 
+    async def active_counts(self, guild_id: Snowflake) -> dict[str, int]:
+        """How many of the guild's jobs are queued and running (all of them, not a page)."""
+        rows = await self._db.execute(
+            "SELECT state, COUNT(*) FROM jobs WHERE guild_id = ? AND state IN ('queued', 'running') "
+            "GROUP BY state", (sid(guild_id),))
+        return {JobState.QUEUED: 0, JobState.RUNNING: 0, **{row[0]: int(row[1]) for row in rows}}
+
     async def cancel(self, job_id: str) -> Job:
         """A queued job is cancelled at once and never starts; a running one gets
         cancel_requested (the engine sees it on its next heartbeat/progress and stops within one

@@ -27,7 +27,7 @@ from discord.ext import commands
 from bot.answers import ADMIN, as_typed, say, think
 from bot.checks import job_of_this_server, require_admin, rules_channel_id
 from bot.params import Images, JobId, Settings, Side
-from bot.settings_text import channels_text, limits_text, seconds_text
+from bot.settings_text import audit_page, channels_text, limits_text, paged, seconds_text, words_page
 from commands.echo import code_span
 from commands.fleet import fleet_table, stranded_lines
 from commands.job_options import JobLimits, bot_baseline
@@ -41,7 +41,7 @@ from commands.server_rules import (
     rules_lines,
 )
 from engine.errors import SpecError
-from engine.spec.fields import SPEC_ALLOWED
+from storage import ACTIVE
 from storage.guilds import LIMIT_NAMES
 
 SCOPES = [app_commands.Choice(name="user: one member", value="user"),
@@ -54,7 +54,6 @@ LIMIT_CHOICES = [app_commands.Choice(name=name, value=name) for name in LIMIT_NA
 Pixels = app_commands.Range[int, Side.min_value ** 2, Side.max_value ** 2]  # the smallest and largest image
 MODEL_KINDS = [app_commands.Choice(name="diffusion models (/disco model:)", value="diffusion"),
                app_commands.Choice(name="CLIP models (clip_models)", value="clip")]
-SETTING_NAMES = sorted(SPEC_ALLOWED)
 NOT_ADMIN = ("/disco-admin needs the Manage Server permission (rule: manage_guild); ask a server admin "
              "to make this change")
 
@@ -140,18 +139,20 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                                f"{await self._quota_lines(interaction.guild_id)}")
 
     @quota.command(name="show", description="Show the budgets, and one member's use")
-    @app_commands.describe(user="also show this member's use and remaining budget")
+    @app_commands.describe(user="also show this member's use and remaining budget",
+                           page="which page of a long list of budgets (default 1)")
     async def quota_show(self, interaction: discord.Interaction,
-                         user: Optional[discord.Member] = None) -> None:
-        text = await self._quota_lines(interaction.guild_id)
-        if user is not None:
+                         user: Optional[discord.Member] = None,
+                         page: Optional[app_commands.Range[int, 1, 1000]] = None) -> None:
+        text = ""
+        if user is not None:  # first: a long list of budgets must not push it out of the answer
             status = await self.db.quotas.status(interaction.guild_id, user.id,
                                                  [r.id for r in getattr(user, "roles", [])])
             for use in status.values():
                 limit = "unlimited" if use.user_limit is None else seconds_text(use.user_limit)
-                text += (f"\n{user.mention} this {use.window}: used {seconds_text(use.user_used)} of "
-                         f"{limit}; resets <t:{int(use.resets_at)}:R>")
-        await say(interaction, text)
+                text += (f"{user.mention} this {use.window}: used {seconds_text(use.user_used)} of "
+                         f"{limit}; resets <t:{int(use.resets_at)}:R>\n")
+        await say(interaction, text + await self._quota_lines(interaction.guild_id, page or 1))
 
     async def _subject(self, interaction: discord.Interaction, scope: str,
                        user: Optional[discord.Member], role: Optional[discord.Role]):
@@ -169,12 +170,13 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
             return False
         return None if wanted is None else str(wanted.id)
 
-    async def _quota_lines(self, guild_id: int) -> str:
+    async def _quota_lines(self, guild_id: int, page: int = 1) -> str:
         limits = await self.db.quotas.limits(guild_id)
         if not limits:
             return "No GPU-time budgets: everyone is unlimited."
-        return "Budgets:\n" + "\n".join(f"• {subject_text(q.scope, q.subject_id)}: {seconds_text(q.seconds)} "
-                                        f"per {q.window}" for q in limits)
+        lines = [f"• {subject_text(q.scope, q.subject_id)}: {seconds_text(q.seconds)} per {q.window}"
+                 for q in limits]
+        return "Budgets:\n" + paged(lines, page, "\n", "/disco-admin quota show")
 
     # ---- limits ----------------------------------------------------------------------------
 
@@ -231,7 +233,8 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
             f"<#{cid}>'s defaults": {**settings.defaults, **own} for cid, own in settings.channel_defaults.items()}}
         warning = defaults_over_limits(scopes, JobLimits.from_guild(settings.limits))
         await say(interaction, f"**Limits updated** ({', '.join(changes)}):\n{limits_text(settings)}"
-                  + (f"\n{warning}" if warning else ""))
+                  + (f"\n{warning}" if warning else "")
+                  + await self._waiting_note(interaction.guild_id, "new jobs follow these limits"))
 
     @limits.command(name="show", description="Show this server's limits, channels and intake")
     async def limits_show(self, interaction: discord.Interaction) -> None:
@@ -262,6 +265,17 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         settings = await self.db.guilds.get(interaction.guild_id)
         await say(interaction, f"**Removed** {channel.mention}. {channels_text(settings)}.")
 
+    @channels.command(name="clear", description="Allow every channel again (empties the list, deleted channels too)")
+    async def channels_clear(self, interaction: discord.Interaction) -> None:
+        # A deleted channel cannot be picked in `disallow`'s channel option, so this is the way
+        # to take one off the list.
+        settings = await self.db.guilds.get(interaction.guild_id)
+        for channel_id in sorted(settings.allowed_channel_ids):
+            await self.db.guilds.disallow_channel(interaction.guild_id, channel_id,
+                                                  actor_id=interaction.user.id)
+        head = "**Cleared**" if settings.allowed_channel_ids else "**Unchanged:** the list was empty"
+        await say(interaction, f"{head}. {channels_text(await self.db.guilds.get(interaction.guild_id))}.")
+
     @channels.command(name="list", description="List the channels where jobs are allowed")
     async def channels_list(self, interaction: discord.Interaction) -> None:
         await say(interaction, channels_text(await self.db.guilds.get(interaction.guild_id)) + ".")
@@ -273,8 +287,11 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     async def intake_pause(self, interaction: discord.Interaction,
                            reason: Optional[app_commands.Range[str, 1, 200]] = None) -> None:
         await self.db.guilds.pause_intake(interaction.guild_id, reason or "", actor_id=interaction.user.id)
+        counts = await self.db.jobs.active_counts(interaction.guild_id)
         await say(interaction, f"**Intake paused**: {as_typed(reason or 'no reason given')}. New jobs are "
-                               f"refused until `/disco-admin intake resume`.")
+                               f"refused until `/disco-admin intake resume`; the {counts['queued']} "
+                               f"queued and {counts['running']} rendering carry on (their members can "
+                               f"/cancel them).")
 
     @intake.command(name="resume", description="Accept new jobs again")
     async def intake_resume(self, interaction: discord.Interaction) -> None:
@@ -287,9 +304,10 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @app_commands.describe(word="a word or phrase, matched whole in any case, with accents, full-width or spaced-out letters")
     async def banned_add(self, interaction: discord.Interaction,
                          word: app_commands.Range[str, 1, 100]) -> None:
-        await self.db.guilds.add_banned_word(interaction.guild_id, check_banned_word(word),
-                                             actor_id=interaction.user.id)
-        await say(interaction, f"**Banned** {code_span(word.lower())}. "
+        added = await self.db.guilds.add_banned_word(interaction.guild_id, check_banned_word(word),
+                                                     actor_id=interaction.user.id)
+        head = "**Banned**" if added else "**Unchanged:** already banned:"
+        await say(interaction, f"{head} {code_span(word.lower())}. "
                                f"{await self._words(interaction.guild_id)}")
 
     @banned.command(name="remove", description="Allow a banned word again")
@@ -303,14 +321,13 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                                f"{await self._words(interaction.guild_id)}")
 
     @banned.command(name="list", description="List the banned words")
-    async def banned_list(self, interaction: discord.Interaction) -> None:
-        await say(interaction, await self._words(interaction.guild_id))
+    @app_commands.describe(page="which page of a long list (default 1)")
+    async def banned_list(self, interaction: discord.Interaction,
+                          page: Optional[app_commands.Range[int, 1, 1000]] = None) -> None:
+        await say(interaction, await self._words(interaction.guild_id, page or 1))
 
-    async def _words(self, guild_id: int) -> str:
-        words = (await self.db.guilds.get(guild_id)).banned_words
-        if not words:
-            return "No banned words."
-        return f"Banned words ({len(words)}): " + ", ".join(code_span(w) for w in words)
+    async def _words(self, guild_id: int, page: int = 1) -> str:
+        return words_page([code_span(w) for w in (await self.db.guilds.get(guild_id)).banned_words], page)
 
     # ---- defaults --------------------------------------------------------------------------
 
@@ -330,7 +347,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         scope = {(f"<#{channel.id}>'s defaults" if channel else "the server's defaults"): combined}
         warning = defaults_over_limits(scope, JobLimits.from_guild(guild.limits))
         await say(interaction, f"**Defaults set** for {self._scope_name(channel)}: "
-                               f"`{defaults_text(merged)}`\n{self._rules(guild, channel)}"
+                               f"{defaults_text(merged)}\n{self._rules(guild, channel)}"
                                + (f"\n{warning}" if warning else ""))
 
     @defaults.command(name="reset", description="Remove one default setting, or all of them")
@@ -357,7 +374,10 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     @defaults_reset.autocomplete("setting")
     async def _setting_names(self, interaction: discord.Interaction,
                              current: str) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=n, value=n) for n in SETTING_NAMES if current.lower() in n][:25]
+        """The defaults that can be reset: the chosen channel's own, else the server's."""
+        guild = await self.db.guilds.get(interaction.guild_id)
+        names = sorted(self._scope_defaults(guild, getattr(interaction.namespace, "channel", None)))
+        return [app_commands.Choice(name=n, value=n) for n in names if current.strip().lower() in n][:25]
 
     @defaults.command(name="show", description="Show the server's defaults and a channel's own")
     @app_commands.describe(channel="the channel whose defaults to show (default: this one)")
@@ -394,8 +414,17 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                                                         actor_id=interaction.user.id)
         what = "every model" if allowed is None else ", ".join(allowed)
         await say(interaction, f"**Allowed {kind} models:** {what}. Jobs using another one are refused "
-                               f"when queued.{self._defaults_warning(guild)}\n"
+                               f"when queued.{self._defaults_warning(guild)}"
+                               f"{await self._waiting_note(interaction.guild_id, 'new jobs are checked')}\n"
                                f"{self._rules(guild, channel_id=rules_channel_id(interaction))}")
+
+    async def _waiting_note(self, guild_id: int, rule: str) -> str:
+        """A rule checked when a job is queued does not reach the jobs already waiting: say so."""
+        waiting = (await self.db.jobs.active_counts(guild_id))["queued"]
+        if not waiting:
+            return ""
+        return (f"\nOnly {rule}: the {waiting} job(s) already waiting run as they were queued (their "
+                f"members can /cancel them).")
 
     @staticmethod
     def _defaults_warning(guild) -> str:
@@ -423,6 +452,11 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                      reason: Optional[app_commands.Range[str, 1, 200]] = None) -> None:
         found = await job_of_this_server(self.db, interaction, job.strip(),
                                          fix="refund it from the server it ran in")
+        if found.state in ACTIVE:  # a refund now would miss what it is charged later
+            await say(interaction, f"**Unchanged:** job `{found.id}` is still {found.state}; its GPU "
+                                   f"time is charged as it renders, so refund it once it has ended, "
+                                   f"or stop it with /cancel")
+            return
         seconds = await self.db.quotas.refund(found.id, reason=reason or "refunded by an admin",
                                               actor_id=interaction.user.id)
         if not seconds:
@@ -435,12 +469,16 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
     # ---- audit -----------------------------------------------------------------------------
 
     @app_commands.command(name="audit", description="The latest admin changes, newest first")
-    @app_commands.describe(limit="how many entries (default 10)")
+    @app_commands.describe(limit="how many entries (default 10)",
+                           before="only entries older than this number (the #N of an entry), for the next page")
     async def audit(self, interaction: discord.Interaction,
-                    limit: Optional[app_commands.Range[int, 1, 25]] = None) -> None:
-        entries = await self.db.audit.list(interaction.guild_id, limit=limit or 10)
+                    limit: Optional[app_commands.Range[int, 1, 25]] = None,
+                    before: Optional[app_commands.Range[int, 1, 2**53]] = None) -> None:
+        wanted = limit or 10
+        entries = await self.db.audit.list(interaction.guild_id, limit=wanted + 1, before_id=before)
+        more, entries = len(entries) > wanted, entries[:wanted]
         if not entries:
-            await say(interaction, "The audit log is empty.")
+            await say(interaction, "No older entries in the audit log." if before else "The audit log is empty.")
             return
         lines = []
         for entry in entries:
@@ -450,7 +488,7 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                     f"{' ' + as_typed(entry.target) if entry.target else ''}"
                     f"{' (' + as_typed(detail) + ')' if detail else ''}")
             lines.append(line[:300])
-        await say(interaction, "\n".join(lines))
+        await say(interaction, audit_page(lines, [entry.id for entry in entries], more))
 
     # ---- the fleet -------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from bot.checks import job_of_this_server
 from bot.jobtext import progress_words, prompt_text, seconds_left, undelivered_words
 from bot.params import GuidanceScale, JobId, Prompt, Seed, Settings, Steps
 from bot.queueing import Lineage, enqueue_options, rerun_options
+from bot.settings_text import fitting
 from bot.views import cancel_job, cancel_view, job_link
 from commands.echo import queue_place
 from commands.errors import CommandError
@@ -154,22 +155,22 @@ class JobsCog(commands.Cog):
     @app_commands.guild_only()
     async def queue(self, interaction: discord.Interaction) -> None:
         await think(interaction, private=True)
-        active = await self.db.jobs.list(guild_id=interaction.guild_id, states=ACTIVE, limit=500)
-        positions = await self.db.jobs.positions() if active else {}
+        counts = await self.db.jobs.active_counts(interaction.guild_id)
+        mine = list(reversed(await self.db.jobs.list(guild_id=interaction.guild_id, user_id=interaction.user.id,
+                                                     states=ACTIVE, limit=500)))  # oldest first
+        positions = await self.db.jobs.positions() if mine else {}
         now = time.time()
-        mine = [j for j in reversed(active) if j.user_id == str(interaction.user.id)]  # oldest first
-        running = sum(j.state == JobState.RUNNING for j in active)
-        lines = [f"**Queue** · this server: {len(active) - running} waiting, {running} rendering"]
+        lines = [f"**Queue** · this server: {counts[JobState.QUEUED]} waiting, "
+                 f"{counts[JobState.RUNNING]} rendering"]
         if mine:
             lines.append("**Your jobs**")
             lines += [job_line(j, positions.get(j.id), now) for j in mine]
         else:
             lines.append("You have no queued or running jobs here; start one with /disco.")
-        text = ""
-        for line in lines:  # whole lines only, within Discord's limit
-            if len(text) + len(line) + 1 > MESSAGE_LIMIT:
-                break
-            text += line + "\n"
+        shown = fitting(lines, MESSAGE_LIMIT - 40, "\n")  # whole lines, room for the note below
+        text = "\n".join(lines[:shown]) + "\n"
+        if shown < len(lines):
+            text += f"… and {len(lines) - shown} more of your jobs (the newest)\n"
         cancellable = [j.id for j in mine if not j.cancel_requested]
         kwargs = {"view": cancel_view(cancellable, labelled=True)} if cancellable else {}
         await self._answer(interaction, text, **kwargs)

@@ -24,8 +24,9 @@ from discord.ext import commands
 
 from bot.answers import NO_MENTIONS, NOT_QUEUED, SETTINGS, as_typed, say, think
 from bot.checks import require_admin
-from bot.params import Images, PresetName, Prompt, Seed, Settings
+from bot.params import Images, PresetName, Prompt, Seed, Settings, preset_choices
 from bot.queueing import enqueue_options
+from bot.settings_text import paged
 from commands.echo import recipe_options
 from commands.job_options import BOT_DEFAULTS, DiscoOptions
 from commands.prompt_syntax import ATTACHMENT_ONLY
@@ -85,21 +86,6 @@ class PresetCog(commands.GroupCog, group_name="preset",
         self.bot = bot
         self.db = db
 
-    async def names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        """Autocomplete: the caller's presets, then the server's, matching what is typed."""
-        if interaction.guild_id is None:
-            return []
-        typed = current.strip().lower()
-        presets = await self.db.presets.list(interaction.guild_id, owner_id=interaction.user.id)
-        seen, out = set(), []
-        for preset in presets:
-            if preset.name in seen or typed not in preset.name:
-                continue
-            seen.add(preset.name)
-            label = "yours" if preset.owner_id else "server"
-            out.append(app_commands.Choice(name=f"{preset.name} ({label})", value=preset.name))
-        return out[:25]
-
     @app_commands.command(name="save", description="Save settings under a name")
     @app_commands.describe(name="1-32 letters, digits, - or _", settings='"key=value; key=value"',
                            scope="yours (default) or the whole server's")
@@ -120,7 +106,7 @@ class PresetCog(commands.GroupCog, group_name="preset",
     @app_commands.command(name="use", description="Paint with a preset (like /disco)", extras=NOT_QUEUED.extras())
     @app_commands.describe(name="the preset", prompt="what to paint (the preset's prompts if left out)",
                            seed="the noise seed", n="how many images")
-    @app_commands.autocomplete(name=names)
+    @app_commands.autocomplete(name=preset_choices)
     async def use(self, interaction: discord.Interaction, name: PresetName, prompt: Optional[Prompt] = None,
                   seed: Optional[Seed] = None, n: Optional[Images] = None) -> None:
         await think(interaction)
@@ -138,19 +124,21 @@ class PresetCog(commands.GroupCog, group_name="preset",
         await interaction.followup.send(f"Preset `{preset.name}` · {text}"[:2000], allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="list", description="Your presets and the server's")
-    async def list_(self, interaction: discord.Interaction) -> None:
+    @app_commands.describe(page="which page of a long list (default 1)")
+    async def list_(self, interaction: discord.Interaction,
+                    page: Optional[app_commands.Range[int, 1, 100]] = None) -> None:
         presets = await self.db.presets.list(interaction.guild_id, owner_id=interaction.user.id)
         if not presets:
             await say(interaction, "No presets yet: save one with `/preset save`.")
             return
         lines = [f"• `{p.name}` ({'yours' if p.owner_id else 'server'}): {summary(p.spec_json)}"
                  for p in presets]
-        await say(interaction, "\n".join(lines))
+        await say(interaction, paged(lines, page or 1, "\n", "/preset list"))
 
     @app_commands.command(name="delete", description="Delete a preset")
     @app_commands.describe(name="the preset", scope="yours (default) or the server's")
     @app_commands.choices(scope=SCOPES)
-    @app_commands.autocomplete(name=names)
+    @app_commands.autocomplete(name=preset_choices)
     async def delete(self, interaction: discord.Interaction, name: PresetName,
                      scope: Optional[str] = None) -> None:
         server = scope == "server"

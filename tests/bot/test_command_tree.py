@@ -98,7 +98,7 @@ def test_the_expected_commands_are_registered(tree):
     subcommands = {o["name"]: {s["name"] for s in o.get("options", []) if s["type"] == SUB_COMMAND}
                    for o in admin["options"]}
     assert subcommands == {"quota": {"set", "clear", "show"}, "limits": {"set", "show"},
-                           "channels": {"allow", "disallow", "list"}, "intake": {"pause", "resume"},
+                           "channels": {"allow", "disallow", "clear", "list"}, "intake": {"pause", "resume"},
                            "banned-words": {"add", "remove", "list"}, "audit": set(),
                            "defaults": {"set", "reset", "show"}, "models": {"allow", "show"},
                            "refund": set(), "workers": set()}

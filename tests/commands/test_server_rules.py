@@ -77,12 +77,19 @@ def test_model_lists() -> None:
     assert parse_model_list("watercolordiffusion_2, watercolordiffusion_2", "diffusion") == ["watercolordiffusion_2"]
     assert parse_model_list("256x256_diffusion_uncond portrait_generator_v001", "diffusion") == [
         "256x256_diffusion_uncond", "portrait_generator_v001"]
-    with pytest.raises(CommandError, match="unknown CLIP model 'RN51'.*fix: use names from") as caught:
-        parse_model_list("RN51", "clip")
+    with pytest.raises(CommandError, match="'RN51' is not a known clip model .*fix: use names from") as caught:
+        parse_model_list("RN50, RN51", "clip")
     assert caught.value.rule == "allowed_models"
-    with pytest.raises(CommandError, match="is not known"):
+    with pytest.raises(CommandError, match="'stable-diffusion' is not a known diffusion model"):
         parse_model_list("stable-diffusion", "diffusion")
-    with pytest.raises(CommandError, match="give 1 to 64 model names"):
+    # A long name is shown in full, not cut to look like the name it should be.
+    typo = "512x512_diffusion_uncond_finetune_008100x"
+    with pytest.raises(CommandError, match=f"'{typo}' is not a known diffusion model \\(rule: allowed_models\\); "
+                                           "did you mean 512x512_diffusion_uncond_finetune_008100\\?"):
+        parse_model_list(f"256x256_diffusion_uncond, {typo}", "diffusion")
+    with pytest.raises(CommandError, match="takes 1 to 64 model names: give some, or 'every'"):
+        parse_model_list(" , ", "clip")
+    with pytest.raises(CommandError, match="takes 1 to 64 model names"):
         parse_model_list(",".join(["RN50"] * 65), "clip")
 
 

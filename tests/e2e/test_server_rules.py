@@ -77,7 +77,7 @@ def test_a_forbidden_clip_model_is_refused_however_it_arrives(tmp_path):
             warned = await admin(fake, "models allow", {"kind": "clip", "names": "RN50"})
             assert "**Warning:** a job that sets nothing would be refused" in warned
             await admin(fake, "models allow", {"kind": "clip", "names": "ViT-B/32, RN50"})
-            assert "unknown CLIP model" in await admin(fake, "models allow", {"kind": "clip", "names": "RN51"})
+            assert "'RN51' is not a known clip model" in await admin(fake, "models allow", {"kind": "clip", "names": "RN51"})
             refused = await disco(fake, {"settings": "clip_models=ViT-B-32::openai,RN50x64::openai"})
             content = refused.content.replace("\\", "")
             assert refused.ephemeral and "RN50x64::openai is not allowed" in content

@@ -382,3 +382,17 @@ async def test_bad_requests_and_owner_names_are_refused(store):
 def test_job_ids_sort_by_creation_time():
     ids = [new_job_id(1_800_000_000 + i) for i in range(20)]
     assert ids == sorted(ids) and len(set(ids)) == 20
+
+
+@async_test
+async def test_active_counts_count_a_guilds_queued_and_running_jobs_only(store):
+    async with await open_db(store) as db:
+        assert await db.jobs.active_counts(1) == {"queued": 0, "running": 0}
+        for user in (10, 11, 12):
+            await db.jobs.enqueue(request(user=user, seed=user))
+        await db.jobs.enqueue(request(guild=2, seed=99))
+        await db.leases.claim(OWNER)
+        cancelled = await db.jobs.enqueue(request(user=13, seed=13))
+        await db.jobs.cancel(cancelled.id)
+        assert await db.jobs.active_counts(1) == {"queued": 2, "running": 1}
+        assert await db.jobs.active_counts("2") == {"queued": 1, "running": 0}

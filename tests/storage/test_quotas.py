@@ -18,6 +18,7 @@ from storage import (
     QuotaExceeded,
     StaleAttempt,
 )
+from storage.guilds import MAX_BANNED_WORDS
 from storage.quotas import resets_at
 from tests.support.storage import FakeClock, async_test, open_db, request
 
@@ -234,6 +235,18 @@ async def test_banned_words_and_defaults(store):
         with pytest.raises(InvalidValue):
             await db.guilds.add_banned_word(1, " ")
         assert (await db.guilds.get(2)).defaults == {}
+
+
+@async_test
+async def test_banning_a_word_again_changes_and_audits_nothing_even_at_the_cap(store):
+    async with await open_db(store) as db:
+        for i in range(MAX_BANNED_WORDS):
+            assert await db.guilds.add_banned_word(1, f"word{i}") is True
+        assert await db.guilds.add_banned_word(1, "  WORD7 ", actor_id=5) is False
+        with pytest.raises(InvalidValue, match="remove some before adding more"):
+            await db.guilds.add_banned_word(1, "one more")
+        actions = [e.action for e in await db.audit.list(1, limit=500)]
+        assert actions == ["banned_words.add"] * MAX_BANNED_WORDS
 
 
 # ---- presets and the audit log ----------------------------------------------------------------
