@@ -154,6 +154,14 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
                          f"{limit}; resets <t:{int(use.resets_at)}:R>\n")
         await say(interaction, text + await self._quota_lines(interaction.guild_id, page or 1))
 
+    @commands.Cog.listener()
+    async def on_guild_role_delete(self, role: discord.Role) -> None:
+        """A deleted role's budgets go with it (audited as the bot's): its id never returns, and
+        Discord offers only existing roles to `quota clear`."""
+        for q in await self.db.quotas.limits(role.guild.id):
+            if (q.scope, q.subject_id) == ("role", str(role.id)):
+                await self.db.quotas.set_limit(role.guild.id, "role", q.window, None, subject_id=q.subject_id)
+
     async def _subject(self, interaction: discord.Interaction, scope: str,
                        user: Optional[discord.Member], role: Optional[discord.Role]):
         """The subject id for the scope, or False after refusing a mismatched option."""

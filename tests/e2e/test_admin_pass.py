@@ -4,9 +4,12 @@ tests/support/bot.py). Usage is charged through storage's engine API, so no rend
 """
 from __future__ import annotations
 
+import asyncio
+
 from storage import Database
 from tests.support.bot import OWNER, last_answer, make_bot, queue_job, run
 from tests.support.fakediscord import FakeDiscord
+from tests.support.fakediscord.models import FakeRole
 from tests.support.workers import tiny_still
 
 
@@ -281,4 +284,30 @@ def test_preset_autocomplete_shows_the_servers_presets_beside_a_members_25(tmp_p
             await fake.wait_for(lambda: fake.callbacks_for(rec.id))
             assert [c["value"] for c in fake.callbacks_for(rec.id)[0].data["choices"]] == [
                 f"house-{i}" for i in range(20, 24)]
+    run(body, tmp_path)
+
+
+def test_a_deleted_roles_budgets_go_with_it(tmp_path):
+    """Discord offers only existing roles to `quota clear`, so a deleted role's budget would stay
+    on the list for good: the bot removes it when the role is deleted, audited as the bot's."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        patrons, artists = FakeRole(fake.guild.id + 7, "Patrons"), FakeRole(fake.guild.id + 8, "Artists")
+        fake.guild.roles += [patrons, artists]
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            for role, window in [(patrons, "day"), (patrons, "month"), (artists, "day")]:
+                assert "**Quota set:**" in await admin(fake, "quota set", {"scope": "role", "window": window,
+                                                                           "minutes": 30, "role": role})
+            await fake.gateway.dispatch("GUILD_ROLE_DELETE", {"guild_id": str(fake.guild.id),
+                                                              "role_id": str(patrons.id)})
+            for _ in range(200):
+                left = [(q.subject_id, q.window) for q in await db.quotas.limits(fake.guild.id)]
+                if left == [(str(artists.id), "day")]:
+                    break
+                await asyncio.sleep(0.05)
+            assert left == [(str(artists.id), "day")]
+            assert "Patrons" not in await admin(fake, "quota show") and str(patrons.id) not in await admin(
+                fake, "quota show")
+        cleared = [e for e in await db.audit.list(fake.guild.id) if e.action == "quota.set"
+                   and e.target == f"role:{patrons.id}" and e.detail["seconds"] is None]
+        assert len(cleared) == 2 and all(e.actor_id is None for e in cleared)
     run(body, tmp_path)
