@@ -80,7 +80,8 @@ def test_kill_9_mid_tile_resumes_keeping_the_finished_tiles(tmp_path):
     from tests.engine.jobs.test_worker import kill_after_first_unit_and_resume
 
     source = source_image(tmp_path / "result.png")
-    spec = RenderSpec.from_dict({**GOBIG, "gobig_init": str(source)})
+    # 5 steps: each tile runs 2 (the point is which tiles are kept, not how many steps they take).
+    spec = RenderSpec.from_dict({**GOBIG, "steps": 5, "gobig_init": str(source)})
 
     async def enqueue(db):
         return [(await db.jobs.enqueue(gobig_request(spec, frames=9))).id for _ in range(2)]

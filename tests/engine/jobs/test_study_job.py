@@ -97,7 +97,9 @@ def test_kill_9_mid_study_loses_at_most_the_cell_in_progress(tmp_path):
     from tests.engine.jobs.test_worker import kill_after_first_unit_and_resume
 
     async def enqueue(db):
-        request = study_request("clip_guidance_scale=1000,4000,8000", steps=8)
+        # Cells keep no checkpoint: 4 steps and 2 cuts each still leave two cells to kill in.
+        request = study_request("clip_guidance_scale=1000,4000,8000", steps=4, cut_overview="[2]*1000",
+                                cut_innercut="[2]*1000")
         return [(await db.jobs.enqueue(request)).id for _ in range(2)]
 
     crashed, reference = asyncio.run(with_db(tmp_path, enqueue))

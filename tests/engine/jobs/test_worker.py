@@ -297,6 +297,12 @@ def wait_for(predicate, timeout: float = 240.0):
     raise AssertionError("timed out")
 
 
+def wait_lease_out(data: Path, job_id: str) -> None:
+    """Until the lease a killed engine held on `job_id` has run out (its last heartbeat came up
+    to a third of the 2 s lease before the kill): the next claim takes the job back."""
+    wait_for(lambda: row(data, job_id)["lease_expires_at"] < time.time(), timeout=10)
+
+
 def kill_after_first_unit_and_resume(data: Path, crashed: str, reference: str, first_unit: str):
     """Run a real engine until job `crashed` starts its second unit (a study's cell, an
     animation's frame), SIGKILL it, let its lease run out, then drain the queue with a fresh
@@ -311,7 +317,7 @@ def kill_after_first_unit_and_resume(data: Path, crashed: str, reference: str, f
         engine.wait()
     stamp = job_file(data, crashed, first_unit)
     assert stamp is not None and row(data, crashed)["state"] == "running"
-    time.sleep(2.2)  # the dead engine's lease runs out
+    wait_lease_out(data, crashed)
     # Another engine in another data folder: it resumes from the blobs alone.
     assert drain_here(data, data / "other") == 2  # the crashed job and the reference
     assert not any(p.is_file() for p in (data / "other").rglob("*"))  # its scratch folder went with the job
@@ -343,7 +349,7 @@ def test_kill_9_mid_render_resumes_to_the_same_png_and_evolution(tmp_path):
         engine.wait()
     interrupted_at = row(tmp_path, crashed)["progress_step"]
     assert row(tmp_path, crashed)["state"] == "running"  # the dead engine still holds the lease
-    time.sleep(2.2)  # let the lease run out
+    wait_lease_out(tmp_path, crashed)
     # Another engine with another data folder (a fresh scratch folder): the checkpoint blob is
     # all it has of the first attempt.
     assert drain_here(tmp_path, tmp_path / "other") == 2
@@ -369,7 +375,7 @@ def test_poison_job_goes_dead_and_the_next_job_runs(tmp_path):
         finally:
             engine.send_signal(signal.SIGKILL)
             engine.wait()
-        time.sleep(2.2)
+        wait_lease_out(tmp_path, poison)
     assert drain_here(tmp_path, tmp_path) == 1  # the poison job is dead when claimed: only the healthy one runs
     dead, done = row(tmp_path, poison), row(tmp_path, healthy)
     assert dead["state"] == "dead" and "lease" in dead["error_message"]
