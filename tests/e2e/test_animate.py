@@ -17,7 +17,7 @@ from PIL import Image
 
 from engine.media.video import encode_mp4, probe_video
 from storage import Database
-from tests.support.bot import click, delivered, finish, make_bot, queue_job, run
+from tests.support.bot import click, delivered, finish, make_bot, queue_animation, queue_job, run
 from tests.support.fakediscord import FakeDiscord, FakeFile
 
 # Tiny frames: 4 steps, 2+2 cuts, no LPIPS (frames_scale=0) — about a second a frame on CPU.
@@ -206,18 +206,10 @@ def test_progress_words_and_time_left_of_an_animation():
 
 
 def test_a_cancelled_animation_still_posts_the_frames_it_finished(tmp_path):
-    from engine.spec.animation import AnimationSpec
-    from engine.spec.render import SCHEMA_VERSION
-    from storage import JobRequest
     from tests.support.bot import OWNER
 
     async def body(fake: FakeDiscord, db: Database) -> None:
-        anim = AnimationSpec.from_dict({"render": {"text_prompts": "a lighthouse", "width": 64, "height": 64,
-                                                   "steps": 4, "seed": 3}, "max_frames": 10})
-        job = await db.jobs.enqueue(JobRequest(
-            guild_id=fake.guild.id, channel_id=fake.channel.id, user_id=fake.member.id, kind="animation",
-            spec_json=anim.to_json(), spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64,
-            steps=2, seed=3, frames=10))
+        job = await queue_animation(db, fake)
         claimed = await db.leases.claim(OWNER)
         partial = tmp_path / "jobs" / job.id / "partial.mp4"
         partial.parent.mkdir(parents=True)

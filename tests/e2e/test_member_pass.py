@@ -9,7 +9,6 @@ and a typed gobig=true leave it out with a note instead of echoing an enlargemen
 gets."""
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -26,19 +25,11 @@ from tests.support.bot import (
     has_png,
     last_answer,
     make_bot,
+    queue_animation,
     queue_job,
     run,
 )
 from tests.support.fakediscord import FakeDiscord
-
-
-async def _given_up(db: Database, job_id: str, timeout: float = 15.0):
-    for _ in range(int(timeout / 0.05)):
-        job = await db.jobs.get(job_id)
-        if job.delivery_state == "abandoned":
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id}'s delivery is {job.delivery_state}, not given up")
 
 
 def test_a_result_whose_channel_was_deleted_is_explained_and_shown_again(tmp_path):
@@ -47,7 +38,7 @@ def test_a_result_whose_channel_was_deleted_is_explained_and_shown_again(tmp_pat
         await finish(db, tmp_path, job_id)
         fake.guild.channels.remove(fake.channel)  # deleted while the bot was away
         async with fake.run_client(make_bot(tmp_path, fake)):
-            await _given_up(db, job_id)
+            await delivered(db, job_id, 15.0, state="abandoned")
         fake.guild.channels.append(fake.channel)  # the member asks in a channel that exists
         async with fake.run_client(make_bot(tmp_path, fake)):
             shown = await answered(fake, await fake.slash("job show", {"id": job_id}))
@@ -213,17 +204,9 @@ def test_history_shows_a_cancelled_animation_again_with_the_frames_it_finished(t
     """The frames a cancelled animation finished were posted once; a member who missed that
     post (its channel deleted, the message lost) gets them again from /history's 📤 Show."""
     from engine.media.video import encode_mp4, probe_video
-    from engine.spec.animation import AnimationSpec
-    from engine.spec.render import SCHEMA_VERSION
-    from storage import JobRequest
 
     async def body(fake: FakeDiscord, db: Database) -> None:
-        anim = AnimationSpec.from_dict({"render": {"text_prompts": "a lighthouse", "width": 64, "height": 64,
-                                                   "steps": 4, "seed": 3}, "max_frames": 10})
-        job = await db.jobs.enqueue(JobRequest(
-            guild_id=fake.guild.id, channel_id=fake.channel.id, user_id=fake.member.id, kind="animation",
-            spec_json=anim.to_json(), spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64,
-            steps=2, seed=3, frames=10))
+        job = await queue_animation(db, fake)
         claimed = await db.leases.claim(OWNER)
         frames = [np.full((64, 64, 3), 40 * k, dtype=np.uint8) for k in range(3)]
         partial = encode_mp4(frames, tmp_path / "partial.mp4", fps=12)

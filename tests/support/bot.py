@@ -69,14 +69,27 @@ async def queue_job(db: Database, fake: FakeDiscord, *, guild_id: int | None = N
     return job.id
 
 
-async def delivered(db: Database, job_id: str, timeout: float = 5.0):
-    """The job once the poster has recorded its delivery (it posts first, then records)."""
+async def queue_animation(db: Database, fake: FakeDiscord):
+    """A 10-frame 64×64 2D animation of the test member's; the queued Job."""
+    from engine.spec.animation import AnimationSpec  # only the animation tests need it
+
+    anim = AnimationSpec.from_dict({"render": {"text_prompts": "a lighthouse", "width": 64, "height": 64,
+                                               "steps": 4, "seed": 3}, "max_frames": 10})
+    return await db.jobs.enqueue(JobRequest(
+        guild_id=fake.guild.id, channel_id=fake.channel.id, user_id=fake.member.id, kind="animation",
+        spec_json=anim.to_json(), spec_version=SCHEMA_VERSION, model_set="test-tiny", width=64, height=64,
+        steps=2, seed=3, frames=10))
+
+
+async def delivered(db: Database, job_id: str, timeout: float = 5.0, *, state: str = "posted"):
+    """The job once the poster has recorded its delivery as `state` (it posts first, then
+    records; "abandoned": given up)."""
     for _ in range(int(timeout / 0.05)):
         job = await db.jobs.get(job_id)
-        if job.delivery_state == "posted":
+        if job.delivery_state == state:
             return job
         await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} not delivered: {job.delivery_state}")
+    raise AssertionError(f"job {job_id}'s delivery is {job.delivery_state}, not {state}")
 
 
 def has_png(message) -> bool:
