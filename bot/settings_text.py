@@ -2,7 +2,8 @@
 /disco-info; its banned words and audit log in pages that fit one message."""
 from __future__ import annotations
 
-from bot.answers import MESSAGE_LIMIT
+from bot.answers import MESSAGE_LIMIT, as_typed
+from storage.audit import AuditEntry
 from storage.guilds import DEFAULT_LIMITS, LIMIT_NAMES, GuildSettings
 
 
@@ -64,6 +65,22 @@ def words_page(words: list[str], page: int) -> str:
     if not words:
         return "No banned words."
     return f"Banned words ({len(words)}): " + paged(words, page, ", ", "/disco-admin banned-words list")
+
+
+def subject_text(scope: str, subject_id: str | None) -> str:
+    """Whom a GPU-time budget applies to."""
+    return {"user": f"<@{subject_id}>", "role": f"<@&{subject_id}>",
+            "member": "every member (default)", "guild": "the whole server"}[scope]
+
+
+def audit_line(entry: AuditEntry) -> str:
+    """One audit entry: id, when, who (no actor: the bot itself), what, on what, details."""
+    who = f"<@{entry.actor_id}>" if entry.actor_id else "the bot"
+    detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
+    line = (f"`#{entry.id}` <t:{int(entry.at)}:R> {who} **{entry.action}**"
+            f"{' ' + as_typed(entry.target) if entry.target else ''}"
+            f"{' (' + as_typed(detail) + ')' if detail else ''}")
+    return line[:300]
 
 
 def audit_page(lines: list[str], ids: list[int], more: bool) -> str:

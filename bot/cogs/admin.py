@@ -27,7 +27,8 @@ from discord.ext import commands
 from bot.answers import ADMIN, as_typed, say, think
 from bot.checks import job_of_this_server, require_admin, rules_channel_id
 from bot.params import Images, JobId, Settings, Side
-from bot.settings_text import audit_page, channels_text, limits_text, paged, seconds_text, words_page
+from bot.settings_text import (audit_line, audit_page, channels_text, limits_text, paged, seconds_text,
+                               subject_text, words_page)
 from commands.echo import code_span
 from commands.fleet import fleet_table, stranded_lines
 from commands.job_options import JobLimits, bot_baseline
@@ -60,11 +61,6 @@ NOT_ADMIN = ("/disco-admin needs the Manage Server permission (rule: manage_guil
 
 # A channel whose rules admins set; a forum's posts, like a text channel's threads, follow them.
 RulesChannel = Union[discord.TextChannel, discord.ForumChannel]
-
-
-def subject_text(scope: str, subject_id: Optional[str]) -> str:
-    return {"user": f"<@{subject_id}>", "role": f"<@&{subject_id}>",
-            "member": "every member (default)", "guild": "the whole server"}[scope]
 
 
 @app_commands.guild_only()
@@ -488,15 +484,8 @@ class AdminCog(commands.GroupCog, group_name="disco-admin",
         if not entries:
             await say(interaction, "No older entries in the audit log." if before else "The audit log is empty.")
             return
-        lines = []
-        for entry in entries:
-            who = f"<@{entry.actor_id}>" if entry.actor_id else "the bot"
-            detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
-            line = (f"`#{entry.id}` <t:{int(entry.at)}:R> {who} **{entry.action}**"
-                    f"{' ' + as_typed(entry.target) if entry.target else ''}"
-                    f"{' (' + as_typed(detail) + ')' if detail else ''}")
-            lines.append(line[:300])
-        await say(interaction, audit_page(lines, [entry.id for entry in entries], more))
+        await say(interaction, audit_page([audit_line(entry) for entry in entries],
+                                          [entry.id for entry in entries], more))
 
     # ---- the fleet -------------------------------------------------------------------------
 
