@@ -23,8 +23,9 @@ from engine.spec.schedules import short_repr
 BOT_DEFAULTS: dict[str, Any] = {"n_batches": 1}
 SERVER_DEFAULTS, CHANNEL_DEFAULTS = "the server defaults", "this channel's defaults"
 OWN_DEFAULTS = "your defaults"
-OWN_DEFAULTS_FIX = ('change them with `/disco-settings defaults:"key=value"`, or remove one with '
-                    '`/disco-settings reset:`')
+# Plain text, no code spans: refusals and notes escape markdown.
+OWN_DEFAULTS_FIX = ('change them with /disco-settings defaults:"key=value", or remove one with '
+                    '/disco-settings reset:')
 # Settings no default may hold (server, channel or member), and why (`parse_defaults` refuses
 # them when set; one stored before is dropped with this note).
 NOT_A_DEFAULT = {"seed": "every job would paint the same noise, and 🔄 New seed or /rerun would "
@@ -115,7 +116,7 @@ def defaults_used(values: dict[str, Any], origin: dict[str, str]) -> list[str]:
     for label in (SERVER_DEFAULTS, CHANNEL_DEFAULTS, OWN_DEFAULTS):
         keys = sorted(key for key, where in origin.items() if where == label)
         if keys:
-            fix = "; `/disco-settings` changes them" if label == OWN_DEFAULTS else ""
+            fix = "; /disco-settings changes them" if label == OWN_DEFAULTS else ""
             notes.append(f"from {label}: " + ", ".join(
                 f"{key}={_default_shown(values[key])}" for key in keys)
                 + f" (your options override them{fix})")

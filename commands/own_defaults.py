@@ -28,13 +28,13 @@ def add_own_defaults(current: dict[str, Any], text: str) -> dict[str, Any]:
     merged = {**current, **parse_defaults(text)}
     if len(merged) > MAX_USER_DEFAULTS:
         raise CommandError(f"defaults: {len(merged)} settings; at most {MAX_USER_DEFAULTS} (rule: "
-                           f"user_defaults_count) — remove some with `/disco-settings reset:` first",
+                           f"user_defaults_count) — remove some with /disco-settings reset: first",
                            "defaults", rule="user_defaults_count")
     try:
         bot_baseline(merged)
     except SpecError as err:
         raise CommandError(f"defaults: {err} — together with your other defaults; change that one "
-                           f"too, or remove it with `/disco-settings reset:`", err.param,
+                           f"too, or remove it with /disco-settings reset:", err.param,
                            rule="defaults") from None
     return merged
 
@@ -66,7 +66,7 @@ def own_defaults_lines(stored: dict[str, Any]) -> list[str]:
     kept = usable_own_defaults(stored, notes)
     lines = [f"defaults: {defaults_text(kept) if kept else 'none usable'} — every job of yours starts "
              f"from them, over the server's and channel's; a preset, your settings, flags and "
-             f"options win over them, and each server's limits still apply. {OWN_DEFAULTS_FIX}."]
+             f"options win over them, and each server's limits still apply; {OWN_DEFAULTS_FIX}."]
     return lines + [f"• {note}" for note in notes]
 
 

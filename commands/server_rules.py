@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from commands.defaults import NOT_A_DEFAULT, OWN_DEFAULTS_FIX, bot_baseline
+from commands.defaults import NOT_A_DEFAULT, bot_baseline
 from commands.echo import code_span
 from commands.errors import CommandError
 from commands.gpu_memory import render_specs
@@ -111,7 +111,8 @@ def check_allowed_models(spec: RenderSpec | AnimationSpec | StudySpec,
             raise CommandError(
                 f"the diffusion model {render.diffusion_model}{_from_own(mine)} is not allowed on "
                 f"this server (rule: allowed_models) — fix: choose one of {', '.join(models)}"
-                + (f" with the model option, or {OWN_DEFAULTS_FIX}" if mine else ""),
+                + (f" with the model option, or {_own_fix('diffusion_model', (models or ('',))[0])}"
+                   if mine else ""),
                 "diffusion_model", rule="allowed_models")
         forbidden = [c for c in render.clip_models if clips is not None and c not in clips]
         if forbidden:
@@ -121,12 +122,18 @@ def check_allowed_models(spec: RenderSpec | AnimationSpec | StudySpec,
             raise CommandError(
                 f"the CLIP model {forbidden[0]}{_from_own(mine)} is not allowed on this server (rule: "
                 f"allowed_clip_models) — fix: use only {', '.join(clips)}, e.g. "
-                f"settings:\"clip_models={example}\"" + (f"; {OWN_DEFAULTS_FIX}" if mine else ""),
+                f"settings:\"clip_models={example}\"" + (f"; {_own_fix('clip_models', example)}" if mine else ""),
                 "clip_models", rule="allowed_clip_models")
 
 
 def _from_own(mine: bool) -> str:
-    return " (from your own defaults, /disco-settings)" if mine else ""
+    return " (from your own defaults)" if mine else ""
+
+
+def _own_fix(key: str, example: str) -> str:
+    """How to change the member's own default `key` that a server refuses."""
+    return (f"change your default with /disco-settings defaults:\"{key}={example}\" (or remove it "
+            f"with /disco-settings reset:{key})")
 
 
 def defaults_over_limits(scopes: dict[str, dict[str, Any]], limits: JobLimits) -> str:
