@@ -35,7 +35,8 @@ def guide_text() -> str:
         "a prompt, and `--no fog, text` lists what to avoid.",
         "**Settings**: flags after the prompt, `--steps 150 --ar 16:9 --seed 42 --cgs 8000` (short "
         "forms `--w --h --cgs --cutn --skip --n --model --sampler`; any setting's name works as a "
-        'flag), or `settings:"eta=0.5; cut_ic_pow=4"`. The slash options win over both. '
+        'flag), or `settings:"eta=0.5; cut_ic_pow=4"`. The slash options win over both; '
+        '`/disco-settings defaults:"steps=150"` keeps settings every job of yours starts from. '
         f"`size:` picks a shape ({sizes}, …); the small ones are fastest.",
         "**Images**: attach `init_image:` to start from a picture (set `skip_steps` to about half "
         "the steps), `image_prompt:` to steer by one, or `settings_file:` to load a DD settings file.",
@@ -44,7 +45,7 @@ def guide_text() -> str:
         "(enlarge it tile by tile).",
         "**More**: `/animate` (2D, 3D or a video), `/study` (a grid comparing settings), "
         "`/describe` (an image to a prompt), `/rerun`, `/queue`, `/cancel`, `/job show`, `/history`, `/preset`, "
-        "`/disco-settings` (how you hear a job is done, and your own default settings), `/disco-info` (your GPU time and this "
+        "`/disco-settings` (how you hear a job is done, your defaults), `/disco-info` (your GPU time and this "
         "server's limits).",
         "`/disco-help setting:` explains any Disco Diffusion setting, e.g. `cut_ic_pow`.",
     ])

@@ -78,6 +78,10 @@ def own_defaults_here(server: dict[str, Any], own: dict[str, Any], limits: JobLi
     here; they are not refused, since they serve the member in every server."""
     if not own:
         return []
+    try:
+        bot_baseline({**server, **usable_own_defaults(own, [])})
+    except SpecError as err:
+        return [f"Here, with this server's defaults, jobs that keep them are refused: {err}"]
     baseline = bot_baseline(defaults_here(server, own))
     lines = [f"Here, this server's limits change them: {note}" for note in limit_adjustments(baseline, limits)]
     try:

@@ -19,6 +19,7 @@ from commands.own_defaults import (
     remove_own_default,
     reset_choices,
 )
+from commands.remix import remix_defaults, remix_options
 from commands.server_rules import check_allowed_models
 from engine.errors import SpecError
 from engine.spec.render import RenderSpec
@@ -188,3 +189,17 @@ def test_where_they_are_set_the_server_says_what_it_changes_or_refuses() -> None
     assert lines[0].startswith("Here, this server's limits change them: steps 400 → 200")
     assert lines[1].startswith("Here, jobs that keep them are refused: the diffusion model 256x256_diffusion_uncond "
                                "(from your own defaults)")
+    clash = own_defaults_here({"steps": 50}, {"skip_steps": 60}, JobLimits(), None, None)
+    assert clash[0].startswith("Here, with this server's defaults, jobs that keep them are refused: skip_steps")
+
+
+def test_a_remix_form_left_as_shown_repeats_the_job_whatever_the_defaults_are_now() -> None:
+    """The ✏️ form is pre-filled from the job's spec, and a field left as shown is no option:
+    the job's own spec (the re-run's preset) gives it back, not the member's defaults of today."""
+    parsed = job({"steps": 150, "eta": 0.5})
+    shown = remix_defaults(parsed.spec, defaults_here(SERVER, {"steps": 60}))
+    assert shown["steps"] == "150" and shown["prompt"] == "a lighthouse"
+    assert remix_options(dict(shown), shown) == {"seed": parsed.spec.seed}  # the seed field is kept
+    preset = {k: v for k, v in parsed.spec.to_dict().items() if k not in ("seed", "schema_version")}
+    again = job({"steps": 60, "eta": 0.1}, prompt="", preset=preset, preset_name="job 1")
+    assert (again.spec.steps, again.spec.eta) == (150, 0.5)
