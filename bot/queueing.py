@@ -24,8 +24,8 @@ from bot.answers import NO_MENTIONS
 from bot.attachments import missing_files
 from bot.checks import rules_channel_id
 from bot.jobtext import kind_words
-from commands.echo import format_echo
 from commands.defaults import defaults_here
+from commands.echo import format_echo
 from commands.errors import CommandError
 from commands.gpu_memory import check_gpu_memory
 from commands.job_options import DiscoOptions, JobLimits, ParsedJob, build_job
@@ -90,8 +90,8 @@ async def build_options(bot: Any, interaction: discord.Interaction, options: Dis
                         parent: Optional[Job] = None, preset_name: Optional[str] = None,
                         preset: Optional[dict[str, Any]] = None) -> ParsedJob:
     """The caller's checked spec: `build_job` under the guild's limits and defaults, and the
-    caller's own defaults. Shared by
-    every way in (`enqueue_options`, `/animate`, `/study`). Raises the refusal.
+    caller's own defaults. Shared by every way in (`enqueue_options`, `/animate`, `/study`).
+    Raises the refusal.
 
     `parent`: the job being re-run; its settings are the preset under the caller's options
     (unless `preset` gives the settings, e.g. one cell of a study).
@@ -107,7 +107,8 @@ async def build_options(bot: Any, interaction: discord.Interaction, options: Dis
     limits = JobLimits.from_guild(guild.limits, gpu_memory_gb=bot.config.engine.gpu_memory_gb)
     return build_job(options, limits=limits, guild_defaults=guild.defaults,
                      channel_defaults=guild.channel_defaults.get(str(rules_channel_id(interaction))),
-                     own_defaults=await db.users.defaults(interaction.user.id), preset=preset, preset_name=f"job {parent.id}" if parent else preset_name)
+                     own_defaults=await db.users.defaults(interaction.user.id),
+                     preset=preset, preset_name=f"job {parent.id}" if parent else preset_name)
 
 
 async def caller_defaults(bot: Any, interaction: discord.Interaction) -> dict[str, Any]:

@@ -78,11 +78,19 @@ def usable_own_defaults(stored: dict[str, Any] | None, notes: list[str]) -> dict
     together. What fails is dropped with a note saying why and how to change them."""
     kept: dict[str, Any] = {}
     for key, value in (stored or {}).items():
-        why = _not_a_default(key, value)
+        why = _not_a_default(key)
         if why:
             notes.append(f"{key} from {OWN_DEFAULTS} ignored: {why}; {OWN_DEFAULTS_FIX}")
         else:
             kept[key] = value
+    if not kept or _builds(kept):  # the usual case: one spec built, not one per setting
+        return kept
+    for key, value in list(kept.items()):
+        try:
+            bot_baseline({key: value})
+        except SpecError as err:
+            notes.append(f"{key} from {OWN_DEFAULTS} ignored: {err}; {OWN_DEFAULTS_FIX}")
+            del kept[key]
     while kept:  # fine alone, not together (skip_steps over a lowered steps): drop the one named
         try:
             bot_baseline(kept)
@@ -94,18 +102,22 @@ def usable_own_defaults(stored: dict[str, Any] | None, notes: list[str]) -> dict
     return kept
 
 
-def _not_a_default(key: str, value: Any) -> str | None:
-    """Why one stored setting cannot be a default (any more); None when it can."""
+def _builds(values: dict[str, Any]) -> bool:
+    try:
+        bot_baseline(values)
+    except SpecError:
+        return False
+    return True
+
+
+def _not_a_default(key: str) -> str | None:
+    """Why a stored setting's name cannot be a default (any more); None when it can."""
     if key in NOT_A_DEFAULT:
         return NOT_A_DEFAULT[key]
     if key in ATTACHMENT_ONLY:
         return IMAGES_NOTE
     if key not in RenderSpec.model_fields or key == "schema_version":
         return "not a setting of this version"
-    try:
-        bot_baseline({key: value})
-    except SpecError as err:
-        return str(err)
     return None
 
 
