@@ -1,8 +1,9 @@
 """A member's own defaults (`/disco-settings defaults:` and `reset:`) end to end: the real bot (no
 engine) against the loopback Discord and the real SQLite file. Set, refused, applied to /disco
 over the server's defaults and under the member's options and presets, named in the echo, left
-out of a re-run and the 📋 recipe of an older job, lowered by the server's limits, a model the
-server does not allow refused naming them, shown by /disco-help, reset one by one and all."""
+out of a re-run and the 📋 recipe of an older job, taken by /animate and /study too, lowered by
+the server's limits, a model the server does not allow refused naming them, shown by
+/disco-help, reset one by one and all."""
 from __future__ import annotations
 
 import json
@@ -75,6 +76,10 @@ def test_own_defaults_apply_under_the_members_choices_and_are_reset(tmp_path):
                 "preset save", {"name": "quick", "settings": "steps=12"}))).content
             await last_answer(fake, await fake.slash("preset use", {"name": "quick", "prompt": "a pier"}))
             assert ((await newest_spec(db))["steps"], (await newest_spec(db))["eta"]) == (12, 0.5)
+            for command, options, part in (("animate", {"frames": 2}, "render"), ("study", {"x": "tv_scale=1,2"}, "base")):
+                echo = (await last_answer(fake, await fake.slash(command, {"prompt": "a pier", **options}))).content
+                assert "from your defaults: eta=0.5, steps=40" in echo.replace("\\", ""), (command, echo)
+                assert ((await newest_spec(db))[part]["steps"], (await newest_spec(db))[part]["eta"]) == (40, 0.5)
 
             # An older job's re-run and recipe repeat that job, not today's defaults.
             rerun = (await last_answer(fake, await fake.slash("rerun", {"job": old}))).content
