@@ -63,7 +63,8 @@ async def enqueue_animation(bot: Any, interaction: discord.Interaction, still: D
                                  preset_name=None if parent else preset_name)
     guild = await bot.db.guilds.get(interaction.guild_id)
     animation = build_animation(parsed, options, limits=JobLimits.from_guild(guild.limits))
-    job = await enqueue_spec(bot, interaction, animation.spec, parent=parent, lineage=lineage)
+    job = await enqueue_spec(bot, interaction, animation.spec, parent=parent, lineage=lineage,
+                             own_defaults=parsed.own_defaults)
     echo = await echo_for(bot.db, job, with_animation_notes(animation), limit=1500)
     head, _, rest = echo.partition("\n")
     return job, "\n".join(part for part in (head, animation_line(animation.spec)[:480], rest) if part)[:2000]

@@ -1,6 +1,7 @@
 """Queueing a job from an interaction: the one path shared by `/disco`, `/rerun` and the buttons.
 
-Every still goes through `enqueue_options`: `build_job` under the guild's limits and defaults,
+Every still goes through `enqueue_options`: `build_job` under the guild's limits and defaults
+(with the member's own, `/disco-settings defaults:`, over the server's and the channel's),
 then `enqueue_spec`, the one way any job (still, animation, study) enters the queue: the banned
 words on the final spec's prompts, the server's allowed diffusion and CLIP models, then `db.jobs.enqueue` (pause, channel, caps and quota
 checked in the insert's transaction). A re-run passes the earlier job's settings as a preset, so the same
@@ -23,6 +24,7 @@ from bot.answers import NO_MENTIONS
 from bot.attachments import missing_files
 from bot.checks import rules_channel_id
 from bot.jobtext import kind_words
+from commands.defaults import defaults_here
 from commands.echo import format_echo
 from commands.errors import CommandError
 from commands.gpu_memory import check_gpu_memory
@@ -87,8 +89,9 @@ async def rerun_options(db: Database, job: Job, **overrides: Any) -> DiscoOption
 async def build_options(bot: Any, interaction: discord.Interaction, options: DiscoOptions, *,
                         parent: Optional[Job] = None, preset_name: Optional[str] = None,
                         preset: Optional[dict[str, Any]] = None) -> ParsedJob:
-    """The caller's checked spec: `build_job` under the guild's limits and defaults. Shared by
-    every way in (`enqueue_options`, `/animate`, `/study`). Raises the refusal.
+    """The caller's checked spec: `build_job` under the guild's limits and defaults, and the
+    caller's own defaults. Shared by every way in (`enqueue_options`, `/animate`, `/study`).
+    Raises the refusal.
 
     `parent`: the job being re-run; its settings are the preset under the caller's options
     (unless `preset` gives the settings, e.g. one cell of a study).
@@ -104,7 +107,16 @@ async def build_options(bot: Any, interaction: discord.Interaction, options: Dis
     limits = JobLimits.from_guild(guild.limits, gpu_memory_gb=bot.config.engine.gpu_memory_gb)
     return build_job(options, limits=limits, guild_defaults=guild.defaults,
                      channel_defaults=guild.channel_defaults.get(str(rules_channel_id(interaction))),
+                     own_defaults=await db.users.defaults(interaction.user.id),
                      preset=preset, preset_name=f"job {parent.id}" if parent else preset_name)
+
+
+async def caller_defaults(bot: Any, interaction: discord.Interaction) -> dict[str, Any]:
+    """The defaults a job of the caller's starts from here: the server's, this channel's, the
+    caller's own over them. A recipe built against them gives the same spec back to the caller."""
+    guild = await bot.db.guilds.get(interaction.guild_id)
+    return defaults_here(guild.defaults_for(rules_channel_id(interaction)),
+                         await bot.db.users.defaults(interaction.user.id))
 
 
 async def enqueue_options(bot: Any, interaction: discord.Interaction, options: DiscoOptions, *,
@@ -116,22 +128,25 @@ async def enqueue_options(bot: Any, interaction: discord.Interaction, options: D
     db = bot.db
     parsed = await build_options(bot, interaction, options, parent=parent, preset_name=preset_name,
                                  preset=preset)
-    job = await enqueue_spec(bot, interaction, parsed.spec, parent=parent, lineage=lineage)
+    job = await enqueue_spec(bot, interaction, parsed.spec, parent=parent, lineage=lineage,
+                             own_defaults=parsed.own_defaults)
     return job, await echo_for(db, job, parsed)
 
 
 async def enqueue_spec(bot: Any, interaction: discord.Interaction,
                        spec: RenderSpec | AnimationSpec | StudySpec, *, parent: Optional[Job] = None,
-                       lineage: Optional[Lineage] = None) -> Job:
+                       lineage: Optional[Lineage] = None,
+                       own_defaults: Optional[dict[str, Any]] = None) -> Job:
     """The one way a job enters the queue from Discord: the final spec's prompts are checked
     against the guild's banned words (`commands.moderation`), its models against the ones the
     guild allows (`commands.server_rules`) and its renders against the GPU's memory
     (`commands.gpu_memory`), then it is enqueued with its size
     (the storage layer checks pause, channel, caps and quota in the insert's transaction).
-    `lineage`: how it comes from `parent`, recorded with it."""
+    `lineage`: how it comes from `parent`, recorded with it. `own_defaults`: the caller's own
+    defaults the job kept (`ParsedJob.own_defaults`), named in a model refusal."""
     guild = await bot.db.guilds.get(interaction.guild_id)
     check_spec(spec, guild.banned_words)
-    check_allowed_models(spec, guild.allowed_models, guild.allowed_clip_models)
+    check_allowed_models(spec, guild.allowed_models, guild.allowed_clip_models, own_defaults)
     check_gpu_memory(spec, bot.config.engine.gpu_memory_gb)  # every study cell, every frame
     if isinstance(spec, AnimationSpec):
         kind, seed = JobKind.ANIMATION, spec.render.seed

@@ -61,7 +61,7 @@ async def enqueue_study(bot: Any, interaction: discord.Interaction, options: Dis
     study = build_study(parsed.spec, x, y, max_cells=max(1, bot.config.max_study_cells))
     guild = await bot.db.guilds.get(interaction.guild_id)
     check_cells(study, JobLimits.from_guild(guild.limits))
-    job = await enqueue_spec(bot, interaction, study)
+    job = await enqueue_spec(bot, interaction, study, own_defaults=parsed.own_defaults)
     echo = await echo_for(bot.db, job, parsed, limit=1700)
     head, _, rest = echo.partition("\n")
     return job, "\n".join(part for part in (head, study_line(study), rest) if part)[:2000]

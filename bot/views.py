@@ -35,7 +35,7 @@ from bot.attachments import finished_image, kept_copy, read_result_image
 from bot.checks import is_moderator, job_of_this_server
 from bot.gobig import GoBigButton
 from bot.remix import open_remix
-from bot.queueing import Lineage, enqueue_options, rerun_options
+from bot.queueing import Lineage, caller_defaults, enqueue_options, rerun_options
 from commands.echo import recipe
 from engine.spec.render import RenderSpec
 from storage import Job, JobKind, JobState
@@ -115,7 +115,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button],
                 return await requeue_animation(bot, interaction, job, self.action), None
             return await requeue(bot, interaction, job, self.action, self.image), None
         if self.action == "recipe":
-            return recipe_file(job) if job.kind == JobKind.ANIMATION else await recipe_answer(bot, job)
+            return recipe_file(job) if job.kind == JobKind.ANIMATION else await recipe_answer(bot, interaction, job)
         if self.action == "delete":
             return await delete_result(bot, interaction, job), None
         return await cancel_job(bot, interaction, job), None
@@ -140,11 +140,12 @@ async def requeue(bot: Any, interaction: discord.Interaction, job: Job, action: 
     return text
 
 
-async def recipe_answer(bot: Any, job: Job) -> tuple[str, discord.File | None]:
-    """📋: the settings as a `/disco` command to copy; a .txt file when it is over 2000 chars."""
-    guild = await bot.db.guilds.get(job.guild_id)
+async def recipe_answer(bot: Any, interaction: discord.Interaction, job: Job) -> tuple[str, discord.File | None]:
+    """📋: the settings as a `/disco` command to copy; a .txt file when it is over 2000 chars.
+    Written against the defaults the clicker's own job would start from here (the server's, the
+    channel's, their own), so pasting it gives them this job's settings."""
     spec = RenderSpec.from_json(job.spec_json)
-    command = recipe(spec, defaults=guild.defaults)
+    command = recipe(spec, defaults=await caller_defaults(bot, interaction))
     images = []
     if spec.init_image:
         images.append("init_image")

@@ -21,7 +21,8 @@ import json
 import re
 from typing import Any
 
-from commands.job_options import ParsedJob, baseline_for
+from commands.defaults import baseline_for
+from commands.job_options import ParsedJob
 from commands.prompt_syntax import parse_prompt_text
 from engine.errors import SpecError
 from engine.spec.prompts import WeightedPrompt, format_prompts, normalized_weights

@@ -1,5 +1,6 @@
 """`/disco-help`'s texts: a short guide to painting with the bot, and one setting explained
-(what it does, the values it allows, its default, this server's default, and how to type it).
+(what it does, the values it allows, its default, this server's, this channel's and the
+member's own default, and how to type it).
 
 Discord-free; the words about each setting come from engine.spec.setting_docs, so the help
 says what the spec enforces. Every text fits one Discord message (2000 characters).
@@ -9,7 +10,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from commands.echo import code_span
-from commands.job_options import BOT_DEFAULTS, OPTION_FIELDS
+from commands.defaults import BOT_DEFAULTS
+from commands.job_options import OPTION_FIELDS
 from commands.prompt_syntax import FLAG_ALIASES
 from commands.sizes import SIZE_CHOICES
 from engine.spec.fields import FIELD_DOCS
@@ -33,7 +35,8 @@ def guide_text() -> str:
         "a prompt, and `--no fog, text` lists what to avoid.",
         "**Settings**: flags after the prompt, `--steps 150 --ar 16:9 --seed 42 --cgs 8000` (short "
         "forms `--w --h --cgs --cutn --skip --n --model --sampler`; any setting's name works as a "
-        'flag), or `settings:"eta=0.5; cut_ic_pow=4"`. The slash options win over both. '
+        'flag), or `settings:"eta=0.5; cut_ic_pow=4"`. The slash options win over both; '
+        '`/disco-settings defaults:"steps=150"` keeps settings every job of yours starts from. '
         f"`size:` picks a shape ({sizes}, …); the small ones are fastest.",
         "**Images**: attach `init_image:` to start from a picture (set `skip_steps` to about half "
         "the steps), `image_prompt:` to steer by one, or `settings_file:` to load a DD settings file.",
@@ -42,7 +45,7 @@ def guide_text() -> str:
         "(enlarge it tile by tile).",
         "**More**: `/animate` (2D, 3D or a video), `/study` (a grid comparing settings), "
         "`/describe` (an image to a prompt), `/rerun`, `/queue`, `/cancel`, `/job show`, `/history`, `/preset`, "
-        "`/disco-settings` (how you hear a job is done), `/disco-info` (your GPU time and this "
+        "`/disco-settings` (how you hear a job is done, your defaults), `/disco-info` (your GPU time and this "
         "server's limits).",
         "`/disco-help setting:` explains any Disco Diffusion setting, e.g. `cut_ic_pow`.",
     ])
@@ -70,7 +73,8 @@ def help_topics() -> list[tuple[str, str]]:
 
 
 def setting_text(name: str, *, server_defaults: Mapping[str, Any] | None = None,
-                 channel_defaults: Mapping[str, Any] | None = None) -> str:
+                 channel_defaults: Mapping[str, Any] | None = None,
+                 own_defaults: Mapping[str, Any] | None = None) -> str:
     """The setting `name` (or a prompt flag's short name, dashes allowed) explained; an unknown
     name is answered with the closest one."""
     typed = name.strip().lstrip("-—").lower()
@@ -79,7 +83,8 @@ def setting_text(name: str, *, server_defaults: Mapping[str, Any] | None = None,
     field = FLAG_ALIASES.get(typed)
     if field is not None and field != typed:
         return f"`--{typed}` is the short form of **{field}**.\n" + setting_text(
-            field, server_defaults=server_defaults, channel_defaults=channel_defaults)
+            field, server_defaults=server_defaults, channel_defaults=channel_defaults,
+            own_defaults=own_defaults)
     found = setting_help(typed)
     if not found:
         guess = closest_setting(name)
@@ -87,18 +92,22 @@ def setting_text(name: str, *, server_defaults: Mapping[str, Any] | None = None,
         return (f"There is no setting called {code_span(name[:60])}.{hint} Settings are Disco "
                 f"Diffusion 5.x's names ({len(setting_names())} of them); type a few letters in "
                 "`setting:` to pick one.")
-    text = "\n\n".join(_one(entry, server_defaults or {}, channel_defaults or {}) for entry in found)
+    levels = (("Default in this server", server_defaults or {}),
+              ("Default in this channel", channel_defaults or {}),
+              ("Your default (`/disco-settings`)", own_defaults or {}))
+    text = "\n\n".join(_one(entry, levels) for entry in found)
     return text[:MESSAGE_LIMIT]
 
 
-def _one(entry: SettingHelp, server: Mapping[str, Any], channel: Mapping[str, Any]) -> str:
+def _one(entry: SettingHelp, levels: tuple[tuple[str, Mapping[str, Any]], ...]) -> str:
+    """One setting explained; `levels`: the defaults that hold here, lowest first (the last wins)."""
     kind = "animation setting" if entry.animation else "setting"
     lines = [f"**{entry.name}** ({kind}): {entry.meaning}",
              f"Allowed: {entry.allowed}", f"Default: {_default(entry)}"]
-    if not entry.animation:  # server and channel defaults hold still settings
-        for where, defaults in (("this server", server), ("this channel", channel)):
+    if not entry.animation:  # defaults hold still settings
+        for where, defaults in levels:
             if entry.name in defaults:
-                lines.append(f"Default in {where}: {code_span(str(defaults[entry.name]))}")
+                lines.append(f"{where}: {code_span(str(defaults[entry.name]))}")
     lines.append(f"Set it: {_how_to_type(entry)}")
     return "\n".join(lines)
 

@@ -3,8 +3,10 @@
 Settings come from several places. Later sources win, in this order:
 
 1. DD's defaults, with `BOT_DEFAULTS` on top (one image per job, not DD's 50);
-2. the server's defaults (`guild_defaults`), then the channel's own (`channel_defaults`);
-3. the preset (a dict of settings, or its stored spec JSON);
+2. the server's defaults (`guild_defaults`), then the channel's own (`channel_defaults`), then
+   the member's own (`own_defaults`, `/disco-settings defaults:`; see commands/defaults.py);
+3. the preset (a dict of settings, or its stored spec JSON; a re-run's is the earlier job's
+   whole spec, so a re-run repeats that job and takes no defaults of today);
 4. `settings_file`: a DD ``settings.txt`` (only the keys the file contains);
 5. `settings`: ``"key=value; key=value"``;
 6. flags in the prompt (``--steps 100``);
@@ -16,7 +18,7 @@ text is often pasted from elsewhere, ``--ar`` and all. Whenever one of the user'
 replace text_prompts from any other source.
 
 Images come only from attachments (`init_image`, `image_prompts` hold the blob references of
-what the bot downloaded, storage/blobs.py): a path in typed settings is refused and one in a file, preset or server default
+what the bot downloaded, storage/blobs.py): a path in typed settings is refused and one in a file, preset or default
 is dropped with a note, since a typed path or URL could read the bot's own files.
 
 Then the server's limits apply. Clamped, with the limit and the fix in a note: steps (skip_steps
@@ -27,11 +29,23 @@ fix it). Last, a missing seed is drawn now so every retry and rerun draws the sa
 """
 from __future__ import annotations
 
-import json
 import random
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from commands.defaults import (
+    BOT_DEFAULTS,
+    CHANNEL_DEFAULTS,
+    IMAGES_NOTE,
+    OWN_DEFAULTS,
+    OWN_DEFAULTS_FIX,
+    SERVER_DEFAULTS,
+    baseline_for,
+    defaults_used,
+    plain_settings,
+    usable_defaults,
+    usable_own_defaults,
+)
 from commands.errors import CommandError
 from commands.gpu_memory import check_gpu_memory
 from commands.prompt_syntax import (
@@ -52,12 +66,6 @@ from engine.spec.render import RenderSpec, follow_steps
 from engine.spec.schedules import short_repr
 from storage import DEFAULT_LIMITS, GuildLimits
 
-BOT_DEFAULTS: dict[str, Any] = {"n_batches": 1}
-SERVER_DEFAULTS, CHANNEL_DEFAULTS = "the server defaults", "this channel's defaults"
-# Settings a server or channel default must not hold, and why (`commands.server_rules` refuses
-# them when set; one stored before is dropped with this note).
-NOT_A_DEFAULT = {"seed": "every job would paint the same noise, and 🔄 New seed or /rerun would "
-                         "paint it again"}
 MAX_SEED = 2**32 - 1
 # Slash option -> RenderSpec field.
 OPTION_FIELDS = {"steps": "steps", "width": "width", "height": "height", "seed": "seed",
@@ -126,6 +134,9 @@ class ParsedJob:
     non_defaults: dict[str, Any]
     seed_was_random: bool = False
     syntax: str = "none"
+    # The member's own defaults this job kept (setting → value), so that a refusal at the queue's
+    # door (a model the server does not allow) can say where the setting came from.
+    own_defaults: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cuts(self) -> int:
@@ -147,21 +158,6 @@ def cuts_per_step(spec: RenderSpec) -> int:
     """CLIP cuts per step, as DD users count them: the busiest schedule position × batches."""
     schedules = spec.schedules()
     return max(o + i for o, i in zip(schedules.overview, schedules.innercut)) * spec.cutn_batches
-
-
-def bot_baseline(defaults: dict[str, Any] | None = None) -> RenderSpec:
-    """The spec a job gets when the user sets nothing: DD + `BOT_DEFAULTS` + `defaults`."""
-    return RenderSpec.from_dict({**BOT_DEFAULTS, **_plain_settings(defaults, "defaults")})
-
-
-def baseline_for(spec: RenderSpec, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What `spec` is compared with to say what the user chose: the baseline, plus what
-    choosing spec's diffusion model alone brings (its DD cut schedules and size)."""
-    base = bot_baseline(defaults)
-    if spec.diffusion_model == base.diffusion_model:
-        return base.to_dict()
-    return {**base.replace(diffusion_model=spec.diffusion_model).to_dict(),
-            "diffusion_model": base.diffusion_model}
 
 
 class _Merge:
@@ -192,21 +188,25 @@ class _Merge:
             return RenderSpec.from_dict({**self.values, **(extra or {})})
         except SpecError as err:
             if err.param in self.origin:
-                raise SpecError(f"{err} (set by {self.origin[err.param]})", err.param) from None
+                origin = self.origin[err.param]
+                fix = f"; {OWN_DEFAULTS_FIX}" if origin == OWN_DEFAULTS else ""
+                raise SpecError(f"{err} (set by {origin}{fix})", err.param) from None
             raise
 
 
 def build_job(options: DiscoOptions, *, limits: JobLimits = JobLimits(),
               guild_defaults: dict[str, Any] | None = None,
               channel_defaults: dict[str, Any] | None = None,
+              own_defaults: dict[str, Any] | None = None,
               preset: dict[str, Any] | str | None = None, preset_name: str | None = None,
               rng: random.Random | None = None) -> ParsedJob:
     """Merge, check and limit one `/disco` request; SpecError/CommandError says what to fix."""
     parsed = parse_prompt_text(options.prompt or "")
     merge = _Merge()
     merge.add(BOT_DEFAULTS, "the bot's defaults", user=False)
-    _add_quietly(merge, _usable_defaults(guild_defaults, SERVER_DEFAULTS, merge.notes), SERVER_DEFAULTS)
-    _add_quietly(merge, _usable_defaults(channel_defaults, CHANNEL_DEFAULTS, merge.notes), CHANNEL_DEFAULTS)
+    _add_quietly(merge, usable_defaults(guild_defaults, SERVER_DEFAULTS, merge.notes), SERVER_DEFAULTS)
+    _add_quietly(merge, usable_defaults(channel_defaults, CHANNEL_DEFAULTS, merge.notes), CHANNEL_DEFAULTS)
+    _add_quietly(merge, usable_own_defaults(own_defaults, merge.notes), OWN_DEFAULTS)
     _add_quietly(merge, preset, f"preset '{preset_name or '?'}'")
     file_report = _add_settings_file(merge, options.settings_file)
     try:
@@ -237,34 +237,18 @@ def build_job(options: DiscoOptions, *, limits: JobLimits = JobLimits(),
             and final.skip_steps < final.steps // 4):
         notes.append(f"init image with skip_steps {final.skip_steps}: DD users usually skip about "
                      f"half the steps (e.g. skip_steps={final.steps // 2}) to keep its layout")
-    notes += _defaults_used(merge)
+    notes += defaults_used(merge.values, merge.origin)
     notes = list(dict.fromkeys(merge.notes + notes + list(sized.notes) + spec_notes))
     return ParsedJob(spec=final, notes=notes, prompts=list(final.text_prompts),
                      image_prompts=list(final.image_prompts), non_defaults=non_defaults(final),
-                     seed_was_random=seed_was_random, syntax=parsed.syntax)
+                     seed_was_random=seed_was_random, syntax=parsed.syntax,
+                     own_defaults=_own_defaults_kept(final, merge))
 
 
-def _defaults_used(merge: _Merge) -> list[str]:
-    """One note per level of defaults that set something the user left alone."""
-    notes = []
-    for label in (SERVER_DEFAULTS, CHANNEL_DEFAULTS):
-        keys = sorted(key for key, origin in merge.origin.items() if origin == label)
-        if keys:
-            notes.append(f"from {label}: " + ", ".join(
-                f"{key}={_default_shown(merge.values[key])}" for key in keys)
-                + " (your options override them)")
-    return notes
-
-
-def _default_shown(value: Any) -> str:
-    """A default's value in its note: a short list of names or numbers written out as the admin
-    set it (clip_models=ViT-B-32::openai,RN50::openai), anything else as `short_repr` says it
-    (a schedule is "a list of 1000 items")."""
-    if (isinstance(value, (list, tuple)) and 0 < len(value) <= 8
-            and all(isinstance(v, (str, int, float)) for v in value)):
-        text = ",".join(str(v) for v in value)
-        return text if len(text) <= 100 else text[:99] + "…"
-    return short_repr(value)
+def _own_defaults_kept(spec: RenderSpec, merge: _Merge) -> dict[str, Any]:
+    """The final values of the settings the member's own defaults gave this job."""
+    data = spec.to_dict()
+    return {key: data[key] for key, origin in merge.origin.items() if origin == OWN_DEFAULTS}
 
 
 def non_defaults(spec: RenderSpec, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -276,36 +260,12 @@ def non_defaults(spec: RenderSpec, defaults: dict[str, Any] | None = None) -> di
 
 # ---- sources ------------------------------------------------------------------------------
 
-def _plain_settings(values: dict[str, Any] | str | None, label: str) -> dict[str, Any]:
-    """A settings dict (or spec JSON text) without schema_version."""
-    if values is None:
-        return {}
-    if isinstance(values, str):
-        try:
-            values = json.loads(values)
-        except (ValueError, RecursionError):
-            raise CommandError(f"{label} is not readable JSON; an admin needs to save it again",
-                               rule="stored_settings") from None
-    if not isinstance(values, dict):
-        raise CommandError(f"{label} is not a settings mapping; an admin needs to save it again",
-                           rule="stored_settings")
-    return {k: v for k, v in values.items() if k != "schema_version"}
-
-
-def _usable_defaults(defaults: dict[str, Any] | None, label: str, notes: list[str]) -> dict[str, Any] | None:
-    """Server or channel defaults less what cannot be a default (`NOT_A_DEFAULT`, stored before
-    it was refused), each one dropped with a note."""
-    dropped = sorted(NOT_A_DEFAULT.keys() & defaults.keys()) if isinstance(defaults, dict) else []
-    notes.extend(f"{key} from {label} ignored: {NOT_A_DEFAULT[key]}" for key in dropped)
-    return {key: value for key, value in defaults.items() if key not in dropped} if dropped else defaults
-
-
 def _add_quietly(merge: _Merge, values: dict[str, Any] | str | None, label: str) -> None:
-    """Server defaults or a preset: image paths are dropped (see the module docstring)."""
-    plain = _plain_settings(values, label)
+    """Defaults or a preset: image paths are dropped (see the module docstring)."""
+    plain = plain_settings(values, label)
     for key in ATTACHMENT_ONLY:
         if plain.pop(key, None):
-            merge.notes.append(f"{key} from {label} ignored: images come from attachments only")
+            merge.notes.append(f"{key} from {label} ignored: {IMAGES_NOTE}")
     merge.add(plain, label, user=False)
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
+from commands.defaults import NOT_A_DEFAULT, bot_baseline
 from commands.echo import code_span
 from commands.errors import CommandError
 from commands.gpu_memory import render_specs
-from commands.job_options import NOT_A_DEFAULT, JobLimits, bot_baseline, limit_adjustments
+from commands.job_options import JobLimits, limit_adjustments
 from commands.prompt_syntax import ATTACHMENT_ONLY, resolve_model_name
 from engine.errors import SpecError
 from engine.spec.animation import AnimationSpec
@@ -95,25 +96,44 @@ def _checked_names(names: list[str], kind: str) -> list[str]:
 
 def check_allowed_models(spec: RenderSpec | AnimationSpec | StudySpec,
                          allowed_models: Iterable[str] | None,
-                         allowed_clip_models: Iterable[str] | None) -> None:
+                         allowed_clip_models: Iterable[str] | None,
+                         own_defaults: dict[str, Any] | None = None) -> None:
     """CommandError when any render of the job (every study cell, an animation's frames) uses a
-    diffusion or CLIP model the server does not allow (None: every model is allowed)."""
+    diffusion or CLIP model the server does not allow (None: every model is allowed).
+    `own_defaults`: the member's own defaults the job kept (`ParsedJob.own_defaults`); a model
+    that came from them is refused saying so, with how to change them."""
     models = None if allowed_models is None else tuple(allowed_models)
     clips = None if allowed_clip_models is None else tuple(allowed_clip_models)
+    own = own_defaults or {}
     for render in render_specs(spec):
         if models is not None and render.diffusion_model not in models:
+            mine = own.get("diffusion_model") == render.diffusion_model
             raise CommandError(
-                f"the diffusion model {render.diffusion_model} is not allowed on this server "
-                f"(rule: allowed_models) — fix: choose one of {', '.join(models)}",
+                f"the diffusion model {render.diffusion_model}{_from_own(mine)} is not allowed on "
+                f"this server (rule: allowed_models) — fix: choose one of {', '.join(models)}"
+                + (f" with the model option, or {_own_fix('diffusion_model', (models or ('',))[0])}"
+                   if mine else ""),
                 "diffusion_model", rule="allowed_models")
         forbidden = [c for c in render.clip_models if clips is not None and c not in clips]
         if forbidden:
             kept = [c for c in render.clip_models if c not in forbidden]
             example = ",".join(kept or list(clips)[:1]) or "an allowed model"
+            mine = forbidden[0] in (own.get("clip_models") or ())
             raise CommandError(
-                f"the CLIP model {forbidden[0]} is not allowed on this server (rule: "
+                f"the CLIP model {forbidden[0]}{_from_own(mine)} is not allowed on this server (rule: "
                 f"allowed_clip_models) — fix: use only {', '.join(clips)}, e.g. "
-                f"settings:\"clip_models={example}\"", "clip_models", rule="allowed_clip_models")
+                f"settings:\"clip_models={example}\"" + (f"; {_own_fix('clip_models', example)}" if mine else ""),
+                "clip_models", rule="allowed_clip_models")
+
+
+def _from_own(mine: bool) -> str:
+    return " (from your own defaults)" if mine else ""
+
+
+def _own_fix(key: str, example: str) -> str:
+    """How to change the member's own default `key` that a server refuses."""
+    return (f"change your default with /disco-settings defaults:\"{key}={example}\" (or remove it "
+            f"with /disco-settings reset:{key})")
 
 
 def defaults_over_limits(scopes: dict[str, dict[str, Any]], limits: JobLimits) -> str:

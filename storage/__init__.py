@@ -51,13 +51,13 @@ from .leases import LEASE_SECONDS
 from .migrations import SCHEMA_VERSION
 from .presets import Preset
 from .quotas import LedgerEntry, QuotaLimit, WindowUsage
-from .users import DEFAULT_NOTIFY, NOTIFY_CHOICES
+from .users import DEFAULT_NOTIFY, MAX_USER_DEFAULTS, MAX_USER_DEFAULTS_JSON, NOTIFY_CHOICES
 from .workers import MAX_HELD, STALE_SECONDS, WorkerFit, WorkerInfo
 
 __all__ = [
     "ACTIVE", "BlobTooLarge", "DEFAULT_MAX_BYTES", "DEFAULT_RETENTION_DAYS", "JobFile", "Swept", "blob_ref",
     "name_of", "parse_ref", "AuditEntry", "AuditLog", "CapExceeded", "ChannelNotAllowed", "DATABASE_FILE", "DEFAULT_LIMITS",
-    "DEFAULT_NOTIFY", "NOTIFY_CHOICES",
+    "DEFAULT_NOTIFY", "MAX_USER_DEFAULTS", "MAX_USER_DEFAULTS_JSON", "NOTIFY_CHOICES",
     "Database", "DatabaseCorrupt", "DatabaseError", "DatabaseLocked", "DatabaseUnavailable", "DiskFull", "ForeignDatabase",
     "GuildLimits", "GuildSettings", "DuplicateJob", "IntakePaused", "InvalidState", "InvalidValue", "Job",
     "JobKind", "JobRequest", "JobState", "JobTooLarge", "LEASE_SECONDS", "LedgerEntry", "MAX_HELD", "MAX_NOTE_CHARS",

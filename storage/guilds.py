@@ -85,7 +85,7 @@ async def load_settings(conn: Any, guild_id: str) -> GuildSettings:
         "SELECT channel_id FROM guild_channels WHERE guild_id = ?", (guild_id,)))
     words = tuple(r[0] for r in await conn.execute_fetchall(
         "SELECT word FROM banned_words WHERE guild_id = ? ORDER BY word", (guild_id,)))
-    per_channel = {r[0]: _json_dict(r[1]) for r in await conn.execute_fetchall(
+    per_channel = {r[0]: json_dict(r[1]) for r in await conn.execute_fetchall(
         "SELECT channel_id, defaults_json FROM channel_defaults WHERE guild_id = ?", (guild_id,))}
     if not rows:
         return GuildSettings(guild_id, allowed_channel_ids=channels, banned_words=words,
@@ -95,13 +95,13 @@ async def load_settings(conn: Any, guild_id: str) -> GuildSettings:
     return GuildSettings(
         guild_id=guild_id, limits=replace(DEFAULT_LIMITS, **stored),
         intake_paused=bool(row["intake_paused"]), pause_reason=row["pause_reason"],
-        allowed_channel_ids=channels, defaults=_json_dict(row["defaults_json"]),
+        allowed_channel_ids=channels, defaults=json_dict(row["defaults_json"]),
         banned_words=words, channel_defaults=per_channel,
         allowed_models=_json_names(row["allowed_models_json"]),
         allowed_clip_models=_json_names(row["allowed_clip_models_json"]))
 
 
-def _json_dict(text: str | None) -> dict[str, Any]:
+def json_dict(text: str | None) -> dict[str, Any]:
     """A stored defaults object; a damaged one reads as empty rather than failing every job."""
     try:
         value = json.loads(text or "{}")

@@ -296,6 +296,10 @@ _V_RESULT_NOTES = (
     "ALTER TABLE jobs ADD COLUMN result_notes TEXT NOT NULL DEFAULT '[]'",
 )
 
+_V_USER_DEFAULTS = (
+    "ALTER TABLE user_settings ADD COLUMN defaults_json TEXT NOT NULL DEFAULT '{}'",
+)
+
 PG_MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
@@ -306,4 +310,5 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
     Migration("workers: what each can run and its heartbeat; jobs' memory need and models", _V_WORKERS),
     Migration("jobs say where their result went when not to their channel", _V_RESULT_CHANNEL),
     Migration("jobs keep the engine's notes on their result", _V_RESULT_NOTES),
+    Migration("a member's own render defaults", _V_USER_DEFAULTS),
 )

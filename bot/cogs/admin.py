@@ -29,9 +29,10 @@ from bot.checks import job_of_this_server, require_admin, rules_channel_id
 from bot.params import Images, JobId, Settings, Side
 from bot.settings_text import (audit_line, audit_page, channels_text, limits_text, paged, seconds_text,
                                subject_text, words_page)
+from commands.defaults import bot_baseline
 from commands.echo import code_span
 from commands.fleet import fleet_table, stranded_lines
-from commands.job_options import JobLimits, bot_baseline
+from commands.job_options import JobLimits
 from commands.moderation import check_banned_word
 from commands.server_rules import (
     check_allowed_models,

@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.answers import SETTINGS, say
 from bot.checks import rules_channel_id
+from commands.defaults import usable_own_defaults
 from commands.help_text import guide_text, help_topics, setting_text
 
 SettingName = app_commands.Range[str, 1, 100]
@@ -49,7 +50,8 @@ class HelpCog(commands.Cog):
         guild = await self.db.guilds.get(interaction.guild_id)
         await say(interaction, setting_text(
             setting, server_defaults=guild.defaults,
-            channel_defaults=guild.channel_defaults.get(str(rules_channel_id(interaction)), {})))
+            channel_defaults=guild.channel_defaults.get(str(rules_channel_id(interaction)), {}),
+            own_defaults=usable_own_defaults(await self.db.users.defaults(interaction.user.id), [])))
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -7,8 +7,9 @@ since specs evolve. Images are never part of a preset: they come from attachment
 `/preset use` queues through the same path as `/disco` (`bot.queueing.enqueue_options`: banned
 words, limits, caps, quota, pause, channel). The preset reaches it as the `settings` text that
 `commands.echo.recipe_options` writes for exactly this kind of round trip, built against the
-server's defaults so that only what the preset changes is sent. The precedence stays that of
-`/disco`: server defaults < preset < flags in the prompt < explicit options. Refusals are raised
+defaults the member's job starts from here (the server's, the channel's, their own) so that
+only what the preset changes is sent. The precedence stays that of `/disco`: server, channel
+and the member's own defaults < preset < flags in the prompt < explicit options. Refusals are raised
 and answered by the command tree's error path (bot/tree.py): "Refused" here, "Not queued" for
 `/preset use`.
 """
@@ -25,10 +26,11 @@ from discord.ext import commands
 from bot.answers import NO_MENTIONS, NOT_QUEUED, SETTINGS, as_typed, say, think
 from bot.checks import require_admin
 from bot.params import Images, PresetName, Prompt, Seed, Settings, preset_choices
-from bot.queueing import enqueue_options
+from bot.queueing import caller_defaults, enqueue_options
 from bot.settings_text import paged
 from commands.echo import recipe_options
-from commands.job_options import BOT_DEFAULTS, DiscoOptions
+from commands.defaults import BOT_DEFAULTS
+from commands.job_options import DiscoOptions
 from commands.prompt_syntax import ATTACHMENT_ONLY
 from engine.errors import SpecError
 from engine.spec.overrides import parse_set_options
@@ -111,12 +113,12 @@ class PresetCog(commands.GroupCog, group_name="preset",
                   seed: Optional[Seed] = None, n: Optional[Images] = None) -> None:
         await think(interaction)
         preset = await self.db.presets.get(interaction.guild_id, name, owner_id=interaction.user.id)
-        guild = await self.db.guilds.get(interaction.guild_id)
         values = json.loads(preset.spec_json)
         if not isinstance(values, dict):
             raise SpecError(f"preset '{preset.name}' is not readable; save it again", "preset")
-        spec = RenderSpec.from_dict({**BOT_DEFAULTS, **guild.defaults, **values})
-        recipe = recipe_options(spec, defaults=guild.defaults)
+        defaults = await caller_defaults(self.bot, interaction)
+        spec = RenderSpec.from_dict({**BOT_DEFAULTS, **defaults, **values})
+        recipe = recipe_options(spec, defaults=defaults)
         options = DiscoOptions(prompt=prompt or recipe.get("prompt", ""), seed=seed, n=n,
                                settings=recipe.get("settings"))
         job, text = await enqueue_options(self.bot, interaction, options)

@@ -6,6 +6,7 @@ import re
 
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
+from commands.defaults import defaults_here
 from commands.echo import DISCORD_LIMIT, NO_ENGINE, format_echo, format_refusal, recipe, recipe_options
 from commands.errors import CommandError
 from commands.job_options import DiscoOptions, JobLimits, build_job
@@ -96,6 +97,21 @@ def test_recipe_pins_what_the_server_defaults_would_change():
     rebuilt = build_job(parse_recipe(recipe(spec, defaults=defaults)), limits=BIG,
                         guild_defaults=defaults).spec
     assert rebuilt == spec and "steps=250" in recipe(spec, defaults=defaults)
+
+
+def test_recipe_pins_what_the_members_own_defaults_would_change():
+    """📋 writes the recipe against every default the clicker's job starts from here
+    (`defaults_here`: server, channel, their own), so pasting it gives the spec back to them."""
+    server, own = {"steps": 150}, {"eta": 0.5, "clip_guidance_scale": 9000}
+    spec = RenderSpec.from_dict({"text_prompts": "a cat", "seed": 9, "n_batches": 1, "eta": 0.5})
+    here = defaults_here(server, own)
+    written = recipe(spec, defaults=here)
+    assert "eta" not in written and "clip_guidance_scale=5000" in written and "steps=250" in written
+    rebuilt = build_job(parse_recipe(written), limits=BIG, guild_defaults=server, own_defaults=own).spec
+    assert rebuilt == spec
+    older = build_job(parse_recipe(recipe(spec, defaults=server)), limits=BIG, guild_defaults=server,
+                      own_defaults=own).spec
+    assert older.clip_guidance_scale == 9000  # what a recipe against the server's alone would give
 
 
 text_piece = st.one_of(

@@ -47,6 +47,13 @@ def test_a_setting_shows_discords_default_and_the_servers():
     assert "Default in this channel: `90`" in steps and "`/disco steps:`" in steps
 
 
+def test_a_setting_shows_the_members_own_default_after_the_servers():
+    text = setting_text("--steps", server_defaults={"steps": 100}, own_defaults={"steps": 150, "eta": 0.5})
+    assert text.index("Default in this server: `100`") < text.index("Your default (`/disco-settings`): `150`")
+    assert "Your default" not in setting_text("steps", own_defaults={"eta": 0.5})
+    assert "Your default" not in setting_text("zoom", own_defaults={"zoom": "0: (1.1)"})  # animation settings
+
+
 def test_an_unknown_setting_is_answered_with_the_closest():
     assert "no setting called `stepz`. Did you mean `steps`?" in setting_text("stepz")
     assert "Did you mean" not in setting_text("qqqqqq")
