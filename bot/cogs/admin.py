@@ -34,14 +34,8 @@ from commands.echo import code_span
 from commands.fleet import fleet_table, stranded_lines
 from commands.job_options import JobLimits
 from commands.moderation import check_banned_word
-from commands.server_rules import (
-    check_allowed_models,
-    defaults_over_limits,
-    defaults_text,
-    parse_defaults,
-    parse_model_list,
-    rules_lines,
-)
+from commands.server_rules import (check_allowed_models, defaults_over_limits, defaults_text, parse_defaults,
+                                   parse_model_list, rules_lines)
 from engine.errors import SpecError
 from storage import ACTIVE
 from storage.guilds import LIMIT_NAMES
