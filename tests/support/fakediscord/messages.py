@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from .gateway import INTENT_DIRECT_MESSAGES, INTENT_GUILD_MESSAGES
-from .models import FakeMember
+from .models import FakeFile, FakeMember
 from .store import FLAG_EPHEMERAL, FLAG_LOADING, StoredAttachment, StoredMessage
 from .validate import check_message
 from .wire import CANNOT_EDIT_OTHERS_MESSAGE, OLD_MESSAGE_EDIT_LIMIT, DiscordError, too_large
@@ -75,11 +75,13 @@ class MessageOps:
 
     async def create(self, channel_id: int, payload: Optional[dict], files: Files, *,
                      author: Optional[dict] = None, msg_type: int = 0, limit: Optional[int] = None,
-                     extra_flags: int = 0, **fields: Any) -> StoredMessage:
-        """Validate and store a new message from the bot (or ``author``); dispatch MESSAGE_CREATE."""
+                     extra_flags: int = 0, attached: Sequence[StoredAttachment] = (),
+                     **fields: Any) -> StoredMessage:
+        """Validate and store a new message from the bot (or ``author``, with files already stored
+        as ``attached``); dispatch MESSAGE_CREATE."""
         fake = self.fake
         payload = payload or {}
-        check_message(payload, len(files), creating=not extra_flags & FLAG_LOADING)
+        check_message(payload, len(files) + len(attached), creating=not extra_flags & FLAG_LOADING)
         nonce = payload.get("nonce")
         author = author or fake.bot_user.payload()
         if nonce is not None and payload.get("enforce_nonce"):
@@ -92,7 +94,7 @@ class MessageOps:
             id=fake.new_id(), channel_id=channel_id, author=author, time=fake.now(), type=msg_type,
             content=payload.get("content") or "", embeds=payload.get("embeds") or [],
             components=payload.get("components") or [],
-            attachments=[uploads[i] for i in sorted(uploads)],
+            attachments=[uploads[i] for i in sorted(uploads)] + list(attached),
             flags=(int(payload.get("flags") or 0) & _SETTABLE_FLAGS) | extra_flags,
             nonce=str(nonce) if nonce is not None else None, guild_id=guild.id if guild else None,
             allowed_mentions=payload.get("allowed_mentions"), message_reference=payload.get("message_reference"),
@@ -154,9 +156,17 @@ class MessageOps:
                 data["guild_id"] = str(msg.guild_id)
             await self.fake.gateway.dispatch("MESSAGE_DELETE", data)
 
-    async def post_as_user(self, channel_id: int, member: FakeMember, content: str) -> StoredMessage:
-        msg = await self.create(channel_id, {"content": content}, [], author=member.user.payload())
-        return msg
+    async def post_as_user(self, channel_id: int, member: FakeMember, content: str,
+                           files: Sequence[FakeFile] = ()) -> StoredMessage:
+        """A member's message, with ``files`` attached (measured as Discord measures images: the
+        FakeFile's width and height)."""
+        attached = []
+        for file in files:
+            att = self.store_file(channel_id, file.filename, file.data, file.content_type)
+            att.width, att.height = file.width, file.height
+            attached.append(att)
+        return await self.create(channel_id, {"content": content}, [], author=member.user.payload(),
+                                 attached=attached)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Optional
 
 from aiohttp import web
 
-from .models import FakeChannel, FakeGuild, FakeUser
+from .models import FakeChannel, FakeGuild, FakeUser, Perm
 from .store import StoredMessage
 from .wire import (
     FILES,
@@ -224,6 +224,12 @@ class RestRoutes:
         return json_response(msg.payload())
 
     async def get_message(self, request: web.Request) -> web.Response:
+        guild, _ = self._channel(request)
+        if guild is not None:  # reading one message needs both, as on Discord
+            perms = guild.permissions_of(guild.member(self.fake.bot_user.id))
+            needed = Perm.VIEW_CHANNEL | Perm.READ_MESSAGE_HISTORY
+            if perms & needed != needed and not perms & Perm.ADMINISTRATOR:
+                raise DiscordError(403, 50001, "Missing Access")
         return json_response(self._message(request).payload())
 
     async def edit_message(self, request: web.Request) -> web.Response:
