@@ -10,6 +10,7 @@ Discord metadata says it is a still image (`engine.media.still_formats`: the sam
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
@@ -17,6 +18,7 @@ from commands.errors import CommandError
 from commands.job_options import UNNAMED_TYPES
 from commands.prompt_syntax import parse_prompt_text
 from commands.remix import PROMPT_FIELD_MAX, RemixField, check_fields
+from commands.sizes import MAX_RATIO
 from engine.errors import SpecError
 from engine.media.still_formats import CONTENT_TYPES, EXTENSIONS, FORMAT_LIST
 from engine.spec.overrides import parse_set_options
@@ -94,14 +96,31 @@ def paint_form_values(values: dict[str, str]) -> tuple[str, Optional[str]]:
     return values["prompt"].strip(), values["settings"].strip() or None
 
 
-def sets_skip_steps(prompt: str, settings: Optional[str]) -> bool:
-    """Whether the member chose skip_steps (a `--skip` flag in the prompt, or in the settings).
-    Text that does not parse counts as not choosing: the build refuses it with its own words."""
+def chosen_settings(prompt: str, settings: Optional[str]) -> set[str]:
+    """The settings the member chose in the form: flags in the prompt (`--skip 50`, `--ar 3:4`)
+    and keys in the settings. Text that does not parse chose nothing: the build refuses it with
+    its own words."""
     try:
-        chosen = set(parse_prompt_text(prompt).flags) | set(parse_set_options(settings))
+        return set(parse_prompt_text(prompt).flags) | set(parse_set_options(settings))
     except SpecError:  # CommandError is a SpecError
-        return False
-    return "skip_steps" in chosen
+        return set()
+
+
+SIZE_SETTINGS = frozenset({"width", "height", "size", "aspect_ratio"})
+
+
+def shape_flag(chosen: set[str], width: Optional[int], height: Optional[int]) -> str:
+    """`--ar W:H` of the image, to add to the prompt when the member chose no size: DD stretches
+    the init image to the render's size, so a painting shaped like it keeps its proportions
+    (within --ar's bounds). "" when a size was chosen or Discord did not measure the image."""
+    if chosen & SIZE_SETTINGS or not width or not height or width <= 0 or height <= 0:
+        return ""
+    if width > MAX_RATIO * height:
+        return f"--ar {MAX_RATIO:g}:1"
+    if height > MAX_RATIO * width:
+        return f"--ar 1:{MAX_RATIO:g}"
+    common = math.gcd(width, height)
+    return f"--ar {width // common}:{height // common}"
 
 
 def cannot_read_history(menu: str) -> CommandError:
@@ -125,12 +144,13 @@ def form_elsewhere(menu: str) -> CommandError:
                         f"right-click the message again in its own channel", "message", rule="menu_same_channel")
 
 
-def paint_note(filename: str, skip_steps: int, steps: int, chosen: bool) -> str:
+def paint_note(filename: str, skip_steps: int, steps: int, *, skip_chosen: bool, shape: str) -> str:
     """What "Paint from this image" started from, said under the echo."""
-    how = ("as you set it" if chosen else
+    how = ("as you set it" if skip_chosen else
            "half of them, so the image's layout stays; fewer skipped paints more freely — set skip_steps= "
            "in the form's settings")
-    return f"Started from {filename[:80]}: skip_steps {skip_steps} of {steps} steps ({how})."
+    shaped = f"; shaped like the image ({shape})" if shape else ""
+    return f"Started from {filename[:80]}: skip_steps {skip_steps} of {steps} steps ({how}){shaped}."
 
 
 def with_notes(echo: str, *notes: str, limit: int = 2000) -> str:

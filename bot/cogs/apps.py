@@ -12,7 +12,9 @@ memory: the custom_id (`disco:paintform:<channel>:<message>:<opening interaction
 message, which is fetched again for fresh attachment URLs (the bot needs Read Message History),
 and the image is queued as `init_image` of a `/disco` still through `bot.queueing.enqueue_options`
 (the server's limits, defaults, banned words, quota, allowed channels). DD keeps an init image
-only when steps are skipped, so unless the member set skip_steps, half of the final steps are.
+only when steps are skipped, so unless the member set skip_steps, half of the final steps are;
+and it stretches the image to the render's size, so unless the member chose a size, the
+painting takes the image's shape (`--ar`, at the pixel count the server's defaults give).
 
 The menus' refusals go through the command tree's error path (discord.py 2.7 hands what a
 context menu raises, wrapped in `CommandInvokeError`, to `DiscoTree.on_error`); the submit's
@@ -45,12 +47,13 @@ from commands.message_image import (
     AttachedFile,
     Picked,
     cannot_read_history,
+    chosen_settings,
     form_elsewhere,
     message_gone,
     paint_form_values,
     paint_note,
     pick_still_image,
-    sets_skip_steps,
+    shape_flag,
     with_notes,
 )
 from storage import ChannelNotAllowed
@@ -134,16 +137,18 @@ async def _paint(bot: Any, interaction: discord.Interaction, channel_id: int, me
     message = await _fetch_message(bot, interaction, channel_id, message_id)
     attachment, picked = picked_attachment(message, PAINT_MENU, PAINT_INSTEAD)
     init = await save_image(bot.db, attachment, "init_image", interaction.filesize_limit)
-    options = DiscoOptions(prompt=prompt, settings=settings, init_image=init)
-    chosen = sets_skip_steps(prompt, settings)
-    if not chosen:  # half of the steps the server's limits and defaults settle on
+    chosen = chosen_settings(prompt, settings)
+    shape = shape_flag(chosen, attachment.width, attachment.height)
+    options = DiscoOptions(prompt=f"{prompt} {shape}".strip(), settings=settings, init_image=init)
+    if "skip_steps" not in chosen:  # half of the steps the server's limits and defaults settle on
         steps = (await build_options(bot, interaction, options)).spec.steps
         options = replace(options, skip_steps=steps // 2)
     job, text = await enqueue_options(bot, interaction, options)
     log.info("paint from message %s queued job %s for user %s in guild %s", message_id, job.id, job.user_id,
              job.guild_id)
     skip = json.loads(job.spec_json)["skip_steps"]
-    return with_notes(text, picked.note(), paint_note(attachment.filename, skip, job.steps, chosen))
+    return with_notes(text, picked.note(), paint_note(attachment.filename, skip, job.steps,
+                                                      skip_chosen="skip_steps" in chosen, shape=shape))
 
 
 async def _fetch_message(bot: Any, interaction: discord.Interaction, channel_id: int,

@@ -81,7 +81,7 @@ def test_paint_from_this_image_opens_a_form_and_its_submit_after_a_restart_queue
         async with fake.run_client(make_bot(tmp_path, fake)):  # a fresh process: no form in memory
             echo = await answered(fake, await fake.submit_modal(opened, {"prompt": "a lighthouse at dawn"}))
             chosen = await answered(fake, await fake.submit_modal(
-                again, {"prompt": "a red barn", "settings": "steps=40; skip_steps=8"}))
+                again, {"prompt": "a red barn --ar 16:9", "settings": "steps=40; skip_steps=8"}))
         assert echo.content.startswith("**Queued**") and not echo.ephemeral, echo.content
         job = await db.jobs.get(job_id_in(echo.content))
         spec = json.loads(job.spec_json)
@@ -90,11 +90,20 @@ def test_paint_from_this_image_opens_a_form_and_its_submit_after_a_restart_queue
         assert spec["skip_steps"] == spec["steps"] // 2 > 0
         assert (f"Started from pic.png: skip_steps {spec['skip_steps']} of {spec['steps']} steps (half of them"
                 in echo.content)
+        # No size chosen: the painting is shaped like the (square) image, not the server's 1280×768.
+        assert spec["width"] == spec["height"] and "; shaped like the image (--ar 1:1)." in echo.content
         assert "Used attachment" not in echo.content  # one attachment: nothing to say
         spec = json.loads((await db.jobs.get(job_id_in(chosen.content))).spec_json)
         assert (spec["steps"], spec["skip_steps"]) == (40, 8)
-        assert "skip_steps 8 of 40 steps (as you set it)" in chosen.content
+        assert "skip_steps 8 of 40 steps (as you set it)." in chosen.content and spec["width"] > spec["height"]
     run(body, tmp_path)
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("RGB", (64, 64), color) for color in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    return buffer.getvalue()
 
 
 def test_a_message_without_an_attached_still_image_is_refused_by_both_menus(tmp_path):
@@ -102,7 +111,12 @@ def test_a_message_without_an_attached_still_image_is_refused_by_both_menus(tmp_
         linked = await fake.user_message(fake.channel.id, fake.member, "https://example.com/cat.png")
         video = await fake.user_message(fake.channel.id, fake.member, "",
                                         [FakeFile("clip.mp4", b"\0" * 64, "video/mp4")])
+        gif = await fake.user_message(fake.channel.id, fake.member, "",
+                                      [FakeFile("dance.gif", animated_gif(), "image/gif", width=64, height=64)])
         async with fake.run_client(make_bot(tmp_path, fake)):
+            # A GIF is a still format by its type; its bytes show the animation, refused as for /describe.
+            animated = await refusal(fake, await fake.message_menu(DESCRIBE_MENU, gif.id))
+            assert animated.startswith("**Not queued:** image: dance.gif is an animated GIF (3 frames)"), animated
             no_file = await refusal(fake, await fake.message_menu(DESCRIBE_MENU, linked.id))
             no_file_paint = await refusal(fake, await fake.message_menu(PAINT_MENU, linked.id))
             not_still = await refusal(fake, await fake.message_menu(PAINT_MENU, video.id))
@@ -113,7 +127,9 @@ def test_a_message_without_an_attached_still_image_is_refused_by_both_menus(tmp_
         assert "menu_attachments_only" in no_file_paint and "/disco init_image:" in no_file_paint
         assert f"clip.mp4 (video/mp4); rule: menu_still_image); it reads a {FORMAT_LIST} image" in not_still
         assert "menu_still_image" in not_still_describe
-        assert not any(request.path.startswith("/attachments") for request in fake.requests)  # nothing fetched
+        # Only the GIF was downloaded: a link is never fetched, nor a file whose type is no still image.
+        assert [r.path.rsplit("/", 1)[-1] for r in fake.requests if r.path.startswith("/attachments")] == \
+            ["dance.gif"]
         assert await db.jobs.list() == []
     run(body, tmp_path)
 
