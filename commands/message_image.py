@@ -6,7 +6,9 @@ could have written, and the bot fetches no URL a member chose (SSRF). The first 
 Discord metadata says it is a still image (`engine.media.still_formats`: the same rule as
 `/disco`'s `init_image`) is used; the bytes are then checked like any attachment
 (bot/attachments.save_image). The form reuses the ✏️ remix form's field description
-(`commands.remix.RemixField`) and its checks. Discord-free.
+(`commands.remix.RemixField`) and its checks; `chosen_settings` and `shape_flag` decide what the
+painting takes from the image when the member did not choose it (skip_steps, the shape), and
+`paint_note` says so under the echo. Discord-free.
 """
 from __future__ import annotations
 
