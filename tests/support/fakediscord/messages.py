@@ -11,6 +11,11 @@ Discord semantics kept here:
   returns that message instead of creating a duplicate.
 - gateway: MESSAGE_CREATE/UPDATE/DELETE are dispatched for non-ephemeral messages when the
   bot's intents ask for them (and ``fake.dispatch_message_events`` is on).
+- message content: a bot that did not IDENTIFY with the privileged MESSAGE_CONTENT intent gets
+  empty ``content``, ``attachments``, ``embeds`` and ``components`` in the messages it fetches
+  (one message, a channel's history) and in MESSAGE_CREATE/UPDATE, except in its own messages,
+  messages that mention it and DMs (``seen_by_bot``). An interaction's resolved messages are
+  whole (builders.py sends ``payload()``).
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import mimetypes
 import re
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from .gateway import INTENT_DIRECT_MESSAGES, INTENT_GUILD_MESSAGES
+from .gateway import INTENT_DIRECT_MESSAGES, INTENT_GUILD_MESSAGES, INTENT_MESSAGE_CONTENT
 from .models import FakeFile, FakeMember
 from .store import FLAG_EPHEMERAL, FLAG_LOADING, StoredAttachment, StoredMessage
 from .validate import check_message
@@ -168,6 +173,22 @@ class MessageOps:
         return await self.create(channel_id, {"content": content}, [], author=member.user.payload(),
                                  attached=attached)
 
+    # -- what the bot may read -----------------------------------------------------------------
+
+    def seen_by_bot(self, msg: StoredMessage) -> dict:
+        """The message object as the bot gets it over REST and the gateway: emptied of what the
+        MESSAGE_CONTENT intent guards unless the bot asked for it or the message is exempt."""
+        data = msg.payload()
+        if self.fake.gateway.wants(INTENT_MESSAGE_CONTENT) or self._content_exempt(msg):
+            return data
+        return {**data, "content": "", "attachments": [], "embeds": [], "components": []}
+
+    def _content_exempt(self, msg: StoredMessage) -> bool:
+        """Discord's exceptions to the intent: the bot's own messages, DMs, messages mentioning it."""
+        bot_id = self.fake.bot_user.id
+        return (msg.author.get("id") == str(bot_id) or msg.guild_id is None
+                or re.search(rf"<@!?{bot_id}>", msg.content) is not None)
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _find_by_nonce(self, channel_id: int, nonce: str, author_id: str) -> Optional[StoredMessage]:
@@ -186,7 +207,7 @@ class MessageOps:
 
     async def _dispatch(self, event: str, msg: StoredMessage) -> None:
         if self._wanted(msg):
-            await self.fake.gateway.dispatch(event, msg.payload())
+            await self.fake.gateway.dispatch(event, self.seen_by_bot(msg))
 
 
 def _guess_type(filename: str) -> Optional[str]:
