@@ -189,8 +189,9 @@ class DiscoBot(commands.Bot):
             json.dumps({**record, "application": self.application_id}) + "\n")
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        # A remix or paint form's submit is answered from its custom_id and values, also when
-        # the form was opened before a restart (discord.py keeps modals in memory only).
+        # A remix or paint form's submit is answered from its custom_id (a paint form's names the
+        # blob its menu kept) and values, also when the form was opened before a restart
+        # (discord.py keeps modals in memory only).
         if interaction.type is discord.InteractionType.modal_submit:
             await submit_remix_form(self, interaction) or await submit_paint_form(self, interaction)
 

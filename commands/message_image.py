@@ -8,10 +8,14 @@ Discord metadata says it is a still image (`engine.media.still_formats`: the sam
 (bot/attachments.save_image). The form reuses the ✏️ remix form's field description
 (`commands.remix.RemixField`) and its checks; `chosen_settings` and `shape_flag` decide what the
 painting takes from the image when the member did not choose it (skip_steps, the shape), and
-`paint_note` says so under the echo. Discord-free.
+`paint_note` says so under the echo. `PaintForm` is what the menu keeps for the form's submit
+(where, by whom, and the attachment as Discord sent it), as JSON; `form_unknown`,
+`form_elsewhere`, `form_of_another` and `image_not_downloaded` are the submit's refusals.
+Discord-free.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Iterable, Optional
@@ -125,25 +129,81 @@ def shape_flag(chosen: set[str], width: Optional[int], height: Optional[int]) ->
     return f"--ar {width // common}:{height // common}"
 
 
-def cannot_read_history(menu: str) -> CommandError:
-    """The bot may not read the channel's messages, which the paint form needs on its submit."""
-    return CommandError(f"{menu}: the bot cannot read this channel's messages, and the form reads the image's "
-                        f"message again when it is sent (rule: bot_read_history); ask a server admin to give the "
-                        f"bot View Channel and Read Message History here, or attach the image to /disco "
-                        f"init_image:", "message", rule="bot_read_history")
+PAINT_FORM_KIND = "paint_form"
+PAINT_FORM_MAX_BYTES = 8192  # one attachment's metadata and a few ids: far less
 
 
-def message_gone(menu: str) -> CommandError:
-    """The message was deleted (or its channel gone) between the menu and the form's submit."""
-    return CommandError(f"{menu}: the message with the image was deleted before the form was sent (rule: "
-                        f"menu_message_gone); right-click the image where it is posted now, or attach it to "
-                        f"/disco init_image:", "message", rule="menu_message_gone")
+@dataclass(frozen=True)
+class PaintForm:
+    """What the paint form's submit needs from the click that opened it: where and by whom it
+    was opened, and the picked attachment as Discord sent it in the menu's interaction (its
+    fields as `bot.attachments.KeptAttachment.to_dict` writes them). Kept as JSON, so a submit
+    after a restart reads it back."""
+
+    guild_id: int
+    channel_id: int
+    message_id: int
+    user_id: int
+    attachment: dict
+    picked: Picked
+
+    def to_json(self) -> bytes:
+        return json.dumps({"kind": PAINT_FORM_KIND, "guild": self.guild_id, "channel": self.channel_id,
+                           "message": self.message_id, "user": self.user_id, "attachment": self.attachment,
+                           "index": self.picked.index, "count": self.picked.count},
+                          sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, menu: str) -> "PaintForm":
+        """The form kept by `to_json`; `form_unknown` for anything else."""
+        try:
+            if len(data) > PAINT_FORM_MAX_BYTES:
+                raise ValueError("too large for a paint form")
+            kept = json.loads(data)
+            if not isinstance(kept, dict) or kept.get("kind") != PAINT_FORM_KIND:
+                raise ValueError("not a paint form")
+            ids = [kept[key] for key in ("guild", "channel", "message", "user", "index", "count")]
+            attachment = kept["attachment"]
+            if not all(type(value) is int for value in ids) or not isinstance(attachment, dict):
+                raise ValueError("a field of the wrong type")
+            filename = attachment.get("filename")
+            if not isinstance(filename, str):
+                raise ValueError("an attachment without a name")
+        except (ValueError, KeyError):  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise form_unknown(menu) from None
+        guild_id, channel_id, message_id, user_id, index, count = ids
+        return cls(guild_id, channel_id, message_id, user_id, attachment, Picked(index, count, filename))
+
+
+def form_unknown(menu: str) -> CommandError:
+    """A submit whose form the bot does not know (kept a day, then swept; or a forged custom_id)."""
+    return CommandError(f"{menu}: this form is no longer known to the bot (rule: menu_form_unknown); right-click "
+                        f"the message again to open a new one", "message", rule="menu_form_unknown")
 
 
 def form_elsewhere(menu: str) -> CommandError:
-    """A submit that names another channel's message than the one it is sent from (a forged form)."""
+    """A submit from another server or channel than the form was opened in (a forged form)."""
     return CommandError(f"{menu}: this form belongs to a message of another channel (rule: menu_same_channel); "
                         f"right-click the message again in its own channel", "message", rule="menu_same_channel")
+
+
+def form_of_another(menu: str) -> CommandError:
+    """A submit by another member than the one who opened the form (a forged form)."""
+    return CommandError(f"{menu}: this form was opened by another member (rule: menu_own_form); right-click "
+                        f"the message yourself to open your own", "message", rule="menu_own_form")
+
+
+def image_not_downloaded(menu: str, filename: str, status: Optional[int], why: str) -> CommandError:
+    """The image the form was opened on could not be downloaded when it was sent. A 404 is a
+    file Discord no longer serves: its message was deleted, or the file removed from it."""
+    if status == 404:
+        return CommandError(f"{menu}: {filename[:80]} is no longer on Discord: its message was deleted, or the "
+                            f"image removed from it, after the form was opened (rule: menu_message_gone); "
+                            f"right-click the image where it is posted now, or attach it to /disco init_image:",
+                            "message", rule="menu_message_gone")
+    return CommandError(f"{menu}: {filename[:80]} could not be downloaded from Discord ({why}; rule: "
+                        f"attachment_download); right-click the message again in a moment, or attach the image "
+                        f"to /disco init_image:", "message", rule="attachment_download")
 
 
 def paint_note(filename: str, skip_steps: int, steps: int, *, skip_chosen: bool, shape: str) -> str:

@@ -2,14 +2,20 @@
 form's fields and what the painting takes from the image."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from commands.errors import CommandError
 from commands.message_image import (
+    PAINT_FORM_MAX_BYTES,
     PAINT_MENU,
     SETTINGS_FIELD_MAX,
     AttachedFile,
+    PaintForm,
+    Picked,
     chosen_settings,
+    image_not_downloaded,
     is_still_image,
     paint_form_values,
     paint_note,
@@ -94,3 +100,44 @@ def test_the_echo_says_what_the_painting_started_from_and_keeps_its_notes_within
     assert with_notes("**Queued**", "", "one") == "**Queued**\none"
     long = with_notes("e" * 1995, "a note", limit=2000)
     assert len(long) <= 2000 and long.endswith("…\na note")
+
+
+FORM = PaintForm(guild_id=10, channel_id=11, message_id=12, user_id=13,
+                 attachment={"id": 14, "filename": "pic.png", "url": "https://cdn.discordapp.com/a/pic.png",
+                             "size": 100, "content_type": "image/png", "width": 64, "height": 48},
+                 picked=Picked(1, 2, "pic.png"))
+
+
+def test_the_paint_form_is_kept_as_json_and_read_back_whole():
+    data = FORM.to_json()
+    assert len(data) < PAINT_FORM_MAX_BYTES and PaintForm.from_json(data, PAINT_MENU) == FORM
+    assert PaintForm.from_json(data, PAINT_MENU).picked.note() == \
+        "Used attachment 2 of 2, pic.png (the message's first still image)."
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"\x89PNG\r\n", b"[1, 2]", b"x" * (PAINT_FORM_MAX_BYTES + 1),
+    json.dumps({**json.loads(FORM.to_json()), "kind": "remix_form"}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "user": True}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "guild": "10"}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "attachment": ["pic.png"]}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "attachment": {"url": "https://cdn.discordapp.com/a"}}).encode(),
+    json.dumps({key: value for key, value in json.loads(FORM.to_json()).items() if key != "message"}).encode(),
+], ids=["empty", "an image", "a list", "too large", "another kind", "a bool id", "a text id", "a list attachment",
+        "no filename", "no message"])
+def test_anything_but_a_kept_paint_form_is_an_unknown_form(data):
+    with pytest.raises(CommandError) as caught:
+        PaintForm.from_json(data, PAINT_MENU)
+    assert caught.value.rule == "menu_form_unknown"
+    assert str(caught.value).endswith("right-click the message again to open a new one")
+
+
+def test_a_download_refused_when_the_form_is_sent_says_why_and_what_to_do():
+    gone = image_not_downloaded(PAINT_MENU, "pic.png", 404, "HTTP 404")
+    assert gone.rule == "menu_message_gone" and "right-click the image where it is posted now" in str(gone)
+    assert str(gone).startswith(f"{PAINT_MENU}: pic.png is no longer on Discord: its message was deleted")
+    for status, why in ((503, "HTTP 503"), (None, "TimeoutError")):
+        failed = image_not_downloaded(PAINT_MENU, "pic.png", status, why)
+        assert failed.rule == "attachment_download"
+        assert f"could not be downloaded from Discord ({why}; rule: attachment_download); right-click the " \
+               f"message again in a moment" in str(failed)

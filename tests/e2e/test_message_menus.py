@@ -1,25 +1,29 @@
 """The message menus (right-click a message → Apps) end to end: the real DiscoBot against the
-loopback Discord, which sends the target message in `data.resolved.messages` as Discord does.
-Nothing renders: the queued job's spec is what is checked.
+loopback Discord, which sends the target message in `data.resolved.messages` as Discord does,
+and, as Discord does for a bot without the Message Content intent, hands out members' messages
+without their attachments anywhere else. Nothing renders: the queued job's spec is what is
+checked.
 
 "Describe image" queues a describe job of the message's first still image; "Paint from this
-image" opens its form, and the submit — on a restarted bot — fetches the message again and
-queues a `/disco` still with that image as init_image and half of the steps skipped. Refused,
-with the rule and the fix, before anything is queued: a message without attachments, one
-whose attachments are no still images, a message deleted before the form is sent, a channel
-the server does not render in, a bot that may not read the channel's messages, a forged form.
+image" keeps what its form needs and opens it, and the submit — on a restarted bot — downloads
+the image the menu saw (the message is not fetched again) and queues a `/disco` still with it
+as init_image and half of the steps skipped. Refused, with the rule and the fix, before anything
+is queued: a message without attachments, one whose attachments are no still images, a message
+deleted before the form is sent, an image Discord's CDN fails to hand over, a channel the server
+does not render in, a form submitted elsewhere, by another member, or that the bot never kept.
 """
 from __future__ import annotations
 
 import io
 import json
+import re
 
 from PIL import Image
 
-from bot.cogs.apps import FORM_PREFIX
+from bot.cogs.apps import FORM_FILE, FORM_PREFIX
 from commands.message_image import DESCRIBE_MENU, PAINT_MENU
 from engine.media.still_formats import FORMAT_LIST
-from storage import Database
+from storage import Database, blob_ref, parse_ref
 from tests.support.bot import answered, form_values, job_id_in, make_bot, run
 from tests.support.fakediscord import FakeDiscord, FakeFile
 from tests.support.fakediscord.models import BOT_PERMISSIONS, Perm
@@ -50,6 +54,11 @@ async def open_form(fake: FakeDiscord, message_id: int, **kwargs):
     return opened
 
 
+def message_fetches(fake: FakeDiscord) -> list:
+    """The bot's reads of channel messages (Discord would empty a member's attachments in them)."""
+    return fake.requests_to("GET", "/channels/{cid}/messages/{mid}") + fake.requests_to("GET", "/channels/{cid}/messages")
+
+
 def test_describe_image_queues_the_first_still_image_of_the_message(tmp_path):
     data = png()
 
@@ -76,8 +85,13 @@ def test_paint_from_this_image_opens_a_form_and_its_submit_after_a_restart_queue
         async with fake.run_client(make_bot(tmp_path, fake)):
             opened = await open_form(fake, message.id)
             again = await open_form(fake, message.id)
-        assert opened.modal["custom_id"] == f"{FORM_PREFIX}{fake.channel.id}:{message.id}:{opened.id}"
+        custom_id = opened.modal["custom_id"]
+        assert re.fullmatch(re.escape(FORM_PREFIX) + "[0-9a-f]{64}", custom_id) and len(custom_id) <= 100
         assert opened.modal["title"] == PAINT_MENU and form_values(opened.modal) == {"prompt": "", "settings": ""}
+        kept = json.loads(await db.blobs.get(blob_ref(custom_id.removeprefix(FORM_PREFIX), FORM_FILE)))
+        assert (kept["guild"], kept["channel"], kept["message"], kept["user"]) == \
+            (fake.guild.id, fake.channel.id, message.id, fake.member.user.id)
+        assert kept["attachment"]["url"] == message.attachments[0].url
         async with fake.run_client(make_bot(tmp_path, fake)):  # a fresh process: no form in memory
             echo = await answered(fake, await fake.submit_modal(opened, {"prompt": "a lighthouse at dawn"}))
             chosen = await answered(fake, await fake.submit_modal(
@@ -96,6 +110,20 @@ def test_paint_from_this_image_opens_a_form_and_its_submit_after_a_restart_queue
         spec = json.loads((await db.jobs.get(job_id_in(chosen.content))).spec_json)
         assert (spec["steps"], spec["skip_steps"]) == (40, 8)
         assert "skip_steps 8 of 40 steps (as you set it)." in chosen.content and spec["width"] > spec["height"]
+        # The image came from the menu's interaction, not a fetch of the message.
+        assert message_fetches(fake) == []
+    run(body, tmp_path)
+
+
+def test_the_submit_says_which_attachment_the_menu_picked(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        message = await fake.user_message(fake.channel.id, fake.member, "",
+                                          [FakeFile("notes.txt", b"hello", "text/plain"), picture("b.png")])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            echo = await answered(fake, await fake.submit_modal(await open_form(fake, message.id),
+                                                                {"prompt": "a barn"}))
+        assert "Used attachment 2 of 2, b.png (the message's first still image)." in echo.content
+        assert "Started from b.png:" in echo.content
     run(body, tmp_path)
 
 
@@ -134,41 +162,60 @@ def test_a_message_without_an_attached_still_image_is_refused_by_both_menus(tmp_
     run(body, tmp_path)
 
 
-def test_a_message_deleted_before_the_submit_and_a_forged_form_are_refused(tmp_path):
+def test_a_message_deleted_before_the_submit_and_a_failed_download_are_refused_with_the_fix(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
-        message = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
-        other = fake.guild.channels[1]
+        deleted = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
+        kept = await fake.user_message(fake.channel.id, fake.member, "", [picture("kept.png")])
         async with fake.run_client(make_bot(tmp_path, fake)):
-            opened = await open_form(fake, message.id)
-            await fake.message_ops.delete(message)
+            opened = await open_form(fake, deleted.id)
+            await fake.message_ops.delete(deleted)  # Discord's CDN stops serving its files
             gone = await refusal(fake, await fake.submit_modal(opened, {"prompt": "a lighthouse"}))
-            forged = await refusal(fake, await fake.submit_modal(
-                f"{FORM_PREFIX}{other.id}:{message.id}:1", {"prompt": "a lighthouse", "settings": ""}))
-        assert gone.startswith(f"**Not queued:** {PAINT_MENU}: the message with the image was deleted before "
-                               f"the form was sent (rule: menu_message_gone)"), gone
-        assert "menu_same_channel" in forged
+            fake.fail_next("GET", "/attachments/{channel}/{attachment}/{name}", 503)
+            failed = await refusal(fake, await fake.submit_modal(await open_form(fake, kept.id),
+                                                                 {"prompt": "a lighthouse"}))
+        assert gone.startswith(f"**Not queued:** {PAINT_MENU}: pic.png is no longer on Discord: its message was "
+                               f"deleted, or the image removed from it, after the form was opened (rule: "
+                               f"menu_message_gone); right-click the image where it is posted now"), gone
+        assert failed.startswith(f"**Not queued:** {PAINT_MENU}: kept.png could not be downloaded from Discord "
+                                 f"(HTTP 503; rule: attachment_download); right-click the message again"), failed
         assert await db.jobs.list() == []
     run(body, tmp_path)
 
 
-def test_the_servers_rules_and_the_bots_permissions_apply_to_the_menus(tmp_path):
+def test_a_form_submitted_elsewhere_by_another_member_or_never_kept_is_refused(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        message = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
+        other = fake.guild.channels[1]
+        not_a_form = parse_ref(await db.blobs.put(png(), "pic.png")).sha256
+        values = {"prompt": "a lighthouse", "settings": ""}
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            custom_id = (await open_form(fake, message.id)).modal["custom_id"]
+            elsewhere = await refusal(fake, await fake.submit_modal(custom_id, values, channel_id=other.id))
+            by_another = await refusal(fake, await fake.submit_modal(custom_id, values, user=fake.admin))
+            unknown = [await refusal(fake, await fake.submit_modal(f"{FORM_PREFIX}{key}", values))
+                       for key in ("0" * 64, not_a_form, f"{fake.channel.id}:{message.id}:1", "")]
+        assert "(rule: menu_same_channel); right-click the message again in its own channel" in elsewhere
+        assert "this form was opened by another member (rule: menu_own_form)" in by_another
+        for text in unknown:
+            assert text == (f"**Not queued:** {PAINT_MENU}: this form is no longer known to the bot (rule: "
+                            f"menu_form_unknown); right-click the message again to open a new one"), text
+        assert await db.jobs.list() == [] and not fake.downloads  # nothing was downloaded either
+    run(body, tmp_path)
+
+
+def test_the_servers_rules_apply_to_the_menus_and_the_bot_needs_no_message_history(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
         message = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
         bot_member = fake.guild.member(fake.bot_user.id)
+        bot_member.permissions = BOT_PERMISSIONS & ~Perm.READ_MESSAGE_HISTORY
         async with fake.run_client(make_bot(tmp_path, fake)):
-            opened = await open_form(fake, message.id)
-            bot_member.permissions = BOT_PERMISSIONS & ~Perm.READ_MESSAGE_HISTORY
-            no_history = await refusal(fake, await fake.message_menu(PAINT_MENU, message.id))
-            forbidden = await refusal(fake, await fake.submit_modal(opened, {"prompt": "a lighthouse"}))
-            bot_member.permissions = None
-
+            echo = await answered(fake, await fake.submit_modal(await open_form(fake, message.id),
+                                                                {"prompt": "a lighthouse"}))
             await db.guilds.allow_channel(fake.guild.id, fake.guild.channels[1].id)
             elsewhere = await refusal(fake, await fake.message_menu(PAINT_MENU, message.id))
             described = await refusal(fake, await fake.message_menu(DESCRIBE_MENU, message.id))
-        assert no_history.startswith(f"**Not queued:** {PAINT_MENU}: the bot cannot read this channel's messages")
-        assert "(rule: bot_read_history)" in no_history and "Read Message History" in no_history
-        assert "(rule: bot_read_history)" in forbidden
+        assert echo.content.startswith("**Queued**"), echo.content
         assert "renders are not allowed in this channel" in elsewhere
         assert "renders are not allowed in this channel" in described
-        assert await db.jobs.list() == []
+        assert len(await db.jobs.list()) == 1 and message_fetches(fake) == []
     run(body, tmp_path)
