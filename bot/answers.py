@@ -1,7 +1,7 @@
 """Answering an interaction privately, and the one answer for a refused or broken request.
 
 Commands and buttons do not catch: what they raise comes here, through `bot.tree.DiscoTree.on_error`
-for slash commands, `answers_errors` for our `DynamicItem` buttons (discord.py only logs what a
+for slash commands and message menus, `answers_errors` for our `DynamicItem` buttons (discord.py only logs what a
 dynamic item's callback raises) and `AnsweringView.on_error` for any other item of our views.
 `answer_error` is that one path: a refusal we expect (`REFUSALS`: the engine's and the commands
 layer's `SpecError`, storage's refusals, app_commands check failures such as
@@ -126,7 +126,9 @@ async def answer_error(interaction: discord.Interaction, error: Exception,
 
 
 def _source(interaction: discord.Interaction) -> str:
-    """'/job show' or 'button disco:cancel:<job>': what failed, for the log."""
+    """'/job show', 'menu Describe image' or 'button disco:cancel:<job>': what failed, for the log."""
+    if isinstance(interaction.command, app_commands.ContextMenu):
+        return f"menu {interaction.command.name}"
     if interaction.command is not None:
         return f"/{interaction.command.qualified_name}"
     return f"button {(interaction.data or {}).get('custom_id')}"

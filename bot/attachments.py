@@ -5,10 +5,12 @@ downloaded and stored as blobs (storage/blobs.py). Discord's metadata (type, siz
 height) is checked with `check_attachment` before a byte is downloaded; the downloaded bytes
 are then checked again, since the metadata comes from the uploader's client: an image is
 decoded whole, as the engine will read it (`engine.media.stills`), a video probed, a settings
-file measured; a download Discord's CDN fails is refused as the member's to retry. The blob's reference (`blob:<sha256>/<name>`) goes into the spec; the engine
-fetches it on whatever host claims the job. The name is chosen here, never by the user, so no
-typed path or URL can reach the engine. An upload whose request is refused is never named by a
-job, and the retention sweep removes it.
+file measured; a download Discord's CDN fails is refused as the member's to retry
+(`DownloadFailed`). An image may also come as a `KeptAttachment`, what Discord said of an
+attachment in an earlier interaction, checked and read the same way. The blob's reference
+(`blob:<sha256>/<name>`) goes into the spec; the engine fetches it on whatever host claims the
+job. The name is chosen here, never by the user, so no typed path or URL can reach the engine.
+An upload whose request is refused is never named by a job, and the retention sweep removes it.
 
 Out: `finished_image`, `kept_copy`, `read_file`, `missing_files`, `local_file` and
 `local_artifacts` read a job's results and previews through the blob store (rows made before
@@ -20,9 +22,9 @@ import asyncio
 import re
 import tempfile
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import AsyncIterator, Iterable, Optional
+from typing import Any, AsyncIterator, Iterable, Optional
 
 import aiohttp
 import discord
@@ -47,7 +49,49 @@ def _check_decoded(data: bytes, filename: str, option: str) -> tuple[int, int]:
         raise CommandError(f"{option}: {filename[:80]} {err}", option, rule=rule) from None
 
 
-async def save_image(db: Database, attachment: discord.Attachment, option: str,
+@dataclass(frozen=True)
+class KeptAttachment:
+    """An attachment as Discord described it in an interaction, kept past that interaction (the
+    "Paint from this image" form keeps its menu's, bot/cogs/apps.py): the fields `save_image`
+    reads of a `discord.Attachment`, and `read`, which downloads it from Discord's CDN through
+    the client's HTTP session (`Client.http`, with its proxy settings) as `Attachment.read` does.
+    Only what Discord sent is kept: its URL is Discord's, never a member's."""
+
+    id: int
+    filename: str
+    url: str
+    size: int
+    content_type: Optional[str] = None
+    width: Optional[int] = None
+    height: Optional[int] = None
+    http: Any = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, attachment: discord.Attachment) -> KeptAttachment:
+        return cls(attachment.id, attachment.filename, attachment.url, attachment.size, attachment.content_type,
+                   attachment.width, attachment.height)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "filename": self.filename, "url": self.url, "size": self.size,
+                "content_type": self.content_type, "width": self.width, "height": self.height}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], http: Any) -> KeptAttachment:
+        """The attachment `to_dict` wrote, read with `http`; ValueError when it is not one."""
+        kept = cls(**{key: data.get(key) for key in ("id", "filename", "url", "size", "content_type", "width",
+                                                      "height")}, http=http)
+        checks = ((kept.id, int), (kept.filename, str), (kept.url, str), (kept.size, int),
+                  (kept.content_type, (str, type(None))), (kept.width, (int, type(None))),
+                  (kept.height, (int, type(None))))
+        if not all(isinstance(value, kinds) and not isinstance(value, bool) for value, kinds in checks):
+            raise ValueError("not an attachment kept by KeptAttachment.to_dict")
+        return kept
+
+    async def read(self) -> bytes:
+        return await self.http.get_from_cdn(self.url)
+
+
+async def save_image(db: Database, attachment: discord.Attachment | KeptAttachment, option: str,
                      upload_limit: int = MAX_ATTACHMENT_BYTES) -> str:
     """Check, download and store one image attachment; returns its blob reference."""
     limit = min(upload_limit, MAX_ATTACHMENT_BYTES)
@@ -61,16 +105,26 @@ async def save_image(db: Database, attachment: discord.Attachment, option: str,
     return await db.blobs.put(data, f"{option}_{_UNSAFE.sub('_', attachment.filename)[-80:]}")
 
 
-async def download(attachment: discord.Attachment, option: str) -> bytes:
+class DownloadFailed(CommandError):
+    """Discord's CDN did not hand over an attachment: `status` is its HTTP answer (None when
+    none came), `why` says what happened in a few words."""
+
+    def __init__(self, message: str, option: str, status: Optional[int], why: str) -> None:
+        super().__init__(message, option, rule="attachment_download")
+        self.status, self.why = status, why
+
+
+async def download(attachment: discord.Attachment | KeptAttachment, option: str) -> bytes:
     """The attachment's bytes from Discord's CDN. A download that fails (a CDN error or timeout,
     an attachment deleted meanwhile) is the member's to retry, not a fault of ours: it is
-    refused saying so, not answered "something went wrong"."""
+    refused saying so (`DownloadFailed`), not answered "something went wrong"."""
     try:
         return await attachment.read()
     except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError) as err:
-        why = f"HTTP {err.status}" if isinstance(err, discord.HTTPException) else type(err).__name__
-        raise CommandError(f"{option}: {attachment.filename[:80]} could not be downloaded from Discord ({why}); "
-                           f"attach it again", option, rule="attachment_download") from None
+        status = err.status if isinstance(err, discord.HTTPException) else None
+        why = f"HTTP {status}" if status is not None else type(err).__name__
+        raise DownloadFailed(f"{option}: {attachment.filename[:80]} could not be downloaded from Discord ({why}); "
+                             f"attach it again", option, status, why) from None
 
 
 MAX_SETTINGS_FILE = 64 * 1024  # a DD settings.txt is a few KiB

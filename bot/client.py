@@ -20,6 +20,7 @@ import discord
 from discord.ext import commands
 
 from bot.cogs import EXTENSIONS
+from bot.cogs.apps import submit_paint_form
 from bot.config import BotConfig
 from bot.describe import UsePromptButton
 from bot.gobig import GoBigButton
@@ -157,6 +158,7 @@ class DiscoBot(commands.Bot):
                                    "applications.commands scope, or fix [discord] dev_guild_id"):
                 self._save_sync_record({**record, "dev_guild": guild.id})
             return
+        # Every command the sync sends: the slash commands and the message menus (bot/cogs/apps.py).
         tree = json.dumps([command.to_dict(self.tree) for command in self.tree.get_commands()], sort_keys=True)
         digest = hashlib.sha256(tree.encode()).hexdigest()
         if record.get("global") == digest:
@@ -187,10 +189,11 @@ class DiscoBot(commands.Bot):
             json.dumps({**record, "application": self.application_id}) + "\n")
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        # A remix form's submit is answered from its custom_id and values, also when the form
-        # was opened before a restart (discord.py keeps modals in memory only).
+        # A remix or paint form's submit is answered from its custom_id (a paint form's names the
+        # blob its menu kept) and values, also when the form was opened before a restart
+        # (discord.py keeps modals in memory only).
         if interaction.type is discord.InteractionType.modal_submit:
-            await submit_remix_form(self, interaction)
+            await submit_remix_form(self, interaction) or await submit_paint_form(self, interaction)
 
     async def close(self) -> None:
         """Stop the poster first (it uses the HTTP session), then the engine, then the database."""

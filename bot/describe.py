@@ -1,8 +1,9 @@
 """/describe: an image described as a DD prompt by the engine's resident CLIP models, with ▶
 to paint that prompt.
 
-`/describe image:` (bot/cogs/describe.py) checks and keeps the attachment like `/disco`'s
-init_image and queues, through `bot.queueing.enqueue_options`, a still job with `describe` on
+`/describe image:` (bot/cogs/describe.py) and the "Describe image" message menu
+(bot/cogs/apps.py) check and keep the attachment like `/disco`'s init_image
+(`queue_description`) and queue, through `bot.queueing.enqueue_options`, a still job with `describe` on
 (the one queue, its caps and quota; the engine answers in `describe.json`, engine/jobs/describe.py).
 The poster posts the answer with `answer_text` and `describe_view`: the prompt in a code block, each
 list's best phrases, and ▶ (`disco:describeuse:<job id>`), which queues that prompt as a new
@@ -18,7 +19,7 @@ from typing import Any
 import discord
 
 from bot.answers import NO_MENTIONS, REQUEUE, AnsweringView, Wording, answers_errors, think
-from bot.attachments import read_file
+from bot.attachments import read_file, save_image
 from bot.checks import job_of_this_server
 from bot.queueing import enqueue_options
 from commands.errors import CommandError
@@ -28,8 +29,20 @@ from storage import Job, JobKind, JobState, NotFound
 
 log = logging.getLogger("disco.bot.describe")
 
+# A prompt the spec needs (CLIP guidance wants one) but nothing renders: the job only describes.
+PLACEHOLDER_PROMPT = "an image to describe"
+
 MAX_ANSWER_BYTES = 64 * 1024  # a few hundred characters in practice
 LIST_TITLES = {"mediums": "Medium", "movements": "Movement", "artists": "Artist", "flavors": "Flavours"}
+
+
+async def queue_description(bot: Any, interaction: discord.Interaction, image: discord.Attachment) -> tuple[Job, str]:
+    """Check, keep and describe `image` (`/describe image:` and the "Describe image" menu): the
+    attachment passes `/disco`'s checks and the job is queued like any still; returns it with
+    its echo. Raises the refusal."""
+    ref = await save_image(bot.db, image, "image", interaction.filesize_limit)
+    options = DiscoOptions(prompt=PLACEHOLDER_PROMPT, init_image=ref, settings="describe=true")
+    return await enqueue_options(bot, interaction, options)
 
 
 def is_description(job: Job) -> bool:

@@ -27,7 +27,7 @@ from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
 from bot.checks import job_of_this_server
 from bot.queueing import Lineage, enqueue_options, rerun_options
 from commands.errors import CommandError
-from commands.remix import FIELD_KEYS, REMIX_FIELDS, remix_defaults, remix_options
+from commands.remix import FIELD_KEYS, REMIX_FIELDS, RemixField, remix_defaults, remix_options
 from engine.spec.render import RenderSpec
 from storage import Job, JobKind
 
@@ -44,12 +44,18 @@ class RemixModal(discord.ui.Modal):
     def __init__(self, job: Job, shown: dict[str, str], opened_by: int) -> None:
         super().__init__(title=f"Remix job …{job.id[-8:]}", timeout=FORM_TIMEOUT_SECONDS,
                          custom_id=f"{FORM_PREFIX}{job.id}:{opened_by}")
-        for field in REMIX_FIELDS:
-            text_input = discord.ui.TextInput(
-                custom_id=field.key, default=shown.get(field.key) or None, max_length=field.max_length,
-                required=field.required, placeholder=field.placeholder,
-                style=discord.TextStyle.paragraph if field.paragraph else discord.TextStyle.short)
-            self.add_item(discord.ui.Label(text=field.label, component=text_input))
+        add_fields(self, REMIX_FIELDS, shown)
+
+
+def add_fields(modal: discord.ui.Modal, fields: tuple[RemixField, ...], shown: dict[str, str]) -> None:
+    """A form's fields (`commands.remix.RemixField`), each a text input in a `ui.Label`, showing
+    `shown` first; also the "Paint from this image" form's (bot/cogs/apps.py)."""
+    for field in fields:
+        text_input = discord.ui.TextInput(
+            custom_id=field.key, default=shown.get(field.key) or None, max_length=field.max_length,
+            required=field.required, placeholder=field.placeholder,
+            style=discord.TextStyle.paragraph if field.paragraph else discord.TextStyle.short)
+        modal.add_item(discord.ui.Label(text=field.label, component=text_input))
 
 
 async def open_remix(bot: Any, interaction: discord.Interaction, job_id: str) -> None:

@@ -1,7 +1,8 @@
-"""`DiscoTree`: the bot's command tree, whose `on_error` is the one error path of the slash commands.
+"""`DiscoTree`: the bot's command tree, whose `on_error` is the one error path of the slash commands
+and the message menus (bot/cogs/apps.py).
 
-Commands raise and do not catch. discord.py calls the tree's `on_error` for every command that
-failed: what the command raised arrives wrapped in `CommandInvokeError` (unwrapped here), a
+Commands raise and do not catch. discord.py calls the tree's `on_error` for every command (or
+context menu) that failed: what the command raised arrives wrapped in `CommandInvokeError` (unwrapped here), a
 failed check as the `CheckFailure` itself. `bot.answers.answer_error` then answers the caller —
 the refusal's rule and fix, or the generic line with a reference — the same way it answers for
 the buttons. Installed with `DiscoBot(tree_cls=…)`.

@@ -39,7 +39,9 @@ def guide_text() -> str:
         '`/disco-settings defaults:"steps=150"` keeps settings every job of yours starts from. '
         f"`size:` picks a shape ({sizes}, …); the small ones are fastest.",
         "**Images**: attach `init_image:` to start from a picture (set `skip_steps` to about half "
-        "the steps), `image_prompt:` to steer by one, or `settings_file:` to load a DD settings file.",
+        "the steps), `image_prompt:` to steer by one, or `settings_file:` to load a DD settings file. "
+        "An image already posted: right-click its message → Apps → **Paint from this image** or "
+        "**Describe image**.",
         "**Under each result**: buttons for a new seed, the same seed, ✏️ remix (change the "
         "prompt or settings in a form), the recipe, and for each image Vary, Animate and GoBig "
         "(enlarge it tile by tile).",

@@ -61,14 +61,7 @@ def remix_defaults(spec: RenderSpec, defaults: dict[str, Any] | None = None) -> 
 def remix_options(values: dict[str, str], shown: dict[str, str]) -> dict[str, Any]:
     """The submitted form as `DiscoOptions` fields (for `bot.queueing.rerun_options`); `shown` is
     what the form was pre-filled with. Raises CommandError naming the field, the rule and the fix."""
-    for field in REMIX_FIELDS:
-        text = values.get(field.key, "")
-        if len(text) > field.max_length:
-            raise CommandError(f"{field.key}: {len(text)} characters; at most {field.max_length} "
-                               f"(rule: remix_field_length) — shorten it", field.key, rule="remix_field_length")
-        if field.required and not text.strip():
-            raise CommandError(f"{field.key} is empty (rule: remix_field_required); fill it in, or close the "
-                               f"form to keep the job as it is", field.key, rule="remix_field_required")
+    check_fields(REMIX_FIELDS, values, empty_fix="fill it in, or close the form to keep the job as it is")
     options: dict[str, Any] = {
         "steps": _whole(values["steps"], "steps"),
         "clip_guidance_scale": _number(values["clip_guidance_scale"], "clip_guidance_scale"),
@@ -87,6 +80,21 @@ def remix_options(values: dict[str, str], shown: dict[str, str]) -> dict[str, An
     if prompt != shown.get("prompt", "").strip():
         options["prompt"] = prompt
     return options
+
+
+def check_fields(form: tuple[RemixField, ...], values: dict[str, str], *, empty_fix: str,
+                 rule: str = "remix_field") -> None:
+    """Each field of a submitted form within its length, the required ones filled in (Discord
+    enforces both in the form; a forged submit is checked here). `empty_fix`: what to do
+    instead; `rule`: the start of the rules' names (`<rule>_length`, `<rule>_required`)."""
+    for field in form:
+        text = values.get(field.key, "")
+        if len(text) > field.max_length:
+            raise CommandError(f"{field.key}: {len(text)} characters; at most {field.max_length} "
+                               f"(rule: {rule}_length) — shorten it", field.key, rule=f"{rule}_length")
+        if field.required and not text.strip():
+            raise CommandError(f"{field.key} is empty (rule: {rule}_required); {empty_fix}", field.key,
+                               rule=f"{rule}_required")
 
 
 def _whole(text: str, key: str) -> int:

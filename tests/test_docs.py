@@ -16,7 +16,7 @@ import pytest
 
 from disco.cli import build_parser
 from disco.config import DEFAULTS, load_config
-from tests.bot.test_command_tree import SUB_COMMAND, SUB_COMMAND_GROUP, build_tree
+from tests.bot.test_command_tree import SUB_COMMAND, SUB_COMMAND_GROUP, build_tree, slash_commands
 from tests.support import REPO_ROOT
 
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
@@ -57,8 +57,14 @@ def command_lines(path: Path) -> list[list[str]]:
 # ---- slash commands ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> dict[str, dict]:
-    return {command["name"]: command for command in build_tree(tmp_path_factory.mktemp("tree"))}
+def synced(tmp_path_factory) -> list[dict]:
+    """Every command the bot syncs: slash commands and context menus."""
+    return build_tree(tmp_path_factory.mktemp("tree"))
+
+
+@pytest.fixture(scope="module")
+def tree(synced) -> dict[str, dict]:
+    return {command["name"]: command for command in slash_commands(synced)}
 
 
 def slash_mentions() -> list[tuple[str, str]]:
@@ -115,6 +121,15 @@ def test_the_readme_names_every_slash_command(tree):
 def test_the_help_guide_names_every_members_command(tree):
     named = {span.split()[0][1:] for doc, span in slash_mentions() if doc == "/disco-help"}
     assert set(tree) - named == {"disco-admin"}, "/disco-help's guide never shows these commands"
+
+
+def test_the_readme_and_the_help_guide_name_every_message_menu(synced):
+    from commands.help_text import guide_text
+
+    menus = [command["name"] for command in synced if command not in slash_commands(synced)]
+    assert menus, "the bot has no message menus"
+    for text, where in ((README.read_text(), "README.md"), (guide_text(), "/disco-help's guide")):
+        assert [name for name in menus if f"**{name}**" not in text] == [], f"{where} never shows these menus"
 
 
 # ---- the disco command line ----------------------------------------------------------------

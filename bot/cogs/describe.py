@@ -3,7 +3,8 @@
 The attachment passes `/disco`'s checks (type, bytes, decoded whole, pixel cap) and is kept like
 an init_image; the job is queued like any still (`bot.queueing`: the server's limits, banned
 words, quota), with `describe` on and the server's CLIP models. The answer is posted in the
-channel by the poster, with ▶ to paint the prompt.
+channel by the poster, with ▶ to paint the prompt. `bot.describe.queue_description` does it,
+also for the "Describe image" message menu (bot/cogs/apps.py).
 """
 from __future__ import annotations
 
@@ -13,13 +14,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.answers import NOT_QUEUED, think
-from bot.attachments import save_image
-from bot.queueing import answer_request, enqueue_options
-from commands.job_options import DiscoOptions
+from bot.describe import queue_description
+from bot.queueing import answer_request
 from engine.media.still_formats import FORMAT_LIST
-
-# A prompt the spec needs (CLIP guidance wants one) but nothing renders: the job only describes.
-PLACEHOLDER_PROMPT = "an image to describe"
 
 
 class DescribeCog(commands.Cog):
@@ -33,11 +30,7 @@ class DescribeCog(commands.Cog):
     async def describe(self, interaction: discord.Interaction, image: discord.Attachment) -> None:
         await think(interaction)
 
-        async def queue():
-            ref = await save_image(self.bot.db, image, "image", interaction.filesize_limit)
-            options = DiscoOptions(prompt=PLACEHOLDER_PROMPT, init_image=ref, settings="describe=true")
-            return await enqueue_options(self.bot, interaction, options)
-        await answer_request(interaction, "describe", queue)
+        await answer_request(interaction, "describe", lambda: queue_description(self.bot, interaction, image))
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.attachments import MAX_SETTINGS_FILE, read_settings_file, save_image, save_video
+from bot.attachments import MAX_SETTINGS_FILE, KeptAttachment, read_settings_file, save_image, save_video
 from commands.errors import CommandError
 from commands.job_options import MAX_ATTACHMENT_PIXELS
 from engine.media.still_formats import FORMAT_LIST
@@ -120,3 +120,32 @@ def test_a_video_cut_short_is_refused_at_upload_for_the_video_option(tmp_path):
     assert caught.value.rule == "video_file" and caught.value.param == "video"
     assert str(caught.value).startswith("video: phone.mp4 — the video is damaged or cut short")
     assert in_db(tmp_path, lambda db: db.blobs.count()) == (0, 0)
+
+
+class FakeHttp:
+    """What `KeptAttachment.read` uses of discord.py's HTTP client: the CDN download."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+
+    async def get_from_cdn(self, url: str) -> bytes:
+        return self.files[url]
+
+
+def test_a_kept_attachment_reads_back_as_discord_sent_it_and_is_saved_like_an_upload(tmp_path):
+    data = encoded(picture(40, 20), "PNG")
+    url = "https://cdn.discordapp.com/attachments/1/2/pic.png?ex=1&is=2&hm=3"
+    kept = KeptAttachment(2, "pic.png", url, len(data), "image/png", 40, 20)
+    again = KeptAttachment.from_dict(kept.to_dict(), FakeHttp({url: data}))
+    assert again == kept and again.to_dict() == kept.to_dict()
+    ref = in_db(tmp_path, lambda db: save_image(db, again, "init_image"))
+    assert name_of(ref) == "init_image_pic.png"
+    assert in_db(tmp_path, lambda db: db.blobs.get(ref)) == data
+
+
+@pytest.mark.parametrize("change", [{"id": "2"}, {"id": True}, {"url": None}, {"size": 1.5},
+                                    {"width": "40"}, {"content_type": 5}])
+def test_a_kept_attachment_of_the_wrong_shape_is_refused(change):
+    kept = KeptAttachment(2, "pic.png", "https://cdn.discordapp.com/x/pic.png", 10, "image/png", 40, 20)
+    with pytest.raises(ValueError):
+        KeptAttachment.from_dict({**kept.to_dict(), **change}, FakeHttp({}))

@@ -18,10 +18,12 @@ from storage import Database
 
 NAME = re.compile(r"^[-_\w]{1,32}$")
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
+CHAT_INPUT, MESSAGE_MENU = 1, 3  # application command types: a slash command, a message context menu
 
 
 def build_tree(tmp_path) -> list[dict]:
-    """Every top-level command as Discord would receive it (`to_dict`)."""
+    """Every top-level command as Discord would receive it (`to_dict`): the slash commands and
+    the context menus, as the sync sends them."""
     async def main():
         bot = DiscoBot(BotConfig(data_dir=tmp_path, spawn_engine=False))
         bot.db = await Database.open(tmp_path / "disco.db")
@@ -81,11 +83,38 @@ def tree(tmp_path_factory):
     return build_tree(tmp_path_factory.mktemp("tree"))
 
 
+def slash_commands(tree: list[dict]) -> list[dict]:
+    return [command for command in tree if command.get("type", CHAT_INPUT) == CHAT_INPUT]
+
+
+def menu_problems(menu: dict) -> list[str]:
+    """What Discord would refuse of a context menu: a name of 1-32 characters (spaces and
+    capitals allowed), no description, no options."""
+    found = []
+    if not 1 <= len(menu["name"]) <= 32 or menu["name"] != menu["name"].strip():
+        found.append(f"menu {menu['name']!r}: name must be 1-32 characters")
+    if menu.get("description") or menu.get("options"):
+        found.append(f"menu {menu['name']!r}: a context menu has no description or options")
+    return found
+
+
 def test_every_command_is_within_discords_limits(tree):
-    assert len(tree) <= 100
-    found = [p for command in tree for p in problems(command, "/", 0)]
-    found += [f"/{c['name']}: {text_size(c)} characters (at most 4000)" for c in tree if text_size(c) > 4000]
+    slash = slash_commands(tree)
+    menus = [command for command in tree if command not in slash]
+    assert len(slash) <= 100 and len([m for m in menus if m["type"] == MESSAGE_MENU]) <= 5
+    found = [p for command in slash for p in problems(command, "/", 0)]
+    found += [f"/{c['name']}: {text_size(c)} characters (at most 4000)" for c in slash if text_size(c) > 4000]
+    found += [p for menu in menus for p in menu_problems(menu)]
     assert not found, "\n".join(found)
+
+
+def test_the_message_menus_are_registered_for_servers_only(tree):
+    menus = {command["name"]: command for command in tree if command.get("type") == MESSAGE_MENU}
+    assert set(menus) == {"Describe image", "Paint from this image"}
+    assert all(menu.get("contexts") == [0] or menu.get("dm_permission") is False for menu in menus.values())
+    assert menu_problems({"name": "x" * 33, "description": "d"}) == [
+        f"menu {'x' * 33!r}: name must be 1-32 characters",
+        f"menu {'x' * 33!r}: a context menu has no description or options"]
 
 
 def test_the_expected_commands_are_registered(tree):

@@ -70,3 +70,33 @@ def test_a_dev_guild_the_bot_may_not_sync_to_is_logged_with_the_fix_and_the_bot_
                            "applications.commands scope, or fix [discord] dev_guild_id"]
         assert not (tmp_path / SYNCED_COMMANDS_FILE).exists()
     run(body, tmp_path)
+
+
+def test_the_message_menus_are_synced_and_hashed_with_the_slash_commands(tmp_path, monkeypatch):
+    import bot.client
+    from bot.cogs import EXTENSIONS
+    from commands.message_image import MENU_NAMES
+
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        def global_bot():
+            client = make_bot(tmp_path, fake)
+            client.config = dataclasses.replace(client.config, dev_guild_id=0)
+            return client
+
+        puts = lambda: fake.requests_to("PUT", f"/applications/{fake.application_id}/commands")  # noqa: E731
+        monkeypatch.setattr(bot.client, "EXTENSIONS", tuple(e for e in EXTENSIONS if e != "bot.cogs.apps"))
+        async with fake.run_client(global_bot()):  # a bot from before the menus
+            pass
+        assert len(puts()) == 1 and not [c for c in fake.global_commands if c.get("type") == 3]
+        monkeypatch.setattr(bot.client, "EXTENSIONS", EXTENSIONS)
+        async with fake.run_client(global_bot()):  # the upgrade: only the menus differ, and it syncs
+            menus = {c["name"]: c for c in fake.global_commands if c.get("type") == 3}
+            assert set(menus) == set(MENU_NAMES) and len(puts()) == 2
+            # Served as global commands: a message without an image is refused by the menu itself.
+            message = await fake.user_message(fake.channel.id, fake.member, "no image here")
+            refused = await last_answer(fake, await fake.message_menu(MENU_NAMES[0], message.id))
+            assert refused.ephemeral and "(rule: menu_attachments_only)" in refused.content.replace("\\", "")
+        async with fake.run_client(global_bot()):  # the same tree again: nothing sent
+            pass
+        assert len(puts()) == 2
+    run(body, tmp_path)

@@ -55,8 +55,8 @@ class StepsModal(discord.ui.Modal, title="Settings"):
         await interaction.response.send_message(f"steps={self.steps.value}")
 
 
-def make_bot() -> commands.Bot:
-    bot = commands.Bot(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.1)
+def make_bot(intents: discord.Intents | None = None) -> commands.Bot:
+    bot = commands.Bot(command_prefix="!", intents=intents or discord.Intents.default(), guild_ready_timeout=0.1)
     bot.events = []  # type: ignore[attr-defined]
     bot.saved = None  # type: ignore[attr-defined]
 
@@ -122,15 +122,19 @@ def make_bot() -> commands.Bot:
     async def preset(interaction: discord.Interaction, name: str) -> None:
         await interaction.response.send_message(name)
 
+    @bot.tree.context_menu(name="Quote")
+    async def quote(interaction: discord.Interaction, message: discord.Message) -> None:
+        await interaction.response.send_message(f"{message.content} ({len(message.attachments)} file)")
+
     bot.tree.add_command(admin_group)
     return bot
 
 
-def run(coro_fn, **fake_kwargs):
+def run(coro_fn, intents: discord.Intents | None = None, **fake_kwargs):
     """Start a FakeDiscord and the bot, sync commands to the guild, run ``coro_fn(fake, bot)``."""
     async def main():
         async with FakeDiscord(**fake_kwargs) as fake:
-            bot = make_bot()
+            bot = make_bot(intents)
             async with fake.run_client(bot):
                 # Guild commands, as a dev setup would: the fake must then send data.guild_id.
                 bot.tree.copy_global_to(guild=discord.Object(fake.guild.id))
@@ -149,7 +153,7 @@ def test_login_ready_sync_and_exact_json_content_type():
         assert guild.me is not None and guild.me.id == fake.bot_user.id
         stored = fake.guild_commands[fake.guild.id]
         assert {c["name"] for c in stored} == {"ping", "render", "init", "later", "admin", "settings", "preset",
-                                               "disco-admin"}
+                                               "disco-admin", "Quote"}
         assert all(c["id"].isdigit() and c["guild_id"] == str(fake.guild.id) for c in stored)
         assert [f.t for f in fake.gateway.frames if f.t][:2] == ["READY", "GUILD_CREATE"]
         # discord.py only parses JSON when the header is exactly application/json.
@@ -319,6 +323,65 @@ def test_history_fetch_delete_attachment_replace_and_retry_after_502():
             await msg.edit(content="one too many")
         assert err.value.code == 30046
     run(body, old_message_edit_limit=1)
+
+
+async def members_message(fake: FakeDiscord, bot: commands.Bot, content: str) -> tuple[object, discord.Message]:
+    """A member posts ``content`` with a picture: the stored message, and the one the bot received."""
+    def by_member(message: discord.Message) -> bool:
+        return message.author.id == fake.member.user.id and message.id == posted.id
+    posted = None
+    received = asyncio.ensure_future(bot.wait_for("message", check=by_member, timeout=10))
+    posted = await fake.user_message(fake.channel.id, fake.member, content,
+                                     [FakeFile("a.png", PNG, "image/png", width=1, height=1)])
+    return posted, await received
+
+
+def test_members_messages_read_empty_without_the_message_content_intent():
+    """Discord's rule for a bot without the privileged MESSAGE_CONTENT intent (as the bot runs):
+    a member's message comes without content, attachments, embeds and components, on the gateway
+    and over REST, except when it mentions the bot, in a DM, and as a message menu's target."""
+    async def body(fake: FakeDiscord, bot: commands.Bot) -> None:
+        channel = bot.get_channel(fake.channel.id)
+        posted, live = await members_message(fake, bot, "hello")
+        fetched = await channel.fetch_message(posted.id)
+        listed = [m async for m in channel.history(limit=5)]
+        assert [m.id for m in listed] == [posted.id]
+        for message in (live, fetched, *listed):
+            assert (message.content, message.attachments, message.embeds, message.components) == ("", [], [], [])
+        quoted = await fake.message_menu("Quote", posted.id)  # the menu's target comes whole
+        await fake.wait_for_callback(quoted)
+        assert fake.original_response(quoted.id).content == "hello (1 file)"
+
+        mention, live = await members_message(fake, bot, f"<@{fake.bot_user.id}> hello")
+        fetched = await channel.fetch_message(mention.id)
+        assert [(m.content, len(m.attachments)) for m in (live, fetched)] == [(f"<@{fake.bot_user.id}> hello", 1)] * 2
+        own = await channel.send("mine")
+        assert (await channel.fetch_message(own.id)).content == "mine"
+        dm = fake.dm_channel(fake.member.user)
+        in_dm = await fake.message_ops.create(dm.id, {"content": "in a DM"}, [], author=fake.member.user.payload())
+        assert (await bot.get_partial_messageable(dm.id).fetch_message(in_dm.id)).content == "in a DM"
+    run(body)
+
+    async def asked(fake: FakeDiscord, bot: commands.Bot) -> None:
+        posted, live = await members_message(fake, bot, "hello")
+        fetched = await bot.get_channel(fake.channel.id).fetch_message(posted.id)
+        assert [(m.content, len(m.attachments)) for m in (live, fetched)] == [("hello", 1)] * 2
+    intents = discord.Intents.default()
+    intents.message_content = True
+    run(asked, intents=intents)
+
+
+def test_a_deleted_messages_files_are_gone_from_the_cdn():
+    async def body(fake: FakeDiscord, bot: commands.Bot) -> None:
+        posted = await fake.user_message(fake.channel.id, fake.member, "", [FakeFile("a.png", PNG, "image/png")])
+        url = posted.attachments[0].url
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url) as resp:
+                assert resp.status == 200 and await resp.read() == PNG
+            await fake.message_ops.delete(posted)
+            async with session.get(url) as resp:
+                assert resp.status == 404
+    run(body)
 
 
 def test_message_limits_are_enforced():

@@ -4,7 +4,8 @@
 and gateway for discord.py 2.7: login, READY/GUILD_CREATE, RESUME, command sync, slash commands,
 buttons, modals, interaction callbacks and follow-ups, channel messages with files, the CDN, and
 Discord's rules and errors (3 s / 15 min interaction windows, 40060, 50027, 413/40005, 429s,
-nonce dedup, message limits). See server.py for a usage example; tests/e2e/test_fakediscord.py for more.
+nonce dedup, message limits, members' messages read empty without the MESSAGE_CONTENT intent,
+a deleted message's files gone from the CDN). See server.py for a usage example; tests/e2e/test_fakediscord.py for more.
 
 API at a glance (``fake`` is a started FakeDiscord):
   set-up      FakeDiscord(guilds=[default_guild(upload_limit=...)], initial_response_timeout=3.0, ...)

@@ -23,6 +23,7 @@ UserLike = Union[FakeMember, FakeUser, int, None]
 # Application command option types (Discord's numbering).
 SUB_COMMAND, SUB_COMMAND_GROUP, STRING, INTEGER, BOOLEAN = 1, 2, 3, 4, 5
 USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = 6, 7, 8, 9, 10, 11
+MESSAGE_MENU = 3  # application command type of a message context menu (1: slash, 2: user menu)
 
 
 def _humans(guild: FakeGuild, bot_id: int) -> list[FakeMember]:
@@ -100,7 +101,8 @@ class InteractionSender:
         FakeUser/FakeMember, FakeChannel, FakeRole; or pass a list of raw option dicts.
         """
         guild, channel, member = self._where(guild_id, channel_id, user)
-        root, *path = name.split()
+        # A context menu's name may hold spaces ("Describe image"); it has no subcommands.
+        root, *path = name.split() if command_type == 1 else [name]
         definition = self._definition(root, guild, command_type)
         leaf = definition
         for part in path:
@@ -118,7 +120,17 @@ class InteractionSender:
             data["resolved"] = resolved
         if target_id is not None:
             data["target_id"] = str(target_id)
+            if command_type == MESSAGE_MENU:  # Discord sends the target message itself
+                target = self.messages[target_id]
+                data.setdefault("resolved", {}).setdefault("messages", {})[str(target_id)] = target.payload()
         return await self._send(2, guild, channel, member, data, **context)
+
+    async def message_menu(self, name: str, message_id: int, *, user: UserLike = None,
+                           **context: Any) -> InteractionRecord:
+        """Apps → ``name`` on a stored message (a message context menu), in the message's channel."""
+        guild, channel = self.find_channel(self.messages[message_id].channel_id)
+        return await self.send_interaction(guild.id if guild else None, channel.id, user, name,
+                                           command_type=MESSAGE_MENU, target_id=message_id, **context)
 
     async def slash(self, name: str, options: Union[dict, list, None] = None, *, guild_id: Optional[int] = None,
                     channel_id: Optional[int] = None, user: UserLike = None, **context: Any) -> InteractionRecord:

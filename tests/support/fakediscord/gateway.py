@@ -30,6 +30,7 @@ HEARTBEAT_INTERVAL_MS = 41250
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)
 INTENT_GUILD_MESSAGES = 1 << 9
 INTENT_DIRECT_MESSAGES = 1 << 12
+INTENT_MESSAGE_CONTENT = 1 << 15  # privileged: the content of members' messages
 
 
 @dataclass

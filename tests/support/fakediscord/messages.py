@@ -11,15 +11,20 @@ Discord semantics kept here:
   returns that message instead of creating a duplicate.
 - gateway: MESSAGE_CREATE/UPDATE/DELETE are dispatched for non-ephemeral messages when the
   bot's intents ask for them (and ``fake.dispatch_message_events`` is on).
+- message content: a bot that did not IDENTIFY with the privileged MESSAGE_CONTENT intent gets
+  empty ``content``, ``attachments``, ``embeds`` and ``components`` in the messages it fetches
+  (one message, a channel's history) and in MESSAGE_CREATE/UPDATE, except in its own messages,
+  messages that mention it and DMs (``seen_by_bot``). An interaction's resolved messages are
+  whole (builders.py sends ``payload()``).
 """
 from __future__ import annotations
 
 import mimetypes
 import re
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from .gateway import INTENT_DIRECT_MESSAGES, INTENT_GUILD_MESSAGES
-from .models import FakeMember
+from .gateway import INTENT_DIRECT_MESSAGES, INTENT_GUILD_MESSAGES, INTENT_MESSAGE_CONTENT
+from .models import FakeFile, FakeMember
 from .store import FLAG_EPHEMERAL, FLAG_LOADING, StoredAttachment, StoredMessage
 from .validate import check_message
 from .wire import CANNOT_EDIT_OTHERS_MESSAGE, OLD_MESSAGE_EDIT_LIMIT, DiscordError, too_large
@@ -75,11 +80,13 @@ class MessageOps:
 
     async def create(self, channel_id: int, payload: Optional[dict], files: Files, *,
                      author: Optional[dict] = None, msg_type: int = 0, limit: Optional[int] = None,
-                     extra_flags: int = 0, **fields: Any) -> StoredMessage:
-        """Validate and store a new message from the bot (or ``author``); dispatch MESSAGE_CREATE."""
+                     extra_flags: int = 0, attached: Sequence[StoredAttachment] = (),
+                     **fields: Any) -> StoredMessage:
+        """Validate and store a new message from the bot (or ``author``, with files already stored
+        as ``attached``); dispatch MESSAGE_CREATE."""
         fake = self.fake
         payload = payload or {}
-        check_message(payload, len(files), creating=not extra_flags & FLAG_LOADING)
+        check_message(payload, len(files) + len(attached), creating=not extra_flags & FLAG_LOADING)
         nonce = payload.get("nonce")
         author = author or fake.bot_user.payload()
         if nonce is not None and payload.get("enforce_nonce"):
@@ -92,7 +99,7 @@ class MessageOps:
             id=fake.new_id(), channel_id=channel_id, author=author, time=fake.now(), type=msg_type,
             content=payload.get("content") or "", embeds=payload.get("embeds") or [],
             components=payload.get("components") or [],
-            attachments=[uploads[i] for i in sorted(uploads)],
+            attachments=[uploads[i] for i in sorted(uploads)] + list(attached),
             flags=(int(payload.get("flags") or 0) & _SETTABLE_FLAGS) | extra_flags,
             nonce=str(nonce) if nonce is not None else None, guild_id=guild.id if guild else None,
             allowed_mentions=payload.get("allowed_mentions"), message_reference=payload.get("message_reference"),
@@ -154,9 +161,33 @@ class MessageOps:
                 data["guild_id"] = str(msg.guild_id)
             await self.fake.gateway.dispatch("MESSAGE_DELETE", data)
 
-    async def post_as_user(self, channel_id: int, member: FakeMember, content: str) -> StoredMessage:
-        msg = await self.create(channel_id, {"content": content}, [], author=member.user.payload())
-        return msg
+    async def post_as_user(self, channel_id: int, member: FakeMember, content: str,
+                           files: Sequence[FakeFile] = ()) -> StoredMessage:
+        """A member's message, with ``files`` attached (measured as Discord measures images: the
+        FakeFile's width and height)."""
+        attached = []
+        for file in files:
+            att = self.store_file(channel_id, file.filename, file.data, file.content_type)
+            att.width, att.height = file.width, file.height
+            attached.append(att)
+        return await self.create(channel_id, {"content": content}, [], author=member.user.payload(),
+                                 attached=attached)
+
+    # -- what the bot may read -----------------------------------------------------------------
+
+    def seen_by_bot(self, msg: StoredMessage) -> dict:
+        """The message object as the bot gets it over REST and the gateway: emptied of what the
+        MESSAGE_CONTENT intent guards unless the bot asked for it or the message is exempt."""
+        data = msg.payload()
+        if self.fake.gateway.wants(INTENT_MESSAGE_CONTENT) or self._content_exempt(msg):
+            return data
+        return {**data, "content": "", "attachments": [], "embeds": [], "components": []}
+
+    def _content_exempt(self, msg: StoredMessage) -> bool:
+        """Discord's exceptions to the intent: the bot's own messages, DMs, messages mentioning it."""
+        bot_id = self.fake.bot_user.id
+        return (msg.author.get("id") == str(bot_id) or msg.guild_id is None
+                or re.search(rf"<@!?{bot_id}>", msg.content) is not None)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -176,7 +207,7 @@ class MessageOps:
 
     async def _dispatch(self, event: str, msg: StoredMessage) -> None:
         if self._wanted(msg):
-            await self.fake.gateway.dispatch(event, msg.payload())
+            await self.fake.gateway.dispatch(event, self.seen_by_bot(msg))
 
 
 def _guess_type(filename: str) -> Optional[str]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Optional
 
 from aiohttp import web
 
-from .models import FakeChannel, FakeGuild, FakeUser
+from .models import FakeChannel, FakeGuild, FakeUser, Perm
 from .store import StoredMessage
 from .wire import (
     FILES,
@@ -216,7 +216,7 @@ class RestRoutes:
             newer = [m for m in msgs if m.id > around][:limit // 2]
             msgs = older + newer
         # Discord lists newest first.
-        return json_response([m.payload() for m in reversed(msgs[-limit:])])
+        return json_response([self.fake.message_ops.seen_by_bot(m) for m in reversed(msgs[-limit:])])
 
     async def create_message(self, request: web.Request) -> web.Response:
         _, channel = self._channel(request)
@@ -224,7 +224,13 @@ class RestRoutes:
         return json_response(msg.payload())
 
     async def get_message(self, request: web.Request) -> web.Response:
-        return json_response(self._message(request).payload())
+        guild, _ = self._channel(request)
+        if guild is not None:  # reading one message needs both, as on Discord
+            perms = guild.permissions_of(guild.member(self.fake.bot_user.id))
+            needed = Perm.VIEW_CHANNEL | Perm.READ_MESSAGE_HISTORY
+            if perms & needed != needed and not perms & Perm.ADMINISTRATOR:
+                raise DiscordError(403, 50001, "Missing Access")
+        return json_response(self.fake.message_ops.seen_by_bot(self._message(request)))
 
     async def edit_message(self, request: web.Request) -> web.Response:
         msg = self._message(request)
@@ -268,10 +274,14 @@ class RestRoutes:
 
     async def cdn(self, request: web.Request) -> web.Response:
         att = self.fake.attachments.get(_int(request, "att_id"))
-        if att is None or att.filename != request.match_info["filename"]:
+        if att is None or att.filename != request.match_info["filename"] or self._of_deleted_message(att.id):
             return web.Response(status=404, text="Not Found")
         self.fake.downloads.append(request[RECORD])
         return web.Response(body=att.data, content_type=att.content_type or "application/octet-stream")
+
+    def _of_deleted_message(self, att_id: int) -> bool:
+        """Discord's CDN stops serving the files of a deleted message."""
+        return any(m.deleted and any(a.id == att_id for a in m.attachments) for m in self.fake.messages.values())
 
 
 def _int(request: web.Request, key: str) -> int:

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import json
 import time
-from typing import Any, AsyncIterator, Callable, Iterator, Optional
+from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
 
 from aiohttp import web
 
@@ -437,6 +437,8 @@ class FakeDiscord(builders.InteractionSender):
         """Requests no route knew: gaps in the fake (or typos in the bot)."""
         return [r for r in self.requests if r.unhandled]
 
-    async def user_message(self, channel_id: int, user: Any, content: str) -> StoredMessage:
-        """A user posts ``content`` in a channel (stored, and dispatched as MESSAGE_CREATE)."""
-        return await self.message_ops.post_as_user(channel_id, builders.as_member(self, channel_id, user), content)
+    async def user_message(self, channel_id: int, user: Any, content: str, files: Sequence[Any] = ()) -> StoredMessage:
+        """A user posts ``content`` in a channel, with ``files`` (FakeFile) attached (stored, and
+        dispatched as MESSAGE_CREATE)."""
+        return await self.message_ops.post_as_user(channel_id, builders.as_member(self, channel_id, user), content,
+                                                   files)

@@ -26,6 +26,8 @@ class StoredAttachment:
     content_type: Optional[str] = None
     description: Optional[str] = None
     ephemeral: bool = False
+    width: Optional[int] = None   # Discord measures the images it can show
+    height: Optional[int] = None
 
     @property
     def size(self) -> int:
@@ -36,6 +38,8 @@ class StoredAttachment:
                "proxy_url": self.url, "content_type": self.content_type, "ephemeral": self.ephemeral}
         if self.description is not None:
             out["description"] = self.description
+        if self.width is not None and self.height is not None:
+            out.update(width=self.width, height=self.height)
         return out
 
 

@@ -1,0 +1,211 @@
+"""The message context menus (right-click a message → Apps): "Describe image" and "Paint from
+this image", so a member uses an image already in the channel without downloading it first.
+
+Both read only the message's attachments (`commands.message_image`: the first still image; a
+link or an embed is never fetched) and refuse before anything is queued when there is none.
+"Describe image" queues like `/describe image:` (`bot.describe.queue_description`). "Paint from
+this image" answers with a form (a modal must be the first answer, within 3 s: only one
+database read and one small write happen before it): the prompt and optional settings, as
+`/disco`'s, in the ✏️ remix form's style (`bot.remix.add_fields`). Its submit, read by
+`DiscoBot.on_interaction` through `submit_paint_form`, may come minutes later or after a
+restart, so nothing is kept in memory: the menu keeps what the submit needs as a small JSON
+blob (`commands.message_image.PaintForm`: the server, channel, message and member, and the
+picked attachment as Discord sent it in the menu's interaction), and the form's custom_id,
+`disco:paintform:<the blob's sha256>`, names it. The message is not fetched again: without the
+privileged Message Content intent (the bot asks for none) Discord hands a bot members'
+messages without their attachments, but a menu's target message comes whole. The submit is
+refused unless it comes from the same member, server and channel; the image is then downloaded
+and checked as a `/disco` attachment (`bot.attachments.save_image`, a deleted message's file
+refused with the fix) and queued as `init_image` of a `/disco` still through
+`bot.queueing.enqueue_options` (the server's limits, defaults, banned words, quota, allowed
+channels). DD keeps an init image only when steps are skipped, so unless the member set
+skip_steps, half of the final steps are; and it stretches the image to the render's size, so
+unless the member chose a size, the painting takes the image's shape (`--ar`, at the pixel
+count the server's defaults give).
+
+The menus' refusals go through the command tree's error path (discord.py 2.7 hands what a
+context menu raises, wrapped in `CommandInvokeError`, to `DiscoTree.on_error`); the submit's
+are answered by `answer_error` with the same wording, as for the remix form.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import replace
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
+from bot.attachments import DownloadFailed, KeptAttachment, save_image
+from bot.checks import rules_channel_id
+from bot.describe import queue_description
+from bot.queueing import answer_request, build_options, enqueue_options
+from bot.remix import add_fields, form_values
+from commands.job_options import DiscoOptions
+from commands.message_image import (
+    DESCRIBE_MENU,
+    PAINT_FIELD_KEYS,
+    PAINT_FIELDS,
+    PAINT_MENU,
+    AttachedFile,
+    PaintForm,
+    Picked,
+    chosen_settings,
+    form_elsewhere,
+    form_of_another,
+    form_unknown,
+    image_not_downloaded,
+    paint_form_values,
+    paint_note,
+    pick_still_image,
+    shape_flag,
+    with_notes,
+)
+from storage import ChannelNotAllowed, NotFound, blob_ref, parse_ref
+
+log = logging.getLogger("disco.bot.apps")
+
+FORM_TIMEOUT_SECONDS = 30 * 60  # Discord never says a form was closed: forget it after this
+FORM_PREFIX = "disco:paintform:"  # + the kept form's sha256: 80 characters, within Discord's 100
+FORM_KEY = re.compile(r"[0-9a-f]{64}")
+FORM_FILE = "paint_form.json"
+DESCRIBE_INSTEAD = "/describe image:"
+PAINT_INSTEAD = "/disco init_image:"
+
+
+def picked_attachment(message: discord.Message, menu: str, instead: str) -> tuple[discord.Attachment, Picked]:
+    """The message's first still-image attachment and which it was; the refusal when none is."""
+    picked = pick_still_image((AttachedFile(a.filename, a.content_type) for a in message.attachments), menu,
+                              instead)
+    return message.attachments[picked.index], picked
+
+
+@app_commands.guild_only()
+async def describe_image(interaction: discord.Interaction, message: discord.Message) -> None:
+    """Apps → Describe image: the message's image described as a prompt, as `/describe` does."""
+    attachment, picked = picked_attachment(message, DESCRIBE_MENU, DESCRIBE_INSTEAD)
+    await think(interaction)
+
+    async def queue():
+        job, text = await queue_description(interaction.client, interaction, attachment)
+        return job, with_notes(text, picked.note())
+    await answer_request(interaction, "describe (message menu)", queue)
+
+
+@app_commands.guild_only()
+async def paint_from_image(interaction: discord.Interaction, message: discord.Message) -> None:
+    """Apps → Paint from this image: the form, once the message is known to carry a still image
+    and the channel takes renders. What the submit needs of this click is kept first."""
+    attachment, picked = picked_attachment(message, PAINT_MENU, PAINT_INSTEAD)
+    guild = await interaction.client.db.guilds.get(interaction.guild_id)
+    if not guild.channel_allowed(rules_channel_id(interaction)):  # before the member fills the form
+        allowed = ", ".join(f"<#{c}>" for c in sorted(guild.allowed_channel_ids))
+        raise ChannelNotAllowed(f"renders are not allowed in this channel; use {allowed}")
+    form = PaintForm(interaction.guild_id, interaction.channel_id, message.id, interaction.user.id,
+                     KeptAttachment.of(attachment).to_dict(), picked)
+    await interaction.response.send_modal(PaintModal(await keep_form(interaction.client.db, form)))
+
+
+async def keep_form(db: Any, form: PaintForm) -> str:
+    """Keep the form as a blob; returns its sha256, which the form's custom_id carries. No job
+    names it, so the sweep removes it once `storage.blobs.GRACE_S` (a day) has passed: far more
+    than the form's 30 minutes. One small write, quick enough before a modal's 3 s."""
+    return parse_ref(await db.blobs.put(form.to_json(), FORM_FILE)).sha256
+
+
+async def kept_form(db: Any, key: str) -> PaintForm:
+    """The form a submit's custom_id names; `form_unknown` when it is not one the bot kept."""
+    if not FORM_KEY.fullmatch(key):  # also a form opened before forms were kept
+        raise form_unknown(PAINT_MENU)
+    try:
+        data = await db.blobs.get(blob_ref(key, FORM_FILE))
+    except NotFound:
+        raise form_unknown(PAINT_MENU) from None
+    return PaintForm.from_json(data, PAINT_MENU)
+
+
+class PaintModal(discord.ui.Modal):
+    """The paint form opened by one click; `submit_paint_form` answers its submit."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(title=PAINT_MENU, timeout=FORM_TIMEOUT_SECONDS, custom_id=f"{FORM_PREFIX}{key}")
+        add_fields(self, PAINT_FIELDS, {})
+
+
+async def submit_paint_form(bot: Any, interaction: discord.Interaction) -> bool:
+    """Queue the still of a submitted paint form; False when the interaction is no paint form.
+    The submit defers publicly (the echo of a queued job is public, as for `/disco`); refusals
+    are answered privately like a command's."""
+    custom_id = str((interaction.data or {}).get("custom_id", ""))
+    if not custom_id.startswith(FORM_PREFIX):
+        return False
+    await think(interaction)
+    try:
+        text = await _paint(bot, interaction, custom_id.removeprefix(FORM_PREFIX))
+    except Exception as error:
+        await answer_error(interaction, error, NOT_QUEUED)
+        return True
+    await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
+    return True
+
+
+async def _paint(bot: Any, interaction: discord.Interaction, form_key: str) -> str:
+    """Read the kept form, download its image as the menu saw it and queue the painting;
+    returns the echo."""
+    form = await kept_form(bot.db, form_key)
+    if (interaction.guild_id, interaction.channel_id) != (form.guild_id, form.channel_id):
+        raise form_elsewhere(PAINT_MENU)
+    if interaction.user.id != form.user_id:
+        raise form_of_another(PAINT_MENU)
+    values = {key: value for key, value in form_values(interaction.data.get("components", [])).items()
+              if key in PAINT_FIELD_KEYS}
+    prompt, settings = paint_form_values(values)
+    try:
+        attachment = KeptAttachment.from_dict(form.attachment, bot.http)
+    except ValueError:
+        raise form_unknown(PAINT_MENU) from None
+    try:
+        init = await save_image(bot.db, attachment, "init_image", interaction.filesize_limit)
+    except DownloadFailed as failed:  # deleted since the form opened, or Discord's CDN failed
+        raise image_not_downloaded(PAINT_MENU, attachment.filename, failed.status, failed.why) from None
+    chosen = chosen_settings(prompt, settings)
+    shape = shape_flag(chosen, attachment.width, attachment.height)
+    options = DiscoOptions(prompt=f"{prompt} {shape}".strip(), settings=settings, init_image=init)
+    if "skip_steps" not in chosen:  # half of the steps the server's limits and defaults settle on
+        steps = (await build_options(bot, interaction, options)).spec.steps
+        options = replace(options, skip_steps=steps // 2)
+    job, text = await enqueue_options(bot, interaction, options)
+    log.info("paint from message %s queued job %s for user %s in guild %s", form.message_id, job.id, job.user_id,
+             job.guild_id)
+    skip = json.loads(job.spec_json)["skip_steps"]
+    return with_notes(text, form.picked.note(), paint_note(attachment.filename, skip, job.steps,
+                                                           skip_chosen="skip_steps" in chosen, shape=shape))
+
+
+MENUS = ((DESCRIBE_MENU, describe_image), (PAINT_MENU, paint_from_image))
+
+
+class AppsCog(commands.Cog):
+    """Adds the message menus to the command tree (a cog cannot declare a context menu itself)."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        self.menus = [app_commands.ContextMenu(name=name, callback=callback, extras=NOT_QUEUED.extras())
+                      for name, callback in MENUS]
+
+    async def cog_load(self) -> None:
+        for menu in self.menus:
+            self.bot.tree.add_command(menu)
+
+    async def cog_unload(self) -> None:
+        for menu in self.menus:
+            self.bot.tree.remove_command(menu.name, type=menu.type)
+
+
+async def setup(bot: commands.Bot) -> None:
+    """Extension entry point (needs bot.db)."""
+    await bot.add_cog(AppsCog(bot))

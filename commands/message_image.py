@@ -1,0 +1,224 @@
+"""The message context menus (right-click a message → Apps): which attachment of the message they
+use, what they refuse, and the "Paint from this image" form.
+
+Only attachments are read: an image that is only linked, or shown in an embed, is a URL anyone
+could have written, and the bot fetches no URL a member chose (SSRF). The first attachment whose
+Discord metadata says it is a still image (`engine.media.still_formats`: the same rule as
+`/disco`'s `init_image`) is used; the bytes are then checked like any attachment
+(bot/attachments.save_image). The form reuses the ✏️ remix form's field description
+(`commands.remix.RemixField`) and its checks; `chosen_settings` and `shape_flag` decide what the
+painting takes from the image when the member did not choose it (skip_steps, the shape), and
+`paint_note` says so under the echo. `PaintForm` is what the menu keeps for the form's submit
+(where, by whom, and the attachment as Discord sent it), as JSON; `form_unknown`,
+`form_elsewhere`, `form_of_another` and `image_not_downloaded` are the submit's refusals.
+Discord-free.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+from commands.errors import CommandError
+from commands.job_options import UNNAMED_TYPES
+from commands.prompt_syntax import parse_prompt_text
+from commands.remix import PROMPT_FIELD_MAX, RemixField, check_fields
+from commands.sizes import MAX_RATIO
+from engine.errors import SpecError
+from engine.media.still_formats import CONTENT_TYPES, EXTENSIONS, FORMAT_LIST
+from engine.spec.overrides import parse_set_options
+
+DESCRIBE_MENU = "Describe image"          # ≤ 32 characters (Discord's cap for a menu's name)
+PAINT_MENU = "Paint from this image"
+MENU_NAMES = (DESCRIBE_MENU, PAINT_MENU)
+SETTINGS_FIELD_MAX = 4000  # the same cap as /disco's settings option (bot.params.Settings)
+
+PAINT_FIELDS = (
+    RemixField("prompt", "Prompt", PROMPT_FIELD_MAX, 'e.g. "a lighthouse at dawn:2 | oil painting"',
+               paragraph=True),
+    RemixField("settings", "Settings (optional, as /disco's settings:)", SETTINGS_FIELD_MAX,
+               "e.g. steps=150; skip_steps=50 (empty: half of the steps are skipped)", paragraph=True,
+               required=False),
+)
+PAINT_FIELD_KEYS = tuple(field.key for field in PAINT_FIELDS)
+
+
+@dataclass(frozen=True)
+class AttachedFile:
+    """What Discord says of one attachment before a byte is downloaded."""
+
+    filename: str
+    content_type: Optional[str]
+
+
+@dataclass(frozen=True)
+class Picked:
+    """The attachment a menu uses: its index among the message's `count` attachments."""
+
+    index: int
+    count: int
+    filename: str
+
+    def note(self) -> str:
+        """Which attachment was used, when the message has several ("" when it has one)."""
+        if self.count == 1:
+            return ""
+        return (f"Used attachment {self.index + 1} of {self.count}, {self.filename[:80]} (the message's first "
+                f"still image).")
+
+
+def is_still_image(file: AttachedFile) -> bool:
+    """Whether the metadata names a still-image format, as `check_attachment` reads it: the
+    content type, or the extension when the client named no type."""
+    kind = (file.content_type or "").split(";")[0].strip().lower()
+    extension = "." + file.filename.rsplit(".", 1)[-1].lower() if "." in file.filename else ""
+    return kind in CONTENT_TYPES or (kind in UNNAMED_TYPES and extension in EXTENSIONS)
+
+
+def pick_still_image(files: Iterable[AttachedFile], menu: str, option: str) -> Picked:
+    """The message's first still-image attachment; a refusal naming the rule and the fix when it
+    has none. `option`: the slash command option that takes an attached image instead."""
+    files = list(files)
+    if not files:
+        raise CommandError(f"{menu}: this message has no attached image (rule: menu_attachments_only); only "
+                           f"images attached to a message are read, not links or embeds — attach the image to "
+                           f"{option} instead", "message", rule="menu_attachments_only")
+    for index, file in enumerate(files):
+        if is_still_image(file):
+            return Picked(index, len(files), file.filename)
+    shown = ", ".join(f"{f.filename[:60]} ({(f.content_type or 'no type').split(';')[0]})" for f in files[:3])
+    raise CommandError(f"{menu}: no attachment of this message is a still image ({shown}; rule: "
+                       f"menu_still_image); it reads a {FORMAT_LIST} image, not a video or another file — "
+                       f"right-click a message with one, or attach one to {option}", "message",
+                       rule="menu_still_image")
+
+
+def paint_form_values(values: dict[str, str]) -> tuple[str, Optional[str]]:
+    """The submitted paint form: its prompt and its settings text (None when left empty)."""
+    values = {key: values.get(key, "") for key in PAINT_FIELD_KEYS}
+    check_fields(PAINT_FIELDS, values, empty_fix="fill it in, or close the form to paint nothing",
+                 rule="paint_field")
+    return values["prompt"].strip(), values["settings"].strip() or None
+
+
+def chosen_settings(prompt: str, settings: Optional[str]) -> set[str]:
+    """The settings the member chose in the form: flags in the prompt (`--skip 50`, `--ar 3:4`)
+    and keys in the settings. Text that does not parse chose nothing: the build refuses it with
+    its own words."""
+    try:
+        return set(parse_prompt_text(prompt).flags) | set(parse_set_options(settings))
+    except SpecError:  # CommandError is a SpecError
+        return set()
+
+
+SIZE_SETTINGS = frozenset({"width", "height", "size", "aspect_ratio"})
+
+
+def shape_flag(chosen: set[str], width: Optional[int], height: Optional[int]) -> str:
+    """`--ar W:H` of the image, to add to the prompt when the member chose no size: DD stretches
+    the init image to the render's size, so a painting shaped like it keeps its proportions
+    (within --ar's bounds). "" when a size was chosen or Discord did not measure the image."""
+    if chosen & SIZE_SETTINGS or not width or not height or width <= 0 or height <= 0:
+        return ""
+    if width > MAX_RATIO * height:
+        return f"--ar {MAX_RATIO:g}:1"
+    if height > MAX_RATIO * width:
+        return f"--ar 1:{MAX_RATIO:g}"
+    common = math.gcd(width, height)
+    return f"--ar {width // common}:{height // common}"
+
+
+PAINT_FORM_KIND = "paint_form"
+PAINT_FORM_MAX_BYTES = 8192  # one attachment's metadata and a few ids: far less
+
+
+@dataclass(frozen=True)
+class PaintForm:
+    """What the paint form's submit needs from the click that opened it: where and by whom it
+    was opened, and the picked attachment as Discord sent it in the menu's interaction (its
+    fields as `bot.attachments.KeptAttachment.to_dict` writes them). Kept as JSON, so a submit
+    after a restart reads it back."""
+
+    guild_id: int
+    channel_id: int
+    message_id: int
+    user_id: int
+    attachment: dict
+    picked: Picked
+
+    def to_json(self) -> bytes:
+        return json.dumps({"kind": PAINT_FORM_KIND, "guild": self.guild_id, "channel": self.channel_id,
+                           "message": self.message_id, "user": self.user_id, "attachment": self.attachment,
+                           "index": self.picked.index, "count": self.picked.count},
+                          sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, menu: str) -> "PaintForm":
+        """The form kept by `to_json`; `form_unknown` for anything else."""
+        try:
+            if len(data) > PAINT_FORM_MAX_BYTES:
+                raise ValueError("too large for a paint form")
+            kept = json.loads(data)
+            if not isinstance(kept, dict) or kept.get("kind") != PAINT_FORM_KIND:
+                raise ValueError("not a paint form")
+            ids = [kept[key] for key in ("guild", "channel", "message", "user", "index", "count")]
+            attachment = kept["attachment"]
+            if not all(type(value) is int for value in ids) or not isinstance(attachment, dict):
+                raise ValueError("a field of the wrong type")
+            filename = attachment.get("filename")
+            if not isinstance(filename, str):
+                raise ValueError("an attachment without a name")
+        except (ValueError, KeyError):  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise form_unknown(menu) from None
+        guild_id, channel_id, message_id, user_id, index, count = ids
+        return cls(guild_id, channel_id, message_id, user_id, attachment, Picked(index, count, filename))
+
+
+def form_unknown(menu: str) -> CommandError:
+    """A submit whose form the bot does not know (kept a day, then swept; or a forged custom_id)."""
+    return CommandError(f"{menu}: this form is no longer known to the bot (rule: menu_form_unknown); right-click "
+                        f"the message again to open a new one", "message", rule="menu_form_unknown")
+
+
+def form_elsewhere(menu: str) -> CommandError:
+    """A submit from another server or channel than the form was opened in (a forged form)."""
+    return CommandError(f"{menu}: this form belongs to a message of another channel (rule: menu_same_channel); "
+                        f"right-click the message again in its own channel", "message", rule="menu_same_channel")
+
+
+def form_of_another(menu: str) -> CommandError:
+    """A submit by another member than the one who opened the form (a forged form)."""
+    return CommandError(f"{menu}: this form was opened by another member (rule: menu_own_form); right-click "
+                        f"the message yourself to open your own", "message", rule="menu_own_form")
+
+
+def image_not_downloaded(menu: str, filename: str, status: Optional[int], why: str) -> CommandError:
+    """The image the form was opened on could not be downloaded when it was sent. A 404 is a
+    file Discord no longer serves: its message was deleted, or the file removed from it."""
+    if status == 404:
+        return CommandError(f"{menu}: {filename[:80]} is no longer on Discord: its message was deleted, or the "
+                            f"image removed from it, after the form was opened (rule: menu_message_gone); "
+                            f"right-click the image where it is posted now, or attach it to /disco init_image:",
+                            "message", rule="menu_message_gone")
+    return CommandError(f"{menu}: {filename[:80]} could not be downloaded from Discord ({why}; rule: "
+                        f"attachment_download); right-click the message again in a moment, or attach the image "
+                        f"to /disco init_image:", "message", rule="attachment_download")
+
+
+def paint_note(filename: str, skip_steps: int, steps: int, *, skip_chosen: bool, shape: str) -> str:
+    """What "Paint from this image" started from, said under the echo."""
+    how = ("as you set it" if skip_chosen else
+           "half of them, so the image's layout stays; fewer skipped paints more freely — set skip_steps= "
+           "in the form's settings")
+    shaped = f"; shaped like the image ({shape})" if shape else ""
+    return f"Started from {filename[:80]}: skip_steps {skip_steps} of {steps} steps ({how}){shaped}."
+
+
+def with_notes(echo: str, *notes: str, limit: int = 2000) -> str:
+    """The echo with `notes` (the empty ones left out) on lines after it, within `limit`: the
+    echo is cut, not the notes."""
+    tail = "".join(f"\n{note}" for note in notes if note)
+    if len(echo) + len(tail) <= limit:
+        return echo + tail
+    return echo[:max(0, limit - len(tail) - 2)] + "…" + tail

@@ -1,0 +1,143 @@
+"""The message menus' Discord-free part: which attachment they use, what they refuse, the paint
+form's fields and what the painting takes from the image."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from commands.errors import CommandError
+from commands.message_image import (
+    PAINT_FORM_MAX_BYTES,
+    PAINT_MENU,
+    SETTINGS_FIELD_MAX,
+    AttachedFile,
+    PaintForm,
+    Picked,
+    chosen_settings,
+    image_not_downloaded,
+    is_still_image,
+    paint_form_values,
+    paint_note,
+    pick_still_image,
+    shape_flag,
+    with_notes,
+)
+from commands.remix import PROMPT_FIELD_MAX
+from engine.media.still_formats import FORMAT_LIST
+
+
+@pytest.mark.parametrize("name, kind, still", [
+    ("a.png", "image/png", True), ("a.jpg", "image/jpeg; charset=binary", True), ("a.gif", "image/gif", True),
+    ("photo.heic", "", True), ("photo.HEIC", "application/octet-stream", True), ("a.webp", None, True),
+    ("clip.mp4", "video/mp4", False), ("a.png", "text/plain", False), ("notes", None, False),
+    ("scan.pdf", "application/pdf", False),
+])
+def test_a_still_image_is_known_by_its_type_or_else_its_extension(name, kind, still):
+    assert is_still_image(AttachedFile(name, kind)) is still
+
+
+def test_the_first_still_image_is_used_and_said_when_there_are_several():
+    files = [AttachedFile("clip.mp4", "video/mp4"), AttachedFile("a.png", "image/png"),
+             AttachedFile("b.png", "image/png")]
+    picked = pick_still_image(files, PAINT_MENU, "/disco init_image:")
+    assert (picked.index, picked.count, picked.filename) == (1, 3, "a.png")
+    assert picked.note() == "Used attachment 2 of 3, a.png (the message's first still image)."
+    assert pick_still_image(files[1:2], PAINT_MENU, "/disco init_image:").note() == ""
+
+
+def test_a_message_without_attachments_is_refused_with_what_to_do_instead():
+    with pytest.raises(CommandError) as caught:
+        pick_still_image([], PAINT_MENU, "/disco init_image:")
+    assert caught.value.rule == "menu_attachments_only"
+    assert "only images attached to a message are read, not links or embeds" in str(caught.value)
+    assert str(caught.value).endswith("attach the image to /disco init_image: instead")
+
+
+def test_attachments_that_are_no_still_image_are_refused_naming_the_formats():
+    files = [AttachedFile("clip.mp4", "video/mp4"), AttachedFile("notes.txt", "text/plain; charset=utf-8"),
+             AttachedFile("x", None), AttachedFile("fourth.zip", "application/zip")]
+    with pytest.raises(CommandError) as caught:
+        pick_still_image(files, "Describe image", "/describe image:")
+    text = str(caught.value)
+    assert caught.value.rule == "menu_still_image" and f"it reads a {FORMAT_LIST} image" in text
+    assert "clip.mp4 (video/mp4), notes.txt (text/plain), x (no type);" in text and "fourth.zip" not in text
+
+
+def test_the_paint_form_needs_a_prompt_and_bounds_both_fields():
+    assert paint_form_values({"prompt": " a barn ", "settings": "  "}) == ("a barn", None)
+    assert paint_form_values({"prompt": "a barn", "settings": "steps=50"}) == ("a barn", "steps=50")
+    for values, rule in (({"prompt": "   "}, "paint_field_required"),
+                         ({"prompt": "x" * (PROMPT_FIELD_MAX + 1)}, "paint_field_length"),
+                         ({"prompt": "a", "settings": "x" * (SETTINGS_FIELD_MAX + 1)}, "paint_field_length")):
+        with pytest.raises(CommandError) as caught:
+            paint_form_values(values)
+        assert caught.value.rule == rule and f"rule: {rule}" in str(caught.value)
+
+
+def test_the_settings_the_member_chose_come_from_the_prompt_flags_and_the_settings():
+    assert {"skip_steps", "aspect_ratio"} <= chosen_settings("a barn --skip 20 --ar 3:4", None)
+    assert {"steps", "width"} <= chosen_settings("a barn", "steps=50; width=512")
+    assert chosen_settings("a barn", None) == set()
+    assert chosen_settings("a barn", "not a setting") == set()  # the build refuses it in its own words
+
+
+def test_the_painting_is_shaped_like_the_image_unless_a_size_was_chosen():
+    assert shape_flag(set(), 768, 1024) == "--ar 3:4"
+    assert shape_flag(set(), 64, 64) == "--ar 1:1"
+    assert shape_flag(set(), 4000, 100) == "--ar 16:1" and shape_flag(set(), 10, 4000) == "--ar 1:16"
+    for chosen in ({"width"}, {"height"}, {"size"}, {"aspect_ratio"}):
+        assert shape_flag(chosen, 768, 1024) == ""
+    assert shape_flag(set(), None, 1024) == "" and shape_flag(set(), 0, 10) == ""  # not measured by Discord
+
+
+def test_the_echo_says_what_the_painting_started_from_and_keeps_its_notes_within_the_limit():
+    note = paint_note("pic.png", 125, 250, skip_chosen=False, shape="--ar 3:4")
+    assert note.startswith("Started from pic.png: skip_steps 125 of 250 steps (half of them")
+    assert note.endswith("; shaped like the image (--ar 3:4).")
+    assert paint_note("pic.png", 8, 40, skip_chosen=True, shape="") == \
+        "Started from pic.png: skip_steps 8 of 40 steps (as you set it)."
+    assert with_notes("**Queued**", "", "one") == "**Queued**\none"
+    long = with_notes("e" * 1995, "a note", limit=2000)
+    assert len(long) <= 2000 and long.endswith("…\na note")
+
+
+FORM = PaintForm(guild_id=10, channel_id=11, message_id=12, user_id=13,
+                 attachment={"id": 14, "filename": "pic.png", "url": "https://cdn.discordapp.com/a/pic.png",
+                             "size": 100, "content_type": "image/png", "width": 64, "height": 48},
+                 picked=Picked(1, 2, "pic.png"))
+
+
+def test_the_paint_form_is_kept_as_json_and_read_back_whole():
+    data = FORM.to_json()
+    assert len(data) < PAINT_FORM_MAX_BYTES and PaintForm.from_json(data, PAINT_MENU) == FORM
+    assert PaintForm.from_json(data, PAINT_MENU).picked.note() == \
+        "Used attachment 2 of 2, pic.png (the message's first still image)."
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"\x89PNG\r\n", b"[1, 2]", b"x" * (PAINT_FORM_MAX_BYTES + 1),
+    json.dumps({**json.loads(FORM.to_json()), "kind": "remix_form"}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "user": True}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "guild": "10"}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "attachment": ["pic.png"]}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "attachment": {"url": "https://cdn.discordapp.com/a"}}).encode(),
+    json.dumps({key: value for key, value in json.loads(FORM.to_json()).items() if key != "message"}).encode(),
+], ids=["empty", "an image", "a list", "too large", "another kind", "a bool id", "a text id", "a list attachment",
+        "no filename", "no message"])
+def test_anything_but_a_kept_paint_form_is_an_unknown_form(data):
+    with pytest.raises(CommandError) as caught:
+        PaintForm.from_json(data, PAINT_MENU)
+    assert caught.value.rule == "menu_form_unknown"
+    assert str(caught.value).endswith("right-click the message again to open a new one")
+
+
+def test_a_download_refused_when_the_form_is_sent_says_why_and_what_to_do():
+    gone = image_not_downloaded(PAINT_MENU, "pic.png", 404, "HTTP 404")
+    assert gone.rule == "menu_message_gone" and "right-click the image where it is posted now" in str(gone)
+    assert str(gone).startswith(f"{PAINT_MENU}: pic.png is no longer on Discord: its message was deleted")
+    for status, why in ((503, "HTTP 503"), (None, "TimeoutError")):
+        failed = image_not_downloaded(PAINT_MENU, "pic.png", status, why)
+        assert failed.rule == "attachment_download"
+        assert f"could not be downloaded from Discord ({why}; rule: attachment_download); right-click the " \
+               f"message again in a moment" in str(failed)

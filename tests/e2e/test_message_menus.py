@@ -1,0 +1,221 @@
+"""The message menus (right-click a message → Apps) end to end: the real DiscoBot against the
+loopback Discord, which sends the target message in `data.resolved.messages` as Discord does,
+and, as Discord does for a bot without the Message Content intent, hands out members' messages
+without their attachments anywhere else. Nothing renders: the queued job's spec is what is
+checked.
+
+"Describe image" queues a describe job of the message's first still image; "Paint from this
+image" keeps what its form needs and opens it, and the submit — on a restarted bot — downloads
+the image the menu saw (the message is not fetched again) and queues a `/disco` still with it
+as init_image and half of the steps skipped. Refused, with the rule and the fix, before anything
+is queued: a message without attachments, one whose attachments are no still images, a message
+deleted before the form is sent, an image Discord's CDN fails to hand over, a channel the server
+does not render in, a form submitted elsewhere, by another member, or that the bot never kept.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+
+from PIL import Image
+
+from bot.cogs.apps import FORM_FILE, FORM_PREFIX
+from commands.message_image import DESCRIBE_MENU, PAINT_MENU
+from engine.media.still_formats import FORMAT_LIST
+from storage import Database, blob_ref, parse_ref
+from tests.support.bot import answered, form_values, job_id_in, make_bot, run
+from tests.support.fakediscord import FakeDiscord, FakeFile
+from tests.support.fakediscord.models import BOT_PERMISSIONS, Perm
+
+
+def png(color=(30, 120, 200)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def picture(name: str = "pic.png", color=(30, 120, 200)) -> FakeFile:
+    return FakeFile(name, png(color), "image/png", width=64, height=64)
+
+
+async def refusal(fake: FakeDiscord, rec) -> str:
+    """The private answer to a menu or a submit that was refused."""
+    def private():
+        shown = [fake.message(i) for i in rec.followup_ids] + [fake.original_response(rec.id)]
+        return next((m for m in shown if m is not None and m.ephemeral and m.content), None)
+    message = await fake.wait_for(private, 15, "for the private refusal")
+    return message.content.replace("\\", "")
+
+
+async def open_form(fake: FakeDiscord, message_id: int, **kwargs):
+    opened = await fake.message_menu(PAINT_MENU, message_id, **kwargs)
+    assert (await fake.wait_for_callback(opened)).type == 9  # the form is the first answer
+    return opened
+
+
+def message_fetches(fake: FakeDiscord) -> list:
+    """The bot's reads of channel messages (Discord would empty a member's attachments in them)."""
+    return fake.requests_to("GET", "/channels/{cid}/messages/{mid}") + fake.requests_to("GET", "/channels/{cid}/messages")
+
+
+def test_describe_image_queues_the_first_still_image_of_the_message(tmp_path):
+    data = png()
+
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        message = await fake.user_message(fake.channel.id, fake.member, "look",
+                                          [FakeFile("notes.txt", b"hello", "text/plain"),
+                                           FakeFile("pic.png", data, "image/png", width=64, height=64)])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            echo = await answered(fake, await fake.message_menu(DESCRIBE_MENU, message.id))
+        assert echo.content.startswith("**Queued**") and not echo.ephemeral, echo.content
+        assert "Used attachment 2 of 2, pic.png (the message's first still image)." in echo.content
+        job = await db.jobs.get(job_id_in(echo.content))
+        spec = json.loads(job.spec_json)
+        assert spec["describe"] is True and await db.blobs.get(spec["init_image"]) == data
+    run(body, tmp_path)
+
+
+def test_paint_from_this_image_opens_a_form_and_its_submit_after_a_restart_queues_the_image(tmp_path):
+    data = png()
+
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        message = await fake.user_message(fake.channel.id, fake.member, "",
+                                          [FakeFile("pic.png", data, "image/png", width=64, height=64)])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            opened = await open_form(fake, message.id)
+            again = await open_form(fake, message.id)
+        custom_id = opened.modal["custom_id"]
+        assert re.fullmatch(re.escape(FORM_PREFIX) + "[0-9a-f]{64}", custom_id) and len(custom_id) <= 100
+        assert opened.modal["title"] == PAINT_MENU and form_values(opened.modal) == {"prompt": "", "settings": ""}
+        kept = json.loads(await db.blobs.get(blob_ref(custom_id.removeprefix(FORM_PREFIX), FORM_FILE)))
+        assert (kept["guild"], kept["channel"], kept["message"], kept["user"]) == \
+            (fake.guild.id, fake.channel.id, message.id, fake.member.user.id)
+        assert kept["attachment"]["url"] == message.attachments[0].url
+        async with fake.run_client(make_bot(tmp_path, fake)):  # a fresh process: no form in memory
+            echo = await answered(fake, await fake.submit_modal(opened, {"prompt": "a lighthouse at dawn"}))
+            chosen = await answered(fake, await fake.submit_modal(
+                again, {"prompt": "a red barn --ar 16:9", "settings": "steps=40; skip_steps=8"}))
+        assert echo.content.startswith("**Queued**") and not echo.ephemeral, echo.content
+        job = await db.jobs.get(job_id_in(echo.content))
+        spec = json.loads(job.spec_json)
+        assert await db.blobs.get(spec["init_image"]) == data
+        assert spec["text_prompts"][0]["text"] == "a lighthouse at dawn"
+        assert spec["skip_steps"] == spec["steps"] // 2 > 0
+        assert (f"Started from pic.png: skip_steps {spec['skip_steps']} of {spec['steps']} steps (half of them"
+                in echo.content)
+        # No size chosen: the painting is shaped like the (square) image, not the server's 1280×768.
+        assert spec["width"] == spec["height"] and "; shaped like the image (--ar 1:1)." in echo.content
+        assert "Used attachment" not in echo.content  # one attachment: nothing to say
+        spec = json.loads((await db.jobs.get(job_id_in(chosen.content))).spec_json)
+        assert (spec["steps"], spec["skip_steps"]) == (40, 8)
+        assert "skip_steps 8 of 40 steps (as you set it)." in chosen.content and spec["width"] > spec["height"]
+        # The image came from the menu's interaction, not a fetch of the message.
+        assert message_fetches(fake) == []
+    run(body, tmp_path)
+
+
+def test_the_submit_says_which_attachment_the_menu_picked(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        message = await fake.user_message(fake.channel.id, fake.member, "",
+                                          [FakeFile("notes.txt", b"hello", "text/plain"), picture("b.png")])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            echo = await answered(fake, await fake.submit_modal(await open_form(fake, message.id),
+                                                                {"prompt": "a barn"}))
+        assert "Used attachment 2 of 2, b.png (the message's first still image)." in echo.content
+        assert "Started from b.png:" in echo.content
+    run(body, tmp_path)
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("RGB", (64, 64), color) for color in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    return buffer.getvalue()
+
+
+def test_a_message_without_an_attached_still_image_is_refused_by_both_menus(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        linked = await fake.user_message(fake.channel.id, fake.member, "https://example.com/cat.png")
+        video = await fake.user_message(fake.channel.id, fake.member, "",
+                                        [FakeFile("clip.mp4", b"\0" * 64, "video/mp4")])
+        gif = await fake.user_message(fake.channel.id, fake.member, "",
+                                      [FakeFile("dance.gif", animated_gif(), "image/gif", width=64, height=64)])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            # A GIF is a still format by its type; its bytes show the animation, refused as for /describe.
+            animated = await refusal(fake, await fake.message_menu(DESCRIBE_MENU, gif.id))
+            assert animated.startswith("**Not queued:** image: dance.gif is an animated GIF (3 frames)"), animated
+            no_file = await refusal(fake, await fake.message_menu(DESCRIBE_MENU, linked.id))
+            no_file_paint = await refusal(fake, await fake.message_menu(PAINT_MENU, linked.id))
+            not_still = await refusal(fake, await fake.message_menu(PAINT_MENU, video.id))
+            not_still_describe = await refusal(fake, await fake.message_menu(DESCRIBE_MENU, video.id))
+        assert no_file.startswith(f"**Not queued:** {DESCRIBE_MENU}: this message has no attached image "
+                                  f"(rule: menu_attachments_only)"), no_file
+        assert "not links or embeds" in no_file and "/describe image:" in no_file
+        assert "menu_attachments_only" in no_file_paint and "/disco init_image:" in no_file_paint
+        assert f"clip.mp4 (video/mp4); rule: menu_still_image); it reads a {FORMAT_LIST} image" in not_still
+        assert "menu_still_image" in not_still_describe
+        # Only the GIF was downloaded: a link is never fetched, nor a file whose type is no still image.
+        assert [r.path.rsplit("/", 1)[-1] for r in fake.requests if r.path.startswith("/attachments")] == \
+            ["dance.gif"]
+        assert await db.jobs.list() == []
+    run(body, tmp_path)
+
+
+def test_a_message_deleted_before_the_submit_and_a_failed_download_are_refused_with_the_fix(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        deleted = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
+        kept = await fake.user_message(fake.channel.id, fake.member, "", [picture("kept.png")])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            opened = await open_form(fake, deleted.id)
+            await fake.message_ops.delete(deleted)  # Discord's CDN stops serving its files
+            gone = await refusal(fake, await fake.submit_modal(opened, {"prompt": "a lighthouse"}))
+            fake.fail_next("GET", "/attachments/{channel}/{attachment}/{name}", 503)
+            failed = await refusal(fake, await fake.submit_modal(await open_form(fake, kept.id),
+                                                                 {"prompt": "a lighthouse"}))
+        assert gone.startswith(f"**Not queued:** {PAINT_MENU}: pic.png is no longer on Discord: its message was "
+                               f"deleted, or the image removed from it, after the form was opened (rule: "
+                               f"menu_message_gone); right-click the image where it is posted now"), gone
+        assert failed.startswith(f"**Not queued:** {PAINT_MENU}: kept.png could not be downloaded from Discord "
+                                 f"(HTTP 503; rule: attachment_download); right-click the message again"), failed
+        assert await db.jobs.list() == []
+    run(body, tmp_path)
+
+
+def test_a_form_submitted_elsewhere_by_another_member_or_never_kept_is_refused(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        message = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
+        other = fake.guild.channels[1]
+        not_a_form = parse_ref(await db.blobs.put(png(), "pic.png")).sha256
+        values = {"prompt": "a lighthouse", "settings": ""}
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            custom_id = (await open_form(fake, message.id)).modal["custom_id"]
+            elsewhere = await refusal(fake, await fake.submit_modal(custom_id, values, channel_id=other.id))
+            by_another = await refusal(fake, await fake.submit_modal(custom_id, values, user=fake.admin))
+            unknown = [await refusal(fake, await fake.submit_modal(f"{FORM_PREFIX}{key}", values))
+                       for key in ("0" * 64, not_a_form, f"{fake.channel.id}:{message.id}:1", "")]
+        assert "(rule: menu_same_channel); right-click the message again in its own channel" in elsewhere
+        assert "this form was opened by another member (rule: menu_own_form)" in by_another
+        for text in unknown:
+            assert text == (f"**Not queued:** {PAINT_MENU}: this form is no longer known to the bot (rule: "
+                            f"menu_form_unknown); right-click the message again to open a new one"), text
+        assert await db.jobs.list() == [] and not fake.downloads  # nothing was downloaded either
+    run(body, tmp_path)
+
+
+def test_the_servers_rules_apply_to_the_menus_and_the_bot_needs_no_message_history(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        message = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
+        bot_member = fake.guild.member(fake.bot_user.id)
+        bot_member.permissions = BOT_PERMISSIONS & ~Perm.READ_MESSAGE_HISTORY
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            echo = await answered(fake, await fake.submit_modal(await open_form(fake, message.id),
+                                                                {"prompt": "a lighthouse"}))
+            await db.guilds.allow_channel(fake.guild.id, fake.guild.channels[1].id)
+            elsewhere = await refusal(fake, await fake.message_menu(PAINT_MENU, message.id))
+            described = await refusal(fake, await fake.message_menu(DESCRIBE_MENU, message.id))
+        assert echo.content.startswith("**Queued**"), echo.content
+        assert "renders are not allowed in this channel" in elsewhere
+        assert "renders are not allowed in this channel" in described
+        assert len(await db.jobs.list()) == 1 and message_fetches(fake) == []
+    run(body, tmp_path)
