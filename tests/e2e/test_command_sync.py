@@ -13,13 +13,16 @@ from tests.support.bot import last_answer, make_bot, run
 from tests.support.fakediscord import FakeDiscord
 
 
+def bot_without_dev_guild(tmp_path, fake: FakeDiscord):
+    """A bot whose commands go to every server (global commands), not to a dev guild."""
+    client = make_bot(tmp_path, fake)
+    client.config = dataclasses.replace(client.config, dev_guild_id=0)
+    return client
+
+
 def test_without_a_dev_guild_the_commands_sync_globally_when_the_tree_changed(tmp_path):
     async def body(fake: FakeDiscord, db: Database) -> None:
-        def global_bot():
-            client = make_bot(tmp_path, fake)
-            client.config = dataclasses.replace(client.config, dev_guild_id=0)
-            return client
-
+        global_bot = lambda: bot_without_dev_guild(tmp_path, fake)  # noqa: E731
         puts = lambda: fake.requests_to("PUT", f"/applications/{fake.application_id}/commands")  # noqa: E731
         async with fake.run_client(global_bot()):
             names = {command["name"] for command in fake.global_commands}
@@ -78,11 +81,7 @@ def test_the_message_menus_are_synced_and_hashed_with_the_slash_commands(tmp_pat
     from commands.message_image import MENU_NAMES
 
     async def body(fake: FakeDiscord, db: Database) -> None:
-        def global_bot():
-            client = make_bot(tmp_path, fake)
-            client.config = dataclasses.replace(client.config, dev_guild_id=0)
-            return client
-
+        global_bot = lambda: bot_without_dev_guild(tmp_path, fake)  # noqa: E731
         puts = lambda: fake.requests_to("PUT", f"/applications/{fake.application_id}/commands")  # noqa: E731
         monkeypatch.setattr(bot.client, "EXTENSIONS", tuple(e for e in EXTENSIONS if e != "bot.cogs.apps"))
         async with fake.run_client(global_bot()):  # a bot from before the menus
