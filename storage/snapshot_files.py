@@ -3,8 +3,8 @@
 
 A snapshot's rows must come with the bytes of the blobs they name as they were when it began:
 - PostgreSQL keeps the bytes in `blob_chunks`: read in the snapshot's own transaction
-  (REPEATABLE READ), they are there even when a job replaced, and so deleted, a preview or a
-  checkpoint since.
+  (REPEATABLE READ: one view across every table, storage/postgres.py), they are there even
+  when a job replaced, and so deleted, a preview or a checkpoint since.
 - SQLite keeps them as files, and the write transaction that drops a blob deletes its file at
   once: the snapshot would still list the blob, its file gone. So the snapshot begins while
   this module holds SQLite's write lock on a connection of its own, and every file the
@@ -31,6 +31,7 @@ from .connection import translate
 from .errors import InvalidState
 
 PIN_PREFIX = ".pin-"
+IDLE_LIMIT = "10min"  # PostgreSQL: the longest one job file may take to write into the target
 
 
 class SnapshotFiles:
@@ -62,6 +63,9 @@ async def snapshot_files(db: Any, read: Any) -> AsyncIterator[SnapshotFiles]:
     the snapshot begins here, with its blob files held (SQLite) until the block ends."""
     root = db.blobs.root
     if root is None:
+        # Between two reads the copy writes a job file into the target: a large one on a slow
+        # disk may leave this transaction idle past the pool's 60 s idle_in_transaction timeout.
+        await read.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{IDLE_LIMIT}'")
         yield SnapshotFiles(read, None, None, "")
         return
     await asyncio.to_thread(_remove_dead_pins, root)

@@ -239,3 +239,24 @@ async def test_a_file_deleted_while_it_could_not_be_held_stops_the_backup(tmp_pa
                                              r"could not be held with hard links .*Invalid cross-device link\)"):
             await back_up(source, tmp_path / "backups")
     assert list((tmp_path / "backups").glob("disco-backup-*")) == []
+
+
+@async_test
+async def test_the_snapshot_is_one_view_across_tables_while_others_commit(store: Store):
+    """What the copy reads in: a job committed by another connection after the first read is
+    in no table of the snapshot (PostgreSQL: REPEATABLE READ, and the copy's transaction may
+    stay idle while a large job file is written)."""
+    from storage.snapshot_files import IDLE_LIMIT, snapshot_files
+
+    async with await store.open() as source, await store.open() as writer:
+        await populate(source)
+        async with source.snapshot() as read, snapshot_files(source, read):
+            counts = [(await read.execute_fetchall(f"SELECT COUNT(*) FROM {t}"))[0][0] for t in TABLES]
+            job = await writer.jobs.enqueue(request(user=40))
+            await writer.blobs.put(b"late", "late.png", job_id=job.id, role="input")
+            assert [(await read.execute_fetchall(f"SELECT COUNT(*) FROM {t}"))[0][0] for t in TABLES] == counts
+            if store.kind == "postgresql":
+                settings = [(await read.execute_fetchall(f"SHOW {name}"))[0][0]
+                            for name in ("transaction_isolation", "idle_in_transaction_session_timeout")]
+                assert settings == ["repeatable read", IDLE_LIMIT]
+        assert len(await source.jobs.list()) == 7
