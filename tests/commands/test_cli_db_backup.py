@@ -50,7 +50,7 @@ def test_the_backup_lands_in_the_data_folder_and_says_how_to_restore(install, ca
     out = capsys.readouterr().out
     [made] = backups_in(install / "backups")
     assert f"backed up {install / 'disco.db'}" in out
-    assert "jobs: 6 row(s)" in out and "user_settings: 2 row(s)" in out and "job files: 4 blob(s)" in out
+    assert "jobs: 7 row(s)" in out and "user_settings: 2 row(s)" in out and "job files: 4 blob(s)" in out
     assert f"verified: {made}" in out and " MiB: disco.db and blobs/) in " in out
     assert f'[storage] url = "sqlite:///{made / "disco.db"}"' in out and "stop the bot and every engine" in out
     assert f"disco db migrate --from sqlite:///{made / 'disco.db'} --to" in out
@@ -63,10 +63,10 @@ def test_the_database_is_the_one_the_config_or_the_environment_names(install, tm
     config = tmp_path / "disco.toml"
     config.write_text(f'[storage]\nurl = "sqlite:///{install / "disco.db"}"\n')
     assert backup("--config", str(config), "--data-dir", str(elsewhere), "--to", str(tmp_path / "b1")) == 0
-    assert "jobs: 6 row(s)" in capsys.readouterr().out
+    assert "jobs: 7 row(s)" in capsys.readouterr().out
     monkeypatch.setenv("DISCO_DATABASE_URL", f"sqlite:///{install / 'disco.db'}")
     assert backup("--data-dir", str(elsewhere), "--to", str(tmp_path / "b2")) == 0
-    assert "jobs: 6 row(s)" in capsys.readouterr().out
+    assert "jobs: 7 row(s)" in capsys.readouterr().out
     assert not (elsewhere / "disco.db").exists()
 
 

@@ -19,7 +19,7 @@ from storage import Database, InvalidState, WorkerFit
 from storage.backup import back_up, backups_in
 from storage.snapshot_files import PIN_PREFIX, SnapshotFiles
 from storage.transfer import COUNTERS, TABLES
-from tests.support.storage import FakeClock, Store, async_test, check_invariants, request, skip_without_postgres
+from tests.support.storage import START, FakeClock, Store, async_test, check_invariants, request, skip_without_postgres
 
 OWNER = "engine:box:1"
 BIG = os.urandom(2 * 1024 * 1024 + 5)  # several chunks on PostgreSQL
@@ -39,22 +39,32 @@ async def populate(db: Database) -> tuple[str, int]:
     await db.users.set_defaults(11, {"steps": 150, "width": 640})
     await db.workers.register(OWNER, host="box", device="cuda:0", fit=WorkerFit())
     upload = await db.blobs.put(BIG, "init_image.png")
-    queued = [await db.jobs.enqueue(request(user=user, max_attempts=1, spec_json=json.dumps({"init_image": upload})),
-                                    role_ids=[77]) for user in (10, 11, 12, 13, 14, 15)]
-    done = await db.leases.claim(OWNER)
+
+    async def claimed(user: int, **fields: object):
+        """Each job is claimed while it is the only one waiting: which job gets which state
+        does not depend on the queue's order."""
+        await enqueue(user, **fields)
+        return await db.leases.claim(OWNER)
+
+    async def enqueue(user: int, **fields: object):
+        return await db.jobs.enqueue(request(user=user, spec_json=json.dumps({"init_image": upload}),
+                                             **fields), role_ids=[77])
+
+    done = await claimed(10)
     out = await db.blobs.put(b"a png", "a.png", job_id=done.id, role="output", fence=(done.attempt, OWNER))
     await db.leases.complete(done.id, done.attempt, OWNER, artifacts=[out], gpu_seconds=42, seconds_per_step=0.3)
     await db.jobs.begin_delivery(done.id)
     await db.jobs.mark_delivered(done.id, [555])
-    failed = await db.leases.claim(OWNER)
+    failed = await claimed(11)
     await db.leases.fail(failed.id, failed.attempt, OWNER, code="bad", message="x", retryable=False)
-    dead = await db.leases.claim(OWNER)
+    dead = await claimed(12, max_attempts=1)
     await db.leases.fail(dead.id, dead.attempt, OWNER, code="oom", message="x", retryable=True)
-    running = await db.leases.claim(OWNER)
+    running = await claimed(13)
     for role, data in (("preview", b"preview 1"), ("checkpoint", b"checkpoint 1")):
         await db.blobs.put(data, f"{role}.bin", job_id=running.id, role=role, fence=(running.attempt, OWNER))
-    claimed = {done.id, failed.id, dead.id, running.id}
-    await db.jobs.cancel(next(j.id for j in queued if j.id not in claimed))
+    await db.jobs.cancel((await enqueue(14)).id)
+    for user in (15, 16):
+        await enqueue(user)
     states = {j.state for j in await db.jobs.list()}
     assert states == {"queued", "running", "succeeded", "failed", "dead", "cancelled"}
     return running.id, running.attempt
@@ -103,10 +113,10 @@ def other_backend(store: Store, tmp_path: Path) -> Store:
 def test_a_running_install_is_backed_up_and_restored_into_the_other_backend(store: Store, tmp_path):
     async def back_up_populated():
         async with await store.open() as source:
-            await populate(source)
-            return await back_up(source, tmp_path / "backups")  # a live engine does not refuse it
+            running = await populate(source)
+            return running, await back_up(source, tmp_path / "backups")  # a live engine does not refuse it
 
-    made = asyncio.run(back_up_populated())
+    (running, _), made = asyncio.run(back_up_populated())
     assert made.folder.name.startswith("disco-backup-") and backups_in(tmp_path / "backups") == [made.folder]
     assert {c.table: c.target for c in made.copied}["blob contents"] == made.blobs == 4
     assert all(c.source == c.target for c in made.copied)
@@ -121,10 +131,17 @@ def test_a_running_install_is_backed_up_and_restored_into_the_other_backend(stor
         assert main(["db", "migrate", "--from", f"sqlite:///{made.database}", "--to", restored.url]) == 0
         assert dump(restored) == dump(store)
 
-        async def upload_of_the_restored() -> bytes:
-            async with await restored.open() as db:
-                return await db.blobs.get(json.loads((await db.jobs.list())[0].spec_json)["init_image"])
-        assert asyncio.run(upload_of_the_restored()) == BIG
+        async def upload_and_resumed_checkpoint() -> tuple[bytes, bytes]:
+            """The running job's lease runs out in the restored install; it resumes from its
+            checkpoint."""
+            async with await restored.open(FakeClock(START + 3600)) as db:
+                upload = await db.blobs.get(json.loads((await db.jobs.list())[0].spec_json)["init_image"])
+                assert running in {job.id for job in await db.leases.requeue_expired()}
+                claimed = [await db.leases.claim("engine:restored") for _ in range(3)]  # and the queued ones
+                assert running in {job.id for job in claimed if job is not None}
+                [checkpoint] = await db.blobs.job_files(running, ("checkpoint",))
+                return upload, await db.blobs.get(checkpoint.ref)
+        assert asyncio.run(upload_and_resumed_checkpoint()) == (BIG, b"checkpoint 1")
     finally:
         restored.drop()
 
@@ -259,4 +276,4 @@ async def test_the_snapshot_is_one_view_across_tables_while_others_commit(store:
                 settings = [(await read.execute_fetchall(f"SHOW {name}"))[0][0]
                             for name in ("transaction_isolation", "idle_in_transaction_session_timeout")]
                 assert settings == ["repeatable read", IDLE_LIMIT]
-        assert len(await source.jobs.list()) == 7
+        assert len(await source.jobs.list()) == 8
