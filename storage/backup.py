@@ -76,6 +76,8 @@ async def back_up(source: Database, into: Path, *, keep: int | None = None,
         try:
             _mkdir(partial)
             async with await Database.open(partial / DATABASE_FILE) as target:
+                # Live engines allowed: a snapshot of running jobs is what a restore should
+                # start from; their leases run out and they resume from their checkpoints.
                 copied = await copy_database(source, target, live=True)
             problems = verify(copied)
             if problems:

@@ -105,7 +105,10 @@ def _release(conn: sqlite3.Connection) -> None:
 def _link_all(root: Path, pin: Path, shas: list[str]) -> str:
     """Hard-link each blob's file into `pin`; '' when every present file was linked, else why
     not (the copy then reads the rest in place)."""
-    pin.mkdir(parents=True, exist_ok=True)
+    try:
+        pin.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a source on a read-only disk: nothing can delete its files either
+        return f"no folder for the hard links could be made in {root}: {exc.strerror}"
     for sha in shas:
         try:
             os.link(root / sha[:2] / sha, pin / sha)
