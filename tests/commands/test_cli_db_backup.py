@@ -1,7 +1,8 @@
 """`disco db backup` on the command line (commands/cli_db.py): the install's database found as
 every `disco db` command finds it, what the backup prints (rows, job files, bytes, seconds, the
-two ways to restore), `--keep`, a backup killed with SIGKILL at the worst moments (nothing left
-looks good, the next one succeeds and says what it removed), and the refusals: each names the
+two ways to restore), `--keep`, a backup of either backend killed with SIGKILL at the worst
+moments (nothing left looks good, the next one succeeds and says what it removed), and the
+refusals: each names the
 rule and the fix, fails at once, and leaves no backup folder behind."""
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from storage.backup import LOCK_FILE, MAX_KEEP, backups_in
 from storage.snapshot_files import PIN_PREFIX
 from tests.storage.test_backup import assert_job_files_whole, backup_store, dump, populate
 from tests.support import REPO_ROOT
-from tests.support.storage import FakeClock, sqlite_store
+from tests.support.storage import FakeClock, Store, sqlite_store
 
 
 @pytest.fixture
@@ -156,12 +157,23 @@ def test_a_second_backup_into_the_same_folder_is_refused_while_one_runs(install,
 
 
 @pytest.mark.parametrize("moment", ["files", "rename"])
-def test_a_backup_killed_part_way_never_looks_good_and_the_next_one_succeeds(install, tmp_path, capsys, moment):
-    """SIGKILL while the job files are being copied (the source's pin folder exists) and when
-    everything is verified but not yet renamed: no folder has a backup's good name, and the
-    next backup removes the leftovers, says so, and succeeds."""
+def test_a_backup_killed_part_way_never_looks_good_and_the_next_one_succeeds(store: Store, tmp_path, capsys,
+                                                                            monkeypatch, moment):
+    """SIGKILL while the job files are being copied (on SQLite the source's pin folder exists)
+    and when everything is verified but not yet renamed: no folder has a backup's good name,
+    and the next backup removes the leftovers, says so, and succeeds."""
+    for name in ("DISCO_DATABASE_URL", "DISCO_DATABASE_URL_FILE", "DISCO_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    data = Path(store.url).parent if store.kind == "sqlite" else tmp_path / "data"
+    if store.kind == "postgresql":
+        monkeypatch.setenv("DISCO_DATABASE_URL", store.url)  # the child inherits it
+
+    async def made() -> None:
+        async with await store.open() as db:
+            await populate(db)
+    asyncio.run(made())
     into = tmp_path / "b"
-    child = subprocess.Popen([sys.executable, "-m", "tests.support.backup_child", moment, str(install), str(into)],
+    child = subprocess.Popen([sys.executable, "-m", "tests.support.backup_child", moment, str(data), str(into)],
                              cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = child.stdout.readline()
@@ -174,13 +186,14 @@ def test_a_backup_killed_part_way_never_looks_good_and_the_next_one_succeeds(ins
             child.wait()
     [partial] = into.glob("disco-backup-*")
     assert partial.name.endswith(".partial") and backups_in(into) == []
-    if moment == "files":
-        assert list((install / "blobs").glob(f"{PIN_PREFIX}*"))  # what the killed copy held
-    assert backup("--data-dir", str(install), "--to", str(into)) == 0
+    if moment == "files" and store.kind == "sqlite":
+        assert list((data / "blobs").glob(f"{PIN_PREFIX}*"))  # what the killed copy held
+    assert backup("--data-dir", str(data), "--to", str(into)) == 0
     out = capsys.readouterr().out
     assert f"removed {partial.name}: a backup stopped part-way left it (never a good backup)" in out
-    [made] = backups_in(into)
-    assert [p.name for p in into.glob("disco-backup-*")] == [made.name]
-    assert not list((install / "blobs").glob(f"{PIN_PREFIX}*"))
-    assert dump(backup_store(made)) == dump(sqlite_store(install / "disco.db"))
-    assert_job_files_whole(made)
+    [made_now] = backups_in(into)
+    assert [p.name for p in into.glob("disco-backup-*")] == [made_now.name]
+    if store.kind == "sqlite":
+        assert not list((data / "blobs").glob(f"{PIN_PREFIX}*"))
+    assert dump(backup_store(made_now)) == dump(store)
+    assert_job_files_whole(made_now)
