@@ -9,7 +9,8 @@ A snapshot's rows must come with the bytes of the blobs they name as they were w
   once: the snapshot would still list the blob, its file gone. So the snapshot begins while
   this module holds SQLite's write lock on a connection of its own, and every file the
   snapshot lists is hard-linked into a pin folder (`blobs/.pin-<pid>-<token>`) before the lock
-  is released: links copy no bytes, so writers wait milliseconds. The copy reads the pinned
+  is released. Links copy no bytes, and all but the files added in the last moments are made
+  before the lock is taken: writers wait milliseconds. The copy reads the pinned
   files; the folder goes when it ends. A pin folder whose process is gone (a killed copy) is
   removed by the next copy. Where links fail (the blobs folder spans file systems), files are
   read in place, and one deleted meanwhile stops the copy with a message to run it again.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import sqlite3
 import uuid
@@ -31,6 +33,7 @@ from .connection import translate
 from .errors import InvalidState
 
 PIN_PREFIX = ".pin-"
+_SHA = re.compile(r"^[0-9a-f]{64}$")
 IDLE_LIMIT = "10min"  # PostgreSQL: the longest one job file may take to write into the target
 
 
@@ -69,13 +72,21 @@ async def snapshot_files(db: Any, read: Any) -> AsyncIterator[SnapshotFiles]:
         yield SnapshotFiles(read, None, None, "")
         return
     await asyncio.to_thread(_remove_dead_pins, root)
-    lock = await asyncio.to_thread(_hold_write_lock, Path(db.path), db.backend.busy_timeout_s)
     pin = root / f"{PIN_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    # Every file on disk is linked first, without the lock (a blob's bytes never change, so a
+    # link stays right whatever happens to the blob after): under the lock only the blobs
+    # added since are, and writers wait for a few links rather than one per job file.
+    on_disk = await asyncio.to_thread(_files_in, root)
+    linked: set[str] = set()
+    unpinned = await asyncio.to_thread(_link, root, pin, on_disk, linked) if on_disk else ""
+    lock = await asyncio.to_thread(_hold_write_lock, Path(db.path), db.backend.busy_timeout_s)
     try:
         # No writer can commit while the lock is held: what this first read sees is also what
         # is on disk, and its files are linked before any of them can be deleted.
         shas = [row[0] for row in await read.execute_fetchall("SELECT sha256 FROM blobs")]
-        unpinned = await asyncio.to_thread(_link_all, root, pin, shas) if shas else ""
+        added = [sha for sha in shas if sha not in linked]
+        if added and not unpinned:
+            unpinned = await asyncio.to_thread(_link, root, pin, added, linked)
     finally:
         await asyncio.to_thread(_release, lock)
     try:
@@ -102,9 +113,14 @@ def _release(conn: sqlite3.Connection) -> None:
         conn.close()
 
 
-def _link_all(root: Path, pin: Path, shas: list[str]) -> str:
-    """Hard-link each blob's file into `pin`; '' when every present file was linked, else why
-    not (the copy then reads the rest in place)."""
+def _files_in(root: Path) -> list[str]:
+    """The blob files in the blobs folder (not the temp files of puts under way)."""
+    return [path.name for path in root.glob("??/*") if _SHA.match(path.name)] if root.is_dir() else []
+
+
+def _link(root: Path, pin: Path, shas: list[str], linked: set[str]) -> str:
+    """Hard-link each blob's file into `pin`, adding the linked ones to `linked`; '' when every
+    present file was linked, else why not (the copy then reads the rest in place)."""
     try:
         pin.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a source on a read-only disk: nothing can delete its files either
@@ -113,9 +129,12 @@ def _link_all(root: Path, pin: Path, shas: list[str]) -> str:
         try:
             os.link(root / sha[:2] / sha, pin / sha)
         except FileNotFoundError:
-            continue  # lost before the snapshot: reading it says so
+            continue  # deleted meanwhile, or lost before the snapshot: reading it says so
+        except FileExistsError:
+            pass
         except OSError as exc:
             return f"job files could not be held with hard links in {root}: {exc.strerror}"
+        linked.add(sha)
     return ""
 
 

@@ -146,13 +146,20 @@ def test_a_running_install_is_backed_up_and_restored_into_the_other_backend(stor
         restored.drop()
 
 
+@pytest.mark.parametrize("added_late", [False, True])
 @async_test
-async def test_writes_during_the_backup_leave_it_as_the_snapshot_saw_the_install(store: Store, tmp_path, monkeypatch):
+async def test_writes_during_the_backup_leave_it_as_the_snapshot_saw_the_install(store: Store, tmp_path, monkeypatch,
+                                                                                 added_late):
     """The worst moment: the tables are copied, the job files not yet, and meanwhile a writer
     replaces the running job's preview and checkpoint (deleting the old blobs), completes jobs,
-    enqueues more and sweeps. The backup holds the install as it was when the snapshot began."""
+    enqueues more and sweeps. The backup holds the install as it was when the snapshot began.
+    `added_late`: on SQLite, every blob as if put after the files were first linked, so all
+    are held by the links made under the write lock."""
+    import storage.snapshot_files
     from storage.blobs import Blobs
 
+    if added_late:
+        monkeypatch.setattr(storage.snapshot_files, "_files_in", lambda root: [])
     async with await store.open() as source:
         running, attempt = await populate(source)
     before = dump(store)
