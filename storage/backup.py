@@ -74,28 +74,33 @@ async def back_up(source: Database, into: Path, *, keep: int | None = None,
         partial = final.with_name(final.name + PARTIAL)
         started = time.monotonic()
         try:
-            _mkdir(partial)
-            async with await Database.open(partial / DATABASE_FILE) as target:
-                # Live engines allowed: a snapshot of running jobs is what a restore should
-                # start from; their leases run out and they resume from their checkpoints.
-                copied = await copy_database(source, target, live=True)
-            problems = verify(copied)
-            if problems:
-                raise InvalidState(f"the backup's counts differ from the database's ({'; '.join(problems)}); "
-                                   f"it was removed. Run it again, and report this if it repeats")
+            copied = await _write(source, partial)
             _publish(partial, final)
         except DiskFull as exc:
             shutil.rmtree(partial, ignore_errors=True)
             raise DiskFull(f"the disk holding {into} is full (writing {exc.path} failed); the partial "
-                           f"backup was removed. "
-                           f"Free space there, keep fewer backups (--keep N), or back up to another "
-                           f"disk with --to DIR", str(into)) from None
+                           f"backup was removed. Free space there, keep fewer backups (--keep N), or "
+                           f"back up to another disk with --to DIR", str(into)) from None
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
         seconds = time.monotonic() - started
         removed = _remove_old(into, keep, final) if keep else []
     return Backup(final, copied, _size(final), seconds, leftovers, removed)
+
+
+async def _write(source: Database, partial: Path) -> list[Copied]:
+    """The copy, into the new folder `partial`; its counts verified."""
+    _mkdir(partial)
+    async with await Database.open(partial / DATABASE_FILE) as target:
+        # Live engines allowed: a snapshot of running jobs is what a restore should start
+        # from; their leases run out and they resume from their checkpoints.
+        copied = await copy_database(source, target, live=True)
+    problems = verify(copied)
+    if problems:
+        raise InvalidState(f"the backup's counts differ from the database's ({'; '.join(problems)}); "
+                           f"it was removed. Run it again, and report this if it repeats")
+    return copied
 
 
 def backups_in(into: Path) -> list[Path]:

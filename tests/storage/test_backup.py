@@ -284,3 +284,15 @@ async def test_the_snapshot_is_one_view_across_tables_while_others_commit(store:
                             for name in ("transaction_isolation", "idle_in_transaction_session_timeout")]
                 assert settings == ["repeatable read", IDLE_LIMIT]
         assert len(await source.jobs.list()) == 8
+
+
+@async_test
+async def test_counts_that_differ_leave_no_backup(tmp_path, monkeypatch):
+    import storage.backup
+    monkeypatch.setattr(storage.backup, "verify", lambda copied: ["jobs: 7 rows in the source, 6 in the target"])
+    async with await Database.open(tmp_path / "data" / "disco.db", now=FakeClock()) as source:
+        await populate(source)
+        with pytest.raises(InvalidState, match=r"counts differ .*jobs: 7 rows in the source, 6 in the target.*it "
+                                               r"was removed. Run it again"):
+            await back_up(source, tmp_path / "backups")
+    assert list((tmp_path / "backups").glob("disco-backup-*")) == []
