@@ -1,8 +1,10 @@
 """`disco db migrate --from URL --to URL`: move an install to another database (e.g. from the
-SQLite file to PostgreSQL when a second GPU host joins). `disco db sweep`: delete now the job
-files the bot's hourly sweep would delete (delivered longer ago than `[storage] retention_days`). Copies jobs, quotas and the usage
-ledger, presets, guild settings, the audit log and the job files (blobs) into an empty database
-and verifies the counts (storage/transfer.py).
+SQLite file to PostgreSQL when a second GPU host joins). `disco db backup [--to DIR]`: copy the
+running install's database into a new SQLite install in a folder of its own (storage/backup.py).
+`disco db sweep`: delete now the job files the bot's hourly sweep would delete (delivered longer
+ago than `[storage] retention_days`). Migrate and backup copy jobs, quotas and the usage ledger,
+presets, guild and member settings, the audit log and the job files (blobs), read in one
+snapshot, and verify the counts (storage/transfer.py).
 
 Passwords never go on the command line (`ps` shows it): use PGPASSWORD or ~/.pgpass.
 """
@@ -15,10 +17,13 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+MAX_KEEP = 1000  # storage.backup.MAX_KEEP (storage loads only when a db command runs)
+
 
 def add_db_command(commands: argparse._SubParsersAction, options: argparse.ArgumentParser) -> None:
     """`options`: the parent parser of the commands that read the config file (`sweep` does)."""
-    p = commands.add_parser("db", help="database tools: copy an install to another database, sweep old job files")
+    p = commands.add_parser("db", help="database tools: back up, copy an install to another database, "
+                                       "sweep old job files")
     actions = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     migrate = actions.add_parser(
         "migrate", help="copy jobs, quotas, presets, settings, the audit log and job files into an empty database",
@@ -28,6 +33,17 @@ def add_db_command(commands: argparse._SubParsersAction, options: argparse.Argum
     migrate.add_argument("--to", dest="target", metavar="URL",
                          help="e.g. postgresql://disco@db/disco (default: DISCO_DATABASE_URL)")
     p.set_defaults(func=cmd_db)
+    backup = actions.add_parser(
+        "backup", parents=[options], help="copy the running install's database and job files into "
+                                          "a new backup folder (the bot and engines may keep running)",
+        description="Copy the install's database (either backend), as one snapshot, into a new SQLite "
+                    "database with its job files in DIR/disco-backup-<UTC time>/, verify the counts, "
+                    "and say how to restore it.")
+    backup.add_argument("--to", metavar="DIR", help="the folder that holds the backups (default: "
+                                                    "the data folder's backups/)")
+    backup.add_argument("--keep", type=int, metavar="N",
+                        help=f"then remove all but the newest N backups in DIR (1 to {MAX_KEEP})")
+    backup.set_defaults(func=cmd_backup)
     sweep = actions.add_parser(
         "sweep", parents=[options], help="delete the files of jobs delivered longer ago than [storage] retention_days",
         description="The bot's retention sweep, now: files of delivered jobs past the retention, "
@@ -49,6 +65,51 @@ def cmd_sweep(args: argparse.Namespace, config: dict[str, dict], data_dir) -> in
               f"({swept.bytes / 2**20:.1f} MiB); {held} blob(s) ({size / 2**20:.1f} MiB) kept")
         return 0
     return asyncio.run(sweep())
+
+
+def cmd_backup(args: argparse.Namespace, config: dict[str, dict], data_dir) -> int:
+    """`disco db backup` of the database the bot and engines use (DISCO_DATABASE_URL, [storage]
+    url, or the data dir's SQLite file)."""
+    from storage import Database, InvalidValue, database_url
+    from storage.backup import back_up, check_keep
+    from storage.db import sqlite_file
+
+    check_keep(args.keep)  # before connecting: a bad flag fails at once
+    url = database_url(data_dir, config["storage"].get("url", ""))
+    source_file = sqlite_file(url)
+    if source_file is not None and not source_file.is_file():  # opening would make an empty one
+        raise InvalidValue(f"there is no database at {source_file}, so nothing to back up; point "
+                           f"--data-dir, [storage] url of --config or DISCO_DATABASE_URL at the install's")
+    into = Path(args.to) if args.to else Path(data_dir) / "backups"
+
+    async def run() -> int:
+        async with await Database.open(url) as source:
+            made = await back_up(source, into, keep=args.keep)
+            _report_backup(source.path, made, args.keep)
+        return 0
+    return asyncio.run(run())
+
+
+def _report_backup(source, made, keep: int | None) -> None:
+    print(f"backed up {source}")
+    for path in made.leftovers:
+        print(f"removed {path.name}: a backup stopped part-way left it (never a good backup)")
+    print("copied in one snapshot:")
+    for entry in made.copied:
+        unit = "blob(s)" if entry.table == "blob contents" else "row(s)"
+        print(f"  {'job files' if entry.table == 'blob contents' else entry.table}: {entry.target} {unit}")
+    database = made.database.resolve()
+    print(f"verified: {made.folder.resolve()} ({made.bytes / 2**20:.1f} MiB: disco.db and blobs/) "
+          f"in {made.seconds:.1f} s")
+    if made.removed:
+        print(f"removed {len(made.removed)} older backup(s) (--keep {keep}): "
+              f"{', '.join(p.name for p in made.removed)}")
+    print(f"To restore it, either:\n"
+          f"  - SQLite: stop the bot and every engine, then set [storage] url = \"sqlite:///{database}\"\n"
+          f"    in the config file (or DISCO_DATABASE_URL); the install then runs from that folder\n"
+          f"    (copy the folder first to keep the backup as it is)\n"
+          f"  - PostgreSQL or a new place: disco db migrate --from sqlite:///{database} "
+          f"--to <an empty database's URL>")
 
 
 def cmd_db(args: argparse.Namespace) -> int:

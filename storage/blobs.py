@@ -36,7 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 from .errors import CapExceeded, DatabaseError, DiskFull, InvalidValue, NotFound
 
@@ -335,9 +335,15 @@ class Blobs:
                 raise NotFound(f"{ref.name} is no longer kept on the server (blob "
                                f"{ref.sha256[:12]})") from None
         async with self._db.snapshot() as conn:
-            size = await conn.execute_fetchall("SELECT size FROM blobs WHERE sha256 = ?", (ref.sha256,))
-            rows = await conn.execute_fetchall(
-                "SELECT data FROM blob_chunks WHERE sha256 = ? ORDER BY seq", (ref.sha256,))
+            return await self.read_chunks(conn, ref)
+
+    @staticmethod
+    async def read_chunks(conn: Any, ref: BlobRef) -> bytes:
+        """PostgreSQL: a blob's bytes as the transaction `conn` sees them (a snapshot keeps
+        seeing the chunks of a blob deleted after it began)."""
+        size = await conn.execute_fetchall("SELECT size FROM blobs WHERE sha256 = ?", (ref.sha256,))
+        rows = await conn.execute_fetchall(
+            "SELECT data FROM blob_chunks WHERE sha256 = ? ORDER BY seq", (ref.sha256,))
         data = b"".join(bytes(row[0]) for row in rows)
         if not size or len(data) != int(size[0][0]):
             raise NotFound(f"{ref.name} is no longer kept on the server (blob {ref.sha256[:12]})")
@@ -429,12 +435,14 @@ class Blobs:
         rows = await self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs")
         return int(rows[0][0]), int(rows[0][1])
 
-    async def copy_into(self, target: Blobs, conn: Any, shas: list[str]) -> None:
-        """The bytes of the blobs `shas` into `target` inside its transaction `conn` (`disco db
-        migrate`, after the tables and their `blobs` rows were copied in that transaction), one
-        blob at a time."""
+    @staticmethod
+    async def copy_into(target: Blobs, conn: Any, shas: list[str],
+                        read: Callable[[str], Awaitable[bytes]]) -> None:
+        """The bytes of the blobs `shas`, from `read(sha)`, into `target` inside its transaction
+        `conn` (`disco db migrate` and `backup`, after the tables and their `blobs` rows were
+        copied in that transaction), one blob at a time."""
         for sha in shas:
-            await target._write(conn, sha, await self._read(BlobRef(sha, sha)))
+            await target._write(conn, sha, await read(sha))
 
     async def complete(self) -> int:
         """How many blobs have all their bytes stored (a migrated install's check)."""

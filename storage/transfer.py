@@ -1,6 +1,9 @@
-"""Moving an install between databases (`disco db migrate --from URL --to URL`): every table of
-the schema is copied row by row, ids included, into an empty database of either backend, in one
-transaction, and the row counts are compared afterwards.
+"""Moving an install between databases (`disco db migrate --from URL --to URL`) and backing it up
+(`disco db backup`, storage/backup.py): every table of the schema is read in one snapshot of the
+source and copied row by row, ids included, into an empty database of either backend, in one
+transaction, and the row counts (the source's counted in that snapshot) are compared afterwards.
+A backup copies a source the bot and engines keep writing to (`live=True`); the snapshot's job
+files stay readable until the copy ends (storage/snapshot_files.py).
 
 The fairness counters (`queue_guilds`, `queue_users`) are rebuilt by the jobs triggers as the
 jobs arrive; their round-robin history (turn, waiting_since, served_at) is copied over them, so
@@ -15,8 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .blobs import Blobs
 from .db import Database
 from .errors import InvalidState
+from .snapshot_files import snapshot_files
 from .workers import live_workers
 
 # Parents before children is not needed (no foreign keys); jobs before the counters they feed.
@@ -40,29 +45,30 @@ async def _count(db: Database, table: str) -> int:
     return int((await db.execute(f"SELECT COUNT(*) FROM {table}"))[0][0])  # names are constants
 
 
+async def _count_in(conn: Any, table: str) -> int:
+    return int((await conn.execute_fetchall(f"SELECT COUNT(*) FROM {table}"))[0][0])
+
+
 def _values(row: Any, columns: list[str], to_postgres: bool) -> tuple:
     return tuple(bool(row[c]) if to_postgres and c in BOOLEANS and row[c] is not None else row[c]
                  for c in columns)
 
 
-async def copy_database(source: Database, target: Database) -> list[Copied]:
-    """Copy every row of `source` into the empty `target`; returns the counts per table (the
-    caller checks them: `verify`). Refuses a target that already holds data, and a source
-    that live engines still work from."""
-    async with source.snapshot() as read:
-        engines = await live_workers(read, await source.clock(read))
-    if engines:
-        names = ", ".join(w.id for w in engines[:5])
-        raise InvalidState(f"the source is still in use: {len(engines)} live engine(s) ({names}); stop "
-                           f"the bot and every engine first, else what they record in the source after "
-                           f"the copy is rendered and posted again from the new database")
+async def copy_database(source: Database, target: Database, *, live: bool = False) -> list[Copied]:
+    """Copy every row of `source`, as one snapshot of it, into the empty `target`; returns the
+    counts per table, the source's counted in that snapshot (the caller checks them: `verify`).
+    Refuses a target that already holds data, and, unless `live`, a source that live engines
+    still work from."""
+    if not live:
+        await _refuse_live_engines(source)
     held = {table: await _count(target, table) for table in (*TABLES, *(c for c, _ in COUNTERS))}
     if any(held.values()):
         busy = ", ".join(f"{t}: {n}" for t, n in held.items() if n)
         raise InvalidState(f"the target database is not empty ({busy}); copy into a new, empty "
                            f"database so nothing is mixed or overwritten")
     to_postgres = target.kind == "postgresql"
-    async with source.snapshot() as read, target.transaction() as write:
+    async with source.snapshot() as read, target.transaction() as write, \
+            snapshot_files(source, read) as files:
         for table in TABLES:
             order = IDENTITIES.get(table, "1")
             rows = await read.execute_fetchall(f"SELECT * FROM {table} ORDER BY {order}")
@@ -85,10 +91,21 @@ async def copy_database(source: Database, target: Database) -> list[Copied]:
                 f"UPDATE {table} SET {', '.join(f'{h} = ?' for h in HISTORY)} WHERE {where}",
                 [tuple(r[h] for h in HISTORY) + tuple(r[k] for k in keys) for r in rows])
         blobs = [row[0] for row in await read.execute_fetchall("SELECT sha256 FROM blobs ORDER BY sha256")]
-        await source.blobs.copy_into(target.blobs, write, blobs)
-    copied = [Copied(table, await _count(source, table), await _count(target, table))
-              for table in (*TABLES, *(c for c, _ in COUNTERS))]
-    return copied + [Copied("blob contents", (await source.blobs.count())[0], await target.blobs.complete())]
+        await Blobs.copy_into(target.blobs, write, blobs, files.read)
+        # Counted in the snapshot: the live source may hold more rows by now (a backup).
+        counted = {table: await _count_in(read, table) for table in (*TABLES, *(c for c, _ in COUNTERS))}
+    copied = [Copied(table, counted[table], await _count(target, table)) for table in counted]
+    return copied + [Copied("blob contents", len(blobs), await target.blobs.complete())]
+
+
+async def _refuse_live_engines(source: Database) -> None:
+    async with source.snapshot() as read:
+        engines = await live_workers(read, await source.clock(read))
+    if engines:
+        names = ", ".join(w.id for w in engines[:5])
+        raise InvalidState(f"the source is still in use: {len(engines)} live engine(s) ({names}); stop "
+                           f"the bot and every engine first, else what they record in the source after "
+                           f"the copy is rendered and posted again from the new database")
 
 
 def verify(copied: list[Copied]) -> list[str]:

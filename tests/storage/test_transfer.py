@@ -153,25 +153,25 @@ async def test_a_copy_that_dies_while_moving_job_files_leaves_the_target_empty(s
     """`disco db migrate` killed part-way through the blob bytes must not leave a target that
     holds every row but not every file (jobs pointing at missing blobs, and a rerun refused as
     'not empty'): the rows and the bytes land together, or nothing does."""
-    from storage.blobs import Blobs
+    from storage.snapshot_files import SnapshotFiles
     (tmp_path / "a").mkdir()
     await populate(tmp_path / "a" / "original.db")
     reads = 0
-    real_read = Blobs._read
+    real_read = SnapshotFiles.read
 
-    async def dies_on_the_second_blob(self, ref):
+    async def dies_on_the_second_blob(self, sha):
         nonlocal reads
         reads += 1
         if reads == 2:
             raise KeyboardInterrupt  # as Ctrl-C or a kill: nothing after this point runs
-        return await real_read(self, ref)
+        return await real_read(self, sha)
 
-    monkeypatch.setattr(Blobs, "_read", dies_on_the_second_blob)
+    monkeypatch.setattr(SnapshotFiles, "read", dies_on_the_second_blob)
     async with await open_db(tmp_path / "a", name="original.db") as source, await store.open() as target:
         with pytest.raises(KeyboardInterrupt):
             await copy_database(source, target)
         assert [table for table in TABLES if (await target.execute(f"SELECT COUNT(*) FROM {table}"))[0][0]] == []
-        monkeypatch.setattr(Blobs, "_read", real_read)
+        monkeypatch.setattr(SnapshotFiles, "read", real_read)
         copied = await copy_database(source, target)  # the operator simply runs it again
         assert all(c.source == c.target for c in copied)
         upload = json.loads((await target.jobs.list())[0].spec_json)["init_image"]
