@@ -2,9 +2,10 @@
 
 Its command tree is a `bot.tree.DiscoTree`, whose `on_error` answers every failed slash command.
 `setup_hook` (run once after login, before the gateway connects) opens the database, loads the
-cogs, registers the restart-proof job buttons (bot/views.py), starts the poster, optionally
-starts the engine supervisor, and syncs the command tree (`sync_commands`: to `dev_guild_id`
-when one is configured, else globally when the tree changed).
+cogs, registers the restart-proof job buttons (bot/views.py), starts the poster, the retention
+sweep and the scheduled backups (bot/backups.py, when configured), optionally starts the engine
+supervisor, and syncs the command tree (`sync_commands`: to `dev_guild_id` when one is
+configured, else globally when the tree changed).
 Intents are the defaults: slash commands need no privileged intent.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Optional
 import discord
 from discord.ext import commands
 
+from bot.backups import run_backups
 from bot.cogs import EXTENSIONS
 from bot.cogs.apps import submit_paint_form
 from bot.config import BotConfig
@@ -79,6 +81,7 @@ class DiscoBot(commands.Bot):
         self.supervisors: list[EngineSupervisor] = []  # one per [engine] devices entry
         self._poster_task: Optional[asyncio.Task] = None
         self._sweep_task: Optional[asyncio.Task] = None
+        self._backup_task: Optional[asyncio.Task] = None
         self.login_timeout_s = LOGIN_TIMEOUT_S
         self._login_answered = asyncio.Event()  # set when setup_hook starts: the requests are done
 
@@ -125,6 +128,8 @@ class DiscoBot(commands.Bot):
         self._poster_task = asyncio.create_task(self.poster.run(), name="poster")
         self._sweep_task = asyncio.create_task(
             sweep_blobs(self.db, self.config.retention_days * 86400.0), name="blob sweep")
+        if self.config.backup_every_hours > 0:
+            self._backup_task = asyncio.create_task(run_backups(self.config), name="scheduled backups")
         if self.config.spawn_engine:
             self.supervisors = supervise_devices(
                 self.db, self.config.data_dir, self.config.engine, self.config.engine.devices,
@@ -197,7 +202,7 @@ class DiscoBot(commands.Bot):
 
     async def close(self) -> None:
         """Stop the poster first (it uses the HTTP session), then the engine, then the database."""
-        for task in (self._poster_task, self._sweep_task):
+        for task in (self._poster_task, self._sweep_task, self._backup_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -62,10 +62,17 @@ class BotConfig:
     database_url: str = ""  # "" = the SQLite file in data_dir
     blob_bytes: int = storage.DEFAULT_MAX_BYTES  # [storage] blob_bytes: the largest job file kept
     retention_days: float = storage.DEFAULT_RETENTION_DAYS  # a delivered job's files live this long
+    backup_every_hours: float = 0.0  # [storage] backup_every_hours: 0 = no scheduled backups
+    backup_keep: int = 7             # the newest backups kept
+    backup_dir: str = ""             # "" = <data_dir>/backups
 
     @property
     def database_path(self) -> Path:
         return storage.database_path(self.data_dir)
+
+    @property
+    def backup_folder(self) -> Path:
+        return Path(self.backup_dir) if self.backup_dir else self.data_dir / "backups"
 
     @property
     def database(self) -> str:
@@ -92,7 +99,9 @@ class BotConfig:
             config_path=Path(config_path) if config_path else None,
             database_url=config.get("storage", {}).get("url", ""),
             blob_bytes=config.get("storage", {}).get("blob_bytes", storage.DEFAULT_MAX_BYTES),
-            retention_days=config.get("storage", {}).get("retention_days", storage.DEFAULT_RETENTION_DAYS))
+            retention_days=config.get("storage", {}).get("retention_days", storage.DEFAULT_RETENTION_DAYS),
+            **{key: config["storage"][key] for key in ("backup_every_hours", "backup_keep", "backup_dir")
+               if key in config.get("storage", {})})
 
 
 def token_from_environment() -> str:

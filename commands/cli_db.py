@@ -40,7 +40,7 @@ def add_db_command(commands: argparse._SubParsersAction, options: argparse.Argum
                     "database with its job files in DIR/disco-backup-<UTC time>/, verify the counts, "
                     "and say how to restore it.")
     backup.add_argument("--to", metavar="DIR", help="the folder that holds the backups (default: "
-                                                    "the data folder's backups/)")
+                                                    "[storage] backup_dir, else the data folder's backups/)")
     backup.add_argument("--keep", type=int, metavar="N",
                         help=f"then remove all but the newest N backups in DIR (1 to {MAX_KEEP})")
     backup.set_defaults(func=cmd_backup)
@@ -80,7 +80,7 @@ def cmd_backup(args: argparse.Namespace, config: dict[str, dict], data_dir) -> i
     if source_file is not None and not source_file.is_file():  # opening would make an empty one
         raise InvalidValue(f"there is no database at {source_file}, so nothing to back up; point "
                            f"--data-dir, [storage] url of --config or DISCO_DATABASE_URL at the install's")
-    into = Path(args.to) if args.to else Path(data_dir) / "backups"
+    into = Path(args.to or config["storage"].get("backup_dir") or Path(data_dir) / "backups")
 
     async def run() -> int:
         async with await Database.open(url) as source:

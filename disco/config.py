@@ -6,6 +6,9 @@
                                  # (DISCO_DATABASE_URL overrides it; passwords: PGPASSWORD, ~/.pgpass)
     blob_bytes = 536870912       # the largest job file kept (an upload, a checkpoint, an MP4): 512 MiB
     retention_days = 30.0        # a delivered job's files are deleted this long after it finished
+    backup_every_hours = 0.0     # the bot runs `disco db backup` this often (0 = never)
+    backup_keep = 7              # … keeping the newest this many
+    backup_dir = ""              # … in this folder ("" = <data_dir>/backups)
 
     [engine]
     model_set = "dd-default"     # dd-default | random-full | test-tiny
@@ -63,7 +66,8 @@ from engine.models.devices import check_device_name, check_precision
 from engine.models.registry import MODEL_SETS
 
 DEFAULTS: dict[str, dict] = {
-    "storage": {"data_dir": "data", "url": "", "blob_bytes": 512 * 1024 * 1024, "retention_days": 30.0},
+    "storage": {"data_dir": "data", "url": "", "blob_bytes": 512 * 1024 * 1024, "retention_days": 30.0,
+                "backup_every_hours": 0.0, "backup_keep": 7, "backup_dir": ""},
     "engine": {"model_set": "dd-default", "device": "auto", "precision": "auto",
                "allow_download": False, "lease_seconds": 30.0, "heartbeat_seconds": 3.0,
                "checkpoint_every": 10, "gpu_memory_gb": 0.0, "devices": []},
@@ -79,6 +83,8 @@ MAX_CONFIG_BYTES = 1024 * 1024  # config.example.toml is a few KiB
 BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("storage", "blob_bytes"): (2**20, 2**36),        # 1 MiB .. 64 GiB
     ("storage", "retention_days"): (0.01, 3650.0),    # 15 minutes .. 10 years
+    ("storage", "backup_every_hours"): (0.0, 8760.0), # 0 = off .. once a year
+    ("storage", "backup_keep"): (1, 1000),            # storage.backup.MAX_KEEP
     ("engine", "lease_seconds"): (1.0, 3600.0),
     ("engine", "heartbeat_seconds"): (0.1, 600.0),    # and under lease_seconds (_check_engine)
     ("engine", "checkpoint_every"): (1, 100_000),     # as --checkpoint-every

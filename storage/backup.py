@@ -15,6 +15,7 @@ install in a folder of its own: `DIR/disco-backup-<UTC time>/disco.db` with its 
 """
 from __future__ import annotations
 
+import calendar
 import errno
 import fcntl
 import os
@@ -101,6 +102,15 @@ async def _write(source: Database, partial: Path) -> list[Copied]:
         raise InvalidState(f"the backup's counts differ from the database's ({'; '.join(problems)}); "
                            f"it was removed. Run it again, and report this if it repeats")
     return copied
+
+
+def newest_backup_time(into: Path) -> float | None:
+    """When the newest complete backup in `into` was started (its name's UTC time), or None."""
+    found = backups_in(into)
+    if not found:
+        return None
+    stamp = _COMPLETE.match(found[-1].name).group(1)
+    return float(calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ")))
 
 
 def backups_in(into: Path) -> list[Path]:
