@@ -121,6 +121,9 @@ class DiscoOptions:
     image_prompts: tuple[str, ...] = ()
     gobig: bool | None = None
     gobig_init: str | None = None  # the kept copy of a result that ⬆ enlarges
+    # Unless the member chose skip_steps: skip this share of the final steps, those left once the
+    # server's limits apply ("Paint from this image" skips half, so the image's layout stays).
+    skip_share: float | None = None
 
 
 @dataclass
@@ -230,6 +233,8 @@ def build_job(options: DiscoOptions, *, limits: JobLimits = JobLimits(),
     final = merge.build(changes)
     check_gpu_memory(final, limits.gpu_memory_gb)
     spec_notes = list(final.notes)  # before the seed is drawn: replace() starts fresh notes
+    if options.skip_share is not None and "skip_steps" not in merge.by_user:
+        final = final.replace(skip_steps=min(final.steps - 1, int(final.steps * options.skip_share)))
     seed_was_random = final.seed is None
     if seed_was_random:
         final = final.replace(seed=(rng or random.SystemRandom()).randint(0, MAX_SEED))

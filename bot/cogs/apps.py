@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import replace
 from typing import Any
 
 import discord
@@ -43,7 +42,7 @@ from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
 from bot.attachments import DownloadFailed, KeptAttachment, save_image
 from bot.checks import rules_channel_id
 from bot.describe import queue_description
-from bot.queueing import answer_request, build_options, enqueue_options
+from bot.queueing import answer_request, enqueue_options
 from bot.remix import add_fields, form_values
 from commands.job_options import DiscoOptions
 from commands.message_image import (
@@ -174,10 +173,8 @@ async def _paint(bot: Any, interaction: discord.Interaction, form_key: str) -> s
         raise image_not_downloaded(PAINT_MENU, attachment.filename, failed.status, failed.why) from None
     chosen = chosen_settings(prompt, settings)
     shape = shape_flag(chosen, attachment.width, attachment.height)
-    options = DiscoOptions(prompt=f"{prompt} {shape}".strip(), settings=settings, init_image=init)
-    if "skip_steps" not in chosen:  # half of the steps the server's limits and defaults settle on
-        steps = (await build_options(bot, interaction, options)).spec.steps
-        options = replace(options, skip_steps=steps // 2)
+    options = DiscoOptions(prompt=f"{prompt} {shape}".strip(), settings=settings, init_image=init,
+                           skip_share=0.5)  # half of the final steps, unless skip_steps was chosen
     job, text = await enqueue_options(bot, interaction, options)
     log.info("paint from message %s queued job %s for user %s in guild %s", form.message_id, job.id, job.user_id,
              job.guild_id)

@@ -141,6 +141,19 @@ def test_steps_are_clamped_with_skip_steps_kept_in_proportion():
                for n in parsed.notes)
 
 
+def test_a_skip_share_follows_the_steps_left_after_the_limits_unless_skip_steps_is_chosen():
+    # Paint from this image skips half of the final steps: the server's cap lowers steps first,
+    # so the share is not scaled down a second time (300 → 100 skips 50, not 17).
+    for typed in (None, "steps=300"):
+        job = build_job(DiscoOptions(prompt="a barn", settings=typed, skip_share=0.5),
+                        limits=JobLimits(max_steps=100))
+        assert (job.spec.steps, job.spec.skip_steps) == (100, 50), typed
+        assert not any("skip_steps 50 →" in note for note in job.notes), job.notes
+    chosen = build_job(DiscoOptions(prompt="a barn --skip 10", settings="steps=40", skip_share=0.5))
+    assert (chosen.spec.steps, chosen.spec.skip_steps) == (40, 10)
+    assert build_job(DiscoOptions(prompt="a barn", steps=2, skip_share=0.5)).spec.skip_steps == 1
+
+
 def test_size_over_the_limit_keeps_its_shape():
     parsed = job(width=2048, height=1024, limits=JobLimits(max_pixels=512 * 512))
     assert parsed.spec.width == 2 * parsed.spec.height

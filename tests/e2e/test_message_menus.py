@@ -219,3 +219,23 @@ def test_the_servers_rules_apply_to_the_menus_and_the_bot_needs_no_message_histo
         assert "renders are not allowed in this channel" in described
         assert len(await db.jobs.list()) == 1 and message_fetches(fake) == []
     run(body, tmp_path)
+
+
+def test_half_of_the_steps_skipped_follows_the_servers_cap_and_the_members_defaults(tmp_path):
+    """The half is of the steps the job ends with: a member's default steps, then the server's
+    max_steps lowering them (the share was once scaled down again: 17 of 100 for 300 typed)."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.guilds.set_limits(fake.guild.id, max_steps=100, max_queued_per_user=5)
+        message = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            typed = await answered(fake, await fake.submit_modal(
+                await open_form(fake, message.id), {"prompt": "a barn", "settings": "steps=300"}))
+            await db.users.set_defaults(fake.member.id, {"steps": 20})
+            own = await answered(fake, await fake.submit_modal(await open_form(fake, message.id),
+                                                               {"prompt": "a barn"}))
+        for echo, (steps, skip) in ((typed, (100, 50)), (own, (20, 10))):
+            spec = json.loads((await db.jobs.get(job_id_in(echo.content))).spec_json)
+            assert (spec["steps"], spec["skip_steps"]) == (steps, skip), echo.content
+            assert f"skip_steps {skip} of {steps} steps (half of them" in echo.content
+            assert "the same share" not in echo.content  # no skip_steps of the member's was lowered
+    run(body, tmp_path)
