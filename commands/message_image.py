@@ -4,7 +4,8 @@ use, what they refuse, and the "Paint from this image" form.
 Only attachments are read: an image that is only linked, or shown in an embed, is a URL anyone
 could have written, and the bot fetches no URL a member chose (SSRF). The first attachment whose
 Discord metadata says it is a still image (`engine.media.still_formats`: the same rule as
-`/disco`'s `init_image`) is used; the bytes are then checked like any attachment
+`/disco`'s `init_image`) is used (on a result of the bot's, the first after the grid of its
+images, `RESULT_GRID`); the bytes are then checked like any attachment
 (bot/attachments.save_image). The form reuses the ✏️ remix form's field description
 (`commands.remix.RemixField`) and its checks; `chosen_settings` and `shape_flag` decide what the
 painting takes from the image when the member did not choose it (skip_steps, the shape), and
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
@@ -59,13 +61,15 @@ class Picked:
     index: int
     count: int
     filename: str
+    past_grid: bool = False  # a result of the bot's: its grid of the images was passed over
 
     def note(self) -> str:
         """Which attachment was used, when the message has several ("" when it has one)."""
         if self.count == 1:
             return ""
-        return (f"Used attachment {self.index + 1} of {self.count}, {self.filename[:80]} (the message's first "
-                f"still image).")
+        which = ("the result's first image, not the grid of them; for another, attach it to /disco "
+                 "init_image:" if self.past_grid else "the message's first still image")
+        return f"Used attachment {self.index + 1} of {self.count}, {self.filename[:80]} ({which})."
 
 
 def is_still_image(file: AttachedFile) -> bool:
@@ -76,10 +80,21 @@ def is_still_image(file: AttachedFile) -> bool:
     return kind in CONTENT_TYPES or (kind in UNNAMED_TYPES and extension in EXTENSIONS)
 
 
-def pick_still_image(files: Iterable[AttachedFile], menu: str, option: str) -> Picked:
-    """The message's first still-image attachment; a refusal naming the rule and the fix when it
-    has none. `option`: the slash command option that takes an attached image instead."""
+# The grid a result of the bot's with several images shows first (bot/stills.image_grid: the
+# job's id, then _grid): an overview with their numbers and the job's header, not one painting.
+RESULT_GRID = re.compile(r"[0-9A-Z]{26}_grid\.(?:png|jpg)")
+
+
+def pick_still_image(files: Iterable[AttachedFile], menu: str, option: str, *, by_bot: bool = False) -> Picked:
+    """The message's first still-image attachment (on a result of the bot's, `by_bot`, the first
+    image after its grid); a refusal naming the rule and the fix when it has none. `option`: the
+    slash command option that takes an attached image instead."""
     files = list(files)
+    images = [index for index, file in enumerate(files) if is_still_image(file)]
+    grids = [index for index in images if by_bot and RESULT_GRID.fullmatch(files[index].filename)]
+    if grids and len(images) > len(grids):
+        index = next(index for index in images if index not in grids)
+        return Picked(index, len(files), files[index].filename, past_grid=True)
     if not files:
         raise CommandError(f"{menu}: this message has no attached image (rule: menu_attachments_only); only "
                            f"images attached to a message are read, not links or embeds — attach the image to "
@@ -150,7 +165,8 @@ class PaintForm:
     def to_json(self) -> bytes:
         return json.dumps({"kind": PAINT_FORM_KIND, "guild": self.guild_id, "channel": self.channel_id,
                            "message": self.message_id, "user": self.user_id, "attachment": self.attachment,
-                           "index": self.picked.index, "count": self.picked.count},
+                           "index": self.picked.index, "count": self.picked.count,
+                           "past_grid": self.picked.past_grid},
                           sort_keys=True).encode()
 
     @classmethod
@@ -167,12 +183,13 @@ class PaintForm:
             if not all(type(value) is int for value in ids) or not isinstance(attachment, dict):
                 raise ValueError("a field of the wrong type")
             filename = attachment.get("filename")
-            if not isinstance(filename, str):
+            past_grid = kept.get("past_grid", False)  # absent from a form kept before it was
+            if not isinstance(filename, str) or type(past_grid) is not bool:
                 raise ValueError("an attachment without a name")
         except (ValueError, KeyError):  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise form_unknown(menu) from None
         guild_id, channel_id, message_id, user_id, index, count = ids
-        return cls(guild_id, channel_id, message_id, user_id, attachment, Picked(index, count, filename))
+        return cls(guild_id, channel_id, message_id, user_id, attachment, Picked(index, count, filename, past_grid))
 
 
 def form_unknown(menu: str) -> CommandError:

@@ -1,7 +1,8 @@
 """The message context menus (right-click a message → Apps): "Describe image" and "Paint from
 this image", so a member uses an image already in the channel without downloading it first.
 
-Both read only the message's attachments (`commands.message_image`: the first still image; a
+Both read only the message's attachments (`commands.message_image`: the first still image, past
+the grid of a result of the bot's; a
 link or an embed is never fetched) and refuse before anything is queued when there is none.
 "Describe image" queues like `/describe image:` (`bot.describe.queue_description`). "Paint from
 this image" answers with a form (a modal must be the first answer, within 3 s: only one
@@ -76,17 +77,20 @@ DESCRIBE_INSTEAD = "/describe image:"
 PAINT_INSTEAD = "/disco init_image:"
 
 
-def picked_attachment(message: discord.Message, menu: str, instead: str) -> tuple[discord.Attachment, Picked]:
-    """The message's first still-image attachment and which it was; the refusal when none is."""
+def picked_attachment(interaction: discord.Interaction, message: discord.Message, menu: str,
+                      instead: str) -> tuple[discord.Attachment, Picked]:
+    """The message's first still-image attachment (past the grid of a result of the bot's) and
+    which it was; the refusal when none is."""
+    by_bot = interaction.client.user is not None and message.author.id == interaction.client.user.id
     picked = pick_still_image((AttachedFile(a.filename, a.content_type) for a in message.attachments), menu,
-                              instead)
+                              instead, by_bot=by_bot)
     return message.attachments[picked.index], picked
 
 
 @app_commands.guild_only()
 async def describe_image(interaction: discord.Interaction, message: discord.Message) -> None:
     """Apps → Describe image: the message's image described as a prompt, as `/describe` does."""
-    attachment, picked = picked_attachment(message, DESCRIBE_MENU, DESCRIBE_INSTEAD)
+    attachment, picked = picked_attachment(interaction, message, DESCRIBE_MENU, DESCRIBE_INSTEAD)
     await think(interaction)
 
     async def queue():
@@ -99,7 +103,7 @@ async def describe_image(interaction: discord.Interaction, message: discord.Mess
 async def paint_from_image(interaction: discord.Interaction, message: discord.Message) -> None:
     """Apps → Paint from this image: the form, once the message is known to carry a still image
     and the channel takes renders. What the submit needs of this click is kept first."""
-    attachment, picked = picked_attachment(message, PAINT_MENU, PAINT_INSTEAD)
+    attachment, picked = picked_attachment(interaction, message, PAINT_MENU, PAINT_INSTEAD)
     guild = await interaction.client.db.guilds.get(interaction.guild_id)
     if not guild.channel_allowed(rules_channel_id(interaction)):  # before the member fills the form
         allowed = ", ".join(f"<#{c}>" for c in sorted(guild.allowed_channel_ids))

@@ -3,6 +3,7 @@ form's fields and what the painting takes from the image."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -44,6 +45,20 @@ def test_the_first_still_image_is_used_and_said_when_there_are_several():
     assert (picked.index, picked.count, picked.filename) == (1, 3, "a.png")
     assert picked.note() == "Used attachment 2 of 3, a.png (the message's first still image)."
     assert pick_still_image(files[1:2], PAINT_MENU, "/disco init_image:").note() == ""
+
+
+def test_on_a_result_of_the_bots_the_grid_of_its_images_is_passed_over():
+    grid = AttachedFile("01M99MB6CK11RVTRXKZNR28AJ6_grid.png", "image/png")
+    files = [grid, AttachedFile("out_0.png", "image/png"), AttachedFile("out_1.png", "image/png"),
+             AttachedFile("01M99MB6CK11RVTRXKZNR28AJ6_settings.json", "application/json")]
+    picked = pick_still_image(files, PAINT_MENU, "/disco init_image:", by_bot=True)
+    assert (picked.index, picked.past_grid) == (1, True)
+    assert picked.note() == ("Used attachment 2 of 4, out_0.png (the result's first image, not the grid of "
+                             "them; for another, attach it to /disco init_image:).")
+    assert pick_still_image(files, PAINT_MENU, "/disco init_image:").index == 0  # a member's file of that name
+    assert pick_still_image(files[:1], PAINT_MENU, "/disco init_image:", by_bot=True).index == 0  # the grid alone
+    kept = replace(FORM, picked=replace(picked, filename="pic.png"))  # the name is the attachment's
+    assert PaintForm.from_json(kept.to_json(), PAINT_MENU) == kept
 
 
 def test_a_message_without_attachments_is_refused_with_what_to_do_instead():

@@ -24,7 +24,7 @@ from bot.cogs.apps import FORM_FILE, FORM_PREFIX
 from commands.message_image import DESCRIBE_MENU, PAINT_MENU
 from engine.media.still_formats import FORMAT_LIST
 from storage import Database, blob_ref, parse_ref
-from tests.support.bot import answered, form_values, job_id_in, make_bot, run
+from tests.support.bot import OWNER, answered, delivered, form_values, job_id_in, make_bot, queue_job, run
 from tests.support.fakediscord import FakeDiscord, FakeFile
 from tests.support.fakediscord.models import BOT_PERMISSIONS, Perm
 
@@ -238,4 +238,37 @@ def test_half_of_the_steps_skipped_follows_the_servers_cap_and_the_members_defau
             assert (spec["steps"], spec["skip_steps"]) == (steps, skip), echo.content
             assert f"skip_steps {skip} of {steps} steps (half of them" in echo.content
             assert "the same share" not in echo.content  # no skip_steps of the member's was lowered
+    run(body, tmp_path)
+
+
+async def finish_with_images(db: Database, tmp_path, job_id: str, colors) -> list[bytes]:
+    """Play the engine: complete `job_id` with one 64×64 PNG per colour (a job of n_batches images)."""
+    job = await db.leases.claim(OWNER)
+    refs, images = [], []
+    for index, color in enumerate(colors):
+        images.append(png(color))
+        refs.append(await db.blobs.put(images[-1], f"out_{index}.png", job_id=job_id, role="output",
+                                       fence=(job.attempt, OWNER)))
+    await db.leases.complete(job_id, job.attempt, OWNER, artifacts=refs, gpu_seconds=1.0)
+    return images
+
+
+def test_on_a_result_of_several_images_the_menus_take_its_first_image_not_the_grid(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        job_id = await queue_job(db, fake)
+        images = await finish_with_images(db, tmp_path, job_id, [(200, 0, 0), (0, 200, 0), (0, 0, 200), (9, 9, 9)])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            await delivered(db, job_id, 15.0)
+            result = await fake.wait_for_message(fake.channel.id, lambda m: any("_grid." in a.filename
+                                                                               for a in m.attachments))
+            assert result.attachments[0].filename == f"{job_id}_grid.png"  # the grid comes first
+            painted = await answered(fake, await fake.submit_modal(await open_form(fake, result.id),
+                                                                   {"prompt": "a barn"}))
+            described = await answered(fake, await fake.message_menu(DESCRIBE_MENU, result.id))
+        for echo in (painted, described):
+            spec = json.loads((await db.jobs.get(job_id_in(echo.content))).spec_json)
+            assert await db.blobs.get(spec["init_image"]) == images[0], echo.content
+            assert f"Used attachment 2 of {len(result.attachments)}, " in echo.content
+            assert "(the result's first image, not the grid of them; for another, attach it to /disco " \
+                   "init_image:)." in echo.content.replace("\\", "")
     run(body, tmp_path)
