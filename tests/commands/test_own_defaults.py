@@ -83,14 +83,15 @@ def test_an_own_default_that_clashes_with_a_typed_option_names_where_it_came_fro
 
 def test_stored_defaults_that_are_no_longer_valid_are_dropped_with_a_note() -> None:
     stored = {"eta": 0.5, "seed": 4, "init_image": "/etc/passwd", "old_setting": 1, "steps": 5000,
-              "clip_guidance_scale": "loud"}
+              "clip_guidance_scale": "loud", "text_prompts": "oil painting"}
     notes: list[str] = []
     assert usable_own_defaults(stored, notes) == {"eta": 0.5}
-    assert len(notes) == 5 and all(OWN_DEFAULTS_FIX in note for note in notes)
+    assert len(notes) == 6 and all(OWN_DEFAULTS_FIX in note for note in notes)
     joined = "\n".join(notes)
     assert "seed from your defaults ignored: every job would paint the same noise" in joined
     assert "init_image from your defaults ignored: images come from attachments only" in joined
     assert "old_setting from your defaults ignored: not a setting of this version" in joined
+    assert "text_prompts from your defaults ignored: the prompt you type replaces it" in joined
     assert "steps from your defaults ignored: steps: 5000" in joined
     parsed = job(stored)
     assert parsed.spec.eta == 0.5 and parsed.spec.steps == 120 and parsed.spec.init_image is None
@@ -142,6 +143,8 @@ def test_setting_adds_or_replaces_keys_with_the_servers_checks() -> None:
 @pytest.mark.parametrize("current, text, message", [
     ({}, "seed=5", "seed cannot be a default"),
     ({}, "init_image=/etc/passwd", "images come from attachments only"),
+    ({}, "text_prompts=oil painting", "text_prompts cannot be one of your defaults (the prompt you type "
+                                      "replaces it in every job; write the style into your prompt instead"),
     ({}, "steps=1", "steps"),
     ({}, "stepz=3", "stepz"),
     ({}, "", "no setting given"),

@@ -60,6 +60,7 @@ def test_own_defaults_apply_under_the_members_choices_and_are_reset(tmp_path):
             assert await db.users.defaults(fake.member.id) == {"steps": 40, "eta": 0.5}
             for typed, why in (("seed=5", "seed cannot be a default"),
                                ("init_image=/etc/passwd", "images come from attachments only"),
+                               ("text_prompts=oil painting", "the prompt you type replaces it in every job"),
                                ("steps=0", "steps"), ("stepz=30", "stepz"),
                                ("skip_steps=60", "together with your other defaults")):
                 refused = await settings(fake, {"defaults": typed})
