@@ -133,7 +133,7 @@ SIZE_SETTINGS = frozenset({"width", "height", "size", "aspect_ratio"})
 def shape_flag(chosen: set[str], width: Optional[int], height: Optional[int]) -> str:
     """`--ar W:H` of the image, to add to the prompt when the member chose no size: DD stretches
     the init image to the render's size, so a painting shaped like it keeps its proportions
-    (within --ar's bounds). "" when a size was chosen or Discord did not measure the image."""
+    (within --ar's bounds). "" when a size was chosen or the image has no size."""
     if chosen & SIZE_SETTINGS or not width or not height or width <= 0 or height <= 0:
         return ""
     if width > MAX_RATIO * height:

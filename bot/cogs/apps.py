@@ -22,7 +22,8 @@ refused with the fix) and queued as `init_image` of a `/disco` still through
 channels). DD keeps an init image only when steps are skipped, so unless the member set
 skip_steps, half of the final steps are; and it stretches the image to the render's size, so
 unless the member chose a size, the painting takes the image's shape (`--ar`, at the pixel
-count the server's defaults give).
+count the server's defaults give), measured on the downloaded image (upright, as the engine
+reads it; Discord measures no HEIC).
 
 The menus' refusals go through the command tree's error path (discord.py 2.7 hands what a
 context menu raises, wrapped in `CommandInvokeError`, to `DiscoTree.on_error`); the submit's
@@ -40,7 +41,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
-from bot.attachments import DownloadFailed, KeptAttachment, save_image
+from bot.attachments import DownloadFailed, KeptAttachment, save_measured_image
 from bot.checks import rules_channel_id
 from bot.describe import queue_description
 from bot.queueing import answer_request, enqueue_options
@@ -172,11 +173,12 @@ async def _paint(bot: Any, interaction: discord.Interaction, form_key: str) -> s
     except ValueError:
         raise form_unknown(PAINT_MENU) from None
     try:
-        init = await save_image(bot.db, attachment, "init_image", interaction.filesize_limit)
+        init, (width, height) = await save_measured_image(bot.db, attachment, "init_image",
+                                                          interaction.filesize_limit)
     except DownloadFailed as failed:  # deleted since the form opened, or Discord's CDN failed
         raise image_not_downloaded(PAINT_MENU, attachment.filename, failed.status, failed.why) from None
     chosen = chosen_settings(prompt, settings)
-    shape = shape_flag(chosen, attachment.width, attachment.height)
+    shape = shape_flag(chosen, width, height)  # as the engine reads it, not as Discord measured it
     options = DiscoOptions(prompt=f"{prompt} {shape}".strip(), settings=settings, init_image=init,
                            skip_share=0.5)  # half of the final steps, unless skip_steps was chosen
     job, text = await enqueue_options(bot, interaction, options)

@@ -272,3 +272,35 @@ def test_on_a_result_of_several_images_the_menus_take_its_first_image_not_the_gr
             assert "(the result's first image, not the grid of them; for another, attach it to /disco " \
                    "init_image:)." in echo.content.replace("\\", "")
     run(body, tmp_path)
+
+
+def rotated_photo() -> bytes:
+    """A 120×40 JPEG whose EXIF orientation (6: turn 90°) makes it 40×120 upright, as a phone keeps it."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.new("RGB", (120, 40), (90, 60, 30)).save(buffer, "JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+def test_the_paintings_shape_is_the_image_as_the_engine_reads_it_not_discords_measure(tmp_path):
+    """Discord measures no HEIC (no width or height sent), and may give a phone photo's sides
+    before its EXIF turn: the shape comes from the downloaded image, upright."""
+    wide = io.BytesIO()
+    Image.new("RGB", (300, 100), (10, 20, 30)).save(wide, "WEBP")
+
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.guilds.set_limits(fake.guild.id, max_queued_per_user=5)
+        unmeasured = await fake.user_message(fake.channel.id, fake.member, "",
+                                             [FakeFile("wide.webp", wide.getvalue(), "image/webp")])
+        photo = await fake.user_message(fake.channel.id, fake.member, "", [
+            FakeFile("phone.jpg", rotated_photo(), "image/jpeg", width=120, height=40)])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            echoes = [await answered(fake, await fake.submit_modal(await open_form(fake, message.id),
+                                                                   {"prompt": "a barn"}))
+                      for message in (unmeasured, photo)]
+        for echo, ratio in zip(echoes, ("3:1", "1:3")):
+            assert f"; shaped like the image (--ar {ratio})." in echo.content, echo.content
+        spec = json.loads((await db.jobs.get(job_id_in(echoes[1].content))).spec_json)
+        assert spec["height"] > spec["width"]  # upright, as the engine will read it
+    run(body, tmp_path)
