@@ -66,7 +66,7 @@ from commands.message_image import (
     shape_flag,
     with_notes,
 )
-from storage import ChannelNotAllowed, NotFound, blob_ref, parse_ref
+from storage import NotFound, blob_ref, parse_ref
 
 log = logging.getLogger("disco.bot.apps")
 
@@ -103,12 +103,11 @@ async def describe_image(interaction: discord.Interaction, message: discord.Mess
 @app_commands.guild_only()
 async def paint_from_image(interaction: discord.Interaction, message: discord.Message) -> None:
     """Apps → Paint from this image: the form, once the message is known to carry a still image
-    and the channel takes renders. What the submit needs of this click is kept first."""
+    and the server takes renders in this channel now. What the submit needs of this click is kept
+    first."""
     attachment, picked = picked_attachment(interaction, message, PAINT_MENU, PAINT_INSTEAD)
     guild = await interaction.client.db.guilds.get(interaction.guild_id)
-    if not guild.channel_allowed(rules_channel_id(interaction)):  # before the member fills the form
-        allowed = ", ".join(f"<#{c}>" for c in sorted(guild.allowed_channel_ids))
-        raise ChannelNotAllowed(f"renders are not allowed in this channel; use {allowed}")
+    guild.check_intake(rules_channel_id(interaction))  # paused, or not here: before the member fills the form
     form = PaintForm(interaction.guild_id, interaction.channel_id, message.id, interaction.user.id,
                      KeptAttachment.of(attachment).to_dict(), picked)
     await interaction.response.send_modal(PaintModal(await keep_form(interaction.client.db, form)))

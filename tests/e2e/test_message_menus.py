@@ -211,10 +211,17 @@ def test_the_servers_rules_apply_to_the_menus_and_the_bot_needs_no_message_histo
         async with fake.run_client(make_bot(tmp_path, fake)):
             echo = await answered(fake, await fake.submit_modal(await open_form(fake, message.id),
                                                                 {"prompt": "a lighthouse"}))
+            opened = await open_form(fake, message.id)
+            await db.guilds.pause_intake(fake.guild.id, "new GPU tonight")
+            paused = await refusal(fake, await fake.message_menu(PAINT_MENU, message.id))  # no form to fill
+            paused_submit = await refusal(fake, await fake.submit_modal(opened, {"prompt": "a barn"}))
+            await db.guilds.resume_intake(fake.guild.id)
             await db.guilds.allow_channel(fake.guild.id, fake.guild.channels[1].id)
             elsewhere = await refusal(fake, await fake.message_menu(PAINT_MENU, message.id))
             described = await refusal(fake, await fake.message_menu(DESCRIBE_MENU, message.id))
         assert echo.content.startswith("**Queued**"), echo.content
+        for text in (paused, paused_submit):
+            assert "this server's admins paused new renders (new GPU tonight); try again later" in text, text
         assert "renders are not allowed in this channel" in elsewhere
         assert "renders are not allowed in this channel" in described
         assert len(await db.jobs.list()) == 1 and message_fetches(fake) == []
