@@ -44,6 +44,10 @@ def parse_defaults(text: str) -> dict[str, Any]:
     try:
         values = parse_set_options(text)
     except SpecError as err:
+        if err.param in AnimationSpec.model_fields and err.param not in RenderSpec.model_fields:
+            raise CommandError(f"defaults: {err.param} is an animation setting; defaults hold settings every "
+                               f"job shares (stills, animations, studies), so it cannot be one (rule: defaults) "
+                               f"— type it in /animate settings: each time", err.param, rule="defaults") from None
         raise CommandError(f"defaults: {err}", err.param, rule="defaults") from None
     if not values:
         raise CommandError("defaults: no setting given; e.g. settings:\"steps=150; eta=0.5\"",

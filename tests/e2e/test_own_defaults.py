@@ -61,6 +61,7 @@ def test_own_defaults_apply_under_the_members_choices_and_are_reset(tmp_path):
             for typed, why in (("seed=5", "seed cannot be a default"),
                                ("init_image=/etc/passwd", "images come from attachments only"),
                                ("text_prompts=oil painting", "the prompt you type replaces it in every job"),
+                               ("translation_x=2", "type it in /animate settings: each time"),
                                ("steps=0", "steps"), ("stepz=30", "stepz"),
                                ("skip_steps=60", "together with your other defaults")):
                 refused = await settings(fake, {"defaults": typed})
