@@ -35,6 +35,7 @@ DESCRIBE_MENU = "Describe image"          # ≤ 32 characters (Discord's cap for
 PAINT_MENU = "Paint from this image"
 MENU_NAMES = (DESCRIBE_MENU, PAINT_MENU)
 SETTINGS_FIELD_MAX = 4000  # the same cap as /disco's settings option (bot.params.Settings)
+PRESET_FIELD_MAX = 32      # storage.presets: names of 1-32 characters
 
 PAINT_FIELDS = (
     RemixField("prompt", "Prompt", PROMPT_FIELD_MAX, 'e.g. "a lighthouse at dawn:2 | oil painting"',
@@ -42,6 +43,8 @@ PAINT_FIELDS = (
     RemixField("settings", "Settings (optional, as /disco's settings:)", SETTINGS_FIELD_MAX,
                "e.g. steps=150; skip_steps=50 (empty: half of the steps are skipped)", paragraph=True,
                required=False),
+    RemixField("preset", "Preset (optional: a name from /preset list)", PRESET_FIELD_MAX,
+               "e.g. misty-forest: its settings, under the ones above", required=False),
 )
 PAINT_FIELD_KEYS = tuple(field.key for field in PAINT_FIELDS)
 
@@ -109,22 +112,23 @@ def pick_still_image(files: Iterable[AttachedFile], menu: str, option: str, *, b
                        rule="menu_still_image")
 
 
-def paint_form_values(values: dict[str, str]) -> tuple[str, Optional[str]]:
-    """The submitted paint form: its prompt and its settings text (None when left empty)."""
+def paint_form_values(values: dict[str, str]) -> tuple[str, Optional[str], Optional[str]]:
+    """The submitted paint form: its prompt, its settings text and its preset's name (None when
+    left empty)."""
     values = {key: values.get(key, "") for key in PAINT_FIELD_KEYS}
     check_fields(PAINT_FIELDS, values, empty_fix="fill it in, or close the form to paint nothing",
                  rule="paint_field")
-    return values["prompt"].strip(), values["settings"].strip() or None
+    return values["prompt"].strip(), values["settings"].strip() or None, values["preset"].strip() or None
 
 
-def chosen_settings(prompt: str, settings: Optional[str]) -> set[str]:
-    """The settings the member chose in the form: flags in the prompt (`--skip 50`, `--ar 3:4`)
-    and keys in the settings. Text that does not parse chose nothing: the build refuses it with
-    its own words."""
+def chosen_settings(prompt: str, settings: Optional[str], preset: Iterable[str] = ()) -> set[str]:
+    """The settings the member chose in the form: flags in the prompt (`--skip 50`, `--ar 3:4`),
+    keys in the settings and in the preset they named (`preset`: its keys). Text that does not
+    parse chose nothing: the build refuses it with its own words."""
     try:
-        return set(parse_prompt_text(prompt).flags) | set(parse_set_options(settings))
+        return set(parse_prompt_text(prompt).flags) | set(parse_set_options(settings)) | set(preset)
     except SpecError:  # CommandError is a SpecError
-        return set()
+        return set(preset)
 
 
 SIZE_SETTINGS = frozenset({"width", "height", "size", "aspect_ratio"})

@@ -6,8 +6,8 @@ the grid of a result of the bot's; a
 link or an embed is never fetched) and refuse before anything is queued when there is none.
 "Describe image" queues like `/describe image:` (`bot.describe.queue_description`). "Paint from
 this image" answers with a form (a modal must be the first answer, within 3 s: only one
-database read and one small write happen before it): the prompt and optional settings, as
-`/disco`'s, in the ✏️ remix form's style (`bot.remix.add_fields`). Its submit, read by
+database read and one small write happen before it): the prompt, optional settings as
+`/disco`'s and a preset's name, in the ✏️ remix form's style (`bot.remix.add_fields`). Its submit, read by
 `DiscoBot.on_interaction` through `submit_paint_form`, may come minutes later or after a
 restart, so nothing is kept in memory: the menu keeps what the submit needs as a small JSON
 blob (`commands.message_image.PaintForm`: the server, channel, message and member, and the
@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
+from typing import Any, Optional
 
 import discord
 from discord import app_commands
@@ -166,7 +166,8 @@ async def _paint(bot: Any, interaction: discord.Interaction, form_key: str) -> s
         raise form_of_another(PAINT_MENU)
     values = {key: value for key, value in form_values(interaction.data.get("components", [])).items()
               if key in PAINT_FIELD_KEYS}
-    prompt, settings = paint_form_values(values)
+    prompt, settings, preset = paint_form_values(values)
+    preset_keys = await preset_settings(bot.db, interaction, preset)
     try:
         attachment = KeptAttachment.from_dict(form.attachment, bot.http)
     except ValueError:
@@ -176,16 +177,25 @@ async def _paint(bot: Any, interaction: discord.Interaction, form_key: str) -> s
                                                           interaction.filesize_limit)
     except DownloadFailed as failed:  # deleted since the form opened, or Discord's CDN failed
         raise image_not_downloaded(PAINT_MENU, attachment.filename, failed.status, failed.why) from None
-    chosen = chosen_settings(prompt, settings)
+    chosen = chosen_settings(prompt, settings, preset_keys)
     shape = shape_flag(chosen, width, height)  # as the engine reads it, not as Discord measured it
     options = DiscoOptions(prompt=f"{prompt} {shape}".strip(), settings=settings, init_image=init,
-                           skip_share=0.5)  # half of the final steps, unless skip_steps was chosen
-    job, text = await enqueue_options(bot, interaction, options)
+                           skip_share=None if "skip_steps" in chosen else 0.5)  # half of the final steps
+    job, text = await enqueue_options(bot, interaction, options, preset_name=preset)
     log.info("paint from message %s queued job %s for user %s in guild %s", form.message_id, job.id, job.user_id,
              job.guild_id)
     skip = json.loads(job.spec_json)["skip_steps"]
     return with_notes(text, form.picked.note(), paint_note(attachment.filename, skip, job.steps,
                                                            skip_chosen="skip_steps" in chosen, shape=shape))
+
+
+async def preset_settings(db: Any, interaction: discord.Interaction, name: Optional[str]) -> tuple[str, ...]:
+    """The settings the preset named in the form sets (the member's own, else the server's); the
+    refusal when there is none of that name. Read before the image is downloaded."""
+    if name is None:
+        return ()
+    values = json.loads((await db.presets.get(interaction.guild_id, name, owner_id=interaction.user.id)).spec_json)
+    return tuple(values) if isinstance(values, dict) else ()
 
 
 MENUS = ((DESCRIBE_MENU, describe_image), (PAINT_MENU, paint_from_image))

@@ -10,6 +10,7 @@ import pytest
 from commands.errors import CommandError
 from commands.message_image import (
     PAINT_FORM_MAX_BYTES,
+    PRESET_FIELD_MAX,
     PAINT_MENU,
     SETTINGS_FIELD_MAX,
     AttachedFile,
@@ -80,11 +81,13 @@ def test_attachments_that_are_no_still_image_are_refused_naming_the_formats():
 
 
 def test_the_paint_form_needs_a_prompt_and_bounds_both_fields():
-    assert paint_form_values({"prompt": " a barn ", "settings": "  "}) == ("a barn", None)
-    assert paint_form_values({"prompt": "a barn", "settings": "steps=50"}) == ("a barn", "steps=50")
+    assert paint_form_values({"prompt": " a barn ", "settings": "  "}) == ("a barn", None, None)
+    assert paint_form_values({"prompt": "a barn", "settings": "steps=50", "preset": " quick "}) == \
+        ("a barn", "steps=50", "quick")
     for values, rule in (({"prompt": "   "}, "paint_field_required"),
                          ({"prompt": "x" * (PROMPT_FIELD_MAX + 1)}, "paint_field_length"),
-                         ({"prompt": "a", "settings": "x" * (SETTINGS_FIELD_MAX + 1)}, "paint_field_length")):
+                         ({"prompt": "a", "settings": "x" * (SETTINGS_FIELD_MAX + 1)}, "paint_field_length"),
+                         ({"prompt": "a", "preset": "x" * (PRESET_FIELD_MAX + 1)}, "paint_field_length")):
         with pytest.raises(CommandError) as caught:
             paint_form_values(values)
         assert caught.value.rule == rule and f"rule: {rule}" in str(caught.value)
@@ -95,6 +98,7 @@ def test_the_settings_the_member_chose_come_from_the_prompt_flags_and_the_settin
     assert {"steps", "width"} <= chosen_settings("a barn", "steps=50; width=512")
     assert chosen_settings("a barn", None) == set()
     assert chosen_settings("a barn", "not a setting") == set()  # the build refuses it in its own words
+    assert chosen_settings("a barn", "steps=50", ("skip_steps", "width")) == {"steps", "skip_steps", "width"}
 
 
 def test_the_painting_is_shaped_like_the_image_unless_a_size_was_chosen():

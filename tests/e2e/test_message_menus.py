@@ -87,7 +87,8 @@ def test_paint_from_this_image_opens_a_form_and_its_submit_after_a_restart_queue
             again = await open_form(fake, message.id)
         custom_id = opened.modal["custom_id"]
         assert re.fullmatch(re.escape(FORM_PREFIX) + "[0-9a-f]{64}", custom_id) and len(custom_id) <= 100
-        assert opened.modal["title"] == PAINT_MENU and form_values(opened.modal) == {"prompt": "", "settings": ""}
+        assert opened.modal["title"] == PAINT_MENU and form_values(opened.modal) == \
+            {"prompt": "", "settings": "", "preset": ""}
         kept = json.loads(await db.blobs.get(blob_ref(custom_id.removeprefix(FORM_PREFIX), FORM_FILE)))
         assert (kept["guild"], kept["channel"], kept["message"], kept["user"]) == \
             (fake.guild.id, fake.channel.id, message.id, fake.member.user.id)
@@ -310,4 +311,25 @@ def test_the_paintings_shape_is_the_image_as_the_engine_reads_it_not_discords_me
             assert f"; shaped like the image (--ar {ratio})." in echo.content, echo.content
         spec = json.loads((await db.jobs.get(job_id_in(echoes[1].content))).spec_json)
         assert spec["height"] > spec["width"]  # upright, as the engine will read it
+    run(body, tmp_path)
+
+
+def test_a_preset_named_in_the_form_gives_its_settings_and_they_count_as_chosen(tmp_path):
+    """A member paints with their preset: its skip_steps and size are theirs (no half skipped, no
+    shape of the image); a name they have no preset of is refused before the image is downloaded."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.guilds.set_limits(fake.guild.id, max_queued_per_user=5)
+        await db.presets.save(fake.guild.id, "quick", json.dumps({"steps": 40, "skip_steps": 4, "width": 512}),
+                              1, owner_id=fake.member.id, actor_id=fake.member.id)
+        message = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            echo = await answered(fake, await fake.submit_modal(await open_form(fake, message.id),
+                                                                {"prompt": "a barn", "preset": "Quick "}))
+            missing = await refusal(fake, await fake.submit_modal(await open_form(fake, message.id),
+                                                                  {"prompt": "a barn", "preset": "slow"}))
+        spec = json.loads((await db.jobs.get(job_id_in(echo.content))).spec_json)
+        assert (spec["steps"], spec["skip_steps"], spec["width"]) == (40, 4, 512), echo.content
+        assert "skip_steps 4 of 40 steps (as you set it)." in echo.content and "shaped like" not in echo.content
+        assert missing.startswith("**Not queued:** no preset named 'slow'; see /preset list"), missing
+        assert len(fake.downloads) == 1  # the refused form downloaded nothing
     run(body, tmp_path)
