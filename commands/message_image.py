@@ -227,12 +227,16 @@ def image_not_downloaded(menu: str, filename: str, status: Optional[int], why: s
                         f"to /disco init_image:", "message", rule="attachment_download")
 
 
-def paint_note(filename: str, skip_steps: int, steps: int, *, skip_chosen: bool, shape: str) -> str:
-    """What "Paint from this image" started from, said under the echo."""
+def paint_note(filename: str, skip_steps: int, steps: int, *, skip_chosen: bool, shape: str,
+               size: tuple[int, int] = (1, 1)) -> str:
+    """What "Paint from this image" started from, said under the echo. `size`: the image's."""
     how = ("as you set it" if skip_chosen else
            "half of them, so the image's layout stays; fewer skipped paints more freely — set skip_steps= "
            "in the form's settings")
     shaped = f"; shaped like the image ({shape})" if shape else ""
+    if shape and max(size) > MAX_RATIO * min(size):  # a strip narrower than --ar allows
+        shaped = (f"; the image ({size[0]}×{size[1]}) is squeezed to {shape}, the longest strip DD "
+                  f"paints well — crop it for another shape")
     return f"Started from {filename[:80]}: skip_steps {skip_steps} of {steps} steps ({how}){shaped}."
 
 

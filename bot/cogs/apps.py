@@ -186,7 +186,8 @@ async def _paint(bot: Any, interaction: discord.Interaction, form_key: str) -> s
              job.guild_id)
     skip = json.loads(job.spec_json)["skip_steps"]
     return with_notes(text, form.picked.note(), paint_note(attachment.filename, skip, job.steps,
-                                                           skip_chosen="skip_steps" in chosen, shape=shape))
+                                                           skip_chosen="skip_steps" in chosen, shape=shape,
+                                                           size=(width, height)))
 
 
 async def preset_settings(db: Any, interaction: discord.Interaction, name: Optional[str]) -> tuple[str, ...]:

@@ -114,6 +114,11 @@ def test_the_echo_says_what_the_painting_started_from_and_keeps_its_notes_within
     note = paint_note("pic.png", 125, 250, skip_chosen=False, shape="--ar 3:4")
     assert note.startswith("Started from pic.png: skip_steps 125 of 250 steps (half of them")
     assert note.endswith("; shaped like the image (--ar 3:4).")
+    assert paint_note("pano.png", 8, 40, skip_chosen=True, shape="--ar 16:1", size=(3200, 100)).endswith(
+        "; the image (3200×100) is squeezed to --ar 16:1, the longest strip DD paints well — crop it for "
+        "another shape.")
+    assert paint_note("pano.png", 8, 40, skip_chosen=True, shape="--ar 16:1", size=(1600, 100)).endswith(
+        "; shaped like the image (--ar 16:1).")
     assert paint_note("pic.png", 8, 40, skip_chosen=True, shape="") == \
         "Started from pic.png: skip_steps 8 of 40 steps (as you set it)."
     assert with_notes("**Queued**", "", "one") == "**Queued**\none"
