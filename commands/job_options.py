@@ -55,7 +55,7 @@ from commands.prompt_syntax import (
     parse_prompt_text,
     resolve_model_name,
 )
-from commands.sizes import aspect_size, fit_pixels, side_for_ratio, size_choice
+from commands.sizes import MAX_RATIO, aspect_size, fit_pixels, side_for_ratio, size_choice
 from engine.errors import SpecError
 from engine.media.still_formats import CONTENT_TYPES, EXTENSIONS, FORMAT_LIST
 from engine.spec.ddsettings import import_dd_settings
@@ -124,6 +124,9 @@ class DiscoOptions:
     # Unless the member chose skip_steps: skip this share of the final steps, those left once the
     # server's limits apply ("Paint from this image" skips half, so the image's layout stays).
     skip_share: float | None = None
+    # An init image's width and height: the painting takes its shape (as --ar would) unless the
+    # member chose a size ("Paint from this image": DD stretches the image to the render's size).
+    image_shape: tuple[int, int] | None = None
 
 
 @dataclass
@@ -342,10 +345,14 @@ def _settle_size(merge: _Merge, spec: RenderSpec, parsed: ParsedPrompt, options:
             merge.notes.append(f"size: {name} from the size option replaces "
                                f"{parsed.flags['size']} from --size in the prompt")
         name, label = (name, label) if name else (parsed.flags["size"], "--size in the prompt")
-    ratio = parsed.flags.get("aspect_ratio")
+    ratio, shaped_by = parsed.flags.get("aspect_ratio"), "--ar in the prompt"
     explicit = [side for side in ("width", "height") if side in merge.by_user
                 and merge.origin[side] != "the settings file"]
     width, height = spec.width, spec.height
+    if ratio is None and not name and not explicit and options.image_shape:
+        _shape_like_image(merge, options.image_shape, min(width * height, limits.max_pixels), notes,
+                          f"about the pixel count of {width}×{height}")
+        return
     if name:
         if explicit:
             raise CommandError(f"size: {label} and {explicit[0]} ({merge.origin[explicit[0]]}) "
@@ -364,9 +371,24 @@ def _settle_size(merge: _Merge, spec: RenderSpec, parsed: ParsedPrompt, options:
         merge.add({other: value}, "--ar in the prompt", user=True)
         return
     fitted = aspect_size(*ratio, min(width * height, limits.max_pixels))
-    merge.add({"width": fitted.width, "height": fitted.height}, "--ar in the prompt", user=True)
+    merge.add({"width": fitted.width, "height": fitted.height}, shaped_by, user=True)
     notes.append(fitted.note or f"--ar {ratio[0]:g}:{ratio[1]:g} → {fitted.width}×"
                  f"{fitted.height} (about the pixel count of {width}×{height})")
+
+
+def _shape_like_image(merge: _Merge, image: tuple[int, int], budget: int, notes: list[str], about: str) -> None:
+    """The render sized like the init image (`image`: its width and height) within `budget`
+    pixels; a strip past MAX_RATIO is painted at MAX_RATIO, said with the fix."""
+    across, down = image
+    ratio = min(max(across / down, 1 / MAX_RATIO), MAX_RATIO)
+    asked = f"the image's shape ({across}×{down})"
+    fitted = aspect_size(ratio, 1, budget, asked=asked)
+    merge.add({"width": fitted.width, "height": fitted.height}, "the image's shape", user=False)
+    if ratio != across / down:
+        notes.append(f"{asked} is squeezed to {fitted.width}×{fitted.height}: {MAX_RATIO:g}:1 is the longest "
+                     f"strip DD paints well — crop the image for another shape")
+    else:
+        notes.append(fitted.note or f"{asked} → {fitted.width}×{fitted.height} ({about})")
 
 
 def limit_adjustments(spec: RenderSpec, limits: JobLimits) -> list[str]:

@@ -7,7 +7,7 @@ Discord metadata says it is a still image (`engine.media.still_formats`: the sam
 `/disco`'s `init_image`) is used (on a result of the bot's, the first after the grid of its
 images, `RESULT_GRID`); the bytes are then checked like any attachment
 (bot/attachments.save_image). The form reuses the ✏️ remix form's field description
-(`commands.remix.RemixField`) and its checks; `chosen_settings` and `shape_flag` decide what the
+(`commands.remix.RemixField`) and its checks; `chosen_settings` and `image_shape` decide what the
 painting takes from the image when the member did not choose it (skip_steps, the shape), and
 `paint_note` says so under the echo. `PaintForm` is what the menu keeps for the form's submit
 (where, by whom, and the attachment as Discord sent it), as JSON; `form_unknown`,
@@ -17,7 +17,6 @@ Discord-free.
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Iterable, Optional
@@ -26,7 +25,6 @@ from commands.errors import CommandError
 from commands.job_options import UNNAMED_TYPES
 from commands.prompt_syntax import parse_prompt_text
 from commands.remix import PROMPT_FIELD_MAX, RemixField, check_fields
-from commands.sizes import MAX_RATIO
 from engine.errors import SpecError
 from engine.media.still_formats import CONTENT_TYPES, EXTENSIONS, FORMAT_LIST
 from engine.spec.overrides import parse_set_options
@@ -134,18 +132,11 @@ def chosen_settings(prompt: str, settings: Optional[str], preset: Iterable[str] 
 SIZE_SETTINGS = frozenset({"width", "height", "size", "aspect_ratio"})
 
 
-def shape_flag(chosen: set[str], width: Optional[int], height: Optional[int]) -> str:
-    """`--ar W:H` of the image, to add to the prompt when the member chose no size: DD stretches
-    the init image to the render's size, so a painting shaped like it keeps its proportions
-    (within --ar's bounds). "" when a size was chosen or the image has no size."""
-    if chosen & SIZE_SETTINGS or not width or not height or width <= 0 or height <= 0:
-        return ""
-    if width > MAX_RATIO * height:
-        return f"--ar {MAX_RATIO:g}:1"
-    if height > MAX_RATIO * width:
-        return f"--ar 1:{MAX_RATIO:g}"
-    common = math.gcd(width, height)
-    return f"--ar {width // common}:{height // common}"
+def image_shape(chosen: set[str], width: int, height: int) -> Optional[tuple[int, int]]:
+    """The image's width and height for `DiscoOptions.image_shape` when the member chose no size:
+    DD stretches the init image to the render's size, so a painting shaped like it keeps its
+    proportions. None when a size was chosen."""
+    return None if chosen & SIZE_SETTINGS or width <= 0 or height <= 0 else (width, height)
 
 
 PAINT_FORM_KIND = "paint_form"
@@ -227,17 +218,13 @@ def image_not_downloaded(menu: str, filename: str, status: Optional[int], why: s
                         f"to /disco init_image:", "message", rule="attachment_download")
 
 
-def paint_note(filename: str, skip_steps: int, steps: int, *, skip_chosen: bool, shape: str,
-               size: tuple[int, int] = (1, 1)) -> str:
-    """What "Paint from this image" started from, said under the echo. `size`: the image's."""
+def paint_note(filename: str, skip_steps: int, steps: int, *, skip_chosen: bool) -> str:
+    """What "Paint from this image" started from, said under the echo (its shape is the echo's
+    note, from `build_job`)."""
     how = ("as you set it" if skip_chosen else
            "half of them, so the image's layout stays; fewer skipped paints more freely — set skip_steps= "
            "in the form's settings")
-    shaped = f"; shaped like the image ({shape})" if shape else ""
-    if shape and max(size) > MAX_RATIO * min(size):  # a strip narrower than --ar allows
-        shaped = (f"; the image ({size[0]}×{size[1]}) is squeezed to {shape}, the longest strip DD "
-                  f"paints well — crop it for another shape")
-    return f"Started from {filename[:80]}: skip_steps {skip_steps} of {steps} steps ({how}){shaped}."
+    return f"Started from {filename[:80]}: skip_steps {skip_steps} of {steps} steps ({how})."
 
 
 def with_notes(echo: str, *notes: str, limit: int = 2000) -> str:

@@ -21,9 +21,9 @@ refused with the fix) and queued as `init_image` of a `/disco` still through
 `bot.queueing.enqueue_options` (the server's limits, defaults, banned words, quota, allowed
 channels). DD keeps an init image only when steps are skipped, so unless the member set
 skip_steps, half of the final steps are; and it stretches the image to the render's size, so
-unless the member chose a size, the painting takes the image's shape (`--ar`, at the pixel
-count the server's defaults give), measured on the downloaded image (upright, as the engine
-reads it; Discord measures no HEIC).
+unless the member chose a size, the painting takes the image's shape
+(`DiscoOptions.image_shape`, at the pixel count the server's defaults give), measured on the
+downloaded image (upright, as the engine reads it; Discord measures no HEIC).
 
 The menus' refusals go through the command tree's error path (discord.py 2.7 hands what a
 context menu raises, wrapped in `CommandInvokeError`, to `DiscoTree.on_error`); the submit's
@@ -60,10 +60,10 @@ from commands.message_image import (
     form_of_another,
     form_unknown,
     image_not_downloaded,
+    image_shape,
     paint_form_values,
     paint_note,
     pick_still_image,
-    shape_flag,
     with_notes,
 )
 from storage import NotFound, blob_ref, parse_ref
@@ -178,16 +178,15 @@ async def _paint(bot: Any, interaction: discord.Interaction, form_key: str) -> s
     except DownloadFailed as failed:  # deleted since the form opened, or Discord's CDN failed
         raise image_not_downloaded(PAINT_MENU, attachment.filename, failed.status, failed.why) from None
     chosen = chosen_settings(prompt, settings, preset_keys)
-    shape = shape_flag(chosen, width, height)  # as the engine reads it, not as Discord measured it
-    options = DiscoOptions(prompt=f"{prompt} {shape}".strip(), settings=settings, init_image=init,
-                           skip_share=None if "skip_steps" in chosen else 0.5)  # half of the final steps
+    options = DiscoOptions(prompt=prompt, settings=settings, init_image=init,
+                           skip_share=None if "skip_steps" in chosen else 0.5,  # half of the final steps
+                           image_shape=image_shape(chosen, width, height))  # as the engine reads it
     job, text = await enqueue_options(bot, interaction, options, preset_name=preset)
     log.info("paint from message %s queued job %s for user %s in guild %s", form.message_id, job.id, job.user_id,
              job.guild_id)
     skip = json.loads(job.spec_json)["skip_steps"]
     return with_notes(text, form.picked.note(), paint_note(attachment.filename, skip, job.steps,
-                                                           skip_chosen="skip_steps" in chosen, shape=shape,
-                                                           size=(width, height)))
+                                                           skip_chosen="skip_steps" in chosen))
 
 
 async def preset_settings(db: Any, interaction: discord.Interaction, name: Optional[str]) -> tuple[str, ...]:

@@ -21,8 +21,8 @@ from commands.message_image import (
     is_still_image,
     paint_form_values,
     paint_note,
+    image_shape,
     pick_still_image,
-    shape_flag,
     with_notes,
 )
 from commands.remix import PROMPT_FIELD_MAX
@@ -102,24 +102,16 @@ def test_the_settings_the_member_chose_come_from_the_prompt_flags_and_the_settin
 
 
 def test_the_painting_is_shaped_like_the_image_unless_a_size_was_chosen():
-    assert shape_flag(set(), 768, 1024) == "--ar 3:4"
-    assert shape_flag(set(), 64, 64) == "--ar 1:1"
-    assert shape_flag(set(), 4000, 100) == "--ar 16:1" and shape_flag(set(), 10, 4000) == "--ar 1:16"
+    assert image_shape(set(), 768, 1024) == (768, 1024)
     for chosen in ({"width"}, {"height"}, {"size"}, {"aspect_ratio"}):
-        assert shape_flag(chosen, 768, 1024) == ""
-    assert shape_flag(set(), None, 1024) == "" and shape_flag(set(), 0, 10) == ""  # not measured by Discord
+        assert image_shape(chosen, 768, 1024) is None
+    assert image_shape(set(), 0, 10) is None
 
 
 def test_the_echo_says_what_the_painting_started_from_and_keeps_its_notes_within_the_limit():
-    note = paint_note("pic.png", 125, 250, skip_chosen=False, shape="--ar 3:4")
+    note = paint_note("pic.png", 125, 250, skip_chosen=False)
     assert note.startswith("Started from pic.png: skip_steps 125 of 250 steps (half of them")
-    assert note.endswith("; shaped like the image (--ar 3:4).")
-    assert paint_note("pano.png", 8, 40, skip_chosen=True, shape="--ar 16:1", size=(3200, 100)).endswith(
-        "; the image (3200×100) is squeezed to --ar 16:1, the longest strip DD paints well — crop it for "
-        "another shape.")
-    assert paint_note("pano.png", 8, 40, skip_chosen=True, shape="--ar 16:1", size=(1600, 100)).endswith(
-        "; shaped like the image (--ar 16:1).")
-    assert paint_note("pic.png", 8, 40, skip_chosen=True, shape="") == \
+    assert paint_note("pic.png", 8, 40, skip_chosen=True) == \
         "Started from pic.png: skip_steps 8 of 40 steps (as you set it)."
     assert with_notes("**Queued**", "", "one") == "**Queued**\none"
     long = with_notes("e" * 1995, "a note", limit=2000)

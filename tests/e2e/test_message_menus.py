@@ -106,7 +106,7 @@ def test_paint_from_this_image_opens_a_form_and_its_submit_after_a_restart_queue
         assert (f"Started from pic.png: skip_steps {spec['skip_steps']} of {spec['steps']} steps (half of them"
                 in echo.content)
         # No size chosen: the painting is shaped like the (square) image, not the server's 1280×768.
-        assert spec["width"] == spec["height"] and "; shaped like the image (--ar 1:1)." in echo.content
+        assert spec["width"] == spec["height"] and "the image's shape (64×64) → 960×960" in echo.content
         assert "Used attachment" not in echo.content  # one attachment: nothing to say
         spec = json.loads((await db.jobs.get(job_id_in(chosen.content))).spec_json)
         assert (spec["steps"], spec["skip_steps"]) == (40, 8)
@@ -307,8 +307,8 @@ def test_the_paintings_shape_is_the_image_as_the_engine_reads_it_not_discords_me
             echoes = [await answered(fake, await fake.submit_modal(await open_form(fake, message.id),
                                                                    {"prompt": "a barn"}))
                       for message in (unmeasured, photo)]
-        for echo, ratio in zip(echoes, ("3:1", "1:3")):
-            assert f"; shaped like the image (--ar {ratio})." in echo.content, echo.content
+        for echo, size in zip(echoes, ("300×100", "40×120")):
+            assert f"the image's shape ({size}) → " in echo.content, echo.content
         spec = json.loads((await db.jobs.get(job_id_in(echoes[1].content))).spec_json)
         assert spec["height"] > spec["width"]  # upright, as the engine will read it
     run(body, tmp_path)
@@ -329,7 +329,7 @@ def test_a_preset_named_in_the_form_gives_its_settings_and_they_count_as_chosen(
                                                                   {"prompt": "a barn", "preset": "slow"}))
         spec = json.loads((await db.jobs.get(job_id_in(echo.content))).spec_json)
         assert (spec["steps"], spec["skip_steps"], spec["width"]) == (40, 4, 512), echo.content
-        assert "skip_steps 4 of 40 steps (as you set it)." in echo.content and "shaped like" not in echo.content
+        assert "skip_steps 4 of 40 steps (as you set it)." in echo.content and "image's shape" not in echo.content
         assert missing.startswith("**Not queued:** no preset named 'slow'; see /preset list"), missing
         assert len(fake.downloads) == 1  # the refused form downloaded nothing
     run(body, tmp_path)
