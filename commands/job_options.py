@@ -26,6 +26,9 @@ scaled to keep its share), size (shape kept), cutn_batches, images. A clamped jo
 what was asked, a little cheaper, and the echo shows why, so refusing would only make people
 retype. Refused: a cut schedule whose single batch is over `max_cuts` (no value of ours can
 fix it). Last, a missing seed is drawn now so every retry and rerun draws the same noise.
+"Paint from this image" also passes the image's size (`image_shape`: the render takes its shape
+unless a size was chosen) and a share of the final steps to skip (`skip_share`, unless
+skip_steps was chosen), both settled here so the limits and the notes see them.
 """
 from __future__ import annotations
 
