@@ -181,9 +181,7 @@ class _Merge:
     def add(self, values: dict[str, Any], label: str | dict[str, str], *, user: bool) -> None:
         kept = follow_steps(self.values, values)  # DD's defaults follow new steps / a new model
         for key in [key for key in self.values if key not in kept]:
-            del self.values[key]
-            self.origin.pop(key, None)
-            self.by_user.discard(key)
+            self.forget(key)
         for key, value in values.items():
             name = label if isinstance(label, str) else label[key]
             if user and key in self.by_user and self.values[key] != value:
@@ -191,6 +189,12 @@ class _Merge:
                                   f"{short_repr(self.values[key])} from {self.origin[key]}")
             self.values[key], self.origin[key] = value, name
             (self.by_user.add if user else self.by_user.discard)(key)
+
+    def forget(self, key: str) -> None:
+        """Drop `key` as if no source had set it."""
+        self.values.pop(key, None)
+        self.origin.pop(key, None)
+        self.by_user.discard(key)
 
     def build(self, extra: dict[str, Any] | None = None) -> RenderSpec:
         try:
@@ -231,16 +235,20 @@ def build_job(options: DiscoOptions, *, limits: JobLimits = JobLimits(),
               for name in OPTION_FIELDS if getattr(options, name) is not None}
     merge.add(chosen, {OPTION_FIELDS[n]: f"the {n} option" for n in OPTION_FIELDS}, user=True)
     _settle_prompts(merge, parsed, options)
+    share = options.skip_share if "skip_steps" not in merge.by_user else None
+    if share is not None:  # a default's skip_steps gives way to the share of the final steps
+        merge.forget("skip_steps")
     first = merge.build()
     notes = list(parsed.notes) + file_report
     _settle_size(merge, first, parsed, options, limits, notes)
     sized = merge.build()
     changes = _apply_limits(sized, limits, notes)
     final = merge.build(changes)
+    if share is not None:  # of the steps the limits left
+        merge.add({"skip_steps": min(final.steps - 1, int(final.steps * share))}, "the init image", user=False)
+        final = merge.build(changes)
     check_gpu_memory(final, limits.gpu_memory_gb)
     spec_notes = list(final.notes)  # before the seed is drawn: replace() starts fresh notes
-    if options.skip_share is not None and "skip_steps" not in merge.by_user:
-        final = final.replace(skip_steps=min(final.steps - 1, int(final.steps * options.skip_share)))
     seed_was_random = final.seed is None
     if seed_was_random:
         final = final.replace(seed=(rng or random.SystemRandom()).randint(0, MAX_SEED))
