@@ -153,8 +153,8 @@ def test_a_skip_share_follows_the_steps_left_after_the_limits_unless_skip_steps_
     assert (chosen.spec.steps, chosen.spec.skip_steps) == (40, 10)
     assert build_job(DiscoOptions(prompt="a barn", steps=2, skip_share=0.5)).spec.skip_steps == 1
     # A member's default skip_steps gives way to the share, and no note says it was used.
-    own = build_job(DiscoOptions(prompt="a barn", steps=40, skip_share=0.5), own_defaults={"skip_steps": 10})
-    assert own.spec.skip_steps == 20 and not any("skip_steps=10" in note for note in own.notes), own.notes
+    own = build_job(DiscoOptions(prompt="a barn", skip_share=0.5), own_defaults={"skip_steps": 10})
+    assert own.spec.skip_steps == 125 and not any("skip_steps=10" in note for note in own.notes), own.notes
     assert own.own_defaults == {}
 
 
