@@ -131,6 +131,9 @@ def format_echo(job: ParsedJob, *, position: int | None = None, starts_at: float
     head = ["**Queued**" + (f" `{_clip(job_id, 40)}`" if job_id else "")]
     if position is not None:
         head.append(queue_place(position, starts_at=starts_at, finishes_at=finishes_at, workers=workers))
+    if job.spec.describe:  # nothing is painted: its placeholder prompt, settings and their notes are noise
+        return _clip(" · ".join(head) + f"\nDescribing the image with {', '.join(job.spec.clip_models)}; the "
+                     f"prompt it reads is posted here, with ▶ to paint it.", limit)
     parts = {
         "header": ([" · ".join(head)], None),
         "prompts": (_prompt_lines(job), "**Prompts** (weight → after DD divides by the sum)"),

@@ -66,10 +66,15 @@ def test_describe_image_queues_the_first_still_image_of_the_message(tmp_path):
         message = await fake.user_message(fake.channel.id, fake.member, "look",
                                           [FakeFile("notes.txt", b"hello", "text/plain"),
                                            FakeFile("pic.png", data, "image/png", width=64, height=64)])
+        await db.users.set_defaults(fake.member.id, {"steps": 60, "eta": 0.4})
         async with fake.run_client(make_bot(tmp_path, fake)):
             echo = await answered(fake, await fake.message_menu(DESCRIBE_MENU, message.id))
         assert echo.content.startswith("**Queued**") and not echo.ephemeral, echo.content
         assert "Used attachment 2 of 2, pic.png (the message's first still image)." in echo.content
+        # Nothing is painted: no placeholder prompt, settings or notes of a render (nor the member's defaults).
+        assert "Describing the image with ViT-B-32::openai; the prompt it reads is posted here" in echo.content
+        assert "an image to describe" not in echo.content and "skip" not in echo.content, echo.content
+        assert "your defaults" not in echo.content and len(echo.content.splitlines()) == 3
         job = await db.jobs.get(job_id_in(echo.content))
         spec = json.loads(job.spec_json)
         assert spec["describe"] is True and await db.blobs.get(spec["init_image"]) == data
