@@ -5,9 +5,9 @@ Both read only the message's attachments (`commands.message_image`: the first st
 the grid of a result of the bot's; a
 link or an embed is never fetched) and refuse before anything is queued when there is none.
 "Describe image" queues like `/describe image:` (`bot.describe.queue_description`). "Paint from
-this image" answers with a form (a modal must be the first answer, within 3 s: only one
-database read and one small write happen before it): the prompt, optional settings as
-`/disco`'s and a preset's name, in the ✏️ remix form's style (`bot.remix.add_fields`). Its submit, read by
+this image" answers with a form (a modal must be the first answer, within 3 s: only a database
+read or two and one small write happen before it): the prompt, optional settings as `/disco`'s
+and a preset's name, in the ✏️ remix form's style (`bot.remix.add_fields`). Its submit, read by
 `DiscoBot.on_interaction` through `submit_paint_form`, may come minutes later or after a
 restart, so nothing is kept in memory: the menu keeps what the submit needs as a small JSON
 blob (`commands.message_image.PaintForm`: the server, channel, message and member, and the
@@ -44,7 +44,7 @@ from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
 from bot.attachments import DownloadFailed, KeptAttachment, save_measured_image
 from bot.checks import rules_channel_id
 from bot.describe import queue_description
-from bot.queueing import answer_request, enqueue_options
+from bot.queueing import answer_request, check_delivery, enqueue_options
 from bot.remix import add_fields, form_values
 from commands.job_options import DiscoOptions
 from commands.message_image import (
@@ -102,12 +102,13 @@ async def describe_image(interaction: discord.Interaction, message: discord.Mess
 
 @app_commands.guild_only()
 async def paint_from_image(interaction: discord.Interaction, message: discord.Message) -> None:
-    """Apps → Paint from this image: the form, once the message is known to carry a still image
-    and the server takes renders in this channel now. What the submit needs of this click is kept
-    first."""
+    """Apps → Paint from this image: the form, once the message is known to carry a still image,
+    the server takes renders in this channel now and the bot can post the result. What the submit
+    needs of this click is kept first."""
     attachment, picked = picked_attachment(interaction, message, PAINT_MENU, PAINT_INSTEAD)
     guild = await interaction.client.db.guilds.get(interaction.guild_id)
     guild.check_intake(rules_channel_id(interaction))  # paused, or not here: before the member fills the form
+    await check_delivery(interaction.client, interaction)
     form = PaintForm(interaction.guild_id, interaction.channel_id, message.id, interaction.user.id,
                      KeptAttachment.of(attachment).to_dict(), picked)
     await interaction.response.send_modal(PaintModal(await keep_form(interaction.client.db, form)))
