@@ -50,7 +50,8 @@ def parse_defaults(text: str) -> dict[str, Any]:
                                f"— type it in /animate settings: each time", err.param, rule="defaults") from None
         raise CommandError(f"defaults: {err}", err.param, rule="defaults") from None
     if not values:
-        raise CommandError("defaults: no setting given; e.g. settings:\"steps=150; eta=0.5\"",
+        raise CommandError("defaults: no setting given (rule: defaults); type them as key=value, e.g. "
+                           "\"steps=150; eta=0.5\"",
                            rule="defaults")
     images = [key for key in ATTACHMENT_ONLY if key in values]
     if images:

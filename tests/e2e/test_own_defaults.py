@@ -98,6 +98,10 @@ def test_own_defaults_apply_under_the_members_choices_and_are_reset(tmp_path):
             assert [c["value"] for c in fake.callbacks_for(rec.id)[0].data["choices"]] == ["eta", "steps", "all"]
             assert "Removed `eta`" in await settings(fake, {"reset": "eta"})
             assert "is not one of your defaults" in await settings(fake, {"reset": "eta"})
+            assert "**Unchanged:** a blank name is not one of your defaults (yours: steps)" in \
+                await settings(fake, {"reset": " "})
+            assert 'no setting given (rule: defaults); type them as key=value, e.g. "steps=150; eta=0.5"' in \
+                await settings(fake, {"defaults": " "})
             assert await db.users.defaults(fake.member.id) == {"steps": 40}
             assert "Removed all your defaults" in await settings(fake, {"reset": "all"})
             assert "your defaults" not in await disco(fake, {})
