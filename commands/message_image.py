@@ -64,12 +64,13 @@ class Picked:
     filename: str
     past_grid: bool = False  # a result of the bot's: its grid of the images was passed over
 
-    def note(self) -> str:
-        """Which attachment was used, when the message has several ("" when it has one)."""
+    def note(self, instead: str) -> str:
+        """Which attachment was used, when the message has several ("" when it has one).
+        `instead`: the slash command option that takes another image."""
         if self.count == 1:
             return ""
-        which = ("the result's first image, not the grid of them; for another, attach it to /disco "
-                 "init_image:" if self.past_grid else "the message's first still image")
+        which = (f"the result's first image, not the grid of them; for another, attach it to {instead}"
+                 if self.past_grid else "the message's first still image")
         return f"Used attachment {self.index + 1} of {self.count}, {self.filename[:80]} ({which})."
 
 

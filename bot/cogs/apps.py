@@ -96,7 +96,7 @@ async def describe_image(interaction: discord.Interaction, message: discord.Mess
 
     async def queue():
         job, text = await queue_description(interaction.client, interaction, attachment)
-        return job, with_notes(text, picked.note())
+        return job, with_notes(text, picked.note(DESCRIBE_INSTEAD))
     await answer_request(interaction, "describe (message menu)", queue)
 
 
@@ -186,7 +186,7 @@ async def _paint(bot: Any, interaction: discord.Interaction, form_key: str) -> s
     log.info("paint from message %s queued job %s for user %s in guild %s", form.message_id, job.id, job.user_id,
              job.guild_id)
     skip = json.loads(job.spec_json)["skip_steps"]
-    return with_notes(text, form.picked.note(), paint_note(attachment.filename, skip, job.steps,
+    return with_notes(text, form.picked.note(PAINT_INSTEAD), paint_note(attachment.filename, skip, job.steps,
                                                            skip_chosen="skip_steps" in chosen))
 
 

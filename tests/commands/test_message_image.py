@@ -44,8 +44,8 @@ def test_the_first_still_image_is_used_and_said_when_there_are_several():
              AttachedFile("b.png", "image/png")]
     picked = pick_still_image(files, PAINT_MENU, "/disco init_image:")
     assert (picked.index, picked.count, picked.filename) == (1, 3, "a.png")
-    assert picked.note() == "Used attachment 2 of 3, a.png (the message's first still image)."
-    assert pick_still_image(files[1:2], PAINT_MENU, "/disco init_image:").note() == ""
+    assert picked.note("/disco init_image:") == "Used attachment 2 of 3, a.png (the message's first still image)."
+    assert pick_still_image(files[1:2], PAINT_MENU, "/disco init_image:").note("/disco init_image:") == ""
 
 
 def test_on_a_result_of_the_bots_the_grid_of_its_images_is_passed_over():
@@ -54,8 +54,9 @@ def test_on_a_result_of_the_bots_the_grid_of_its_images_is_passed_over():
              AttachedFile("01M99MB6CK11RVTRXKZNR28AJ6_settings.json", "application/json")]
     picked = pick_still_image(files, PAINT_MENU, "/disco init_image:", by_bot=True)
     assert (picked.index, picked.past_grid) == (1, True)
-    assert picked.note() == ("Used attachment 2 of 4, out_0.png (the result's first image, not the grid of "
-                             "them; for another, attach it to /disco init_image:).")
+    assert picked.note("/disco init_image:") == ("Used attachment 2 of 4, out_0.png (the result's first image, "
+                                                 "not the grid of them; for another, attach it to /disco init_image:).")
+    assert picked.note("/describe image:").endswith("for another, attach it to /describe image:).")
     assert pick_still_image(files, PAINT_MENU, "/disco init_image:").index == 0  # a member's file of that name
     assert pick_still_image(files[:1], PAINT_MENU, "/disco init_image:", by_bot=True).index == 0  # the grid alone
     kept = replace(FORM, picked=replace(picked, filename="pic.png"))  # the name is the attachment's
@@ -127,7 +128,7 @@ FORM = PaintForm(guild_id=10, channel_id=11, message_id=12, user_id=13,
 def test_the_paint_form_is_kept_as_json_and_read_back_whole():
     data = FORM.to_json()
     assert len(data) < PAINT_FORM_MAX_BYTES and PaintForm.from_json(data, PAINT_MENU) == FORM
-    assert PaintForm.from_json(data, PAINT_MENU).picked.note() == \
+    assert PaintForm.from_json(data, PAINT_MENU).picked.note("/disco init_image:") == \
         "Used attachment 2 of 2, pic.png (the message's first still image)."
 
 

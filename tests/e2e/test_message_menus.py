@@ -278,12 +278,12 @@ def test_on_a_result_of_several_images_the_menus_take_its_first_image_not_the_gr
             painted = await answered(fake, await fake.submit_modal(await open_form(fake, result.id),
                                                                    {"prompt": "a barn"}))
             described = await answered(fake, await fake.message_menu(DESCRIBE_MENU, result.id))
-        for echo in (painted, described):
+        for echo, instead in ((painted, "/disco init_image:"), (described, "/describe image:")):
             spec = json.loads((await db.jobs.get(job_id_in(echo.content))).spec_json)
             assert await db.blobs.get(spec["init_image"]) == images[0], echo.content
             assert f"Used attachment 2 of {len(result.attachments)}, " in echo.content
-            assert "(the result's first image, not the grid of them; for another, attach it to /disco " \
-                   "init_image:)." in echo.content.replace("\\", "")
+            assert (f"(the result's first image, not the grid of them; for another, attach it to {instead})."
+                    in echo.content.replace("\\", "")), echo.content
     run(body, tmp_path)
 
 
