@@ -129,6 +129,11 @@ def test_a_refused_model_from_own_defaults_says_so_and_how_to_change_it() -> Non
     with pytest.raises(CommandError) as elsewhere:  # the model came from the option: no word of defaults
         check_allowed_models(typed.spec, allowed, None, typed.own_defaults)
     assert "your own defaults" not in str(elsewhere.value) and "/disco-settings" not in str(elsewhere.value)
+    # Describing an image runs CLIP only: the member's default diffusion model does not refuse it.
+    description = parsed.spec.replace(describe=True, init_image="image_pic.png")
+    check_allowed_models(description, allowed, None, parsed.own_defaults)
+    with pytest.raises(CommandError, match="allowed_clip_models"):
+        check_allowed_models(description, allowed, ("ViT-B-32::openai",), parsed.own_defaults)
 
 
 # ---- setting, removing, showing -------------------------------------------------------------
