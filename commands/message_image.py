@@ -9,8 +9,9 @@ images, `RESULT_GRID`); the bytes are then checked like any attachment
 (bot/attachments.save_image). The form reuses the ✏️ remix form's field description
 (`commands.remix.RemixField`) and its checks; `chosen_settings` and `image_shape` decide what the
 painting takes from the image when the member did not choose it (skip_steps, the shape), and
-`paint_note` says so under the echo. `PaintForm` is what the menu keeps for the form's submit
-(where, by whom, and the attachment as Discord sent it), as JSON; `form_unknown`,
+`paint_note` says so under the echo; on a message of several still images the form's Image
+field (`image_field`, `image_number`) picks one. `PaintForm` is what the menu keeps for the
+form's submit (where, by whom, and the images as Discord sent them), as JSON; `form_unknown`,
 `form_elsewhere`, `form_of_another` and `image_not_downloaded` are the submit's refusals.
 Discord-free.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Optional
 
 from commands.errors import CommandError
@@ -57,21 +58,26 @@ class AttachedFile:
 
 @dataclass(frozen=True)
 class Picked:
-    """The attachment a menu uses: its index among the message's `count` attachments."""
+    """The attachment a menu uses: its index among the message's `count` attachments, and which
+    of the message's `images` still images it is (`number`, from 1)."""
 
     index: int
     count: int
     filename: str
     past_grid: bool = False  # a result of the bot's: its grid of the images was passed over
+    number: int = 1
+    images: int = 1
 
-    def note(self, instead: str) -> str:
+    def note(self, another: str) -> str:
         """Which attachment was used, when the message has several ("" when it has one).
-        `instead`: the slash command option that takes another image."""
+        `another`: how to use another of its images, said when it has several."""
         if self.count == 1:
             return ""
-        which = (f"the result's first image, not the grid of them; for another, attach it to {instead}"
-                 if self.past_grid else "the message's first still image")
-        return f"Used attachment {self.index + 1} of {self.count}, {self.filename[:80]} ({which})."
+        image = "image" if self.past_grid else "still image"
+        which = (f"first {image}" if self.number == 1 else f"{image} number {self.number}")
+        which = f"the result's {which}, not the grid of them" if self.past_grid else f"the message's {which}"
+        hint = f"; {another}" if self.images > 1 else ""
+        return f"Used attachment {self.index + 1} of {self.count}, {self.filename[:80]} ({which}{hint})."
 
 
 def is_still_image(file: AttachedFile) -> bool:
@@ -87,23 +93,27 @@ def is_still_image(file: AttachedFile) -> bool:
 RESULT_GRID = re.compile(r"[0-9A-Z]{26}_grid\.(?:png|jpg)")
 
 
+def still_images(files: list[AttachedFile], *, by_bot: bool = False) -> list[int]:
+    """The indices of the message's still-image attachments a menu may use: on a result of the
+    bot's (`by_bot`), its grid is left out when the images it shows are attached too."""
+    images = [index for index, file in enumerate(files) if is_still_image(file)]
+    grids = [index for index in images if by_bot and RESULT_GRID.fullmatch(files[index].filename)]
+    return [index for index in images if index not in grids] if len(images) > len(grids) else images
+
+
 def pick_still_image(files: Iterable[AttachedFile], menu: str, option: str, *, by_bot: bool = False) -> Picked:
     """The message's first still-image attachment (on a result of the bot's, `by_bot`, the first
     image after its grid); a refusal naming the rule and the fix when it has none. `option`: the
     slash command option that takes an attached image instead."""
     files = list(files)
-    images = [index for index, file in enumerate(files) if is_still_image(file)]
-    grids = [index for index in images if by_bot and RESULT_GRID.fullmatch(files[index].filename)]
-    if grids and len(images) > len(grids):
-        index = next(index for index in images if index not in grids)
-        return Picked(index, len(files), files[index].filename, past_grid=True)
+    images = still_images(files, by_bot=by_bot)
+    if images:
+        past_grid = any(is_still_image(file) and index not in images for index, file in enumerate(files))
+        return Picked(images[0], len(files), files[images[0]].filename, past_grid, 1, len(images))
     if not files:
         raise CommandError(f"{menu}: this message has no attached image (rule: menu_attachments_only); only "
                            f"images attached to a message are read, not links or embeds — attach the image to "
                            f"{option} instead", "message", rule="menu_attachments_only")
-    for index, file in enumerate(files):
-        if is_still_image(file):
-            return Picked(index, len(files), file.filename)
     shown = ", ".join(f"{f.filename[:60]} ({(f.content_type or 'no type').split(';')[0]})" for f in files[:3])
     raise CommandError(f"{menu}: no attachment of this message is a still image ({shown}; rule: "
                        f"menu_still_image); it reads a {FORMAT_LIST} image, not a video or another file — "
@@ -141,7 +151,7 @@ def image_shape(chosen: set[str], width: int, height: int) -> Optional[tuple[int
 
 
 PAINT_FORM_KIND = "paint_form"
-PAINT_FORM_MAX_BYTES = 8192  # one attachment's metadata and a few ids: far less
+PAINT_FORM_MAX_BYTES = 65536  # ten attachments' metadata (URLs, long names) and a few ids: far less
 
 
 @dataclass(frozen=True)
@@ -157,13 +167,21 @@ class PaintForm:
     user_id: int
     attachment: dict
     picked: Picked
+    # The message's other still images the form offers (its Image field): (index, attachment).
+    more: tuple[tuple[int, dict], ...] = ()
 
     def to_json(self) -> bytes:
         return json.dumps({"kind": PAINT_FORM_KIND, "guild": self.guild_id, "channel": self.channel_id,
                            "message": self.message_id, "user": self.user_id, "attachment": self.attachment,
                            "index": self.picked.index, "count": self.picked.count,
-                           "past_grid": self.picked.past_grid},
+                           "past_grid": self.picked.past_grid, "more": [list(pair) for pair in self.more]},
                           sort_keys=True).encode()
+
+    def choose(self, number: int) -> tuple[dict, Picked]:
+        """Still image `number` (from 1, checked by `image_number`) and which it is."""
+        index, attachment = ((self.picked.index, self.attachment) if number == 1 else self.more[number - 2])
+        return attachment, replace(self.picked, index=index, filename=str(attachment.get("filename")),
+                                   number=number, images=1 + len(self.more))
 
     @classmethod
     def from_json(cls, data: bytes, menu: str) -> "PaintForm":
@@ -182,10 +200,40 @@ class PaintForm:
             past_grid = kept.get("past_grid", False)  # absent from a form kept before it was
             if not isinstance(filename, str) or type(past_grid) is not bool:
                 raise ValueError("an attachment without a name")
-        except (ValueError, KeyError):  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+            more = tuple(_other_image(pair) for pair in kept.get("more", []))[:MAX_IMAGES - 1]
+        except (ValueError, KeyError, TypeError):  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise form_unknown(menu) from None
         guild_id, channel_id, message_id, user_id, index, count = ids
-        return cls(guild_id, channel_id, message_id, user_id, attachment, Picked(index, count, filename, past_grid))
+        return cls(guild_id, channel_id, message_id, user_id, attachment,
+                   Picked(index, count, filename, past_grid, 1, 1 + len(more)), more)
+
+
+MAX_IMAGES = 10  # Discord's attachments per message
+
+
+def _other_image(pair: object) -> tuple[int, dict]:
+    """One (index, attachment) of a kept form's other images; ValueError when it is none."""
+    if not (isinstance(pair, list) and len(pair) == 2 and type(pair[0]) is int and isinstance(pair[1], dict)
+            and isinstance(pair[1].get("filename"), str)):
+        raise ValueError("not one of the message's images")
+    return pair[0], pair[1]
+
+
+def image_field(images: int) -> RemixField:
+    """The form's Image field, for a message with several still images (1 to `images`)."""
+    return RemixField("image", f"Image: 1 to {images} (empty: 1)", 2,
+                      "which of the message's images to start from, counted in their order", required=False)
+
+
+def image_number(text: str, images: int, menu: str) -> int:
+    """The Image field's number (1 when left empty); a refusal naming the bound otherwise."""
+    if not text.strip():
+        return 1
+    if re.fullmatch(r"[0-9]{1,2}", text.strip()) and 1 <= int(text.strip()) <= images:
+        return int(text.strip())
+    raise CommandError(f"{menu}: image {text.strip()[:10]!r} is not one of this message's {images} images (rule: "
+                       f"paint_image_number) — type 1 to {images}, or leave it empty for the first", "image",
+                       rule="paint_image_number")
 
 
 def form_unknown(menu: str) -> CommandError:

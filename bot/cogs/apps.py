@@ -6,13 +6,14 @@ the grid of a result of the bot's; a
 link or an embed is never fetched) and refuse before anything is queued when there is none.
 "Describe image" queues like `/describe image:` (`bot.describe.queue_description`). "Paint from
 this image" answers with a form (a modal must be the first answer, within 3 s: only a database
-read or two and one small write happen before it): the prompt, optional settings as `/disco`'s
-and a preset's name, in the ✏️ remix form's style (`bot.remix.add_fields`). Its submit, read by
-`DiscoBot.on_interaction` through `submit_paint_form`, may come minutes later or after a
-restart, so nothing is kept in memory: the menu keeps what the submit needs as a small JSON
-blob (`commands.message_image.PaintForm`: the server, channel, message and member, and the
-picked attachment as Discord sent it in the menu's interaction), and the form's custom_id,
-`disco:paintform:<the blob's sha256>`, names it. The message is not fetched again: without the
+read or two and one small write happen before it): the prompt, optional settings as `/disco`'s,
+a preset's name and, on a message of several images, which one, in the ✏️ remix form's style
+(`bot.remix.add_fields`). Its submit, read by `DiscoBot.on_interaction` through
+`submit_paint_form`, may come minutes later or after a restart, so nothing is kept in memory:
+the menu keeps what the submit needs as a small JSON blob (`commands.message_image.PaintForm`:
+the server, channel, message and member, and the message's still-image attachments as Discord
+sent them in the menu's interaction), and the form's custom_id, `disco:paintform:<the blob's
+sha256>`, names it. The message is not fetched again: without the
 privileged Message Content intent (the bot asks for none) Discord hands a bot members'
 messages without their attachments, but a menu's target message comes whole. The submit is
 refused unless it comes from the same member, server and channel; the image is then downloaded
@@ -59,11 +60,14 @@ from commands.message_image import (
     form_elsewhere,
     form_of_another,
     form_unknown,
+    image_field,
     image_not_downloaded,
+    image_number,
     image_shape,
     paint_form_values,
     paint_note,
     pick_still_image,
+    still_images,
     with_notes,
 )
 from storage import NotFound, blob_ref, parse_ref
@@ -76,15 +80,22 @@ FORM_KEY = re.compile(r"[0-9a-f]{64}")
 FORM_FILE = "paint_form.json"
 DESCRIBE_INSTEAD = "/describe image:"
 PAINT_INSTEAD = "/disco init_image:"
+ANOTHER_IN_FORM = "the form's Image field picks another"
+
+
+def attached_files(message: discord.Message) -> list[AttachedFile]:
+    return [AttachedFile(a.filename, a.content_type) for a in message.attachments]
+
+
+def by_the_bot(interaction: discord.Interaction, message: discord.Message) -> bool:
+    return interaction.client.user is not None and message.author.id == interaction.client.user.id
 
 
 def picked_attachment(interaction: discord.Interaction, message: discord.Message, menu: str,
                       instead: str) -> tuple[discord.Attachment, Picked]:
     """The message's first still-image attachment (past the grid of a result of the bot's) and
     which it was; the refusal when none is."""
-    by_bot = interaction.client.user is not None and message.author.id == interaction.client.user.id
-    picked = pick_still_image((AttachedFile(a.filename, a.content_type) for a in message.attachments), menu,
-                              instead, by_bot=by_bot)
+    picked = pick_still_image(attached_files(message), menu, instead, by_bot=by_the_bot(interaction, message))
     return message.attachments[picked.index], picked
 
 
@@ -96,7 +107,7 @@ async def describe_image(interaction: discord.Interaction, message: discord.Mess
 
     async def queue():
         job, text = await queue_description(interaction.client, interaction, attachment)
-        return job, with_notes(text, picked.note(DESCRIBE_INSTEAD))
+        return job, with_notes(text, picked.note(f"for another, attach it to {DESCRIBE_INSTEAD}"))
     await answer_request(interaction, "describe (message menu)", queue)
 
 
@@ -109,9 +120,11 @@ async def paint_from_image(interaction: discord.Interaction, message: discord.Me
     guild = await interaction.client.db.guilds.get(interaction.guild_id)
     guild.check_intake(rules_channel_id(interaction))  # paused, or not here: before the member fills the form
     await check_delivery(interaction.client, interaction)
+    others = still_images(attached_files(message), by_bot=by_the_bot(interaction, message))[1:]
     form = PaintForm(interaction.guild_id, interaction.channel_id, message.id, interaction.user.id,
-                     KeptAttachment.of(attachment).to_dict(), picked)
-    await interaction.response.send_modal(PaintModal(await keep_form(interaction.client.db, form)))
+                     KeptAttachment.of(attachment).to_dict(), picked,
+                     tuple((i, KeptAttachment.of(message.attachments[i]).to_dict()) for i in others))
+    await interaction.response.send_modal(PaintModal(await keep_form(interaction.client.db, form), picked.images))
 
 
 async def keep_form(db: Any, form: PaintForm) -> str:
@@ -135,9 +148,9 @@ async def kept_form(db: Any, key: str) -> PaintForm:
 class PaintModal(discord.ui.Modal):
     """The paint form opened by one click; `submit_paint_form` answers its submit."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, images: int) -> None:
         super().__init__(title=PAINT_MENU, timeout=FORM_TIMEOUT_SECONDS, custom_id=f"{FORM_PREFIX}{key}")
-        add_fields(self, PAINT_FIELDS, {})
+        add_fields(self, PAINT_FIELDS + ((image_field(images),) if images > 1 else ()), {})
 
 
 async def submit_paint_form(bot: Any, interaction: discord.Interaction) -> bool:
@@ -165,12 +178,12 @@ async def _paint(bot: Any, interaction: discord.Interaction, form_key: str) -> s
         raise form_elsewhere(PAINT_MENU)
     if interaction.user.id != form.user_id:
         raise form_of_another(PAINT_MENU)
-    values = {key: value for key, value in form_values(interaction.data.get("components", [])).items()
-              if key in PAINT_FIELD_KEYS}
-    prompt, settings, preset = paint_form_values(values)
+    values = form_values(interaction.data.get("components", []))
+    prompt, settings, preset = paint_form_values({key: values.get(key, "") for key in PAINT_FIELD_KEYS})
+    kept, picked = form.choose(image_number(values.get("image", "")[:10], form.picked.images, PAINT_MENU))
     preset_keys = await preset_settings(bot.db, interaction, preset)
     try:
-        attachment = KeptAttachment.from_dict(form.attachment, bot.http)
+        attachment = KeptAttachment.from_dict(kept, bot.http)
     except ValueError:
         raise form_unknown(PAINT_MENU) from None
     try:
@@ -186,7 +199,7 @@ async def _paint(bot: Any, interaction: discord.Interaction, form_key: str) -> s
     log.info("paint from message %s queued job %s for user %s in guild %s", form.message_id, job.id, job.user_id,
              job.guild_id)
     skip = json.loads(job.spec_json)["skip_steps"]
-    return with_notes(text, form.picked.note(PAINT_INSTEAD), paint_note(attachment.filename, skip, job.steps,
+    return with_notes(text, picked.note(ANOTHER_IN_FORM), paint_note(attachment.filename, skip, job.steps,
                                                            skip_chosen="skip_steps" in chosen))
 
 

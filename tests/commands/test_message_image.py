@@ -21,6 +21,8 @@ from commands.message_image import (
     is_still_image,
     paint_form_values,
     paint_note,
+    image_field,
+    image_number,
     image_shape,
     pick_still_image,
     with_notes,
@@ -44,8 +46,11 @@ def test_the_first_still_image_is_used_and_said_when_there_are_several():
              AttachedFile("b.png", "image/png")]
     picked = pick_still_image(files, PAINT_MENU, "/disco init_image:")
     assert (picked.index, picked.count, picked.filename) == (1, 3, "a.png")
-    assert picked.note("/disco init_image:") == "Used attachment 2 of 3, a.png (the message's first still image)."
-    assert pick_still_image(files[1:2], PAINT_MENU, "/disco init_image:").note("/disco init_image:") == ""
+    assert (picked.number, picked.images) == (1, 2)
+    assert picked.note("pick another") == "Used attachment 2 of 3, a.png (the message's first still image; pick another)."
+    assert pick_still_image(files[:2], PAINT_MENU, "/disco init_image:").note("pick another") == \
+        "Used attachment 2 of 2, a.png (the message's first still image)."  # no other image to pick
+    assert pick_still_image(files[1:2], PAINT_MENU, "/disco init_image:").note("pick another") == ""
 
 
 def test_on_a_result_of_the_bots_the_grid_of_its_images_is_passed_over():
@@ -54,13 +59,27 @@ def test_on_a_result_of_the_bots_the_grid_of_its_images_is_passed_over():
              AttachedFile("01M99MB6CK11RVTRXKZNR28AJ6_settings.json", "application/json")]
     picked = pick_still_image(files, PAINT_MENU, "/disco init_image:", by_bot=True)
     assert (picked.index, picked.past_grid) == (1, True)
-    assert picked.note("/disco init_image:") == ("Used attachment 2 of 4, out_0.png (the result's first image, "
-                                                 "not the grid of them; for another, attach it to /disco init_image:).")
-    assert picked.note("/describe image:").endswith("for another, attach it to /describe image:).")
+    assert picked.note("pick another") == ("Used attachment 2 of 4, out_0.png (the result's first image, not the "
+                                           "grid of them; pick another).")
     assert pick_still_image(files, PAINT_MENU, "/disco init_image:").index == 0  # a member's file of that name
     assert pick_still_image(files[:1], PAINT_MENU, "/disco init_image:", by_bot=True).index == 0  # the grid alone
-    kept = replace(FORM, picked=replace(picked, filename="pic.png"))  # the name is the attachment's
+    second = {"id": 15, "filename": "out_1.png", "url": "https://cdn.discordapp.com/a/out_1.png", "size": 100}
+    kept = replace(FORM, picked=replace(picked, filename="pic.png"), more=((2, second),))  # the name is the attachment's
     assert PaintForm.from_json(kept.to_json(), PAINT_MENU) == kept
+    attachment, chosen = kept.choose(2)
+    assert attachment == second and (chosen.index, chosen.filename, chosen.number, chosen.images) == (2, "out_1.png", 2, 2)
+    assert chosen.note("pick another") == ("Used attachment 3 of 4, out_1.png (the result's image number 2, not the "
+                                           "grid of them; pick another).")
+
+
+def test_the_image_field_takes_one_of_the_messages_images():
+    assert image_field(4).label == "Image: 1 to 4 (empty: 1)" and len(image_field(10).label) <= 45
+    assert [image_number(text, 4, PAINT_MENU) for text in ("", " ", "1", " 4 ")] == [1, 1, 1, 4]
+    for text in ("0", "5", "-1", "two", "1.5", "²"):
+        with pytest.raises(CommandError) as caught:
+            image_number(text, 4, PAINT_MENU)
+        assert caught.value.rule == "paint_image_number"
+        assert "is not one of this message's 4 images (rule: paint_image_number) — type 1 to 4" in str(caught.value)
 
 
 def test_a_message_without_attachments_is_refused_with_what_to_do_instead():
@@ -140,8 +159,11 @@ def test_the_paint_form_is_kept_as_json_and_read_back_whole():
     json.dumps({**json.loads(FORM.to_json()), "attachment": ["pic.png"]}).encode(),
     json.dumps({**json.loads(FORM.to_json()), "attachment": {"url": "https://cdn.discordapp.com/a"}}).encode(),
     json.dumps({key: value for key, value in json.loads(FORM.to_json()).items() if key != "message"}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "more": [[2]]}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "more": [["2", {"filename": "b.png"}]]}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "more": 3}).encode(),
 ], ids=["empty", "an image", "a list", "too large", "another kind", "a bool id", "a text id", "a list attachment",
-        "no filename", "no message"])
+        "no filename", "no message", "an image without its attachment", "a text index", "no list of images"])
 def test_anything_but_a_kept_paint_form_is_an_unknown_form(data):
     with pytest.raises(CommandError) as caught:
         PaintForm.from_json(data, PAINT_MENU)

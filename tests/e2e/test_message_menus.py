@@ -278,11 +278,12 @@ def test_on_a_result_of_several_images_the_menus_take_its_first_image_not_the_gr
             painted = await answered(fake, await fake.submit_modal(await open_form(fake, result.id),
                                                                    {"prompt": "a barn"}))
             described = await answered(fake, await fake.message_menu(DESCRIBE_MENU, result.id))
-        for echo, instead in ((painted, "/disco init_image:"), (described, "/describe image:")):
+        for echo, another in ((painted, "the form's Image field picks another"),
+                              (described, "for another, attach it to /describe image:")):
             spec = json.loads((await db.jobs.get(job_id_in(echo.content))).spec_json)
             assert await db.blobs.get(spec["init_image"]) == images[0], echo.content
             assert f"Used attachment 2 of {len(result.attachments)}, " in echo.content
-            assert (f"(the result's first image, not the grid of them; for another, attach it to {instead})."
+            assert (f"(the result's first image, not the grid of them; {another})."
                     in echo.content.replace("\\", "")), echo.content
     run(body, tmp_path)
 
@@ -337,4 +338,33 @@ def test_a_preset_named_in_the_form_gives_its_settings_and_they_count_as_chosen(
         assert "skip_steps 4 of 40 steps (as you set it)." in echo.content and "image's shape" not in echo.content
         assert missing.startswith("**Not queued:** no preset named 'slow'; see /preset list"), missing
         assert len(fake.downloads) == 1  # the refused form downloaded nothing
+    run(body, tmp_path)
+
+
+def test_the_form_picks_another_of_the_messages_images(tmp_path):
+    """On a result of 4 images the form asks which (the grid's numbers); a number out of range is
+    refused before anything is downloaded; a message with one image has no such field."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.guilds.set_limits(fake.guild.id, max_queued_per_user=5)
+        job_id = await queue_job(db, fake)
+        images = await finish_with_images(db, tmp_path, job_id, [(200, 0, 0), (0, 200, 0), (0, 0, 200), (9, 9, 9)])
+        single = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            await delivered(db, job_id, 15.0)
+            result = await fake.wait_for_message(fake.channel.id, lambda m: any("_grid." in a.filename
+                                                                               for a in m.attachments))
+            opened = await open_form(fake, result.id)
+            assert form_values(opened.modal) == {"prompt": "", "settings": "", "preset": "", "image": ""}
+            downloads = len(fake.downloads)
+            refused = await refusal(fake, await fake.submit_modal(opened, {"prompt": "a barn", "image": "5"}))
+            assert len(fake.downloads) == downloads
+            painted = await answered(fake, await fake.submit_modal(await open_form(fake, result.id),
+                                                                   {"prompt": "a barn", "image": "3"}))
+            assert "image" not in form_values((await open_form(fake, single.id)).modal)
+        assert refused.startswith(f"**Not queued:** {PAINT_MENU}: image '5' is not one of this message's 4 images "
+                                  f"(rule: paint_image_number) — type 1 to 4"), refused
+        spec = json.loads((await db.jobs.get(job_id_in(painted.content))).spec_json)
+        assert await db.blobs.get(spec["init_image"]) == images[2]
+        assert (f"Used attachment 4 of {len(result.attachments)}, out_2.png (the result's image number 3, not the "
+                f"grid of them; the form's Image field picks another).") in painted.content.replace("\\", "")
     run(body, tmp_path)
