@@ -402,6 +402,19 @@ def _shape_like_image(merge: _Merge, image: tuple[int, int], budget: int, notes:
         notes.append(fitted.note or f"{asked} → {fitted.width}×{fitted.height} ({about})")
 
 
+LIMIT_OF = {"steps": "max_steps", "skip_steps": "max_steps", "width": "max_pixels", "height": "max_pixels",
+            "cutn_batches": "max_cuts", "n_batches": "max_images"}  # the limit that lowers each setting
+
+
+def limited_values(spec: RenderSpec, limits: JobLimits) -> dict[str, Any]:
+    """The settings of `spec` the server's limits would lower, with their new values ({} when
+    it would be refused instead: the refusal says so when a job asks)."""
+    try:
+        return _apply_limits(spec, limits, [])
+    except CommandError:
+        return {}
+
+
 def limit_adjustments(spec: RenderSpec, limits: JobLimits) -> list[str]:
     """What the server's limits would change in (or refuse of) a job with `spec`, as notes."""
     notes: list[str] = []
