@@ -121,6 +121,11 @@ def test_recipe_pins_what_the_members_own_defaults_would_change():
     older = build_job(parse_recipe(recipe(spec, defaults=server)), limits=BIG, guild_defaults=server,
                       own_defaults=own).spec
     assert older.clip_guidance_scale == 9000  # what a recipe against the server's alone would give
+    # 📋 also holds against the server's alone: shared, it gives the spec to a member without defaults.
+    shared = recipe(spec, defaults=here, shared=server)
+    assert "eta=0.5" in shared and "clip_guidance_scale=5000" in shared and "steps=250" in shared
+    for theirs in (own, {}, {"eta": 0.2}):
+        assert build_job(parse_recipe(shared), limits=BIG, guild_defaults=server, own_defaults=theirs).spec == spec
 
 
 text_piece = st.one_of(

@@ -128,3 +128,19 @@ def test_the_server_still_rules_over_own_defaults(tmp_path):
             assert (await newest_spec(db))["steps"] == 25
             assert (await newest_spec(db))["cutn_batches"] == FAST_DEFAULTS["cutn_batches"]  # the server's kept
     run(body, tmp_path)
+
+
+def test_the_recipe_of_a_job_made_with_own_defaults_writes_them_out(tmp_path):
+    """📋 is copied and shared: a member's own defaults are written out, so the recipe gives the
+    same settings to a member without them (and back to its author, whose defaults it repeats)."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.users.set_defaults(fake.member.id, {"steps": 40, "eta": 0.5})
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            queued = await disco(fake, {})
+            job_id = (await db.jobs.list(limit=1))[0].id
+            await finish(db, tmp_path, job_id)
+            result = await fake.wait_for_message(fake.channel.id, has_png)
+            _, recipe = await click(fake, result.id, f"disco:recipe:{job_id}")
+        assert "from your defaults: eta=0.5, steps=40" in queued
+        assert "steps=40" in recipe.content and "eta=0.5" in recipe.content, recipe.content
+    run(body, tmp_path)
