@@ -2,10 +2,9 @@
 this image", so a member uses an image already in the channel without downloading it first.
 
 Both read only the message's attachments (`commands.message_image`: the first still image, past
-the grid of a result of the bot's; a
-link or an embed is never fetched) and refuse before anything is queued when there is none.
-"Describe image" queues like `/describe image:` (`bot.describe.queue_description`). "Paint from
-this image" answers with a form (a modal must be the first answer, within 3 s: only a database
+the grid of a result of the bot's; a link or an embed is never fetched) and refuse before
+anything is queued when there is none. "Describe image" queues like `/describe image:`
+(`bot.describe.queue_description`). "Paint from this image" answers with a form (a modal must be the first answer, within 3 s: only a database
 read or two and one small write happen before it): the prompt, optional settings as `/disco`'s,
 a preset's name and, on a message of several images, which one, in the ✏️ remix form's style
 (`bot.remix.add_fields`). Its submit, read by `DiscoBot.on_interaction` through
@@ -13,9 +12,9 @@ a preset's name and, on a message of several images, which one, in the ✏️ re
 the menu keeps what the submit needs as a small JSON blob (`commands.message_image.PaintForm`:
 the server, channel, message and member, and the message's still-image attachments as Discord
 sent them in the menu's interaction), and the form's custom_id, `disco:paintform:<the blob's
-sha256>`, names it. The message is not fetched again: without the
-privileged Message Content intent (the bot asks for none) Discord hands a bot members'
-messages without their attachments, but a menu's target message comes whole. The submit is
+sha256>`, names it. The message is not fetched again: without the privileged Message Content
+intent (the bot asks for none) Discord hands a bot members' messages without their
+attachments, but a menu's target message comes whole. The submit is
 refused unless it comes from the same member, server and channel; the image is then downloaded
 and checked as a `/disco` attachment (`bot.attachments.save_image`, a deleted message's file
 refused with the fix) and queued as `init_image` of a `/disco` still through
@@ -199,8 +198,8 @@ async def _paint(bot: Any, interaction: discord.Interaction, form_key: str) -> s
     log.info("paint from message %s queued job %s for user %s in guild %s", form.message_id, job.id, job.user_id,
              job.guild_id)
     skip = json.loads(job.spec_json)["skip_steps"]
-    return with_notes(text, picked.note(ANOTHER_IN_FORM), paint_note(attachment.filename, skip, job.steps,
-                                                           skip_chosen="skip_steps" in chosen))
+    return with_notes(text, picked.note(ANOTHER_IN_FORM),
+                      paint_note(attachment.filename, skip, job.steps, skip_chosen="skip_steps" in chosen))
 
 
 async def preset_settings(db: Any, interaction: discord.Interaction, name: Optional[str]) -> tuple[str, ...]:
