@@ -4,8 +4,9 @@ this image", so a member uses an image already in the channel without downloadin
 Both read only the message's attachments (`commands.message_image`: the first still image, past
 the grid of a result of the bot's; a link or an embed is never fetched) and refuse before
 anything is queued when there is none. "Describe image" queues like `/describe image:`
-(`bot.describe.queue_description`). "Paint from this image" answers with a form (a modal must be the first answer, within 3 s: only a database
-read or two and one small write happen before it): the prompt, optional settings as `/disco`'s,
+(`bot.describe.queue_description`). "Paint from this image" answers with a form (a modal must
+be the first answer, within 3 s: only a database read or two and one small write happen before
+it): the prompt, optional settings as `/disco`'s,
 a preset's name and, on a message of several images, which one, in the ✏️ remix form's style
 (`bot.remix.add_fields`). Its submit, read by `DiscoBot.on_interaction` through
 `submit_paint_form`, may come minutes later or after a restart, so nothing is kept in memory:
