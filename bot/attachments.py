@@ -94,6 +94,14 @@ class KeptAttachment:
 async def save_image(db: Database, attachment: discord.Attachment | KeptAttachment, option: str,
                      upload_limit: int = MAX_ATTACHMENT_BYTES) -> str:
     """Check, download and store one image attachment; returns its blob reference."""
+    return (await save_measured_image(db, attachment, option, upload_limit))[0]
+
+
+async def save_measured_image(db: Database, attachment: discord.Attachment | KeptAttachment, option: str,
+                              upload_limit: int = MAX_ATTACHMENT_BYTES) -> tuple[str, tuple[int, int]]:
+    """`save_image`, also returning the image's width and height as the engine reads it (upright,
+    by its EXIF orientation): Discord measures no HEIC or TIFF, and a phone photo's metadata may
+    give its sides before the turn."""
     limit = min(upload_limit, MAX_ATTACHMENT_BYTES)
     check_attachment(attachment.filename, attachment.content_type, attachment.size, attachment.width,
                      attachment.height, option=option, max_bytes=limit)
@@ -101,8 +109,8 @@ async def save_image(db: Database, attachment: discord.Attachment | KeptAttachme
     if len(data) > limit:  # the metadata said otherwise; believe the bytes
         raise CommandError(f"{option}: {attachment.filename} is {len(data) / 2**20:.1f} MiB; at most "
                            f"{limit / 2**20:g} MiB — attach a smaller image", option, rule="attachment_bytes")
-    await asyncio.to_thread(_check_decoded, data, attachment.filename, option)
-    return await db.blobs.put(data, f"{option}_{_UNSAFE.sub('_', attachment.filename)[-80:]}")
+    size = await asyncio.to_thread(_check_decoded, data, attachment.filename, option)
+    return await db.blobs.put(data, f"{option}_{_UNSAFE.sub('_', attachment.filename)[-80:]}"), size
 
 
 class DownloadFailed(CommandError):

@@ -51,6 +51,21 @@ def rules_channel_id(interaction: discord.Interaction) -> int:
     return interaction.channel_id
 
 
+def bot_can_post(interaction: discord.Interaction) -> bool:
+    """Whether the bot may post a result where this interaction happened: see the channel, send
+    messages (in a thread: in threads) and attach files, as Discord computed it for the bot here
+    (`interaction.app_permissions`). A member may use commands where the bot may not post."""
+    perms = interaction.app_permissions
+    in_thread = isinstance(interaction.channel, discord.Thread)
+    send = perms.send_messages_in_threads if in_thread else perms.send_messages
+    return bool(perms.view_channel and send and perms.attach_files)
+
+
+CANNOT_POST = ("I may not post messages or files in this channel, so your result could not be shown here (rule: "
+               "bot_can_post); use a channel where I can post, ask an admin to let me Send Messages and Attach "
+               "Files here, or choose /disco-settings notify:dm to get your results by DM")
+
+
 # A job id (a ULID: 26 letters and digits) within what a member pasted.
 _JOB_ID = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{26}(?![0-9A-Za-z])")
 

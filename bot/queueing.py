@@ -22,7 +22,7 @@ import discord
 
 from bot.answers import NO_MENTIONS
 from bot.attachments import missing_files
-from bot.checks import rules_channel_id
+from bot.checks import CANNOT_POST, bot_can_post, rules_channel_id
 from bot.jobtext import kind_words
 from commands.defaults import defaults_here
 from commands.echo import format_echo
@@ -137,13 +137,14 @@ async def enqueue_spec(bot: Any, interaction: discord.Interaction,
                        spec: RenderSpec | AnimationSpec | StudySpec, *, parent: Optional[Job] = None,
                        lineage: Optional[Lineage] = None,
                        own_defaults: Optional[dict[str, Any]] = None) -> Job:
-    """The one way a job enters the queue from Discord: the final spec's prompts are checked
-    against the guild's banned words (`commands.moderation`), its models against the ones the
+    """The one way a job enters the queue from Discord: refused where the bot could not post its
+    result (`check_delivery`); the final spec's prompts are checked against the guild's banned words (`commands.moderation`), its models against the ones the
     guild allows (`commands.server_rules`) and its renders against the GPU's memory
     (`commands.gpu_memory`), then it is enqueued with its size
     (the storage layer checks pause, channel, caps and quota in the insert's transaction).
     `lineage`: how it comes from `parent`, recorded with it. `own_defaults`: the caller's own
     defaults the job kept (`ParsedJob.own_defaults`), named in a model refusal."""
+    await check_delivery(bot, interaction)
     guild = await bot.db.guilds.get(interaction.guild_id)
     check_spec(spec, guild.banned_words)
     check_allowed_models(spec, guild.allowed_models, guild.allowed_clip_models, own_defaults)
@@ -162,6 +163,13 @@ async def enqueue_spec(bot: Any, interaction: discord.Interaction,
         parent_action=lineage.action if parent and lineage else None,
         parent_image=lineage.image if parent and lineage else None,
         rules_channel_id=rules_channel_id(interaction), **job_size(spec).request_fields()), role_ids=roles)
+
+
+async def check_delivery(bot: Any, interaction: discord.Interaction) -> None:
+    """Refuse (rule bot_can_post) a job whose result the bot could not post where it is asked
+    for, unless the caller gets results by DM (`/disco-settings notify:dm`), where it then goes."""
+    if not bot_can_post(interaction) and await bot.db.users.notify(interaction.user.id) != "dm":
+        raise CommandError(CANNOT_POST, rule="bot_can_post")
 
 
 async def echo_for(db: Any, job: Job, parsed: ParsedJob, *, limit: int = 2000) -> str:

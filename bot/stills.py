@@ -79,4 +79,5 @@ def image_grid(job: Job, images: list[bytes], limit: int) -> discord.File | None
     grid = compose_grid(cells + [None] * (columns * rows - len(cells)), x, y, header_lines=header,
                         max_side=GRID_MAX_SIDE)
     data, kind = fit_grid(grid, limit)
+    # The message menus pass over a grid by this name (commands.message_image.RESULT_GRID).
     return discord.File(io.BytesIO(data), f"{job.id}_grid.{'png' if kind == 'png' else 'jpg'}")

@@ -32,7 +32,7 @@ import discord
 from bot.animate import animate_still, recipe_file, requeue_animation
 from bot.answers import NO_MENTIONS, NOT_DONE, REQUEUE, AnsweringView, Wording, answers_errors, think
 from bot.attachments import finished_image, kept_copy, read_result_image
-from bot.checks import is_moderator, job_of_this_server
+from bot.checks import is_moderator, job_of_this_server, rules_channel_id
 from bot.gobig import GoBigButton
 from bot.remix import open_remix
 from bot.queueing import Lineage, caller_defaults, enqueue_options, rerun_options
@@ -143,9 +143,12 @@ async def requeue(bot: Any, interaction: discord.Interaction, job: Job, action: 
 async def recipe_answer(bot: Any, interaction: discord.Interaction, job: Job) -> tuple[str, discord.File | None]:
     """📋: the settings as a `/disco` command to copy; a .txt file when it is over 2000 chars.
     Written against the defaults the clicker's own job would start from here (the server's, the
-    channel's, their own), so pasting it gives them this job's settings."""
+    channel's, their own), so pasting it gives them this job's settings, and against the
+    server's and channel's alone, so it gives them to a member they share it with too."""
     spec = RenderSpec.from_json(job.spec_json)
-    command = recipe(spec, defaults=await caller_defaults(bot, interaction))
+    guild = await bot.db.guilds.get(interaction.guild_id)
+    command = recipe(spec, defaults=await caller_defaults(bot, interaction),
+                     shared=guild.defaults_for(rules_channel_id(interaction)))
     images = []
     if spec.init_image:
         images.append("init_image")

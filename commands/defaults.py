@@ -31,6 +31,10 @@ OWN_DEFAULTS_FIX = ('change them with /disco-settings defaults:"key=value", or r
 NOT_A_DEFAULT = {"seed": "every job would paint the same noise, and 🔄 New seed or /rerun would "
                          "paint it again"}
 IMAGES_NOTE = "images come from attachments only"
+# Settings a member's own defaults may not hold: every /disco, /animate and /study takes a typed
+# prompt, which replaces text_prompts from any default, so a style kept there would never paint.
+NOT_OWN_DEFAULT = {"text_prompts": 'the prompt you type replaces it in every job; write the style into '
+                                   'your prompt instead, e.g. "a lighthouse | oil painting:0.5"'}
 
 
 def plain_settings(values: dict[str, Any] | str | None, label: str) -> dict[str, Any]:
@@ -112,8 +116,8 @@ def _builds(values: dict[str, Any]) -> bool:
 
 def _not_a_default(key: str) -> str | None:
     """Why a stored setting's name cannot be a default (any more); None when it can."""
-    if key in NOT_A_DEFAULT:
-        return NOT_A_DEFAULT[key]
+    if key in NOT_A_DEFAULT or key in NOT_OWN_DEFAULT:
+        return NOT_A_DEFAULT.get(key) or NOT_OWN_DEFAULT[key]
     if key in ATTACHMENT_ONLY:
         return IMAGES_NOTE
     if key not in RenderSpec.model_fields or key == "schema_version":

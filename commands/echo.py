@@ -131,6 +131,9 @@ def format_echo(job: ParsedJob, *, position: int | None = None, starts_at: float
     head = ["**Queued**" + (f" `{_clip(job_id, 40)}`" if job_id else "")]
     if position is not None:
         head.append(queue_place(position, starts_at=starts_at, finishes_at=finishes_at, workers=workers))
+    if job.spec.describe:  # nothing is painted: its placeholder prompt, settings and their notes are noise
+        return _clip(" · ".join(head) + f"\nDescribing the image with {', '.join(job.spec.clip_models)}; the "
+                     f"prompt it reads is posted here, with ▶ to paint it.", limit)
     parts = {
         "header": ([" · ".join(head)], None),
         "prompts": (_prompt_lines(job), "**Prompts** (weight → after DD divides by the sum)"),
@@ -206,9 +209,13 @@ def _prompt_reads_back(text: str, prompts: list[WeightedPrompt]) -> bool:
     return parsed.prompts == list(prompts) and not parsed.flags and not parsed.no_items
 
 
-def recipe_options(spec: RenderSpec, *, defaults: dict[str, Any] | None = None) -> dict[str, str]:
-    """The `/disco` options (prompt, settings) that give `spec` back; images not included."""
-    base = baseline_for(spec, defaults)
+def recipe_options(spec: RenderSpec, *, defaults: dict[str, Any] | None = None,
+                   shared: dict[str, Any] | None = None) -> dict[str, str]:
+    """The `/disco` options (prompt, settings) that give `spec` back to a member whose jobs start
+    from `defaults`; images not included. `shared`: other defaults it must also hold against (a
+    recipe the clicker may share: the server's and channel's, without their own), so a setting
+    either would change is written out."""
+    bases = [baseline_for(spec, defaults)] + ([baseline_for(spec, shared)] if shared is not None else [])
     data = spec.to_dict()
     prompt = format_prompts(spec.text_prompts)
     settings: list[str] = []
@@ -216,7 +223,8 @@ def recipe_options(spec: RenderSpec, *, defaults: dict[str, Any] | None = None) 
         prompt = ""
         settings.append(f"text_prompts={_json_prompts(spec.text_prompts)}")
     for key in RenderSpec.model_fields:
-        if key in ("text_prompts", "image_prompts", "init_image", "gobig_init") or data[key] == base[key]:
+        if key in ("text_prompts", "image_prompts", "init_image", "gobig_init") or all(
+                data[key] == base[key] for base in bases):
             continue
         settings.append(f"{key}={_format_value(key, data[key])}")
     options = {"prompt": prompt} if prompt else {}
@@ -225,8 +233,9 @@ def recipe_options(spec: RenderSpec, *, defaults: dict[str, Any] | None = None) 
     return options
 
 
-def recipe(spec: RenderSpec, *, defaults: dict[str, Any] | None = None) -> str:
+def recipe(spec: RenderSpec, *, defaults: dict[str, Any] | None = None,
+           shared: dict[str, Any] | None = None) -> str:
     """``/disco prompt:… settings:…`` for `spec` (see `recipe_options`)."""
-    options = recipe_options(spec, defaults=defaults)
+    options = recipe_options(spec, defaults=defaults, shared=shared)
     return " ".join(["/disco"] + [f"{name}:{value}" for name, value in options.items()])
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from commands.echo import code_span
-from commands.defaults import BOT_DEFAULTS
-from commands.job_options import OPTION_FIELDS
+from commands.defaults import BOT_DEFAULTS, bot_baseline
+from commands.job_options import LIMIT_OF, OPTION_FIELDS, JobLimits, limited_values
 from commands.prompt_syntax import FLAG_ALIASES
 from commands.sizes import SIZE_CHOICES
+from engine.errors import SpecError
 from engine.spec.fields import FIELD_DOCS
 from engine.spec.setting_docs import SettingHelp, closest_setting, setting_help, setting_names
 
@@ -76,9 +77,10 @@ def help_topics() -> list[tuple[str, str]]:
 
 def setting_text(name: str, *, server_defaults: Mapping[str, Any] | None = None,
                  channel_defaults: Mapping[str, Any] | None = None,
-                 own_defaults: Mapping[str, Any] | None = None) -> str:
+                 own_defaults: Mapping[str, Any] | None = None, limits: JobLimits | None = None) -> str:
     """The setting `name` (or a prompt flag's short name, dashes allowed) explained; an unknown
-    name is answered with the closest one."""
+    name is answered with the closest one. `limits`: the server's, said when they lower the
+    default a job here starts from."""
     typed = name.strip().lstrip("-—").lower()
     if typed in _flag_topics():
         return _flag_topics()[typed]
@@ -86,7 +88,7 @@ def setting_text(name: str, *, server_defaults: Mapping[str, Any] | None = None,
     if field is not None and field != typed:
         return f"`--{typed}` is the short form of **{field}**.\n" + setting_text(
             field, server_defaults=server_defaults, channel_defaults=channel_defaults,
-            own_defaults=own_defaults)
+            own_defaults=own_defaults, limits=limits)
     found = setting_help(typed)
     if not found:
         guess = closest_setting(name)
@@ -97,12 +99,26 @@ def setting_text(name: str, *, server_defaults: Mapping[str, Any] | None = None,
     levels = (("Default in this server", server_defaults or {}),
               ("Default in this channel", channel_defaults or {}),
               ("Your default (`/disco-settings`)", own_defaults or {}))
-    text = "\n\n".join(_one(entry, levels) for entry in found)
+    lowered = _lowered(levels, limits)
+    text = "\n\n".join(_one(entry, levels, lowered) for entry in found)
     return text[:MESSAGE_LIMIT]
 
 
-def _one(entry: SettingHelp, levels: tuple[tuple[str, Mapping[str, Any]], ...]) -> str:
-    """One setting explained; `levels`: the defaults that hold here, lowest first (the last wins)."""
+def _lowered(levels: tuple[tuple[str, Mapping[str, Any]], ...], limits: JobLimits | None) -> dict[str, Any]:
+    """What the server's limits make of the defaults a job here starts from ({} without limits,
+    or when the defaults do not build: a job says why)."""
+    if limits is None:
+        return {}
+    try:
+        spec = bot_baseline({key: value for _, defaults in levels for key, value in defaults.items()})
+    except SpecError:
+        return {}
+    return limited_values(spec, limits)
+
+
+def _one(entry: SettingHelp, levels: tuple[tuple[str, Mapping[str, Any]], ...], lowered: dict[str, Any]) -> str:
+    """One setting explained; `levels`: the defaults that hold here, lowest first (the last wins);
+    `lowered`: what the server's limits make of them."""
     kind = "animation setting" if entry.animation else "setting"
     lines = [f"**{entry.name}** ({kind}): {entry.meaning}",
              f"Allowed: {entry.allowed}", f"Default: {_default(entry)}"]
@@ -110,6 +126,9 @@ def _one(entry: SettingHelp, levels: tuple[tuple[str, Mapping[str, Any]], ...]) 
         for where, defaults in levels:
             if entry.name in defaults:
                 lines.append(f"{where}: {code_span(str(defaults[entry.name]))}")
+        if entry.name in lowered:
+            lines.append(f"Here, this server's {LIMIT_OF[entry.name]} lowers it to "
+                         f"{code_span(str(lowered[entry.name]))}")
     lines.append(f"Set it: {_how_to_type(entry)}")
     return "\n".join(lines)
 

@@ -26,6 +26,9 @@ scaled to keep its share), size (shape kept), cutn_batches, images. A clamped jo
 what was asked, a little cheaper, and the echo shows why, so refusing would only make people
 retype. Refused: a cut schedule whose single batch is over `max_cuts` (no value of ours can
 fix it). Last, a missing seed is drawn now so every retry and rerun draws the same noise.
+"Paint from this image" also passes the image's size (`image_shape`: the render takes its shape
+unless a size was chosen) and a share of the final steps to skip (`skip_share`, unless
+skip_steps was chosen), both settled here so the limits and the notes see them.
 """
 from __future__ import annotations
 
@@ -55,7 +58,7 @@ from commands.prompt_syntax import (
     parse_prompt_text,
     resolve_model_name,
 )
-from commands.sizes import aspect_size, fit_pixels, side_for_ratio, size_choice
+from commands.sizes import MAX_RATIO, aspect_size, fit_pixels, side_for_ratio, size_choice
 from engine.errors import SpecError
 from engine.media.still_formats import CONTENT_TYPES, EXTENSIONS, FORMAT_LIST
 from engine.spec.ddsettings import import_dd_settings
@@ -121,6 +124,12 @@ class DiscoOptions:
     image_prompts: tuple[str, ...] = ()
     gobig: bool | None = None
     gobig_init: str | None = None  # the kept copy of a result that ⬆ enlarges
+    # Unless the member chose skip_steps: skip this share of the final steps, those left once the
+    # server's limits apply ("Paint from this image" skips half, so the image's layout stays).
+    skip_share: float | None = None
+    # An init image's width and height: the painting takes its shape (as --ar would) unless the
+    # member chose a size ("Paint from this image": DD stretches the image to the render's size).
+    image_shape: tuple[int, int] | None = None
 
 
 @dataclass
@@ -172,9 +181,7 @@ class _Merge:
     def add(self, values: dict[str, Any], label: str | dict[str, str], *, user: bool) -> None:
         kept = follow_steps(self.values, values)  # DD's defaults follow new steps / a new model
         for key in [key for key in self.values if key not in kept]:
-            del self.values[key]
-            self.origin.pop(key, None)
-            self.by_user.discard(key)
+            self.forget(key)
         for key, value in values.items():
             name = label if isinstance(label, str) else label[key]
             if user and key in self.by_user and self.values[key] != value:
@@ -182,6 +189,12 @@ class _Merge:
                                   f"{short_repr(self.values[key])} from {self.origin[key]}")
             self.values[key], self.origin[key] = value, name
             (self.by_user.add if user else self.by_user.discard)(key)
+
+    def forget(self, key: str) -> None:
+        """Drop `key` as if no source had set it."""
+        self.values.pop(key, None)
+        self.origin.pop(key, None)
+        self.by_user.discard(key)
 
     def build(self, extra: dict[str, Any] | None = None) -> RenderSpec:
         try:
@@ -222,12 +235,18 @@ def build_job(options: DiscoOptions, *, limits: JobLimits = JobLimits(),
               for name in OPTION_FIELDS if getattr(options, name) is not None}
     merge.add(chosen, {OPTION_FIELDS[n]: f"the {n} option" for n in OPTION_FIELDS}, user=True)
     _settle_prompts(merge, parsed, options)
+    share = options.skip_share if "skip_steps" not in merge.by_user else None
+    if share is not None:  # a default's skip_steps gives way to the share of the final steps
+        merge.forget("skip_steps")
     first = merge.build()
     notes = list(parsed.notes) + file_report
     _settle_size(merge, first, parsed, options, limits, notes)
     sized = merge.build()
     changes = _apply_limits(sized, limits, notes)
     final = merge.build(changes)
+    if share is not None:  # of the steps the limits left
+        merge.add({"skip_steps": min(final.steps - 1, int(final.steps * share))}, "the init image", user=False)
+        final = merge.build(changes)
     check_gpu_memory(final, limits.gpu_memory_gb)
     spec_notes = list(final.notes)  # before the seed is drawn: replace() starts fresh notes
     seed_was_random = final.seed is None
@@ -337,10 +356,14 @@ def _settle_size(merge: _Merge, spec: RenderSpec, parsed: ParsedPrompt, options:
             merge.notes.append(f"size: {name} from the size option replaces "
                                f"{parsed.flags['size']} from --size in the prompt")
         name, label = (name, label) if name else (parsed.flags["size"], "--size in the prompt")
-    ratio = parsed.flags.get("aspect_ratio")
+    ratio, shaped_by = parsed.flags.get("aspect_ratio"), "--ar in the prompt"
     explicit = [side for side in ("width", "height") if side in merge.by_user
                 and merge.origin[side] != "the settings file"]
     width, height = spec.width, spec.height
+    if ratio is None and not name and not explicit and options.image_shape:
+        _shape_like_image(merge, options.image_shape, min(width * height, limits.max_pixels), notes,
+                          f"about the pixel count of {width}×{height}")
+        return
     if name:
         if explicit:
             raise CommandError(f"size: {label} and {explicit[0]} ({merge.origin[explicit[0]]}) "
@@ -359,9 +382,37 @@ def _settle_size(merge: _Merge, spec: RenderSpec, parsed: ParsedPrompt, options:
         merge.add({other: value}, "--ar in the prompt", user=True)
         return
     fitted = aspect_size(*ratio, min(width * height, limits.max_pixels))
-    merge.add({"width": fitted.width, "height": fitted.height}, "--ar in the prompt", user=True)
+    merge.add({"width": fitted.width, "height": fitted.height}, shaped_by, user=True)
     notes.append(fitted.note or f"--ar {ratio[0]:g}:{ratio[1]:g} → {fitted.width}×"
                  f"{fitted.height} (about the pixel count of {width}×{height})")
+
+
+def _shape_like_image(merge: _Merge, image: tuple[int, int], budget: int, notes: list[str], about: str) -> None:
+    """The render sized like the init image (`image`: its width and height) within `budget`
+    pixels; a strip past MAX_RATIO is painted at MAX_RATIO, said with the fix."""
+    across, down = image
+    ratio = min(max(across / down, 1 / MAX_RATIO), MAX_RATIO)
+    asked = f"the image's shape ({across}×{down})"
+    fitted = aspect_size(ratio, 1, budget, asked=asked)
+    merge.add({"width": fitted.width, "height": fitted.height}, "the image's shape", user=False)
+    if ratio != across / down:
+        notes.append(f"{asked} is squeezed to {fitted.width}×{fitted.height}: {MAX_RATIO:g}:1 is the longest "
+                     f"strip DD paints well — crop the image for another shape")
+    else:
+        notes.append(fitted.note or f"{asked} → {fitted.width}×{fitted.height} ({about})")
+
+
+LIMIT_OF = {"steps": "max_steps", "skip_steps": "max_steps", "width": "max_pixels", "height": "max_pixels",
+            "cutn_batches": "max_cuts", "n_batches": "max_images"}  # the limit that lowers each setting
+
+
+def limited_values(spec: RenderSpec, limits: JobLimits) -> dict[str, Any]:
+    """The settings of `spec` the server's limits would lower, with their new values ({} when
+    it would be refused instead: the refusal says so when a job asks)."""
+    try:
+        return _apply_limits(spec, limits, [])
+    except CommandError:
+        return {}
 
 
 def limit_adjustments(spec: RenderSpec, limits: JobLimits) -> list[str]:

@@ -2,7 +2,7 @@
 and shown.
 
 They take the grammar and checks of a server's defaults (`server_rules.parse_defaults`: valid
-settings only, no images, no seed), are bounded in count (`storage.MAX_USER_DEFAULTS`), and a
+settings only, no images, no seed) and hold no prompt (`NOT_OWN_DEFAULT`), are bounded in count (`storage.MAX_USER_DEFAULTS`), and a
 new setting adds to them or replaces the same key. Together they must make a valid job, so a
 set that could never queue is refused when it is typed. Where they sit among the other sources
 of a job, and how they are checked again when a job reads them: commands/defaults.py.
@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from commands.defaults import OWN_DEFAULTS_FIX, bot_baseline, defaults_here, usable_own_defaults
+from commands.defaults import (
+    NOT_OWN_DEFAULT,
+    OWN_DEFAULTS_FIX,
+    bot_baseline,
+    defaults_here,
+    usable_own_defaults,
+)
 from commands.errors import CommandError
 from commands.job_options import JobLimits, limit_adjustments
 from commands.server_rules import check_allowed_models, defaults_text, parse_defaults
@@ -25,7 +31,11 @@ MAX_KEY_CHARS = 40  # a setting's name in `reset:`
 def add_own_defaults(current: dict[str, Any], text: str) -> dict[str, Any]:
     """`current` with the settings typed in `text` added or replacing the same keys; CommandError
     names the rule and the fix."""
-    merged = {**current, **parse_defaults(text)}
+    typed = parse_defaults(text)
+    for key in sorted(NOT_OWN_DEFAULT.keys() & typed.keys()):
+        raise CommandError(f"defaults: {key} cannot be one of your defaults ({NOT_OWN_DEFAULT[key]}); "
+                           f"leave it out", key, rule="defaults")
+    merged = {**current, **typed}
     if len(merged) > MAX_USER_DEFAULTS:
         raise CommandError(f"defaults: {len(merged)} settings; at most {MAX_USER_DEFAULTS} (rule: "
                            f"user_defaults_count) — remove some with /disco-settings reset: first",

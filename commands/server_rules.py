@@ -44,9 +44,14 @@ def parse_defaults(text: str) -> dict[str, Any]:
     try:
         values = parse_set_options(text)
     except SpecError as err:
+        if err.param in AnimationSpec.model_fields and err.param not in RenderSpec.model_fields:
+            raise CommandError(f"defaults: {err.param} is an animation setting; defaults hold settings every "
+                               f"job shares (stills, animations, studies), so it cannot be one (rule: defaults) "
+                               f"— type it in /animate settings: each time", err.param, rule="defaults") from None
         raise CommandError(f"defaults: {err}", err.param, rule="defaults") from None
     if not values:
-        raise CommandError("defaults: no setting given; e.g. settings:\"steps=150; eta=0.5\"",
+        raise CommandError("defaults: no setting given (rule: defaults); type them as key=value, e.g. "
+                           "\"steps=150; eta=0.5\"",
                            rule="defaults")
     images = [key for key in ATTACHMENT_ONLY if key in values]
     if images:
@@ -101,12 +106,14 @@ def check_allowed_models(spec: RenderSpec | AnimationSpec | StudySpec,
     """CommandError when any render of the job (every study cell, an animation's frames) uses a
     diffusion or CLIP model the server does not allow (None: every model is allowed).
     `own_defaults`: the member's own defaults the job kept (`ParsedJob.own_defaults`); a model
-    that came from them is refused saying so, with how to change them."""
+    that came from them is refused saying so, with how to change them. A description is checked
+    for its CLIP models only."""
     models = None if allowed_models is None else tuple(allowed_models)
     clips = None if allowed_clip_models is None else tuple(allowed_clip_models)
     own = own_defaults or {}
     for render in render_specs(spec):
-        if models is not None and render.diffusion_model not in models:
+        # A description (`describe`) only runs CLIP: whatever diffusion model its defaults name is unused.
+        if models is not None and not render.describe and render.diffusion_model not in models:
             mine = own.get("diffusion_model") == render.diffusion_model
             raise CommandError(
                 f"the diffusion model {render.diffusion_model}{_from_own(mine)} is not allowed on "

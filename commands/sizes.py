@@ -110,8 +110,9 @@ def _shape_error(width: int, height: int, ratio: float) -> float:
     return abs(math.log((width / height) / ratio))
 
 
-def aspect_size(across: float, down: float, budget: int = DEFAULT_BUDGET) -> Size:
+def aspect_size(across: float, down: float, budget: int = DEFAULT_BUDGET, *, asked: str = "") -> Size:
     """The largest multiple-of-64 size with at most `budget` pixels and the shape across:down.
+    `asked`: how the note names the shape (`--ar across:down` unless given).
 
     Among sizes within `ASPECT_TOLERANCE` of the shape, the one with most pixels wins (ties:
     the closer shape); when none is that close, the closest shape wins, then the larger.
@@ -138,7 +139,7 @@ def aspect_size(across: float, down: float, budget: int = DEFAULT_BUDGET) -> Siz
     _, width, height = best
     note = None
     if _shape_error(width, height, ratio) > ASPECT_TOLERANCE:
-        note = (f"--ar {across:g}:{down:g}: the closest shape in multiples of 64 within "
+        note = (f"{asked or f'--ar {across:g}:{down:g}'}: the closest shape in multiples of 64 within "
                 f"{budget:,} pixels is {width}×{height}")
     return Size(width, height, note)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from .audit import write_audit
-from .errors import InvalidValue
+from .errors import ChannelNotAllowed, IntakePaused, InvalidValue
 
 if TYPE_CHECKING:
     from .backend import Store
@@ -71,6 +71,17 @@ class GuildSettings:
 
     def channel_allowed(self, channel_id: Snowflake) -> bool:
         return not self.allowed_channel_ids or str(channel_id) in self.allowed_channel_ids
+
+    def check_intake(self, channel_id: Snowflake) -> None:
+        """Raise when the server takes no new job in this channel now: intake paused
+        (`IntakePaused`), or the channel not allowed (`ChannelNotAllowed`). `Jobs.enqueue` checks
+        it in its transaction; a command may check it earlier, before asking the member for more."""
+        if self.intake_paused:
+            reason = f" ({self.pause_reason})" if self.pause_reason else ""
+            raise IntakePaused(f"this server's admins paused new renders{reason}; try again later")
+        if not self.channel_allowed(channel_id):
+            allowed = ", ".join(f"<#{c}>" for c in sorted(self.allowed_channel_ids))
+            raise ChannelNotAllowed(f"renders are not allowed in this channel; use {allowed}")
 
     def defaults_for(self, channel_id: Snowflake | None) -> dict[str, Any]:
         """The render defaults in a channel: the server's, with the channel's own over them."""

@@ -21,9 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .audit import write_audit
 from .errors import (
-    ChannelNotAllowed,
     DuplicateJob,
-    IntakePaused,
     InvalidState,
     InvalidValue,
     JobTooLarge,
@@ -285,13 +283,7 @@ class Jobs:
         async with self._db.transaction() as conn:
             now = await self._db.clock(conn)
             settings = await load_settings(conn, gid)
-            if settings.intake_paused:
-                reason = f" ({settings.pause_reason})" if settings.pause_reason else ""
-                raise IntakePaused(f"this server's admins paused new renders{reason}; try again "
-                                   f"later")
-            if not settings.channel_allowed(sid(request.rules_channel_id or cid)):
-                allowed = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
-                raise ChannelNotAllowed(f"renders are not allowed in this channel; use {allowed}")
+            settings.check_intake(sid(request.rules_channel_id or cid))
             counts = await conn.execute_fetchall(
                 "SELECT (SELECT queued FROM queue_users WHERE guild_id = ? AND user_id = ?), "
                 "(SELECT queued FROM queue_guilds WHERE guild_id = ?)", (gid, uid, gid))

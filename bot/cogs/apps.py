@@ -1,27 +1,30 @@
 """The message context menus (right-click a message → Apps): "Describe image" and "Paint from
 this image", so a member uses an image already in the channel without downloading it first.
 
-Both read only the message's attachments (`commands.message_image`: the first still image; a
-link or an embed is never fetched) and refuse before anything is queued when there is none.
-"Describe image" queues like `/describe image:` (`bot.describe.queue_description`). "Paint from
-this image" answers with a form (a modal must be the first answer, within 3 s: only one
-database read and one small write happen before it): the prompt and optional settings, as
-`/disco`'s, in the ✏️ remix form's style (`bot.remix.add_fields`). Its submit, read by
-`DiscoBot.on_interaction` through `submit_paint_form`, may come minutes later or after a
-restart, so nothing is kept in memory: the menu keeps what the submit needs as a small JSON
-blob (`commands.message_image.PaintForm`: the server, channel, message and member, and the
-picked attachment as Discord sent it in the menu's interaction), and the form's custom_id,
-`disco:paintform:<the blob's sha256>`, names it. The message is not fetched again: without the
-privileged Message Content intent (the bot asks for none) Discord hands a bot members'
-messages without their attachments, but a menu's target message comes whole. The submit is
+Both read only the message's attachments (`commands.message_image`: the first still image, past
+the grid of a result of the bot's; a link or an embed is never fetched) and refuse before
+anything is queued when there is none. "Describe image" queues like `/describe image:`
+(`bot.describe.queue_description`). "Paint from this image" answers with a form (a modal must
+be the first answer, within 3 s: only a database read or two and one small write happen before
+it): the prompt, optional settings as `/disco`'s,
+a preset's name and, on a message of several images, which one, in the ✏️ remix form's style
+(`bot.remix.add_fields`). Its submit, read by `DiscoBot.on_interaction` through
+`submit_paint_form`, may come minutes later or after a restart, so nothing is kept in memory:
+the menu keeps what the submit needs as a small JSON blob (`commands.message_image.PaintForm`:
+the server, channel, message and member, and the message's still-image attachments as Discord
+sent them in the menu's interaction), and the form's custom_id, `disco:paintform:<the blob's
+sha256>`, names it. The message is not fetched again: without the privileged Message Content
+intent (the bot asks for none) Discord hands a bot members' messages without their
+attachments, but a menu's target message comes whole. The submit is
 refused unless it comes from the same member, server and channel; the image is then downloaded
 and checked as a `/disco` attachment (`bot.attachments.save_image`, a deleted message's file
 refused with the fix) and queued as `init_image` of a `/disco` still through
 `bot.queueing.enqueue_options` (the server's limits, defaults, banned words, quota, allowed
 channels). DD keeps an init image only when steps are skipped, so unless the member set
 skip_steps, half of the final steps are; and it stretches the image to the render's size, so
-unless the member chose a size, the painting takes the image's shape (`--ar`, at the pixel
-count the server's defaults give).
+unless the member chose a size, the painting takes the image's shape
+(`DiscoOptions.image_shape`, at the pixel count the server's defaults give), measured on the
+downloaded image (upright, as the engine reads it; Discord measures no HEIC).
 
 The menus' refusals go through the command tree's error path (discord.py 2.7 hands what a
 context menu raises, wrapped in `CommandInvokeError`, to `DiscoTree.on_error`); the submit's
@@ -32,18 +35,17 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import replace
-from typing import Any
+from typing import Any, Optional
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
-from bot.attachments import DownloadFailed, KeptAttachment, save_image
+from bot.attachments import DownloadFailed, KeptAttachment, save_measured_image
 from bot.checks import rules_channel_id
 from bot.describe import queue_description
-from bot.queueing import answer_request, build_options, enqueue_options
+from bot.queueing import answer_request, check_delivery, enqueue_options
 from bot.remix import add_fields, form_values
 from commands.job_options import DiscoOptions
 from commands.message_image import (
@@ -58,14 +60,17 @@ from commands.message_image import (
     form_elsewhere,
     form_of_another,
     form_unknown,
+    image_field,
     image_not_downloaded,
+    image_number,
+    image_shape,
     paint_form_values,
     paint_note,
     pick_still_image,
-    shape_flag,
+    still_images,
     with_notes,
 )
-from storage import ChannelNotAllowed, NotFound, blob_ref, parse_ref
+from storage import NotFound, blob_ref, parse_ref
 
 log = logging.getLogger("disco.bot.apps")
 
@@ -75,39 +80,51 @@ FORM_KEY = re.compile(r"[0-9a-f]{64}")
 FORM_FILE = "paint_form.json"
 DESCRIBE_INSTEAD = "/describe image:"
 PAINT_INSTEAD = "/disco init_image:"
+ANOTHER_IN_FORM = "the form's Image field picks another"
 
 
-def picked_attachment(message: discord.Message, menu: str, instead: str) -> tuple[discord.Attachment, Picked]:
-    """The message's first still-image attachment and which it was; the refusal when none is."""
-    picked = pick_still_image((AttachedFile(a.filename, a.content_type) for a in message.attachments), menu,
-                              instead)
+def attached_files(message: discord.Message) -> list[AttachedFile]:
+    return [AttachedFile(a.filename, a.content_type) for a in message.attachments]
+
+
+def by_the_bot(interaction: discord.Interaction, message: discord.Message) -> bool:
+    return interaction.client.user is not None and message.author.id == interaction.client.user.id
+
+
+def picked_attachment(interaction: discord.Interaction, message: discord.Message, menu: str,
+                      instead: str) -> tuple[discord.Attachment, Picked]:
+    """The message's first still-image attachment (past the grid of a result of the bot's) and
+    which it was; the refusal when none is."""
+    picked = pick_still_image(attached_files(message), menu, instead, by_bot=by_the_bot(interaction, message))
     return message.attachments[picked.index], picked
 
 
 @app_commands.guild_only()
 async def describe_image(interaction: discord.Interaction, message: discord.Message) -> None:
     """Apps → Describe image: the message's image described as a prompt, as `/describe` does."""
-    attachment, picked = picked_attachment(message, DESCRIBE_MENU, DESCRIBE_INSTEAD)
+    attachment, picked = picked_attachment(interaction, message, DESCRIBE_MENU, DESCRIBE_INSTEAD)
     await think(interaction)
 
     async def queue():
         job, text = await queue_description(interaction.client, interaction, attachment)
-        return job, with_notes(text, picked.note())
+        return job, with_notes(text, picked.note(f"for another, attach it to {DESCRIBE_INSTEAD}"))
     await answer_request(interaction, "describe (message menu)", queue)
 
 
 @app_commands.guild_only()
 async def paint_from_image(interaction: discord.Interaction, message: discord.Message) -> None:
-    """Apps → Paint from this image: the form, once the message is known to carry a still image
-    and the channel takes renders. What the submit needs of this click is kept first."""
-    attachment, picked = picked_attachment(message, PAINT_MENU, PAINT_INSTEAD)
+    """Apps → Paint from this image: the form, once the message is known to carry a still image,
+    the server takes renders in this channel now and the bot can post the result. What the submit
+    needs of this click is kept first."""
+    attachment, picked = picked_attachment(interaction, message, PAINT_MENU, PAINT_INSTEAD)
     guild = await interaction.client.db.guilds.get(interaction.guild_id)
-    if not guild.channel_allowed(rules_channel_id(interaction)):  # before the member fills the form
-        allowed = ", ".join(f"<#{c}>" for c in sorted(guild.allowed_channel_ids))
-        raise ChannelNotAllowed(f"renders are not allowed in this channel; use {allowed}")
+    guild.check_intake(rules_channel_id(interaction))  # paused, or not here: before the member fills the form
+    await check_delivery(interaction.client, interaction)
+    others = still_images(attached_files(message), by_bot=by_the_bot(interaction, message))[1:]
     form = PaintForm(interaction.guild_id, interaction.channel_id, message.id, interaction.user.id,
-                     KeptAttachment.of(attachment).to_dict(), picked)
-    await interaction.response.send_modal(PaintModal(await keep_form(interaction.client.db, form)))
+                     KeptAttachment.of(attachment).to_dict(), picked,
+                     tuple((i, KeptAttachment.of(message.attachments[i]).to_dict()) for i in others))
+    await interaction.response.send_modal(PaintModal(await keep_form(interaction.client.db, form), picked.images))
 
 
 async def keep_form(db: Any, form: PaintForm) -> str:
@@ -131,9 +148,9 @@ async def kept_form(db: Any, key: str) -> PaintForm:
 class PaintModal(discord.ui.Modal):
     """The paint form opened by one click; `submit_paint_form` answers its submit."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, images: int) -> None:
         super().__init__(title=PAINT_MENU, timeout=FORM_TIMEOUT_SECONDS, custom_id=f"{FORM_PREFIX}{key}")
-        add_fields(self, PAINT_FIELDS, {})
+        add_fields(self, PAINT_FIELDS + ((image_field(images),) if images > 1 else ()), {})
 
 
 async def submit_paint_form(bot: Any, interaction: discord.Interaction) -> bool:
@@ -161,29 +178,38 @@ async def _paint(bot: Any, interaction: discord.Interaction, form_key: str) -> s
         raise form_elsewhere(PAINT_MENU)
     if interaction.user.id != form.user_id:
         raise form_of_another(PAINT_MENU)
-    values = {key: value for key, value in form_values(interaction.data.get("components", [])).items()
-              if key in PAINT_FIELD_KEYS}
-    prompt, settings = paint_form_values(values)
+    values = form_values(interaction.data.get("components", []))
+    prompt, settings, preset = paint_form_values({key: values.get(key, "") for key in PAINT_FIELD_KEYS})
+    kept, picked = form.choose(image_number(values.get("image", "")[:10], form.picked.images, PAINT_MENU))
+    preset_keys = await preset_settings(bot.db, interaction, preset)
     try:
-        attachment = KeptAttachment.from_dict(form.attachment, bot.http)
+        attachment = KeptAttachment.from_dict(kept, bot.http)
     except ValueError:
         raise form_unknown(PAINT_MENU) from None
     try:
-        init = await save_image(bot.db, attachment, "init_image", interaction.filesize_limit)
+        init, (width, height) = await save_measured_image(bot.db, attachment, "init_image",
+                                                          interaction.filesize_limit)
     except DownloadFailed as failed:  # deleted since the form opened, or Discord's CDN failed
         raise image_not_downloaded(PAINT_MENU, attachment.filename, failed.status, failed.why) from None
-    chosen = chosen_settings(prompt, settings)
-    shape = shape_flag(chosen, attachment.width, attachment.height)
-    options = DiscoOptions(prompt=f"{prompt} {shape}".strip(), settings=settings, init_image=init)
-    if "skip_steps" not in chosen:  # half of the steps the server's limits and defaults settle on
-        steps = (await build_options(bot, interaction, options)).spec.steps
-        options = replace(options, skip_steps=steps // 2)
-    job, text = await enqueue_options(bot, interaction, options)
+    chosen = chosen_settings(prompt, settings, preset_keys)
+    options = DiscoOptions(prompt=prompt, settings=settings, init_image=init,
+                           skip_share=None if "skip_steps" in chosen else 0.5,  # half of the final steps
+                           image_shape=image_shape(chosen, width, height))  # as the engine reads it
+    job, text = await enqueue_options(bot, interaction, options, preset_name=preset)
     log.info("paint from message %s queued job %s for user %s in guild %s", form.message_id, job.id, job.user_id,
              job.guild_id)
     skip = json.loads(job.spec_json)["skip_steps"]
-    return with_notes(text, form.picked.note(), paint_note(attachment.filename, skip, job.steps,
-                                                           skip_chosen="skip_steps" in chosen, shape=shape))
+    return with_notes(text, picked.note(ANOTHER_IN_FORM),
+                      paint_note(attachment.filename, skip, job.steps, skip_chosen="skip_steps" in chosen))
+
+
+async def preset_settings(db: Any, interaction: discord.Interaction, name: Optional[str]) -> tuple[str, ...]:
+    """The settings the preset named in the form sets (the member's own, else the server's); the
+    refusal when there is none of that name. Read before the image is downloaded."""
+    if name is None:
+        return ()
+    values = json.loads((await db.presets.get(interaction.guild_id, name, owner_id=interaction.user.id)).spec_json)
+    return tuple(values) if isinstance(values, dict) else ()
 
 
 MENUS = ((DESCRIBE_MENU, describe_image), (PAINT_MENU, paint_from_image))

@@ -15,6 +15,7 @@ from bot.answers import SETTINGS, say
 from bot.checks import rules_channel_id
 from commands.defaults import usable_own_defaults
 from commands.help_text import guide_text, help_topics, setting_text
+from commands.job_options import JobLimits
 
 SettingName = app_commands.Range[str, 1, 100]
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
@@ -51,7 +52,8 @@ class HelpCog(commands.Cog):
         await say(interaction, setting_text(
             setting, server_defaults=guild.defaults,
             channel_defaults=guild.channel_defaults.get(str(rules_channel_id(interaction)), {}),
-            own_defaults=usable_own_defaults(await self.db.users.defaults(interaction.user.id), [])))
+            own_defaults=usable_own_defaults(await self.db.users.defaults(interaction.user.id), []),
+            limits=JobLimits.from_guild(guild.limits)))
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -73,8 +73,9 @@ class MineCog(commands.Cog):
         lines = []
         if reset is not None:  # first, so that `reset:all defaults:…` replaces them all
             current, removed = remove_own_default(current, reset)
+            key = reset.strip().lower()[:MAX_KEY_CHARS]
             lines.append(f"Removed {removed}." if removed else
-                         f"**Unchanged:** `{reset.strip().lower()[:MAX_KEY_CHARS]}` is not one of your "
+                         f"**Unchanged:** {f'`{key}`' if key else 'a blank name'} is not one of your "
                          f"defaults (yours: {', '.join(sorted(current)) or 'none'})")
         if defaults is not None:
             current = add_own_defaults(current, defaults)  # checked before anything is written

@@ -51,6 +51,15 @@ def test_echo_with_no_engine_up_says_what_the_job_waits_for_instead_of_an_eta():
     assert "/disco-admin workers" in NO_ENGINE
 
 
+def test_a_description_is_echoed_in_two_lines_without_its_placeholder_prompt_or_settings():
+    job = build_job(DiscoOptions(prompt="an image to describe", settings="describe=true; clip_models=ViT-B-32::openai",
+                                 init_image="image_pic.png"), rng=random.Random(1))
+    text = format_echo(job, position=1, starts_at=1700000000, finishes_at=1700000600, job_id="j42")
+    assert text == ("**Queued** `j42` · next in line · starts <t:1700000000:R> · done <t:1700000600:R>\n"
+                    "Describing the image with ViT-B-32::openai; the prompt it reads is posted here, with ▶ to "
+                    "paint it."), text
+
+
 def test_echo_defuses_mentions_and_markdown():
     text = format_echo(queued("@everyone `tick` **bold**"))
     assert "@everyone" not in text
@@ -112,6 +121,11 @@ def test_recipe_pins_what_the_members_own_defaults_would_change():
     older = build_job(parse_recipe(recipe(spec, defaults=server)), limits=BIG, guild_defaults=server,
                       own_defaults=own).spec
     assert older.clip_guidance_scale == 9000  # what a recipe against the server's alone would give
+    # 📋 also holds against the server's alone: shared, it gives the spec to a member without defaults.
+    shared = recipe(spec, defaults=here, shared=server)
+    assert "eta=0.5" in shared and "clip_guidance_scale=5000" in shared and "steps=250" in shared
+    for theirs in (own, {}, {"eta": 0.2}):
+        assert build_job(parse_recipe(shared), limits=BIG, guild_defaults=server, own_defaults=theirs).spec == spec
 
 
 text_piece = st.one_of(

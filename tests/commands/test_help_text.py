@@ -54,6 +54,17 @@ def test_a_setting_shows_the_members_own_default_after_the_servers():
     assert "Your default" not in setting_text("zoom", own_defaults={"zoom": "0: (1.1)"})  # animation settings
 
 
+def test_a_default_the_servers_limits_lower_is_said_with_the_limit():
+    limits = JobLimits(max_steps=100, max_images=2)
+    text = setting_text("steps", own_defaults={"steps": 400}, limits=limits)
+    assert text.index("Your default (`/disco-settings`): `400`") < text.index(
+        "Here, this server's max_steps lowers it to `100`")
+    assert "lowers it to `100`" in setting_text("steps", limits=limits)  # DD's 250 too
+    assert "lowers" not in setting_text("steps", own_defaults={"steps": 60}, limits=limits)
+    assert "max_images lowers it to `2`" in setting_text("--n", server_defaults={"n_batches": 4}, limits=limits)
+    assert "lowers" not in setting_text("eta", limits=limits) and "lowers" not in setting_text("steps")
+
+
 def test_an_unknown_setting_is_answered_with_the_closest():
     assert "no setting called `stepz`. Did you mean `steps`?" in setting_text("stepz")
     assert "Did you mean" not in setting_text("qqqqqq")

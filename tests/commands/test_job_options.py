@@ -141,6 +141,42 @@ def test_steps_are_clamped_with_skip_steps_kept_in_proportion():
                for n in parsed.notes)
 
 
+def test_a_skip_share_follows_the_steps_left_after_the_limits_unless_skip_steps_is_chosen():
+    # Paint from this image skips half of the final steps: the server's cap lowers steps first,
+    # so the share is not scaled down a second time (300 → 100 skips 50, not 17).
+    for typed in (None, "steps=300"):
+        job = build_job(DiscoOptions(prompt="a barn", settings=typed, skip_share=0.5),
+                        limits=JobLimits(max_steps=100))
+        assert (job.spec.steps, job.spec.skip_steps) == (100, 50), typed
+        assert not any("skip_steps 50 →" in note for note in job.notes), job.notes
+    chosen = build_job(DiscoOptions(prompt="a barn --skip 10", settings="steps=40", skip_share=0.5))
+    assert (chosen.spec.steps, chosen.spec.skip_steps) == (40, 10)
+    assert build_job(DiscoOptions(prompt="a barn", steps=2, skip_share=0.5)).spec.skip_steps == 1
+    # A member's default skip_steps gives way to the share, and no note says it was used.
+    own = build_job(DiscoOptions(prompt="a barn", skip_share=0.5), own_defaults={"skip_steps": 10})
+    assert own.spec.skip_steps == 125 and not any("skip_steps=10" in note for note in own.notes), own.notes
+    assert own.own_defaults == {}
+
+
+def test_an_init_images_shape_sizes_the_render_unless_a_size_is_chosen():
+    shaped = build_job(DiscoOptions(prompt="a barn", image_shape=(768, 1024)))
+    assert (shaped.spec.width, shaped.spec.height) == (832, 1088)
+    assert "the image's shape (768×1024) → 832×1088 (about the pixel count of 1280×768)" in shaped.notes
+    for chosen in ({"prompt": "a barn --ar 16:9"}, {"prompt": "a barn", "size": "square"},
+                   {"prompt": "a barn", "settings": "width=512"}):
+        job = build_job(DiscoOptions(**chosen, image_shape=(768, 1024)))
+        assert (job.spec.width, job.spec.height) in ((1280, 704), (960, 960), (512, 768)), chosen
+        assert not any("image's shape" in note for note in job.notes)
+    odd = build_job(DiscoOptions(prompt="a barn", image_shape=(1921, 1081)), limits=JobLimits())
+    assert (odd.spec.width, odd.spec.height) == (1280, 704) and any("(1921×1081) → 1280×704" in n for n in odd.notes)
+    strip = build_job(DiscoOptions(prompt="a barn", image_shape=(3200, 100)))
+    assert abs(strip.spec.width / strip.spec.height / 16 - 1) <= 0.03  # within aspect_size's tolerance
+    assert (f"the image's shape (3200×100) is squeezed to {strip.spec.width}×{strip.spec.height}: 16:1 is the "
+            f"longest strip DD paints well — crop the image for another shape") in strip.notes
+    tall = build_job(DiscoOptions(prompt="a barn", image_shape=(10, 4000)))
+    assert abs(tall.spec.height / tall.spec.width / 16 - 1) <= 0.03
+
+
 def test_size_over_the_limit_keeps_its_shape():
     parsed = job(width=2048, height=1024, limits=JobLimits(max_pixels=512 * 512))
     assert parsed.spec.width == 2 * parsed.spec.height

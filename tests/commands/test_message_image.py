@@ -3,12 +3,14 @@ form's fields and what the painting takes from the image."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from commands.errors import CommandError
 from commands.message_image import (
     PAINT_FORM_MAX_BYTES,
+    PRESET_FIELD_MAX,
     PAINT_MENU,
     SETTINGS_FIELD_MAX,
     AttachedFile,
@@ -19,8 +21,10 @@ from commands.message_image import (
     is_still_image,
     paint_form_values,
     paint_note,
+    image_field,
+    image_number,
+    image_shape,
     pick_still_image,
-    shape_flag,
     with_notes,
 )
 from commands.remix import PROMPT_FIELD_MAX
@@ -42,8 +46,40 @@ def test_the_first_still_image_is_used_and_said_when_there_are_several():
              AttachedFile("b.png", "image/png")]
     picked = pick_still_image(files, PAINT_MENU, "/disco init_image:")
     assert (picked.index, picked.count, picked.filename) == (1, 3, "a.png")
-    assert picked.note() == "Used attachment 2 of 3, a.png (the message's first still image)."
-    assert pick_still_image(files[1:2], PAINT_MENU, "/disco init_image:").note() == ""
+    assert (picked.number, picked.images) == (1, 2)
+    assert picked.note("pick another") == "Used attachment 2 of 3, a.png (the message's first still image; pick another)."
+    assert pick_still_image(files[:2], PAINT_MENU, "/disco init_image:").note("pick another") == \
+        "Used attachment 2 of 2, a.png (the message's first still image)."  # no other image to pick
+    assert pick_still_image(files[1:2], PAINT_MENU, "/disco init_image:").note("pick another") == ""
+
+
+def test_on_a_result_of_the_bots_the_grid_of_its_images_is_passed_over():
+    grid = AttachedFile("01M99MB6CK11RVTRXKZNR28AJ6_grid.png", "image/png")
+    files = [grid, AttachedFile("out_0.png", "image/png"), AttachedFile("out_1.png", "image/png"),
+             AttachedFile("01M99MB6CK11RVTRXKZNR28AJ6_settings.json", "application/json")]
+    picked = pick_still_image(files, PAINT_MENU, "/disco init_image:", by_bot=True)
+    assert (picked.index, picked.past_grid) == (1, True)
+    assert picked.note("pick another") == ("Used attachment 2 of 4, out_0.png (the result's first image, not the "
+                                           "grid of them; pick another).")
+    assert pick_still_image(files, PAINT_MENU, "/disco init_image:").index == 0  # a member's file of that name
+    assert pick_still_image(files[:1], PAINT_MENU, "/disco init_image:", by_bot=True).index == 0  # the grid alone
+    second = {"id": 15, "filename": "out_1.png", "url": "https://cdn.discordapp.com/a/out_1.png", "size": 100}
+    kept = replace(FORM, picked=replace(picked, filename="pic.png"), more=((2, second),))  # the name is the attachment's
+    assert PaintForm.from_json(kept.to_json(), PAINT_MENU) == kept
+    attachment, chosen = kept.choose(2)
+    assert attachment == second and (chosen.index, chosen.filename, chosen.number, chosen.images) == (2, "out_1.png", 2, 2)
+    assert chosen.note("pick another") == ("Used attachment 3 of 4, out_1.png (the result's image number 2, not the "
+                                           "grid of them; pick another).")
+
+
+def test_the_image_field_takes_one_of_the_messages_images():
+    assert image_field(4).label == "Image: 1 to 4 (empty: 1)" and len(image_field(10).label) <= 45
+    assert [image_number(text, 4, PAINT_MENU) for text in ("", " ", "1", " 4 ")] == [1, 1, 1, 4]
+    for text in ("0", "5", "-1", "two", "1.5", "²"):
+        with pytest.raises(CommandError) as caught:
+            image_number(text, 4, PAINT_MENU)
+        assert caught.value.rule == "paint_image_number"
+        assert "is not one of this message's 4 images (rule: paint_image_number) — type 1 to 4" in str(caught.value)
 
 
 def test_a_message_without_attachments_is_refused_with_what_to_do_instead():
@@ -65,11 +101,13 @@ def test_attachments_that_are_no_still_image_are_refused_naming_the_formats():
 
 
 def test_the_paint_form_needs_a_prompt_and_bounds_both_fields():
-    assert paint_form_values({"prompt": " a barn ", "settings": "  "}) == ("a barn", None)
-    assert paint_form_values({"prompt": "a barn", "settings": "steps=50"}) == ("a barn", "steps=50")
+    assert paint_form_values({"prompt": " a barn ", "settings": "  "}) == ("a barn", None, None)
+    assert paint_form_values({"prompt": "a barn", "settings": "steps=50", "preset": " quick "}) == \
+        ("a barn", "steps=50", "quick")
     for values, rule in (({"prompt": "   "}, "paint_field_required"),
                          ({"prompt": "x" * (PROMPT_FIELD_MAX + 1)}, "paint_field_length"),
-                         ({"prompt": "a", "settings": "x" * (SETTINGS_FIELD_MAX + 1)}, "paint_field_length")):
+                         ({"prompt": "a", "settings": "x" * (SETTINGS_FIELD_MAX + 1)}, "paint_field_length"),
+                         ({"prompt": "a", "preset": "x" * (PRESET_FIELD_MAX + 1)}, "paint_field_length")):
         with pytest.raises(CommandError) as caught:
             paint_form_values(values)
         assert caught.value.rule == rule and f"rule: {rule}" in str(caught.value)
@@ -80,22 +118,20 @@ def test_the_settings_the_member_chose_come_from_the_prompt_flags_and_the_settin
     assert {"steps", "width"} <= chosen_settings("a barn", "steps=50; width=512")
     assert chosen_settings("a barn", None) == set()
     assert chosen_settings("a barn", "not a setting") == set()  # the build refuses it in its own words
+    assert chosen_settings("a barn", "steps=50", ("skip_steps", "width")) == {"steps", "skip_steps", "width"}
 
 
 def test_the_painting_is_shaped_like_the_image_unless_a_size_was_chosen():
-    assert shape_flag(set(), 768, 1024) == "--ar 3:4"
-    assert shape_flag(set(), 64, 64) == "--ar 1:1"
-    assert shape_flag(set(), 4000, 100) == "--ar 16:1" and shape_flag(set(), 10, 4000) == "--ar 1:16"
+    assert image_shape(set(), 768, 1024) == (768, 1024)
     for chosen in ({"width"}, {"height"}, {"size"}, {"aspect_ratio"}):
-        assert shape_flag(chosen, 768, 1024) == ""
-    assert shape_flag(set(), None, 1024) == "" and shape_flag(set(), 0, 10) == ""  # not measured by Discord
+        assert image_shape(chosen, 768, 1024) is None
+    assert image_shape(set(), 0, 10) is None
 
 
 def test_the_echo_says_what_the_painting_started_from_and_keeps_its_notes_within_the_limit():
-    note = paint_note("pic.png", 125, 250, skip_chosen=False, shape="--ar 3:4")
+    note = paint_note("pic.png", 125, 250, skip_chosen=False)
     assert note.startswith("Started from pic.png: skip_steps 125 of 250 steps (half of them")
-    assert note.endswith("; shaped like the image (--ar 3:4).")
-    assert paint_note("pic.png", 8, 40, skip_chosen=True, shape="") == \
+    assert paint_note("pic.png", 8, 40, skip_chosen=True) == \
         "Started from pic.png: skip_steps 8 of 40 steps (as you set it)."
     assert with_notes("**Queued**", "", "one") == "**Queued**\none"
     long = with_notes("e" * 1995, "a note", limit=2000)
@@ -111,7 +147,7 @@ FORM = PaintForm(guild_id=10, channel_id=11, message_id=12, user_id=13,
 def test_the_paint_form_is_kept_as_json_and_read_back_whole():
     data = FORM.to_json()
     assert len(data) < PAINT_FORM_MAX_BYTES and PaintForm.from_json(data, PAINT_MENU) == FORM
-    assert PaintForm.from_json(data, PAINT_MENU).picked.note() == \
+    assert PaintForm.from_json(data, PAINT_MENU).picked.note("/disco init_image:") == \
         "Used attachment 2 of 2, pic.png (the message's first still image)."
 
 
@@ -123,8 +159,11 @@ def test_the_paint_form_is_kept_as_json_and_read_back_whole():
     json.dumps({**json.loads(FORM.to_json()), "attachment": ["pic.png"]}).encode(),
     json.dumps({**json.loads(FORM.to_json()), "attachment": {"url": "https://cdn.discordapp.com/a"}}).encode(),
     json.dumps({key: value for key, value in json.loads(FORM.to_json()).items() if key != "message"}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "more": [[2]]}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "more": [["2", {"filename": "b.png"}]]}).encode(),
+    json.dumps({**json.loads(FORM.to_json()), "more": 3}).encode(),
 ], ids=["empty", "an image", "a list", "too large", "another kind", "a bool id", "a text id", "a list attachment",
-        "no filename", "no message"])
+        "no filename", "no message", "an image without its attachment", "a text index", "no list of images"])
 def test_anything_but_a_kept_paint_form_is_an_unknown_form(data):
     with pytest.raises(CommandError) as caught:
         PaintForm.from_json(data, PAINT_MENU)

@@ -83,14 +83,15 @@ def test_an_own_default_that_clashes_with_a_typed_option_names_where_it_came_fro
 
 def test_stored_defaults_that_are_no_longer_valid_are_dropped_with_a_note() -> None:
     stored = {"eta": 0.5, "seed": 4, "init_image": "/etc/passwd", "old_setting": 1, "steps": 5000,
-              "clip_guidance_scale": "loud"}
+              "clip_guidance_scale": "loud", "text_prompts": "oil painting"}
     notes: list[str] = []
     assert usable_own_defaults(stored, notes) == {"eta": 0.5}
-    assert len(notes) == 5 and all(OWN_DEFAULTS_FIX in note for note in notes)
+    assert len(notes) == 6 and all(OWN_DEFAULTS_FIX in note for note in notes)
     joined = "\n".join(notes)
     assert "seed from your defaults ignored: every job would paint the same noise" in joined
     assert "init_image from your defaults ignored: images come from attachments only" in joined
     assert "old_setting from your defaults ignored: not a setting of this version" in joined
+    assert "text_prompts from your defaults ignored: the prompt you type replaces it" in joined
     assert "steps from your defaults ignored: steps: 5000" in joined
     parsed = job(stored)
     assert parsed.spec.eta == 0.5 and parsed.spec.steps == 120 and parsed.spec.init_image is None
@@ -128,6 +129,11 @@ def test_a_refused_model_from_own_defaults_says_so_and_how_to_change_it() -> Non
     with pytest.raises(CommandError) as elsewhere:  # the model came from the option: no word of defaults
         check_allowed_models(typed.spec, allowed, None, typed.own_defaults)
     assert "your own defaults" not in str(elsewhere.value) and "/disco-settings" not in str(elsewhere.value)
+    # Describing an image runs CLIP only: the member's default diffusion model does not refuse it.
+    description = parsed.spec.replace(describe=True, init_image="image_pic.png")
+    check_allowed_models(description, allowed, None, parsed.own_defaults)
+    with pytest.raises(CommandError, match="allowed_clip_models"):
+        check_allowed_models(description, allowed, ("ViT-B-32::openai",), parsed.own_defaults)
 
 
 # ---- setting, removing, showing -------------------------------------------------------------
@@ -142,6 +148,8 @@ def test_setting_adds_or_replaces_keys_with_the_servers_checks() -> None:
 @pytest.mark.parametrize("current, text, message", [
     ({}, "seed=5", "seed cannot be a default"),
     ({}, "init_image=/etc/passwd", "images come from attachments only"),
+    ({}, "text_prompts=oil painting", "text_prompts cannot be one of your defaults (the prompt you type "
+                                      "replaces it in every job; write the style into your prompt instead"),
     ({}, "steps=1", "steps"),
     ({}, "stepz=3", "stepz"),
     ({}, "", "no setting given"),

@@ -41,6 +41,9 @@ def test_defaults_are_parsed_checked_and_normalised() -> None:
     ("colour=red", "colour"),
     ("steps", "expected key=value"),
     ("steps=" + "1" * 40_000, "at most 20000 characters"),
+    ("steps=50; zoom=0: (1.02)", "zoom is an animation setting; defaults hold settings every job shares "
+                                 "(stills, animations, studies), so it cannot be one (rule: defaults) — type "
+                                 "it in /animate settings: each time"),
 ])
 def test_bad_defaults_are_refused_with_the_rule(text: str, message: str) -> None:
     with pytest.raises(SpecError) as caught:

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from commands.message_image import PAINT_MENU
 from storage import Database
+from tests.e2e.test_message_menus import picture, refusal
 from tests.support.bot import (
     OWNER,
     answered,
@@ -30,6 +32,7 @@ from tests.support.bot import (
     run,
 )
 from tests.support.fakediscord import FakeDiscord
+from tests.support.fakediscord.models import BOT_PERMISSIONS, Perm
 
 
 def test_a_result_whose_channel_was_deleted_is_explained_and_shown_again(tmp_path):
@@ -258,4 +261,27 @@ def test_gobig_of_image_2_of_3_enlarges_that_image_with_the_seed_it_was_made_wit
         assert await db.blobs.get(spec["gobig_init"]) == await db.blobs.get(refs[1])
         assert spec["seed"] == enlarge.seed == batch_image_seed(11, 1) and spec["n_batches"] == 1
         assert enlarge.parent_image == 1 and "image 2" in shown.content, shown.content
+    run(body, tmp_path)
+
+
+def test_a_job_whose_result_the_bot_could_not_post_here_is_refused_unless_it_goes_by_dm(tmp_path):
+    """Slash commands and menus work where the bot may not post (an admin's channel overrides):
+    the job would run and its result be given up, so it is refused with the fix, before any form;
+    a member whose results come by DM is served there."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        message = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
+        fake.guild.member(fake.bot_user.id).permissions = BOT_PERMISSIONS & ~Perm.ATTACH_FILES
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            refused = await refusal(fake, await fake.slash("disco", {"prompt": "a barn"}))
+            menu = await fake.message_menu(PAINT_MENU, message.id)
+            no_form = await refusal(fake, menu)
+            await db.users.set_notify(fake.member.id, "dm")
+            queued = await answered(fake, await fake.slash("disco", {"prompt": "a barn"}))
+        for text in (refused, no_form):
+            assert text.startswith(
+                "**Not queued:** I may not post messages or files in this channel, so your result could not be "
+                "shown here (rule: bot_can_post); use a channel where I can post, ask an admin to let me Send "
+                "Messages and Attach Files here, or choose /disco-settings notify:dm"), text
+        assert menu.modal is None
+        assert queued.content.startswith("**Queued**") and len(await db.jobs.list()) == 1
     run(body, tmp_path)

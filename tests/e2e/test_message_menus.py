@@ -24,7 +24,7 @@ from bot.cogs.apps import FORM_FILE, FORM_PREFIX
 from commands.message_image import DESCRIBE_MENU, PAINT_MENU
 from engine.media.still_formats import FORMAT_LIST
 from storage import Database, blob_ref, parse_ref
-from tests.support.bot import answered, form_values, job_id_in, make_bot, run
+from tests.support.bot import OWNER, answered, delivered, form_values, job_id_in, make_bot, queue_job, run
 from tests.support.fakediscord import FakeDiscord, FakeFile
 from tests.support.fakediscord.models import BOT_PERMISSIONS, Perm
 
@@ -66,10 +66,15 @@ def test_describe_image_queues_the_first_still_image_of_the_message(tmp_path):
         message = await fake.user_message(fake.channel.id, fake.member, "look",
                                           [FakeFile("notes.txt", b"hello", "text/plain"),
                                            FakeFile("pic.png", data, "image/png", width=64, height=64)])
+        await db.users.set_defaults(fake.member.id, {"steps": 60, "eta": 0.4})
         async with fake.run_client(make_bot(tmp_path, fake)):
             echo = await answered(fake, await fake.message_menu(DESCRIBE_MENU, message.id))
         assert echo.content.startswith("**Queued**") and not echo.ephemeral, echo.content
         assert "Used attachment 2 of 2, pic.png (the message's first still image)." in echo.content
+        # Nothing is painted: no placeholder prompt, settings or notes of a render (nor the member's defaults).
+        assert "Describing the image with ViT-B-32::openai; the prompt it reads is posted here" in echo.content
+        assert "an image to describe" not in echo.content and "skip" not in echo.content, echo.content
+        assert "your defaults" not in echo.content and len(echo.content.splitlines()) == 3
         job = await db.jobs.get(job_id_in(echo.content))
         spec = json.loads(job.spec_json)
         assert spec["describe"] is True and await db.blobs.get(spec["init_image"]) == data
@@ -87,7 +92,8 @@ def test_paint_from_this_image_opens_a_form_and_its_submit_after_a_restart_queue
             again = await open_form(fake, message.id)
         custom_id = opened.modal["custom_id"]
         assert re.fullmatch(re.escape(FORM_PREFIX) + "[0-9a-f]{64}", custom_id) and len(custom_id) <= 100
-        assert opened.modal["title"] == PAINT_MENU and form_values(opened.modal) == {"prompt": "", "settings": ""}
+        assert opened.modal["title"] == PAINT_MENU and form_values(opened.modal) == \
+            {"prompt": "", "settings": "", "preset": ""}
         kept = json.loads(await db.blobs.get(blob_ref(custom_id.removeprefix(FORM_PREFIX), FORM_FILE)))
         assert (kept["guild"], kept["channel"], kept["message"], kept["user"]) == \
             (fake.guild.id, fake.channel.id, message.id, fake.member.user.id)
@@ -105,7 +111,7 @@ def test_paint_from_this_image_opens_a_form_and_its_submit_after_a_restart_queue
         assert (f"Started from pic.png: skip_steps {spec['skip_steps']} of {spec['steps']} steps (half of them"
                 in echo.content)
         # No size chosen: the painting is shaped like the (square) image, not the server's 1280×768.
-        assert spec["width"] == spec["height"] and "; shaped like the image (--ar 1:1)." in echo.content
+        assert spec["width"] == spec["height"] and "the image's shape (64×64) → 960×960" in echo.content
         assert "Used attachment" not in echo.content  # one attachment: nothing to say
         spec = json.loads((await db.jobs.get(job_id_in(chosen.content))).spec_json)
         assert (spec["steps"], spec["skip_steps"]) == (40, 8)
@@ -211,11 +217,154 @@ def test_the_servers_rules_apply_to_the_menus_and_the_bot_needs_no_message_histo
         async with fake.run_client(make_bot(tmp_path, fake)):
             echo = await answered(fake, await fake.submit_modal(await open_form(fake, message.id),
                                                                 {"prompt": "a lighthouse"}))
+            opened = await open_form(fake, message.id)
+            await db.guilds.pause_intake(fake.guild.id, "new GPU tonight")
+            paused = await refusal(fake, await fake.message_menu(PAINT_MENU, message.id))  # no form to fill
+            paused_submit = await refusal(fake, await fake.submit_modal(opened, {"prompt": "a barn"}))
+            await db.guilds.resume_intake(fake.guild.id)
             await db.guilds.allow_channel(fake.guild.id, fake.guild.channels[1].id)
             elsewhere = await refusal(fake, await fake.message_menu(PAINT_MENU, message.id))
             described = await refusal(fake, await fake.message_menu(DESCRIBE_MENU, message.id))
         assert echo.content.startswith("**Queued**"), echo.content
+        for text in (paused, paused_submit):
+            assert "this server's admins paused new renders (new GPU tonight); try again later" in text, text
         assert "renders are not allowed in this channel" in elsewhere
         assert "renders are not allowed in this channel" in described
         assert len(await db.jobs.list()) == 1 and message_fetches(fake) == []
+    run(body, tmp_path)
+
+
+def test_half_of_the_steps_skipped_follows_the_servers_cap_and_the_members_defaults(tmp_path):
+    """The half is of the steps the job ends with: a member's default steps, then the server's
+    max_steps lowering them (the share was once scaled down again: 17 of 100 for 300 typed)."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.guilds.set_limits(fake.guild.id, max_steps=100, max_queued_per_user=5)
+        message = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            typed = await answered(fake, await fake.submit_modal(
+                await open_form(fake, message.id), {"prompt": "a barn", "settings": "steps=300"}))
+            await db.users.set_defaults(fake.member.id, {"steps": 20})
+            own = await answered(fake, await fake.submit_modal(await open_form(fake, message.id),
+                                                               {"prompt": "a barn"}))
+        for echo, (steps, skip) in ((typed, (100, 50)), (own, (20, 10))):
+            spec = json.loads((await db.jobs.get(job_id_in(echo.content))).spec_json)
+            assert (spec["steps"], spec["skip_steps"]) == (steps, skip), echo.content
+            assert f"skip_steps {skip} of {steps} steps (half of them" in echo.content
+            assert "the same share" not in echo.content  # no skip_steps of the member's was lowered
+    run(body, tmp_path)
+
+
+async def finish_with_images(db: Database, tmp_path, job_id: str, colors) -> list[bytes]:
+    """Play the engine: complete `job_id` with one 64×64 PNG per colour (a job of n_batches images)."""
+    job = await db.leases.claim(OWNER)
+    refs, images = [], []
+    for index, color in enumerate(colors):
+        images.append(png(color))
+        refs.append(await db.blobs.put(images[-1], f"out_{index}.png", job_id=job_id, role="output",
+                                       fence=(job.attempt, OWNER)))
+    await db.leases.complete(job_id, job.attempt, OWNER, artifacts=refs, gpu_seconds=1.0)
+    return images
+
+
+def test_on_a_result_of_several_images_the_menus_take_its_first_image_not_the_grid(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        job_id = await queue_job(db, fake)
+        images = await finish_with_images(db, tmp_path, job_id, [(200, 0, 0), (0, 200, 0), (0, 0, 200), (9, 9, 9)])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            await delivered(db, job_id, 15.0)
+            result = await fake.wait_for_message(fake.channel.id, lambda m: any("_grid." in a.filename
+                                                                               for a in m.attachments))
+            assert result.attachments[0].filename == f"{job_id}_grid.png"  # the grid comes first
+            painted = await answered(fake, await fake.submit_modal(await open_form(fake, result.id),
+                                                                   {"prompt": "a barn"}))
+            described = await answered(fake, await fake.message_menu(DESCRIBE_MENU, result.id))
+        for echo, another in ((painted, "the form's Image field picks another"),
+                              (described, "for another, attach it to /describe image:")):
+            spec = json.loads((await db.jobs.get(job_id_in(echo.content))).spec_json)
+            assert await db.blobs.get(spec["init_image"]) == images[0], echo.content
+            assert f"Used attachment 2 of {len(result.attachments)}, " in echo.content
+            assert (f"(the result's first image, not the grid of them; {another})."
+                    in echo.content.replace("\\", "")), echo.content
+    run(body, tmp_path)
+
+
+def rotated_photo() -> bytes:
+    """A 120×40 JPEG whose EXIF orientation (6: turn 90°) makes it 40×120 upright, as a phone keeps it."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.new("RGB", (120, 40), (90, 60, 30)).save(buffer, "JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+def test_the_paintings_shape_is_the_image_as_the_engine_reads_it_not_discords_measure(tmp_path):
+    """Discord measures no HEIC (no width or height sent), and may give a phone photo's sides
+    before its EXIF turn: the shape comes from the downloaded image, upright."""
+    wide = io.BytesIO()
+    Image.new("RGB", (300, 100), (10, 20, 30)).save(wide, "WEBP")
+
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.guilds.set_limits(fake.guild.id, max_queued_per_user=5)
+        unmeasured = await fake.user_message(fake.channel.id, fake.member, "",
+                                             [FakeFile("wide.webp", wide.getvalue(), "image/webp")])
+        photo = await fake.user_message(fake.channel.id, fake.member, "", [
+            FakeFile("phone.jpg", rotated_photo(), "image/jpeg", width=120, height=40)])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            echoes = [await answered(fake, await fake.submit_modal(await open_form(fake, message.id),
+                                                                   {"prompt": "a barn"}))
+                      for message in (unmeasured, photo)]
+        for echo, size in zip(echoes, ("300×100", "40×120")):
+            assert f"the image's shape ({size}) → " in echo.content, echo.content
+        spec = json.loads((await db.jobs.get(job_id_in(echoes[1].content))).spec_json)
+        assert spec["height"] > spec["width"]  # upright, as the engine will read it
+    run(body, tmp_path)
+
+
+def test_a_preset_named_in_the_form_gives_its_settings_and_they_count_as_chosen(tmp_path):
+    """A member paints with their preset: its skip_steps and size are theirs (no half skipped, no
+    shape of the image); a name they have no preset of is refused before the image is downloaded."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.guilds.set_limits(fake.guild.id, max_queued_per_user=5)
+        await db.presets.save(fake.guild.id, "quick", json.dumps({"steps": 40, "skip_steps": 4, "width": 512}),
+                              1, owner_id=fake.member.id, actor_id=fake.member.id)
+        message = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            echo = await answered(fake, await fake.submit_modal(await open_form(fake, message.id),
+                                                                {"prompt": "a barn", "preset": "Quick "}))
+            missing = await refusal(fake, await fake.submit_modal(await open_form(fake, message.id),
+                                                                  {"prompt": "a barn", "preset": "slow"}))
+        spec = json.loads((await db.jobs.get(job_id_in(echo.content))).spec_json)
+        assert (spec["steps"], spec["skip_steps"], spec["width"]) == (40, 4, 512), echo.content
+        assert "skip_steps 4 of 40 steps (as you set it)." in echo.content and "image's shape" not in echo.content
+        assert missing.startswith("**Not queued:** no preset named 'slow'; see /preset list"), missing
+        assert len(fake.downloads) == 1  # the refused form downloaded nothing
+    run(body, tmp_path)
+
+
+def test_the_form_picks_another_of_the_messages_images(tmp_path):
+    """On a result of 4 images the form asks which (the grid's numbers); a number out of range is
+    refused before anything is downloaded; a message with one image has no such field."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.guilds.set_limits(fake.guild.id, max_queued_per_user=5)
+        job_id = await queue_job(db, fake)
+        images = await finish_with_images(db, tmp_path, job_id, [(200, 0, 0), (0, 200, 0), (0, 0, 200), (9, 9, 9)])
+        single = await fake.user_message(fake.channel.id, fake.member, "", [picture()])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            await delivered(db, job_id, 15.0)
+            result = await fake.wait_for_message(fake.channel.id, lambda m: any("_grid." in a.filename
+                                                                               for a in m.attachments))
+            opened = await open_form(fake, result.id)
+            assert form_values(opened.modal) == {"prompt": "", "settings": "", "preset": "", "image": ""}
+            downloads = len(fake.downloads)
+            refused = await refusal(fake, await fake.submit_modal(opened, {"prompt": "a barn", "image": "5"}))
+            assert len(fake.downloads) == downloads
+            painted = await answered(fake, await fake.submit_modal(await open_form(fake, result.id),
+                                                                   {"prompt": "a barn", "image": "3"}))
+            assert "image" not in form_values((await open_form(fake, single.id)).modal)
+        assert refused.startswith(f"**Not queued:** {PAINT_MENU}: image '5' is not one of this message's 4 images "
+                                  f"(rule: paint_image_number) — type 1 to 4"), refused
+        spec = json.loads((await db.jobs.get(job_id_in(painted.content))).spec_json)
+        assert await db.blobs.get(spec["init_image"]) == images[2]
+        assert (f"Used attachment 4 of {len(result.attachments)}, out_2.png (the result's image number 3, not the "
+                f"grid of them; the form's Image field picks another).") in painted.content.replace("\\", "")
     run(body, tmp_path)

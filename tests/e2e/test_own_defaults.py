@@ -60,6 +60,8 @@ def test_own_defaults_apply_under_the_members_choices_and_are_reset(tmp_path):
             assert await db.users.defaults(fake.member.id) == {"steps": 40, "eta": 0.5}
             for typed, why in (("seed=5", "seed cannot be a default"),
                                ("init_image=/etc/passwd", "images come from attachments only"),
+                               ("text_prompts=oil painting", "the prompt you type replaces it in every job"),
+                               ("translation_x=2", "type it in /animate settings: each time"),
                                ("steps=0", "steps"), ("stepz=30", "stepz"),
                                ("skip_steps=60", "together with your other defaults")):
                 refused = await settings(fake, {"defaults": typed})
@@ -96,6 +98,10 @@ def test_own_defaults_apply_under_the_members_choices_and_are_reset(tmp_path):
             assert [c["value"] for c in fake.callbacks_for(rec.id)[0].data["choices"]] == ["eta", "steps", "all"]
             assert "Removed `eta`" in await settings(fake, {"reset": "eta"})
             assert "is not one of your defaults" in await settings(fake, {"reset": "eta"})
+            assert "**Unchanged:** a blank name is not one of your defaults (yours: steps)" in \
+                await settings(fake, {"reset": " "})
+            assert 'no setting given (rule: defaults); type them as key=value, e.g. "steps=150; eta=0.5"' in \
+                await settings(fake, {"defaults": " "})
             assert await db.users.defaults(fake.member.id) == {"steps": 40}
             assert "Removed all your defaults" in await settings(fake, {"reset": "all"})
             assert "your defaults" not in await disco(fake, {})
@@ -121,4 +127,20 @@ def test_the_server_still_rules_over_own_defaults(tmp_path):
             assert queued.startswith("**Queued**") and "steps 30 → 25" in queued
             assert (await newest_spec(db))["steps"] == 25
             assert (await newest_spec(db))["cutn_batches"] == FAST_DEFAULTS["cutn_batches"]  # the server's kept
+    run(body, tmp_path)
+
+
+def test_the_recipe_of_a_job_made_with_own_defaults_writes_them_out(tmp_path):
+    """📋 is copied and shared: a member's own defaults are written out, so the recipe gives the
+    same settings to a member without them (and back to its author, whose defaults it repeats)."""
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        await db.users.set_defaults(fake.member.id, {"steps": 40, "eta": 0.5})
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            queued = await disco(fake, {})
+            job_id = (await db.jobs.list(limit=1))[0].id
+            await finish(db, tmp_path, job_id)
+            result = await fake.wait_for_message(fake.channel.id, has_png)
+            _, recipe = await click(fake, result.id, f"disco:recipe:{job_id}")
+        assert "from your defaults: eta=0.5, steps=40" in queued
+        assert "steps=40" in recipe.content and "eta=0.5" in recipe.content, recipe.content
     run(body, tmp_path)

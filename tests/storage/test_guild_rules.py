@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage import InvalidValue
+from storage import ChannelNotAllowed, IntakePaused, InvalidValue
 from storage.migrations import MIGRATIONS, OWN_TABLES
 from storage.pg_schema import PG_MIGRATIONS
 from tests.support.storage import async_test, open_db, request
@@ -15,6 +15,22 @@ OWNER = "engine:rules"
 def test_both_backends_have_the_same_steps() -> None:
     assert [m.description for m in MIGRATIONS] == [m.description for m in PG_MIGRATIONS]
     assert "channel_defaults" in OWN_TABLES
+
+
+@async_test
+async def test_check_intake_says_what_enqueue_would_refuse(store):
+    """A command asks before it asks the member for more (the paint form); the queue's insert
+    refuses the same in its transaction."""
+    async with await open_db(store) as db:
+        (await db.guilds.get(1)).check_intake(77)  # every channel, no pause
+        await db.guilds.allow_channel(1, 78)
+        with pytest.raises(ChannelNotAllowed, match="renders are not allowed in this channel; use <#78>"):
+            (await db.guilds.get(1)).check_intake(77)
+        await db.guilds.pause_intake(1, "new GPU")
+        with pytest.raises(IntakePaused, match=r"paused new renders \(new GPU\); try again later"):
+            (await db.guilds.get(1)).check_intake(78)
+        with pytest.raises(IntakePaused):
+            await db.jobs.enqueue(request(channel_id=78))
 
 
 @async_test
