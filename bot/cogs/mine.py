@@ -87,8 +87,9 @@ class MineCog(commands.Cog):
         if current != stored:
             current = await users.set_defaults(user_id, current)
             log.info("user %s set their defaults to %s", user_id, sorted(current))
-        lines.append(("Saved. " if saved else "") + f"notify: **{notify}** — {NOTIFY_TEXT[notify]}. "
-                     "Change it with `/disco-settings notify:`.")
+        if saved:  # a line of its own: what was saved is what the lines below show
+            lines.insert(0, "Saved.")
+        lines.append(f"notify: **{notify}** — {NOTIFY_TEXT[notify]}. Change it with `/disco-settings notify:`.")
         lines += own_defaults_lines(current)
         lines += await self._here(interaction, current)
         await interaction.followup.send("\n".join(lines)[:2000], ephemeral=True, allowed_mentions=NO_MENTIONS)
