@@ -6,55 +6,8 @@ import pytest
 
 from storage import InvalidValue
 from storage.stats import DAY, STILL_OPEN, percentile, spread
-from tests.support.storage import START, FakeClock, async_test, open_db, request
-
-OWNER = "engine:stats"
-PERIOD_START = START + 8 * DAY  # the old job lies before a 7-day period, inside a 30-day one
-
-
-async def finish(db, clock, *, wait: float, render: float, gpu: float, **fields) -> str:
-    job = await db.jobs.enqueue(request(**fields))
-    clock.advance(wait)
-    claimed = await db.leases.claim(OWNER)
-    assert claimed.id == job.id
-    clock.advance(render)
-    await db.leases.complete(job.id, claimed.attempt, OWNER, artifacts=[], gpu_seconds=gpu)
-    return job.id
-
-
-async def fail(db, clock, *, wait: float, code: str, retryable: bool = False, **fields) -> str:
-    job = await db.jobs.enqueue(request(**fields))
-    clock.advance(wait)
-    claimed = await db.leases.claim(OWNER)
-    await db.leases.fail(job.id, claimed.attempt, OWNER, code=code, message="x", retryable=retryable)
-    return job.id
-
-
-async def history(db, clock) -> dict[str, str]:
-    """Jobs in every state; the times in the comments are what the figures must show."""
-    ids = {"old": await finish(db, clock, wait=1, render=1, gpu=500)}  # before the 7-day period
-    clock.t = PERIOD_START
-    ids["a"] = await finish(db, clock, wait=10, render=100, gpu=90)  # member 10: wait 10, render 100
-    ids["b"] = await fail(db, clock, wait=20, code="out_of_memory", kind="animation")  # wait 20
-    # Member 20: failed once (retryable), then succeeded on attempt 2: wait 30 + 5 to its last
-    # start, render 50; then refunded.
-    c = await db.jobs.enqueue(request(user=20, steps=100))
-    clock.advance(30)
-    first = await db.leases.claim(OWNER)
-    await db.leases.fail(c.id, first.attempt, OWNER, code="engine_crashed", message="x", retryable=True)
-    clock.advance(5)
-    second = await db.leases.claim(OWNER)
-    assert second.attempt == 2
-    clock.advance(50)
-    await db.leases.complete(c.id, 2, OWNER, artifacts=[], gpu_seconds=30)
-    assert await db.quotas.refund(c.id, reason="the result could not be posted") == 30
-    ids["c"] = c.id
-    ids["d"] = (await db.jobs.cancel((await db.jobs.enqueue(request(user=20))).id)).id  # never started
-    ids["f"] = await fail(db, clock, wait=40, code="model_missing", retryable=True, user=30,
-                          max_attempts=1)  # dead: no attempts left
-    ids["e"] = (await db.jobs.enqueue(request(user=30, kind="study"))).id  # still queued
-    ids["other"] = await finish(db, clock, wait=60, render=10, gpu=60, guild=2)  # another server
-    return ids
+from tests.support.stats import history
+from tests.support.storage import FakeClock, async_test, open_db
 
 
 @async_test
