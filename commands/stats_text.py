@@ -113,11 +113,16 @@ def _joined(head: str, figures: list[str], members: list[str], total_members: in
 def report_text(report: Report) -> str:
     """`disco stats`: each server, then the totals when there are several."""
     if report.total.empty:
-        return stats_text(report.total, TERMINAL)
+        return _plain(stats_text(report.total, TERMINAL))
     blocks = [f"== Server {s.guild_id} ==\n{stats_text(s, TERMINAL)}" for s in report.servers]
     if len(report.servers) > 1:
         blocks.append(f"== All {len(report.servers)} servers ==\n{stats_text(report.total, TERMINAL)}")
-    return "\n\n".join(blocks).replace("**", "")
+    return _plain("\n\n".join(blocks))
+
+
+def _plain(text: str) -> str:
+    """Without Discord's markdown (bold, code spans): a terminal shows it as it is."""
+    return text.replace("**", "").replace("`", "")
 
 
 def report_json(report: Report) -> dict:
