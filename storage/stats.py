@@ -135,10 +135,13 @@ class UsageStats:
             params.update(since=until - days * DAY, until=until)
             jobs = await conn.execute_fetchall(_JOBS.format(guild=one), params)
             charged = await conn.execute_fetchall(_CHARGED.format(guild=one), params)
-        period = (until - days * DAY, until, days)
-        guilds = sorted({row[_GUILD] for row in jobs} | {row[0] for row in charged})
-        servers = [summarize(g, [r for r in jobs if r[_GUILD] == g], [c for c in charged if c[0] == g], period)
-                   for g in guilds]
+        period = (params["since"], until, days)
+        jobs_of, charged_of = defaultdict(list), defaultdict(list)  # per server, in one pass each
+        for row in jobs:
+            jobs_of[row[_GUILD]].append(row)
+        for row in charged:
+            charged_of[row[0]].append(row)
+        servers = [summarize(g, jobs_of[g], charged_of[g], period) for g in set(jobs_of) | set(charged_of)]
         servers.sort(key=lambda s: (-s.gpu_seconds, -s.jobs, s.guild_id))
         total = summarize(str(guild_id) if guild_id is not None else None, jobs, charged, period)
         return Report(tuple(servers), total)
