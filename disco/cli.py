@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli import add_bot_command
     from commands.cli_db import add_db_command
     from commands.cli_jobs import add_jobs_command
+    from commands.cli_stats import add_stats_command
     from engine.cli import render as engine_cli
     from engine.cli.animate import add_animate_command
     from engine.cli.bench import add_bench_command
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_command(commands, options)
     add_worker_command(commands, options)
     add_workers_command(commands, options)
+    add_stats_command(commands, options)
     add_jobs_command(commands, options)
     add_db_command(commands, options)
     add_bot_command(commands, options)

@@ -1,6 +1,6 @@
 """`Database`: an open database with its repositories: `jobs` (the bot's side of the queue),
-`leases` (the engine's), `workers` (the fleet), `guilds`, `quotas`, `presets`, `audit`, and
-`blobs` (job files).
+`leases` (the engine's), `workers` (the fleet), `guilds`, `quotas`, `presets`, `audit`, `stats`
+(usage statistics) and `blobs` (job files).
 
 Two backends, one API, chosen by the URL: `sqlite:///data/disco.db` (or a plain path; the
 embedded default, storage/connection.py) or `postgresql://…` (storage/postgres.py, for several
@@ -25,6 +25,7 @@ from .jobs import Jobs
 from .leases import Leases
 from .presets import Presets
 from .quotas import Quotas
+from .stats import UsageStats
 from .users import Users
 from .workers import Workers
 
@@ -94,6 +95,7 @@ class Database:
         self.users = Users(self)
         self.blobs = Blobs(self)
         self.workers = Workers(self)
+        self.stats = UsageStats(self)
 
     @classmethod
     async def open(cls, target: str | Path, *, now: Clock | None = None, busy_timeout_s: float = 5.0,

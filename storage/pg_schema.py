@@ -300,6 +300,11 @@ _V_USER_DEFAULTS = (
     "ALTER TABLE user_settings ADD COLUMN defaults_json TEXT NOT NULL DEFAULT '{}'",
 )
 
+_V_STATS = (
+    "CREATE INDEX jobs_by_created ON jobs (created_at)",
+    "CREATE INDEX usage_by_recorded ON usage (recorded_at)",
+)
+
 PG_MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs queue, fairness counters, guild settings, quotas, presets, audit log", _V1),
     Migration("jobs remember the requester's roles", _V2),
@@ -311,4 +316,5 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
     Migration("jobs say where their result went when not to their channel", _V_RESULT_CHANNEL),
     Migration("jobs keep the engine's notes on their result", _V_RESULT_NOTES),
     Migration("a member's own render defaults", _V_USER_DEFAULTS),
+    Migration("indexes by time for usage statistics", _V_STATS),
 )

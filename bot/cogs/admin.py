@@ -1,7 +1,8 @@
 """`/disco-admin`: a server's admins set quotas, limits, allowed channels, paused intake, banned
 words, render defaults (the server's and per channel), the diffusion and CLIP models allowed,
-refund a job's GPU time, read the audit log, and see the engines working on the queue
-(`workers`, the same table as `disco workers`).
+refund a job's GPU time, read the audit log, see the engines working on the queue
+(`workers`, the same table as `disco workers`) and the server's usage statistics (`stats`, in
+bot/admin_stats.py, mixed in).
 
 It is its own root command (not `/disco admin …`): Discord applies `default_member_permissions`
 only to root commands, and a root command with subcommands cannot itself be run, so `/disco`
@@ -24,6 +25,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.admin_stats import StatsCommand
 from bot.answers import ADMIN, as_typed, say, think
 from bot.checks import job_of_this_server, require_admin, rules_channel_id
 from bot.params import Images, JobId, Settings, Side
@@ -60,7 +62,7 @@ RulesChannel = Union[discord.TextChannel, discord.ForumChannel]
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
-class AdminCog(commands.GroupCog, group_name="disco-admin",
+class AdminCog(StatsCommand, commands.GroupCog, group_name="disco-admin",
                group_description="Server settings for Disco Diffusion (needs Manage Server)",
                group_extras=ADMIN.extras()):
     quota = app_commands.Group(name="quota", description="GPU-time budgets per day or month")

@@ -130,7 +130,7 @@ def test_the_expected_commands_are_registered(tree):
                            "channels": {"allow", "disallow", "clear", "list"}, "intake": {"pause", "resume"},
                            "banned-words": {"add", "remove", "list"}, "audit": set(),
                            "defaults": {"set", "reset", "show"}, "models": {"allow", "show"},
-                           "refund": set(), "workers": set()}
+                           "refund": set(), "workers": set(), "stats": set()}
     assert {o["name"] for o in by_name["preset"]["options"]} == {"save", "use", "list", "delete"}
 
 
