@@ -52,6 +52,15 @@ def counts_text(counts: dict[str, int], order: tuple[str, ...] = ()) -> str:
     return " · ".join(f"{counts[n]:,} {n}" for n in names)
 
 
+# A job kind counted ("3 still images", "1 study"): "still" alone reads like "still open".
+KIND_WORDS = {"still": ("still image", "still images"), "animation": ("animation", "animations"),
+              "study": ("study", "studies")}
+
+
+def kinds_text(counts: dict[str, int]) -> str:
+    return " · ".join(f"{count:,} {KIND_WORDS.get(kind, (kind, kind))[count != 1]}" for kind, count in counts.items())
+
+
 def failures_text(failures: dict[str, int]) -> str:
     shown = [f"`{code}` ×{count:,}" for code, count in list(failures.items())[:MAX_FAILURE_CODES]]
     rest = len(failures) - MAX_FAILURE_CODES
@@ -60,7 +69,7 @@ def failures_text(failures: dict[str, int]) -> str:
 
 def figure_lines(stats: Stats) -> list[str]:
     """Every figure but the members, one line each."""
-    lines = [f"**Jobs:** {stats.jobs:,} — {counts_text(stats.by_kind)}",
+    lines = [f"**Jobs:** {stats.jobs:,} — {kinds_text(stats.by_kind)}",
              f"**Outcome:** {counts_text(stats.by_state, STATE_ORDER)}"]
     refunded = f" ({duration_text(stats.refunded_seconds)} refunded)" if stats.refunded_seconds else ""
     lines.append(f"**GPU time charged:** {duration_text(stats.gpu_seconds)}{refunded}")

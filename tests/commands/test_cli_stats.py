@@ -34,7 +34,7 @@ def test_every_server_then_the_totals(data, capsys):
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert text.index("== Server 1 ==") < text.index("== Server 2 ==") < text.index("== All 2 servers ==")
-    assert "Jobs: 6 — 4 still · 1 animation · 1 study" in text
+    assert "Jobs: 6 — 4 still images · 1 animation · 1 study" in text
     assert "Outcome: 2 succeeded · 1 failed · 1 dead · 1 cancelled · 1 still open" in text
     assert "Failures: out_of_memory ×1 · model_missing ×1" in text and "`" not in text
     assert "1. user 10 — 2.5 min (100%), 3 job(s)" in text  # the totals: both servers' time

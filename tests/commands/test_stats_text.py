@@ -34,7 +34,7 @@ def test_shares():
 def test_one_server_for_discord():
     text = stats_text(stats())
     assert text.startswith(f"**Usage in the last 7 day(s)** (since <t:{int(NOW - 7 * DAY)}:f>)\n")
-    assert "**Jobs:** 12 — 10 still · 2 animation" in text
+    assert "**Jobs:** 12 — 10 still images · 2 animations" in text
     assert "**Outcome:** 9 succeeded · 2 failed · 1 still open" in text  # final states first
     assert "**GPU time charged:** 1.8 h (30 s refunded)" in text
     assert "**Queue wait:** median 12 s, 90th percentile 4.2 min (10 jobs started)" in text

@@ -39,7 +39,7 @@ def test_admin_sees_the_server_s_usage_and_a_member_is_refused(tmp_path):
             message = await stats(fake, {"days": 30})
             text = message.content
             assert text.startswith("**Usage in the last 30 day(s)**")
-            assert "**Jobs:** 3 — 3 still" in text
+            assert "**Jobs:** 3 — 3 still images" in text
             assert "**Outcome:** 1 succeeded · 1 failed · 1 still open" in text
             assert "**GPU time charged:** 1.5 min" in text and "**Failures:** `out_of_memory` ×1" in text
             assert "**Queue wait:** median" in text and "(2 jobs started)" in text
