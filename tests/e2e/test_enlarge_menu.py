@@ -204,3 +204,21 @@ def test_on_a_result_of_the_bots_it_queues_what_the_gobig_button_does_with_the_j
         assert [p["text"] for p in spec["text_prompts"]] == ["a lighthouse in fog"]
         assert await db.blobs.get(spec["gobig_init"]) == images[2] and spec["seed"] == batch_image_seed(7, 2)
     run(body, tmp_path)
+
+
+def test_no_form_opens_while_the_server_is_paused_or_where_it_takes_no_renders(tmp_path):
+    async def body(fake: FakeDiscord, db: Database) -> None:
+        message = await fake.user_message(fake.channel.id, fake.member, "", [image_file("pic.png", 64, 64)])
+        async with fake.run_client(make_bot(tmp_path, fake)):
+            await db.guilds.pause_intake(fake.guild.id, "new GPU tonight")
+            paused = await fake.message_menu(ENLARGE_MENU, message.id)
+            paused_text = await refusal(fake, paused)
+            await db.guilds.resume_intake(fake.guild.id)
+            await db.guilds.allow_channel(fake.guild.id, fake.guild.channels[1].id)
+            elsewhere = await fake.message_menu(ENLARGE_MENU, message.id)
+            elsewhere_text = await refusal(fake, elsewhere)
+        assert paused.modal is None and elsewhere.modal is None
+        assert "this server's admins paused new renders (new GPU tonight); try again later" in paused_text
+        assert "renders are not allowed in this channel" in elsewhere_text
+        assert await db.jobs.list() == [] and not fake.downloads
+    run(body, tmp_path)
