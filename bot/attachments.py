@@ -52,7 +52,7 @@ def _check_decoded(data: bytes, filename: str, option: str) -> tuple[int, int]:
 @dataclass(frozen=True)
 class KeptAttachment:
     """An attachment as Discord described it in an interaction, kept past that interaction (the
-    "Paint from this image" form keeps its menu's, bot/cogs/apps.py): the fields `save_image`
+    message menus' forms keep their menu's, bot/menus.py): the fields `save_image`
     reads of a `discord.Attachment`, and `read`, which downloads it from Discord's CDN through
     the client's HTTP session (`Client.http`, with its proxy settings) as `Attachment.read` does.
     Only what Discord sent is kept: its URL is Discord's, never a member's."""

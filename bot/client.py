@@ -22,7 +22,7 @@ from discord.ext import commands
 
 from bot.backups import run_backups
 from bot.cogs import EXTENSIONS
-from bot.cogs.apps import submit_paint_form
+from bot.cogs.apps import submit_menu_form
 from bot.config import BotConfig
 from bot.describe import UsePromptButton
 from bot.gobig import GoBigButton
@@ -194,11 +194,11 @@ class DiscoBot(commands.Bot):
             json.dumps({**record, "application": self.application_id}) + "\n")
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        # A remix or paint form's submit is answered from its custom_id (a paint form's names the
-        # blob its menu kept) and values, also when the form was opened before a restart
-        # (discord.py keeps modals in memory only).
+        # A remix or message menu form's submit is answered from its custom_id (a menu form's
+        # names the blob its menu kept) and values, also when the form was opened before a
+        # restart (discord.py keeps modals in memory only).
         if interaction.type is discord.InteractionType.modal_submit:
-            await submit_remix_form(self, interaction) or await submit_paint_form(self, interaction)
+            await submit_remix_form(self, interaction) or await submit_menu_form(self, interaction)
 
     async def close(self) -> None:
         """Stop the poster first (it uses the HTTP session), then the engine, then the database."""

@@ -8,14 +8,15 @@ The copy passes the same checks as an attachment (bytes, decoded whole, pixel ca
 the same limits, banned words, memory check and quota as `/disco` (`bot.queueing`), and the
 enlarged size its own bound (`engine.spec.gobig.MAX_GOBIG_PIXELS`). An image over the server's
 `max_pixels` (a GoBig result at the limit) is refused: it would be shrunk to the limit, then
-enlarged back to the size it had.
+enlarged back to the size it had. The "Enlarge (GoBig)" message menu on a result of the bot's
+queues the same job through `enlarge_result`, with the prompt and settings of its form on top.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
-from typing import Any
+from typing import Any, Optional
 
 import discord
 
@@ -26,7 +27,7 @@ from bot.jobtext import kind_words
 from bot.queueing import Lineage, enqueue_options, rerun_options
 from commands.errors import CommandError
 from engine.spec.render import batch_image_seed
-from storage import JobKind, name_of
+from storage import Job, JobKind, name_of
 
 log = logging.getLogger("disco.bot.gobig")
 
@@ -35,6 +36,13 @@ async def queue_gobig(bot: Any, interaction: discord.Interaction, job_id: str, i
     """Queue the enlargement of image `image_index` of job `job_id` for whoever clicked; returns
     the echo. Raises the refusal (another server, not a still, no such finished image, an
     image or an enlargement over the bounds, the server's limits, the quota)."""
+    return (await enlarge_result(bot, interaction, job_id, image_index))[1]
+
+
+async def enlarge_result(bot: Any, interaction: discord.Interaction, job_id: str, image_index: int, *,
+                         prompt: Optional[str] = None, settings: Optional[str] = None) -> tuple[Job, str]:
+    """`queue_gobig`, returning the queued job with its echo; `prompt` and `settings` (None:
+    the job's own) go on top of the job's, as in the ✏️ remix form."""
     job = await job_of_this_server(bot.db, interaction, job_id, fix="use the buttons there")
     if job.kind != JobKind.STILL:
         raise CommandError(f"job {job.id} is {kind_words(job.kind)}; GoBig enlarges still images — "
@@ -52,11 +60,11 @@ async def queue_gobig(bot: Any, interaction: discord.Interaction, job_id: str, i
     copy = await kept_copy(bot.db, source, "gobig_init.png")
     seed = batch_image_seed(job.seed or 0, image_index)  # the seed this very image was made with
     options = await rerun_options(bot.db, job, gobig=True, gobig_init=copy, width=width, height=height,
-                                  n=1, seed=seed)
+                                  n=1, seed=seed, prompt=prompt, settings=settings)
     new, text = await enqueue_options(bot, interaction, options, parent=job,
                                       lineage=Lineage("gobig", image_index))
     log.info("⬆ on image %d of job %s queued job %s for user %s", image_index, job.id, new.id, new.user_id)
-    return text
+    return new, text
 
 
 class GoBigButton(discord.ui.DynamicItem[discord.ui.Button],

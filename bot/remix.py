@@ -49,7 +49,7 @@ class RemixModal(discord.ui.Modal):
 
 def add_fields(modal: discord.ui.Modal, fields: tuple[RemixField, ...], shown: dict[str, str]) -> None:
     """A form's fields (`commands.remix.RemixField`), each a text input in a `ui.Label`, showing
-    `shown` first; also the "Paint from this image" form's (bot/cogs/apps.py)."""
+    `shown` first; also the message menus' forms (bot/cogs/apps.py, bot/enlarge.py)."""
     for field in fields:
         text_input = discord.ui.TextInput(
             custom_id=field.key, default=shown.get(field.key) or None, max_length=field.max_length,

@@ -41,8 +41,9 @@ def guide_text() -> str:
         f"`size:` picks a shape ({sizes}, …); the small ones are fastest.",
         "**Images**: attach `init_image:` to start from a picture (set `skip_steps` to about half "
         "the steps), `image_prompt:` to steer by one, or `settings_file:` to load a DD settings file. "
-        "An image already posted: right-click its message → Apps → **Paint from this image** or "
-        "**Describe image**.",
+        "An image already posted: right-click its message → Apps → **Paint from this image**, "
+        "**Describe image** or **Enlarge (GoBig)** (any image, a photo too, enlarged 2× tile by tile "
+        "with a prompt of what it shows; more tiles take more GPU time).",
         "**Under each result**: buttons for a new seed, the same seed, ✏️ remix (change the "
         "prompt or settings in a form), the recipe, and for each image Vary, Animate and GoBig "
         "(enlarge it tile by tile).",

@@ -10,10 +10,10 @@ images, `RESULT_GRID`); the bytes are then checked like any attachment
 (`commands.remix.RemixField`) and its checks; `chosen_settings` and `image_shape` decide what the
 painting takes from the image when the member did not choose it (skip_steps, the shape), and
 `paint_note` says so under the echo; on a message of several still images the form's Image
-field (`image_field`, `image_number`) picks one. `PaintForm` is what the menu keeps for the
-form's submit (where, by whom, and the images as Discord sent them), as JSON; `form_unknown`,
-`form_elsewhere`, `form_of_another` and `image_not_downloaded` are the submit's refusals.
-Discord-free.
+field (`image_field`, `image_number`) picks one. `MenuForm` is what a menu keeps for its form's
+submit (where, by whom, and the images as Discord sent them), as JSON: the paint form's and the
+"Enlarge (GoBig)" form's (commands/enlarge.py); `form_unknown`, `form_elsewhere`,
+`form_of_another` and `image_not_downloaded` are the submits' refusals. Discord-free.
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from engine.spec.overrides import parse_set_options
 
 DESCRIBE_MENU = "Describe image"          # ≤ 32 characters (Discord's cap for a menu's name)
 PAINT_MENU = "Paint from this image"
-MENU_NAMES = (DESCRIBE_MENU, PAINT_MENU)
+ENLARGE_MENU = "Enlarge (GoBig)"
+MENU_NAMES = (DESCRIBE_MENU, PAINT_MENU, ENLARGE_MENU)
 SETTINGS_FIELD_MAX = 4000  # the same cap as /disco's settings option (bot.params.Settings)
 PRESET_FIELD_MAX = 32      # storage.presets: names of 1-32 characters
 
@@ -151,15 +152,17 @@ def image_shape(chosen: set[str], width: int, height: int) -> Optional[tuple[int
 
 
 PAINT_FORM_KIND = "paint_form"
-PAINT_FORM_MAX_BYTES = 65536  # ten attachments' metadata (URLs, long names) and a few ids: far less
+FORM_MAX_BYTES = 65536  # ten attachments' metadata (URLs, long names), a prompt and a few ids: far less
+JOB_ID = re.compile(r"[0-9A-Z]{26}")
 
 
 @dataclass(frozen=True)
-class PaintForm:
-    """What the paint form's submit needs from the click that opened it: where and by whom it
-    was opened, and the picked attachment as Discord sent it in the menu's interaction (its
-    fields as `bot.attachments.KeptAttachment.to_dict` writes them). Kept as JSON, so a submit
-    after a restart reads it back."""
+class MenuForm:
+    """What a menu form's submit needs from the click that opened it: where and by whom it was
+    opened, and the picked attachment as Discord sent it in the menu's interaction (its fields
+    as `bot.attachments.KeptAttachment.to_dict` writes them). Kept as JSON, so a submit after a
+    restart reads it back. `kind` tells the menus' forms apart; the enlarge form on a result of
+    the bot's also keeps the result's job and the prompt it showed first (`job_id`, `shown`)."""
 
     guild_id: int
     channel_id: int
@@ -169,12 +172,16 @@ class PaintForm:
     picked: Picked
     # The message's other still images the form offers (its Image field): (index, attachment).
     more: tuple[tuple[int, dict], ...] = ()
+    kind: str = PAINT_FORM_KIND
+    job_id: Optional[str] = None
+    shown: str = ""
 
     def to_json(self) -> bytes:
-        return json.dumps({"kind": PAINT_FORM_KIND, "guild": self.guild_id, "channel": self.channel_id,
+        job = {"job": self.job_id, "shown": self.shown} if self.job_id else {}
+        return json.dumps({"kind": self.kind, "guild": self.guild_id, "channel": self.channel_id,
                            "message": self.message_id, "user": self.user_id, "attachment": self.attachment,
                            "index": self.picked.index, "count": self.picked.count,
-                           "past_grid": self.picked.past_grid, "more": [list(pair) for pair in self.more]},
+                           "past_grid": self.picked.past_grid, "more": [list(pair) for pair in self.more], **job},
                           sort_keys=True).encode()
 
     def choose(self, number: int) -> tuple[dict, Picked]:
@@ -184,14 +191,14 @@ class PaintForm:
                                    number=number, images=1 + len(self.more))
 
     @classmethod
-    def from_json(cls, data: bytes, menu: str) -> "PaintForm":
-        """The form kept by `to_json`; `form_unknown` for anything else."""
+    def from_json(cls, data: bytes, menu: str, kind: str = PAINT_FORM_KIND) -> "MenuForm":
+        """The form of `kind` kept by `to_json`; `form_unknown` for anything else."""
         try:
-            if len(data) > PAINT_FORM_MAX_BYTES:
-                raise ValueError("too large for a paint form")
+            if len(data) > FORM_MAX_BYTES:
+                raise ValueError("too large for a menu's form")
             kept = json.loads(data)
-            if not isinstance(kept, dict) or kept.get("kind") != PAINT_FORM_KIND:
-                raise ValueError("not a paint form")
+            if not isinstance(kept, dict) or kept.get("kind") != kind:
+                raise ValueError("not a form of this menu")
             ids = [kept[key] for key in ("guild", "channel", "message", "user", "index", "count")]
             attachment = kept["attachment"]
             if not all(type(value) is int for value in ids) or not isinstance(attachment, dict):
@@ -201,11 +208,15 @@ class PaintForm:
             if not isinstance(filename, str) or type(past_grid) is not bool:
                 raise ValueError("an attachment without a name")
             more = tuple(_other_image(pair) for pair in kept.get("more", []))[:MAX_IMAGES - 1]
+            job_id, shown = kept.get("job"), kept.get("shown", "")
+            if not (job_id is None or isinstance(job_id, str) and JOB_ID.fullmatch(job_id)) \
+                    or not isinstance(shown, str):
+                raise ValueError("not a job of the bot's")
         except (ValueError, KeyError, TypeError):  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise form_unknown(menu) from None
         guild_id, channel_id, message_id, user_id, index, count = ids
         return cls(guild_id, channel_id, message_id, user_id, attachment,
-                   Picked(index, count, filename, past_grid, 1, 1 + len(more)), more)
+                   Picked(index, count, filename, past_grid, 1, 1 + len(more)), more, kind, job_id, shown)
 
 
 MAX_IMAGES = 10  # Discord's attachments per message
@@ -219,21 +230,21 @@ def _other_image(pair: object) -> tuple[int, dict]:
     return pair[0], pair[1]
 
 
-def image_field(images: int) -> RemixField:
-    """The form's Image field, for a message with several still images (1 to `images`)."""
+def image_field(images: int, use: str = "start from") -> RemixField:
+    """The form's Image field, for a message with several still images (1 to `images`); `use`:
+    what the menu does with the one picked."""
     return RemixField("image", f"Image: 1 to {images} (empty: 1)", 2,
-                      "which of the message's images to start from, counted in their order", required=False)
+                      f"which of the message's images to {use}, counted in their order", required=False)
 
 
-def image_number(text: str, images: int, menu: str) -> int:
+def image_number(text: str, images: int, menu: str, rule: str = "paint_image_number") -> int:
     """The Image field's number (1 when left empty); a refusal naming the bound otherwise."""
     if not text.strip():
         return 1
     if re.fullmatch(r"[0-9]{1,2}", text.strip()) and 1 <= int(text.strip()) <= images:
         return int(text.strip())
     raise CommandError(f"{menu}: image {text.strip()[:10]!r} is not one of this message's {images} images (rule: "
-                       f"paint_image_number) — type 1 to {images}, or leave it empty for the first", "image",
-                       rule="paint_image_number")
+                       f"{rule}) — type 1 to {images}, or leave it empty for the first", "image", rule=rule)
 
 
 def form_unknown(menu: str) -> CommandError:
@@ -254,17 +265,19 @@ def form_of_another(menu: str) -> CommandError:
                         f"the message yourself to open your own", "message", rule="menu_own_form")
 
 
-def image_not_downloaded(menu: str, filename: str, status: Optional[int], why: str) -> CommandError:
+def image_not_downloaded(menu: str, filename: str, status: Optional[int], why: str,
+                         instead: str = "attach it to /disco init_image:") -> CommandError:
     """The image the form was opened on could not be downloaded when it was sent. A 404 is a
-    file Discord no longer serves: its message was deleted, or the file removed from it."""
+    file Discord no longer serves: its message was deleted, or the file removed from it.
+    `instead`: the other way to give the image."""
     if status == 404:
         return CommandError(f"{menu}: {filename[:80]} is no longer on Discord: its message was deleted, or the "
                             f"image removed from it, after the form was opened (rule: menu_message_gone); "
-                            f"right-click the image where it is posted now, or attach it to /disco init_image:",
+                            f"right-click the image where it is posted now, or {instead}",
                             "message", rule="menu_message_gone")
     return CommandError(f"{menu}: {filename[:80]} could not be downloaded from Discord ({why}; rule: "
-                        f"attachment_download); right-click the message again in a moment, or attach the image "
-                        f"to /disco init_image:", "message", rule="attachment_download")
+                        f"attachment_download); right-click the message again in a moment, or {instead}",
+                        "message", rule="attachment_download")
 
 
 def paint_note(filename: str, skip_steps: int, steps: int, *, skip_chosen: bool) -> str:

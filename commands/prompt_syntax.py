@@ -52,7 +52,8 @@ FLAG_ALIASES: dict[str, str] = {
 # Each with the way to give that image instead.
 ATTACHMENT_ONLY = {"init_image": "attach it with the init_image option",
                    "image_prompts": "attach it with the image_prompt option",
-                   "gobig_init": "use the ⬆ button under a result (or gobig=true to enlarge a new render)"}
+                   "gobig_init": "use the ⬆ button under a result, or right-click a posted image → Apps → "
+                                 "Enlarge (GoBig) (or gobig=true to enlarge a new render)"}
 # Midjourney parameters with no DD counterpart: say so, and name the nearest DD knob.
 MIDJOURNEY_ONLY: dict[str, str] = {
     "chaos": "try another --seed for variety", "c": "try another --seed for variety",

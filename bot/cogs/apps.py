@@ -1,7 +1,9 @@
-"""The message context menus (right-click a message → Apps): "Describe image" and "Paint from
-this image", so a member uses an image already in the channel without downloading it first.
+"""The message context menus (right-click a message → Apps): "Describe image", "Paint from
+this image" and "Enlarge (GoBig)" (bot/enlarge.py), so a member uses an image already in the
+channel without downloading it first. What they share (the image they use, the checks before a
+form, the kept form and its submit's checks) is bot/menus.py.
 
-Both read only the message's attachments (`commands.message_image`: the first still image, past
+The menus read only the message's attachments (`commands.message_image`: the first still image, past
 the grid of a result of the bot's; a link or an embed is never fetched) and refuse before
 anything is queued when there is none. "Describe image" queues like `/describe image:`
 (`bot.describe.queue_description`). "Paint from this image" answers with a form (a modal must
@@ -9,8 +11,8 @@ be the first answer, within 3 s: only a database read or two and one small write
 it): the prompt, optional settings as `/disco`'s,
 a preset's name and, on a message of several images, which one, in the ✏️ remix form's style
 (`bot.remix.add_fields`). Its submit, read by `DiscoBot.on_interaction` through
-`submit_paint_form`, may come minutes later or after a restart, so nothing is kept in memory:
-the menu keeps what the submit needs as a small JSON blob (`commands.message_image.PaintForm`:
+`submit_menu_form`, may come minutes later or after a restart, so nothing is kept in memory:
+the menu keeps what the submit needs as a small JSON blob (`commands.message_image.MenuForm`:
 the server, channel, message and member, and the message's still-image attachments as Discord
 sent them in the menu's interaction), and the form's custom_id, `disco:paintform:<the blob's
 sha256>`, names it. The message is not fetched again: without the privileged Message Content
@@ -34,7 +36,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any, Optional
 
 import discord
@@ -42,61 +43,43 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
-from bot.attachments import DownloadFailed, KeptAttachment, save_measured_image
-from bot.checks import rules_channel_id
 from bot.describe import queue_description
-from bot.queueing import answer_request, check_delivery, enqueue_options
+from bot.enlarge import enlarge_image, submit_enlarge_form
+from bot.menus import (
+    FORM_TIMEOUT_SECONDS,
+    check_form_opens,
+    download_image,
+    form_key,
+    keep_form,
+    menu_form,
+    picked_attachment,
+    submitted_form,
+)
+from bot.queueing import answer_request, enqueue_options
 from bot.remix import add_fields, form_values
 from commands.job_options import DiscoOptions
 from commands.message_image import (
     DESCRIBE_MENU,
+    ENLARGE_MENU,
     PAINT_FIELD_KEYS,
     PAINT_FIELDS,
     PAINT_MENU,
-    AttachedFile,
-    PaintForm,
-    Picked,
     chosen_settings,
-    form_elsewhere,
-    form_of_another,
-    form_unknown,
     image_field,
-    image_not_downloaded,
     image_number,
     image_shape,
     paint_form_values,
     paint_note,
-    pick_still_image,
-    still_images,
     with_notes,
 )
-from storage import NotFound, blob_ref, parse_ref
 
 log = logging.getLogger("disco.bot.apps")
 
-FORM_TIMEOUT_SECONDS = 30 * 60  # Discord never says a form was closed: forget it after this
 FORM_PREFIX = "disco:paintform:"  # + the kept form's sha256: 80 characters, within Discord's 100
-FORM_KEY = re.compile(r"[0-9a-f]{64}")
 FORM_FILE = "paint_form.json"
 DESCRIBE_INSTEAD = "/describe image:"
 PAINT_INSTEAD = "/disco init_image:"
 ANOTHER_IN_FORM = "the form's Image field picks another"
-
-
-def attached_files(message: discord.Message) -> list[AttachedFile]:
-    return [AttachedFile(a.filename, a.content_type) for a in message.attachments]
-
-
-def by_the_bot(interaction: discord.Interaction, message: discord.Message) -> bool:
-    return interaction.client.user is not None and message.author.id == interaction.client.user.id
-
-
-def picked_attachment(interaction: discord.Interaction, message: discord.Message, menu: str,
-                      instead: str) -> tuple[discord.Attachment, Picked]:
-    """The message's first still-image attachment (past the grid of a result of the bot's) and
-    which it was; the refusal when none is."""
-    picked = pick_still_image(attached_files(message), menu, instead, by_bot=by_the_bot(interaction, message))
-    return message.attachments[picked.index], picked
 
 
 @app_commands.guild_only()
@@ -117,32 +100,10 @@ async def paint_from_image(interaction: discord.Interaction, message: discord.Me
     the server takes renders in this channel now and the bot can post the result. What the submit
     needs of this click is kept first."""
     attachment, picked = picked_attachment(interaction, message, PAINT_MENU, PAINT_INSTEAD)
-    guild = await interaction.client.db.guilds.get(interaction.guild_id)
-    guild.check_intake(rules_channel_id(interaction))  # paused, or not here: before the member fills the form
-    await check_delivery(interaction.client, interaction)
-    others = still_images(attached_files(message), by_bot=by_the_bot(interaction, message))[1:]
-    form = PaintForm(interaction.guild_id, interaction.channel_id, message.id, interaction.user.id,
-                     KeptAttachment.of(attachment).to_dict(), picked,
-                     tuple((i, KeptAttachment.of(message.attachments[i]).to_dict()) for i in others))
-    await interaction.response.send_modal(PaintModal(await keep_form(interaction.client.db, form), picked.images))
-
-
-async def keep_form(db: Any, form: PaintForm) -> str:
-    """Keep the form as a blob; returns its sha256, which the form's custom_id carries. No job
-    names it, so the sweep removes it once `storage.blobs.GRACE_S` (a day) has passed: far more
-    than the form's 30 minutes. One small write, quick enough before a modal's 3 s."""
-    return parse_ref(await db.blobs.put(form.to_json(), FORM_FILE)).sha256
-
-
-async def kept_form(db: Any, key: str) -> PaintForm:
-    """The form a submit's custom_id names; `form_unknown` when it is not one the bot kept."""
-    if not FORM_KEY.fullmatch(key):  # also a form opened before forms were kept
-        raise form_unknown(PAINT_MENU)
-    try:
-        data = await db.blobs.get(blob_ref(key, FORM_FILE))
-    except NotFound:
-        raise form_unknown(PAINT_MENU) from None
-    return PaintForm.from_json(data, PAINT_MENU)
+    await check_form_opens(interaction)  # paused, or not here: before the member fills the form
+    form = menu_form(interaction, message, attachment, picked)
+    await interaction.response.send_modal(PaintModal(await keep_form(interaction.client.db, form, FORM_FILE),
+                                                     picked.images))
 
 
 class PaintModal(discord.ui.Modal):
@@ -153,16 +114,21 @@ class PaintModal(discord.ui.Modal):
         add_fields(self, PAINT_FIELDS + ((image_field(images),) if images > 1 else ()), {})
 
 
+async def submit_menu_form(bot: Any, interaction: discord.Interaction) -> bool:
+    """Answer the submit of a message menu's form (paint or enlarge); False when it is neither."""
+    return await submit_paint_form(bot, interaction) or await submit_enlarge_form(bot, interaction)
+
+
 async def submit_paint_form(bot: Any, interaction: discord.Interaction) -> bool:
     """Queue the still of a submitted paint form; False when the interaction is no paint form.
     The submit defers publicly (the echo of a queued job is public, as for `/disco`); refusals
     are answered privately like a command's."""
-    custom_id = str((interaction.data or {}).get("custom_id", ""))
-    if not custom_id.startswith(FORM_PREFIX):
+    key = form_key(interaction, FORM_PREFIX)
+    if key is None:
         return False
     await think(interaction)
     try:
-        text = await _paint(bot, interaction, custom_id.removeprefix(FORM_PREFIX))
+        text = await _paint(bot, interaction, key)
     except Exception as error:
         await answer_error(interaction, error, NOT_QUEUED)
         return True
@@ -170,27 +136,16 @@ async def submit_paint_form(bot: Any, interaction: discord.Interaction) -> bool:
     return True
 
 
-async def _paint(bot: Any, interaction: discord.Interaction, form_key: str) -> str:
+async def _paint(bot: Any, interaction: discord.Interaction, key: str) -> str:
     """Read the kept form, download its image as the menu saw it and queue the painting;
     returns the echo."""
-    form = await kept_form(bot.db, form_key)
-    if (interaction.guild_id, interaction.channel_id) != (form.guild_id, form.channel_id):
-        raise form_elsewhere(PAINT_MENU)
-    if interaction.user.id != form.user_id:
-        raise form_of_another(PAINT_MENU)
+    form = await submitted_form(bot, interaction, key, FORM_FILE, PAINT_MENU)
     values = form_values(interaction.data.get("components", []))
     prompt, settings, preset = paint_form_values({key: values.get(key, "") for key in PAINT_FIELD_KEYS})
     kept, picked = form.choose(image_number(values.get("image", "")[:10], form.picked.images, PAINT_MENU))
     preset_keys = await preset_settings(bot.db, interaction, preset)
-    try:
-        attachment = KeptAttachment.from_dict(kept, bot.http)
-    except ValueError:
-        raise form_unknown(PAINT_MENU) from None
-    try:
-        init, (width, height) = await save_measured_image(bot.db, attachment, "init_image",
-                                                          interaction.filesize_limit)
-    except DownloadFailed as failed:  # deleted since the form opened, or Discord's CDN failed
-        raise image_not_downloaded(PAINT_MENU, attachment.filename, failed.status, failed.why) from None
+    attachment, init, (width, height) = await download_image(bot, interaction, kept, PAINT_MENU, "init_image",
+                                                             f"attach it to {PAINT_INSTEAD}")
     chosen = chosen_settings(prompt, settings, preset_keys)
     options = DiscoOptions(prompt=prompt, settings=settings, init_image=init,
                            skip_share=None if "skip_steps" in chosen else 0.5,  # half of the final steps
@@ -212,7 +167,7 @@ async def preset_settings(db: Any, interaction: discord.Interaction, name: Optio
     return tuple(values) if isinstance(values, dict) else ()
 
 
-MENUS = ((DESCRIBE_MENU, describe_image), (PAINT_MENU, paint_from_image))
+MENUS = ((DESCRIBE_MENU, describe_image), (PAINT_MENU, paint_from_image), (ENLARGE_MENU, enlarge_image))
 
 
 class AppsCog(commands.Cog):

@@ -110,7 +110,7 @@ def test_every_command_is_within_discords_limits(tree):
 
 def test_the_message_menus_are_registered_for_servers_only(tree):
     menus = {command["name"]: command for command in tree if command.get("type") == MESSAGE_MENU}
-    assert set(menus) == {"Describe image", "Paint from this image"}
+    assert set(menus) == {"Describe image", "Paint from this image", "Enlarge (GoBig)"}
     assert all(menu.get("contexts") == [0] or menu.get("dm_permission") is False for menu in menus.values())
     assert menu_problems({"name": "x" * 33, "description": "d"}) == [
         f"menu {'x' * 33!r}: name must be 1-32 characters",

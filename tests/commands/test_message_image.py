@@ -9,12 +9,13 @@ import pytest
 
 from commands.errors import CommandError
 from commands.message_image import (
-    PAINT_FORM_MAX_BYTES,
+    FORM_MAX_BYTES,
     PRESET_FIELD_MAX,
+    ENLARGE_MENU,
     PAINT_MENU,
     SETTINGS_FIELD_MAX,
     AttachedFile,
-    PaintForm,
+    MenuForm,
     Picked,
     chosen_settings,
     image_not_downloaded,
@@ -65,7 +66,7 @@ def test_on_a_result_of_the_bots_the_grid_of_its_images_is_passed_over():
     assert pick_still_image(files[:1], PAINT_MENU, "/disco init_image:", by_bot=True).index == 0  # the grid alone
     second = {"id": 15, "filename": "out_1.png", "url": "https://cdn.discordapp.com/a/out_1.png", "size": 100}
     kept = replace(FORM, picked=replace(picked, filename="pic.png"), more=((2, second),))  # the name is the attachment's
-    assert PaintForm.from_json(kept.to_json(), PAINT_MENU) == kept
+    assert MenuForm.from_json(kept.to_json(), PAINT_MENU) == kept
     attachment, chosen = kept.choose(2)
     assert attachment == second and (chosen.index, chosen.filename, chosen.number, chosen.images) == (2, "out_1.png", 2, 2)
     assert chosen.note("pick another") == ("Used attachment 3 of 4, out_1.png (the result's image number 2, not the "
@@ -138,21 +139,21 @@ def test_the_echo_says_what_the_painting_started_from_and_keeps_its_notes_within
     assert len(long) <= 2000 and long.endswith("…\na note")
 
 
-FORM = PaintForm(guild_id=10, channel_id=11, message_id=12, user_id=13,
-                 attachment={"id": 14, "filename": "pic.png", "url": "https://cdn.discordapp.com/a/pic.png",
-                             "size": 100, "content_type": "image/png", "width": 64, "height": 48},
-                 picked=Picked(1, 2, "pic.png"))
+FORM = MenuForm(guild_id=10, channel_id=11, message_id=12, user_id=13,
+                attachment={"id": 14, "filename": "pic.png", "url": "https://cdn.discordapp.com/a/pic.png",
+                            "size": 100, "content_type": "image/png", "width": 64, "height": 48},
+                picked=Picked(1, 2, "pic.png"))
 
 
 def test_the_paint_form_is_kept_as_json_and_read_back_whole():
     data = FORM.to_json()
-    assert len(data) < PAINT_FORM_MAX_BYTES and PaintForm.from_json(data, PAINT_MENU) == FORM
-    assert PaintForm.from_json(data, PAINT_MENU).picked.note("/disco init_image:") == \
+    assert len(data) < FORM_MAX_BYTES and MenuForm.from_json(data, PAINT_MENU) == FORM
+    assert MenuForm.from_json(data, PAINT_MENU).picked.note("/disco init_image:") == \
         "Used attachment 2 of 2, pic.png (the message's first still image)."
 
 
 @pytest.mark.parametrize("data", [
-    b"", b"\x89PNG\r\n", b"[1, 2]", b"x" * (PAINT_FORM_MAX_BYTES + 1),
+    b"", b"\x89PNG\r\n", b"[1, 2]", b"x" * (FORM_MAX_BYTES + 1),
     json.dumps({**json.loads(FORM.to_json()), "kind": "remix_form"}).encode(),
     json.dumps({**json.loads(FORM.to_json()), "user": True}).encode(),
     json.dumps({**json.loads(FORM.to_json()), "guild": "10"}).encode(),
@@ -166,7 +167,26 @@ def test_the_paint_form_is_kept_as_json_and_read_back_whole():
         "no filename", "no message", "an image without its attachment", "a text index", "no list of images"])
 def test_anything_but_a_kept_paint_form_is_an_unknown_form(data):
     with pytest.raises(CommandError) as caught:
-        PaintForm.from_json(data, PAINT_MENU)
+        MenuForm.from_json(data, PAINT_MENU)
+    assert caught.value.rule == "menu_form_unknown"
+
+
+ENLARGE_FORM = replace(FORM, kind="enlarge_form", job_id="01M99MB6CK11RVTRXKZNR28AJ6", shown="a lighthouse:2")
+
+
+def test_the_enlarge_form_keeps_its_kind_and_the_results_job_and_no_menu_reads_anothers_form():
+    assert MenuForm.from_json(ENLARGE_FORM.to_json(), ENLARGE_MENU, "enlarge_form") == ENLARGE_FORM
+    for data, kind in ((ENLARGE_FORM.to_json(), "paint_form"), (FORM.to_json(), "enlarge_form")):
+        with pytest.raises(CommandError) as caught:
+            MenuForm.from_json(data, ENLARGE_MENU, kind)
+        assert caught.value.rule == "menu_form_unknown"
+
+
+@pytest.mark.parametrize("job", ["01m99mb6ck11rvtrxkznr28aj6", "../etc", 12, ["01M99MB6CK11RVTRXKZNR28AJ6"]])
+def test_a_kept_enlarge_form_naming_no_job_id_is_an_unknown_form(job):
+    data = json.dumps({**json.loads(ENLARGE_FORM.to_json()), "job": job}).encode()
+    with pytest.raises(CommandError) as caught:
+        MenuForm.from_json(data, ENLARGE_MENU, "enlarge_form")
     assert caught.value.rule == "menu_form_unknown"
     assert str(caught.value).endswith("right-click the message again to open a new one")
 
