@@ -53,7 +53,8 @@ def test_the_backup_lands_in_the_data_folder_and_says_how_to_restore(install, ca
     assert f"backed up {install / 'disco.db'}" in out
     assert "jobs: 7 row(s)" in out and "user_settings: 2 row(s)" in out and "job files: 4 blob(s)" in out
     assert f"verified: {made}" in out and " MiB: disco.db and blobs/) in " in out
-    assert f'[storage] url = "sqlite:///{made / "disco.db"}"' in out and "stop the bot and every engine" in out
+    assert f"disco db restore {made}" in out and "stop the bot and every engine" in out
+    assert "move the install's disco.db (with its -wal and -shm files) and blobs/ aside" in out
     assert f"disco db migrate --from sqlite:///{made / 'disco.db'} --to" in out
     assert dump(backup_store(made)) == dump(sqlite_store(install / "disco.db"))
 
