@@ -146,8 +146,8 @@ RESTORED_NOTE = (
     "Start the bot and the engines: queued jobs run; jobs that were rendering resume from their last\n"
     "checkpoint once their leases run out. Results posted before the backup was taken are not posted\n"
     "again; a result posted after it is posted again (twice in all), unless the restore comes within\n"
-    "Discord's nonce window (minutes). Engines of the old install show in `disco workers` as not live\n"
-    "for a week.")
+    "Discord's nonce window (minutes). The backup holds no engines: `disco workers` lists those that\n"
+    "start on the restored install.")
 
 
 def cmd_db(args: argparse.Namespace) -> int:

@@ -13,9 +13,11 @@ import pytest
 from disco.cli import main
 from storage import Database
 from storage.backup import back_up, backups_in
-from tests.commands.test_cli_db_backup import install  # noqa: F401 (a fixture)
+from tests.commands import test_cli_db_backup
 from tests.storage.test_backup import assert_job_files_whole, backup_store, dump
 from tests.support.storage import sqlite_store
+
+install = test_cli_db_backup.install  # the fixture: a SQLite install with work in every state
 
 
 def made_backup(install, tmp_path):
