@@ -99,8 +99,9 @@ async def running_install(fake: FakeDiscord, data: Path) -> Drill:
             made = await asyncio.to_thread(disco, "db", "backup", "--data-dir", str(data))
             assert made.returncode == 0, made.stderr
         finally:
-            # Killed, not stopped: an engine that dies hands nothing back; its worker row and
-            # lease stay as they were. Cancelling the task leaves the rows as a SIGKILL would.
+            # Everything stops. What the engine does to the original install from here on is
+            # after the snapshot: in the backup its job is running, under a lease whose owner
+            # is gone, with the checkpoint it had stored.
             engine.stop()
             rendering.cancel()
             await asyncio.gather(rendering, return_exceptions=True)
@@ -161,6 +162,10 @@ def test_a_backup_restored_with_disco_db_restore_delivers_every_job_once(tmp_pat
                 # Within Discord's nonce window the result posted after the snapshot is
                 # returned, not posted again: the nonce is the job's, the same on both installs.
                 await check_each_delivered(fake, db, drill, unposted_times=1)
+                for job_id in drill.queued:  # its progress message too: found again, then edited
+                    shown = [m for m in fake.messages_in(fake.channel.id)
+                             if not has_png(m) and f"`{job_id}`" in m.content]
+                    assert [m.content.split()[0] for m in shown] == ["**Done**"], job_id
             finally:
                 await db.close()
             assert not fake.errors, fake.errors
@@ -186,6 +191,13 @@ def test_a_backup_migrated_into_an_empty_database_delivers_every_job_and_says_wh
                 db = await run_restored(fake, tmp_path / "restored", target.url, drill)
             try:
                 await check_each_delivered(fake, db, drill, unposted_times=2)
+                # The progress messages the original bot posted after the snapshot are unknown
+                # to the backup too: each queued job gets a second one, and the first is left
+                # showing "Queued" (README "Backups").
+                for job_id in drill.queued:
+                    shown = [m for m in fake.messages_in(fake.channel.id)
+                             if not has_png(m) and f"`{job_id}`" in m.content]
+                    assert [m.content.split()[0] for m in shown] == ["**Queued**", "**Done**"], job_id
             finally:
                 await db.close()
             assert not fake.errors, fake.errors
