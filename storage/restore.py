@@ -2,7 +2,8 @@
 the install's SQLite database: its `disco.db` and `blobs/` copied into the folder the install's
 database lives in (the data folder, unless `[storage] url` names another file).
 
-- The backup itself is only read: it stays as it was, and the scheduled backups beside it
+- The backup itself is only read: it stays as it was (one in use as a database, its `-wal`
+  beside it, is refused: `disco.db` alone would miss what the log holds), and the scheduled backups beside it
   (`backup_keep`) remove it in their turn without touching the install.
 - It refuses a folder that still holds a database (`disco.db`, or its `-wal`/`-shm` files: a
   stale write-ahead log replayed onto another database corrupts it) or job files: a running
@@ -63,6 +64,12 @@ def _check_backup(backup: Path) -> None:
     if not (backup / DATABASE_FILE).is_file():
         raise InvalidValue(f"{backup} holds no {DATABASE_FILE}; name a folder `disco db backup` made "
                            f"(disco-backup-<time>, with disco.db and blobs/)")
+    open_files = [side for side in DATABASE_SIDE_FILES if (backup / (DATABASE_FILE + side)).exists()]
+    if open_files:
+        # Part of its database is in that log: copying disco.db alone would lose it.
+        raise InvalidState(f"{backup} is in use as a database (its {DATABASE_FILE}{open_files[0]} is there): "
+                           f"stop what runs from it, or copy that install with `disco db backup` and "
+                           f"restore the new backup")
 
 
 def _in_place(database: Path) -> list[Path]:

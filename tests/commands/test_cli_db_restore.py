@@ -74,6 +74,10 @@ def test_restore_refuses_what_is_no_backup_and_a_postgresql_install(install, tmp
     for folder, error in ((partial, "stopped part-way (never a good one)"), (empty, "holds no disco.db")):
         assert main(["db", "restore", "--data-dir", str(install), str(folder)]) == 2
         assert error in capsys.readouterr().err
+    (backup / "disco.db-wal").write_bytes(b"")  # an install runs from it: disco.db alone is not all
+    assert main(["db", "restore", "--data-dir", str(install), str(backup)]) == 2
+    assert "is in use as a database (its disco.db-wal is there)" in capsys.readouterr().err
+    (backup / "disco.db-wal").unlink()
     monkeypatch.setenv("DISCO_DATABASE_URL", "postgresql://disco@db.example.org/disco")
     assert main(["db", "restore", "--data-dir", str(install), str(backup)]) == 2
     assert f"disco db migrate --from sqlite:///{backup}/disco.db --to URL" in capsys.readouterr().err
