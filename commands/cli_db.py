@@ -95,12 +95,12 @@ def cmd_backup(args: argparse.Namespace, config: dict[str, dict], data_dir) -> i
     async def run() -> int:
         async with await Database.open(url) as source:
             made = await back_up(source, into, keep=args.keep)
-            _report_backup(source.path, made, args.keep)
+            _report_backup(source.path, source.kind, made, args.keep)
         return 0
     return asyncio.run(run())
 
 
-def _report_backup(source, made, keep: int | None) -> None:
+def _report_backup(source, source_kind: str, made, keep: int | None) -> None:
     print(f"backed up {source}")
     for path in made.leftovers:
         print(f"removed {path.name}: a backup stopped part-way left it (never a good backup)")
@@ -114,12 +114,21 @@ def _report_backup(source, made, keep: int | None) -> None:
     if made.removed:
         print(f"removed {len(made.removed)} older backup(s) (--keep {keep}): "
               f"{', '.join(p.name for p in made.removed)}")
-    print(f"To restore it, stop the bot and every engine, then either:\n"
-          f"  - SQLite: move the install's disco.db (with its -wal and -shm files) and blobs/ aside,\n"
-          f"    then: disco db restore {made.folder.resolve()}\n"
-          f"    (it copies the backup into the install's data folder; the backup stays as it is)\n"
-          f"  - PostgreSQL or a new place: disco db migrate --from sqlite:///{database} "
-          f"--to <an empty database's URL>")
+    print(restore_steps(made.folder.resolve(), database, sqlite=source_kind == "sqlite"))
+
+
+def restore_steps(folder: Path, database: Path, *, sqlite: bool) -> str:
+    """How to restore the backup `folder`: a SQLite install gets `disco db restore`, either
+    can move into an empty database with `disco db migrate`."""
+    migrate = f"disco db migrate --from sqlite:///{database} --to <an empty database's URL>"
+    if not sqlite:
+        return (f"To restore it, stop the bot and every engine, then copy it into an empty database\n"
+                f"(a new one, or this one dropped and made again): {migrate}")
+    return (f"To restore it, stop the bot and every engine, then either:\n"
+            f"  - SQLite: move the install's disco.db (with its -wal and -shm files) and blobs/ aside,\n"
+            f"    then: disco db restore {folder}\n"
+            f"    (it copies the backup into the install's data folder; the backup stays as it is)\n"
+            f"  - PostgreSQL or a new place: {migrate}")
 
 
 def cmd_restore(args: argparse.Namespace, config: dict[str, dict], data_dir) -> int:

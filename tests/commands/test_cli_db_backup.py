@@ -193,6 +193,9 @@ def test_a_backup_killed_part_way_never_looks_good_and_the_next_one_succeeds(sto
     out = capsys.readouterr().out
     assert f"removed {partial.name}: a backup stopped part-way left it (never a good backup)" in out
     [made_now] = backups_in(into)
+    # The way back fits the install: `disco db restore` only for a SQLite one.
+    assert f"disco db migrate --from sqlite:///{made_now / 'disco.db'} --to" in out
+    assert (f"disco db restore {made_now}" in out) == (store.kind == "sqlite")
     assert [p.name for p in into.glob("disco-backup-*")] == [made_now.name]
     if store.kind == "sqlite":
         assert not list((data / "blobs").glob(f"{PIN_PREFIX}*"))
