@@ -10,7 +10,8 @@ stopped, the backup restored, and the bot (against the loopback Discord) and a r
 - then: the queued jobs render and are posted once; the rendering one resumes from its
   checkpoint (attempt 2, not from step 0) once its lease runs out and is posted once; the one
   posted before the backup is not posted again; the one posted after it is posted again only
-  when the restore comes after Discord's nonce window (README "Backups" says so).
+  when the restore comes after Discord's nonce window (README "Backups" says so), and so is
+  the progress message of a job queued then; the restored install takes new work (/disco).
 
 The engine runs in the test's process (its models loaded once): the same worker loop `disco
 engine` runs, without a second interpreter's start-up.
@@ -32,7 +33,7 @@ from engine.jobs.worker import EngineWorker
 from engine.spec.render import SCHEMA_VERSION, RenderSpec
 from storage import Database, JobRequest
 from tests.support import REPO_ROOT
-from tests.support.bot import FAST_DEFAULTS, bot_config, delivered, finish, has_png, queue_job
+from tests.support.bot import FAST_DEFAULTS, bot_config, delivered, finish, has_png, job_id_in, queue_job
 from tests.support.engine import tiny_pool
 from tests.support.fakediscord import FakeDiscord
 from tests.support.storage import Store, postgres_url
@@ -113,8 +114,9 @@ async def running_install(fake: FakeDiscord, data: Path) -> Drill:
     return Drill(backup, made.stdout, posted, unposted, running, queued)
 
 
-async def run_restored(fake: FakeDiscord, data: Path, url: str, drill: Drill) -> Database:
-    """The bot and an engine on the restored install until every job is posted."""
+async def run_restored(fake: FakeDiscord, data: Path, url: str, drill: Drill, then=None) -> Database:
+    """The bot and an engine on the restored install until every job is posted; then
+    `await then(fake, db)` while they still run."""
     db = await Database.open(url)
     try:
         # A backup holds no fleet (storage/transfer.py copies no `workers` rows): the killed
@@ -127,6 +129,8 @@ async def run_restored(fake: FakeDiscord, data: Path, url: str, drill: Drill) ->
             async with fake.run_client(start_bot(data, fake, url)):
                 for job_id in (drill.unposted, drill.running, *drill.queued):
                     await delivered(db, job_id, timeout=90)
+                if then is not None:
+                    await then(fake, db)
         finally:
             engine.stop()
             await asyncio.wait_for(rendering, 30)
@@ -174,6 +178,18 @@ def test_a_backup_restored_with_disco_db_restore_delivers_every_job_once(tmp_pat
     asyncio.run(asyncio.wait_for(main(), 170))
 
 
+async def new_work(fake: FakeDiscord, db: Database) -> None:
+    """The restored install takes new work: /disco queues a job (its ids and the queue's
+    counters carried on from the backup) and its result is posted."""
+    rec = await fake.slash("disco", {"prompt": "a harbour", "steps": 8, "width": 64, "height": 64})
+    await fake.wait_for(lambda: rec.followup_ids, 30, "for the echo")
+    echo = fake.message(rec.followup_ids[-1]).content
+    assert echo.startswith("**Queued**"), echo
+    job_id = job_id_in(echo)
+    await delivered(db, job_id, timeout=60)
+    assert len(results_of(fake, job_id)) == 1
+
+
 @pytest.mark.parametrize("kind", ["postgresql" if postgres_url() else "sqlite"])
 def test_a_backup_migrated_into_an_empty_database_delivers_every_job_and_says_what_it_posts_twice(
         tmp_path, caplog, kind):
@@ -188,7 +204,7 @@ def test_a_backup_migrated_into_an_empty_database_delivers_every_job_and_says_wh
                                            "--to", target.url)
             assert done.returncode == 0, done.stderr
             with caplog.at_level("INFO", logger="disco.engine"):
-                db = await run_restored(fake, tmp_path / "restored", target.url, drill)
+                db = await run_restored(fake, tmp_path / "restored", target.url, drill, then=new_work)
             try:
                 await check_each_delivered(fake, db, drill, unposted_times=2)
                 # The progress messages the original bot posted after the snapshot are unknown
