@@ -2,8 +2,8 @@
 SQLite file to PostgreSQL when a second GPU host joins). `disco db backup [--to DIR]`: copy the
 running install's database into a new SQLite install in a folder of its own (storage/backup.py).
 `disco db restore BACKUP`: copy a backup back in as the install's SQLite database
-(storage/restore.py). `disco db sweep`: delete now the job files the bot's hourly sweep would delete (delivered longer
-ago than `[storage] retention_days`). Migrate and backup copy jobs, quotas and the usage ledger,
+(storage/restore.py). `disco db sweep`: delete now the job files the bot's hourly sweep would
+delete (delivered longer ago than `[storage] retention_days`). Migrate and backup copy jobs, quotas and the usage ledger,
 presets, guild and member settings, the audit log and the job files (blobs), read in one
 snapshot, and verify the counts (storage/transfer.py).
 
