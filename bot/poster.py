@@ -13,8 +13,10 @@ and simply retried on a later round; 429s are slept through by discord.py itself
 Delivery: `begin_delivery` fixes a nonce in the database before anything is sent; the result
 message carries it with `enforce_nonce`, so when the bot dies between Discord accepting the
 message and `mark_delivered`, the resend after the restart returns the same message instead of
-a duplicate. Failed, dead and cancelled jobs get a short notice the same way. A send that fails
-is retried with a growing pause (up to `RETRY_MAX_SECONDS`); a result Discord keeps refusing
+a duplicate; the nonce is derived from the job (storage/jobs.py `delivery_nonce`), so an
+install restored from a backup taken before the post sends the same one, and Discord dedups
+that too, within its window of minutes (README "Backups"). Failed, dead and cancelled jobs get
+a short notice the same way. A send that fails is retried with a growing pause (up to `RETRY_MAX_SECONDS`); a result Discord keeps refusing
 with a client error (4xx other than 429, e.g. a file it will not take) is replaced after
 `MAX_CLIENT_ERRORS` tries by a notice saying so, so the requester always hears of the job.
 The progress message is sent with a fixed nonce too (from the job id, or from the message it

@@ -1,8 +1,9 @@
 """`disco db migrate --from URL --to URL`: move an install to another database (e.g. from the
 SQLite file to PostgreSQL when a second GPU host joins). `disco db backup [--to DIR]`: copy the
 running install's database into a new SQLite install in a folder of its own (storage/backup.py).
-`disco db sweep`: delete now the job files the bot's hourly sweep would delete (delivered longer
-ago than `[storage] retention_days`). Migrate and backup copy jobs, quotas and the usage ledger,
+`disco db restore BACKUP`: copy a backup back in as the install's SQLite database
+(storage/restore.py). `disco db sweep`: delete now the job files the bot's hourly sweep would
+delete (delivered longer ago than `[storage] retention_days`). Migrate and backup copy jobs, quotas and the usage ledger,
 presets, guild and member settings, the audit log and the job files (blobs), read in one
 snapshot, and verify the counts (storage/transfer.py).
 
@@ -44,6 +45,15 @@ def add_db_command(commands: argparse._SubParsersAction, options: argparse.Argum
     backup.add_argument("--keep", type=int, metavar="N",
                         help=f"then remove all but the newest N backups in DIR (1 to {MAX_KEEP})")
     backup.set_defaults(func=cmd_backup)
+    restore = actions.add_parser(
+        "restore", parents=[options], help="put a backup back as the install's SQLite database "
+                                           "(refuses while a database is still in place)",
+        description="Copy a backup's disco.db and blobs/ into the folder of the install's SQLite "
+                    "database (the data folder, unless [storage] url names another file). The "
+                    "backup is only read. Stop the bot and every engine, and move the old disco.db "
+                    "(with its -wal and -shm files) and blobs/ aside first: it refuses otherwise.")
+    restore.add_argument("backup", metavar="BACKUP", help="a disco-backup-<UTC time> folder")
+    restore.set_defaults(func=cmd_restore)
     sweep = actions.add_parser(
         "sweep", parents=[options], help="delete the files of jobs delivered longer ago than [storage] retention_days",
         description="The bot's retention sweep, now: files of delivered jobs past the retention, "
@@ -85,12 +95,12 @@ def cmd_backup(args: argparse.Namespace, config: dict[str, dict], data_dir) -> i
     async def run() -> int:
         async with await Database.open(url) as source:
             made = await back_up(source, into, keep=args.keep)
-            _report_backup(source.path, made, args.keep)
+            _report_backup(source.path, source.kind, made, args.keep)
         return 0
     return asyncio.run(run())
 
 
-def _report_backup(source, made, keep: int | None) -> None:
+def _report_backup(source, source_kind: str, made, keep: int | None) -> None:
     print(f"backed up {source}")
     for path in made.leftovers:
         print(f"removed {path.name}: a backup stopped part-way left it (never a good backup)")
@@ -104,12 +114,49 @@ def _report_backup(source, made, keep: int | None) -> None:
     if made.removed:
         print(f"removed {len(made.removed)} older backup(s) (--keep {keep}): "
               f"{', '.join(p.name for p in made.removed)}")
-    print(f"To restore it, either:\n"
-          f"  - SQLite: stop the bot and every engine, then set [storage] url = \"sqlite:///{database}\"\n"
-          f"    in the config file (or DISCO_DATABASE_URL); the install then runs from that folder\n"
-          f"    (copy the folder first to keep the backup as it is)\n"
-          f"  - PostgreSQL or a new place: disco db migrate --from sqlite:///{database} "
-          f"--to <an empty database's URL>")
+    print(restore_steps(made.folder.resolve(), database, sqlite=source_kind == "sqlite"))
+
+
+def restore_steps(folder: Path, database: Path, *, sqlite: bool) -> str:
+    """How to restore the backup `folder`: a SQLite install gets `disco db restore`, either
+    can move into an empty database with `disco db migrate`."""
+    migrate = f"disco db migrate --from sqlite:///{database} --to <an empty database's URL>"
+    if not sqlite:
+        return (f"To restore it, stop the bot and every engine, then copy it into an empty database\n"
+                f"(a new one, or this one dropped and made again): {migrate}")
+    return (f"To restore it, stop the bot and every engine, then either:\n"
+            f"  - SQLite: move the install's disco.db (with its -wal and -shm files) and blobs/ aside,\n"
+            f"    then: disco db restore {folder}\n"
+            f"    (it copies the backup into the install's data folder; the backup stays as it is)\n"
+            f"  - PostgreSQL or a new place: {migrate}")
+
+
+def cmd_restore(args: argparse.Namespace, config: dict[str, dict], data_dir) -> int:
+    """`disco db restore BACKUP` into the install's SQLite database (storage/restore.py)."""
+    from storage import InvalidValue, database_url
+    from storage.db import sqlite_file
+    from storage.restore import restore
+
+    url = database_url(data_dir, config["storage"].get("url", ""))
+    target = sqlite_file(url)
+    backup = Path(args.backup).resolve()
+    if target is None:
+        raise InvalidValue(f"the install's database is PostgreSQL ({url.split('@')[-1]}): restore into an "
+                           f"empty database with `disco db migrate --from sqlite:///{backup}/disco.db --to URL`")
+    made = restore(backup, target.resolve())
+    for path in made.leftovers:
+        print(f"removed {path.name}: a restore stopped part-way left it")
+    print(f"restored {backup} into {made.database} (job files in {made.blobs}); the backup is unchanged")
+    print(RESTORED_NOTE)
+    return 0
+
+
+RESTORED_NOTE = (
+    "Start the bot and the engines: queued jobs run; jobs that were rendering resume from their last\n"
+    "checkpoint once their leases run out. Results posted before the backup was taken are not posted\n"
+    "again; a result posted after it is posted again (twice in all), unless the restore comes within\n"
+    "Discord's nonce window (minutes). The backup holds no engines: `disco workers` lists those that\n"
+    "start on the restored install.")
 
 
 def cmd_db(args: argparse.Namespace) -> int:

@@ -11,7 +11,8 @@ install in a folder of its own: `DIR/disco-backup-<UTC time>/disco.db` with its 
 - One backup at a time per folder: a lock file (`.disco-backup.lock`, flock: released by the
   kernel when its process dies, however it dies) refuses a second one at once instead of
   letting it remove the first one's partial folder.
-- `keep`: then all but the newest `keep` backups of the folder are removed.
+- `keep`: then all but the newest `keep` backups of the folder are removed, never the one the
+  install runs from (a SQLite `[storage] url` pointed into a backup folder).
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ async def back_up(source: Database, into: Path, *, keep: int | None = None,
             shutil.rmtree(partial, ignore_errors=True)
             raise
         seconds = time.monotonic() - started
-        removed = _remove_old(into, keep, final) if keep else []
+        removed = _remove_old(into, keep, final, _source_folder(source)) if keep else []
     return Backup(final, copied, _size(final), seconds, leftovers, removed)
 
 
@@ -196,9 +197,16 @@ def _new_name(into: Path, now: float) -> Path:
                        f"second and run it again")
 
 
-def _remove_old(into: Path, keep: int, made: Path) -> list[Path]:
-    """All but the newest `keep` (the one just made counts as the newest, whatever the clock)."""
-    older = [path for path in backups_in(into) if path != made]
+def _source_folder(source: Database) -> Path | None:
+    """The folder of a SQLite source's file (None for PostgreSQL)."""
+    return Path(source.path).resolve().parent if source.kind == "sqlite" else None
+
+
+def _remove_old(into: Path, keep: int, made: Path, in_use: Path | None) -> list[Path]:
+    """All but the newest `keep` (the one just made counts as the newest, whatever the clock).
+    Never `in_use`, the folder of the database being backed up: an install run from a backup
+    folder (`[storage] url` pointed at it) would lose its live database."""
+    older = [path for path in backups_in(into) if path != made and path.resolve() != in_use]
     doomed = older[:max(0, len(older) - (keep - 1))]
     for path in doomed:
         shutil.rmtree(path)

@@ -9,12 +9,12 @@ crash is deduplicated by Discord) → posted (message ids stored) | abandoned.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -59,6 +59,14 @@ def new_job_id(now: float | None = None) -> str:
     value = (int((time.time() if now is None else now) * 1000) << 80) | int.from_bytes(
         os.urandom(10), "big")
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def delivery_nonce(job: Job) -> str:
+    """The nonce of a job's result (21 characters: the poster appends "-n", "-dm" or "-<n>" and
+    Discord takes ≤ 25): the same for the same finish of the same attempt, on any install that
+    holds it (a restored backup included); a retried job finishes anew and gets another."""
+    digest = hashlib.sha256(f"{job.id}:{job.attempt}:{job.finished_at!r}".encode()).hexdigest()
+    return "d" + digest[:20]
 
 
 def normalize_job_id(job_id: str) -> str:
@@ -394,7 +402,10 @@ class Jobs:
 
     async def begin_delivery(self, job_id: str) -> Job:
         """Mark the job 'sending' and fix its nonce (kept across resends, ≤ 25 chars as Discord
-        requires), before the bot sends; returns the job with `delivery_nonce` set."""
+        requires), before the bot sends; returns the job with `delivery_nonce` set. The nonce is
+        derived from the job (`delivery_nonce`), not drawn at random: an install restored from a
+        backup taken before the job was posted sends the same nonce again, and Discord returns
+        the message already posted instead of a duplicate, within its nonce window (minutes)."""
         job_id = normalize_job_id(job_id)
         async with self._db.transaction() as conn:
             now = await self._db.clock(conn)
@@ -406,7 +417,7 @@ class Jobs:
             await conn.execute(
                 "UPDATE jobs SET delivery_state = 'sending', delivery_nonce = COALESCE("
                 "delivery_nonce, ?), delivery_updated_at = ?, updated_at = ? WHERE id = ?",
-                (secrets.token_hex(10), now, now, job_id))
+                (delivery_nonce(job), now, now, job_id))
             return await fetch_job(conn, job_id)
 
     async def mark_delivered(self, job_id: str, message_ids: Iterable[Snowflake], *,

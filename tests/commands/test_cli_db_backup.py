@@ -53,7 +53,8 @@ def test_the_backup_lands_in_the_data_folder_and_says_how_to_restore(install, ca
     assert f"backed up {install / 'disco.db'}" in out
     assert "jobs: 7 row(s)" in out and "user_settings: 2 row(s)" in out and "job files: 4 blob(s)" in out
     assert f"verified: {made}" in out and " MiB: disco.db and blobs/) in " in out
-    assert f'[storage] url = "sqlite:///{made / "disco.db"}"' in out and "stop the bot and every engine" in out
+    assert f"disco db restore {made}" in out and "stop the bot and every engine" in out
+    assert "move the install's disco.db (with its -wal and -shm files) and blobs/ aside" in out
     assert f"disco db migrate --from sqlite:///{made / 'disco.db'} --to" in out
     assert dump(backup_store(made)) == dump(sqlite_store(install / "disco.db"))
 
@@ -192,6 +193,9 @@ def test_a_backup_killed_part_way_never_looks_good_and_the_next_one_succeeds(sto
     out = capsys.readouterr().out
     assert f"removed {partial.name}: a backup stopped part-way left it (never a good backup)" in out
     [made_now] = backups_in(into)
+    # The way back fits the install: `disco db restore` only for a SQLite one.
+    assert f"disco db migrate --from sqlite:///{made_now / 'disco.db'} --to" in out
+    assert (f"disco db restore {made_now}" in out) == (store.kind == "sqlite")
     assert [p.name for p in into.glob("disco-backup-*")] == [made_now.name]
     if store.kind == "sqlite":
         assert not list((data / "blobs").glob(f"{PIN_PREFIX}*"))

@@ -10,6 +10,7 @@ import pytest
 from storage import (
     MAX_NOTE_CHARS,
     MAX_RESULT_NOTES,
+    Database,
     DuplicateJob,
     InvalidState,
     InvalidValue,
@@ -17,6 +18,7 @@ from storage import (
     StaleAttempt,
     new_job_id,
 )
+from storage.transfer import copy_database
 from tests.support.storage import FakeClock, async_test, check_invariants, open_db, request
 
 OWNER = "engine:test:1"
@@ -327,6 +329,28 @@ async def test_delivery_nonce_is_fixed_once_and_posting_is_recorded(store):
             await db.jobs.begin_delivery(job.id)
         with pytest.raises(NotFound):
             await db.jobs.set_progress_message("NOPE", 1)
+
+
+@async_test
+async def test_the_delivery_nonce_is_the_same_on_a_restored_copy_and_new_after_a_retry(store, tmp_path):
+    """A backup taken before the result was posted must send it with the nonce the original
+    sent, so Discord returns the message already there (within its window) instead of a second."""
+    async with await open_db(store) as db:
+        job = await db.jobs.enqueue(request())
+        await db.leases.claim(OWNER)
+        await db.leases.fail(job.id, 1, OWNER, code="oom", message="out of memory",
+                             retryable=False)
+        async with await Database.open(tmp_path / "backup.db") as backup:
+            await copy_database(db, backup, live=True)  # the snapshot: not yet posted
+            restored = await backup.jobs.begin_delivery(job.id)
+        original = await db.jobs.begin_delivery(job.id)
+        assert original.delivery_nonce == restored.delivery_nonce
+        assert re.fullmatch(r"d[0-9a-f]{20}", original.delivery_nonce)  # room for "-dm" within 25
+        await db.jobs.mark_delivered(job.id, [1])
+        await db.jobs.retry(job.id)
+        again = await db.leases.claim(OWNER)
+        await db.leases.complete(job.id, again.attempt, OWNER, artifacts=["a.png"], gpu_seconds=1)
+        assert (await db.jobs.begin_delivery(job.id)).delivery_nonce != original.delivery_nonce
 
 
 @async_test
