@@ -1,5 +1,6 @@
 """`/disco-info`: the caller's remaining GPU-time budget and this server's limits, defaults (the
-server's and this channel's) and allowed models, ephemeral.
+server's and this channel's, and the caller's own from `/disco-settings defaults:`) and allowed
+models, ephemeral.
 
 A root command of its own (not a `/disco` subcommand: `/disco` paints, and a root command with
 subcommands cannot itself be run). Reset times are Discord timestamps (`<t:…:R>`), which every
@@ -14,7 +15,8 @@ from discord.ext import commands
 from bot.answers import SETTINGS, as_typed, say
 from bot.checks import rules_channel_id
 from bot.settings_text import channels_text, limits_text, seconds_text
-from commands.server_rules import rules_lines
+from commands.defaults import usable_own_defaults
+from commands.server_rules import defaults_text, rules_lines
 
 
 def window_line(use) -> str:
@@ -47,6 +49,9 @@ class InfoCog(commands.Cog):
         lines += rules_lines(settings.defaults,
                              settings.channel_defaults.get(str(rules_channel_id(interaction)), {}),
                              settings.allowed_models, settings.allowed_clip_models)
+        own = usable_own_defaults(await self.db.users.defaults(interaction.user.id), [])
+        if own:
+            lines.append(f"Your own defaults (`/disco-settings`, over these): {defaults_text(own)}")
         if settings.intake_paused:
             lines.append(f"New jobs are **paused**: {as_typed(settings.pause_reason or 'no reason given')}")
         await say(interaction, "\n".join(lines))

@@ -67,6 +67,8 @@ def test_own_defaults_apply_under_the_members_choices_and_are_reset(tmp_path):
                 refused = await settings(fake, {"defaults": typed})
                 assert why in refused and "Saved" not in refused, (typed, refused)
             assert await db.users.defaults(fake.member.id) == {"steps": 40, "eta": 0.5}
+            info = (await last_answer(fake, await fake.slash("disco-info"))).content.replace("\\", "")
+            assert "Your own defaults (`/disco-settings`, over these): `eta=0.5; steps=40`" in info, info
 
             queued = await disco(fake, {})
             assert queued.startswith("**Queued**") and "from your defaults: eta=0.5, steps=40" in queued
