@@ -5,8 +5,8 @@ downloaded and stored as blobs (storage/blobs.py). Discord's metadata (type, siz
 height) is checked with `check_attachment` before a byte is downloaded; the downloaded bytes
 are then checked again, since the metadata comes from the uploader's client: an image is
 decoded whole, as the engine will read it (`engine.media.stills`), a video probed, a settings
-file measured; a download Discord's CDN fails is refused as the member's to retry
-(`DownloadFailed`). An image may also come as a `KeptAttachment`, what Discord said of an
+file measured (of a PNG the bot posted, only its settings text chunk is read); a download
+Discord's CDN fails is refused as the member's to retry (`DownloadFailed`). An image may also come as a `KeptAttachment`, what Discord said of an
 attachment in an earlier interaction, checked and read the same way. The blob's reference
 (`blob:<sha256>/<name>`) goes into the spec; the engine fetches it on whatever host claims the
 job. The name is chosen here, never by the user, so no typed path or URL can reach the engine.
@@ -31,6 +31,8 @@ import discord
 
 from commands.errors import CommandError
 from commands.job_options import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_PIXELS, check_attachment
+from engine.media.files import PNG_SIGNATURE, PngTextTooLarge, png_text_in_bytes
+from engine.media.still_formats import STILL_FORMATS
 from engine.media.stills import UnusableImage, read_still
 from engine.errors import SpecError
 from engine.media.video import PARAM, VideoInfo, VideoLimits, probe_video
@@ -135,24 +137,87 @@ async def download(attachment: discord.Attachment | KeptAttachment, option: str)
                              f"attach it again", option, status, why) from None
 
 
-MAX_SETTINGS_FILE = 64 * 1024  # a DD settings.txt is a few KiB
+MAX_SETTINGS_FILE = 64 * 1024  # a DD settings.txt is a few KiB; so is the settings text in a PNG of ours
+SETTINGS_CHUNK, ANIMATION_CHUNK, STUDY_CHUNK = "disco_settings", "disco_animation", "disco_study"
+NO_SETTINGS_FIX = "attach the PNG the bot posted (not a screenshot), or a settings.txt"
 
 
-async def read_settings_file(attachment: Optional[discord.Attachment]) -> Optional[bytes]:
-    """The bytes of a `settings_file` attachment (a DD settings.txt or our JSON), bounded."""
+async def read_settings_file(attachment: Optional[discord.Attachment], upload_limit: int = MAX_ATTACHMENT_BYTES,
+                             *, animation: bool = False) -> Optional[str | bytes]:
+    """The content of a `settings_file` attachment, bounded: a DD settings.txt or our JSON (at
+    most MAX_SETTINGS_FILE bytes), or a PNG this bot posted (bounded as an image attachment is),
+    of which only the settings text chunk is read (`png_settings_text`). `animation`: for
+    /animate, which also takes an animation frame's PNG."""
     if attachment is None:
         return None
-    _check_settings_size(attachment.filename, attachment.size)
-    data = await download(attachment, "settings_file")
-    _check_settings_size(attachment.filename, len(data))  # the metadata may have lied
-    return data
+    kind = _image_kind(attachment.filename, attachment.content_type)
+    if kind is None:
+        _check_settings_size(attachment.filename, attachment.size)
+        data = await download(attachment, "settings_file")
+        if not data.startswith(PNG_SIGNATURE):  # a PNG by another name is read as one below
+            _check_settings_size(attachment.filename, len(data))  # the metadata may have lied
+            return data
+    elif kind != "PNG":
+        raise CommandError(f"settings_file: {attachment.filename[:60]} is a {kind}; only a PNG the bot "
+                           f"posted carries its settings (Discord's previews and saved copies are often "
+                           f"re-encoded as JPEG or WebP) — {NO_SETTINGS_FIX}", "settings_file",
+                           rule="settings_file_png")
+    else:
+        limit = min(upload_limit, MAX_ATTACHMENT_BYTES)
+        _check_png_size(attachment.filename, attachment.size, limit)
+        data = await download(attachment, "settings_file")
+        _check_png_size(attachment.filename, len(data), limit)
+    return png_settings_text(data, attachment.filename, animation=animation)
+
+
+def png_settings_text(data: bytes, name: str, *, animation: bool = False) -> str:
+    """The settings a PNG of this bot carries: a still's `disco_settings` text chunk (for
+    /animate also a frame's `disco_animation`), read without decoding a pixel and bounded to
+    MAX_SETTINGS_FILE like a settings.txt. Refused when the PNG carries none of them."""
+    shown = name[:60]
+    if not data.startswith(PNG_SIGNATURE):
+        raise CommandError(f"settings_file: {shown} is not a PNG (Discord's previews and saved copies are "
+                           f"often re-encoded) — {NO_SETTINGS_FIX}", "settings_file", rule="settings_file_png")
+    try:
+        chunks = png_text_in_bytes(data, (SETTINGS_CHUNK, ANIMATION_CHUNK, STUDY_CHUNK), MAX_SETTINGS_FILE)
+    except PngTextTooLarge as err:
+        raise CommandError(f"settings_file: {shown} holds {err.size:,} bytes of '{err.key}' text; at most "
+                           f"{err.limit:,} — {NO_SETTINGS_FIX}", "settings_file", rule="settings_file_size") from None
+    if animation and ANIMATION_CHUNK in chunks:
+        return chunks[ANIMATION_CHUNK]
+    if SETTINGS_CHUNK in chunks:
+        return chunks[SETTINGS_CHUNK]
+    if ANIMATION_CHUNK in chunks:
+        raise CommandError(f"settings_file: {shown} is a frame of an animation; attach it to /animate "
+                           f"settings_file: to animate with its settings, or attach a still image's PNG here",
+                           "settings_file", rule="settings_file_png")
+    if STUDY_CHUNK in chunks:
+        raise CommandError(f"settings_file: {shown} is a study's grid, which carries the study, not one "
+                           f"image's settings; attach the settings.txt or a still image's PNG the bot "
+                           f"posted", "settings_file", rule="settings_file_png")
+    raise CommandError(f"settings_file: {shown} carries no settings of this bot — {NO_SETTINGS_FIX}",
+                       "settings_file", rule="settings_file_png")
+
+
+def _image_kind(name: str, content_type: Optional[str]) -> Optional[str]:
+    """The still format an attachment says it is (by its type, else its extension), or None."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    extension = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return next((f.name for f in STILL_FORMATS if kind in f.content_types or extension in f.extensions), None)
 
 
 def _check_settings_size(name: str, size: int) -> None:
     if size > MAX_SETTINGS_FILE:
         raise CommandError(f"settings_file: {name[:60]} is {size:,} bytes; at most "
-                           f"{MAX_SETTINGS_FILE:,} — attach the settings.txt DD wrote, not an image "
-                           f"or an archive", "settings_file", rule="settings_file_size")
+                           f"{MAX_SETTINGS_FILE:,} — attach the settings.txt DD wrote or a PNG the bot "
+                           f"posted, not an archive", "settings_file", rule="settings_file_size")
+
+
+def _check_png_size(name: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise CommandError(f"settings_file: {name[:60]} is {size / 2**20:.1f} MiB; a PNG is at most "
+                           f"{limit / 2**20:g} MiB, as for init_image — attach the PNG the bot posted",
+                           "settings_file", rule="settings_file_size")
 
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif", ".3gp")

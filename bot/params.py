@@ -78,7 +78,7 @@ DESCRIPTIONS = {
     "cutn_batches": "how many times the cut schedule runs per step (better, slower)",
     "skip_steps": "steps skipped at the start", "sampling_mode": "the sampler",
     "settings": 'any other DD settings: "eta=0.5; cut_ic_pow=4" (/disco-help setting: explains each)',
-    "settings_file": "a DD *_settings.txt or our settings JSON",
+    "settings_file": "a DD *_settings.txt, our settings JSON, or a PNG the bot posted (its settings)",
     "init_image": "an image to start from (set skip_steps to about half of steps)",
     "init_scale": "how closely to keep the init image (DD's default 1000)",
     "image_prompt": "an image to steer toward, like a prompt", "model": "the diffusion model",

@@ -40,7 +40,8 @@ def guide_text() -> str:
         '`/disco-settings defaults:"steps=150"` keeps settings every job of yours starts from. '
         f"`size:` picks a shape ({sizes}, …); the small ones are fastest.",
         "**Images**: attach `init_image:` to start from a picture (set `skip_steps` to about half "
-        "the steps), `image_prompt:` to steer by one, or `settings_file:` to load a DD settings file. "
+        "the steps), `image_prompt:` to steer by one, or `settings_file:` to load a DD settings file or a PNG the bot posted (its settings and "
+        "seed; not a screenshot or a re-encoded JPEG/WebP copy). "
         "An image already posted: right-click its message → Apps → **Paint from this image**, "
         "**Describe image** or **Enlarge (GoBig)** (any image, a photo too, enlarged 2× tile by tile "
         "with a prompt of what it shows; more tiles take more GPU time).",

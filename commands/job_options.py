@@ -61,12 +61,14 @@ from commands.prompt_syntax import (
 from commands.sizes import MAX_RATIO, aspect_size, fit_pixels, side_for_ratio, size_choice
 from engine.errors import SpecError
 from engine.media.still_formats import CONTENT_TYPES, EXTENSIONS, FORMAT_LIST
+from engine.spec.ddfile import read_settings
 from engine.spec.ddsettings import import_dd_settings
 from engine.spec.fields import is_no_value
-from engine.spec.prompts import WeightedPrompt, parse_prompts
+from engine.spec.prompts import WeightedPrompt, format_prompts, parse_prompts
 from engine.spec.overrides import parse_set_options
 from engine.spec.render import RenderSpec, follow_steps
 from engine.spec.schedules import short_repr
+from engine.spec.sources import is_dd_file
 from storage import DEFAULT_LIMITS, GuildLimits
 
 MAX_SEED = 2**32 - 1
@@ -288,16 +290,26 @@ def _add_quietly(merge: _Merge, values: dict[str, Any] | str | None, label: str)
     merge.add(plain, label, user=False)
 
 
+SETTINGS_FILE = "the settings file"
+
+
 def _add_settings_file(merge: _Merge, content: str | bytes | None) -> list[str]:
-    """The keys a DD settings file sets (others keep the lower sources); its report as notes."""
+    """The keys a settings file sets (others keep the lower sources); its report as notes. A DD
+    file goes through the DD importer; our own settings JSON (what a PNG of ours carries: the
+    whole spec, seed included) is taken as it is, as the command line takes it
+    (`engine.spec.sources.is_dd_file`)."""
     if content is None:
         return []
-    spec, report = import_dd_settings(content)
-    values = {k: v for k, v in spec.to_dict().items() if k in spec.model_fields_set}
+    data = read_settings(content, "the settings file")
+    if is_dd_file(data):
+        spec, report = import_dd_settings(data)
+        values = {k: v for k, v in spec.to_dict().items() if k in spec.model_fields_set}
+    else:
+        values, report = {k: v for k, v in data.items() if k != "schema_version"}, []
     for key, how in ATTACHMENT_ONLY.items():
         if values.pop(key, None):
             report.append(f"{key} ignored: {how}")
-    merge.add(values, "the settings file", user=True)
+    merge.add(values, SETTINGS_FILE, user=True)
     return [f"settings file: {line}" for line in report]
 
 
@@ -322,7 +334,10 @@ def _settle_prompts(merge: _Merge, parsed: ParsedPrompt, options: DiscoOptions) 
         merge.add({"image_prompts": [{"text": p, "weight": 1.0} for p in options.image_prompts]},
                   "the image_prompt option", user=True)
     if parsed.prompts:
-        merge.add({"text_prompts": _dicts(parsed.all_prompts)}, "the prompt", user=True)
+        typed = _dicts(parsed.all_prompts)
+        if merge.origin.get("text_prompts") == SETTINGS_FILE and merge.values["text_prompts"] != typed:
+            _note_file_prompt(merge)
+        merge.add({"text_prompts": typed}, "the prompt", user=True)
         return
     if "text_prompts" in merge.values:
         if parsed.no_items:
@@ -339,6 +354,17 @@ def _settle_prompts(merge: _Merge, parsed: ParsedPrompt, options: DiscoOptions) 
     raise CommandError("prompt: nothing to paint — write a prompt, e.g. 'a lighthouse in a "
                        "storm, oil painting' (or attach a settings file or image prompt)",
                        "text_prompts", rule="prompt_required")
+
+
+def _note_file_prompt(merge: _Merge) -> None:
+    """The typed prompt wins over a settings file's (the prompt option is required): say what
+    the file's was, in words rather than as "a list of 2 items", and drop it quietly."""
+    try:
+        carried = format_prompts(parse_prompts(merge.values["text_prompts"]))
+    except SpecError:
+        carried = short_repr(merge.values["text_prompts"])
+    merge.notes.append(f"prompt: yours replaces the settings file's {short_repr(carried)}")
+    merge.forget("text_prompts")
 
 
 def _dicts(prompts: list[WeightedPrompt]) -> list[dict[str, Any]]:

@@ -71,7 +71,7 @@ class AnimateCog(commands.Cog):
         video="video mode: the video to restyle (MP4, MOV, WebM, AVI or GIF)",
         seed="the noise seed of frame 0 (frame n uses seed + n)", steps="diffusion steps per frame",
         settings='any other DD settings: "frames_skip_steps=60%; turbo_steps=3; cutn_batches=2"',
-        settings_file="a DD *_settings.txt, or an animation JSON from an earlier result",
+        settings_file="a DD *_settings.txt, an animation JSON or a frame/still PNG the bot posted",
         init_image="an image frame 0 starts from (DD's init_image; set skip_steps too)",
         preset="a saved preset (/preset list) for every frame's settings"))
     @app_commands.choices(mode=MODES, size=SIZES)
@@ -96,7 +96,7 @@ class AnimateCog(commands.Cog):
             limit = interaction.filesize_limit
             still_prompt, frame_prompts = split_prompt(prompt)
             still_file, file_values, file_notes = read_animation_file(
-                await read_settings_file(settings_file), mode or ("video" if video else None))
+                await read_settings_file(settings_file, limit, animation=True), mode or ("video" if video else None))
             video_path, video_info = await save_video(self.bot.db, video, limit) if video else (None, None)
             motion = {"zoom": zoom, "angle": angle, "translation_x": translation_x,
                       "translation_y": translation_y, "translation_z": translation_z,

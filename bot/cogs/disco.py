@@ -85,7 +85,7 @@ class DiscoCog(commands.Cog):
                 clip_guidance_scale=clip_guidance_scale, cutn_batches=cutn_batches,
                 skip_steps=skip_steps, sampling_mode=sampling_mode, n=n, settings=settings,
                 init_scale=init_scale, model=model, gobig=gobig,
-                settings_file=await read_settings_file(settings_file))
+                settings_file=await read_settings_file(settings_file, limit))
             # bot.queueing: the one enqueue path, shared with /rerun and the buttons
             return await enqueue_options(self.bot, interaction, options, preset_name=preset)
         await answer_request(interaction, "disco", queue)

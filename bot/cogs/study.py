@@ -59,7 +59,7 @@ class StudyCog(commands.Cog):
         seed="the seed every cell shares (random if not given)", steps="diffusion steps of every cell",
         settings='any other DD settings for every cell: "key=value; key=value"',
         init_image="an image every cell starts from",
-        settings_file="a DD *_settings.txt or our settings JSON for every cell"))
+        settings_file="a DD *_settings.txt, our settings JSON or a PNG the bot posted, for every cell"))
     @app_commands.choices(size=SIZES, sampling_mode=SAMPLERS)
     @app_commands.autocomplete(model=model_choices)
     async def study(self, interaction: discord.Interaction, prompt: Prompt,
@@ -85,7 +85,7 @@ class StudyCog(commands.Cog):
                 skip_steps=skip_steps, sampling_mode=sampling_mode, model=model, init_scale=init_scale,
                 init_image=await save_image(self.bot.db, init_image, "init_image", limit) if init_image else None,
                 image_prompts=(await save_image(self.bot.db, image_prompt, "image_prompts", limit),)
-                if image_prompt else (), settings_file=await read_settings_file(settings_file))
+                if image_prompt else (), settings_file=await read_settings_file(settings_file, limit))
             return await enqueue_study(self.bot, interaction, options, x, y, preset_name=preset)
         await answer_request(interaction, "study", queue)
 

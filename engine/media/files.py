@@ -7,7 +7,9 @@ import io
 import json
 import os
 import stat
+import struct
 import sys
+import zlib
 import tempfile
 from pathlib import Path
 
@@ -110,6 +112,59 @@ def png_settings(path: str | Path) -> str | None:
             return image.info.get("disco_settings") if image.format == "PNG" else None
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
+
+
+PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+MAX_PNG_CHUNKS = 256  # chunks walked before the pixels; ours write a handful
+
+
+class PngTextTooLarge(SpecError):
+    """A PNG's text chunk is larger than the caller's bound (`key`: its name)."""
+
+    def __init__(self, key: str, size: int, limit: int) -> None:
+        super().__init__(f"the PNG's {key} text is {size:,} bytes; at most {limit:,}")
+        self.key, self.size, self.limit = key, size, limit
+
+
+def png_text_in_bytes(data: bytes, keys: tuple[str, ...], limit: int) -> dict[str, str]:
+    """The text chunks named `keys` of a PNG held in memory ({} for any other data), read chunk
+    by chunk with Pillow's chunk reader up to the first pixel data: a chunk of another name is
+    skipped unread, only a chunk named in `keys` is decoded (decompressed within Pillow's
+    MAX_TEXT_CHUNK), and no pixel is decoded. Pillow's `Image.open` would decode every text
+    chunk before the pixels (up to MAX_TEXT_MEMORY, 64 MiB); this reads at most `limit` bytes
+    of text per key and walks at most MAX_PNG_CHUNKS chunks. PngTextTooLarge when a wanted
+    chunk is over `limit` bytes, stored or decompressed."""
+    if not data.startswith(PNG_SIGNATURE):
+        return {}
+    fp = io.BytesIO(data)
+    fp.seek(len(PNG_SIGNATURE))
+    stream = PngImagePlugin.PngStream(fp)
+    wanted = {key.encode("latin-1") + b"\0": key for key in keys}
+    found: dict[str, str] = {}
+    for _ in range(MAX_PNG_CHUNKS):
+        try:
+            cid, pos, length = stream.read()
+        except (SyntaxError, struct.error, ValueError):  # cut short or not a chunk: nothing more to read
+            break
+        if cid in (b"IDAT", b"IEND") or pos + length > len(data):
+            break
+        key = next((k for prefix, k in wanted.items() if data.startswith(prefix, pos)), None)
+        if cid in PNG_TEXT_CHUNKS and key is not None and key not in found:
+            if length > limit:
+                raise PngTextTooLarge(key, length, limit)
+            try:
+                stream.call(cid, pos, length)
+            except ValueError:  # Pillow's bound on a decompressed chunk
+                raise PngTextTooLarge(key, PngImagePlugin.MAX_TEXT_CHUNK, limit) from None
+            except (zlib.error, UnicodeError):
+                pass  # a damaged chunk carries nothing readable
+            value = stream.im_text.pop(key, None)
+            if value is not None:
+                if len(value.encode("utf-8")) > limit:
+                    raise PngTextTooLarge(key, len(value.encode("utf-8")), limit)
+                found[key] = str(value)
+        fp.seek(pos + length + 4)  # past the chunk and its CRC
+    return found
 
 
 def save_json(path: Path, data: dict) -> Path:
