@@ -34,11 +34,11 @@ from typing import Any, Optional
 import discord
 from discord import app_commands
 
-from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
 from bot.attachments import missing_files, result_images
 from bot.gobig import enlarge_result
 from bot.menus import (
     FORM_TIMEOUT_SECONDS,
+    answer_submit,
     attached_files,
     by_the_bot,
     check_form_opens,
@@ -125,13 +125,7 @@ async def submit_enlarge_form(bot: Any, interaction: discord.Interaction) -> boo
     key = form_key(interaction, FORM_PREFIX)
     if key is None:
         return False
-    await think(interaction)
-    try:
-        text = await _enlarge(bot, interaction, key)
-    except Exception as error:
-        await answer_error(interaction, error, NOT_QUEUED)
-        return True
-    await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
+    await answer_submit(interaction, lambda: _enlarge(bot, interaction, key))
     return True
 
 

@@ -14,14 +14,17 @@ form kept for its submit, and the submit's checks and download.
   member, server or channel.
 - `download_image`: the image the form was opened on, downloaded and checked as a `/disco`
   attachment (`bot.attachments.save_measured_image`), a deleted message's file refused with the fix.
+- `answer_submit`: a submit deferred publicly (the echo of a queued job is public, as for
+  `/disco`), its refusal answered privately like a command's.
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 import discord
 
+from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
 from bot.attachments import DownloadFailed, KeptAttachment, save_measured_image
 from bot.checks import rules_channel_id
 from bot.queueing import check_delivery
@@ -129,3 +132,14 @@ async def download_image(bot: Any, interaction: discord.Interaction, kept: dict,
     except DownloadFailed as failed:  # deleted since the form opened, or Discord's CDN failed
         raise image_not_downloaded(menu, attachment.filename, failed.status, failed.why, instead) from None
     return attachment, ref, size
+
+
+async def answer_submit(interaction: discord.Interaction, queue: Callable[[], Awaitable[str]]) -> None:
+    """Answer a form's submit with the echo `queue()` returns, or its refusal, privately."""
+    await think(interaction)
+    try:
+        text = await queue()
+    except Exception as error:
+        await answer_error(interaction, error, NOT_QUEUED)
+        return
+    await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)

@@ -42,11 +42,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answers import NO_MENTIONS, NOT_QUEUED, answer_error, think
+from bot.answers import NOT_QUEUED, think
 from bot.describe import queue_description
 from bot.enlarge import enlarge_image, submit_enlarge_form
 from bot.menus import (
     FORM_TIMEOUT_SECONDS,
+    answer_submit,
     check_form_opens,
     download_image,
     form_key,
@@ -126,13 +127,7 @@ async def submit_paint_form(bot: Any, interaction: discord.Interaction) -> bool:
     key = form_key(interaction, FORM_PREFIX)
     if key is None:
         return False
-    await think(interaction)
-    try:
-        text = await _paint(bot, interaction, key)
-    except Exception as error:
-        await answer_error(interaction, error, NOT_QUEUED)
-        return True
-    await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
+    await answer_submit(interaction, lambda: _paint(bot, interaction, key))
     return True
 
 
