@@ -63,7 +63,7 @@ from commands.enlarge import (
     result_job_id,
 )
 from commands.job_options import DiscoOptions
-from commands.message_image import ENLARGE_MENU, Picked, image_field, image_number, with_notes
+from commands.message_image import ANOTHER_IN_FORM, ENLARGE_MENU, Picked, image_field, image_number, with_notes
 from commands.remix import remix_defaults
 from engine.spec.render import RenderSpec
 from storage import GuildSettings, JobKind, JobState, NotFound
@@ -73,7 +73,7 @@ log = logging.getLogger("disco.bot.enlarge")
 FORM_PREFIX = "disco:enlargeform:"  # + the kept form's sha256: 82 characters, within Discord's 100
 FORM_FILE = "enlarge_form.json"
 DOWNLOAD_INSTEAD = "post the image again and right-click it there"
-ANOTHER_IN_FORM = "the form's Image field picks another"
+
 
 @app_commands.guild_only()
 async def enlarge_image(interaction: discord.Interaction, message: discord.Message) -> None:

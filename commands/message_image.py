@@ -48,6 +48,7 @@ PAINT_FIELDS = (
 )
 PAINT_FIELD_KEYS = tuple(field.key for field in PAINT_FIELDS)
 
+ANOTHER_IN_FORM = "the form's Image field picks another"  # Picked.note's hint in the forms' echoes
 
 @dataclass(frozen=True)
 class AttachedFile:

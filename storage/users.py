@@ -44,12 +44,7 @@ class Users:
         if notify not in NOTIFY_CHOICES:
             raise InvalidValue(f"notify {notify!r} is not a choice (rule: notify_choice); use "
                                f"{', '.join(NOTIFY_CHOICES)}")
-        now = await self._db.clock()
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO user_settings (user_id, notify, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (user_id) DO UPDATE SET notify = excluded.notify, "
-                "updated_at = excluded.updated_at", (sid(user_id), notify, now))
+        await self._set(user_id, "notify", notify)
         return notify
 
     async def defaults(self, user_id: Snowflake) -> dict[str, Any]:
@@ -70,10 +65,15 @@ class Users:
         if len(text) > MAX_USER_DEFAULTS_JSON:
             raise InvalidValue(f"defaults are limited to {MAX_USER_DEFAULTS_JSON:,} characters of JSON "
                                f"(rule: user_defaults_size); keep only the settings you always change")
+        await self._set(user_id, "defaults_json", text)
+        return json.loads(text)
+
+    async def _set(self, user_id: Snowflake, column: str, value: str) -> None:
+        """One preference of the user's row, made when the user has none (other columns keep
+        their defaults). `column`: one of this class's own names, never a caller's text."""
         now = await self._db.clock()
         async with self._db.transaction() as conn:
             await conn.execute(
-                "INSERT INTO user_settings (user_id, defaults_json, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (user_id) DO UPDATE SET defaults_json = excluded.defaults_json, "
-                "updated_at = excluded.updated_at", (sid(user_id), text, now))
-        return json.loads(text)
+                f"INSERT INTO user_settings (user_id, {column}, updated_at) VALUES (?, ?, ?) "
+                f"ON CONFLICT (user_id) DO UPDATE SET {column} = excluded.{column}, "
+                "updated_at = excluded.updated_at", (sid(user_id), value, now))

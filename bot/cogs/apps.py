@@ -60,6 +60,7 @@ from bot.queueing import answer_request, enqueue_options
 from bot.remix import add_fields, form_values
 from commands.job_options import DiscoOptions
 from commands.message_image import (
+    ANOTHER_IN_FORM,
     DESCRIBE_MENU,
     ENLARGE_MENU,
     PAINT_FIELD_KEYS,
@@ -80,7 +81,6 @@ FORM_PREFIX = "disco:paintform:"  # + the kept form's sha256: 80 characters, wit
 FORM_FILE = "paint_form.json"
 DESCRIBE_INSTEAD = "/describe image:"
 PAINT_INSTEAD = "/disco init_image:"
-ANOTHER_IN_FORM = "the form's Image field picks another"
 
 
 @app_commands.guild_only()

@@ -14,24 +14,15 @@ import pytest
 from bot.backups import back_up_once, backup_command, due_in, run_backups
 from bot.config import BotConfig
 from disco.config import ConfigError, load_config
-from storage import Database
 from storage.backup import PARTIAL, backups_in, newest_backup_time
-from tests.storage.test_backup import backup_store, dump, populate
-from tests.support.storage import FakeClock, sqlite_store
+from tests.commands.test_cli_db_backup import made_install
+from tests.storage.test_backup import backup_store, dump
+from tests.support.storage import sqlite_store
 
 
 @pytest.fixture
 def data(tmp_path, monkeypatch) -> Path:
-    """A SQLite install's data folder with work in it; the environment names no other database."""
-    for name in ("DISCO_DATABASE_URL", "DISCO_DATABASE_URL_FILE", "DISCO_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    folder = tmp_path / "data"
-
-    async def made() -> None:
-        async with await Database.open(folder / "disco.db", now=FakeClock()) as db:
-            await populate(db)
-    asyncio.run(made())
-    return folder
+    return made_install(tmp_path, monkeypatch)
 
 
 def test_the_next_backup_is_due_an_interval_after_the_newest_one(tmp_path):

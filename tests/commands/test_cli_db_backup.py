@@ -29,6 +29,10 @@ from tests.support.storage import FakeClock, Store, sqlite_store
 
 @pytest.fixture
 def install(tmp_path, monkeypatch) -> Path:
+    return made_install(tmp_path, monkeypatch)
+
+
+def made_install(tmp_path: Path, monkeypatch) -> Path:
     """A SQLite install's data folder, with work in every state; the environment names no other
     database."""
     for name in ("DISCO_DATABASE_URL", "DISCO_DATABASE_URL_FILE", "DISCO_DATA_DIR"):
